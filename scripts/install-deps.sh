@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian package txmail's build, server, tests and benchmarks need.
+# Idempotent and non-interactive: packages already present are skipped, and apt is not
+# touched at all when nothing is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev librocksdb-dev libsqlite3-dev libspdlog-dev libfmt-dev
+  libtomlplusplus-dev libcli11-dev libexpected-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # fuzzing (make fuzz)
+  clang libclang-rt-14-dev
+  # test peers and tools
+  openssl swaks libnet-ssleay-perl libauthen-sasl-perl libio-socket-ssl-perl
+  postfix python3 python3-pytest python3-aiosmtpd
+  procps psmisc iproute2 sqlite3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+# Postfix is only a test peer and a benchmark reference: never let it configure a system MTA.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,17 @@
+// Durations and sizes as operators write them in config: "250ms", "30s", "5m", "72h", "1d";
+// "512", "10KB"/"10KiB", "20MB"/"20MiB" (both spellings mean powers of 1024, as mail
+// servers have always meant them).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace txmail {
+
+Result<std::chrono::milliseconds> parse_duration(std::string_view s);
+Result<std::uint64_t> parse_size(std::string_view s);
+
+}  // namespace txmail

@@ -1,0 +1,20 @@
+// Identifiers. A job id is a UUIDv7 (RFC 9562 section 5.7): time-ordered, so spool keys sort
+// by acceptance time. A mail id names one recipient of one job: "<jobId>#<block hex8>#<hex8>",
+// where the block is the MIME message the recipient shares with others of its block and the
+// last part is the recipient's index in that block.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace txmail {
+
+std::string new_job_id();
+std::string mail_id(const std::string& job_id, std::uint32_t block, std::uint32_t index);
+bool is_job_id(std::string_view s);
+
+// Random bytes from the OpenSSL CSPRNG; aborts if it fails (nothing safe can continue).
+void random_bytes(void* out, std::size_t n);
+std::string hex(std::string_view bytes);
+
+}  // namespace txmail

@@ -1,0 +1,41 @@
+#include "common/ids.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace txmail {
+namespace {
+
+TEST(Ids, JobIdIsUuidV7) {
+  const std::string id = new_job_id();
+  EXPECT_TRUE(is_job_id(id)) << id;
+  EXPECT_EQ(id[14], '7');
+  EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b') << id;
+}
+
+TEST(Ids, JobIdsAreUniqueAndTimeOrdered) {
+  std::set<std::string> seen;
+  std::string prev;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = new_job_id();
+    EXPECT_TRUE(seen.insert(id).second);
+    // The first 48 bits are the millisecond timestamp: never decreasing.
+    EXPECT_GE(id.substr(0, 13), prev.empty() ? "" : prev.substr(0, 13));
+    prev = id;
+  }
+}
+
+TEST(Ids, MailIdFormat) {
+  EXPECT_EQ(mail_id("0190a5f2-0000-7000-8000-000000000000", 0, 26),
+            "0190a5f2-0000-7000-8000-000000000000#00000000#0000001a");
+}
+
+TEST(Ids, RejectsNonIds) {
+  EXPECT_FALSE(is_job_id(""));
+  EXPECT_FALSE(is_job_id("0190a5f2-0000-7000-8000-00000000000G"));
+  EXPECT_FALSE(is_job_id("0190a5f2x0000-7000-8000-000000000000"));
+}
+
+}  // namespace
+}  // namespace txmail
