@@ -1,0 +1,144 @@
+#include "store/rocks_spool.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <utility>
+#include <vector>
+
+namespace txmail::store {
+
+namespace {
+
+tl::unexpected<Error> io_error(const rocksdb::Status& s) {
+  return make_error(ErrorCode::kIo, "rocksdb: " + s.ToString());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mode mode) {
+  rocksdb::Options options;
+  options.create_if_missing = mode == Mode::kReadWrite;
+  // Messages are written once and read rarely: keep memtables modest and compress on disk.
+  options.write_buffer_size = 64 << 20;
+  options.max_background_jobs = 2;
+  options.compression = rocksdb::kLZ4Compression;
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status s = mode == Mode::kReadWrite
+                                ? rocksdb::DB::Open(options, dir, &raw)
+                                : rocksdb::DB::OpenForReadOnly(options, dir, &raw);
+  if (!s.ok()) {
+    return io_error(s);
+  }
+  return std::unique_ptr<RocksSpool>(new RocksSpool(std::unique_ptr<rocksdb::DB>(raw), mode));
+}
+
+RocksSpool::RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode) : db_(std::move(db)) {
+  if (mode == Mode::kReadWrite) {
+    writer_ = std::thread([this] { writer_loop(); });
+  } else {
+    closing_ = true;
+  }
+}
+
+RocksSpool::~RocksSpool() { close(); }
+
+void RocksSpool::put(const SpoolRecord& record, Done done) {
+  Pending p{spool_key(record.job_id), encode(record), std::move(done)};
+  {
+    std::lock_guard lock(mutex_);
+    if (!closing_) {
+      queue_.push_back(std::move(p));
+      wake_.notify_one();
+      return;
+    }
+  }
+  p.done(make_error(ErrorCode::kUnavailable, "spool is closed"));
+}
+
+void RocksSpool::writer_loop() {
+  std::vector<Pending> group;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        return;  // closing, and every pending put has been written
+      }
+      group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      queue_.clear();
+    }
+    rocksdb::WriteBatch batch;
+    for (const auto& p : group) {
+      batch.Put(p.key, p.value);
+    }
+    rocksdb::WriteOptions options;
+    options.sync = true;
+    const rocksdb::Status s = db_->Write(options, &batch);
+    {
+      std::lock_guard lock(mutex_);
+      stats_.syncs += 1;
+      stats_.records += group.size();
+    }
+    for (auto& p : group) {
+      p.done(s.ok() ? Result<void>() : Result<void>(io_error(s)));
+    }
+    group.clear();
+  }
+}
+
+void RocksSpool::close() {
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+    wake_.notify_one();
+  }
+  if (writer_.joinable()) {
+    writer_.join();
+  }
+}
+
+SpoolStats RocksSpool::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+Result<std::optional<SpoolRecord>> RocksSpool::get(const std::string& job_id) {
+  std::string value;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), spool_key(job_id), &value);
+  if (s.IsNotFound()) {
+    return std::optional<SpoolRecord>();
+  }
+  if (!s.ok()) {
+    return io_error(s);
+  }
+  auto record = decode(value);
+  if (!record) {
+    return tl::unexpected(record.error());
+  }
+  return std::optional<SpoolRecord>(std::move(*record));
+}
+
+Result<std::size_t> RocksSpool::scan(const std::function<bool(SpoolRecord&&)>& fn,
+                                     const std::function<void(const Error&)>& on_corrupt) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::size_t n = 0;
+  for (it->Seek("j/"); it->Valid() && it->key().starts_with("j/"); it->Next()) {
+    auto record = decode(std::string_view(it->value().data(), it->value().size()));
+    if (!record) {
+      on_corrupt(Error{ErrorCode::kCorrupt, it->key().ToString() + ": " + record.error().detail});
+      continue;
+    }
+    ++n;
+    if (!fn(std::move(*record))) {
+      break;
+    }
+  }
+  if (!it->status().ok()) {
+    return io_error(it->status());
+  }
+  return n;
+}
+
+}  // namespace txmail::store

@@ -1,0 +1,39 @@
+// The spool: every accepted job, durable before its acceptance is acknowledged (DESIGN.md
+// section 4). Embedded backend: RocksSpool. The cluster backend comes with the cluster module.
+//
+// put() completes only after the record is synced to stable storage; implementations group
+// concurrent puts into one sync (group commit). Completions run on the spool's own thread:
+// callers hop back to their executor themselves. get() and scan() are for recovery and tools.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "store/spool_record.h"
+
+namespace txmail::store {
+
+class Spool {
+ public:
+  using Done = std::function<void(Result<void>)>;
+
+  Spool() = default;
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+  Spool(Spool&&) = delete;
+  Spool& operator=(Spool&&) = delete;
+  virtual ~Spool() = default;
+
+  virtual void put(const SpoolRecord& record, Done done) = 0;
+  virtual Result<std::optional<SpoolRecord>> get(const std::string& job_id) = 0;
+  // Visits every record in key (acceptance time) order until fn returns false. A record that
+  // fails to decode is reported through on_corrupt and skipped.
+  virtual Result<std::size_t> scan(const std::function<bool(SpoolRecord&&)>& fn,
+                                   const std::function<void(const Error&)>& on_corrupt) = 0;
+  // Completes every pending put, then refuses new ones with kUnavailable.
+  virtual void close() = 0;
+};
+
+}  // namespace txmail::store

@@ -1,0 +1,148 @@
+#include "store/spool_record.h"
+
+namespace txmail::store {
+
+namespace {
+
+constexpr std::string_view kMagic = "TXS";
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+void put_bytes(std::string& out, std::string_view s) {
+  put_varint(out, s.size());
+  out.append(s);
+}
+
+std::uint64_t zigzag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+
+std::int64_t unzigzag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+
+  bool varint(std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= in_.size()) {
+        return false;
+      }
+      const auto b = static_cast<unsigned char>(in_[pos_++]);
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool bytes(std::string& s) {
+    std::uint64_t n = 0;
+    if (!varint(n) || n > in_.size() - pos_) {
+      return false;
+    }
+    s.assign(in_.substr(pos_, n));
+    pos_ += n;
+    return true;
+  }
+
+  bool raw(std::string_view& s, std::size_t n) {
+    if (n > in_.size() - pos_) {
+      return false;
+    }
+    s = in_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+
+  bool at_end() const { return pos_ == in_.size(); }
+
+ private:
+  std::string_view in_;
+  std::size_t pos_ = 0;
+};
+
+tl::unexpected<Error> corrupt(const char* what) {
+  return make_error(ErrorCode::kCorrupt, std::string("spool record: ") + what);
+}
+
+}  // namespace
+
+std::string spool_key(std::string_view job_id) {
+  std::string key = "j/";
+  key.append(job_id);
+  return key;
+}
+
+std::string encode(const SpoolRecord& r) {
+  std::string out;
+  out.reserve(r.message.size() + 128 + r.recipients.size() * 96);
+  out.append(kMagic);
+  out.push_back(static_cast<char>(SpoolRecord::kFormatVersion));
+  put_bytes(out, r.job_id);
+  put_bytes(out, r.account);
+  put_bytes(out, r.sender);
+  put_varint(out, zigzag(r.received_ms));
+  put_varint(out, r.flags);
+  put_varint(out, r.recipients.size());
+  for (const auto& rcpt : r.recipients) {
+    put_bytes(out, rcpt.address);
+    put_bytes(out, rcpt.mail_id);
+    put_varint(out, static_cast<std::uint64_t>(rcpt.status));
+    put_varint(out, rcpt.attempts);
+    put_varint(out, zigzag(rcpt.next_attempt_ms));
+  }
+  put_bytes(out, r.message);
+  return out;
+}
+
+Result<SpoolRecord> decode(std::string_view bytes) {
+  Reader in(bytes);
+  std::string_view magic;
+  std::string_view version;
+  if (!in.raw(magic, kMagic.size()) || magic != kMagic) {
+    return corrupt("bad magic");
+  }
+  if (!in.raw(version, 1) || static_cast<std::uint8_t>(version[0]) != SpoolRecord::kFormatVersion) {
+    return corrupt("unknown format version");
+  }
+  SpoolRecord r;
+  std::uint64_t received = 0;
+  std::uint64_t flags = 0;
+  std::uint64_t count = 0;
+  if (!in.bytes(r.job_id) || !in.bytes(r.account) || !in.bytes(r.sender) ||
+      !in.varint(received) || !in.varint(flags) || !in.varint(count) || count > 1'000'000) {
+    return corrupt("truncated header");
+  }
+  r.received_ms = unzigzag(received);
+  r.flags = static_cast<std::uint32_t>(flags);
+  r.recipients.resize(count);
+  for (auto& rcpt : r.recipients) {
+    std::uint64_t status = 0;
+    std::uint64_t attempts = 0;
+    std::uint64_t next = 0;
+    if (!in.bytes(rcpt.address) || !in.bytes(rcpt.mail_id) || !in.varint(status) ||
+        !in.varint(attempts) || !in.varint(next) || status > 2) {
+      return corrupt("truncated recipient");
+    }
+    rcpt.status = static_cast<RecipientStatus>(status);
+    rcpt.attempts = static_cast<std::uint32_t>(attempts);
+    rcpt.next_attempt_ms = unzigzag(next);
+  }
+  if (!in.bytes(r.message) || !in.at_end()) {
+    return corrupt("truncated message");
+  }
+  return r;
+}
+
+}  // namespace txmail::store

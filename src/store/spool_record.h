@@ -1,0 +1,51 @@
+// The spool record and its encoding. Pure: no I/O. The encoding opens with a magic and a
+// format version so a newer txmail can read every record an older one wrote; decode() refuses
+// what it does not understand rather than guessing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace txmail::store {
+
+enum class RecipientStatus : std::uint8_t {
+  kQueued = 0,     // waiting for its next attempt
+  kDelivered = 1,  // final
+  kBounced = 2,    // final
+};
+
+struct SpoolRecipient {
+  std::string address;  // the forward-path, as given in RCPT TO
+  std::string mail_id;  // <jobId>#<block hex8>#<index hex8>
+  RecipientStatus status = RecipientStatus::kQueued;
+  std::uint32_t attempts = 0;
+  std::int64_t next_attempt_ms = 0;  // Unix time in milliseconds
+
+  bool operator==(const SpoolRecipient&) const = default;
+};
+
+struct SpoolRecord {
+  static constexpr std::uint8_t kFormatVersion = 1;
+  static constexpr std::uint32_t kFlagSmtpUtf8 = 1U << 0;
+  static constexpr std::uint32_t kFlag8BitMime = 1U << 1;
+
+  std::string job_id;
+  std::string account;
+  std::string sender;  // the reverse-path; empty for the null sender
+  std::int64_t received_ms = 0;
+  std::uint32_t flags = 0;
+  std::vector<SpoolRecipient> recipients;
+  std::string message;  // the message bytes, CRLF line endings, as they will be delivered
+
+  bool operator==(const SpoolRecord&) const = default;
+};
+
+std::string encode(const SpoolRecord& record);
+Result<SpoolRecord> decode(std::string_view bytes);
+std::string spool_key(std::string_view job_id);
+
+}  // namespace txmail::store

@@ -1,0 +1,54 @@
+#include "store/spool_record.h"
+
+#include <gtest/gtest.h>
+
+namespace txmail::store {
+namespace {
+
+SpoolRecord sample() {
+  SpoolRecord r;
+  r.job_id = "0190a5f2-0000-7000-8000-000000000001";
+  r.account = "acme";
+  r.sender = "bounce@acme.example";
+  r.received_ms = 1'700'000'000'123;
+  r.flags = SpoolRecord::kFlag8BitMime;
+  r.recipients = {{"a@x.example", r.job_id + "#00000000#00000000", RecipientStatus::kQueued, 0, 5},
+                  {"b@y.example", r.job_id + "#00000000#00000001", RecipientStatus::kDelivered, 3, -1}};
+  r.message = std::string("Subject: hi\r\n\r\n\0binary\xff\r\n", 26);
+  return r;
+}
+
+TEST(SpoolRecord, RoundTrips) {
+  const SpoolRecord r = sample();
+  auto back = decode(encode(r));
+  ASSERT_TRUE(back) << back.error().detail;
+  EXPECT_EQ(*back, r);
+}
+
+TEST(SpoolRecord, NullSenderAndNoRecipientsRoundTrip) {
+  SpoolRecord r;
+  r.job_id = "j";
+  auto back = decode(encode(r));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, r);
+}
+
+TEST(SpoolRecord, EveryTruncationIsRefused) {
+  const std::string bytes = encode(sample());
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    auto r = decode(std::string_view(bytes).substr(0, n));
+    ASSERT_FALSE(r) << "prefix of " << n << " bytes decoded";
+    EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  }
+}
+
+TEST(SpoolRecord, UnknownVersionIsRefused) {
+  std::string bytes = encode(sample());
+  bytes[3] = 99;
+  EXPECT_FALSE(decode(bytes));
+  bytes = encode(sample()) + "x";
+  EXPECT_FALSE(decode(bytes));
+}
+
+}  // namespace
+}  // namespace txmail::store
