@@ -1,0 +1,37 @@
+#include "net/cidr.h"
+
+#include <gtest/gtest.h>
+
+namespace txmail::net {
+namespace {
+
+TEST(Cidr, Matches) {
+  struct Case {
+    const char* range;
+    const char* address;
+    bool in;
+  };
+  const Case cases[] = {
+      {"127.0.0.2/32", "127.0.0.2", true},   {"127.0.0.2/32", "127.0.0.1", false},
+      {"127.0.0.2", "127.0.0.2", true},      {"10.0.0.0/8", "10.200.1.1", true},
+      {"10.0.0.0/8", "11.0.0.1", false},     {"192.0.2.128/25", "192.0.2.200", true},
+      {"192.0.2.128/25", "192.0.2.100", false}, {"0.0.0.0/0", "8.8.8.8", true},
+      {"2001:db8::/32", "2001:db8:1::1", true}, {"2001:db8::/32", "2001:db9::1", false},
+      {"127.0.0.0/8", "::ffff:127.0.0.5", true}, {"::1/128", "::1", true},
+      {"127.0.0.0/8", "::1", false},
+  };
+  for (const auto& c : cases) {
+    auto cidr = Cidr::parse(c.range);
+    ASSERT_TRUE(cidr) << c.range;
+    EXPECT_EQ(cidr->contains(c.address), c.in) << c.range << " " << c.address;
+  }
+}
+
+TEST(Cidr, RefusesGarbage) {
+  for (const char* bad : {"", "1.2.3", "1.2.3.4/33", "1.2.3.4/-1", "::1/129", "host.example", "1.2.3.4/"}) {
+    EXPECT_FALSE(Cidr::parse(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace txmail::net

@@ -1,0 +1,22 @@
+// TLS contexts for servers (STARTTLS, port 465, HTTPS): TLS 1.2 and newer, forward-secret
+// AEAD ciphers only. With no certificate configured, a self-signed one is generated in memory
+// at start, so a development install works out of the box (clients must not verify it).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "net/asio.h"
+
+namespace txmail::net {
+
+struct TlsFiles {
+  std::string cert;  // PEM chain; empty with key empty: generate a self-signed certificate
+  std::string key;   // PEM private key
+  std::string hostname = "localhost";  // subject of a generated certificate
+};
+
+Result<std::shared_ptr<asio::ssl::context>> make_server_tls(const TlsFiles& files);
+
+}  // namespace txmail::net

@@ -1,0 +1,75 @@
+#include "tenancy/account.h"
+
+#include <boost/json.hpp>
+
+namespace txmail::tenancy {
+
+namespace json = boost::json;
+
+std::string account_key(std::string_view name) { return "account/" + std::string(name); }
+
+bool valid_account_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) {
+    return false;
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.' || c == '@';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string to_json(const Account& a) {
+  json::array ips;
+  for (const auto& c : a.allow_ips) {
+    ips.emplace_back(c.to_string());
+  }
+  json::object o;
+  o["name"] = a.name;
+  o["password_hash"] = a.password_hash;
+  o["allow_ips"] = std::move(ips);
+  o["pool"] = a.pool;
+  o["disabled"] = a.disabled;
+  return json::serialize(o);
+}
+
+Result<Account> account_from_json(std::string_view text) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return make_error(ErrorCode::kCorrupt, "account: not a JSON object");
+  }
+  const json::object& o = v.as_object();
+  Account a;
+  const auto* name = o.if_contains("name");
+  const auto* hash = o.if_contains("password_hash");
+  if (name == nullptr || !name->is_string() || hash == nullptr || !hash->is_string()) {
+    return make_error(ErrorCode::kCorrupt, "account: name and password_hash are required");
+  }
+  a.name = std::string(name->as_string());
+  a.password_hash = std::string(hash->as_string());
+  if (const auto* pool = o.if_contains("pool"); pool != nullptr && pool->is_string()) {
+    a.pool = std::string(pool->as_string());
+  }
+  if (const auto* disabled = o.if_contains("disabled"); disabled != nullptr && disabled->is_bool()) {
+    a.disabled = disabled->as_bool();
+  }
+  if (const auto* ips = o.if_contains("allow_ips"); ips != nullptr && ips->is_array()) {
+    for (const auto& ip : ips->as_array()) {
+      if (!ip.is_string()) {
+        return make_error(ErrorCode::kCorrupt, "account: allow_ips must hold strings");
+      }
+      auto cidr = net::Cidr::parse(std::string_view(ip.as_string()));
+      if (!cidr) {
+        return make_error(ErrorCode::kCorrupt, "account: " + cidr.error().detail);
+      }
+      a.allow_ips.push_back(std::move(*cidr));
+    }
+  }
+  return a;
+}
+
+}  // namespace txmail::tenancy

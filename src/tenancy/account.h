@@ -1,0 +1,27 @@
+// Accounts: who may submit mail. Stored in the config store under "account/<name>" as JSON.
+// Credentials are kept only as PBKDF2 hashes (password_hash.h).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "net/cidr.h"
+
+namespace txmail::tenancy {
+
+struct Account {
+  std::string name;
+  std::string password_hash;         // SMTP AUTH / API Basic password
+  std::vector<net::Cidr> allow_ips;  // may relay without AUTH from these addresses
+  std::string pool;                  // egress pool; empty: "default"
+  bool disabled = false;
+};
+
+std::string account_key(std::string_view name);
+std::string to_json(const Account& account);
+Result<Account> account_from_json(std::string_view json);
+bool valid_account_name(std::string_view name);
+
+}  // namespace txmail::tenancy
