@@ -1,0 +1,18 @@
+// Minimal header-section inspection (RFC 5322 section 2.2) for what a submission server must
+// add: is a field present in the header section, and the RFC 5322 date format. Pure.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace txmail::mime {
+
+// The header section: everything before the first empty line (or the whole message).
+std::string_view header_section(std::string_view message);
+// True if a field named `name` (case-insensitive) starts a line of the header section.
+bool has_field(std::string_view headers, std::string_view name);
+// "Fri, 27 Nov 2026 20:55:15 +0000" (RFC 5322 section 3.3).
+std::string rfc5322_date(std::chrono::system_clock::time_point t);
+
+}  // namespace txmail::mime

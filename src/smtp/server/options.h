@@ -1,0 +1,42 @@
+// What the SMTP server is configured with ([[smtp.listener]] and [smtp] in docs/config.md).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace txmail::smtp {
+
+enum class ListenerMode {
+  kRelay,        // port 25: authenticated clients or allow-listed source IPs only
+  kSubmission,   // 587/2525: AUTH (after STARTTLS) required before MAIL
+  kSubmissions,  // 465: implicit TLS, then as submission
+};
+
+struct ListenerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 2525;
+  ListenerMode mode = ListenerMode::kSubmission;
+};
+
+struct ServerOptions {
+  using Duration = std::chrono::milliseconds;
+
+  std::string hostname = "localhost";  // greeting, EHLO reply, Received header
+  std::vector<ListenerOptions> listeners;
+  std::uint64_t max_message_size = 20U << 20;
+  std::size_t max_recipients = 1000;
+  std::size_t max_connections = 1000;
+  std::size_t max_connections_per_ip = 50;
+  std::size_t max_errors = 10;
+  std::size_t max_auth_failures = 3;          // per connection, then 421
+  std::size_t max_auth_failures_per_ip = 10;  // per window, then AUTH refused from that IP
+  Duration auth_failure_window = std::chrono::minutes(5);
+  Duration command_timeout = std::chrono::minutes(5);  // RFC 5321 section 4.5.3.2.7
+  Duration data_timeout = std::chrono::minutes(3);     // per read while receiving data
+  Duration tls_handshake_timeout = std::chrono::seconds(30);
+  Duration shutdown_grace = std::chrono::seconds(10);
+};
+
+}  // namespace txmail::smtp

@@ -1,0 +1,40 @@
+// What every SMTP session shares: options, TLS, the spool, accounts, limits, the worker pool.
+// Owned by SmtpServer; sessions hold a reference and never outlive it.
+#pragma once
+
+#include <memory>
+
+#include "common/histogram.h"
+#include "net/asio.h"
+#include "smtp/server/limits.h"
+#include "smtp/server/options.h"
+#include "store/spool.h"
+#include "tenancy/account_directory.h"
+#include "tenancy/authenticator.h"
+
+namespace txmail::smtp {
+
+struct ServerContext {
+  ServerOptions options;
+  std::shared_ptr<asio::ssl::context> tls;  // null: no STARTTLS, no port 465
+  store::Spool& spool;
+  tenancy::AccountDirectory& accounts;
+  tenancy::Authenticator& authenticator;
+  asio::thread_pool& workers;  // slow hashes and other CPU work off the I/O threads
+  ConnectionLimiter connections;
+  AuthFailureLimiter auth_failures;
+  Histogram ack_latency;  // end of message data to the spool's sync, per accepted message
+
+  ServerContext(ServerOptions opts, std::shared_ptr<asio::ssl::context> tls_ctx, store::Spool& s,
+                tenancy::AccountDirectory& a, tenancy::Authenticator& auth, asio::thread_pool& w)
+      : options(std::move(opts)),
+        tls(std::move(tls_ctx)),
+        spool(s),
+        accounts(a),
+        authenticator(auth),
+        workers(w),
+        connections(options),
+        auth_failures(options) {}
+};
+
+}  // namespace txmail::smtp

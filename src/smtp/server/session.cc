@@ -1,0 +1,189 @@
+#include "smtp/server/session.h"
+
+#include "common/ids.h"
+#include "common/log.h"
+
+namespace txmail::smtp {
+
+namespace {
+constexpr std::size_t kReadChunk = 64 * 1024;
+}
+
+Session::Session(ServerContext& ctx, const ListenerOptions& listener, std::shared_ptr<net::Connection> conn)
+    : ctx_(ctx), listener_(listener), conn_(std::move(conn)) {
+  std::string raw(4, '\0');
+  random_bytes(raw.data(), raw.size());
+  id_ = hex(raw);
+  ip_account_ = ctx_.accounts.account_for_ip(conn_->remote_ip());
+}
+
+void Session::stop() {
+  stopping_ = true;
+  if (idle_) {
+    conn_->interrupt();
+  }
+}
+
+awaitable<void> Session::run(std::shared_ptr<Session> self) {
+  try {
+    co_await self->loop();
+  } catch (const std::exception& e) {
+    logger()->error("smtp session={} client={} failed: {}", self->id_, self->conn_->remote_ip(), e.what());
+  }
+  self->conn_->close();
+  logger()->debug("smtp session={} closed messages={}", self->id_, self->messages_);
+}
+
+awaitable<void> Session::loop() {
+  if (listener_.mode == ListenerMode::kSubmissions && !co_await start_implicit_tls()) {
+    co_return;
+  }
+  reply(Reply(220, "", ctx_.options.hostname + " ESMTP txmail"));
+  while (!quit_) {
+    if (stopping_) {
+      reply(421, "4.3.2", "Service shutting down, closing transmission channel");
+      break;
+    }
+    if (errors_ >= ctx_.options.max_errors) {
+      reply(421, "4.7.0", "Too many errors, closing transmission channel");
+      break;
+    }
+    auto line = co_await read_line();
+    if (!line) {
+      break;
+    }
+    co_await dispatch(*line);
+  }
+  co_await flush();
+}
+
+void Session::reply(const Reply& r) {
+  if (r.code >= 500) {
+    ++errors_;
+  }
+  r.append_wire(out_);
+}
+
+void Session::reply(int code, const char* enhanced, const char* text) { reply(Reply(code, enhanced, text)); }
+
+std::string_view Session::buffered() const { return std::string_view(in_).substr(in_pos_); }
+
+void Session::consume(std::size_t n) {
+  in_pos_ += n;
+  if (in_pos_ == in_.size()) {
+    in_.clear();
+    in_pos_ = 0;
+  }
+}
+
+awaitable<bool> Session::flush() {
+  if (out_.empty()) {
+    co_return true;
+  }
+  auto r = co_await conn_->write(out_, ctx_.options.command_timeout);
+  out_.clear();
+  co_return r.has_value();
+}
+
+// Reads more input; replies go out first, so a pipelining client is never left waiting.
+awaitable<bool> Session::fill(std::chrono::milliseconds timeout) {
+  if (!co_await flush()) {
+    co_return false;
+  }
+  if (in_pos_ > 0) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+  const std::size_t old = in_.size();
+  in_.resize(old + kReadChunk);
+  auto n = co_await conn_->read_some(in_.data() + old, kReadChunk, timeout);
+  in_.resize(old + (n ? *n : 0));
+  if (!n) {
+    if (n.error().code == ErrorCode::kTimeout) {
+      reply(421, "4.4.2", "Timeout exceeded, closing transmission channel");
+      co_await flush();
+    } else if (n.error().code == ErrorCode::kUnavailable) {
+      reply(421, "4.3.2", "Service shutting down, closing transmission channel");
+      co_await flush();
+    }
+    co_return false;
+  }
+  co_return true;
+}
+
+// One command line without its terminator. CRLF ends a line; so does a lone LF, as many
+// clients send it (only message data is strict about CRLF). A line longer than the limit is
+// answered 500 5.5.2 and skipped, without being buffered whole.
+awaitable<std::optional<std::string>> Session::read_line() {
+  bool skipping = false;
+  for (;;) {
+    const std::string_view data = buffered();
+    const std::size_t lf = data.find('\n');
+    if (lf != std::string_view::npos) {
+      if (skipping || lf + 1 > kMaxCommandLine) {
+        consume(lf + 1);
+        reply(500, "5.5.2", "Line too long");
+        skipping = false;
+        if (errors_ >= ctx_.options.max_errors) {
+          reply(421, "4.7.0", "Too many errors, closing transmission channel");
+          co_return std::nullopt;
+        }
+        continue;
+      }
+      std::string line(data.substr(0, lf));
+      consume(lf + 1);
+      if (!line.empty() && line.back() == '\r') {
+        line.pop_back();
+      }
+      co_return line;
+    }
+    if (data.size() > kMaxCommandLine) {
+      consume(data.size());
+      skipping = true;
+    }
+    idle_ = true;
+    const bool ok = co_await fill(ctx_.options.command_timeout);
+    idle_ = false;
+    if (!ok) {
+      co_return std::nullopt;
+    }
+  }
+}
+
+void Session::reset_transaction() {
+  envelope_ = Envelope{};
+  message_.clear();
+  message_.shrink_to_fit();
+  bdat_.reset();
+  bdat_failed_ = false;
+  if (phase_ == Phase::kMail || phase_ == Phase::kRcpt) {
+    phase_ = Phase::kGreeted;
+  }
+}
+
+awaitable<void> Session::dispatch(const std::string& line) {
+  auto parsed = parse_command(line);
+  if (!parsed) {
+    reply(parsed.error());
+    co_return;
+  }
+  Command& cmd = *parsed;
+  switch (cmd.verb) {
+    case Verb::kEhlo: on_ehlo(cmd); break;
+    case Verb::kHelo: on_helo(cmd); break;
+    case Verb::kMail: on_mail(std::move(cmd)); break;
+    case Verb::kRcpt: on_rcpt(std::move(cmd)); break;
+    case Verb::kData: co_await on_data(); break;
+    case Verb::kBdat: co_await on_bdat(cmd); break;
+    case Verb::kRset: on_rset(); break;
+    case Verb::kStartTls: co_await on_starttls(); break;
+    case Verb::kAuth: co_await on_auth(cmd); break;
+    case Verb::kNoop:
+    case Verb::kQuit:
+    case Verb::kVrfy:
+    case Verb::kExpn:
+    case Verb::kHelp: on_small(cmd); break;
+  }
+}
+
+}  // namespace txmail::smtp

@@ -1,0 +1,209 @@
+// DATA (RFC 5321 section 4.1.1.4) and BDAT (RFC 3030), and handing the message to the spool.
+//
+// The message is refused whole when it is too big (552 5.3.4), holds a bare CR or LF, or a line
+// over 1000 octets (550 5.6.0): the SMTP smuggling defence. Otherwise trace headers are added
+// (Received, RFC 5321 section 4.4; Message-ID and Date when missing, RFC 6409 section 8) and
+// the job is spooled; the 250 goes out only once the spool reports it synced.
+#include <fmt/format.h>
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "mime/headers.h"
+#include "smtp/server/session.h"
+
+namespace txmail::smtp {
+
+namespace {
+
+// Waits for a Spool::put() completion (which runs on the spool's thread) and resumes on the
+// session's own executor.
+awaitable<Result<void>> spool_put(store::Spool& spool, const store::SpoolRecord& record) {
+  auto token = asio::use_awaitable;
+  return asio::async_initiate<decltype(token), void(Result<void>)>(
+      [&spool, &record](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        spool.put(record, [shared](Result<void> r) {
+          auto ex = asio::get_associated_executor(*shared);
+          asio::post(ex, [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
+        });
+      },
+      token);
+}
+
+}  // namespace
+
+awaitable<void> Session::on_data() {
+  if (phase_ != Phase::kRcpt) {
+    reply(phase_ == Phase::kMail ? 554 : 503, phase_ == Phase::kMail ? "5.5.1" : "5.5.1",
+          phase_ == Phase::kMail ? "No valid recipients" : "Need MAIL and RCPT before DATA");
+    co_return;
+  }
+  if (bdat_) {
+    reply(503, "5.5.1", "DATA not allowed after BDAT");
+    co_return;
+  }
+  reply(354, "", "End data with <CR><LF>.<CR><LF>");
+  message_.clear();
+  DotReader reader(message_, ctx_.options.max_message_size);
+  for (;;) {
+    const std::size_t used = reader.feed(buffered());
+    consume(used);
+    if (reader.done()) {
+      break;
+    }
+    if (!co_await fill(ctx_.options.data_timeout)) {
+      quit_ = true;
+      co_return;
+    }
+  }
+  co_await finish_message(reader.problems(), reader.size());
+}
+
+// Reads exactly `size` octets of a chunk into reader (or discards them when reader is null).
+awaitable<bool> Session::read_chunk(ChunkReader* reader, std::uint64_t size) {
+  std::uint64_t left = size;
+  for (;;) {
+    const std::string_view data = buffered();
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, data.size()));
+    if (reader != nullptr) {
+      reader->feed(data.substr(0, n));
+    }
+    consume(n);
+    left -= n;
+    if (left == 0) {
+      co_return true;
+    }
+    if (!co_await fill(ctx_.options.data_timeout)) {
+      quit_ = true;
+      co_return false;
+    }
+  }
+}
+
+awaitable<void> Session::on_bdat(const Command& cmd) {
+  // A chunk is always read, even when refused, so the client and server stay in step.
+  if (phase_ != Phase::kRcpt || bdat_failed_) {
+    if (!co_await read_chunk(nullptr, cmd.chunk_size)) {
+      co_return;
+    }
+    if (bdat_failed_) {
+      if (cmd.last_chunk) {
+        reset_transaction();
+      }
+      reply(503, "5.5.1", "Transaction already failed, send RSET");
+    } else {
+      reply(phase_ == Phase::kMail ? 554 : 503, "5.5.1",
+            phase_ == Phase::kMail ? "No valid recipients" : "Need MAIL and RCPT before BDAT");
+    }
+    co_return;
+  }
+  if (!bdat_) {
+    message_.clear();
+    bdat_ = std::make_unique<ChunkReader>(message_, ctx_.options.max_message_size);
+  }
+  bdat_->begin_chunk(cmd.chunk_size);
+  if (!co_await read_chunk(bdat_.get(), cmd.chunk_size)) {
+    co_return;
+  }
+  if (bdat_->problems().oversize) {
+    // Refuse now rather than after the client has sent gigabytes; later chunks are discarded.
+    reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    bdat_failed_ = true;
+    if (cmd.last_chunk) {
+      reset_transaction();
+    }
+    co_return;
+  }
+  if (!cmd.last_chunk) {
+    reply(250, "2.0.0", fmt::format("{} octets received", cmd.chunk_size).c_str());
+    co_return;
+  }
+  bdat_->finish();
+  const ContentProblems problems = bdat_->problems();
+  const std::uint64_t size = bdat_->size();
+  co_await finish_message(problems, size);
+}
+
+std::string Session::trace_headers(const std::string& job_id) const {
+  const auto now = std::chrono::system_clock::now();
+  std::string with = esmtp_ ? "ESMTP" : "SMTP";
+  if (envelope_.smtputf8) {
+    with = "UTF8SMTP";
+  }
+  if (conn_->tls()) {
+    with += "S";
+  }
+  if (account_) {
+    with += "A";
+  }
+  std::string tls;
+  if (conn_->tls()) {
+    tls = fmt::format(" ({}:{})", conn_->tls_version(), conn_->tls_cipher());
+  }
+  std::string out = fmt::format("Received: from {} ([{}])\r\n\tby {} (txmail) with {}{}\r\n\tid {}", helo_,
+                                conn_->remote_ip(), ctx_.options.hostname, with, tls, job_id);
+  if (envelope_.recipients.size() == 1) {
+    out += fmt::format("\r\n\tfor <{}>", envelope_.recipients.front().address());
+  }
+  out += fmt::format(";\r\n\t{}\r\n", mime::rfc5322_date(now));
+  const std::string_view headers = mime::header_section(message_);
+  if (!mime::has_field(headers, "Message-ID")) {
+    out += fmt::format("Message-ID: <{}@{}>\r\n", job_id, ctx_.options.hostname);
+  }
+  if (!mime::has_field(headers, "Date")) {
+    out += fmt::format("Date: {}\r\n", mime::rfc5322_date(now));
+  }
+  return out;
+}
+
+awaitable<void> Session::finish_message(const ContentProblems& problems, std::uint64_t size) {
+  const auto data_end = std::chrono::steady_clock::now();
+  const std::string job_id = new_job_id();
+  if (problems.refused()) {
+    const char* why = problems.oversize    ? "size"
+                      : problems.long_line ? "line-length"
+                                           : "bare-cr-or-lf";
+    logger()->info("smtp session={} client={} job={} refused reason={} size={}", id_, conn_->remote_ip(), job_id,
+                   why, size);
+    if (problems.oversize) {
+      reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    } else if (problems.long_line) {
+      reply(550, "5.6.0", "Message refused: line longer than 1000 octets");
+    } else {
+      reply(550, "5.6.0", "Message refused: bare CR or LF in message data");
+    }
+    reset_transaction();
+    co_return;
+  }
+  store::SpoolRecord record;
+  record.job_id = job_id;
+  record.account = account_ ? *account_ : ip_account_.value_or("");
+  record.sender = envelope_.sender.address();
+  record.received_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  record.flags = (envelope_.smtputf8 ? store::SpoolRecord::kFlagSmtpUtf8 : 0U) |
+                 (envelope_.body == BodyType::k8BitMime || problems.eight_bit ? store::SpoolRecord::kFlag8BitMime : 0U);
+  record.recipients.reserve(envelope_.recipients.size());
+  for (std::uint32_t i = 0; i < envelope_.recipients.size(); ++i) {
+    record.recipients.push_back(store::SpoolRecipient{envelope_.recipients[i].address(), mail_id(job_id, 0, i),
+                                                      store::RecipientStatus::kQueued, 0, record.received_ms});
+  }
+  record.message = trace_headers(job_id);
+  record.message.append(message_);
+  auto stored = co_await spool_put(ctx_.spool, record);
+  if (!stored) {
+    logger()->error("smtp session={} job={} spool failed: {}", id_, job_id, stored.error().detail);
+    reply(451, "4.3.0", "Temporary failure, please try again later");
+  } else {
+    ++messages_;
+    ctx_.ack_latency.record(std::chrono::steady_clock::now() - data_end);
+    logger()->info("smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} size={} tls={}", id_,
+                   conn_->remote_ip(), job_id, record.account, record.sender, record.recipients.size(),
+                   record.message.size(), conn_->tls() ? conn_->tls_version() : "no");
+    reply(250, "2.0.0", fmt::format("Ok: queued as {}", job_id).c_str());
+  }
+  reset_transaction();
+}
+
+}  // namespace txmail::smtp

@@ -1,0 +1,74 @@
+// MAIL FROM and RCPT TO (RFC 5321 sections 4.1.1.2 and 4.1.1.3), with the policy that keeps
+// txmail from ever being an open relay: every recipient is remote, so a recipient is accepted
+// only from an authenticated client, or on a relay listener from an address an account lists
+// in allow_ips. Submission listeners require AUTH before MAIL.
+#include "common/log.h"
+#include "smtp/server/session.h"
+
+namespace txmail::smtp {
+
+bool Session::may_relay() const {
+  if (account_) {
+    return true;
+  }
+  return listener_.mode == ListenerMode::kRelay && ip_account_.has_value();
+}
+
+void Session::on_mail(Command cmd) {
+  if (phase_ == Phase::kConnected) {
+    reply(503, "5.5.1", "Send EHLO or HELO first");
+    return;
+  }
+  if (phase_ != Phase::kGreeted) {
+    reply(503, "5.5.1", "Nested MAIL command");
+    return;
+  }
+  if (listener_.mode != ListenerMode::kRelay && !account_) {
+    reply(530, "5.7.0", "Authentication required");
+    return;
+  }
+  if (cmd.size && *cmd.size > ctx_.options.max_message_size) {
+    reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    return;
+  }
+  if (cmd.path.utf8 && !cmd.smtputf8) {
+    reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+    return;
+  }
+  if (!esmtp_ && (cmd.smtputf8 || cmd.size || cmd.body != BodyType::k7Bit)) {
+    reply(555, "5.5.4", "MAIL parameters need EHLO");
+    return;
+  }
+  envelope_ = Envelope{};
+  envelope_.sender = std::move(cmd.path);
+  envelope_.body = cmd.body;
+  envelope_.smtputf8 = cmd.smtputf8;
+  envelope_.declared_size = cmd.size;
+  phase_ = Phase::kMail;
+  reply(250, "2.1.0", "Ok");
+}
+
+void Session::on_rcpt(Command cmd) {
+  if (phase_ != Phase::kMail && phase_ != Phase::kRcpt) {
+    reply(503, "5.5.1", "Need MAIL before RCPT");
+    return;
+  }
+  if (!may_relay()) {
+    logger()->info("smtp session={} client={} relay denied rcpt=<{}>", id_, conn_->remote_ip(), cmd.path.address());
+    reply(554, "5.7.1", "Relay access denied");
+    return;
+  }
+  if (cmd.path.utf8 && !envelope_.smtputf8) {
+    reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+    return;
+  }
+  if (envelope_.recipients.size() >= ctx_.options.max_recipients) {
+    reply(452, "4.5.3", "Too many recipients");
+    return;
+  }
+  envelope_.recipients.push_back(std::move(cmd.path));
+  phase_ = Phase::kRcpt;
+  reply(250, "2.1.5", "Ok");
+}
+
+}  // namespace txmail::smtp
