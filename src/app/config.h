@@ -1,0 +1,53 @@
+// The txmail configuration file (TOML): parsing, validation and defaults. Every key is listed
+// in docs/config.md. Unknown keys and bad values are refused with one line naming the key, so a
+// typo never silently falls back to a default.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "net/cidr.h"
+#include "smtp/server/options.h"
+
+namespace txmail::app {
+
+struct AccountSeed {
+  std::string name;
+  std::string password;
+  std::vector<net::Cidr> allow_ips;
+  std::string pool;
+};
+
+struct Config {
+  // [node]
+  std::string node_name = "localhost";
+  std::string site = "local";
+  std::string region = "local";
+  std::string data_dir = "var";
+  std::size_t io_threads = 0;  // 0: one per core
+  std::size_t worker_threads = 2;
+  // [log]
+  std::string log_level = "info";
+  std::string log_file;
+  // [tls]
+  std::string tls_cert;
+  std::string tls_key;
+  // [http]
+  std::string http_listen = "127.0.0.1:8080";
+  std::string admin_token_file;  // default: <data_dir>/admin.token
+  // [smtp], [[smtp.listener]]
+  smtp::ServerOptions smtp;
+  std::chrono::milliseconds auth_cache_ttl = std::chrono::minutes(5);
+  // [[account]]
+  std::vector<AccountSeed> accounts;
+};
+
+// Errors are kConfig with detail "<key>: <what is wrong>".
+Result<Config> load_config(const std::string& path);
+Result<Config> parse_config(std::string_view text);
+
+// "IP:PORT" or "[IPv6]:PORT".
+Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view s);
+
+}  // namespace txmail::app

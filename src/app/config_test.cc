@@ -1,0 +1,106 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+namespace txmail::app {
+namespace {
+
+TEST(Config, EmptyConfigGivesDefaults) {
+  auto c = parse_config("");
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c->data_dir, "var");
+  EXPECT_EQ(c->smtp.max_message_size, 20U << 20);
+  EXPECT_EQ(c->admin_token_file, "var/admin.token");
+}
+
+TEST(Config, ReadsListenersAndAccounts) {
+  auto c = parse_config(R"(
+[node]
+name = "mx1.example.net"
+data_dir = "/tmp/x"
+[[smtp.listener]]
+address = "127.0.0.1:0"
+mode = "relay"
+[[smtp.listener]]
+address = "[::1]:2525"
+[smtp]
+max_recipients = 5
+command_timeout = "2s"
+max_message_size = "1MB"
+[[account]]
+name = "acme"
+password = "long enough"
+allow_ips = ["127.0.0.2/32"]
+)");
+  ASSERT_TRUE(c) << c.error().detail;
+  ASSERT_EQ(c->smtp.listeners.size(), 2U);
+  EXPECT_EQ(c->smtp.listeners[0].mode, smtp::ListenerMode::kRelay);
+  EXPECT_EQ(c->smtp.listeners[0].port, 0);
+  EXPECT_EQ(c->smtp.listeners[1].address, "::1");
+  EXPECT_EQ(c->smtp.listeners[1].mode, smtp::ListenerMode::kSubmission);
+  EXPECT_EQ(c->smtp.max_recipients, 5U);
+  EXPECT_EQ(c->smtp.command_timeout.count(), 2000);
+  EXPECT_EQ(c->smtp.max_message_size, 1U << 20);
+  EXPECT_EQ(c->smtp.hostname, "mx1.example.net");
+  ASSERT_EQ(c->accounts.size(), 1U);
+  EXPECT_TRUE(c->accounts[0].allow_ips[0].contains("127.0.0.2"));
+}
+
+TEST(Config, ErrorsNameTheKey) {
+  struct Case {
+    const char* text;
+    const char* key;
+  };
+  const Case cases[] = {
+      {"[smtp]\nmax_recipent = 5\n", "smtp.max_recipent: unknown key"},
+      {"[smtp]\nmax_recipients = \"5\"\n", "smtp.max_recipients: must be an integer"},
+      {"[smtp]\nmax_recipients = 0\n", "smtp.max_recipients: must be between"},
+      {"[smtp]\ncommand_timeout = \"5 minutes\"\n", "smtp.command_timeout:"},
+      {"[[smtp.listener]]\naddress = \"localhost:25\"\n", "smtp.listener[0].address:"},
+      {"[[smtp.listener]]\naddress = \"127.0.0.1:25\"\nmode = \"open\"\n", "smtp.listener[0].mode:"},
+      {"[[smtp.listener]]\nmode = \"relay\"\n", "smtp.listener[0].address: is required"},
+      {"[[account]]\nname = \"a\"\npassword = \"short\"\n", "account[0].password:"},
+      {"[[account]]\nname = \"a\"\npassword = \"longenough\"\nallow_ips = [\"nope\"]\n", "account[0].allow_ips:"},
+      {"[tls]\ncert = \"/x.pem\"\n", "tls.key:"},
+      {"[log]\nlevel = \"loud\"\n", "log.level:"},
+      {"[node\n", "line 1:"},
+      {"surprise = 1\n", "surprise: unknown key"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_config(c.text);
+    ASSERT_FALSE(r) << c.text;
+    EXPECT_EQ(r.error().code, ErrorCode::kConfig);
+    EXPECT_TRUE(r.error().detail.starts_with(c.key)) << c.text << " -> " << r.error().detail;
+    EXPECT_EQ(r.error().detail.find('\n'), std::string::npos) << r.error().detail;
+  }
+}
+
+TEST(Config, DesignContractKeysAreKnown) {
+  auto c = parse_config(R"(
+[node]
+site = "fra1"
+region = "eu"
+[http]
+listen = "127.0.0.1:8080"
+admin_token_file = "/tmp/token"
+[dns]
+servers = ["127.0.0.1:5353"]
+[[delivery.route]]
+domain = "*"
+relay = "127.0.0.1:2526"
+[[egress.source]]
+name = "a"
+address = "127.0.0.1"
+ehlo = "out.example"
+[[egress.pool]]
+name = "default"
+sources = ["a"]
+[notifications]
+source_address = "127.0.0.1"
+allow_private_targets = true
+)");
+  ASSERT_TRUE(c) << c.error().detail;
+}
+
+}  // namespace
+}  // namespace txmail::app

@@ -1,0 +1,68 @@
+// txmail: the one binary. `serve` runs the node; the other commands inspect or administer it.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "app/config.h"
+#include "app/serve.h"
+#include "app/spool_command.h"
+
+namespace {
+
+// Loads the config or exits 2 with one line naming the bad key (DESIGN.md section 10).
+txmail::app::Config config_or_exit(const std::string& path) {
+  auto config = txmail::app::load_config(path);
+  if (!config) {
+    fmt::print(stderr, "txmail: config {}: {}\n", path, config.error().detail);
+    std::exit(2);
+  }
+  return std::move(*config);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"txmail: transactional email platform"};
+  app.set_version_flag("--version", std::string("txmail ") + TXMAIL_VERSION);
+  app.require_subcommand(1);
+
+  std::string config_path = "config/txmail.toml";
+  auto* serve = app.add_subcommand("serve", "Run the txmail node");
+  serve->add_option("--config", config_path, "Configuration file")->capture_default_str();
+
+  std::string check_path;
+  auto* check = app.add_subcommand("check-config", "Validate a configuration file");
+  check->add_option("file", check_path, "Configuration file")->required();
+
+  auto* spool = app.add_subcommand("spool", "Inspect the spool (read-only)");
+  spool->require_subcommand(1);
+  std::string data_dir;
+  spool->add_option("--config", config_path, "Configuration file (for node.data_dir)")->capture_default_str();
+  spool->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
+  bool with_messages = false;
+  auto* list = spool->add_subcommand("list", "List spooled jobs as JSON");
+  list->add_flag("--messages", with_messages, "Include each message, base64-encoded");
+  std::string job_id;
+  bool raw = false;
+  auto* show = spool->add_subcommand("show", "Show one spooled job");
+  show->add_option("job", job_id, "Job id")->required();
+  show->add_flag("--raw", raw, "Print only the message bytes");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (serve->parsed()) {
+    return txmail::app::serve(config_or_exit(config_path));
+  }
+  if (check->parsed()) {
+    const auto config = config_or_exit(check_path);
+    fmt::print("{}: ok ({} listeners, {} accounts)\n", check_path, config.smtp.listeners.size(),
+               config.accounts.size());
+    return 0;
+  }
+  if (data_dir.empty()) {
+    data_dir = config_or_exit(config_path).data_dir;
+  }
+  if (list->parsed()) {
+    return txmail::app::spool_list(data_dir, with_messages);
+  }
+  return txmail::app::spool_show(data_dir, job_id, raw);
+}
