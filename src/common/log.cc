@@ -6,21 +6,20 @@
 namespace txmail {
 
 namespace {
+// The logger is not put in spdlog's registry: txmail passes it around through logger().
 std::shared_ptr<spdlog::logger>& instance() {
-  static std::shared_ptr<spdlog::logger> log = spdlog::stderr_logger_mt("txmail");
+  static std::shared_ptr<spdlog::logger> log =
+      std::make_shared<spdlog::logger>("txmail", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   return log;
 }
 }  // namespace
 
 void init_logging(const std::string& level, const std::string& file) {
-  std::shared_ptr<spdlog::logger> log;
-  if (file.empty()) {
-    log = instance();
-  } else {
-    spdlog::drop("txmail");
-    log = spdlog::basic_logger_mt("txmail", file);
-    instance() = log;
+  if (!file.empty()) {
+    instance() = std::make_shared<spdlog::logger>("txmail",
+                                                  std::make_shared<spdlog::sinks::basic_file_sink_mt>(file));
   }
+  auto& log = instance();
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   log->set_level(spdlog::level::from_str(level));
   log->flush_on(spdlog::level::warn);

@@ -25,6 +25,7 @@ void Session::stop() {
 }
 
 awaitable<void> Session::run(std::shared_ptr<Session> self) {
+  self->conn_->start();
   try {
     co_await self->loop();
   } catch (const std::exception& e) {

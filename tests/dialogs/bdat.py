@@ -1,0 +1,26 @@
+"""CHUNKING (RFC 3030): BDAT chunks make one message, byte for byte, with no dot handling; a
+BDAT without a transaction is read and refused so the session stays in step."""
+from txmail_harness import *
+
+with Txmail() as tx:
+    d = relay_session(tx)
+    check("CHUNKING" in d.cmd("EHLO client.test", 250), "CHUNKING not advertised")
+    d.send(b"BDAT 5\r\nhello")
+    d.expect(503, "5.5.1", "BDAT without MAIL")
+    d.cmd("MAIL FROM:<a@sender.test> BODY=8BITMIME", 250)
+    d.cmd("RCPT TO:<b@rcpt.test>", 250)
+    part1 = b"Subject: chunked\r\n\r\n.leading dot stays\r\n"
+    part2 = b"caf\xc3\xa9\r\n.\r\nstill the same message\r\n"
+    # Pipelined: both chunks and the next command in one write.
+    d.send(b"BDAT %d\r\n" % len(part1) + part1 + b"BDAT %d LAST\r\n" % len(part2) + part2 + b"NOOP\r\n")
+    d.expect(250, "2.0.0", "first chunk")
+    job = queued_id(d.expect(250, "2.0.0", "last chunk"))
+    d.expect(250, "2.0.0", "NOOP after BDAT")
+    d.cmd("DATA", 503, "5.5.1")  # the transaction is over
+    d.cmd("QUIT", 221)
+    tx.stop()
+    msg = tx.message(job)
+    check(msg.endswith(part1 + part2), f"BDAT message bytes: {msg[-80:]!r}")
+    [j] = tx.spool()
+    check(j["eight_bit"], "8BITMIME flag not recorded")
+print("ok")

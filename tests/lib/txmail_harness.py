@@ -1,0 +1,248 @@
+"""Test harness: runs the real txmail binary with a temporary config on ephemeral ports and
+talks SMTP to it over real sockets. Used by tests/dialogs and tests/e2e (one scenario per file).
+
+Every helper fails loudly: a test that cannot reach its server fails, it is never skipped.
+"""
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+TXMAIL = os.environ.get("TXMAIL_BIN", os.path.join(os.path.dirname(__file__), "../../build/txmail"))
+PASSWORD = "secret-password-1"
+ALLOWED_IP = "127.0.0.2"  # the relay account's allow-listed source address
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+class Txmail:
+    """One txmail process. `extra` is TOML appended to the generated config."""
+
+    def __init__(self, extra="", smtp_settings="", accounts=None, tls_files=False):
+        self.dir = tempfile.mkdtemp(prefix="txmail-test-")
+        self.data_dir = os.path.join(self.dir, "data")
+        self.log = os.path.join(self.dir, "txmail.log")
+        tls = ""
+        if tls_files:
+            cert = os.path.join(self.dir, "cert.pem")
+            key = os.path.join(self.dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=txmail.test"],
+                           check=True, capture_output=True)
+            tls = f'[tls]\ncert = "{cert}"\nkey = "{key}"\n'
+        if accounts is None:
+            accounts = (f'[[account]]\nname = "alice"\npassword = "{PASSWORD}"\n\n'
+                        f'[[account]]\nname = "relayer"\npassword = "{PASSWORD}"\nallow_ips = ["{ALLOWED_IP}/32"]\n')
+        self.config_text = f"""
+[node]
+name = "txmail.test"
+data_dir = "{self.data_dir}"
+io_threads = 2
+[log]
+level = "debug"
+file = "{self.log}"
+{tls}
+[[smtp.listener]]
+address = "127.0.0.1:0"
+mode = "relay"
+[[smtp.listener]]
+address = "127.0.0.1:0"
+mode = "submission"
+[[smtp.listener]]
+address = "127.0.0.1:0"
+mode = "submissions"
+[smtp]
+shutdown_grace = "5s"
+{smtp_settings}
+{accounts}
+{extra}
+"""
+        self.config = os.path.join(self.dir, "txmail.toml")
+        with open(self.config, "w") as f:
+            f.write(self.config_text)
+        self.proc = None
+        self.ports = {}
+
+    def start(self, timeout=20):
+        ports_file = os.path.join(self.data_dir, "ports")
+        if os.path.exists(ports_file):
+            os.unlink(ports_file)
+        self.proc = subprocess.Popen([TXMAIL, "serve", "--config", self.config],
+                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "stderr"), "ab"))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                fail(f"txmail exited with {self.proc.returncode} at start: {self.stderr()}")
+            if os.path.exists(ports_file):
+                break
+            time.sleep(0.02)
+        else:
+            fail("txmail did not start listening in time")
+        self.ports = {}
+        with open(ports_file) as f:
+            for line in f:
+                _, mode, addr = line.split()
+                self.ports[mode] = int(addr.rsplit(":", 1)[1])
+        return self
+
+    def stderr(self):
+        with open(os.path.join(self.dir, "stderr")) as f:
+            return f.read()
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                fail("txmail did not stop within %ss of SIGTERM" % timeout)
+        rc = self.proc.returncode if self.proc else 0
+        self.proc = None
+        return rc
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def spool(self, messages=False):
+        args = [TXMAIL, "spool", "--data-dir", self.data_dir, "list"] + (["--messages"] if messages else [])
+        out = subprocess.run(args, capture_output=True, check=False)
+        check(out.returncode == 0, "spool list failed: " + out.stderr.decode(errors="replace"))
+        return json.loads(out.stdout)
+
+    def message(self, job_id):
+        out = subprocess.run([TXMAIL, "spool", "--data-dir", self.data_dir, "show", job_id, "--raw"],
+                             capture_output=True, check=False)
+        check(out.returncode == 0, f"spool show {job_id} failed: " + out.stderr.decode(errors="replace"))
+        return out.stdout
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.stop()
+
+
+class Dialog:
+    """A raw SMTP client: send exact bytes, read whole replies."""
+
+    def __init__(self, port, host="127.0.0.1", source=None, implicit_tls=False, timeout=10):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        if implicit_tls:
+            self._wrap()
+        self.buf = b""
+
+    def _wrap(self):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock)
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def reply(self):
+        """Reads one reply; returns (code, [lines without the code])."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed; partial reply %r" % self.buf)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            text = line.decode("utf-8", errors="replace")
+            lines.append(text[4:])
+            if len(text) < 4 or text[3] != "-":
+                return int(text[:3]), lines
+
+    def expect(self, code, enhanced=None, what=""):
+        got, lines = self.reply()
+        check(got == code, f"{what}: expected {code}, got {got} {lines}")
+        if enhanced is not None:
+            check(lines[-1].startswith(enhanced + " "), f"{what}: expected {code} {enhanced}, got {got} {lines}")
+        return lines
+
+    def cmd(self, line, code, enhanced=None):
+        self.send(line + "\r\n")
+        return self.expect(code, enhanced, line)
+
+    def starttls(self):
+        self.cmd("STARTTLS", 220, "2.0.0")
+        self._wrap()
+
+    def closed(self, timeout=5):
+        """True if the server closes the connection (EOF) within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+                self.buf += data
+        except (socket.timeout, TimeoutError):
+            return False
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def auth_plain(user, password):
+    import base64
+    return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+
+
+def submission_session(tx, user="alice"):
+    """A submission session past STARTTLS and AUTH."""
+    d = Dialog(tx.ports["submission"])
+    d.expect(220)
+    d.cmd("EHLO client.test", 250)
+    d.starttls()
+    d.cmd("EHLO client.test", 250)
+    d.cmd("AUTH PLAIN " + auth_plain(user, PASSWORD), 235, "2.7.0")
+    return d
+
+
+def relay_session(tx):
+    """A relay session from the allow-listed address (no AUTH needed)."""
+    d = Dialog(tx.ports["relay"], source=ALLOWED_IP)
+    d.expect(220)
+    d.cmd("EHLO client.test", 250)
+    return d
+
+
+def queued_id(lines):
+    text = lines[-1]
+    check("queued as " in text, "no job id in " + text)
+    return text.split("queued as ")[1].strip()
