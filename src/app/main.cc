@@ -5,6 +5,7 @@
 #include "app/config.h"
 #include "app/serve.h"
 #include "app/spool_command.h"
+#include "net/tls_context.h"
 
 namespace {
 
@@ -54,6 +55,10 @@ int main(int argc, char** argv) {
   }
   if (check->parsed()) {
     const auto config = config_or_exit(check_path);
+    if (auto tls = txmail::net::make_server_tls({config.tls_cert, config.tls_key, config.node_name}); !tls) {
+      fmt::print(stderr, "txmail: config {}: {}\n", check_path, tls.error().detail);
+      return 2;
+    }
     fmt::print("{}: ok ({} listeners, {} accounts)\n", check_path, config.smtp.listeners.size(),
                config.accounts.size());
     return 0;

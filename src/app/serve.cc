@@ -20,8 +20,11 @@ namespace txmail::app {
 
 namespace {
 
-int fail(const std::string& what) {
-  logger()->critical("{}", what);
+// One line on stderr (and in the log file, when there is one); exit status 1.
+int fail(const Config& config, const std::string& what) {
+  if (!config.log_file.empty()) {
+    logger()->critical("{}", what);
+  }
   fmt::print(stderr, "txmail: {}\n", what);
   return 1;
 }
@@ -82,38 +85,40 @@ void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& 
 }  // namespace
 
 int serve(const Config& config) {
+  // Certificate problems are configuration errors: exit 2 before anything starts.
+  auto tls = net::make_server_tls({config.tls_cert, config.tls_key, config.node_name});
+  if (!tls) {
+    fmt::print(stderr, "txmail: config: {}\n", tls.error().detail);
+    return 2;
+  }
   init_logging(config.log_level, config.log_file);
   std::error_code fs_ec;
   std::filesystem::create_directories(config.data_dir, fs_ec);
   if (fs_ec) {
-    return fail("node.data_dir: cannot create '" + config.data_dir + "': " + fs_ec.message());
+    return fail(config, "node.data_dir: cannot create '" + config.data_dir + "': " + fs_ec.message());
   }
   std::filesystem::remove(config.data_dir + "/ports", fs_ec);
   auto config_store = store::SqliteConfigStore::open(config.data_dir + "/config.db");
   if (!config_store) {
-    return fail(config_store.error().detail);
+    return fail(config, config_store.error().detail);
   }
   for (const auto& seed : config.accounts) {
     if (auto r = tenancy::bootstrap_account(**config_store, seed.name, seed.password, seed.allow_ips, seed.pool); !r) {
-      return fail("account " + seed.name + ": " + r.error().detail);
+      return fail(config, "account " + seed.name + ": " + r.error().detail);
     }
   }
   auto accounts = tenancy::AccountDirectory::load(**config_store);
   if (!accounts) {
-    return fail(accounts.error().detail);
+    return fail(config, accounts.error().detail);
   }
   tenancy::Authenticator authenticator(**accounts, config.auth_cache_ttl);
   auto spool = store::RocksSpool::open(config.data_dir + "/spool", store::RocksSpool::Mode::kReadWrite);
   if (!spool) {
-    return fail(spool.error().detail);
+    return fail(config, spool.error().detail);
   }
   recover(**spool);
   if (auto r = ensure_admin_token(config.admin_token_file); !r) {
-    return fail(r.error().detail);
-  }
-  auto tls = net::make_server_tls({config.tls_cert, config.tls_key, config.node_name});
-  if (!tls) {
-    return fail(tls.error().detail);
+    return fail(config, r.error().detail);
   }
 
   asio::thread_pool workers(config.worker_threads);
@@ -121,7 +126,7 @@ int serve(const Config& config) {
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
   smtp::SmtpServer server(smtp_ctx, pool);
   if (auto r = server.bind(); !r) {
-    return fail(r.error().detail);
+    return fail(config, r.error().detail);
   }
   write_ports(config.data_dir, server.endpoints(), config.smtp.listeners);
   for (const auto& ep : server.endpoints()) {

@@ -4,6 +4,7 @@ talks SMTP to it over real sockets. Used by tests/dialogs and tests/e2e (one sce
 Every helper fails loudly: a test that cannot reach its server fails, it is never skipped.
 """
 import json
+import shutil
 import os
 import signal
 import socket
@@ -141,9 +142,13 @@ shutdown_grace = "5s"
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         if self.proc and self.proc.poll() is None:
             self.stop()
+        if exc_type is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print(f"txmail test files kept in {self.dir}", file=sys.stderr)
 
 
 class Dialog:
