@@ -44,8 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!two.done()) {
     used_two += two.feed(in.substr(split));
   }
-  if (one.done() != two.done() || used_one != used_two || whole != parts ||
-      one.problems().refused() != two.problems().refused()) {
+  if (one.done() != two.done() || used_one != used_two || whole != parts
+      || one.problems().refused() != two.problems().refused()) {
     __builtin_trap();
   }
 

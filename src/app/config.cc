@@ -1,12 +1,12 @@
 #include "app/config.h"
 
+#include <toml++/toml.h>
+
 #include <charconv>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
-
-#include <toml++/toml.h>
 
 #include "common/duration.h"
 
@@ -81,12 +81,18 @@ const std::map<std::string, Kind>& schema() {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::kString: return "a string";
-    case Kind::kInteger: return "an integer";
-    case Kind::kBoolean: return "true or false";
-    case Kind::kStringArray: return "an array of strings";
-    case Kind::kTable: return "a table";
-    case Kind::kTableArray: return "an array of tables ([[...]])";
+    case Kind::kString:
+      return "a string";
+    case Kind::kInteger:
+      return "an integer";
+    case Kind::kBoolean:
+      return "true or false";
+    case Kind::kStringArray:
+      return "an array of strings";
+    case Kind::kTable:
+      return "a table";
+    case Kind::kTableArray:
+      return "an array of tables ([[...]])";
   }
   return "?";
 }
@@ -97,11 +103,16 @@ tl::unexpected<Error> bad(const std::string& key, const std::string& what) {
 
 bool matches(const toml::node& node, Kind kind) {
   switch (kind) {
-    case Kind::kString: return node.is_string();
-    case Kind::kInteger: return node.is_integer();
-    case Kind::kBoolean: return node.is_boolean();
-    case Kind::kTable: return node.is_table();
-    case Kind::kTableArray: return node.is_array_of_tables();
+    case Kind::kString:
+      return node.is_string();
+    case Kind::kInteger:
+      return node.is_integer();
+    case Kind::kBoolean:
+      return node.is_boolean();
+    case Kind::kTable:
+      return node.is_table();
+    case Kind::kTableArray:
+      return node.is_array_of_tables();
     case Kind::kStringArray: {
       const auto* arr = node.as_array();
       return arr != nullptr && (arr->empty() || arr->is_homogeneous(toml::node_type::string));
@@ -111,10 +122,13 @@ bool matches(const toml::node& node, Kind kind) {
 }
 
 // Walks the document: every key must be in the schema with the right type.
-Result<void> check_keys(const toml::table& table, const std::string& prefix, const std::string& shown_prefix) {
+Result<void> check_keys(const toml::table& table, const std::string& prefix,
+                        const std::string& shown_prefix) {
   for (const auto& [k, node] : table) {
-    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
-    const std::string shown = shown_prefix.empty() ? std::string(k.str()) : shown_prefix + "." + std::string(k.str());
+    const std::string key =
+        prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const std::string shown =
+        shown_prefix.empty() ? std::string(k.str()) : shown_prefix + "." + std::string(k.str());
     const auto it = schema().find(key);
     if (it == schema().end()) {
       return bad(shown, "unknown key");
@@ -129,7 +143,9 @@ Result<void> check_keys(const toml::table& table, const std::string& prefix, con
     } else if (it->second == Kind::kTableArray) {
       std::size_t i = 0;
       for (const auto& element : *node.as_array()) {
-        if (auto r = check_keys(*element.as_table(), key + "[]", shown + "[" + std::to_string(i++) + "]"); !r) {
+        if (auto r = check_keys(*element.as_table(), key + "[]",
+                                shown + "[" + std::to_string(i++) + "]");
+            !r) {
           return r;
         }
       }
@@ -139,7 +155,8 @@ Result<void> check_keys(const toml::table& table, const std::string& prefix, con
 }
 
 template <typename T>
-Result<void> read_count(const toml::table& t, const char* key, T& out, std::int64_t min, std::int64_t max) {
+Result<void> read_count(const toml::table& t, const char* key, T& out, std::int64_t min,
+                        std::int64_t max) {
   const auto v = t.at_path(key).value<std::int64_t>();
   if (!v) {
     return {};
@@ -184,8 +201,10 @@ Result<void> read_node(const toml::table& t, Config& c) {
   if (c.data_dir.empty()) {
     return bad("node.data_dir", "must not be empty");
   }
-  if (auto r = read_count(t, "node.io_threads", c.io_threads, 0, 256); !r) return r;
-  if (auto r = read_count(t, "node.worker_threads", c.worker_threads, 1, 256); !r) return r;
+  if (auto r = read_count(t, "node.io_threads", c.io_threads, 0, 256); !r)
+    return r;
+  if (auto r = read_count(t, "node.worker_threads", c.worker_threads, 1, 256); !r)
+    return r;
   read_string(t, "log.level", c.log_level);
   read_string(t, "log.file", c.log_file);
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -246,18 +265,31 @@ Result<void> read_smtp(const toml::table& t, Config& c) {
     s.max_message_size = *n;
   }
   constexpr std::int64_t kBig = 1'000'000;
-  if (auto r = read_count(t, "smtp.max_recipients", s.max_recipients, 1, kBig); !r) return r;
-  if (auto r = read_count(t, "smtp.max_connections", s.max_connections, 1, kBig); !r) return r;
-  if (auto r = read_count(t, "smtp.max_connections_per_ip", s.max_connections_per_ip, 1, kBig); !r) return r;
-  if (auto r = read_count(t, "smtp.max_errors", s.max_errors, 1, 1000); !r) return r;
-  if (auto r = read_count(t, "smtp.max_auth_failures", s.max_auth_failures, 1, 1000); !r) return r;
-  if (auto r = read_count(t, "smtp.max_auth_failures_per_ip", s.max_auth_failures_per_ip, 1, kBig); !r) return r;
-  if (auto r = read_duration(t, "smtp.auth_failure_window", s.auth_failure_window); !r) return r;
-  if (auto r = read_duration(t, "smtp.auth_cache_ttl", c.auth_cache_ttl); !r) return r;
-  if (auto r = read_duration(t, "smtp.command_timeout", s.command_timeout); !r) return r;
-  if (auto r = read_duration(t, "smtp.data_timeout", s.data_timeout); !r) return r;
-  if (auto r = read_duration(t, "smtp.tls_handshake_timeout", s.tls_handshake_timeout); !r) return r;
-  if (auto r = read_duration(t, "smtp.shutdown_grace", s.shutdown_grace); !r) return r;
+  if (auto r = read_count(t, "smtp.max_recipients", s.max_recipients, 1, kBig); !r)
+    return r;
+  if (auto r = read_count(t, "smtp.max_connections", s.max_connections, 1, kBig); !r)
+    return r;
+  if (auto r = read_count(t, "smtp.max_connections_per_ip", s.max_connections_per_ip, 1, kBig); !r)
+    return r;
+  if (auto r = read_count(t, "smtp.max_errors", s.max_errors, 1, 1000); !r)
+    return r;
+  if (auto r = read_count(t, "smtp.max_auth_failures", s.max_auth_failures, 1, 1000); !r)
+    return r;
+  if (auto r = read_count(t, "smtp.max_auth_failures_per_ip", s.max_auth_failures_per_ip, 1, kBig);
+      !r)
+    return r;
+  if (auto r = read_duration(t, "smtp.auth_failure_window", s.auth_failure_window); !r)
+    return r;
+  if (auto r = read_duration(t, "smtp.auth_cache_ttl", c.auth_cache_ttl); !r)
+    return r;
+  if (auto r = read_duration(t, "smtp.command_timeout", s.command_timeout); !r)
+    return r;
+  if (auto r = read_duration(t, "smtp.data_timeout", s.data_timeout); !r)
+    return r;
+  if (auto r = read_duration(t, "smtp.tls_handshake_timeout", s.tls_handshake_timeout); !r)
+    return r;
+  if (auto r = read_duration(t, "smtp.shutdown_grace", s.shutdown_grace); !r)
+    return r;
   return {};
 }
 
@@ -307,7 +339,8 @@ Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view s
   if (s.starts_with("[")) {
     const std::size_t close = s.find("]:");
     if (close == std::string_view::npos) {
-      return make_error(ErrorCode::kConfig, "expected \"[IPv6]:PORT\", got '" + std::string(s) + "'");
+      return make_error(ErrorCode::kConfig,
+                        "expected \"[IPv6]:PORT\", got '" + std::string(s) + "'");
     }
     host = s.substr(1, close - 1);
     port = s.substr(close + 2);
@@ -338,15 +371,19 @@ Result<Config> parse_config(std::string_view text) {
     t = toml::parse(text);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    return make_error(ErrorCode::kConfig, "line " + std::to_string(where.line) + ": " + std::string(e.description()));
+    return make_error(ErrorCode::kConfig,
+                      "line " + std::to_string(where.line) + ": " + std::string(e.description()));
   }
   if (auto r = check_keys(t, "", ""); !r) {
     return tl::unexpected(r.error());
   }
   Config c;
-  if (auto r = read_node(t, c); !r) return tl::unexpected(r.error());
-  if (auto r = read_smtp(t, c); !r) return tl::unexpected(r.error());
-  if (auto r = read_accounts(t, c); !r) return tl::unexpected(r.error());
+  if (auto r = read_node(t, c); !r)
+    return tl::unexpected(r.error());
+  if (auto r = read_smtp(t, c); !r)
+    return tl::unexpected(r.error());
+  if (auto r = read_accounts(t, c); !r)
+    return tl::unexpected(r.error());
   if (c.io_threads == 0) {
     c.io_threads = std::max(1U, std::thread::hardware_concurrency());
   }

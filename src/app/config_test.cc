@@ -51,16 +51,19 @@ TEST(Config, ErrorsNameTheKey) {
     const char* text;
     const char* key;
   };
+
   const Case cases[] = {
       {"[smtp]\nmax_recipent = 5\n", "smtp.max_recipent: unknown key"},
       {"[smtp]\nmax_recipients = \"5\"\n", "smtp.max_recipients: must be an integer"},
       {"[smtp]\nmax_recipients = 0\n", "smtp.max_recipients: must be between"},
       {"[smtp]\ncommand_timeout = \"5 minutes\"\n", "smtp.command_timeout:"},
       {"[[smtp.listener]]\naddress = \"localhost:25\"\n", "smtp.listener[0].address:"},
-      {"[[smtp.listener]]\naddress = \"127.0.0.1:25\"\nmode = \"open\"\n", "smtp.listener[0].mode:"},
+      {"[[smtp.listener]]\naddress = \"127.0.0.1:25\"\nmode = \"open\"\n",
+       "smtp.listener[0].mode:"},
       {"[[smtp.listener]]\nmode = \"relay\"\n", "smtp.listener[0].address: is required"},
       {"[[account]]\nname = \"a\"\npassword = \"short\"\n", "account[0].password:"},
-      {"[[account]]\nname = \"a\"\npassword = \"longenough\"\nallow_ips = [\"nope\"]\n", "account[0].allow_ips:"},
+      {"[[account]]\nname = \"a\"\npassword = \"longenough\"\nallow_ips = [\"nope\"]\n",
+       "account[0].allow_ips:"},
       {"[tls]\ncert = \"/x.pem\"\n", "tls.key:"},
       {"[log]\nlevel = \"loud\"\n", "log.level:"},
       {"[node\n", "line 1:"},

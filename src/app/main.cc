@@ -1,6 +1,7 @@
 // txmail: the one binary. `serve` runs the node; the other commands inspect or administer it.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 
 #include "app/config.h"
 #include "app/serve.h"
@@ -37,7 +38,8 @@ int main(int argc, char** argv) {
   auto* spool = app.add_subcommand("spool", "Inspect the spool (read-only)");
   spool->require_subcommand(1);
   std::string data_dir;
-  spool->add_option("--config", config_path, "Configuration file (for node.data_dir)")->capture_default_str();
+  spool->add_option("--config", config_path, "Configuration file (for node.data_dir)")
+      ->capture_default_str();
   spool->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
   bool with_messages = false;
   auto* list = spool->add_subcommand("list", "List spooled jobs as JSON");
@@ -55,7 +57,9 @@ int main(int argc, char** argv) {
   }
   if (check->parsed()) {
     const auto config = config_or_exit(check_path);
-    if (auto tls = txmail::net::make_server_tls({config.tls_cert, config.tls_key, config.node_name}); !tls) {
+    if (auto tls =
+            txmail::net::make_server_tls({config.tls_cert, config.tls_key, config.node_name});
+        !tls) {
       fmt::print(stderr, "txmail: config {}: {}\n", check_path, tls.error().detail);
       return 2;
     }

@@ -1,10 +1,10 @@
 #include "app/serve.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
 #include <future>
-
-#include <fmt/format.h>
 
 #include "common/ids.h"
 #include "common/log.h"
@@ -42,7 +42,8 @@ Result<void> ensure_admin_token(const std::string& path) {
   }
   out << hex(raw) << "\n";
   out.close();
-  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   return {};
 }
 
@@ -61,7 +62,8 @@ void recover(store::Spool& spool) {
         logger()->error("spool recovery: unreadable record: {}", e.detail);
       });
   if (n) {
-    logger()->info("spool recovered jobs={} recipients_queued={} unreadable={}", *n, queued, corrupt);
+    logger()->info("spool recovered jobs={} recipients_queued={} unreadable={}", *n, queued,
+                   corrupt);
   } else {
     logger()->error("spool recovery failed: {}", n.error().detail);
   }
@@ -75,8 +77,8 @@ void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& 
   {
     std::ofstream out(tmp, std::ios::trunc);
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
-      out << "smtp " << kModes[static_cast<int>(listeners[i].mode)] << " " << endpoints[i].address().to_string()
-          << ":" << endpoints[i].port() << "\n";
+      out << "smtp " << kModes[static_cast<int>(listeners[i].mode)] << " "
+          << endpoints[i].address().to_string() << ":" << endpoints[i].port() << "\n";
     }
   }
   std::filesystem::rename(tmp, data_dir + "/ports");
@@ -95,7 +97,8 @@ int serve(const Config& config) {
   std::error_code fs_ec;
   std::filesystem::create_directories(config.data_dir, fs_ec);
   if (fs_ec) {
-    return fail(config, "node.data_dir: cannot create '" + config.data_dir + "': " + fs_ec.message());
+    return fail(config,
+                "node.data_dir: cannot create '" + config.data_dir + "': " + fs_ec.message());
   }
   std::filesystem::remove(config.data_dir + "/ports", fs_ec);
   auto config_store = store::SqliteConfigStore::open(config.data_dir + "/config.db");
@@ -103,7 +106,9 @@ int serve(const Config& config) {
     return fail(config, config_store.error().detail);
   }
   for (const auto& seed : config.accounts) {
-    if (auto r = tenancy::bootstrap_account(**config_store, seed.name, seed.password, seed.allow_ips, seed.pool); !r) {
+    if (auto r = tenancy::bootstrap_account(**config_store, seed.name, seed.password,
+                                            seed.allow_ips, seed.pool);
+        !r) {
       return fail(config, "account " + seed.name + ": " + r.error().detail);
     }
   }
@@ -112,7 +117,8 @@ int serve(const Config& config) {
     return fail(config, accounts.error().detail);
   }
   tenancy::Authenticator authenticator(**accounts, config.auth_cache_ttl);
-  auto spool = store::RocksSpool::open(config.data_dir + "/spool", store::RocksSpool::Mode::kReadWrite);
+  auto spool =
+      store::RocksSpool::open(config.data_dir + "/spool", store::RocksSpool::Mode::kReadWrite);
   if (!spool) {
     return fail(config, spool.error().detail);
   }
@@ -139,13 +145,14 @@ int serve(const Config& config) {
     if (ec) {
       return;
     }
-    logger()->info("signal {} received: stopping (grace {} ms)", signo, config.smtp.shutdown_grace.count());
+    logger()->info("signal {} received: stopping (grace {} ms)", signo,
+                   config.smtp.shutdown_grace.count());
     server.stop([&stopped] { stopped.set_value(); });
   });
   server.start();
   pool.start();
-  logger()->info("txmail {} serving node={} site={} region={} io_threads={}", TXMAIL_VERSION, config.node_name,
-                 config.site, config.region, pool.size());
+  logger()->info("txmail {} serving node={} site={} region={} io_threads={}", TXMAIL_VERSION,
+                 config.node_name, config.site, config.region, pool.size());
   stopped.get_future().wait();
 
   // Every session has ended: complete the spool's pending writes, then stop the threads.
@@ -154,9 +161,9 @@ int serve(const Config& config) {
   pool.join();
   workers.join();
   const auto stats = (*spool)->stats();
-  logger()->info("stopped: spool records={} syncs={} ack_latency_us p50={:.0f} p99={:.0f} count={}", stats.records,
-                 stats.syncs, smtp_ctx.ack_latency.percentile_us(0.5), smtp_ctx.ack_latency.percentile_us(0.99),
-                 smtp_ctx.ack_latency.count());
+  logger()->info("stopped: spool records={} syncs={} ack_latency_us p50={:.0f} p99={:.0f} count={}",
+                 stats.records, stats.syncs, smtp_ctx.ack_latency.percentile_us(0.5),
+                 smtp_ctx.ack_latency.percentile_us(0.99), smtp_ctx.ack_latency.count());
   logger()->flush();
   return 0;
 }

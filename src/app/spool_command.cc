@@ -1,9 +1,9 @@
 #include "app/spool_command.h"
 
+#include <fmt/format.h>
+
 #include <boost/json.hpp>
 #include <cstdio>
-
-#include <fmt/format.h>
 
 #include "store/rocks_spool.h"
 #include "tenancy/password_hash.h"

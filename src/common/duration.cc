@@ -13,7 +13,8 @@ Result<std::pair<std::uint64_t, std::string_view>> split_number(std::string_view
   const auto* end = s.data() + s.size();
   const auto [ptr, ec] = std::from_chars(s.data(), end, n);
   if (ec != std::errc() || ptr == s.data()) {
-    return make_error(ErrorCode::kInvalidArgument, "expected a number, got '" + std::string(s) + "'");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "expected a number, got '" + std::string(s) + "'");
   }
   return std::pair{n, std::string_view(ptr, static_cast<std::size_t>(end - ptr))};
 }
@@ -27,11 +28,16 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view s) {
   }
   const auto [n, unit] = *parts;
   using std::chrono::milliseconds;
-  if (unit == "ms") return milliseconds(n);
-  if (unit == "s") return milliseconds(n * 1000);
-  if (unit == "m") return milliseconds(n * 60'000);
-  if (unit == "h") return milliseconds(n * 3'600'000);
-  if (unit == "d") return milliseconds(n * 86'400'000);
+  if (unit == "ms")
+    return milliseconds(n);
+  if (unit == "s")
+    return milliseconds(n * 1000);
+  if (unit == "m")
+    return milliseconds(n * 60'000);
+  if (unit == "h")
+    return milliseconds(n * 3'600'000);
+  if (unit == "d")
+    return milliseconds(n * 86'400'000);
   return make_error(ErrorCode::kInvalidArgument,
                     "unknown duration unit in '" + std::string(s) + "' (use ms, s, m, h or d)");
 }
@@ -42,10 +48,14 @@ Result<std::uint64_t> parse_size(std::string_view s) {
     return tl::unexpected(parts.error());
   }
   const auto [n, unit] = *parts;
-  if (unit.empty() || unit == "B") return n;
-  if (unit == "KB" || unit == "KiB") return n << 10;
-  if (unit == "MB" || unit == "MiB") return n << 20;
-  if (unit == "GB" || unit == "GiB") return n << 30;
+  if (unit.empty() || unit == "B")
+    return n;
+  if (unit == "KB" || unit == "KiB")
+    return n << 10;
+  if (unit == "MB" || unit == "MiB")
+    return n << 20;
+  if (unit == "GB" || unit == "GiB")
+    return n << 30;
   return make_error(ErrorCode::kInvalidArgument,
                     "unknown size unit in '" + std::string(s) + "' (use B, KB, MB or GB)");
 }

@@ -10,8 +10,9 @@ TEST(Duration, ParsesEveryUnit) {
     const char* in;
     long long ms;
   };
-  const Case cases[] = {{"250ms", 250}, {"30s", 30000}, {"5m", 300000}, {"2h", 7200000},
-                        {"1d", 86400000}, {"0s", 0}};
+
+  const Case cases[] = {{"250ms", 250},  {"30s", 30000},   {"5m", 300000},
+                        {"2h", 7200000}, {"1d", 86400000}, {"0s", 0}};
   for (const auto& c : cases) {
     auto d = parse_duration(c.in);
     ASSERT_TRUE(d) << c.in;

@@ -1,12 +1,11 @@
 #include "common/ids.h"
 
+#include <fmt/format.h>
 #include <openssl/rand.h>
 
 #include <array>
 #include <chrono>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 namespace txmail {
 
@@ -30,9 +29,10 @@ std::string hex(std::string_view bytes) {
 std::string new_job_id() {
   std::array<unsigned char, 16> b{};
   random_bytes(b.data(), b.size());
-  const auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 std::chrono::system_clock::now().time_since_epoch())
-                                                 .count());
+  const auto ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
   for (int i = 0; i < 6; ++i) {
     b[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
   }

@@ -16,8 +16,8 @@ std::shared_ptr<spdlog::logger>& instance() {
 
 void init_logging(const std::string& level, const std::string& file) {
   if (!file.empty()) {
-    instance() = std::make_shared<spdlog::logger>("txmail",
-                                                  std::make_shared<spdlog::sinks::basic_file_sink_mt>(file));
+    instance() = std::make_shared<spdlog::logger>(
+        "txmail", std::make_shared<spdlog::sinks::basic_file_sink_mt>(file));
   }
   auto& log = instance();
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
@@ -25,6 +25,19 @@ void init_logging(const std::string& level, const std::string& file) {
   log->flush_on(spdlog::level::warn);
 }
 
-std::shared_ptr<spdlog::logger> logger() { return instance(); }
+std::shared_ptr<spdlog::logger> logger() {
+  return instance();
+}
+
+std::string printable(std::string_view s) {
+  std::string out(s.substr(0, 200));
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) {
+      c = '?';
+    }
+  }
+  return out;
+}
 
 }  // namespace txmail

@@ -16,6 +16,7 @@ class Cidr {
 
   // `address` is a textual IPv4 or IPv6 address; IPv4-mapped IPv6 matches IPv4 ranges.
   bool contains(std::string_view address) const;
+
   std::string to_string() const { return text_; }
 
  private:

@@ -29,6 +29,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close();
   // Cancels the current wait (from the connection's executor).
   void interrupt();
+
   bool interrupted() const { return interrupted_; }
 
   awaitable<Result<std::size_t>> read_some(char* data, std::size_t size, Clock::duration timeout);
@@ -36,12 +37,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<Result<void>> handshake_server(Clock::duration timeout);
 
   bool tls() const { return tls_active_; }
+
   bool tls_available() const { return tls_ctx_ != nullptr; }
+
   std::string tls_version() const;
   std::string tls_cipher() const;
+
   const std::string& remote_ip() const { return remote_ip_; }
+
   std::uint16_t remote_port() const { return remote_port_; }
+
   const std::string& local_ip() const { return local_ip_; }
+
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
  private:

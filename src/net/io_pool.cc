@@ -36,6 +36,8 @@ void IoPool::join() {
   threads_.clear();
 }
 
-asio::io_context& IoPool::next() { return *contexts_[next_.fetch_add(1) % contexts_.size()]; }
+asio::io_context& IoPool::next() {
+  return *contexts_[next_.fetch_add(1) % contexts_.size()];
+}
 
 }  // namespace txmail::net

@@ -25,7 +25,9 @@ class IoPool {
   void stop();  // stops every context and joins the threads
   void join();
   asio::io_context& next();
+
   asio::io_context& at(std::size_t i) { return *contexts_[i]; }
+
   std::size_t size() const { return contexts_.size(); }
 
  private:

@@ -17,6 +17,7 @@ constexpr const char* kCiphers12 =
 struct X509Deleter {
   void operator()(X509* x) const { X509_free(x); }
 };
+
 struct PkeyDeleter {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
@@ -34,11 +35,12 @@ Result<void> use_self_signed(SSL_CTX* ctx, const std::string& host) {
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 365L * 24 * 3600);
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(host.c_str()),
-                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.get(), name);
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0 || SSL_CTX_use_certificate(ctx, cert.get()) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx, key.get()) != 1) {
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0
+      || SSL_CTX_use_certificate(ctx, cert.get()) != 1
+      || SSL_CTX_use_PrivateKey(ctx, key.get()) != 1) {
     return make_error(ErrorCode::kInternal, "tls: cannot sign a self-signed certificate");
   }
   return {};
@@ -50,8 +52,8 @@ Result<std::shared_ptr<asio::ssl::context>> make_server_tls(const TlsFiles& file
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_SINGLE_DH_USE);
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
+                                  | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_SINGLE_DH_USE);
   SSL_CTX_set_cipher_list(native, kCiphers12);
   if (files.cert.empty() && files.key.empty()) {
     auto r = use_self_signed(native, files.hostname);
@@ -63,11 +65,13 @@ Result<std::shared_ptr<asio::ssl::context>> make_server_tls(const TlsFiles& file
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(files.cert, ec);
   if (ec) {
-    return make_error(ErrorCode::kConfig, "tls.cert: cannot load '" + files.cert + "': " + ec.message());
+    return make_error(ErrorCode::kConfig,
+                      "tls.cert: cannot load '" + files.cert + "': " + ec.message());
   }
   ctx->use_private_key_file(files.key, asio::ssl::context::pem, ec);
   if (ec) {
-    return make_error(ErrorCode::kConfig, "tls.key: cannot load '" + files.key + "': " + ec.message());
+    return make_error(ErrorCode::kConfig,
+                      "tls.key: cannot load '" + files.key + "': " + ec.message());
   }
   if (SSL_CTX_check_private_key(native) != 1) {
     return make_error(ErrorCode::kConfig, "tls.key: does not match tls.cert");

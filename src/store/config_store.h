@@ -36,7 +36,9 @@ struct Expect {
   std::uint64_t revision = 0;
 
   static Expect any() { return {}; }
+
   static Expect absent() { return {Kind::kAbsent, 0}; }
+
   static Expect at(std::uint64_t r) { return {Kind::kRevision, r}; }
 };
 
@@ -54,7 +56,8 @@ class ConfigStore {
   virtual Result<std::optional<ConfigEntry>> get(std::string_view key) = 0;
   virtual Result<std::vector<ConfigEntry>> list(std::string_view prefix) = 0;
   // Returns the new revision; kConflict when the expectation does not hold.
-  virtual Result<std::uint64_t> put(std::string_view key, std::string_view value, Expect expect) = 0;
+  virtual Result<std::uint64_t> put(std::string_view key, std::string_view value,
+                                    Expect expect) = 0;
   virtual Result<std::uint64_t> erase(std::string_view key, Expect expect) = 0;
   virtual std::uint64_t watch(std::string prefix, WatchFn fn) = 0;
   virtual void unwatch(std::uint64_t id) = 0;

@@ -42,7 +42,9 @@ RocksSpool::RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode) : db_(std::mo
   }
 }
 
-RocksSpool::~RocksSpool() { close(); }
+RocksSpool::~RocksSpool() {
+  close();
+}
 
 void RocksSpool::put(const SpoolRecord& record, Done done) {
   Pending p{spool_key(record.job_id), encode(record), std::move(done)};

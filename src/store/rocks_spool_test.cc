@@ -13,11 +13,12 @@ namespace {
 class RocksSpoolTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("txmail-spool-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path()
+           / ("txmail-spool-" + std::to_string(::getpid()) + "-"
+              + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
   }
+
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   static SpoolRecord record(int i) {
@@ -25,7 +26,8 @@ class RocksSpoolTest : public ::testing::Test {
     r.job_id = "job-" + std::to_string(1000 + i);
     r.account = "acct";
     r.sender = "s@example.com";
-    r.recipients = {{"r@example.org", r.job_id + "#00000000#00000000", RecipientStatus::kQueued, 0, 0}};
+    r.recipients = {
+        {"r@example.org", r.job_id + "#00000000#00000000", RecipientStatus::kQueued, 0, 0}};
     r.message = "Subject: " + std::to_string(i) + "\r\n\r\nbody\r\n";
     return r;
   }

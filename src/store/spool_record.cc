@@ -120,8 +120,8 @@ Result<SpoolRecord> decode(std::string_view bytes) {
   std::uint64_t received = 0;
   std::uint64_t flags = 0;
   std::uint64_t count = 0;
-  if (!in.bytes(r.job_id) || !in.bytes(r.account) || !in.bytes(r.sender) ||
-      !in.varint(received) || !in.varint(flags) || !in.varint(count) || count > 1'000'000) {
+  if (!in.bytes(r.job_id) || !in.bytes(r.account) || !in.bytes(r.sender) || !in.varint(received)
+      || !in.varint(flags) || !in.varint(count) || count > 1'000'000) {
     return corrupt("truncated header");
   }
   r.received_ms = unzigzag(received);
@@ -131,8 +131,8 @@ Result<SpoolRecord> decode(std::string_view bytes) {
     std::uint64_t status = 0;
     std::uint64_t attempts = 0;
     std::uint64_t next = 0;
-    if (!in.bytes(rcpt.address) || !in.bytes(rcpt.mail_id) || !in.varint(status) ||
-        !in.varint(attempts) || !in.varint(next) || status > 2) {
+    if (!in.bytes(rcpt.address) || !in.bytes(rcpt.mail_id) || !in.varint(status)
+        || !in.varint(attempts) || !in.varint(next) || status > 2) {
       return corrupt("truncated recipient");
     }
     rcpt.status = static_cast<RecipientStatus>(status);

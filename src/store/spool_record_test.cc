@@ -12,8 +12,9 @@ SpoolRecord sample() {
   r.sender = "bounce@acme.example";
   r.received_ms = 1'700'000'000'123;
   r.flags = SpoolRecord::kFlag8BitMime;
-  r.recipients = {{"a@x.example", r.job_id + "#00000000#00000000", RecipientStatus::kQueued, 0, 5},
-                  {"b@y.example", r.job_id + "#00000000#00000001", RecipientStatus::kDelivered, 3, -1}};
+  r.recipients = {
+      {"a@x.example", r.job_id + "#00000000#00000000", RecipientStatus::kQueued, 0, 5},
+      {"b@y.example", r.job_id + "#00000000#00000001", RecipientStatus::kDelivered, 3, -1}};
   r.message = std::string("Subject: hi\r\n\r\n\0binary\xff\r\n", 26);
   return r;
 }

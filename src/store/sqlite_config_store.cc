@@ -9,30 +9,42 @@ namespace txmail::store {
 namespace {
 
 tl::unexpected<Error> sql_error(sqlite3* db, const char* what) {
-  return make_error(ErrorCode::kIo, std::string("config store: ") + what + ": " + sqlite3_errmsg(db));
+  return make_error(ErrorCode::kIo,
+                    std::string("config store: ") + what + ": " + sqlite3_errmsg(db));
 }
 
 // A prepared statement that finalizes itself.
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+
   ~Statement() { sqlite3_finalize(stmt_); }
+
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   Statement(Statement&&) = delete;
   Statement& operator=(Statement&&) = delete;
 
   bool ok() const { return stmt_ != nullptr; }
+
   void bind(int i, std::string_view s) {
     sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
   }
+
   void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+
   int step() { return sqlite3_step(stmt_); }
+
   std::string text(int col) {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+    return p == nullptr
+               ? std::string()
+               : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
   }
-  std::uint64_t integer(int col) { return static_cast<std::uint64_t>(sqlite3_column_int64(stmt_, col)); }
+
+  std::uint64_t integer(int col) {
+    return static_cast<std::uint64_t>(sqlite3_column_int64(stmt_, col));
+  }
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
@@ -50,8 +62,9 @@ constexpr const char* kSchema =
 
 Result<std::unique_ptr<SqliteConfigStore>> SqliteConfigStore::open(const std::string& path) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr)
+      != SQLITE_OK) {
     auto err = sql_error(db, "open");
     sqlite3_close(db);
     return err;
@@ -67,7 +80,9 @@ Result<std::unique_ptr<SqliteConfigStore>> SqliteConfigStore::open(const std::st
   return std::unique_ptr<SqliteConfigStore>(new SqliteConfigStore(db));
 }
 
-SqliteConfigStore::~SqliteConfigStore() { sqlite3_close(db_); }
+SqliteConfigStore::~SqliteConfigStore() {
+  sqlite3_close(db_);
+}
 
 Result<std::optional<ConfigEntry>> SqliteConfigStore::get(std::string_view key) {
   std::lock_guard lock(mutex_);
@@ -127,11 +142,12 @@ Result<std::uint64_t> SqliteConfigStore::write(std::string_view key,
       current = st.integer(0);
     }
   }
-  const bool holds = expect.kind == Expect::Kind::kAny ||
-                     (expect.kind == Expect::Kind::kAbsent && !current) ||
-                     (expect.kind == Expect::Kind::kRevision && current == expect.revision);
+  const bool holds = expect.kind == Expect::Kind::kAny
+                     || (expect.kind == Expect::Kind::kAbsent && !current)
+                     || (expect.kind == Expect::Kind::kRevision && current == expect.revision);
   if (!holds) {
-    return rollback(make_error(ErrorCode::kConflict, "config store: " + std::string(key) + " changed"));
+    return rollback(
+        make_error(ErrorCode::kConflict, "config store: " + std::string(key) + " changed"));
   }
   std::uint64_t revision = 0;
   {
@@ -142,9 +158,10 @@ Result<std::uint64_t> SqliteConfigStore::write(std::string_view key,
     revision = st.integer(0);
   }
   {
-    Statement st(db_, value ? "INSERT INTO kv(key, value, revision) VALUES (?, ?, ?) ON CONFLICT(key)"
-                              " DO UPDATE SET value = excluded.value, revision = excluded.revision"
-                            : "DELETE FROM kv WHERE key = ?");
+    Statement st(db_, value
+                          ? "INSERT INTO kv(key, value, revision) VALUES (?, ?, ?) ON CONFLICT(key)"
+                            " DO UPDATE SET value = excluded.value, revision = excluded.revision"
+                          : "DELETE FROM kv WHERE key = ?");
     st.bind(1, key);
     if (value) {
       st.bind(2, *value);
@@ -161,12 +178,14 @@ Result<std::uint64_t> SqliteConfigStore::write(std::string_view key,
   // next writer in.
   std::lock_guard order(notify_order_);
   lock.unlock();
-  notify(ConfigChange{std::string(key), value ? std::optional<std::string>(std::string(*value)) : std::nullopt,
+  notify(ConfigChange{std::string(key),
+                      value ? std::optional<std::string>(std::string(*value)) : std::nullopt,
                       revision});
   return revision;
 }
 
-Result<std::uint64_t> SqliteConfigStore::put(std::string_view key, std::string_view value, Expect expect) {
+Result<std::uint64_t> SqliteConfigStore::put(std::string_view key, std::string_view value,
+                                             Expect expect) {
   return write(key, value, expect);
 }
 

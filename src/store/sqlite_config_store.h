@@ -30,12 +30,13 @@ class SqliteConfigStore final : public ConfigStore {
 
  private:
   explicit SqliteConfigStore(sqlite3* db) : db_(db) {}
+
   Result<std::uint64_t> write(std::string_view key, const std::optional<std::string_view>& value,
                               Expect expect);
   void notify(const ConfigChange& change);
 
   sqlite3* db_;
-  std::mutex mutex_;  // the connection
+  std::mutex mutex_;                   // the connection
   std::recursive_mutex notify_order_;  // recursive: a watcher may write
   std::mutex watch_mutex_;
   std::map<std::uint64_t, std::pair<std::string, WatchFn>> watchers_;

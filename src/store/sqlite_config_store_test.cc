@@ -10,14 +10,15 @@ namespace {
 class ConfigStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() /
-            ("txmail-config-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
+    path_ = std::filesystem::temp_directory_path()
+            / ("txmail-config-" + std::to_string(::getpid()) + "-"
+               + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
     std::filesystem::remove(path_);
     auto s = SqliteConfigStore::open(path_.string());
     ASSERT_TRUE(s) << s.error().detail;
     store_ = std::move(*s);
   }
+
   void TearDown() override {
     store_.reset();
     for (const char* suffix : {"", "-wal", "-shm"}) {

@@ -6,15 +6,17 @@ namespace txmail::tenancy {
 
 namespace json = boost::json;
 
-std::string account_key(std::string_view name) { return "account/" + std::string(name); }
+std::string account_key(std::string_view name) {
+  return "account/" + std::string(name);
+}
 
 bool valid_account_name(std::string_view name) {
   if (name.empty() || name.size() > 64) {
     return false;
   }
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.' || c == '@';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                    || c == '-' || c == '_' || c == '.' || c == '@';
     if (!ok) {
       return false;
     }
@@ -54,7 +56,8 @@ Result<Account> account_from_json(std::string_view text) {
   if (const auto* pool = o.if_contains("pool"); pool != nullptr && pool->is_string()) {
     a.pool = std::string(pool->as_string());
   }
-  if (const auto* disabled = o.if_contains("disabled"); disabled != nullptr && disabled->is_bool()) {
+  if (const auto* disabled = o.if_contains("disabled");
+      disabled != nullptr && disabled->is_bool()) {
     a.disabled = disabled->as_bool();
   }
   if (const auto* ips = o.if_contains("allow_ips"); ips != nullptr && ips->is_array()) {

@@ -10,7 +10,8 @@ namespace txmail::tenancy {
 Result<std::unique_ptr<AccountDirectory>> AccountDirectory::load(store::ConfigStore& store) {
   std::unique_ptr<AccountDirectory> dir(new AccountDirectory(store));
   // Watch first, then list: a change racing the load is applied twice, never missed.
-  dir->watch_id_ = store.watch("account/", [d = dir.get()](const store::ConfigChange& c) { d->apply(c); });
+  dir->watch_id_ =
+      store.watch("account/", [d = dir.get()](const store::ConfigChange& c) { d->apply(c); });
   auto entries = store.list("account/");
   if (!entries) {
     return tl::unexpected(entries.error());
@@ -21,7 +22,9 @@ Result<std::unique_ptr<AccountDirectory>> AccountDirectory::load(store::ConfigSt
   return dir;
 }
 
-AccountDirectory::~AccountDirectory() { store_.unwatch(watch_id_); }
+AccountDirectory::~AccountDirectory() {
+  store_.unwatch(watch_id_);
+}
 
 void AccountDirectory::apply(const store::ConfigChange& change) {
   const std::string name = change.key.substr(std::string_view("account/").size());

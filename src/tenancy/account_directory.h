@@ -26,12 +26,15 @@ class AccountDirectory {
   std::optional<Account> find(const std::string& name) const;
   // The enabled account whose allow_ips holds `ip`, if any (relay without AUTH).
   std::optional<std::string> account_for_ip(const std::string& ip) const;
+
   // Changes on every account change; caches of verified credentials compare it.
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   std::size_t size() const;
 
  private:
   explicit AccountDirectory(store::ConfigStore& store) : store_(store) {}
+
   void apply(const store::ConfigChange& change);
 
   store::ConfigStore& store_;

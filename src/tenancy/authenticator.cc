@@ -28,7 +28,8 @@ std::string Authenticator::cache_key(const std::string& user, const std::string&
   return {reinterpret_cast<const char*>(mac), len};
 }
 
-std::optional<std::string> Authenticator::cached(const std::string& user, const std::string& password) {
+std::optional<std::string> Authenticator::cached(const std::string& user,
+                                                 const std::string& password) {
   const std::string key = cache_key(user, password);
   std::lock_guard lock(mutex_);
   const auto it = cache_.find(key);

@@ -33,6 +33,7 @@ class Authenticator {
     Clock::time_point expires;
     std::uint64_t generation;
   };
+
   std::string cache_key(const std::string& user, const std::string& password) const;
 
   const AccountDirectory& directory_;

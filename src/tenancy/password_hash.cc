@@ -1,12 +1,11 @@
 #include "tenancy/password_hash.h"
 
+#include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <charconv>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "common/ids.h"
 
@@ -20,9 +19,9 @@ constexpr std::size_t kHashBytes = 32;
 std::string derive(std::string_view password, std::string_view salt, int iterations) {
   std::string out(kHashBytes, '\0');
   PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
-                    reinterpret_cast<const unsigned char*>(salt.data()), static_cast<int>(salt.size()),
-                    iterations, EVP_sha256(), static_cast<int>(out.size()),
-                    reinterpret_cast<unsigned char*>(out.data()));
+                    reinterpret_cast<const unsigned char*>(salt.data()),
+                    static_cast<int>(salt.size()), iterations, EVP_sha256(),
+                    static_cast<int>(out.size()), reinterpret_cast<unsigned char*>(out.data()));
   return out;
 }
 
@@ -31,7 +30,8 @@ std::string derive(std::string_view password, std::string_view salt, int iterati
 std::string base64_encode(std::string_view in) {
   std::string out(4 * ((in.size() + 2) / 3), '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -41,15 +41,16 @@ bool base64_decode(std::string_view in, std::string& out) {
     return false;
   }
   for (char c : in) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '+' || c == '/' || c == '=';
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                    || c == '+' || c == '/' || c == '=';
     if (!ok) {
       return false;
     }
   }
   out.assign(3 * in.size() / 4, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
   if (n < 0) {
     return false;
   }
@@ -76,17 +77,18 @@ bool verify_password(std::string_view password, std::string_view encoded) {
   }
   encoded.remove_prefix(kPrefix.size());
   int iterations = 0;
-  const auto [ptr, ec] = std::from_chars(encoded.data(), encoded.data() + encoded.size(), iterations);
-  if (ec != std::errc() || iterations < 1 || iterations > 10'000'000 || ptr == encoded.data() + encoded.size() ||
-      *ptr != '$') {
+  const auto [ptr, ec] =
+      std::from_chars(encoded.data(), encoded.data() + encoded.size(), iterations);
+  if (ec != std::errc() || iterations < 1 || iterations > 10'000'000
+      || ptr == encoded.data() + encoded.size() || *ptr != '$') {
     return false;
   }
   encoded.remove_prefix(static_cast<std::size_t>(ptr - encoded.data()) + 1);
   const std::size_t dollar = encoded.find('$');
   std::string salt;
   std::string expected;
-  if (dollar == std::string_view::npos || !base64_decode(encoded.substr(0, dollar), salt) ||
-      !base64_decode(encoded.substr(dollar + 1), expected) || expected.size() != kHashBytes) {
+  if (dollar == std::string_view::npos || !base64_decode(encoded.substr(0, dollar), salt)
+      || !base64_decode(encoded.substr(dollar + 1), expected) || expected.size() != kHashBytes) {
     return false;
   }
   const std::string actual = derive(password, salt, iterations);

@@ -23,7 +23,8 @@ TEST(PasswordHash, VerifiesAndRefuses) {
 }
 
 TEST(Base64, RoundTrip) {
-  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     std::string back;
     ASSERT_TRUE(base64_decode(base64_encode(s), back));
     EXPECT_EQ(back, s);
@@ -36,18 +37,20 @@ TEST(Base64, RoundTrip) {
 class TenancyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() /
-            ("txmail-tenancy-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
+    path_ = std::filesystem::temp_directory_path()
+            / ("txmail-tenancy-" + std::to_string(::getpid()) + "-"
+               + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
     std::filesystem::remove(path_);
     store_ = std::move(*store::SqliteConfigStore::open(path_.string()));
   }
+
   void TearDown() override {
     store_.reset();
     for (const char* suffix : {"", "-wal", "-shm"}) {
       std::filesystem::remove(path_.string() + suffix);
     }
   }
+
   std::filesystem::path path_;
   std::unique_ptr<store::SqliteConfigStore> store_;
 };

@@ -10,12 +10,18 @@ constexpr std::size_t kMaxLocal = 64;    // RFC 5321 section 4.5.3.1.1
 constexpr std::size_t kMaxDomain = 255;  // section 4.5.3.1.2
 constexpr std::size_t kMaxPath = 256;    // section 4.5.3.1.3, with the brackets
 
-bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
 
 // atext (RFC 5322 section 3.2.3), extended with UTF-8 octets by RFC 6531 section 3.3.
 bool is_atext(unsigned char c) {
-  return is_alpha(c) || is_digit(c) || c >= 0x80 || std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr;
+  return is_alpha(c) || is_digit(c) || c >= 0x80
+         || std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr;
 }
 
 bool valid_ipv4(std::string_view s) {
@@ -48,7 +54,8 @@ bool valid_ipv6(std::string_view s) {
     return false;
   }
   for (unsigned char c : s) {
-    if (!(is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.')) {
+    if (!(is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':'
+          || c == '.')) {
       return false;
     }
   }
@@ -213,8 +220,8 @@ bool valid_domain(std::string_view d, bool& utf8) {
 
 tl::expected<Mailbox, PathError> parse_mailbox(std::string_view in) {
   const std::size_t local_end = local_part_end(in);
-  if (local_end == std::string_view::npos || local_end == 0 || local_end >= in.size() ||
-      in[local_end] != '@') {
+  if (local_end == std::string_view::npos || local_end == 0 || local_end >= in.size()
+      || in[local_end] != '@') {
     return tl::unexpected(PathError::kSyntax);
   }
   Mailbox box;

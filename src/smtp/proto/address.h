@@ -5,7 +5,6 @@
 
 #include <string>
 #include <string_view>
-
 #include <tl/expected.hpp>
 
 namespace txmail::smtp {
@@ -16,15 +15,16 @@ struct Mailbox {
   bool utf8 = false;   // has non-ASCII octets: needs SMTPUTF8 (RFC 6531 section 3.4)
 
   bool is_null() const { return local.empty() && domain.empty(); }
+
   std::string address() const { return is_null() ? std::string() : local + "@" + domain; }
 };
 
 enum class PathError {
-  kSyntax,        // not a path at all
-  kLocalPart,     // bad local part
-  kDomain,        // bad domain or address literal
-  kTooLong,       // RFC 5321 section 4.5.3.1 limits
-  kInvalidUtf8,   // non-ASCII octets that are not well-formed UTF-8
+  kSyntax,       // not a path at all
+  kLocalPart,    // bad local part
+  kDomain,       // bad domain or address literal
+  kTooLong,      // RFC 5321 section 4.5.3.1 limits
+  kInvalidUtf8,  // non-ASCII octets that are not well-formed UTF-8
 };
 
 // Parses "<...>" from the start of `in`; on success `consumed` is the length of the path.

@@ -9,11 +9,14 @@ namespace txmail::smtp {
 
 namespace {
 
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
+char upper(char c) {
+  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return upper(x) == upper(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return upper(x) == upper(y);
+         });
 }
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
@@ -35,11 +38,20 @@ tl::unexpected<Reply> fail(int code, const char* enhanced, const char* text) {
 }
 
 constexpr std::array<std::pair<std::string_view, Verb>, 14> kVerbs = {{
-    {"EHLO", Verb::kEhlo}, {"HELO", Verb::kHelo}, {"MAIL", Verb::kMail},
-    {"RCPT", Verb::kRcpt}, {"DATA", Verb::kData}, {"BDAT", Verb::kBdat},
-    {"RSET", Verb::kRset}, {"NOOP", Verb::kNoop}, {"QUIT", Verb::kQuit},
-    {"VRFY", Verb::kVrfy}, {"EXPN", Verb::kExpn}, {"HELP", Verb::kHelp},
-    {"STARTTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth},
+    {"EHLO", Verb::kEhlo},
+    {"HELO", Verb::kHelo},
+    {"MAIL", Verb::kMail},
+    {"RCPT", Verb::kRcpt},
+    {"DATA", Verb::kData},
+    {"BDAT", Verb::kBdat},
+    {"RSET", Verb::kRset},
+    {"NOOP", Verb::kNoop},
+    {"QUIT", Verb::kQuit},
+    {"VRFY", Verb::kVrfy},
+    {"EXPN", Verb::kExpn},
+    {"HELP", Verb::kHelp},
+    {"STARTTLS", Verb::kStartTls},
+    {"AUTH", Verb::kAuth},
 }};
 
 bool parse_uint(std::string_view s, std::uint64_t& out) {
@@ -54,11 +66,16 @@ tl::unexpected<Reply> path_error(PathError e, bool sender) {
   // RFC 3463: X.1.7 is a bad sender address, X.1.3 a bad recipient address.
   const char* enhanced = sender ? "5.1.7" : "5.1.3";
   switch (e) {
-    case PathError::kSyntax: return fail(501, enhanced, "Syntax error in mailbox address");
-    case PathError::kLocalPart: return fail(501, enhanced, "Invalid local part in address");
-    case PathError::kDomain: return fail(501, enhanced, "Invalid domain in address");
-    case PathError::kTooLong: return fail(501, enhanced, "Address too long");
-    case PathError::kInvalidUtf8: return fail(501, enhanced, "Address is not valid UTF-8");
+    case PathError::kSyntax:
+      return fail(501, enhanced, "Syntax error in mailbox address");
+    case PathError::kLocalPart:
+      return fail(501, enhanced, "Invalid local part in address");
+    case PathError::kDomain:
+      return fail(501, enhanced, "Invalid domain in address");
+    case PathError::kTooLong:
+      return fail(501, enhanced, "Address too long");
+    case PathError::kInvalidUtf8:
+      return fail(501, enhanced, "Address is not valid UTF-8");
   }
   return fail(501, enhanced, "Invalid address");
 }
@@ -73,7 +90,8 @@ tl::expected<Command, Reply> parse_mail_params(Command cmd, std::string_view par
     params = sp == std::string_view::npos ? std::string_view() : params.substr(sp);
     const std::size_t eq = token.find('=');
     const std::string_view key = token.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? std::string_view() : token.substr(eq + 1);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : token.substr(eq + 1);
     if (iequals(key, "SIZE") && eq != std::string_view::npos) {
       std::uint64_t n = 0;
       if (seen_size || !parse_uint(value, n)) {
@@ -107,8 +125,9 @@ tl::expected<Command, Reply> parse_mail_params(Command cmd, std::string_view par
 tl::expected<Command, Reply> parse_path_command(Command cmd, std::string_view arg,
                                                 std::string_view keyword) {
   if (!istarts_with(arg, keyword)) {
-    return fail(501, "5.5.4", cmd.verb == Verb::kMail ? "Syntax: MAIL FROM:<address>"
-                                                      : "Syntax: RCPT TO:<address>");
+    return fail(
+        501, "5.5.4",
+        cmd.verb == Verb::kMail ? "Syntax: MAIL FROM:<address>" : "Syntax: RCPT TO:<address>");
   }
   // Tolerate "MAIL FROM: <a@b>", which many clients send (RFC 5321 has no space there).
   std::string_view rest = trim(arg.substr(keyword.size()));
@@ -135,7 +154,8 @@ tl::expected<Command, Reply> parse_path_command(Command cmd, std::string_view ar
 tl::expected<Command, Reply> parse_bdat(Command cmd, std::string_view arg) {
   const std::size_t sp = arg.find(' ');
   const std::string_view size = arg.substr(0, sp);
-  const std::string_view rest = sp == std::string_view::npos ? std::string_view() : trim(arg.substr(sp));
+  const std::string_view rest =
+      sp == std::string_view::npos ? std::string_view() : trim(arg.substr(sp));
   if (!parse_uint(size, cmd.chunk_size)) {
     return fail(501, "5.5.4", "Syntax: BDAT size [LAST]");
   }
@@ -181,13 +201,14 @@ tl::expected<Command, Reply> parse_command(std::string_view line) {
   if (line.size() + 2 > kMaxCommandLine) {
     return fail(500, "5.5.2", "Line too long");
   }
-  if (line.find('\0') != std::string_view::npos || line.find('\r') != std::string_view::npos ||
-      line.find('\n') != std::string_view::npos) {
+  if (line.find('\0') != std::string_view::npos || line.find('\r') != std::string_view::npos
+      || line.find('\n') != std::string_view::npos) {
     return fail(500, "5.5.2", "Invalid character in command");
   }
   const std::size_t sp = line.find(' ');
   const std::string_view word = line.substr(0, sp);
-  const std::string_view arg = sp == std::string_view::npos ? std::string_view() : trim(line.substr(sp + 1));
+  const std::string_view arg =
+      sp == std::string_view::npos ? std::string_view() : trim(line.substr(sp + 1));
   const auto* found = std::find_if(kVerbs.begin(), kVerbs.end(),
                                    [&](const auto& entry) { return iequals(word, entry.first); });
   if (found == kVerbs.end()) {
@@ -199,14 +220,19 @@ tl::expected<Command, Reply> parse_command(std::string_view line) {
     case Verb::kEhlo:
     case Verb::kHelo:
       if (arg.empty() || arg.find(' ') != std::string_view::npos || arg.size() > 255) {
-        return fail(501, "5.5.4", cmd.verb == Verb::kEhlo ? "Syntax: EHLO hostname" : "Syntax: HELO hostname");
+        return fail(501, "5.5.4",
+                    cmd.verb == Verb::kEhlo ? "Syntax: EHLO hostname" : "Syntax: HELO hostname");
       }
       cmd.domain = std::string(arg);
       return cmd;
-    case Verb::kMail: return parse_path_command(std::move(cmd), arg, "FROM:");
-    case Verb::kRcpt: return parse_path_command(std::move(cmd), arg, "TO:");
-    case Verb::kBdat: return parse_bdat(std::move(cmd), arg);
-    case Verb::kAuth: return parse_auth(std::move(cmd), arg);
+    case Verb::kMail:
+      return parse_path_command(std::move(cmd), arg, "FROM:");
+    case Verb::kRcpt:
+      return parse_path_command(std::move(cmd), arg, "TO:");
+    case Verb::kBdat:
+      return parse_bdat(std::move(cmd), arg);
+    case Verb::kAuth:
+      return parse_auth(std::move(cmd), arg);
     case Verb::kData:
     case Verb::kRset:
     case Verb::kQuit:

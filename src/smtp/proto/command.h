@@ -7,7 +7,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-
 #include <tl/expected.hpp>
 
 #include "smtp/proto/address.h"
@@ -36,14 +35,14 @@ enum class BodyType { k7Bit, k8BitMime };
 
 struct Command {
   Verb verb = Verb::kNoop;
-  std::string domain;        // EHLO/HELO argument
-  Mailbox path;              // MAIL FROM / RCPT TO
-  std::optional<std::uint64_t> size;  // MAIL SIZE=
-  BodyType body = BodyType::k7Bit;    // MAIL BODY=
-  bool smtputf8 = false;               // MAIL SMTPUTF8
-  std::uint64_t chunk_size = 0;        // BDAT size
-  bool last_chunk = false;             // BDAT LAST
-  std::string mechanism;               // AUTH mechanism, upper-cased
+  std::string domain;                           // EHLO/HELO argument
+  Mailbox path;                                 // MAIL FROM / RCPT TO
+  std::optional<std::uint64_t> size;            // MAIL SIZE=
+  BodyType body = BodyType::k7Bit;              // MAIL BODY=
+  bool smtputf8 = false;                        // MAIL SMTPUTF8
+  std::uint64_t chunk_size = 0;                 // BDAT size
+  bool last_chunk = false;                      // BDAT LAST
+  std::string mechanism;                        // AUTH mechanism, upper-cased
   std::optional<std::string> initial_response;  // AUTH initial response ("=" means empty)
 };
 

@@ -18,7 +18,8 @@ TEST(CommandParser, MailAndRcptAddressForms) {
       {"mail from:<a@example.com>", true, "a@example.com", false},
       {"MAIL FROM: <a@example.com>", true, "a@example.com", false},
       {"MAIL FROM:<>", true, "", false},
-      {"MAIL FROM:<first.last+tag@sub.example.co.uk>", true, "first.last+tag@sub.example.co.uk", false},
+      {"MAIL FROM:<first.last+tag@sub.example.co.uk>", true, "first.last+tag@sub.example.co.uk",
+       false},
       {"MAIL FROM:<\"john doe\"@example.com>", true, "\"john doe\"@example.com", false},
       {"MAIL FROM:<\"a@b>c\"@example.com>", true, "\"a@b>c\"@example.com", false},
       {"MAIL FROM:<\"esc\\\"aped\"@example.com>", true, "\"esc\\\"aped\"@example.com", false},
@@ -30,8 +31,13 @@ TEST(CommandParser, MailAndRcptAddressForms) {
       {"MAIL FROM:<\xe7\x94\xa8\xe6\x88\xb7@example.com> SMTPUTF8", true,
        "\xe7\x94\xa8\xe6\x88\xb7@example.com", true},
       {"RCPT TO:<b@example.org>", true, "b@example.org", false},
-      {"RCPT TO:<\xd0\xbf\xd0\xbe\xd1\x87\xd1\x82\xd0\xb0@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.\xd1\x80\xd1\x84>",
-       true, "\xd0\xbf\xd0\xbe\xd1\x87\xd1\x82\xd0\xb0@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.\xd1\x80\xd1\x84", true},
+      {"RCPT "
+       "TO:<\xd0\xbf\xd0\xbe\xd1\x87\xd1\x82\xd0\xb0@"
+       "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.\xd1\x80\xd1\x84>",
+       true,
+       "\xd0\xbf\xd0\xbe\xd1\x87\xd1\x82\xd0\xb0@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80."
+       "\xd1\x80\xd1\x84",
+       true},
       // Failures: the enhanced code tells sender (5.1.7) from recipient (5.1.3).
       {"MAIL FROM:a@example.com", false, "5.1.7", false},
       {"MAIL FROM:<a@example.com", false, "5.1.7", false},
@@ -48,8 +54,8 @@ TEST(CommandParser, MailAndRcptAddressForms) {
       {"RCPT TO:<a@>", false, "5.1.3", false},
       {"RCPT TO:<@example.com>", false, "5.1.3", false},
       {"RCPT TO:<a@example.com>x", false, "5.1.3", false},
-      {"RCPT TO:<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.com>", false,
-       "5.1.3", false},
+      {"RCPT TO:<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.com>",
+       false, "5.1.3", false},
   };
   for (const auto& c : cases) {
     auto cmd = parse_command(c.line);
@@ -111,14 +117,22 @@ TEST(CommandParser, Verbs) {
     const char* line;
     Verb verb;
   };
+
   const VerbCase cases[] = {
-      {"EHLO client.example", Verb::kEhlo}, {"helo client", Verb::kHelo},
-      {"EHLO [192.0.2.1]", Verb::kEhlo},    {"DATA", Verb::kData},
-      {"RSET", Verb::kRset},                {"NOOP", Verb::kNoop},
-      {"NOOP anything", Verb::kNoop},       {"QUIT", Verb::kQuit},
-      {"VRFY someone", Verb::kVrfy},        {"HELP", Verb::kHelp},
-      {"STARTTLS", Verb::kStartTls},        {"AUTH PLAIN", Verb::kAuth},
-      {"BDAT 100", Verb::kBdat},            {"EXPN list", Verb::kExpn},
+      {"EHLO client.example", Verb::kEhlo},
+      {"helo client", Verb::kHelo},
+      {"EHLO [192.0.2.1]", Verb::kEhlo},
+      {"DATA", Verb::kData},
+      {"RSET", Verb::kRset},
+      {"NOOP", Verb::kNoop},
+      {"NOOP anything", Verb::kNoop},
+      {"QUIT", Verb::kQuit},
+      {"VRFY someone", Verb::kVrfy},
+      {"HELP", Verb::kHelp},
+      {"STARTTLS", Verb::kStartTls},
+      {"AUTH PLAIN", Verb::kAuth},
+      {"BDAT 100", Verb::kBdat},
+      {"EXPN list", Verb::kExpn},
   };
   for (const auto& c : cases) {
     auto cmd = parse_command(c.line);
@@ -133,6 +147,7 @@ TEST(CommandParser, Errors) {
     int code;
     const char* enhanced;
   };
+
   const ErrorCase cases[] = {
       {"FOO", 500, "5.5.1"},
       {"", 500, "5.5.1"},

@@ -112,7 +112,8 @@ std::size_t DotReader::feed(std::string_view wire) {
           content(c);
         }
         break;
-      case State::kDone: break;
+      case State::kDone:
+        break;
     }
   }
   return i;

@@ -35,7 +35,9 @@ class ContentCheck {
 
   void put(std::string_view bytes);
   void finish();  // a dangling CR at the very end is a bare CR
+
   const ContentProblems& problems() const { return problems_; }
+
   std::uint64_t size() const { return size_; }
 
  private:
@@ -56,8 +58,11 @@ class DotReader {
   DotReader(std::string& out, std::uint64_t max_size) : check_(out, max_size) {}
 
   std::size_t feed(std::string_view wire);
+
   bool done() const { return state_ == State::kDone; }
+
   const ContentProblems& problems() const { return check_.problems(); }
+
   std::uint64_t size() const { return check_.size(); }
 
  private:
@@ -75,11 +80,16 @@ class ChunkReader {
   ChunkReader(std::string& out, std::uint64_t max_size) : check_(out, max_size) {}
 
   void begin_chunk(std::uint64_t size) { remaining_ = size; }
+
   // Consumes up to the rest of the current chunk; returns how many bytes it took.
   std::size_t feed(std::string_view wire);
+
   bool chunk_done() const { return remaining_ == 0; }
+
   void finish() { check_.finish(); }
+
   const ContentProblems& problems() const { return check_.problems(); }
+
   std::uint64_t size() const { return check_.size(); }
 
  private:

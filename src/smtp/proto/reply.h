@@ -13,12 +13,15 @@ struct Reply {
   std::vector<std::string> lines;  // at least one line, none containing CR or LF
 
   Reply() = default;
+
   Reply(int c, std::string e, std::string text) : code(c), enhanced(std::move(e)) {
     lines.push_back(std::move(text));
   }
 
   bool positive() const { return code >= 200 && code < 400; }
+
   bool transient() const { return code >= 400 && code < 500; }
+
   bool permanent() const { return code >= 500; }
 
   // The reply as sent: "250-first\r\n250 last\r\n", the enhanced code after the basic one.

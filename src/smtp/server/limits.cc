@@ -30,7 +30,8 @@ std::size_t ConnectionLimiter::total() const {
   return total_;
 }
 
-void AuthFailureLimiter::expire(std::deque<Clock::time_point>& events, Clock::time_point now) const {
+void AuthFailureLimiter::expire(std::deque<Clock::time_point>& events,
+                                Clock::time_point now) const {
   while (!events.empty() && now - events.front() > options_.auth_failure_window) {
     events.pop_front();
   }
@@ -52,6 +53,17 @@ bool AuthFailureLimiter::blocked(const std::string& ip, Clock::time_point now) {
 
 void AuthFailureLimiter::record_failure(const std::string& ip, Clock::time_point now) {
   std::lock_guard lock(mutex_);
+  // Many addresses (an IPv6 botnet) must not grow the table without bound: sweep expired
+  // entries when it gets large, and forget everything if that does not help.
+  if (failures_.size() >= kMaxTracked) {
+    for (auto it = failures_.begin(); it != failures_.end();) {
+      expire(it->second, now);
+      it = it->second.empty() ? failures_.erase(it) : std::next(it);
+    }
+    if (failures_.size() >= kMaxTracked) {
+      failures_.clear();
+    }
+  }
   auto& events = failures_[ip];
   expire(events, now);
   events.push_back(now);

@@ -38,6 +38,7 @@ class AuthFailureLimiter {
   void record_failure(const std::string& ip, Clock::time_point now);
 
  private:
+  static constexpr std::size_t kMaxTracked = 100'000;
   void expire(std::deque<Clock::time_point>& events, Clock::time_point now) const;
 
   const ServerOptions& options_;

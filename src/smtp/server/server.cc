@@ -35,8 +35,9 @@ Result<void> SmtpServer::bind() {
       acceptor->listen(asio::socket_base::max_listen_connections, ec);
     }
     if (ec) {
-      return make_error(ErrorCode::kConfig, "smtp.listener.address: cannot listen on " + opts.address + ":" +
-                                                std::to_string(opts.port) + ": " + ec.message());
+      return make_error(ErrorCode::kConfig, "smtp.listener.address: cannot listen on "
+                                                + opts.address + ":" + std::to_string(opts.port)
+                                                + ": " + ec.message());
     }
     listeners_.push_back(Listener{opts, std::move(acceptor)});
   }
@@ -94,9 +95,10 @@ awaitable<void> SmtpServer::accept_loop(SmtpServer* self, Listener* listener) {
       continue;
     }
     auto addr = remote.address();
-    const std::string ip = addr.is_v6() && addr.to_v6().is_v4_mapped()
-                               ? asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string()
-                               : addr.to_string();
+    const std::string ip =
+        addr.is_v6() && addr.to_v6().is_v4_mapped()
+            ? asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string()
+            : addr.to_string();
     std::uint64_t id = 0;
     {
       std::lock_guard lock(self->mutex_);
@@ -108,7 +110,9 @@ awaitable<void> SmtpServer::accept_loop(SmtpServer* self, Listener* listener) {
     if (!self->ctx_.connections.acquire(ip)) {
       logger()->info("smtp client={} refused: connection limit", ip);
       auto ex = socket.get_executor();
-      asio::co_spawn(ex, refuse(std::move(socket), Reply(421, "4.7.0", "Too many connections, try again later").wire()),
+      asio::co_spawn(ex,
+                     refuse(std::move(socket),
+                            Reply(421, "4.7.0", "Too many connections, try again later").wire()),
                      asio::detached);
       continue;
     }
@@ -122,8 +126,8 @@ awaitable<void> SmtpServer::accept_loop(SmtpServer* self, Listener* listener) {
   }
 }
 
-awaitable<void> SmtpServer::run_session(SmtpServer* self, std::shared_ptr<Session> session, std::uint64_t id,
-                                        std::string ip) {
+awaitable<void> SmtpServer::run_session(SmtpServer* self, std::shared_ptr<Session> session,
+                                        std::uint64_t id, std::string ip) {
   co_await Session::run(session);
   session.reset();
   self->session_ended(id, ip);

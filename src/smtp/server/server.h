@@ -44,8 +44,8 @@ class SmtpServer {
 
   static awaitable<void> accept_loop(SmtpServer* self, Listener* listener);
   static awaitable<void> refuse(tcp::socket socket, std::string text);
-  static awaitable<void> run_session(SmtpServer* self, std::shared_ptr<Session> session, std::uint64_t id,
-                                     std::string ip);
+  static awaitable<void> run_session(SmtpServer* self, std::shared_ptr<Session> session,
+                                     std::uint64_t id, std::string ip);
   void session_ended(std::uint64_t id, const std::string& ip);
 
   ServerContext& ctx_;

@@ -9,7 +9,8 @@ namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 }
 
-Session::Session(ServerContext& ctx, const ListenerOptions& listener, std::shared_ptr<net::Connection> conn)
+Session::Session(ServerContext& ctx, const ListenerOptions& listener,
+                 std::shared_ptr<net::Connection> conn)
     : ctx_(ctx), listener_(listener), conn_(std::move(conn)) {
   std::string raw(4, '\0');
   random_bytes(raw.data(), raw.size());
@@ -29,7 +30,8 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
   try {
     co_await self->loop();
   } catch (const std::exception& e) {
-    logger()->error("smtp session={} client={} failed: {}", self->id_, self->conn_->remote_ip(), e.what());
+    logger()->error("smtp session={} client={} failed: {}", self->id_, self->conn_->remote_ip(),
+                    e.what());
   }
   self->conn_->close();
   logger()->debug("smtp session={} closed messages={}", self->id_, self->messages_);
@@ -65,9 +67,13 @@ void Session::reply(const Reply& r) {
   r.append_wire(out_);
 }
 
-void Session::reply(int code, const char* enhanced, const char* text) { reply(Reply(code, enhanced, text)); }
+void Session::reply(int code, const char* enhanced, const char* text) {
+  reply(Reply(code, enhanced, text));
+}
 
-std::string_view Session::buffered() const { return std::string_view(in_).substr(in_pos_); }
+std::string_view Session::buffered() const {
+  return std::string_view(in_).substr(in_pos_);
+}
 
 void Session::consume(std::size_t n) {
   in_pos_ += n;
@@ -170,20 +176,40 @@ awaitable<void> Session::dispatch(const std::string& line) {
   }
   Command& cmd = *parsed;
   switch (cmd.verb) {
-    case Verb::kEhlo: on_ehlo(cmd); break;
-    case Verb::kHelo: on_helo(cmd); break;
-    case Verb::kMail: on_mail(std::move(cmd)); break;
-    case Verb::kRcpt: on_rcpt(std::move(cmd)); break;
-    case Verb::kData: co_await on_data(); break;
-    case Verb::kBdat: co_await on_bdat(cmd); break;
-    case Verb::kRset: on_rset(); break;
-    case Verb::kStartTls: co_await on_starttls(); break;
-    case Verb::kAuth: co_await on_auth(cmd); break;
+    case Verb::kEhlo:
+      on_ehlo(cmd);
+      break;
+    case Verb::kHelo:
+      on_helo(cmd);
+      break;
+    case Verb::kMail:
+      on_mail(std::move(cmd));
+      break;
+    case Verb::kRcpt:
+      on_rcpt(std::move(cmd));
+      break;
+    case Verb::kData:
+      co_await on_data();
+      break;
+    case Verb::kBdat:
+      co_await on_bdat(cmd);
+      break;
+    case Verb::kRset:
+      on_rset();
+      break;
+    case Verb::kStartTls:
+      co_await on_starttls();
+      break;
+    case Verb::kAuth:
+      co_await on_auth(cmd);
+      break;
     case Verb::kNoop:
     case Verb::kQuit:
     case Verb::kVrfy:
     case Verb::kExpn:
-    case Verb::kHelp: on_small(cmd); break;
+    case Verb::kHelp:
+      on_small(cmd);
+      break;
   }
 }
 

@@ -22,12 +22,15 @@ namespace txmail::smtp {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ServerContext& ctx, const ListenerOptions& listener, std::shared_ptr<net::Connection> conn);
+  Session(ServerContext& ctx, const ListenerOptions& listener,
+          std::shared_ptr<net::Connection> conn);
 
   static awaitable<void> run(std::shared_ptr<Session> self);
   // Graceful shutdown: an idle session says 421 and closes; a busy one finishes its transaction.
   void stop();
+
   void force_close() { conn_->close(); }
+
   asio::any_io_executor executor() { return conn_->executor(); }
 
  private:
@@ -94,7 +97,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Phase phase_ = Phase::kConnected;
   bool esmtp_ = false;
   std::string helo_;
-  std::optional<std::string> account_;  // authenticated account
+  std::optional<std::string> account_;     // authenticated account
   std::optional<std::string> ip_account_;  // account whose allow_ips hold the client
   Envelope envelope_;
   std::string message_;

@@ -112,12 +112,13 @@ awaitable<void> Session::finish_auth(std::string user, std::string password) {
   std::optional<std::string> account = ctx_.authenticator.cached(user, password);
   if (!account) {
     auto verified = co_await asio::co_spawn(
-        ctx_.workers, verify_on_worker(&ctx_.authenticator, user, std::move(password)), asio::use_awaitable);
+        ctx_.workers, verify_on_worker(&ctx_.authenticator, user, std::move(password)),
+        asio::use_awaitable);
     if (verified) {
       account = *verified;
     } else {
-      logger()->info("smtp session={} client={} auth failed user={} reason={}", id_, conn_->remote_ip(), user,
-                     verified.error().detail);
+      logger()->info("smtp session={} client={} auth failed user={} reason={}", id_,
+                     conn_->remote_ip(), printable(user), verified.error().detail);
     }
   }
   if (!account) {
@@ -125,7 +126,8 @@ awaitable<void> Session::finish_auth(std::string user, std::string password) {
     co_return;
   }
   account_ = *account;
-  logger()->info("smtp session={} client={} authenticated account={}", id_, conn_->remote_ip(), *account_);
+  logger()->info("smtp session={} client={} authenticated account={}", id_, conn_->remote_ip(),
+                 *account_);
   reply(235, "2.7.0", "Authentication successful");
 }
 

@@ -140,8 +140,9 @@ std::string Session::trace_headers(const std::string& job_id) const {
   if (conn_->tls()) {
     tls = fmt::format(" ({}:{})", conn_->tls_version(), conn_->tls_cipher());
   }
-  std::string out = fmt::format("Received: from {} ([{}])\r\n\tby {} (txmail) with {}{}\r\n\tid {}", helo_,
-                                conn_->remote_ip(), ctx_.options.hostname, with, tls, job_id);
+  std::string out =
+      fmt::format("Received: from {} ([{}])\r\n\tby {} (txmail) with {}{}\r\n\tid {}",
+                  printable(helo_), conn_->remote_ip(), ctx_.options.hostname, with, tls, job_id);
   if (envelope_.recipients.size() == 1) {
     out += fmt::format("\r\n\tfor <{}>", envelope_.recipients.front().address());
   }
@@ -163,8 +164,8 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     const char* why = problems.oversize    ? "size"
                       : problems.long_line ? "line-length"
                                            : "bare-cr-or-lf";
-    logger()->info("smtp session={} client={} job={} refused reason={} size={}", id_, conn_->remote_ip(), job_id,
-                   why, size);
+    logger()->info("smtp session={} client={} job={} refused reason={} size={}", id_,
+                   conn_->remote_ip(), job_id, why, size);
     if (problems.oversize) {
       reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
     } else if (problems.long_line) {
@@ -182,12 +183,15 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   record.received_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
-  record.flags = (envelope_.smtputf8 ? store::SpoolRecord::kFlagSmtpUtf8 : 0U) |
-                 (envelope_.body == BodyType::k8BitMime || problems.eight_bit ? store::SpoolRecord::kFlag8BitMime : 0U);
+  record.flags = (envelope_.smtputf8 ? store::SpoolRecord::kFlagSmtpUtf8 : 0U)
+                 | (envelope_.body == BodyType::k8BitMime || problems.eight_bit
+                        ? store::SpoolRecord::kFlag8BitMime
+                        : 0U);
   record.recipients.reserve(envelope_.recipients.size());
   for (std::uint32_t i = 0; i < envelope_.recipients.size(); ++i) {
-    record.recipients.push_back(store::SpoolRecipient{envelope_.recipients[i].address(), mail_id(job_id, 0, i),
-                                                      store::RecipientStatus::kQueued, 0, record.received_ms});
+    record.recipients.push_back(
+        store::SpoolRecipient{envelope_.recipients[i].address(), mail_id(job_id, 0, i),
+                              store::RecipientStatus::kQueued, 0, record.received_ms});
   }
   record.message = trace_headers(job_id);
   record.message.append(message_);
@@ -198,9 +202,11 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   } else {
     ++messages_;
     ctx_.ack_latency.record(std::chrono::steady_clock::now() - data_end);
-    logger()->info("smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} size={} tls={}", id_,
-                   conn_->remote_ip(), job_id, record.account, record.sender, record.recipients.size(),
-                   record.message.size(), conn_->tls() ? conn_->tls_version() : "no");
+    logger()->info(
+        "smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} size={} tls={}",
+        id_, conn_->remote_ip(), job_id, record.account, printable(record.sender),
+        record.recipients.size(), record.message.size(),
+        conn_->tls() ? conn_->tls_version() : "no");
     reply(250, "2.0.0", fmt::format("Ok: queued as {}", job_id).c_str());
   }
   reset_transaction();

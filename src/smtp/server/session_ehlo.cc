@@ -53,15 +53,23 @@ void Session::on_rset() {
 
 void Session::on_small(const Command& cmd) {
   switch (cmd.verb) {
-    case Verb::kNoop: reply(250, "2.0.0", "Ok"); return;
+    case Verb::kNoop:
+      reply(250, "2.0.0", "Ok");
+      return;
     case Verb::kQuit:
       reply(221, "2.0.0", "Bye");
       quit_ = true;
       return;
-    case Verb::kVrfy: reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"); return;
-    case Verb::kExpn: reply(502, "5.5.1", "EXPN not available"); return;
+    case Verb::kVrfy:
+      reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+      return;
+    case Verb::kExpn:
+      reply(502, "5.5.1", "EXPN not available");
+      return;
     case Verb::kHelp:
-      reply(214, "2.0.0", "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS AUTH");
+      reply(214, "2.0.0",
+            "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS "
+            "AUTH");
       return;
     case Verb::kEhlo:
     case Verb::kHelo:
@@ -71,7 +79,8 @@ void Session::on_small(const Command& cmd) {
     case Verb::kBdat:
     case Verb::kRset:
     case Verb::kStartTls:
-    case Verb::kAuth: break;
+    case Verb::kAuth:
+      break;
   }
   reply(500, "5.5.1", "Command unrecognized");
 }

@@ -54,7 +54,8 @@ void Session::on_rcpt(Command cmd) {
     return;
   }
   if (!may_relay()) {
-    logger()->info("smtp session={} client={} relay denied rcpt=<{}>", id_, conn_->remote_ip(), cmd.path.address());
+    logger()->info("smtp session={} client={} relay denied rcpt=<{}>", id_, conn_->remote_ip(),
+                   printable(cmd.path.address()));
     reply(554, "5.7.1", "Relay access denied");
     return;
   }

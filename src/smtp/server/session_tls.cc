@@ -27,7 +27,8 @@ awaitable<void> Session::on_starttls() {
   }
   auto r = co_await conn_->handshake_server(ctx_.options.tls_handshake_timeout);
   if (!r) {
-    logger()->info("smtp session={} client={} tls handshake failed: {}", id_, conn_->remote_ip(), r.error().detail);
+    logger()->info("smtp session={} client={} tls handshake failed: {}", id_, conn_->remote_ip(),
+                   r.error().detail);
     quit_ = true;
     co_return;
   }
@@ -45,7 +46,8 @@ awaitable<bool> Session::start_implicit_tls() {
   }
   auto r = co_await conn_->handshake_server(ctx_.options.tls_handshake_timeout);
   if (!r) {
-    logger()->info("smtp session={} client={} tls handshake failed: {}", id_, conn_->remote_ip(), r.error().detail);
+    logger()->info("smtp session={} client={} tls handshake failed: {}", id_, conn_->remote_ip(),
+                   r.error().detail);
     co_return false;
   }
   co_return true;
