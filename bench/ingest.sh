@@ -157,10 +157,26 @@ run_postfix() {  # $1 = message size
       'BEGIN { printf "postfix size=%-6d accepted/s=%7.0f cpu/msg=%.3fms held=%d\n", size, n/(t1-t0), 1000*c/hz/n, held }'
 }
 
+run_ceiling() {  # smtp-source straight into smtp-sink: nothing can accept faster
+  local port t0 t1 pid
+  port=$(free_port)
+  smtp-sink -u nobody -c 127.0.0.1:$port 1024 >/dev/null 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  sleep 0.3
+  t0=$(now)
+  smtp-source -s $SESSIONS -m "$MESSAGES" -l "$1" -f bench@example.com -t rcpt@example.net "127.0.0.1:$port"
+  t1=$(now)
+  kill $pid; wait $pid 2>/dev/null || true
+  awk -v n="$MESSAGES" -v t0="$t0" -v t1="$t1" -v size="$1" \
+      'BEGIN { printf "ceiling size=%-6d accepted/s=%7.0f (smtp-source into smtp-sink)\n", size, n/(t1-t0) }'
+}
+
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "load: smtp-source -s $SESSIONS -m $MESSAGES (one connection per message), loopback"
 setup_postfix
 for size in 1024 10240; do
+  run_ceiling "$size"
   for run in $(seq "$RUNS"); do
     run_txmail "$size" "$run"
     run_postfix "$size"
