@@ -174,11 +174,13 @@ run_ceiling() {  # smtp-source straight into smtp-sink: nothing can accept faste
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "load: smtp-source -s $SESSIONS -m $MESSAGES (one connection per message), loopback"
-setup_postfix
-for size in 1024 10240; do
-  run_ceiling "$size"
+# BENCH_ONLY=txmail measures txmail alone (for before/after comparisons of a change).
+ONLY=${BENCH_ONLY:-}
+[ -z "$ONLY" ] && setup_postfix
+for size in ${BENCH_SIZES:-1024 10240}; do
+  [ -z "$ONLY" ] && run_ceiling "$size"
   for run in $(seq "$RUNS"); do
     run_txmail "$size" "$run"
-    run_postfix "$size"
+    [ -z "$ONLY" ] && run_postfix "$size"
   done
 done

@@ -24,6 +24,13 @@ Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mod
   options.write_buffer_size = 64 << 20;
   options.max_background_jobs = 2;
   options.compression = rocksdb::kLZ4Compression;
+  // Reusing WAL files means a sync need not also commit a file-size change to the journal
+  // (measured: about 15% more acknowledged messages per second). RocksDB 7.8 keeps recycling
+  // only with this recovery mode, which drops a torn record at the tail of the log after a
+  // crash: a record that was never synced, so never acknowledged. Corruption anywhere else
+  // still fails the open.
+  options.recycle_log_file_num = 4;
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   rocksdb::DB* raw = nullptr;
   const rocksdb::Status s = mode == Mode::kReadWrite
                                 ? rocksdb::DB::Open(options, dir, &raw)
