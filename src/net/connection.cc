@@ -4,20 +4,10 @@
 
 namespace txmail::net {
 
-namespace {
-asio::ssl::context& placeholder_context() {
-  // ssl::stream needs a context even when TLS is never used on the connection.
-  static asio::ssl::context ctx(asio::ssl::context::tls);
-  return ctx;
-}
-}  // namespace
-
 Connection::Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls)
-    : tls_ctx_(std::move(tls)),
-      stream_(std::move(socket), tls_ctx_ ? *tls_ctx_ : placeholder_context()),
-      timer_(stream_.get_executor()) {
+    : tls_ctx_(std::move(tls)), socket_(std::move(socket)), timer_(socket_.get_executor()) {
   boost::system::error_code ec;
-  const auto remote = stream_.next_layer().remote_endpoint(ec);
+  const auto remote = socket_.remote_endpoint(ec);
   if (!ec) {
     const auto addr = remote.address();
     remote_ip_ = addr.is_v6() && addr.to_v6().is_v4_mapped()
@@ -25,15 +15,15 @@ Connection::Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> t
                      : addr.to_string();
     remote_port_ = remote.port();
   }
-  const auto local = stream_.next_layer().local_endpoint(ec);
+  const auto local = socket_.local_endpoint(ec);
   if (!ec) {
     local_ip_ = local.address().to_string();
   }
-  stream_.next_layer().set_option(tcp::no_delay(true), ec);
+  socket_.set_option(tcp::no_delay(true), ec);
 }
 
 void Connection::start() {
-  asio::co_spawn(stream_.get_executor(), watchdog(shared_from_this()), asio::detached);
+  asio::co_spawn(socket_.get_executor(), watchdog(shared_from_this()), asio::detached);
 }
 
 awaitable<void> Connection::watchdog(std::shared_ptr<Connection> self) {
@@ -44,7 +34,7 @@ awaitable<void> Connection::watchdog(std::shared_ptr<Connection> self) {
       self->timed_out_ = true;
       self->deadline_ = Clock::time_point::max();
       boost::system::error_code ignored;
-      self->stream_.next_layer().cancel(ignored);
+      self->socket_.cancel(ignored);
     }
   }
 }
@@ -52,7 +42,12 @@ awaitable<void> Connection::watchdog(std::shared_ptr<Connection> self) {
 void Connection::set_deadline(Clock::duration timeout) {
   deadline_ = Clock::now() + timeout;
   timed_out_ = false;
-  timer_.cancel();  // the watchdog wakes and sleeps again until the new deadline
+  // Only a deadline earlier than the watchdog's alarm needs to wake it. A later one (the
+  // common case: the same timeout, a little later) is found when the alarm goes off and the
+  // watchdog sleeps on until it, so a busy connection costs no timer work per read.
+  if (deadline_ < timer_.expiry()) {
+    timer_.cancel();
+  }
 }
 
 void Connection::close() {
@@ -62,14 +57,14 @@ void Connection::close() {
   closed_ = true;
   timer_.cancel();
   boost::system::error_code ignored;
-  stream_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.next_layer().close(ignored);
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 void Connection::interrupt() {
   interrupted_ = true;
   boost::system::error_code ignored;
-  stream_.next_layer().cancel(ignored);
+  socket_.cancel(ignored);
 }
 
 Result<void> Connection::failure(const boost::system::error_code& ec, const char* what) {
@@ -89,8 +84,8 @@ awaitable<Result<std::size_t>> Connection::read_some(char* data, std::size_t siz
   }
   set_deadline(timeout);
   auto buf = asio::buffer(data, size);
-  auto [ec, n] = tls_active_ ? co_await stream_.async_read_some(buf, use_tuple)
-                             : co_await stream_.next_layer().async_read_some(buf, use_tuple);
+  auto [ec, n] = tls_active_ ? co_await tls_stream_->async_read_some(buf, use_tuple)
+                             : co_await socket_.async_read_some(buf, use_tuple);
   deadline_ = Clock::time_point::max();
   if (ec) {
     co_return tl::unexpected(failure(ec, "read").error());
@@ -101,8 +96,8 @@ awaitable<Result<std::size_t>> Connection::read_some(char* data, std::size_t siz
 awaitable<Result<void>> Connection::write(std::string_view data, Clock::duration timeout) {
   set_deadline(timeout);
   auto buf = asio::buffer(data.data(), data.size());
-  auto [ec, n] = tls_active_ ? co_await asio::async_write(stream_, buf, use_tuple)
-                             : co_await asio::async_write(stream_.next_layer(), buf, use_tuple);
+  auto [ec, n] = tls_active_ ? co_await asio::async_write(*tls_stream_, buf, use_tuple)
+                             : co_await asio::async_write(socket_, buf, use_tuple);
   deadline_ = Clock::time_point::max();
   if (ec) {
     co_return failure(ec, "write");
@@ -115,7 +110,8 @@ awaitable<Result<void>> Connection::handshake_server(Clock::duration timeout) {
     co_return make_error(ErrorCode::kInternal, "no TLS context");
   }
   set_deadline(timeout);
-  auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_tuple);
+  tls_stream_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
+  auto [ec] = co_await tls_stream_->async_handshake(asio::ssl::stream_base::server, use_tuple);
   deadline_ = Clock::time_point::max();
   if (ec) {
     co_return failure(ec, "tls handshake");
@@ -128,14 +124,14 @@ std::string Connection::tls_version() const {
   if (!tls_active_) {
     return {};
   }
-  return SSL_get_version(const_cast<asio::ssl::stream<tcp::socket>&>(stream_).native_handle());
+  return SSL_get_version(tls_stream_->native_handle());
 }
 
 std::string Connection::tls_cipher() const {
   if (!tls_active_) {
     return {};
   }
-  return SSL_get_cipher_name(const_cast<asio::ssl::stream<tcp::socket>&>(stream_).native_handle());
+  return SSL_get_cipher_name(tls_stream_->native_handle());
 }
 
 }  // namespace txmail::net

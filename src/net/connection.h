@@ -49,7 +49,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   const std::string& local_ip() const { return local_ip_; }
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
  private:
   void set_deadline(Clock::duration timeout);
@@ -57,7 +57,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static awaitable<void> watchdog(std::shared_ptr<Connection> self);
 
   std::shared_ptr<asio::ssl::context> tls_ctx_;
-  asio::ssl::stream<tcp::socket> stream_;
+  tcp::socket socket_;
+  // Created at the handshake only: most connections of a relay never use TLS, and an SSL
+  // object costs allocations.
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_stream_;
   asio::steady_timer timer_;
   Clock::time_point deadline_ = Clock::time_point::max();
   bool tls_active_ = false;

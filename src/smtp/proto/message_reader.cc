@@ -1,47 +1,53 @@
 #include "smtp/proto/message_reader.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace txmail::smtp {
 
-void ContentCheck::put_byte(char c) {
-  ++size_;
+void ContentCheck::put(std::string_view bytes) {
+  // Keep what fits under the size limit, in one append; count the rest.
+  const std::uint64_t room = size_ < max_size_ ? max_size_ - size_ : 0;
+  out_.append(bytes.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(room, bytes.size()))));
+  size_ += bytes.size();
   if (size_ > max_size_) {
     problems_.oversize = true;
-  } else {
-    out_.push_back(c);
   }
-  if (static_cast<unsigned char>(c) >= 0x80) {
-    problems_.eight_bit = true;
-  }
-  if (cr_) {
-    cr_ = false;
-    if (c == '\n') {
-      line_ = 0;
-      return;
+  if (!problems_.eight_bit) {
+    unsigned char any = 0;
+    for (char c : bytes) {  // a plain loop the compiler vectorizes
+      any |= static_cast<unsigned char>(c);
     }
-    problems_.bare_cr = true;
+    problems_.eight_bit = (any & 0x80) != 0;
   }
-  if (c == '\r') {
+  // Walk from line end to line end with memchr; only CR and LF need a closer look.
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  while (p < end) {
+    if (cr_) {
+      cr_ = false;
+      if (*p == '\n') {
+        line_ = 0;
+        ++p;
+        continue;
+      }
+      problems_.bare_cr = true;
+    }
+    const auto left = static_cast<std::size_t>(end - p);
+    const char* cr = static_cast<const char*>(std::memchr(p, '\r', left));
+    const char* stop = cr != nullptr ? cr : end;
+    if (std::memchr(p, '\n', static_cast<std::size_t>(stop - p)) != nullptr) {
+      problems_.bare_lf = true;
+    }
+    line_ += static_cast<std::size_t>(stop - p);
+    if (line_ > kMaxTextLine) {
+      problems_.long_line = true;
+    }
+    if (cr == nullptr) {
+      break;
+    }
     cr_ = true;
-    return;
-  }
-  if (c == '\n') {
-    problems_.bare_lf = true;
-  }
-  if (++line_ > kMaxTextLine) {
-    problems_.long_line = true;
-  }
-}
-
-void ContentCheck::put(std::string_view bytes) {
-  // Fast path for the common case of plain text: reserve once, then byte by byte (the state
-  // machine is a handful of compares per octet).
-  if (size_ + bytes.size() <= max_size_) {
-    out_.reserve(out_.size() + bytes.size());
-  }
-  for (char c : bytes) {
-    put_byte(c);
+    p = cr + 1;
   }
 }
 
@@ -54,8 +60,7 @@ void ContentCheck::finish() {
 
 void DotReader::content(char c) {
   // Tracks CRLF on the wire to know where lines start; the ContentCheck judges the content.
-  char one[1] = {c};
-  check_.put(std::string_view(one, 1));
+  check_.put(std::string_view(&c, 1));
   if (c == '\r') {
     state_ = State::kCr;
   } else {

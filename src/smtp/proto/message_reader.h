@@ -41,8 +41,6 @@ class ContentCheck {
   std::uint64_t size() const { return size_; }
 
  private:
-  void put_byte(char c);
-
   std::string& out_;
   std::uint64_t max_size_;
   std::uint64_t size_ = 0;

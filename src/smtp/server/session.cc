@@ -1,13 +1,11 @@
 #include "smtp/server/session.h"
 
+#include <cstring>
+
 #include "common/ids.h"
 #include "common/log.h"
 
 namespace txmail::smtp {
-
-namespace {
-constexpr std::size_t kReadChunk = 64 * 1024;
-}
 
 Session::Session(ServerContext& ctx, const ListenerOptions& listener,
                  std::shared_ptr<net::Connection> conn)
@@ -71,15 +69,13 @@ void Session::reply(int code, const char* enhanced, const char* text) {
   reply(Reply(code, enhanced, text));
 }
 
-std::string_view Session::buffered() const {
-  return std::string_view(in_).substr(in_pos_);
-}
+std::string_view Session::buffered() const { return {in_.get() + in_pos_, in_end_ - in_pos_}; }
 
 void Session::consume(std::size_t n) {
   in_pos_ += n;
-  if (in_pos_ == in_.size()) {
-    in_.clear();
+  if (in_pos_ == in_end_) {
     in_pos_ = 0;
+    in_end_ = 0;
   }
 }
 
@@ -98,14 +94,14 @@ awaitable<bool> Session::fill(std::chrono::milliseconds timeout) {
     co_return false;
   }
   if (in_pos_ > 0) {
-    in_.erase(0, in_pos_);
+    std::memmove(in_.get(), in_.get() + in_pos_, in_end_ - in_pos_);
+    in_end_ -= in_pos_;
     in_pos_ = 0;
   }
-  const std::size_t old = in_.size();
-  in_.resize(old + kReadChunk);
-  auto n = co_await conn_->read_some(in_.data() + old, kReadChunk, timeout);
-  in_.resize(old + (n ? *n : 0));
-  if (!n) {
+  auto n = co_await conn_->read_some(in_.get() + in_end_, kInputSize - in_end_, timeout);
+  if (n) {
+    in_end_ += *n;
+  } else {
     if (n.error().code == ErrorCode::kTimeout) {
       reply(421, "4.4.2", "Timeout exceeded, closing transmission channel");
       co_await flush();
