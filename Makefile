@@ -22,6 +22,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
 bench: build
+	$(BUILD_DIR)/bench/proto_bench
 	bash bench/ingest.sh
 
 fuzz: deps
