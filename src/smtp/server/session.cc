@@ -144,6 +144,11 @@ awaitable<std::optional<std::string>> Session::read_line() {
       consume(data.size());
       skipping = true;
     }
+    // Replies go out first: only the wait for the client's next command may be interrupted
+    // by a graceful stop.
+    if (!co_await flush()) {
+      co_return std::nullopt;
+    }
     idle_ = true;
     const bool ok = co_await fill(ctx_.options.command_timeout);
     idle_ = false;
