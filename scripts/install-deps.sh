@@ -9,13 +9,13 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev librocksdb-dev libsqlite3-dev libspdlog-dev libfmt-dev
-  libtomlplusplus-dev libcli11-dev libexpected-dev
+  libtomlplusplus-dev libcli11-dev libexpected-dev libunbound-dev libevent-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # fuzzing (make fuzz)
   clang libclang-rt-14-dev
   # test peers and tools
   openssl swaks libnet-ssleay-perl libauthen-sasl-perl libio-socket-ssl-perl
-  postfix python3 python3-pytest python3-aiosmtpd
+  postfix python3 python3-pytest python3-aiosmtpd python3-dnslib
   procps psmisc iproute2 sqlite3
 )
 

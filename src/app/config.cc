@@ -222,6 +222,15 @@ Result<void> read_node(const toml::table& t, Config& c) {
   }
   c.admin_token_file = c.data_dir + "/admin.token";
   read_string(t, "http.admin_token_file", c.admin_token_file);
+  if (const auto* servers = t.at_path("dns.servers").as_array()) {
+    for (const auto& server : *servers) {
+      const std::string value = *server.value<std::string>();
+      if (auto hp = split_host_port(value); !hp) {
+        return bad("dns.servers", hp.error().detail);
+      }
+      c.dns_servers.push_back(value);
+    }
+  }
   return {};
 }
 

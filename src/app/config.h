@@ -41,6 +41,8 @@ struct Config {
   std::chrono::milliseconds auth_cache_ttl = std::chrono::minutes(5);
   // [[account]]
   std::vector<AccountSeed> accounts;
+  // [dns]
+  std::vector<std::string> dns_servers;  // "IP:PORT"; empty: the system resolver
 };
 
 // Errors are kConfig with detail "<key>: <what is wrong>".

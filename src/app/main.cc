@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/config.h"
+#include "app/dns_command.h"
 #include "app/serve.h"
 #include "app/spool_command.h"
 #include "net/tls_context.h"
@@ -50,6 +51,21 @@ int main(int argc, char** argv) {
   show->add_option("job", job_id, "Job id")->required();
   show->add_flag("--raw", raw, "Print only the message bytes");
 
+  auto* dns = app.add_subcommand("dns", "Look names up as delivery does ([dns] servers or the system resolver)");
+  dns->require_subcommand(1);
+  std::vector<std::string> dns_servers;
+  std::string dns_config;
+  dns->add_option("--server", dns_servers, "DNS server IP:PORT (instead of [dns] servers)");
+  dns->add_option("--config", dns_config, "Configuration file (for [dns] servers)");
+  std::string record_type;
+  std::string record_name;
+  auto* query = dns->add_subcommand("query", "One lookup: TYPE NAME");
+  query->add_option("type", record_type, "A, AAAA, MX, TXT or TLSA")->required();
+  query->add_option("name", record_name, "Domain name")->required();
+  std::string mx_domain;
+  auto* mx = dns->add_subcommand("mx", "Where mail for DOMAIN goes, in delivery order");
+  mx->add_option("domain", mx_domain, "Domain")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (serve->parsed()) {
@@ -66,6 +82,13 @@ int main(int argc, char** argv) {
     fmt::print("{}: ok ({} listeners, {} accounts)\n", check_path, config.smtp.listeners.size(),
                config.accounts.size());
     return 0;
+  }
+  if (dns->parsed()) {
+    if (dns_servers.empty() && !dns_config.empty()) {
+      dns_servers = config_or_exit(dns_config).dns_servers;
+    }
+    return query->parsed() ? txmail::app::dns_query(dns_servers, record_type, record_name)
+                           : txmail::app::dns_mx(dns_servers, mx_domain);
   }
   if (data_dir.empty()) {
     data_dir = config_or_exit(config_path).data_dir;

@@ -32,6 +32,8 @@ Classification classify(ErrorCode code) {
       return {kPermanent, kConnection};
     case ErrorCode::kPermission:
       return {kPermanent, kMessage};
+    case ErrorCode::kDnsTemporary:
+      return {kTransient, kDestinationSite};
   }
   return {kTransient, kNode};
 }
@@ -64,6 +66,8 @@ std::string_view to_string(ErrorCode code) {
       return "auth-failed";
     case ErrorCode::kPermission:
       return "permission";
+    case ErrorCode::kDnsTemporary:
+      return "dns-temporary";
   }
   return "unknown";
 }

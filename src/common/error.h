@@ -21,6 +21,7 @@ enum class ErrorCode {
   kUnavailable,  // shutting down, overloaded
   kAuthFailed,   // bad credentials
   kPermission,   // authenticated but not allowed
+  kDnsTemporary,  // SERVFAIL, timeout, unreachable resolver: try again later
 };
 
 enum class Persistence { kTransient, kPermanent };

@@ -15,4 +15,20 @@ using awaitable = asio::awaitable<T>;
 // co_await op(net::use_tuple) never throws: errors come back as the tuple's error_code.
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// Awaits a callback-style operation that completes on some other thread: `start` receives the
+// completion function, which may be called from any thread once; the coroutine resumes on its
+// own executor with the value.
+template <typename T, typename Start>
+awaitable<T> await_callback(Start start) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      [start = std::move(start)](auto handler) mutable {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        start([shared](T value) {
+          auto ex = asio::get_associated_executor(*shared);
+          asio::post(ex, [shared, value = std::move(value)]() mutable { (*shared)(std::move(value)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
 }  // namespace txmail

@@ -251,3 +251,38 @@ def queued_id(lines):
     text = lines[-1]
     check("queued as " in text, "no job id in " + text)
     return text.split("queued as ")[1].strip()
+
+
+class DnsServer:
+    """tests/lib/dns_server.py serving `zone` (BIND syntax); `.address` is "127.0.0.1:PORT"."""
+
+    def __init__(self, zone):
+        self.dir = tempfile.mkdtemp(prefix="txmail-dns-")
+        self.zone_file = os.path.join(self.dir, "zone")
+        self.query_log = os.path.join(self.dir, "queries")
+        with open(self.zone_file, "w") as f:
+            f.write(zone)
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "dns_server.py"),
+                                      self.zone_file, self.query_log], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        check(line.strip().isdigit(), f"dns server did not start: {line!r}")
+        self.port = int(line)
+        self.address = f"127.0.0.1:{self.port}"
+
+    def queries(self):
+        try:
+            with open(self.query_log) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -15,19 +15,10 @@ namespace txmail::smtp {
 
 namespace {
 
-// Waits for a Spool::put() completion (which runs on the spool's thread) and resumes on the
-// session's own executor.
+// Waits for the spool's sync (its completion runs on the spool's thread).
 awaitable<Result<void>> spool_put(store::Spool& spool, const store::SpoolRecord& record) {
-  auto token = asio::use_awaitable;
-  return asio::async_initiate<decltype(token), void(Result<void>)>(
-      [&spool, &record](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        spool.put(record, [shared](Result<void> r) {
-          auto ex = asio::get_associated_executor(*shared);
-          asio::post(ex, [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
-        });
-      },
-      token);
+  return await_callback<Result<void>>(
+      [&spool, &record](std::function<void(Result<void>)> done) { spool.put(record, std::move(done)); });
 }
 
 }  // namespace
