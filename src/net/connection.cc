@@ -105,19 +105,79 @@ awaitable<Result<void>> Connection::write(std::string_view data, Clock::duration
   co_return Result<void>();
 }
 
-awaitable<Result<void>> Connection::handshake_server(Clock::duration timeout) {
-  if (!tls_ctx_) {
-    co_return make_error(ErrorCode::kInternal, "no TLS context");
-  }
+awaitable<Result<void>> Connection::handshake(asio::ssl::stream_base::handshake_type type,
+                                              Clock::duration timeout) {
   set_deadline(timeout);
-  tls_stream_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
-  auto [ec] = co_await tls_stream_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  auto [ec] = co_await tls_stream_->async_handshake(type, use_tuple);
   deadline_ = Clock::time_point::max();
   if (ec) {
     co_return failure(ec, "tls handshake");
   }
   tls_active_ = true;
   co_return Result<void>();
+}
+
+awaitable<Result<void>> Connection::handshake_server(Clock::duration timeout) {
+  if (!tls_ctx_) {
+    co_return make_error(ErrorCode::kInternal, "no TLS context");
+  }
+  tls_stream_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
+  co_return co_await handshake(asio::ssl::stream_base::server, timeout);
+}
+
+awaitable<Result<void>> Connection::handshake_client(const std::string& host, bool verify,
+                                                     Clock::duration timeout) {
+  if (!tls_ctx_) {
+    co_return make_error(ErrorCode::kInternal, "no TLS context");
+  }
+  tls_stream_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
+  SSL* ssl = tls_stream_->native_handle();
+  SSL_set_tlsext_host_name(ssl, host.c_str());
+  if (verify) {
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+    SSL_set1_host(ssl, host.c_str());
+  } else {
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+  }
+  co_return co_await handshake(asio::ssl::stream_base::client, timeout);
+}
+
+awaitable<Result<tcp::socket>> Connection::connect(asio::any_io_executor executor, const std::string& ip,
+                                                   std::uint16_t port, const std::string& source,
+                                                   Clock::duration timeout) {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(ip, ec);
+  if (ec) {
+    co_return make_error(ErrorCode::kInvalidArgument, "not an IP address: " + ip);
+  }
+  tcp::socket socket(executor);
+  socket.open(address.is_v4() ? tcp::v4() : tcp::v6(), ec);
+  if (!ec && !source.empty()) {
+    const auto local = asio::ip::make_address(source, ec);
+    if (!ec) {
+      socket.bind(tcp::endpoint(local, 0), ec);
+    }
+  }
+  if (ec) {
+    co_return make_error(ErrorCode::kNetwork, "cannot bind to " + source + ": " + ec.message());
+  }
+  asio::steady_timer timer(executor, timeout);
+  bool timed_out = false;
+  timer.async_wait([&socket, &timed_out](const boost::system::error_code& e) {
+    if (!e) {
+      timed_out = true;
+      boost::system::error_code ignored;
+      socket.cancel(ignored);
+    }
+  });
+  auto [cec] = co_await socket.async_connect(tcp::endpoint(address, port), use_tuple);
+  timer.cancel();
+  if (cec) {
+    co_return make_error(timed_out ? ErrorCode::kTimeout : ErrorCode::kNetwork,
+                         "connect " + ip + ":" + std::to_string(port) + ": " + (timed_out ? "timed out" : cec.message()));
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  co_return std::move(socket);
 }
 
 std::string Connection::tls_version() const {

@@ -1,0 +1,377 @@
+#include "smtp/client/client_session.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+
+namespace txmail::smtp {
+
+namespace {
+
+constexpr std::size_t kMaxReply = 64 * 1024;
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// "5.1.1 text" → enhanced "5.1.1", text "text"; no enhanced code → enhanced "".
+Reply make_reply(int code, const std::vector<std::string>& lines) {
+  Reply r;
+  r.code = code;
+  r.enhanced.clear();
+  r.lines.clear();
+  for (const auto& line : lines) {
+    std::string text = line;
+    const std::size_t sp = text.find(' ');
+    const std::string first = text.substr(0, sp);
+    if (first.size() >= 5 && is_digit(first[0]) && first[1] == '.' && first.find_first_not_of("0123456789.") == std::string::npos) {
+      if (r.enhanced.empty()) {
+        r.enhanced = first;
+      }
+      text = sp == std::string::npos ? std::string() : text.substr(sp + 1);
+    }
+    r.lines.push_back(std::move(text));
+  }
+  return r;
+}
+
+std::string describe(const Reply& r) {
+  std::string out = std::to_string(r.code);
+  if (!r.enhanced.empty()) {
+    out += " " + r.enhanced;
+  }
+  if (!r.lines.empty()) {
+    out += " " + r.lines.back();
+  }
+  out.resize(std::min<std::size_t>(out.size(), 300));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = '?';  // the text goes into events and logs: no control characters
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool parse_reply_line(std::string_view line, int& code, bool& last, std::string& text) {
+  if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2])) {
+    return false;
+  }
+  if (line.size() > 3 && line[3] != ' ' && line[3] != '-') {
+    return false;
+  }
+  code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+  last = line.size() == 3 || line[3] == ' ';
+  text = line.size() > 4 ? std::string(line.substr(4)) : std::string();
+  return true;
+}
+
+std::string dot_stuff(std::string_view message) {
+  std::string out;
+  out.reserve(message.size() + message.size() / 64 + 8);
+  bool line_start = true;
+  std::size_t pos = 0;
+  while (pos < message.size()) {
+    if (line_start && message[pos] == '.') {
+      out.push_back('.');
+    }
+    const std::size_t eol = message.find("\r\n", pos);
+    const std::size_t end = eol == std::string_view::npos ? message.size() : eol + 2;
+    out.append(message.substr(pos, end - pos));
+    line_start = eol != std::string_view::npos;
+    pos = end;
+  }
+  if (!out.empty() && !out.ends_with("\r\n")) {
+    out += "\r\n";
+  }
+  out += ".\r\n";
+  return out;
+}
+
+ClientSession::ClientSession(std::shared_ptr<net::Connection> conn, Peer peer, ClientOptions options)
+    : conn_(std::move(conn)), peer_(std::move(peer)), options_(std::move(options)) {}
+
+ClientSession::~ClientSession() { conn_->close(); }
+
+awaitable<Result<void>> ClientSession::write(const std::string& data, std::chrono::milliseconds timeout) {
+  auto r = co_await conn_->write(data, timeout);
+  if (!r) {
+    usable_ = false;
+  }
+  co_return r;
+}
+
+awaitable<Result<Reply>> ClientSession::read_reply(std::chrono::milliseconds timeout) {
+  std::vector<std::string> lines;
+  int code = 0;
+  for (;;) {
+    const std::size_t lf = in_.find('\n');
+    if (lf == std::string::npos) {
+      if (in_.size() > kMaxReply) {
+        usable_ = false;
+        co_return make_error(ErrorCode::kNetwork, "reply too long");
+      }
+      char buf[4096];
+      auto n = co_await conn_->read_some(buf, sizeof buf, timeout);
+      if (!n) {
+        usable_ = false;
+        co_return tl::unexpected(n.error());
+      }
+      in_.append(buf, *n);
+      continue;
+    }
+    std::string line = in_.substr(0, lf);
+    in_.erase(0, lf + 1);
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    int line_code = 0;
+    bool last = false;
+    std::string text;
+    if (!parse_reply_line(line, line_code, last, text) || (code != 0 && line_code != code) || lines.size() > 100) {
+      usable_ = false;
+      co_return make_error(ErrorCode::kNetwork, "malformed reply: " + printable(line));
+    }
+    code = line_code;
+    lines.push_back(std::move(text));
+    if (last) {
+      Reply r = make_reply(code, lines);
+      if (code == 421) {
+        usable_ = false;  // the server is closing the connection
+      }
+      co_return r;
+    }
+  }
+}
+
+awaitable<Result<Reply>> ClientSession::command(const std::string& line, std::chrono::milliseconds timeout) {
+  if (auto w = co_await write(line + "\r\n", timeout); !w) {
+    co_return tl::unexpected(w.error());
+  }
+  co_return co_await read_reply(timeout);
+}
+
+// EHLO, or HELO when EHLO is refused; records the extensions offered.
+awaitable<Result<Reply>> ClientSession::hello() {
+  auto r = co_await command("EHLO " + options_.ehlo, options_.command_timeout);
+  if (!r) {
+    co_return r;
+  }
+  if (r->code != 250) {
+    r = co_await command("HELO " + options_.ehlo, options_.command_timeout);
+    pipelining_ = starttls_ = smtputf8_ = eight_bit_mime_ = false;
+    max_size_ = 0;
+    co_return r;
+  }
+  pipelining_ = starttls_ = smtputf8_ = eight_bit_mime_ = false;
+  max_size_ = 0;
+  for (std::size_t i = 1; i < r->lines.size(); ++i) {
+    std::string ext = r->lines[i];
+    for (char& c : ext) {
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    if (ext == "PIPELINING") pipelining_ = true;
+    else if (ext == "STARTTLS") starttls_ = true;
+    else if (ext == "SMTPUTF8") smtputf8_ = true;
+    else if (ext == "8BITMIME") eight_bit_mime_ = true;
+    else if (ext.starts_with("SIZE ")) max_size_ = std::strtoull(ext.c_str() + 5, nullptr, 10);
+  }
+  co_return r;
+}
+
+awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor executor, Peer peer,
+                                                     ClientOptions options,
+                                                     std::shared_ptr<asio::ssl::context> tls) {
+  Opened out;
+  auto socket = co_await net::Connection::connect(executor, peer.address, peer.port, options.source,
+                                                  options.connect_timeout);
+  if (!socket) {
+    out.verdict = classify_failure(Stage::kConnect);
+    out.detail = socket.error().detail;
+    co_return out;
+  }
+  auto conn = std::make_shared<net::Connection>(std::move(*socket), tls);
+  conn->start();
+  std::unique_ptr<ClientSession> s(new ClientSession(conn, peer, options));
+  auto fail = [&](Stage stage, const Result<Reply>& r) {
+    out.verdict = r ? classify_reply(stage, *r) : classify_failure(stage);
+    out.detail = r ? describe(*r) : r.error().detail;
+    if (out.verdict.outcome == Outcome::kDelivered) {  // a 2xx/3xx where it makes no sense
+      out.verdict = classify_failure(stage);
+    }
+    return std::move(out);
+  };
+  auto greeting = co_await s->read_reply(options.greeting_timeout);
+  if (!greeting || greeting->code != 220) {
+    co_return fail(Stage::kGreeting, greeting);
+  }
+  auto hello = co_await s->hello();
+  if (!hello || hello->code != 250) {
+    co_return fail(Stage::kEhlo, hello);
+  }
+  const bool want_tls = options.tls != TlsMode::kDisabled && tls != nullptr;
+  if (want_tls && s->starttls_) {
+    auto go = co_await s->command("STARTTLS", options.command_timeout);
+    if (!go || go->code != 220) {
+      if (tls_mandatory(options.tls) || !go) {
+        co_return fail(Stage::kStartTls, go);
+      }
+    } else {
+      auto hs = co_await conn->handshake_client(peer.host, options.tls == TlsMode::kVerify, options.command_timeout);
+      if (!hs) {
+        out.verdict = classify_failure(Stage::kStartTls);
+        out.detail = "TLS handshake with " + peer.host + " failed: " + hs.error().detail;
+        out.tls_failed = true;
+        co_return out;
+      }
+      s->in_.clear();
+      hello = co_await s->hello();
+      if (!hello || hello->code != 250) {
+        co_return fail(Stage::kEhlo, hello);
+      }
+    }
+  } else if (tls_mandatory(options.tls)) {
+    out.verdict = {Outcome::kDeferred, Scope::kDestinationSite, "SOFT_BOUNCE"};
+    out.detail = peer.host + " does not offer STARTTLS and the TLS policy is " + std::string(to_string(options.tls));
+    co_return out;
+  }
+  out.session = std::move(s);
+  co_return out;
+}
+
+std::vector<RecipientOutcome> ClientSession::all(const Outgoing& out, Verdict v, const std::string& why) {
+  return std::vector<RecipientOutcome>(out.recipients.size(), RecipientOutcome{v, why});
+}
+
+awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out) {
+  const Verdict permanent{Outcome::kBounced, Scope::kMessage, "HARD_BOUNCE"};
+  if (max_size_ > 0 && out.message->size() > max_size_) {
+    co_return all(out, permanent, fmt::format("message of {} bytes is larger than {} accepts ({})",
+                                              out.message->size(), peer_.host, max_size_));
+  }
+  if (out.smtputf8 && !smtputf8_) {
+    // RFC 6531 section 3.2: without SMTPUTF8 at the peer, an internationalized message bounces.
+    co_return all(out, permanent, peer_.host + " does not support SMTPUTF8");
+  }
+  if (out.eight_bit && !eight_bit_mime_) {
+    // RFC 6152: 8-bit data must not go to a peer without 8BITMIME; txmail does not convert.
+    co_return all(out, permanent, peer_.host + " does not support 8BITMIME for an 8-bit message");
+  }
+  std::string mail = "MAIL FROM:<" + out.sender + ">";
+  if (max_size_ > 0) {
+    mail += " SIZE=" + std::to_string(out.message->size());
+  }
+  if (out.eight_bit) {
+    mail += " BODY=8BITMIME";
+  }
+  if (out.smtputf8) {
+    mail += " SMTPUTF8";
+  }
+  std::vector<std::string> commands = {mail + "\r\n"};
+  for (const auto& rcpt : out.recipients) {
+    commands.push_back("RCPT TO:<" + rcpt + ">\r\n");
+  }
+  commands.emplace_back("DATA\r\n");
+
+  // With PIPELINING, MAIL, every RCPT and DATA go in one write (RFC 2920 section 3.1).
+  std::vector<Result<Reply>> replies;
+  if (pipelining_) {
+    std::string batch;
+    for (const auto& c : commands) {
+      batch += c;
+    }
+    if (auto w = co_await write(batch, options_.command_timeout); !w) {
+      co_return all(out, classify_failure(Stage::kMail), w.error().detail);
+    }
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      replies.push_back(co_await read_reply(i + 1 == commands.size() ? options_.data_init_timeout
+                                                                      : options_.command_timeout));
+      if (!replies.back()) {
+        break;
+      }
+    }
+  } else {
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      const bool is_data = i + 1 == commands.size();
+      // Without pipelining, DATA is sent only when some recipient was accepted.
+      if (is_data && std::none_of(replies.begin() + 1, replies.end(), [](const auto& r) { return r && r->code / 100 == 2; })) {
+        break;
+      }
+      if (auto w = co_await write(commands[i], options_.command_timeout); !w) {
+        replies.emplace_back(tl::unexpected(w.error()));
+        break;
+      }
+      replies.push_back(co_await read_reply(is_data ? options_.data_init_timeout : options_.command_timeout));
+      if (!replies.back() || (i == 0 && replies.back()->code / 100 != 2)) {
+        break;
+      }
+    }
+  }
+  // MAIL
+  if (!replies[0] || replies[0]->code / 100 != 2) {
+    const Verdict v = replies[0] ? classify_reply(Stage::kMail, *replies[0]) : classify_failure(Stage::kMail);
+    if (usable_ && replies.size() == commands.size() && replies.back() && replies.back()->code == 354) {
+      co_await write(".\r\n", options_.command_timeout);  // a pipelined DATA went through: end it empty
+      (void)co_await read_reply(options_.data_end_timeout);
+    }
+    if (usable_) {
+      (void)co_await command("RSET", options_.command_timeout);
+    }
+    co_return all(out, v, replies[0] ? describe(*replies[0]) : replies[0].error().detail);
+  }
+  std::vector<RecipientOutcome> results(out.recipients.size());
+  std::vector<std::size_t> accepted;
+  for (std::size_t i = 0; i < out.recipients.size(); ++i) {
+    const std::size_t k = i + 1;
+    if (k >= replies.size() || !replies[k]) {
+      results[i] = {classify_failure(Stage::kRcpt), k < replies.size() ? replies[k].error().detail : "no reply"};
+      continue;
+    }
+    results[i] = {classify_reply(Stage::kRcpt, *replies[k]), describe(*replies[k])};
+    if (results[i].verdict.outcome == Outcome::kDelivered) {
+      accepted.push_back(i);
+    }
+  }
+  const bool data_sent = replies.size() == commands.size();
+  const Result<Reply>* data_reply = data_sent ? &replies.back() : nullptr;
+  if (accepted.empty() || data_reply == nullptr || !*data_reply || (*data_reply)->code != 354) {
+    if (data_reply != nullptr && *data_reply && (*data_reply)->code == 354) {
+      // Pipelined DATA accepted though no recipient was: send an empty message end.
+      co_await write(".\r\n", options_.command_timeout);
+      (void)co_await read_reply(options_.data_end_timeout);
+    }
+    if (!accepted.empty()) {
+      const Verdict v = (data_reply != nullptr && *data_reply) ? classify_reply(Stage::kData, **data_reply)
+                                                                : classify_failure(Stage::kData);
+      const std::string why = (data_reply != nullptr && *data_reply) ? describe(**data_reply) : "DATA failed";
+      for (auto i : accepted) {
+        results[i] = {v, why};
+      }
+    }
+    if (usable_) {
+      (void)co_await command("RSET", options_.command_timeout);
+    }
+    co_return results;
+  }
+  auto sent = co_await write(dot_stuff(*out.message), options_.data_block_timeout);
+  Result<Reply> end = sent ? co_await read_reply(options_.data_end_timeout) : Result<Reply>(tl::unexpected(sent.error()));
+  const Verdict v = end ? classify_reply(Stage::kDataEnd, *end) : classify_failure(Stage::kDataEnd);
+  const std::string why = end ? describe(*end) : end.error().detail;
+  for (auto i : accepted) {
+    results[i] = {v, why};
+  }
+  co_return results;
+}
+
+awaitable<void> ClientSession::quit() {
+  if (usable_) {
+    (void)co_await command("QUIT", std::chrono::seconds(10));
+  }
+  usable_ = false;
+  conn_->close();
+}
+
+}  // namespace txmail::smtp

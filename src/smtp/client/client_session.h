@@ -1,0 +1,99 @@
+// ClientSession: one outbound SMTP connection (RFC 5321) to one MX host, from one egress
+// source: greeting, EHLO (HELO if refused), STARTTLS by policy, then any number of
+// transactions, PIPELINING when offered, one result per recipient. Every wait has the
+// deadline of RFC 5321 section 4.5.3.2. Replies are judged by trouble.cc alone.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/connection.h"
+#include "smtp/client/tls_policy.h"
+#include "smtp/client/trouble.h"
+
+namespace txmail::smtp {
+
+struct ClientOptions {
+  using Duration = std::chrono::milliseconds;
+  std::string ehlo = "localhost";
+  std::string source;  // egress address to bind; empty: any
+  TlsMode tls = TlsMode::kOpportunistic;
+  Duration connect_timeout = std::chrono::seconds(30);
+  Duration greeting_timeout = std::chrono::minutes(5);
+  Duration command_timeout = std::chrono::minutes(5);  // EHLO, MAIL, RCPT, RSET
+  Duration data_init_timeout = std::chrono::minutes(2);
+  Duration data_block_timeout = std::chrono::minutes(3);
+  Duration data_end_timeout = std::chrono::minutes(10);
+};
+
+struct Outgoing {
+  std::string sender;
+  std::vector<std::string> recipients;
+  std::shared_ptr<const std::string> message;  // CRLF lines, not dot-stuffed
+  bool smtputf8 = false;
+  bool eight_bit = false;
+};
+
+struct RecipientOutcome {
+  Verdict verdict;
+  std::string reply;  // what the server said (or what went wrong), for the event
+};
+
+struct Peer {
+  std::string host;     // MX name
+  std::string address;  // IP
+  std::uint16_t port = 25;
+};
+
+class ClientSession {
+ public:
+  struct Opened {
+    std::unique_ptr<ClientSession> session;  // null when it failed
+    Verdict verdict{Outcome::kDeferred, Scope::kDestinationSite, "SOFT_BOUNCE"};
+    std::string detail;
+    bool tls_failed = false;  // the handshake failed: a clear-text retry may be allowed
+  };
+
+  static awaitable<Opened> open(asio::any_io_executor executor, Peer peer, ClientOptions options,
+                                std::shared_ptr<asio::ssl::context> tls);
+  ~ClientSession();
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+  ClientSession(ClientSession&&) = delete;
+  ClientSession& operator=(ClientSession&&) = delete;
+
+  // One transaction; results in the order of out.recipients.
+  awaitable<std::vector<RecipientOutcome>> send(const Outgoing& out);
+  awaitable<void> quit();
+  bool usable() const { return usable_; }
+  const Peer& peer() const { return peer_; }
+  std::string tls_version() const { return conn_->tls_version(); }
+  const std::string& local_address() const { return conn_->local_ip(); }
+
+ private:
+  ClientSession(std::shared_ptr<net::Connection> conn, Peer peer, ClientOptions options);
+  awaitable<Result<Reply>> read_reply(std::chrono::milliseconds timeout);
+  awaitable<Result<void>> write(const std::string& data, std::chrono::milliseconds timeout);
+  awaitable<Result<Reply>> command(const std::string& line, std::chrono::milliseconds timeout);
+  awaitable<Result<Reply>> hello();
+  std::vector<RecipientOutcome> all(const Outgoing& out, Verdict v, const std::string& why);
+
+  std::shared_ptr<net::Connection> conn_;
+  Peer peer_;
+  ClientOptions options_;
+  std::string in_;
+  bool usable_ = true;
+  bool pipelining_ = false;
+  bool starttls_ = false;
+  bool smtputf8_ = false;
+  bool eight_bit_mime_ = false;
+  std::uint64_t max_size_ = 0;  // 0: not announced
+};
+
+// The wire form of a message body for DATA: dot-stuffed, ending in CRLF "." CRLF.
+std::string dot_stuff(std::string_view message);
+// Parses one reply line's code and enhanced code; false if it is not a reply line.
+bool parse_reply_line(std::string_view line, int& code, bool& last, std::string& text);
+
+}  // namespace txmail::smtp

@@ -1,0 +1,74 @@
+#include "smtp/client/mx_walk.h"
+
+#include "common/log.h"
+#include "dns/mx.h"
+
+namespace txmail::smtp {
+
+awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, const std::string& domain,
+                                                   const std::optional<Route>& route) {
+  Destination dest;
+  if (route) {
+    boost::system::error_code ec;
+    asio::ip::make_address(route->host, ec);
+    std::vector<std::string> addresses{route->host};
+    if (ec) {
+      auto resolved = co_await dns::resolve_addresses(resolver, route->host);
+      if (!resolved) {
+        co_return tl::unexpected(resolved.error());
+      }
+      addresses = *resolved;
+    }
+    for (const auto& a : addresses) {
+      dest.peers.push_back(Peer{route->host, a, route->port});
+    }
+    dest.site = "route:" + route->host + ":" + std::to_string(route->port);
+    co_return dest;
+  }
+  auto plan = co_await dns::resolve_mx(resolver, domain);
+  if (!plan) {
+    co_return tl::unexpected(plan.error());
+  }
+  Error last{ErrorCode::kNotFound, domain + ": no MX host has an address"};
+  for (const auto& host : plan->hosts) {
+    auto addresses = co_await dns::resolve_addresses(resolver, host);
+    if (!addresses) {
+      last = addresses.error();
+      continue;
+    }
+    for (const auto& a : *addresses) {
+      dest.peers.push_back(Peer{host, a, 25});
+    }
+  }
+  if (dest.peers.empty()) {
+    co_return tl::unexpected(last);
+  }
+  dest.site = plan->site();
+  co_return dest;
+}
+
+awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, const Destination& dest,
+                                            const ClientOptions& options,
+                                            std::shared_ptr<asio::ssl::context> tls) {
+  ClientSession::Opened last;
+  last.detail = "no host to connect to";
+  for (const auto& peer : dest.peers) {
+    auto opened = co_await ClientSession::open(executor, peer, options, tls);
+    if (!opened.session && opened.tls_failed && options.tls == TlsMode::kOpportunistic) {
+      logger()->info("delivery host={} addr={} tls failed, retrying in clear text: {}", peer.host, peer.address,
+                     opened.detail);
+      ClientOptions plain = options;
+      plain.tls = TlsMode::kDisabled;
+      opened = co_await ClientSession::open(executor, peer, plain, tls);
+    }
+    if (opened.session) {
+      co_return opened;
+    }
+    logger()->info("delivery host={} addr={} port={} unusable: {}", peer.host, peer.address, peer.port,
+                   opened.detail);
+    last = std::move(opened);
+  }
+  co_return last;
+}
+
+}  // namespace txmail::smtp

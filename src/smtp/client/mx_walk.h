@@ -1,0 +1,34 @@
+// The MX walk: from a domain (or a configured route) to an open ClientSession. Hosts are
+// tried in MX order and each host's addresses in turn; a refused connection, a timeout or a
+// 4xx/5xx greeting moves on to the next. An opportunistic TLS handshake that fails is retried
+// once on the same host in clear text (never under required or verify).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dns/resolver.h"
+#include "smtp/client/client_session.h"
+
+namespace txmail::smtp {
+
+struct Route {
+  std::string host;  // IP or name
+  std::uint16_t port = 25;
+};
+
+struct Destination {
+  std::vector<Peer> peers;  // in the order to try
+  std::string site;         // destination site: the set of MX hosts (or the route)
+};
+
+// Where mail for `domain` goes: the route when given, else its MX hosts and their addresses.
+awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, const std::string& domain,
+                                                   const std::optional<Route>& route);
+
+awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, const Destination& dest,
+                                            const ClientOptions& options,
+                                            std::shared_ptr<asio::ssl::context> tls);
+
+}  // namespace txmail::smtp
