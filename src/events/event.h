@@ -1,0 +1,43 @@
+// Events: what happened to each recipient (DESIGN.md section 2, step 9). The event log is the
+// one source for the status API, webhooks, the suppression list and metrics. Each event has a
+// unique tag (for de-duplication by consumers) and the phase/state/type/subType of the
+// catalogue in issue core-5.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace txmail::events {
+
+enum class Kind {
+  kDelivered,    // DELIVER/FINISHED/DELIVERED/OK
+  kDeferred,     // DELIVER/INTERMEDIATE/DEFERRED/SOFT_BOUNCE
+  kBouncedHard,  // DELIVER/FINISHED/BOUNCED/HARD_BOUNCE
+  kBouncedSoft,  // DELIVER/FINISHED/BOUNCED/SOFT_BOUNCE: all attempts failed
+};
+
+struct Event {
+  std::string tag;  // 16 random bytes, hex
+  std::int64_t ts_ms = 0;
+  Kind kind = Kind::kDelivered;
+  std::string job_id;
+  std::string mail_id;
+  std::string account;
+  std::string recipient;
+  std::string sender;
+  std::uint32_t attempt = 0;
+  std::string remote_host;  // MX name and address, "mx.example.org[192.0.2.1]"
+  std::string reply;        // what the remote said, or what went wrong
+  std::string egress;       // source address used
+  std::string tls;          // TLS version, empty for clear text
+
+  std::string phase() const { return "DELIVER"; }
+  std::string state() const;
+  std::string type() const;
+  std::string sub_type() const;
+  std::string description() const;
+};
+
+Event make_event(Kind kind);  // with a fresh tag and the current time
+
+}  // namespace txmail::events

@@ -1,0 +1,164 @@
+#include "events/sqlite_event_log.h"
+
+#include <sqlite3.h>
+
+#include "common/log.h"
+
+namespace txmail::events {
+
+namespace {
+
+constexpr const char* kSchema =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS events ("
+    " seq INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE, ts_ms INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    " job_id TEXT NOT NULL, mail_id TEXT NOT NULL, account TEXT NOT NULL, recipient TEXT NOT NULL,"
+    " sender TEXT NOT NULL, attempt INTEGER NOT NULL, remote_host TEXT NOT NULL, reply TEXT NOT NULL,"
+    " egress TEXT NOT NULL, tls TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_job ON events(job_id);"
+    "CREATE INDEX IF NOT EXISTS events_mail ON events(mail_id);"
+    "CREATE INDEX IF NOT EXISTS events_account_ts ON events(account, ts_ms);"
+    "CREATE INDEX IF NOT EXISTS events_ts ON events(ts_ms);";
+
+std::string text(sqlite3_stmt* st, int col) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, col));
+  return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& path, Mode mode) {
+  sqlite3* writer = nullptr;
+  if (mode == Mode::kReadWrite) {
+    if (sqlite3_open_v2(path.c_str(), &writer, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK ||
+        sqlite3_exec(writer, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      std::string detail = writer != nullptr ? sqlite3_errmsg(writer) : "?";
+      sqlite3_close(writer);
+      return make_error(ErrorCode::kIo, "event log " + path + ": " + detail);
+    }
+  }
+  sqlite3* reader = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    std::string detail = reader != nullptr ? sqlite3_errmsg(reader) : "?";
+    sqlite3_close(reader);
+    sqlite3_close(writer);
+    return make_error(ErrorCode::kIo, "event log " + path + ": " + detail);
+  }
+  sqlite3_busy_timeout(reader, 5000);
+  std::unique_ptr<SqliteEventLog> log(new SqliteEventLog(writer, reader));
+  if (writer != nullptr) {
+    log->writer_ = std::thread([l = log.get()] { l->writer_loop(); });
+  }
+  return log;
+}
+
+SqliteEventLog::~SqliteEventLog() {
+  close();
+  sqlite3_close(db_);
+  sqlite3_close(reader_);
+}
+
+void SqliteEventLog::append(Event event) {
+  std::lock_guard lock(mutex_);
+  if (closing_ || db_ == nullptr) {
+    logger()->error("event log closed: dropped event job={} mail={}", event.job_id, event.mail_id);
+    return;
+  }
+  queue_.push_back(std::move(event));
+  wake_.notify_one();
+}
+
+void SqliteEventLog::writer_loop() {
+  std::vector<Event> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        return;
+      }
+      batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      queue_.clear();
+    }
+    write_batch(batch);
+    batch.clear();
+  }
+}
+
+void SqliteEventLog::write_batch(const std::vector<Event>& batch) {
+  sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_,
+                     "INSERT OR IGNORE INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient, sender,"
+                     " attempt, remote_host, reply, egress, tls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     -1, &st, nullptr);
+  for (const auto& e : batch) {
+    sqlite3_bind_text(st, 1, e.tag.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, e.ts_ms);
+    sqlite3_bind_int(st, 3, static_cast<int>(e.kind));
+    const std::string* texts[] = {&e.job_id, &e.mail_id, &e.account, &e.recipient, &e.sender};
+    for (int i = 0; i < 5; ++i) {
+      sqlite3_bind_text(st, 4 + i, texts[i]->c_str(), static_cast<int>(texts[i]->size()), SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(st, 9, e.attempt);
+    const std::string* more[] = {&e.remote_host, &e.reply, &e.egress, &e.tls};
+    for (int i = 0; i < 4; ++i) {
+      sqlite3_bind_text(st, 10 + i, more[i]->c_str(), static_cast<int>(more[i]->size()), SQLITE_STATIC);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      logger()->error("event log write failed job={}: {}", e.job_id, sqlite3_errmsg(db_));
+    }
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    logger()->error("event log commit failed: {}", sqlite3_errmsg(db_));
+  }
+}
+
+Result<std::vector<Event>> SqliteEventLog::for_job(const std::string& job_id) {
+  std::lock_guard lock(read_mutex_);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(reader_,
+                         "SELECT tag, ts_ms, kind, job_id, mail_id, account, recipient, sender, attempt, remote_host,"
+                         " reply, egress, tls FROM events WHERE job_id = ? ORDER BY seq",
+                         -1, &st, nullptr) != SQLITE_OK) {
+    return make_error(ErrorCode::kIo, std::string("event log: ") + sqlite3_errmsg(reader_));
+  }
+  sqlite3_bind_text(st, 1, job_id.c_str(), -1, SQLITE_STATIC);
+  std::vector<Event> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    Event e;
+    e.tag = text(st, 0);
+    e.ts_ms = sqlite3_column_int64(st, 1);
+    e.kind = static_cast<Kind>(sqlite3_column_int(st, 2));
+    e.job_id = text(st, 3);
+    e.mail_id = text(st, 4);
+    e.account = text(st, 5);
+    e.recipient = text(st, 6);
+    e.sender = text(st, 7);
+    e.attempt = static_cast<std::uint32_t>(sqlite3_column_int64(st, 8));
+    e.remote_host = text(st, 9);
+    e.reply = text(st, 10);
+    e.egress = text(st, 11);
+    e.tls = text(st, 12);
+    out.push_back(std::move(e));
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
+void SqliteEventLog::close() {
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+    wake_.notify_one();
+  }
+  if (writer_.joinable()) {
+    writer_.join();
+  }
+}
+
+}  // namespace txmail::events

@@ -1,0 +1,46 @@
+// SqliteEventLog: the embedded event log, a SQLite file in WAL mode (synchronous=FULL). Appends
+// are queued and written by one thread, one transaction per batch (group commit).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "events/event_log.h"
+
+struct sqlite3;
+
+namespace txmail::events {
+
+class SqliteEventLog final : public EventLog {
+ public:
+  enum class Mode { kReadWrite, kReadOnly };
+  static Result<std::unique_ptr<SqliteEventLog>> open(const std::string& path, Mode mode);
+  ~SqliteEventLog() override;
+  SqliteEventLog(const SqliteEventLog&) = delete;
+  SqliteEventLog& operator=(const SqliteEventLog&) = delete;
+  SqliteEventLog(SqliteEventLog&&) = delete;
+  SqliteEventLog& operator=(SqliteEventLog&&) = delete;
+
+  void append(Event event) override;
+  Result<std::vector<Event>> for_job(const std::string& job_id) override;
+  void close() override;
+
+ private:
+  SqliteEventLog(sqlite3* writer, sqlite3* reader) : db_(writer), reader_(reader) {}
+  void writer_loop();
+  void write_batch(const std::vector<Event>& batch);
+
+  sqlite3* db_;      // writer connection (null in read-only mode)
+  sqlite3* reader_;  // queries
+  std::mutex mutex_;
+  std::mutex read_mutex_;
+  std::condition_variable wake_;
+  std::deque<Event> queue_;
+  bool closing_ = false;
+  std::thread writer_;
+};
+
+}  // namespace txmail::events
