@@ -54,7 +54,29 @@ RocksSpool::~RocksSpool() {
 }
 
 void RocksSpool::put(const SpoolRecord& record, Done done) {
-  Pending p{spool_key(record.job_id), encode(record), std::move(done)};
+  Pending p;
+  p.writes.emplace_back(spool_key(record.job_id), encode(record));
+  p.done = std::move(done);
+  enqueue(std::move(p));
+}
+
+void RocksSpool::update_recipients(const std::string& job_id, const std::vector<SpoolRecipient>& recipients,
+                                   Done done) {
+  Pending p;
+  p.writes.emplace_back(recipients_key(job_id), encode_recipients(recipients));
+  p.done = std::move(done);
+  enqueue(std::move(p));
+}
+
+void RocksSpool::erase(const std::string& job_id, Done done) {
+  Pending p;
+  p.writes.emplace_back(spool_key(job_id), std::nullopt);
+  p.writes.emplace_back(recipients_key(job_id), std::nullopt);
+  p.done = std::move(done);
+  enqueue(std::move(p));
+}
+
+void RocksSpool::enqueue(Pending p) {
   {
     std::lock_guard lock(mutex_);
     if (!closing_) {
@@ -80,7 +102,13 @@ void RocksSpool::writer_loop() {
     }
     rocksdb::WriteBatch batch;
     for (const auto& p : group) {
-      batch.Put(p.key, p.value);
+      for (const auto& [key, value] : p.writes) {
+        if (value) {
+          batch.Put(key, *value);
+        } else {
+          batch.Delete(key);
+        }
+      }
     }
     rocksdb::WriteOptions options;
     options.sync = true;
@@ -122,11 +150,30 @@ Result<std::optional<SpoolRecord>> RocksSpool::get(const std::string& job_id) {
   if (!s.ok()) {
     return io_error(s);
   }
-  auto record = decode(value);
+  auto record = load(value, job_id);
   if (!record) {
     return tl::unexpected(record.error());
   }
   return std::optional<SpoolRecord>(std::move(*record));
+}
+
+Result<SpoolRecord> RocksSpool::load(std::string_view record_bytes, const std::string& job_id) {
+  auto record = decode(record_bytes);
+  if (!record) {
+    return record;
+  }
+  std::string state;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), recipients_key(job_id), &state);
+  if (s.ok()) {
+    auto recipients = decode_recipients(state);
+    if (!recipients) {
+      return tl::unexpected(recipients.error());
+    }
+    record->recipients = std::move(*recipients);
+  } else if (!s.IsNotFound()) {
+    return io_error(s);
+  }
+  return record;
 }
 
 Result<std::size_t> RocksSpool::scan(const std::function<bool(SpoolRecord&&)>& fn,
@@ -134,7 +181,8 @@ Result<std::size_t> RocksSpool::scan(const std::function<bool(SpoolRecord&&)>& f
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   std::size_t n = 0;
   for (it->Seek("j/"); it->Valid() && it->key().starts_with("j/"); it->Next()) {
-    auto record = decode(std::string_view(it->value().data(), it->value().size()));
+    const std::string job_id = it->key().ToString().substr(2);
+    auto record = load(std::string_view(it->value().data(), it->value().size()), job_id);
     if (!record) {
       on_corrupt(Error{ErrorCode::kCorrupt, it->key().ToString() + ": " + record.error().detail});
       continue;

@@ -7,6 +7,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <vector>
 #include <thread>
 
 #include "store/spool.h"
@@ -30,6 +32,9 @@ class RocksSpool final : public Spool {
   ~RocksSpool() override;
 
   void put(const SpoolRecord& record, Done done) override;
+  void update_recipients(const std::string& job_id, const std::vector<SpoolRecipient>& recipients,
+                         Done done) override;
+  void erase(const std::string& job_id, Done done) override;
   Result<std::optional<SpoolRecord>> get(const std::string& job_id) override;
   Result<std::size_t> scan(const std::function<bool(SpoolRecord&&)>& fn,
                            const std::function<void(const Error&)>& on_corrupt) override;
@@ -38,10 +43,12 @@ class RocksSpool final : public Spool {
 
  private:
   struct Pending {
-    std::string key;
-    std::string value;
+    std::vector<std::pair<std::string, std::optional<std::string>>> writes;  // nullopt: delete
     Done done;
   };
+  void enqueue(Pending p);
+  // The job record with its current recipient states applied.
+  Result<SpoolRecord> load(std::string_view record_bytes, const std::string& job_id);
 
   explicit RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode);
   void writer_loop();

@@ -106,3 +106,39 @@ TEST_F(RocksSpoolTest, PutAfterCloseFails) {
 
 }  // namespace
 }  // namespace txmail::store
+
+namespace txmail::store {
+namespace {
+
+TEST_F(RocksSpoolTest, RecipientStateAndErase) {
+  auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
+  ASSERT_TRUE(spool);
+  ASSERT_TRUE(put_sync(**spool, record(1)));
+  ASSERT_TRUE(put_sync(**spool, record(2)));
+  auto state = record(1).recipients;
+  state[0].status = RecipientStatus::kDelivered;
+  state[0].attempts = 2;
+  std::promise<Result<void>> updated;
+  (*spool)->update_recipients("job-1001", state, [&](Result<void> r) { updated.set_value(r); });
+  ASSERT_TRUE(updated.get_future().get());
+  auto got = (*spool)->get("job-1001");
+  ASSERT_TRUE(got && got->has_value());
+  EXPECT_EQ((**got).recipients, state);
+  EXPECT_EQ((**got).message, record(1).message);
+  std::promise<Result<void>> erased;
+  (*spool)->erase("job-1001", [&](Result<void> r) { erased.set_value(r); });
+  ASSERT_TRUE(erased.get_future().get());
+  auto gone = (*spool)->get("job-1001");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->has_value());
+  std::size_t n = 0;
+  ASSERT_TRUE((*spool)->scan([&](SpoolRecord&& r) {
+    EXPECT_EQ(r.job_id, "job-1002");
+    ++n;
+    return true;
+  }, [](const Error& e) { ADD_FAILURE() << e.detail; }));
+  EXPECT_EQ(n, 1U);
+}
+
+}  // namespace
+}  // namespace txmail::store

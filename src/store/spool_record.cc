@@ -72,6 +72,38 @@ class Reader {
   std::size_t pos_ = 0;
 };
 
+void put_recipients(std::string& out, const std::vector<SpoolRecipient>& recipients) {
+  put_varint(out, recipients.size());
+  for (const auto& rcpt : recipients) {
+    put_bytes(out, rcpt.address);
+    put_bytes(out, rcpt.mail_id);
+    put_varint(out, static_cast<std::uint64_t>(rcpt.status));
+    put_varint(out, rcpt.attempts);
+    put_varint(out, zigzag(rcpt.next_attempt_ms));
+  }
+}
+
+bool read_recipients(Reader& in, std::vector<SpoolRecipient>& out) {
+  std::uint64_t count = 0;
+  if (!in.varint(count) || count > 1'000'000) {
+    return false;
+  }
+  out.resize(count);
+  for (auto& rcpt : out) {
+    std::uint64_t status = 0;
+    std::uint64_t attempts = 0;
+    std::uint64_t next = 0;
+    if (!in.bytes(rcpt.address) || !in.bytes(rcpt.mail_id) || !in.varint(status) || !in.varint(attempts) ||
+        !in.varint(next) || status > 2) {
+      return false;
+    }
+    rcpt.status = static_cast<RecipientStatus>(status);
+    rcpt.attempts = static_cast<std::uint32_t>(attempts);
+    rcpt.next_attempt_ms = unzigzag(next);
+  }
+  return true;
+}
+
 tl::unexpected<Error> corrupt(const char* what) {
   return make_error(ErrorCode::kCorrupt, std::string("spool record: ") + what);
 }
@@ -94,15 +126,33 @@ std::string encode(const SpoolRecord& r) {
   put_bytes(out, r.sender);
   put_varint(out, zigzag(r.received_ms));
   put_varint(out, r.flags);
-  put_varint(out, r.recipients.size());
-  for (const auto& rcpt : r.recipients) {
-    put_bytes(out, rcpt.address);
-    put_bytes(out, rcpt.mail_id);
-    put_varint(out, static_cast<std::uint64_t>(rcpt.status));
-    put_varint(out, rcpt.attempts);
-    put_varint(out, zigzag(rcpt.next_attempt_ms));
-  }
+  put_recipients(out, r.recipients);
   put_bytes(out, r.message);
+  return out;
+}
+
+std::string recipients_key(std::string_view job_id) {
+  std::string key = "r/";
+  key.append(job_id);
+  return key;
+}
+
+std::string encode_recipients(const std::vector<SpoolRecipient>& recipients) {
+  std::string out;
+  out.push_back(static_cast<char>(SpoolRecord::kFormatVersion));
+  put_recipients(out, recipients);
+  return out;
+}
+
+Result<std::vector<SpoolRecipient>> decode_recipients(std::string_view bytes) {
+  if (bytes.empty() || static_cast<std::uint8_t>(bytes[0]) != SpoolRecord::kFormatVersion) {
+    return corrupt("unknown recipient state version");
+  }
+  Reader in(bytes.substr(1));
+  std::vector<SpoolRecipient> out;
+  if (!read_recipients(in, out) || !in.at_end()) {
+    return corrupt("truncated recipient state");
+  }
   return out;
 }
 

@@ -48,4 +48,9 @@ std::string encode(const SpoolRecord& record);
 Result<SpoolRecord> decode(std::string_view bytes);
 std::string spool_key(std::string_view job_id);
 
+// Recipient states stored apart ("r/<jobId>"); they replace the ones in the job record.
+std::string encode_recipients(const std::vector<SpoolRecipient>& recipients);
+Result<std::vector<SpoolRecipient>> decode_recipients(std::string_view bytes);
+std::string recipients_key(std::string_view job_id);
+
 }  // namespace txmail::store
