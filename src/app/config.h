@@ -8,6 +8,7 @@
 
 #include "common/result.h"
 #include "net/cidr.h"
+#include "queue/delivery_options.h"
 #include "smtp/server/options.h"
 
 namespace txmail::app {
@@ -43,6 +44,8 @@ struct Config {
   std::vector<AccountSeed> accounts;
   // [dns]
   std::vector<std::string> dns_servers;  // "IP:PORT"; empty: the system resolver
+  // [delivery], [[delivery.route]], [[delivery.policy]], [[egress.source]], [[egress.pool]]
+  queue::DeliveryOptions delivery;
 };
 
 // Errors are kConfig with detail "<key>: <what is wrong>".

@@ -5,6 +5,7 @@
 
 #include "app/config.h"
 #include "app/dns_command.h"
+#include "app/events_command.h"
 #include "app/serve.h"
 #include "app/spool_command.h"
 #include "net/tls_context.h"
@@ -66,6 +67,12 @@ int main(int argc, char** argv) {
   auto* mx = dns->add_subcommand("mx", "Where mail for DOMAIN goes, in delivery order");
   mx->add_option("domain", mx_domain, "Domain")->required();
 
+  auto* events = app.add_subcommand("events", "Events of a job from the event log (JSON lines)");
+  std::string events_job;
+  events->add_option("--job", events_job, "Job id")->required();
+  events->add_option("--config", config_path, "Configuration file (for node.data_dir)")->capture_default_str();
+  events->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
+
   CLI11_PARSE(app, argc, argv);
 
   if (serve->parsed()) {
@@ -92,6 +99,9 @@ int main(int argc, char** argv) {
   }
   if (data_dir.empty()) {
     data_dir = config_or_exit(config_path).data_dir;
+  }
+  if (events->parsed()) {
+    return txmail::app::events_for_job(data_dir, events_job);
   }
   if (list->parsed()) {
     return txmail::app::spool_list(data_dir, with_messages);

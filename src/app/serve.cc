@@ -7,6 +7,10 @@
 #include <future>
 
 #include "common/ids.h"
+#include "dns/caching_resolver.h"
+#include "dns/unbound_resolver.h"
+#include "events/sqlite_event_log.h"
+#include "queue/delivery_engine.h"
 #include "common/log.h"
 #include "net/io_pool.h"
 #include "net/tls_context.h"
@@ -19,6 +23,26 @@
 namespace txmail::app {
 
 namespace {
+
+events::Event to_event(const queue::Outcome& o) {
+  using K = queue::Outcome::Kind;
+  const events::Kind kind = o.kind == K::kDelivered     ? events::Kind::kDelivered
+                            : o.kind == K::kDeferred    ? events::Kind::kDeferred
+                            : o.kind == K::kBouncedHard ? events::Kind::kBouncedHard
+                                                        : events::Kind::kBouncedSoft;
+  events::Event e = events::make_event(kind);
+  e.job_id = o.job_id;
+  e.mail_id = o.mail_id;
+  e.account = o.account;
+  e.recipient = o.recipient;
+  e.sender = o.sender;
+  e.attempt = o.attempt;
+  e.remote_host = o.remote_host;
+  e.reply = o.reply;
+  e.egress = o.egress;
+  e.tls = o.tls;
+  return e;
+}
 
 // One line on stderr (and in the log file, when there is one); exit status 1.
 int fail(const Config& config, const std::string& what) {
@@ -47,7 +71,9 @@ Result<void> ensure_admin_token(const std::string& path) {
   return {};
 }
 
-void recover(store::Spool& spool) {
+// Rebuilds the schedule from the spool: every job goes back to delivery with its recipients'
+// states (delivered ones are never sent again).
+void recover(store::Spool& spool, queue::DeliveryEngine& delivery) {
   std::size_t queued = 0;
   std::size_t corrupt = 0;
   auto n = spool.scan(
@@ -55,6 +81,7 @@ void recover(store::Spool& spool) {
         for (const auto& rcpt : r.recipients) {
           queued += rcpt.status == store::RecipientStatus::kQueued ? 1 : 0;
         }
+        delivery.submit(r);
         return true;
       },
       [&](const Error& e) {
@@ -122,14 +149,39 @@ int serve(const Config& config) {
   if (!spool) {
     return fail(config, spool.error().detail);
   }
-  recover(**spool);
   if (auto r = ensure_admin_token(config.admin_token_file); !r) {
     return fail(config, r.error().detail);
   }
 
+  auto event_log = events::SqliteEventLog::open(config.data_dir + "/events.db",
+                                                events::SqliteEventLog::Mode::kReadWrite);
+  if (!event_log) {
+    return fail(config, event_log.error().detail);
+  }
+  auto client_tls = net::make_client_tls();
+  if (!client_tls) {
+    return fail(config, client_tls.error().detail);
+  }
+
   asio::thread_pool workers(config.worker_threads);
   net::IoPool pool(config.io_threads);
+  auto unbound = dns::UnboundResolver::create(pool.at(0).get_executor(),
+                                              dns::UnboundOptions{config.dns_servers, std::chrono::seconds(15)});
+  if (!unbound) {
+    return fail(config, unbound.error().detail);
+  }
+  dns::CachingResolver resolver(**unbound, dns::CacheOptions{});
+  // Delivery runs on the first io_context; outcomes go to the event log.
+  queue::DeliveryEngine delivery(
+      pool.at(0), config.delivery, config.node_name, **spool, resolver, workers, *client_tls,
+      [&accounts](const std::string& account) {
+        auto a = (*accounts)->find(account);
+        return a ? a->pool : std::string();
+      },
+      [log = event_log->get()](const queue::Outcome& o) { log->append(to_event(o)); });
+  recover(**spool, delivery);
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
+  smtp_ctx.on_spooled = [&delivery](const store::SpoolRecord& r) { delivery.submit(r); };
   smtp::SmtpServer server(smtp_ctx, pool);
   if (auto r = server.bind(); !r) {
     return fail(config, r.error().detail);
@@ -147,15 +199,19 @@ int serve(const Config& config) {
     }
     logger()->info("signal {} received: stopping (grace {} ms)", signo,
                    config.smtp.shutdown_grace.count());
-    server.stop([&stopped] { stopped.set_value(); });
+    // Intake first (no new jobs), then delivery (connections finish their transaction).
+    server.stop([&] { delivery.stop([&stopped] { stopped.set_value(); }); });
   });
   server.start();
+  delivery.start();
   pool.start();
   logger()->info("txmail {} serving node={} site={} region={} io_threads={}", TXMAIL_VERSION,
                  config.node_name, config.site, config.region, pool.size());
   stopped.get_future().wait();
 
-  // Every session has ended: complete the spool's pending writes, then stop the threads.
+  // Every session and connection has ended: complete the pending writes, stop the threads.
+  (*unbound)->shutdown();
+  (*event_log)->close();
   (*spool)->close();
   pool.stop();
   pool.join();

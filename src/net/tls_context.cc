@@ -79,4 +79,17 @@ Result<std::shared_ptr<asio::ssl::context>> make_server_tls(const TlsFiles& file
   return ctx;
 }
 
+Result<std::shared_ptr<asio::ssl::context>> make_client_tls() {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  boost::system::error_code ec;
+  ctx->set_default_verify_paths(ec);
+  if (ec) {
+    return make_error(ErrorCode::kConfig, "tls: cannot load the system CA certificates: " + ec.message());
+  }
+  return ctx;
+}
+
 }  // namespace txmail::net

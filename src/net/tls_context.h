@@ -18,5 +18,8 @@ struct TlsFiles {
 };
 
 Result<std::shared_ptr<asio::ssl::context>> make_server_tls(const TlsFiles& files);
+// For outbound connections: TLS 1.2+, the system's trusted CAs (used when a connection asks
+// for verification).
+Result<std::shared_ptr<asio::ssl::context>> make_client_tls();
 
 }  // namespace txmail::net

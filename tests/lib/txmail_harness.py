@@ -32,7 +32,8 @@ def check(cond, msg):
 class Txmail:
     """One txmail process. `extra` is TOML appended to the generated config."""
 
-    def __init__(self, extra="", smtp_settings="", accounts=None, tls_files=False):
+    def __init__(self, extra="", smtp_settings="", accounts=None, tls_files=False, delivery="paused = true"):
+        """`delivery` is the [delivery] table's body: intake tests keep mail in the spool."""
         self.dir = tempfile.mkdtemp(prefix="txmail-test-")
         self.data_dir = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "txmail.log")
@@ -68,6 +69,8 @@ mode = "submissions"
 [smtp]
 shutdown_grace = "5s"
 {smtp_settings}
+[delivery]
+{delivery}
 {accounts}
 {extra}
 """

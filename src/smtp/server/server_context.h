@@ -2,6 +2,7 @@
 // Owned by SmtpServer; sessions hold a reference and never outlive it.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "common/histogram.h"
@@ -24,6 +25,8 @@ struct ServerContext {
   ConnectionLimiter connections;
   AuthFailureLimiter auth_failures;
   Histogram ack_latency;  // end of message data to the spool's sync, per accepted message
+  // Called on the session's thread for every job the spool has synced (hands it to delivery).
+  std::function<void(const store::SpoolRecord&)> on_spooled;
 
   ServerContext(ServerOptions opts, std::shared_ptr<asio::ssl::context> tls_ctx, store::Spool& s,
                 tenancy::AccountDirectory& a, tenancy::Authenticator& auth, asio::thread_pool& w)

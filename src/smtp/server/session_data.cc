@@ -193,6 +193,9 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   } else {
     ++messages_;
     ctx_.ack_latency.record(std::chrono::steady_clock::now() - data_end);
+    if (ctx_.on_spooled) {
+      ctx_.on_spooled(record);
+    }
     logger()->info(
         "smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} size={} tls={}",
         id_, conn_->remote_ip(), job_id, record.account, printable(record.sender),

@@ -1,0 +1,44 @@
+#include "app/events_command.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "events/sqlite_event_log.h"
+
+namespace txmail::app {
+
+int events_for_job(const std::string& data_dir, const std::string& job_id) {
+  auto log = events::SqliteEventLog::open(data_dir + "/events.db", events::SqliteEventLog::Mode::kReadOnly);
+  if (!log) {
+    fmt::print(stderr, "txmail: {}\n", log.error().detail);
+    return 1;
+  }
+  auto list = (*log)->for_job(job_id);
+  if (!list) {
+    fmt::print(stderr, "txmail: {}\n", list.error().detail);
+    return 1;
+  }
+  for (const auto& e : *list) {
+    boost::json::object o{{"tag", e.tag},
+                          {"ts", e.ts_ms},
+                          {"jobId", e.job_id},
+                          {"mailId", e.mail_id},
+                          {"account", e.account},
+                          {"recipient", e.recipient},
+                          {"from", e.sender},
+                          {"phase", e.phase()},
+                          {"state", e.state()},
+                          {"type", e.type()},
+                          {"subType", e.sub_type()},
+                          {"attempt", e.attempt},
+                          {"remoteHost", e.remote_host},
+                          {"reply", e.reply},
+                          {"egress", e.egress},
+                          {"tls", e.tls},
+                          {"description", e.description()}};
+    fmt::print("{}\n", boost::json::serialize(o));
+  }
+  return 0;
+}
+
+}  // namespace txmail::app

@@ -1,0 +1,148 @@
+// DeliveryEngine: the scheduler and the ready queues (DESIGN.md section 2, steps 6 to 8).
+//
+// Every queued recipient has a next-attempt time in the scheduled queue (ordered by time).
+// When due, the recipients of one job and one domain (a unit, up to max_recipients per
+// transaction) are routed: route rule or MX lookup gives the destination site (the set of MX
+// hosts), the account's pool gives the egress source, and the unit joins the ready queue of
+// that (source, site). Each ready queue opens up to its connection limit, sends at most its
+// rate, reuses connections for its next units, and is backed off as a whole when the site
+// cannot be reached. Outcomes update the spool (recipient state; the job leaves the spool when
+// every recipient is final) and go to the outcome sink (the event log).
+//
+// Threading: everything runs on one io_context (the engine's), so its state needs no locks;
+// submit() may be called from any thread. Spool reads run on the worker pool.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <unordered_map>
+
+#include "dns/resolver.h"
+#include "queue/delivery_options.h"
+#include "queue/gcra.h"
+#include "store/spool.h"
+
+namespace txmail::queue {
+
+struct Outcome {
+  enum class Kind { kDelivered, kDeferred, kBouncedHard, kBouncedSoft } kind = Kind::kDelivered;
+  std::string job_id;
+  std::string mail_id;
+  std::string account;
+  std::string recipient;
+  std::string sender;
+  std::uint32_t attempt = 0;
+  std::string remote_host;
+  std::string reply;
+  std::string egress;
+  std::string tls;
+};
+
+using OutcomeSink = std::function<void(const Outcome&)>;
+using PoolOf = std::function<std::string(const std::string& account)>;
+
+struct EngineStats {
+  std::size_t jobs = 0;
+  std::size_t scheduled_units = 0;
+  std::size_t ready_queues = 0;
+  std::size_t connections = 0;
+};
+
+class DeliveryEngine {
+ public:
+  DeliveryEngine(asio::io_context& io, DeliveryOptions options, std::string node_name, store::Spool& spool,
+                 dns::Resolver& resolver, asio::thread_pool& workers, std::shared_ptr<asio::ssl::context> tls,
+                 PoolOf pool_of, OutcomeSink sink);
+  ~DeliveryEngine();
+  DeliveryEngine(const DeliveryEngine&) = delete;
+  DeliveryEngine& operator=(const DeliveryEngine&) = delete;
+  DeliveryEngine(DeliveryEngine&&) = delete;
+  DeliveryEngine& operator=(DeliveryEngine&&) = delete;
+
+  // A job that is in the spool (just accepted, or found by recovery). Any thread.
+  void submit(const store::SpoolRecord& record);
+  void start();
+  // Stops scheduling; connections finish their current transaction. `done` runs on the engine's
+  // io_context when every worker has ended.
+  void stop(std::function<void()> done);
+  EngineStats stats() const;
+
+ private:
+  struct Job {
+    std::string account;
+    std::string sender;
+    std::int64_t received_ms = 0;
+    std::uint32_t flags = 0;
+    std::vector<store::SpoolRecipient> recipients;
+    std::size_t units_in_flight = 0;
+  };
+  struct Unit {
+    std::string job_id;
+    std::string domain;
+    std::vector<std::uint32_t> recipients;  // indexes into Job::recipients
+  };
+  struct ReadyQueue {
+    std::string key;
+    EgressSource source;
+    smtp::Destination destination;
+    DestinationPolicy limits;  // resolved: every field set
+    std::deque<Unit> units;
+    std::size_t connections = 0;
+    std::uint32_t failures = 0;  // consecutive connection failures of the whole site
+    std::int64_t backoff_until_ms = 0;
+    Gcra rate;
+  };
+
+  // delivery_engine.cc: intake and scheduling
+  void add_job(const store::SpoolRecord& record);
+  void schedule(Unit unit, std::int64_t due_ms);
+  static awaitable<void> scheduler_loop(DeliveryEngine* self);
+  static awaitable<void> dispatch(DeliveryEngine* self, Unit unit);
+  DestinationPolicy policy_for(const std::string& domain) const;
+  std::optional<smtp::Route> route_for(const std::string& domain) const;
+  const EgressSource& pick_source(const std::string& account);
+
+  // delivery_worker.cc: connections
+  void maybe_start_worker(ReadyQueue& rq);
+  static awaitable<void> worker(DeliveryEngine* self, ReadyQueue* rq);
+  awaitable<void> deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit);
+  awaitable<Result<store::SpoolRecord>> load(const std::string& job_id);
+  awaitable<void> pace(ReadyQueue& rq);
+
+  // delivery_outcome.cc: results
+  void defer_unit(const Unit& unit, const std::string& remote, const std::string& why);
+  void bounce_unit(const Unit& unit, const std::string& why);
+  void record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome, const std::string& remote,
+              const std::string& reply, const std::string& egress, const std::string& tls, Unit& retry);
+  void finish_unit(const Unit& unit, Unit retry);
+
+  asio::io_context& io_;
+  DeliveryOptions options_;
+  std::string node_name_;
+  store::Spool& spool_;
+  dns::Resolver& resolver_;
+  asio::thread_pool& workers_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  PoolOf pool_of_;
+  OutcomeSink sink_;
+
+  std::unordered_map<std::string, Job> jobs_;
+  std::multimap<std::int64_t, Unit> scheduled_;
+  asio::steady_timer wake_;
+  std::unordered_map<std::string, std::unique_ptr<ReadyQueue>> ready_;
+  std::unordered_map<std::string, std::size_t> source_connections_;
+  std::unordered_map<std::string, Gcra> source_rates_;
+  std::unordered_map<std::string, std::size_t> pool_cursor_;
+  std::size_t connections_ = 0;
+  std::size_t dispatching_ = 0;
+  bool stopping_ = false;
+  std::function<void()> on_stopped_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+std::int64_t now_ms();
+
+}  // namespace txmail::queue

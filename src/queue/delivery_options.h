@@ -1,0 +1,56 @@
+// What delivery is configured with ([delivery], [[delivery.route]], [[delivery.policy]],
+// [[egress.source]], [[egress.pool]] in docs/config.md).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "queue/retry_policy.h"
+#include "smtp/client/client_session.h"
+#include "smtp/client/mx_walk.h"
+
+namespace txmail::queue {
+
+struct EgressSource {
+  std::string name = "default";
+  std::string address;  // bind address; empty: the system's choice
+  std::string ehlo;     // empty: the node name
+};
+
+struct RouteRule {
+  std::string domain;  // exact (lower case) or "*"
+  smtp::Route route;
+};
+
+// Limits and TLS for one destination, chosen by the recipient domain (exact match).
+struct DestinationPolicy {
+  std::string domain;
+  std::optional<std::size_t> max_connections;
+  std::optional<std::size_t> max_messages_per_connection;
+  std::optional<std::size_t> max_recipients;
+  std::optional<double> rate;  // messages per second
+  std::optional<smtp::TlsMode> tls;
+};
+
+struct DeliveryOptions {
+  std::vector<EgressSource> sources = {EgressSource{}};
+  std::map<std::string, std::vector<std::string>> pools;  // "default" when absent: every source
+  std::vector<RouteRule> routes;
+  std::vector<DestinationPolicy> policies;
+  std::size_t max_connections_per_site = 10;
+  std::size_t max_connections_per_source = 200;
+  std::size_t max_messages_per_connection = 100;
+  std::size_t max_recipients_per_transaction = 50;
+  double rate_per_site = 0;    // messages per second per destination site; 0: unlimited
+  double rate_per_source = 0;  // messages per second per egress source; 0: unlimited
+  smtp::TlsMode tls = smtp::TlsMode::kOpportunistic;
+  RetryPolicy retry;
+  smtp::ClientOptions client;  // timeouts (ehlo, source and tls are set per connection)
+  std::chrono::milliseconds idle_connection = std::chrono::seconds(2);
+  // Hold everything in the spool: nothing is attempted (maintenance, and tests of intake).
+  bool paused = false;
+};
+
+}  // namespace txmail::queue

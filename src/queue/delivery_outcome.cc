@@ -1,0 +1,101 @@
+// What happens after an attempt: recipient states, the next attempt or the final outcome, the
+// event for each recipient, and the spool write that makes it durable (issue core-2, items 3
+// and 9). A recipient is final once delivered or bounced; the job leaves the spool when all
+// of its recipients are final.
+#include "common/ids.h"
+#include "common/log.h"
+#include "queue/delivery_engine.h"
+
+namespace txmail::queue {
+
+void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome, const std::string& remote,
+                            const std::string& reply, const std::string& egress, const std::string& tls, Unit& retry) {
+  Job& job = jobs_.at(unit.job_id);
+  store::SpoolRecipient& r = job.recipients[index];
+  ++r.attempts;
+  Outcome event;
+  event.job_id = unit.job_id;
+  event.mail_id = r.mail_id;
+  event.account = job.account;
+  event.recipient = r.address;
+  event.sender = job.sender;
+  event.attempt = r.attempts;
+  event.remote_host = remote;
+  event.reply = reply;
+  event.egress = egress;
+  event.tls = tls;
+  switch (outcome) {
+    case smtp::Outcome::kDelivered:
+      r.status = store::RecipientStatus::kDelivered;
+      event.kind = Outcome::Kind::kDelivered;
+      break;
+    case smtp::Outcome::kBounced:
+      r.status = store::RecipientStatus::kBounced;
+      event.kind = Outcome::Kind::kBouncedHard;
+      break;
+    case smtp::Outcome::kDeferred:
+      if (options_.retry.expired(job.received_ms, now_ms())) {
+        r.status = store::RecipientStatus::kBounced;
+        event.kind = Outcome::Kind::kBouncedSoft;
+      } else {
+        std::uniform_real_distribution<double> unit_interval(0.0, 1.0);
+        r.next_attempt_ms = now_ms() + options_.retry.delay(r.attempts, unit_interval(rng_)).count();
+        event.kind = Outcome::Kind::kDeferred;
+        retry.recipients.push_back(index);
+      }
+      break;
+  }
+  if (sink_) {
+    sink_(event);
+  }
+}
+
+void DeliveryEngine::defer_unit(const Unit& unit, const std::string& remote, const std::string& why) {
+  if (!jobs_.contains(unit.job_id)) {
+    return;
+  }
+  Unit retry{unit.job_id, unit.domain, {}};
+  for (auto i : unit.recipients) {
+    record(unit, i, smtp::Outcome::kDeferred, remote, why, "", "", retry);
+  }
+  finish_unit(unit, std::move(retry));
+}
+
+void DeliveryEngine::bounce_unit(const Unit& unit, const std::string& why) {
+  if (!jobs_.contains(unit.job_id)) {
+    return;
+  }
+  Unit none{unit.job_id, unit.domain, {}};
+  for (auto i : unit.recipients) {
+    record(unit, i, smtp::Outcome::kBounced, "", why, "", "", none);
+  }
+  finish_unit(unit, std::move(none));
+}
+
+void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
+  Job& job = jobs_.at(unit.job_id);
+  if (!retry.recipients.empty()) {
+    std::int64_t due = INT64_MAX;
+    for (auto i : retry.recipients) {
+      due = std::min(due, job.recipients[i].next_attempt_ms);
+    }
+    schedule(std::move(retry), due);  // the job keeps this unit in flight
+  } else {
+    --job.units_in_flight;
+  }
+  const std::string job_id = unit.job_id;
+  auto logged = [job_id](Result<void> r) {
+    if (!r) {
+      logger()->error("job={} spool update failed: {}", job_id, r.error().detail);
+    }
+  };
+  if (job.units_in_flight == 0) {
+    spool_.erase(job_id, logged);
+    logger()->info("job={} done: every recipient is final", job_id);
+    jobs_.erase(job_id);
+  } else {
+    spool_.update_recipients(job_id, job.recipients, logged);
+  }
+}
+
+}  // namespace txmail::queue
