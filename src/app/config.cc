@@ -82,6 +82,7 @@ const std::map<std::string, Kind>& schema() {
       {"delivery.data_timeout", Kind::kString},
       {"delivery.idle_connection", Kind::kString},
       {"delivery.paused", Kind::kBoolean},
+      {"delivery.mx_port", Kind::kInteger},
       {"egress", Kind::kTable},
       {"egress.source", Kind::kTableArray},
       {"egress.source[].name", Kind::kString},
@@ -414,6 +415,7 @@ Result<void> read_delivery_limits(const toml::table& t, queue::DeliveryOptions& 
   d.client.data_end_timeout = d.client.data_block_timeout * 3;
   if (auto r = read_duration(t, "delivery.idle_connection", d.idle_connection); !r) return r;
   d.paused = t.at_path("delivery.paused").value_or(false);
+  if (auto r = read_count(t, "delivery.mx_port", d.mx_port, 1, 65535); !r) return r;
   return {};
 }
 

@@ -201,10 +201,14 @@ awaitable<Result<Answer>> UnboundResolver::query(std::string name, RecordType ty
   p->owner = this;
   p->name = normalize_name(name);
   p->type = type;
-  co_return co_await await_callback<Result<Answer>>([this, p](std::function<void(Result<Answer>)> done) {
+  // A named starter, not a temporary inside the co_await expression: g++ 12 destroys such
+  // temporaries twice in coroutines.
+  auto starter = [this, p](std::function<void(Result<Answer>)> done) {
     p->done = std::move(done);
     asio::post(executor_, [this, p] { start(p); });
-  });
+  };
+  Result<Answer> answer = co_await await_callback<Result<Answer>>(std::move(starter));
+  co_return answer;
 }
 
 }  // namespace txmail::dns

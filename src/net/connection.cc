@@ -84,8 +84,14 @@ awaitable<Result<std::size_t>> Connection::read_some(char* data, std::size_t siz
   }
   set_deadline(timeout);
   auto buf = asio::buffer(data, size);
-  auto [ec, n] = tls_active_ ? co_await tls_stream_->async_read_some(buf, use_tuple)
-                             : co_await socket_.async_read_some(buf, use_tuple);
+  // if/else rather than ?: around co_await: g++ 12 miscompiles some conditional co_awaits.
+  std::tuple<boost::system::error_code, std::size_t> result;
+  if (tls_active_) {
+    result = co_await tls_stream_->async_read_some(buf, use_tuple);
+  } else {
+    result = co_await socket_.async_read_some(buf, use_tuple);
+  }
+  auto [ec, n] = result;
   deadline_ = Clock::time_point::max();
   if (ec) {
     co_return tl::unexpected(failure(ec, "read").error());
@@ -96,8 +102,13 @@ awaitable<Result<std::size_t>> Connection::read_some(char* data, std::size_t siz
 awaitable<Result<void>> Connection::write(std::string_view data, Clock::duration timeout) {
   set_deadline(timeout);
   auto buf = asio::buffer(data.data(), data.size());
-  auto [ec, n] = tls_active_ ? co_await asio::async_write(*tls_stream_, buf, use_tuple)
-                             : co_await asio::async_write(socket_, buf, use_tuple);
+  std::tuple<boost::system::error_code, std::size_t> result;
+  if (tls_active_) {
+    result = co_await asio::async_write(*tls_stream_, buf, use_tuple);
+  } else {
+    result = co_await asio::async_write(socket_, buf, use_tuple);
+  }
+  auto [ec, n] = result;
   deadline_ = Clock::time_point::max();
   if (ec) {
     co_return failure(ec, "write");

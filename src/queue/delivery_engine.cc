@@ -179,7 +179,7 @@ const EgressSource& DeliveryEngine::pick_source(const std::string& account) {
 
 awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
   const auto route = self->route_for(unit.domain);
-  auto dest = co_await smtp::resolve_destination(self->resolver_, unit.domain, route);
+  auto dest = co_await smtp::resolve_destination(self->resolver_, unit.domain, route, self->options_.mx_port);
   --self->dispatching_;
   if (!self->jobs_.contains(unit.job_id)) {
     co_return;

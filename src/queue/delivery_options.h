@@ -51,6 +51,8 @@ struct DeliveryOptions {
   std::chrono::milliseconds idle_connection = std::chrono::seconds(2);
   // Hold everything in the spool: nothing is attempted (maintenance, and tests of intake).
   bool paused = false;
+  // The port of MX hosts (25; another only for test networks).
+  std::uint16_t mx_port = 25;
 };
 
 }  // namespace txmail::queue

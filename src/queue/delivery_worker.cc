@@ -34,10 +34,11 @@ void DeliveryEngine::maybe_start_worker(ReadyQueue& rq) {
 
 awaitable<Result<store::SpoolRecord>> DeliveryEngine::load(const std::string& job_id) {
   // RocksDB reads may touch the disk: on the worker pool, never on the engine's thread.
-  auto record = co_await await_callback<Result<std::optional<store::SpoolRecord>>>(
-      [this, job_id](std::function<void(Result<std::optional<store::SpoolRecord>>)> done) {
-        asio::post(workers_, [this, job_id, done = std::move(done)] { done(spool_.get(job_id)); });
-      });
+  // A named starter: g++ 12 mishandles capturing temporaries inside co_await expressions.
+  auto starter = [this, job_id](std::function<void(Result<std::optional<store::SpoolRecord>>)> done) {
+    asio::post(workers_, [this, job_id, done = std::move(done)] { done(spool_.get(job_id)); });
+  };
+  auto record = co_await await_callback<Result<std::optional<store::SpoolRecord>>>(std::move(starter));
   if (!record) {
     co_return tl::unexpected(record.error());
   }

@@ -289,3 +289,86 @@ class DnsServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Sink:
+    """tests/lib/smtp_sink.py on ADDRESS:PORT (an MX for delivery tests)."""
+
+    def __init__(self, address, port, tls=None, delay=0.0):
+        self.dir = tempfile.mkdtemp(prefix="txmail-sink-")
+        args = ["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "smtp_sink.py"), address, str(port),
+                self.dir]
+        if tls:
+            args += ["--tls", tls[0], tls[1]]
+        if delay:
+            args += ["--delay", str(delay)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        check(line.strip().isdigit(), f"sink on {address}:{port} did not start: {line!r}")
+        self.address = address
+        self.port = int(line)
+
+    def messages(self):
+        out = []
+        for name in sorted(os.listdir(self.dir)):
+            if name.startswith("msg-") and name.endswith(".json"):
+                with open(os.path.join(self.dir, name)) as f:
+                    out.append(json.load(f))
+        return out
+
+    def stats(self):
+        with open(os.path.join(self.dir, "stats.json")) as f:
+            return json.load(f)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def self_signed(directory, cn="sink.test"):
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + cn], check=True, capture_output=True)
+    return cert, key
+
+
+def wait_for(what, predicate, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    fail(f"timed out waiting for {what}")
+
+
+def events(tx, job):
+    out = subprocess.run([TXMAIL, "events", "--data-dir", tx.data_dir, "--job", job], capture_output=True, text=True)
+    check(out.returncode == 0, "txmail events failed: " + out.stderr)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def submit(tx, sender, recipients, body, source=ALLOWED_IP):
+    """One message through the relay listener from the allow-listed address; returns the job id."""
+    d = Dialog(tx.ports["relay"], source=source)
+    d.expect(220)
+    d.cmd("EHLO client.test", 250)
+    d.cmd(f"MAIL FROM:<{sender}>", 250)
+    for r in recipients:
+        d.cmd(f"RCPT TO:<{r}>", 250)
+    d.cmd("DATA", 354)
+    stuffed = "\r\n".join("." + line if line.startswith(".") else line for line in body.split("\r\n"))
+    d.send(stuffed + ".\r\n")
+    job = queued_id(d.expect(250, "2.0.0"))
+    d.cmd("QUIT", 221)
+    return job

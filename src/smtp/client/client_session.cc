@@ -96,7 +96,7 @@ ClientSession::ClientSession(std::shared_ptr<net::Connection> conn, Peer peer, C
 
 ClientSession::~ClientSession() { conn_->close(); }
 
-awaitable<Result<void>> ClientSession::write(const std::string& data, std::chrono::milliseconds timeout) {
+awaitable<Result<void>> ClientSession::write(std::string data, std::chrono::milliseconds timeout) {
   auto r = co_await conn_->write(data, timeout);
   if (!r) {
     usable_ = false;
@@ -147,8 +147,9 @@ awaitable<Result<Reply>> ClientSession::read_reply(std::chrono::milliseconds tim
   }
 }
 
-awaitable<Result<Reply>> ClientSession::command(const std::string& line, std::chrono::milliseconds timeout) {
-  if (auto w = co_await write(line + "\r\n", timeout); !w) {
+awaitable<Result<Reply>> ClientSession::command(std::string line, std::chrono::milliseconds timeout) {
+  line += "\r\n";
+  if (auto w = co_await write(std::move(line), timeout); !w) {
     co_return tl::unexpected(w.error());
   }
   co_return co_await read_reply(timeout);
@@ -356,8 +357,16 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
     }
     co_return results;
   }
-  auto sent = co_await write(dot_stuff(*out.message), options_.data_block_timeout);
-  Result<Reply> end = sent ? co_await read_reply(options_.data_end_timeout) : Result<Reply>(tl::unexpected(sent.error()));
+  // No co_await inside a conditional expression, no temporaries bound across one: g++ 12
+  // miscompiles both in coroutines.
+  std::string wire = dot_stuff(*out.message);
+  auto sent = co_await write(std::move(wire), options_.data_block_timeout);
+  Result<Reply> end = make_error(ErrorCode::kNetwork, "not sent");
+  if (sent) {
+    end = co_await read_reply(options_.data_end_timeout);
+  } else {
+    end = tl::unexpected(sent.error());
+  }
   const Verdict v = end ? classify_reply(Stage::kDataEnd, *end) : classify_failure(Stage::kDataEnd);
   const std::string why = end ? describe(*end) : end.error().detail;
   for (auto i : accepted) {

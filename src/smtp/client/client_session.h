@@ -74,8 +74,8 @@ class ClientSession {
  private:
   ClientSession(std::shared_ptr<net::Connection> conn, Peer peer, ClientOptions options);
   awaitable<Result<Reply>> read_reply(std::chrono::milliseconds timeout);
-  awaitable<Result<void>> write(const std::string& data, std::chrono::milliseconds timeout);
-  awaitable<Result<Reply>> command(const std::string& line, std::chrono::milliseconds timeout);
+  awaitable<Result<void>> write(std::string data, std::chrono::milliseconds timeout);
+  awaitable<Result<Reply>> command(std::string line, std::chrono::milliseconds timeout);
   awaitable<Result<Reply>> hello();
   std::vector<RecipientOutcome> all(const Outgoing& out, Verdict v, const std::string& why);
 

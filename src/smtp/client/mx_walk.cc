@@ -6,7 +6,7 @@
 namespace txmail::smtp {
 
 awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, const std::string& domain,
-                                                   const std::optional<Route>& route) {
+                                                   const std::optional<Route>& route, std::uint16_t mx_port) {
   Destination dest;
   if (route) {
     boost::system::error_code ec;
@@ -37,7 +37,7 @@ awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, cons
       continue;
     }
     for (const auto& a : *addresses) {
-      dest.peers.push_back(Peer{host, a, 25});
+      dest.peers.push_back(Peer{host, a, mx_port});
     }
   }
   if (dest.peers.empty()) {

@@ -25,7 +25,8 @@ struct Destination {
 
 // Where mail for `domain` goes: the route when given, else its MX hosts and their addresses.
 awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, const std::string& domain,
-                                                   const std::optional<Route>& route);
+                                                   const std::optional<Route>& route,
+                                                   std::uint16_t mx_port = 25);
 
 awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, const Destination& dest,
                                             const ClientOptions& options,
