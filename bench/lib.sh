@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Helpers shared by the whole-system benchmarks (sourced; expects WORK, PIDS and set -euo pipefail).
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
+postfix_ticks() {  # every process of the private instance (master and its children)
+  local total=0
+  # The master's counters include the children it has reaped; add the ones still alive.
+  local master
+  master=$(tr -d ' ' < "$WORK/postfix/queue/pid/master.pid")
+  for p in $master $(pgrep -P "$master" || true); do
+    t=$(awk '{print $14+$15+$16+$17}' "/proc/$p/stat" 2>/dev/null || echo 0); total=$((total + t))
+  done
+  echo $total
+}
+now() { date +%s.%N; }
+
+# --- Postfix ----------------------------------------------------------------------------------
+setup_postfix() {  # $1: extra main.cf lines
+  local dir="$WORK/postfix"
+  POSTFIX_PORT=$(free_port)
+  SINK_PORT=$(free_port)
+  mkdir -p "$dir/queue" "$dir/data"
+  chmod 755 "$WORK"
+  chown postfix "$dir/data"
+  cat > "$dir/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $dir/queue
+data_directory = $dir/data
+mail_owner = postfix
+myhostname = bench.postfix.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:$SINK_PORT
+${1:-}
+smtpd_relay_restrictions = permit_mynetworks, reject
+local_transport = error:local
+alias_maps =
+alias_database =
+maillog_file = $dir/maillog
+maillog_file_prefixes = $dir
+smtpd_tls_security_level = none
+smtp_tls_security_level = none
+default_process_limit = 100
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+CF
+  cat > "$dir/master.cf" <<CF
+127.0.0.1:$POSTFIX_PORT inet n - n - - smtpd
+pickup    unix n - n 60 1 pickup
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+tlsmgr    unix - - n 1000? 1 tlsmgr
+rewrite   unix - - n - - trivial-rewrite
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+verify    unix - - n - 1 verify
+flush     unix n - n 1000? 0 flush
+proxymap  unix - - n - - proxymap
+proxywrite unix - - n - 1 proxymap
+smtp      unix - - n - - smtp
+relay     unix - - n - - smtp
+showq     unix n - n - - showq
+error     unix - - n - - error
+retry     unix - - n - - error
+discard   unix - - n - - discard
+local     unix - n n - - local
+virtual   unix - n n - - virtual
+lmtp      unix - - n - - lmtp
+anvil     unix - - n - 1 anvil
+scache    unix - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+CF
+  postfix -c "$dir" check >/dev/null 2>&1
+  postfix -c "$dir" start >/dev/null 2>&1 || { echo "postfix did not start:"; tail -5 "$dir/maillog"; exit 1; }
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$POSTFIX_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+}
+
