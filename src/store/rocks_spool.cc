@@ -23,7 +23,12 @@ Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mod
   // Messages are written once and read rarely: keep memtables modest and compress on disk.
   options.write_buffer_size = 64 << 20;
   options.max_background_jobs = 2;
-  options.compression = rocksdb::kLZ4Compression;
+  // Messages are stored once and read back once: large ones go to blob files, so compactions
+  // move small keys, not message bytes; no compression (messages are short-lived).
+  options.compression = rocksdb::kNoCompression;
+  options.enable_blob_files = true;
+  options.min_blob_size = 4096;
+  options.enable_blob_garbage_collection = true;
   // Reusing WAL files means a sync need not also commit a file-size change to the journal
   // (measured: about 15% more acknowledged messages per second). RocksDB 7.8 keeps recycling
   // only with this recovery mode, which drops a torn record at the tail of the log after a

@@ -71,18 +71,21 @@ bool parse_reply_line(std::string_view line, int& code, bool& last, std::string&
 
 std::string dot_stuff(std::string_view message) {
   std::string out;
-  out.reserve(message.size() + message.size() / 64 + 8);
-  bool line_start = true;
+  out.reserve(message.size() + message.size() / 256 + 8);
+  if (!message.empty() && message.front() == '.') {
+    out.push_back('.');
+  }
+  // Copy in runs, doubling the dot after each CRLF that is followed by one.
   std::size_t pos = 0;
-  while (pos < message.size()) {
-    if (line_start && message[pos] == '.') {
-      out.push_back('.');
+  for (;;) {
+    const std::size_t k = message.find("\r\n.", pos);
+    if (k == std::string_view::npos) {
+      out.append(message.substr(pos));
+      break;
     }
-    const std::size_t eol = message.find("\r\n", pos);
-    const std::size_t end = eol == std::string_view::npos ? message.size() : eol + 2;
-    out.append(message.substr(pos, end - pos));
-    line_start = eol != std::string_view::npos;
-    pos = end;
+    out.append(message.substr(pos, k + 3 - pos));
+    out.push_back('.');
+    pos = k + 3;
   }
   if (!out.empty() && !out.ends_with("\r\n")) {
     out += "\r\n";

@@ -58,67 +58,79 @@ void ContentCheck::finish() {
   }
 }
 
-void DotReader::content(char c) {
-  // Tracks CRLF on the wire to know where lines start; the ContentCheck judges the content.
-  check_.put(std::string_view(&c, 1));
-  if (c == '\r') {
-    state_ = State::kCr;
-  } else {
-    state_ = State::kMid;
-  }
-}
-
 std::size_t DotReader::feed(std::string_view wire) {
   std::size_t i = 0;
   while (i < wire.size() && state_ != State::kDone) {
-    const char c = wire[i++];
     switch (state_) {
       case State::kLineStart:
-        if (c == '.') {
+        if (wire[i] == '.') {
           state_ = State::kDot;
+          ++i;
         } else {
-          content(c);
+          state_ = State::kMid;
         }
         break;
       case State::kMid: {
-        // Copy the run up to the next CR in one go: most octets land here.
-        const std::size_t from = i - 1;
-        const std::size_t cr = wire.find('\r', from);
-        const std::size_t end = cr == std::string_view::npos ? wire.size() : cr;
-        check_.put(wire.substr(from, end - from));
-        i = end;
-        if (cr != std::string_view::npos) {
+        // One run up to the next CRLF that is followed by a dot (or the end of the input):
+        // ordinary text reaches the content check in large pieces.
+        const std::size_t start = i;
+        State next = State::kMid;
+        while (i < wire.size()) {
+          const void* cr = std::memchr(wire.data() + i, '\r', wire.size() - i);
+          if (cr == nullptr) {
+            i = wire.size();
+            break;
+          }
+          const auto k = static_cast<std::size_t>(static_cast<const char*>(cr) - wire.data());
+          if (k + 1 == wire.size()) {
+            i = k + 1;
+            next = State::kCr;
+            break;
+          }
+          i = k + 1;
+          if (wire[i] != '\n') {
+            continue;  // a bare CR: the content check flags it
+          }
           ++i;
-          content('\r');
+          if (i == wire.size() || wire[i] == '.') {
+            next = State::kLineStart;
+            break;
+          }
         }
+        check_.put(wire.substr(start, i - start));
+        state_ = next;
         break;
       }
-      case State::kCr:
-        content(c);
-        if (c == '\n') {
+      case State::kCr:  // the input ended right after a CR, which is already in the check
+        if (wire[i] == '\n') {
+          check_.put(wire.substr(i, 1));
+          ++i;
           state_ = State::kLineStart;
+        } else {
+          state_ = State::kMid;
         }
         break;
       case State::kDot:
         // A leading dot followed by anything but CR is stuffing: drop the dot.
-        if (c == '\r') {
+        if (wire[i] == '\r') {
           state_ = State::kDotCr;
+          ++i;
         } else {
-          content(c);
+          state_ = State::kMid;
         }
         break;
       case State::kDotCr:
-        if (c == '\n') {
+        if (wire[i] == '\n') {
+          ++i;
           check_.finish();
           state_ = State::kDone;
         } else {
           // ".<CR>x": the dot was stuffing and the CR is bare content.
-          content('\r');
-          content(c);
+          check_.put("\r");
+          state_ = State::kMid;
         }
         break;
-      case State::kDone:
-        break;
+      case State::kDone: break;
     }
   }
   return i;

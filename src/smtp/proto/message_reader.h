@@ -66,8 +66,6 @@ class DotReader {
  private:
   enum class State { kLineStart, kMid, kCr, kDot, kDotCr, kDone };
 
-  void content(char c);
-
   ContentCheck check_;
   State state_ = State::kLineStart;  // the DATA command's CRLF starts the first line
 };
