@@ -1,7 +1,9 @@
-"""Delivery through MX: a message submitted over SMTP arrives at the MX (a real SMTP server
+"""Delivery through MX: a message submitted with swaks arrives at the MX (a real SMTP server
 found through a real DNS server) with its body intact; a recipient the MX answers 450 is
 deferred and delivered on a later attempt; 550 bounces at once; each outcome is an event;
 the job leaves the spool when every recipient is final."""
+import re
+import subprocess
 from txmail_harness import *
 
 PORT = free_port()
@@ -19,7 +21,17 @@ try:
         with Txmail(extra=f'[dns]\nservers = ["{dns.address}"]\n', delivery=delivery) as tx:
             body = ("From: a@sender.test\r\nTo: many@dest.test\r\nSubject: delivery test\r\n\r\n"
                     "Line one\r\n.leading dot survives\r\n\r\nLast line\r\n")
-            job = submit(tx, "a@sender.test", ["ok@dest.test", "later@dest.test", "reject@dest.test"], body)
+            data_file = os.path.join(tx.dir, "message.eml")
+            with open(data_file, "w") as f:
+                f.write(body)
+            out = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(tx.ports["relay"]),
+                                  "--local-interface", ALLOWED_IP, "--from", "a@sender.test",
+                                  "--to", "ok@dest.test,later@dest.test,reject@dest.test", "--data", data_file,
+                                  "--helo", "client.test"], capture_output=True, text=True, timeout=60)
+            m = re.search(r"<[~-]  250 2\.0\.0 Ok: queued as (\S+)", out.stdout)
+            check(out.returncode == 0 and m is not None, f"swaks failed: {out.stdout[-600:]}")
+            job = m.group(1)
+            body += "\r\n"  # swaks adds one CRLF of its own before the final dot
             got = wait_for("two deliveries", lambda: len(sink.messages()) >= 2 and sink.messages())
             first, second = got[0], got[1]
             check(first["rcpt_tos"] == ["ok@dest.test"], f"first delivery {first['rcpt_tos']}")
