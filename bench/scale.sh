@@ -18,6 +18,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
 source "$(dirname "$0")/lib.sh"
 
 port=$(free_port)
@@ -71,4 +72,4 @@ kill -9 $PID; wait $PID 2>/dev/null || true
 start
 echo "restart (kill -9, then start to listening, schedule rebuilt from $N spooled jobs): ${STARTUP} s"
 grep -o 'spool recovered.*' "$WORK/txmail.log" | tail -1 || true
-kill -TERM $PID; wait $PID 2>/dev/null || true
+kill -TERM $PID; wait $PID 2>/dev/null && echo "stopped cleanly" || echo "exit status $? at stop"

@@ -207,6 +207,7 @@ int serve(const Config& config) {
   pool.start();
   logger()->info("txmail {} serving node={} site={} region={} io_threads={}", TXMAIL_VERSION,
                  config.node_name, config.site, config.region, pool.size());
+  logger()->flush();
   stopped.get_future().wait();
 
   // Every session and connection has ended: complete the pending writes, stop the threads.

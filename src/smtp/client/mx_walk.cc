@@ -47,9 +47,8 @@ awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, cons
   co_return dest;
 }
 
-awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, const Destination& dest,
-                                            const ClientOptions& options,
-                                            std::shared_ptr<asio::ssl::context> tls) {
+awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Destination dest,
+                                            ClientOptions options, std::shared_ptr<asio::ssl::context> tls) {
   ClientSession::Opened last;
   last.detail = "no host to connect to";
   for (const auto& peer : dest.peers) {

@@ -28,8 +28,9 @@ awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, cons
                                                    const std::optional<Route>& route,
                                                    std::uint16_t mx_port = 25);
 
-awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, const Destination& dest,
-                                            const ClientOptions& options,
-                                            std::shared_ptr<asio::ssl::context> tls);
+// Takes its arguments by value: the caller's destination may be replaced (a fresher MX answer)
+// while this coroutine walks it.
+awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Destination dest,
+                                            ClientOptions options, std::shared_ptr<asio::ssl::context> tls);
 
 }  // namespace txmail::smtp
