@@ -14,17 +14,9 @@ MESSAGES=${1:-20000}
 RUNS=${2:-2}
 SESSIONS=20
 TXMAIL=${TXMAIL_BIN:-build/txmail}
-WORK=$(mktemp -d /tmp/txmail-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$WORK/postfix/main.cf" ] && postfix -c "$WORK/postfix" stop >/dev/null 2>&1 || true
-  sleep 0.5
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 source "$(dirname "$0")/lib.sh"
+bench_init bench
 
 # --- txmail -----------------------------------------------------------------------------------
 run_txmail() {  # $1 = message size

@@ -1,5 +1,19 @@
 #!/usr/bin/env bash
-# Helpers shared by the whole-system benchmarks (sourced; expects WORK, PIDS and set -euo pipefail).
+# Helpers shared by the whole-system benchmarks (sourced after set -euo pipefail).
+
+# bench_init NAME: a scratch directory in $WORK, removed at exit with every process in $PIDS and
+# the private Postfix instance, if one was started (KEEP=1 keeps the directory).
+bench_init() {
+  WORK=$(mktemp -d "/tmp/txmail-$1.XXXXXX")
+  PIDS=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/postfix/main.cf" ] && postfix -c "$WORK/postfix" stop >/dev/null 2>&1 || true
+  sleep 0.5
+  [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }

@@ -13,16 +13,8 @@ MESSAGES=${1:-5000}
 RUNS=${2:-2}
 SESSIONS=20
 TXMAIL=${TXMAIL_BIN:-build/txmail}
-WORK=$(mktemp -d /tmp/txmail-relay.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$WORK/postfix/main.cf" ] && postfix -c "$WORK/postfix" stop >/dev/null 2>&1 || true
-  sleep 0.5
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 source "$(dirname "$0")/lib.sh"
+bench_init relay
 
 start_sink() {  # on $SINK_PORT; its running count goes to $WORK/sink.out
   smtp-sink -u nobody -c "127.0.0.1:$SINK_PORT" 1024 > "$WORK/sink.out" 2>&1 &

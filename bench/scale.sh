@@ -10,16 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 TXMAIL=${TXMAIL_BIN:-build/txmail}
-WORK=$(mktemp -d /tmp/txmail-scale.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.5
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
 source "$(dirname "$0")/lib.sh"
+bench_init scale
 
 port=$(free_port)
 cat > "$WORK/txmail.toml" <<TOML
