@@ -1,7 +1,9 @@
 #include "queue/delivery_engine.h"
 
 #include <algorithm>
+#include <cstdlib>
 
+#include "common/ids.h"
 #include "common/log.h"
 #include "smtp/client/mx_walk.h"
 
@@ -103,10 +105,39 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record) {
     return;
   }
   jobs_.emplace(record.job_id, Job{record.account, record.sender, record.received_ms, record.flags,
-                                   record.recipients, units.size()});
+                                   static_cast<std::uint32_t>(units.size()),
+                                   compact(record.job_id, record.recipients)});
   for (auto& [unit, due] : units) {
     schedule(std::move(unit), due);
   }
+}
+
+std::vector<DeliveryEngine::Recipient> DeliveryEngine::compact(
+    const std::string& job_id, const std::vector<store::SpoolRecipient>& recipients) {
+  std::vector<Recipient> out;
+  out.reserve(recipients.size());
+  for (std::uint32_t i = 0; i < recipients.size(); ++i) {
+    const auto& r = recipients[i];
+    Recipient c{r.address, r.next_attempt_ms, r.attempts, 0, i, r.status};
+    // "<jobId>#<block hex8>#<index hex8>": keep the two numbers.
+    const std::string& id = r.mail_id;
+    if (id.size() == job_id.size() + 18 && id.starts_with(job_id)) {
+      c.block = static_cast<std::uint32_t>(std::strtoul(id.substr(job_id.size() + 1, 8).c_str(), nullptr, 16));
+      c.index = static_cast<std::uint32_t>(std::strtoul(id.substr(job_id.size() + 10, 8).c_str(), nullptr, 16));
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<store::SpoolRecipient> DeliveryEngine::expand(const std::string& job_id, const Job& job) {
+  std::vector<store::SpoolRecipient> out;
+  out.reserve(job.recipients.size());
+  for (const auto& r : job.recipients) {
+    out.push_back(store::SpoolRecipient{r.address, mail_id(job_id, r.block, r.index), r.status, r.attempts,
+                                        r.next_attempt_ms});
+  }
+  return out;
 }
 
 void DeliveryEngine::schedule(Unit unit, std::int64_t due_ms) {

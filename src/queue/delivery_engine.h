@@ -71,14 +71,27 @@ class DeliveryEngine {
   EngineStats stats() const;
 
  private:
+  // Memory per queued recipient matters (a node may hold millions): the mail id is kept as
+  // its block and index, not as a string, and rebuilt when an event or the spool needs it.
+  struct Recipient {
+    std::string address;
+    std::int64_t next_attempt_ms = 0;
+    std::uint32_t attempts = 0;
+    std::uint32_t block = 0;
+    std::uint32_t index = 0;
+    store::RecipientStatus status = store::RecipientStatus::kQueued;
+  };
   struct Job {
     std::string account;
     std::string sender;
     std::int64_t received_ms = 0;
     std::uint32_t flags = 0;
-    std::vector<store::SpoolRecipient> recipients;
-    std::size_t units_in_flight = 0;
+    std::uint32_t units_in_flight = 0;
+    std::vector<Recipient> recipients;
   };
+  static std::vector<Recipient> compact(const std::string& job_id,
+                                        const std::vector<store::SpoolRecipient>& recipients);
+  static std::vector<store::SpoolRecipient> expand(const std::string& job_id, const Job& job);
   struct Unit {
     std::string job_id;
     std::string domain;

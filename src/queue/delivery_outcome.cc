@@ -11,11 +11,11 @@ namespace txmail::queue {
 void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome, const std::string& remote,
                             const std::string& reply, const std::string& egress, const std::string& tls, Unit& retry) {
   Job& job = jobs_.at(unit.job_id);
-  store::SpoolRecipient& r = job.recipients[index];
+  Recipient& r = job.recipients[index];
   ++r.attempts;
   Outcome event;
   event.job_id = unit.job_id;
-  event.mail_id = r.mail_id;
+  event.mail_id = mail_id(unit.job_id, r.block, r.index);
   event.account = job.account;
   event.recipient = r.address;
   event.sender = job.sender;
@@ -94,7 +94,7 @@ void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
     logger()->info("job={} done: every recipient is final", job_id);
     jobs_.erase(job_id);
   } else {
-    spool_.update_recipients(job_id, job.recipients, logged);
+    spool_.update_recipients(job_id, expand(job_id, job), logged);
   }
 }
 

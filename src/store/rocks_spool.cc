@@ -21,7 +21,8 @@ Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mod
   rocksdb::Options options;
   options.create_if_missing = mode == Mode::kReadWrite;
   // Messages are written once and read rarely: keep memtables modest and compress on disk.
-  options.write_buffer_size = 64 << 20;
+  options.write_buffer_size = 32 << 20;
+  options.max_write_buffer_number = 2;
   options.max_background_jobs = 2;
   // Messages are stored once and read back once: large ones go to blob files, so compactions
   // move small keys, not message bytes; no compression (messages are short-lived).
