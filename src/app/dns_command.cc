@@ -1,7 +1,8 @@
 #include "app/dns_command.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <boost/json.hpp>
 
 #include "dns/mx.h"
 #include "dns/unbound_resolver.h"
@@ -27,11 +28,16 @@ json::object answer_json(const dns::Answer& a) {
   }
   json::array tlsa;
   for (const auto& t : a.tlsa) {
-    tlsa.push_back(json::object{
-        {"usage", t.usage}, {"selector", t.selector}, {"matching", t.matching}, {"data_b64", tenancy::base64_encode(t.data)}});
+    tlsa.push_back(json::object{{"usage", t.usage},
+                                {"selector", t.selector},
+                                {"matching", t.matching},
+                                {"data_b64", tenancy::base64_encode(t.data)}});
   }
-  return json::object{{"values", std::move(values)}, {"mx", std::move(mx)}, {"tlsa", std::move(tlsa)},
-                      {"ttl", a.ttl.count()}, {"secure", a.secure}};
+  return json::object{{"values", std::move(values)},
+                      {"mx", std::move(mx)},
+                      {"tlsa", std::move(tlsa)},
+                      {"ttl", a.ttl.count()},
+                      {"secure", a.secure}};
 }
 
 // Runs one lookup coroutine on a private io_context and prints its JSON; exit 0 on an
@@ -39,7 +45,8 @@ json::object answer_json(const dns::Answer& a) {
 template <typename Lookup>
 int run_lookup(const std::vector<std::string>& servers, Lookup lookup) {
   asio::io_context io;
-  auto resolver = dns::UnboundResolver::create(io.get_executor(), dns::UnboundOptions{servers, std::chrono::seconds(10)});
+  auto resolver = dns::UnboundResolver::create(
+      io.get_executor(), dns::UnboundOptions{servers, std::chrono::seconds(10)});
   if (!resolver) {
     fmt::print(stderr, "txmail: {}\n", resolver.error().detail);
     return 2;
@@ -58,7 +65,8 @@ int run_lookup(const std::vector<std::string>& servers, Lookup lookup) {
 
 }  // namespace
 
-int dns_query(const std::vector<std::string>& servers, const std::string& type, const std::string& name) {
+int dns_query(const std::vector<std::string>& servers, const std::string& type,
+              const std::string& name) {
   dns::RecordType t{};
   if (type == "A") {
     t = dns::RecordType::kA;
@@ -97,7 +105,9 @@ int dns_mx(const std::vector<std::string>& servers, const std::string& domain) {
       }
       hosts.push_back(std::move(h));
     }
-    co_return json::object{{"domain", domain}, {"implicit", plan->implicit}, {"site", plan->site()},
+    co_return json::object{{"domain", domain},
+                           {"implicit", plan->implicit},
+                           {"site", plan->site()},
                            {"hosts", std::move(hosts)}};
   });
 }

@@ -1,14 +1,16 @@
 #include "app/events_command.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <boost/json.hpp>
 
 #include "events/sqlite_event_log.h"
 
 namespace txmail::app {
 
 int events_for_job(const std::string& data_dir, const std::string& job_id) {
-  auto log = events::SqliteEventLog::open(data_dir + "/events.db", events::SqliteEventLog::Mode::kReadOnly);
+  auto log = events::SqliteEventLog::open(data_dir + "/events.db",
+                                          events::SqliteEventLog::Mode::kReadOnly);
   if (!log) {
     fmt::print(stderr, "txmail: {}\n", log.error().detail);
     return 1;

@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
   show->add_option("job", job_id, "Job id")->required();
   show->add_flag("--raw", raw, "Print only the message bytes");
 
-  auto* dns = app.add_subcommand("dns", "Look names up as delivery does ([dns] servers or the system resolver)");
+  auto* dns = app.add_subcommand(
+      "dns", "Look names up as delivery does ([dns] servers or the system resolver)");
   dns->require_subcommand(1);
   std::vector<std::string> dns_servers;
   std::string dns_config;
@@ -70,7 +71,8 @@ int main(int argc, char** argv) {
   auto* events = app.add_subcommand("events", "Events of a job from the event log (JSON lines)");
   std::string events_job;
   events->add_option("--job", events_job, "Job id")->required();
-  events->add_option("--config", config_path, "Configuration file (for node.data_dir)")->capture_default_str();
+  events->add_option("--config", config_path, "Configuration file (for node.data_dir)")
+      ->capture_default_str();
   events->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
 
   CLI11_PARSE(app, argc, argv);

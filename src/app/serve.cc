@@ -7,13 +7,13 @@
 #include <future>
 
 #include "common/ids.h"
+#include "common/log.h"
 #include "dns/caching_resolver.h"
 #include "dns/unbound_resolver.h"
 #include "events/sqlite_event_log.h"
-#include "queue/delivery_engine.h"
-#include "common/log.h"
 #include "net/io_pool.h"
 #include "net/tls_context.h"
+#include "queue/delivery_engine.h"
 #include "smtp/server/server.h"
 #include "store/rocks_spool.h"
 #include "store/sqlite_config_store.h"
@@ -165,8 +165,8 @@ int serve(const Config& config) {
 
   asio::thread_pool workers(config.worker_threads);
   net::IoPool pool(config.io_threads);
-  auto unbound = dns::UnboundResolver::create(pool.at(0).get_executor(),
-                                              dns::UnboundOptions{config.dns_servers, std::chrono::seconds(15)});
+  auto unbound = dns::UnboundResolver::create(
+      pool.at(0).get_executor(), dns::UnboundOptions{config.dns_servers, std::chrono::seconds(15)});
   if (!unbound) {
     return fail(config, unbound.error().detail);
   }
@@ -181,7 +181,9 @@ int serve(const Config& config) {
       [log = event_log->get()](const queue::Outcome& o) { log->append(to_event(o)); });
   recover(**spool, delivery);
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
-  smtp_ctx.on_spooled = [&delivery](const store::SpoolRecord& r) { delivery.submit(r); };
+  smtp_ctx.on_spooled = [&delivery](const store::SpoolRecord& r) {
+    delivery.submit(r);
+  };
   smtp::SmtpServer server(smtp_ctx, pool);
   if (auto r = server.bind(); !r) {
     return fail(config, r.error().detail);

@@ -35,6 +35,7 @@ class CachingResolver final : public Resolver {
     Result<Answer> value;
     Clock::time_point expires;
   };
+
   void store(const std::string& key, const Result<Answer>& value);
 
   Resolver& inner_;

@@ -33,16 +33,22 @@ TEST(Rdata, Decoders) {
   EXPECT_EQ(decode_a(std::string("\x7f\x00\x00\x05", 4)), "127.0.0.5");
   EXPECT_FALSE(decode_a("abc"));
   EXPECT_EQ(decode_aaaa(std::string(15, '\0') + "\x01"), "::1");
-  auto mx = decode_mx(std::string("\x00\x0a\x02mx\x07" "Example\x04test\x00", 19));
+  auto mx =
+      decode_mx(std::string("\x00\x0a\x02mx\x07"
+                            "Example\x04test\x00",
+                            19));
   ASSERT_TRUE(mx);
   EXPECT_EQ(mx->preference, 10);
   EXPECT_EQ(mx->exchange, "mx.example.test");
   auto null_mx = decode_mx(std::string("\x00\x00\x00", 3));
   ASSERT_TRUE(null_mx);
   EXPECT_EQ(null_mx->exchange, "");
-  EXPECT_FALSE(decode_mx(std::string("\x00\x0a\x05mx", 5)));  // label runs past the end
+  EXPECT_FALSE(decode_mx(std::string("\x00\x0a\x05mx", 5)));    // label runs past the end
   EXPECT_FALSE(decode_mx(std::string("\x00\x0a\xc0\x0c", 4)));  // a compression pointer
-  EXPECT_EQ(decode_txt(std::string("\x05v=spf\x0a" "1 -all    ", 17)), "v=spf1 -all    ");
+  EXPECT_EQ(decode_txt(std::string("\x05v=spf\x0a"
+                                   "1 -all    ",
+                                   17)),
+            "v=spf1 -all    ");
   EXPECT_FALSE(decode_txt(std::string("\x09short", 6)));
   auto tlsa = decode_tlsa(std::string("\x03\x01\x01\xab\xcd", 5));
   ASSERT_TRUE(tlsa);
@@ -91,7 +97,8 @@ TEST(Mx, SiteIsTheSetOfHosts) {
 TEST(Mx, ResolveThroughResolver) {
   FakeResolver fake;
   fake.set("example.test", RecordType::kMx, mx_answer({{10, "mx.example.test"}}));
-  fake.set("mx.example.test", RecordType::kA, Answer{{"127.0.0.10"}, {}, {}, std::chrono::seconds(60), false});
+  fake.set("mx.example.test", RecordType::kA,
+           Answer{{"127.0.0.10"}, {}, {}, std::chrono::seconds(60), false});
   fake.set("mx.example.test", RecordType::kAaaa, Answer{});
   fake.set("flaky.test", RecordType::kMx, make_error(ErrorCode::kDnsTemporary, "SERVFAIL"));
   auto plan = run(resolve_mx(fake, "example.test"));
@@ -113,7 +120,8 @@ TEST(Mx, ResolveThroughResolver) {
 
 TEST(Cache, HonoursTtlAndCachesNegativeAnswers) {
   FakeResolver fake;
-  fake.set("a.test", RecordType::kA, Answer{{"127.0.0.1"}, {}, {}, std::chrono::seconds(60), false});
+  fake.set("a.test", RecordType::kA,
+           Answer{{"127.0.0.1"}, {}, {}, std::chrono::seconds(60), false});
   fake.set("t.test", RecordType::kTxt, make_error(ErrorCode::kDnsTemporary, "SERVFAIL"));
   auto now = CachingResolver::Clock::time_point{} + std::chrono::hours(1);
   CachingResolver cache(fake, CacheOptions{}, [&] { return now; });

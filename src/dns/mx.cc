@@ -37,14 +37,16 @@ Result<MxPlan> plan_mx(const std::string& domain, const Answer& mx_answer,
     }
   }
   if (records.empty() && null_mx) {
-    return make_error(ErrorCode::kNotFound, domain + ": domain does not accept mail (null MX, RFC 7505)");
+    return make_error(ErrorCode::kNotFound,
+                      domain + ": domain does not accept mail (null MX, RFC 7505)");
   }
   // Shuffle first, then a stable sort by preference: equal preferences stay shuffled.
   for (std::size_t i = records.size(); i > 1; --i) {
     std::swap(records[i - 1], records[random() % i]);
   }
-  std::stable_sort(records.begin(), records.end(),
-                   [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+  std::stable_sort(records.begin(), records.end(), [](const MxRecord& a, const MxRecord& b) {
+    return a.preference < b.preference;
+  });
   for (const auto& r : records) {
     if (std::find(plan.hosts.begin(), plan.hosts.end(), r.exchange) == plan.hosts.end()) {
       plan.hosts.push_back(r.exchange);
@@ -62,7 +64,8 @@ awaitable<Result<MxPlan>> resolve_mx(Resolver& resolver, std::string domain) {
   co_return plan_mx(domain, *answer, [] { return rng(); });
 }
 
-awaitable<Result<std::vector<std::string>>> resolve_addresses(Resolver& resolver, std::string host) {
+awaitable<Result<std::vector<std::string>>> resolve_addresses(Resolver& resolver,
+                                                              std::string host) {
   std::vector<std::string> out;
   auto a = co_await resolver.query(host, RecordType::kA);
   if (!a && a.error().code == ErrorCode::kDnsTemporary) {

@@ -6,11 +6,16 @@ namespace txmail::dns {
 
 std::string_view type_name(RecordType type) {
   switch (type) {
-    case RecordType::kA: return "A";
-    case RecordType::kMx: return "MX";
-    case RecordType::kTxt: return "TXT";
-    case RecordType::kAaaa: return "AAAA";
-    case RecordType::kTlsa: return "TLSA";
+    case RecordType::kA:
+      return "A";
+    case RecordType::kMx:
+      return "MX";
+    case RecordType::kTxt:
+      return "TXT";
+    case RecordType::kAaaa:
+      return "AAAA";
+    case RecordType::kTlsa:
+      return "TLSA";
   }
   return "?";
 }
@@ -79,8 +84,8 @@ std::optional<MxRecord> decode_mx(std::string_view rdata) {
     return std::nullopt;
   }
   MxRecord mx;
-  mx.preference = static_cast<std::uint16_t>((static_cast<unsigned char>(rdata[0]) << 8) |
-                                             static_cast<unsigned char>(rdata[1]));
+  mx.preference = static_cast<std::uint16_t>((static_cast<unsigned char>(rdata[0]) << 8)
+                                             | static_cast<unsigned char>(rdata[1]));
   std::size_t used = 0;
   auto name = decode_name(rdata.substr(2), used);
   if (!name || used != rdata.size() - 2) {

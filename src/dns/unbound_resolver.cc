@@ -28,7 +28,8 @@ Result<Answer> convert(RecordType type, const std::string& name, int err, const 
     return temporary(name + ": " + ub_strerror(err));
   }
   if (r->bogus != 0) {
-    return temporary(name + ": DNSSEC validation failed: " + (r->why_bogus != nullptr ? r->why_bogus : "?"));
+    return temporary(
+        name + ": DNSSEC validation failed: " + (r->why_bogus != nullptr ? r->why_bogus : "?"));
   }
   if (r->nxdomain != 0) {
     return make_error(ErrorCode::kNotFound, name + ": no such domain");
@@ -43,19 +44,24 @@ Result<Answer> convert(RecordType type, const std::string& name, int err, const 
     const std::string_view rdata(r->data[i], static_cast<std::size_t>(r->len[i]));
     switch (type) {
       case RecordType::kA:
-        if (auto v = decode_a(rdata)) a.values.push_back(*v);
+        if (auto v = decode_a(rdata))
+          a.values.push_back(*v);
         break;
       case RecordType::kAaaa:
-        if (auto v = decode_aaaa(rdata)) a.values.push_back(*v);
+        if (auto v = decode_aaaa(rdata))
+          a.values.push_back(*v);
         break;
       case RecordType::kTxt:
-        if (auto v = decode_txt(rdata)) a.values.push_back(*v);
+        if (auto v = decode_txt(rdata))
+          a.values.push_back(*v);
         break;
       case RecordType::kMx:
-        if (auto v = decode_mx(rdata)) a.mx.push_back(*v);
+        if (auto v = decode_mx(rdata))
+          a.mx.push_back(*v);
         break;
       case RecordType::kTlsa:
-        if (auto v = decode_tlsa(rdata)) a.tlsa.push_back(*v);
+        if (auto v = decode_tlsa(rdata))
+          a.tlsa.push_back(*v);
         break;
     }
   }
@@ -108,7 +114,8 @@ Result<std::unique_ptr<UnboundResolver>> UnboundResolver::create(asio::any_io_ex
   return r;
 }
 
-UnboundResolver::UnboundResolver(asio::any_io_executor executor, ub_ctx* ctx, const UnboundOptions& options)
+UnboundResolver::UnboundResolver(asio::any_io_executor executor, ub_ctx* ctx,
+                                 const UnboundOptions& options)
     : executor_(std::move(executor)), ctx_(ctx), options_(options), fd_(executor_, ub_fd(ctx)) {}
 
 UnboundResolver::~UnboundResolver() {
@@ -163,23 +170,24 @@ void UnboundResolver::start(std::shared_ptr<Pending> p) {
   }
   p->id = next_id_++;
   pending_[p->id] = p;
-  const int err = ub_resolve_async(ctx_, p->name.c_str(), static_cast<int>(p->type), 1 /* IN */, p.get(),
-                                   &UnboundResolver::on_result, &p->async_id);
+  const int err = ub_resolve_async(ctx_, p->name.c_str(), static_cast<int>(p->type), 1 /* IN */,
+                                   p.get(), &UnboundResolver::on_result, &p->async_id);
   if (err != 0) {
     complete(p->id, temporary(p->name + ": " + ub_strerror(err)));
     return;
   }
   p->started = true;
   p->timer = std::make_unique<asio::steady_timer>(executor_, options_.timeout);
-  p->timer->async_wait([this, weak = std::weak_ptr<Pending>(p)](const boost::system::error_code& ec) {
-    auto q = weak.lock();
-    if (ec || !q || q->id == 0) {
-      return;
-    }
-    ub_cancel(ctx_, q->async_id);
-    q->started = false;
-    complete(q->id, temporary(q->name + ": timed out"));
-  });
+  p->timer->async_wait(
+      [this, weak = std::weak_ptr<Pending>(p)](const boost::system::error_code& ec) {
+        auto q = weak.lock();
+        if (ec || !q || q->id == 0) {
+          return;
+        }
+        ub_cancel(ctx_, q->async_id);
+        q->started = false;
+        complete(q->id, temporary(q->name + ": timed out"));
+      });
 }
 
 void UnboundResolver::complete(std::uint64_t id, Result<Answer> result) {

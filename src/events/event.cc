@@ -6,24 +6,32 @@
 
 namespace txmail::events {
 
-std::string Event::state() const { return kind == Kind::kDeferred ? "INTERMEDIATE" : "FINISHED"; }
+std::string Event::state() const {
+  return kind == Kind::kDeferred ? "INTERMEDIATE" : "FINISHED";
+}
 
 std::string Event::type() const {
   switch (kind) {
-    case Kind::kDelivered: return "DELIVERED";
-    case Kind::kDeferred: return "DEFERRED";
+    case Kind::kDelivered:
+      return "DELIVERED";
+    case Kind::kDeferred:
+      return "DEFERRED";
     case Kind::kBouncedHard:
-    case Kind::kBouncedSoft: return "BOUNCED";
+    case Kind::kBouncedSoft:
+      return "BOUNCED";
   }
   return "?";
 }
 
 std::string Event::sub_type() const {
   switch (kind) {
-    case Kind::kDelivered: return "OK";
+    case Kind::kDelivered:
+      return "OK";
     case Kind::kDeferred:
-    case Kind::kBouncedSoft: return "SOFT_BOUNCE";
-    case Kind::kBouncedHard: return "HARD_BOUNCE";
+    case Kind::kBouncedSoft:
+      return "SOFT_BOUNCE";
+    case Kind::kBouncedHard:
+      return "HARD_BOUNCE";
   }
   return "?";
 }

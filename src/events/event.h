@@ -32,6 +32,7 @@ struct Event {
   std::string tls;          // TLS version, empty for clear text
 
   std::string phase() const { return "DELIVER"; }
+
   std::string state() const;
   std::string type() const;
   std::string sub_type() const;

@@ -8,7 +8,8 @@ namespace txmail::events {
 namespace {
 
 TEST(EventLog, AppendsAndReadsByJobInOrder) {
-  const auto path = std::filesystem::temp_directory_path() / ("txmail-events-" + std::to_string(::getpid()) + ".db");
+  const auto path = std::filesystem::temp_directory_path()
+                    / ("txmail-events-" + std::to_string(::getpid()) + ".db");
   std::filesystem::remove(path);
   {
     auto log = SqliteEventLog::open(path.string(), SqliteEventLog::Mode::kReadWrite);

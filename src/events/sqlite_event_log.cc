@@ -12,9 +12,11 @@ constexpr const char* kSchema =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS events ("
-    " seq INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE, ts_ms INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    " seq INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE, ts_ms INTEGER NOT NULL, kind INTEGER NOT "
+    "NULL,"
     " job_id TEXT NOT NULL, mail_id TEXT NOT NULL, account TEXT NOT NULL, recipient TEXT NOT NULL,"
-    " sender TEXT NOT NULL, attempt INTEGER NOT NULL, remote_host TEXT NOT NULL, reply TEXT NOT NULL,"
+    " sender TEXT NOT NULL, attempt INTEGER NOT NULL, remote_host TEXT NOT NULL, reply TEXT NOT "
+    "NULL,"
     " egress TEXT NOT NULL, tls TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS events_job ON events(job_id);"
     "CREATE INDEX IF NOT EXISTS events_mail ON events(mail_id);"
@@ -23,7 +25,8 @@ constexpr const char* kSchema =
 
 std::string text(sqlite3_stmt* st, int col) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, col));
-  return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
+  return p == nullptr ? std::string()
+                      : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
 }
 
 }  // namespace
@@ -31,16 +34,18 @@ std::string text(sqlite3_stmt* st, int col) {
 Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& path, Mode mode) {
   sqlite3* writer = nullptr;
   if (mode == Mode::kReadWrite) {
-    if (sqlite3_open_v2(path.c_str(), &writer, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK ||
-        sqlite3_exec(writer, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(path.c_str(), &writer,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr)
+            != SQLITE_OK
+        || sqlite3_exec(writer, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
       std::string detail = writer != nullptr ? sqlite3_errmsg(writer) : "?";
       sqlite3_close(writer);
       return make_error(ErrorCode::kIo, "event log " + path + ": " + detail);
     }
   }
   sqlite3* reader = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr)
+      != SQLITE_OK) {
     std::string detail = reader != nullptr ? sqlite3_errmsg(reader) : "?";
     sqlite3_close(reader);
     sqlite3_close(writer);
@@ -90,22 +95,25 @@ void SqliteEventLog::writer_loop() {
 void SqliteEventLog::write_batch(const std::vector<Event>& batch) {
   sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "INSERT OR IGNORE INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient, sender,"
-                     " attempt, remote_host, reply, egress, tls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                     -1, &st, nullptr);
+  sqlite3_prepare_v2(
+      db_,
+      "INSERT OR IGNORE INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient, sender,"
+      " attempt, remote_host, reply, egress, tls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      -1, &st, nullptr);
   for (const auto& e : batch) {
     sqlite3_bind_text(st, 1, e.tag.c_str(), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, e.ts_ms);
     sqlite3_bind_int(st, 3, static_cast<int>(e.kind));
     const std::string* texts[] = {&e.job_id, &e.mail_id, &e.account, &e.recipient, &e.sender};
     for (int i = 0; i < 5; ++i) {
-      sqlite3_bind_text(st, 4 + i, texts[i]->c_str(), static_cast<int>(texts[i]->size()), SQLITE_STATIC);
+      sqlite3_bind_text(st, 4 + i, texts[i]->c_str(), static_cast<int>(texts[i]->size()),
+                        SQLITE_STATIC);
     }
     sqlite3_bind_int64(st, 9, e.attempt);
     const std::string* more[] = {&e.remote_host, &e.reply, &e.egress, &e.tls};
     for (int i = 0; i < 4; ++i) {
-      sqlite3_bind_text(st, 10 + i, more[i]->c_str(), static_cast<int>(more[i]->size()), SQLITE_STATIC);
+      sqlite3_bind_text(st, 10 + i, more[i]->c_str(), static_cast<int>(more[i]->size()),
+                        SQLITE_STATIC);
     }
     if (sqlite3_step(st) != SQLITE_DONE) {
       logger()->error("event log write failed job={}: {}", e.job_id, sqlite3_errmsg(db_));
@@ -122,9 +130,11 @@ Result<std::vector<Event>> SqliteEventLog::for_job(const std::string& job_id) {
   std::lock_guard lock(read_mutex_);
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(reader_,
-                         "SELECT tag, ts_ms, kind, job_id, mail_id, account, recipient, sender, attempt, remote_host,"
+                         "SELECT tag, ts_ms, kind, job_id, mail_id, account, recipient, sender, "
+                         "attempt, remote_host,"
                          " reply, egress, tls FROM events WHERE job_id = ? ORDER BY seq",
-                         -1, &st, nullptr) != SQLITE_OK) {
+                         -1, &st, nullptr)
+      != SQLITE_OK) {
     return make_error(ErrorCode::kIo, std::string("event log: ") + sqlite3_errmsg(reader_));
   }
   sqlite3_bind_text(st, 1, job_id.c_str(), -1, SQLITE_STATIC);

@@ -30,6 +30,7 @@ class SqliteEventLog final : public EventLog {
 
  private:
   SqliteEventLog(sqlite3* writer, sqlite3* reader) : db_(writer), reader_(reader) {}
+
   void writer_loop();
   void write_batch(const std::vector<Event>& batch);
 

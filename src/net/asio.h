@@ -25,7 +25,8 @@ awaitable<T> await_callback(Start start) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         start([shared](T value) {
           auto ex = asio::get_associated_executor(*shared);
-          asio::post(ex, [shared, value = std::move(value)]() mutable { (*shared)(std::move(value)); });
+          asio::post(ex,
+                     [shared, value = std::move(value)]() mutable { (*shared)(std::move(value)); });
         });
       },
       asio::use_awaitable);

@@ -153,8 +153,9 @@ awaitable<Result<void>> Connection::handshake_client(const std::string& host, bo
   co_return co_await handshake(asio::ssl::stream_base::client, timeout);
 }
 
-awaitable<Result<tcp::socket>> Connection::connect(asio::any_io_executor executor, const std::string& ip,
-                                                   std::uint16_t port, const std::string& source,
+awaitable<Result<tcp::socket>> Connection::connect(asio::any_io_executor executor,
+                                                   const std::string& ip, std::uint16_t port,
+                                                   const std::string& source,
                                                    Clock::duration timeout) {
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(ip, ec);
@@ -185,7 +186,8 @@ awaitable<Result<tcp::socket>> Connection::connect(asio::any_io_executor executo
   timer.cancel();
   if (cec) {
     co_return make_error(timed_out ? ErrorCode::kTimeout : ErrorCode::kNetwork,
-                         "connect " + ip + ":" + std::to_string(port) + ": " + (timed_out ? "timed out" : cec.message()));
+                         "connect " + ip + ":" + std::to_string(port) + ": "
+                             + (timed_out ? "timed out" : cec.message()));
   }
   socket.set_option(tcp::no_delay(true), ec);
   co_return std::move(socket);

@@ -37,12 +37,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<Result<void>> handshake_server(Clock::duration timeout);
   // Client side of TLS with SNI `host`; with a verifying context the peer certificate must
   // match `host`.
-  awaitable<Result<void>> handshake_client(const std::string& host, bool verify, Clock::duration timeout);
+  awaitable<Result<void>> handshake_client(const std::string& host, bool verify,
+                                           Clock::duration timeout);
 
   // Opens a TCP connection to ip:port from `source` (empty: any), within `timeout`.
-  static awaitable<Result<tcp::socket>> connect(asio::any_io_executor executor, const std::string& ip,
-                                                std::uint16_t port, const std::string& source,
-                                                Clock::duration timeout);
+  static awaitable<Result<tcp::socket>> connect(asio::any_io_executor executor,
+                                                const std::string& ip, std::uint16_t port,
+                                                const std::string& source, Clock::duration timeout);
 
   bool tls() const { return tls_active_; }
 
@@ -66,7 +67,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::shared_ptr<asio::ssl::context> tls_ctx_;
   tcp::socket socket_;
-  awaitable<Result<void>> handshake(asio::ssl::stream_base::handshake_type type, Clock::duration timeout);
+  awaitable<Result<void>> handshake(asio::ssl::stream_base::handshake_type type,
+                                    Clock::duration timeout);
   // Created at the handshake only: most connections of a relay never use TLS, and an SSL
   // object costs allocations.
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_stream_;

@@ -87,7 +87,8 @@ Result<std::shared_ptr<asio::ssl::context>> make_client_tls() {
   boost::system::error_code ec;
   ctx->set_default_verify_paths(ec);
   if (ec) {
-    return make_error(ErrorCode::kConfig, "tls: cannot load the system CA certificates: " + ec.message());
+    return make_error(ErrorCode::kConfig,
+                      "tls: cannot load the system CA certificates: " + ec.message());
   }
   return ctx;
 }

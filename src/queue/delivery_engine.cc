@@ -10,7 +10,8 @@
 namespace txmail::queue {
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -19,15 +20,17 @@ namespace {
 std::string domain_of(const std::string& address) {
   const std::size_t at = address.rfind('@');
   std::string d = at == std::string::npos ? std::string() : address.substr(at + 1);
-  std::transform(d.begin(), d.end(), d.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(d.begin(), d.end(), d.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return d;
 }
 
 }  // namespace
 
 DeliveryEngine::DeliveryEngine(asio::io_context& io, DeliveryOptions options, std::string node_name,
-                               store::Spool& spool, dns::Resolver& resolver, asio::thread_pool& workers,
-                               std::shared_ptr<asio::ssl::context> tls, PoolOf pool_of, OutcomeSink sink)
+                               store::Spool& spool, dns::Resolver& resolver,
+                               asio::thread_pool& workers, std::shared_ptr<asio::ssl::context> tls,
+                               PoolOf pool_of, OutcomeSink sink)
     : io_(io),
       options_(std::move(options)),
       node_name_(std::move(node_name)),
@@ -57,7 +60,8 @@ DeliveryEngine::~DeliveryEngine() = default;
 
 void DeliveryEngine::start() {
   if (options_.paused) {
-    logger()->warn("delivery is paused ([delivery] paused = true): accepted mail stays in the spool");
+    logger()->warn(
+        "delivery is paused ([delivery] paused = true): accepted mail stays in the spool");
     return;
   }
   asio::co_spawn(io_, scheduler_loop(this), asio::detached);
@@ -122,20 +126,23 @@ std::vector<DeliveryEngine::Recipient> DeliveryEngine::compact(
     // "<jobId>#<block hex8>#<index hex8>": keep the two numbers.
     const std::string& id = r.mail_id;
     if (id.size() == job_id.size() + 18 && id.starts_with(job_id)) {
-      c.block = static_cast<std::uint32_t>(std::strtoul(id.substr(job_id.size() + 1, 8).c_str(), nullptr, 16));
-      c.index = static_cast<std::uint32_t>(std::strtoul(id.substr(job_id.size() + 10, 8).c_str(), nullptr, 16));
+      c.block = static_cast<std::uint32_t>(
+          std::strtoul(id.substr(job_id.size() + 1, 8).c_str(), nullptr, 16));
+      c.index = static_cast<std::uint32_t>(
+          std::strtoul(id.substr(job_id.size() + 10, 8).c_str(), nullptr, 16));
     }
     out.push_back(std::move(c));
   }
   return out;
 }
 
-std::vector<store::SpoolRecipient> DeliveryEngine::expand(const std::string& job_id, const Job& job) {
+std::vector<store::SpoolRecipient> DeliveryEngine::expand(const std::string& job_id,
+                                                          const Job& job) {
   std::vector<store::SpoolRecipient> out;
   out.reserve(job.recipients.size());
   for (const auto& r : job.recipients) {
-    out.push_back(store::SpoolRecipient{r.address, mail_id(job_id, r.block, r.index), r.status, r.attempts,
-                                        r.next_attempt_ms});
+    out.push_back(store::SpoolRecipient{r.address, mail_id(job_id, r.block, r.index), r.status,
+                                        r.attempts, r.next_attempt_ms});
   }
   return out;
 }
@@ -151,15 +158,18 @@ void DeliveryEngine::schedule(Unit unit, std::int64_t due_ms) {
 awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
   while (!self->stopping_) {
     const std::int64_t now = now_ms();
-    while (!self->scheduled_.empty() && self->scheduled_.begin()->first <= now && !self->stopping_) {
+    while (!self->scheduled_.empty() && self->scheduled_.begin()->first <= now
+           && !self->stopping_) {
       Unit unit = std::move(self->scheduled_.begin()->second);
       self->scheduled_.erase(self->scheduled_.begin());
       ++self->dispatching_;
       asio::co_spawn(self->io_, dispatch(self, std::move(unit)), asio::detached);
     }
-    const auto wait = self->scheduled_.empty() ? std::chrono::milliseconds(60'000)
-                                               : std::chrono::milliseconds(self->scheduled_.begin()->first - now);
-    self->wake_.expires_after(std::min<std::chrono::milliseconds>(wait, std::chrono::milliseconds(60'000)));
+    const auto wait = self->scheduled_.empty()
+                          ? std::chrono::milliseconds(60'000)
+                          : std::chrono::milliseconds(self->scheduled_.begin()->first - now);
+    self->wake_.expires_after(
+        std::min<std::chrono::milliseconds>(wait, std::chrono::milliseconds(60'000)));
     co_await self->wake_.async_wait(use_tuple);
   }
 }
@@ -172,11 +182,16 @@ DestinationPolicy DeliveryEngine::policy_for(const std::string& domain) const {
       break;
     }
   }
-  if (!p.max_connections) p.max_connections = options_.max_connections_per_site;
-  if (!p.max_messages_per_connection) p.max_messages_per_connection = options_.max_messages_per_connection;
-  if (!p.max_recipients) p.max_recipients = options_.max_recipients_per_transaction;
-  if (!p.rate) p.rate = options_.rate_per_site;
-  if (!p.tls) p.tls = options_.tls;
+  if (!p.max_connections)
+    p.max_connections = options_.max_connections_per_site;
+  if (!p.max_messages_per_connection)
+    p.max_messages_per_connection = options_.max_messages_per_connection;
+  if (!p.max_recipients)
+    p.max_recipients = options_.max_recipients_per_transaction;
+  if (!p.rate)
+    p.rate = options_.rate_per_site;
+  if (!p.tls)
+    p.tls = options_.tls;
   return p;
 }
 
@@ -210,7 +225,8 @@ const EgressSource& DeliveryEngine::pick_source(const std::string& account) {
 
 awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
   const auto route = self->route_for(unit.domain);
-  auto dest = co_await smtp::resolve_destination(self->resolver_, unit.domain, route, self->options_.mx_port);
+  auto dest = co_await smtp::resolve_destination(self->resolver_, unit.domain, route,
+                                                 self->options_.mx_port);
   --self->dispatching_;
   if (!self->jobs_.contains(unit.job_id)) {
     co_return;

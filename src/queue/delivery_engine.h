@@ -53,9 +53,9 @@ struct EngineStats {
 
 class DeliveryEngine {
  public:
-  DeliveryEngine(asio::io_context& io, DeliveryOptions options, std::string node_name, store::Spool& spool,
-                 dns::Resolver& resolver, asio::thread_pool& workers, std::shared_ptr<asio::ssl::context> tls,
-                 PoolOf pool_of, OutcomeSink sink);
+  DeliveryEngine(asio::io_context& io, DeliveryOptions options, std::string node_name,
+                 store::Spool& spool, dns::Resolver& resolver, asio::thread_pool& workers,
+                 std::shared_ptr<asio::ssl::context> tls, PoolOf pool_of, OutcomeSink sink);
   ~DeliveryEngine();
   DeliveryEngine(const DeliveryEngine&) = delete;
   DeliveryEngine& operator=(const DeliveryEngine&) = delete;
@@ -81,6 +81,7 @@ class DeliveryEngine {
     std::uint32_t index = 0;
     store::RecipientStatus status = store::RecipientStatus::kQueued;
   };
+
   struct Job {
     std::string account;
     std::string sender;
@@ -89,14 +90,17 @@ class DeliveryEngine {
     std::uint32_t units_in_flight = 0;
     std::vector<Recipient> recipients;
   };
+
   static std::vector<Recipient> compact(const std::string& job_id,
                                         const std::vector<store::SpoolRecipient>& recipients);
   static std::vector<store::SpoolRecipient> expand(const std::string& job_id, const Job& job);
+
   struct Unit {
     std::string job_id;
     std::string domain;
     std::vector<std::uint32_t> recipients;  // indexes into Job::recipients
   };
+
   struct ReadyQueue {
     std::string key;
     EgressSource source;
@@ -128,8 +132,9 @@ class DeliveryEngine {
   // delivery_outcome.cc: results
   void defer_unit(const Unit& unit, const std::string& remote, const std::string& why);
   void bounce_unit(const Unit& unit, const std::string& why);
-  void record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome, const std::string& remote,
-              const std::string& reply, const std::string& egress, const std::string& tls, Unit& retry);
+  void record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome,
+              const std::string& remote, const std::string& reply, const std::string& egress,
+              const std::string& tls, Unit& retry);
   void finish_unit(const Unit& unit, Unit retry);
 
   asio::io_context& io_;

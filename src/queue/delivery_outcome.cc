@@ -8,8 +8,9 @@
 
 namespace txmail::queue {
 
-void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome, const std::string& remote,
-                            const std::string& reply, const std::string& egress, const std::string& tls, Unit& retry) {
+void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome,
+                            const std::string& remote, const std::string& reply,
+                            const std::string& egress, const std::string& tls, Unit& retry) {
   Job& job = jobs_.at(unit.job_id);
   Recipient& r = job.recipients[index];
   ++r.attempts;
@@ -39,7 +40,8 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome
         event.kind = Outcome::Kind::kBouncedSoft;
       } else {
         std::uniform_real_distribution<double> unit_interval(0.0, 1.0);
-        r.next_attempt_ms = now_ms() + options_.retry.delay(r.attempts, unit_interval(rng_)).count();
+        r.next_attempt_ms =
+            now_ms() + options_.retry.delay(r.attempts, unit_interval(rng_)).count();
         event.kind = Outcome::Kind::kDeferred;
         retry.recipients.push_back(index);
       }
@@ -50,7 +52,8 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome
   }
 }
 
-void DeliveryEngine::defer_unit(const Unit& unit, const std::string& remote, const std::string& why) {
+void DeliveryEngine::defer_unit(const Unit& unit, const std::string& remote,
+                                const std::string& why) {
   if (!jobs_.contains(unit.job_id)) {
     return;
   }

@@ -19,7 +19,8 @@ void DeliveryEngine::maybe_start_worker(ReadyQueue& rq) {
     return;
   }
   std::size_t& source_count = source_connections_[rq.source.name];
-  if (rq.connections >= *rq.limits.max_connections || source_count >= options_.max_connections_per_source) {
+  if (rq.connections >= *rq.limits.max_connections
+      || source_count >= options_.max_connections_per_source) {
     return;
   }
   // Another connection only when the open ones have more waiting than they are taking.
@@ -35,10 +36,12 @@ void DeliveryEngine::maybe_start_worker(ReadyQueue& rq) {
 awaitable<Result<store::SpoolRecord>> DeliveryEngine::load(const std::string& job_id) {
   // RocksDB reads may touch the disk: on the worker pool, never on the engine's thread.
   // A named starter: g++ 12 mishandles capturing temporaries inside co_await expressions.
-  auto starter = [this, job_id](std::function<void(Result<std::optional<store::SpoolRecord>>)> done) {
+  auto starter = [this,
+                  job_id](std::function<void(Result<std::optional<store::SpoolRecord>>)> done) {
     asio::post(workers_, [this, job_id, done = std::move(done)] { done(spool_.get(job_id)); });
   };
-  auto record = co_await await_callback<Result<std::optional<store::SpoolRecord>>>(std::move(starter));
+  auto record =
+      co_await await_callback<Result<std::optional<store::SpoolRecord>>>(std::move(starter));
   if (!record) {
     co_return tl::unexpected(record.error());
   }
@@ -52,7 +55,8 @@ awaitable<void> DeliveryEngine::pace(ReadyQueue& rq) {
   const auto now = Gcra::Clock::now();
   auto wait = rq.rate.reserve(now);
   if (options_.rate_per_source > 0) {
-    auto [it, inserted] = source_rates_.try_emplace(rq.source.name, Gcra(options_.rate_per_source, 1.0));
+    auto [it, inserted] =
+        source_rates_.try_emplace(rq.source.name, Gcra(options_.rate_per_source, 1.0));
     wait = std::max(wait, it->second.reserve(now));
   }
   if (wait > Gcra::Clock::duration::zero()) {
@@ -66,15 +70,16 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
   options.ehlo = rq->source.ehlo;
   options.source = rq->source.address;
   options.tls = *rq->limits.tls;
-  auto opened = co_await smtp::open_first(self->io_.get_executor(), rq->destination, options, self->tls_);
+  auto opened =
+      co_await smtp::open_first(self->io_.get_executor(), rq->destination, options, self->tls_);
   if (!opened.session) {
     // The site cannot be reached from this source: back it off as a whole, and every unit
     // waiting for it is deferred now rather than tried connection by connection.
     ++rq->failures;
     const auto delay = self->options_.retry.delay(rq->failures, 0.5);
     rq->backoff_until_ms = now_ms() + delay.count();
-    logger()->info("delivery site={} source={} unreachable, backing off {} ms: {}", rq->destination.site,
-                   rq->source.name, delay.count(), opened.detail);
+    logger()->info("delivery site={} source={} unreachable, backing off {} ms: {}",
+                   rq->destination.site, rq->source.name, delay.count(), opened.detail);
     while (!rq->units.empty()) {
       Unit unit = std::move(rq->units.front());
       rq->units.pop_front();
@@ -118,7 +123,8 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
   self->maybe_start_worker(*rq);
 }
 
-awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit) {
+awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session,
+                                             Unit unit) {
   auto loaded = co_await load(unit.job_id);
   const auto job_it = jobs_.find(unit.job_id);
   if (job_it == jobs_.end()) {
@@ -142,11 +148,12 @@ awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
   const std::string remote = fmt::format("{}[{}]", session.peer().host, session.peer().address);
   Unit retry{unit.job_id, unit.domain, {}};
   for (std::size_t k = 0; k < unit.recipients.size(); ++k) {
-    record(unit, unit.recipients[k], results[k].verdict.outcome, remote, results[k].reply, session.local_address(),
-           session.tls_version(), retry);
+    record(unit, unit.recipients[k], results[k].verdict.outcome, remote, results[k].reply,
+           session.local_address(), session.tls_version(), retry);
   }
-  logger()->info("delivery job={} site={} host={} rcpts={} tls={}", unit.job_id, rq.destination.site, remote,
-                 unit.recipients.size(), session.tls_version().empty() ? "no" : session.tls_version());
+  logger()->info("delivery job={} site={} host={} rcpts={} tls={}", unit.job_id,
+                 rq.destination.site, remote, unit.recipients.size(),
+                 session.tls_version().empty() ? "no" : session.tls_version());
   finish_unit(unit, std::move(retry));
 }
 

@@ -6,7 +6,8 @@ namespace txmail::queue {
 
 Gcra::Gcra(double rate_per_second, double burst) {
   if (rate_per_second > 0) {
-    interval_ = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate_per_second));
+    interval_ = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(1.0 / rate_per_second));
     tolerance_ = interval_ * static_cast<long>(std::max(burst, 1.0) - 1);
   }
 }

@@ -15,6 +15,7 @@ class Gcra {
 
   // How long to wait before one more message may go (zero: now); takes the slot.
   Clock::duration reserve(Clock::time_point now);
+
   bool limited() const { return interval_.count() > 0; }
 
  private:

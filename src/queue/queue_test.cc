@@ -15,8 +15,8 @@ TEST(RetryPolicy, ScheduleThenTailWithJitter) {
   EXPECT_EQ(p.delay(6, 0.5), minutes(40));
   EXPECT_EQ(p.delay(7, 0.5), minutes(60));
   EXPECT_EQ(p.delay(50, 0.5), minutes(60));
-  EXPECT_EQ(p.delay(1, 0.0), milliseconds(48'000));   // -20%
-  EXPECT_EQ(p.delay(1, 1.0), milliseconds(72'000));   // +20%
+  EXPECT_EQ(p.delay(1, 0.0), milliseconds(48'000));  // -20%
+  EXPECT_EQ(p.delay(1, 1.0), milliseconds(72'000));  // +20%
   EXPECT_FALSE(p.expired(0, 72LL * 3600 * 1000 - 1));
   EXPECT_TRUE(p.expired(0, 72LL * 3600 * 1000));
 }

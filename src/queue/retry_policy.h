@@ -21,6 +21,7 @@ struct RetryPolicy {
 
   // The wait after the `attempts`-th failed attempt (1 = the first); `unit` in [0, 1).
   Duration delay(std::uint32_t attempts, double unit) const;
+
   bool expired(std::int64_t received_ms, std::int64_t now_ms) const {
     return now_ms - received_ms >= max_age.count();
   }

@@ -66,8 +66,8 @@ void RocksSpool::put(const SpoolRecord& record, Done done) {
   enqueue(std::move(p));
 }
 
-void RocksSpool::update_recipients(const std::string& job_id, const std::vector<SpoolRecipient>& recipients,
-                                   Done done) {
+void RocksSpool::update_recipients(const std::string& job_id,
+                                   const std::vector<SpoolRecipient>& recipients, Done done) {
   Pending p;
   p.writes.emplace_back(recipients_key(job_id), encode_recipients(recipients));
   p.done = std::move(done);

@@ -8,8 +8,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "store/spool.h"
 
@@ -46,6 +46,7 @@ class RocksSpool final : public Spool {
     std::vector<std::pair<std::string, std::optional<std::string>>> writes;  // nullopt: delete
     Done done;
   };
+
   void enqueue(Pending p);
   // The job record with its current recipient states applied.
   Result<SpoolRecord> load(std::string_view record_bytes, const std::string& job_id);

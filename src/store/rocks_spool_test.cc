@@ -132,11 +132,13 @@ TEST_F(RocksSpoolTest, RecipientStateAndErase) {
   ASSERT_TRUE(gone);
   EXPECT_FALSE(gone->has_value());
   std::size_t n = 0;
-  ASSERT_TRUE((*spool)->scan([&](SpoolRecord&& r) {
-    EXPECT_EQ(r.job_id, "job-1002");
-    ++n;
-    return true;
-  }, [](const Error& e) { ADD_FAILURE() << e.detail; }));
+  ASSERT_TRUE((*spool)->scan(
+      [&](SpoolRecord&& r) {
+        EXPECT_EQ(r.job_id, "job-1002");
+        ++n;
+        return true;
+      },
+      [](const Error& e) { ADD_FAILURE() << e.detail; }));
   EXPECT_EQ(n, 1U);
 }
 

@@ -29,8 +29,8 @@ class Spool {
   virtual void put(const SpoolRecord& record, Done done) = 0;
   // The current state of a job's recipients (attempts, next attempt, final status), written
   // apart from the message so that an attempt never rewrites the message bytes.
-  virtual void update_recipients(const std::string& job_id, const std::vector<SpoolRecipient>& recipients,
-                                 Done done) = 0;
+  virtual void update_recipients(const std::string& job_id,
+                                 const std::vector<SpoolRecipient>& recipients, Done done) = 0;
   // The job leaves the spool (every recipient is final).
   virtual void erase(const std::string& job_id, Done done) = 0;
   virtual Result<std::optional<SpoolRecord>> get(const std::string& job_id) = 0;

@@ -93,8 +93,8 @@ bool read_recipients(Reader& in, std::vector<SpoolRecipient>& out) {
     std::uint64_t status = 0;
     std::uint64_t attempts = 0;
     std::uint64_t next = 0;
-    if (!in.bytes(rcpt.address) || !in.bytes(rcpt.mail_id) || !in.varint(status) || !in.varint(attempts) ||
-        !in.varint(next) || status > 2) {
+    if (!in.bytes(rcpt.address) || !in.bytes(rcpt.mail_id) || !in.varint(status)
+        || !in.varint(attempts) || !in.varint(next) || status > 2) {
       return false;
     }
     rcpt.status = static_cast<RecipientStatus>(status);

@@ -1,10 +1,10 @@
 #include "smtp/client/client_session.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 #include "common/log.h"
 
@@ -14,7 +14,9 @@ namespace {
 
 constexpr std::size_t kMaxReply = 64 * 1024;
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // "5.1.1 text" → enhanced "5.1.1", text "text"; no enhanced code → enhanced "".
 Reply make_reply(int code, const std::vector<std::string>& lines) {
@@ -26,7 +28,8 @@ Reply make_reply(int code, const std::vector<std::string>& lines) {
     std::string text = line;
     const std::size_t sp = text.find(' ');
     const std::string first = text.substr(0, sp);
-    if (first.size() >= 5 && is_digit(first[0]) && first[1] == '.' && first.find_first_not_of("0123456789.") == std::string::npos) {
+    if (first.size() >= 5 && is_digit(first[0]) && first[1] == '.'
+        && first.find_first_not_of("0123456789.") == std::string::npos) {
       if (r.enhanced.empty()) {
         r.enhanced = first;
       }
@@ -94,10 +97,13 @@ std::string dot_stuff(std::string_view message) {
   return out;
 }
 
-ClientSession::ClientSession(std::shared_ptr<net::Connection> conn, Peer peer, ClientOptions options)
+ClientSession::ClientSession(std::shared_ptr<net::Connection> conn, Peer peer,
+                             ClientOptions options)
     : conn_(std::move(conn)), peer_(std::move(peer)), options_(std::move(options)) {}
 
-ClientSession::~ClientSession() { conn_->close(); }
+ClientSession::~ClientSession() {
+  conn_->close();
+}
 
 awaitable<Result<void>> ClientSession::write(std::string data, std::chrono::milliseconds timeout) {
   auto r = co_await conn_->write(data, timeout);
@@ -134,7 +140,8 @@ awaitable<Result<Reply>> ClientSession::read_reply(std::chrono::milliseconds tim
     int line_code = 0;
     bool last = false;
     std::string text;
-    if (!parse_reply_line(line, line_code, last, text) || (code != 0 && line_code != code) || lines.size() > 100) {
+    if (!parse_reply_line(line, line_code, last, text) || (code != 0 && line_code != code)
+        || lines.size() > 100) {
       usable_ = false;
       co_return make_error(ErrorCode::kNetwork, "malformed reply: " + printable(line));
     }
@@ -150,7 +157,8 @@ awaitable<Result<Reply>> ClientSession::read_reply(std::chrono::milliseconds tim
   }
 }
 
-awaitable<Result<Reply>> ClientSession::command(std::string line, std::chrono::milliseconds timeout) {
+awaitable<Result<Reply>> ClientSession::command(std::string line,
+                                                std::chrono::milliseconds timeout) {
   line += "\r\n";
   if (auto w = co_await write(std::move(line), timeout); !w) {
     co_return tl::unexpected(w.error());
@@ -177,11 +185,16 @@ awaitable<Result<Reply>> ClientSession::hello() {
     for (char& c : ext) {
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
-    if (ext == "PIPELINING") pipelining_ = true;
-    else if (ext == "STARTTLS") starttls_ = true;
-    else if (ext == "SMTPUTF8") smtputf8_ = true;
-    else if (ext == "8BITMIME") eight_bit_mime_ = true;
-    else if (ext.starts_with("SIZE ")) max_size_ = std::strtoull(ext.c_str() + 5, nullptr, 10);
+    if (ext == "PIPELINING")
+      pipelining_ = true;
+    else if (ext == "STARTTLS")
+      starttls_ = true;
+    else if (ext == "SMTPUTF8")
+      smtputf8_ = true;
+    else if (ext == "8BITMIME")
+      eight_bit_mime_ = true;
+    else if (ext.starts_with("SIZE "))
+      max_size_ = std::strtoull(ext.c_str() + 5, nullptr, 10);
   }
   co_return r;
 }
@@ -224,7 +237,8 @@ awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor execu
         co_return fail(Stage::kStartTls, go);
       }
     } else {
-      auto hs = co_await conn->handshake_client(peer.host, options.tls == TlsMode::kVerify, options.command_timeout);
+      auto hs = co_await conn->handshake_client(peer.host, options.tls == TlsMode::kVerify,
+                                                options.command_timeout);
       if (!hs) {
         out.verdict = classify_failure(Stage::kStartTls);
         out.detail = "TLS handshake with " + peer.host + " failed: " + hs.error().detail;
@@ -239,22 +253,25 @@ awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor execu
     }
   } else if (tls_mandatory(options.tls)) {
     out.verdict = {Outcome::kDeferred, Scope::kDestinationSite, "SOFT_BOUNCE"};
-    out.detail = peer.host + " does not offer STARTTLS and the TLS policy is " + std::string(to_string(options.tls));
+    out.detail = peer.host + " does not offer STARTTLS and the TLS policy is "
+                 + std::string(to_string(options.tls));
     co_return out;
   }
   out.session = std::move(s);
   co_return out;
 }
 
-std::vector<RecipientOutcome> ClientSession::all(const Outgoing& out, Verdict v, const std::string& why) {
+std::vector<RecipientOutcome> ClientSession::all(const Outgoing& out, Verdict v,
+                                                 const std::string& why) {
   return std::vector<RecipientOutcome>(out.recipients.size(), RecipientOutcome{v, why});
 }
 
 awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out) {
   const Verdict permanent{Outcome::kBounced, Scope::kMessage, "HARD_BOUNCE"};
   if (max_size_ > 0 && out.message->size() > max_size_) {
-    co_return all(out, permanent, fmt::format("message of {} bytes is larger than {} accepts ({})",
-                                              out.message->size(), peer_.host, max_size_));
+    co_return all(out, permanent,
+                  fmt::format("message of {} bytes is larger than {} accepts ({})",
+                              out.message->size(), peer_.host, max_size_));
   }
   if (out.smtputf8 && !smtputf8_) {
     // RFC 6531 section 3.2: without SMTPUTF8 at the peer, an internationalized message bounces.
@@ -292,7 +309,7 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
     }
     for (std::size_t i = 0; i < commands.size(); ++i) {
       replies.push_back(co_await read_reply(i + 1 == commands.size() ? options_.data_init_timeout
-                                                                      : options_.command_timeout));
+                                                                     : options_.command_timeout));
       if (!replies.back()) {
         break;
       }
@@ -301,14 +318,17 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
     for (std::size_t i = 0; i < commands.size(); ++i) {
       const bool is_data = i + 1 == commands.size();
       // Without pipelining, DATA is sent only when some recipient was accepted.
-      if (is_data && std::none_of(replies.begin() + 1, replies.end(), [](const auto& r) { return r && r->code / 100 == 2; })) {
+      if (is_data && std::none_of(replies.begin() + 1, replies.end(), [](const auto& r) {
+            return r && r->code / 100 == 2;
+          })) {
         break;
       }
       if (auto w = co_await write(commands[i], options_.command_timeout); !w) {
         replies.emplace_back(tl::unexpected(w.error()));
         break;
       }
-      replies.push_back(co_await read_reply(is_data ? options_.data_init_timeout : options_.command_timeout));
+      replies.push_back(
+          co_await read_reply(is_data ? options_.data_init_timeout : options_.command_timeout));
       if (!replies.back() || (i == 0 && replies.back()->code / 100 != 2)) {
         break;
       }
@@ -316,9 +336,12 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
   }
   // MAIL
   if (!replies[0] || replies[0]->code / 100 != 2) {
-    const Verdict v = replies[0] ? classify_reply(Stage::kMail, *replies[0]) : classify_failure(Stage::kMail);
-    if (usable_ && replies.size() == commands.size() && replies.back() && replies.back()->code == 354) {
-      co_await write(".\r\n", options_.command_timeout);  // a pipelined DATA went through: end it empty
+    const Verdict v =
+        replies[0] ? classify_reply(Stage::kMail, *replies[0]) : classify_failure(Stage::kMail);
+    if (usable_ && replies.size() == commands.size() && replies.back()
+        && replies.back()->code == 354) {
+      co_await write(".\r\n",
+                     options_.command_timeout);  // a pipelined DATA went through: end it empty
       (void)co_await read_reply(options_.data_end_timeout);
     }
     if (usable_) {
@@ -331,7 +354,8 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
   for (std::size_t i = 0; i < out.recipients.size(); ++i) {
     const std::size_t k = i + 1;
     if (k >= replies.size() || !replies[k]) {
-      results[i] = {classify_failure(Stage::kRcpt), k < replies.size() ? replies[k].error().detail : "no reply"};
+      results[i] = {classify_failure(Stage::kRcpt),
+                    k < replies.size() ? replies[k].error().detail : "no reply"};
       continue;
     }
     results[i] = {classify_reply(Stage::kRcpt, *replies[k]), describe(*replies[k])};
@@ -348,9 +372,11 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
       (void)co_await read_reply(options_.data_end_timeout);
     }
     if (!accepted.empty()) {
-      const Verdict v = (data_reply != nullptr && *data_reply) ? classify_reply(Stage::kData, **data_reply)
-                                                                : classify_failure(Stage::kData);
-      const std::string why = (data_reply != nullptr && *data_reply) ? describe(**data_reply) : "DATA failed";
+      const Verdict v = (data_reply != nullptr && *data_reply)
+                            ? classify_reply(Stage::kData, **data_reply)
+                            : classify_failure(Stage::kData);
+      const std::string why =
+          (data_reply != nullptr && *data_reply) ? describe(**data_reply) : "DATA failed";
       for (auto i : accepted) {
         results[i] = {v, why};
       }

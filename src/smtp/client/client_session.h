@@ -66,9 +66,13 @@ class ClientSession {
   // One transaction; results in the order of out.recipients.
   awaitable<std::vector<RecipientOutcome>> send(const Outgoing& out);
   awaitable<void> quit();
+
   bool usable() const { return usable_; }
+
   const Peer& peer() const { return peer_; }
+
   std::string tls_version() const { return conn_->tls_version(); }
+
   const std::string& local_address() const { return conn_->local_ip(); }
 
  private:

@@ -5,8 +5,10 @@
 
 namespace txmail::smtp {
 
-awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, const std::string& domain,
-                                                   const std::optional<Route>& route, std::uint16_t mx_port) {
+awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver,
+                                                   const std::string& domain,
+                                                   const std::optional<Route>& route,
+                                                   std::uint16_t mx_port) {
   Destination dest;
   if (route) {
     boost::system::error_code ec;
@@ -48,14 +50,15 @@ awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, cons
 }
 
 awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Destination dest,
-                                            ClientOptions options, std::shared_ptr<asio::ssl::context> tls) {
+                                            ClientOptions options,
+                                            std::shared_ptr<asio::ssl::context> tls) {
   ClientSession::Opened last;
   last.detail = "no host to connect to";
   for (const auto& peer : dest.peers) {
     auto opened = co_await ClientSession::open(executor, peer, options, tls);
     if (!opened.session && opened.tls_failed && options.tls == TlsMode::kOpportunistic) {
-      logger()->info("delivery host={} addr={} tls failed, retrying in clear text: {}", peer.host, peer.address,
-                     opened.detail);
+      logger()->info("delivery host={} addr={} tls failed, retrying in clear text: {}", peer.host,
+                     peer.address, opened.detail);
       ClientOptions plain = options;
       plain.tls = TlsMode::kDisabled;
       opened = co_await ClientSession::open(executor, peer, plain, tls);
@@ -63,8 +66,8 @@ awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Dest
     if (opened.session) {
       co_return opened;
     }
-    logger()->info("delivery host={} addr={} port={} unusable: {}", peer.host, peer.address, peer.port,
-                   opened.detail);
+    logger()->info("delivery host={} addr={} port={} unusable: {}", peer.host, peer.address,
+                   peer.port, opened.detail);
     last = std::move(opened);
   }
   co_return last;

@@ -24,13 +24,15 @@ struct Destination {
 };
 
 // Where mail for `domain` goes: the route when given, else its MX hosts and their addresses.
-awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver, const std::string& domain,
+awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver,
+                                                   const std::string& domain,
                                                    const std::optional<Route>& route,
                                                    std::uint16_t mx_port = 25);
 
 // Takes its arguments by value: the caller's destination may be replaced (a fresher MX answer)
 // while this coroutine walks it.
 awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Destination dest,
-                                            ClientOptions options, std::shared_ptr<asio::ssl::context> tls);
+                                            ClientOptions options,
+                                            std::shared_ptr<asio::ssl::context> tls);
 
 }  // namespace txmail::smtp

@@ -17,6 +17,9 @@ enum class TlsMode { kDisabled, kOpportunistic, kRequired, kVerify };
 
 Result<TlsMode> parse_tls_mode(std::string_view text);
 std::string_view to_string(TlsMode mode);
-inline bool tls_mandatory(TlsMode mode) { return mode == TlsMode::kRequired || mode == TlsMode::kVerify; }
+
+inline bool tls_mandatory(TlsMode mode) {
+  return mode == TlsMode::kRequired || mode == TlsMode::kVerify;
+}
 
 }  // namespace txmail::smtp

@@ -36,8 +36,10 @@ Scope scope_of(Stage stage, const Enhanced& e) {
     case Stage::kConnect:
     case Stage::kGreeting:
     case Stage::kEhlo:
-    case Stage::kStartTls: return Scope::kDestinationSite;
-    case Stage::kRcpt: return Scope::kRecipient;
+    case Stage::kStartTls:
+      return Scope::kDestinationSite;
+    case Stage::kRcpt:
+      return Scope::kRecipient;
     case Stage::kMail:
     case Stage::kData:
     case Stage::kDataEnd:
@@ -50,7 +52,8 @@ Scope scope_of(Stage stage, const Enhanced& e) {
         return Scope::kDestinationSite;
       }
       return Scope::kMessage;
-    case Stage::kRset: return Scope::kConnection;
+    case Stage::kRset:
+      return Scope::kConnection;
   }
   return Scope::kMessage;
 }
@@ -84,8 +87,8 @@ Verdict classify_reply(Stage stage, const Reply& reply) {
 }
 
 Verdict classify_failure(Stage stage) {
-  return {Outcome::kDeferred, stage == Stage::kConnect ? Scope::kDestinationSite : Scope::kConnection,
-          "SOFT_BOUNCE"};
+  return {Outcome::kDeferred,
+          stage == Stage::kConnect ? Scope::kDestinationSite : Scope::kConnection, "SOFT_BOUNCE"};
 }
 
 }  // namespace txmail::smtp

@@ -37,8 +37,10 @@ TEST(Trouble, Table) {
   };
   for (const auto& c : cases) {
     const Verdict v = classify_reply(c.stage, Reply(c.code, c.enhanced, "text"));
-    EXPECT_EQ(v.outcome, c.outcome) << c.code << " " << c.enhanced << " stage " << static_cast<int>(c.stage);
-    EXPECT_EQ(v.scope, c.scope) << c.code << " " << c.enhanced << " stage " << static_cast<int>(c.stage);
+    EXPECT_EQ(v.outcome, c.outcome)
+        << c.code << " " << c.enhanced << " stage " << static_cast<int>(c.stage);
+    EXPECT_EQ(v.scope, c.scope) << c.code << " " << c.enhanced << " stage "
+                                << static_cast<int>(c.stage);
     EXPECT_EQ(v.subtype, c.subtype) << c.code;
   }
 }

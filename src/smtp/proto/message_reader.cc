@@ -8,7 +8,8 @@ namespace txmail::smtp {
 void ContentCheck::put(std::string_view bytes) {
   // Keep what fits under the size limit, in one append; count the rest.
   const std::uint64_t room = size_ < max_size_ ? max_size_ - size_ : 0;
-  out_.append(bytes.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(room, bytes.size()))));
+  out_.append(
+      bytes.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(room, bytes.size()))));
   size_ += bytes.size();
   if (size_ > max_size_) {
     problems_.oversize = true;
@@ -130,7 +131,8 @@ std::size_t DotReader::feed(std::string_view wire) {
           state_ = State::kMid;
         }
         break;
-      case State::kDone: break;
+      case State::kDone:
+        break;
     }
   }
   return i;
