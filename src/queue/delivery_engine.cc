@@ -40,7 +40,8 @@ DeliveryEngine::DeliveryEngine(asio::io_context& io, DeliveryOptions options, st
       tls_(std::move(tls)),
       pool_of_(std::move(pool_of)),
       sink_(std::move(sink)),
-      wake_(io) {
+      wake_(io),
+      stop_timer_(io) {
   if (options_.sources.empty()) {
     options_.sources.push_back(EgressSource{});
   }
@@ -267,9 +268,20 @@ void DeliveryEngine::stop(std::function<void()> done) {
     wake_.cancel();
     if (connections_ == 0) {
       done();
-    } else {
-      on_stopped_ = std::move(done);
+      return;
     }
+    on_stopped_ = std::move(done);
+    stop_timer_.expires_after(std::chrono::seconds(10));
+    stop_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || !on_stopped_) {
+        return;
+      }
+      logger()->warn("delivery stop: {} connections still busy; their recipients stay queued",
+                     connections_);
+      auto stopped = std::move(on_stopped_);
+      on_stopped_ = nullptr;
+      stopped();
+    });
   });
 }
 

@@ -66,7 +66,8 @@ class DeliveryEngine {
   void submit(const store::SpoolRecord& record);
   void start();
   // Stops scheduling; connections finish their current transaction. `done` runs on the engine's
-  // io_context when every worker has ended.
+  // io_context when every connection has ended, or after 10 s with some still busy (their
+  // recipients stay queued in the spool and are sent after the restart: at least once).
   void stop(std::function<void()> done);
   EngineStats stats() const;
 
@@ -150,6 +151,7 @@ class DeliveryEngine {
   std::unordered_map<std::string, Job> jobs_;
   std::multimap<std::int64_t, Unit> scheduled_;
   asio::steady_timer wake_;
+  asio::steady_timer stop_timer_;
   std::unordered_map<std::string, std::unique_ptr<ReadyQueue>> ready_;
   std::unordered_map<std::string, std::size_t> source_connections_;
   std::unordered_map<std::string, Gcra> source_rates_;

@@ -114,6 +114,7 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
   --self->connections_;
   if (self->stopping_) {
     if (self->connections_ == 0 && self->on_stopped_) {
+      self->stop_timer_.cancel();
       auto done = std::move(self->on_stopped_);
       self->on_stopped_ = nullptr;
       done();
