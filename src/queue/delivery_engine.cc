@@ -254,8 +254,9 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
   ReadyQueue& rq = *slot;
   rq.destination = std::move(*dest);
   if (rq.backoff_until_ms > now_ms()) {
-    // The whole site is backed off: wait with it instead of knocking again.
-    self->schedule(std::move(unit), rq.backoff_until_ms);
+    // The whole site is backed off: this unit is deferred with the site's last answer, and
+    // nobody knocks again before the back-off ends.
+    self->defer_unit(unit, rq.destination.site, "destination site backed off: " + rq.last_error);
     co_return;
   }
   rq.units.push_back(std::move(unit));

@@ -111,6 +111,7 @@ class DeliveryEngine {
     std::size_t connections = 0;
     std::uint32_t failures = 0;  // consecutive connection failures of the whole site
     std::int64_t backoff_until_ms = 0;
+    std::string last_error;  // why the site is backed off
     Gcra rate;
   };
 

@@ -12,9 +12,10 @@ void DeliveryEngine::maybe_start_worker(ReadyQueue& rq) {
     return;
   }
   if (rq.backoff_until_ms > now_ms()) {
-    while (!rq.units.empty()) {  // the site is backed off: these wait with it
-      schedule(std::move(rq.units.front()), rq.backoff_until_ms);
+    while (!rq.units.empty()) {  // the site is backed off: these are deferred without a try
+      Unit unit = std::move(rq.units.front());
       rq.units.pop_front();
+      defer_unit(unit, rq.destination.site, "destination site backed off: " + rq.last_error);
     }
     return;
   }
@@ -78,6 +79,7 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
     ++rq->failures;
     const auto delay = self->options_.retry.delay(rq->failures, 0.5);
     rq->backoff_until_ms = now_ms() + delay.count();
+    rq->last_error = opened.detail;
     logger()->info("delivery site={} source={} unreachable, backing off {} ms: {}",
                    rq->destination.site, rq->source.name, delay.count(), opened.detail);
     while (!rq->units.empty()) {

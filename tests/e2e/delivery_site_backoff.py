@@ -1,0 +1,51 @@
+"""A destination site that refuses service is backed off as a whole: with ten messages waiting
+for an MX that answers every connection with 421, it is asked once, and every recipient is
+deferred with that answer, instead of ten connections (or more) knocking recipient by
+recipient."""
+import socket
+import threading
+import time
+from txmail_harness import *
+
+PORT = free_port()
+ZONE = f"""$ORIGIN test.
+$TTL 60
+@ IN SOA ns.test. admin.test. 1 3600 600 86400 60
+busy IN MX 10 mx.busy.test.
+mx.busy IN A 127.0.0.81
+"""
+
+connections = []
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.81", PORT))
+server.listen(50)
+
+
+def refuse_all():
+    while True:
+        try:
+            conn, peer = server.accept()
+        except OSError:
+            return
+        connections.append(time.time())
+        conn.sendall(b"421 4.3.2 mx.busy.test overloaded, try later\r\n")
+        conn.close()
+
+
+threading.Thread(target=refuse_all, daemon=True).start()
+try:
+    with DnsServer(ZONE) as dns:
+        delivery = (f'mx_port = {PORT}\nretry_schedule = ["1h"]\n'
+                    '[[delivery.policy]]\ndomain = "busy.test"\nmax_connections = 1\n')
+        with Txmail(extra=f'[dns]\nservers = ["{dns.address}"]\n', delivery="paused = false\n" + delivery) as tx:
+            jobs = [submit(tx, "a@sender.test", [f"r{i}@busy.test"], f"Subject: {i}\r\n\r\nx\r\n") for i in range(10)]
+            deferred = wait_for("every recipient deferred", lambda: (lambda evs: len(evs) == 10 and evs)(
+                [e for j in jobs for e in events(tx, j)]))
+            check(all(e["type"] == "DEFERRED" and "421" in e["reply"] for e in deferred), f"{deferred[:2]}")
+            time.sleep(1)
+            check(1 <= len(connections) <= 2, f"{len(connections)} connections to a site that refuses service")
+            print(f"connections={len(connections)} deferred={len(deferred)}")
+finally:
+    server.close()
+print("ok")
