@@ -79,6 +79,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool may_relay() const;
 
   // session_data.cc
+  void reply_no_transaction(const char* verb);
   awaitable<void> on_data();
   awaitable<void> on_bdat(const Command& cmd);
   awaitable<bool> read_chunk(ChunkReader* reader, std::uint64_t size);

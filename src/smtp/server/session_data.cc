@@ -23,10 +23,19 @@ awaitable<Result<void>> spool_put(store::Spool& spool, const store::SpoolRecord&
 
 }  // namespace
 
+// DATA or BDAT without a transaction that has recipients: 554 when MAIL was accepted but no
+// recipient was (RFC 5321 section 3.3), 503 when the order of commands is wrong.
+void Session::reply_no_transaction(const char* verb) {
+  if (phase_ == Phase::kMail) {
+    reply(554, "5.5.1", "No valid recipients");
+  } else {
+    reply(503, "5.5.1", fmt::format("Need MAIL and RCPT before {}", verb).c_str());
+  }
+}
+
 awaitable<void> Session::on_data() {
   if (phase_ != Phase::kRcpt) {
-    reply(phase_ == Phase::kMail ? 554 : 503, phase_ == Phase::kMail ? "5.5.1" : "5.5.1",
-          phase_ == Phase::kMail ? "No valid recipients" : "Need MAIL and RCPT before DATA");
+    reply_no_transaction("DATA");
     co_return;
   }
   if (bdat_) {
@@ -83,8 +92,7 @@ awaitable<void> Session::on_bdat(const Command& cmd) {
       }
       reply(503, "5.5.1", "Transaction already failed, send RSET");
     } else {
-      reply(phase_ == Phase::kMail ? 554 : 503, "5.5.1",
-            phase_ == Phase::kMail ? "No valid recipients" : "Need MAIL and RCPT before BDAT");
+      reply_no_transaction("BDAT");
     }
     co_return;
   }
