@@ -30,7 +30,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Cancels the current wait (from the connection's executor).
   void interrupt();
 
-  bool interrupted() const { return interrupted_; }
 
   awaitable<Result<std::size_t>> read_some(char* data, std::size_t size, Clock::duration timeout);
   awaitable<Result<void>> write(std::string_view data, Clock::duration timeout);
@@ -47,7 +46,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool tls() const { return tls_active_; }
 
-  bool tls_available() const { return tls_ctx_ != nullptr; }
 
   std::string tls_version() const;
   std::string tls_cipher() const;

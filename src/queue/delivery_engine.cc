@@ -163,7 +163,6 @@ awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
            && !self->stopping_) {
       Unit unit = std::move(self->scheduled_.begin()->second);
       self->scheduled_.erase(self->scheduled_.begin());
-      ++self->dispatching_;
       asio::co_spawn(self->io_, dispatch(self, std::move(unit)), asio::detached);
     }
     const auto wait = self->scheduled_.empty()
@@ -228,7 +227,6 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
   const auto route = self->route_for(unit.domain);
   auto dest = co_await smtp::resolve_destination(self->resolver_, unit.domain, route,
                                                  self->options_.mx_port);
-  --self->dispatching_;
   if (!self->jobs_.contains(unit.job_id)) {
     co_return;
   }
@@ -284,10 +282,6 @@ void DeliveryEngine::stop(std::function<void()> done) {
       stopped();
     });
   });
-}
-
-EngineStats DeliveryEngine::stats() const {
-  return EngineStats{jobs_.size(), scheduled_.size(), ready_.size(), connections_};
 }
 
 }  // namespace txmail::queue

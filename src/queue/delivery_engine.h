@@ -44,13 +44,6 @@ struct Outcome {
 using OutcomeSink = std::function<void(const Outcome&)>;
 using PoolOf = std::function<std::string(const std::string& account)>;
 
-struct EngineStats {
-  std::size_t jobs = 0;
-  std::size_t scheduled_units = 0;
-  std::size_t ready_queues = 0;
-  std::size_t connections = 0;
-};
-
 class DeliveryEngine {
  public:
   DeliveryEngine(asio::io_context& io, DeliveryOptions options, std::string node_name,
@@ -69,7 +62,6 @@ class DeliveryEngine {
   // io_context when every connection has ended, or after 10 s with some still busy (their
   // recipients stay queued in the spool and are sent after the restart: at least once).
   void stop(std::function<void()> done);
-  EngineStats stats() const;
 
  private:
   // Memory per queued recipient matters (a node may hold millions): the mail id is kept as
@@ -158,7 +150,6 @@ class DeliveryEngine {
   std::unordered_map<std::string, Gcra> source_rates_;
   std::unordered_map<std::string, std::size_t> pool_cursor_;
   std::size_t connections_ = 0;
-  std::size_t dispatching_ = 0;
   bool stopping_ = false;
   std::function<void()> on_stopped_;
   std::mt19937_64 rng_{std::random_device{}()};

@@ -188,15 +188,6 @@ tl::expected<Command, Reply> parse_auth(Command cmd, std::string_view arg) {
 
 }  // namespace
 
-std::string_view verb_name(Verb v) {
-  for (const auto& [name, verb] : kVerbs) {
-    if (verb == v) {
-      return name;
-    }
-  }
-  return "?";
-}
-
 tl::expected<Command, Reply> parse_command(std::string_view line) {
   if (line.size() + 2 > kMaxCommandLine) {
     return fail(500, "5.5.2", "Line too long");

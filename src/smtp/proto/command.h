@@ -53,6 +53,5 @@ constexpr std::size_t kMaxCommandLine = 1000;
 // Parses one command line, without its line terminator.
 tl::expected<Command, Reply> parse_command(std::string_view line);
 
-std::string_view verb_name(Verb v);
 
 }  // namespace txmail::smtp

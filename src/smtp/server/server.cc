@@ -193,9 +193,4 @@ void SmtpServer::stop(std::function<void()> done) {
   });
 }
 
-std::size_t SmtpServer::active_sessions() const {
-  std::lock_guard lock(mutex_);
-  return sessions_.size();
-}
-
 }  // namespace txmail::smtp

@@ -34,7 +34,6 @@ class SmtpServer {
   void start();
   // Graceful stop; `done` runs once every session has ended (or been force-closed).
   void stop(std::function<void()> done);
-  std::size_t active_sessions() const;
 
  private:
   struct Listener {
