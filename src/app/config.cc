@@ -97,11 +97,27 @@ const std::map<std::string, Kind>& schema() {
       {"notifications", Kind::kTable},
       {"notifications.source_address", Kind::kString},
       {"notifications.allow_private_targets", Kind::kBoolean},
+      {"dkim", Kind::kTable},
+      {"dkim.master_key_file", Kind::kString},
+      {"dkim.master_key_env", Kind::kString},
+      {"dkim.rsa_bits", Kind::kInteger},
+      {"dkim.ed25519", Kind::kBoolean},
+      {"dkim.rotation_grace", Kind::kString},
+      {"publish", Kind::kTable},
+      {"publish.zone", Kind::kString},
+      {"publish.nameservers", Kind::kStringArray},
+      {"publish.hostmaster", Kind::kString},
+      {"publish.ttl", Kind::kString},
+      {"publish.extra_egress", Kind::kStringArray},
+      {"publish.endpoint", Kind::kTableArray},
+      {"publish.endpoint[].name", Kind::kString},
+      {"publish.endpoint[].addresses", Kind::kStringArray},
       {"account", Kind::kTableArray},
       {"account[].name", Kind::kString},
       {"account[].password", Kind::kString},
       {"account[].allow_ips", Kind::kStringArray},
       {"account[].pool", Kind::kString},
+      {"account[].allow_unverified_domains", Kind::kBoolean},
   };
   return kSchema;
 }
@@ -302,6 +318,7 @@ Result<void> read_accounts(const toml::table& t, Config& c) {
     seed.name = a["name"].value_or(std::string());
     seed.password = a["password"].value_or(std::string());
     seed.pool = a["pool"].value_or(std::string());
+    seed.allow_unverified_domains = a["allow_unverified_domains"].value_or(false);
     if (seed.name.empty()) {
       return bad(key + ".name", "is required");
     }
@@ -382,6 +399,9 @@ Result<Config> parse_config(std::string_view text) {
     return tl::unexpected(r.error());
   }
   if (auto r = read_delivery(t, c); !r) {
+    return tl::unexpected(r.error());
+  }
+  if (auto r = read_dkim(t, c); !r) {
     return tl::unexpected(r.error());
   }
   if (c.io_threads == 0) {

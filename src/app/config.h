@@ -10,6 +10,7 @@
 #include "net/cidr.h"
 #include "queue/delivery_options.h"
 #include "smtp/server/options.h"
+#include "tenancy/sender_domain.h"
 
 namespace txmail::app {
 
@@ -18,6 +19,22 @@ struct AccountSeed {
   std::string password;
   std::vector<net::Cidr> allow_ips;
   std::string pool;
+  bool allow_unverified_domains = false;
+};
+
+// [[publish.endpoint]]: a name in the service's zone and the addresses behind it.
+struct PublishEndpoint {
+  std::string name;
+  std::vector<std::string> addresses;
+};
+
+// [publish]: the service's own DNS data (txmail dns records).
+struct PublishConfig {
+  std::vector<std::string> nameservers;  // default: ns1.<zone>
+  std::string hostmaster;                // default: hostmaster.<zone>
+  std::chrono::seconds ttl = std::chrono::hours(1);
+  std::vector<net::Cidr> extra_egress;  // egress addresses of other sites
+  std::vector<PublishEndpoint> endpoints;
 };
 
 struct Config {
@@ -46,11 +63,21 @@ struct Config {
   std::vector<std::string> dns_servers;  // "IP:PORT"; empty: the system resolver
   // [delivery], [[delivery.route]], [[delivery.policy]], [[egress.source]], [[egress.pool]]
   queue::DeliveryOptions delivery;
+  // [dkim]
+  std::string master_key_file;  // default: <data_dir>/master.key (created on first start)
+  std::string master_key_env;   // when set, the key comes from this variable instead
+  tenancy::DomainSettings domains;
+  // [publish]
+  PublishConfig publish;
 };
 
 // Errors are kConfig with detail "<key>: <what is wrong>".
 Result<Config> load_config(const std::string& path);
 Result<Config> parse_config(std::string_view text);
+
+// The master key named by [dkim]: master_key_env when set, else master_key_file (created with
+// a random key, mode 0600, when it does not exist yet).
+Result<tenancy::MasterKey> load_master_key(const Config& config);
 
 // "IP:PORT" or "[IPv6]:PORT".
 Result<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view s);

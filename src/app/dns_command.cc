@@ -1,3 +1,4 @@
+#include "common/base64.h"
 #include "app/dns_command.h"
 
 #include <fmt/format.h>
@@ -31,7 +32,7 @@ json::object answer_json(const dns::Answer& a) {
     tlsa.push_back(json::object{{"usage", t.usage},
                                 {"selector", t.selector},
                                 {"matching", t.matching},
-                                {"data_b64", tenancy::base64_encode(t.data)}});
+                                {"data_b64", base64_encode(t.data)}});
   }
   return json::object{{"values", std::move(values)},
                       {"mx", std::move(mx)},

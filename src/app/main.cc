@@ -5,6 +5,7 @@
 
 #include "app/config.h"
 #include "app/dns_command.h"
+#include "app/domain_command.h"
 #include "app/events_command.h"
 #include "app/serve.h"
 #include "app/spool_command.h"
@@ -68,6 +69,40 @@ int main(int argc, char** argv) {
   auto* mx = dns->add_subcommand("mx", "Where mail for DOMAIN goes, in delivery order");
   mx->add_option("domain", mx_domain, "Domain")->required();
 
+  auto* records = dns->add_subcommand(
+      "records", "The service's zone to publish (BIND syntax): SPF, delegated DKIM keys, endpoints");
+
+  // Sender domains and DKIM keys, on the node's config store.
+  txmail::app::DomainArgs domain_args;
+  auto* domain = app.add_subcommand("domain", "Sender domains: add, list, show, verify");
+  domain->require_subcommand(1);
+  domain->add_option("--config", config_path, "Configuration file")->capture_default_str();
+  domain->add_flag("--json", domain_args.json, "Print JSON");
+  auto* domain_add = domain->add_subcommand("add", "Register DOMAIN for an account; prints the "
+                                                   "DNS records to publish");
+  domain_add->add_option("domain", domain_args.domain, "Domain")->required();
+  domain_add->add_option("--account", domain_args.account, "Account name")->required();
+  auto* domain_list = domain->add_subcommand("list", "Registered domains");
+  domain_list->add_option("--account", domain_args.account, "Only this account's");
+  auto* domain_show = domain->add_subcommand("show", "One domain, its keys and records");
+  domain_show->add_option("domain", domain_args.domain, "Domain")->required();
+  auto* domain_verify = domain->add_subcommand(
+      "verify", "Look the domain's records up in DNS; activates keys whose record is in place");
+  domain_verify->add_option("domain", domain_args.domain, "Domain")->required();
+  auto* dkim = app.add_subcommand("dkim", "DKIM keys: rotate, import, verify");
+  dkim->require_subcommand(1);
+  dkim->add_option("--config", config_path, "Configuration file")->capture_default_str();
+  dkim->add_flag("--json", domain_args.json, "Print JSON");
+  auto* dkim_rotate = dkim->add_subcommand("rotate", "New pending keys for DOMAIN");
+  dkim_rotate->add_option("domain", domain_args.domain, "Domain")->required();
+  auto* dkim_import = dkim->add_subcommand("import", "Import a PEM private key for DOMAIN");
+  dkim_import->add_option("domain", domain_args.domain, "Domain")->required();
+  dkim_import->add_option("--key", domain_args.key_file, "PEM file (RSA 2048+ or Ed25519)")
+      ->required();
+  std::string verify_file;
+  auto* dkim_verify = dkim->add_subcommand("verify", "Verify the DKIM signatures of a message");
+  dkim_verify->add_option("file", verify_file, "Message file")->required();
+
   auto* events = app.add_subcommand("events", "Events of a job from the event log (JSON lines)");
   std::string events_job;
   events->add_option("--job", events_job, "Job id")->required();
@@ -91,6 +126,32 @@ int main(int argc, char** argv) {
     fmt::print("{}: ok ({} listeners, {} accounts)\n", check_path, config.smtp.listeners.size(),
                config.accounts.size());
     return 0;
+  }
+  if (records->parsed()) {
+    return txmail::app::dns_records(
+        config_or_exit(dns_config.empty() ? config_path : dns_config));
+  }
+  if (domain->parsed() || dkim->parsed()) {
+    const auto config = config_or_exit(config_path);
+    if (domain_add->parsed()) {
+      return txmail::app::domain_add(config, domain_args);
+    }
+    if (domain_list->parsed()) {
+      return txmail::app::domain_list(config, domain_args);
+    }
+    if (domain_show->parsed()) {
+      return txmail::app::domain_show(config, domain_args);
+    }
+    if (domain_verify->parsed()) {
+      return txmail::app::domain_verify(config, domain_args);
+    }
+    if (dkim_rotate->parsed()) {
+      return txmail::app::dkim_rotate(config, domain_args);
+    }
+    if (dkim_import->parsed()) {
+      return txmail::app::dkim_import(config, domain_args);
+    }
+    return txmail::app::dkim_verify(config, verify_file, domain_args.json);
   }
   if (dns->parsed()) {
     if (dns_servers.empty() && !dns_config.empty()) {

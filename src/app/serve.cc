@@ -19,6 +19,7 @@
 #include "store/sqlite_config_store.h"
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
+#include "tenancy/dkim_keyring.h"
 
 namespace txmail::app {
 
@@ -42,6 +43,27 @@ events::Event to_event(const queue::Outcome& o) {
   e.egress = o.egress;
   e.tls = o.tls;
   return e;
+}
+
+// Every second, changes other processes made to the config store (administration commands
+// write the same file) reach the watchers; on the worker pool, never an I/O thread.
+void poll_config_store(asio::steady_timer& timer, asio::thread_pool& workers,
+                       store::ConfigStore& store) {
+  timer.expires_after(std::chrono::seconds(1));
+  timer.async_wait([&timer, &workers, &store](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    asio::post(workers, [&timer, &workers, &store] {
+      if (auto n = store.refresh(); !n) {
+        logger()->error("config store refresh: {}", n.error().detail);
+      } else if (*n > 0) {
+        logger()->info("config store: {} changes from another process", *n);
+      }
+      asio::post(timer.get_executor(),
+                 [&timer, &workers, &store] { poll_config_store(timer, workers, store); });
+    });
+  });
 }
 
 // One line on stderr (and in the log file, when there is one); exit status 1.
@@ -72,7 +94,7 @@ Result<void> ensure_admin_token(const std::string& path) {
 }
 
 // Rebuilds the schedule from the spool: every job goes back to delivery with its recipients'
-// states (delivered ones are never sent again).
+// states (delivered ones are never sent again). Runs before the I/O threads start.
 void recover(store::Spool& spool, queue::DeliveryEngine& delivery) {
   std::size_t queued = 0;
   std::size_t corrupt = 0;
@@ -81,7 +103,7 @@ void recover(store::Spool& spool, queue::DeliveryEngine& delivery) {
         for (const auto& rcpt : r.recipients) {
           queued += rcpt.status == store::RecipientStatus::kQueued ? 1 : 0;
         }
-        delivery.submit(r);
+        delivery.restore(r);
         return true;
       },
       [&](const Error& e) {
@@ -134,7 +156,7 @@ int serve(const Config& config) {
   }
   for (const auto& seed : config.accounts) {
     if (auto r = tenancy::bootstrap_account(**config_store, seed.name, seed.password,
-                                            seed.allow_ips, seed.pool);
+                                            seed.allow_ips, seed.pool, seed.allow_unverified_domains);
         !r) {
       return fail(config, "account " + seed.name + ": " + r.error().detail);
     }
@@ -144,6 +166,14 @@ int serve(const Config& config) {
     return fail(config, accounts.error().detail);
   }
   tenancy::Authenticator authenticator(**accounts, config.auth_cache_ttl);
+  auto master = load_master_key(config);
+  if (!master) {
+    return fail(config, master.error().detail);
+  }
+  auto keyring = tenancy::DkimKeyring::load(**config_store, std::move(*master));
+  if (!keyring) {
+    return fail(config, keyring.error().detail);
+  }
   auto spool =
       store::RocksSpool::open(config.data_dir + "/spool", store::RocksSpool::Mode::kReadWrite);
   if (!spool) {
@@ -184,6 +214,21 @@ int serve(const Config& config) {
   smtp_ctx.on_spooled = [&delivery](const store::SpoolRecord& r) {
     delivery.submit(r);
   };
+  smtp_ctx.keyring = keyring->get();
+  smtp_ctx.on_note = [log = event_log->get()](const store::SpoolRecord& r, const std::string& note) {
+    for (const auto& rcpt : r.recipients) {
+      events::Event e = events::make_event(events::Kind::kProcessed);
+      e.job_id = r.job_id;
+      e.mail_id = rcpt.mail_id;
+      e.account = r.account;
+      e.recipient = rcpt.address;
+      e.sender = r.sender;
+      e.reply = note;
+      log->append(e);
+    }
+  };
+  asio::steady_timer config_poll(pool.at(0));
+  poll_config_store(config_poll, workers, **config_store);
   smtp::SmtpServer server(smtp_ctx, pool);
   if (auto r = server.bind(); !r) {
     return fail(config, r.error().detail);
@@ -202,6 +247,7 @@ int serve(const Config& config) {
     logger()->info("signal {} received: stopping (grace {} ms)", signo,
                    config.smtp.shutdown_grace.count());
     // Intake first (no new jobs), then delivery (connections finish their transaction).
+    config_poll.cancel();
     server.stop([&] { delivery.stop([&stopped] { stopped.set_value(); }); });
   });
   server.start();

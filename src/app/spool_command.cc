@@ -1,3 +1,4 @@
+#include "common/base64.h"
 #include "app/spool_command.h"
 
 #include <fmt/format.h>
@@ -32,7 +33,7 @@ json::object describe(const store::SpoolRecord& r, bool with_message) {
                  {"size", r.message.size()},
                  {"recipients", std::move(rcpts)}};
   if (with_message) {
-    o["message_b64"] = tenancy::base64_encode(r.message);
+    o["message_b64"] = base64_encode(r.message);
   }
   return o;
 }

@@ -61,4 +61,41 @@ bool is_job_id(std::string_view s) {
   return true;
 }
 
+std::optional<JobKey> job_key(std::string_view job_id) {
+  if (!is_job_id(job_id)) {
+    return std::nullopt;
+  }
+  auto nibble = [](char c) {
+    return static_cast<std::uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+  };
+  JobKey key{};
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < job_id.size(); ++i) {
+    if (job_id[i] == '-') {
+      continue;
+    }
+    key[n / 2] = static_cast<std::uint8_t>(key[n / 2] << 4 | nibble(job_id[i]));
+    ++n;
+  }
+  return key;
+}
+
+std::string job_id_of(const JobKey& key) {
+  const std::string h = hex(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+  std::string out;
+  out.reserve(36);
+  out.append(h, 0, 8).append(1, '-').append(h, 8, 4).append(1, '-').append(h, 12, 4);
+  out.append(1, '-').append(h, 16, 4).append(1, '-').append(h, 20, 12);
+  return out;
+}
+
+std::size_t JobKeyHash::operator()(const JobKey& k) const noexcept {
+  // The last 8 bytes of a UUIDv7 are random (bar the variant bits): a good hash already.
+  std::uint64_t v = 0;
+  for (std::size_t i = 8; i < 16; ++i) {
+    v = v << 8 | k[i];
+  }
+  return static_cast<std::size_t>(v);
+}
+
 }  // namespace txmail

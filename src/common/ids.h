@@ -4,7 +4,9 @@
 // last part is the recipient's index in that block.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace txmail {
@@ -12,6 +14,15 @@ namespace txmail {
 std::string new_job_id();
 std::string mail_id(const std::string& job_id, std::uint32_t block, std::uint32_t index);
 bool is_job_id(std::string_view s);
+
+// A job id as its 16 bytes, for tables that hold millions of them.
+using JobKey = std::array<std::uint8_t, 16>;
+std::optional<JobKey> job_key(std::string_view job_id);  // nullopt unless is_job_id
+std::string job_id_of(const JobKey& key);
+
+struct JobKeyHash {
+  std::size_t operator()(const JobKey& k) const noexcept;
+};
 
 // Random bytes from the OpenSSL CSPRNG; aborts if it fails (nothing safe can continue).
 void random_bytes(void* out, std::size_t n);

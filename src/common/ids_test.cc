@@ -37,5 +37,16 @@ TEST(Ids, RejectsNonIds) {
   EXPECT_FALSE(is_job_id("0190a5f2x0000-7000-8000-000000000000"));
 }
 
+TEST(Ids, JobKeyRoundTrips) {
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = new_job_id();
+    const auto key = job_key(id);
+    ASSERT_TRUE(key.has_value()) << id;
+    EXPECT_EQ(job_id_of(*key), id);
+  }
+  EXPECT_FALSE(job_key("not-a-job-id").has_value());
+  EXPECT_FALSE(job_key("0190e6a4-7b1c-7d2e-8f3a-ABCDEF012345").has_value());  // upper case
+}
+
 }  // namespace
 }  // namespace txmail

@@ -7,7 +7,7 @@
 namespace txmail::events {
 
 std::string Event::state() const {
-  return kind == Kind::kDeferred ? "INTERMEDIATE" : "FINISHED";
+  return kind == Kind::kDeferred || kind == Kind::kProcessed ? "INTERMEDIATE" : "FINISHED";
 }
 
 std::string Event::type() const {
@@ -19,6 +19,8 @@ std::string Event::type() const {
     case Kind::kBouncedHard:
     case Kind::kBouncedSoft:
       return "BOUNCED";
+    case Kind::kProcessed:
+      return "PROCESSED";
   }
   return "?";
 }
@@ -32,6 +34,8 @@ std::string Event::sub_type() const {
       return "SOFT_BOUNCE";
     case Kind::kBouncedHard:
       return "HARD_BOUNCE";
+    case Kind::kProcessed:
+      return "PROCESSING_FINISHED";
   }
   return "?";
 }

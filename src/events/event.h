@@ -14,6 +14,8 @@ enum class Kind {
   kDeferred,     // DELIVER/INTERMEDIATE/DEFERRED/SOFT_BOUNCE
   kBouncedHard,  // DELIVER/FINISHED/BOUNCED/HARD_BOUNCE
   kBouncedSoft,  // DELIVER/FINISHED/BOUNCED/SOFT_BOUNCE: all attempts failed
+  kProcessed,    // PROCESS/INTERMEDIATE/PROCESSED/PROCESSING_FINISHED: accepted, with a note
+                 // (txmail emits it when there is something to say, e.g. sent unsigned)
 };
 
 struct Event {
@@ -31,7 +33,7 @@ struct Event {
   std::string egress;       // source address used
   std::string tls;          // TLS version, empty for clear text
 
-  std::string phase() const { return "DELIVER"; }
+  std::string phase() const { return kind == Kind::kProcessed ? "PROCESS" : "DELIVER"; }
 
   std::string state() const;
   std::string type() const;

@@ -22,5 +22,19 @@ TEST(Headers, Rfc5322Date) {
   EXPECT_EQ(rfc5322_date(t), "Fri, 27 Nov 2026 21:01:55 +0000");
 }
 
+TEST(Headers, FieldValuesUnfoldAndFromDomains) {
+  const std::string headers =
+      "Subject: hi\r\nFROM : \"Shop, Inc.\" <Orders@Shop.Example>\r\nTo: a@b.c\r\n"
+      "from: second@x.y\r\n\t(folded)\r\n";
+  const auto from = field_values(headers, "From");
+  ASSERT_EQ(from.size(), 2U);
+  EXPECT_EQ(address_domain(from[0]), "shop.example");
+  EXPECT_EQ(from[1], " second@x.y\t(folded)");
+  EXPECT_EQ(address_domain(from[1]), "x.y");
+  EXPECT_EQ(address_domain(" plain@Example.org (comment)"), "example.org");
+  EXPECT_EQ(address_domain(" undisclosed-recipients:;"), "");
+  EXPECT_TRUE(field_values(headers, "Cc").empty());
+}
+
 }  // namespace
 }  // namespace txmail::mime

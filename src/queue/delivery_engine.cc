@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 
 #include "common/ids.h"
 #include "common/log.h"
@@ -17,9 +19,9 @@ std::int64_t now_ms() {
 
 namespace {
 
-std::string domain_of(const std::string& address) {
+std::string domain_of_address(std::string_view address) {
   const std::size_t at = address.rfind('@');
-  std::string d = at == std::string::npos ? std::string() : address.substr(at + 1);
+  std::string d = at == std::string::npos ? std::string() : std::string(address.substr(at + 1));
   std::transform(d.begin(), d.end(), d.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return d;
@@ -82,7 +84,12 @@ void DeliveryEngine::submit(const store::SpoolRecord& record) {
 }
 
 void DeliveryEngine::add_job(const store::SpoolRecord& record) {
-  if (stopping_ || jobs_.contains(record.job_id)) {
+  const auto key = job_key(record.job_id);
+  if (!key) {
+    logger()->error("job={} has no valid job id; left in the spool", printable(record.job_id));
+    return;
+  }
+  if (stopping_ || jobs_.contains(*key)) {
     return;
   }
   // One unit per domain (split at max_recipients), due at its earliest recipient's time.
@@ -93,11 +100,11 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record) {
     if (r.status != store::RecipientStatus::kQueued) {
       continue;
     }
-    const std::string domain = domain_of(r.address);
+    const std::string domain = domain_of_address(r.address);
     const std::size_t limit = *policy_for(domain).max_recipients;
     auto it = open.find(domain);
     if (it == open.end() || units[it->second].first.recipients.size() >= limit) {
-      units.emplace_back(Unit{record.job_id, domain, {}}, r.next_attempt_ms);
+      units.emplace_back(Unit{*key, {}}, r.next_attempt_ms);
       it = open.insert_or_assign(domain, units.size() - 1).first;
     }
     auto& [unit, due] = units[it->second];
@@ -109,32 +116,36 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record) {
     spool_.erase(record.job_id, [](Result<void>) {});
     return;
   }
-  jobs_.emplace(record.job_id, Job{record.account, record.sender, record.received_ms, record.flags,
-                                   static_cast<std::uint32_t>(units.size()),
-                                   compact(record.job_id, record.recipients)});
+  Job job;
+  job.account = strings_.acquire(record.account);
+  job.sender = strings_.acquire(record.sender);
+  job.received_ms = record.received_ms;
+  job.flags = record.flags;
+  job.units_in_flight = static_cast<std::uint32_t>(units.size());
+  job.recipients.reserve(record.recipients.size());
+  for (std::uint32_t i = 0; i < record.recipients.size(); ++i) {
+    const auto& r = record.recipients[i];
+    Recipient c;
+    c.address = std::make_unique<char[]>(r.address.size() + 1);
+    std::memcpy(c.address.get(), r.address.c_str(), r.address.size() + 1);
+    c.next_attempt_ms = r.next_attempt_ms;
+    c.index = i;
+    c.attempts = static_cast<std::uint16_t>(std::min<std::uint32_t>(r.attempts, UINT16_MAX));
+    c.status = r.status;
+    // "<jobId>#<block hex8>#<index hex8>": keep the two numbers.
+    const std::string& id = r.mail_id;
+    if (id.size() == record.job_id.size() + 18 && id.starts_with(record.job_id)) {
+      c.block = static_cast<std::uint32_t>(
+          std::strtoul(id.substr(record.job_id.size() + 1, 8).c_str(), nullptr, 16));
+      c.index = static_cast<std::uint32_t>(
+          std::strtoul(id.substr(record.job_id.size() + 10, 8).c_str(), nullptr, 16));
+    }
+    job.recipients.push_back(std::move(c));
+  }
+  jobs_.emplace(*key, std::move(job));
   for (auto& [unit, due] : units) {
     schedule(std::move(unit), due);
   }
-}
-
-std::vector<DeliveryEngine::Recipient> DeliveryEngine::compact(
-    const std::string& job_id, const std::vector<store::SpoolRecipient>& recipients) {
-  std::vector<Recipient> out;
-  out.reserve(recipients.size());
-  for (std::uint32_t i = 0; i < recipients.size(); ++i) {
-    const auto& r = recipients[i];
-    Recipient c{r.address, r.next_attempt_ms, r.attempts, 0, i, r.status};
-    // "<jobId>#<block hex8>#<index hex8>": keep the two numbers.
-    const std::string& id = r.mail_id;
-    if (id.size() == job_id.size() + 18 && id.starts_with(job_id)) {
-      c.block = static_cast<std::uint32_t>(
-          std::strtoul(id.substr(job_id.size() + 1, 8).c_str(), nullptr, 16));
-      c.index = static_cast<std::uint32_t>(
-          std::strtoul(id.substr(job_id.size() + 10, 8).c_str(), nullptr, 16));
-    }
-    out.push_back(std::move(c));
-  }
-  return out;
 }
 
 std::vector<store::SpoolRecipient> DeliveryEngine::expand(const std::string& job_id,
@@ -142,32 +153,61 @@ std::vector<store::SpoolRecipient> DeliveryEngine::expand(const std::string& job
   std::vector<store::SpoolRecipient> out;
   out.reserve(job.recipients.size());
   for (const auto& r : job.recipients) {
-    out.push_back(store::SpoolRecipient{r.address, mail_id(job_id, r.block, r.index), r.status,
-                                        r.attempts, r.next_attempt_ms});
+    out.push_back(store::SpoolRecipient{std::string(r.view()), mail_id(job_id, r.block, r.index),
+                                        r.status, r.attempts, r.next_attempt_ms});
   }
   return out;
 }
 
+std::string DeliveryEngine::domain_of(const Unit& unit) const {
+  const auto it = jobs_.find(unit.job);
+  if (it == jobs_.end() || unit.recipients.empty()) {
+    return {};
+  }
+  return domain_of_address(it->second.recipients[unit.recipients.front()].view());
+}
+
+const std::string* DeliveryEngine::SharedStrings::acquire(const std::string& s) {
+  auto [it, inserted] = counts_.try_emplace(s, 0);
+  ++it->second;
+  return &it->first;
+}
+
+void DeliveryEngine::SharedStrings::release(const std::string* s) {
+  const auto it = counts_.find(*s);
+  if (it != counts_.end() && --it->second == 0) {
+    counts_.erase(it);
+  }
+}
+
+namespace {
+
+// The heap's order: the earliest due time on top.
+constexpr auto kLater = [](const auto& a, const auto& b) { return a.due_ms > b.due_ms; };
+
+}  // namespace
+
 void DeliveryEngine::schedule(Unit unit, std::int64_t due_ms) {
-  const bool earliest = scheduled_.empty() || due_ms < scheduled_.begin()->first;
-  scheduled_.emplace(due_ms, std::move(unit));
+  const bool earliest = scheduled_.empty() || due_ms < scheduled_.front().due_ms;
+  scheduled_.push_back(Scheduled{due_ms, std::move(unit)});
+  std::push_heap(scheduled_.begin(), scheduled_.end(), kLater);
   if (earliest) {
     wake_.cancel();  // the scheduler sleeps until the new earliest time
   }
 }
 
 awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
+  auto& heap = self->scheduled_;
   while (!self->stopping_) {
     const std::int64_t now = now_ms();
-    while (!self->scheduled_.empty() && self->scheduled_.begin()->first <= now
-           && !self->stopping_) {
-      Unit unit = std::move(self->scheduled_.begin()->second);
-      self->scheduled_.erase(self->scheduled_.begin());
+    while (!heap.empty() && heap.front().due_ms <= now && !self->stopping_) {
+      std::pop_heap(heap.begin(), heap.end(), kLater);
+      Unit unit = std::move(heap.back().unit);
+      heap.pop_back();
       asio::co_spawn(self->io_, dispatch(self, std::move(unit)), asio::detached);
     }
-    const auto wait = self->scheduled_.empty()
-                          ? std::chrono::milliseconds(60'000)
-                          : std::chrono::milliseconds(self->scheduled_.begin()->first - now);
+    const auto wait = heap.empty() ? std::chrono::milliseconds(60'000)
+                                   : std::chrono::milliseconds(heap.front().due_ms - now);
     self->wake_.expires_after(
         std::min<std::chrono::milliseconds>(wait, std::chrono::milliseconds(60'000)));
     co_await self->wake_.async_wait(use_tuple);
@@ -224,10 +264,14 @@ const EgressSource& DeliveryEngine::pick_source(const std::string& account) {
 }
 
 awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
-  const auto route = self->route_for(unit.domain);
-  auto dest = co_await smtp::resolve_destination(self->resolver_, unit.domain, route,
-                                                 self->options_.mx_port);
-  if (!self->jobs_.contains(unit.job_id)) {
+  if (!self->jobs_.contains(unit.job)) {
+    co_return;
+  }
+  const std::string domain = self->domain_of(unit);
+  const auto route = self->route_for(domain);
+  auto dest =
+      co_await smtp::resolve_destination(self->resolver_, domain, route, self->options_.mx_port);
+  if (!self->jobs_.contains(unit.job)) {
     co_return;
   }
   if (!dest) {
@@ -238,15 +282,15 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
     }
     co_return;
   }
-  const Job& job = self->jobs_.at(unit.job_id);
-  const EgressSource& source = self->pick_source(job.account);
+  const Job& job = self->jobs_.at(unit.job);
+  const EgressSource& source = self->pick_source(*job.account);
   const std::string key = source.name + "|" + dest->site;
   auto& slot = self->ready_[key];
   if (!slot) {
     slot = std::make_unique<ReadyQueue>();
     slot->key = key;
     slot->source = source;
-    slot->limits = self->policy_for(unit.domain);
+    slot->limits = self->policy_for(domain);
     slot->rate = Gcra(*slot->limits.rate, 1.0);
   }
   ReadyQueue& rq = *slot;

@@ -15,11 +15,13 @@
 
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <random>
 #include <unordered_map>
 
+#include <boost/container/small_vector.hpp>
+
+#include "common/ids.h"
 #include "dns/resolver.h"
 #include "queue/delivery_options.h"
 #include "queue/gcra.h"
@@ -57,6 +59,9 @@ class DeliveryEngine {
 
   // A job that is in the spool (just accepted, or found by recovery). Any thread.
   void submit(const store::SpoolRecord& record);
+  // A job found by recovery, added at once: only before the engine's io_context runs, from the
+  // thread that starts it. (A million posted copies would cost more memory than the jobs.)
+  void restore(const store::SpoolRecord& record) { add_job(record); }
   void start();
   // Stops scheduling; connections finish their current transaction. `done` runs on the engine's
   // io_context when every connection has ended, or after 10 s with some still busy (their
@@ -64,34 +69,49 @@ class DeliveryEngine {
   void stop(std::function<void()> done);
 
  private:
-  // Memory per queued recipient matters (a node may hold millions): the mail id is kept as
-  // its block and index, not as a string, and rebuilt when an event or the spool needs it.
+  // Memory per queued recipient matters: a node holds millions (issue core-2 asks for under
+  // 300 bytes each). So a job is keyed by its id's 16 bytes; a recipient keeps its mail id as
+  // block and index, its address in one exact allocation, and sits inline when it is the
+  // job's only one; account and sender strings are shared by every job that names them; a
+  // unit names its job and recipient indexes, and its domain is read from its first recipient.
   struct Recipient {
-    std::string address;
+    std::unique_ptr<char[]> address;  // NUL-terminated
     std::int64_t next_attempt_ms = 0;
-    std::uint32_t attempts = 0;
     std::uint32_t block = 0;
     std::uint32_t index = 0;
+    std::uint16_t attempts = 0;
     store::RecipientStatus status = store::RecipientStatus::kQueued;
+
+    std::string_view view() const { return address.get(); }
   };
 
   struct Job {
-    std::string account;
-    std::string sender;
+    const std::string* account = nullptr;  // in strings_
+    const std::string* sender = nullptr;   // in strings_
     std::int64_t received_ms = 0;
     std::uint32_t flags = 0;
     std::uint32_t units_in_flight = 0;
-    std::vector<Recipient> recipients;
+    boost::container::small_vector<Recipient, 1> recipients;
   };
 
-  static std::vector<Recipient> compact(const std::string& job_id,
-                                        const std::vector<store::SpoolRecipient>& recipients);
-  static std::vector<store::SpoolRecipient> expand(const std::string& job_id, const Job& job);
+  // Strings many jobs share, counted; the entry goes with its last user.
+  class SharedStrings {
+   public:
+    const std::string* acquire(const std::string& s);
+    void release(const std::string* s);
+
+   private:
+    std::unordered_map<std::string, std::size_t> counts_;
+  };
 
   struct Unit {
-    std::string job_id;
-    std::string domain;
-    std::vector<std::uint32_t> recipients;  // indexes into Job::recipients
+    JobKey job{};
+    boost::container::small_vector<std::uint32_t, 2> recipients;  // indexes into Job::recipients
+  };
+
+  struct Scheduled {
+    std::int64_t due_ms = 0;
+    Unit unit;
   };
 
   struct ReadyQueue {
@@ -109,6 +129,8 @@ class DeliveryEngine {
 
   // delivery_engine.cc: intake and scheduling
   void add_job(const store::SpoolRecord& record);
+  static std::vector<store::SpoolRecipient> expand(const std::string& job_id, const Job& job);
+  std::string domain_of(const Unit& unit) const;  // "" when the job is gone
   void schedule(Unit unit, std::int64_t due_ms);
   static awaitable<void> scheduler_loop(DeliveryEngine* self);
   static awaitable<void> dispatch(DeliveryEngine* self, Unit unit);
@@ -141,8 +163,10 @@ class DeliveryEngine {
   PoolOf pool_of_;
   OutcomeSink sink_;
 
-  std::unordered_map<std::string, Job> jobs_;
-  std::multimap<std::int64_t, Unit> scheduled_;
+  std::unordered_map<JobKey, Job, JobKeyHash> jobs_;
+  SharedStrings strings_;
+  // A min-heap by due time. A deque, not a vector: no doubling slack with a million entries.
+  std::deque<Scheduled> scheduled_;
   asio::steady_timer wake_;
   asio::steady_timer stop_timer_;
   std::unordered_map<std::string, std::unique_ptr<ReadyQueue>> ready_;

@@ -11,15 +11,17 @@ namespace txmail::queue {
 void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome,
                             const std::string& remote, const std::string& reply,
                             const std::string& egress, const std::string& tls, Unit& retry) {
-  Job& job = jobs_.at(unit.job_id);
+  Job& job = jobs_.at(unit.job);
   Recipient& r = job.recipients[index];
-  ++r.attempts;
+  if (r.attempts < UINT16_MAX) {
+    ++r.attempts;
+  }
   Outcome event;
-  event.job_id = unit.job_id;
-  event.mail_id = mail_id(unit.job_id, r.block, r.index);
-  event.account = job.account;
-  event.recipient = r.address;
-  event.sender = job.sender;
+  event.job_id = job_id_of(unit.job);
+  event.mail_id = mail_id(event.job_id, r.block, r.index);
+  event.account = *job.account;
+  event.recipient = r.view();
+  event.sender = *job.sender;
   event.attempt = r.attempts;
   event.remote_host = remote;
   event.reply = reply;
@@ -54,10 +56,10 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome
 
 void DeliveryEngine::defer_unit(const Unit& unit, const std::string& remote,
                                 const std::string& why) {
-  if (!jobs_.contains(unit.job_id)) {
+  if (!jobs_.contains(unit.job)) {
     return;
   }
-  Unit retry{unit.job_id, unit.domain, {}};
+  Unit retry{unit.job, {}};
   for (auto i : unit.recipients) {
     record(unit, i, smtp::Outcome::kDeferred, remote, why, "", "", retry);
   }
@@ -65,10 +67,10 @@ void DeliveryEngine::defer_unit(const Unit& unit, const std::string& remote,
 }
 
 void DeliveryEngine::bounce_unit(const Unit& unit, const std::string& why) {
-  if (!jobs_.contains(unit.job_id)) {
+  if (!jobs_.contains(unit.job)) {
     return;
   }
-  Unit none{unit.job_id, unit.domain, {}};
+  Unit none{unit.job, {}};
   for (auto i : unit.recipients) {
     record(unit, i, smtp::Outcome::kBounced, "", why, "", "", none);
   }
@@ -76,7 +78,8 @@ void DeliveryEngine::bounce_unit(const Unit& unit, const std::string& why) {
 }
 
 void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
-  Job& job = jobs_.at(unit.job_id);
+  const auto job_it = jobs_.find(unit.job);
+  Job& job = job_it->second;
   if (!retry.recipients.empty()) {
     std::int64_t due = INT64_MAX;
     for (auto i : retry.recipients) {
@@ -86,7 +89,7 @@ void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
   } else {
     --job.units_in_flight;
   }
-  const std::string job_id = unit.job_id;
+  const std::string job_id = job_id_of(unit.job);
   auto logged = [job_id](Result<void> r) {
     if (!r) {
       logger()->error("job={} spool update failed: {}", job_id, r.error().detail);
@@ -95,7 +98,9 @@ void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
   if (job.units_in_flight == 0) {
     spool_.erase(job_id, logged);
     logger()->info("job={} done: every recipient is final", job_id);
-    jobs_.erase(job_id);
+    strings_.release(job.account);
+    strings_.release(job.sender);
+    jobs_.erase(job_it);
   } else {
     spool_.update_recipients(job_id, expand(job_id, job), logged);
   }

@@ -128,34 +128,35 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
 
 awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session,
                                              Unit unit) {
-  auto loaded = co_await load(unit.job_id);
-  const auto job_it = jobs_.find(unit.job_id);
+  const std::string job_id = job_id_of(unit.job);
+  auto loaded = co_await load(job_id);
+  const auto job_it = jobs_.find(unit.job);
   if (job_it == jobs_.end()) {
     co_return;
   }
   if (!loaded) {
-    logger()->error("job={} cannot be read from the spool: {}", unit.job_id, loaded.error().detail);
+    logger()->error("job={} cannot be read from the spool: {}", job_id, loaded.error().detail);
     defer_unit(unit, "", "spool read failed");
     co_return;
   }
   const Job& job = job_it->second;
   smtp::Outgoing out;
-  out.sender = job.sender;
+  out.sender = *job.sender;
   for (auto i : unit.recipients) {
-    out.recipients.push_back(job.recipients[i].address);
+    out.recipients.emplace_back(job.recipients[i].view());
   }
   out.message = std::make_shared<const std::string>(std::move(loaded->message));
   out.smtputf8 = (job.flags & store::SpoolRecord::kFlagSmtpUtf8) != 0;
   out.eight_bit = (job.flags & store::SpoolRecord::kFlag8BitMime) != 0;
   const auto results = co_await session.send(out);
   const std::string remote = fmt::format("{}[{}]", session.peer().host, session.peer().address);
-  Unit retry{unit.job_id, unit.domain, {}};
+  Unit retry{unit.job, {}};
   for (std::size_t k = 0; k < unit.recipients.size(); ++k) {
     record(unit, unit.recipients[k], results[k].verdict.outcome, remote, results[k].reply,
            session.local_address(), session.tls_version(), retry);
   }
-  logger()->info("delivery job={} site={} host={} rcpts={} tls={}", unit.job_id,
-                 rq.destination.site, remote, unit.recipients.size(),
+  logger()->info("delivery job={} site={} host={} rcpts={} tls={}", job_id, rq.destination.site,
+                 remote, unit.recipients.size(),
                  session.tls_version().empty() ? "no" : session.tls_version());
   finish_unit(unit, std::move(retry));
 }

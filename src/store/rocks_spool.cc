@@ -1,7 +1,9 @@
 #include "store/rocks_spool.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/cache.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <utility>
@@ -30,6 +32,11 @@ Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mod
   options.enable_blob_files = true;
   options.min_blob_size = 4096;
   options.enable_blob_garbage_collection = true;
+  // A message is read back about once (per delivery attempt): a small block cache is enough,
+  // and memory is better spent on queued recipients.
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(8 << 20);
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   // Reusing WAL files means a sync need not also commit a file-size change to the journal
   // (measured: about 15% more acknowledged messages per second). RocksDB 7.8 keeps recycling
   // only with this recovery mode, which drops a torn record at the tail of the log after a
@@ -184,7 +191,9 @@ Result<SpoolRecord> RocksSpool::load(std::string_view record_bytes, const std::s
 
 Result<std::size_t> RocksSpool::scan(const std::function<bool(SpoolRecord&&)>& fn,
                                      const std::function<void(const Error&)>& on_corrupt) {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  rocksdb::ReadOptions read;
+  read.fill_cache = false;  // one pass over everything: nothing worth caching
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
   std::size_t n = 0;
   for (it->Seek("j/"); it->Valid() && it->key().starts_with("j/"); it->Next()) {
     const std::string job_id = it->key().ToString().substr(2);

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace txmail::store {
@@ -77,7 +78,84 @@ Result<std::unique_ptr<SqliteConfigStore>> SqliteConfigStore::open(const std::st
     sqlite3_close(db);
     return make_error(ErrorCode::kIo, "config store: schema: " + detail);
   }
-  return std::unique_ptr<SqliteConfigStore>(new SqliteConfigStore(db));
+  std::unique_ptr<SqliteConfigStore> store(new SqliteConfigStore(db));
+  auto revision = store->stored_revision();
+  auto seen = store->revisions();
+  if (!revision || !seen) {
+    return tl::unexpected(!revision ? revision.error() : seen.error());
+  }
+  store->seen_revision_ = *revision;
+  store->seen_ = std::move(*seen);
+  return store;
+}
+
+Result<std::uint64_t> SqliteConfigStore::stored_revision() {
+  Statement st(db_, "SELECT value FROM meta WHERE name = 'revision'");
+  if (!st.ok() || st.step() != SQLITE_ROW) {
+    return sql_error(db_, "revision");
+  }
+  return st.integer(0);
+}
+
+Result<std::map<std::string, std::uint64_t>> SqliteConfigStore::revisions() {
+  Statement st(db_, "SELECT key, revision FROM kv");
+  if (!st.ok()) {
+    return sql_error(db_, "revisions");
+  }
+  std::map<std::string, std::uint64_t> out;
+  int rc = 0;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    out.emplace(st.text(0), st.integer(1));
+  }
+  if (rc != SQLITE_DONE) {
+    return sql_error(db_, "revisions");
+  }
+  return out;
+}
+
+Result<std::size_t> SqliteConfigStore::refresh() {
+  std::unique_lock lock(mutex_);
+  auto revision = stored_revision();
+  if (!revision) {
+    return tl::unexpected(revision.error());
+  }
+  if (*revision == seen_revision_) {
+    return std::size_t{0};
+  }
+  auto now = revisions();
+  if (!now) {
+    return tl::unexpected(now.error());
+  }
+  // Changed keys in revision order, then the erased ones (an erase leaves no row behind).
+  std::vector<std::pair<std::uint64_t, std::string>> changed;
+  for (const auto& [key, rev] : *now) {
+    const auto it = seen_.find(key);
+    if (it == seen_.end() || it->second != rev) {
+      changed.emplace_back(rev, key);
+    }
+  }
+  std::sort(changed.begin(), changed.end());
+  std::vector<ConfigChange> changes;
+  for (const auto& [rev, key] : changed) {
+    Statement st(db_, "SELECT value FROM kv WHERE key = ?");
+    st.bind(1, key);
+    if (st.step() == SQLITE_ROW) {
+      changes.push_back(ConfigChange{key, st.text(0), rev});
+    }
+  }
+  for (const auto& [key, rev] : seen_) {
+    if (!now->contains(key)) {
+      changes.push_back(ConfigChange{key, std::nullopt, *revision});
+    }
+  }
+  seen_revision_ = *revision;
+  seen_ = std::move(*now);
+  std::lock_guard order(notify_order_);
+  lock.unlock();
+  for (const auto& change : changes) {
+    notify(change);
+  }
+  return changes.size();
 }
 
 SqliteConfigStore::~SqliteConfigStore() {
@@ -173,6 +251,16 @@ Result<std::uint64_t> SqliteConfigStore::write(std::string_view key,
   }
   if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return rollback(sql_error(db_, "commit"));
+  }
+  // Another process may have written since this one last looked: then leave the revision
+  // mark alone, and refresh() will find that write as well.
+  if (seen_revision_ + 1 == revision) {
+    seen_revision_ = revision;
+  }
+  if (value) {
+    seen_[std::string(key)] = revision;
+  } else {
+    seen_.erase(std::string(key));
   }
   // Watchers hear changes in revision order: take the notification lock before letting the
   // next writer in.

@@ -27,9 +27,13 @@ class SqliteConfigStore final : public ConfigStore {
   Result<std::uint64_t> erase(std::string_view key, Expect expect) override;
   std::uint64_t watch(std::string prefix, WatchFn fn) override;
   void unwatch(std::uint64_t id) override;
+  Result<std::size_t> refresh() override;
 
  private:
   explicit SqliteConfigStore(sqlite3* db) : db_(db) {}
+
+  Result<std::uint64_t> stored_revision();  // under mutex_
+  Result<std::map<std::string, std::uint64_t>> revisions();  // under mutex_
 
   Result<std::uint64_t> write(std::string_view key, const std::optional<std::string_view>& value,
                               Expect expect);
@@ -41,6 +45,9 @@ class SqliteConfigStore final : public ConfigStore {
   std::mutex watch_mutex_;
   std::map<std::uint64_t, std::pair<std::string, WatchFn>> watchers_;
   std::uint64_t next_watch_ = 1;
+  // What this process has seen, to tell other processes' writes from its own (under mutex_).
+  std::uint64_t seen_revision_ = 0;
+  std::map<std::string, std::uint64_t> seen_;
 };
 
 }  // namespace txmail::store

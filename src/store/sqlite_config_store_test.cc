@@ -88,5 +88,30 @@ TEST_F(ConfigStoreTest, SurvivesReopen) {
   EXPECT_EQ((*got)->value, "v");
 }
 
+TEST_F(ConfigStoreTest, RefreshSeesAnotherConnectionsWrites) {
+  // Two connections to one file stand for the server and an administration command.
+  ASSERT_TRUE(store_->put("domain/a", "1", Expect::any()));
+  ASSERT_TRUE(store_->put("domain/gone", "x", Expect::any()));
+  auto other = SqliteConfigStore::open(path_.string());
+  ASSERT_TRUE(other);
+  std::vector<std::string> heard;
+  store_->watch("domain/", [&](const ConfigChange& c) {
+    heard.push_back(c.key + "=" + c.value.value_or("<erased>"));
+  });
+  auto n = store_->refresh();
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0U);  // its own writes are not news
+  ASSERT_TRUE((*other)->put("domain/b", "2", Expect::any()));
+  ASSERT_TRUE((*other)->put("domain/a", "3", Expect::any()));
+  ASSERT_TRUE((*other)->erase("domain/gone", Expect::any()));
+  ASSERT_TRUE(store_->put("domain/c", "4", Expect::any()));  // its own write in between
+  n = store_->refresh();
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 3U);
+  EXPECT_EQ(heard, (std::vector<std::string>{"domain/c=4", "domain/b=2", "domain/a=3",
+                                             "domain/gone=<erased>"}));
+  EXPECT_EQ(*store_->refresh(), 0U);
+}
+
 }  // namespace
 }  // namespace txmail::store

@@ -35,6 +35,7 @@ std::string to_json(const Account& a) {
   o["allow_ips"] = std::move(ips);
   o["pool"] = a.pool;
   o["disabled"] = a.disabled;
+  o["allow_unverified_domains"] = a.allow_unverified_domains;
   return json::serialize(o);
 }
 
@@ -59,6 +60,10 @@ Result<Account> account_from_json(std::string_view text) {
   if (const auto* disabled = o.if_contains("disabled");
       disabled != nullptr && disabled->is_bool()) {
     a.disabled = disabled->as_bool();
+  }
+  if (const auto* unverified = o.if_contains("allow_unverified_domains");
+      unverified != nullptr && unverified->is_bool()) {
+    a.allow_unverified_domains = unverified->as_bool();
   }
   if (const auto* ips = o.if_contains("allow_ips"); ips != nullptr && ips->is_array()) {
     for (const auto& ip : ips->as_array()) {

@@ -17,6 +17,9 @@ struct Account {
   std::vector<net::Cidr> allow_ips;  // may relay without AUTH from these addresses
   std::string pool;                  // egress pool; empty: "default"
   bool disabled = false;
+  // Testing aid: send from sender domains that are not registered and verified for this
+  // account (signed when a key exists, unsigned otherwise). Off by default.
+  bool allow_unverified_domains = false;
 };
 
 std::string account_key(std::string_view name);

@@ -71,7 +71,7 @@ std::size_t AccountDirectory::size() const {
 
 Result<void> bootstrap_account(store::ConfigStore& store, const std::string& name,
                                const std::string& password, const std::vector<net::Cidr>& allow_ips,
-                               const std::string& pool) {
+                               const std::string& pool, bool allow_unverified_domains) {
   auto existing = store.get(account_key(name));
   if (!existing) {
     return tl::unexpected(existing.error());
@@ -91,6 +91,7 @@ Result<void> bootstrap_account(store::ConfigStore& store, const std::string& nam
   }
   account.allow_ips = allow_ips;
   account.pool = pool;
+  account.allow_unverified_domains = allow_unverified_domains;
   auto put = store.put(account_key(name), to_json(account), expect);
   if (!put) {
     return tl::unexpected(put.error());

@@ -48,6 +48,6 @@ class AccountDirectory {
 // only if the password changed (so restarts keep the stored hash), allow_ips and pool updated.
 Result<void> bootstrap_account(store::ConfigStore& store, const std::string& name,
                                const std::string& password, const std::vector<net::Cidr>& allow_ips,
-                               const std::string& pool);
+                               const std::string& pool, bool allow_unverified_domains = false);
 
 }  // namespace txmail::tenancy

@@ -14,7 +14,4 @@ std::string hash_password(std::string_view password, int iterations = kDefaultIt
 // Constant-time comparison; false for a malformed encoding.
 bool verify_password(std::string_view password, std::string_view encoded);
 
-std::string base64_encode(std::string_view in);
-bool base64_decode(std::string_view in, std::string& out);
-
 }  // namespace txmail::tenancy

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "common/base64.h"
 #include "store/sqlite_config_store.h"
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"

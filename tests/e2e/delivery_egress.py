@@ -15,12 +15,14 @@ ACCOUNTS = f'''
 name = "dedicated"
 password = "{PASSWORD}"
 allow_ips = ["127.0.0.6/32"]
+allow_unverified_domains = true
 pool = "dedicated"
 
 [[account]]
 name = "shared"
 password = "{PASSWORD}"
 allow_ips = ["127.0.0.7/32"]
+allow_unverified_domains = true
 '''
 
 sink = Sink("127.0.0.51", PORT)

@@ -12,6 +12,7 @@
 #include "store/spool.h"
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
+#include "tenancy/dkim_keyring.h"
 
 namespace txmail::smtp {
 
@@ -27,6 +28,10 @@ struct ServerContext {
   Histogram ack_latency;  // end of message data to the spool's sync, per accepted message
   // Called on the session's thread for every job the spool has synced (hands it to delivery).
   std::function<void(const store::SpoolRecord&)> on_spooled;
+  // Sender domains and their DKIM keys (null: nothing is signed, every domain may send).
+  const tenancy::DkimKeyring* keyring = nullptr;
+  // A job was accepted with something to report before delivery (sent unsigned, and why).
+  std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;
 
   ServerContext(ServerOptions opts, std::shared_ptr<asio::ssl::context> tls_ctx, store::Spool& s,
                 tenancy::AccountDirectory& a, tenancy::Authenticator& auth, asio::thread_pool& w)

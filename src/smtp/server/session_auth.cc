@@ -3,6 +3,7 @@
 // The slow password hash runs on the worker pool; a recent successful verification of the
 // same credentials is answered from the authenticator's cache. Failures are limited per
 // connection (then 421) and per client IP within a window (then AUTH is refused).
+#include "common/base64.h"
 #include "common/log.h"
 #include "smtp/server/session.h"
 #include "tenancy/password_hash.h"
@@ -51,7 +52,7 @@ awaitable<void> Session::on_auth(const Command& cmd) {
     }
     // authzid NUL authcid NUL passwd; an authzid other than the authcid is not allowed.
     std::string decoded;
-    if (*response != "=" && !tenancy::base64_decode(*response, decoded)) {
+    if (*response != "=" && !base64_decode(*response, decoded)) {
       reply(501, "5.5.2", "Cannot decode response");
       co_return;
     }
@@ -73,14 +74,14 @@ awaitable<void> Session::on_auth(const Command& cmd) {
     if (!u) {
       u = co_await auth_response("VXNlcm5hbWU6");  // "Username:"
     }
-    if (!u || !tenancy::base64_decode(*u, user)) {
+    if (!u || !base64_decode(*u, user)) {
       if (u) {
         reply(501, "5.5.2", "Cannot decode response");
       }
       co_return;
     }
     auto p = co_await auth_response("UGFzc3dvcmQ6");  // "Password:"
-    if (!p || !tenancy::base64_decode(*p, password)) {
+    if (!p || !base64_decode(*p, password)) {
       if (p) {
         reply(501, "5.5.2", "Cannot decode response");
       }

@@ -194,6 +194,13 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   }
   record.message = trace_headers(job_id);
   record.message.append(message_);
+  std::string note;
+  if (!co_await sign_message(record, note)) {
+    logger()->info("smtp session={} client={} job={} refused reason=sender-domain account={}",
+                   id_, conn_->remote_ip(), job_id, record.account);
+    reset_transaction();
+    co_return;
+  }
   auto stored = co_await spool_put(ctx_.spool, record);
   if (!stored) {
     logger()->error("smtp session={} job={} spool failed: {}", id_, job_id, stored.error().detail);
@@ -203,6 +210,9 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     ctx_.ack_latency.record(std::chrono::steady_clock::now() - data_end);
     if (ctx_.on_spooled) {
       ctx_.on_spooled(record);
+    }
+    if (!note.empty() && ctx_.on_note) {
+      ctx_.on_note(record, note);
     }
     logger()->info(
         "smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} size={} tls={}",

@@ -1,0 +1,475 @@
+#include "app/domain_command.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "dkim/signature.h"
+#include "dns/unbound_resolver.h"
+#include "store/sqlite_config_store.h"
+#include "tenancy/account.h"
+
+namespace txmail::app {
+
+namespace json = boost::json;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int failed(const std::string& why) {
+  fmt::print(stderr, "txmail: {}\n", why);
+  return 1;
+}
+
+Result<std::unique_ptr<store::SqliteConfigStore>> open_store(const Config& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  return store::SqliteConfigStore::open(config.data_dir + "/config.db");
+}
+
+json::object domain_json(const tenancy::SenderDomain& d) {
+  json::array keys;
+  for (const auto& k : d.keys) {
+    keys.push_back(json::object{{"selector", k.selector},
+                                {"algorithm", dkim::algorithm_name(k.algorithm)},
+                                {"state", tenancy::state_name(k.state)},
+                                {"created_ms", k.created_ms},
+                                {"activated_ms", k.activated_ms},
+                                {"retire_at_ms", k.retire_at_ms},
+                                {"dns_record", k.dns_record}});
+  }
+  json::array records;
+  for (const auto& c : d.checks) {
+    records.push_back(json::object{{"purpose", c.purpose},
+                                   {"name", c.name},
+                                   {"type", c.type},
+                                   {"value", c.value},
+                                   {"alternative_cname", c.alternative_cname},
+                                   {"required", c.required},
+                                   {"status", c.status},
+                                   {"found", c.found}});
+  }
+  return json::object{{"name", d.name},         {"account", d.account},
+                      {"verified", d.verified}, {"verified_ms", d.verified_ms},
+                      {"checked_ms", d.checked_ms}, {"keys", std::move(keys)},
+                      {"records", std::move(records)}};
+}
+
+void print_domain(const tenancy::SenderDomain& d, bool as_json) {
+  if (as_json) {
+    fmt::print("{}\n", json::serialize(domain_json(d)));
+    return;
+  }
+  fmt::print("domain {} (account {}): {}\n", d.name, d.account,
+             d.verified ? "verified" : "not verified");
+  for (const auto& k : d.keys) {
+    fmt::print("  key {} {} {}\n", k.selector, dkim::algorithm_name(k.algorithm),
+               tenancy::state_name(k.state));
+  }
+  fmt::print("publish these DNS records:\n");
+  for (const auto& c : d.checks) {
+    fmt::print("  [{}{}] {} {} \"{}\"\n", c.status, c.required ? "" : ", optional", c.name, c.type,
+               c.value);
+    if (!c.alternative_cname.empty()) {
+      fmt::print("      or: {} CNAME {}.\n", c.name, c.alternative_cname);
+    }
+    if (!c.found.empty()) {
+      fmt::print("      found instead: \"{}\"\n", c.found);
+    }
+  }
+}
+
+Result<std::pair<tenancy::SenderDomain, std::uint64_t>> load_domain(store::ConfigStore& store,
+                                                                     const std::string& name) {
+  auto normalized = tenancy::normalize_domain(name);
+  if (!normalized) {
+    return tl::unexpected(normalized.error());
+  }
+  auto entry = store.get(tenancy::domain_key(*normalized));
+  if (!entry) {
+    return tl::unexpected(entry.error());
+  }
+  if (!entry->has_value()) {
+    return make_error(ErrorCode::kNotFound, "domain " + *normalized + " is not registered");
+  }
+  auto d = tenancy::domain_from_json((*entry)->value);
+  if (!d) {
+    return tl::unexpected(d.error());
+  }
+  return std::pair{std::move(*d), (*entry)->revision};
+}
+
+// Applies `change` to the stored domain with compare-and-set, retrying when another writer
+// got there first; prints the result.
+template <typename Change>
+int update_domain(const Config& config, const DomainArgs& args, Change change) {
+  auto store = open_store(config);
+  if (!store) {
+    return failed(store.error().detail);
+  }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto loaded = load_domain(**store, args.domain);
+    if (!loaded) {
+      return failed(loaded.error().detail);
+    }
+    auto& [domain, revision] = *loaded;
+    if (auto r = change(domain); !r) {
+      return failed(r.error().detail);
+    }
+    auto put = (*store)->put(tenancy::domain_key(domain.name), tenancy::to_json(domain),
+                             store::Expect::at(revision));
+    if (put) {
+      print_domain(domain, args.json);
+      return 0;
+    }
+    if (put.error().code != ErrorCode::kConflict) {
+      return failed(put.error().detail);
+    }
+  }
+  return failed("domain " + args.domain + " keeps changing under this command; try again");
+}
+
+// TXT lookups of every name, through [dns] servers or the system resolver.
+Result<std::map<std::string, std::vector<std::string>>> lookup_txt(
+    const Config& config, const std::vector<std::string>& names) {
+  asio::io_context io;
+  auto resolver = dns::UnboundResolver::create(
+      io.get_executor(), dns::UnboundOptions{config.dns_servers, std::chrono::seconds(10)});
+  if (!resolver) {
+    return tl::unexpected(resolver.error());
+  }
+  std::map<std::string, std::vector<std::string>> found;
+  std::optional<Error> failure;
+  auto run = [&]() -> awaitable<void> {
+    for (const auto& name : names) {
+      auto answer = co_await (*resolver)->query(name, dns::RecordType::kTxt);
+      if (answer) {
+        found[name] = answer->values;
+      } else if (answer.error().code == ErrorCode::kNotFound) {
+        found[name] = {};
+      } else {
+        failure = answer.error();
+        break;
+      }
+    }
+    (*resolver)->shutdown();
+  };
+  asio::co_spawn(io, run(), asio::detached);
+  io.run();
+  if (failure) {
+    return tl::unexpected(*failure);
+  }
+  return found;
+}
+
+std::string quoted_strings(std::string_view text) {
+  // A TXT record's character-strings hold 255 octets at most (RFC 1035 section 3.3).
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); i += 255) {
+    out += fmt::format("{}\"{}\"", i == 0 ? "" : " ", text.substr(i, 255));
+  }
+  return text.size() > 255 ? "( " + out + " )" : out;
+}
+
+}  // namespace
+
+int domain_add(const Config& config, const DomainArgs& args) {
+  auto store = open_store(config);
+  if (!store) {
+    return failed(store.error().detail);
+  }
+  auto account = (*store)->get(tenancy::account_key(args.account));
+  if (!account || !account->has_value()) {
+    return failed("account " + args.account + " does not exist");
+  }
+  auto master = load_master_key(config);
+  if (!master) {
+    return failed(master.error().detail);
+  }
+  auto domain = tenancy::create_domain(args.domain, args.account, config.domains, *master, now_ms());
+  if (!domain) {
+    return failed(domain.error().detail);
+  }
+  auto put = (*store)->put(tenancy::domain_key(domain->name), tenancy::to_json(*domain),
+                           store::Expect::absent());
+  if (!put) {
+    return failed(put.error().code == ErrorCode::kConflict
+                      ? "domain " + domain->name + " is already registered"
+                      : put.error().detail);
+  }
+  print_domain(*domain, args.json);
+  return 0;
+}
+
+int domain_list(const Config& config, const DomainArgs& args) {
+  auto store = open_store(config);
+  if (!store) {
+    return failed(store.error().detail);
+  }
+  auto entries = (*store)->list("domain/");
+  if (!entries) {
+    return failed(entries.error().detail);
+  }
+  json::array out;
+  for (const auto& e : *entries) {
+    auto d = tenancy::domain_from_json(e.value);
+    if (!d || (!args.account.empty() && d->account != args.account)) {
+      continue;
+    }
+    if (args.json) {
+      out.push_back(domain_json(*d));
+    } else {
+      fmt::print("{} {} {}\n", d->name, d->account, d->verified ? "verified" : "not-verified");
+    }
+  }
+  if (args.json) {
+    fmt::print("{}\n", json::serialize(out));
+  }
+  return 0;
+}
+
+int domain_show(const Config& config, const DomainArgs& args) {
+  auto store = open_store(config);
+  if (!store) {
+    return failed(store.error().detail);
+  }
+  auto loaded = load_domain(**store, args.domain);
+  if (!loaded) {
+    return failed(loaded.error().detail);
+  }
+  print_domain(loaded->first, args.json);
+  return 0;
+}
+
+int domain_verify(const Config& config, const DomainArgs& args) {
+  return update_domain(config, args, [&](tenancy::SenderDomain& d) -> Result<void> {
+    std::vector<std::string> names;
+    for (const auto& c : tenancy::records_to_publish(d, config.domains)) {
+      names.push_back(c.name);
+    }
+    auto found = lookup_txt(config, names);
+    if (!found) {
+      return make_error(found.error().code,
+                        "DNS lookups failed, nothing concluded: " + found.error().detail);
+    }
+    return tenancy::verify_domain(
+        d, config.domains,
+        [&](const std::string& name) -> Result<std::vector<std::string>> {
+          const auto it = found->find(name);
+          return it == found->end() ? std::vector<std::string>{} : it->second;
+        },
+        now_ms());
+  });
+}
+
+int dkim_rotate(const Config& config, const DomainArgs& args) {
+  auto master = load_master_key(config);
+  if (!master) {
+    return failed(master.error().detail);
+  }
+  return update_domain(config, args, [&](tenancy::SenderDomain& d) {
+    return tenancy::rotate_keys(d, config.domains, *master, now_ms());
+  });
+}
+
+int dkim_import(const Config& config, const DomainArgs& args) {
+  std::ifstream in(args.key_file);
+  if (!in) {
+    return failed("cannot read " + args.key_file);
+  }
+  std::stringstream pem;
+  pem << in.rdbuf();
+  auto master = load_master_key(config);
+  if (!master) {
+    return failed(master.error().detail);
+  }
+  return update_domain(config, args, [&](tenancy::SenderDomain& d) {
+    return tenancy::import_key(d, pem.str(), *master, now_ms());
+  });
+}
+
+int dkim_verify(const Config& config, const std::string& file, bool as_json) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return failed("cannot read " + file);
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string message = text.str();
+  // Files saved on Unix often have bare LF line ends: DKIM works on CRLF.
+  if (message.find("\r\n") == std::string::npos) {
+    std::string crlf;
+    for (char c : message) {
+      if (c == '\n') {
+        crlf.push_back('\r');
+      }
+      crlf.push_back(c);
+    }
+    message = std::move(crlf);
+  }
+  // First the names the signatures need, then the lookups, then the verdicts.
+  std::vector<std::string> names;
+  const auto parts = dkim::split_message(message);
+  for (const auto& f : dkim::header_fields(parts.headers)) {
+    if (f.name.size() == 14 && strncasecmp(f.name.data(), "DKIM-Signature", 14) == 0) {
+      const auto tags = dkim::parse_tags(f.raw.substr(f.raw.find(':') + 1));
+      if (tags) {
+        names.push_back(std::string(dkim::tag(*tags, "s").value_or("")) + "._domainkey."
+                        + std::string(dkim::tag(*tags, "d").value_or("")));
+      }
+    }
+  }
+  auto found = lookup_txt(config, names);
+  if (!found) {
+    return failed("DNS lookups failed: " + found.error().detail);
+  }
+  const auto verdicts = dkim::verify(message, [&](const std::string& name) {
+    const auto it = found->find(name);
+    return it == found->end() || it->second.empty() ? std::string() : it->second.front();
+  });
+  bool all_ok = !verdicts.empty();
+  json::array out;
+  for (const auto& v : verdicts) {
+    all_ok = all_ok && v.ok;
+    if (as_json) {
+      out.push_back(json::object{{"domain", v.domain},
+                                 {"selector", v.selector},
+                                 {"algorithm", v.algorithm},
+                                 {"ok", v.ok},
+                                 {"reason", v.reason}});
+    } else {
+      fmt::print("{} d={} s={} a={}{}\n", v.ok ? "pass" : "fail", v.domain, v.selector,
+                 v.algorithm, v.ok ? "" : ": " + v.reason);
+    }
+  }
+  if (as_json) {
+    fmt::print("{}\n", json::serialize(out));
+  } else if (verdicts.empty()) {
+    fmt::print("none: the message has no DKIM-Signature\n");
+  }
+  return all_ok ? 0 : 1;
+}
+
+Result<std::string> zone_file(const Config& config,
+                              const std::vector<tenancy::SenderDomain>& domains,
+                              std::int64_t now) {
+  const std::string& zone = config.domains.service_zone;
+  const auto ttl = config.publish.ttl.count();
+  std::string out;
+  out += fmt::format("; txmail service zone, generated {} (txmail dns records)\n", now / 1000);
+  out += fmt::format("$ORIGIN {}.\n$TTL {}\n", zone, ttl);
+  const std::vector<std::string> nameservers =
+      config.publish.nameservers.empty() ? std::vector<std::string>{"ns1." + zone}
+                                         : config.publish.nameservers;
+  const std::string hostmaster =
+      config.publish.hostmaster.empty() ? "hostmaster." + zone : config.publish.hostmaster;
+  out += fmt::format("@ IN SOA {}. {}. ( {} 3600 600 1209600 300 )\n", nameservers.front(),
+                     hostmaster, now / 1000);
+  for (const auto& ns : nameservers) {
+    out += fmt::format("@ IN NS {}.\n", ns);
+  }
+  // SPF: every egress address of every site, in records of at most 450 octets (RFC 7208
+  // section 3.4), chained by include: _spf, _spf2, _spf3...
+  std::vector<std::string> mechanisms;
+  auto add_mechanism = [&](const net::Cidr& c) {
+    const std::string text = c.to_string();
+    const bool v6 = text.find(':') != std::string::npos;
+    const bool host = text.ends_with(v6 ? "/128" : "/32");
+    mechanisms.push_back((v6 ? "ip6:" : "ip4:") + (host ? text.substr(0, text.rfind('/')) : text));
+  };
+  for (const auto& s : config.delivery.sources) {
+    if (s.address.empty() || s.address == "0.0.0.0" || s.address == "::") {
+      continue;
+    }
+    auto c = net::Cidr::parse(s.address);
+    if (c) {
+      add_mechanism(*c);
+    }
+  }
+  for (const auto& c : config.publish.extra_egress) {
+    add_mechanism(c);
+  }
+  std::sort(mechanisms.begin(), mechanisms.end());
+  mechanisms.erase(std::unique(mechanisms.begin(), mechanisms.end()), mechanisms.end());
+  constexpr std::size_t kMaxRecord = 450;
+  std::vector<std::string> records;
+  std::size_t next = 0;
+  do {
+    const std::string include_next = fmt::format(" include:_spf{}.{}", records.size() + 2, zone);
+    std::string record = "v=spf1";
+    while (next < mechanisms.size()) {
+      const bool last = next + 1 == mechanisms.size();
+      const std::size_t tail = (last ? 0 : include_next.size()) + 5;  // " ~all"
+      if (record.size() + 1 + mechanisms[next].size() + tail > kMaxRecord) {
+        break;
+      }
+      record += " " + mechanisms[next++];
+    }
+    if (next < mechanisms.size()) {
+      record += include_next;
+    }
+    record += " ~all";
+    records.push_back(std::move(record));
+  } while (next < mechanisms.size());
+  if (records.size() > 9) {
+    return make_error(ErrorCode::kConfig,
+                      fmt::format("the SPF chain needs {} records: over the 10 DNS lookups of "
+                                  "RFC 7208 section 4.6.4; publish CIDR ranges instead",
+                                  records.size()));
+  }
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    out += fmt::format("{} IN TXT {}\n", i == 0 ? std::string("_spf") : fmt::format("_spf{}", i + 1),
+                       quoted_strings(records[i]));
+  }
+  // DKIM keys of every domain, for customers who delegate their selectors by CNAME.
+  for (const auto& d : domains) {
+    for (const auto& k : d.keys) {
+      if (k.state == tenancy::KeyState::kRetired && k.retire_at_ms <= now) {
+        continue;
+      }
+      out += fmt::format("{}.{}._dkim IN TXT {}\n", k.selector, d.name, quoted_strings(k.dns_record));
+    }
+  }
+  for (const auto& ep : config.publish.endpoints) {
+    for (const auto& a : ep.addresses) {
+      out += fmt::format("{} IN {} {}\n", ep.name, a.find(':') == std::string::npos ? "A" : "AAAA",
+                         a);
+    }
+  }
+  return out;
+}
+
+int dns_records(const Config& config) {
+  auto store = open_store(config);
+  if (!store) {
+    return failed(store.error().detail);
+  }
+  auto entries = (*store)->list("domain/");
+  if (!entries) {
+    return failed(entries.error().detail);
+  }
+  std::vector<tenancy::SenderDomain> domains;
+  for (const auto& e : *entries) {
+    if (auto d = tenancy::domain_from_json(e.value)) {
+      domains.push_back(std::move(*d));
+    }
+  }
+  auto zone = zone_file(config, domains, now_ms());
+  if (!zone) {
+    return failed(zone.error().detail);
+  }
+  fmt::print("{}", *zone);
+  return 0;
+}
+
+}  // namespace txmail::app

@@ -1,0 +1,13 @@
+// Base64 (RFC 4648 section 4, with padding), through OpenSSL's encoder.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace txmail {
+
+std::string base64_encode(std::string_view in);
+// False on a character outside the alphabet or a length that is not a multiple of 4.
+bool base64_decode(std::string_view in, std::string& out);
+
+}  // namespace txmail

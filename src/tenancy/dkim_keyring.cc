@@ -1,0 +1,74 @@
+#include "tenancy/dkim_keyring.h"
+
+#include <openssl/crypto.h>
+
+#include <mutex>
+
+#include "common/log.h"
+#include "tenancy/sender_domain.h"
+
+namespace txmail::tenancy {
+
+Result<std::unique_ptr<DkimKeyring>> DkimKeyring::load(store::ConfigStore& store,
+                                                       MasterKey master) {
+  std::unique_ptr<DkimKeyring> ring(new DkimKeyring(store, std::move(master)));
+  // Watch first, then list: a change racing the load is applied twice, never missed.
+  ring->watch_id_ =
+      store.watch("domain/", [r = ring.get()](const store::ConfigChange& c) { r->apply(c); });
+  auto entries = store.list("domain/");
+  if (!entries) {
+    return tl::unexpected(entries.error());
+  }
+  for (const auto& e : *entries) {
+    ring->apply(store::ConfigChange{e.key, e.value, e.revision});
+  }
+  return ring;
+}
+
+DkimKeyring::~DkimKeyring() { store_.unwatch(watch_id_); }
+
+void DkimKeyring::apply(const store::ConfigChange& change) {
+  const std::string name = change.key.substr(std::string_view("domain/").size());
+  std::shared_ptr<DomainSigning> next;
+  if (change.value) {
+    auto domain = domain_from_json(*change.value);
+    if (!domain) {
+      logger()->error("domain unreadable key={} error={}", change.key, domain.error().detail);
+    } else {
+      next = std::make_shared<DomainSigning>();
+      next->domain = domain->name;
+      next->account = domain->account;
+      next->verified = domain->verified;
+      for (const DomainKey* k : signing_keys(*domain)) {
+        auto pem = master_.open(k->sealed_private_key, "dkim:" + domain->name + ":" + k->selector);
+        if (!pem) {
+          logger()->error("domain={} selector={} key cannot be unsealed: {}", domain->name,
+                          k->selector, pem.error().detail);
+          continue;
+        }
+        auto key = dkim::PrivateKey::from_pem(*pem);
+        OPENSSL_cleanse(pem->data(), pem->size());
+        if (!key) {
+          logger()->error("domain={} selector={} key unreadable: {}", domain->name, k->selector,
+                          key.error().detail);
+          continue;
+        }
+        next->keys.push_back(dkim::SigningKey{domain->name, k->selector, std::move(*key)});
+      }
+    }
+  }
+  std::unique_lock lock(mutex_);
+  if (next) {
+    domains_[name] = std::move(next);
+  } else {
+    domains_.erase(name);
+  }
+}
+
+std::shared_ptr<const DomainSigning> DkimKeyring::find(const std::string& domain) const {
+  std::shared_lock lock(mutex_);
+  const auto it = domains_.find(domain);
+  return it == domains_.end() ? nullptr : it->second;
+}
+
+}  // namespace txmail::tenancy
