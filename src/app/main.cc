@@ -102,6 +102,11 @@ int main(int argc, char** argv) {
   std::string verify_file;
   auto* dkim_verify = dkim->add_subcommand("verify", "Verify the DKIM signatures of a message");
   dkim_verify->add_option("file", verify_file, "Message file")->required();
+  // "txmail domain add X --config F --json": the parent's options after the child's arguments.
+  for (auto* sub : {domain_add, domain_list, domain_show, domain_verify, dkim_rotate, dkim_import,
+                    dkim_verify, records}) {
+    sub->fallthrough();
+  }
 
   auto* events = app.add_subcommand("events", "Events of a job from the event log (JSON lines)");
   std::string events_job;

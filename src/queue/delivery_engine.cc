@@ -19,6 +19,11 @@ std::int64_t now_ms() {
 
 namespace {
 
+// Next-attempt times are kept in whole seconds, rounded up (never earlier than asked).
+std::uint32_t to_seconds(std::int64_t ms) {
+  return static_cast<std::uint32_t>(std::clamp<std::int64_t>((ms + 999) / 1000, 0, UINT32_MAX));
+}
+
 std::string domain_of_address(std::string_view address) {
   const std::size_t at = address.rfind('@');
   std::string d = at == std::string::npos ? std::string() : std::string(address.substr(at + 1));
@@ -117,18 +122,16 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record) {
     return;
   }
   Job job;
-  job.account = strings_.acquire(record.account);
-  job.sender = strings_.acquire(record.sender);
+  job.envelope = envelopes_.acquire(record.account, record.sender, record.flags);
   job.received_ms = record.received_ms;
-  job.flags = record.flags;
   job.units_in_flight = static_cast<std::uint32_t>(units.size());
-  job.recipients.reserve(record.recipients.size());
+  job.recipients = InlineList<Recipient>(static_cast<std::uint32_t>(record.recipients.size()));
   for (std::uint32_t i = 0; i < record.recipients.size(); ++i) {
     const auto& r = record.recipients[i];
-    Recipient c;
+    Recipient& c = job.recipients[i];
     c.address = std::make_unique<char[]>(r.address.size() + 1);
     std::memcpy(c.address.get(), r.address.c_str(), r.address.size() + 1);
-    c.next_attempt_ms = r.next_attempt_ms;
+    c.next_attempt_s = to_seconds(r.next_attempt_ms);
     c.index = i;
     c.attempts = static_cast<std::uint16_t>(std::min<std::uint32_t>(r.attempts, UINT16_MAX));
     c.status = r.status;
@@ -140,7 +143,6 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record) {
       c.index = static_cast<std::uint32_t>(
           std::strtoul(id.substr(record.job_id.size() + 10, 8).c_str(), nullptr, 16));
     }
-    job.recipients.push_back(std::move(c));
   }
   jobs_.emplace(*key, std::move(job));
   for (auto& [unit, due] : units) {
@@ -154,7 +156,8 @@ std::vector<store::SpoolRecipient> DeliveryEngine::expand(const std::string& job
   out.reserve(job.recipients.size());
   for (const auto& r : job.recipients) {
     out.push_back(store::SpoolRecipient{std::string(r.view()), mail_id(job_id, r.block, r.index),
-                                        r.status, r.attempts, r.next_attempt_ms});
+                                        r.status, r.attempts,
+                                        static_cast<std::int64_t>(r.next_attempt_s) * 1000});
   }
   return out;
 }
@@ -167,16 +170,28 @@ std::string DeliveryEngine::domain_of(const Unit& unit) const {
   return domain_of_address(it->second.recipients[unit.recipients.front()].view());
 }
 
-const std::string* DeliveryEngine::SharedStrings::acquire(const std::string& s) {
-  auto [it, inserted] = counts_.try_emplace(s, 0);
-  ++it->second;
-  return &it->first;
+std::string DeliveryEngine::SharedEnvelopes::key_of(const std::string& account,
+                                                    const std::string& sender,
+                                                    std::uint32_t flags) {
+  std::string key = std::to_string(flags);
+  key.append(1, '\0').append(account).append(1, '\0').append(sender);
+  return key;
 }
 
-void DeliveryEngine::SharedStrings::release(const std::string* s) {
-  const auto it = counts_.find(*s);
-  if (it != counts_.end() && --it->second == 0) {
-    counts_.erase(it);
+const DeliveryEngine::Envelope* DeliveryEngine::SharedEnvelopes::acquire(
+    const std::string& account, const std::string& sender, std::uint32_t flags) {
+  auto [it, inserted] = entries_.try_emplace(key_of(account, sender, flags));
+  if (inserted) {
+    it->second.first = Envelope{account, sender, flags};
+  }
+  ++it->second.second;
+  return &it->second.first;
+}
+
+void DeliveryEngine::SharedEnvelopes::release(const Envelope* e) {
+  const auto it = entries_.find(key_of(e->account, e->sender, e->flags));
+  if (it != entries_.end() && --it->second.second == 0) {
+    entries_.erase(it);
   }
 }
 
@@ -283,7 +298,7 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
     co_return;
   }
   const Job& job = self->jobs_.at(unit.job);
-  const EgressSource& source = self->pick_source(*job.account);
+  const EgressSource& source = self->pick_source(job.envelope->account);
   const std::string key = source.name + "|" + dest->site;
   auto& slot = self->ready_[key];
   if (!slot) {

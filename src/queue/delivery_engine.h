@@ -19,12 +19,11 @@
 #include <random>
 #include <unordered_map>
 
-#include <boost/container/small_vector.hpp>
-
 #include "common/ids.h"
 #include "dns/resolver.h"
 #include "queue/delivery_options.h"
 #include "queue/gcra.h"
+#include "queue/inline_list.h"
 #include "store/spool.h"
 
 namespace txmail::queue {
@@ -74,9 +73,9 @@ class DeliveryEngine {
   // block and index, its address in one exact allocation, and sits inline when it is the
   // job's only one; account and sender strings are shared by every job that names them; a
   // unit names its job and recipient indexes, and its domain is read from its first recipient.
-  struct Recipient {
+  struct Recipient {  // 24 bytes
     std::unique_ptr<char[]> address;  // NUL-terminated
-    std::int64_t next_attempt_ms = 0;
+    std::uint32_t next_attempt_s = 0;  // seconds since the epoch (until 2106)
     std::uint32_t block = 0;
     std::uint32_t index = 0;
     std::uint16_t attempts = 0;
@@ -85,29 +84,40 @@ class DeliveryEngine {
     std::string_view view() const { return address.get(); }
   };
 
-  struct Job {
-    const std::string* account = nullptr;  // in strings_
-    const std::string* sender = nullptr;   // in strings_
-    std::int64_t received_ms = 0;
+  // What many jobs share: the account, the envelope sender and the transfer flags.
+  struct Envelope {
+    std::string account;
+    std::string sender;
     std::uint32_t flags = 0;
-    std::uint32_t units_in_flight = 0;
-    boost::container::small_vector<Recipient, 1> recipients;
   };
 
-  // Strings many jobs share, counted; the entry goes with its last user.
-  class SharedStrings {
+  struct Job {  // 64 bytes: with its key, one 96-byte allocation per job
+    const Envelope* envelope = nullptr;  // in envelopes_
+    std::int64_t received_ms = 0;
+    std::uint32_t units_in_flight = 0;
+    InlineList<Recipient> recipients;
+  };
+
+  // Envelopes shared by jobs, counted; an entry goes with its last job.
+  class SharedEnvelopes {
    public:
-    const std::string* acquire(const std::string& s);
-    void release(const std::string* s);
+    const Envelope* acquire(const std::string& account, const std::string& sender,
+                            std::uint32_t flags);
+    void release(const Envelope* e);
 
    private:
-    std::unordered_map<std::string, std::size_t> counts_;
+    static std::string key_of(const std::string& account, const std::string& sender,
+                              std::uint32_t flags);
+
+    std::unordered_map<std::string, std::pair<Envelope, std::size_t>> entries_;
   };
 
-  struct Unit {
+  struct Unit {  // 32 bytes
     JobKey job{};
-    boost::container::small_vector<std::uint32_t, 2> recipients;  // indexes into Job::recipients
+    InlineList<std::uint32_t> recipients;  // indexes into Job::recipients
   };
+
+  static_assert(sizeof(Job) <= 64 && sizeof(Unit) <= 32, "the per-recipient memory budget");
 
   struct Scheduled {
     std::int64_t due_ms = 0;
@@ -164,7 +174,7 @@ class DeliveryEngine {
   OutcomeSink sink_;
 
   std::unordered_map<JobKey, Job, JobKeyHash> jobs_;
-  SharedStrings strings_;
+  SharedEnvelopes envelopes_;
   // A min-heap by due time. A deque, not a vector: no doubling slack with a million entries.
   std::deque<Scheduled> scheduled_;
   asio::steady_timer wake_;

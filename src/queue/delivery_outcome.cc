@@ -19,9 +19,9 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome
   Outcome event;
   event.job_id = job_id_of(unit.job);
   event.mail_id = mail_id(event.job_id, r.block, r.index);
-  event.account = *job.account;
+  event.account = job.envelope->account;
   event.recipient = r.view();
-  event.sender = *job.sender;
+  event.sender = job.envelope->sender;
   event.attempt = r.attempts;
   event.remote_host = remote;
   event.reply = reply;
@@ -42,8 +42,9 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome
         event.kind = Outcome::Kind::kBouncedSoft;
       } else {
         std::uniform_real_distribution<double> unit_interval(0.0, 1.0);
-        r.next_attempt_ms =
+        const std::int64_t next =
             now_ms() + options_.retry.delay(r.attempts, unit_interval(rng_)).count();
+        r.next_attempt_s = static_cast<std::uint32_t>((next + 999) / 1000);
         event.kind = Outcome::Kind::kDeferred;
         retry.recipients.push_back(index);
       }
@@ -83,7 +84,7 @@ void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
   if (!retry.recipients.empty()) {
     std::int64_t due = INT64_MAX;
     for (auto i : retry.recipients) {
-      due = std::min(due, job.recipients[i].next_attempt_ms);
+      due = std::min(due, static_cast<std::int64_t>(job.recipients[i].next_attempt_s) * 1000);
     }
     schedule(std::move(retry), due);  // the job keeps this unit in flight
   } else {
@@ -98,8 +99,7 @@ void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
   if (job.units_in_flight == 0) {
     spool_.erase(job_id, logged);
     logger()->info("job={} done: every recipient is final", job_id);
-    strings_.release(job.account);
-    strings_.release(job.sender);
+    envelopes_.release(job.envelope);
     jobs_.erase(job_it);
   } else {
     spool_.update_recipients(job_id, expand(job_id, job), logged);

@@ -141,13 +141,13 @@ awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
   }
   const Job& job = job_it->second;
   smtp::Outgoing out;
-  out.sender = *job.sender;
+  out.sender = job.envelope->sender;
   for (auto i : unit.recipients) {
     out.recipients.emplace_back(job.recipients[i].view());
   }
   out.message = std::make_shared<const std::string>(std::move(loaded->message));
-  out.smtputf8 = (job.flags & store::SpoolRecord::kFlagSmtpUtf8) != 0;
-  out.eight_bit = (job.flags & store::SpoolRecord::kFlag8BitMime) != 0;
+  out.smtputf8 = (job.envelope->flags & store::SpoolRecord::kFlagSmtpUtf8) != 0;
+  out.eight_bit = (job.envelope->flags & store::SpoolRecord::kFlag8BitMime) != 0;
   const auto results = co_await session.send(out);
   const std::string remote = fmt::format("{}[{}]", session.peer().host, session.peer().address);
   Unit retry{unit.job, {}};

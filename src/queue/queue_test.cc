@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "queue/gcra.h"
+#include "queue/inline_list.h"
 #include "queue/retry_policy.h"
 
 namespace txmail::queue {
@@ -8,6 +9,31 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::minutes;
+
+TEST(InlineList, GrowsPastItsInlineElementAndKeepsOrder) {
+  static_assert(sizeof(InlineList<std::uint32_t>) == 16);
+  InlineList<std::unique_ptr<int>> list;  // move-only elements too
+  EXPECT_TRUE(list.empty());
+  for (int i = 0; i < 37; ++i) {
+    list.push_back(std::make_unique<int>(i));
+    ASSERT_EQ(list.size(), static_cast<std::uint32_t>(i + 1));
+    for (int j = 0; j <= i; ++j) {
+      ASSERT_EQ(*list[static_cast<std::size_t>(j)], j);
+    }
+  }
+  int expected = 0;
+  for (const auto& p : list) {
+    EXPECT_EQ(*p, expected++);
+  }
+  InlineList<int> sized(5);
+  for (std::size_t i = 0; i < 5; ++i) {
+    sized[i] = static_cast<int>(i) * 10;
+  }
+  sized.push_back(50);
+  EXPECT_EQ(sized.size(), 6U);
+  EXPECT_EQ(sized[5], 50);
+  EXPECT_EQ(sized[4], 40);
+}
 
 TEST(RetryPolicy, ScheduleThenTailWithJitter) {
   RetryPolicy p;

@@ -275,6 +275,13 @@ class DnsServer:
         self.port = int(line)
         self.address = f"127.0.0.1:{self.port}"
 
+    def update(self, zone):
+        """Replaces the zone (the server rereads it at its next query)."""
+        tmp = self.zone_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(zone)
+        os.replace(tmp, self.zone_file)
+
     def queries(self):
         try:
             with open(self.query_log) as f:
@@ -377,3 +384,29 @@ def submit(tx, sender, recipients, body, source=ALLOWED_IP):
     job = queued_id(d.expect(250, "2.0.0"))
     d.cmd("QUIT", 221)
     return job
+
+
+def cli(tx, *args, ok=True):
+    """`txmail ARGS --config <tx's config> --json`: the parsed JSON (or, with ok=False, the
+    CompletedProcess, for commands expected to fail)."""
+    out = subprocess.run([TXMAIL, *args, "--config", tx.config, "--json"], capture_output=True, text=True, timeout=60)
+    if not ok:
+        return out
+    check(out.returncode == 0, f"txmail {' '.join(args)} failed: {out.stderr}")
+    return json.loads(out.stdout)
+
+
+def submit_as(tx, user, sender, recipients, message):
+    """One message over submission (STARTTLS, AUTH as `user`); returns (code, enhanced code and
+    text, job id or None) of the reply to the message data."""
+    d = submission_session(tx, user)
+    d.cmd(f"MAIL FROM:<{sender}>", 250)
+    for r in recipients:
+        d.cmd(f"RCPT TO:<{r}>", 250)
+    d.cmd("DATA", 354)
+    stuffed = "\r\n".join("." + line if line.startswith(".") else line for line in message.split("\r\n"))
+    d.send(stuffed + ("" if stuffed.endswith("\r\n") else "\r\n") + ".\r\n")
+    code, lines = d.reply()
+    d.cmd("QUIT", 221)
+    job = queued_id(lines) if code == 250 else None
+    return code, lines[-1], job
