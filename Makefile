@@ -27,6 +27,7 @@ test: build
 bench: build
 	$(BUILD_DIR)/bench/proto_bench
 	bash bench/ingest.sh
+	bash bench/dkim.sh
 
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DTXMAIL_FUZZ=ON \

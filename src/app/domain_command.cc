@@ -9,10 +9,11 @@
 #include <map>
 #include <sstream>
 
+#include "api/domains.h"
 #include "dkim/signature.h"
 #include "dns/unbound_resolver.h"
 #include "store/sqlite_config_store.h"
-#include "tenancy/account.h"
+#include "tenancy/domain_service.h"
 
 namespace txmail::app {
 
@@ -37,37 +38,9 @@ Result<std::unique_ptr<store::SqliteConfigStore>> open_store(const Config& confi
   return store::SqliteConfigStore::open(config.data_dir + "/config.db");
 }
 
-json::object domain_json(const tenancy::SenderDomain& d) {
-  json::array keys;
-  for (const auto& k : d.keys) {
-    keys.push_back(json::object{{"selector", k.selector},
-                                {"algorithm", dkim::algorithm_name(k.algorithm)},
-                                {"state", tenancy::state_name(k.state)},
-                                {"created_ms", k.created_ms},
-                                {"activated_ms", k.activated_ms},
-                                {"retire_at_ms", k.retire_at_ms},
-                                {"dns_record", k.dns_record}});
-  }
-  json::array records;
-  for (const auto& c : d.checks) {
-    records.push_back(json::object{{"purpose", c.purpose},
-                                   {"name", c.name},
-                                   {"type", c.type},
-                                   {"value", c.value},
-                                   {"alternative_cname", c.alternative_cname},
-                                   {"required", c.required},
-                                   {"status", c.status},
-                                   {"found", c.found}});
-  }
-  return json::object{{"name", d.name},         {"account", d.account},
-                      {"verified", d.verified}, {"verified_ms", d.verified_ms},
-                      {"checked_ms", d.checked_ms}, {"keys", std::move(keys)},
-                      {"records", std::move(records)}};
-}
-
 void print_domain(const tenancy::SenderDomain& d, bool as_json) {
   if (as_json) {
-    fmt::print("{}\n", json::serialize(domain_json(d)));
+    fmt::print("{}\n", json::serialize(api::domain_json(d)));
     return;
   }
   fmt::print("domain {} (account {}): {}\n", d.name, d.account,
@@ -89,54 +62,24 @@ void print_domain(const tenancy::SenderDomain& d, bool as_json) {
   }
 }
 
-Result<std::pair<tenancy::SenderDomain, std::uint64_t>> load_domain(store::ConfigStore& store,
-                                                                     const std::string& name) {
-  auto normalized = tenancy::normalize_domain(name);
-  if (!normalized) {
-    return tl::unexpected(normalized.error());
-  }
-  auto entry = store.get(tenancy::domain_key(*normalized));
-  if (!entry) {
-    return tl::unexpected(entry.error());
-  }
-  if (!entry->has_value()) {
-    return make_error(ErrorCode::kNotFound, "domain " + *normalized + " is not registered");
-  }
-  auto d = tenancy::domain_from_json((*entry)->value);
-  if (!d) {
-    return tl::unexpected(d.error());
-  }
-  return std::pair{std::move(*d), (*entry)->revision};
+tenancy::DomainService service_of(const Config& config, store::ConfigStore& store) {
+  return tenancy::DomainService(store, config.domains, [&config] { return load_master_key(config); });
 }
 
-// Applies `change` to the stored domain with compare-and-set, retrying when another writer
-// got there first; prints the result.
-template <typename Change>
-int update_domain(const Config& config, const DomainArgs& args, Change change) {
+// Runs one DomainService call on the config store and prints the domain it returns.
+template <typename Call>
+int with_domain(const Config& config, const DomainArgs& args, Call call) {
   auto store = open_store(config);
   if (!store) {
     return failed(store.error().detail);
   }
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    auto loaded = load_domain(**store, args.domain);
-    if (!loaded) {
-      return failed(loaded.error().detail);
-    }
-    auto& [domain, revision] = *loaded;
-    if (auto r = change(domain); !r) {
-      return failed(r.error().detail);
-    }
-    auto put = (*store)->put(tenancy::domain_key(domain.name), tenancy::to_json(domain),
-                             store::Expect::at(revision));
-    if (put) {
-      print_domain(domain, args.json);
-      return 0;
-    }
-    if (put.error().code != ErrorCode::kConflict) {
-      return failed(put.error().detail);
-    }
+  auto service = service_of(config, **store);
+  Result<tenancy::SenderDomain> d = call(service);
+  if (!d) {
+    return failed(d.error().detail);
   }
-  return failed("domain " + args.domain + " keeps changing under this command; try again");
+  print_domain(*d, args.json);
+  return 0;
 }
 
 // TXT lookups of every name, through [dns] servers or the system resolver.
@@ -184,31 +127,8 @@ std::string quoted_strings(std::string_view text) {
 }  // namespace
 
 int domain_add(const Config& config, const DomainArgs& args) {
-  auto store = open_store(config);
-  if (!store) {
-    return failed(store.error().detail);
-  }
-  auto account = (*store)->get(tenancy::account_key(args.account));
-  if (!account || !account->has_value()) {
-    return failed("account " + args.account + " does not exist");
-  }
-  auto master = load_master_key(config);
-  if (!master) {
-    return failed(master.error().detail);
-  }
-  auto domain = tenancy::create_domain(args.domain, args.account, config.domains, *master, now_ms());
-  if (!domain) {
-    return failed(domain.error().detail);
-  }
-  auto put = (*store)->put(tenancy::domain_key(domain->name), tenancy::to_json(*domain),
-                           store::Expect::absent());
-  if (!put) {
-    return failed(put.error().code == ErrorCode::kConflict
-                      ? "domain " + domain->name + " is already registered"
-                      : put.error().detail);
-  }
-  print_domain(*domain, args.json);
-  return 0;
+  return with_domain(config, args,
+                     [&](tenancy::DomainService& s) { return s.add(args.domain, args.account); });
 }
 
 int domain_list(const Config& config, const DomainArgs& args) {
@@ -216,20 +136,16 @@ int domain_list(const Config& config, const DomainArgs& args) {
   if (!store) {
     return failed(store.error().detail);
   }
-  auto entries = (*store)->list("domain/");
-  if (!entries) {
-    return failed(entries.error().detail);
+  auto list = service_of(config, **store).list(args.account);
+  if (!list) {
+    return failed(list.error().detail);
   }
   json::array out;
-  for (const auto& e : *entries) {
-    auto d = tenancy::domain_from_json(e.value);
-    if (!d || (!args.account.empty() && d->account != args.account)) {
-      continue;
-    }
+  for (const auto& d : *list) {
     if (args.json) {
-      out.push_back(domain_json(*d));
+      out.push_back(api::domain_json(d));
     } else {
-      fmt::print("{} {} {}\n", d->name, d->account, d->verified ? "verified" : "not-verified");
+      fmt::print("{} {} {}\n", d.name, d.account, d.verified ? "verified" : "not-verified");
     }
   }
   if (args.json) {
@@ -239,22 +155,17 @@ int domain_list(const Config& config, const DomainArgs& args) {
 }
 
 int domain_show(const Config& config, const DomainArgs& args) {
-  auto store = open_store(config);
-  if (!store) {
-    return failed(store.error().detail);
-  }
-  auto loaded = load_domain(**store, args.domain);
-  if (!loaded) {
-    return failed(loaded.error().detail);
-  }
-  print_domain(loaded->first, args.json);
-  return 0;
+  return with_domain(config, args, [&](tenancy::DomainService& s) { return s.get(args.domain, ""); });
 }
 
 int domain_verify(const Config& config, const DomainArgs& args) {
-  return update_domain(config, args, [&](tenancy::SenderDomain& d) -> Result<void> {
+  return with_domain(config, args, [&](tenancy::DomainService& s) -> Result<tenancy::SenderDomain> {
+    auto d = s.get(args.domain, "");
+    if (!d) {
+      return d;
+    }
     std::vector<std::string> names;
-    for (const auto& c : tenancy::records_to_publish(d, config.domains)) {
+    for (const auto& c : tenancy::records_to_publish(*d, config.domains)) {
       names.push_back(c.name);
     }
     auto found = lookup_txt(config, names);
@@ -262,24 +173,15 @@ int domain_verify(const Config& config, const DomainArgs& args) {
       return make_error(found.error().code,
                         "DNS lookups failed, nothing concluded: " + found.error().detail);
     }
-    return tenancy::verify_domain(
-        d, config.domains,
-        [&](const std::string& name) -> Result<std::vector<std::string>> {
-          const auto it = found->find(name);
-          return it == found->end() ? std::vector<std::string>{} : it->second;
-        },
-        now_ms());
+    return s.verify(args.domain, "", [&](const std::string& name) -> Result<std::vector<std::string>> {
+      const auto it = found->find(name);
+      return it == found->end() ? std::vector<std::string>{} : it->second;
+    });
   });
 }
 
 int dkim_rotate(const Config& config, const DomainArgs& args) {
-  auto master = load_master_key(config);
-  if (!master) {
-    return failed(master.error().detail);
-  }
-  return update_domain(config, args, [&](tenancy::SenderDomain& d) {
-    return tenancy::rotate_keys(d, config.domains, *master, now_ms());
-  });
+  return with_domain(config, args, [&](tenancy::DomainService& s) { return s.rotate(args.domain, ""); });
 }
 
 int dkim_import(const Config& config, const DomainArgs& args) {
@@ -289,13 +191,8 @@ int dkim_import(const Config& config, const DomainArgs& args) {
   }
   std::stringstream pem;
   pem << in.rdbuf();
-  auto master = load_master_key(config);
-  if (!master) {
-    return failed(master.error().detail);
-  }
-  return update_domain(config, args, [&](tenancy::SenderDomain& d) {
-    return tenancy::import_key(d, pem.str(), *master, now_ms());
-  });
+  return with_domain(config, args,
+                     [&](tenancy::DomainService& s) { return s.import(args.domain, "", pem.str()); });
 }
 
 int dkim_verify(const Config& config, const std::string& file, bool as_json) {
@@ -454,17 +351,11 @@ int dns_records(const Config& config) {
   if (!store) {
     return failed(store.error().detail);
   }
-  auto entries = (*store)->list("domain/");
-  if (!entries) {
-    return failed(entries.error().detail);
+  auto domains = service_of(config, **store).list("");
+  if (!domains) {
+    return failed(domains.error().detail);
   }
-  std::vector<tenancy::SenderDomain> domains;
-  for (const auto& e : *entries) {
-    if (auto d = tenancy::domain_from_json(e.value)) {
-      domains.push_back(std::move(*d));
-    }
-  }
-  auto zone = zone_file(config, domains, now_ms());
+  auto zone = zone_file(config, *domains, now_ms());
   if (!zone) {
     return failed(zone.error().detail);
   }

@@ -377,6 +377,10 @@ Result<void> import_key(SenderDomain& d, std::string_view pem, const MasterKey& 
   if (!key) {
     return tl::unexpected(key.error());
   }
+  // A pending key of that algorithm was never in use: the imported key takes its place.
+  std::erase_if(d.keys, [&](const DomainKey& k) {
+    return k.algorithm == key->algorithm() && k.state == KeyState::kPending;
+  });
   return add_key(d, *key, master, now_ms);
 }
 

@@ -87,7 +87,7 @@ Result<SenderDomain> create_domain(const std::string& name, const std::string& a
 // or a retired key still holds the slot.
 Result<void> rotate_keys(SenderDomain& d, const DomainSettings& settings, const MasterKey& master,
                          std::int64_t now_ms);
-// An existing private key (PEM) as the pending key of its algorithm.
+// An existing private key (PEM) as the pending key of its algorithm (replacing a pending one).
 Result<void> import_key(SenderDomain& d, std::string_view pem, const MasterKey& master,
                         std::int64_t now_ms);
 

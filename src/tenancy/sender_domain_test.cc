@@ -144,6 +144,12 @@ TEST(SenderDomain, ImportRefusesWeakKeys) {
   ASSERT_TRUE(import_key(*d, ed->to_pem(), master, 2));
   EXPECT_EQ(d->keys.back().selector, "txm1e");
   EXPECT_EQ(d->keys.back().public_key, ed->public_key_base64());
+  // An imported RSA key replaces the pending generated one, in its slot.
+  auto rsa = dkim::PrivateKey::generate(dkim::Algorithm::kRsaSha256, 3072);
+  ASSERT_TRUE(import_key(*d, rsa->to_pem(), master, 3));
+  ASSERT_EQ(d->keys.size(), 2U);
+  EXPECT_EQ(d->keys.back().selector, "txm1");
+  EXPECT_EQ(d->keys.back().public_key, rsa->public_key_base64());
 }
 
 TEST(DkimKeyring, UnsealsAndFollowsTheStore) {
