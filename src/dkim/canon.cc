@@ -1,5 +1,7 @@
 #include "dkim/canon.h"
 
+#include "dkim/key.h"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -218,7 +220,7 @@ std::string canonicalize_body(Canon canon, std::string_view body) {
 
 Digest body_hash(Canon canon, std::string_view body) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(ctx.get(), sha256(), nullptr);
   {
     Sink sink(ctx.get());
     write_body(canon, body, sink);

@@ -10,10 +10,14 @@
 #include "common/result.h"
 
 using EVP_PKEY = struct evp_pkey_st;
+using EVP_MD = struct evp_md_st;
 
 namespace txmail::dkim {
 
 enum class Algorithm { kRsaSha256, kEd25519Sha256 };
+
+// SHA-256, fetched from the provider once (an implicit fetch on every use costs microseconds).
+const EVP_MD* sha256();
 
 std::string_view algorithm_name(Algorithm a);  // "rsa-sha256", "ed25519-sha256"
 bool parse_algorithm(std::string_view name, Algorithm& out);
@@ -42,11 +46,13 @@ class PrivateKey {
   Result<std::string> sign(std::string_view data) const;
 
  private:
-  PrivateKey(std::shared_ptr<EVP_PKEY> key, Algorithm algorithm)
-      : key_(std::move(key)), algorithm_(algorithm) {}
+  struct Contexts;  // signing contexts set up once and reused (key.cc)
+
+  PrivateKey(std::shared_ptr<EVP_PKEY> key, Algorithm algorithm);
 
   std::shared_ptr<EVP_PKEY> key_;
   Algorithm algorithm_ = Algorithm::kRsaSha256;
+  std::shared_ptr<Contexts> contexts_;
 };
 
 // A public key from a DKIM key record's k= and p= (base64 already decoded).
