@@ -103,6 +103,7 @@ const std::map<std::string, Kind>& schema() {
       {"dkim.rsa_bits", Kind::kInteger},
       {"dkim.ed25519", Kind::kBoolean},
       {"dkim.rotation_grace", Kind::kString},
+      {"dkim.verify_interval", Kind::kString},
       {"publish", Kind::kTable},
       {"publish.zone", Kind::kString},
       {"publish.nameservers", Kind::kStringArray},

@@ -67,6 +67,7 @@ struct Config {
   std::string master_key_file;  // default: <data_dir>/master.key (created on first start)
   std::string master_key_env;   // when set, the key comes from this variable instead
   tenancy::DomainSettings domains;
+  std::chrono::milliseconds domain_verify_interval = std::chrono::minutes(10);
   // [publish]
   PublishConfig publish;
 };

@@ -23,6 +23,9 @@ Result<void> read_dkim(const toml::table& t, Config& c) {
   if (auto r = read_duration(t, "dkim.rotation_grace", c.domains.rotation_grace); !r) {
     return r;
   }
+  if (auto r = read_duration(t, "dkim.verify_interval", c.domain_verify_interval); !r) {
+    return r;
+  }
   read_string(t, "publish.zone", c.domains.service_zone);
   if (!is_dns_name(c.domains.service_zone)) {
     return bad("publish.zone", "'" + c.domains.service_zone + "' is not a DNS name");

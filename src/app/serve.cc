@@ -20,6 +20,8 @@
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
 #include "tenancy/dkim_keyring.h"
+#include "tenancy/domain_service.h"
+#include "app/domain_verifier.h"
 
 namespace txmail::app {
 
@@ -227,6 +229,11 @@ int serve(const Config& config) {
       log->append(e);
     }
   };
+  // Background verification of sender domains: uncached lookups (a record just published must
+  // not hide behind a cached "no such name").
+  tenancy::DomainService domain_service(**config_store, config.domains,
+                                        [&config] { return load_master_key(config); });
+  DomainVerifier verifier(pool.at(0), workers, domain_service, **unbound, config.domain_verify_interval);
   asio::steady_timer config_poll(pool.at(0));
   poll_config_store(config_poll, workers, **config_store);
   smtp::SmtpServer server(smtp_ctx, pool);
@@ -248,10 +255,12 @@ int serve(const Config& config) {
                    config.smtp.shutdown_grace.count());
     // Intake first (no new jobs), then delivery (connections finish their transaction).
     config_poll.cancel();
+    verifier.stop();
     server.stop([&] { delivery.stop([&stopped] { stopped.set_value(); }); });
   });
   server.start();
   delivery.start();
+  verifier.start();
   pool.start();
   logger()->info("txmail {} serving node={} site={} region={} io_threads={}", TXMAIL_VERSION,
                  config.node_name, config.site, config.region, pool.size());

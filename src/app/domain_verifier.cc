@@ -1,0 +1,114 @@
+#include "app/domain_verifier.h"
+
+#include <map>
+
+#include "common/log.h"
+
+namespace txmail::app {
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr std::int64_t kRecheckVerifiedMs = 24LL * 3600 * 1000;
+
+// Whether a domain has anything a lookup could change now.
+bool needs_check(const tenancy::SenderDomain& d, std::int64_t now) {
+  if (!d.verified || now - d.checked_ms >= kRecheckVerifiedMs) {
+    return true;
+  }
+  for (const auto& k : d.keys) {
+    if (k.state == tenancy::KeyState::kPending
+        || (k.state == tenancy::KeyState::kRetired && k.retire_at_ms <= now)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void DomainVerifier::start() { asio::co_spawn(io_, loop(this), asio::detached); }
+
+void DomainVerifier::stop() {
+  stopping_ = true;
+  timer_.cancel();
+}
+
+awaitable<void> DomainVerifier::loop(DomainVerifier* self) {
+  while (!self->stopping_) {
+    self->timer_.expires_after(self->interval_);
+    co_await self->timer_.async_wait(use_tuple);
+    if (self->stopping_) {
+      break;
+    }
+    // The store may block on disk: read it on the worker pool.
+    auto starter = [self](std::function<void(Result<std::vector<tenancy::SenderDomain>>)> done) {
+      asio::post(self->workers_, [self, done = std::move(done)] { done(self->service_.list("")); });
+    };
+    auto domains =
+        co_await await_callback<Result<std::vector<tenancy::SenderDomain>>>(std::move(starter));
+    if (!domains) {
+      logger()->error("domain verifier: {}", domains.error().detail);
+      continue;
+    }
+    const std::int64_t now = now_ms();
+    for (auto& d : *domains) {
+      if (self->stopping_) {
+        break;
+      }
+      if (needs_check(d, now)) {
+        co_await self->check(std::move(d));
+      }
+    }
+  }
+}
+
+awaitable<void> DomainVerifier::check(tenancy::SenderDomain domain) {
+  std::map<std::string, std::vector<std::string>> found;
+  for (const auto& c : tenancy::records_to_publish(domain, service_.settings())) {
+    auto answer = co_await resolver_.query(c.name, dns::RecordType::kTxt);
+    if (answer) {
+      found[c.name] = answer->values;
+    } else if (answer.error().code == ErrorCode::kNotFound) {
+      found[c.name] = {};
+    } else {
+      logger()->info("domain verifier: {} not checked: {}", domain.name, answer.error().detail);
+      co_return;  // a temporary failure concludes nothing
+    }
+  }
+  const bool was_verified = domain.verified;
+  auto starter = [this, &domain,
+                  &found](std::function<void(Result<tenancy::SenderDomain>)> done) {
+    asio::post(workers_, [this, &domain, &found, done = std::move(done)] {
+      done(service_.verify(domain.name, "",
+                           [&found](const std::string& n) -> Result<std::vector<std::string>> {
+                             const auto it = found.find(n);
+                             return it == found.end() ? std::vector<std::string>{} : it->second;
+                           }));
+    });
+  };
+  auto verified = co_await await_callback<Result<tenancy::SenderDomain>>(std::move(starter));
+  if (!verified) {
+    logger()->error("domain verifier: {}: {}", domain.name, verified.error().detail);
+    co_return;
+  }
+  for (const auto& k : verified->keys) {
+    const auto before = std::find_if(domain.keys.begin(), domain.keys.end(),
+                                     [&](const auto& old) { return old.selector == k.selector; });
+    if (before != domain.keys.end() && before->state != k.state) {
+      logger()->info("domain={} selector={} is now {}", domain.name, k.selector,
+                     tenancy::state_name(k.state));
+    }
+  }
+  if (verified->verified != was_verified) {
+    logger()->info("domain={} is now {}", domain.name,
+                   verified->verified ? "verified" : "NOT verified (its records changed)");
+  }
+}
+
+}  // namespace txmail::app
