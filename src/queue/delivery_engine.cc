@@ -317,6 +317,11 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
     co_return;
   }
   rq.units.push_back(std::move(unit));
+  if (!rq.idle.empty()) {
+    rq.idle.front()->cancel();  // an open connection takes it now
+    rq.idle.pop_front();
+    co_return;
+  }
   self->maybe_start_worker(rq);
 }
 
@@ -324,6 +329,12 @@ void DeliveryEngine::stop(std::function<void()> done) {
   asio::post(io_, [this, done = std::move(done)]() mutable {
     stopping_ = true;
     wake_.cancel();
+    for (auto& [key, rq] : ready_) {  // idle connections quit now
+      for (auto* t : rq->idle) {
+        t->cancel();
+      }
+      rq->idle.clear();
+    }
     if (connections_ == 0) {
       done();
       return;

@@ -135,6 +135,8 @@ class DeliveryEngine {
     std::int64_t backoff_until_ms = 0;
     std::string last_error;  // why the site is backed off
     Gcra rate;
+    // Open connections waiting for a unit; a new unit wakes the first of them at once.
+    std::deque<asio::steady_timer*> idle;
   };
 
   // delivery_engine.cc: intake and scheduling

@@ -94,12 +94,15 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
     auto idle_since = std::chrono::steady_clock::now();
     while (session.usable() && !self->stopping_ && sent < *rq->limits.max_messages_per_connection) {
       if (rq->units.empty()) {
-        // Keep the connection a moment for the next unit of this queue.
-        if (std::chrono::steady_clock::now() - idle_since > self->options_.idle_connection) {
+        // Keep the connection a while for the next unit of this queue: a new unit wakes it.
+        const auto idle_for = std::chrono::steady_clock::now() - idle_since;
+        if (idle_for >= self->options_.idle_connection) {
           break;
         }
-        asio::steady_timer poll(self->io_, std::chrono::milliseconds(20));
-        co_await poll.async_wait(use_tuple);
+        asio::steady_timer wait(self->io_, self->options_.idle_connection - idle_for);
+        rq->idle.push_back(&wait);
+        co_await wait.async_wait(use_tuple);
+        std::erase(rq->idle, &wait);  // gone already when a unit woke it
         continue;
       }
       Unit unit = std::move(rq->units.front());
