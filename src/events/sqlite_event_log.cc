@@ -8,6 +8,8 @@ namespace txmail::events {
 
 namespace {
 
+constexpr std::size_t kBatch = 1000;  // events per transaction at most, before waking early
+
 constexpr const char* kSchema =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
@@ -72,7 +74,9 @@ void SqliteEventLog::append(Event event) {
     return;
   }
   queue_.push_back(std::move(event));
-  wake_.notify_one();
+  if (queue_.size() == 1 || queue_.size() == kBatch) {
+    wake_.notify_one();  // the writer waits for the first event, then gathers for a moment
+  }
 }
 
 void SqliteEventLog::writer_loop() {
@@ -84,6 +88,10 @@ void SqliteEventLog::writer_loop() {
       if (queue_.empty()) {
         return;
       }
+      // Events are not in any acknowledgement's path: a few milliseconds of gathering make
+      // one transaction (and one sync) of what would be dozens.
+      wake_.wait_for(lock, std::chrono::milliseconds(5),
+                     [this] { return closing_ || queue_.size() >= kBatch; });
       batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
     }

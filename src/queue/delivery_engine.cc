@@ -145,6 +145,7 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record) {
     }
   }
   jobs_.emplace(*key, std::move(job));
+  spool_.queue_size_hint(jobs_.size());
   for (auto& [unit, due] : units) {
     schedule(std::move(unit), due);
   }

@@ -101,6 +101,7 @@ void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
     logger()->info("job={} done: every recipient is final", job_id);
     envelopes_.release(job.envelope);
     jobs_.erase(job_it);
+    spool_.queue_size_hint(jobs_.size());
   } else {
     spool_.update_recipients(job_id, expand(job_id, job), logged);
   }

@@ -35,7 +35,17 @@ void DeliveryEngine::maybe_start_worker(ReadyQueue& rq) {
 }
 
 awaitable<Result<store::SpoolRecord>> DeliveryEngine::load(const std::string& job_id) {
-  // RocksDB reads may touch the disk: on the worker pool, never on the engine's thread.
+  // A message still in memory is read here (no thread hop); one on disk is read on the worker
+  // pool, never on the engine's thread.
+  if (auto in_memory = spool_.get_from_memory(job_id)) {
+    if (!*in_memory) {
+      co_return tl::unexpected(in_memory->error());
+    }
+    if (!in_memory->value()) {
+      co_return make_error(ErrorCode::kNotFound, "job " + job_id + " is not in the spool");
+    }
+    co_return std::move(*in_memory->value());
+  }
   // A named starter: g++ 12 mishandles capturing temporaries inside co_await expressions.
   auto starter = [this,
                   job_id](std::function<void(Result<std::optional<store::SpoolRecord>>)> done) {

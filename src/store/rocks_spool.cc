@@ -7,6 +7,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <utility>
+
+#include "common/log.h"
 #include <vector>
 
 namespace txmail::store {
@@ -23,7 +25,7 @@ Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mod
   rocksdb::Options options;
   options.create_if_missing = mode == Mode::kReadWrite;
   // Messages are written once and read rarely: keep memtables modest and compress on disk.
-  options.write_buffer_size = 32 << 20;
+  options.write_buffer_size = kLargeMemtable;  // until the queue is long (queue_size_hint)
   options.max_write_buffer_number = 2;
   options.max_background_jobs = 2;
   // Messages are stored once and read back once: large ones go to blob files, so compactions
@@ -89,6 +91,16 @@ void RocksSpool::erase(const std::string& job_id, Done done) {
   enqueue(std::move(p));
 }
 
+void RocksSpool::queue_size_hint(std::size_t jobs) {
+  const bool large = large_memtables_.load(std::memory_order_relaxed);
+  if ((large && jobs > kLongQueue) || (!large && jobs < kShortQueue)) {
+    large_memtables_.store(!large, std::memory_order_relaxed);
+    std::lock_guard lock(mutex_);
+    memtables_changed_.store(true, std::memory_order_release);
+    wake_.notify_one();
+  }
+}
+
 void RocksSpool::enqueue(Pending p) {
   {
     std::lock_guard lock(mutex_);
@@ -106,9 +118,25 @@ void RocksSpool::writer_loop() {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+      wake_.wait(lock, [this] {
+        return closing_ || !queue_.empty() || memtables_changed_.load(std::memory_order_acquire);
+      });
+      if (memtables_changed_.exchange(false)) {
+        lock.unlock();
+        // SetOptions writes an OPTIONS file: here, never on an I/O thread.
+        const std::size_t size =
+            large_memtables_.load(std::memory_order_relaxed) ? kLargeMemtable : kSmallMemtable;
+        const auto s = db_->SetOptions({{"write_buffer_size", std::to_string(size)}});
+        if (!s.ok()) {
+          logger()->warn("spool: memtable size change failed: {}", s.ToString());
+        }
+        lock.lock();
+      }
       if (queue_.empty()) {
-        return;  // closing, and every pending put has been written
+        if (closing_) {
+          return;  // closing, and every pending put has been written
+        }
+        continue;
       }
       group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
@@ -155,28 +183,52 @@ SpoolStats RocksSpool::stats() const {
 }
 
 Result<std::optional<SpoolRecord>> RocksSpool::get(const std::string& job_id) {
+  return read(job_id, rocksdb::ReadOptions());
+}
+
+std::optional<Result<std::optional<SpoolRecord>>> RocksSpool::get_from_memory(
+    const std::string& job_id) {
+  // kBlockCacheTier: memtables and cache only; "Incomplete" where the disk would be needed.
+  rocksdb::ReadOptions options;
+  options.read_tier = rocksdb::kBlockCacheTier;
+  auto r = read(job_id, options);
+  if (!r && r.error().code == ErrorCode::kUnavailable) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+Result<std::optional<SpoolRecord>> RocksSpool::read(const std::string& job_id,
+                                                    const rocksdb::ReadOptions& options) {
   std::string value;
-  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), spool_key(job_id), &value);
+  const rocksdb::Status s = db_->Get(options, spool_key(job_id), &value);
+  if (s.IsIncomplete()) {
+    return make_error(ErrorCode::kUnavailable, "not in memory");
+  }
   if (s.IsNotFound()) {
     return std::optional<SpoolRecord>();
   }
   if (!s.ok()) {
     return io_error(s);
   }
-  auto record = load(value, job_id);
+  auto record = load(value, job_id, options);
   if (!record) {
     return tl::unexpected(record.error());
   }
   return std::optional<SpoolRecord>(std::move(*record));
 }
 
-Result<SpoolRecord> RocksSpool::load(std::string_view record_bytes, const std::string& job_id) {
+Result<SpoolRecord> RocksSpool::load(std::string_view record_bytes, const std::string& job_id,
+                                     const rocksdb::ReadOptions& options) {
   auto record = decode(record_bytes);
   if (!record) {
     return record;
   }
   std::string state;
-  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), recipients_key(job_id), &state);
+  const rocksdb::Status s = db_->Get(options, recipients_key(job_id), &state);
+  if (s.IsIncomplete()) {
+    return make_error(ErrorCode::kUnavailable, "not in memory");
+  }
   if (s.ok()) {
     auto recipients = decode_recipients(state);
     if (!recipients) {
@@ -197,7 +249,7 @@ Result<std::size_t> RocksSpool::scan(const std::function<bool(SpoolRecord&&)>& f
   std::size_t n = 0;
   for (it->Seek("j/"); it->Valid() && it->key().starts_with("j/"); it->Next()) {
     const std::string job_id = it->key().ToString().substr(2);
-    auto record = load(std::string_view(it->value().data(), it->value().size()), job_id);
+    auto record = load(std::string_view(it->value().data(), it->value().size()), job_id, read);
     if (!record) {
       on_corrupt(Error{ErrorCode::kCorrupt, it->key().ToString() + ": " + record.error().detail});
       continue;

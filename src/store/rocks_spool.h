@@ -3,6 +3,7 @@
 // completes them all: concurrent acceptances share syncs, and a completion means "on disk".
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -15,6 +16,7 @@
 
 namespace rocksdb {
 class DB;
+struct ReadOptions;
 }
 
 namespace txmail::store {
@@ -36,6 +38,19 @@ class RocksSpool final : public Spool {
                          Done done) override;
   void erase(const std::string& job_id, Done done) override;
   Result<std::optional<SpoolRecord>> get(const std::string& job_id) override;
+  std::optional<Result<std::optional<SpoolRecord>>> get_from_memory(
+      const std::string& job_id) override;
+  // A short queue gets large memtables: a message delivered and erased while its memtable is
+  // still in memory is never written a second time (flush drops the pair), which matters for
+  // large messages. A long queue (many waiting for a retry) gets small ones: those messages
+  // reach the disk anyway, and memory is better spent on the queue. Hysteresis between the
+  // two thresholds; the change is applied by the writer thread.
+  void queue_size_hint(std::size_t jobs) override;
+
+  static constexpr std::size_t kShortQueue = 20'000;
+  static constexpr std::size_t kLongQueue = 40'000;
+  static constexpr std::size_t kLargeMemtable = 128 << 20;
+  static constexpr std::size_t kSmallMemtable = 32 << 20;
   Result<std::size_t> scan(const std::function<bool(SpoolRecord&&)>& fn,
                            const std::function<void(const Error&)>& on_corrupt) override;
   void close() override;
@@ -49,7 +64,10 @@ class RocksSpool final : public Spool {
 
   void enqueue(Pending p);
   // The job record with its current recipient states applied.
-  Result<SpoolRecord> load(std::string_view record_bytes, const std::string& job_id);
+  Result<std::optional<SpoolRecord>> read(const std::string& job_id,
+                                          const rocksdb::ReadOptions& options);
+  Result<SpoolRecord> load(std::string_view record_bytes, const std::string& job_id,
+                           const rocksdb::ReadOptions& options);
 
   explicit RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode);
   void writer_loop();
@@ -59,6 +77,8 @@ class RocksSpool final : public Spool {
   std::condition_variable wake_;
   std::deque<Pending> queue_;
   bool closing_ = false;
+  std::atomic<bool> large_memtables_{true};  // what was last asked for
+  std::atomic<bool> memtables_changed_{false};
   SpoolStats stats_;
   std::thread writer_;
 };

@@ -144,3 +144,30 @@ TEST_F(RocksSpoolTest, RecipientStateAndErase) {
 
 }  // namespace
 }  // namespace txmail::store
+
+namespace txmail::store {
+namespace {
+
+TEST_F(RocksSpoolTest, MemtableHintsAndReadsFromMemory) {
+  auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
+  ASSERT_TRUE(spool);
+  // Long queue, then short again: the writer applies each change and keeps writing.
+  (*spool)->queue_size_hint(RocksSpool::kLongQueue + 1);
+  ASSERT_TRUE(put_sync(**spool, record(1)));
+  (*spool)->queue_size_hint(RocksSpool::kShortQueue - 1);
+  ASSERT_TRUE(put_sync(**spool, record(2)));
+  // A fresh record is answered from memory (no disk read), identical to get().
+  auto fast = (*spool)->get_from_memory(record(2).job_id);
+  ASSERT_TRUE(fast.has_value());
+  ASSERT_TRUE(*fast && fast->value());
+  auto slow = (*spool)->get(record(2).job_id);
+  ASSERT_TRUE(slow && slow->has_value());
+  EXPECT_EQ(fast->value()->message, (*slow)->message);
+  auto missing = (*spool)->get_from_memory("0190e6a4-7b1c-7d2e-8f3a-000000000000");
+  ASSERT_TRUE(missing.has_value() && *missing);
+  EXPECT_FALSE(missing->value().has_value());
+  (*spool)->close();
+}
+
+}  // namespace
+}  // namespace txmail::store
