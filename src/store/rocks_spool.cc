@@ -24,9 +24,12 @@ tl::unexpected<Error> io_error(const rocksdb::Status& s) {
 Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mode mode) {
   rocksdb::Options options;
   options.create_if_missing = mode == Mode::kReadWrite;
-  // Messages are written once and read rarely: keep memtables modest and compress on disk.
-  options.write_buffer_size = kLargeMemtable;  // until the queue is long (queue_size_hint)
-  options.max_write_buffer_number = 2;
+  // Memtables follow the queue's length (queue_size_hint): large while it is short.
+  options.write_buffer_size = kLargeMemtable;
+  // Flushes merge two memtables: a message erased in the memtable after the one that holds it
+  // is still dropped at flush instead of being written to a blob file.
+  options.max_write_buffer_number = 3;
+  options.min_write_buffer_number_to_merge = 2;
   options.max_background_jobs = 2;
   // Messages are stored once and read back once: large ones go to blob files, so compactions
   // move small keys, not message bytes; no compression (messages are short-lived).

@@ -50,7 +50,7 @@ class RocksSpool final : public Spool {
   static constexpr std::size_t kShortQueue = 20'000;
   static constexpr std::size_t kLongQueue = 40'000;
   static constexpr std::size_t kLargeMemtable = 128 << 20;
-  static constexpr std::size_t kSmallMemtable = 32 << 20;
+  static constexpr std::size_t kSmallMemtable = 16 << 20;
   Result<std::size_t> scan(const std::function<bool(SpoolRecord&&)>& fn,
                            const std::function<void(const Error&)>& on_corrupt) override;
   void close() override;
