@@ -4,20 +4,11 @@ active, and a rotation completes the same way once the new selector's record app
 retired key is dropped after its grace period."""
 from txmail_harness import *
 
-# SOA minimum 1 s: a "no such name" is not cached past the next check.
-ZONE = "$ORIGIN test.\n$TTL 1\n@ IN SOA ns.test. admin.test. 1 3600 600 86400 1\n"
 ACCOUNTS = f'[[account]]\nname = "shop"\npassword = "{PASSWORD}"\n'
 
 
-def zone_with(records):
-    out = ZONE
-    for name, value in records:
-        chunks = " ".join('"%s"' % value[i:i + 250] for i in range(0, len(value), 250))
-        out += f"{name}. IN TXT {chunks}\n"
-    return out
 
-
-with DnsServer(ZONE) as dns:
+with DnsServer(txt_zone([], ttl=1)) as dns:  # 1 s: "no such name" is not cached past the next check
     extra = (f'[dns]\nservers = ["{dns.address}"]\n[publish]\nzone = "svc.test"\n'
              '[dkim]\nverify_interval = "1s"\nrotation_grace = "3s"\n')
     with Txmail(extra=extra, accounts=ACCOUNTS) as tx:
@@ -25,7 +16,7 @@ with DnsServer(ZONE) as dns:
         time.sleep(2.5)  # some checks find nothing
         check(not cli(tx, "domain", "show", "auto.test")["verified"], "verified without records")
         records = [(r["name"], r["value"]) for r in added["records"] if r["purpose"] != "dmarc"]
-        dns.update(zone_with(records))
+        dns.update(txt_zone(records, ttl=1))
         shown = wait_for("background verification",
                          lambda: (lambda d: d["verified"] and d)(cli(tx, "domain", "show", "auto.test")), timeout=20)
         check(shown["keys"][0]["state"] == "active", f"{shown['keys']}")
@@ -35,7 +26,7 @@ with DnsServer(ZONE) as dns:
 
         rotated = cli(tx, "dkim", "rotate", "auto.test")
         new_key = [k for k in rotated["keys"] if k["selector"] == "txm2"][0]
-        dns.update(zone_with(records + [("txm2._domainkey.auto.test", new_key["dns_record"])]))
+        dns.update(txt_zone(records + [("txm2._domainkey.auto.test", new_key["dns_record"])], ttl=1))
         after = wait_for("rotation to complete",
                          lambda: (lambda d: [k["state"] for k in d["keys"]] == ["retired", "active"] and d)(
                              cli(tx, "domain", "show", "auto.test")), timeout=20)

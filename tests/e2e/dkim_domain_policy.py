@@ -10,17 +10,9 @@ import dkim as pydkim
 from txmail_harness import *
 from dkim_check import txt_lookup
 
-ZONE = "$ORIGIN test.\n$TTL 60\n@ IN SOA ns.test. admin.test. 1 3600 600 86400 60\n"
 ACCOUNTS = (f'[[account]]\nname = "strict"\npassword = "{PASSWORD}"\n\n'
             f'[[account]]\nname = "loose"\npassword = "{PASSWORD}"\nallow_unverified_domains = true\n')
 
-
-def zone_with(records):
-    out = ZONE
-    for name, value in records:
-        chunks = " ".join('"%s"' % value[i:i + 250] for i in range(0, len(value), 250))
-        out += f"{name}. IN TXT {chunks}\n"
-    return out
 
 
 def msg(from_header, subject="policy"):
@@ -33,7 +25,7 @@ def signatures(raw):
             for k, v in pydkim.DKIM(raw).headers if k.lower() == b"dkim-signature"]
 
 
-with DnsServer(ZONE) as dns:
+with DnsServer(txt_zone([])) as dns:
     with Txmail(extra=f'[dns]\nservers = ["{dns.address}"]\n[publish]\nzone = "svc.test"\n', accounts=ACCOUNTS) as tx:
         strict = cli(tx, "domain", "add", "strict.test", "--account", "strict")
         cli(tx, "domain", "add", "loose.test", "--account", "loose")
@@ -75,7 +67,7 @@ with DnsServer(ZONE) as dns:
 
         # Verification makes the strict domain usable.
         records = [(r["name"], r["value"]) for r in strict["records"] if r["purpose"] != "dmarc"]
-        dns.update(zone_with(records))
+        dns.update(txt_zone(records))
         verified = cli(tx, "domain", "verify", "strict.test")
         statuses = {r["purpose"]: r["status"] for r in verified["records"]}
         check(verified["verified"] and statuses == {"spf": "ok", "dkim": "ok", "dmarc": "missing"}, f"{verified}")
@@ -94,7 +86,7 @@ with DnsServer(ZONE) as dns:
         code, text, job = submit_as(tx, "strict", "a@strict.test", ["c@dest.test"], msg("a@strict.test"))
         check(signatures(tx.message(job)) == [("strict.test", "txm1")], "the pending key signed")
         new_key = [k for k in rotated["keys"] if k["selector"] == "txm2"][0]
-        dns.update(zone_with(records + [("txm2._domainkey.strict.test", new_key["dns_record"])]))
+        dns.update(txt_zone(records + [("txm2._domainkey.strict.test", new_key["dns_record"])]))
         after = cli(tx, "domain", "verify", "strict.test")
         check([(k["selector"], k["state"]) for k in after["keys"]] == [("txm1", "retired"), ("txm2", "active")],
               f"{after['keys']}")

@@ -15,16 +15,8 @@ from txmail_harness import *
 from dkim_check import perl_verdicts, python_verdicts
 import dkim as pydkim
 
-ZONE = "$ORIGIN test.\n$TTL 60\n@ IN SOA ns.test. admin.test. 1 3600 600 86400 60\n"
 ACCOUNTS = f'[[account]]\nname = "shop"\npassword = "{PASSWORD}"\n'
 
-
-def zone_with(records):
-    out = ZONE
-    for name, value in records:
-        chunks = " ".join('"%s"' % value[i:i + 250] for i in range(0, len(value), 250))
-        out += f"{name}. IN TXT {chunks}\n"
-    return out
 
 
 def cli(tx, *args):
@@ -93,7 +85,7 @@ def messages():
 
 sink = Sink("127.0.0.31", free_port())
 try:
-    with DnsServer(ZONE) as dns:
+    with DnsServer(txt_zone([])) as dns:
         delivery = f'idle_connection = "200ms"\n[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.31:{sink.port}"\n'
         extra = (f'[dns]\nservers = ["{dns.address}"]\n[dkim]\ned25519 = true\n[publish]\nzone = "svc.test"\n')
         with Txmail(extra=extra, accounts=ACCOUNTS, delivery=delivery) as tx:
@@ -120,7 +112,7 @@ try:
                                           capture_output=True, check=True).stdout
             published = [(r["name"], r["value"]) for r in added["records"]]
             published.append(("own._domainkey.customer.test", "v=DKIM1; k=rsa; p=" + base64.b64encode(customer_pub).decode()))
-            dns.update(zone_with(published))
+            dns.update(txt_zone(published))
             verified = cli(tx, "domain", "verify", "shop.test")
             check(verified["verified"], f"not verified: {verified['records']}")
             check([k["state"] for k in verified["keys"]] == ["active", "active"], f"{verified['keys']}")

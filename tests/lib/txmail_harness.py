@@ -410,3 +410,13 @@ def submit_as(tx, user, sender, recipients, message):
     d.cmd("QUIT", 221)
     job = queued_id(lines) if code == 250 else None
     return code, lines[-1], job
+
+
+def txt_zone(records, ttl=60):
+    """A test zone (origin test.) holding TXT records [(name, value)], long values split into
+    character-strings; `ttl` is also the negative-caching time."""
+    out = f"$ORIGIN test.\n$TTL {ttl}\n@ IN SOA ns.test. admin.test. 1 3600 600 86400 {ttl}\n"
+    for name, value in records:
+        chunks = " ".join('"%s"' % value[i:i + 250] for i in range(0, len(value), 250))
+        out += f"{name}. IN TXT {chunks}\n"
+    return out
