@@ -298,6 +298,11 @@ Result<std::string> zone_file(const Config& config,
   }
   std::sort(mechanisms.begin(), mechanisms.end());
   mechanisms.erase(std::unique(mechanisms.begin(), mechanisms.end()), mechanisms.end());
+  if (mechanisms.empty()) {
+    out += "; no egress address is configured ([[egress.source]] address, [publish] extra_egress):\n"
+           "; the SPF record below authorizes nothing\n";
+    fmt::print(stderr, "txmail: warning: no egress addresses in the config; SPF authorizes nothing\n");
+  }
   constexpr std::size_t kMaxRecord = 450;
   std::vector<std::string> records;
   std::size_t next = 0;
