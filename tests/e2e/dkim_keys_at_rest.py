@@ -3,7 +3,8 @@ sealed with AES-256-GCM under the master key, which never enters the config stor
 were generated (RSA and Ed25519), imported, used to sign and the node stopped, no private key
 appears in clear anywhere under the node's directory (config store and its WAL, spool, event
 log, logs): neither as PEM, nor as DER, nor as the raw Ed25519 seed. The master key can also
-come from an environment variable, and then no key file is written."""
+come from an environment variable, and then no key file is written; with a wrong master key
+the node defers mail of that domain instead of sending it unsigned."""
 import base64
 import sqlite3
 import subprocess
@@ -95,6 +96,15 @@ with Txmail(extra='[dkim]\nmaster_key_env = "TXMAIL_TEST_MASTER"\n', accounts=AC
     code, text, job = submit_as(tx, "shop", "a@env.test", ["c@dest.test"], "From: a@env.test\r\nSubject: s\r\n\r\nx\r\n")
     check(code == 250 and b"d=env.test; s=txm1;" in tx.message(job), "not signed with the env master key")
     check(not os.path.exists(os.path.join(tx.data_dir, "master.key")), "a master key file was written")
+    # Restarted with another master key: the keys do not unseal, and mail that should be signed
+    # is deferred (451), never sent unsigned.
+    check(tx.stop() == 0, "txmail did not stop cleanly")
+    os.environ["TXMAIL_TEST_MASTER"] = os.urandom(32).hex()
+    tx.start()
+    code, text, job = submit_as(tx, "shop", "a@env.test", ["c@dest.test"], "From: a@env.test\r\nSubject: s\r\n\r\nx\r\n")
+    check(code == 451 and text.startswith("4.3.0"), f"with a wrong master key: {code} {text}")
+    check(tx.stop() == 0, "txmail did not stop cleanly")
+    check("key cannot be unsealed" in tx.log_text(), "no log line about the unsealing failure")
     del os.environ["TXMAIL_TEST_MASTER"]
     out = cli(tx, "domain", "show", "env.test", ok=False)
     check(out.returncode == 0, "show needs no master key")

@@ -196,7 +196,7 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   record.message.append(message_);
   std::string note;
   if (!co_await sign_message(record, note)) {
-    logger()->info("smtp session={} client={} job={} refused reason=sender-domain account={}",
+    logger()->info("smtp session={} client={} job={} refused reason=sender-domain-or-signing account={}",
                    id_, conn_->remote_ip(), job_id, record.account);
     reset_transaction();
     co_return;

@@ -2,8 +2,9 @@
 //
 // The signing domain is the header From's (the envelope sender's when there is no From). An
 // account may send only from its own registered, verified domains unless it allows unverified
-// ones (a testing aid); then a domain without a key of this account goes out unsigned, and the
-// job says so in an event. Keys of another account are never used. Signing runs on the worker
+// ones (a testing aid); then a domain that is not its own goes out unsigned, and the job says
+// so in an event. Keys of another account are never used. A domain of its own whose keys
+// cannot be used (or a failed signature) is a temporary failure: never sent unsigned instead. Signing runs on the worker
 // pool: RSA never stalls an I/O thread. A DKIM-Signature the client put on stays; ours is added
 // on top.
 #include <fmt/format.h>
@@ -15,18 +16,6 @@
 
 namespace txmail::smtp {
 
-namespace {
-
-std::string domain_of(const std::string& address) {
-  const std::size_t at = address.rfind('@');
-  std::string d = at == std::string::npos ? std::string() : address.substr(at + 1);
-  std::transform(d.begin(), d.end(), d.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return d;
-}
-
-}  // namespace
-
 awaitable<bool> Session::sign_message(store::SpoolRecord& record, std::string& note) {
   const auto froms = mime::field_values(mime::header_section(message_), "From");
   if (froms.size() > 1) {
@@ -35,7 +24,7 @@ awaitable<bool> Session::sign_message(store::SpoolRecord& record, std::string& n
   }
   std::string domain = froms.empty() ? std::string() : mime::address_domain(froms.front());
   if (domain.empty()) {
-    domain = domain_of(record.sender);
+    domain = mime::address_domain(record.sender);
   }
   if (ctx_.keyring == nullptr) {
     note = "not DKIM-signed: signing is not configured";
@@ -60,13 +49,19 @@ awaitable<bool> Session::sign_message(store::SpoolRecord& record, std::string& n
               .c_str());
     co_return false;
   }
-  if (!owned || signing->keys.empty()) {
-    note = domain.empty()       ? "not DKIM-signed: the message names no sender domain"
-           : !signing           ? "not DKIM-signed: sender domain " + domain + " is not registered"
-           : !owned             ? "not DKIM-signed: sender domain " + domain
-                                      + " belongs to another account"
-                                : "not DKIM-signed: sender domain " + domain + " has no usable key";
+  if (!owned) {
+    note = domain.empty() ? "not DKIM-signed: the message names no sender domain"
+           : !signing     ? "not DKIM-signed: sender domain " + domain + " is not registered"
+                          : "not DKIM-signed: sender domain " + domain + " belongs to another account";
     co_return true;
+  }
+  if (signing->keys.empty()) {
+    // Its keys exist but cannot be used here (a wrong master key, say): mail that should be
+    // signed is not sent unsigned. The client retries; the node's log says why.
+    logger()->error("smtp session={} domain={} has no usable DKIM key (see the keyring errors)",
+                    id_, domain);
+    reply(451, "4.3.0", "Signing is unavailable for this sender domain, try again later");
+    co_return false;
   }
   // The message stays put while the coroutine waits: the worker reads it, nothing else does.
   const std::string* message = &record.message;
@@ -80,8 +75,8 @@ awaitable<bool> Session::sign_message(store::SpoolRecord& record, std::string& n
   if (!fields) {
     logger()->error("smtp session={} domain={} DKIM signing failed: {}", id_, domain,
                     fields.error().detail);
-    note = "not DKIM-signed: signing failed: " + fields.error().detail;
-    co_return true;
+    reply(451, "4.3.0", "Signing failed, try again later");
+    co_return false;
   }
   record.message.insert(0, *fields);
   co_return true;
