@@ -57,6 +57,8 @@ const std::map<std::string, Kind>& schema() {
       {"smtp.data_timeout", Kind::kString},
       {"smtp.tls_handshake_timeout", Kind::kString},
       {"smtp.shutdown_grace", Kind::kString},
+      {"smtp.inflow_delay", Kind::kString},
+      {"smtp.inflow_backlog", Kind::kInteger},
       {"dns", Kind::kTable},
       {"dns.servers", Kind::kStringArray},
       {"delivery", Kind::kTable},
@@ -278,6 +280,15 @@ Result<void> read_smtp(const toml::table& t, Config& c) {
     s.max_message_size = *n;
   }
   constexpr std::int64_t kBig = 1'000'000;
+  if (const auto delay = t.at_path("smtp.inflow_delay").value<std::string>()) {
+    auto d = parse_duration(*delay);
+    if (!d || d->count() < 0 || *d > std::chrono::seconds(60)) {
+      return bad("smtp.inflow_delay", "must be a duration from \"0s\" (off) to \"60s\"");
+    }
+    s.inflow_delay = *d;
+  }
+  if (auto r = read_count(t, "smtp.inflow_backlog", s.inflow_backlog, 1, kBig); !r)
+    return r;
   if (auto r = read_count(t, "smtp.max_recipients", s.max_recipients, 1, kBig); !r)
     return r;
   if (auto r = read_count(t, "smtp.max_connections", s.max_connections, 1, kBig); !r)

@@ -3,13 +3,6 @@
 
 namespace txmail::app::detail {
 
-namespace {
-
-// A DNS name of two labels or more (a trailing dot allowed).
-bool is_dns_name(std::string_view name) { return tenancy::normalize_domain(name).has_value(); }
-
-}  // namespace
-
 Result<void> read_dkim(const toml::table& t, Config& c) {
   read_string(t, "dkim.master_key_file", c.master_key_file);
   read_string(t, "dkim.master_key_env", c.master_key_env);
@@ -27,16 +20,19 @@ Result<void> read_dkim(const toml::table& t, Config& c) {
     return r;
   }
   read_string(t, "publish.zone", c.domains.service_zone);
-  if (!is_dns_name(c.domains.service_zone)) {
+  auto zone = tenancy::normalize_domain(c.domains.service_zone);
+  if (!zone) {
     return bad("publish.zone", "'" + c.domains.service_zone + "' is not a DNS name");
   }
+  c.domains.service_zone = *zone;
   if (const auto* ns = t.at_path("publish.nameservers").as_array()) {
     for (const auto& n : *ns) {
       const std::string name = *n.value<std::string>();
-      if (!is_dns_name(name)) {
+      auto normalized = tenancy::normalize_domain(name);
+      if (!normalized) {
         return bad("publish.nameservers", "'" + name + "' is not a DNS name");
       }
-      c.publish.nameservers.push_back(name);
+      c.publish.nameservers.push_back(*normalized);
     }
   }
   read_string(t, "publish.hostmaster", c.publish.hostmaster);

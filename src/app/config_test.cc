@@ -68,6 +68,16 @@ TEST(Config, ErrorsNameTheKey) {
       {"[log]\nlevel = \"loud\"\n", "log.level:"},
       {"[node\n", "line 1:"},
       {"surprise = 1\n", "surprise: unknown key"},
+      {"[smtp]\ninflow_delay = \"2m\"\n", "smtp.inflow_delay:"},
+      {"[smtp]\ninflow_backlog = 0\n", "smtp.inflow_backlog:"},
+      {"[dkim]\nrsa_bits = 1024\n", "dkim.rsa_bits: must be between"},
+      {"[dkim]\nrotation_grace = \"soon\"\n", "dkim.rotation_grace:"},
+      {"[publish]\nzone = \"not a zone\"\n", "publish.zone:"},
+      {"[publish]\nextra_egress = [\"300.1.1.1\"]\n", "publish.extra_egress:"},
+      {"[[publish.endpoint]]\nname = \"smtp.eu\"\naddresses = [\"nope\"]\n",
+       "publish.endpoint[0].addresses:"},
+      {"[[account]]\nname = \"a\"\npassword = \"longenough\"\nallow_unverified_domains = 1\n",
+       "account[0].allow_unverified_domains:"},
   };
   for (const auto& c : cases) {
     auto r = parse_config(c.text);
@@ -76,6 +86,23 @@ TEST(Config, ErrorsNameTheKey) {
     EXPECT_TRUE(r.error().detail.starts_with(c.key)) << c.text << " -> " << r.error().detail;
     EXPECT_EQ(r.error().detail.find('\n'), std::string::npos) << r.error().detail;
   }
+}
+
+TEST(Config, InflowAndDkimSettings) {
+  auto c = parse_config(
+      "[smtp]\ninflow_delay = \"0s\"\ninflow_backlog = 50\n[dkim]\ned25519 = true\nrsa_bits = 3072\n"
+      "master_key_env = \"K\"\n[publish]\nzone = \"Mail.Example.\"\n");
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c->smtp.inflow_delay.count(), 0);
+  EXPECT_EQ(c->smtp.inflow_backlog, 50U);
+  EXPECT_TRUE(c->domains.ed25519);
+  EXPECT_EQ(c->domains.rsa_bits, 3072);
+  EXPECT_EQ(c->master_key_env, "K");
+  EXPECT_EQ(c->domains.service_zone, "mail.example");
+  auto d = parse_config("");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->master_key_file, "var/master.key");
+  EXPECT_EQ(d->domains.service_zone, "txmail.invalid");
 }
 
 TEST(Config, DesignContractKeysAreKnown) {

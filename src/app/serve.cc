@@ -217,6 +217,7 @@ int serve(const Config& config) {
     delivery.submit(r);
   };
   smtp_ctx.keyring = keyring->get();
+  smtp_ctx.delivery_backlog = [&delivery] { return delivery.ready_backlog(); };
   smtp_ctx.on_note = [log = event_log->get()](const store::SpoolRecord& r, const std::string& note) {
     for (const auto& rcpt : r.recipients) {
       events::Event e = events::make_event(events::Kind::kProcessed);

@@ -318,6 +318,7 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
     co_return;
   }
   rq.units.push_back(std::move(unit));
+  self->ready_backlog_.fetch_add(1, std::memory_order_relaxed);
   if (!rq.idle.empty()) {
     rq.idle.front()->cancel();  // an open connection takes it now
     rq.idle.pop_front();

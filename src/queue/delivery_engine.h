@@ -13,6 +13,7 @@
 // submit() may be called from any thread. Spool reads run on the worker pool.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -66,6 +67,8 @@ class DeliveryEngine {
   // io_context when every connection has ended, or after 10 s with some still busy (their
   // recipients stay queued in the spool and are sent after the restart: at least once).
   void stop(std::function<void()> done);
+  // Units in ready queues waiting for a connection. Any thread.
+  std::size_t ready_backlog() const { return ready_backlog_.load(std::memory_order_relaxed); }
 
  private:
   // Memory per queued recipient matters: a node holds millions (issue core-2 asks for under
@@ -186,6 +189,7 @@ class DeliveryEngine {
   std::unordered_map<std::string, Gcra> source_rates_;
   std::unordered_map<std::string, std::size_t> pool_cursor_;
   std::size_t connections_ = 0;
+  std::atomic<std::size_t> ready_backlog_{0};
   bool stopping_ = false;
   std::function<void()> on_stopped_;
   std::mt19937_64 rng_{std::random_device{}()};

@@ -15,6 +15,7 @@ void DeliveryEngine::maybe_start_worker(ReadyQueue& rq) {
     while (!rq.units.empty()) {  // the site is backed off: these are deferred without a try
       Unit unit = std::move(rq.units.front());
       rq.units.pop_front();
+      ready_backlog_.fetch_sub(1, std::memory_order_relaxed);
       defer_unit(unit, rq.destination.site, "destination site backed off: " + rq.last_error);
     }
     return;
@@ -95,6 +96,7 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
     while (!rq->units.empty()) {
       Unit unit = std::move(rq->units.front());
       rq->units.pop_front();
+      self->ready_backlog_.fetch_sub(1, std::memory_order_relaxed);
       self->defer_unit(unit, rq->destination.site, opened.detail);
     }
   } else {
@@ -117,6 +119,7 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
       }
       Unit unit = std::move(rq->units.front());
       rq->units.pop_front();
+      self->ready_backlog_.fetch_sub(1, std::memory_order_relaxed);
       co_await self->pace(*rq);
       co_await self->deliver_unit(*rq, session, std::move(unit));
       ++sent;

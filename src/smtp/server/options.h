@@ -37,6 +37,10 @@ struct ServerOptions {
   Duration data_timeout = std::chrono::minutes(3);     // per read while receiving data
   Duration tls_handshake_timeout = std::chrono::seconds(30);
   Duration shutdown_grace = std::chrono::seconds(10);
+  // Inflow control (like Postfix's in_flow_delay): MAIL waits up to inflow_delay while more
+  // than inflow_backlog units wait for a delivery connection. 0 disables.
+  Duration inflow_delay = std::chrono::seconds(1);
+  std::size_t inflow_backlog = 200;
 };
 
 }  // namespace txmail::smtp

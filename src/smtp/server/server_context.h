@@ -30,6 +30,8 @@ struct ServerContext {
   std::function<void(const store::SpoolRecord&)> on_spooled;
   // Sender domains and their DKIM keys (null: nothing is signed, every domain may send).
   const tenancy::DkimKeyring* keyring = nullptr;
+  // Units waiting for a delivery connection (inflow control); any thread.
+  std::function<std::size_t()> delivery_backlog;
   // A job was accepted with something to report before delivery (sent unsigned, and why).
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;
 

@@ -184,6 +184,7 @@ awaitable<void> Session::dispatch(const std::string& line) {
       on_helo(cmd);
       break;
     case Verb::kMail:
+      co_await inflow_wait();
       on_mail(std::move(cmd));
       break;
     case Verb::kRcpt:

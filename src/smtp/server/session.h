@@ -75,6 +75,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // session_mail.cc
   void on_mail(Command cmd);
+  // Inflow control: a new transaction waits (at most [smtp] inflow_delay) while delivery has
+  // more ready work than [smtp] inflow_backlog, so intake cannot outrun delivery.
+  awaitable<void> inflow_wait();
   void on_rcpt(Command cmd);
   bool may_relay() const;
 

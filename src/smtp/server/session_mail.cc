@@ -14,6 +14,18 @@ bool Session::may_relay() const {
   return listener_.mode == ListenerMode::kRelay && ip_account_.has_value();
 }
 
+awaitable<void> Session::inflow_wait() {
+  if (!ctx_.delivery_backlog || ctx_.options.inflow_delay.count() <= 0) {
+    co_return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + ctx_.options.inflow_delay;
+  while (ctx_.delivery_backlog() > ctx_.options.inflow_backlog
+         && std::chrono::steady_clock::now() < deadline) {
+    asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(5));
+    co_await pause.async_wait(use_tuple);
+  }
+}
+
 void Session::on_mail(Command cmd) {
   if (phase_ == Phase::kConnected) {
     reply(503, "5.5.1", "Send EHLO or HELO first");
