@@ -37,5 +37,20 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 # Postfix is only a test peer and a benchmark reference: never let it configure a system MTA.
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+# nsd and Postfix are test peers that the tests start themselves on loopback ports: the
+# installation must not start them as system services (port 53, port 25). policy-rc.d tells
+# Debian's maintainer scripts not to start anything while it exists.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ -d /run/systemd/system ]; then
+  for service in nsd postfix; do
+    if printf '%s\n' "${missing[@]}" | grep -qx "$service"; then
+      $SUDO systemctl disable --now "$service" >/dev/null 2>&1 || true
+    fi
+  done
+fi

@@ -4,9 +4,9 @@
 // account may send only from its own registered, verified domains unless it allows unverified
 // ones (a testing aid); then a domain that is not its own goes out unsigned, and the job says
 // so in an event. Keys of another account are never used. A domain of its own whose keys
-// cannot be used (or a failed signature) is a temporary failure: never sent unsigned instead. Signing runs on the worker
-// pool: RSA never stalls an I/O thread. A DKIM-Signature the client put on stays; ours is added
-// on top.
+// cannot be used (or a failed signature) is a temporary failure: never sent unsigned instead.
+// Signing runs on the worker pool: RSA never stalls an I/O thread. A DKIM-Signature the client
+// put on stays; ours is added on top.
 #include <fmt/format.h>
 
 #include "common/log.h"
@@ -50,9 +50,11 @@ awaitable<bool> Session::sign_message(store::SpoolRecord& record, std::string& n
     co_return false;
   }
   if (!owned) {
+    // The domain comes from the client: printable() before it goes into an event.
     note = domain.empty() ? "not DKIM-signed: the message names no sender domain"
-           : !signing     ? "not DKIM-signed: sender domain " + domain + " is not registered"
-                          : "not DKIM-signed: sender domain " + domain + " belongs to another account";
+           : !signing
+               ? "not DKIM-signed: sender domain " + printable(domain) + " is not registered"
+               : "not DKIM-signed: sender domain " + domain + " belongs to another account";
     co_return true;
   }
   if (signing->keys.empty()) {
@@ -65,8 +67,7 @@ awaitable<bool> Session::sign_message(store::SpoolRecord& record, std::string& n
   }
   // The message stays put while the coroutine waits: the worker reads it, nothing else does.
   const std::string* message = &record.message;
-  auto starter = [this, message,
-                  signing](std::function<void(Result<std::string>)> done) {
+  auto starter = [this, message, signing](std::function<void(Result<std::string>)> done) {
     asio::post(ctx_.workers, [message, signing, done = std::move(done)] {
       done(dkim::sign(*message, signing->keys));
     });
