@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   dkim_verify->add_option("file", verify_file, "Message file")->required();
   // "txmail domain add X --config F --json": the parent's options after the child's arguments.
   for (auto* sub : {domain_add, domain_list, domain_show, domain_verify, dkim_rotate, dkim_import,
-                    dkim_verify, records}) {
+                    dkim_verify, records, list, show, query, mx}) {
     sub->fallthrough();
   }
 
