@@ -200,20 +200,12 @@ Response DomainsApi::verify(const std::string& name, const std::string& account)
   if (!d) {
     return from_error(d.error());
   }
-  std::vector<std::string> names;
-  for (const auto& c : tenancy::records_to_publish(*d, domains_.settings())) {
-    names.push_back(c.name);
-  }
-  auto found = resolver_(names);
+  auto found = resolver_(tenancy::names_to_verify(*d, domains_.settings()));
   if (!found) {
     return problem(503, "Service Unavailable",
                    "DNS lookups failed, nothing concluded: " + found.error().detail);
   }
-  auto verified = domains_.verify(name, account, [&](const std::string& n)
-                                                     -> Result<std::vector<std::string>> {
-    const auto it = found->find(n);
-    return it == found->end() ? std::vector<std::string>{} : it->second;
-  });
+  auto verified = domains_.verify(name, account, tenancy::lookup_in(*found));
   return verified ? ok(200, domain_json(*verified)) : from_error(verified.error());
 }
 

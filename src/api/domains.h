@@ -46,8 +46,8 @@ int status_of(const Error& e);
 boost::json::object domain_json(const tenancy::SenderDomain& d);
 
 // TXT answers for each name (empty for none); an error when DNS could not say.
-using TxtResolver = std::function<Result<std::map<std::string, std::vector<std::string>>>(
-    const std::vector<std::string>& names)>;
+using TxtResolver =
+    std::function<Result<tenancy::TxtAnswers>(const std::vector<std::string>& names)>;
 
 class DomainsApi {
  public:

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "api/domains.h"
+#include "common/duration.h"
 #include "dkim/signature.h"
 #include "dns/unbound_resolver.h"
 #include "store/sqlite_config_store.h"
@@ -20,12 +21,6 @@ namespace txmail::app {
 namespace json = boost::json;
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int failed(const std::string& why) {
   fmt::print(stderr, "txmail: {}\n", why);
@@ -83,7 +78,7 @@ int with_domain(const Config& config, const DomainArgs& args, Call call) {
 }
 
 // TXT lookups of every name, through [dns] servers or the system resolver.
-Result<std::map<std::string, std::vector<std::string>>> lookup_txt(
+Result<tenancy::TxtAnswers> lookup_txt(
     const Config& config, const std::vector<std::string>& names) {
   asio::io_context io;
   auto resolver = dns::UnboundResolver::create(
@@ -91,7 +86,7 @@ Result<std::map<std::string, std::vector<std::string>>> lookup_txt(
   if (!resolver) {
     return tl::unexpected(resolver.error());
   }
-  std::map<std::string, std::vector<std::string>> found;
+  tenancy::TxtAnswers found;
   std::optional<Error> failure;
   auto run = [&]() -> awaitable<void> {
     for (const auto& name : names) {
@@ -164,19 +159,12 @@ int domain_verify(const Config& config, const DomainArgs& args) {
     if (!d) {
       return d;
     }
-    std::vector<std::string> names;
-    for (const auto& c : tenancy::records_to_publish(*d, config.domains)) {
-      names.push_back(c.name);
-    }
-    auto found = lookup_txt(config, names);
+    auto found = lookup_txt(config, tenancy::names_to_verify(*d, config.domains));
     if (!found) {
       return make_error(found.error().code,
                         "DNS lookups failed, nothing concluded: " + found.error().detail);
     }
-    return s.verify(args.domain, "", [&](const std::string& name) -> Result<std::vector<std::string>> {
-      const auto it = found->find(name);
-      return it == found->end() ? std::vector<std::string>{} : it->second;
-    });
+    return s.verify(args.domain, "", tenancy::lookup_in(*found));
   });
 }
 

@@ -2,17 +2,12 @@
 
 #include <map>
 
+#include "common/duration.h"
 #include "common/log.h"
 
 namespace txmail::app {
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 constexpr std::int64_t kRecheckVerifiedMs = 24LL * 3600 * 1000;
 
@@ -69,13 +64,13 @@ awaitable<void> DomainVerifier::loop(DomainVerifier* self) {
 }
 
 awaitable<void> DomainVerifier::check(tenancy::SenderDomain domain) {
-  std::map<std::string, std::vector<std::string>> found;
-  for (const auto& c : tenancy::records_to_publish(domain, service_.settings())) {
-    auto answer = co_await resolver_.query(c.name, dns::RecordType::kTxt);
+  tenancy::TxtAnswers found;
+  for (const auto& name : tenancy::names_to_verify(domain, service_.settings())) {
+    auto answer = co_await resolver_.query(name, dns::RecordType::kTxt);
     if (answer) {
-      found[c.name] = answer->values;
+      found[name] = answer->values;
     } else if (answer.error().code == ErrorCode::kNotFound) {
-      found[c.name] = {};
+      found[name] = {};
     } else {
       logger()->info("domain verifier: {} not checked: {}", domain.name, answer.error().detail);
       co_return;  // a temporary failure concludes nothing
@@ -85,11 +80,7 @@ awaitable<void> DomainVerifier::check(tenancy::SenderDomain domain) {
   auto starter = [this, &domain,
                   &found](std::function<void(Result<tenancy::SenderDomain>)> done) {
     asio::post(workers_, [this, &domain, &found, done = std::move(done)] {
-      done(service_.verify(domain.name, "",
-                           [&found](const std::string& n) -> Result<std::vector<std::string>> {
-                             const auto it = found.find(n);
-                             return it == found.end() ? std::vector<std::string>{} : it->second;
-                           }));
+      done(service_.verify(domain.name, "", tenancy::lookup_in(found)));
     });
   };
   auto verified = co_await await_callback<Result<tenancy::SenderDomain>>(std::move(starter));

@@ -14,4 +14,11 @@ namespace txmail {
 Result<std::chrono::milliseconds> parse_duration(std::string_view s);
 Result<std::uint64_t> parse_size(std::string_view s);
 
+// Wall-clock milliseconds since the epoch (event times, next-attempt times, key lifecycle).
+inline std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace txmail

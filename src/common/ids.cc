@@ -27,7 +27,7 @@ std::string hex(std::string_view bytes) {
 }
 
 std::string new_job_id() {
-  std::array<unsigned char, 16> b{};
+  JobKey b{};
   random_bytes(b.data(), b.size());
   const auto ms =
       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -38,9 +38,7 @@ std::string new_job_id() {
   }
   b[6] = static_cast<unsigned char>(0x70 | (b[6] & 0x0f));  // version 7
   b[8] = static_cast<unsigned char>(0x80 | (b[8] & 0x3f));  // variant 10
-  const std::string h = hex(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
-  return fmt::format("{}-{}-{}-{}-{}", h.substr(0, 8), h.substr(8, 4), h.substr(12, 4),
-                     h.substr(16, 4), h.substr(20, 12));
+  return job_id_of(b);
 }
 
 std::string mail_id(const std::string& job_id, std::uint32_t block, std::uint32_t index) {

@@ -11,12 +11,6 @@
 
 namespace txmail::queue {
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 namespace {
 
 // Next-attempt times are kept in whole seconds, rounded up (never earlier than asked).

@@ -20,6 +20,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "common/duration.h"
 #include "common/ids.h"
 #include "dns/resolver.h"
 #include "queue/delivery_options.h"
@@ -195,6 +196,5 @@ class DeliveryEngine {
   std::mt19937_64 rng_{std::random_device{}()};
 };
 
-std::int64_t now_ms();
 
 }  // namespace txmail::queue

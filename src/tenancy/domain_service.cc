@@ -2,17 +2,12 @@
 
 #include <chrono>
 
+#include "common/duration.h"
 #include "tenancy/account.h"
 
 namespace txmail::tenancy {
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 tl::unexpected<Error> not_found(const std::string& name) {
   return make_error(ErrorCode::kNotFound, "domain " + name + " is not registered");
@@ -61,7 +56,8 @@ Result<std::vector<SenderDomain>> DomainService::list(const std::string& account
   return out;
 }
 
-Result<SenderDomain> DomainService::get(const std::string& name, const std::string& account) {
+Result<std::pair<SenderDomain, std::uint64_t>> DomainService::load(const std::string& name,
+                                                                    const std::string& account) {
   auto normalized = normalize_domain(name);
   if (!normalized) {
     return tl::unexpected(normalized.error());
@@ -80,25 +76,27 @@ Result<SenderDomain> DomainService::get(const std::string& name, const std::stri
   if (!account.empty() && d->account != account) {
     return not_found(*normalized);
   }
-  return d;
+  return std::pair{std::move(*d), (*entry)->revision};
+}
+
+Result<SenderDomain> DomainService::get(const std::string& name, const std::string& account) {
+  auto loaded = load(name, account);
+  if (!loaded) {
+    return tl::unexpected(loaded.error());
+  }
+  return std::move(loaded->first);
 }
 
 Result<void> DomainService::remove(const std::string& name, const std::string& account) {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    auto d = get(name, account);
-    if (!d) {
-      return tl::unexpected(d.error());
+    auto loaded = load(name, account);
+    if (!loaded) {
+      return tl::unexpected(loaded.error());
     }
-    auto entry = store_.get(domain_key(d->name));
-    if (!entry || !entry->has_value()) {
-      return not_found(d->name);
-    }
-    auto erased = store_.erase(domain_key(d->name), store::Expect::at((*entry)->revision));
-    if (erased) {
-      return {};
-    }
-    if (erased.error().code != ErrorCode::kConflict) {
-      return tl::unexpected(erased.error());
+    auto erased =
+        store_.erase(domain_key(loaded->first.name), store::Expect::at(loaded->second));
+    if (erased || erased.error().code != ErrorCode::kConflict) {
+      return erased ? Result<void>() : Result<void>(tl::unexpected(erased.error()));
     }
   }
   return make_error(ErrorCode::kConflict, "domain " + name + " keeps changing; try again");
@@ -107,37 +105,24 @@ Result<void> DomainService::remove(const std::string& name, const std::string& a
 Result<SenderDomain> DomainService::update(
     const std::string& name, const std::string& account,
     const std::function<Result<void>(SenderDomain&)>& change) {
-  auto normalized = normalize_domain(name);
-  if (!normalized) {
-    return tl::unexpected(normalized.error());
-  }
   for (int attempt = 0; attempt < 5; ++attempt) {
-    auto entry = store_.get(domain_key(*normalized));
-    if (!entry) {
-      return tl::unexpected(entry.error());
+    auto loaded = load(name, account);
+    if (!loaded) {
+      return tl::unexpected(loaded.error());
     }
-    if (!entry->has_value()) {
-      return not_found(*normalized);
-    }
-    auto d = domain_from_json((*entry)->value);
-    if (!d) {
-      return tl::unexpected(d.error());
-    }
-    if (!account.empty() && d->account != account) {
-      return not_found(*normalized);
-    }
-    if (auto r = change(*d); !r) {
+    auto& [d, revision] = *loaded;
+    if (auto r = change(d); !r) {
       return tl::unexpected(r.error());
     }
-    auto put = store_.put(domain_key(d->name), to_json(*d), store::Expect::at((*entry)->revision));
+    auto put = store_.put(domain_key(d.name), to_json(d), store::Expect::at(revision));
     if (put) {
-      return d;
+      return std::move(d);
     }
     if (put.error().code != ErrorCode::kConflict) {
       return tl::unexpected(put.error());
     }
   }
-  return make_error(ErrorCode::kConflict, "domain " + *normalized + " keeps changing; try again");
+  return make_error(ErrorCode::kConflict, "domain " + name + " keeps changing; try again");
 }
 
 Result<SenderDomain> DomainService::rotate(const std::string& name, const std::string& account) {

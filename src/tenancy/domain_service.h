@@ -36,6 +36,9 @@ class DomainService {
                               const TxtLookup& lookup);
 
  private:
+  // The stored domain and its revision, if `account` may see it.
+  Result<std::pair<SenderDomain, std::uint64_t>> load(const std::string& name,
+                                                      const std::string& account);
   Result<SenderDomain> update(const std::string& name, const std::string& account,
                               const std::function<Result<void>(SenderDomain&)>& change);
 

@@ -415,6 +415,21 @@ std::vector<DnsCheck> records_to_publish(const SenderDomain& d, const DomainSett
   return out;
 }
 
+std::vector<std::string> names_to_verify(const SenderDomain& d, const DomainSettings& settings) {
+  std::vector<std::string> names;
+  for (const auto& c : records_to_publish(d, settings)) {
+    names.push_back(c.name);
+  }
+  return names;
+}
+
+TxtLookup lookup_in(const TxtAnswers& answers) {
+  return [&answers](const std::string& name) -> Result<std::vector<std::string>> {
+    const auto it = answers.find(name);
+    return it == answers.end() ? std::vector<std::string>{} : it->second;
+  };
+}
+
 Result<void> verify_domain(SenderDomain& d, const DomainSettings& settings,
                            const TxtLookup& lookup, std::int64_t now_ms) {
   // Retired keys whose grace is over are no longer published nor kept.

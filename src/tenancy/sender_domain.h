@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -97,6 +98,13 @@ std::vector<DnsCheck> records_to_publish(const SenderDomain& d, const DomainSett
 // The TXT strings at a name (each record's strings joined); empty when there is none.
 // A temporary DNS failure is an error: verification is then not concluded.
 using TxtLookup = std::function<Result<std::vector<std::string>>(const std::string& name)>;
+
+// Answers gathered beforehand (by an asynchronous resolver): name -> TXT strings.
+using TxtAnswers = std::map<std::string, std::vector<std::string>>;
+// The names verify_domain() will look up.
+std::vector<std::string> names_to_verify(const SenderDomain& d, const DomainSettings& settings);
+// A lookup that answers from `answers`; a name not in them has no record.
+TxtLookup lookup_in(const TxtAnswers& answers);
 
 // Checks every record through `lookup`, stores the results in d.checks, activates pending
 // keys whose record is in place (retiring what they replace), drops retired keys past their

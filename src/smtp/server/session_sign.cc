@@ -30,10 +30,14 @@ awaitable<bool> Session::sign_message(store::SpoolRecord& record, std::string& n
     note = "not DKIM-signed: signing is not configured";
     co_return true;
   }
-  const auto account = ctx_.accounts.find(record.account);
-  const bool strict = !account || !account->allow_unverified_domains;
   const auto signing = domain.empty() ? nullptr : ctx_.keyring->find(domain);
   const bool owned = signing && signing->account == record.account;
+  // The account's settings matter only when its own verified domain is not what it sends from.
+  bool strict = true;
+  if (!owned || !signing->verified) {
+    const auto account = ctx_.accounts.find(record.account);
+    strict = !account || !account->allow_unverified_domains;
+  }
   if (strict && !owned) {
     reply(550, "5.7.1",
           fmt::format("Sender domain {} is not registered for this account",
