@@ -24,6 +24,10 @@ file = "$WORK/txmail.log"
 [[smtp.listener]]
 address = "127.0.0.1:$port"
 mode = "relay"
+[http]
+listen = "127.0.0.1:0"
+[api]
+hourly_limit = 0  # benchmarks measure throughput, not the per-account limit
 [smtp]
 max_connections_per_ip = 200
 [delivery]

@@ -10,16 +10,8 @@ namespace {
 
 constexpr std::size_t kMaxBody = 64 * 1024;  // a PEM key is a few KiB
 
-Response ok(int status, const json::value& v) { return Response{status, "application/json", json::serialize(v)}; }
-
-Response from_error(const Error& e) {
-  const int status = status_of(e);
-  const char* title = status == 404   ? "Not Found"
-                      : status == 409 ? "Conflict"
-                      : status == 400 ? "Bad Request"
-                      : status == 503 ? "Service Unavailable"
-                                      : "Internal Server Error";
-  return problem(status, title, e.detail);
+Response ok(int status, const json::value& v) {
+  return Response{status, "application/json", json::serialize(v), {}};
 }
 
 // The JSON object of a request body, or a problem.
@@ -41,38 +33,6 @@ std::string string_field(const json::object& o, const char* name) {
 }
 
 }  // namespace
-
-Response problem(int status, const std::string& title, const std::string& detail) {
-  json::object o{{"type", "about:blank"}, {"title", title}, {"status", status}, {"detail", detail}};
-  return Response{status, "application/problem+json", json::serialize(o)};
-}
-
-int status_of(const Error& e) {
-  switch (e.code) {
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kConflict:
-      return 409;
-    case ErrorCode::kInvalidArgument:
-      return 400;
-    case ErrorCode::kTooLarge:
-      return 413;
-    case ErrorCode::kPermission:
-    case ErrorCode::kAuthFailed:
-      return 403;
-    case ErrorCode::kDnsTemporary:
-    case ErrorCode::kNetwork:
-    case ErrorCode::kTimeout:
-    case ErrorCode::kUnavailable:
-      return 503;
-    case ErrorCode::kInternal:
-    case ErrorCode::kConfig:
-    case ErrorCode::kIo:
-    case ErrorCode::kCorrupt:
-      return 500;
-  }
-  return 500;
-}
 
 json::object domain_json(const tenancy::SenderDomain& d) {
   json::array keys;
@@ -166,7 +126,7 @@ std::optional<Response> DomainsApi::handle(const Request& r) {
     }
     if (r.method == "DELETE") {
       auto removed = domains_.remove(name, r.account);
-      return removed ? Response{204, "application/json", ""} : from_error(removed.error());
+      return removed ? Response{204, "application/json", "", {}} : from_error(removed.error());
     }
     return problem(405, "Method Not Allowed", r.method + " is not allowed on a domain");
   }

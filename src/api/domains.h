@@ -20,27 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "api/http.h"
+#include "api/problem.h"
 #include "tenancy/domain_service.h"
 
 namespace txmail::api {
-
-struct Request {
-  std::string method;
-  std::string path;  // without the query string
-  std::string body;
-  std::string account;  // the authenticated account; empty for the operator (admin token)
-};
-
-struct Response {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-};
-
-// RFC 9457 problem details.
-Response problem(int status, const std::string& title, const std::string& detail);
-// The HTTP status an error maps to.
-int status_of(const Error& e);
 
 // A domain as the API and the CLI show it: never a private key, sealed or not.
 boost::json::object domain_json(const tenancy::SenderDomain& d);

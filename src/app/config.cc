@@ -121,6 +121,16 @@ const std::map<std::string, Kind>& schema() {
       {"account[].allow_ips", Kind::kStringArray},
       {"account[].pool", Kind::kString},
       {"account[].allow_unverified_domains", Kind::kBoolean},
+      {"account[].api_allow_ips", Kind::kStringArray},
+      {"account[].hourly_limit", Kind::kInteger},
+      {"http.listen_tls", Kind::kString},
+      {"http.max_connections", Kind::kInteger},
+      {"http.max_body", Kind::kInteger},
+      {"http.idle_timeout", Kind::kString},
+      {"api", Kind::kTable},
+      {"api.hourly_limit", Kind::kInteger},
+      {"api.max_recipients", Kind::kInteger},
+      {"api.max_message_size", Kind::kInteger},
   };
   return kSchema;
 }
@@ -223,9 +233,30 @@ Result<void> read_node(const toml::table& t, Config& c) {
     return bad(c.tls_cert.empty() ? "tls.cert" : "tls.key", "tls.cert and tls.key go together");
   }
   read_string(t, "http.listen", c.http_listen);
-  if (auto hp = split_host_port(c.http_listen); !hp) {
+  if (auto hp = split_host_port(c.http_listen); !hp && !c.http_listen.empty()) {
     return bad("http.listen", hp.error().detail);
   }
+  read_string(t, "http.listen_tls", c.http_listen_tls);
+  if (!c.http_listen_tls.empty()) {
+    if (auto hp = split_host_port(c.http_listen_tls); !hp) {
+      return bad("http.listen_tls", hp.error().detail);
+    }
+    if (c.tls_cert.empty()) {
+      return bad("http.listen_tls", "HTTPS needs [tls] cert and key");
+    }
+  }
+  if (auto r = read_count(t, "http.max_connections", c.http_max_connections, 1, 1'000'000); !r)
+    return r;
+  if (auto r = read_count(t, "http.max_body", c.http_max_body, 1024, 1LL << 31); !r)
+    return r;
+  if (auto r = read_duration(t, "http.idle_timeout", c.http_idle_timeout); !r)
+    return r;
+  if (auto r = read_count(t, "api.hourly_limit", c.account_hourly_limit, 0, 1LL << 40); !r)
+    return r;
+  if (auto r = read_count(t, "api.max_recipients", c.max_job_recipients, 1, 100'000); !r)
+    return r;
+  if (auto r = read_count(t, "api.max_message_size", c.max_message_bytes, 1024, 1LL << 31); !r)
+    return r;
   c.admin_token_file = c.data_dir + "/admin.token";
   read_string(t, "http.admin_token_file", c.admin_token_file);
   if (const auto* servers = t.at_path("dns.servers").as_array()) {
@@ -327,28 +358,39 @@ Result<void> read_accounts(const toml::table& t, Config& c) {
     const auto& a = *node.as_table();
     const std::string key = "account[" + std::to_string(i++) + "]";
     AccountSeed seed;
-    seed.name = a["name"].value_or(std::string());
+    tenancy::Account& account = seed.account;
+    account.name = a["name"].value_or(std::string());
     seed.password = a["password"].value_or(std::string());
-    seed.pool = a["pool"].value_or(std::string());
-    seed.allow_unverified_domains = a["allow_unverified_domains"].value_or(false);
-    if (seed.name.empty()) {
+    account.pool = a["pool"].value_or(std::string());
+    account.allow_unverified_domains = a["allow_unverified_domains"].value_or(false);
+    account.hourly_limit = a["hourly_limit"].value_or(std::int64_t{-1});
+    if (account.name.empty()) {
       return bad(key + ".name", "is required");
+    }
+    if (!tenancy::valid_account_name(account.name)) {
+      return bad(key + ".name", "letters, digits and - _ . @ only, at most 64");
+    }
+    if (account.hourly_limit < -1) {
+      return bad(key + ".hourly_limit", "must be 0 (no limit) or more");
     }
     if (seed.password.size() < 8) {
       return bad(key + ".password", "is required, 8 characters or more");
     }
-    if (const auto* ips = a["allow_ips"].as_array()) {
-      for (const auto& ip : *ips) {
-        auto cidr = net::Cidr::parse(*ip.value<std::string>());
-        if (!cidr) {
-          return bad(key + ".allow_ips", cidr.error().detail);
+    for (auto [field, out] : {std::pair{"allow_ips", &account.allow_ips},
+                              std::pair{"api_allow_ips", &account.api_allow_ips}}) {
+      if (const auto* ips = a[field].as_array()) {
+        for (const auto& ip : *ips) {
+          auto cidr = net::Cidr::parse(*ip.value<std::string>());
+          if (!cidr) {
+            return bad(key + "." + field, cidr.error().detail);
+          }
+          out->push_back(*cidr);
         }
-        seed.allow_ips.push_back(*cidr);
       }
     }
     for (const auto& other : c.accounts) {
-      if (other.name == seed.name) {
-        return bad(key + ".name", "duplicate account '" + seed.name + "'");
+      if (other.account.name == account.name) {
+        return bad(key + ".name", "duplicate account '" + account.name + "'");
       }
     }
     c.accounts.push_back(std::move(seed));

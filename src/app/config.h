@@ -10,16 +10,15 @@
 #include "net/cidr.h"
 #include "queue/delivery_options.h"
 #include "smtp/server/options.h"
+#include "tenancy/account.h"
 #include "tenancy/sender_domain.h"
 
 namespace txmail::app {
 
+// [[account]]: the settings in `account` (name, allow_ips, pool, ...) and the password.
 struct AccountSeed {
-  std::string name;
+  tenancy::Account account;
   std::string password;
-  std::vector<net::Cidr> allow_ips;
-  std::string pool;
-  bool allow_unverified_domains = false;
 };
 
 // [[publish.endpoint]]: a name in the service's zone and the addresses behind it.
@@ -52,8 +51,16 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
   // [http]
-  std::string http_listen = "127.0.0.1:8080";
+  std::string http_listen = "127.0.0.1:8080";  // plain HTTP; "" for none
+  std::string http_listen_tls;                 // HTTPS with the [tls] cert; "" for none
   std::string admin_token_file;  // default: <data_dir>/admin.token
+  std::size_t http_max_connections = 1024;
+  std::size_t http_max_body = 30 * 1024 * 1024;
+  std::chrono::milliseconds http_idle_timeout = std::chrono::seconds(60);
+  // [api]
+  std::int64_t account_hourly_limit = 5000;  // requests per hour per account; 0: none
+  std::size_t max_job_recipients = 1000;
+  std::size_t max_message_bytes = 20 * 1000 * 1000;
   // [smtp], [[smtp.listener]]
   smtp::ServerOptions smtp;
   std::chrono::milliseconds auth_cache_ttl = std::chrono::minutes(5);

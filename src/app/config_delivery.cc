@@ -184,7 +184,7 @@ Result<void> read_egress(const toml::table& t, Config& c) {
     }
   }
   for (std::size_t i = 0; i < c.accounts.size(); ++i) {
-    const auto& pool = c.accounts[i].pool;
+    const auto& pool = c.accounts[i].account.pool;
     if (!pool.empty() && pool != "default" && !d.pools.contains(pool)) {
       return bad("account[" + std::to_string(i) + "].pool",
                  "no [[egress.pool]] named '" + pool + "'");

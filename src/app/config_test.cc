@@ -43,7 +43,7 @@ allow_ips = ["127.0.0.2/32"]
   EXPECT_EQ(c->smtp.max_message_size, 1U << 20);
   EXPECT_EQ(c->smtp.hostname, "mx1.example.net");
   ASSERT_EQ(c->accounts.size(), 1U);
-  EXPECT_TRUE(c->accounts[0].allow_ips[0].contains("127.0.0.2"));
+  EXPECT_TRUE(c->accounts[0].account.allow_ips[0].contains("127.0.0.2"));
 }
 
 TEST(Config, ErrorsNameTheKey) {

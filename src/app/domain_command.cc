@@ -77,6 +77,18 @@ int with_domain(const Config& config, const DomainArgs& args, Call call) {
   return 0;
 }
 
+
+std::string quoted_strings(std::string_view text) {
+  // A TXT record's character-strings hold 255 octets at most (RFC 1035 section 3.3).
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); i += 255) {
+    out += fmt::format("{}\"{}\"", i == 0 ? "" : " ", text.substr(i, 255));
+  }
+  return text.size() > 255 ? "( " + out + " )" : out;
+}
+
+}  // namespace
+
 // TXT lookups of every name, through [dns] servers or the system resolver.
 Result<tenancy::TxtAnswers> lookup_txt(
     const Config& config, const std::vector<std::string>& names) {
@@ -109,17 +121,6 @@ Result<tenancy::TxtAnswers> lookup_txt(
   }
   return found;
 }
-
-std::string quoted_strings(std::string_view text) {
-  // A TXT record's character-strings hold 255 octets at most (RFC 1035 section 3.3).
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); i += 255) {
-    out += fmt::format("{}\"{}\"", i == 0 ? "" : " ", text.substr(i, 255));
-  }
-  return text.size() > 255 ? "( " + out + " )" : out;
-}
-
-}  // namespace
 
 int domain_add(const Config& config, const DomainArgs& args) {
   return with_domain(config, args,

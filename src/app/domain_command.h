@@ -35,4 +35,8 @@ int dns_records(const Config& config);
 Result<std::string> zone_file(const Config& config, const std::vector<tenancy::SenderDomain>& domains,
                               std::int64_t now_ms);
 
+// TXT lookups of every name, through [dns] servers or the system resolver; blocks (runs its own
+// event loop): for commands and the worker pool, never an I/O thread.
+Result<tenancy::TxtAnswers> lookup_txt(const Config& config, const std::vector<std::string>& names);
+
 }  // namespace txmail::app

@@ -21,23 +21,7 @@ int events_for_job(const std::string& data_dir, const std::string& job_id) {
     return 1;
   }
   for (const auto& e : *list) {
-    boost::json::object o{{"tag", e.tag},
-                          {"ts", e.ts_ms},
-                          {"jobId", e.job_id},
-                          {"mailId", e.mail_id},
-                          {"account", e.account},
-                          {"recipient", e.recipient},
-                          {"from", e.sender},
-                          {"phase", e.phase()},
-                          {"state", e.state()},
-                          {"type", e.type()},
-                          {"subType", e.sub_type()},
-                          {"attempt", e.attempt},
-                          {"remoteHost", e.remote_host},
-                          {"reply", e.reply},
-                          {"egress", e.egress},
-                          {"tls", e.tls},
-                          {"description", e.description()}};
+    const boost::json::object o = events::to_json(e);
     fmt::print("{}\n", boost::json::serialize(o));
   }
   return 0;

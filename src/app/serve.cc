@@ -21,7 +21,13 @@
 #include "tenancy/authenticator.h"
 #include "tenancy/dkim_keyring.h"
 #include "tenancy/domain_service.h"
+#include "api/domains.h"
+#include "api/http_server.h"
+#include "api/service.h"
+#include "api/status.h"
+#include "app/domain_command.h"
 #include "app/domain_verifier.h"
+#include "tenancy/rate_limiter.h"
 
 namespace txmail::app {
 
@@ -95,6 +101,21 @@ Result<void> ensure_admin_token(const std::string& path) {
   return {};
 }
 
+Result<std::string> read_admin_token(const std::string& path) {
+  std::ifstream in(path);
+  std::string token;
+  if (!in || !std::getline(in, token)) {
+    return make_error(ErrorCode::kIo, "cannot read http.admin_token_file '" + path + "'");
+  }
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  if (token.size() < 16) {
+    return make_error(ErrorCode::kConfig, "http.admin_token_file: the token is shorter than 16 characters");
+  }
+  return token;
+}
+
 // Rebuilds the schedule from the spool: every job goes back to delivery with its recipients'
 // states (delivered ones are never sent again). Runs before the I/O threads start.
 void recover(store::Spool& spool, queue::DeliveryEngine& delivery) {
@@ -122,7 +143,8 @@ void recover(store::Spool& spool, queue::DeliveryEngine& delivery) {
 
 // Tests and tools find the bound ports here (listeners may be configured with port 0).
 void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& endpoints,
-                 const std::vector<smtp::ListenerOptions>& listeners) {
+                 const std::vector<smtp::ListenerOptions>& listeners,
+                 const std::vector<std::pair<tcp::endpoint, bool>>& http) {
   static constexpr const char* kModes[] = {"relay", "submission", "submissions"};
   const std::string tmp = data_dir + "/ports.tmp";
   {
@@ -130,6 +152,10 @@ void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& 
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
       out << "smtp " << kModes[static_cast<int>(listeners[i].mode)] << " "
           << endpoints[i].address().to_string() << ":" << endpoints[i].port() << "\n";
+    }
+    for (const auto& [ep, is_tls] : http) {
+      out << "http " << (is_tls ? "https" : "http") << " " << ep.address().to_string() << ":"
+          << ep.port() << "\n";
     }
   }
   std::filesystem::rename(tmp, data_dir + "/ports");
@@ -157,10 +183,8 @@ int serve(const Config& config) {
     return fail(config, config_store.error().detail);
   }
   for (const auto& seed : config.accounts) {
-    if (auto r = tenancy::bootstrap_account(**config_store, seed.name, seed.password,
-                                            seed.allow_ips, seed.pool, seed.allow_unverified_domains);
-        !r) {
-      return fail(config, "account " + seed.name + ": " + r.error().detail);
+    if (auto r = tenancy::bootstrap_account(**config_store, seed.account, seed.password); !r) {
+      return fail(config, "account " + seed.account.name + ": " + r.error().detail);
     }
   }
   auto accounts = tenancy::AccountDirectory::load(**config_store);
@@ -241,7 +265,43 @@ int serve(const Config& config) {
   if (auto r = server.bind(); !r) {
     return fail(config, r.error().detail);
   }
-  write_ports(config.data_dir, server.endpoints(), config.smtp.listeners);
+
+  // The REST API.
+  auto admin_token = read_admin_token(config.admin_token_file);
+  if (!admin_token) {
+    return fail(config, admin_token.error().detail);
+  }
+  tenancy::RateLimiter limiter;
+  api::DomainsApi domains_api(domain_service, [&config](const std::vector<std::string>& names) {
+    return lookup_txt(config, names);
+  });
+  api::StatusApi status_api(**event_log);
+  api::ApiService api_service(api::ServiceDeps{**config_store, **accounts, authenticator, limiter,
+                                               config.account_hourly_limit, *admin_token,
+                                               &domains_api, &domain_service, nullptr, &status_api,
+                                               nullptr, nullptr});
+  api::HttpOptions http_options;
+  if (!config.http_listen.empty()) {
+    http_options.listeners.push_back({config.http_listen, false});
+  }
+  if (!config.http_listen_tls.empty()) {
+    http_options.listeners.push_back({config.http_listen_tls, true});
+  }
+  http_options.max_body_bytes = config.http_max_body;
+  http_options.max_connections = config.http_max_connections;
+  http_options.idle_timeout = config.http_idle_timeout;
+  api::HttpServer http(http_options, *tls, pool, workers,
+                       [&api_service](api::Request r, api::HttpServer::Done done) {
+                         api_service.handle(std::move(r), std::move(done));
+                       });
+  if (auto r = http.bind(); !r) {
+    return fail(config, r.error().detail);
+  }
+  for (const auto& [ep, is_tls] : http.endpoints()) {
+    logger()->info("http{} listening on {}:{}", is_tls ? "s" : "", ep.address().to_string(),
+                   ep.port());
+  }
+  write_ports(config.data_dir, server.endpoints(), config.smtp.listeners, http.endpoints());
   for (const auto& ep : server.endpoints()) {
     logger()->info("smtp listening on {}:{}", ep.address().to_string(), ep.port());
   }
@@ -257,9 +317,11 @@ int serve(const Config& config) {
     // Intake first (no new jobs), then delivery (connections finish their transaction).
     config_poll.cancel();
     verifier.stop();
+    http.stop();
     server.stop([&] { delivery.stop([&stopped] { stopped.set_value(); }); });
   });
   server.start();
+  http.start();
   delivery.start();
   verifier.start();
   pool.start();

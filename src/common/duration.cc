@@ -1,5 +1,8 @@
 #include "common/duration.h"
 
+#include <cstdio>
+#include <ctime>
+
 #include <charconv>
 #include <string>
 
@@ -58,6 +61,17 @@ Result<std::uint64_t> parse_size(std::string_view s) {
     return n << 30;
   return make_error(ErrorCode::kInvalidArgument,
                     "unknown size unit in '" + std::string(s) + "' (use B, KB, MB or GB)");
+}
+
+std::string iso8601_ms(std::int64_t unix_ms) {
+  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  const auto n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                               tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                               static_cast<int>(unix_ms % 1000));
+  return std::string(buf, static_cast<std::size_t>(n));
 }
 
 }  // namespace txmail

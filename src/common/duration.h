@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "common/result.h"
@@ -20,5 +21,8 @@ inline std::int64_t now_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// "2026-11-28T05:58:43.487Z" (RFC 3339, UTC, milliseconds), as the API shows times.
+std::string iso8601_ms(std::int64_t unix_ms);
 
 }  // namespace txmail

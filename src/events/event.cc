@@ -6,8 +6,34 @@
 
 namespace txmail::events {
 
+bool is_final(Kind kind) {
+  return kind != Kind::kDeferred && kind != Kind::kProcessed && kind != Kind::kStarted;
+}
+
+std::string Event::phase() const {
+  switch (kind) {
+    case Kind::kProcessed:
+    case Kind::kStarted:
+    case Kind::kDroppedProcessingFailed:
+      return "PROCESS";
+    case Kind::kDroppedInvalidAddress:
+    case Kind::kDroppedPreviouslyBounced:
+    case Kind::kDroppedForbidden:
+    case Kind::kDroppedValidation:
+      return "PRE_PROCESS";
+    case Kind::kDelivered:
+    case Kind::kDeferred:
+    case Kind::kBouncedHard:
+    case Kind::kBouncedSoft:
+      return "DELIVER";
+  }
+  return "?";
+}
+
 std::string Event::state() const {
-  return kind == Kind::kDeferred || kind == Kind::kProcessed ? "INTERMEDIATE" : "FINISHED";
+  return kind == Kind::kStarted                                      ? "INITIAL"
+         : kind == Kind::kDeferred || kind == Kind::kProcessed ? "INTERMEDIATE"
+                                                               : "FINISHED";
 }
 
 std::string Event::type() const {
@@ -21,6 +47,14 @@ std::string Event::type() const {
       return "BOUNCED";
     case Kind::kProcessed:
       return "PROCESSED";
+    case Kind::kStarted:
+      return "STARTED";
+    case Kind::kDroppedInvalidAddress:
+    case Kind::kDroppedPreviouslyBounced:
+    case Kind::kDroppedForbidden:
+    case Kind::kDroppedValidation:
+    case Kind::kDroppedProcessingFailed:
+      return "DROPPED";
   }
   return "?";
 }
@@ -36,6 +70,18 @@ std::string Event::sub_type() const {
       return "HARD_BOUNCE";
     case Kind::kProcessed:
       return "PROCESSING_FINISHED";
+    case Kind::kStarted:
+      return "PROCESSING_STARTED";
+    case Kind::kDroppedInvalidAddress:
+      return "INVALID_ADDRESS";
+    case Kind::kDroppedPreviouslyBounced:
+      return "PREVIOUSLY_BOUNCED";
+    case Kind::kDroppedForbidden:
+      return "FORBIDDEN_RECIPIENT";
+    case Kind::kDroppedValidation:
+      return "VALIDATION_ERROR";
+    case Kind::kDroppedProcessingFailed:
+      return "PROCESSING_FAILED";
   }
   return "?";
 }
@@ -58,6 +104,30 @@ Event make_event(Kind kind) {
                 std::chrono::system_clock::now().time_since_epoch())
                 .count();
   return e;
+}
+
+}  // namespace txmail::events
+
+namespace txmail::events {
+
+boost::json::object to_json(const Event& e) {
+  return boost::json::object{{"tag", e.tag},
+                             {"ts", e.ts_ms},
+                             {"jobId", e.job_id},
+                             {"mailId", e.mail_id},
+                             {"account", e.account},
+                             {"recipient", e.recipient},
+                             {"from", e.sender},
+                             {"phase", e.phase()},
+                             {"state", e.state()},
+                             {"type", e.type()},
+                             {"subType", e.sub_type()},
+                             {"attempt", e.attempt},
+                             {"remoteHost", e.remote_host},
+                             {"reply", e.reply},
+                             {"egress", e.egress},
+                             {"tls", e.tls},
+                             {"description", e.description()}};
 }
 
 }  // namespace txmail::events

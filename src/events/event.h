@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include <boost/json/object.hpp>
+
 namespace txmail::events {
 
 enum class Kind {
@@ -16,7 +18,17 @@ enum class Kind {
   kBouncedSoft,  // DELIVER/FINISHED/BOUNCED/SOFT_BOUNCE: all attempts failed
   kProcessed,    // PROCESS/INTERMEDIATE/PROCESSED/PROCESSING_FINISHED: accepted, with a note
                  // (txmail emits it when there is something to say, e.g. sent unsigned)
+  // Values are stored: new kinds go at the end.
+  kStarted,                   // PROCESS/INITIAL/STARTED/PROCESSING_STARTED: accepted
+  kDroppedInvalidAddress,     // PRE_PROCESS/FINISHED/DROPPED/INVALID_ADDRESS
+  kDroppedPreviouslyBounced,  // PRE_PROCESS/FINISHED/DROPPED/PREVIOUSLY_BOUNCED
+  kDroppedForbidden,          // PRE_PROCESS/FINISHED/DROPPED/FORBIDDEN_RECIPIENT
+  kDroppedValidation,         // PRE_PROCESS/FINISHED/DROPPED/VALIDATION_ERROR
+  kDroppedProcessingFailed,   // PROCESS/FINISHED/DROPPED/PROCESSING_FAILED
 };
+
+// A recipient's fate is settled by this event (nothing follows it).
+bool is_final(Kind kind);
 
 struct Event {
   std::string tag;  // 16 random bytes, hex
@@ -33,8 +45,7 @@ struct Event {
   std::string egress;       // source address used
   std::string tls;          // TLS version, empty for clear text
 
-  std::string phase() const { return kind == Kind::kProcessed ? "PROCESS" : "DELIVER"; }
-
+  std::string phase() const;
   std::string state() const;
   std::string type() const;
   std::string sub_type() const;
@@ -42,5 +53,8 @@ struct Event {
 };
 
 Event make_event(Kind kind);  // with a fresh tag and the current time
+
+// An event as `txmail events` and the status API show it.
+boost::json::object to_json(const Event& e);
 
 }  // namespace txmail::events

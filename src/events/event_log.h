@@ -21,7 +21,10 @@ class EventLog {
 
   // Queued for the writer; stored (synced) in the order given. Never blocks on disk.
   virtual void append(Event event) = 0;
+  // Queued like append(); `stored` runs (on the writer's thread) once all of them are synced.
+  virtual void append_all(std::vector<Event> events, std::function<void()> stored) = 0;
   virtual Result<std::vector<Event>> for_job(const std::string& job_id) = 0;
+  virtual Result<std::vector<Event>> for_mail(const std::string& mail_id) = 0;
   // Completes every queued append.
   virtual void close() = 0;
 };

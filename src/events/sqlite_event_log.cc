@@ -79,8 +79,27 @@ void SqliteEventLog::append(Event event) {
   }
 }
 
+void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()> stored) {
+  std::unique_lock lock(mutex_);
+  if (closing_ || db_ == nullptr) {
+    lock.unlock();
+    logger()->error("event log closed: dropped {} events", events.size());
+    stored();
+    return;
+  }
+  const bool was_empty = queue_.empty();
+  for (auto& e : events) {
+    queue_.push_back(std::move(e));
+  }
+  waiters_.push_back(std::move(stored));
+  if (was_empty || queue_.size() >= kBatch) {
+    wake_.notify_one();
+  }
+}
+
 void SqliteEventLog::writer_loop() {
   std::vector<Event> batch;
+  std::vector<std::function<void()>> waiters;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -94,9 +113,14 @@ void SqliteEventLog::writer_loop() {
                      [this] { return closing_ || queue_.size() >= kBatch; });
       batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
+      waiters.swap(waiters_);
     }
     write_batch(batch);
     batch.clear();
+    for (auto& w : waiters) {
+      w();
+    }
+    waiters.clear();
   }
 }
 
@@ -135,17 +159,25 @@ void SqliteEventLog::write_batch(const std::vector<Event>& batch) {
 }
 
 Result<std::vector<Event>> SqliteEventLog::for_job(const std::string& job_id) {
+  return query("job_id", job_id);
+}
+
+Result<std::vector<Event>> SqliteEventLog::for_mail(const std::string& mail_id) {
+  return query("mail_id", mail_id);
+}
+
+Result<std::vector<Event>> SqliteEventLog::query(const char* column, const std::string& value) {
   std::lock_guard lock(read_mutex_);
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(reader_,
-                         "SELECT tag, ts_ms, kind, job_id, mail_id, account, recipient, sender, "
-                         "attempt, remote_host,"
-                         " reply, egress, tls FROM events WHERE job_id = ? ORDER BY seq",
-                         -1, &st, nullptr)
-      != SQLITE_OK) {
+  const std::string sql = std::string(
+                              "SELECT tag, ts_ms, kind, job_id, mail_id, account, recipient, "
+                              "sender, attempt, remote_host, reply, egress, tls FROM events "
+                              "WHERE ")
+                          + column + " = ? ORDER BY seq";
+  if (sqlite3_prepare_v2(reader_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
     return make_error(ErrorCode::kIo, std::string("event log: ") + sqlite3_errmsg(reader_));
   }
-  sqlite3_bind_text(st, 1, job_id.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, value.c_str(), static_cast<int>(value.size()), SQLITE_STATIC);
   std::vector<Event> out;
   while (sqlite3_step(st) == SQLITE_ROW) {
     Event e;

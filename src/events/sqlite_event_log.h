@@ -25,13 +25,16 @@ class SqliteEventLog final : public EventLog {
   SqliteEventLog& operator=(SqliteEventLog&&) = delete;
 
   void append(Event event) override;
+  void append_all(std::vector<Event> events, std::function<void()> stored) override;
   Result<std::vector<Event>> for_job(const std::string& job_id) override;
+  Result<std::vector<Event>> for_mail(const std::string& mail_id) override;
   void close() override;
 
  private:
   SqliteEventLog(sqlite3* writer, sqlite3* reader) : db_(writer), reader_(reader) {}
 
   void writer_loop();
+  Result<std::vector<Event>> query(const char* column, const std::string& value);
   void write_batch(const std::vector<Event>& batch);
 
   sqlite3* db_;      // writer connection (null in read-only mode)
@@ -40,6 +43,7 @@ class SqliteEventLog final : public EventLog {
   std::mutex read_mutex_;
   std::condition_variable wake_;
   std::deque<Event> queue_;
+  std::vector<std::function<void()>> waiters_;  // satisfied by the batch that takes queue_
   bool closing_ = false;
   std::thread writer_;
 };

@@ -24,11 +24,38 @@ bool valid_account_name(std::string_view name) {
   return true;
 }
 
-std::string to_json(const Account& a) {
-  json::array ips;
-  for (const auto& c : a.allow_ips) {
-    ips.emplace_back(c.to_string());
+namespace {
+
+json::array cidr_array(const std::vector<net::Cidr>& cidrs) {
+  json::array out;
+  for (const auto& c : cidrs) {
+    out.emplace_back(c.to_string());
   }
+  return out;
+}
+
+Result<void> read_cidrs(const json::object& o, const char* name, std::vector<net::Cidr>& out) {
+  const auto* ips = o.if_contains(name);
+  if (ips == nullptr || !ips->is_array()) {
+    return {};
+  }
+  for (const auto& ip : ips->as_array()) {
+    if (!ip.is_string()) {
+      return make_error(ErrorCode::kCorrupt, std::string("account: ") + name + " must hold strings");
+    }
+    auto cidr = net::Cidr::parse(std::string_view(ip.as_string()));
+    if (!cidr) {
+      return make_error(ErrorCode::kCorrupt, "account: " + cidr.error().detail);
+    }
+    out.push_back(std::move(*cidr));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string to_json(const Account& a) {
+  json::array ips = cidr_array(a.allow_ips);
   json::object o;
   o["name"] = a.name;
   o["password_hash"] = a.password_hash;
@@ -36,6 +63,9 @@ std::string to_json(const Account& a) {
   o["pool"] = a.pool;
   o["disabled"] = a.disabled;
   o["allow_unverified_domains"] = a.allow_unverified_domains;
+  o["api_allow_ips"] = cidr_array(a.api_allow_ips);
+  o["hourly_limit"] = a.hourly_limit;
+  o["created_ms"] = a.created_ms;
   return json::serialize(o);
 }
 
@@ -65,17 +95,17 @@ Result<Account> account_from_json(std::string_view text) {
       unverified != nullptr && unverified->is_bool()) {
     a.allow_unverified_domains = unverified->as_bool();
   }
-  if (const auto* ips = o.if_contains("allow_ips"); ips != nullptr && ips->is_array()) {
-    for (const auto& ip : ips->as_array()) {
-      if (!ip.is_string()) {
-        return make_error(ErrorCode::kCorrupt, "account: allow_ips must hold strings");
-      }
-      auto cidr = net::Cidr::parse(std::string_view(ip.as_string()));
-      if (!cidr) {
-        return make_error(ErrorCode::kCorrupt, "account: " + cidr.error().detail);
-      }
-      a.allow_ips.push_back(std::move(*cidr));
-    }
+  if (const auto* limit = o.if_contains("hourly_limit"); limit != nullptr && limit->is_int64()) {
+    a.hourly_limit = limit->as_int64();
+  }
+  if (const auto* created = o.if_contains("created_ms"); created != nullptr && created->is_int64()) {
+    a.created_ms = created->as_int64();
+  }
+  if (auto r = read_cidrs(o, "allow_ips", a.allow_ips); !r) {
+    return tl::unexpected(r.error());
+  }
+  if (auto r = read_cidrs(o, "api_allow_ips", a.api_allow_ips); !r) {
+    return tl::unexpected(r.error());
   }
   return a;
 }

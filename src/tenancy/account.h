@@ -2,6 +2,7 @@
 // Credentials are kept only as PBKDF2 hashes (password_hash.h).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,12 @@ struct Account {
   // Testing aid: send from sender domains that are not registered and verified for this
   // account (signed when a key exists, unsigned otherwise). Off by default.
   bool allow_unverified_domains = false;
+  // REST API callers must come from these addresses, when any are set (credentials alone are
+  // not enough).
+  std::vector<net::Cidr> api_allow_ips;
+  // Requests (REST jobs and SMTP messages) per hour; -1: the node's default, 0: no limit.
+  std::int64_t hourly_limit = -1;
+  std::int64_t created_ms = 0;
 };
 
 std::string account_key(std::string_view name);

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "common/duration.h"
 #include "common/log.h"
 #include "tenancy/password_hash.h"
 
@@ -69,30 +70,28 @@ std::size_t AccountDirectory::size() const {
   return accounts_.size();
 }
 
-Result<void> bootstrap_account(store::ConfigStore& store, const std::string& name,
-                               const std::string& password, const std::vector<net::Cidr>& allow_ips,
-                               const std::string& pool, bool allow_unverified_domains) {
-  auto existing = store.get(account_key(name));
+Result<void> bootstrap_account(store::ConfigStore& store, const Account& declared,
+                               const std::string& password) {
+  auto existing = store.get(account_key(declared.name));
   if (!existing) {
     return tl::unexpected(existing.error());
   }
-  Account account;
+  Account account = declared;
+  account.password_hash.clear();
+  account.created_ms = now_ms();
   store::Expect expect = store::Expect::absent();
   if (existing->has_value()) {
-    auto parsed = account_from_json((*existing)->value);
-    if (parsed) {
-      account = std::move(*parsed);
+    if (auto parsed = account_from_json((*existing)->value)) {
+      account.password_hash = parsed->password_hash;
+      account.created_ms = parsed->created_ms;
+      account.disabled = parsed->disabled;
     }
     expect = store::Expect::at((*existing)->revision);
   }
-  account.name = name;
   if (!verify_password(password, account.password_hash)) {
     account.password_hash = hash_password(password);
   }
-  account.allow_ips = allow_ips;
-  account.pool = pool;
-  account.allow_unverified_domains = allow_unverified_domains;
-  auto put = store.put(account_key(name), to_json(account), expect);
+  auto put = store.put(account_key(declared.name), to_json(account), expect);
   if (!put) {
     return tl::unexpected(put.error());
   }

@@ -45,9 +45,9 @@ class AccountDirectory {
 };
 
 // Declares an account from the config file: created if missing, its password hash replaced
-// only if the password changed (so restarts keep the stored hash), allow_ips and pool updated.
-Result<void> bootstrap_account(store::ConfigStore& store, const std::string& name,
-                               const std::string& password, const std::vector<net::Cidr>& allow_ips,
-                               const std::string& pool, bool allow_unverified_domains = false);
+// only if the password changed (so restarts keep the stored hash); the settings of `declared`
+// (allow_ips, pool, ...) replace the stored ones; its password_hash is ignored.
+Result<void> bootstrap_account(store::ConfigStore& store, const Account& declared,
+                               const std::string& password);
 
 }  // namespace txmail::tenancy

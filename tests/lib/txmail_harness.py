@@ -32,7 +32,8 @@ def check(cond, msg):
 class Txmail:
     """One txmail process. `extra` is TOML appended to the generated config."""
 
-    def __init__(self, extra="", smtp_settings="", accounts=None, tls_files=False, delivery="paused = true"):
+    def __init__(self, extra="", smtp_settings="", accounts=None, tls_files=False, delivery="paused = true",
+                 http_settings=""):
         """`delivery` is the [delivery] table's body: intake tests keep mail in the spool."""
         self.dir = tempfile.mkdtemp(prefix="txmail-test-")
         self.data_dir = os.path.join(self.dir, "data")
@@ -69,6 +70,9 @@ mode = "submission"
 [[smtp.listener]]
 address = "127.0.0.1:0"
 mode = "submissions"
+[http]
+listen = "127.0.0.1:0"
+{http_settings}
 [smtp]
 shutdown_grace = "5s"
 {smtp_settings}

@@ -1,0 +1,329 @@
+#include "api/http_server.h"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <map>
+#include <mutex>
+
+#include "common/log.h"
+
+namespace txmail::api {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// Percent-decodes a path; false for a malformed escape or an encoded NUL, CR or LF.
+bool decode_path(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) {
+      return false;
+    }
+    const int hi = hex_digit(in[i + 1]);
+    const int lo = hex_digit(in[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return false;
+    }
+    const char c = static_cast<char>(hi * 16 + lo);
+    if (c == '\0' || c == '\r' || c == '\n') {
+      return false;
+    }
+    out.push_back(c);
+    i += 2;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
+  HttpOptions options;
+  std::shared_ptr<asio::ssl::context> tls;
+  net::IoPool& io;
+  asio::thread_pool& workers;
+  Handler handler;
+  std::vector<std::pair<std::unique_ptr<tcp::acceptor>, bool>> acceptors;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<bool> stopping{false};
+  std::mutex mutex;
+  std::uint64_t next_id = 0;
+  std::map<std::uint64_t, std::function<void()>> closers;  // cancel an idle connection
+
+  State(HttpOptions o, std::shared_ptr<asio::ssl::context> t, net::IoPool& i, asio::thread_pool& w,
+        Handler h)
+      : options(std::move(o)), tls(std::move(t)), io(i), workers(w), handler(std::move(h)) {}
+
+  std::uint64_t track(std::function<void()> closer) {
+    std::lock_guard lock(mutex);
+    closers.emplace(++next_id, std::move(closer));
+    return next_id;
+  }
+
+  void untrack(std::uint64_t id) {
+    std::lock_guard lock(mutex);
+    closers.erase(id);
+  }
+
+  awaitable<void> accept_loop(tcp::acceptor& acceptor, bool use_tls);
+  template <typename Stream>
+  awaitable<void> serve(Stream& stream, beast::tcp_stream& lowest, std::string remote, bool is_tls);
+  awaitable<void> plain_session(tcp::socket socket);
+  awaitable<void> tls_session(tcp::socket socket);
+};
+
+HttpServer::HttpServer(HttpOptions options, std::shared_ptr<asio::ssl::context> tls,
+                       net::IoPool& io, asio::thread_pool& workers, Handler handler)
+    : state_(std::make_shared<State>(std::move(options), std::move(tls), io, workers,
+                                     std::move(handler))) {}
+
+HttpServer::~HttpServer() = default;
+
+Result<void> HttpServer::bind() {
+  for (const auto& l : state_->options.listeners) {
+    const std::size_t colon = l.address.rfind(':');
+    std::string host = l.address.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[') {
+      host = host.substr(1, host.size() - 2);
+    }
+    boost::system::error_code ec;
+    const auto ip = asio::ip::make_address(host, ec);
+    if (ec) {
+      return make_error(ErrorCode::kConfig, "http: bad address '" + l.address + "'");
+    }
+    const auto port = static_cast<std::uint16_t>(std::stoi(l.address.substr(colon + 1)));
+    if (l.tls && !state_->tls) {
+      return make_error(ErrorCode::kConfig,
+                        "http.listen_tls: HTTPS needs [tls] cert and key");
+    }
+    auto acceptor = std::make_unique<tcp::acceptor>(state_->io.next());
+    const tcp::endpoint ep(ip, port);
+    acceptor->open(ep.protocol(), ec);
+    if (!ec) {
+      acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+      acceptor->bind(ep, ec);
+    }
+    if (!ec) {
+      acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return make_error(ErrorCode::kConfig,
+                        "http: cannot listen on " + l.address + ": " + ec.message());
+    }
+    state_->acceptors.emplace_back(std::move(acceptor), l.tls);
+  }
+  return {};
+}
+
+std::vector<std::pair<tcp::endpoint, bool>> HttpServer::endpoints() const {
+  std::vector<std::pair<tcp::endpoint, bool>> out;
+  for (const auto& [a, is_tls] : state_->acceptors) {
+    out.emplace_back(a->local_endpoint(), is_tls);
+  }
+  return out;
+}
+
+void HttpServer::start() {
+  for (auto& [a, is_tls] : state_->acceptors) {
+    asio::co_spawn(a->get_executor(), state_->accept_loop(*a, is_tls), asio::detached);
+  }
+}
+
+void HttpServer::stop() {
+  state_->stopping = true;
+  for (auto& [a, is_tls] : state_->acceptors) {
+    asio::post(a->get_executor(), [acc = a.get()] {
+      boost::system::error_code ec;
+      acc->close(ec);
+    });
+  }
+  std::lock_guard lock(state_->mutex);
+  for (auto& [id, close] : state_->closers) {
+    close();
+  }
+}
+
+awaitable<void> HttpServer::State::accept_loop(tcp::acceptor& acceptor, bool use_tls) {
+  auto self = shared_from_this();
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(io.next(), use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping) {
+        co_return;
+      }
+      logger()->warn("http accept: {}", ec.message());
+      continue;
+    }
+    auto ex = socket.get_executor();
+    if (use_tls) {
+      asio::co_spawn(ex, tls_session(std::move(socket)), asio::detached);
+    } else {
+      asio::co_spawn(ex, plain_session(std::move(socket)), asio::detached);
+    }
+  }
+}
+
+awaitable<void> HttpServer::State::plain_session(tcp::socket socket) {
+  auto self = shared_from_this();
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) {
+    co_return;
+  }
+  beast::tcp_stream stream(std::move(socket));
+  co_await serve(stream, stream, remote.address().to_string(), false);
+}
+
+awaitable<void> HttpServer::State::tls_session(tcp::socket socket) {
+  auto self = shared_from_this();
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) {
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+  beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+  auto [hs] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+  if (hs) {
+    co_return;
+  }
+  co_await serve(stream, beast::get_lowest_layer(stream), remote.address().to_string(), true);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+  co_await stream.async_shutdown(use_tuple);
+}
+
+template <typename Stream>
+awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowest,
+                                         std::string remote, bool is_tls) {
+  auto ex = co_await asio::this_coro::executor;
+  // stop() cancels an idle connection on its own executor, while the session still lives.
+  auto alive = std::make_shared<bool>(true);
+  const std::uint64_t id = track([ex, alive, &lowest] {
+    asio::post(ex, [alive, &lowest] {
+      if (*alive) {
+        lowest.cancel();
+      }
+    });
+  });
+  const bool over_limit = connections.fetch_add(1) >= options.max_connections;
+  beast::flat_buffer buffer;
+  for (bool first = true;; first = false) {
+    if (stopping) {
+      break;
+    }
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(options.max_body_bytes);
+    lowest.expires_after(options.idle_timeout);
+    auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+    Response res;
+    bool close = false;
+    Request req;
+    if (hec) {
+      if (hec == http::error::end_of_stream || hec == asio::error::operation_aborted
+          || hec == beast::error::timeout || hec == asio::error::eof
+          || hec == asio::error::connection_reset || (!first && buffer.size() == 0)) {
+        break;
+      }
+      res = Response{hec == http::error::header_limit ? 431 : 400, "application/problem+json",
+                     hec == http::error::header_limit
+                         ? R"({"type":"/problems/header-too-large","title":"Request Header Fields Too Large","status":431})"
+                         : R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed HTTP request"})",
+                     {}};
+      close = true;
+    } else if (over_limit) {
+      res = Response{503, "application/problem+json",
+                     R"({"type":"/problems/too-many-connections","title":"Service Unavailable","status":503,"detail":"too many connections"})",
+                     {{"Retry-After", "5"}}};
+      close = true;
+    } else {
+      auto& h = parser.get();
+      if (h[http::field::expect] == "100-continue") {
+        http::response<http::empty_body> cont{http::status::continue_, h.version()};
+        co_await http::async_write(stream, cont, use_tuple);
+      }
+      lowest.expires_after(options.request_timeout);
+      auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+      if (bec == http::error::body_limit) {
+        res = Response{413, "application/problem+json",
+                       R"({"type":"/problems/body-too-large","title":"Content Too Large","status":413,"detail":"the request body is over the limit"})",
+                       {}};
+        close = true;
+      } else if (bec) {
+        break;
+      } else {
+        auto msg = parser.release();
+        const std::string_view target(msg.target().data(), msg.target().size());
+        const std::size_t q = target.find('?');
+        req.method = std::string(msg.method_string());
+        if (!decode_path(target.substr(0, q), req.path) || !req.path.starts_with("/")) {
+          res = Response{400, "application/problem+json",
+                         R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed request target"})",
+                         {}};
+        } else {
+          if (q != std::string_view::npos) {
+            req.query = std::string(target.substr(q + 1));
+          }
+          for (const auto& f : msg) {
+            std::string name(f.name_string());
+            for (auto& c : name) {
+              c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            req.headers.emplace_back(std::move(name), std::string(f.value()));
+          }
+          req.body = std::move(msg.body());
+          req.remote_ip = remote;
+          req.tls = is_tls;
+          close = !msg.keep_alive();
+          auto starter = [this, &req](std::function<void(Response)> done) {
+            asio::post(workers, [this, r = std::move(req), done = std::move(done)]() mutable {
+              handler(std::move(r), std::move(done));
+            });
+          };
+          res = co_await await_callback<Response>(std::move(starter));
+        }
+      }
+    }
+    http::response<http::string_body> out{static_cast<http::status>(res.status), 11};
+    out.set(http::field::server, options.server_name);
+    if (!res.body.empty() || res.status != 204) {
+      out.set(http::field::content_type, res.content_type);
+    }
+    for (const auto& [k, v] : res.headers) {
+      out.set(k, v);
+    }
+    out.body() = std::move(res.body);
+    out.keep_alive(!close && !stopping);
+    out.prepare_payload();
+    lowest.expires_after(options.request_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, out, use_tuple);
+    if (wec || close || stopping) {
+      break;
+    }
+  }
+  *alive = false;
+  connections.fetch_sub(1);
+  untrack(id);
+}
+
+}  // namespace txmail::api

@@ -1,0 +1,259 @@
+#include "api/service.h"
+
+#include <openssl/crypto.h>
+
+#include <boost/json.hpp>
+
+#include "api/domains.h"
+#include "api/jobs.h"
+#include "api/openapi.h"
+#include "api/status.h"
+#include "common/base64.h"
+#include "common/duration.h"
+#include "common/log.h"
+#include "tenancy/api_keys.h"
+
+namespace txmail::api {
+
+namespace {
+
+const std::vector<Route> kRoutes = {
+    {"GET", "/healthz", Access::kPublic, false},
+    {"GET", "/readyz", Access::kPublic, false},
+    {"GET", "/openapi.json", Access::kPublic, false},
+    {"POST", "/v2/jobs", Access::kAccount, true},
+    {"GET", "/v2/jobs/{jobId}", Access::kEither, false},
+    {"GET", "/v2/messages/{mailId}", Access::kEither, false},
+    {"GET", "/v2/domains", Access::kEither, false},
+    {"POST", "/v2/domains", Access::kEither, false},
+    {"GET", "/v2/domains/{domain}", Access::kEither, false},
+    {"DELETE", "/v2/domains/{domain}", Access::kEither, false},
+    {"POST", "/v2/domains/{domain}/verify", Access::kEither, false},
+    {"POST", "/v2/domains/{domain}/rotate", Access::kEither, false},
+    {"POST", "/v2/domains/{domain}/keys", Access::kEither, false},
+    {"GET", "/v2/admin/accounts", Access::kAdmin, false},
+    {"POST", "/v2/admin/accounts", Access::kAdmin, false},
+    {"GET", "/v2/admin/accounts/{account}", Access::kAdmin, false},
+    {"DELETE", "/v2/admin/accounts/{account}", Access::kAdmin, false},
+    {"POST", "/v2/admin/accounts/{account}/disable", Access::kAdmin, false},
+    {"POST", "/v2/admin/accounts/{account}/enable", Access::kAdmin, false},
+    {"GET", "/v2/admin/accounts/{account}/keys", Access::kAdmin, false},
+    {"POST", "/v2/admin/accounts/{account}/keys", Access::kAdmin, false},
+    {"DELETE", "/v2/admin/accounts/{account}/keys/{keyId}", Access::kAdmin, false},
+};
+
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    const std::size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+  }
+  return out;
+}
+
+// The values of the pattern's {parameters}, or nullopt when the path does not match.
+std::optional<std::vector<std::string>> match(const std::string& pattern, std::string_view path) {
+  const auto want = segments(pattern);
+  const auto got = segments(path);
+  if (want.size() != got.size()) {
+    return std::nullopt;
+  }
+  std::vector<std::string> params;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (want[i].starts_with("{")) {
+      params.emplace_back(got[i]);
+    } else if (want[i] != got[i]) {
+      return std::nullopt;
+    }
+  }
+  return params;
+}
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool same_secret(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+Response unauthorized(const std::string& detail) {
+  Response r = problem(401, "Unauthorized", detail);
+  r.headers.emplace_back("WWW-Authenticate", R"(Basic realm="txmail", Bearer realm="txmail")");
+  return r;
+}
+
+}  // namespace
+
+const std::vector<Route>& routes() {
+  return kRoutes;
+}
+
+std::variant<std::string, Response> ApiService::authenticate(const Request& r, Access access) {
+  const std::string auth = r.header("authorization");
+  if (auth.empty()) {
+    return unauthorized("credentials are required: HTTP Basic or Bearer");
+  }
+  std::string account;
+  bool operator_token = false;
+  if (iequals_prefix(auth, "bearer ")) {
+    const std::string token = auth.substr(7);
+    if (same_secret(token, d_.admin_token)) {
+      operator_token = true;
+    } else {
+      auto key = tenancy::find_api_key(d_.config, token);
+      if (!key) {
+        return from_error(key.error());
+      }
+      if (!key->has_value()) {
+        return unauthorized("unknown API key");
+      }
+      account = (*key)->account;
+    }
+  } else if (iequals_prefix(auth, "basic ")) {
+    std::string decoded;
+    if (!base64_decode(auth.substr(6), decoded) || decoded.find(':') == std::string::npos) {
+      return unauthorized("malformed Basic credentials");
+    }
+    const std::size_t colon = decoded.find(':');
+    const std::string user = decoded.substr(0, colon);
+    const std::string password = decoded.substr(colon + 1);
+    if (auto cached = d_.authenticator.cached(user, password)) {
+      account = *cached;
+    } else if (auto verified = d_.authenticator.verify(user, password)) {
+      account = *verified;
+    } else {
+      logger()->info("http auth failed client={} user={}", r.remote_ip, printable(user));
+      return unauthorized("wrong account name or password");
+    }
+  } else {
+    return unauthorized("unsupported authorization scheme");
+  }
+
+  if (operator_token) {
+    const std::string as = r.header("x-txmail-account");
+    if (access == Access::kAdmin || (as.empty() && access == Access::kEither)) {
+      return std::string();
+    }
+    if (as.empty()) {
+      return problem(403, "Forbidden",
+                     "this endpoint acts for an account: with the admin token, name it in "
+                     "X-Txmail-Account");
+    }
+    if (!d_.accounts.find(as)) {
+      return problem(404, "Not Found", "no account " + printable(as));
+    }
+    return as;
+  }
+  if (access == Access::kAdmin) {
+    return problem(403, "Forbidden", "this endpoint needs the admin token");
+  }
+  const auto a = d_.accounts.find(account);
+  if (!a || a->disabled) {
+    return unauthorized("the account is disabled");
+  }
+  if (!a->api_allow_ips.empty()) {
+    bool allowed = false;
+    for (const auto& cidr : a->api_allow_ips) {
+      allowed = allowed || cidr.contains(r.remote_ip);
+    }
+    if (!allowed) {
+      logger()->info("http refused client={} account={}: not in api_allow_ips", r.remote_ip,
+                     account);
+      return problem(403, "Forbidden", "this account may not use the API from " + r.remote_ip);
+    }
+  }
+  return account;
+}
+
+void ApiService::handle(Request r, HttpServer::Done done) {
+  const Route* route = nullptr;
+  std::vector<std::string> params;
+  std::string allow;
+  for (const auto& candidate : kRoutes) {
+    auto m = match(candidate.pattern, r.path);
+    if (!m) {
+      continue;
+    }
+    if (candidate.method == r.method || (r.method == "HEAD" && candidate.method == "GET")) {
+      route = &candidate;
+      params = std::move(*m);
+      break;
+    }
+    allow += (allow.empty() ? "" : ", ") + candidate.method;
+  }
+  if (route == nullptr) {
+    if (!allow.empty()) {
+      Response res = problem(405, "Method Not Allowed", r.method + " is not allowed on " + r.path);
+      res.headers.emplace_back("Allow", allow);
+      done(std::move(res));
+    } else {
+      done(problem(404, "Not Found", "no such endpoint: " + r.path));
+    }
+    return;
+  }
+
+  if (route->access != Access::kPublic) {
+    auto who = authenticate(r, route->access);
+    if (auto* res = std::get_if<Response>(&who)) {
+      done(std::move(*res));
+      return;
+    }
+    r.account = std::get<std::string>(who);
+  }
+  if (route->counted && !r.account.empty()) {
+    const auto a = d_.accounts.find(r.account);
+    const std::int64_t hourly = a && a->hourly_limit >= 0 ? a->hourly_limit : d_.default_hourly_limit;
+    if (const std::int64_t wait = d_.limiter.acquire(r.account, hourly, now_ms()); wait > 0) {
+      Response res = problem(429, "Too Many Requests",
+                             "the account's limit of " + std::to_string(hourly)
+                                 + " requests an hour is reached");
+      res.headers.emplace_back("Retry-After", std::to_string(wait));
+      done(std::move(res));
+      return;
+    }
+  }
+
+  const std::string& p = route->pattern;
+  if (p == "/healthz") {
+    done(Response{200, "application/json", R"({"status":"ok"})", {}});
+  } else if (p == "/readyz") {
+    const bool ready = !d_.ready || d_.ready();
+    done(Response{ready ? 200 : 503, "application/json",
+                  ready ? R"({"status":"ready"})" : R"({"status":"not ready"})", {}});
+  } else if (p == "/openapi.json") {
+    done(Response{200, "application/json", std::string(openapi_document()), {}});
+  } else if (p.starts_with("/v2/admin/")) {
+    done(admin_accounts(d_.config, d_.domain_service, r, p, params));
+  } else if (p.starts_with("/v2/domains")) {
+    if (d_.domains == nullptr) {
+      done(problem(503, "Service Unavailable", "domains are not configured on this node"));
+      return;
+    }
+    auto res = d_.domains->handle(r);
+    done(res ? std::move(*res) : problem(404, "Not Found", "no such endpoint: " + r.path));
+  } else if (p == "/v2/jobs" && d_.jobs != nullptr) {
+    d_.jobs->submit(std::move(r), std::move(done));
+  } else if (p == "/v2/jobs/{jobId}" && d_.status != nullptr) {
+    done(d_.status->job(params[0], r.account));
+  } else if (p == "/v2/messages/{mailId}" && d_.status != nullptr) {
+    done(d_.status->message(params[0], r.account));
+  } else {
+    done(problem(503, "Service Unavailable", "this endpoint is not available on this node"));
+  }
+}
+
+}  // namespace txmail::api

@@ -1,0 +1,82 @@
+// The REST API: routes, authentication and the per-account rate limit (issue core-4). One
+// handler per endpoint group lives in its own file (admin.cc, domains.cc, jobs.cc, status.cc);
+// this class authenticates a request, finds its route and calls the handler. It runs on the
+// worker pool (HttpServer posts every request there): handlers may read the stores and hash.
+//
+// Credentials: HTTP Basic (account name and password), `Authorization: Bearer <api key>`, or
+// `Bearer <admin token>` for the operator. The operator may act for an account by naming it in
+// `X-Txmail-Account` (how `txmail send` and the other administration commands work).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <variant>
+#include <string>
+#include <vector>
+
+#include "api/http.h"
+#include "api/http_server.h"
+#include "store/config_store.h"
+#include "tenancy/account_directory.h"
+#include "tenancy/authenticator.h"
+#include "tenancy/domain_service.h"
+#include "tenancy/rate_limiter.h"
+
+namespace txmail::api {
+
+class DomainsApi;
+class JobsApi;
+class StatusApi;
+
+enum class Access {
+  kPublic,    // no credentials
+  kAdmin,     // the admin token
+  kAccount,   // an account's credentials (or the admin token with X-Txmail-Account)
+  kEither,    // an account, or the operator acting on every account
+};
+
+struct Route {
+  std::string method;
+  std::string pattern;  // "/v2/jobs/{jobId}"
+  Access access;
+  bool counted;  // counts against the account's hourly limit
+};
+
+// Every route, as /openapi.json must document them.
+const std::vector<Route>& routes();
+
+struct ServiceDeps {
+  store::ConfigStore& config;
+  tenancy::AccountDirectory& accounts;
+  tenancy::Authenticator& authenticator;
+  tenancy::RateLimiter& limiter;
+  std::int64_t default_hourly_limit = 5000;
+  std::string admin_token;
+  DomainsApi* domains = nullptr;
+  tenancy::DomainService* domain_service = nullptr;
+  JobsApi* jobs = nullptr;
+  StatusApi* status = nullptr;
+  std::function<bool()> ready;  // /readyz
+  std::function<std::string()> metrics;  // /metrics (Prometheus text)
+};
+
+class ApiService {
+ public:
+  explicit ApiService(ServiceDeps deps) : d_(std::move(deps)) {}
+
+  // HttpServer's handler: answers through `done`, possibly later and from another thread.
+  void handle(Request request, HttpServer::Done done);
+
+ private:
+  // The account the credentials name, "" for the operator, or a problem.
+  std::variant<std::string, Response> authenticate(const Request& r, Access access);
+
+  ServiceDeps d_;
+};
+
+// The admin endpoints (admin.cc). Deleting an account removes its keys and sender domains.
+Response admin_accounts(store::ConfigStore& config, tenancy::DomainService* domains,
+                        const Request& r, const std::string& pattern,
+                        const std::vector<std::string>& params);
+
+}  // namespace txmail::api
