@@ -21,3 +21,36 @@ class JobsApi {
 };
 
 }  // namespace txmail::api
+
+#include <functional>
+#include <memory>
+
+#include "api/idempotency.h"
+#include "events/event_log.h"
+#include "store/spool.h"
+#include "tenancy/account_directory.h"
+#include "tenancy/dkim_keyring.h"
+
+namespace txmail::api {
+
+struct JobLimits {
+  std::size_t max_recipients = 1000;          // all addresses of all blocks together
+  std::size_t max_message_bytes = 20'000'000;  // each composed message
+  std::size_t max_subject_chars = 500;
+};
+
+struct JobsDeps {
+  tenancy::AccountDirectory& accounts;
+  const tenancy::DkimKeyring* keyring;  // null: nothing is signed
+  store::Spool& spool;
+  events::EventLog& events;
+  IdempotencyStore& idempotency;
+  std::function<void(const store::SpoolRecord&)> on_spooled;  // hands the job to delivery
+  std::string hostname;  // Message-ID and Received
+  JobLimits limits;
+};
+
+// The JobsApi of a node: intake into the spool, as SMTP does it.
+std::unique_ptr<JobsApi> make_jobs_api(JobsDeps deps);
+
+}  // namespace txmail::api

@@ -23,6 +23,7 @@
 #include "tenancy/domain_service.h"
 #include "api/domains.h"
 #include "api/http_server.h"
+#include "api/jobs.h"
 #include "api/service.h"
 #include "api/status.h"
 #include "app/domain_command.h"
@@ -40,7 +41,9 @@ events::Event to_event(const queue::Outcome& o) {
                             : o.kind == K::kBouncedHard ? events::Kind::kBouncedHard
                                                         : events::Kind::kBouncedSoft;
   events::Event e = events::make_event(kind);
-  e.job_id = o.job_id;
+  // A REST job of several blocks has one spool record per block; its mail ids name the job.
+  const std::size_t hash = o.mail_id.find('#');
+  e.job_id = hash == std::string::npos ? o.job_id : o.mail_id.substr(0, hash);
   e.mail_id = o.mail_id;
   e.account = o.account;
   e.recipient = o.recipient;
@@ -237,7 +240,18 @@ int serve(const Config& config) {
       [log = event_log->get()](const queue::Outcome& o) { log->append(to_event(o)); });
   recover(**spool, delivery);
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
-  smtp_ctx.on_spooled = [&delivery](const store::SpoolRecord& r) {
+  // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
+  // handed to delivery; the events are appended first, so they come first in the log.
+  smtp_ctx.on_spooled = [&delivery, log = event_log->get()](const store::SpoolRecord& r) {
+    for (const auto& rcpt : r.recipients) {
+      events::Event e = events::make_event(events::Kind::kStarted);
+      e.job_id = r.job_id;
+      e.mail_id = rcpt.mail_id;
+      e.account = r.account;
+      e.recipient = rcpt.address;
+      e.sender = r.sender;
+      log->append(std::move(e));
+    }
     delivery.submit(r);
   };
   smtp_ctx.keyring = keyring->get();
@@ -276,10 +290,18 @@ int serve(const Config& config) {
     return lookup_txt(config, names);
   });
   api::StatusApi status_api(**event_log);
+  auto idempotency = api::IdempotencyStore::open(config.data_dir + "/idempotency.db");
+  if (!idempotency) {
+    return fail(config, idempotency.error().detail);
+  }
+  auto jobs_api = api::make_jobs_api(api::JobsDeps{
+      **accounts, keyring->get(), **spool, **event_log, **idempotency,
+      [&delivery](const store::SpoolRecord& r) { delivery.submit(r); }, config.node_name,
+      api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500}});
   api::ApiService api_service(api::ServiceDeps{**config_store, **accounts, authenticator, limiter,
                                                config.account_hourly_limit, *admin_token,
-                                               &domains_api, &domain_service, nullptr, &status_api,
-                                               nullptr, nullptr});
+                                               &domains_api, &domain_service, jobs_api.get(),
+                                               &status_api, nullptr, nullptr});
   api::HttpOptions http_options;
   if (!config.http_listen.empty()) {
     http_options.listeners.push_back({config.http_listen, false});

@@ -390,6 +390,53 @@ def submit(tx, sender, recipients, body, source=ALLOWED_IP):
     return job
 
 
+def admin_token(tx):
+    with open(os.path.join(tx.data_dir, "admin.token")) as f:
+        return f.read().strip()
+
+
+class HttpAnswer:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        ctype = headers.get("content-type", "")
+        self.json = json.loads(body) if body and "json" in ctype else None
+
+    def __repr__(self):
+        return f"HTTP {self.status} {self.body[:400]!r}"
+
+
+def http(tx, method, path, body=None, token=None, user=None, password=PASSWORD, key=None, headers=None,
+         source=None, raw_body=None, port=None):
+    """One request to txmail's HTTP API. token: the admin token (True: read it); user: HTTP Basic;
+    key: an API key. body: JSON-encoded; raw_body: bytes as is. Returns an HttpAnswer."""
+    import base64
+    import http.client
+    hdrs = dict(headers or {})
+    if token is True:
+        token = admin_token(tx)
+    if token:
+        hdrs["Authorization"] = "Bearer " + token
+    elif key:
+        hdrs["Authorization"] = "Bearer " + key
+    elif user:
+        hdrs["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    data = raw_body
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    conn = http.client.HTTPConnection("127.0.0.1", port or tx.ports["http"], timeout=60,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        res = conn.getresponse()
+        text = res.read().decode("utf-8", errors="replace")
+        return HttpAnswer(res.status, {k.lower(): v for k, v in res.getheaders()}, text)
+    finally:
+        conn.close()
+
+
 def cli(tx, *args, ok=True):
     """`txmail ARGS --config <tx's config> --json`: the parsed JSON (or, with ok=False, the
     CompletedProcess, for commands expected to fail)."""
