@@ -3,7 +3,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <array>
 #include <map>
+#include <type_traits>
 #include <mutex>
 
 #include "common/log.h"
@@ -14,6 +16,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 namespace {
+
+constexpr const char* kBodyTooLarge =
+    R"({"type":"/problems/body-too-large","title":"Content Too Large","status":413,"detail":"the request body is over http.max_body"})";
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') {
@@ -245,11 +250,17 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
           || hec == asio::error::connection_reset || (!first && buffer.size() == 0)) {
         break;
       }
-      res = Response{hec == http::error::header_limit ? 431 : 400, "application/problem+json",
-                     hec == http::error::header_limit
-                         ? R"({"type":"/problems/header-too-large","title":"Request Header Fields Too Large","status":431})"
-                         : R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed HTTP request"})",
-                     {}};
+      if (hec == http::error::body_limit) {  // a Content-Length over the limit
+        res = Response{413, "application/problem+json", kBodyTooLarge, {}};
+      } else if (hec == http::error::header_limit) {
+        res = Response{431, "application/problem+json",
+                       R"({"type":"/problems/header-too-large","title":"Request Header Fields Too Large","status":431})",
+                       {}};
+      } else {
+        res = Response{400, "application/problem+json",
+                       R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed HTTP request"})",
+                       {}};
+      }
       close = true;
     } else if (over_limit) {
       res = Response{503, "application/problem+json",
@@ -265,9 +276,7 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       lowest.expires_after(options.request_timeout);
       auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
       if (bec == http::error::body_limit) {
-        res = Response{413, "application/problem+json",
-                       R"({"type":"/problems/body-too-large","title":"Content Too Large","status":413,"detail":"the request body is over the limit"})",
-                       {}};
+        res = Response{413, "application/problem+json", kBodyTooLarge, {}};
         close = true;
       } else if (bec) {
         break;
@@ -317,6 +326,23 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
     out.prepare_payload();
     lowest.expires_after(options.request_timeout);
     auto [wec, wn] = co_await http::async_write(stream, out, use_tuple);
+    if (!wec && close && res.status >= 400) {
+      // A lingering close: the client may still be sending the body we refused; closing now
+      // would reset the connection before it reads the answer. Discard for a moment.
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        boost::system::error_code ignored;
+        lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      }
+      lowest.expires_after(std::chrono::seconds(3));
+      std::array<char, 16384> discard{};
+      for (std::size_t drained = 0; drained < 4 * options.max_body_bytes;) {
+        auto [rec, rn] = co_await stream.async_read_some(asio::buffer(discard), use_tuple);
+        if (rec) {
+          break;
+        }
+        drained += rn;
+      }
+    }
     if (wec || close || stopping) {
       break;
     }

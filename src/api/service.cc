@@ -188,7 +188,7 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     if (!m) {
       continue;
     }
-    if (candidate.method == r.method || (r.method == "HEAD" && candidate.method == "GET")) {
+    if (candidate.method == r.method) {
       route = &candidate;
       params = std::move(*m);
       break;

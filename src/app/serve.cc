@@ -255,6 +255,9 @@ int serve(const Config& config) {
     delivery.submit(r);
   };
   smtp_ctx.keyring = keyring->get();
+  tenancy::RateLimiter limiter;
+  smtp_ctx.limiter = &limiter;
+  smtp_ctx.default_hourly_limit = config.account_hourly_limit;
   smtp_ctx.delivery_backlog = [&delivery] { return delivery.ready_backlog(); };
   smtp_ctx.on_note = [log = event_log->get()](const store::SpoolRecord& r, const std::string& note) {
     for (const auto& rcpt : r.recipients) {
@@ -285,7 +288,6 @@ int serve(const Config& config) {
   if (!admin_token) {
     return fail(config, admin_token.error().detail);
   }
-  tenancy::RateLimiter limiter;
   api::DomainsApi domains_api(domain_service, [&config](const std::vector<std::string>& names) {
     return lookup_txt(config, names);
   });

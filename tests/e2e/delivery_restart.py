@@ -12,7 +12,7 @@ $TTL 60
 dest IN MX 10 mx.dest.test.
 mx.dest IN A 127.0.0.71
 """
-ACCOUNTS = f'[[account]]\nname = "loader"\npassword = "{PASSWORD}"\nallow_ips = ["127.0.0.1/32"]\nallow_unverified_domains = true\n'
+ACCOUNTS = f'[[account]]\nname = "loader"\npassword = "{PASSWORD}"\nallow_ips = ["127.0.0.1/32"]\nallow_unverified_domains = true\nhourly_limit = 0\n'
 TOTAL = 5000
 
 sink = Sink("127.0.0.71", PORT, delay=0.002)

@@ -49,9 +49,11 @@ class Txmail:
         if accounts is None:
             # Tests of other subsystems send from any domain: the sender domain policy
             # (tests/e2e/dkim_*.py) is relaxed for these two accounts.
-            accounts = (f'[[account]]\nname = "alice"\npassword = "{PASSWORD}"\nallow_unverified_domains = true\n\n'
+            # No hourly limit for them either: tests of the limit declare their own accounts.
+            accounts = (f'[[account]]\nname = "alice"\npassword = "{PASSWORD}"\nallow_unverified_domains = true\n'
+                        f'hourly_limit = 0\n\n'
                         f'[[account]]\nname = "relayer"\npassword = "{PASSWORD}"\nallow_ips = ["{ALLOWED_IP}/32"]\n'
-                        f'allow_unverified_domains = true\n')
+                        f'allow_unverified_domains = true\nhourly_limit = 0\n')
         self.config_text = f"""
 [node]
 name = "txmail.test"

@@ -13,6 +13,7 @@
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
 #include "tenancy/dkim_keyring.h"
+#include "tenancy/rate_limiter.h"
 
 namespace txmail::smtp {
 
@@ -32,6 +33,9 @@ struct ServerContext {
   const tenancy::DkimKeyring* keyring = nullptr;
   // Units waiting for a delivery connection (inflow control); any thread.
   std::function<std::size_t()> delivery_backlog;
+  // The per-account hourly limit shared with the REST API (null: none).
+  tenancy::RateLimiter* limiter = nullptr;
+  std::int64_t default_hourly_limit = 0;
   // A job was accepted with something to report before delivery (sent unsigned, and why).
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;
 

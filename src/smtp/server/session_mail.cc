@@ -2,6 +2,9 @@
 // txmail from ever being an open relay: every recipient is remote, so a recipient is accepted
 // only from an authenticated client, or on a relay listener from an address an account lists
 // in allow_ips. Submission listeners require AUTH before MAIL.
+#include <fmt/format.h>
+
+#include "common/duration.h"
 #include "common/log.h"
 #include "smtp/server/session.h"
 
@@ -50,6 +53,20 @@ void Session::on_mail(Command cmd) {
   if (!esmtp_ && (cmd.smtputf8 || cmd.size || cmd.body != BodyType::k7Bit)) {
     reply(555, "5.5.4", "MAIL parameters need EHLO");
     return;
+  }
+  // The account's hourly limit, shared with the REST API: one message, one request.
+  const std::optional<std::string>& account = account_ ? account_ : ip_account_;
+  if (ctx_.limiter != nullptr && account && (account_ || listener_.mode == ListenerMode::kRelay)) {
+    const auto a = ctx_.accounts.find(*account);
+    const std::int64_t hourly = a && a->hourly_limit >= 0 ? a->hourly_limit : ctx_.default_hourly_limit;
+    if (const std::int64_t wait = ctx_.limiter->acquire(*account, hourly, now_ms()); wait > 0) {
+      logger()->info("smtp session={} account={} rate limited for {} s", id_, *account, wait);
+      reply(451, "4.7.1",
+            fmt::format("Rate limit of {} messages an hour reached, try again in {} seconds",
+                        hourly, wait)
+                .c_str());
+      return;
+    }
   }
   envelope_ = Envelope{};
   envelope_.sender = std::move(cmd.path);
