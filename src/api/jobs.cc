@@ -9,7 +9,7 @@
 // stored, so GET /v2/jobs/{jobId} right after it sees the job.
 //
 // A job of several blocks is spooled as one spool record per block: the first under the job
-// id, the others under ids of their own. Every recipient's mail id names the job
+// id, the others under block_record_id(jobId, block). Every recipient's mail id names the job
 // ("<jobId>#<block hex8>#<index hex8>"), and the events are keyed by it.
 #include "api/jobs.h"
 
@@ -719,7 +719,7 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
       }
     }
     store::SpoolRecord rec;
-    rec.job_id = bi == 0 ? job_id : new_job_id();
+    rec.job_id = block_record_id(job_id, bi);
     rec.account = r.account;
     rec.sender = job.envelope_from.address;
     rec.received_ms = received;

@@ -96,4 +96,26 @@ std::size_t JobKeyHash::operator()(const JobKey& k) const noexcept {
   return static_cast<std::size_t>(v);
 }
 
+std::string block_record_id(std::string_view id, std::uint32_t block) {
+  std::string out(id);
+  if (block == 0 || out.size() < 8) {
+    return out;
+  }
+  std::uint32_t tail = 0;
+  for (std::size_t i = out.size() - 8; i < out.size(); ++i) {
+    const char c = out[i];
+    tail = tail * 16 + static_cast<std::uint32_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  }
+  tail ^= block;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < 8; ++i) {
+    out[out.size() - 1 - i] = kHex[(tail >> (4 * i)) & 15];
+  }
+  return out;
+}
+
+std::string mail_id_of(const std::string& record_id, std::uint32_t block, std::uint32_t index) {
+  return mail_id(block_record_id(record_id, block), block, index);
+}
+
 }  // namespace txmail

@@ -15,6 +15,12 @@ std::string new_job_id();
 std::string mail_id(const std::string& job_id, std::uint32_t block, std::uint32_t index);
 bool is_job_id(std::string_view s);
 
+// A REST job of several recipient blocks is spooled as one record per block: block 0 under the
+// job id, block k under this id (the job id with k XORed into its last 32 random bits, so the
+// same call maps it back). mail_id_of() gives a recipient's mail id from its record's id.
+std::string block_record_id(std::string_view id, std::uint32_t block);
+std::string mail_id_of(const std::string& record_id, std::uint32_t block, std::uint32_t index);
+
 // A job id as its 16 bytes, for tables that hold millions of them.
 using JobKey = std::array<std::uint8_t, 16>;
 std::optional<JobKey> job_key(std::string_view job_id);  // nullopt unless is_job_id

@@ -50,3 +50,21 @@ TEST(Ids, JobKeyRoundTrips) {
 
 }  // namespace
 }  // namespace txmail
+
+namespace txmail {
+namespace {
+
+TEST(Ids, BlockRecordIdsMapBack) {
+  const std::string job = new_job_id();
+  EXPECT_EQ(block_record_id(job, 0), job);
+  const std::string b5 = block_record_id(job, 5);
+  EXPECT_NE(b5, job);
+  EXPECT_TRUE(is_job_id(b5));
+  EXPECT_EQ(block_record_id(b5, 5), job);
+  EXPECT_EQ(b5.substr(0, 28), job.substr(0, 28));
+  EXPECT_EQ(mail_id_of(b5, 5, 2), mail_id(job, 5, 2));
+  EXPECT_EQ(mail_id_of(job, 0, 7), mail_id(job, 0, 7));
+}
+
+}  // namespace
+}  // namespace txmail

@@ -129,13 +129,17 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record) {
     c.index = i;
     c.attempts = static_cast<std::uint16_t>(std::min<std::uint32_t>(r.attempts, UINT16_MAX));
     c.status = r.status;
-    // "<jobId>#<block hex8>#<index hex8>": keep the two numbers.
+    // "<jobId>#<block hex8>#<index hex8>": keep the two numbers (the record of block k is
+    // block_record_id(jobId, k): mail_id_of() gives the same id back).
     const std::string& id = r.mail_id;
-    if (id.size() == record.job_id.size() + 18 && id.starts_with(record.job_id)) {
-      c.block = static_cast<std::uint32_t>(
-          std::strtoul(id.substr(record.job_id.size() + 1, 8).c_str(), nullptr, 16));
-      c.index = static_cast<std::uint32_t>(
-          std::strtoul(id.substr(record.job_id.size() + 10, 8).c_str(), nullptr, 16));
+    const std::size_t n = record.job_id.size();
+    if (id.size() == n + 18 && id[n] == '#' && id[n + 9] == '#') {
+      const auto block = static_cast<std::uint32_t>(std::strtoul(id.substr(n + 1, 8).c_str(), nullptr, 16));
+      const auto index = static_cast<std::uint32_t>(std::strtoul(id.substr(n + 10, 8).c_str(), nullptr, 16));
+      if (mail_id_of(record.job_id, block, index) == id) {
+        c.block = block;
+        c.index = index;
+      }
     }
   }
   jobs_.emplace(*key, std::move(job));
@@ -150,7 +154,7 @@ std::vector<store::SpoolRecipient> DeliveryEngine::expand(const std::string& job
   std::vector<store::SpoolRecipient> out;
   out.reserve(job.recipients.size());
   for (const auto& r : job.recipients) {
-    out.push_back(store::SpoolRecipient{std::string(r.view()), mail_id(job_id, r.block, r.index),
+    out.push_back(store::SpoolRecipient{std::string(r.view()), mail_id_of(job_id, r.block, r.index),
                                         r.status, r.attempts,
                                         static_cast<std::int64_t>(r.next_attempt_s) * 1000});
   }

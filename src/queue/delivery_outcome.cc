@@ -18,7 +18,7 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome
   }
   Outcome event;
   event.job_id = job_id_of(unit.job);
-  event.mail_id = mail_id(event.job_id, r.block, r.index);
+  event.mail_id = mail_id_of(event.job_id, r.block, r.index);
   event.account = job.envelope->account;
   event.recipient = r.view();
   event.sender = job.envelope->sender;

@@ -368,12 +368,13 @@ def wait_for(what, predicate, timeout=30):
     fail(f"timed out waiting for {what}")
 
 
-def events(tx, job, phase="DELIVER"):
-    """The job's events of one phase (None: all); delivery tests look at DELIVER only."""
+def events(tx, job, phase="DELIVER", type=None):
+    """The job's events of one phase (None: all) and type (None: all); delivery tests look at
+    DELIVER only."""
     out = subprocess.run([TXMAIL, "events", "--data-dir", tx.data_dir, "--job", job], capture_output=True, text=True)
     check(out.returncode == 0, "txmail events failed: " + out.stderr)
     found = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
-    return [e for e in found if phase is None or e["phase"] == phase]
+    return [e for e in found if (phase is None or e["phase"] == phase) and (type is None or e["type"] == type)]
 
 
 def submit(tx, sender, recipients, body, source=ALLOWED_IP):
