@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "app/config.h"
 #include "app/dns_command.h"
@@ -9,6 +11,7 @@
 #include "app/events_command.h"
 #include "app/serve.h"
 #include "app/spool_command.h"
+#include "cli/admin_commands.h"
 #include "net/tls_context.h"
 
 namespace {
@@ -21,6 +24,39 @@ txmail::app::Config config_or_exit(const std::string& path) {
     std::exit(2);
   }
   return std::move(*config);
+}
+
+// Where the administration commands find the API and its admin token: --api and --token (or
+// TXMAIL_API, TXMAIL_TOKEN, TXMAIL_API_KEY); missing ones come from the config file, when one
+// is given or config/txmail.toml exists ([http] listen, [http] admin_token_file).
+txmail::cli::ApiTarget api_target(txmail::cli::ApiTarget t, const std::string& config_path,
+                                  bool config_given) {
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v == nullptr ? std::string() : std::string(v);
+  };
+  if (t.url.empty()) {
+    t.url = env("TXMAIL_API");
+  }
+  if (t.token.empty() && t.api_key.empty()) {
+    t.token = env("TXMAIL_TOKEN");
+    t.api_key = env("TXMAIL_API_KEY");
+  }
+  const bool need_config = t.url.empty() || (t.token.empty() && t.api_key.empty());
+  if (need_config && (config_given || std::filesystem::exists(config_path))) {
+    const auto config = config_or_exit(config_path);
+    if (t.url.empty() && !config.http_listen.empty() && !config.http_listen.ends_with(":0")) {
+      t.url = "http://" + config.http_listen;
+    }
+    if (t.token.empty() && t.api_key.empty()) {
+      std::ifstream in(config.admin_token_file);
+      std::getline(in, t.token);
+    }
+  }
+  if (t.url.empty()) {
+    t.url = "http://127.0.0.1:8080";
+  }
+  return t;
 }
 
 }  // namespace
@@ -115,7 +151,105 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   events->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
 
+  // Administration over the HTTP API.
+  txmail::cli::ApiTarget target;
+  target.url.clear();
+  txmail::cli::AccountArgs account_args;
+  txmail::cli::SendArgs send_args;
+  std::string api_config = config_path;
+  auto api_options = [&](CLI::App* sub) {
+    sub->add_option("--api", target.url, "API URL (default http://127.0.0.1:8080 or [http] listen)");
+    sub->add_option("--token", target.token, "Admin token (default: TXMAIL_TOKEN or [http] admin_token_file)");
+    sub->add_option("--api-key", target.api_key, "An account's API key instead of the admin token");
+    sub->add_option("--config", api_config, "Configuration file (for the API URL and token)");
+    sub->add_flag("--json", account_args.json, "Print the API's JSON answer");
+  };
+  auto* account = app.add_subcommand("account", "Accounts (over the HTTP API, admin token)");
+  account->require_subcommand(1);
+  api_options(account);
+  auto* account_create = account->add_subcommand("create", "Create an account; prints its API key once");
+  account_create->add_option("name", account_args.name, "Account name")->required();
+  account_create->add_option("--password", account_args.password, "SMTP/API password (default: generated)");
+  account_create->add_option("--allow-ip", account_args.allow_ips, "CIDR that may relay without AUTH");
+  account_create->add_option("--api-allow-ip", account_args.api_allow_ips, "CIDR the REST API is limited to");
+  account_create->add_option("--pool", account_args.pool, "Egress pool");
+  account_create->add_option("--hourly-limit", account_args.hourly_limit, "Requests an hour (0: none)");
+  account_create->add_flag("--allow-unverified-domains", account_args.allow_unverified_domains,
+                           "Send from unverified domains (testing)");
+  auto* account_list = account->add_subcommand("list", "Every account");
+  auto* account_show = account->add_subcommand("show", "One account");
+  account_show->add_option("name", account_args.name, "Account name")->required();
+  auto* account_disable = account->add_subcommand("disable", "Refuse the account's credentials");
+  account_disable->add_option("name", account_args.name, "Account name")->required();
+  auto* account_enable = account->add_subcommand("enable", "Accept the account's credentials again");
+  account_enable->add_option("name", account_args.name, "Account name")->required();
+  auto* account_delete = account->add_subcommand("delete", "Delete the account, its keys and domains");
+  account_delete->add_option("name", account_args.name, "Account name")->required();
+
+  auto* key = app.add_subcommand("key", "API keys of an account (over the HTTP API)");
+  key->require_subcommand(1);
+  api_options(key);
+  auto* key_create = key->add_subcommand("create", "A new API key, printed once");
+  key_create->add_option("--account", account_args.name, "Account")->required();
+  key_create->add_option("--name", account_args.key_name, "What the key is for");
+  auto* key_list = key->add_subcommand("list", "The account's keys (ids only)");
+  key_list->add_option("--account", account_args.name, "Account")->required();
+  auto* key_revoke = key->add_subcommand("revoke", "Revoke a key by id");
+  key_revoke->add_option("--account", account_args.name, "Account")->required();
+  key_revoke->add_option("id", account_args.key_id, "Key id")->required();
+
+  auto* send = app.add_subcommand("send", "Send a test message through POST /v2/jobs");
+  api_options(send);
+  send->add_option("--account", target.account, "Send as this account (with the admin token)");
+  send->add_option("--from", send_args.from, "Sender")->required();
+  send->add_option("--to", send_args.to, "Recipient (repeatable)")->required();
+  send->add_option("--cc", send_args.cc, "Cc recipient (repeatable)");
+  send->add_option("--bcc", send_args.bcc, "Bcc recipient (repeatable)");
+  send->add_option("--subject", send_args.subject, "Subject")->required();
+  send->add_option("--text", send_args.text, "Plain text body");
+  send->add_option("--html", send_args.html, "HTML body");
+  send->add_option("--attach", send_args.attach, "File to attach (repeatable)");
+  for (auto* sub : {account_create, account_list, account_show, account_disable, account_enable,
+                    account_delete, key_create, key_list, key_revoke}) {
+    sub->fallthrough();
+  }
+
   CLI11_PARSE(app, argc, argv);
+
+  if (account->parsed() || key->parsed() || send->parsed()) {
+    const bool config_given = api_config != config_path;
+    const auto t = api_target(target, api_config, config_given);
+    if (send->parsed()) {
+      if (send_args.text.empty() && send_args.html.empty()) {
+        fmt::print(stderr, "txmail: send needs --text or --html\n");
+        return 2;
+      }
+      send_args.json = account_args.json;
+      return txmail::cli::send(t, send_args);
+    }
+    if (account_create->parsed()) {
+      return txmail::cli::account_create(t, account_args);
+    }
+    if (account_list->parsed()) {
+      return txmail::cli::account_list(t, account_args);
+    }
+    if (account_show->parsed()) {
+      return txmail::cli::account_show(t, account_args);
+    }
+    if (account_disable->parsed() || account_enable->parsed()) {
+      return txmail::cli::account_set_disabled(t, account_args, account_disable->parsed());
+    }
+    if (account_delete->parsed()) {
+      return txmail::cli::account_delete(t, account_args);
+    }
+    if (key_create->parsed()) {
+      return txmail::cli::key_create(t, account_args);
+    }
+    if (key_list->parsed()) {
+      return txmail::cli::key_list(t, account_args);
+    }
+    return txmail::cli::key_revoke(t, account_args);
+  }
 
   if (serve->parsed()) {
     return txmail::app::serve(config_or_exit(config_path));

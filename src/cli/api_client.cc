@@ -1,0 +1,176 @@
+#include "cli/api_client.h"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
+
+#include "net/asio.h"
+
+namespace txmail::cli {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+struct Url {
+  bool tls = false;
+  std::string host;
+  std::string port;
+  std::string prefix;  // a path the API lives under, without the trailing slash
+};
+
+Result<Url> parse_url(const std::string& s) {
+  Url u;
+  std::string_view rest = s;
+  if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+    u.tls = true;
+  } else {
+    return make_error(ErrorCode::kInvalidArgument, "--api: '" + s + "' is not an http:// or https:// URL");
+  }
+  const std::size_t slash = rest.find('/');
+  std::string_view hostport = rest.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    u.prefix = std::string(rest.substr(slash));
+    while (!u.prefix.empty() && u.prefix.back() == '/') {
+      u.prefix.pop_back();
+    }
+  }
+  if (hostport.starts_with("[")) {
+    const std::size_t close = hostport.find(']');
+    if (close == std::string_view::npos) {
+      return make_error(ErrorCode::kInvalidArgument, "--api: bad IPv6 address in '" + s + "'");
+    }
+    u.host = std::string(hostport.substr(1, close - 1));
+    hostport.remove_prefix(close + 1);
+    u.port = hostport.starts_with(":") ? std::string(hostport.substr(1)) : "";
+  } else {
+    const std::size_t colon = hostport.rfind(':');
+    u.host = std::string(hostport.substr(0, colon));
+    u.port = colon == std::string_view::npos ? "" : std::string(hostport.substr(colon + 1));
+  }
+  if (u.port.empty()) {
+    u.port = u.tls ? "443" : "80";
+  }
+  if (u.host.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "--api: no host in '" + s + "'");
+  }
+  return u;
+}
+
+template <typename Stream>
+Result<ApiReply> exchange(Stream& stream, http::request<http::string_body>& req) {
+  beast::error_code ec;
+  http::write(stream, req, ec);
+  if (ec) {
+    return make_error(ErrorCode::kNetwork, "sending the request: " + ec.message());
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(256 * 1024 * 1024);
+  http::read(stream, buffer, parser, ec);
+  if (ec) {
+    return make_error(ErrorCode::kNetwork, "reading the answer: " + ec.message());
+  }
+  auto res = parser.release();
+  return ApiReply{static_cast<int>(res.result_int()), std::string(res[http::field::content_type]),
+                  std::move(res.body())};
+}
+
+}  // namespace
+
+Result<ApiReply> call(const ApiTarget& target, const std::string& method, const std::string& path,
+                      const std::string& body,
+                      const std::vector<std::pair<std::string, std::string>>& headers) {
+  auto url = parse_url(target.url);
+  if (!url) {
+    return tl::unexpected(url.error());
+  }
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  beast::error_code ec;
+  const auto endpoints = resolver.resolve(url->host, url->port, ec);
+  if (ec) {
+    return make_error(ErrorCode::kNetwork, "cannot resolve " + url->host + ": " + ec.message());
+  }
+  http::request<http::string_body> req{http::string_to_verb(method), url->prefix + path, 11};
+  req.set(http::field::host, url->host);
+  req.set(http::field::user_agent, "txmail-cli");
+  if (!target.token.empty()) {
+    req.set(http::field::authorization, "Bearer " + target.token);
+    if (!target.account.empty()) {
+      req.set("X-Txmail-Account", target.account);
+    }
+  } else if (!target.api_key.empty()) {
+    req.set(http::field::authorization, "Bearer " + target.api_key);
+  }
+  for (const auto& [k, v] : headers) {
+    req.set(k, v);
+  }
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.keep_alive(false);
+  req.prepare_payload();
+  const std::string where = " (" + target.url + ")";
+  if (!url->tls) {
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(120));
+    stream.connect(endpoints, ec);
+    if (ec) {
+      return make_error(ErrorCode::kNetwork, "cannot connect to the API" + where + ": " + ec.message());
+    }
+    return exchange(stream, req);
+  }
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.set_default_verify_paths();
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
+  SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str());
+  stream.set_verify_callback(asio::ssl::host_name_verification(url->host));
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(120));
+  beast::get_lowest_layer(stream).connect(endpoints, ec);
+  if (!ec) {
+    stream.handshake(asio::ssl::stream_base::client, ec);
+  }
+  if (ec) {
+    return make_error(ErrorCode::kNetwork, "cannot connect to the API" + where + ": " + ec.message());
+  }
+  return exchange(stream, req);
+}
+
+std::string describe_failure(const ApiReply& reply) {
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(reply.body, ec);
+  if (ec || !v.is_object()) {
+    return std::to_string(reply.status) + " " + reply.body.substr(0, 200);
+  }
+  const auto& o = v.as_object();
+  auto str = [&o](const char* k) {
+    const auto* p = o.if_contains(k);
+    return p != nullptr && p->is_string() ? std::string(p->as_string()) : std::string();
+  };
+  std::string out = std::to_string(reply.status) + " " + str("title");
+  if (const std::string d = str("detail"); !d.empty()) {
+    out += ": " + d;
+  }
+  if (const auto* errors = o.if_contains("errors"); errors != nullptr && errors->is_array()) {
+    for (const auto& e : errors->as_array()) {
+      if (e.is_object()) {
+        const auto* p = e.as_object().if_contains("path");
+        const auto* m = e.as_object().if_contains("message");
+        if (p != nullptr && m != nullptr && p->is_string() && m->is_string()) {
+          out += "\n  " + std::string(p->as_string()) + ": " + std::string(m->as_string());
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace txmail::cli
