@@ -61,9 +61,18 @@ class ZoneResolver(BaseResolver):
 def main():
     resolver = ZoneResolver(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
     quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
-    udp = DNSServer(resolver, port=0, address="127.0.0.1", logger=quiet)
-    port = udp.server.server_address[1]
-    tcp = DNSServer(resolver, port=port, address="127.0.0.1", tcp=True, logger=quiet)
+    # The kernel picks a free UDP port; the same TCP port may be taken (tests run in
+    # parallel): then try another.
+    for _ in range(50):
+        udp = DNSServer(resolver, port=0, address="127.0.0.1", logger=quiet)
+        port = udp.server.server_address[1]
+        try:
+            tcp = DNSServer(resolver, port=port, address="127.0.0.1", tcp=True, logger=quiet)
+            break
+        except OSError:
+            udp.server.server_close()
+    else:
+        sys.exit("no port free for both UDP and TCP")
     udp.start_thread()
     tcp.start_thread()
     print(port, flush=True)
