@@ -33,49 +33,8 @@ Result<std::unique_ptr<store::SqliteConfigStore>> open_store(const Config& confi
   return store::SqliteConfigStore::open(config.data_dir + "/config.db");
 }
 
-void print_domain(const tenancy::SenderDomain& d, bool as_json) {
-  if (as_json) {
-    fmt::print("{}\n", json::serialize(api::domain_json(d)));
-    return;
-  }
-  fmt::print("domain {} (account {}): {}\n", d.name, d.account,
-             d.verified ? "verified" : "not verified");
-  for (const auto& k : d.keys) {
-    fmt::print("  key {} {} {}\n", k.selector, dkim::algorithm_name(k.algorithm),
-               tenancy::state_name(k.state));
-  }
-  fmt::print("publish these DNS records:\n");
-  for (const auto& c : d.checks) {
-    fmt::print("  [{}{}] {} {} \"{}\"\n", c.status, c.required ? "" : ", optional", c.name, c.type,
-               c.value);
-    if (!c.alternative_cname.empty()) {
-      fmt::print("      or: {} CNAME {}.\n", c.name, c.alternative_cname);
-    }
-    if (!c.found.empty()) {
-      fmt::print("      found instead: \"{}\"\n", c.found);
-    }
-  }
-}
 
-tenancy::DomainService service_of(const Config& config, store::ConfigStore& store) {
-  return tenancy::DomainService(store, config.domains, [&config] { return load_master_key(config); });
-}
 
-// Runs one DomainService call on the config store and prints the domain it returns.
-template <typename Call>
-int with_domain(const Config& config, const DomainArgs& args, Call call) {
-  auto store = open_store(config);
-  if (!store) {
-    return failed(store.error().detail);
-  }
-  auto service = service_of(config, **store);
-  Result<tenancy::SenderDomain> d = call(service);
-  if (!d) {
-    return failed(d.error().detail);
-  }
-  print_domain(*d, args.json);
-  return 0;
-}
 
 
 std::string quoted_strings(std::string_view text) {
@@ -122,67 +81,11 @@ Result<tenancy::TxtAnswers> lookup_txt(
   return found;
 }
 
-int domain_add(const Config& config, const DomainArgs& args) {
-  return with_domain(config, args,
-                     [&](tenancy::DomainService& s) { return s.add(args.domain, args.account); });
-}
 
-int domain_list(const Config& config, const DomainArgs& args) {
-  auto store = open_store(config);
-  if (!store) {
-    return failed(store.error().detail);
-  }
-  auto list = service_of(config, **store).list(args.account);
-  if (!list) {
-    return failed(list.error().detail);
-  }
-  json::array out;
-  for (const auto& d : *list) {
-    if (args.json) {
-      out.push_back(api::domain_json(d));
-    } else {
-      fmt::print("{} {} {}\n", d.name, d.account, d.verified ? "verified" : "not-verified");
-    }
-  }
-  if (args.json) {
-    fmt::print("{}\n", json::serialize(out));
-  }
-  return 0;
-}
 
-int domain_show(const Config& config, const DomainArgs& args) {
-  return with_domain(config, args, [&](tenancy::DomainService& s) { return s.get(args.domain, ""); });
-}
 
-int domain_verify(const Config& config, const DomainArgs& args) {
-  return with_domain(config, args, [&](tenancy::DomainService& s) -> Result<tenancy::SenderDomain> {
-    auto d = s.get(args.domain, "");
-    if (!d) {
-      return d;
-    }
-    auto found = lookup_txt(config, tenancy::names_to_verify(*d, config.domains));
-    if (!found) {
-      return make_error(found.error().code,
-                        "DNS lookups failed, nothing concluded: " + found.error().detail);
-    }
-    return s.verify(args.domain, "", tenancy::lookup_in(*found));
-  });
-}
 
-int dkim_rotate(const Config& config, const DomainArgs& args) {
-  return with_domain(config, args, [&](tenancy::DomainService& s) { return s.rotate(args.domain, ""); });
-}
 
-int dkim_import(const Config& config, const DomainArgs& args) {
-  std::ifstream in(args.key_file);
-  if (!in) {
-    return failed("cannot read " + args.key_file);
-  }
-  std::stringstream pem;
-  pem << in.rdbuf();
-  return with_domain(config, args,
-                     [&](tenancy::DomainService& s) { return s.import(args.domain, "", pem.str()); });
-}
 
 int dkim_verify(const Config& config, const std::string& file, bool as_json) {
   std::ifstream in(file, std::ios::binary);
@@ -345,7 +248,8 @@ int dns_records(const Config& config) {
   if (!store) {
     return failed(store.error().detail);
   }
-  auto domains = service_of(config, **store).list("");
+  tenancy::DomainService service(**store, config.domains, [&config] { return load_master_key(config); });
+  auto domains = service.list("");
   if (!domains) {
     return failed(domains.error().detail);
   }

@@ -1,10 +1,7 @@
-// Administration of sender domains and DKIM keys (issue core-3): `txmail domain
-// add|list|show|verify`, `txmail dkim rotate|import|verify` and `txmail dns records`.
-//
-// These work on the node's config store file directly (the HTTP API that DESIGN.md section 10
-// routes administration through is issue core-4); a running node picks the changes up within a
-// second (ConfigStore::refresh). Output is text, or JSON with --json. Exit status: 0 done,
-// 1 failed (the reason on stderr), 2 bad arguments or config.
+// The local parts of sender domain administration: `txmail dkim verify` (a message file
+// against DNS) and `txmail dns records` (the service's zone, read from the node's config store
+// file). `txmail domain ...` and `dkim rotate|import` go through the HTTP API
+// (src/cli/domain_commands.h). Exit status: 0 done, 1 failed (the reason on stderr).
 #pragma once
 
 #include <string>
@@ -13,19 +10,6 @@
 
 namespace txmail::app {
 
-struct DomainArgs {
-  std::string domain;
-  std::string account;
-  std::string key_file;
-  bool json = false;
-};
-
-int domain_add(const Config& config, const DomainArgs& args);
-int domain_list(const Config& config, const DomainArgs& args);
-int domain_show(const Config& config, const DomainArgs& args);
-int domain_verify(const Config& config, const DomainArgs& args);
-int dkim_rotate(const Config& config, const DomainArgs& args);
-int dkim_import(const Config& config, const DomainArgs& args);
 // Verifies every DKIM-Signature of the message in `file`, keys looked up through DNS.
 int dkim_verify(const Config& config, const std::string& file, bool json);
 // The service's zone (BIND syntax): SPF include records, delegated DKIM keys, endpoints.

@@ -12,6 +12,7 @@
 #include "app/serve.h"
 #include "app/spool_command.h"
 #include "cli/admin_commands.h"
+#include "cli/domain_commands.h"
 #include "net/tls_context.h"
 
 namespace {
@@ -48,6 +49,18 @@ txmail::cli::ApiTarget api_target(txmail::cli::ApiTarget t, const std::string& c
     if (t.url.empty() && !config.http_listen.empty() && !config.http_listen.ends_with(":0")) {
       t.url = "http://" + config.http_listen;
     }
+    if (t.url.empty()) {
+      // A node listening on port 0 (tests) writes the port it got to <data_dir>/ports.
+      std::ifstream ports(config.data_dir + "/ports");
+      std::string kind;
+      std::string scheme;
+      std::string address;
+      while (ports >> kind >> scheme >> address) {
+        if (kind == "http" && t.url.empty()) {
+          t.url = scheme + "://" + address;
+        }
+      }
+    }
     if (t.token.empty() && t.api_key.empty()) {
       std::ifstream in(config.admin_token_file);
       std::getline(in, t.token);
@@ -67,6 +80,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string config_path = "config/txmail.toml";
+  // Administration over the HTTP API: where it is and who calls it.
+  txmail::cli::ApiTarget target;
+  target.url.clear();
+  auto api_flags = [&target](CLI::App* sub) {
+    sub->add_option("--api", target.url, "API URL (default [http] listen, or http://127.0.0.1:8080)");
+    sub->add_option("--token", target.token, "Admin token (default: TXMAIL_TOKEN or [http] admin_token_file)");
+    sub->add_option("--api-key", target.api_key, "An account's API key instead of the admin token");
+  };
   auto* serve = app.add_subcommand("serve", "Run the txmail node");
   serve->add_option("--config", config_path, "Configuration file")->capture_default_str();
 
@@ -108,11 +129,14 @@ int main(int argc, char** argv) {
   auto* records = dns->add_subcommand(
       "records", "The service's zone to publish (BIND syntax): SPF, delegated DKIM keys, endpoints");
 
-  // Sender domains and DKIM keys, on the node's config store.
-  txmail::app::DomainArgs domain_args;
+  // Sender domains and DKIM keys, over the HTTP API (dkim verify works locally).
+  txmail::cli::DomainArgs domain_args;
+  bool config_given = false;
   auto* domain = app.add_subcommand("domain", "Sender domains: add, list, show, verify");
   domain->require_subcommand(1);
-  domain->add_option("--config", config_path, "Configuration file")->capture_default_str();
+  api_flags(domain);
+  domain->add_option("--config", config_path, "Configuration file (API URL and token)")
+      ->capture_default_str()->each([&config_given](const std::string&) { config_given = true; });
   domain->add_flag("--json", domain_args.json, "Print JSON");
   auto* domain_add = domain->add_subcommand("add", "Register DOMAIN for an account; prints the "
                                                    "DNS records to publish");
@@ -127,7 +151,9 @@ int main(int argc, char** argv) {
   domain_verify->add_option("domain", domain_args.domain, "Domain")->required();
   auto* dkim = app.add_subcommand("dkim", "DKIM keys: rotate, import, verify");
   dkim->require_subcommand(1);
-  dkim->add_option("--config", config_path, "Configuration file")->capture_default_str();
+  api_flags(dkim);
+  dkim->add_option("--config", config_path, "Configuration file (API URL and token; DNS for verify)")
+      ->capture_default_str()->each([&config_given](const std::string&) { config_given = true; });
   dkim->add_flag("--json", domain_args.json, "Print JSON");
   auto* dkim_rotate = dkim->add_subcommand("rotate", "New pending keys for DOMAIN");
   dkim_rotate->add_option("domain", domain_args.domain, "Domain")->required();
@@ -151,16 +177,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   events->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
 
-  // Administration over the HTTP API.
-  txmail::cli::ApiTarget target;
-  target.url.clear();
   txmail::cli::AccountArgs account_args;
   txmail::cli::SendArgs send_args;
   std::string api_config = config_path;
   auto api_options = [&](CLI::App* sub) {
-    sub->add_option("--api", target.url, "API URL (default http://127.0.0.1:8080 or [http] listen)");
-    sub->add_option("--token", target.token, "Admin token (default: TXMAIL_TOKEN or [http] admin_token_file)");
-    sub->add_option("--api-key", target.api_key, "An account's API key instead of the admin token");
+    api_flags(sub);
     sub->add_option("--config", api_config, "Configuration file (for the API URL and token)");
     sub->add_flag("--json", account_args.json, "Print the API's JSON answer");
   };
@@ -217,8 +238,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (account->parsed() || key->parsed() || send->parsed()) {
-    const bool config_given = api_config != config_path;
-    const auto t = api_target(target, api_config, config_given);
+    const auto t = api_target(target, api_config, api_config != config_path);
     if (send->parsed()) {
       if (send_args.text.empty() && send_args.html.empty()) {
         fmt::print(stderr, "txmail: send needs --text or --html\n");
@@ -270,27 +290,27 @@ int main(int argc, char** argv) {
     return txmail::app::dns_records(
         config_or_exit(dns_config.empty() ? config_path : dns_config));
   }
+  if (dkim_verify->parsed()) {
+    return txmail::app::dkim_verify(config_or_exit(config_path), verify_file, domain_args.json);
+  }
   if (domain->parsed() || dkim->parsed()) {
-    const auto config = config_or_exit(config_path);
+    const auto t = api_target(target, config_path, config_given);
     if (domain_add->parsed()) {
-      return txmail::app::domain_add(config, domain_args);
+      return txmail::cli::domain_add(t, domain_args);
     }
     if (domain_list->parsed()) {
-      return txmail::app::domain_list(config, domain_args);
+      return txmail::cli::domain_list(t, domain_args);
     }
     if (domain_show->parsed()) {
-      return txmail::app::domain_show(config, domain_args);
+      return txmail::cli::domain_show(t, domain_args);
     }
     if (domain_verify->parsed()) {
-      return txmail::app::domain_verify(config, domain_args);
+      return txmail::cli::domain_verify(t, domain_args);
     }
     if (dkim_rotate->parsed()) {
-      return txmail::app::dkim_rotate(config, domain_args);
+      return txmail::cli::dkim_rotate(t, domain_args);
     }
-    if (dkim_import->parsed()) {
-      return txmail::app::dkim_import(config, domain_args);
-    }
-    return txmail::app::dkim_verify(config, verify_file, domain_args.json);
+    return txmail::cli::dkim_import(t, domain_args);
   }
   if (dns->parsed()) {
     if (dns_servers.empty() && !dns_config.empty()) {
