@@ -231,18 +231,8 @@ Response admin_accounts(store::ConfigStore& config, tenancy::DomainService* doma
     return ok(200, json::object{{"accounts", std::move(out)}});
   }
   const std::string& name = params.at(0);
-  if (pattern == "/v2/admin/accounts/{account}") {
-    if (r.method == "DELETE") {
-      return remove(config, domains, name);
-    }
-    auto found = load(config, name);
-    if (!found) {
-      return from_error(found.error());
-    }
-    if (!found->has_value()) {
-      return problem(404, "Not Found", "no account " + name);
-    }
-    return ok(200, account_json((*found)->first));
+  if (pattern == "/v2/admin/accounts/{account}" && r.method == "DELETE") {
+    return remove(config, domains, name);
   }
   if (pattern == "/v2/admin/accounts/{account}/disable") {
     return set_disabled(config, name, true);
@@ -256,6 +246,9 @@ Response admin_accounts(store::ConfigStore& config, tenancy::DomainService* doma
   }
   if (!found->has_value()) {
     return problem(404, "Not Found", "no account " + name);
+  }
+  if (pattern == "/v2/admin/accounts/{account}") {
+    return ok(200, account_json((*found)->first));
   }
   if (pattern == "/v2/admin/accounts/{account}/keys/{keyId}") {
     auto revoked = tenancy::revoke_api_key(config, name, params.at(1));

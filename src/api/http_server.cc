@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <mutex>
 
+#include "common/ids.h"
 #include "common/log.h"
 
 namespace txmail::api {
@@ -20,18 +21,6 @@ namespace {
 constexpr const char* kBodyTooLarge =
     R"({"type":"/problems/body-too-large","title":"Content Too Large","status":413,"detail":"the request body is over http.max_body"})";
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // Percent-decodes a path; false for a malformed escape or an encoded NUL, CR or LF.
 bool decode_path(std::string_view in, std::string& out) {
@@ -45,8 +34,8 @@ bool decode_path(std::string_view in, std::string& out) {
     if (i + 2 >= in.size()) {
       return false;
     }
-    const int hi = hex_digit(in[i + 1]);
-    const int lo = hex_digit(in[i + 2]);
+    const int hi = hex_value(in[i + 1]);
+    const int lo = hex_value(in[i + 2]);
     if (hi < 0 || lo < 0) {
       return false;
     }

@@ -141,11 +141,17 @@ bool valid_content_type(std::string_view t) {
   return !t.starts_with("multipart/") && !t.starts_with("message/");
 }
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
+
+// Base64 that may be broken into lines (CR LF or LF).
+bool decode_base64_lines(std::string_view in, std::string& out) {
+  std::string compact;
+  compact.reserve(in.size());
+  for (char c : in) {
+    if (c != '\r' && c != '\n') {
+      compact.push_back(c);
+    }
+  }
+  return base64_decode(compact, out);
 }
 
 bool decode_qp(std::string_view in, std::string& out) {
@@ -159,10 +165,10 @@ bool decode_qp(std::string_view in, std::string& out) {
       i += (in[i + 1] == '\r' && i + 2 < in.size() && in[i + 2] == '\n') ? 2 : 1;
       continue;
     }
-    if (i + 2 >= in.size() || hexval(in[i + 1]) < 0 || hexval(in[i + 2]) < 0) {
+    if (i + 2 >= in.size() || hex_value(in[i + 1]) < 0 || hex_value(in[i + 2]) < 0) {
       return false;
     }
-    out.push_back(static_cast<char>(hexval(in[i + 1]) * 16 + hexval(in[i + 2])));
+    out.push_back(static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2])));
     i += 2;
   }
   return true;
@@ -185,13 +191,7 @@ std::optional<std::string> read_text(JsonObject& o, std::size_t max_chars) {
   if (ieq(encoding, "plain")) {
     out = std::move(*content);
   } else if (ieq(encoding, "base64")) {
-    std::string compact;
-    for (char c : *content) {
-      if (c != '\r' && c != '\n') {
-        compact.push_back(c);
-      }
-    }
-    if (!base64_decode(compact, out)) {
+    if (!decode_base64_lines(*content, out)) {
       o.error("content", "is not valid base64");
       return std::nullopt;
     }
@@ -216,6 +216,18 @@ std::optional<std::string> read_text(JsonObject& o, std::size_t max_chars) {
   return out;
 }
 
+// The "email" of {"email": "Name <addr>"}, the object's only field; a CR or LF is a header
+// injection attempt: an error of the request.
+std::optional<std::string> read_email(JsonObject& o) {
+  auto email = o.string("email", true, kMaxNameChars);
+  o.finish();
+  if (email && !mime::header_safe(*email)) {
+    o.error("email", "contains CR, LF or NUL");
+    return std::nullopt;
+  }
+  return email;
+}
+
 // {"email": "Name <addr>"}: a recipient (dropped when its address is invalid). A CR or LF is
 // a header injection attempt: an error of the request.
 std::optional<Recipient> read_recipient(JsonObject& parent, std::string_view key,
@@ -224,13 +236,8 @@ std::optional<Recipient> read_recipient(JsonObject& parent, std::string_view key
   if (!o) {
     return std::nullopt;
   }
-  auto email = o->string("email", true, kMaxNameChars);
-  o->finish();
+  auto email = read_email(*o);
   if (!email) {
-    return std::nullopt;
-  }
-  if (!mime::header_safe(*email)) {
-    o->error("email", "contains CR, LF or NUL");
     return std::nullopt;
   }
   Recipient r;
@@ -263,13 +270,8 @@ std::optional<mime::Mailbox> read_mailbox(JsonObject& parent, std::string_view k
   if (!o) {
     return std::nullopt;
   }
-  auto email = o->string("email", true, kMaxNameChars);
-  o->finish();
+  auto email = read_email(*o);
   if (!email) {
-    return std::nullopt;
-  }
-  if (!mime::header_safe(*email)) {
-    o->error("email", "contains CR, LF or NUL");
     return std::nullopt;
   }
   mime::Mailbox m;
@@ -415,14 +417,7 @@ void read_attachments(JsonObject& top, Job& job) {
     if (content == nullptr || !content->is_string()) {
       a->error("content", content == nullptr ? "is required" : "must be a base64 string");
     } else {
-      std::string compact;
-      compact.reserve(content->as_string().size());
-      for (char c : content->as_string()) {
-        if (c != '\r' && c != '\n') {
-          compact.push_back(c);
-        }
-      }
-      if (!base64_decode(compact, data)) {
+      if (!decode_base64_lines(content->as_string(), data)) {
         a->error("content", "is not valid base64");
       }
     }

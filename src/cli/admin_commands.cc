@@ -19,13 +19,8 @@ namespace {
 template <typename Human>
 int run(const ApiTarget& t, const std::string& method, const std::string& path, const std::string& body,
         bool as_json, Human human) {
-  auto reply = call(t, method, path, body);
+  auto reply = call_or_report(t, method, path, body);
   if (!reply) {
-    fmt::print(stderr, "txmail: {}\n", reply.error().detail);
-    return 1;
-  }
-  if (reply->status >= 300) {
-    fmt::print(stderr, "txmail: {}\n", describe_failure(*reply));
     return 1;
   }
   if (as_json) {

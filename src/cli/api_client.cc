@@ -1,5 +1,7 @@
 #include "cli/api_client.h"
 
+#include <fmt/format.h>
+
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -142,6 +144,20 @@ Result<ApiReply> call(const ApiTarget& target, const std::string& method, const 
     return make_error(ErrorCode::kNetwork, "cannot connect to the API" + where + ": " + ec.message());
   }
   return exchange(stream, req);
+}
+
+std::optional<ApiReply> call_or_report(const ApiTarget& target, const std::string& method,
+                                       const std::string& path, const std::string& body) {
+  auto reply = call(target, method, path, body);
+  if (!reply) {
+    fmt::print(stderr, "txmail: {}\n", reply.error().detail);
+    return std::nullopt;
+  }
+  if (reply->status >= 300) {
+    fmt::print(stderr, "txmail: {}\n", describe_failure(*reply));
+    return std::nullopt;
+  }
+  return std::move(*reply);
 }
 
 std::string describe_failure(const ApiReply& reply) {

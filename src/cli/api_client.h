@@ -2,6 +2,7 @@
 // API). Blocking, one request per connection: for the command line, never the server.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,10 @@ struct ApiReply {
 Result<ApiReply> call(const ApiTarget& target, const std::string& method, const std::string& path,
                       const std::string& body = "",
                       const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// call(), with a failure (unreachable, or a status of 300 or more) told on stderr: nullopt then.
+std::optional<ApiReply> call_or_report(const ApiTarget& target, const std::string& method,
+                                       const std::string& path, const std::string& body = "");
 
 // One line for a failed reply: "403 Forbidden: this endpoint needs the admin token", plus the
 // invalid fields of a validation problem.

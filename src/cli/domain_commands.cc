@@ -54,13 +54,8 @@ std::string path_part(const std::string& s) {
 // One request whose answer is a domain.
 int with_domain(const ApiTarget& t, const std::string& method, const std::string& path,
                 const std::string& body, bool as_json) {
-  auto reply = call(t, method, path, body);
+  auto reply = call_or_report(t, method, path, body);
   if (!reply) {
-    fmt::print(stderr, "txmail: {}\n", reply.error().detail);
-    return 1;
-  }
-  if (reply->status >= 300) {
-    fmt::print(stderr, "txmail: {}\n", describe_failure(*reply));
     return 1;
   }
   if (as_json) {
@@ -90,13 +85,8 @@ int domain_add(const ApiTarget& t, const DomainArgs& a) {
 int domain_list(const ApiTarget& target, const DomainArgs& a) {
   ApiTarget t = target;
   t.account = a.account;  // the operator acting for one account sees only its domains
-  auto reply = call(t, "GET", "/v2/domains");
+  auto reply = call_or_report(t, "GET", "/v2/domains");
   if (!reply) {
-    fmt::print(stderr, "txmail: {}\n", reply.error().detail);
-    return 1;
-  }
-  if (reply->status >= 300) {
-    fmt::print(stderr, "txmail: {}\n", describe_failure(*reply));
     return 1;
   }
   boost::system::error_code ec;

@@ -1,5 +1,7 @@
 #include "common/ids.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
@@ -104,7 +106,7 @@ std::string block_record_id(std::string_view id, std::uint32_t block) {
   std::uint32_t tail = 0;
   for (std::size_t i = out.size() - 8; i < out.size(); ++i) {
     const char c = out[i];
-    tail = tail * 16 + static_cast<std::uint32_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    tail = tail * 16 + static_cast<std::uint32_t>(std::max(hex_value(c), 0));
   }
   tail ^= block;
   static constexpr char kHex[] = "0123456789abcdef";
@@ -116,6 +118,19 @@ std::string block_record_id(std::string_view id, std::uint32_t block) {
 
 std::string mail_id_of(const std::string& record_id, std::uint32_t block, std::uint32_t index) {
   return mail_id(block_record_id(record_id, block), block, index);
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
 }
 
 }  // namespace txmail

@@ -33,5 +33,7 @@ struct JobKeyHash {
 // Random bytes from the OpenSSL CSPRNG; aborts if it fails (nothing safe can continue).
 void random_bytes(void* out, std::size_t n);
 std::string hex(std::string_view bytes);
+// The value of a hex digit (either case), or -1.
+int hex_value(char c);
 
 }  // namespace txmail

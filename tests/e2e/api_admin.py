@@ -1,5 +1,5 @@
 """Administration and authentication over the REST API (issue core-4, items 1, 2 and 7): the
-admin token guards /v2/admin; accounts are created with SMTP credentials and an API key shown
+API answers over HTTP and HTTPS; the admin token guards /v2/admin; accounts are created with SMTP credentials and an API key shown
 once (stored hashed); Basic and Bearer authentication; keys are listed by id and revoked;
 disabled accounts are refused; per-account API source addresses; deleting an account removes
 its keys and domains; errors are problem+json; limits on headers, bodies and methods; the
@@ -26,12 +26,16 @@ def api_cli(tx, *args, ok=True):
     return json.loads(out.stdout)
 
 
-with Txmail(http_settings="max_connections = 50", extra="[dns]\nservers = [\"127.0.0.1:9\"]\n") as tx:
+with Txmail(http_settings='max_connections = 50\nlisten_tls = "127.0.0.1:0"', tls_files=True,
+            extra="[dns]\nservers = [\"127.0.0.1:9\"]\n") as tx:
     token = admin_token(tx)
     check(len(token) >= 32, "admin token")
     r = http(tx, "GET", "/healthz")
     check(r.status == 200 and r.json == {"status": "ok"}, f"healthz {r}")
     check(http(tx, "GET", "/readyz").status == 200, "readyz")
+    # HTTPS with the [tls] certificate, beside plain HTTP.
+    r = http(tx, "GET", "/v2/domains", user="alice", tls=True)
+    check(r.status == 200 and r.json == {"domains": []}, f"over HTTPS: {r}")
 
     # The admin endpoints want the admin token, nothing else.
     j = problem(http(tx, "GET", "/v2/admin/accounts"), 401, "no credentials")

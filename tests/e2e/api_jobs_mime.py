@@ -8,6 +8,7 @@ import email
 import email.policy
 import os
 import random
+import re
 import subprocess
 from txmail_harness import *
 
@@ -91,7 +92,8 @@ case("thousand recipients", text="many", to=[rcpt(f"to{i}@dest.test", f"To {i}")
 case("quotes in names", text="names", to=[rcpt("q@dest.test", '"Doe, John \\"JD\\""'), rcpt("r@dest.test", "O'Brien (Work)")])
 case("reply to", text="reply", to=[A], extra_mail={"replyTo": {"email": "Replies Désk <reply@sender.test>"},
                                                    "inReplyTo": "<orig-123@sender.test>"})
-case("x headers", text="x", to=[A], extra_mail={"xHeaders": {"X-Campaign": "spring 2026", "X-Unicode": "välue ✓"}})
+case("x headers", text="x", to=[A], extra_mail={"xHeaders": {"X-Campaign": "spring 2026", "X-Unicode": "välue ✓"},
+                                                 "priority": "HIGH", "listUnsubscribe": "https://shop.test/u?id=1&x=2"})
 case("priority and unsubscribe", text="p", to=[A], extra_mail={"priority": "LOW", "listUnsubscribe": "mailto:unsub@sender.test"})
 case("base64 body input", text="décodé depuis base64\n", to=[A], body_encoding="base64")
 case("dots and From", text=".leading dot\n..two dots\nFrom the start\n.\n", to=[A])
@@ -134,7 +136,7 @@ def expected_mailboxes(entries):
     return out
 
 
-def check_python(msg_bytes, job, text, html, block, where):
+def check_python(msg_bytes, job, text, html, block, where, job_id):
     m = email.message_from_bytes(msg_bytes, policy=email.policy.default)
     check(str(m["Subject"]) == job["subject"]["content"], f"{where}: subject {str(m['Subject'])[:80]!r}")
     mail = block["mail"]
@@ -154,9 +156,17 @@ def check_python(msg_bytes, job, text, html, block, where):
         check(str(m["In-Reply-To"]) == mail["inReplyTo"], f"{where}: In-Reply-To")
     if mail.get("priority") == "LOW":
         check(str(m["X-Priority"]).startswith("5") and str(m["Importance"]) == "low", f"{where}: priority")
+    if mail.get("priority") == "HIGH":
+        check(str(m["X-Priority"]).startswith("1") and str(m["Importance"]) == "high", f"{where}: priority")
     if "listUnsubscribe" in mail:
         check(str(m["List-Unsubscribe"]) == "<" + mail["listUnsubscribe"] + ">", f"{where}: List-Unsubscribe")
-        check(m["List-Unsubscribe-Post"] is None, f"{where}: one-click only for https")
+        one_click = mail["listUnsubscribe"].startswith("https://")
+        check((str(m["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click") if one_click
+              else m["List-Unsubscribe-Post"] is None, f"{where}: one-click (RFC 8058) only for https")
+    if "priority" not in mail:
+        check(m["X-Priority"] is None and m["Importance"] is None, f"{where}: a priority nobody asked for")
+    check(m["Message-ID"] and re.fullmatch(r"<\d{8}-\d{6}\." + re.escape(job_id) + r"#[0-9a-f]{8}#[0-9a-f]{8}@txmail\.test>",
+                                           str(m["Message-ID"])), f"{where}: Message-ID {m['Message-ID']}")
     check(m["Message-ID"] is not None and m["Date"] is not None and str(m["MIME-Version"]) == "1.0", f"{where}: ids")
     if text is not None:
         part = m.get_body(preferencelist=("plain",))
@@ -247,7 +257,7 @@ with Txmail() as tx:
                     if "<" in hidden["email"]:
                         check(b"Hidden Person" not in raw, f"case {i}: Bcc name in the message")
             where = f"case {i} ({job['subject']['content'][:30]!r}) block {bi}"
-            check_python(raw, job, text, html, block, where)
+            check_python(raw, job, text, html, block, where, job_id)
             with open(tmp, "wb") as f:
                 f.write(raw)
             check_perl(tmp, job, text, html, block, where)

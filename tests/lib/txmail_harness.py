@@ -411,9 +411,10 @@ class HttpAnswer:
 
 
 def http(tx, method, path, body=None, token=None, user=None, password=PASSWORD, key=None, headers=None,
-         source=None, raw_body=None, port=None):
+         source=None, raw_body=None, port=None, tls=False):
     """One request to txmail's HTTP API. token: the admin token (True: read it); user: HTTP Basic;
-    key: an API key. body: JSON-encoded; raw_body: bytes as is. Returns an HttpAnswer."""
+    key: an API key. body: JSON-encoded; raw_body: bytes as is; tls: over the HTTPS listener
+    (the test certificate is self-signed: not verified). Returns an HttpAnswer."""
     import base64
     import http.client
     hdrs = dict(headers or {})
@@ -429,8 +430,15 @@ def http(tx, method, path, body=None, token=None, user=None, password=PASSWORD, 
     if body is not None:
         data = json.dumps(body).encode()
         hdrs.setdefault("Content-Type", "application/json")
-    conn = http.client.HTTPConnection("127.0.0.1", port or tx.ports["http"], timeout=60,
-                                      source_address=(source, 0) if source else None)
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port or tx.ports["https"], timeout=60, context=ctx,
+                                           source_address=(source, 0) if source else None)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port or tx.ports["http"], timeout=60,
+                                          source_address=(source, 0) if source else None)
     try:
         conn.request(method, path, body=data, headers=hdrs)
         res = conn.getresponse()
