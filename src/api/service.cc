@@ -107,6 +107,21 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
   if (auth.empty()) {
     return unauthorized("credentials are required: HTTP Basic or Bearer");
   }
+  // Guessing is slow and limited: an address with too many failures (SMTP AUTH included) is
+  // refused before any credential is checked.
+  const auto now = std::chrono::steady_clock::now();
+  if (d_.auth_failures != nullptr && d_.auth_failures->blocked(r.remote_ip, now)) {
+    Response res = problem(429, "Too Many Requests",
+                           "too many failed authentications from this address; try again later");
+    res.headers.emplace_back("Retry-After", std::to_string(d_.auth_block.count()));
+    return res;
+  }
+  auto failed = [this, &r, now](const std::string& detail) {
+    if (d_.auth_failures != nullptr) {
+      d_.auth_failures->record_failure(r.remote_ip, now);
+    }
+    return unauthorized(detail);
+  };
   std::string account;
   bool operator_token = false;
   if (iequals_prefix(auth, "bearer ")) {
@@ -119,7 +134,7 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
         return from_error(key.error());
       }
       if (!key->has_value()) {
-        return unauthorized("unknown API key");
+        return failed("unknown API key");
       }
       account = (*key)->account;
     }
@@ -137,7 +152,7 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
       account = *verified;
     } else {
       logger()->info("http auth failed client={} user={}", r.remote_ip, printable(user));
-      return unauthorized("wrong account name or password");
+      return failed("wrong account name or password");
     }
   } else {
     return unauthorized("unsupported authorization scheme");

@@ -8,6 +8,7 @@
 // `X-Txmail-Account` (how `txmail send` and the other administration commands work).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <variant>
@@ -16,6 +17,7 @@
 
 #include "api/http.h"
 #include "api/http_server.h"
+#include "smtp/server/limits.h"
 #include "store/config_store.h"
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
@@ -56,6 +58,9 @@ struct ServiceDeps {
   tenancy::DomainService* domain_service = nullptr;
   JobsApi* jobs = nullptr;
   StatusApi* status = nullptr;
+  // Failed authentications per client address, shared with SMTP AUTH (null: none).
+  smtp::AuthFailureLimiter* auth_failures = nullptr;
+  std::chrono::seconds auth_block{300};  // Retry-After when an address is blocked
   std::function<bool()> ready;  // /readyz
   std::function<std::string()> metrics;  // /metrics (Prometheus text)
 };

@@ -303,7 +303,10 @@ int serve(const Config& config) {
   api::ApiService api_service(api::ServiceDeps{**config_store, **accounts, authenticator, limiter,
                                                config.account_hourly_limit, *admin_token,
                                                &domains_api, &domain_service, jobs_api.get(),
-                                               &status_api, nullptr, nullptr});
+                                               &status_api, &smtp_ctx.auth_failures,
+                                               std::chrono::duration_cast<std::chrono::seconds>(
+                                                   config.smtp.auth_failure_window),
+                                               nullptr, nullptr});
   api::HttpOptions http_options;
   if (!config.http_listen.empty()) {
     http_options.listeners.push_back({config.http_listen, false});

@@ -129,6 +129,14 @@ with Txmail(http_settings='max_connections = 50\nlisten_tls = "127.0.0.1:0"', tl
         check(res.status == 200 and res.read() == b'{"status":"ok"}', "keep-alive")
     c.close()
 
+    # Guessing is limited per address (shared with SMTP AUTH): after 10 failures the address is
+    # refused before any check, even with the right password; other addresses are unaffected.
+    for _ in range(10):
+        problem(http(tx, "GET", "/v2/domains", user="alice", password="guess", source="127.0.0.12"), 401, "a guess")
+    j = problem(http(tx, "GET", "/v2/domains", user="alice", source="127.0.0.12"), 429, "a blocked address")
+    check("failed authentications" in j["detail"], f"{j}")
+    check(http(tx, "GET", "/v2/domains", user="alice", source="127.0.0.13").status == 200, "another address")
+
     # The same through the command line.
     made = api_cli(tx, "account", "create", "cliacct", "--password", "a-long-password-1", "--hourly-limit", "100")
     check(made["name"] == "cliacct" and made["hourlyLimit"] == 100 and made["apiKey"]["key"].startswith("txm_"), f"{made}")
