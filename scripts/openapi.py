@@ -45,7 +45,7 @@ FEATURES = obj({"openTracking": obj({"active": {"type": "boolean"}}),
                desc="Tracking is not offered by txmail: `active: true` is refused")
 MAIL_OPTIONS = {
     "replyTo": ref("Address"),
-    "inReplyTo": string("Message-ID this message answers", minLength=1),
+    "inReplyTo": string("Message-ID this message answers", minLength=1, maxLength=900),
     "priority": {"type": "string", "enum": ["HIGH", "NORMAL", "LOW"]},
     "listUnsubscribe": string("https:, http: or mailto: URL, or an address; https adds one-click (RFC 8058)"),
     "xHeaders": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 900},

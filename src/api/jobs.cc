@@ -314,7 +314,7 @@ void read_mail_options(JsonObject& mail, Block& b) {
   if (auto r = read_mailbox(mail, "replyTo")) {
     b.reply_to = {*r};
   }
-  if (auto v = header_string(mail, "inReplyTo", 998)) {
+  if (auto v = header_string(mail, "inReplyTo", 900)) {
     std::string id = *v;
     if (id.size() >= 2 && id.front() == '<' && id.back() == '>') {
       id = id.substr(1, id.size() - 2);
