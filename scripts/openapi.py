@@ -147,6 +147,14 @@ SCHEMAS = {
     "Domain": DOMAIN,
     "DomainList": obj({"domains": {"type": "array", "items": ref("Domain")}}, ["domains"]),
     "Status": obj({"status": string()}, ["status"]),
+    "Suppression": obj({"email": string(), "type": {"type": "string", "enum": ["PREVIOUSLY_BOUNCED", "TEMPORARY_SUPPRESSED"]},
+                        "reason": string(), "source": {"type": "string", "enum": ["bounce", "api"]},
+                        "createdTs": string(format="date-time"), "expiresTs": string(format="date-time")},
+                       ["email", "type", "reason", "source", "createdTs", "expiresTs"]),
+    "SuppressionList": obj({"suppressions": {"type": "array", "items": ref("Suppression")},
+                            "next": string("The next page, when this one is full")}, ["suppressions"]),
+    "SuppressionAdd": obj({"email": string(maxLength=256), "type": {"type": "string", "enum": ["PREVIOUSLY_BOUNCED", "TEMPORARY_SUPPRESSED"]},
+                           "reason": string(maxLength=300), "ttlDays": {"type": "integer", "minimum": 1, "maximum": 45}}, ["email"]),
 }
 
 EX_JOB = {
@@ -190,6 +198,9 @@ EX_DOMAIN = {"name": "shop.example", "account": "shop", "verified": False, "veri
              "records": [{"purpose": "dkim", "name": "txm1._domainkey.shop.example", "type": "TXT",
                           "value": "v=DKIM1; k=rsa; p=MIIBIjANBgkq...", "alternative_cname": "txm1.shop.example._dkim.mail.example.net",
                           "required": True, "status": "unchecked", "found": ""}]}
+EX_SUPPRESSION = {"email": "ann@example.org", "type": "PREVIOUSLY_BOUNCED", "source": "bounce",
+                  "reason": "550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown",
+                  "createdTs": "2026-11-28T02:07:13.020Z", "expiresTs": "2027-01-12T02:07:13.020Z"}
 EX_PROBLEM_400 = {"type": "/problems/validation-error", "title": "Bad Request", "status": 400,
                   "detail": "subject.content: contains CR, LF or NUL",
                   "errors": [{"path": "subject.content", "message": "contains CR, LF or NUL"}]}
@@ -276,6 +287,21 @@ paths = {
                                              body=obj({"pem": string("PKCS#8 PEM")}, ["pem"]),
                                              body_example={"pem": "-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----\n"},
                                              errors={**INVALID, **NOT_FOUND}, params=["domain"])},
+    "/v2/suppressions": {
+        "get": {**op("The suppression list in address order (an account's own, or the global list)", "200", "A page",
+                     ref("SuppressionList"), {"suppressions": [EX_SUPPRESSION],
+                                              "next": "/v2/suppressions?after=ann@example.org&limit=1"}, errors=INVALID),
+                "parameters": [{"name": "after", "in": "query", "required": False, "schema": {"type": "string"}},
+                               {"name": "limit", "in": "query", "required": False,
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}]},
+        "post": op("Suppress an address", "201", "Added", ref("Suppression"), dict(EX_SUPPRESSION, source="api", reason="asked to stop"),
+                   body=ref("SuppressionAdd"), body_example={"email": "ann@example.org", "reason": "asked to stop"},
+                   errors={**INVALID, "403": ("The list is global: only the operator changes it",
+                                              {"type": "/problems/forbidden", "title": "Forbidden", "status": 403})})},
+    "/v2/suppressions/{email}": {
+        "get": op("Whether an address is suppressed", "200", "Suppressed", ref("Suppression"), EX_SUPPRESSION,
+                  errors=NOT_FOUND, params=["email"]),
+        "delete": op("Make an address deliverable again", "204", "Removed", errors=NOT_FOUND, params=["email"])},
     "/v2/admin/accounts": {
         "get": op("Every account", "200", "Accounts", ref("AccountList"), {"accounts": [EX_ACCOUNT]}, security="admin"),
         "post": op("Create an account with SMTP credentials and a first API key", "201", "Created; secrets shown once",

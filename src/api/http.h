@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct Request {
     return {};
   }
 };
+
+// The percent-decoded value of a query parameter ("" when absent); '+' is a space.
+std::string query_param(std::string_view query, std::string_view name);
 
 struct Response {
   int status = 200;

@@ -708,6 +708,15 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
           if (!seen.insert(lower).second) {
             rc.drop = "VALIDATION_ERROR";
             rc.detail = "the address appears twice in this block";
+          } else if (auto s = d_.suppressions != nullptr
+                                  ? d_.suppressions->find(r.account, rc.address, received)
+                                  : std::nullopt) {
+            // Suppressed: dropped, and the entry lives on from now (renewal is best effort).
+            rc.drop = "PREVIOUSLY_BOUNCED";
+            rc.detail = tenancy::describe(*s);
+            if (auto renewed = d_.suppressions->renew(*s, received); !renewed) {
+              logger()->warn("suppression renewal of {} failed: {}", rc.address, renewed.error().detail);
+            }
           }
         }
         all.push_back(&rc);

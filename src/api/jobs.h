@@ -30,6 +30,7 @@ class JobsApi {
 #include "store/spool.h"
 #include "tenancy/account_directory.h"
 #include "tenancy/dkim_keyring.h"
+#include "tenancy/suppression.h"
 
 namespace txmail::api {
 
@@ -46,6 +47,7 @@ struct JobsDeps {
   events::EventLog& events;
   IdempotencyStore& idempotency;
   std::function<void(const store::SpoolRecord&)> on_spooled;  // hands the job to delivery
+  tenancy::SuppressionList* suppressions = nullptr;  // null: nothing is suppressed
   std::string hostname;  // Message-ID and Received
   JobLimits limits;
 };

@@ -31,6 +31,10 @@ const std::vector<Route> kRoutes = {
     {"POST", "/v2/domains/{domain}/verify", Access::kEither, false},
     {"POST", "/v2/domains/{domain}/rotate", Access::kEither, false},
     {"POST", "/v2/domains/{domain}/keys", Access::kEither, false},
+    {"GET", "/v2/suppressions", Access::kEither, false},
+    {"POST", "/v2/suppressions", Access::kEither, false},
+    {"GET", "/v2/suppressions/{email}", Access::kEither, false},
+    {"DELETE", "/v2/suppressions/{email}", Access::kEither, false},
     {"GET", "/v2/admin/accounts", Access::kAdmin, false},
     {"POST", "/v2/admin/accounts", Access::kAdmin, false},
     {"GET", "/v2/admin/accounts/{account}", Access::kAdmin, false},
@@ -260,6 +264,8 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     }
     auto res = d_.domains->handle(r);
     done(res ? std::move(*res) : problem(404, "Not Found", "no such endpoint: " + r.path));
+  } else if (p.starts_with("/v2/suppressions") && d_.suppressions != nullptr) {
+    done(suppressions_api(*d_.suppressions, r, p, params));
   } else if (p == "/v2/jobs" && d_.jobs != nullptr) {
     d_.jobs->submit(std::move(r), std::move(done));
   } else if (p == "/v2/jobs/{jobId}" && d_.status != nullptr) {

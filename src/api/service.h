@@ -22,6 +22,7 @@
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
 #include "tenancy/domain_service.h"
+#include "tenancy/suppression.h"
 #include "tenancy/rate_limiter.h"
 
 namespace txmail::api {
@@ -56,6 +57,7 @@ struct ServiceDeps {
   std::string admin_token;
   DomainsApi* domains = nullptr;
   tenancy::DomainService* domain_service = nullptr;
+  tenancy::SuppressionList* suppressions = nullptr;
   JobsApi* jobs = nullptr;
   StatusApi* status = nullptr;
   // Failed authentications per client address, shared with SMTP AUTH (null: none).
@@ -83,5 +85,9 @@ class ApiService {
 Response admin_accounts(store::ConfigStore& config, tenancy::DomainService* domains,
                         const Request& r, const std::string& pattern,
                         const std::vector<std::string>& params);
+
+// The suppression list endpoints (suppressions.cc).
+Response suppressions_api(tenancy::SuppressionList& list, const Request& r,
+                          const std::string& pattern, const std::vector<std::string>& params);
 
 }  // namespace txmail::api

@@ -127,6 +127,11 @@ const std::map<std::string, Kind>& schema() {
       {"http.max_connections", Kind::kInteger},
       {"http.max_body", Kind::kInteger},
       {"http.idle_timeout", Kind::kString},
+      {"suppression", Kind::kTable},
+      {"suppression.scope", Kind::kString},
+      {"suppression.no_such_user_ttl", Kind::kString},
+      {"suppression.other_ttl", Kind::kString},
+      {"suppression.full_mailbox_ttl", Kind::kString},
       {"api", Kind::kTable},
       {"api.hourly_limit", Kind::kInteger},
       {"api.max_recipients", Kind::kInteger},
@@ -252,6 +257,18 @@ Result<void> read_node(const toml::table& t, Config& c) {
   if (auto r = read_duration(t, "http.idle_timeout", c.http_idle_timeout); !r)
     return r;
   if (auto r = read_count(t, "api.hourly_limit", c.account_hourly_limit, 0, 1LL << 40); !r)
+    return r;
+  std::string scope = "account";
+  read_string(t, "suppression.scope", scope);
+  if (scope != "account" && scope != "global") {
+    return bad("suppression.scope", "must be \"account\" or \"global\"");
+  }
+  c.suppression.global = scope == "global";
+  if (auto r = read_duration(t, "suppression.no_such_user_ttl", c.suppression.no_such_user); !r)
+    return r;
+  if (auto r = read_duration(t, "suppression.other_ttl", c.suppression.other_permanent); !r)
+    return r;
+  if (auto r = read_duration(t, "suppression.full_mailbox_ttl", c.suppression.full_mailbox); !r)
     return r;
   if (auto r = read_count(t, "api.max_recipients", c.max_job_recipients, 1, 100'000); !r)
     return r;

@@ -12,6 +12,7 @@
 #include "smtp/server/options.h"
 #include "tenancy/account.h"
 #include "tenancy/sender_domain.h"
+#include "tenancy/suppression.h"
 
 namespace txmail::app {
 
@@ -77,6 +78,8 @@ struct Config {
   std::chrono::milliseconds domain_verify_interval = std::chrono::minutes(10);
   // [publish]
   PublishConfig publish;
+  // [suppression]
+  tenancy::SuppressionSettings suppression;
 };
 
 // Errors are kConfig with detail "<key>: <what is wrong>".

@@ -230,15 +230,36 @@ int main(int argc, char** argv) {
   send->add_option("--text", send_args.text, "Plain text body");
   send->add_option("--html", send_args.html, "HTML body");
   send->add_option("--attach", send_args.attach, "File to attach (repeatable)");
+  txmail::cli::SuppressionArgs suppression_args;
+  auto* suppression = app.add_subcommand("suppression", "The suppression list (over the HTTP API)");
+  suppression->require_subcommand(1);
+  api_options(suppression);
+  suppression->add_option("--account", target.account, "The account's list (with the admin token)");
+  auto* suppression_list = suppression->add_subcommand("list", "Suppressed addresses, in order");
+  suppression_list->add_option("--after", suppression_args.after, "Start after this address (paging)");
+  suppression_list->add_option("--limit", suppression_args.limit, "At most this many (1-1000)");
+  auto* suppression_add = suppression->add_subcommand("add", "Suppress an address");
+  suppression_add->add_option("email", suppression_args.email, "Address")->required();
+  suppression_add->add_option("--type", suppression_args.type, "PREVIOUSLY_BOUNCED or TEMPORARY_SUPPRESSED");
+  suppression_add->add_option("--reason", suppression_args.reason, "Why");
+  auto* suppression_remove = suppression->add_subcommand("remove", "Make an address deliverable again");
+  suppression_remove->add_option("email", suppression_args.email, "Address")->required();
   for (auto* sub : {account_create, account_list, account_show, account_disable, account_enable,
-                    account_delete, key_create, key_list, key_revoke}) {
+                    account_delete, key_create, key_list, key_revoke, suppression_list,
+                    suppression_add, suppression_remove}) {
     sub->fallthrough();
   }
 
   CLI11_PARSE(app, argc, argv);
 
-  if (account->parsed() || key->parsed() || send->parsed()) {
+  if (account->parsed() || key->parsed() || send->parsed() || suppression->parsed()) {
     const auto t = api_target(target, api_config, api_config != config_path);
+    if (suppression->parsed()) {
+      suppression_args.json = account_args.json;
+      return suppression_list->parsed()  ? txmail::cli::suppression_list(t, suppression_args)
+             : suppression_add->parsed() ? txmail::cli::suppression_add(t, suppression_args)
+                                         : txmail::cli::suppression_remove(t, suppression_args);
+    }
     if (send->parsed()) {
       if (send_args.text.empty() && send_args.html.empty()) {
         fmt::print(stderr, "txmail: send needs --text or --html\n");

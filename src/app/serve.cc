@@ -6,6 +6,7 @@
 #include <fstream>
 #include <future>
 
+#include "common/duration.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "dns/caching_resolver.h"
@@ -29,6 +30,7 @@
 #include "app/domain_command.h"
 #include "app/domain_verifier.h"
 #include "tenancy/rate_limiter.h"
+#include "tenancy/suppression.h"
 
 namespace txmail::app {
 
@@ -54,6 +56,44 @@ events::Event to_event(const queue::Outcome& o) {
   e.egress = o.egress;
   e.tls = o.tls;
   return e;
+}
+
+// A hard bounce puts the address on the suppression list (on the worker pool: a store write).
+void suppress_bounce(asio::thread_pool& workers, tenancy::SuppressionList& list,
+                     const queue::Outcome& o) {
+  auto entry = tenancy::suppression_for_bounce(o.reply, list.settings());
+  if (!entry) {
+    return;
+  }
+  entry->address = o.recipient;
+  entry->scope = list.scope_of(o.account);
+  entry->created_ms = now_ms();
+  asio::post(workers, [&list, e = std::move(*entry)] {
+    if (auto r = list.add(e); !r) {
+      logger()->error("suppression of {} failed: {}", e.address, r.error().detail);
+    } else {
+      logger()->info("suppressed address={} scope={} type={} until={}", e.address, e.scope,
+                     tenancy::suppression_type_name(e.type), iso8601_ms(r->expires_ms));
+    }
+  });
+}
+
+// Expired suppressions leave the store every ten minutes (on the worker pool).
+void purge_suppressions(asio::steady_timer& timer, asio::thread_pool& workers,
+                        tenancy::SuppressionList& list) {
+  timer.expires_after(std::chrono::minutes(10));
+  timer.async_wait([&timer, &workers, &list](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    asio::post(workers, [&timer, &workers, &list] {
+      if (auto n = list.purge(now_ms()); !n) {
+        logger()->error("suppression purge: {}", n.error().detail);
+      }
+      asio::post(timer.get_executor(),
+                 [&timer, &workers, &list] { purge_suppressions(timer, workers, list); });
+    });
+  });
 }
 
 // Every second, changes other processes made to the config store (administration commands
@@ -203,6 +243,10 @@ int serve(const Config& config) {
   if (!keyring) {
     return fail(config, keyring.error().detail);
   }
+  auto suppressions = tenancy::SuppressionList::load(**config_store, config.suppression);
+  if (!suppressions) {
+    return fail(config, suppressions.error().detail);
+  }
   auto spool =
       store::RocksSpool::open(config.data_dir + "/spool", store::RocksSpool::Mode::kReadWrite);
   if (!spool) {
@@ -237,7 +281,12 @@ int serve(const Config& config) {
         auto a = (*accounts)->find(account);
         return a ? a->pool : std::string();
       },
-      [log = event_log->get()](const queue::Outcome& o) { log->append(to_event(o)); });
+      [log = event_log->get(), &workers, list = suppressions->get()](const queue::Outcome& o) {
+        log->append(to_event(o));
+        if (o.kind == queue::Outcome::Kind::kBouncedHard) {
+          suppress_bounce(workers, *list, o);
+        }
+      });
   recover(**spool, delivery);
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
@@ -255,6 +304,32 @@ int serve(const Config& config) {
     delivery.submit(r);
   };
   smtp_ctx.keyring = keyring->get();
+  smtp_ctx.suppressed = [list = suppressions->get(), &workers](const std::string& account,
+                                                             const std::string& address)
+      -> std::optional<std::string> {
+    auto s = list->find(account, address, now_ms());
+    if (!s) {
+      return std::nullopt;
+    }
+    asio::post(workers, [list, entry = *s] {
+      if (auto r = list->renew(entry, now_ms()); !r) {
+        logger()->warn("suppression renewal of {} failed: {}", entry.address, r.error().detail);
+      }
+    });
+    return tenancy::describe(*s);
+  };
+  smtp_ctx.on_dropped = [log = event_log->get()](const store::SpoolRecord& r,
+                                                 const store::SpoolRecipient& rcpt,
+                                                 const std::string& why) {
+    events::Event e = events::make_event(events::Kind::kDroppedPreviouslyBounced);
+    e.job_id = r.job_id;
+    e.mail_id = rcpt.mail_id;
+    e.account = r.account;
+    e.recipient = rcpt.address;
+    e.sender = r.sender;
+    e.reply = why;
+    log->append(std::move(e));
+  };
   tenancy::RateLimiter limiter;
   smtp_ctx.limiter = &limiter;
   smtp_ctx.default_hourly_limit = config.account_hourly_limit;
@@ -278,6 +353,8 @@ int serve(const Config& config) {
   DomainVerifier verifier(pool.at(0), workers, domain_service, **unbound, config.domain_verify_interval);
   asio::steady_timer config_poll(pool.at(0));
   poll_config_store(config_poll, workers, **config_store);
+  asio::steady_timer suppression_purge(pool.at(0));
+  purge_suppressions(suppression_purge, workers, **suppressions);
   smtp::SmtpServer server(smtp_ctx, pool);
   if (auto r = server.bind(); !r) {
     return fail(config, r.error().detail);
@@ -297,16 +374,31 @@ int serve(const Config& config) {
     return fail(config, idempotency.error().detail);
   }
   auto jobs_api = api::make_jobs_api(api::JobsDeps{
-      **accounts, keyring->get(), **spool, **event_log, **idempotency,
-      [&delivery](const store::SpoolRecord& r) { delivery.submit(r); }, config.node_name,
-      api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500}});
-  api::ApiService api_service(api::ServiceDeps{**config_store, **accounts, authenticator, limiter,
-                                               config.account_hourly_limit, *admin_token,
-                                               &domains_api, &domain_service, jobs_api.get(),
-                                               &status_api, &smtp_ctx.auth_failures,
-                                               std::chrono::duration_cast<std::chrono::seconds>(
-                                                   config.smtp.auth_failure_window),
-                                               nullptr, nullptr});
+      .accounts = **accounts,
+      .keyring = keyring->get(),
+      .spool = **spool,
+      .events = **event_log,
+      .idempotency = **idempotency,
+      .on_spooled = [&delivery](const store::SpoolRecord& r) { delivery.submit(r); },
+      .suppressions = suppressions->get(),
+      .hostname = config.node_name,
+      .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500}});
+  api::ApiService api_service(api::ServiceDeps{
+      .config = **config_store,
+      .accounts = **accounts,
+      .authenticator = authenticator,
+      .limiter = limiter,
+      .default_hourly_limit = config.account_hourly_limit,
+      .admin_token = *admin_token,
+      .domains = &domains_api,
+      .domain_service = &domain_service,
+      .suppressions = suppressions->get(),
+      .jobs = jobs_api.get(),
+      .status = &status_api,
+      .auth_failures = &smtp_ctx.auth_failures,
+      .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
+      .ready = nullptr,
+      .metrics = nullptr});
   api::HttpOptions http_options;
   if (!config.http_listen.empty()) {
     http_options.listeners.push_back({config.http_listen, false});
@@ -343,6 +435,7 @@ int serve(const Config& config) {
                    config.smtp.shutdown_grace.count());
     // Intake first (no new jobs), then delivery (connections finish their transaction).
     config_poll.cancel();
+    suppression_purge.cancel();
     verifier.stop();
     http.stop();
     server.stop([&] { delivery.stop([&stopped] { stopped.set_value(); }); });

@@ -164,6 +164,39 @@ int key_revoke(const ApiTarget& t, const AccountArgs& a) {
              [&a](const json::value&) { fmt::print("API key {} revoked\n", a.key_id); });
 }
 
+int suppression_list(const ApiTarget& t, const SuppressionArgs& s) {
+  std::string path = "/v2/suppressions?limit=" + std::to_string(s.limit);
+  if (!s.after.empty()) {
+    path += "&after=" + path_part(s.after);
+  }
+  return run(t, "GET", path, "", s.json, [](const json::value& v) {
+    for (const auto& e : v.as_object().at("suppressions").as_array()) {
+      fmt::print("{}  {}  until {}  {}\n", str(e, "email"), str(e, "type"), str(e, "expiresTs"), str(e, "reason"));
+    }
+    if (const std::string next = str(v, "next"); !next.empty()) {
+      fmt::print("more: {}\n", next);
+    }
+  });
+}
+
+int suppression_add(const ApiTarget& t, const SuppressionArgs& s) {
+  json::object body{{"email", s.email}};
+  if (!s.type.empty()) {
+    body["type"] = s.type;
+  }
+  if (!s.reason.empty()) {
+    body["reason"] = s.reason;
+  }
+  return run(t, "POST", "/v2/suppressions", json::serialize(body), s.json, [](const json::value& v) {
+    fmt::print("{} suppressed until {}\n", str(v, "email"), str(v, "expiresTs"));
+  });
+}
+
+int suppression_remove(const ApiTarget& t, const SuppressionArgs& s) {
+  return run(t, "DELETE", "/v2/suppressions/" + path_part(s.email), "", s.json,
+             [&s](const json::value&) { fmt::print("{} is deliverable again\n", s.email); });
+}
+
 int send(const ApiTarget& t, const SendArgs& s) {
   json::object job;
   job["subject"] = json::object{{"content", s.subject}};

@@ -33,6 +33,20 @@ int key_create(const ApiTarget& t, const AccountArgs& a);
 int key_list(const ApiTarget& t, const AccountArgs& a);
 int key_revoke(const ApiTarget& t, const AccountArgs& a);
 
+struct SuppressionArgs {
+  std::string email;
+  std::string type;  // PREVIOUSLY_BOUNCED (default) or TEMPORARY_SUPPRESSED
+  std::string reason;
+  std::string after;
+  std::size_t limit = 100;
+  bool json = false;
+};
+
+// With the admin token, target.account names the account (X-Txmail-Account).
+int suppression_list(const ApiTarget& t, const SuppressionArgs& s);
+int suppression_add(const ApiTarget& t, const SuppressionArgs& s);
+int suppression_remove(const ApiTarget& t, const SuppressionArgs& s);
+
 struct SendArgs {
   std::string from;
   std::vector<std::string> to;

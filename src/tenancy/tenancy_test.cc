@@ -9,6 +9,7 @@
 #include "tenancy/api_keys.h"
 #include "tenancy/password_hash.h"
 #include "tenancy/rate_limiter.h"
+#include "tenancy/suppression.h"
 
 namespace txmail::tenancy {
 namespace {
@@ -161,6 +162,69 @@ TEST(RateLimiter, WindowOfFiveMinutesWithTolerance) {
   EXPECT_EQ(limiter.acquire("other", 5000, t0), 0);  // accounts do not share a window
   EXPECT_EQ(limiter.acquire("acme", 5000, t0 + RateLimiter::kWindowMs), 0);  // a new window
   EXPECT_EQ(limiter.acquire("acme", 0, t0), 0);  // no limit
+}
+
+}  // namespace
+}  // namespace txmail::tenancy
+
+namespace txmail::tenancy {
+namespace {
+
+TEST(Suppression, BounceClassesAndTtls) {
+  SuppressionSettings st;
+  auto user = suppression_for_bounce("550 5.1.1 No such user here", st);
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->type, SuppressionType::kPreviouslyBounced);
+  EXPECT_EQ(user->ttl_ms, 45LL * 24 * 3600 * 1000);
+  auto full = suppression_for_bounce("552 5.2.2 Mailbox full", st);
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->type, SuppressionType::kTemporary);
+  EXPECT_EQ(full->ttl_ms, 24LL * 3600 * 1000);
+  auto bare552 = suppression_for_bounce("552 Requested mail action aborted: exceeded storage", st);
+  ASSERT_TRUE(bare552);
+  EXPECT_EQ(bare552->type, SuppressionType::kTemporary);
+  auto policy = suppression_for_bounce("550 5.7.1 Rejected by policy", st);
+  ASSERT_TRUE(policy);
+  EXPECT_EQ(policy->ttl_ms, 7LL * 24 * 3600 * 1000);
+  EXPECT_FALSE(suppression_for_bounce("450 4.2.1 try later", st));
+  EXPECT_FALSE(suppression_for_bounce("connection refused", st));
+}
+
+TEST_F(TenancyTest, SuppressionListScopesExpiryAndPaging) {
+  auto list = SuppressionList::load(*store_, SuppressionSettings{});
+  ASSERT_TRUE(list);
+  const std::int64_t now = 1'000'000'000'000;
+  Suppression s;
+  s.address = "Ann@Example.org";
+  s.scope = "acme";
+  s.ttl_ms = 1000;
+  s.created_ms = now;
+  ASSERT_TRUE((*list)->add(s));
+  EXPECT_TRUE((*list)->find("acme", "ann@example.org", now + 10));
+  EXPECT_TRUE((*list)->find("acme", "ANN@EXAMPLE.ORG", now + 10));
+  EXPECT_FALSE((*list)->find("other", "ann@example.org", now + 10));  // per account
+  EXPECT_FALSE((*list)->find("acme", "ann@example.org", now + 1000));  // expired
+  auto found = (*list)->find("acme", "ann@example.org", now + 500);
+  ASSERT_TRUE(found);
+  ASSERT_TRUE((*list)->renew(*found, now + 500));
+  EXPECT_TRUE((*list)->find("acme", "ann@example.org", now + 1400));  // renewed
+  for (const char* a : {"b@x.test", "c@x.test", "d@x.test"}) {
+    Suppression e = s;
+    e.address = a;
+    ASSERT_TRUE((*list)->add(e));
+  }
+  auto page1 = (*list)->list("acme", "", 2, now);
+  ASSERT_EQ(page1.size(), 2U);
+  auto page2 = (*list)->list("acme", page1.back().address, 10, now);
+  ASSERT_EQ(page2.size(), 2U);
+  EXPECT_EQ(page2.back().address, "d@x.test");
+  EXPECT_FALSE((*list)->remove("other", "b@x.test"));
+  ASSERT_TRUE((*list)->remove("acme", "b@x.test"));
+  EXPECT_FALSE((*list)->find("acme", "b@x.test", now));
+  auto purged = (*list)->purge(now + 5000);
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(*purged, 3U);
+  EXPECT_EQ((*list)->size(), 0U);
 }
 
 }  // namespace

@@ -56,6 +56,9 @@ with Txmail() as tx:
     validate(schema_of("ApiKeyList"), http(tx, "GET", "/v2/admin/accounts/docs/keys", token=True).json, "real keys")
     d = http(tx, "POST", "/v2/domains", {"domain": "docs.test"}, user="alice")
     validate(schema_of("Domain"), d.json, "a real domain")
+    http(tx, "POST", "/v2/suppressions", {"email": "s@x.test"}, user="alice")
+    validate(schema_of("SuppressionList"), http(tx, "GET", "/v2/suppressions", user="alice").json, "a real list")
+    validate(schema_of("Suppression"), http(tx, "GET", "/v2/suppressions/s@x.test", user="alice").json, "a real entry")
     for bad in (http(tx, "POST", "/v2/jobs", {"subject": "x\r\ny"}, user="alice"),
                 http(tx, "GET", "/v2/jobs/" + r.json["jobId"], user="relayer"),
                 http(tx, "GET", "/v2/admin/accounts")):

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "common/histogram.h"
 #include "net/asio.h"
@@ -36,6 +37,14 @@ struct ServerContext {
   // The per-account hourly limit shared with the REST API (null: none).
   tenancy::RateLimiter* limiter = nullptr;
   std::int64_t default_hourly_limit = 0;
+  // The suppression list's verdict on an account's recipient: why it is dropped
+  // (DROPPED/PREVIOUSLY_BOUNCED), or nullopt to deliver it. Any thread; no disk.
+  std::function<std::optional<std::string>(const std::string& account, const std::string& address)>
+      suppressed;
+  // A recipient of an accepted job that was dropped at intake, and why.
+  std::function<void(const store::SpoolRecord& job, const store::SpoolRecipient& rcpt,
+                     const std::string& why)>
+      on_dropped;
   // A job was accepted with something to report before delivery (sent unsigned, and why).
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;
 

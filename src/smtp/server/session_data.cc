@@ -187,10 +187,16 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
                         ? store::SpoolRecord::kFlag8BitMime
                         : 0U);
   record.recipients.reserve(envelope_.recipients.size());
+  std::vector<std::pair<store::SpoolRecipient, std::string>> dropped;  // suppressed, and why
   for (std::uint32_t i = 0; i < envelope_.recipients.size(); ++i) {
-    record.recipients.push_back(
-        store::SpoolRecipient{envelope_.recipients[i].address(), mail_id(job_id, 0, i),
-                              store::RecipientStatus::kQueued, 0, record.received_ms});
+    store::SpoolRecipient rcpt{envelope_.recipients[i].address(), mail_id(job_id, 0, i),
+                               store::RecipientStatus::kQueued, 0, record.received_ms};
+    auto why = ctx_.suppressed ? ctx_.suppressed(record.account, rcpt.address) : std::nullopt;
+    if (why) {
+      dropped.emplace_back(std::move(rcpt), std::move(*why));
+    } else {
+      record.recipients.push_back(std::move(rcpt));
+    }
   }
   record.message = trace_headers(job_id);
   record.message.append(message_);
@@ -201,23 +207,32 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     reset_transaction();
     co_return;
   }
-  auto stored = co_await spool_put(ctx_.spool, record);
+  // Every recipient suppressed: the job is accepted (each drop is an event), nothing to spool.
+  Result<void> stored;
+  if (!record.recipients.empty()) {
+    stored = co_await spool_put(ctx_.spool, record);
+  }
   if (!stored) {
     logger()->error("smtp session={} job={} spool failed: {}", id_, job_id, stored.error().detail);
     reply(451, "4.3.0", "Temporary failure, please try again later");
   } else {
     ++messages_;
     ctx_.ack_latency.record(std::chrono::steady_clock::now() - data_end);
-    if (ctx_.on_spooled) {
+    if (ctx_.on_spooled && !record.recipients.empty()) {
       ctx_.on_spooled(record);
+    }
+    for (const auto& [rcpt, why] : dropped) {
+      if (ctx_.on_dropped) {
+        ctx_.on_dropped(record, rcpt, why);
+      }
     }
     if (!note.empty() && ctx_.on_note) {
       ctx_.on_note(record, note);
     }
     logger()->info(
-        "smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} size={} tls={}",
+        "smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} dropped={} size={} tls={}",
         id_, conn_->remote_ip(), job_id, record.account, printable(record.sender),
-        record.recipients.size(), record.message.size(),
+        record.recipients.size(), dropped.size(), record.message.size(),
         conn_->tls() ? conn_->tls_version() : "no");
     reply(250, "2.0.0", fmt::format("Ok: queued as {}", job_id).c_str());
   }

@@ -1,0 +1,103 @@
+// The suppression list (issue core-5, item 5): addresses that bounced are not sent to again for
+// a while. A hard bounce adds the address: 45 days for "no such user" class replies (X.1.x), 1
+// day as temporarily suppressed for a full mailbox (X.2.2, or a bare 552), 7 days for other
+// permanent failures. Sending to a suppressed address drops the recipient
+// (DROPPED/PREVIOUSLY_BOUNCED) and renews the entry's expiry.
+//
+// Entries live in the config store ("suppress/<scope>/<address>", scope = the account, or "*"
+// when the list is global by config) and in memory here, kept current by a watch, so an SMTP
+// session asks on its I/O thread without touching the disk. Writes block: worker threads.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "store/config_store.h"
+
+namespace txmail::tenancy {
+
+enum class SuppressionType { kPreviouslyBounced, kTemporary };
+
+std::string_view suppression_type_name(SuppressionType t);  // PREVIOUSLY_BOUNCED, TEMPORARY_SUPPRESSED
+
+struct Suppression {
+  std::string address;  // lower case
+  std::string scope;    // the account, or "*"
+  SuppressionType type = SuppressionType::kPreviouslyBounced;
+  std::string reason;   // the remote reply, or what the operator said
+  std::string source;   // "bounce" or "api"
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;
+  std::int64_t ttl_ms = 0;  // a renewal extends the expiry by this much from now
+};
+
+struct SuppressionSettings {
+  bool global = false;  // one list for every account
+  std::chrono::milliseconds no_such_user = std::chrono::hours(24 * 45);
+  std::chrono::milliseconds other_permanent = std::chrono::hours(24 * 7);
+  std::chrono::milliseconds full_mailbox = std::chrono::hours(24);
+};
+
+// What a hard bounce's reply adds, if anything: nullopt for a reply that is not permanent.
+std::optional<Suppression> suppression_for_bounce(std::string_view reply,
+                                                  const SuppressionSettings& settings);
+
+// "ts=..., reason=..." for the DROPPED event, as the service txmail is modelled on writes it.
+std::string describe(const Suppression& s);
+
+class SuppressionList {
+ public:
+  static Result<std::unique_ptr<SuppressionList>> load(store::ConfigStore& store,
+                                                       SuppressionSettings settings);
+  ~SuppressionList();
+  SuppressionList(const SuppressionList&) = delete;
+  SuppressionList& operator=(const SuppressionList&) = delete;
+  SuppressionList(SuppressionList&&) = delete;
+  SuppressionList& operator=(SuppressionList&&) = delete;
+
+  const SuppressionSettings& settings() const { return settings_; }
+
+  // The scope an account's entries live in ("*" when global).
+  std::string scope_of(const std::string& account) const {
+    return settings_.global ? "*" : account;
+  }
+
+  // The live entry for this account's recipient (memory only; any thread).
+  std::optional<Suppression> find(const std::string& account, const std::string& address,
+                                  std::int64_t now_ms) const;
+  // Live entries of a scope in address order, after `after`, at most `limit`.
+  std::vector<Suppression> list(const std::string& scope, const std::string& after,
+                                std::size_t limit, std::int64_t now_ms) const;
+
+  // Store writes (block on disk).
+  Result<Suppression> add(Suppression s);  // replaces an entry of the same address
+  Result<void> remove(const std::string& scope, const std::string& address);  // kNotFound
+  Result<void> renew(const Suppression& s, std::int64_t now_ms);
+  // Erases expired entries; returns how many.
+  Result<std::size_t> purge(std::int64_t now_ms);
+
+  std::size_t size() const;
+
+ private:
+  SuppressionList(store::ConfigStore& store, SuppressionSettings settings)
+      : store_(store), settings_(settings) {}
+
+  void apply(const store::ConfigChange& change);
+
+  store::ConfigStore& store_;
+  SuppressionSettings settings_;
+  std::uint64_t watch_id_ = 0;
+  mutable std::shared_mutex mutex_;
+  std::map<std::string, Suppression> entries_;  // by key
+};
+
+std::string suppression_key(const std::string& scope, const std::string& address);
+std::string lower_address(std::string_view address);
+
+}  // namespace txmail::tenancy
