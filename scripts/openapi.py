@@ -250,6 +250,13 @@ paths = {
     "/healthz": {"get": op("Liveness", "200", "The process serves requests", ref("Status"), {"status": "ok"}, security="none")},
     "/readyz": {"get": op("Readiness: may this node take traffic", "200", "Ready", ref("Status"), {"status": "ready"},
                           security="none", errors={"503": ("Not ready", {"type": "/problems/unavailable", "title": "Service Unavailable", "status": 503})})},
+    "/metrics": {"get": {"summary": "Prometheus metrics (text format 0.0.4): events by phase/type/subType, jobs by "
+                                    "interface, acceptance and delivery latency, queue, spool and suppression sizes",
+                         "security": [],
+                         "responses": {"200": {"description": "Metrics", "content": {"text/plain": {
+                             "schema": {"type": "string"},
+                             "example": "# TYPE txmail_events_total counter\n"
+                                        "txmail_events_total{phase=\"DELIVER\",type=\"DELIVERED\",subType=\"OK\"} 42\n"}}}}}},
     "/openapi.json": {"get": op("This document", "200", "OpenAPI 3.1", {"type": "object"}, {"openapi": "3.1.0"}, security="none")},
     "/v2/jobs": {"post": {**op("Submit a job: one MIME message per recipient block", "202",
                                "Accepted: stored durably; each recipient ACCEPTED or DROPPED", ref("JobAccepted"), EX_ACCEPTED,

@@ -613,6 +613,16 @@ class RestJobs final : public JobsApi {
 };
 
 void RestJobs::submit(Request r, HttpServer::Done done) {
+  if (d_.ack_latency != nullptr) {
+    done = [start = std::chrono::steady_clock::now(), hist = d_.ack_latency,
+            done = std::move(done)](Response res) {
+      // A job accepted now (a replayed answer carries Idempotency-Replayed, not Location).
+      if (res.status == 202 && !res.headers.empty() && res.headers.front().first == "Location") {
+        hist->record(std::chrono::steady_clock::now() - start);
+      }
+      done(std::move(res));
+    };
+  }
   const std::string ctype = r.header("content-type");
   if (!ctype.empty() && !ieq(ctype.substr(0, ctype.find(';')), "application/json")) {
     done(problem(415, "Unsupported Media Type", "send the JobRequest as application/json"));

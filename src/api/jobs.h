@@ -26,6 +26,7 @@ class JobsApi {
 #include <memory>
 
 #include "api/idempotency.h"
+#include "common/histogram.h"
 #include "events/event_log.h"
 #include "store/spool.h"
 #include "tenancy/account_directory.h"
@@ -50,6 +51,7 @@ struct JobsDeps {
   tenancy::SuppressionList* suppressions = nullptr;  // null: nothing is suppressed
   std::string hostname;  // Message-ID and Received
   JobLimits limits;
+  Histogram* ack_latency = nullptr;  // request read to 202, per accepted job
 };
 
 // The JobsApi of a node: intake into the spool, as SMTP does it.

@@ -21,6 +21,7 @@ const std::vector<Route> kRoutes = {
     {"GET", "/healthz", Access::kPublic, false},
     {"GET", "/readyz", Access::kPublic, false},
     {"GET", "/openapi.json", Access::kPublic, false},
+    {"GET", "/metrics", Access::kPublic, false},
     {"POST", "/v2/jobs", Access::kAccount, true},
     {"GET", "/v2/jobs/{jobId}", Access::kEither, false},
     {"GET", "/v2/messages/{mailId}", Access::kEither, false},
@@ -253,6 +254,9 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     const bool ready = !d_.ready || d_.ready();
     done(Response{ready ? 200 : 503, "application/json",
                   ready ? R"({"status":"ready"})" : R"({"status":"not ready"})", {}});
+  } else if (p == "/metrics") {
+    done(d_.metrics ? Response{200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics(), {}}
+                    : problem(503, "Service Unavailable", "metrics are not available on this node"));
   } else if (p == "/openapi.json") {
     done(Response{200, "application/json", std::string(openapi_document()), {}});
   } else if (p.starts_with("/v2/admin/")) {

@@ -29,6 +29,7 @@
 #include "api/status.h"
 #include "app/domain_command.h"
 #include "app/domain_verifier.h"
+#include "app/metrics.h"
 #include "tenancy/rate_limiter.h"
 #include "tenancy/suppression.h"
 
@@ -261,6 +262,10 @@ int serve(const Config& config) {
   if (!event_log) {
     return fail(config, event_log.error().detail);
   }
+  // Every event goes through the counting wrapper (metrics) to the log.
+  NodeMetrics node_metrics;
+  CountingEventLog counted_events(**event_log, node_metrics);
+  events::EventLog* log = &counted_events;
   auto client_tls = net::make_client_tls();
   if (!client_tls) {
     return fail(config, client_tls.error().detail);
@@ -281,8 +286,11 @@ int serve(const Config& config) {
         auto a = (*accounts)->find(account);
         return a ? a->pool : std::string();
       },
-      [log = event_log->get(), &workers, list = suppressions->get()](const queue::Outcome& o) {
+      [log, &workers, &node_metrics, list = suppressions->get()](const queue::Outcome& o) {
         log->append(to_event(o));
+        if (o.kind == queue::Outcome::Kind::kDelivered && o.received_ms > 0) {
+          node_metrics.delivery_latency.record(std::chrono::milliseconds(now_ms() - o.received_ms));
+        }
         if (o.kind == queue::Outcome::Kind::kBouncedHard) {
           suppress_bounce(workers, *list, o);
         }
@@ -291,7 +299,7 @@ int serve(const Config& config) {
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
   // handed to delivery; the events are appended first, so they come first in the log.
-  smtp_ctx.on_spooled = [&delivery, log = event_log->get()](const store::SpoolRecord& r) {
+  smtp_ctx.on_spooled = [&delivery, log](const store::SpoolRecord& r) {
     for (const auto& rcpt : r.recipients) {
       events::Event e = events::make_event(events::Kind::kStarted);
       e.job_id = r.job_id;
@@ -318,7 +326,7 @@ int serve(const Config& config) {
     });
     return tenancy::describe(*s);
   };
-  smtp_ctx.on_dropped = [log = event_log->get()](const store::SpoolRecord& r,
+  smtp_ctx.on_dropped = [log](const store::SpoolRecord& r,
                                                  const store::SpoolRecipient& rcpt,
                                                  const std::string& why) {
     events::Event e = events::make_event(events::Kind::kDroppedPreviouslyBounced);
@@ -334,7 +342,7 @@ int serve(const Config& config) {
   smtp_ctx.limiter = &limiter;
   smtp_ctx.default_hourly_limit = config.account_hourly_limit;
   smtp_ctx.delivery_backlog = [&delivery] { return delivery.ready_backlog(); };
-  smtp_ctx.on_note = [log = event_log->get()](const store::SpoolRecord& r, const std::string& note) {
+  smtp_ctx.on_note = [log](const store::SpoolRecord& r, const std::string& note) {
     for (const auto& rcpt : r.recipients) {
       events::Event e = events::make_event(events::Kind::kProcessed);
       e.job_id = r.job_id;
@@ -377,12 +385,21 @@ int serve(const Config& config) {
       .accounts = **accounts,
       .keyring = keyring->get(),
       .spool = **spool,
-      .events = **event_log,
+      .events = *log,
       .idempotency = **idempotency,
       .on_spooled = [&delivery](const store::SpoolRecord& r) { delivery.submit(r); },
       .suppressions = suppressions->get(),
       .hostname = config.node_name,
-      .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500}});
+      .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500},
+      .ack_latency = &node_metrics.rest_ack});
+  MetricsSources metrics_sources{
+      .node = &node_metrics,
+      .smtp_ack = &smtp_ctx.ack_latency,
+      .queued_jobs = [&delivery] { return static_cast<std::uint64_t>(delivery.queued_jobs()); },
+      .ready_backlog = [&delivery] { return static_cast<std::uint64_t>(delivery.ready_backlog()); },
+      .spool_bytes = [s = spool->get()] { return s->bytes(); },
+      .suppressions = [l = suppressions->get()] { return static_cast<std::uint64_t>(l->size()); },
+      .event_backlog = [l = event_log->get()] { return static_cast<std::uint64_t>(l->backlog()); }};
   api::ApiService api_service(api::ServiceDeps{
       .config = **config_store,
       .accounts = **accounts,
@@ -398,7 +415,7 @@ int serve(const Config& config) {
       .auth_failures = &smtp_ctx.auth_failures,
       .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
       .ready = nullptr,
-      .metrics = nullptr});
+      .metrics = [&metrics_sources] { return render_metrics(metrics_sources); }});
   api::HttpOptions http_options;
   if (!config.http_listen.empty()) {
     http_options.listeners.push_back({config.http_listen, false});

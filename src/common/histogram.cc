@@ -27,6 +27,20 @@ double Histogram::bucket_upper_us(int b) {
 void Histogram::record(std::chrono::nanoseconds d) {
   const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 0));
   counts_[static_cast<std::size_t>(bucket(ns))].fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(ns, std::memory_order_relaxed);
+}
+
+std::uint64_t Histogram::count_at_most(double seconds) const {
+  const double limit_us = seconds * 1e6;
+  std::uint64_t n = 0;
+  for (int b = 0; b < kBuckets && bucket_upper_us(b) <= limit_us * 1.0000001; ++b) {
+    n += counts_[static_cast<std::size_t>(b)].load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
+double Histogram::sum_seconds() const {
+  return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
 }
 
 std::uint64_t Histogram::count() const {

@@ -200,6 +200,11 @@ Result<std::vector<Event>> SqliteEventLog::query(const char* column, const std::
   return out;
 }
 
+std::size_t SqliteEventLog::backlog() {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
 void SqliteEventLog::close() {
   {
     std::lock_guard lock(mutex_);

@@ -29,6 +29,8 @@ class SqliteEventLog final : public EventLog {
   Result<std::vector<Event>> for_job(const std::string& job_id) override;
   Result<std::vector<Event>> for_mail(const std::string& mail_id) override;
   void close() override;
+  // Events queued for the writer, not yet stored. Any thread.
+  std::size_t backlog();
 
  private:
   SqliteEventLog(sqlite3* writer, sqlite3* reader) : db_(writer), reader_(reader) {}

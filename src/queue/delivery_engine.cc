@@ -144,6 +144,7 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record) {
   }
   jobs_.emplace(*key, std::move(job));
   spool_.queue_size_hint(jobs_.size());
+  queued_jobs_.store(jobs_.size(), std::memory_order_relaxed);
   for (auto& [unit, due] : units) {
     schedule(std::move(unit), due);
   }

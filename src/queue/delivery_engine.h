@@ -42,6 +42,7 @@ struct Outcome {
   std::string reply;
   std::string egress;
   std::string tls;
+  std::int64_t received_ms = 0;  // when the job was accepted (delivery latency)
 };
 
 using OutcomeSink = std::function<void(const Outcome&)>;
@@ -70,6 +71,8 @@ class DeliveryEngine {
   void stop(std::function<void()> done);
   // Units in ready queues waiting for a connection. Any thread.
   std::size_t ready_backlog() const { return ready_backlog_.load(std::memory_order_relaxed); }
+  // Jobs in the queue (not yet final). Any thread.
+  std::size_t queued_jobs() const { return queued_jobs_.load(std::memory_order_relaxed); }
 
  private:
   // Memory per queued recipient matters: a node holds millions (issue core-2 asks for under
@@ -191,6 +194,7 @@ class DeliveryEngine {
   std::unordered_map<std::string, std::size_t> pool_cursor_;
   std::size_t connections_ = 0;
   std::atomic<std::size_t> ready_backlog_{0};
+  std::atomic<std::size_t> queued_jobs_{0};
   bool stopping_ = false;
   std::function<void()> on_stopped_;
   std::mt19937_64 rng_{std::random_device{}()};

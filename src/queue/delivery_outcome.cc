@@ -27,6 +27,7 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome
   event.reply = reply;
   event.egress = egress;
   event.tls = tls;
+  event.received_ms = job.received_ms;
   switch (outcome) {
     case smtp::Outcome::kDelivered:
       r.status = store::RecipientStatus::kDelivered;
@@ -102,6 +103,7 @@ void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
     envelopes_.release(job.envelope);
     jobs_.erase(job_it);
     spool_.queue_size_hint(jobs_.size());
+    queued_jobs_.store(jobs_.size(), std::memory_order_relaxed);
   } else {
     spool_.update_recipients(job_id, expand(job_id, job), logged);
   }

@@ -180,6 +180,18 @@ void RocksSpool::close() {
   }
 }
 
+std::uint64_t RocksSpool::bytes() const {
+  std::uint64_t total = 0;
+  for (const char* property : {"rocksdb.total-sst-files-size", "rocksdb.total-blob-file-size",
+                               "rocksdb.cur-size-all-mem-tables"}) {
+    std::uint64_t v = 0;
+    if (db_->GetIntProperty(property, &v)) {
+      total += v;
+    }
+  }
+  return total;
+}
+
 SpoolStats RocksSpool::stats() const {
   std::lock_guard lock(mutex_);
   return stats_;

@@ -55,6 +55,8 @@ class RocksSpool final : public Spool {
                            const std::function<void(const Error&)>& on_corrupt) override;
   void close() override;
   SpoolStats stats() const;
+  // Bytes the spool holds: SST and blob files on disk plus the memtables. Any thread.
+  std::uint64_t bytes() const;
 
  private:
   struct Pending {

@@ -1,0 +1,68 @@
+#include "app/metrics.h"
+
+#include <fmt/format.h>
+
+namespace txmail::app {
+
+namespace {
+
+constexpr double kBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                              1,     2.5,    5,     10,   30,    60,   300, 1800, 3600};
+
+void histogram(std::string& out, const char* name, const char* help, const Histogram& h,
+               const char* labels = "") {
+  out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+  const std::string sep = *labels != '\0' ? "," : "";
+  for (double b : kBounds) {
+    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, b, h.count_at_most(b));
+  }
+  const std::uint64_t count = h.count();
+  out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, count);
+  const std::string braces = *labels != '\0' ? fmt::format("{{{}}}", labels) : "";
+  out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, h.sum_seconds(), name, braces, count);
+}
+
+void gauge(std::string& out, const char* name, const char* help, std::uint64_t value) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, value);
+}
+
+}  // namespace
+
+std::string render_metrics(const MetricsSources& s) {
+  std::string out;
+  out.reserve(8192);
+  out += "# HELP txmail_events_total Events written to the event log, by phase, type and subType.\n"
+         "# TYPE txmail_events_total counter\n";
+  for (std::size_t k = 0; k < kEventKinds; ++k) {
+    events::Event e;
+    e.kind = static_cast<events::Kind>(k);
+    out += fmt::format("txmail_events_total{{phase=\"{}\",type=\"{}\",subType=\"{}\"}} {}\n", e.phase(),
+                       e.type(), e.sub_type(), s.node->events[k].load(std::memory_order_relaxed));
+  }
+  out += "# HELP txmail_jobs_accepted_total Jobs accepted (synced to the spool), by interface.\n"
+         "# TYPE txmail_jobs_accepted_total counter\n";
+  out += fmt::format("txmail_jobs_accepted_total{{interface=\"smtp\"}} {}\n",
+                     s.smtp_ack != nullptr ? s.smtp_ack->count() : 0);
+  out += fmt::format("txmail_jobs_accepted_total{{interface=\"rest\"}} {}\n", s.node->rest_ack.count());
+  histogram(out, "txmail_acceptance_seconds",
+            "From the end of a message (SMTP) or request (REST) to its acknowledgement.",
+            *s.smtp_ack, "interface=\"smtp\"");
+  // One family, two label values: the HELP/TYPE lines come once.
+  std::string rest;
+  histogram(rest, "txmail_acceptance_seconds", "", s.node->rest_ack, "interface=\"rest\"");
+  out += rest.substr(rest.find('\n', rest.find("# TYPE")) + 1);
+  histogram(out, "txmail_delivery_seconds", "From acceptance to DELIVERED, per recipient.",
+            s.node->delivery_latency);
+  gauge(out, "txmail_queue_jobs", "Jobs in the delivery queue.", s.queued_jobs ? s.queued_jobs() : 0);
+  gauge(out, "txmail_queue_ready_units", "Deliveries waiting for a connection.",
+        s.ready_backlog ? s.ready_backlog() : 0);
+  gauge(out, "txmail_spool_bytes", "Bytes the spool holds (files and memtables).",
+        s.spool_bytes ? s.spool_bytes() : 0);
+  gauge(out, "txmail_suppressions", "Entries on the suppression list.",
+        s.suppressions ? s.suppressions() : 0);
+  gauge(out, "txmail_event_log_backlog", "Events waiting for the event log's writer.",
+        s.event_backlog ? s.event_backlog() : 0);
+  return out;
+}
+
+}  // namespace txmail::app
