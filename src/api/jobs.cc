@@ -68,6 +68,10 @@ struct Job {
   std::vector<Block> blocks;
   // Job-level defaults for the blocks.
   Block defaults;
+  std::string reference_job;
+  std::string campaign_id;
+  std::string cost_center;
+  events::Endpoint endpoint;
 };
 
 bool ieq(std::string_view a, std::string_view b) {
@@ -494,9 +498,9 @@ Job read_job(JsonObject& top, const JobLimits& limits) {
     mail->finish();
   }
   if (auto j = top.object("job")) {
-    for (const char* key : {"referenceJob", "campaignId", "costCenter"}) {
-      header_string(*j, key, kMaxReference);
-    }
+    job.reference_job = header_string(*j, "referenceJob", kMaxReference).value_or("");
+    job.campaign_id = header_string(*j, "campaignId", kMaxReference).value_or("");
+    job.cost_center = header_string(*j, "costCenter", kMaxReference).value_or("");
     read_features(*j);
     j->object("options");
     j->finish();
@@ -507,6 +511,10 @@ Job read_job(JsonObject& top, const JobLimits& limits) {
       if (url && !(url->starts_with("https://") || url->starts_with("http://"))) {
         ep->error("url", "must be an http or https URL");
       }
+      if (!url && ep->raw().if_contains("url") == nullptr) {
+        ep->error("url", "is required");
+      }
+      job.endpoint.url = url.value_or("");
       if (auto headers = ep->object("headers")) {
         std::size_t total = 0;
         for (const auto& kv : headers->raw()) {
@@ -514,6 +522,8 @@ Job read_job(JsonObject& top, const JobLimits& limits) {
           auto value = header_string(*headers, name, 1000);
           if (!mime::valid_field_name(name)) {
             headers->error(name, "is not a valid header name");
+          } else if (value) {
+            job.endpoint.headers.emplace_back(name, *value);
           }
           total += name.size() + value.value_or("").size();
         }
@@ -527,8 +537,8 @@ Job read_job(JsonObject& top, const JobLimits& limits) {
         if (method && !ieq(*method, "BASIC")) {
           auth->error("method", "must be BASIC");
         }
-        header_string(*auth, "user", 256);
-        header_string(*auth, "password", 256);
+        job.endpoint.user = header_string(*auth, "user", 256).value_or("");
+        job.endpoint.password = header_string(*auth, "password", 256).value_or("");
         auth->finish();
       }
       ep->finish();
@@ -824,6 +834,19 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
   }
 
   intake->done = std::move(done);
+  events::JobInfo info;
+  info.job_id = job_id;
+  info.account = r.account;
+  info.received_ms = received;
+  info.sender = job.envelope_from.address;
+  info.mime_from = job.mime_from.address;
+  info.reference_job = job.reference_job;
+  info.campaign_id = job.campaign_id;
+  info.cost_center = job.cost_center;
+  if (!job.endpoint.empty() && d_.seal) {
+    info.endpoint_sealed = d_.seal(events::to_json(job.endpoint), "endpoint:" + job_id);
+  }
+  d_.events.append_job(std::move(info));
   auto respond = [this, intake] {
     // Delivery hears of the job only now: its STARTED events come first in the log.
     for (const auto& rec : intake->records) {

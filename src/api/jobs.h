@@ -52,6 +52,8 @@ struct JobsDeps {
   std::string hostname;  // Message-ID and Received
   JobLimits limits;
   Histogram* ack_latency = nullptr;  // request read to 202, per accepted job
+  // Seals a job's notification endpoint (it may hold credentials) for the event log.
+  std::function<std::string(const std::string& plain, const std::string& context)> seal;
 };
 
 // The JobsApi of a node: intake into the spool, as SMTP does it.

@@ -53,6 +53,8 @@ class CountingEventLog final : public events::EventLog {
     inner_.append_all(std::move(events), std::move(stored));
   }
 
+  void append_job(events::JobInfo info) override { inner_.append_job(std::move(info)); }
+
   Result<std::vector<events::Event>> for_job(const std::string& job_id) override {
     return inner_.for_job(job_id);
   }

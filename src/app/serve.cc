@@ -12,6 +12,7 @@
 #include "dns/caching_resolver.h"
 #include "dns/unbound_resolver.h"
 #include "events/sqlite_event_log.h"
+#include "mime/headers.h"
 #include "net/io_pool.h"
 #include "net/tls_context.h"
 #include "queue/delivery_engine.h"
@@ -240,6 +241,8 @@ int serve(const Config& config) {
   if (!master) {
     return fail(config, master.error().detail);
   }
+  // The master key also seals notification endpoints (they may hold credentials).
+  auto sealer = std::make_shared<tenancy::MasterKey>(*master);
   auto keyring = tenancy::DkimKeyring::load(**config_store, std::move(*master));
   if (!keyring) {
     return fail(config, keyring.error().detail);
@@ -326,6 +329,23 @@ int serve(const Config& config) {
     });
     return tenancy::describe(*s);
   };
+  smtp_ctx.on_job = [log, sealer](const store::SpoolRecord& r, const mime::ControlFields& c) {
+    events::JobInfo info;
+    info.job_id = r.job_id;
+    info.account = r.account;
+    info.received_ms = r.received_ms;
+    info.sender = r.sender;
+    const auto froms = mime::field_values(mime::header_section(r.message), "From");
+    info.mime_from = froms.empty() ? r.sender : mime::address_of(froms.front());
+    info.reference_job = c.reference;
+    info.campaign_id = c.campaign_id;
+    info.cost_center = c.cost_center;
+    if (!c.notification_url.empty()) {
+      const events::Endpoint e{c.notification_url, c.notification_headers, c.auth_user, c.auth_password};
+      info.endpoint_sealed = sealer->seal(events::to_json(e), "endpoint:" + r.job_id);
+    }
+    log->append_job(std::move(info));
+  };
   smtp_ctx.on_dropped = [log](const store::SpoolRecord& r,
                                                  const store::SpoolRecipient& rcpt,
                                                  const std::string& why) {
@@ -391,7 +411,10 @@ int serve(const Config& config) {
       .suppressions = suppressions->get(),
       .hostname = config.node_name,
       .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500},
-      .ack_latency = &node_metrics.rest_ack});
+      .ack_latency = &node_metrics.rest_ack,
+      .seal = [sealer](const std::string& plain, const std::string& context) {
+        return sealer->seal(plain, context);
+      }});
   MetricsSources metrics_sources{
       .node = &node_metrics,
       .smtp_ack = &smtp_ctx.ack_latency,

@@ -1,5 +1,7 @@
 #include "events/event.h"
 
+#include <boost/json.hpp>
+
 #include <chrono>
 
 #include "common/ids.h"
@@ -109,6 +111,37 @@ Event make_event(Kind kind) {
 }  // namespace txmail::events
 
 namespace txmail::events {
+
+std::string to_json(const Endpoint& e) {
+  boost::json::object headers;
+  for (const auto& [k, v] : e.headers) {
+    headers[k] = v;
+  }
+  return boost::json::serialize(boost::json::object{
+      {"url", e.url}, {"headers", std::move(headers)}, {"user", e.user}, {"password", e.password}});
+}
+
+std::optional<Endpoint> endpoint_from_json(std::string_view text) {
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return std::nullopt;
+  }
+  const auto& o = v.as_object();
+  auto str = [&o](const char* k) {
+    const auto* p = o.if_contains(k);
+    return p != nullptr && p->is_string() ? std::string(p->as_string()) : std::string();
+  };
+  Endpoint e{str("url"), {}, str("user"), str("password")};
+  if (const auto* h = o.if_contains("headers"); h != nullptr && h->is_object()) {
+    for (const auto& kv : h->as_object()) {
+      if (kv.value().is_string()) {
+        e.headers.emplace_back(std::string(kv.key()), std::string(kv.value().as_string()));
+      }
+    }
+  }
+  return e;
+}
 
 boost::json::object to_json(const Event& e) {
   return boost::json::object{{"tag", e.tag},

@@ -5,7 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/json/object.hpp>
 
@@ -53,6 +57,33 @@ struct Event {
 };
 
 Event make_event(Kind kind);  // with a fresh tag and the current time
+
+// What push notifications need to know about a job beyond its events (stored once per job):
+// the references of the job and where its notifications go.
+struct JobInfo {
+  std::string job_id;
+  std::string account;
+  std::int64_t received_ms = 0;
+  std::string sender;     // envelope
+  std::string mime_from;  // header From address
+  std::string reference_job;
+  std::string campaign_id;
+  std::string cost_center;
+  std::string endpoint_sealed;  // the job's own endpoint (Endpoint JSON, sealed); "" for none
+};
+
+// A push notification endpoint: URL, extra headers and Basic credentials.
+struct Endpoint {
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string user;
+  std::string password;
+
+  bool empty() const { return url.empty(); }
+};
+
+std::string to_json(const Endpoint& e);
+std::optional<Endpoint> endpoint_from_json(std::string_view json);
 
 // An event as `txmail events` and the status API show it.
 boost::json::object to_json(const Event& e);

@@ -23,6 +23,8 @@ class EventLog {
   virtual void append(Event event) = 0;
   // Queued like append(); `stored` runs (on the writer's thread) once all of them are synced.
   virtual void append_all(std::vector<Event> events, std::function<void()> stored) = 0;
+  // A job's notification data, queued like events (stored before the events queued after it).
+  virtual void append_job(JobInfo info) = 0;
   virtual Result<std::vector<Event>> for_job(const std::string& job_id) = 0;
   virtual Result<std::vector<Event>> for_mail(const std::string& mail_id) = 0;
   // Completes every queued append.

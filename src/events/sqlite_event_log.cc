@@ -23,7 +23,11 @@ constexpr const char* kSchema =
     "CREATE INDEX IF NOT EXISTS events_job ON events(job_id);"
     "CREATE INDEX IF NOT EXISTS events_mail ON events(mail_id);"
     "CREATE INDEX IF NOT EXISTS events_account_ts ON events(account, ts_ms);"
-    "CREATE INDEX IF NOT EXISTS events_ts ON events(ts_ms);";
+    "CREATE INDEX IF NOT EXISTS events_ts ON events(ts_ms);"
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    " job_id TEXT PRIMARY KEY, account TEXT NOT NULL, received_ms INTEGER NOT NULL,"
+    " sender TEXT NOT NULL, mime_from TEXT NOT NULL, reference_job TEXT NOT NULL,"
+    " campaign_id TEXT NOT NULL, cost_center TEXT NOT NULL, endpoint TEXT NOT NULL);";
 
 std::string text(sqlite3_stmt* st, int col) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, col));
@@ -97,14 +101,24 @@ void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()>
   }
 }
 
+void SqliteEventLog::append_job(JobInfo info) {
+  std::lock_guard lock(mutex_);
+  if (closing_ || db_ == nullptr) {
+    logger()->error("event log closed: dropped job info job={}", info.job_id);
+    return;
+  }
+  jobs_.push_back(std::move(info));
+}
+
 void SqliteEventLog::writer_loop() {
   std::vector<Event> batch;
+  std::vector<JobInfo> jobs;
   std::vector<std::function<void()>> waiters;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return closing_ || !queue_.empty(); });
-      if (queue_.empty()) {
+      wake_.wait(lock, [this] { return closing_ || !queue_.empty() || !jobs_.empty(); });
+      if (queue_.empty() && jobs_.empty()) {
         return;
       }
       // Events are not in any acknowledgement's path: a few milliseconds of gathering make
@@ -113,10 +127,13 @@ void SqliteEventLog::writer_loop() {
                      [this] { return closing_ || queue_.size() >= kBatch; });
       batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
+      jobs.assign(std::make_move_iterator(jobs_.begin()), std::make_move_iterator(jobs_.end()));
+      jobs_.clear();
       waiters.swap(waiters_);
     }
-    write_batch(batch);
+    write_batch(batch, jobs);
     batch.clear();
+    jobs.clear();
     for (auto& w : waiters) {
       w();
     }
@@ -124,8 +141,32 @@ void SqliteEventLog::writer_loop() {
   }
 }
 
-void SqliteEventLog::write_batch(const std::vector<Event>& batch) {
+void SqliteEventLog::write_batch(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs) {
   sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
+  if (!jobs.empty()) {
+    sqlite3_stmt* js = nullptr;
+    sqlite3_prepare_v2(db_,
+                       "INSERT OR REPLACE INTO jobs (job_id, account, received_ms, sender, mime_from,"
+                       " reference_job, campaign_id, cost_center, endpoint) VALUES (?,?,?,?,?,?,?,?,?)",
+                       -1, &js, nullptr);
+    for (const auto& j : jobs) {
+      const std::string* texts[] = {&j.job_id, &j.account};
+      for (int i = 0; i < 2; ++i) {
+        sqlite3_bind_text(js, 1 + i, texts[i]->c_str(), static_cast<int>(texts[i]->size()), SQLITE_STATIC);
+      }
+      sqlite3_bind_int64(js, 3, j.received_ms);
+      const std::string* more[] = {&j.sender, &j.mime_from, &j.reference_job, &j.campaign_id,
+                                   &j.cost_center, &j.endpoint_sealed};
+      for (int i = 0; i < 6; ++i) {
+        sqlite3_bind_text(js, 4 + i, more[i]->c_str(), static_cast<int>(more[i]->size()), SQLITE_STATIC);
+      }
+      if (sqlite3_step(js) != SQLITE_DONE) {
+        logger()->error("event log: job info write failed job={}: {}", j.job_id, sqlite3_errmsg(db_));
+      }
+      sqlite3_reset(js);
+    }
+    sqlite3_finalize(js);
+  }
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(
       db_,

@@ -26,6 +26,7 @@ class SqliteEventLog final : public EventLog {
 
   void append(Event event) override;
   void append_all(std::vector<Event> events, std::function<void()> stored) override;
+  void append_job(JobInfo info) override;
   Result<std::vector<Event>> for_job(const std::string& job_id) override;
   Result<std::vector<Event>> for_mail(const std::string& mail_id) override;
   void close() override;
@@ -37,7 +38,7 @@ class SqliteEventLog final : public EventLog {
 
   void writer_loop();
   Result<std::vector<Event>> query(const char* column, const std::string& value);
-  void write_batch(const std::vector<Event>& batch);
+  void write_batch(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs);
 
   sqlite3* db_;      // writer connection (null in read-only mode)
   sqlite3* reader_;  // queries
@@ -45,6 +46,7 @@ class SqliteEventLog final : public EventLog {
   std::mutex read_mutex_;
   std::condition_variable wake_;
   std::deque<Event> queue_;
+  std::deque<JobInfo> jobs_;
   std::vector<std::function<void()>> waiters_;  // satisfied by the batch that takes queue_
   bool closing_ = false;
   std::thread writer_;

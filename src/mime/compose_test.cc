@@ -82,3 +82,47 @@ TEST(Compose, StructureBccAndLineLimits) {
 
 }  // namespace
 }  // namespace txmail::mime
+
+#include "mime/control_fields.h"
+
+namespace txmail::mime {
+namespace {
+
+TEST(ControlFields, ReadAndRemovedBothSpellings) {
+  std::string m =
+      "From: a@x.test\r\nX-TXMAIL-NOTIFICATION-URL: https://hooks.test/in\r\n"
+      "X-Retarus-M4A-Notification-Header: k1=v1\r\nX-TXMAIL-NOTIFICATION-HEADER: k2 = v2\r\n"
+      "X-TXMAIL-NOTIFICATION-AUTH-USER: u\r\nX-RETARUS-M4A-NOTIFICATION-AUTH-PASSWORD: p\r\n"
+      "X-TXMAIL-REFERENCE: ref-1\r\nX-TXMAIL-CAMPAIGN-ID:\r\n spring\r\nX-TXMAIL-COST-CENTER: cc\r\n"
+      "Subject: hi\r\n\r\nbody X-TXMAIL-REFERENCE: stays\r\n";
+  auto [c, problem] = extract_control_fields(m);
+  EXPECT_EQ(problem, "");
+  EXPECT_EQ(c.notification_url, "https://hooks.test/in");
+  ASSERT_EQ(c.notification_headers.size(), 2U);
+  EXPECT_EQ(c.notification_headers[1], (std::pair<std::string, std::string>{"k2", "v2"}));
+  EXPECT_EQ(c.auth_user, "u");
+  EXPECT_EQ(c.auth_password, "p");
+  EXPECT_EQ(c.reference, "ref-1");
+  EXPECT_EQ(c.campaign_id, "spring");
+  EXPECT_EQ(c.cost_center, "cc");
+  EXPECT_EQ(c.removed, 8U);
+  EXPECT_EQ(m, "From: a@x.test\r\nSubject: hi\r\n\r\nbody X-TXMAIL-REFERENCE: stays\r\n");
+}
+
+TEST(ControlFields, Refusals) {
+  std::string a = "X-TXMAIL-NOTIFICATION-URL: ftp://x\r\n\r\nb\r\n";
+  EXPECT_NE(extract_control_fields(a).second, "");
+  std::string b = "X-TXMAIL-REFERENCE: " + std::string(51, 'r') + "\r\n\r\nb\r\n";
+  EXPECT_NE(extract_control_fields(b).second, "");
+  std::string c = "X-TXMAIL-NOTIFICATION-HEADER: novalue\r\n\r\nb\r\n";
+  EXPECT_NE(extract_control_fields(c).second, "");
+  std::string d = "X-TXMAIL-NOTIFICATION-HEADER: k=1\r\nX-TXMAIL-NOTIFICATION-HEADER: K=2\r\n\r\nb\r\n";
+  EXPECT_NE(extract_control_fields(d).second, "");
+  std::string e = "Subject: none\r\n\r\nX-TXMAIL-REFERENCE: body\r\n";
+  auto [fields, problem] = extract_control_fields(e);
+  EXPECT_EQ(fields.removed, 0U);
+  EXPECT_EQ(e, "Subject: none\r\n\r\nX-TXMAIL-REFERENCE: body\r\n");
+}
+
+}  // namespace
+}  // namespace txmail::mime

@@ -83,9 +83,11 @@ std::vector<std::string> field_values(std::string_view headers, std::string_view
   return out;
 }
 
-std::string address_domain(std::string_view v) {
-  // The addr-spec is inside angle brackets when there is a display name; otherwise the value
-  // itself (comments in parentheses aside).
+namespace {
+
+// The addr-spec is inside angle brackets when there is a display name; otherwise the value
+// itself (comments in parentheses aside).
+std::string_view addr_spec(std::string_view v) {
   std::string_view addr = v;
   const std::size_t open = v.find('<');
   if (open != std::string_view::npos) {
@@ -98,6 +100,23 @@ std::string address_domain(std::string_view v) {
     const std::size_t paren = addr.find('(');
     addr = addr.substr(0, paren);
   }
+  while (!addr.empty() && (addr.front() == ' ' || addr.front() == '\t')) {
+    addr.remove_prefix(1);
+  }
+  while (!addr.empty() && (addr.back() == ' ' || addr.back() == '\t')) {
+    addr.remove_suffix(1);
+  }
+  return addr;
+}
+
+}  // namespace
+
+std::string address_of(std::string_view from_value) {
+  return std::string(addr_spec(from_value));
+}
+
+std::string address_domain(std::string_view v) {
+  const std::string_view addr = addr_spec(v);
   const std::size_t at = addr.rfind('@');
   if (at == std::string_view::npos) {
     return {};

@@ -18,6 +18,8 @@ std::vector<std::string> field_values(std::string_view headers, std::string_view
 // The domain of the first mailbox of a From value ("Name <a@Example.com>" -> "example.com");
 // empty when there is none.
 std::string address_domain(std::string_view from_value);
+// The addr-spec of a From-like value ("Name <a@b>" → "a@b").
+std::string address_of(std::string_view from_value);
 // "Fri, 27 Nov 2026 20:55:15 +0000" (RFC 5322 section 3.3).
 std::string rfc5322_date(std::chrono::system_clock::time_point t);
 

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/histogram.h"
+#include "mime/control_fields.h"
 #include "net/asio.h"
 #include "smtp/server/limits.h"
 #include "smtp/server/options.h"
@@ -41,6 +42,9 @@ struct ServerContext {
   // (DROPPED/PREVIOUSLY_BOUNCED), or nullopt to deliver it. Any thread; no disk.
   std::function<std::optional<std::string>(const std::string& account, const std::string& address)>
       suppressed;
+  // Every accepted job, before its recipients are handed on: the control fields the client set
+  // (X-TXMAIL-*, X-RETARUS-M4A-*; already removed from the message).
+  std::function<void(const store::SpoolRecord& job, const mime::ControlFields& control)> on_job;
   // A recipient of an accepted job that was dropped at intake, and why.
   std::function<void(const store::SpoolRecord& job, const store::SpoolRecipient& rcpt,
                      const std::string& why)>

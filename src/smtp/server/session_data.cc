@@ -198,6 +198,13 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
       record.recipients.push_back(std::move(rcpt));
     }
   }
+  // Control fields are for txmail, not the recipients: read, then removed before signing.
+  auto [control, control_problem] = mime::extract_control_fields(message_);
+  if (!control_problem.empty()) {
+    reply(550, "5.6.0", ("Message refused: " + control_problem).c_str());
+    reset_transaction();
+    co_return;
+  }
   record.message = trace_headers(job_id);
   record.message.append(message_);
   std::string note;
@@ -218,6 +225,9 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   } else {
     ++messages_;
     ctx_.ack_latency.record(std::chrono::steady_clock::now() - data_end);
+    if (ctx_.on_job) {
+      ctx_.on_job(record, control);
+    }
     if (ctx_.on_spooled && !record.recipients.empty()) {
       ctx_.on_spooled(record);
     }
