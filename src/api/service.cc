@@ -8,6 +8,7 @@
 #include "api/jobs.h"
 #include "api/openapi.h"
 #include "api/status.h"
+#include "api/webhooks.h"
 #include "common/base64.h"
 #include "common/duration.h"
 #include "common/log.h"
@@ -36,6 +37,12 @@ const std::vector<Route> kRoutes = {
     {"POST", "/v2/suppressions", Access::kEither, false},
     {"GET", "/v2/suppressions/{email}", Access::kEither, false},
     {"DELETE", "/v2/suppressions/{email}", Access::kEither, false},
+    {"GET", "/v2/webhooks/endpoint", Access::kEither, false},
+    {"PUT", "/v2/webhooks/endpoint", Access::kEither, false},
+    {"DELETE", "/v2/webhooks/endpoint", Access::kEither, false},
+    {"GET", "/v2/webhooks/secret", Access::kEither, false},
+    {"GET", "/v2/webhooks/dead-letters", Access::kEither, false},
+    {"POST", "/v2/webhooks/dead-letters/replay", Access::kEither, false},
     {"GET", "/v2/admin/accounts", Access::kAdmin, false},
     {"POST", "/v2/admin/accounts", Access::kAdmin, false},
     {"GET", "/v2/admin/accounts/{account}", Access::kAdmin, false},
@@ -268,6 +275,8 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     }
     auto res = d_.domains->handle(r);
     done(res ? std::move(*res) : problem(404, "Not Found", "no such endpoint: " + r.path));
+  } else if (p.starts_with("/v2/webhooks") && d_.webhooks != nullptr) {
+    done(d_.webhooks->handle(r, p));
   } else if (p.starts_with("/v2/suppressions") && d_.suppressions != nullptr) {
     done(suppressions_api(*d_.suppressions, r, p, params));
   } else if (p == "/v2/jobs" && d_.jobs != nullptr) {

@@ -30,6 +30,7 @@ namespace txmail::api {
 class DomainsApi;
 class JobsApi;
 class StatusApi;
+class WebhooksApi;
 
 enum class Access {
   kPublic,    // no credentials
@@ -60,6 +61,7 @@ struct ServiceDeps {
   tenancy::SuppressionList* suppressions = nullptr;
   JobsApi* jobs = nullptr;
   StatusApi* status = nullptr;
+  WebhooksApi* webhooks = nullptr;
   // Failed authentications per client address, shared with SMTP AUTH (null: none).
   smtp::AuthFailureLimiter* auth_failures = nullptr;
   std::chrono::seconds auth_block{300};  // Retry-After when an address is blocked

@@ -1,5 +1,7 @@
 #include "app/config.h"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <toml++/toml.h>
 
 #include <charconv>
@@ -99,6 +101,11 @@ const std::map<std::string, Kind>& schema() {
       {"notifications", Kind::kTable},
       {"notifications.source_address", Kind::kString},
       {"notifications.allow_private_targets", Kind::kBoolean},
+      {"notifications.retry_schedule", Kind::kStringArray},
+      {"notifications.per_endpoint_connections", Kind::kInteger},
+      {"notifications.deferred_every", Kind::kInteger},
+      {"events", Kind::kTable},
+      {"events.retention", Kind::kString},
       {"dkim", Kind::kTable},
       {"dkim.master_key_file", Kind::kString},
       {"dkim.master_key_env", Kind::kString},
@@ -257,6 +264,30 @@ Result<void> read_node(const toml::table& t, Config& c) {
   if (auto r = read_duration(t, "http.idle_timeout", c.http_idle_timeout); !r)
     return r;
   if (auto r = read_count(t, "api.hourly_limit", c.account_hourly_limit, 0, 1LL << 40); !r)
+    return r;
+  read_string(t, "notifications.source_address", c.notify_source);
+  if (!c.notify_source.empty()) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(c.notify_source, ec);
+    if (ec) {
+      return bad("notifications.source_address", "'" + c.notify_source + "' is not an IP address");
+    }
+  }
+  c.notify_allow_private = t.at_path("notifications.allow_private_targets").value_or(false);
+  if (const auto* schedule = t.at_path("notifications.retry_schedule").as_array()) {
+    for (const auto& step : *schedule) {
+      auto v = parse_duration(*step.value<std::string>());
+      if (!v || v->count() <= 0) {
+        return bad("notifications.retry_schedule", "each step must be a positive duration like \"2m\"");
+      }
+      c.notify_retry_schedule.push_back(*v);
+    }
+  }
+  if (auto r = read_count(t, "notifications.per_endpoint_connections", c.notify_per_endpoint, 1, 64); !r)
+    return r;
+  if (auto r = read_count(t, "notifications.deferred_every", c.deferred_every, 0, 1000); !r)
+    return r;
+  if (auto r = read_duration(t, "events.retention", c.event_retention); !r)
     return r;
   std::string scope = "account";
   read_string(t, "suppression.scope", scope);

@@ -80,6 +80,14 @@ struct Config {
   PublishConfig publish;
   // [suppression]
   tenancy::SuppressionSettings suppression;
+  // [notifications]
+  std::string notify_source;  // source_address
+  bool notify_allow_private = false;
+  std::vector<std::chrono::milliseconds> notify_retry_schedule;  // empty: the default
+  std::size_t notify_per_endpoint = 4;
+  std::size_t deferred_every = 0;  // 0: only a recipient's first deferral is an event
+  // [events]
+  std::chrono::milliseconds event_retention = std::chrono::hours(24 * 45);
 };
 
 // Errors are kConfig with detail "<key>: <what is wrong>".

@@ -28,6 +28,8 @@
 #include "api/jobs.h"
 #include "api/service.h"
 #include "api/status.h"
+#include "api/webhooks.h"
+#include "events/webhooks.h"
 #include "app/domain_command.h"
 #include "app/domain_verifier.h"
 #include "app/metrics.h"
@@ -265,6 +267,7 @@ int serve(const Config& config) {
   if (!event_log) {
     return fail(config, event_log.error().detail);
   }
+  (*event_log)->set_retention(config.event_retention);
   // Every event goes through the counting wrapper (metrics) to the log.
   NodeMetrics node_metrics;
   CountingEventLog counted_events(**event_log, node_metrics);
@@ -289,8 +292,14 @@ int serve(const Config& config) {
         auto a = (*accounts)->find(account);
         return a ? a->pool : std::string();
       },
-      [log, &workers, &node_metrics, list = suppressions->get()](const queue::Outcome& o) {
-        log->append(to_event(o));
+      [log, &workers, &node_metrics, list = suppressions->get(),
+       every = config.deferred_every](const queue::Outcome& o) {
+        // A recipient's first deferral is an event; later ones only every `every` attempts.
+        const bool repeat_deferral = o.kind == queue::Outcome::Kind::kDeferred && o.attempt > 1
+                                     && (every == 0 || (o.attempt - 1) % every != 0);
+        if (!repeat_deferral) {
+          log->append(to_event(o));
+        }
         if (o.kind == queue::Outcome::Kind::kDelivered && o.received_ms > 0) {
           node_metrics.delivery_latency.record(std::chrono::milliseconds(now_ms() - o.received_ms));
         }
@@ -397,6 +406,44 @@ int serve(const Config& config) {
     return lookup_txt(config, names);
   });
   api::StatusApi status_api(**event_log);
+  api::WebhooksApi webhooks_api(api::WebhooksDeps{
+      .config = **config_store,
+      .seal = [sealer](const std::string& plain, const std::string& context) {
+        return sealer->seal(plain, context);
+      },
+      .open = [sealer](const std::string& sealed, const std::string& context) {
+        return sealer->open(sealed, context);
+      },
+      .secret_of = [sealer](const std::string& account) {
+        return sealer->derive("webhook-secret:" + account);
+      },
+      .dispatcher = nullptr});
+  events::WebhookOptions webhook_options;
+  webhook_options.source_address = config.notify_source;
+  webhook_options.allow_private_targets = config.notify_allow_private;
+  webhook_options.retry_schedule = config.notify_retry_schedule;
+  webhook_options.per_endpoint = config.notify_per_endpoint;
+  auto dispatcher = events::WebhookDispatcher::open(
+      events::WebhookDispatcher::Deps{
+          .events_db = config.data_dir + "/events.db",
+          .state_db = config.data_dir + "/webhooks.db",
+          .account_endpoint = [&webhooks_api](const std::string& account) {
+            return webhooks_api.account_endpoint(account);
+          },
+          .secret_of = [sealer](const std::string& account) {
+            return sealer->derive("webhook-secret:" + account);
+          },
+          .seal = [sealer](const std::string& plain, const std::string& context) {
+            return sealer->seal(plain, context);
+          },
+          .open = [sealer](const std::string& sealed, const std::string& context) {
+            return sealer->open(sealed, context);
+          }},
+      webhook_options);
+  if (!dispatcher) {
+    return fail(config, dispatcher.error().detail);
+  }
+  webhooks_api.set_dispatcher(dispatcher->get());
   auto idempotency = api::IdempotencyStore::open(config.data_dir + "/idempotency.db");
   if (!idempotency) {
     return fail(config, idempotency.error().detail);
@@ -435,6 +482,7 @@ int serve(const Config& config) {
       .suppressions = suppressions->get(),
       .jobs = jobs_api.get(),
       .status = &status_api,
+      .webhooks = &webhooks_api,
       .auth_failures = &smtp_ctx.auth_failures,
       .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
       .ready = nullptr,
@@ -482,6 +530,7 @@ int serve(const Config& config) {
   });
   server.start();
   http.start();
+  (*dispatcher)->start();
   delivery.start();
   verifier.start();
   pool.start();
@@ -492,6 +541,7 @@ int serve(const Config& config) {
 
   // Every session and connection has ended: complete the pending writes, stop the threads.
   (*unbound)->shutdown();
+  (*dispatcher)->stop();
   (*event_log)->close();
   (*spool)->close();
   pool.stop();

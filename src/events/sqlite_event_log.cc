@@ -117,9 +117,15 @@ void SqliteEventLog::writer_loop() {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return closing_ || !queue_.empty() || !jobs_.empty(); });
+      wake_.wait_for(lock, std::chrono::minutes(1),
+                     [this] { return closing_ || !queue_.empty() || !jobs_.empty(); });
       if (queue_.empty() && jobs_.empty()) {
-        return;
+        if (closing_) {
+          return;
+        }
+        lock.unlock();
+        prune();
+        continue;
       }
       // Events are not in any acknowledgement's path: a few milliseconds of gathering make
       // one transaction (and one sync) of what would be dozens.
@@ -134,6 +140,7 @@ void SqliteEventLog::writer_loop() {
     write_batch(batch, jobs);
     batch.clear();
     jobs.clear();
+    prune();
     for (auto& w : waiters) {
       w();
     }
@@ -239,6 +246,33 @@ Result<std::vector<Event>> SqliteEventLog::query(const char* column, const std::
   }
   sqlite3_finalize(st);
   return out;
+}
+
+void SqliteEventLog::prune() {
+  const auto now = std::chrono::steady_clock::now();
+  if (retention_.count() <= 0 || now - last_prune_ < std::chrono::minutes(1)) {
+    return;
+  }
+  last_prune_ = now;
+  const std::int64_t cutoff =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch() - retention_)
+          .count();
+  // A few thousand rows per statement: the writer goes back to new events in between.
+  for (const char* sql : {"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts_ms < ?1 LIMIT 5000)",
+                          "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs WHERE received_ms < ?1 LIMIT 5000)"}) {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db_, sql, -1, &st, nullptr);
+    sqlite3_bind_int64(st, 1, cutoff);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      logger()->error("event log retention: {}", sqlite3_errmsg(db_));
+    } else if (sqlite3_changes(db_) > 0) {
+      logger()->info("event log retention: {} rows older than {} ms removed", sqlite3_changes(db_),
+                     retention_.count());
+      last_prune_ = {};  // more may be waiting: again after the next batch
+    }
+    sqlite3_finalize(st);
+  }
 }
 
 std::size_t SqliteEventLog::backlog() {

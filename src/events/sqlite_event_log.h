@@ -2,6 +2,8 @@
 // are queued and written by one thread, one transaction per batch (group commit).
 #pragma once
 
+#include <chrono>
+
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -32,11 +34,15 @@ class SqliteEventLog final : public EventLog {
   void close() override;
   // Events queued for the writer, not yet stored. Any thread.
   std::size_t backlog();
+  // Events (and job data) older than this are deleted, a few thousand rows at a time between
+  // writes, so writers never wait long. 0: kept for ever. Call before events flow.
+  void set_retention(std::chrono::milliseconds retention) { retention_ = retention; }
 
  private:
   SqliteEventLog(sqlite3* writer, sqlite3* reader) : db_(writer), reader_(reader) {}
 
   void writer_loop();
+  void prune();
   Result<std::vector<Event>> query(const char* column, const std::string& value);
   void write_batch(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs);
 
@@ -49,6 +55,8 @@ class SqliteEventLog final : public EventLog {
   std::deque<JobInfo> jobs_;
   std::vector<std::function<void()>> waiters_;  // satisfied by the batch that takes queue_
   bool closing_ = false;
+  std::chrono::milliseconds retention_{0};
+  std::chrono::steady_clock::time_point last_prune_{};
   std::thread writer_;
 };
 

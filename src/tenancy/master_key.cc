@@ -1,5 +1,7 @@
 #include "tenancy/master_key.h"
 
+#include <openssl/hmac.h>
+
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -147,6 +149,14 @@ Result<std::string> MasterKey::open(std::string_view sealed, std::string_view co
                       "sealed key does not open with this master key (wrong key or tampered)");
   }
   return plain;
+}
+
+std::string MasterKey::derive(std::string_view context) const {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+       reinterpret_cast<const unsigned char*>(context.data()), context.size(), md, &len);
+  return hex(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 }  // namespace txmail::tenancy

@@ -24,6 +24,9 @@ class MasterKey {
   // (for example "dkim:example.com:txm1"): a sealed value moved to another name fails to open.
   std::string seal(std::string_view plaintext, std::string_view context) const;
   Result<std::string> open(std::string_view sealed, std::string_view context) const;
+  // A secret derived for one purpose (HMAC-SHA256 of `context` under the key), as 64 hex
+  // digits: for example each account's webhook signing secret, never stored.
+  std::string derive(std::string_view context) const;
 
  private:
   MasterKey() = default;
