@@ -62,6 +62,19 @@ std::string render_metrics(const MetricsSources& s) {
         s.suppressions ? s.suppressions() : 0);
   gauge(out, "txmail_event_log_backlog", "Events waiting for the event log's writer.",
         s.event_backlog ? s.event_backlog() : 0);
+  if (s.webhooks) {
+    const auto w = s.webhooks();
+    auto counter = [&out](const char* name, const char* help, std::uint64_t v) {
+      out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, v);
+    };
+    counter("txmail_webhook_posts_total", "Notification batches delivered (2xx).", w.posts);
+    counter("txmail_webhook_notifications_total", "Notifications delivered.", w.delivered);
+    counter("txmail_webhook_refused_total", "Batches refused for good (301-308, 400-406, a refused target).", w.refused);
+    counter("txmail_webhook_failures_total", "Attempts that failed and will be retried.", w.failures);
+    counter("txmail_webhook_dead_total", "Batches that ran out of tries (dead letters).", w.dead);
+    gauge(out, "txmail_webhook_retry_backlog", "Batches waiting for their next try.", w.retry_backlog);
+    gauge(out, "txmail_webhook_dead_letters", "Dead letters kept for replay.", w.dead_letters);
+  }
   return out;
 }
 

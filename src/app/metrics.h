@@ -11,6 +11,7 @@
 
 #include "common/histogram.h"
 #include "events/event_log.h"
+#include "events/webhooks.h"
 
 namespace txmail::app {
 
@@ -32,6 +33,7 @@ struct MetricsSources {
   std::function<std::uint64_t()> spool_bytes;
   std::function<std::uint64_t()> suppressions;
   std::function<std::uint64_t()> event_backlog;
+  std::function<events::WebhookStats()> webhooks;
 };
 
 std::string render_metrics(const MetricsSources& s);

@@ -469,7 +469,8 @@ int serve(const Config& config) {
       .ready_backlog = [&delivery] { return static_cast<std::uint64_t>(delivery.ready_backlog()); },
       .spool_bytes = [s = spool->get()] { return s->bytes(); },
       .suppressions = [l = suppressions->get()] { return static_cast<std::uint64_t>(l->size()); },
-      .event_backlog = [l = event_log->get()] { return static_cast<std::uint64_t>(l->backlog()); }};
+      .event_backlog = [l = event_log->get()] { return static_cast<std::uint64_t>(l->backlog()); },
+      .webhooks = [d = dispatcher->get()] { return d->stats(); }};
   api::ApiService api_service(api::ServiceDeps{
       .config = **config_store,
       .accounts = **accounts,

@@ -1,0 +1,88 @@
+"""Push notification retries (issue core-5, acceptance 2): with the receiver down for two
+minutes, nothing is lost: the batches are retried (a shortened schedule, every 10 s) and all
+arrive once it is up; 301 and 404 answers are not retried; with a short schedule the batches
+that keep failing become dead letters, /v2/webhooks/dead-letters lists them and replay
+delivers them; an endpoint on a private address is refused unless the operator allows it."""
+from txmail_harness import *
+from webhook_receiver import WebhookReceiver
+
+
+def job(url, to="ok@dest.test"):
+    return {"subject": "retry", "body": {"contentType": "text/plain", "content": "x"},
+            "mail": {"from": {"email": "a@sender.test"}}, "notification": {"endPoint": {"url": url}},
+            "recipients": [{"mail": {"to": [{"email": to}]}}]}
+
+
+def tags(tx, job_id):
+    return {e["tag"] for e in events(tx, job_id, phase=None)}
+
+
+def received_tags(receiver, path=None):
+    return {n["tag"] for _, n in receiver.notifications(path)}
+
+
+receiver = WebhookReceiver()
+sink = Sink("127.0.0.54", free_port())
+try:
+    delivery = f'idle_connection = "200ms"\n[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.54:{sink.port}"\n'
+    # Part 1: down for two minutes, then up; 301 and 404 are final.
+    schedule = ", ".join(['"10s"'] * 15)
+    with Txmail(delivery=delivery, extra=f"[notifications]\nallow_private_targets = true\nretry_schedule = [{schedule}]\n") as tx:
+        receiver.stop()
+        down_since = time.time()
+        jobs = [http(tx, "POST", "/v2/jobs", job(receiver.url("/down")), user="alice").json["jobId"] for _ in range(5)]
+        time.sleep(15)
+        jobs += [http(tx, "POST", "/v2/jobs", job(receiver.url("/down")), user="alice").json["jobId"] for _ in range(5)]
+        want = set()
+        for j in jobs:
+            want |= wait_for(f"{j} delivered", lambda: (lambda t: len(t) >= 3 and t)(tags(tx, j)))
+        while time.time() - down_since < 120:
+            time.sleep(1)
+        receiver.start()
+        got = wait_for("every event after the receiver came back",
+                       lambda: (lambda t: want <= t and t)(received_tags(receiver, "/down")), timeout=60)
+        check(want <= got, f"lost: {want - got}")
+        metrics = http(tx, "GET", "/metrics").body
+        check("txmail_webhook_failures_total 0" not in metrics, "no failed attempt was counted")
+
+        receiver.status["/moved"] = 301
+        receiver.status["/gone"] = 404
+        moved = http(tx, "POST", "/v2/jobs", job(receiver.url("/moved")), user="alice").json["jobId"]
+        gone = http(tx, "POST", "/v2/jobs", job(receiver.url("/gone")), user="alice").json["jobId"]
+        for j in (moved, gone):
+            wait_for(f"{j} delivered", lambda: len(tags(tx, j)) >= 3)
+        wait_for("the 301 and 404 answers", lambda: receiver.got("/moved") and receiver.got("/gone"))
+        time.sleep(25)  # two retry periods
+        n_moved, n_gone = len(receiver.got("/moved")), len(receiver.got("/gone"))
+        check(n_moved == 1 and n_gone == 1, f"retried: 301 got {n_moved} requests, 404 got {n_gone}")
+        check("txmail_webhook_refused_total 2" in http(tx, "GET", "/metrics").body, "refusals not counted")
+
+    # Part 2: a short schedule runs out; dead letters, then replay.
+    with Txmail(delivery=delivery, extra='[notifications]\nallow_private_targets = true\nretry_schedule = ["1s", "1s"]\n') as tx:
+        receiver.status["/flaky"] = 503
+        failing = http(tx, "POST", "/v2/jobs", job(receiver.url("/flaky")), user="alice").json["jobId"]
+        dead = wait_for("a dead letter", lambda: (lambda d: d and d)(
+            http(tx, "GET", "/v2/webhooks/dead-letters", user="alice").json["deadLetters"]), timeout=60)
+        check(dead[0]["jobId"] == failing and dead[0]["attempts"] == 3 and dead[0]["lastError"] == "HTTP 503"
+              and dead[0]["url"] == receiver.url("/flaky"), f"{dead}")
+        attempts = len(receiver.got("/flaky"))
+        check(attempts >= 3, f"{attempts} attempts")
+        check(http(tx, "GET", "/v2/webhooks/dead-letters", user="relayer").json["deadLetters"] == [], "another account's")
+        receiver.status["/flaky"] = 200
+        replay = http(tx, "POST", "/v2/webhooks/dead-letters/replay", user="alice")
+        check(replay.status == 200 and replay.json["replayed"] >= 1, f"{replay}")
+        want = tags(tx, failing)
+        wait_for("the replayed batch", lambda: want <= received_tags(receiver, "/flaky"))
+        check(http(tx, "GET", "/v2/webhooks/dead-letters", user="alice").json["deadLetters"] == [], "still dead")
+
+    # Part 3: private targets are refused unless allowed.
+    with Txmail(delivery=delivery) as tx:
+        refused = http(tx, "POST", "/v2/jobs", job(receiver.url("/private")), user="alice").json["jobId"]
+        wait_for("delivery", lambda: len(tags(tx, refused)) >= 3)
+        wait_for("the refusal", lambda: "allow_private_targets" in tx.log_text())
+        time.sleep(1)
+        check(receiver.got("/private") == [], "a private target was called")
+finally:
+    receiver.stop()
+    sink.stop()
+print("ok")
