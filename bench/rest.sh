@@ -4,7 +4,9 @@
 # DURATION; delivery is paused, so this measures acceptance alone: parse, validate, compose,
 # spool (synced) and events stored before each 202. Reports jobs/s, latency and the node's CPU
 # per job, and checks that every 202 is in the spool.
-# Usage: bench/rest.sh [DURATION] [CONNECTIONS] [SIZE]   (defaults: 20s, 20, 2048)
+# With WEBHOOKS=1 the account's default endpoint is a local receiver (bench/webhook_sink.py),
+# so every job's events are also pushed: the cost of notifications on acceptance.
+# Usage: [WEBHOOKS=1] bench/rest.sh [DURATION] [CONNECTIONS] [SIZE]   (defaults: 20s, 20, 2048)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-20s}
@@ -28,6 +30,8 @@ file = "$dir/txmail.log"
 listen = "127.0.0.1:0"
 [api]
 hourly_limit = 0  # benchmarks measure throughput, not the per-account limit
+[notifications]
+allow_private_targets = true
 [[smtp.listener]]
 address = "127.0.0.1:0"
 mode = "relay"
@@ -43,6 +47,15 @@ pid=$!
 PIDS+=("$pid")
 for _ in $(seq 100); do [ -f "$dir/data/ports" ] && break; sleep 0.05; done
 port=$(awk '$1 == "http" && $2 == "http" {split($3, a, ":"); print a[2]}' "$dir/data/ports")
+if [ "${WEBHOOKS:-0}" = 1 ]; then
+  sink_port=$(free_port)
+  /usr/bin/python3 bench/webhook_sink.py "$sink_port" "$WORK/sink.json" &
+  PIDS+=($!)
+  sleep 0.3
+  curl -sf -X PUT -H "Authorization: Bearer $(cat "$dir/data/admin.token")" -H "X-Txmail-Account: bench" \
+       -H "Content-Type: application/json" -d "{\"url\": \"http://127.0.0.1:$sink_port/hooks\"}" \
+       "http://127.0.0.1:$port/v2/webhooks/endpoint" >/dev/null
+fi
 
 /usr/bin/python3 - "$SIZE" > "$WORK/post.lua" <<'PY'
 import json, sys
@@ -68,7 +81,7 @@ end
 PY
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-echo "load: wrk -c $CONNECTIONS -t 2 -d $DURATION, POST /v2/jobs, 1 recipient, ${SIZE}-byte text"
+echo "load: wrk -c $CONNECTIONS -t 2 -d $DURATION, POST /v2/jobs, 1 recipient, ${SIZE}-byte text, webhooks ${WEBHOOKS:-0}"
 # Warm the credential cache and the spool.
 wrk -c 2 -t 1 -d 2s -s "$WORK/post.lua" "http://127.0.0.1:$port/v2/jobs" >/dev/null
 before=$("$TXMAIL" spool --data-dir "$dir/data" list 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' || echo 0)
@@ -84,3 +97,7 @@ lat=$(grep '^latency' "$WORK/wrk.out")
 awk -v rps="$rps" -v reqs="$reqs" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v lat="$lat" \
     -v spooled="$((after - before))" -v bad="${non2xx:-0}" \
     'BEGIN { printf "txmail REST  jobs/s=%7.0f  %s  cpu/job=%.3fms  requests=%d non-202=%d spooled=%d\n", rps, lat, 1000*c/hz/reqs, reqs, bad, spooled }'
+if [ "${WEBHOOKS:-0}" = 1 ]; then
+  sleep 1.5
+  echo "webhooks received: $(cat "$WORK/sink.json")"
+fi
