@@ -728,6 +728,9 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
           if (!seen.insert(lower).second) {
             rc.drop = "VALIDATION_ERROR";
             rc.detail = "the address appears twice in this block";
+          } else if (d_.suppressions != nullptr && d_.suppressions->forbidden(rc.address)) {
+            rc.drop = "FORBIDDEN_RECIPIENT";
+            rc.detail = "role addresses are not sent to";
           } else if (auto s = d_.suppressions != nullptr
                                   ? d_.suppressions->find(r.account, rc.address, received)
                                   : std::nullopt) {

@@ -139,6 +139,7 @@ const std::map<std::string, Kind>& schema() {
       {"suppression.no_such_user_ttl", Kind::kString},
       {"suppression.other_ttl", Kind::kString},
       {"suppression.full_mailbox_ttl", Kind::kString},
+      {"suppression.forbidden_local_parts", Kind::kStringArray},
       {"api", Kind::kTable},
       {"api.hourly_limit", Kind::kInteger},
       {"api.max_recipients", Kind::kInteger},
@@ -301,6 +302,15 @@ Result<void> read_node(const toml::table& t, Config& c) {
     return r;
   if (auto r = read_duration(t, "suppression.full_mailbox_ttl", c.suppression.full_mailbox); !r)
     return r;
+  if (const auto* parts = t.at_path("suppression.forbidden_local_parts").as_array()) {
+    for (const auto& p : *parts) {
+      std::string local = *p.value<std::string>();
+      if (local.empty() || local.find('@') != std::string::npos) {
+        return bad("suppression.forbidden_local_parts", "'" + local + "' is not a local part");
+      }
+      c.suppression.forbidden_local_parts.push_back(tenancy::lower_address(local));
+    }
+  }
   if (auto r = read_count(t, "api.max_recipients", c.max_job_recipients, 1, 100'000); !r)
     return r;
   if (auto r = read_count(t, "api.max_message_size", c.max_message_bytes, 1024, 1LL << 31); !r)

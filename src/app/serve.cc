@@ -326,7 +326,10 @@ int serve(const Config& config) {
   smtp_ctx.keyring = keyring->get();
   smtp_ctx.suppressed = [list = suppressions->get(), &workers](const std::string& account,
                                                              const std::string& address)
-      -> std::optional<std::string> {
+      -> std::optional<std::pair<std::string, std::string>> {
+    if (list->forbidden(address)) {
+      return std::pair<std::string, std::string>{"FORBIDDEN_RECIPIENT", "role addresses are not sent to"};
+    }
     auto s = list->find(account, address, now_ms());
     if (!s) {
       return std::nullopt;
@@ -336,7 +339,7 @@ int serve(const Config& config) {
         logger()->warn("suppression renewal of {} failed: {}", entry.address, r.error().detail);
       }
     });
-    return tenancy::describe(*s);
+    return std::pair<std::string, std::string>{"PREVIOUSLY_BOUNCED", tenancy::describe(*s)};
   };
   smtp_ctx.on_job = [log, sealer](const store::SpoolRecord& r, const mime::ControlFields& c) {
     events::JobInfo info;
@@ -357,8 +360,10 @@ int serve(const Config& config) {
   };
   smtp_ctx.on_dropped = [log](const store::SpoolRecord& r,
                                                  const store::SpoolRecipient& rcpt,
-                                                 const std::string& why) {
-    events::Event e = events::make_event(events::Kind::kDroppedPreviouslyBounced);
+                                                 const std::string& sub_type, const std::string& why) {
+    events::Event e = events::make_event(sub_type == "FORBIDDEN_RECIPIENT"
+                                             ? events::Kind::kDroppedForbidden
+                                             : events::Kind::kDroppedPreviouslyBounced);
     e.job_id = r.job_id;
     e.mail_id = rcpt.mail_id;
     e.account = r.account;

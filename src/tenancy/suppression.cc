@@ -1,6 +1,7 @@
 #include "tenancy/suppression.h"
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <mutex>
 
 #include "common/duration.h"
@@ -164,6 +165,16 @@ std::vector<Suppression> SuppressionList::list(const std::string& scope, const s
     }
   }
   return out;
+}
+
+bool SuppressionList::forbidden(std::string_view address) const {
+  const std::size_t at = address.rfind('@');
+  if (at == std::string_view::npos || settings_.forbidden_local_parts.empty()) {
+    return false;
+  }
+  const std::string local = lower_address(address.substr(0, at));
+  return std::find(settings_.forbidden_local_parts.begin(), settings_.forbidden_local_parts.end(), local)
+         != settings_.forbidden_local_parts.end();
 }
 
 std::size_t SuppressionList::size() const {

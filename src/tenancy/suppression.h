@@ -42,6 +42,8 @@ struct SuppressionSettings {
   std::chrono::milliseconds no_such_user = std::chrono::hours(24 * 45);
   std::chrono::milliseconds other_permanent = std::chrono::hours(24 * 7);
   std::chrono::milliseconds full_mailbox = std::chrono::hours(24);
+  // Role local parts never sent to (DROPPED/FORBIDDEN_RECIPIENT), lower case: "abuse", ...
+  std::vector<std::string> forbidden_local_parts;
 };
 
 // What a hard bounce's reply adds, if anything: nullopt for a reply that is not permanent.
@@ -71,6 +73,8 @@ class SuppressionList {
   // The live entry for this account's recipient (memory only; any thread).
   std::optional<Suppression> find(const std::string& account, const std::string& address,
                                   std::int64_t now_ms) const;
+  // Whether the address's local part is a forbidden role address (any thread).
+  bool forbidden(std::string_view address) const;
   // Live entries of a scope in address order, after `after`, at most `limit`.
   std::vector<Suppression> list(const std::string& scope, const std::string& after,
                                 std::size_t limit, std::int64_t now_ms) const;

@@ -2,7 +2,8 @@
 on the account's list (45 days for a "no such user" reply); the next job to it, over REST or
 SMTP, drops the recipient with DROPPED/PREVIOUSLY_BOUNCED and renews the entry, while other
 recipients and other accounts go ahead; DELETE /v2/suppressions/{email} makes it deliverable
-again; entries added through the API page in address order; `txmail suppression` does the
+again; entries added through the API page in address order; role local parts from config
+are dropped as FORBIDDEN_RECIPIENT; `txmail suppression` does the
 same over the API."""
 import subprocess
 from txmail_harness import *
@@ -31,7 +32,17 @@ def days_left(entry):
 sink = Sink("127.0.0.51", free_port())
 try:
     delivery = f'idle_connection = "200ms"\n[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.51:{sink.port}"\n'
-    with Txmail(accounts=ACCOUNTS, delivery=delivery) as tx:
+    with Txmail(accounts=ACCOUNTS, delivery=delivery,
+                extra='[suppression]\nforbidden_local_parts = ["abuse", "Postmaster"]\n') as tx:
+        # Role addresses from config are dropped as FORBIDDEN_RECIPIENT, over REST and SMTP.
+        r = http(tx, "POST", "/v2/jobs", job("abuse@dest.test", "fine@dest.test"), user="alice")
+        check([(x["status"], x.get("reason")) for x in r.json["recipients"]] ==
+              [("DROPPED", "FORBIDDEN_RECIPIENT"), ("ACCEPTED", None)], f"{r}")
+        code, text, role_job = submit_as(tx, "alice", "a@sender.test", ["POSTMASTER@dest.test"], "Subject: r\r\n\r\nx\r\n")
+        check(code == 250, f"{code} {text}")
+        evs = wait_for("the role drop", lambda: events(tx, role_job, phase="PRE_PROCESS"))
+        check([e["subType"] for e in evs] == ["FORBIDDEN_RECIPIENT"], f"{evs}")
+
         first = http(tx, "POST", "/v2/jobs", job("reject-user@dest.test", "ok1@dest.test"), user="alice")
         check(first.status == 202, f"{first}")
         s = finished(tx, "alice", first.json["jobId"])

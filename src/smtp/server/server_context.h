@@ -38,16 +38,17 @@ struct ServerContext {
   // The per-account hourly limit shared with the REST API (null: none).
   tenancy::RateLimiter* limiter = nullptr;
   std::int64_t default_hourly_limit = 0;
-  // The suppression list's verdict on an account's recipient: why it is dropped
-  // (DROPPED/PREVIOUSLY_BOUNCED), or nullopt to deliver it. Any thread; no disk.
-  std::function<std::optional<std::string>(const std::string& account, const std::string& address)>
+  // Intake policy on an account's recipient: (DROPPED subType, why) when it must be dropped
+  // (PREVIOUSLY_BOUNCED, FORBIDDEN_RECIPIENT), or nullopt to deliver it. Any thread; no disk.
+  std::function<std::optional<std::pair<std::string, std::string>>(const std::string& account,
+                                                                    const std::string& address)>
       suppressed;
   // Every accepted job, before its recipients are handed on: the control fields the client set
   // (X-TXMAIL-*, X-RETARUS-M4A-*; already removed from the message).
   std::function<void(const store::SpoolRecord& job, const mime::ControlFields& control)> on_job;
   // A recipient of an accepted job that was dropped at intake, and why.
   std::function<void(const store::SpoolRecord& job, const store::SpoolRecipient& rcpt,
-                     const std::string& why)>
+                     const std::string& sub_type, const std::string& why)>
       on_dropped;
   // A job was accepted with something to report before delivery (sent unsigned, and why).
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;

@@ -187,7 +187,8 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
                         ? store::SpoolRecord::kFlag8BitMime
                         : 0U);
   record.recipients.reserve(envelope_.recipients.size());
-  std::vector<std::pair<store::SpoolRecipient, std::string>> dropped;  // suppressed, and why
+  // Recipients intake policy drops: (recipient, (subType, why)).
+  std::vector<std::pair<store::SpoolRecipient, std::pair<std::string, std::string>>> dropped;
   for (std::uint32_t i = 0; i < envelope_.recipients.size(); ++i) {
     store::SpoolRecipient rcpt{envelope_.recipients[i].address(), mail_id(job_id, 0, i),
                                store::RecipientStatus::kQueued, 0, record.received_ms};
@@ -233,7 +234,7 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     }
     for (const auto& [rcpt, why] : dropped) {
       if (ctx_.on_dropped) {
-        ctx_.on_dropped(record, rcpt, why);
+        ctx_.on_dropped(record, rcpt, why.first, why.second);
       }
     }
     if (!note.empty() && ctx_.on_note) {
