@@ -21,7 +21,9 @@ try:
     with DnsServer(ZONE) as dns:
         delivery = (f'mx_port = {PORT}\nidle_connection = "100ms"\nretry_schedule = ["1s"]\nretry_every = "1s"\n'
                     '[[delivery.policy]]\ndomain = "plain.test"\ntls = "required"\n')
-        with Txmail(extra=f'[dns]\nservers = ["{dns.address}"]\n', delivery=delivery) as tx:
+        # Every deferral is an event here ([notifications] deferred_every = 1): the test counts them.
+        with Txmail(extra=f'[dns]\nservers = ["{dns.address}"]\n[notifications]\ndeferred_every = 1\n',
+                    delivery=delivery) as tx:
             j1 = submit(tx, "a@sender.test", ["user@secure.test"], "Subject: tls\r\n\r\nsecret\r\n")
             j2 = submit(tx, "a@sender.test", ["user@plain.test"], "Subject: must not go in clear\r\n\r\nx\r\n")
             [m] = wait_for("delivery over TLS", lambda: tls_sink.messages())

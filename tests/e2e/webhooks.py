@@ -1,7 +1,8 @@
 """Push notifications (issue core-5, acceptance 1): a job with one deliverable recipient, one the
 sink answers 550 and one suppressed produces exactly the expected events at a Python receiver,
 each batch valid against docs/webhook.schema.json, signed (X-Txmail-Signature under the
-account's secret), with the endpoint's Basic credentials and headers; an SMTP message with the
+account's secret), with the endpoint's Basic credentials and headers, sent from
+[notifications] source_address; an SMTP message with the
 notification control headers produces the same, and the control headers never reach the sink.
 An account's default endpoint receives the jobs that name none."""
 import base64
@@ -47,6 +48,7 @@ def check_batches(receiver, path, job, secret, what, reject):
         check(r["headers"].get("authorization") == "Basic " + base64.b64encode(b"hook-user:hook-pass").decode(),
               f"{what}: Basic auth {r['headers'].get('authorization')}")
         check(r["headers"].get("x-test") == "yes", f"{what}: endpoint header missing")
+        check(r["client"] == "127.0.0.9", f"{what}: not from [notifications] source_address: {r['client']}")
     meta = got[0][0]
     return meta, got
 
@@ -55,7 +57,8 @@ receiver = WebhookReceiver()
 sink = Sink("127.0.0.53", free_port())
 try:
     delivery = f'idle_connection = "200ms"\n[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.53:{sink.port}"\n'
-    with Txmail(delivery=delivery, extra="[notifications]\nallow_private_targets = true\n") as tx:
+    extra = '[notifications]\nallow_private_targets = true\nsource_address = "127.0.0.9"\n'
+    with Txmail(delivery=delivery, extra=extra) as tx:
         secret = http(tx, "GET", "/v2/webhooks/secret", user="alice").json["secret"]
         check(len(secret) == 64, "secret")
         check(http(tx, "GET", "/v2/webhooks/secret", user="relayer").json["secret"] != secret, "secrets per account")

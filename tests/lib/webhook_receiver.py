@@ -11,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class WebhookReceiver:
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
+        """tls: (certfile, keyfile) to serve HTTPS."""
+        self.tls = tls
         self.lock = threading.Lock()
         self.requests = []
         self.status = {}  # path -> status code
@@ -28,8 +30,8 @@ class WebhookReceiver:
         s.close()
         return port
 
-    def url(self, path="/hook"):
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path="/hook", host="127.0.0.1"):
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
 
     def start(self):
         receiver = self
@@ -50,7 +52,8 @@ class WebhookReceiver:
                     body = None
                 with receiver.lock:
                     receiver.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                              "raw": raw, "body": body, "status": code})
+                                              "raw": raw, "body": body, "status": code,
+                                              "client": self.client_address[0]})
                 self.send_response(code)
                 if 300 <= code < 400:
                     self.send_header("Location", "http://127.0.0.1:1/elsewhere")
@@ -65,6 +68,11 @@ class WebhookReceiver:
                 pass  # a client that went away (txmail killed mid-request) is not the test's failure
 
         self.server = Server(("127.0.0.1", self.port), Handler)
+        if self.tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
