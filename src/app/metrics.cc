@@ -74,6 +74,7 @@ std::string render_metrics(const MetricsSources& s) {
     counter("txmail_webhook_dead_total", "Batches that ran out of tries (dead letters).", w.dead);
     gauge(out, "txmail_webhook_retry_backlog", "Batches waiting for their next try.", w.retry_backlog);
     gauge(out, "txmail_webhook_dead_letters", "Dead letters kept for replay.", w.dead_letters);
+    gauge(out, "txmail_webhook_lag_events", "Events in the log the dispatcher has not reached yet.", w.lag);
   }
   return out;
 }

@@ -340,6 +340,7 @@ struct WebhookDispatcher::Impl {
   std::mt19937_64 rng{std::random_device{}()};
   std::atomic<std::uint64_t> posts{0}, delivered{0}, refused{0}, failures{0}, dead{0};
   std::atomic<std::int64_t> last_seq{0};
+  std::atomic<std::int64_t> head{0};  // the log's last seq at the latest round
 
   ~Impl() {
     sqlite3_close(events);
@@ -548,6 +549,13 @@ struct WebhookDispatcher::Impl {
   // The next events after the position, dispatched; false when there were none.
   bool event_round() {
     const std::int64_t from = position();
+    {
+      Stmt head_q(events, "SELECT coalesce(max(seq), 0) FROM events");
+      if (sqlite3_step(head_q.st) == SQLITE_ROW) {
+        head.store(head_q.num(0), std::memory_order_relaxed);
+      }
+      last_seq.store(from, std::memory_order_relaxed);
+    }
     std::vector<Row> rows;
     {
       Stmt q(events,
@@ -782,6 +790,7 @@ WebhookStats WebhookDispatcher::stats() {
   s.refused = impl_->refused.load();
   s.failures = impl_->failures.load();
   s.dead = impl_->dead.load();
+  s.lag = static_cast<std::uint64_t>(std::max<std::int64_t>(0, impl_->head.load() - impl_->last_seq.load()));
   {
     std::lock_guard lock(impl_->state_mutex);
     Stmt r(impl_->state, "SELECT (SELECT count(*) FROM retries), (SELECT count(*) FROM dead)");

@@ -68,7 +68,7 @@ struct WebhookStats {
   std::uint64_t dead = 0;        // batches that ran out of tries
   std::uint64_t retry_backlog = 0;
   std::uint64_t dead_letters = 0;
-  std::uint64_t lag = 0;         // events in the log not yet dispatched
+  std::uint64_t lag = 0;         // events in the log not yet dispatched (at the latest round)
 };
 
 class WebhookDispatcher {

@@ -65,6 +65,8 @@ try:
         gauges = {f.name: f.samples[0].value for f in families.values() if f.type == "gauge"}
         check(gauges["txmail_queue_jobs"] == 0 and gauges["txmail_spool_bytes"] > 0
               and gauges["txmail_suppressions"] == 1, f"gauges {gauges}")
+        check({"txmail_webhook_retry_backlog", "txmail_webhook_dead_letters", "txmail_webhook_lag_events"} <= set(gauges),
+              f"webhook gauges missing: {sorted(gauges)}")
         for f in families.values():
             for s in f.samples:
                 check(not ({"domain", "account", "recipient", "job"} & set(s.labels)), f"a label that grows: {s}")
