@@ -26,8 +26,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kMaxBody = 64 * 1024;
-
 Response ok(int status, const json::value& v) {
   return Response{status, "application/json", json::serialize(v), {}};
 }
@@ -102,16 +100,12 @@ std::string random_password() {
 }
 
 Response create(store::ConfigStore& config, const Request& r) {
-  if (r.body.size() > kMaxBody) {
-    return problem(413, "Content Too Large", "the request body is over 64 KiB");
-  }
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
-    return problem(400, "Bad Request", "the body must be a JSON object");
+  auto body = body_object(r);
+  if (auto* p = std::get_if<Response>(&body)) {
+    return std::move(*p);
   }
   std::vector<FieldError> errors;
-  JsonObject o(v.as_object(), "", errors);
+  JsonObject o(std::get<json::object>(body), "", errors);
   tenancy::Account a;
   a.name = o.string("name", true, 64).value_or("");
   if (!a.name.empty() && !tenancy::valid_account_name(a.name)) {
@@ -257,13 +251,12 @@ Response admin_accounts(store::ConfigStore& config, tenancy::DomainService* doma
   if (r.method == "POST") {
     std::string key_name = "api";
     if (!r.body.empty()) {
-      boost::system::error_code ec;
-      json::value v = json::parse(r.body, ec);
-      if (ec || !v.is_object()) {
-        return problem(400, "Bad Request", "the body must be a JSON object");
+      auto body = body_object(r);
+      if (auto* p = std::get_if<Response>(&body)) {
+        return std::move(*p);
       }
       std::vector<FieldError> errors;
-      JsonObject o(v.as_object(), "", errors);
+      JsonObject o(std::get<json::object>(body), "", errors);
       key_name = o.string("name", false, 64).value_or(key_name);
       o.finish();
       if (!errors.empty()) {

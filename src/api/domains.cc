@@ -1,5 +1,7 @@
 #include "api/domains.h"
 
+#include "api/json_input.h"
+
 #include "dkim/key.h"
 
 namespace txmail::api {
@@ -8,23 +10,9 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kMaxBody = 64 * 1024;  // a PEM key is a few KiB
 
 Response ok(int status, const json::value& v) {
   return Response{status, "application/json", json::serialize(v), {}};
-}
-
-// The JSON object of a request body, or a problem.
-std::variant<json::object, Response> body_object(const Request& r) {
-  if (r.body.size() > kMaxBody) {
-    return problem(413, "Content Too Large", "the request body is over 64 KiB");
-  }
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
-    return problem(400, "Bad Request", "the body must be a JSON object");
-  }
-  return std::move(v.as_object());
 }
 
 std::string string_field(const json::object& o, const char* name) {

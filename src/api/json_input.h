@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "api/problem.h"
@@ -154,5 +155,21 @@ class JsonObject {
   std::vector<FieldError>& errors_;
   std::set<std::string> known_;
 };
+
+// The JSON object of a small request body (settings, not jobs), or the problem to answer:
+// 413 over `max` bytes, 400 when it is not a JSON object.
+inline std::variant<boost::json::object, Response> body_object(const Request& r,
+                                                               std::size_t max = 64 * 1024) {
+  if (r.body.size() > max) {
+    return problem(413, "Content Too Large",
+                   "the request body is over " + std::to_string(max / 1024) + " KiB");
+  }
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(r.body, ec);
+  if (ec || !v.is_object()) {
+    return problem(400, "Bad Request", "the body must be a JSON object");
+  }
+  return std::move(v.as_object());
+}
 
 }  // namespace txmail::api

@@ -71,13 +71,12 @@ Response suppressions_api(tenancy::SuppressionList& list, const Request& r,
     return problem(403, "Forbidden", "the suppression list is global: the operator changes it");
   }
   if (pattern == "/v2/suppressions") {  // POST
-    boost::system::error_code ec;
-    json::value v = json::parse(r.body, ec);
-    if (ec || !v.is_object()) {
-      return problem(400, "Bad Request", "the body must be a JSON object");
+    auto body = body_object(r);
+    if (auto* p = std::get_if<Response>(&body)) {
+      return std::move(*p);
     }
     std::vector<FieldError> errors;
-    JsonObject o(v.as_object(), "", errors);
+    JsonObject o(std::get<json::object>(body), "", errors);
     const auto email = o.string("email", true, 256);
     const auto type = o.string("type", false, 32).value_or("PREVIOUSLY_BOUNCED");
     const auto reason = o.string("reason", false, 300).value_or("added through the API");

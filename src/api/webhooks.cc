@@ -93,13 +93,12 @@ Response WebhooksApi::handle(const Request& r, const std::string& pattern) {
     return erased ? Response{204, "application/json", "", {}} : from_error(erased.error());
   }
   // PUT
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
-    return problem(400, "Bad Request", "the body must be a JSON object");
+  auto body = body_object(r);
+  if (auto* p = std::get_if<Response>(&body)) {
+    return std::move(*p);
   }
   std::vector<FieldError> errors;
-  JsonObject o(v.as_object(), "", errors);
+  JsonObject o(std::get<json::object>(body), "", errors);
   events::Endpoint e;
   e.url = o.string("url", true, 1000).value_or("");
   if (!e.url.empty() && (!(e.url.starts_with("https://") || e.url.starts_with("http://")) || !mime::header_safe(e.url))) {

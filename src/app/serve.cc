@@ -243,8 +243,18 @@ int serve(const Config& config) {
   if (!master) {
     return fail(config, master.error().detail);
   }
-  // The master key also seals notification endpoints (they may hold credentials).
+  // The master key also seals notification endpoints (they may hold credentials) and derives
+  // each account's webhook signing secret.
   auto sealer = std::make_shared<tenancy::MasterKey>(*master);
+  auto seal = [sealer](const std::string& plain, const std::string& context) {
+    return sealer->seal(plain, context);
+  };
+  auto open_sealed = [sealer](const std::string& sealed, const std::string& context) {
+    return sealer->open(sealed, context);
+  };
+  auto webhook_secret = [sealer](const std::string& account) {
+    return sealer->derive("webhook-secret:" + account);
+  };
   auto keyring = tenancy::DkimKeyring::load(**config_store, std::move(*master));
   if (!keyring) {
     return fail(config, keyring.error().detail);
@@ -413,15 +423,9 @@ int serve(const Config& config) {
   api::StatusApi status_api(**event_log);
   api::WebhooksApi webhooks_api(api::WebhooksDeps{
       .config = **config_store,
-      .seal = [sealer](const std::string& plain, const std::string& context) {
-        return sealer->seal(plain, context);
-      },
-      .open = [sealer](const std::string& sealed, const std::string& context) {
-        return sealer->open(sealed, context);
-      },
-      .secret_of = [sealer](const std::string& account) {
-        return sealer->derive("webhook-secret:" + account);
-      },
+      .seal = seal,
+      .open = open_sealed,
+      .secret_of = webhook_secret,
       .dispatcher = nullptr});
   events::WebhookOptions webhook_options;
   webhook_options.source_address = config.notify_source;
@@ -435,15 +439,9 @@ int serve(const Config& config) {
           .account_endpoint = [&webhooks_api](const std::string& account) {
             return webhooks_api.account_endpoint(account);
           },
-          .secret_of = [sealer](const std::string& account) {
-            return sealer->derive("webhook-secret:" + account);
-          },
-          .seal = [sealer](const std::string& plain, const std::string& context) {
-            return sealer->seal(plain, context);
-          },
-          .open = [sealer](const std::string& sealed, const std::string& context) {
-            return sealer->open(sealed, context);
-          }},
+          .secret_of = webhook_secret,
+          .seal = seal,
+          .open = open_sealed},
       webhook_options);
   if (!dispatcher) {
     return fail(config, dispatcher.error().detail);
@@ -464,9 +462,7 @@ int serve(const Config& config) {
       .hostname = config.node_name,
       .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500},
       .ack_latency = &node_metrics.rest_ack,
-      .seal = [sealer](const std::string& plain, const std::string& context) {
-        return sealer->seal(plain, context);
-      }});
+      .seal = seal});
   MetricsSources metrics_sources{
       .node = &node_metrics,
       .smtp_ack = &smtp_ctx.ack_latency,

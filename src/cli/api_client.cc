@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "net/asio.h"
+#include "net/http_url.h"
 
 namespace txmail::cli {
 
@@ -16,52 +17,22 @@ namespace http = beast::http;
 
 namespace {
 
+// The API's URL: where it is and the path it lives under (without the trailing slash).
 struct Url {
-  bool tls = false;
-  std::string host;
-  std::string port;
-  std::string prefix;  // a path the API lives under, without the trailing slash
+  net::HttpUrl http;
+  std::string prefix;
 };
 
 Result<Url> parse_url(const std::string& s) {
-  Url u;
-  std::string_view rest = s;
-  if (rest.starts_with("http://")) {
-    rest.remove_prefix(7);
-  } else if (rest.starts_with("https://")) {
-    rest.remove_prefix(8);
-    u.tls = true;
-  } else {
+  auto http = net::parse_http_url(s);
+  if (!http) {
     return make_error(ErrorCode::kInvalidArgument, "--api: '" + s + "' is not an http:// or https:// URL");
   }
-  const std::size_t slash = rest.find('/');
-  std::string_view hostport = rest.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    u.prefix = std::string(rest.substr(slash));
-    while (!u.prefix.empty() && u.prefix.back() == '/') {
-      u.prefix.pop_back();
-    }
+  std::string prefix = http->target.substr(0, http->target.find('?'));
+  while (!prefix.empty() && prefix.back() == '/') {
+    prefix.pop_back();
   }
-  if (hostport.starts_with("[")) {
-    const std::size_t close = hostport.find(']');
-    if (close == std::string_view::npos) {
-      return make_error(ErrorCode::kInvalidArgument, "--api: bad IPv6 address in '" + s + "'");
-    }
-    u.host = std::string(hostport.substr(1, close - 1));
-    hostport.remove_prefix(close + 1);
-    u.port = hostport.starts_with(":") ? std::string(hostport.substr(1)) : "";
-  } else {
-    const std::size_t colon = hostport.rfind(':');
-    u.host = std::string(hostport.substr(0, colon));
-    u.port = colon == std::string_view::npos ? "" : std::string(hostport.substr(colon + 1));
-  }
-  if (u.port.empty()) {
-    u.port = u.tls ? "443" : "80";
-  }
-  if (u.host.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "--api: no host in '" + s + "'");
-  }
-  return u;
+  return Url{std::move(*http), std::move(prefix)};
 }
 
 template <typename Stream>
@@ -95,12 +66,12 @@ Result<ApiReply> call(const ApiTarget& target, const std::string& method, const 
   asio::io_context io;
   tcp::resolver resolver(io);
   beast::error_code ec;
-  const auto endpoints = resolver.resolve(url->host, url->port, ec);
+  const auto endpoints = resolver.resolve(url->http.host, url->http.port, ec);
   if (ec) {
-    return make_error(ErrorCode::kNetwork, "cannot resolve " + url->host + ": " + ec.message());
+    return make_error(ErrorCode::kNetwork, "cannot resolve " + url->http.host + ": " + ec.message());
   }
   http::request<http::string_body> req{http::string_to_verb(method), url->prefix + path, 11};
-  req.set(http::field::host, url->host);
+  req.set(http::field::host, url->http.host);
   req.set(http::field::user_agent, "txmail-cli");
   if (!target.token.empty()) {
     req.set(http::field::authorization, "Bearer " + target.token);
@@ -120,7 +91,7 @@ Result<ApiReply> call(const ApiTarget& target, const std::string& method, const 
   req.keep_alive(false);
   req.prepare_payload();
   const std::string where = " (" + target.url + ")";
-  if (!url->tls) {
+  if (!url->http.tls) {
     beast::tcp_stream stream(io);
     stream.expires_after(std::chrono::seconds(120));
     stream.connect(endpoints, ec);
@@ -133,8 +104,8 @@ Result<ApiReply> call(const ApiTarget& target, const std::string& method, const 
   ctx.set_default_verify_paths();
   ctx.set_verify_mode(asio::ssl::verify_peer);
   beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-  SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str());
-  stream.set_verify_callback(asio::ssl::host_name_verification(url->host));
+  SSL_set_tlsext_host_name(stream.native_handle(), url->http.host.c_str());
+  stream.set_verify_callback(asio::ssl::host_name_verification(url->http.host));
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(120));
   beast::get_lowest_layer(stream).connect(endpoints, ec);
   if (!ec) {

@@ -16,6 +16,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "net/asio.h"
+#include "net/http_url.h"
 
 namespace txmail::events {
 
@@ -99,48 +100,7 @@ std::string hmac_hex(const std::string& key, const std::string& data) {
   return hex(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
-struct Url {
-  bool tls = false;
-  std::string host;
-  std::string port;
-  std::string target;
-};
-
-std::optional<Url> parse_url(const std::string& s) {
-  Url u;
-  std::string_view rest = s;
-  if (rest.starts_with("https://")) {
-    u.tls = true;
-    rest.remove_prefix(8);
-  } else if (rest.starts_with("http://")) {
-    rest.remove_prefix(7);
-  } else {
-    return std::nullopt;
-  }
-  const std::size_t slash = rest.find('/');
-  std::string_view hostport = rest.substr(0, slash);
-  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (hostport.starts_with("[")) {
-    const std::size_t close = hostport.find(']');
-    if (close == std::string_view::npos) {
-      return std::nullopt;
-    }
-    u.host = std::string(hostport.substr(1, close - 1));
-    hostport.remove_prefix(close + 1);
-    u.port = hostport.starts_with(":") ? std::string(hostport.substr(1)) : "";
-  } else {
-    const std::size_t colon = hostport.rfind(':');
-    u.host = std::string(hostport.substr(0, colon));
-    u.port = colon == std::string_view::npos ? "" : std::string(hostport.substr(colon + 1));
-  }
-  if (u.port.empty()) {
-    u.port = u.tls ? "443" : "80";
-  }
-  if (u.host.empty() || u.host.find('@') != std::string::npos) {
-    return std::nullopt;
-  }
-  return u;
-}
+using Url = net::HttpUrl;
 
 // One HTTP/1.1 connection to one endpoint, kept alive while a lane uses it.
 class Client {
@@ -427,7 +387,7 @@ struct WebhookDispatcher::Impl {
       asio::post(*senders, [this, &lane, &done] {
         Client client(options, tls);
         for (Batch* b : lane) {
-          const auto url = parse_url(b->endpoint.url);
+          const auto url = net::parse_http_url(b->endpoint.url);
           if (!url) {
             b->result = {Verdict::kRefused, "not an http(s) URL"};
             continue;

@@ -43,3 +43,29 @@ TEST(Cidr, RefusesGarbage) {
 
 }  // namespace
 }  // namespace txmail::net
+
+#include "net/http_url.h"
+
+namespace txmail::net {
+namespace {
+
+TEST(HttpUrl, Parts) {
+  auto a = parse_http_url("https://hooks.example.org/in?x=1");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->tls);
+  EXPECT_EQ(a->host, "hooks.example.org");
+  EXPECT_EQ(a->port, "443");
+  EXPECT_EQ(a->target, "/in?x=1");
+  auto b = parse_http_url("http://[::1]:8080");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->port, "8080");
+  EXPECT_EQ(b->target, "/");
+  EXPECT_FALSE(parse_http_url("ftp://x"));
+  EXPECT_FALSE(parse_http_url("http://user@host/"));
+  EXPECT_FALSE(parse_http_url("http://host:80x/"));
+  EXPECT_FALSE(parse_http_url("http:///path"));
+}
+
+}  // namespace
+}  // namespace txmail::net
