@@ -696,6 +696,21 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
   const auto now = std::chrono::system_clock::now();
   const std::int64_t received = now_ms();
   const std::string domain = mime::address_domain(job.mime_from.address);
+  // Refuse a job too big to compose before composing it: each block carries the bodies and
+  // every attachment (base64: 4/3 of the bytes, plus line breaks).
+  std::size_t per_block = job.text.size() * 3 + job.html.size() * 3 + 8192;
+  for (const auto& a : job.attachments) {
+    per_block += a.data.size() / 57 * 78 + 78;
+  }
+  if (per_block * job.blocks.size() > d_.limits.max_job_bytes) {
+    done(problem(413, "/problems/message-too-large", "Content Too Large",
+                 "the job would compose about " + std::to_string(per_block * job.blocks.size())
+                     + " octets in " + std::to_string(job.blocks.size()) + " messages; at most "
+                     + std::to_string(d_.limits.max_job_bytes)
+                     + ": put recipients who share the content in one block, or send several jobs",
+                 {}));
+    return;
+  }
   const auto decision = tenancy::decide_signing(d_.keyring, d_.accounts, r.account, domain);
   using K = tenancy::SigningDecision::Kind;
   if (decision.kind == K::kRefused) {

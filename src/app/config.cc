@@ -144,6 +144,7 @@ const std::map<std::string, Kind>& schema() {
       {"api.hourly_limit", Kind::kInteger},
       {"api.max_recipients", Kind::kInteger},
       {"api.max_message_size", Kind::kInteger},
+      {"api.max_job_size", Kind::kInteger},
   };
   return kSchema;
 }
@@ -314,6 +315,8 @@ Result<void> read_node(const toml::table& t, Config& c) {
   if (auto r = read_count(t, "api.max_recipients", c.max_job_recipients, 1, 100'000); !r)
     return r;
   if (auto r = read_count(t, "api.max_message_size", c.max_message_bytes, 1024, 1LL << 31); !r)
+    return r;
+  if (auto r = read_count(t, "api.max_job_size", c.max_job_bytes, 1024, 1LL << 36); !r)
     return r;
   c.admin_token_file = c.data_dir + "/admin.token";
   read_string(t, "http.admin_token_file", c.admin_token_file);

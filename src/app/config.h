@@ -62,6 +62,7 @@ struct Config {
   std::int64_t account_hourly_limit = 5000;  // requests per hour per account; 0: none
   std::size_t max_job_recipients = 1000;
   std::size_t max_message_bytes = 20 * 1000 * 1000;
+  std::size_t max_job_bytes = 256 * 1024 * 1024;
   // [smtp], [[smtp.listener]]
   smtp::ServerOptions smtp;
   std::chrono::milliseconds auth_cache_ttl = std::chrono::minutes(5);

@@ -460,7 +460,8 @@ int serve(const Config& config) {
       .on_spooled = [&delivery](const store::SpoolRecord& r) { delivery.submit(r); },
       .suppressions = suppressions->get(),
       .hostname = config.node_name,
-      .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500},
+      .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500,
+                               config.max_job_bytes},
       .ack_latency = &node_metrics.rest_ack,
       .seal = seal});
   MetricsSources metrics_sources{

@@ -32,7 +32,7 @@ def refused(tx, body, status, path, what, user="alice"):
     return r
 
 
-with Txmail(accounts=ACCOUNTS, http_settings="max_body = 3000000", extra="[api]\nmax_message_size = 1000000\n") as tx:
+with Txmail(accounts=ACCOUNTS, http_settings="max_body = 3000000", extra="[api]\nmax_message_size = 1000000\nmax_job_size = 100000000\n") as tx:
     crlf = "x\r\nBcc: victim@evil.test"
     refused(tx, job(subject={"content": crlf}), 400, "subject.content", "CRLF in the subject")
     refused(tx, job(subject="plain\nstring"), 400, "subject", "LF in a string subject")
@@ -76,6 +76,12 @@ with Txmail(accounts=ACCOUNTS, http_settings="max_body = 3000000", extra="[api]\
     r = refused(tx, job(attachments=[{"name": "big.bin", "contentType": "application/octet-stream", "content": big}]),
                 413, None, "a composed message over [api] max_message_size")
     check("composed message" in r.json["detail"], f"{r.json}")
+    # Many blocks each carrying a large attachment: refused before composing (memory bound).
+    blocks = [{"mail": {"to": [{"email": f"b{i}@dest.test"}]}} for i in range(1000)]
+    r = refused(tx, job(recipients=blocks, attachments=[{"name": "a.bin", "contentType": "application/octet-stream",
+                                                          "content": base64.b64encode(b"\0" * 600_000).decode()}]),
+                413, None, "a job whose messages together pass [api] max_job_size")
+    check("1000 messages" in r.json["detail"], f"{r.json}")
     r = http(tx, "POST", "/v2/jobs", raw_body=b'{"x": "' + b"a" * 3_100_000 + b'"}', user="alice",
              headers={"Content-Type": "application/json"})
     check(r.status == 413 and r.json["type"] == "/problems/body-too-large", f"a body over http.max_body: {r}")
