@@ -69,9 +69,10 @@ try:
         failing = http(tx, "POST", "/v2/jobs", job(receiver.url("/flaky")), user="alice").json["jobId"]
         wait_for("delivery", lambda: len(tags(tx, failing)) >= 3)
 
-        def backlog():
-            m = re.search(r"txmail_webhook_retry_backlog (\d+)", http(tx, "GET", "/metrics").body)
-            return int(m.group(1))
+        def backlog():  # batches waiting for a try, plus events the dispatcher has not read
+            body = http(tx, "GET", "/metrics").body
+            return sum(int(re.search(name + r" (\d+)", body).group(1))
+                       for name in ("txmail_webhook_retry_backlog", "txmail_webhook_lag_events"))
         # Every batch of the job (it may have been sent in more than one) has run out of tries.
         wait_for("the dead letters", lambda: backlog() == 0 and
                  http(tx, "GET", "/v2/webhooks/dead-letters", user="alice").json["deadLetters"], timeout=60)
