@@ -243,6 +243,10 @@ void ApiService::handle(Request r, HttpServer::Done done) {
   }
   if (route->counted && !r.account.empty()) {
     const auto a = d_.accounts.find(r.account);
+    if (a && a->disabled) {  // the operator acting for a disabled account sends nothing either
+      done(problem(403, "Forbidden", "the account " + r.account + " is disabled"));
+      return;
+    }
     const std::int64_t hourly = a && a->hourly_limit >= 0 ? a->hourly_limit : d_.default_hourly_limit;
     if (const std::int64_t wait = d_.limiter.acquire(r.account, hourly, now_ms()); wait > 0) {
       Response res = problem(429, "Too Many Requests",

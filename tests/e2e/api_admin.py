@@ -94,6 +94,8 @@ with Txmail(http_settings='max_connections = 50\nlisten_tls = "127.0.0.1:0"', tl
     time.sleep(0.2)
     problem(http(tx, "GET", "/v2/domains", key=acme_key), 401, "a disabled account's key")
     problem(http(tx, "GET", "/v2/domains", user="acme", password=acme_password), 401, "a disabled account's password")
+    problem(http(tx, "POST", "/v2/jobs", {"subject": "x"}, token=token, headers={"X-Txmail-Account": "acme"}), 403,
+            "the operator sending for a disabled account")
     check(not http(tx, "POST", "/v2/admin/accounts/acme/enable", token=token).json["disabled"], "enable")
     time.sleep(0.2)
     check(http(tx, "GET", "/v2/domains", key=acme_key).status == 200, "enabled again")
