@@ -96,3 +96,39 @@ CF
   done
 }
 
+
+# --- A node for the API benchmarks (bench/rest.sh, bench/webhooks.sh) -------------------------
+# start_api_node: txmail under $WORK/txmail with delivery paused, no hourly limit, local webhook
+# targets allowed, and the account bench / bench-password; sets dir, pid and port (its HTTP API).
+start_api_node() {
+  dir="$WORK/txmail"
+  mkdir -p "$dir"
+  cat > "$dir/txmail.toml" <<TOML
+[node]
+name = "bench.txmail.test"
+data_dir = "$dir/data"
+[log]
+level = "warn"
+file = "$dir/txmail.log"
+[http]
+listen = "127.0.0.1:0"
+[api]
+hourly_limit = 0  # benchmarks measure throughput, not the per-account limit
+[notifications]
+allow_private_targets = true
+[[smtp.listener]]
+address = "127.0.0.1:0"
+mode = "relay"
+[delivery]
+paused = true
+[[account]]
+name = "bench"
+password = "bench-password"
+allow_unverified_domains = true
+TOML
+  "$TXMAIL" serve --config "$dir/txmail.toml" 2>>"$dir/stderr" &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 100); do [ -f "$dir/data/ports" ] && break; sleep 0.05; done
+  port=$(awk '$1 == "http" && $2 == "http" {split($3, a, ":"); print a[2]}' "$dir/data/ports")
+}

@@ -17,36 +17,7 @@ source "$(dirname "$0")/lib.sh"
 bench_init rest
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
 
-dir="$WORK/txmail"
-mkdir -p "$dir"
-cat > "$dir/txmail.toml" <<TOML
-[node]
-name = "bench.txmail.test"
-data_dir = "$dir/data"
-[log]
-level = "warn"
-file = "$dir/txmail.log"
-[http]
-listen = "127.0.0.1:0"
-[api]
-hourly_limit = 0  # benchmarks measure throughput, not the per-account limit
-[notifications]
-allow_private_targets = true
-[[smtp.listener]]
-address = "127.0.0.1:0"
-mode = "relay"
-[delivery]
-paused = true
-[[account]]
-name = "bench"
-password = "bench-password"
-allow_unverified_domains = true
-TOML
-"$TXMAIL" serve --config "$dir/txmail.toml" 2>>"$dir/stderr" &
-pid=$!
-PIDS+=("$pid")
-for _ in $(seq 100); do [ -f "$dir/data/ports" ] && break; sleep 0.05; done
-port=$(awk '$1 == "http" && $2 == "http" {split($3, a, ":"); print a[2]}' "$dir/data/ports")
+start_api_node
 if [ "${WEBHOOKS:-0}" = 1 ]; then
   sink_port=$(free_port)
   /usr/bin/python3 bench/webhook_sink.py "$sink_port" "$WORK/sink.json" &

@@ -13,39 +13,10 @@ TXMAIL=${TXMAIL_BIN:-build/txmail}
 source "$(dirname "$0")/lib.sh"
 bench_init webhooks
 
-dir="$WORK/txmail"
-mkdir -p "$dir"
 sink_port=$(free_port)
 /usr/bin/python3 bench/webhook_sink.py "$sink_port" "$WORK/sink.json" &
 PIDS+=($!)
-cat > "$dir/txmail.toml" <<TOML
-[node]
-name = "bench.txmail.test"
-data_dir = "$dir/data"
-[log]
-level = "warn"
-file = "$dir/txmail.log"
-[http]
-listen = "127.0.0.1:0"
-[api]
-hourly_limit = 0
-[notifications]
-allow_private_targets = true
-[[smtp.listener]]
-address = "127.0.0.1:0"
-mode = "relay"
-[delivery]
-paused = true
-[[account]]
-name = "bench"
-password = "bench-password"
-allow_unverified_domains = true
-TOML
-"$TXMAIL" serve --config "$dir/txmail.toml" 2>>"$dir/stderr" &
-pid=$!
-PIDS+=("$pid")
-for _ in $(seq 100); do [ -f "$dir/data/ports" ] && break; sleep 0.05; done
-port=$(awk '$1 == "http" && $2 == "http" {split($3, a, ":"); print a[2]}' "$dir/data/ports")
+start_api_node
 /usr/bin/python3 - "$port" "$sink_port" "$JOBS" "$RCPTS" "$WORK/sink.json" "$(cat "$dir/data/admin.token")" <<'PY'
 import base64, json, sys, time, urllib.request
 port, sink_port, jobs, rcpts, sink_file, token = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]

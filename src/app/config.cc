@@ -276,15 +276,8 @@ Result<void> read_node(const toml::table& t, Config& c) {
     }
   }
   c.notify_allow_private = t.at_path("notifications.allow_private_targets").value_or(false);
-  if (const auto* schedule = t.at_path("notifications.retry_schedule").as_array()) {
-    for (const auto& step : *schedule) {
-      auto v = parse_duration(*step.value<std::string>());
-      if (!v || v->count() <= 0) {
-        return bad("notifications.retry_schedule", "each step must be a positive duration like \"2m\"");
-      }
-      c.notify_retry_schedule.push_back(*v);
-    }
-  }
+  if (auto r = read_durations(t, "notifications.retry_schedule", c.notify_retry_schedule); !r)
+    return r;
   if (auto r = read_count(t, "notifications.per_endpoint_connections", c.notify_per_endpoint, 1, 64); !r)
     return r;
   if (auto r = read_count(t, "notifications.deferred_every", c.deferred_every, 0, 1000); !r)

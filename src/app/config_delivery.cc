@@ -55,16 +55,8 @@ Result<void> read_delivery_limits(const toml::table& t, queue::DeliveryOptions& 
     }
     d.tls = *mode;
   }
-  if (const auto* schedule = t.at_path("delivery.retry_schedule").as_array()) {
-    d.retry.schedule.clear();
-    for (const auto& step : *schedule) {
-      auto v = parse_duration(*step.value<std::string>());
-      if (!v || v->count() <= 0) {
-        return bad("delivery.retry_schedule", "each step must be a positive duration like \"5m\"");
-      }
-      d.retry.schedule.push_back(*v);
-    }
-  }
+  if (auto r = read_durations(t, "delivery.retry_schedule", d.retry.schedule); !r)
+    return r;
   if (auto r = read_duration(t, "delivery.retry_every", d.retry.tail); !r)
     return r;
   if (auto r = read_duration(t, "delivery.max_age", d.retry.max_age); !r)

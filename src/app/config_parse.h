@@ -47,6 +47,24 @@ inline Result<void> read_duration(const toml::table& t, const char* key,
   return {};
 }
 
+// A list of positive durations (retry schedules); `out` is replaced only when the key is set.
+inline Result<void> read_durations(const toml::table& t, const char* key,
+                                   std::vector<std::chrono::milliseconds>& out) {
+  const auto* list = t.at_path(key).as_array();
+  if (list == nullptr) {
+    return {};
+  }
+  out.clear();
+  for (const auto& step : *list) {
+    auto v = parse_duration(*step.value<std::string>());
+    if (!v || v->count() <= 0) {
+      return bad(key, "each step must be a positive duration like \"5m\"");
+    }
+    out.push_back(*v);
+  }
+  return {};
+}
+
 inline void read_string(const toml::table& t, const char* key, std::string& out) {
   if (auto v = t.at_path(key).value<std::string>()) {
     out = *v;

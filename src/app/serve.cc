@@ -82,41 +82,18 @@ void suppress_bounce(asio::thread_pool& workers, tenancy::SuppressionList& list,
   });
 }
 
-// Expired suppressions leave the store every ten minutes (on the worker pool).
-void purge_suppressions(asio::steady_timer& timer, asio::thread_pool& workers,
-                        tenancy::SuppressionList& list) {
-  timer.expires_after(std::chrono::minutes(10));
-  timer.async_wait([&timer, &workers, &list](const boost::system::error_code& ec) {
+// Runs `work` on the worker pool every `interval` (the next wait starts when it is done) until
+// the timer is cancelled: periodic store work never runs on an I/O thread.
+void every(asio::steady_timer& timer, asio::thread_pool& workers, std::chrono::milliseconds interval,
+           std::function<void()> work) {
+  timer.expires_after(interval);
+  timer.async_wait([&timer, &workers, interval, work = std::move(work)](const boost::system::error_code& ec) {
     if (ec) {
       return;
     }
-    asio::post(workers, [&timer, &workers, &list] {
-      if (auto n = list.purge(now_ms()); !n) {
-        logger()->error("suppression purge: {}", n.error().detail);
-      }
-      asio::post(timer.get_executor(),
-                 [&timer, &workers, &list] { purge_suppressions(timer, workers, list); });
-    });
-  });
-}
-
-// Every second, changes other processes made to the config store (administration commands
-// write the same file) reach the watchers; on the worker pool, never an I/O thread.
-void poll_config_store(asio::steady_timer& timer, asio::thread_pool& workers,
-                       store::ConfigStore& store) {
-  timer.expires_after(std::chrono::seconds(1));
-  timer.async_wait([&timer, &workers, &store](const boost::system::error_code& ec) {
-    if (ec) {
-      return;
-    }
-    asio::post(workers, [&timer, &workers, &store] {
-      if (auto n = store.refresh(); !n) {
-        logger()->error("config store refresh: {}", n.error().detail);
-      } else if (*n > 0) {
-        logger()->info("config store: {} changes from another process", *n);
-      }
-      asio::post(timer.get_executor(),
-                 [&timer, &workers, &store] { poll_config_store(timer, workers, store); });
+    asio::post(workers, [&timer, &workers, interval, work] {
+      work();
+      asio::post(timer.get_executor(), [&timer, &workers, interval, work] { every(timer, workers, interval, work); });
     });
   });
 }
@@ -404,9 +381,22 @@ int serve(const Config& config) {
                                         [&config] { return load_master_key(config); });
   DomainVerifier verifier(pool.at(0), workers, domain_service, **unbound, config.domain_verify_interval);
   asio::steady_timer config_poll(pool.at(0));
-  poll_config_store(config_poll, workers, **config_store);
+  // Changes other processes made to the config store (administration commands write the same
+  // file) reach the watchers within a second.
+  every(config_poll, workers, std::chrono::seconds(1), [store = config_store->get()] {
+    if (auto n = store->refresh(); !n) {
+      logger()->error("config store refresh: {}", n.error().detail);
+    } else if (*n > 0) {
+      logger()->info("config store: {} changes from another process", *n);
+    }
+  });
   asio::steady_timer suppression_purge(pool.at(0));
-  purge_suppressions(suppression_purge, workers, **suppressions);
+  // Expired suppressions leave the store every ten minutes.
+  every(suppression_purge, workers, std::chrono::minutes(10), [list = suppressions->get()] {
+    if (auto n = list->purge(now_ms()); !n) {
+      logger()->error("suppression purge: {}", n.error().detail);
+    }
+  });
   smtp::SmtpServer server(smtp_ctx, pool);
   if (auto r = server.bind(); !r) {
     return fail(config, r.error().detail);

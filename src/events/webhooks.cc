@@ -453,6 +453,22 @@ struct WebhookDispatcher::Impl {
     }
   }
 
+  // After a round's sends, inside its state transaction: counted; a failure stored for its
+  // next try (or as a dead letter); a retried batch that is done leaves the retry queue.
+  void settle(const std::vector<Batch>& batches) {
+    const std::int64_t now = now_ms();
+    for (const auto& b : batches) {
+      count(b);
+      if (b.result.verdict == Verdict::kRetry) {
+        store_failure(b, now);  // replaces its retry row, if it had one
+      } else if (b.retry_id != 0) {
+        Stmt del(state, "DELETE FROM retries WHERE id = ?");
+        del.integer(1, b.retry_id);
+        sqlite3_step(del.st);
+      }
+    }
+  }
+
   // Batches whose retry time has come.
   bool retry_round() {
     std::vector<Batch> batches;
@@ -485,17 +501,7 @@ struct WebhookDispatcher::Impl {
     send_all(batches);
     std::lock_guard lock(state_mutex);
     sqlite3_exec(state, "BEGIN", nullptr, nullptr, nullptr);
-    const std::int64_t now = now_ms();
-    for (const auto& b : batches) {
-      count(b);
-      if (b.result.verdict == Verdict::kRetry) {
-        store_failure(b, now);
-      } else {
-        Stmt del(state, "DELETE FROM retries WHERE id = ?");
-        del.integer(1, b.retry_id);
-        sqlite3_step(del.st);
-      }
-    }
+    settle(batches);
     sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr);
     return true;
   }
@@ -606,13 +612,7 @@ struct WebhookDispatcher::Impl {
     }
     std::lock_guard lock(state_mutex);
     sqlite3_exec(state, "BEGIN", nullptr, nullptr, nullptr);
-    const std::int64_t now = now_ms();
-    for (const auto& b : batches) {
-      count(b);
-      if (b.result.verdict == Verdict::kRetry) {
-        store_failure(b, now);
-      }
-    }
+    settle(batches);
     Stmt pos(state, "UPDATE position SET seq = ? WHERE id = 1");
     pos.integer(1, rows.back().seq);
     sqlite3_step(pos.st);

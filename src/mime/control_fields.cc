@@ -30,8 +30,9 @@ std::pair<ControlFields, std::string> extract_control_fields(std::string& messag
   ControlFields out;
   std::string problem;
   const std::size_t header_end = header_section(message).size();
+  // The header section without the control fields, built only once one is found: most
+  // messages have none, and then nothing is copied.
   std::string kept;
-  kept.reserve(header_end);
   std::size_t total_header_chars = 0;
   std::size_t pos = 0;
   while (pos < header_end) {
@@ -49,11 +50,15 @@ std::pair<ControlFields, std::string> extract_control_fields(std::string& messag
     } else if (istarts(field, "X-RETARUS-M4A-")) {
       name = field.substr(14);
     } else {
-      kept.append(field);
+      if (out.removed > 0) {
+        kept.append(field);
+      }
       pos = end;
       continue;
     }
-    ++out.removed;
+    if (out.removed++ == 0) {
+      kept.assign(message, 0, pos);
+    }
     const std::size_t colon = name.find(':');
     std::string value;
     for (char c : name.substr(colon == std::string_view::npos ? name.size() : colon + 1)) {
