@@ -325,7 +325,7 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
   d_.events.append_job(std::move(info));
   auto respond = [this, intake] {
     // Delivery hears of the job only now: its STARTED events come first in the log.
-    for (const auto& rec : intake->records) {
+    for (auto& rec : intake->records) {
       if (d_.on_spooled) {
         d_.on_spooled(rec);
       }

@@ -50,7 +50,8 @@ struct JobsDeps {
   store::Spool& spool;
   events::EventLog& events;
   IdempotencyStore& idempotency;
-  std::function<void(const store::SpoolRecord&)> on_spooled;  // hands the job to delivery
+  // Hands the job to delivery, which may take the record's message.
+  std::function<void(store::SpoolRecord&)> on_spooled;
   tenancy::SuppressionList* suppressions = nullptr;  // null: nothing is suppressed
   std::string hostname;  // Message-ID and Received
   JobLimits limits;

@@ -298,7 +298,7 @@ int serve(const Config& config) {
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
   // handed to delivery; the events are appended first, so they come first in the log.
-  smtp_ctx.on_spooled = [&delivery, log](const store::SpoolRecord& r) {
+  smtp_ctx.on_spooled = [&delivery, log](store::SpoolRecord& r) {
     for (const auto& rcpt : r.recipients) {
       events::Event e = events::make_event(events::Kind::kStarted);
       e.job_id = r.job_id;
@@ -308,7 +308,7 @@ int serve(const Config& config) {
       e.sender = r.sender;
       log->append(std::move(e));
     }
-    delivery.submit(r);
+    delivery.submit(r, std::make_shared<const std::string>(std::move(r.message)));
   };
   smtp_ctx.keyring = keyring->get();
   smtp_ctx.suppressed = [list = suppressions->get(), &workers](const std::string& account,
@@ -447,7 +447,10 @@ int serve(const Config& config) {
       .spool = **spool,
       .events = *log,
       .idempotency = **idempotency,
-      .on_spooled = [&delivery](const store::SpoolRecord& r) { delivery.submit(r); },
+      .on_spooled =
+          [&delivery](store::SpoolRecord& r) {
+            delivery.submit(r, std::make_shared<const std::string>(std::move(r.message)));
+          },
       .suppressions = suppressions->get(),
       .hostname = config.node_name,
       .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500,

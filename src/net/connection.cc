@@ -1,5 +1,7 @@
 #include "net/connection.h"
 
+#include <array>
+
 #include <openssl/ssl.h>
 
 namespace txmail::net {
@@ -100,13 +102,19 @@ awaitable<Result<std::size_t>> Connection::read_some(char* data, std::size_t siz
 }
 
 awaitable<Result<void>> Connection::write(std::string_view data, Clock::duration timeout) {
+  co_return co_await write(data, std::string_view(), timeout);
+}
+
+awaitable<Result<void>> Connection::write(std::string_view first, std::string_view second,
+                                          Clock::duration timeout) {
   set_deadline(timeout);
-  auto buf = asio::buffer(data.data(), data.size());
+  const std::array<asio::const_buffer, 2> bufs{asio::buffer(first.data(), first.size()),
+                                               asio::buffer(second.data(), second.size())};
   std::tuple<boost::system::error_code, std::size_t> result;
   if (tls_active_) {
-    result = co_await asio::async_write(*tls_stream_, buf, use_tuple);
+    result = co_await asio::async_write(*tls_stream_, bufs, use_tuple);
   } else {
-    result = co_await asio::async_write(socket_, buf, use_tuple);
+    result = co_await asio::async_write(socket_, bufs, use_tuple);
   }
   auto [ec, n] = result;
   deadline_ = Clock::time_point::max();

@@ -33,6 +33,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   awaitable<Result<std::size_t>> read_some(char* data, std::size_t size, Clock::duration timeout);
   awaitable<Result<void>> write(std::string_view data, Clock::duration timeout);
+  // Both pieces in one gathered write: a large body and its short tail without a copy.
+  awaitable<Result<void>> write(std::string_view first, std::string_view second,
+                                Clock::duration timeout);
   awaitable<Result<void>> handshake_server(Clock::duration timeout);
   // Client side of TLS with SNI `host`; with a verifying context the peer certificate must
   // match `host`.

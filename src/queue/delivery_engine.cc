@@ -70,8 +70,13 @@ void DeliveryEngine::start() {
 }
 
 void DeliveryEngine::submit(const store::SpoolRecord& record) {
+  submit(record, nullptr);
+}
+
+void DeliveryEngine::submit(const store::SpoolRecord& record,
+                            std::shared_ptr<const std::string> message) {
   // Only the envelope and the recipient states stay in memory; the message is read from the
-  // spool when a connection is ready for it.
+  // spool when a connection is ready for it, unless it was handed over fresh.
   store::SpoolRecord envelope;
   envelope.job_id = record.job_id;
   envelope.account = record.account;
@@ -79,10 +84,21 @@ void DeliveryEngine::submit(const store::SpoolRecord& record) {
   envelope.received_ms = record.received_ms;
   envelope.flags = record.flags;
   envelope.recipients = record.recipients;
-  asio::post(io_, [this, envelope = std::move(envelope)] { add_job(envelope); });
+  asio::post(io_, [this, envelope = std::move(envelope), message = std::move(message)]() mutable {
+    add_job(envelope, std::move(message));
+  });
 }
 
-void DeliveryEngine::add_job(const store::SpoolRecord& record) {
+void DeliveryEngine::drop_fresh(const JobKey& job) {
+  const auto it = fresh_.find(job);
+  if (it != fresh_.end()) {
+    fresh_bytes_ -= it->second->size();
+    fresh_.erase(it);
+  }
+}
+
+void DeliveryEngine::add_job(const store::SpoolRecord& record,
+                             std::shared_ptr<const std::string> message) {
   const auto key = job_key(record.job_id);
   if (!key) {
     logger()->error("job={} has no valid job id; left in the spool", printable(record.job_id));
@@ -145,6 +161,10 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record) {
   jobs_.emplace(*key, std::move(job));
   spool_.queue_size_hint(jobs_.size());
   queued_jobs_.store(jobs_.size(), std::memory_order_relaxed);
+  if (message && !units.empty() && fresh_bytes_ + message->size() <= kFreshBytes) {
+    fresh_bytes_ += message->size();
+    fresh_.emplace(*key, std::move(message));
+  }
   for (auto& [unit, due] : units) {
     schedule(std::move(unit), due);
   }

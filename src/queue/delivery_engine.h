@@ -61,9 +61,12 @@ class DeliveryEngine {
 
   // A job that is in the spool (just accepted, or found by recovery). Any thread.
   void submit(const store::SpoolRecord& record);
+  // The same, handing over the message just spooled: its first delivery attempt sends it from
+  // memory instead of reading it back from the spool (bounded by kFreshBytes).
+  void submit(const store::SpoolRecord& record, std::shared_ptr<const std::string> message);
   // A job found by recovery, added at once: only before the engine's io_context runs, from the
   // thread that starts it. (A million posted copies would cost more memory than the jobs.)
-  void restore(const store::SpoolRecord& record) { add_job(record); }
+  void restore(const store::SpoolRecord& record) { add_job(record, nullptr); }
   void start();
   // Stops scheduling; connections finish their current transaction. `done` runs on the engine's
   // io_context when every connection has ended, or after 10 s with some still busy (their
@@ -146,8 +149,12 @@ class DeliveryEngine {
     std::deque<asio::steady_timer*> idle;
   };
 
+  // Messages handed over at submit, until their job's first round of attempts is over.
+  static constexpr std::size_t kFreshBytes = 64 << 20;
+  void drop_fresh(const JobKey& job);
+
   // delivery_engine.cc: intake and scheduling
-  void add_job(const store::SpoolRecord& record);
+  void add_job(const store::SpoolRecord& record, std::shared_ptr<const std::string> message);
   static std::vector<store::SpoolRecipient> expand(const std::string& job_id, const Job& job);
   std::string domain_of(const Unit& unit) const;  // "" when the job is gone
   void schedule(Unit unit, std::int64_t due_ms);
@@ -161,7 +168,7 @@ class DeliveryEngine {
   void maybe_start_worker(ReadyQueue& rq);
   static awaitable<void> worker(DeliveryEngine* self, ReadyQueue* rq);
   awaitable<void> deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit);
-  awaitable<Result<store::SpoolRecord>> load(const std::string& job_id);
+  awaitable<Result<std::shared_ptr<const std::string>>> load(const Unit& unit);
   awaitable<void> pace(ReadyQueue& rq);
 
   // delivery_outcome.cc: results
@@ -184,6 +191,8 @@ class DeliveryEngine {
 
   std::unordered_map<JobKey, Job, JobKeyHash> jobs_;
   SharedEnvelopes envelopes_;
+  std::unordered_map<JobKey, std::shared_ptr<const std::string>, JobKeyHash> fresh_;
+  std::size_t fresh_bytes_ = 0;
   // A min-heap by due time. A deque, not a vector: no doubling slack with a million entries.
   std::deque<Scheduled> scheduled_;
   asio::steady_timer wake_;

@@ -83,6 +83,7 @@ void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
   const auto job_it = jobs_.find(unit.job);
   Job& job = job_it->second;
   if (!retry.recipients.empty()) {
+    drop_fresh(unit.job);  // the next attempt is minutes away: it reads the spool then
     std::int64_t due = INT64_MAX;
     for (auto i : retry.recipients) {
       due = std::min(due, static_cast<std::int64_t>(job.recipients[i].next_attempt_s) * 1000);
@@ -98,6 +99,7 @@ void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {
     }
   };
   if (job.units_in_flight == 0) {
+    drop_fresh(unit.job);
     spool_.erase(job_id, logged);
     logger()->info("job={} done: every recipient is final", job_id);
     envelopes_.release(job.envelope);

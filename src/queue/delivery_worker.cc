@@ -35,7 +35,11 @@ void DeliveryEngine::maybe_start_worker(ReadyQueue& rq) {
   asio::co_spawn(io_, worker(this, &rq), asio::detached);
 }
 
-awaitable<Result<store::SpoolRecord>> DeliveryEngine::load(const std::string& job_id) {
+awaitable<Result<std::shared_ptr<const std::string>>> DeliveryEngine::load(const Unit& unit) {
+  if (const auto it = fresh_.find(unit.job); it != fresh_.end()) {
+    co_return it->second;  // handed over at submit: no spool read
+  }
+  const std::string job_id = job_id_of(unit.job);
   // A message still in memory is read here (no thread hop); one on disk is read on the worker
   // pool, never on the engine's thread.
   if (auto in_memory = spool_.get_from_memory(job_id)) {
@@ -45,7 +49,7 @@ awaitable<Result<store::SpoolRecord>> DeliveryEngine::load(const std::string& jo
     if (!in_memory->value()) {
       co_return make_error(ErrorCode::kNotFound, "job " + job_id + " is not in the spool");
     }
-    co_return std::move(*in_memory->value());
+    co_return std::make_shared<const std::string>(std::move(in_memory->value()->message));
   }
   // A named starter: g++ 12 mishandles capturing temporaries inside co_await expressions.
   auto starter = [this,
@@ -60,7 +64,7 @@ awaitable<Result<store::SpoolRecord>> DeliveryEngine::load(const std::string& jo
   if (!record->has_value()) {
     co_return make_error(ErrorCode::kNotFound, "job " + job_id + " is not in the spool");
   }
-  co_return std::move(**record);
+  co_return std::make_shared<const std::string>(std::move((*record)->message));
 }
 
 awaitable<void> DeliveryEngine::pace(ReadyQueue& rq) {
@@ -145,7 +149,7 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
 awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session,
                                              Unit unit) {
   const std::string job_id = job_id_of(unit.job);
-  auto loaded = co_await load(job_id);
+  auto loaded = co_await load(unit);
   const auto job_it = jobs_.find(unit.job);
   if (job_it == jobs_.end()) {
     co_return;
@@ -161,7 +165,7 @@ awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
   for (auto i : unit.recipients) {
     out.recipients.emplace_back(job.recipients[i].view());
   }
-  out.message = std::make_shared<const std::string>(std::move(loaded->message));
+  out.message = std::move(*loaded);
   out.smtputf8 = (job.envelope->flags & store::SpoolRecord::kFlagSmtpUtf8) != 0;
   out.eight_bit = (job.envelope->flags & store::SpoolRecord::kFlag8BitMime) != 0;
   const auto results = co_await session.send(out);

@@ -144,7 +144,14 @@ void RocksSpool::writer_loop() {
       group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
     }
-    rocksdb::WriteBatch batch;
+    // Sized up front: a batch that grows by doubling copies each large message again.
+    std::size_t bytes = 64;
+    for (const auto& p : group) {
+      for (const auto& [key, value] : p.writes) {
+        bytes += key.size() + (value ? value->size() : 0) + 16;
+      }
+    }
+    rocksdb::WriteBatch batch(bytes);
     for (const auto& p : group) {
       for (const auto& [key, value] : p.writes) {
         if (value) {

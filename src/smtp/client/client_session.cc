@@ -72,28 +72,55 @@ bool parse_reply_line(std::string_view line, int& code, bool& last, std::string&
   return true;
 }
 
-std::string dot_stuff(std::string_view message) {
-  std::string out;
-  out.reserve(message.size() + message.size() / 256 + 8);
-  if (!message.empty() && message.front() == '.') {
-    out.push_back('.');
+namespace {
+
+// True where a dot starts a line: at the very start, or right after a CRLF. Dots are rarer
+// than line ends (base64 has none), so the scan is for dots.
+bool any_line_starts_with_dot(std::string_view m) {
+  for (std::size_t k = m.find('.'); k != std::string_view::npos; k = m.find('.', k + 1)) {
+    if (k == 0 || (k >= 2 && m[k - 1] == '\n' && m[k - 2] == '\r')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view stuff_dots(std::string_view message, std::string& storage) {
+  if (!any_line_starts_with_dot(message)) {
+    return message;
+  }
+  storage.clear();
+  storage.reserve(message.size() + message.size() / 64 + 1);
+  if (message.front() == '.') {
+    storage.push_back('.');
   }
   // Copy in runs, doubling the dot after each CRLF that is followed by one.
   std::size_t pos = 0;
   for (;;) {
     const std::size_t k = message.find("\r\n.", pos);
     if (k == std::string_view::npos) {
-      out.append(message.substr(pos));
+      storage.append(message.substr(pos));
       break;
     }
-    out.append(message.substr(pos, k + 3 - pos));
-    out.push_back('.');
+    storage.append(message.substr(pos, k + 3 - pos));
+    storage.push_back('.');
     pos = k + 3;
   }
-  if (!out.empty() && !out.ends_with("\r\n")) {
-    out += "\r\n";
-  }
-  out += ".\r\n";
+  return storage;
+}
+
+std::string_view data_terminator(std::string_view body) {
+  return body.empty() || body.ends_with("\r\n") ? std::string_view(".\r\n")
+                                                  : std::string_view("\r\n.\r\n");
+}
+
+std::string dot_stuff(std::string_view message) {
+  std::string storage;
+  const std::string_view body = stuff_dots(message, storage);
+  std::string out(body);
+  out.append(data_terminator(body));
   return out;
 }
 
@@ -388,8 +415,12 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
   }
   // No co_await inside a conditional expression, no temporaries bound across one: g++ 12
   // miscompiles both in coroutines.
-  std::string wire = dot_stuff(*out.message);
-  auto sent = co_await write(std::move(wire), options_.data_block_timeout);
+  std::string stuffed;
+  const std::string_view body = stuff_dots(*out.message, stuffed);
+  auto sent = co_await conn_->write(body, data_terminator(body), options_.data_block_timeout);
+  if (!sent) {
+    usable_ = false;
+  }
   Result<Reply> end = make_error(ErrorCode::kNetwork, "not sent");
   if (sent) {
     end = co_await read_reply(options_.data_end_timeout);

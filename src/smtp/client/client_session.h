@@ -95,7 +95,12 @@ class ClientSession {
   std::uint64_t max_size_ = 0;  // 0: not announced
 };
 
-// The wire form of a message body for DATA: dot-stuffed, ending in CRLF "." CRLF.
+// The body of DATA with every line that starts with a dot stuffed (RFC 5321 section 4.5.2):
+// the message itself when no line does (the usual case, no copy), else a copy in `storage`.
+std::string_view stuff_dots(std::string_view message, std::string& storage);
+// What ends DATA after that body: "." CRLF, with a CRLF first if the body lacks its last one.
+std::string_view data_terminator(std::string_view body);
+// The whole wire form: stuff_dots() then data_terminator().
 std::string dot_stuff(std::string_view message);
 // Parses one reply line's code and enhanced code; false if it is not a reply line.
 bool parse_reply_line(std::string_view line, int& code, bool& last, std::string& text);

@@ -13,6 +13,25 @@ TEST(DotStuff, StuffsLeadingDotsAndTerminates) {
   EXPECT_EQ(dot_stuff("x.y\r\n"), "x.y\r\n.\r\n");
 }
 
+TEST(DotStuff, SendsAMessageWithoutLeadingDotsAsItIs) {
+  std::string storage;
+  const std::string message = "Subject: x\r\n\r\nv1.2 and 3.4\r\nend.\r\n";
+  const std::string_view body = stuff_dots(message, storage);
+  EXPECT_EQ(body.data(), message.data());  // no copy
+  EXPECT_EQ(body.size(), message.size());
+  EXPECT_EQ(data_terminator(body), ".\r\n");
+  EXPECT_EQ(data_terminator("no final newline"), "\r\n.\r\n");
+  EXPECT_EQ(data_terminator(""), ".\r\n");
+}
+
+TEST(DotStuff, CopiesOnlyWhenALineStartsWithADot) {
+  std::string storage;
+  EXPECT_EQ(stuff_dots(".a\r\nb", storage), "..a\r\nb");
+  EXPECT_EQ(stuff_dots("a\r\n.", storage), "a\r\n..");  // a dot as the last byte
+  EXPECT_EQ(stuff_dots("a.\r\n.b.\r\n.\r\n", storage), "a.\r\n..b.\r\n..\r\n");
+  EXPECT_EQ(std::string(stuff_dots("a\n.b", storage)), "a\n.b");  // only CRLF ends a line
+}
+
 TEST(ReplyLine, Parses) {
   int code = 0;
   bool last = false;

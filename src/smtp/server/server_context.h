@@ -29,8 +29,9 @@ struct ServerContext {
   ConnectionLimiter connections;
   AuthFailureLimiter auth_failures;
   Histogram ack_latency;  // end of message data to the spool's sync, per accepted message
-  // Called on the session's thread for every job the spool has synced (hands it to delivery).
-  std::function<void(const store::SpoolRecord&)> on_spooled;
+  // Called on the session's thread for every job the spool has synced (hands it to delivery,
+  // which may take the record's message).
+  std::function<void(store::SpoolRecord&)> on_spooled;
   // Sender domains and their DKIM keys (null: nothing is signed, every domain may send).
   const tenancy::DkimKeyring* keyring = nullptr;
   // Units waiting for a delivery connection (inflow control); any thread.

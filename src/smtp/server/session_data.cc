@@ -229,8 +229,9 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     if (ctx_.on_job) {
       ctx_.on_job(record, control);
     }
+    const std::size_t message_size = record.message.size();
     if (ctx_.on_spooled && !record.recipients.empty()) {
-      ctx_.on_spooled(record);
+      ctx_.on_spooled(record);  // delivery may take the message
     }
     for (const auto& [rcpt, why] : dropped) {
       if (ctx_.on_dropped) {
@@ -243,7 +244,7 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     logger()->info(
         "smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} dropped={} size={} tls={}",
         id_, conn_->remote_ip(), job_id, record.account, printable(record.sender),
-        record.recipients.size(), dropped.size(), record.message.size(),
+        record.recipients.size(), dropped.size(), message_size,
         conn_->tls() ? conn_->tls_version() : "no");
     reply(250, "2.0.0", fmt::format("Ok: queued as {}", job_id).c_str());
   }
