@@ -5,6 +5,30 @@
 
 namespace txmail::smtp {
 
+namespace {
+
+// Eight bytes at a time with four independent accumulators: g++ -O2 does not vectorize the
+// byte loop, which cost 6% of the relay's CPU at 100 KiB.
+bool any_eight_bit(std::string_view bytes) {
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  std::uint64_t acc[4] = {0, 0, 0, 0};
+  for (; end - p >= 32; p += 32) {
+    for (int k = 0; k < 4; ++k) {
+      std::uint64_t w;
+      std::memcpy(&w, p + 8 * k, sizeof w);
+      acc[k] |= w;
+    }
+  }
+  std::uint64_t any = acc[0] | acc[1] | acc[2] | acc[3];
+  for (; p < end; ++p) {
+    any |= static_cast<unsigned char>(*p);
+  }
+  return (any & 0x8080808080808080ULL) != 0;
+}
+
+}  // namespace
+
 void ContentCheck::put(std::string_view bytes) {
   // Keep what fits under the size limit, in one append; count the rest.
   const std::uint64_t room = size_ < max_size_ ? max_size_ - size_ : 0;
@@ -15,11 +39,7 @@ void ContentCheck::put(std::string_view bytes) {
     problems_.oversize = true;
   }
   if (!problems_.eight_bit) {
-    unsigned char any = 0;
-    for (char c : bytes) {  // a plain loop the compiler vectorizes
-      any |= static_cast<unsigned char>(c);
-    }
-    problems_.eight_bit = (any & 0x80) != 0;
+    problems_.eight_bit = any_eight_bit(bytes);
   }
   // Walk from line end to line end with memchr; only CR and LF need a closer look.
   const char* p = bytes.data();

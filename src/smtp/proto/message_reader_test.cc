@@ -94,6 +94,23 @@ TEST(DotReader, EightBitIsNoted) {
   EXPECT_FALSE(reader.problems().refused());
 }
 
+TEST(ContentCheck, EightBitFoundAtEveryPositionOfALongRun) {
+  // The check reads eight bytes at a time: a high byte anywhere, including the tail that is
+  // not a whole word, must be seen, and pure ASCII must not be flagged.
+  const std::string ascii(100, 'a');
+  std::string out;
+  ContentCheck clean(out, 1 << 20);
+  clean.put(ascii);
+  EXPECT_FALSE(clean.problems().eight_bit);
+  for (std::size_t at = 0; at < ascii.size(); ++at) {
+    std::string bytes = ascii;
+    bytes[at] = static_cast<char>(0x80);
+    ContentCheck check(out, 1 << 20);
+    check.put(bytes);
+    EXPECT_TRUE(check.problems().eight_bit) << "high byte at " << at;
+  }
+}
+
 TEST(ChunkReader, Framing) {
   std::string out;
   ChunkReader reader(out, 1 << 20);
