@@ -156,7 +156,8 @@ void recover(store::Spool& spool, queue::DeliveryEngine& delivery) {
       [&](const Error& e) {
         ++corrupt;
         logger()->error("spool recovery: unreadable record: {}", e.detail);
-      });
+      },
+      store::Spool::Messages::kEnvelopes);
   if (n) {
     logger()->info("spool recovered jobs={} recipients_queued={} unreadable={}", *n, queued,
                    corrupt);

@@ -60,7 +60,8 @@ int spool_list(const std::string& data_dir, bool with_messages) {
       [&](const Error& e) {
         ++corrupt;
         fmt::print(stderr, "txmail: unreadable spool record: {}\n", e.detail);
-      });
+      },
+      with_messages ? store::Spool::Messages::kWhole : store::Spool::Messages::kEnvelopes);
   if (!n) {
     fmt::print(stderr, "txmail: spool: {}\n", n.error().detail);
     return 1;

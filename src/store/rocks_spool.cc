@@ -1,15 +1,24 @@
 #include "store/rocks_spool.h"
 
-#include <rocksdb/db.h>
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <rocksdb/cache.h>
+#include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstring>
+#include <filesystem>
 #include <utility>
+#include <vector>
 
 #include "common/log.h"
-#include <vector>
 
 namespace txmail::store {
 
@@ -56,24 +65,136 @@ Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mod
   if (!s.ok()) {
     return io_error(s);
   }
-  return std::unique_ptr<RocksSpool>(new RocksSpool(std::unique_ptr<rocksdb::DB>(raw), mode));
+  std::unique_ptr<RocksSpool> spool(new RocksSpool(std::unique_ptr<rocksdb::DB>(raw), mode, dir));
+  if (auto r = spool->open_bodies(mode == Mode::kReadWrite); !r) {
+    return tl::unexpected(r.error());
+  }
+  if (mode == Mode::kReadWrite) {
+    spool->writer_ = std::thread([s = spool.get()] { s->writer_loop(); });
+  }
+  return spool;
 }
 
-RocksSpool::RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode) : db_(std::move(db)) {
-  if (mode == Mode::kReadWrite) {
-    writer_ = std::thread([this] { writer_loop(); });
-  } else {
+namespace {
+
+std::string segment_path(const std::string& dir, std::uint32_t segment) {
+  return dir + "/seg-" + std::to_string(segment);
+}
+
+std::string body_key(std::string_view job_id) {
+  return "b/" + std::string(job_id);
+}
+
+// A body reference, the value of "b/<jobId>": "<segment> <offset> <length>".
+struct BodyRef {
+  std::uint32_t segment = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+std::string encode_ref(const BodyRef& r) {
+  return fmt::format("{} {} {}", r.segment, r.offset, r.length);
+}
+
+std::optional<BodyRef> parse_ref(std::string_view v) {
+  BodyRef r;
+  const char* p = v.data();
+  const char* const end = v.data() + v.size();
+  auto field = [&](auto& out, bool last) {
+    const auto [q, ec] = std::from_chars(p, end, out);
+    if (ec != std::errc() || (last ? q != end : (q == end || *q != ' '))) {
+      return false;
+    }
+    p = last ? q : q + 1;
+    return true;
+  };
+  if (!field(r.segment, false) || !field(r.offset, false) || !field(r.length, true)) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+}  // namespace
+
+Result<void> RocksSpool::open_bodies(bool writable) {
+  if (writable) {
+    std::error_code ec;
+    std::filesystem::create_directories(bodies_dir_, ec);
+    if (ec) {
+      return make_error(ErrorCode::kIo, "spool: " + bodies_dir_ + ": " + ec.message());
+    }
+  }
+  // Which segments are referred to, and by how many jobs.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::uint32_t highest = 0;
+  for (it->Seek("b/"); it->Valid() && it->key().starts_with("b/"); it->Next()) {
+    const auto ref = parse_ref(std::string_view(it->value().data(), it->value().size()));
+    if (!ref) {
+      logger()->error("spool: bad body reference {}", it->key().ToString());
+      continue;
+    }
+    segment_jobs_[ref->segment] += 1;
+    job_segment_[it->key().ToString().substr(2)] = ref->segment;
+    highest = std::max(highest, ref->segment);
+  }
+  if (!it->status().ok()) {
+    return io_error(it->status());
+  }
+  if (!writable) {
+    return {};
+  }
+  // Segments nobody refers to (every job erased, or bodies synced just before a crash that
+  // lost the records referring to them) go; new bodies start a new segment.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(bodies_dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::uint32_t seg = 0;
+    if (name.starts_with("seg-")
+        && std::from_chars(name.data() + 4, name.data() + name.size(), seg).ec == std::errc()) {
+      highest = std::max(highest, seg);
+      if (!segment_jobs_.contains(seg)) {
+        std::filesystem::remove(entry.path(), ec);
+      }
+    }
+  }
+  body_segment_ = highest + 1;
+  return {};
+}
+
+RocksSpool::RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode, std::string dir)
+    : db_(std::move(db)), bodies_dir_(std::move(dir) + "/bodies") {
+  if (mode != Mode::kReadWrite) {
     closing_ = true;
   }
 }
 
 RocksSpool::~RocksSpool() {
   close();
+  if (body_fd_ >= 0) {
+    ::close(body_fd_);
+  }
 }
 
 void RocksSpool::put(const SpoolRecord& record, Done done) {
   Pending p;
-  p.writes.emplace_back(spool_key(record.job_id), encode(record));
+  if (record.message.size() >= kBodyMin) {
+    SpoolRecord head{record.job_id,
+                     record.account,
+                     record.sender,
+                     record.received_ms,
+                     record.flags,
+                     record.recipients,
+                     {}};
+    p.writes.emplace_back(spool_key(record.job_id), encode(head));
+    p.job_id = record.job_id;
+    p.body = record.message;
+  } else {
+    p.writes.emplace_back(spool_key(record.job_id), encode(record));
+  }
   p.done = std::move(done);
   enqueue(std::move(p));
 }
@@ -90,6 +211,8 @@ void RocksSpool::erase(const std::string& job_id, Done done) {
   Pending p;
   p.writes.emplace_back(spool_key(job_id), std::nullopt);
   p.writes.emplace_back(recipients_key(job_id), std::nullopt);
+  p.writes.emplace_back("b/" + job_id, std::nullopt);
+  p.job_id = job_id;  // its body segment is released once the erase is written
   p.done = std::move(done);
   enqueue(std::move(p));
 }
@@ -161,9 +284,22 @@ void RocksSpool::writer_loop() {
         }
       }
     }
-    rocksdb::WriteOptions options;
-    options.sync = true;
-    const rocksdb::Status s = db_->Write(options, &batch);
+    // Large bodies first: appended to the segment and synced before the WAL that refers to
+    // them, so a reference never points at bytes a crash could lose.
+    rocksdb::Status s;
+    if (auto written = write_bodies(group, batch); !written) {
+      s = rocksdb::Status::IOError(written.error().detail);
+    } else {
+      rocksdb::WriteOptions options;
+      options.sync = true;
+      s = db_->Write(options, &batch);
+    }
+    for (const auto& p : group) {
+      // A written erase lets go of its job's body; a failed put lets go of the one just added.
+      if (!p.job_id.empty() && p.body.empty() == s.ok()) {
+        release_body(p.job_id);
+      }
+    }
     {
       std::lock_guard lock(mutex_);
       stats_.syncs += 1;
@@ -195,6 +331,10 @@ std::uint64_t RocksSpool::bytes() const {
     if (db_->GetIntProperty(property, &v)) {
       total += v;
     }
+  }
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(bodies_dir_, ec)) {
+    total += entry.file_size(ec);
   }
   return total;
 }
@@ -237,6 +377,16 @@ Result<std::optional<SpoolRecord>> RocksSpool::read(const std::string& job_id,
   if (!record) {
     return tl::unexpected(record.error());
   }
+  if (record->message.empty()) {
+    bool external = false;
+    auto body = read_body(job_id, options, external);
+    if (!body) {
+      return tl::unexpected(body.error());
+    }
+    if (external) {
+      record->message = std::move(*body);
+    }
+  }
   return std::optional<SpoolRecord>(std::move(*record));
 }
 
@@ -263,8 +413,157 @@ Result<SpoolRecord> RocksSpool::load(std::string_view record_bytes, const std::s
   return record;
 }
 
+Result<void> RocksSpool::write_bodies(const std::vector<Pending>& group,
+                                      rocksdb::WriteBatch& batch) {
+  std::vector<iovec> iov;
+  for (const auto& p : group) {
+    if (!p.body.empty()) {
+      iov.push_back(iovec{const_cast<char*>(p.body.data()), p.body.size()});
+    }
+  }
+  if (iov.empty()) {
+    return {};
+  }
+  if (body_fd_ < 0 || body_offset_ >= kSegmentSize) {
+    if (auto r = next_segment(); !r) {
+      return r;
+    }
+  }
+  // One gathered write, then one sync, before the WAL that refers to these bytes is written.
+  std::size_t done = 0;
+  while (done < iov.size()) {
+    const auto n = static_cast<int>(std::min<std::size_t>(iov.size() - done, IOV_MAX));
+    const ssize_t w = ::writev(body_fd_, iov.data() + done, n);
+    if (w < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      body_offset_ =
+          kSegmentSize;  // the segment's end is unknown now: the next group starts another
+      return make_error(ErrorCode::kIo, "spool: body write: " + errno_text());
+    }
+    auto left = static_cast<std::size_t>(w);  // a short write: go on where it stopped
+    while (done < iov.size() && left >= iov[done].iov_len) {
+      left -= iov[done].iov_len;
+      ++done;
+    }
+    if (left > 0) {
+      iov[done].iov_base = static_cast<char*>(iov[done].iov_base) + left;
+      iov[done].iov_len -= left;
+    }
+  }
+  if (::fdatasync(body_fd_) != 0) {
+    body_offset_ = kSegmentSize;  // after a failed sync nothing in it can be trusted
+    return make_error(ErrorCode::kIo, "spool: body sync: " + errno_text());
+  }
+  std::lock_guard lock(bodies_mutex_);
+  for (const auto& p : group) {
+    if (!p.body.empty()) {
+      batch.Put(body_key(p.job_id), encode_ref({body_segment_, body_offset_, p.body.size()}));
+      body_offset_ += p.body.size();
+      segment_jobs_[body_segment_] += 1;
+      job_segment_[p.job_id] = body_segment_;
+    }
+  }
+  return {};
+}
+
+Result<void> RocksSpool::next_segment() {
+  if (body_fd_ >= 0) {
+    ::close(body_fd_);
+    body_fd_ = -1;
+    std::lock_guard lock(bodies_mutex_);
+    if (!segment_jobs_.contains(body_segment_)) {  // every job in it is gone already
+      std::error_code ec;
+      std::filesystem::remove(segment_path(bodies_dir_, body_segment_), ec);
+    }
+    ++body_segment_;
+  }
+  // A segment that exists already holds bytes of a failed write: start after it instead.
+  const int fd = ::open(segment_path(bodies_dir_, body_segment_).c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const std::string why = errno_text();
+    ++body_segment_;
+    return make_error(ErrorCode::kIo, "spool: cannot create a body segment: " + why);
+  }
+  // The new file's name must survive a crash too.
+  const int dir = ::open(bodies_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool synced = dir >= 0 && ::fsync(dir) == 0;
+  if (dir >= 0) {
+    ::close(dir);
+  }
+  if (!synced) {
+    ::close(fd);
+    return make_error(ErrorCode::kIo, "spool: cannot sync " + bodies_dir_ + ": " + errno_text());
+  }
+  body_fd_ = fd;
+  body_offset_ = 0;
+  return {};
+}
+
+void RocksSpool::release_body(const std::string& job_id) {
+  std::lock_guard lock(bodies_mutex_);
+  const auto it = job_segment_.find(job_id);
+  if (it == job_segment_.end()) {
+    return;
+  }
+  const std::uint32_t seg = it->second;
+  job_segment_.erase(it);
+  if (--segment_jobs_[seg] == 0) {
+    segment_jobs_.erase(seg);
+    if (seg != body_segment_) {  // the segment being written goes when it is full
+      std::error_code ec;
+      std::filesystem::remove(segment_path(bodies_dir_, seg), ec);
+    }
+  }
+}
+
+Result<std::string> RocksSpool::read_body(const std::string& job_id,
+                                          const rocksdb::ReadOptions& options, bool& external) {
+  external = false;
+  std::string value;
+  const rocksdb::Status s = db_->Get(options, body_key(job_id), &value);
+  if (s.IsNotFound()) {
+    return std::string();  // the message is in the record
+  }
+  if (s.IsIncomplete() || options.read_tier == rocksdb::kBlockCacheTier) {
+    return make_error(ErrorCode::kUnavailable, "the message is in a body segment");
+  }
+  if (!s.ok()) {
+    return io_error(s);
+  }
+  const auto ref = parse_ref(value);
+  if (!ref) {
+    return make_error(ErrorCode::kCorrupt, "spool: bad body reference for " + job_id);
+  }
+  external = true;
+  const int fd = ::open(segment_path(bodies_dir_, ref->segment).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return make_error(ErrorCode::kCorrupt,
+                      "spool: the body segment of " + job_id + " is missing: " + errno_text());
+  }
+  std::string body(ref->length, '\0');
+  std::size_t got = 0;
+  while (got < body.size()) {
+    const ssize_t r =
+        ::pread(fd, body.data() + got, body.size() - got, static_cast<off_t>(ref->offset + got));
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r <= 0) {
+      ::close(fd);
+      return make_error(ErrorCode::kCorrupt, "spool: the body of " + job_id + " is cut short");
+    }
+    got += static_cast<std::size_t>(r);
+  }
+  ::close(fd);
+  return body;
+}
+
 Result<std::size_t> RocksSpool::scan(const std::function<bool(SpoolRecord&&)>& fn,
-                                     const std::function<void(const Error&)>& on_corrupt) {
+                                     const std::function<void(const Error&)>& on_corrupt,
+                                     Messages messages) {
   rocksdb::ReadOptions read;
   read.fill_cache = false;  // one pass over everything: nothing worth caching
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
@@ -275,6 +574,15 @@ Result<std::size_t> RocksSpool::scan(const std::function<bool(SpoolRecord&&)>& f
     if (!record) {
       on_corrupt(Error{ErrorCode::kCorrupt, it->key().ToString() + ": " + record.error().detail});
       continue;
+    }
+    if (messages == Messages::kWhole && record->message.empty()) {
+      bool external = false;
+      auto body = read_body(job_id, read, external);
+      if (!body) {
+        on_corrupt(Error{ErrorCode::kCorrupt, it->key().ToString() + ": " + body.error().detail});
+        continue;
+      }
+      record->message = std::move(*body);
     }
     ++n;
     if (!fn(std::move(*record))) {

@@ -10,14 +10,16 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "store/spool.h"
 
 namespace rocksdb {
+class WriteBatch;
 class DB;
 struct ReadOptions;
-}
+}  // namespace rocksdb
 
 namespace txmail::store {
 
@@ -47,12 +49,20 @@ class RocksSpool final : public Spool {
   // two thresholds; the change is applied by the writer thread.
   void queue_size_hint(std::size_t jobs) override;
 
+  // Messages of at least this size are not written into RocksDB (whose WAL checksums every
+  // byte with a software CRC32C in Debian's build): they are appended to a body segment file
+  // (<dir>/bodies/seg-N), synced in the same group commit before the WAL, and the record holds
+  // a reference ("b/<jobId>" → "segment offset length"). A segment is deleted once no job
+  // refers to it.
+  static constexpr std::size_t kBodyMin = 32 * 1024;
+  static constexpr std::uint64_t kSegmentSize = 64ULL << 20;
   static constexpr std::size_t kShortQueue = 20'000;
   static constexpr std::size_t kLongQueue = 40'000;
   static constexpr std::size_t kLargeMemtable = 128 << 20;
   static constexpr std::size_t kSmallMemtable = 16 << 20;
   Result<std::size_t> scan(const std::function<bool(SpoolRecord&&)>& fn,
-                           const std::function<void(const Error&)>& on_corrupt) override;
+                           const std::function<void(const Error&)>& on_corrupt,
+                           Messages messages) override;
   void close() override;
   SpoolStats stats() const;
   // Bytes the spool holds: SST and blob files on disk plus the memtables. Any thread.
@@ -62,7 +72,18 @@ class RocksSpool final : public Spool {
   struct Pending {
     std::vector<std::pair<std::string, std::optional<std::string>>> writes;  // nullopt: delete
     Done done;
+    std::string job_id;  // with a body: the job it belongs to
+    std::string body;    // a large message, kept out of the WAL (see kBodyMin)
   };
+
+  Result<void> open_bodies(bool writable);
+  Result<std::string> read_body(const std::string& job_id, const rocksdb::ReadOptions& options,
+                                bool& external);
+  void release_body(const std::string& job_id);
+  // Appends the group's large messages to the current segment and syncs it; adds their
+  // references to `batch`. Writer thread.
+  Result<void> write_bodies(const std::vector<Pending>& group, rocksdb::WriteBatch& batch);
+  Result<void> next_segment();
 
   void enqueue(Pending p);
   // The job record with its current recipient states applied.
@@ -71,7 +92,7 @@ class RocksSpool final : public Spool {
   Result<SpoolRecord> load(std::string_view record_bytes, const std::string& job_id,
                            const rocksdb::ReadOptions& options);
 
-  explicit RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode);
+  explicit RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode, std::string dir);
   void writer_loop();
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -83,6 +104,14 @@ class RocksSpool final : public Spool {
   std::atomic<bool> memtables_changed_{false};
   SpoolStats stats_;
   std::thread writer_;
+  // Body segments: the current one (writer thread) and how many jobs each holds.
+  std::string bodies_dir_;
+  int body_fd_ = -1;
+  std::uint32_t body_segment_ = 0;
+  std::uint64_t body_offset_ = 0;
+  std::mutex bodies_mutex_;
+  std::unordered_map<std::uint32_t, std::uint64_t> segment_jobs_;
+  std::unordered_map<std::string, std::uint32_t> job_segment_;
 };
 
 }  // namespace txmail::store

@@ -40,10 +40,15 @@ class Spool {
       const std::string& /*job_id*/) {
     return std::nullopt;
   }
+  // What scan() reads of each message: recovery needs only envelopes and recipient states;
+  // tools want the whole message. kEnvelopes may still give a message kept in the record.
+  enum class Messages { kEnvelopes, kWhole };
   // Visits every record in key (acceptance time) order until fn returns false. A record that
-  // fails to decode is reported through on_corrupt and skipped.
+  // fails to decode (or whose message cannot be read) is reported through on_corrupt and
+  // skipped.
   virtual Result<std::size_t> scan(const std::function<bool(SpoolRecord&&)>& fn,
-                                   const std::function<void(const Error&)>& on_corrupt) = 0;
+                                   const std::function<void(const Error&)>& on_corrupt,
+                                   Messages messages) = 0;
   // How many jobs the queue holds now (a hint; any thread, cheap). See RocksSpool.
   virtual void queue_size_hint(std::size_t /*jobs*/) {}
   // Completes every pending put, then refuses new ones with kUnavailable.
