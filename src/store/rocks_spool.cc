@@ -204,6 +204,7 @@ void RocksSpool::update_recipients(const std::string& job_id,
   Pending p;
   p.writes.emplace_back(recipients_key(job_id), encode_recipients(recipients));
   p.done = std::move(done);
+  p.lazy = true;
   enqueue(std::move(p));
 }
 
@@ -214,6 +215,7 @@ void RocksSpool::erase(const std::string& job_id, Done done) {
   p.writes.emplace_back("b/" + job_id, std::nullopt);
   p.job_id = job_id;  // its body segment is released once the erase is written
   p.done = std::move(done);
+  p.lazy = true;
   enqueue(std::move(p));
 }
 
@@ -231,8 +233,13 @@ void RocksSpool::enqueue(Pending p) {
   {
     std::lock_guard lock(mutex_);
     if (!closing_) {
+      eager_queued_ += p.lazy ? 0 : 1;
+      const bool first_eager = !p.lazy && eager_queued_ == 1;
       queue_.push_back(std::move(p));
-      wake_.notify_one();
+      // What the writer waits for: the first write, the first put, a full group of lazy writes.
+      if (queue_.size() == 1 || first_eager || queue_.size() == kLazyGroup) {
+        wake_.notify_one();
+      }
       return;
     }
   }
@@ -264,6 +271,14 @@ void RocksSpool::writer_loop() {
         }
         continue;
       }
+      // Under load (the last sync ended moments ago) more puts are on their way: a short wait
+      // lets one sync carry several. Each sync costs two device writes and a thread switch.
+      if (eager_queued_ == 0) {
+        wake_.wait_for(lock, kLazyWait, [this] {
+          return closing_ || eager_queued_ > 0 || queue_.size() >= kLazyGroup;
+        });
+      }
+      eager_queued_ = 0;
       group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
     }

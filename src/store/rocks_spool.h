@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -56,6 +57,9 @@ class RocksSpool final : public Spool {
   // refers to it.
   static constexpr std::size_t kBodyMin = 32 * 1024;
   static constexpr std::uint64_t kSegmentSize = 64ULL << 20;
+  // Lazy writes (Pending::lazy) wait up to kLazyWait for a put, or until kLazyGroup of them.
+  static constexpr std::chrono::milliseconds kLazyWait{5};
+  static constexpr std::size_t kLazyGroup = 64;
   static constexpr std::size_t kShortQueue = 20'000;
   static constexpr std::size_t kLongQueue = 40'000;
   static constexpr std::size_t kLargeMemtable = 128 << 20;
@@ -74,6 +78,9 @@ class RocksSpool final : public Spool {
     Done done;
     std::string job_id;  // with a body: the job it belongs to
     std::string body;    // a large message, kept out of the WAL (see kBodyMin)
+    // Recipient states and erases: nobody waits for them, so they wait (up to kLazyWait) to
+    // share the next put's sync instead of paying for one of their own.
+    bool lazy = false;
   };
 
   Result<void> open_bodies(bool writable);
@@ -104,6 +111,7 @@ class RocksSpool final : public Spool {
   std::atomic<bool> memtables_changed_{false};
   SpoolStats stats_;
   std::thread writer_;
+  std::size_t eager_queued_ = 0;  // queued puts (not lazy); under mutex_
   // Body segments: the current one (writer thread) and how many jobs each holds.
   std::string bodies_dir_;
   int body_fd_ = -1;
