@@ -96,7 +96,7 @@ void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()>
     queue_.push_back(std::move(e));
   }
   waiters_.push_back(std::move(stored));
-  if (was_empty || queue_.size() >= kBatch || waiters_.size() == 1) {  // a waiter shortens the gathering
+  if (was_empty || queue_.size() >= kBatch) {
     wake_.notify_one();
   }
 }
@@ -127,15 +127,10 @@ void SqliteEventLog::writer_loop() {
         prune();
         continue;
       }
-      // A few milliseconds of gathering make one transaction (and one sync) of what would be
-      // dozens. Events someone waits for (a REST job's 202) gather for 5 ms; the others, in no
-      // acknowledgement's path, for 25 ms, so each commit rewrites fewer pages per event.
-      wake_.wait_for(lock, std::chrono::milliseconds(waiters_.empty() ? 25 : 5),
-                     [this] { return closing_ || queue_.size() >= kBatch || !waiters_.empty(); });
-      if (!waiters_.empty() && !closing_ && queue_.size() < kBatch) {
-        wake_.wait_for(lock, std::chrono::milliseconds(5),
-                       [this] { return closing_ || queue_.size() >= kBatch; });
-      }
+      // Events are not in any acknowledgement's path: a few milliseconds of gathering make
+      // one transaction (and one sync) of what would be dozens.
+      wake_.wait_for(lock, std::chrono::milliseconds(5),
+                     [this] { return closing_ || queue_.size() >= kBatch; });
       batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
       jobs.assign(std::make_move_iterator(jobs_.begin()), std::make_move_iterator(jobs_.end()));

@@ -84,6 +84,9 @@ void DeliveryEngine::submit(const store::SpoolRecord& record,
   envelope.received_ms = record.received_ms;
   envelope.flags = record.flags;
   envelope.recipients = record.recipients;
+  if (message && message->size() < kFreshMin) {
+    message.reset();  // freed here, on the caller's thread, not after the post
+  }
   asio::post(io_, [this, envelope = std::move(envelope), message = std::move(message)]() mutable {
     add_job(envelope, std::move(message));
   });

@@ -62,7 +62,7 @@ class DeliveryEngine {
   // A job that is in the spool (just accepted, or found by recovery). Any thread.
   void submit(const store::SpoolRecord& record);
   // The same, handing over the message just spooled: its first delivery attempt sends it from
-  // memory instead of reading it back from the spool (bounded by kFreshBytes).
+  // memory instead of reading it back from the spool (from kFreshMin, up to kFreshBytes).
   void submit(const store::SpoolRecord& record, std::shared_ptr<const std::string> message);
   // A job found by recovery, added at once: only before the engine's io_context runs, from the
   // thread that starts it. (A million posted copies would cost more memory than the jobs.)
@@ -149,8 +149,11 @@ class DeliveryEngine {
     std::deque<asio::steady_timer*> idle;
   };
 
-  // Messages handed over at submit, until their job's first round of attempts is over.
+  // Messages handed over at submit, until their job's first round of attempts is over. Only
+  // large ones: a small message is read back from the spool's memtable cheaply, and holding
+  // it longer than the spool write scatters small blocks among the queue's long-lived ones.
   static constexpr std::size_t kFreshBytes = 64 << 20;
+  static constexpr std::size_t kFreshMin = 16 << 10;
   void drop_fresh(const JobKey& job);
 
   // delivery_engine.cc: intake and scheduling

@@ -212,7 +212,7 @@ void RocksSpool::erase(const std::string& job_id, Done done) {
   Pending p;
   p.writes.emplace_back(spool_key(job_id), std::nullopt);
   p.writes.emplace_back(recipients_key(job_id), std::nullopt);
-  p.writes.emplace_back("b/" + job_id, std::nullopt);
+  p.writes.emplace_back(body_key(job_id), std::nullopt);
   p.job_id = job_id;  // its body segment is released once the erase is written
   p.done = std::move(done);
   p.lazy = true;
@@ -271,8 +271,7 @@ void RocksSpool::writer_loop() {
         }
         continue;
       }
-      // Under load (the last sync ended moments ago) more puts are on their way: a short wait
-      // lets one sync carry several. Each sync costs two device writes and a thread switch.
+      // Only lazy writes so far: give a put up to kLazyWait to come and carry them in its sync.
       if (eager_queued_ == 0) {
         wake_.wait_for(lock, kLazyWait, [this] {
           return closing_ || eager_queued_ > 0 || queue_.size() >= kLazyGroup;

@@ -92,34 +92,34 @@ std::size_t DotReader::feed(std::string_view wire) {
         }
         break;
       case State::kMid: {
-        // One run up to the next CRLF that is followed by a dot (or the end of the input):
-        // ordinary text reaches the content check in large pieces.
+        // One run up to the next dot that starts a line (CRLF "."), or to the end of the
+        // input. The search is for dots, which are rarer than line ends (base64 has none), so
+        // ordinary text reaches the content check in large pieces. In this state the byte
+        // before `start` never ends a CRLF, so only dots at start + 2 or later can qualify.
         const std::size_t start = i;
-        State next = State::kMid;
-        while (i < wire.size()) {
-          const void* cr = std::memchr(wire.data() + i, '\r', wire.size() - i);
-          if (cr == nullptr) {
-            i = wire.size();
+        std::size_t k = i;
+        for (;;) {
+          const void* dot = std::memchr(wire.data() + k, '.', wire.size() - k);
+          if (dot == nullptr) {
+            k = wire.size();
             break;
           }
-          const auto k = static_cast<std::size_t>(static_cast<const char*>(cr) - wire.data());
-          if (k + 1 == wire.size()) {
-            i = k + 1;
-            next = State::kCr;
+          k = static_cast<std::size_t>(static_cast<const char*>(dot) - wire.data());
+          if (k >= start + 2 && wire[k - 2] == '\r' && wire[k - 1] == '\n') {
             break;
           }
-          i = k + 1;
-          if (wire[i] != '\n') {
-            continue;  // a bare CR: the content check flags it
-          }
-          ++i;
-          if (i == wire.size() || wire[i] == '.') {
-            next = State::kLineStart;
-            break;
-          }
+          ++k;
         }
-        check_.put(wire.substr(start, i - start));
-        state_ = next;
+        const std::string_view run = wire.substr(start, k - start);
+        check_.put(run);
+        i = k;
+        if (i < wire.size()) {
+          state_ = State::kLineStart;  // at the dot
+        } else if (run.size() >= 2 && run.ends_with("\r\n")) {
+          state_ = State::kLineStart;
+        } else if (run.ends_with('\r')) {
+          state_ = State::kCr;
+        }
         break;
       }
       case State::kCr:  // the input ended right after a CR, which is already in the check

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+#include <vector>
+
 namespace txmail::smtp {
 namespace {
 
@@ -62,6 +66,100 @@ TEST(DotReader, SplitAtEveryOffsetGivesTheSameResult) {
     EXPECT_TRUE(reader.done()) << split;
     EXPECT_EQ(used, ref_used) << split;
     EXPECT_EQ(out, whole) << split;
+  }
+}
+
+// The DATA state machine a byte at a time, as RFC 5321 section 4.5.2 reads: what DotReader,
+// which works in runs, must agree with on every input and every split of it.
+struct ByteDotReader {
+  enum { kLineStart, kMid, kCr, kDot, kDotCr, kDone } state = kLineStart;
+  std::string content;
+  std::size_t used = 0;
+
+  void feed(std::string_view wire) {
+    for (char c : wire) {
+      if (state == kDone) {
+        return;
+      }
+      ++used;
+      switch (state) {
+        case kLineStart:
+        case kDot:
+          if (state == kLineStart && c == '.') {
+            state = kDot;
+          } else if (state == kDot && c == '\r') {
+            state = kDotCr;
+          } else {
+            content += c;
+            state = c == '\r' ? kCr : kMid;
+          }
+          break;
+        case kMid:
+          content += c;
+          state = c == '\r' ? kCr : kMid;
+          break;
+        case kCr:
+          content += c;
+          state = c == '\n' ? kLineStart : c == '\r' ? kCr : kMid;
+          break;
+        case kDotCr:
+          if (c == '\n') {
+            state = kDone;
+          } else {
+            content += '\r';
+            content += c;
+            state = c == '\r' ? kCr : kMid;
+          }
+          break;
+        case kDone:
+          break;
+      }
+    }
+  }
+};
+
+TEST(DotReader, AgreesWithTheByteAtATimeMachineOnRandomInput) {
+  std::mt19937 rng(20261128);
+  const char alphabet[] = {'a', 'b', '.', '.', '\r', '\n', '\r', '\n'};
+  for (int n = 0; n < 20000; ++n) {
+    std::string wire;
+    const int len = static_cast<int>(rng() % 40);
+    for (int j = 0; j < len; ++j) {
+      wire += alphabet[rng() % sizeof alphabet];
+    }
+    if (rng() % 2 == 0) {
+      wire += "\r\n.\r\n";
+    }
+    wire += "tail";
+    ByteDotReader ref;
+    ref.feed(wire);
+    std::string ref_out;
+    ContentCheck ref_check(ref_out, 1 << 20);
+    ref_check.put(ref.content);
+    if (ref.state == ByteDotReader::kDone) {
+      ref_check.finish();
+    }
+    // Whole, and cut in up to three pieces at random places.
+    for (int pieces = 1; pieces <= 3; ++pieces) {
+      std::vector<std::size_t> cuts{0, wire.size()};
+      for (int c = 1; c < pieces; ++c) {
+        cuts.push_back(rng() % (wire.size() + 1));
+      }
+      std::sort(cuts.begin(), cuts.end());
+      std::string out;
+      DotReader reader(out, 1 << 20);
+      std::size_t used = 0;
+      for (std::size_t c = 0; c + 1 < cuts.size() && !reader.done(); ++c) {
+        used += reader.feed(std::string_view(wire).substr(cuts[c], cuts[c + 1] - cuts[c]));
+      }
+      ASSERT_EQ(reader.done(), ref.state == ByteDotReader::kDone) << testing::PrintToString(wire);
+      ASSERT_EQ(out, ref.content) << testing::PrintToString(wire) << " pieces " << pieces;
+      if (reader.done()) {
+        ASSERT_EQ(used, ref.used) << testing::PrintToString(wire);
+        ASSERT_EQ(reader.problems().bare_cr, ref_check.problems().bare_cr) << testing::PrintToString(wire);
+        ASSERT_EQ(reader.problems().bare_lf, ref_check.problems().bare_lf) << testing::PrintToString(wire);
+      }
+    }
   }
 }
 
