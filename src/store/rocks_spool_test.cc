@@ -32,10 +32,35 @@ class RocksSpoolTest : public ::testing::Test {
     return r;
   }
 
+  // A message big enough for a body segment (RocksSpool::kBodyMin), one size per i.
+  static SpoolRecord large(int i) {
+    SpoolRecord r = record(i);
+    r.job_id = "big-" + std::to_string(1000 + i);
+    r.recipients[0].mail_id = r.job_id + "#00000000#00000000";
+    r.message = "Subject: big " + std::to_string(i) + "\r\n\r\n";
+    for (int line = 0; r.message.size() < RocksSpool::kBodyMin + 1000 * static_cast<std::size_t>(i);
+         ++line) {
+      r.message += "line " + std::to_string(line) + " of message " + std::to_string(i) + "\r\n";
+    }
+    return r;
+  }
+
   static Result<void> put_sync(Spool& spool, const SpoolRecord& r) {
+    return sync([&](Spool::Done d) { spool.put(r, std::move(d)); });
+  }
+
+  static Result<void> sync(const std::function<void(Spool::Done)>& op) {
     std::promise<Result<void>> done;
-    spool.put(r, [&](Result<void> res) { done.set_value(std::move(res)); });
+    op([&](Result<void> res) { done.set_value(std::move(res)); });
     return done.get_future().get();
+  }
+
+  std::size_t segments() const {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ / "bodies")) {
+      n += e.path().filename().string().starts_with("seg-") ? 1 : 0;
+    }
+    return n;
   }
 
   std::filesystem::path dir_;
@@ -138,12 +163,6 @@ TEST_F(RocksSpoolTest, PutAfterCloseFails) {
   EXPECT_EQ(res.error().code, ErrorCode::kUnavailable);
 }
 
-}  // namespace
-}  // namespace txmail::store
-
-namespace txmail::store {
-namespace {
-
 TEST_F(RocksSpoolTest, RecipientStateAndErase) {
   auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
   ASSERT_TRUE(spool);
@@ -197,55 +216,7 @@ TEST_F(RocksSpoolTest, MemtableHintsAndReadsFromMemory) {
   (*spool)->close();
 }
 
-}  // namespace
-}  // namespace txmail::store
-
-namespace txmail::store {
-namespace {
-
-class RocksSpoolBodies : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path()
-           / ("txmail-spool-bodies-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir_);
-  }
-
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  static SpoolRecord large(int i) {
-    SpoolRecord r;
-    r.job_id = "big-" + std::to_string(1000 + i);
-    r.account = "acct";
-    r.sender = "s@example.com";
-    r.recipients = {
-        {"r@example.org", r.job_id + "#00000000#00000000", RecipientStatus::kQueued, 0, 0}};
-    r.message = "Subject: big " + std::to_string(i) + "\r\n\r\n";
-    for (int line = 0; r.message.size() < RocksSpool::kBodyMin + 1000 * static_cast<std::size_t>(i);
-         ++line) {
-      r.message += "line " + std::to_string(line) + " of message " + std::to_string(i) + "\r\n";
-    }
-    return r;
-  }
-
-  static Result<void> sync(const std::function<void(Spool::Done)>& op) {
-    std::promise<Result<void>> done;
-    op([&](Result<void> res) { done.set_value(std::move(res)); });
-    return done.get_future().get();
-  }
-
-  std::size_t segments() const {
-    std::size_t n = 0;
-    for (const auto& e : std::filesystem::directory_iterator(dir_ / "bodies")) {
-      n += e.path().filename().string().starts_with("seg-") ? 1 : 0;
-    }
-    return n;
-  }
-
-  std::filesystem::path dir_;
-};
-
-TEST_F(RocksSpoolBodies, LargeMessagesLiveOutsideTheWalAndComeBackWhole) {
+TEST_F(RocksSpoolTest, LargeMessagesLiveOutsideTheWalAndComeBackWhole) {
   {
     auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
     ASSERT_TRUE(spool) << spool.error().detail;
