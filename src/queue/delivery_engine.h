@@ -150,8 +150,8 @@ class DeliveryEngine {
   };
 
   // Messages handed over at submit, until their job's first round of attempts is over. Only
-  // large ones: a small message is read back from the spool's memtable cheaply, and holding
-  // it longer than the spool write scatters small blocks among the queue's long-lived ones.
+  // large ones: a small message is read back from the spool's memtable cheaply, while a large
+  // one lives in a body segment and would cost a read on the worker pool.
   static constexpr std::size_t kFreshBytes = 64 << 20;
   static constexpr std::size_t kFreshMin = 16 << 10;
   void drop_fresh(const JobKey& job);
