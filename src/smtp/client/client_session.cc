@@ -417,7 +417,8 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
   // miscompiles both in coroutines.
   std::string stuffed;
   const std::string_view body = stuff_dots(*out.message, stuffed);
-  auto sent = co_await conn_->write(body, data_terminator(body), options_.data_block_timeout);
+  const std::string_view terminator = data_terminator(body);
+  auto sent = co_await conn_->write(body, terminator, options_.data_block_timeout);
   if (!sent) {
     usable_ = false;
   }
