@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <malloc.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -186,9 +189,21 @@ void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& 
   std::filesystem::rename(tmp, data_dir + "/ports");
 }
 
+// glibc gives each thread that meets contention an arena of its own (up to eight per core):
+// the queue's long-lived blocks then spread over many arenas, with the freed message buffers
+// of intake between them. One arena per I/O thread (at least two) keeps a million queued
+// recipients at about 254 bytes each instead of 285 (bench/scale.sh), at the same relay
+// speed. MALLOC_ARENA_MAX in the environment still wins.
+void limit_malloc_arenas(std::size_t io_threads) {
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) {
+    mallopt(M_ARENA_MAX, static_cast<int>(std::max<std::size_t>(2, io_threads)));
+  }
+}
+
 }  // namespace
 
 int serve(const Config& config) {
+  limit_malloc_arenas(config.io_threads);
   // Certificate problems are configuration errors: exit 2 before anything starts.
   auto tls = net::make_server_tls({config.tls_cert, config.tls_key, config.node_name});
   if (!tls) {
