@@ -189,6 +189,18 @@ void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& 
   std::filesystem::rename(tmp, data_dir + "/ports");
 }
 
+// An event about one recipient of a spooled job.
+events::Event recipient_event(events::Kind kind, const store::SpoolRecord& job,
+                              const store::SpoolRecipient& rcpt) {
+  events::Event e = events::make_event(kind);
+  e.job_id = job.job_id;
+  e.mail_id = rcpt.mail_id;
+  e.account = job.account;
+  e.recipient = rcpt.address;
+  e.sender = job.sender;
+  return e;
+}
+
 // glibc gives each thread that meets contention an arena of its own (up to eight per core):
 // the queue's long-lived blocks then spread over many arenas, with the freed message buffers
 // of intake between them. One arena per I/O thread (at least two) keeps a million queued
@@ -316,15 +328,9 @@ int serve(const Config& config) {
   // handed to delivery; the events are appended first, so they come first in the log.
   smtp_ctx.on_spooled = [&delivery, log](store::SpoolRecord& r) {
     for (const auto& rcpt : r.recipients) {
-      events::Event e = events::make_event(events::Kind::kStarted);
-      e.job_id = r.job_id;
-      e.mail_id = rcpt.mail_id;
-      e.account = r.account;
-      e.recipient = rcpt.address;
-      e.sender = r.sender;
-      log->append(std::move(e));
+      log->append(recipient_event(events::Kind::kStarted, r, rcpt));
     }
-    delivery.submit(r, std::make_shared<const std::string>(std::move(r.message)));
+    delivery.submit(r);
   };
   smtp_ctx.keyring = keyring->get();
   smtp_ctx.suppressed = [list = suppressions->get(), &workers](const std::string& account,
@@ -364,14 +370,10 @@ int serve(const Config& config) {
   smtp_ctx.on_dropped = [log](const store::SpoolRecord& r,
                                                  const store::SpoolRecipient& rcpt,
                                                  const std::string& sub_type, const std::string& why) {
-    events::Event e = events::make_event(sub_type == "FORBIDDEN_RECIPIENT"
-                                             ? events::Kind::kDroppedForbidden
-                                             : events::Kind::kDroppedPreviouslyBounced);
-    e.job_id = r.job_id;
-    e.mail_id = rcpt.mail_id;
-    e.account = r.account;
-    e.recipient = rcpt.address;
-    e.sender = r.sender;
+    events::Event e = recipient_event(sub_type == "FORBIDDEN_RECIPIENT"
+                                          ? events::Kind::kDroppedForbidden
+                                          : events::Kind::kDroppedPreviouslyBounced,
+                                      r, rcpt);
     e.reply = why;
     log->append(std::move(e));
   };
@@ -381,12 +383,7 @@ int serve(const Config& config) {
   smtp_ctx.delivery_backlog = [&delivery] { return delivery.ready_backlog(); };
   smtp_ctx.on_note = [log](const store::SpoolRecord& r, const std::string& note) {
     for (const auto& rcpt : r.recipients) {
-      events::Event e = events::make_event(events::Kind::kProcessed);
-      e.job_id = r.job_id;
-      e.mail_id = rcpt.mail_id;
-      e.account = r.account;
-      e.recipient = rcpt.address;
-      e.sender = r.sender;
+      events::Event e = recipient_event(events::Kind::kProcessed, r, rcpt);
       e.reply = note;
       log->append(e);
     }
@@ -463,10 +460,7 @@ int serve(const Config& config) {
       .spool = **spool,
       .events = *log,
       .idempotency = **idempotency,
-      .on_spooled =
-          [&delivery](store::SpoolRecord& r) {
-            delivery.submit(r, std::make_shared<const std::string>(std::move(r.message)));
-          },
+      .on_spooled = [&delivery](store::SpoolRecord& r) { delivery.submit(r); },
       .suppressions = suppressions->get(),
       .hostname = config.node_name,
       .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500,

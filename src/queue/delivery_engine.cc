@@ -69,12 +69,7 @@ void DeliveryEngine::start() {
   asio::co_spawn(io_, scheduler_loop(this), asio::detached);
 }
 
-void DeliveryEngine::submit(const store::SpoolRecord& record) {
-  submit(record, nullptr);
-}
-
-void DeliveryEngine::submit(const store::SpoolRecord& record,
-                            std::shared_ptr<const std::string> message) {
+void DeliveryEngine::submit(store::SpoolRecord& record) {
   // Only the envelope and the recipient states stay in memory; the message is read from the
   // spool when a connection is ready for it, unless it was handed over fresh.
   store::SpoolRecord envelope;
@@ -84,8 +79,9 @@ void DeliveryEngine::submit(const store::SpoolRecord& record,
   envelope.received_ms = record.received_ms;
   envelope.flags = record.flags;
   envelope.recipients = record.recipients;
-  if (message && message->size() < kFreshMin) {
-    message.reset();  // freed here, on the caller's thread, not after the post
+  std::shared_ptr<const std::string> message;
+  if (record.message.size() >= kFreshMin) {
+    message = std::make_shared<const std::string>(std::move(record.message));
   }
   asio::post(io_, [this, envelope = std::move(envelope), message = std::move(message)]() mutable {
     add_job(envelope, std::move(message));

@@ -59,11 +59,10 @@ class DeliveryEngine {
   DeliveryEngine(DeliveryEngine&&) = delete;
   DeliveryEngine& operator=(DeliveryEngine&&) = delete;
 
-  // A job that is in the spool (just accepted, or found by recovery). Any thread.
-  void submit(const store::SpoolRecord& record);
-  // The same, handing over the message just spooled: its first delivery attempt sends it from
-  // memory instead of reading it back from the spool (from kFreshMin, up to kFreshBytes).
-  void submit(const store::SpoolRecord& record, std::shared_ptr<const std::string> message);
+  // A job just synced to the spool. Any thread. A large message (from kFreshMin, up to
+  // kFreshBytes in all) is taken from the record: its first delivery attempt sends it from
+  // memory instead of reading it back from the spool.
+  void submit(store::SpoolRecord& record);
   // A job found by recovery, added at once: only before the engine's io_context runs, from the
   // thread that starts it. (A million posted copies would cost more memory than the jobs.)
   void restore(const store::SpoolRecord& record) { add_job(record, nullptr); }
