@@ -4,6 +4,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <array>
+#include <atomic>
 #include <map>
 #include <type_traits>
 #include <mutex>
@@ -18,6 +19,8 @@ namespace http = beast::http;
 
 namespace {
 
+constexpr const char* kInternalError =
+    R"({"type":"/problems/internal-error","title":"Internal Server Error","status":500,"detail":"the request failed; it is logged"})";
 constexpr const char* kBodyTooLarge =
     R"({"type":"/problems/body-too-large","title":"Content Too Large","status":413,"detail":"the request body is over http.max_body"})";
 
@@ -139,7 +142,7 @@ std::vector<std::pair<tcp::endpoint, bool>> HttpServer::endpoints() const {
 
 void HttpServer::start() {
   for (auto& [a, is_tls] : state_->acceptors) {
-    asio::co_spawn(a->get_executor(), state_->accept_loop(*a, is_tls), asio::detached);
+    asio::co_spawn(a->get_executor(), state_->accept_loop(*a, is_tls), log_failure("the HTTP accept loop"));
   }
 }
 
@@ -170,9 +173,9 @@ awaitable<void> HttpServer::State::accept_loop(tcp::acceptor& acceptor, bool use
     }
     auto ex = socket.get_executor();
     if (use_tls) {
-      asio::co_spawn(ex, tls_session(std::move(socket)), asio::detached);
+      asio::co_spawn(ex, tls_session(std::move(socket)), log_failure("an HTTPS connection"));
     } else {
-      asio::co_spawn(ex, plain_session(std::move(socket)), asio::detached);
+      asio::co_spawn(ex, plain_session(std::move(socket)), log_failure("an HTTP connection"));
     }
   }
 }
@@ -295,7 +298,20 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
           close = !msg.keep_alive();
           auto starter = [this, &req](std::function<void(Response)> done) {
             asio::post(workers, [this, r = std::move(req), done = std::move(done)]() mutable {
-              handler(std::move(r), std::move(done));
+              // A request that throws fails alone: a 500 for it, and the node goes on.
+              auto answered = std::make_shared<std::atomic<bool>>(false);
+              auto once = [answered, done = std::move(done)](Response answer) {
+                if (!answered->exchange(true)) {
+                  done(std::move(answer));
+                }
+              };
+              const std::string what = r.method + " " + printable(r.path);
+              try {
+                handler(std::move(r), once);
+              } catch (const std::exception& e) {
+                logger()->error("http {} failed with an exception: {}", what, e.what());
+                once(Response{500, "application/problem+json", kInternalError, {}});
+              }
             });
           };
           res = co_await await_callback<Response>(std::move(starter));

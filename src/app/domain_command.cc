@@ -73,7 +73,7 @@ Result<tenancy::TxtAnswers> lookup_txt(
     }
     (*resolver)->shutdown();
   };
-  asio::co_spawn(io, run(), asio::detached);
+  asio::co_spawn(io, run(), log_failure("the domain command"));
   io.run();
   if (failure) {
     return tl::unexpected(*failure);

@@ -27,7 +27,7 @@ bool needs_check(const tenancy::SenderDomain& d, std::int64_t now) {
 
 }  // namespace
 
-void DomainVerifier::start() { asio::co_spawn(io_, loop(this), asio::detached); }
+void DomainVerifier::start() { asio::co_spawn(io_, loop(this), log_failure("the domain verifier")); }
 
 void DomainVerifier::stop() {
   stopping_ = true;

@@ -4,6 +4,8 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <cstdint>
+#include <exception>
 
 namespace txmail {
 
@@ -14,6 +16,20 @@ using awaitable = asio::awaitable<T>;
 
 // co_await op(net::use_tuple) never throws: errors come back as the tuple's error_code.
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// The completion token of every detached coroutine (instead of asio::detached, which rethrows
+// into the io_context and so ends the process): an exception that escaped the coroutine is
+// logged with `what` and counted; the coroutine's own resources (its socket) are gone with it.
+struct LogFailure {
+  const char* what;
+  void operator()(std::exception_ptr e) const;
+};
+inline LogFailure log_failure(const char* what) { return LogFailure{what}; }
+// How many exceptions log_failure and run_guarded caught since the start.
+std::uint64_t caught_failures();
+// Runs `io` until it stops; an exception thrown out of a handler is logged and the loop goes
+// on, so one failing request never ends the process.
+void run_guarded(asio::io_context& io, const char* what);
 
 // Awaits a callback-style operation that completes on some other thread: `start` receives the
 // completion function, which may be called from any thread once; the coroutine resumes on its

@@ -25,7 +25,7 @@ Connection::Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> t
 }
 
 void Connection::start() {
-  asio::co_spawn(socket_.get_executor(), watchdog(shared_from_this()), asio::detached);
+  asio::co_spawn(socket_.get_executor(), watchdog(shared_from_this()), log_failure("a connection watchdog"));
 }
 
 awaitable<void> Connection::watchdog(std::shared_ptr<Connection> self) {

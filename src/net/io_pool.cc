@@ -1,5 +1,47 @@
 #include "net/io_pool.h"
 
+#include <atomic>
+
+#include "common/log.h"
+
+namespace txmail {
+
+namespace {
+std::atomic<std::uint64_t> g_caught{0};
+
+void log_caught(const char* what, std::exception_ptr e) {
+  g_caught.fetch_add(1, std::memory_order_relaxed);
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    logger()->error("{} failed with an exception (caught; the node goes on): {}", what, x.what());
+  } catch (...) {
+    logger()->error("{} failed with an unknown exception (caught; the node goes on)", what);
+  }
+}
+}  // namespace
+
+void LogFailure::operator()(std::exception_ptr e) const {
+  if (e) {
+    log_caught(what, e);
+  }
+}
+
+std::uint64_t caught_failures() { return g_caught.load(std::memory_order_relaxed); }
+
+void run_guarded(asio::io_context& io, const char* what) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (...) {
+      log_caught(what, std::current_exception());
+    }
+  }
+}
+
+}  // namespace txmail
+
 namespace txmail::net {
 
 IoPool::IoPool(std::size_t threads) {
@@ -16,7 +58,7 @@ IoPool::~IoPool() {
 
 void IoPool::start() {
   for (auto& ctx : contexts_) {
-    threads_.emplace_back([c = ctx.get()] { c->run(); });
+    threads_.emplace_back([c = ctx.get()] { run_guarded(*c, "an I/O handler"); });
   }
 }
 

@@ -44,6 +44,14 @@ TEST(Base64, RoundTrip) {
   std::string out;
   EXPECT_FALSE(base64_decode("abc", out));
   EXPECT_FALSE(base64_decode("ab!c", out));
+  // Hostile padding (issue harden-1): "====" once made the decoded length wrap around.
+  for (const char* bad : {"====", "a===", "ab=c", "=abc", "AAAA====", "AA=A", "A=A="}) {
+    EXPECT_FALSE(base64_decode(bad, out)) << bad;
+  }
+  ASSERT_TRUE(base64_decode("YQ==", out));
+  EXPECT_EQ(out, "a");
+  ASSERT_TRUE(base64_decode("YWI=", out));
+  EXPECT_EQ(out, "ab");
 }
 
 class TenancyTest : public ::testing::Test {

@@ -55,7 +55,7 @@ std::vector<tcp::endpoint> SmtpServer::endpoints() const {
 
 void SmtpServer::start() {
   for (auto& l : listeners_) {
-    asio::co_spawn(pool_.at(0), accept_loop(this, &l), asio::detached);
+    asio::co_spawn(pool_.at(0), accept_loop(this, &l), log_failure("the SMTP accept loop"));
   }
 }
 
@@ -113,7 +113,7 @@ awaitable<void> SmtpServer::accept_loop(SmtpServer* self, Listener* listener) {
       asio::co_spawn(ex,
                      refuse(std::move(socket),
                             Reply(421, "4.7.0", "Too many connections, try again later").wire()),
-                     asio::detached);
+                     log_failure("an SMTP refusal"));
       continue;
     }
     auto conn = std::make_shared<net::Connection>(std::move(socket), self->ctx_.tls);
@@ -122,7 +122,8 @@ awaitable<void> SmtpServer::accept_loop(SmtpServer* self, Listener* listener) {
       std::lock_guard lock(self->mutex_);
       self->sessions_.emplace(id, session);
     }
-    asio::co_spawn(conn->executor(), run_session(self, std::move(session), id, ip), asio::detached);
+    asio::co_spawn(conn->executor(), run_session(self, std::move(session), id, ip),
+                   log_failure("an SMTP session"));
   }
 }
 

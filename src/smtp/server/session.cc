@@ -25,11 +25,20 @@ void Session::stop() {
 
 awaitable<void> Session::run(std::shared_ptr<Session> self) {
   self->conn_->start();
+  bool failed = false;
   try {
     co_await self->loop();
   } catch (const std::exception& e) {
     logger()->error("smtp session={} client={} failed: {}", self->id_, self->conn_->remote_ip(),
                     e.what());
+    failed = true;
+  }
+  if (failed) {  // the client hears why the channel closes; nothing it sent was acknowledged
+    self->reply(421, "4.3.0", "Internal error, closing transmission channel");
+    try {
+      co_await self->flush();
+    } catch (const std::exception&) {
+    }
   }
   self->conn_->close();
   logger()->debug("smtp session={} closed messages={}", self->id_, self->messages_);
