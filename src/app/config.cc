@@ -76,6 +76,7 @@ const std::map<std::string, Kind>& schema() {
       {"delivery.policy[].tls", Kind::kString},
       {"delivery.max_connections_per_site", Kind::kInteger},
       {"delivery.max_connections_per_source", Kind::kInteger},
+      {"delivery.max_dns_lookups", Kind::kInteger},
       {"delivery.max_messages_per_connection", Kind::kInteger},
       {"delivery.max_recipients_per_transaction", Kind::kInteger},
       {"delivery.rate_per_site", Kind::kInteger},

@@ -36,6 +36,8 @@ Result<void> read_delivery_limits(const toml::table& t, queue::DeliveryOptions& 
                           kBig);
       !r)
     return r;
+  if (auto r = read_count(t, "delivery.max_dns_lookups", d.max_dns_lookups, 1, 100'000); !r)
+    return r;
   if (auto r = read_count(t, "delivery.max_messages_per_connection", d.max_messages_per_connection,
                           1, kBig);
       !r)

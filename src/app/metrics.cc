@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "net/asio.h"
+
 namespace txmail::app {
 
 namespace {
@@ -56,6 +58,13 @@ std::string render_metrics(const MetricsSources& s) {
   gauge(out, "txmail_queue_jobs", "Jobs in the delivery queue.", s.queued_jobs ? s.queued_jobs() : 0);
   gauge(out, "txmail_queue_ready_units", "Deliveries waiting for a connection.",
         s.ready_backlog ? s.ready_backlog() : 0);
+  gauge(out, "txmail_queue_destinations",
+        "Ready queues: destination sites with deliveries waiting, connections or a back-off.",
+        s.ready_queues ? s.ready_queues() : 0);
+  out += "# HELP txmail_caught_exceptions_total Exceptions caught at a request's or coroutine's "
+         "boundary (each is logged; the node goes on).\n"
+         "# TYPE txmail_caught_exceptions_total counter\n";
+  out += fmt::format("txmail_caught_exceptions_total {}\n", caught_failures());
   gauge(out, "txmail_spool_bytes", "Bytes the spool holds (files and memtables).",
         s.spool_bytes ? s.spool_bytes() : 0);
   gauge(out, "txmail_suppressions", "Entries on the suppression list.",

@@ -30,6 +30,7 @@ struct MetricsSources {
   const Histogram* smtp_ack = nullptr;  // end of message data to the spool's sync
   std::function<std::uint64_t()> queued_jobs;
   std::function<std::uint64_t()> ready_backlog;
+  std::function<std::uint64_t()> ready_queues;
   std::function<std::uint64_t()> spool_bytes;
   std::function<std::uint64_t()> suppressions;
   std::function<std::uint64_t()> event_backlog;

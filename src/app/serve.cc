@@ -380,7 +380,9 @@ int serve(const Config& config) {
   tenancy::RateLimiter limiter;
   smtp_ctx.limiter = &limiter;
   smtp_ctx.default_hourly_limit = config.account_hourly_limit;
-  smtp_ctx.delivery_backlog = [&delivery] { return delivery.ready_backlog(); };
+  smtp_ctx.delivery_backlog = [&delivery](const std::string& account) {
+    return delivery.ready_backlog(account);
+  };
   smtp_ctx.on_note = [log](const store::SpoolRecord& r, const std::string& note) {
     for (const auto& rcpt : r.recipients) {
       events::Event e = recipient_event(events::Kind::kProcessed, r, rcpt);
@@ -472,6 +474,7 @@ int serve(const Config& config) {
       .smtp_ack = &smtp_ctx.ack_latency,
       .queued_jobs = [&delivery] { return static_cast<std::uint64_t>(delivery.queued_jobs()); },
       .ready_backlog = [&delivery] { return static_cast<std::uint64_t>(delivery.ready_backlog()); },
+      .ready_queues = [&delivery] { return static_cast<std::uint64_t>(delivery.ready_queues()); },
       .spool_bytes = [s = spool->get()] { return s->bytes(); },
       .suppressions = [l = suppressions->get()] { return static_cast<std::uint64_t>(l->size()); },
       .event_backlog = [l = event_log->get()] { return static_cast<std::uint64_t>(l->backlog()); },

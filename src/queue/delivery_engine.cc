@@ -234,14 +234,24 @@ awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
   auto& heap = self->scheduled_;
   while (!self->stopping_) {
     const std::int64_t now = now_ms();
-    while (!heap.empty() && heap.front().due_ms <= now && !self->stopping_) {
+    // Due units are routed at most max_dns_lookups at a time: a million due units to a
+    // million domains do not become a million lookups and coroutines at once. A routing that
+    // ends wakes this loop (dispatch), so the rest follow without polling.
+    while (!heap.empty() && heap.front().due_ms <= now && !self->stopping_
+           && self->routing_ < self->options_.max_dns_lookups) {
       std::pop_heap(heap.begin(), heap.end(), kLater);
       Unit unit = std::move(heap.back().unit);
       heap.pop_back();
-      asio::co_spawn(self->io_, dispatch(self, std::move(unit)), asio::detached);
+      ++self->routing_;
+      asio::co_spawn(self->io_, dispatch(self, std::move(unit)), log_failure("a delivery routing"));
     }
-    const auto wait = heap.empty() ? std::chrono::milliseconds(60'000)
-                                   : std::chrono::milliseconds(heap.front().due_ms - now);
+    if (now - self->last_sweep_ms_ >= 60'000) {
+      self->last_sweep_ms_ = now;
+      self->sweep_ready_queues(now);
+    }
+    const bool blocked = !heap.empty() && heap.front().due_ms <= now;  // by max_dns_lookups
+    const auto wait = heap.empty() || blocked ? std::chrono::milliseconds(60'000)
+                                              : std::chrono::milliseconds(heap.front().due_ms - now);
     self->wake_.expires_after(
         std::min<std::chrono::milliseconds>(wait, std::chrono::milliseconds(60'000)));
     co_await self->wake_.async_wait(use_tuple);
@@ -298,51 +308,74 @@ const EgressSource& DeliveryEngine::pick_source(const std::string& account) {
 }
 
 awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
+  // Whatever happens here, the routing slot is given back and the scheduler woken when it was
+  // waiting for one.
+  struct Done {
+    DeliveryEngine* self;
+    ~Done() {
+      if (self->routing_-- == self->options_.max_dns_lookups) {
+        self->wake_.cancel();
+      }
+    }
+  } done{self};
   if (!self->jobs_.contains(unit.job)) {
     co_return;
   }
-  const std::string domain = self->domain_of(unit);
+  std::string domain = self->domain_of(unit);
   const auto route = self->route_for(domain);
   auto dest =
       co_await smtp::resolve_destination(self->resolver_, domain, route, self->options_.mx_port);
-  if (!self->jobs_.contains(unit.job)) {
-    co_return;
+  self->route(std::move(unit), std::move(domain), std::move(dest));
+}
+
+void DeliveryEngine::route(Unit unit, std::string domain, Result<smtp::Destination> dest) {
+  if (!jobs_.contains(unit.job)) {
+    return;
   }
   if (!dest) {
+    // Only this unit's destination is affected: a failed or timed-out lookup defers (or, when
+    // the domain does not exist, bounces) this unit alone.
     if (classify(dest.error().code).persistence == Persistence::kPermanent) {
-      self->bounce_unit(unit, dest.error().detail);
+      bounce_unit(unit, dest.error().detail);
     } else {
-      self->defer_unit(unit, "", dest.error().detail);
+      defer_unit(unit, "", dest.error().detail);
     }
-    co_return;
+    return;
   }
-  const Job& job = self->jobs_.at(unit.job);
-  const EgressSource& source = self->pick_source(job.envelope->account);
-  const std::string key = source.name + "|" + dest->site;
-  auto& slot = self->ready_[key];
-  if (!slot) {
-    slot = std::make_unique<ReadyQueue>();
-    slot->key = key;
-    slot->source = source;
-    slot->limits = self->policy_for(domain);
-    slot->rate = Gcra(*slot->limits.rate, 1.0);
+  const Job& job = jobs_.at(unit.job);
+  const EgressSource& egress = pick_source(job.envelope->account);
+  std::string key = egress.name + "|" + dest->site;
+  auto it = ready_.find(std::string_view(key));
+  if (it == ready_.end()) {
+    auto rq = std::make_unique<ReadyQueue>();
+    rq->key = std::move(key);
+    rq->egress = &egress;
+    rq->source = &source_state(egress.name);
+    rq->limits = policy_for(domain);
+    rq->limits.domain.clear();
+    rq->rate = Gcra(*rq->limits.rate, 1.0);
+    const std::string_view view(rq->key);
+    it = ready_.emplace(view, std::move(rq)).first;
+    ready_queues_.store(ready_.size(), std::memory_order_relaxed);
   }
-  ReadyQueue& rq = *slot;
+  ReadyQueue& rq = *it->second;
   rq.destination = std::move(*dest);
   if (rq.backoff_until_ms > now_ms()) {
     // The whole site is backed off: this unit is deferred with the site's last answer, and
     // nobody knocks again before the back-off ends.
-    self->defer_unit(unit, rq.destination.site, "destination site backed off: " + rq.last_error);
-    co_return;
+    defer_unit(unit, rq.destination.site, "destination site backed off: " + rq.last_error);
+    return;
   }
+  ready_added(unit);
   rq.units.push_back(std::move(unit));
-  self->ready_backlog_.fetch_add(1, std::memory_order_relaxed);
-  if (!rq.idle.empty()) {
-    rq.idle.front()->cancel();  // an open connection takes it now
-    rq.idle.pop_front();
-    co_return;
+  if (!rq.idle.empty()) {  // an open connection takes it now
+    IdleWait* w = rq.idle.front();
+    rq.idle.erase(rq.idle.begin());
+    std::erase(rq.source->idle, w);
+    w->timer.cancel();
+    return;
   }
-  self->maybe_start_worker(rq);
+  maybe_start_worker(rq);
 }
 
 void DeliveryEngine::stop(std::function<void()> done) {
@@ -350,10 +383,14 @@ void DeliveryEngine::stop(std::function<void()> done) {
     stopping_ = true;
     wake_.cancel();
     for (auto& [key, rq] : ready_) {  // idle connections quit now
-      for (auto* t : rq->idle) {
-        t->cancel();
+      for (auto* w : rq->idle) {
+        w->give_back = true;
+        w->timer.cancel();
       }
       rq->idle.clear();
+    }
+    for (auto& [name, source] : sources_) {
+      source.idle.clear();
     }
     if (connections_ == 0) {
       done();

@@ -17,15 +17,21 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <random>
+#include <string_view>
 #include <unordered_map>
 
 #include "common/duration.h"
 #include "common/ids.h"
 #include "dns/resolver.h"
+#include "queue/address_backoff.h"
 #include "queue/delivery_options.h"
+#include "queue/fifo.h"
 #include "queue/gcra.h"
 #include "queue/inline_list.h"
+#include "queue/source_line.h"
 #include "store/spool.h"
 
 namespace txmail::queue {
@@ -73,6 +79,11 @@ class DeliveryEngine {
   void stop(std::function<void()> done);
   // Units in ready queues waiting for a connection. Any thread.
   std::size_t ready_backlog() const { return ready_backlog_.load(std::memory_order_relaxed); }
+  // Those of one account (SMTP inflow control: one account's backlog to a slow destination
+  // must not slow another account's intake). Any thread.
+  std::size_t ready_backlog(const std::string& account) const;
+  // Ready queues (destinations with units, connections or a back-off in force). Any thread.
+  std::size_t ready_queues() const { return ready_queues_.load(std::memory_order_relaxed); }
   // Jobs in the queue (not yet final). Any thread.
   std::size_t queued_jobs() const { return queued_jobs_.load(std::memory_order_relaxed); }
 
@@ -133,19 +144,42 @@ class DeliveryEngine {
     Unit unit;
   };
 
+  struct ReadyQueue;
+
+  // A connection waiting for its queue's next unit. A new unit wakes it to send; another
+  // destination waiting for the source's slot wakes it to give the slot back (QUIT).
+  struct IdleWait {
+    asio::steady_timer timer;
+    bool give_back = false;
+  };
+
+  // One egress source: its connection slots and the line of ready queues waiting for one.
+  struct Source {
+    Source(std::size_t capacity, const RetryPolicy& retry)
+        : line(capacity, std::max<std::size_t>(capacity / 2, 1)), addresses(retry, now_ms) {}
+    SourceLine<ReadyQueue*> line;
+    AddressBackoff addresses;     // MX addresses that failed lately from this source
+    std::vector<IdleWait*> idle;  // its open connections with nothing to send, oldest first
+    std::optional<Gcra> rate;     // [delivery] rate_per_source
+  };
+
+  // The units of one (egress source, destination site) waiting for a connection. Exists while
+  // it has units, connections or a back-off in force; then it is dropped (issue deliver-2:
+  // an idle destination costs nothing).
   struct ReadyQueue {
-    std::string key;
-    EgressSource source;
+    std::string key;  // "source|site"; ready_ is keyed by a view of it
+    const EgressSource* egress = nullptr;
+    Source* source = nullptr;
     smtp::Destination destination;
     DestinationPolicy limits;  // resolved: every field set
-    std::deque<Unit> units;
+    Fifo<Unit> units;
     std::size_t connections = 0;
+    bool waiting = false;       // in its source's line
     std::uint32_t failures = 0;  // consecutive connection failures of the whole site
     std::int64_t backoff_until_ms = 0;
     std::string last_error;  // why the site is backed off
     Gcra rate;
-    // Open connections waiting for a unit; a new unit wakes the first of them at once.
-    std::deque<asio::steady_timer*> idle;
+    std::vector<IdleWait*> idle;  // its open connections waiting for a unit, oldest first
   };
 
   // Messages handed over at submit, until their job's first round of attempts is over. Only
@@ -162,16 +196,29 @@ class DeliveryEngine {
   void schedule(Unit unit, std::int64_t due_ms);
   static awaitable<void> scheduler_loop(DeliveryEngine* self);
   static awaitable<void> dispatch(DeliveryEngine* self, Unit unit);
+  void route(Unit unit, std::string domain, Result<smtp::Destination> dest);
+  void sweep_ready_queues(std::int64_t now);
   DestinationPolicy policy_for(const std::string& domain) const;
   std::optional<smtp::Route> route_for(const std::string& domain) const;
   const EgressSource& pick_source(const std::string& account);
 
-  // delivery_worker.cc: connections
+  // delivery_worker.cc: connections and their slots
+  bool wants_connection(const ReadyQueue& rq) const;
   void maybe_start_worker(ReadyQueue& rq);
+  void open_connection(ReadyQueue& rq);
+  void serve_line(Source& source);
+  void give_back_idle(Source& source);
+  void defer_backed_off(ReadyQueue& rq);
+  void connection_ended(ReadyQueue& rq);
+  void drop_if_unused(ReadyQueue& rq);
+  void ready_added(const Unit& unit);
+  void ready_taken(const Unit& unit);
   static awaitable<void> worker(DeliveryEngine* self, ReadyQueue* rq);
+  awaitable<void> run_connection(ReadyQueue& rq);
   awaitable<void> deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit);
   awaitable<Result<std::shared_ptr<const std::string>>> load(const Unit& unit);
   awaitable<void> pace(ReadyQueue& rq);
+  Source& source_state(const std::string& name);
 
   // delivery_outcome.cc: results
   void defer_unit(const Unit& unit, const std::string& remote, const std::string& why);
@@ -199,12 +246,18 @@ class DeliveryEngine {
   std::deque<Scheduled> scheduled_;
   asio::steady_timer wake_;
   asio::steady_timer stop_timer_;
-  std::unordered_map<std::string, std::unique_ptr<ReadyQueue>> ready_;
-  std::unordered_map<std::string, std::size_t> source_connections_;
-  std::unordered_map<std::string, Gcra> source_rates_;
+  std::unordered_map<std::string_view, std::unique_ptr<ReadyQueue>> ready_;
+  std::unordered_map<std::string, Source> sources_;
+  std::int64_t last_sweep_ms_ = 0;
+  // Units being routed (MX and address lookups) right now: at most [delivery]
+  // max_dns_lookups; the scheduler takes no more due units while it is reached.
+  std::size_t routing_ = 0;
   std::unordered_map<std::string, std::size_t> pool_cursor_;
   std::size_t connections_ = 0;
   std::atomic<std::size_t> ready_backlog_{0};
+  mutable std::mutex backlog_mutex_;
+  std::unordered_map<std::string, std::size_t> account_backlog_;  // under backlog_mutex_
+  std::atomic<std::size_t> ready_queues_{0};
   std::atomic<std::size_t> queued_jobs_{0};
   bool stopping_ = false;
   std::function<void()> on_stopped_;

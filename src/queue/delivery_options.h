@@ -41,6 +41,8 @@ struct DeliveryOptions {
   std::vector<DestinationPolicy> policies;
   std::size_t max_connections_per_site = 10;
   std::size_t max_connections_per_source = 200;
+  // Units routed (MX and address lookups) at once; more due units wait in the scheduled queue.
+  std::size_t max_dns_lookups = 100;
   std::size_t max_messages_per_connection = 100;
   std::size_t max_recipients_per_transaction = 50;
   double rate_per_site = 0;    // messages per second per destination site; 0: unlimited

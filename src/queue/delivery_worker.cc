@@ -1,5 +1,7 @@
 // Connections of a ready queue: open one to the destination site from the queue's egress
-// source, then deliver unit after unit over it (connection reuse), at the queue's pace.
+// source, then deliver unit after unit over it (connection reuse), at the queue's pace. The
+// source's slots are shared by every destination: one that finds none free waits in the
+// source's line and is woken by the next slot freed (issue deliver-2).
 #include <fmt/format.h>
 
 #include "common/log.h"
@@ -7,32 +9,171 @@
 
 namespace txmail::queue {
 
+DeliveryEngine::Source& DeliveryEngine::source_state(const std::string& name) {
+  auto it = sources_.find(name);
+  if (it == sources_.end()) {
+    it = sources_.try_emplace(name, options_.max_connections_per_source, options_.retry).first;
+    if (options_.rate_per_source > 0) {
+      it->second.rate.emplace(options_.rate_per_source, 1.0);
+    }
+  }
+  return it->second;
+}
+
+// Another connection only when the open ones have more waiting than they are taking, and
+// within the destination's own limit.
+bool DeliveryEngine::wants_connection(const ReadyQueue& rq) const {
+  return !stopping_ && !rq.units.empty() && rq.connections < *rq.limits.max_connections
+         && (rq.connections == 0 || rq.units.size() > rq.connections);
+}
+
+void DeliveryEngine::defer_backed_off(ReadyQueue& rq) {
+  // The site is backed off: these are deferred without a try, with the site's last answer.
+  rq.units.drain([&](Unit unit) {
+    ready_taken(unit);
+    defer_unit(unit, rq.destination.site, "destination site backed off: " + rq.last_error);
+  });
+}
+
 void DeliveryEngine::maybe_start_worker(ReadyQueue& rq) {
   if (stopping_ || rq.units.empty()) {
     return;
   }
   if (rq.backoff_until_ms > now_ms()) {
-    while (!rq.units.empty()) {  // the site is backed off: these are deferred without a try
-      Unit unit = std::move(rq.units.front());
-      rq.units.pop_front();
-      ready_backlog_.fetch_sub(1, std::memory_order_relaxed);
-      defer_unit(unit, rq.destination.site, "destination site backed off: " + rq.last_error);
+    defer_backed_off(rq);
+    return;
+  }
+  if (!wants_connection(rq) || rq.waiting) {
+    return;
+  }
+  Source& source = *rq.source;
+  if (!source.line.has_waiters() && source.line.can_open()) {
+    open_connection(rq);
+    return;
+  }
+  // Wait in the source's line; an idle connection of another destination gives its slot back
+  // for it rather than holding it until its idle time ends.
+  rq.waiting = true;
+  source.line.join(&rq);
+  if (source.line.full()) {
+    give_back_idle(source);
+  }
+  serve_line(source);
+}
+
+void DeliveryEngine::open_connection(ReadyQueue& rq) {
+  ++rq.connections;
+  rq.source->line.open();
+  ++connections_;
+  asio::co_spawn(io_, worker(this, &rq), log_failure("a delivery connection"));
+}
+
+// Whenever a slot of `source` frees or an opening ends: the waiting destinations take the free
+// slots in turn, one connection each; one that wants more joins the line again at its back.
+void DeliveryEngine::serve_line(Source& source) {
+  while (!stopping_) {
+    auto next = source.line.next();
+    if (!next) {
+      return;
+    }
+    ReadyQueue& rq = **next;
+    rq.waiting = false;
+    if (rq.backoff_until_ms > now_ms()) {
+      defer_backed_off(rq);
+      drop_if_unused(rq);
+      continue;
+    }
+    if (!wants_connection(rq)) {
+      drop_if_unused(rq);
+      continue;
+    }
+    open_connection(rq);
+    if (wants_connection(rq)) {
+      rq.waiting = true;
+      source.line.join(&rq);
+    }
+  }
+}
+
+void DeliveryEngine::give_back_idle(Source& source) {
+  if (source.idle.empty()) {
+    return;
+  }
+  IdleWait* w = source.idle.front();
+  source.idle.erase(source.idle.begin());
+  w->give_back = true;
+  w->timer.cancel();
+}
+
+void DeliveryEngine::ready_added(const Unit& unit) {
+  ready_backlog_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(backlog_mutex_);
+  ++account_backlog_[jobs_.at(unit.job).envelope->account];
+}
+
+void DeliveryEngine::ready_taken(const Unit& unit) {
+  ready_backlog_.fetch_sub(1, std::memory_order_relaxed);
+  const auto job = jobs_.find(unit.job);
+  if (job == jobs_.end()) {
+    return;
+  }
+  std::lock_guard lock(backlog_mutex_);
+  const auto it = account_backlog_.find(job->second.envelope->account);
+  if (it != account_backlog_.end() && --it->second == 0) {
+    account_backlog_.erase(it);
+  }
+}
+
+std::size_t DeliveryEngine::ready_backlog(const std::string& account) const {
+  std::lock_guard lock(backlog_mutex_);
+  const auto it = account_backlog_.find(account);
+  return it == account_backlog_.end() ? 0 : it->second;
+}
+
+void DeliveryEngine::drop_if_unused(ReadyQueue& rq) {
+  if (!rq.units.empty() || rq.connections > 0 || rq.waiting || !rq.idle.empty()
+      || rq.backoff_until_ms > now_ms()) {
+    return;
+  }
+  ready_.erase(std::string_view(rq.key));  // rq is gone from here on
+  ready_queues_.store(ready_.size(), std::memory_order_relaxed);
+}
+
+void DeliveryEngine::sweep_ready_queues(std::int64_t now) {
+  for (auto& [name, source] : sources_) {
+    source.addresses.sweep();
+  }
+  // Queues kept only for a back-off that has ended since.
+  std::vector<ReadyQueue*> unused;
+  for (auto& [key, rq] : ready_) {
+    if (rq->units.empty() && rq->connections == 0 && !rq->waiting && rq->idle.empty()
+        && rq->backoff_until_ms <= now) {
+      unused.push_back(rq.get());
+    }
+  }
+  for (auto* rq : unused) {
+    drop_if_unused(*rq);
+  }
+}
+
+void DeliveryEngine::connection_ended(ReadyQueue& rq) {
+  --rq.connections;
+  rq.source->line.closed();
+  --connections_;
+  if (stopping_) {
+    if (connections_ == 0 && on_stopped_) {
+      stop_timer_.cancel();
+      auto done = std::move(on_stopped_);
+      on_stopped_ = nullptr;
+      done();
     }
     return;
   }
-  std::size_t& source_count = source_connections_[rq.source.name];
-  if (rq.connections >= *rq.limits.max_connections
-      || source_count >= options_.max_connections_per_source) {
-    return;
-  }
-  // Another connection only when the open ones have more waiting than they are taking.
-  if (rq.connections > 0 && rq.units.size() <= rq.connections) {
-    return;
-  }
-  ++rq.connections;
-  ++source_count;
-  ++connections_;
-  asio::co_spawn(io_, worker(this, &rq), asio::detached);
+  // The freed slot goes to the first destination in line; this one, when it has more, joins
+  // the line behind the others.
+  serve_line(*rq.source);
+  maybe_start_worker(rq);
+  drop_if_unused(rq);
 }
 
 awaitable<Result<std::shared_ptr<const std::string>>> DeliveryEngine::load(const Unit& unit) {
@@ -70,10 +211,8 @@ awaitable<Result<std::shared_ptr<const std::string>>> DeliveryEngine::load(const
 awaitable<void> DeliveryEngine::pace(ReadyQueue& rq) {
   const auto now = Gcra::Clock::now();
   auto wait = rq.rate.reserve(now);
-  if (options_.rate_per_source > 0) {
-    auto [it, inserted] =
-        source_rates_.try_emplace(rq.source.name, Gcra(options_.rate_per_source, 1.0));
-    wait = std::max(wait, it->second.reserve(now));
+  if (rq.source->rate) {
+    wait = std::max(wait, rq.source->rate->reserve(now));
   }
   if (wait > Gcra::Clock::duration::zero()) {
     asio::steady_timer timer(io_, wait);
@@ -82,68 +221,80 @@ awaitable<void> DeliveryEngine::pace(ReadyQueue& rq) {
 }
 
 awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
-  smtp::ClientOptions options = self->options_.client;
-  options.ehlo = rq->source.ehlo;
-  options.source = rq->source.address;
-  options.tls = *rq->limits.tls;
-  auto opened =
-      co_await smtp::open_first(self->io_.get_executor(), rq->destination, options, self->tls_);
+  // Never run inline inside the caller (serve_line walks the line while it opens).
+  co_await asio::post(self->io_.get_executor(), asio::use_awaitable);
+  try {
+    co_await self->run_connection(*rq);
+  } catch (const std::exception& e) {
+    // Never expected (the client reports failures as results): the slot is given back all
+    // the same; the unit in hand stays queued in the spool and is retried after a restart.
+    logger()->error("delivery site={} connection failed with an exception: {}",
+                    rq->destination.site, e.what());
+  }
+  self->connection_ended(*rq);
+}
+
+awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq) {
+  Source& source = *rq.source;
+  smtp::ClientOptions options = options_.client;
+  options.ehlo = rq.egress->ehlo;
+  options.source = rq.egress->address;
+  options.tls = *rq.limits.tls;
+  auto opened = co_await smtp::open_first(io_.get_executor(), rq.destination, options, tls_,
+                                          &source.addresses);
+  source.line.opened();
+  serve_line(source);  // an opening slot is free again
   if (!opened.session) {
     // The site cannot be reached from this source: back it off as a whole, and every unit
     // waiting for it is deferred now rather than tried connection by connection.
-    ++rq->failures;
-    const auto delay = self->options_.retry.delay(rq->failures, 0.5);
-    rq->backoff_until_ms = now_ms() + delay.count();
-    rq->last_error = opened.detail;
+    ++rq.failures;
+    const auto delay = options_.retry.delay(rq.failures, 0.5);
+    rq.backoff_until_ms = now_ms() + delay.count();
+    rq.last_error = opened.detail;
     logger()->info("delivery site={} source={} unreachable, backing off {} ms: {}",
-                   rq->destination.site, rq->source.name, delay.count(), opened.detail);
-    while (!rq->units.empty()) {
-      Unit unit = std::move(rq->units.front());
-      rq->units.pop_front();
-      self->ready_backlog_.fetch_sub(1, std::memory_order_relaxed);
-      self->defer_unit(unit, rq->destination.site, opened.detail);
-    }
-  } else {
-    rq->failures = 0;
-    auto& session = *opened.session;
-    std::size_t sent = 0;
-    auto idle_since = std::chrono::steady_clock::now();
-    while (session.usable() && !self->stopping_ && sent < *rq->limits.max_messages_per_connection) {
-      if (rq->units.empty()) {
-        // Keep the connection a while for the next unit of this queue: a new unit wakes it.
-        const auto idle_for = std::chrono::steady_clock::now() - idle_since;
-        if (idle_for >= self->options_.idle_connection) {
-          break;
-        }
-        asio::steady_timer wait(self->io_, self->options_.idle_connection - idle_for);
-        rq->idle.push_back(&wait);
-        co_await wait.async_wait(use_tuple);
-        std::erase(rq->idle, &wait);  // gone already when a unit woke it
-        continue;
-      }
-      Unit unit = std::move(rq->units.front());
-      rq->units.pop_front();
-      self->ready_backlog_.fetch_sub(1, std::memory_order_relaxed);
-      co_await self->pace(*rq);
-      co_await self->deliver_unit(*rq, session, std::move(unit));
-      ++sent;
-      idle_since = std::chrono::steady_clock::now();
-    }
-    co_await session.quit();
-  }
-  --rq->connections;
-  --self->source_connections_[rq->source.name];
-  --self->connections_;
-  if (self->stopping_) {
-    if (self->connections_ == 0 && self->on_stopped_) {
-      self->stop_timer_.cancel();
-      auto done = std::move(self->on_stopped_);
-      self->on_stopped_ = nullptr;
-      done();
-    }
+                   rq.destination.site, rq.egress->name, delay.count(), opened.detail);
+    rq.units.drain([&](Unit unit) {
+      ready_taken(unit);
+      defer_unit(unit, rq.destination.site, opened.detail);
+    });
     co_return;
   }
-  self->maybe_start_worker(*rq);
+  rq.failures = 0;
+  auto& session = *opened.session;
+  std::size_t sent = 0;
+  auto idle_since = std::chrono::steady_clock::now();
+  while (session.usable() && !stopping_ && sent < *rq.limits.max_messages_per_connection) {
+    if (rq.units.empty()) {
+      // Another destination waits for this source's slot: give it back now.
+      if (source.line.has_waiters()) {
+        break;
+      }
+      // Keep the connection a while for the next unit of this queue: a new unit wakes it,
+      // and so does a destination that comes to wait for the slot.
+      const auto idle_for = std::chrono::steady_clock::now() - idle_since;
+      if (idle_for >= options_.idle_connection) {
+        break;
+      }
+      IdleWait wait{asio::steady_timer(io_, options_.idle_connection - idle_for)};
+      rq.idle.push_back(&wait);
+      source.idle.push_back(&wait);
+      co_await wait.timer.async_wait(use_tuple);
+      std::erase(rq.idle, &wait);  // gone already when a unit or a waiter woke it
+      std::erase(source.idle, &wait);
+      if (wait.give_back) {
+        break;
+      }
+      continue;
+    }
+    Unit unit = std::move(rq.units.front());
+    rq.units.pop_front();
+    ready_taken(unit);
+    co_await pace(rq);
+    co_await deliver_unit(rq, session, std::move(unit));
+    ++sent;
+    idle_since = std::chrono::steady_clock::now();
+  }
+  co_await session.quit();
 }
 
 awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session,

@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include "queue/address_backoff.h"
+#include "queue/fifo.h"
 #include "queue/gcra.h"
 #include "queue/inline_list.h"
 #include "queue/retry_policy.h"
+#include "queue/source_line.h"
 
 namespace txmail::queue {
 namespace {
@@ -72,6 +75,125 @@ TEST(Gcra, BurstThenSteady) {
   EXPECT_EQ(g.reserve(now).count(), 0);
   EXPECT_EQ(std::chrono::duration_cast<milliseconds>(g.reserve(now)), milliseconds(1000));
   EXPECT_FALSE(Gcra().limited());
+}
+
+// Issue deliver-2: with more destinations waiting than the source has slots, every freed slot
+// goes to the next destination in line, in turn; a destination that gets a slot and wants
+// more goes to the back. Before the fix a freed slot went back only to its own destination.
+TEST(SourceLine, FreedSlotsGoToWaitersInTurn) {
+  SourceLine<int> line(2, 2);
+  std::vector<int> order;
+  // Destinations 1 and 2 take both slots; 3, 4 and 5 wait.
+  for (int opened = 0; opened < 2; ++opened) {
+    ASSERT_TRUE(line.can_open());
+    line.open();
+    line.opened();
+  }
+  EXPECT_TRUE(line.full());
+  for (int d : {3, 4, 5}) {
+    EXPECT_FALSE(line.can_open());
+    line.join(d);
+  }
+  EXPECT_FALSE(line.next().has_value()) << "no slot is free: nobody may be taken";
+  // Each close frees one slot, taken by the first waiter; 3 wants another connection and
+  // joins again at the back.
+  for (int round = 0; round < 4; ++round) {
+    line.closed();
+    auto w = line.next();
+    ASSERT_TRUE(w.has_value()) << "a freed slot found nobody, round " << round;
+    order.push_back(*w);
+    line.open();
+    line.opened();
+    if (*w == 3 && round == 0) {
+      line.join(3);
+    }
+    EXPECT_FALSE(line.next().has_value());
+  }
+  EXPECT_EQ(order, (std::vector<int>{3, 4, 5, 3}));
+  EXPECT_FALSE(line.has_waiters());
+}
+
+TEST(SourceLine, OpeningCapKeepsSlotsForDestinationsThatAnswer) {
+  // 4 slots, at most 2 opening: two destinations that never greet hold 2, never all 4.
+  SourceLine<int> line(4, 2);
+  line.open();
+  line.open();
+  EXPECT_EQ(line.opening(), 2u);
+  EXPECT_FALSE(line.can_open()) << "a third opening connection";
+  EXPECT_FALSE(line.full());
+  line.join(7);
+  EXPECT_FALSE(line.next().has_value());
+  // One opening ends (greeted, or timed out): the waiter is taken at once.
+  line.opened();
+  auto w = line.next();
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(*w, 7);
+  line.open();
+  line.opened();
+  line.opened();
+  EXPECT_EQ(line.connections(), 3u);
+  EXPECT_EQ(line.opening(), 0u);
+  line.forget(7);
+  EXPECT_EQ(line.waiting(), 0u);
+}
+
+TEST(Fifo, KeepsOrderCompactsAndFreesWhenDrained) {
+  Fifo<int> q;
+  EXPECT_TRUE(q.empty());
+  int next_out = 0;
+  for (int i = 0; i < 1000; ++i) {
+    q.push_back(i);
+    if (i % 3 == 0) {
+      EXPECT_EQ(q.front(), next_out);
+      q.pop_front();
+      ++next_out;
+    }
+  }
+  EXPECT_EQ(q.size(), static_cast<std::size_t>(1000 - next_out));
+  while (!q.empty()) {
+    EXPECT_EQ(q.front(), next_out++);
+    q.pop_front();
+  }
+  EXPECT_EQ(next_out, 1000);
+  q.push_back(1);
+  q.push_back(2);
+  std::vector<int> drained;
+  q.drain([&](int v) { drained.push_back(v); });
+  EXPECT_EQ(drained, (std::vector<int>{1, 2}));
+  EXPECT_TRUE(q.empty());
+}
+
+// One address serving many destinations: after it times out it is skipped (with the reason)
+// for the retry delay of its consecutive failures, then tried again; a success clears it.
+TEST(AddressBackoff, SkipsAFailedAddressUntilItsBackoffEnds) {
+  std::int64_t now = 1'000'000;
+  RetryPolicy retry;
+  retry.schedule = {milliseconds(60'000), milliseconds(120'000)};
+  AddressBackoff health(retry, [&] { return now; });
+  const smtp::Peer peer{"mx.a.test", "192.0.2.1", 25};
+  const smtp::Peer other{"mx.b.test", "192.0.2.2", 25};
+  EXPECT_FALSE(health.backed_off(peer).has_value());
+  health.failed(peer, "read: timed out");
+  ASSERT_TRUE(health.backed_off(peer).has_value());
+  EXPECT_EQ(*health.backed_off(peer), "read: timed out");
+  EXPECT_FALSE(health.backed_off(other).has_value()) << "another address is not affected";
+  EXPECT_FALSE(health.backed_off(smtp::Peer{"mx.a.test", "192.0.2.1", 2525}).has_value())
+      << "another port of the same host is another service";
+  now += 59'000;  // the first failure's delay is 60 s, jitter centred
+  EXPECT_TRUE(health.backed_off(peer).has_value());
+  now += 2'000;
+  EXPECT_FALSE(health.backed_off(peer).has_value()) << "the back-off ended: try it again";
+  health.failed(peer, "connect: Connection refused");  // second failure in a row: 120 s
+  now += 119'000;
+  EXPECT_TRUE(health.backed_off(peer).has_value());
+  health.sweep();
+  EXPECT_EQ(health.size(), 1u) << "swept while still backed off";
+  now += 2'000;
+  health.sweep();
+  EXPECT_EQ(health.size(), 0u);
+  health.failed(peer, "x");
+  health.succeeded(peer);
+  EXPECT_FALSE(health.backed_off(peer).has_value());
 }
 
 }  // namespace

@@ -268,14 +268,19 @@ def queued_id(lines):
 class DnsServer:
     """tests/lib/dns_server.py serving `zone` (BIND syntax); `.address` is "127.0.0.1:PORT"."""
 
-    def __init__(self, zone):
+    def __init__(self, zone, synth=None, log_queries=True):
+        """synth: {suffix: ip}: every dN.suffix is a domain of its own with MX mx.dN.suffix at ip."""
         self.dir = tempfile.mkdtemp(prefix="txmail-dns-")
         self.zone_file = os.path.join(self.dir, "zone")
         self.query_log = os.path.join(self.dir, "queries")
         with open(self.zone_file, "w") as f:
             f.write(zone)
-        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "dns_server.py"),
-                                      self.zone_file, self.query_log], stdout=subprocess.PIPE, text=True)
+        args = ["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "dns_server.py"), self.zone_file]
+        if log_queries:
+            args.append(self.query_log)
+        for suffix, ip in (synth or {}).items():
+            args += ["--synth", f"{suffix}={ip}"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         check(line.strip().isdigit(), f"dns server did not start: {line!r}")
         self.port = int(line)
@@ -343,6 +348,13 @@ class Sink:
     def stats(self):
         with open(os.path.join(self.dir, "stats.json")) as f:
             return json.load(f)
+
+    def count(self):
+        """Messages accepted so far (without reading them)."""
+        try:
+            return self.stats()["messages"]
+        except FileNotFoundError:
+            return 0
 
     def stop(self):
         self.proc.terminate()

@@ -1,5 +1,7 @@
 #include "smtp/client/mx_walk.h"
 
+#include <fmt/format.h>
+
 #include "common/log.h"
 #include "dns/mx.h"
 
@@ -51,10 +53,19 @@ awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver,
 
 awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Destination dest,
                                             ClientOptions options,
-                                            std::shared_ptr<asio::ssl::context> tls) {
+                                            std::shared_ptr<asio::ssl::context> tls,
+                                            AddressHealth* health) {
   ClientSession::Opened last;
   last.detail = "no host to connect to";
   for (const auto& peer : dest.peers) {
+    if (health != nullptr) {
+      if (auto why = health->backed_off(peer)) {
+        last = ClientSession::Opened{};
+        last.detail = fmt::format("{} [{}] not tried: it failed lately: {}", peer.host,
+                                  peer.address, *why);
+        continue;
+      }
+    }
     auto opened = co_await ClientSession::open(executor, peer, options, tls);
     if (!opened.session && opened.tls_failed && options.tls == TlsMode::kOpportunistic) {
       logger()->info("delivery host={} addr={} tls failed, retrying in clear text: {}", peer.host,
@@ -64,10 +75,16 @@ awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Dest
       opened = co_await ClientSession::open(executor, peer, plain, tls);
     }
     if (opened.session) {
+      if (health != nullptr) {
+        health->succeeded(peer);
+      }
       co_return opened;
     }
     logger()->info("delivery host={} addr={} port={} unusable: {}", peer.host, peer.address,
                    peer.port, opened.detail);
+    if (health != nullptr && !opened.tls_failed) {
+      health->failed(peer, opened.detail);
+    }
     last = std::move(opened);
   }
   co_return last;

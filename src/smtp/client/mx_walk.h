@@ -29,10 +29,29 @@ awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver,
                                                    const std::optional<Route>& route,
                                                    std::uint16_t mx_port = 25);
 
+// What the caller remembers of MX addresses across destinations: one address often serves many
+// domains (a hosting provider), so an address that just timed out or refused is skipped for a
+// while without a connection, whichever domain names it. Called on the walk's executor.
+class AddressHealth {
+ public:
+  AddressHealth() = default;
+  AddressHealth(const AddressHealth&) = delete;
+  AddressHealth& operator=(const AddressHealth&) = delete;
+  AddressHealth(AddressHealth&&) = delete;
+  AddressHealth& operator=(AddressHealth&&) = delete;
+  virtual ~AddressHealth() = default;
+
+  // Why `peer` is not to be tried now; nullopt: try it.
+  virtual std::optional<std::string> backed_off(const Peer& peer) = 0;
+  virtual void failed(const Peer& peer, const std::string& why) = 0;
+  virtual void succeeded(const Peer& peer) = 0;
+};
+
 // Takes its arguments by value: the caller's destination may be replaced (a fresher MX answer)
-// while this coroutine walks it.
+// while this coroutine walks it. `health` (may be null) outlives the walk.
 awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Destination dest,
                                             ClientOptions options,
-                                            std::shared_ptr<asio::ssl::context> tls);
+                                            std::shared_ptr<asio::ssl::context> tls,
+                                            AddressHealth* health = nullptr);
 
 }  // namespace txmail::smtp

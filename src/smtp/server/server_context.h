@@ -34,8 +34,8 @@ struct ServerContext {
   std::function<void(store::SpoolRecord&)> on_spooled;
   // Sender domains and their DKIM keys (null: nothing is signed, every domain may send).
   const tenancy::DkimKeyring* keyring = nullptr;
-  // Units waiting for a delivery connection (inflow control); any thread.
-  std::function<std::size_t()> delivery_backlog;
+  // Units of one account waiting for a delivery connection (inflow control); any thread.
+  std::function<std::size_t(const std::string& account)> delivery_backlog;
   // The per-account hourly limit shared with the REST API (null: none).
   tenancy::RateLimiter* limiter = nullptr;
   std::int64_t default_hourly_limit = 0;

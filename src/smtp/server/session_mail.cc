@@ -21,8 +21,11 @@ awaitable<void> Session::inflow_wait() {
   if (!ctx_.delivery_backlog || ctx_.options.inflow_delay.count() <= 0) {
     co_return;
   }
+  // The session's own account only: another account's backlog (a flood to a slow
+  // destination) must not slow this one's intake.
+  const std::string account = account_.value_or(ip_account_.value_or(""));
   const auto deadline = std::chrono::steady_clock::now() + ctx_.options.inflow_delay;
-  while (ctx_.delivery_backlog() > ctx_.options.inflow_backlog
+  while (ctx_.delivery_backlog(account) > ctx_.options.inflow_backlog
          && std::chrono::steady_clock::now() < deadline) {
     asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(5));
     co_await pause.async_wait(use_tuple);
