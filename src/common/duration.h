@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/clock.h"
 #include "common/result.h"
 
 namespace txmail {
@@ -15,10 +16,11 @@ namespace txmail {
 Result<std::chrono::milliseconds> parse_duration(std::string_view s);
 Result<std::uint64_t> parse_size(std::string_view s);
 
-// Wall-clock milliseconds since the epoch (event times, next-attempt times, key lifecycle).
+// Wall-clock milliseconds since the epoch (event times, next-attempt times, key lifecycle);
+// moved with Clock in unit tests.
 inline std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+             std::chrono::system_clock::now().time_since_epoch() + Clock::offset())
       .count();
 }
 

@@ -7,12 +7,18 @@
 #include <cstdint>
 #include <exception>
 
+#include "common/clock.h"
+
 namespace txmail {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 template <typename T>
 using awaitable = asio::awaitable<T>;
+
+// A timer on txmail's one clock (common/clock.h): what schedulers wait with, so unit tests can
+// move time.
+using Timer = asio::basic_waitable_timer<Clock, ClockWaitTraits>;
 
 // co_await op(net::use_tuple) never throws: errors come back as the tuple's error_code.
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);

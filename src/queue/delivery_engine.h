@@ -149,7 +149,7 @@ class DeliveryEngine {
   // A connection waiting for its queue's next unit. A new unit wakes it to send; another
   // destination waiting for the source's slot wakes it to give the slot back (QUIT).
   struct IdleWait {
-    asio::steady_timer timer;
+    Timer timer;
     bool give_back = false;
   };
 
@@ -175,6 +175,7 @@ class DeliveryEngine {
     Fifo<Unit> units;
     std::size_t connections = 0;
     bool waiting = false;       // in its source's line
+    std::uint32_t pins = 0;     // a caller still uses it: not to be dropped yet
     std::uint32_t failures = 0;  // consecutive connection failures of the whole site
     std::int64_t backoff_until_ms = 0;
     std::string last_error;  // why the site is backed off
@@ -244,8 +245,8 @@ class DeliveryEngine {
   std::size_t fresh_bytes_ = 0;
   // A min-heap by due time. A deque, not a vector: no doubling slack with a million entries.
   std::deque<Scheduled> scheduled_;
-  asio::steady_timer wake_;
-  asio::steady_timer stop_timer_;
+  Timer wake_;
+  Timer stop_timer_;
   std::unordered_map<std::string_view, std::unique_ptr<ReadyQueue>> ready_;
   std::unordered_map<std::string, Source> sources_;
   std::int64_t last_sweep_ms_ = 0;

@@ -131,7 +131,7 @@ std::size_t DeliveryEngine::ready_backlog(const std::string& account) const {
 }
 
 void DeliveryEngine::drop_if_unused(ReadyQueue& rq) {
-  if (!rq.units.empty() || rq.connections > 0 || rq.waiting || !rq.idle.empty()
+  if (!rq.units.empty() || rq.connections > 0 || rq.waiting || !rq.idle.empty() || rq.pins > 0
       || rq.backoff_until_ms > now_ms()) {
     return;
   }
@@ -147,7 +147,7 @@ void DeliveryEngine::sweep_ready_queues(std::int64_t now) {
   std::vector<ReadyQueue*> unused;
   for (auto& [key, rq] : ready_) {
     if (rq->units.empty() && rq->connections == 0 && !rq->waiting && rq->idle.empty()
-        && rq->backoff_until_ms <= now) {
+        && rq->pins == 0 && rq->backoff_until_ms <= now) {
       unused.push_back(rq.get());
     }
   }
@@ -170,9 +170,12 @@ void DeliveryEngine::connection_ended(ReadyQueue& rq) {
     return;
   }
   // The freed slot goes to the first destination in line; this one, when it has more, joins
-  // the line behind the others.
+  // the line behind the others. Pinned meanwhile: serve_line may meet this queue in the line
+  // with nothing left to send, and must not drop it under our feet.
+  ++rq.pins;
   serve_line(*rq.source);
   maybe_start_worker(rq);
+  --rq.pins;
   drop_if_unused(rq);
 }
 
@@ -215,7 +218,7 @@ awaitable<void> DeliveryEngine::pace(ReadyQueue& rq) {
     wait = std::max(wait, rq.source->rate->reserve(now));
   }
   if (wait > Gcra::Clock::duration::zero()) {
-    asio::steady_timer timer(io_, wait);
+    Timer timer(io_, wait);
     co_await timer.async_wait(use_tuple);
   }
 }
@@ -262,7 +265,7 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq) {
   rq.failures = 0;
   auto& session = *opened.session;
   std::size_t sent = 0;
-  auto idle_since = std::chrono::steady_clock::now();
+  auto idle_since = Clock::now();
   while (session.usable() && !stopping_ && sent < *rq.limits.max_messages_per_connection) {
     if (rq.units.empty()) {
       // Another destination waits for this source's slot: give it back now.
@@ -271,11 +274,11 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq) {
       }
       // Keep the connection a while for the next unit of this queue: a new unit wakes it,
       // and so does a destination that comes to wait for the slot.
-      const auto idle_for = std::chrono::steady_clock::now() - idle_since;
+      const auto idle_for = Clock::now() - idle_since;
       if (idle_for >= options_.idle_connection) {
         break;
       }
-      IdleWait wait{asio::steady_timer(io_, options_.idle_connection - idle_for)};
+      IdleWait wait{Timer(io_, options_.idle_connection - idle_for)};
       rq.idle.push_back(&wait);
       source.idle.push_back(&wait);
       co_await wait.timer.async_wait(use_tuple);
@@ -292,7 +295,7 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq) {
     co_await pace(rq);
     co_await deliver_unit(rq, session, std::move(unit));
     ++sent;
-    idle_since = std::chrono::steady_clock::now();
+    idle_since = Clock::now();
   }
   co_await session.quit();
 }

@@ -4,11 +4,13 @@
 
 #include <chrono>
 
+#include "common/clock.h"
+
 namespace txmail::queue {
 
 class Gcra {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = txmail::Clock;
 
   Gcra() = default;  // unlimited
   Gcra(double rate_per_second, double burst);

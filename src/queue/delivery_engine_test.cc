@@ -1,0 +1,360 @@
+// The delivery engine's waits (issue deliver-2): every way a unit can wait for something (a
+// slot of its egress source, its destination's connection limit, its destination's rate, a
+// back-off after a failure, a DNS lookup slot) ends by its own wake-up when the reason ends,
+// never by polling and never not at all. Time is txmail's one clock, moved by the test
+// (Clock::advance): a wait that needs time passes only when the test moves it, and one that
+// needs none is over while the clock stands still. The destinations are minimal SMTP servers
+// on loopback inside the test; the spool is a RocksSpool in a temporary directory.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+
+#include "common/ids.h"
+#include "dns/fake_resolver.h"
+#include "queue/delivery_engine.h"
+#include "store/rocks_spool.h"
+
+namespace txmail::queue {
+namespace {
+
+using namespace std::chrono_literals;
+
+// An MX that answers every command with 250 (DATA with 354, then 250 after the dot). Counts
+// connections and messages.
+class TestMx {
+ public:
+  explicit TestMx(asio::io_context& io, std::uint16_t port = 0)
+      : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)) {
+    asio::co_spawn(io, accept_loop(this), asio::detached);
+  }
+  ~TestMx() { close(); }
+  TestMx(const TestMx&) = delete;
+  TestMx& operator=(const TestMx&) = delete;
+  TestMx(TestMx&&) = delete;
+  TestMx& operator=(TestMx&&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  void close() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  }
+
+  int messages = 0;
+  int connections = 0;
+  int open = 0;
+  int max_open = 0;
+
+ private:
+  static awaitable<void> accept_loop(TestMx* self) {
+    for (;;) {
+      auto [ec, socket] = co_await self->acceptor_.async_accept(use_tuple);
+      if (ec) {
+        co_return;
+      }
+      asio::co_spawn(self->acceptor_.get_executor(), session(self, std::move(socket)),
+                     asio::detached);
+    }
+  }
+
+  static awaitable<void> session(TestMx* self, tcp::socket s) {
+    ++self->connections;
+    self->max_open = std::max(self->max_open, ++self->open);
+    std::string buffer;
+    auto say = [&](std::string line) -> awaitable<bool> {
+      auto [ec, n] = co_await asio::async_write(s, asio::buffer(line), use_tuple);
+      co_return !ec;
+    };
+    if (co_await say("220 mx.test ESMTP\r\n")) {
+      for (;;) {
+        auto [ec, n] =
+            co_await asio::async_read_until(s, asio::dynamic_buffer(buffer), "\r\n", use_tuple);
+        if (ec) {
+          break;
+        }
+        const std::string line = buffer.substr(0, n);
+        buffer.erase(0, n);
+        if (line.starts_with("QUIT")) {
+          co_await say("221 bye\r\n");
+          break;
+        }
+        if (line.starts_with("DATA")) {
+          co_await say("354 go on\r\n");
+          auto [dec, dn] = co_await asio::async_read_until(s, asio::dynamic_buffer(buffer),
+                                                           "\r\n.\r\n", use_tuple);
+          if (dec) {
+            break;
+          }
+          buffer.erase(0, dn);
+          ++self->messages;
+          co_await say("250 2.0.0 queued\r\n");
+          continue;
+        }
+        co_await say("250 mx.test\r\n");
+      }
+    }
+    --self->open;
+  }
+
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = acceptor_.local_endpoint().port();
+};
+
+// MX lookups that take `delay` on txmail's clock; addresses at once.
+class SlowResolver final : public dns::Resolver {
+ public:
+  SlowResolver(dns::Resolver& inner, Clock::duration delay) : inner_(inner), delay_(delay) {}
+
+  awaitable<Result<dns::Answer>> query(std::string name, dns::RecordType type) override {
+    if (type == dns::RecordType::kMx) {
+      ++mx_started;
+      Timer t(co_await asio::this_coro::executor, delay_);
+      co_await t.async_wait(use_tuple);
+    }
+    co_return co_await inner_.query(std::move(name), type);
+  }
+
+  int mx_started = 0;
+
+ private:
+  dns::Resolver& inner_;
+  Clock::duration delay_;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Clock::advance(0s);  // timers look at the moved clock from now on
+    dir_ = std::filesystem::temp_directory_path()
+           / ("txmail-engine-" + std::to_string(::getpid()) + "-"
+              + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    spool_ = std::move(*store::RocksSpool::open(dir_.string(), store::RocksSpool::Mode::kReadWrite));
+    options_.tls = smtp::TlsMode::kDisabled;
+    options_.client.connect_timeout = 2s;
+    options_.client.greeting_timeout = 2s;
+    options_.client.command_timeout = 2s;
+    options_.idle_connection = std::chrono::hours(1);  // only a waiter can take an idle slot
+  }
+
+  void TearDown() override {
+    if (engine_) {
+      bool stopped = false;
+      engine_->stop([&] { stopped = true; });
+      run_until([&] { return stopped; }, 15s);
+      engine_.reset();
+    }
+    for (auto& m : mxs_) {
+      m->close();
+    }
+    // Every MX session has seen its connection close before the MX objects go.
+    run_until([&] { return std::all_of(mxs_.begin(), mxs_.end(), [](auto& m) { return m->open == 0; }); },
+              5s);
+    mxs_.clear();
+    io_.restart();
+    io_.poll();
+    spool_->close();
+    spool_.reset();
+    workers_.join();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // A destination MX, alive until the end of the test (after the engine has stopped).
+  TestMx& mx(std::uint16_t port = 0) {
+    mxs_.push_back(std::make_unique<TestMx>(io_, port));
+    return *mxs_.back();
+  }
+
+  // Routes `domain` to `mx` (no DNS).
+  void route(const std::string& domain, const TestMx& mx) {
+    options_.routes.push_back(RouteRule{domain, smtp::Route{"127.0.0.1", mx.port()}});
+  }
+
+  void start(dns::Resolver* resolver = nullptr) {
+    engine_ = std::make_unique<DeliveryEngine>(
+        io_, options_, "engine.test", *spool_, resolver != nullptr ? *resolver : fake_, workers_,
+        std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client), nullptr,
+        [this](const Outcome& o) { outcomes_[o.recipient].push_back(o.kind); });
+    engine_->start();
+  }
+
+  void send(const std::string& recipient) {
+    store::SpoolRecord r;
+    r.job_id = new_job_id();
+    r.account = "acct";
+    r.sender = "s@sender.test";
+    r.received_ms = now_ms();
+    r.recipients.push_back(
+        store::SpoolRecipient{recipient, mail_id_of(r.job_id, 0, 0), {}, 0, now_ms()});
+    r.message = "Subject: t\r\n\r\nhello\r\n";
+    bool stored = false;
+    spool_->put(r, [&](Result<void> ok) {
+      ASSERT_TRUE(ok.has_value());
+      asio::post(io_, [&] { stored = true; });
+    });
+    ASSERT_TRUE(run_until([&] { return stored; }, 5s));
+    engine_->submit(r);
+  }
+
+  bool delivered(const std::string& recipient) {
+    const auto it = outcomes_.find(recipient);
+    return it != outcomes_.end() && !it->second.empty()
+           && it->second.back() == Outcome::Kind::kDelivered;
+  }
+
+  bool deferred(const std::string& recipient) {
+    const auto it = outcomes_.find(recipient);
+    return it != outcomes_.end() && !it->second.empty()
+           && it->second.back() == Outcome::Kind::kDeferred;
+  }
+
+  // Runs the engine's io_context until `done` holds or `limit` of real time passed; the clock
+  // does not move meanwhile.
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      io_.restart();
+      io_.run_for(2ms);
+    }
+    return done();
+  }
+
+  // Lets whatever needs no time happen, without moving the clock.
+  void settle() { run_until([] { return false; }, 300ms); }
+
+  asio::io_context io_;
+  std::vector<std::unique_ptr<TestMx>> mxs_;
+  asio::thread_pool workers_{1};
+  std::filesystem::path dir_;
+  std::unique_ptr<store::RocksSpool> spool_;
+  dns::FakeResolver fake_;
+  DeliveryOptions options_;
+  std::unique_ptr<DeliveryEngine> engine_;
+  std::map<std::string, std::vector<Outcome::Kind>> outcomes_;
+};
+
+// The source has one slot. a's connection, done, sits idle (for an hour, as configured); b
+// waits for the slot, and a's idle connection gives it back at once: nobody waits for the
+// idle time to end. Before issue deliver-2 b waited until a's connection quit, and a
+// destination that came to wait while the source was full was never woken at all.
+TEST_F(EngineTest, SourceSlotFreedWakesTheNextDestination) {
+  TestMx& a = mx();
+  TestMx& b = mx();
+  TestMx& c = mx();
+  route("a.test", a);
+  route("b.test", b);
+  route("c.test", c);
+  options_.max_connections_per_source = 1;
+  start();
+  send("x@a.test");
+  ASSERT_TRUE(run_until([&] { return delivered("x@a.test"); }, 5s));
+  send("x@b.test");
+  send("x@c.test");
+  ASSERT_TRUE(run_until([&] { return delivered("x@b.test") && delivered("x@c.test"); }, 5s))
+      << "a destination waiting for the source's slot was not woken";
+  EXPECT_EQ(a.max_open + b.max_open + c.max_open, 3);
+  EXPECT_LE(a.max_open, 1);
+  EXPECT_EQ(a.connections, 1);
+  EXPECT_EQ(b.connections, 1);
+  EXPECT_EQ(c.connections, 1);
+}
+
+// The destination allows one connection and one message per connection: the second and third
+// messages wait for that connection to end and go out on the next, one at a time.
+TEST_F(EngineTest, DestinationLimitWaitEndsWithTheConnection) {
+  TestMx& a = mx();
+  route("a.test", a);
+  options_.max_connections_per_site = 1;
+  options_.max_messages_per_connection = 1;
+  start();
+  for (int i = 0; i < 3; ++i) {
+    send("m" + std::to_string(i) + "@a.test");
+  }
+  ASSERT_TRUE(run_until([&] { return a.messages == 3; }, 5s));
+  EXPECT_EQ(a.max_open, 1);
+  EXPECT_EQ(a.connections, 3);
+}
+
+// The destination takes one message every 10 s: the second waits for the clock, and goes as
+// soon as it has moved, not before.
+TEST_F(EngineTest, RateWaitEndsWhenTheClockReachesTheNextSlot) {
+  TestMx& a = mx();
+  route("a.test", a);
+  options_.rate_per_site = 0.1;
+  start();
+  send("one@a.test");
+  send("two@a.test");
+  ASSERT_TRUE(run_until([&] { return a.messages == 1; }, 5s));
+  settle();
+  EXPECT_EQ(a.messages, 1) << "the second message did not wait for its rate";
+  Clock::advance(5s);
+  settle();
+  EXPECT_EQ(a.messages, 1) << "sent half-way through the interval";
+  Clock::advance(5s);
+  ASSERT_TRUE(run_until([&] { return a.messages == 2; }, 5s))
+      << "the rate wait did not end when the clock reached the next slot";
+}
+
+// A destination that refuses connections is backed off and its unit deferred; when the MX
+// is back and the retry time has come, the unit goes out, without anything else happening.
+TEST_F(EngineTest, BackoffWaitEndsAtTheRetryTime) {
+  std::uint16_t port = 0;
+  {
+    tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = probe.local_endpoint().port();
+  }  // nothing listens there now: connections are refused
+  options_.routes.push_back(RouteRule{"a.test", smtp::Route{"127.0.0.1", port}});
+  options_.retry.schedule = {std::chrono::minutes(1)};
+  start();
+  send("x@a.test");
+  ASSERT_TRUE(run_until([&] { return deferred("x@a.test"); }, 5s));
+  // The MX is back on that port; until the clock reaches the retry time nothing happens.
+  TestMx& back = mx(port);
+  settle();
+  EXPECT_EQ(back.connections, 0) << "retried before the back-off ended";
+  Clock::advance(std::chrono::seconds(40));
+  settle();
+  EXPECT_EQ(back.connections, 0) << "retried before the back-off ended";
+  Clock::advance(std::chrono::seconds(40));  // past 1 min + 20% jitter
+  ASSERT_TRUE(run_until([&] { return delivered("x@a.test"); }, 5s))
+      << "the back-off wait did not end at the retry time";
+  EXPECT_EQ(back.connections, 1);
+}
+
+// One DNS lookup at a time (max_dns_lookups = 1), each MX lookup taking 10 s: the second
+// domain's lookup starts when the first one's ends, and its message goes 10 s later.
+TEST_F(EngineTest, DnsWaitEndsWhenALookupSlotFrees) {
+  TestMx& dest = mx();
+  options_.mx_port = dest.port();
+  options_.max_dns_lookups = 1;
+  for (const char* domain : {"one.test", "two.test"}) {
+    dns::Answer m;
+    m.mx.push_back(dns::MxRecord{10, std::string("mx.") + domain});
+    m.ttl = 300s;
+    fake_.set(domain, dns::RecordType::kMx, m);
+    dns::Answer a;
+    a.values.push_back("127.0.0.1");
+    a.ttl = 300s;
+    fake_.set(std::string("mx.") + domain, dns::RecordType::kA, a);
+    fake_.set(std::string("mx.") + domain, dns::RecordType::kAaaa, dns::Answer{});
+  }
+  SlowResolver slow(fake_, 10s);
+  start(&slow);
+  send("x@one.test");
+  send("x@two.test");
+  settle();
+  EXPECT_EQ(slow.mx_started, 1) << "a second lookup started beside the first";
+  EXPECT_EQ(dest.messages, 0);
+  Clock::advance(10s);
+  ASSERT_TRUE(run_until([&] { return dest.messages == 1; }, 5s));
+  settle();
+  EXPECT_EQ(slow.mx_started, 2) << "the second lookup did not start when the first ended";
+  EXPECT_EQ(dest.messages, 1);
+  Clock::advance(10s);
+  ASSERT_TRUE(run_until([&] { return dest.messages == 2; }, 5s))
+      << "the DNS wait did not end when the lookup slot freed";
+}
+
+}  // namespace
+}  // namespace txmail::queue
