@@ -241,7 +241,7 @@ def memory(dns_port):
     _, held_port = start_sink(["-w", "3600"])
     node = Node("held", dns_port, held_port, "max_connections_per_source = 1")
     node.load(recipients)
-    ok = wait_until(lambda: node.gauge("txmail_queue_destinations") >= N - 1, 600)
+    ok = wait_until(lambda: node.gauge("txmail_queue_ready_units") >= N - 1, 600)
     time.sleep(3)
     held = rss_kb(node.proc.pid)
     dests = node.gauge("txmail_queue_destinations")
@@ -260,6 +260,9 @@ def main():
         print(f"machine: {os.cpu_count()} cores; N={N}; smtp-sink, nsd, REST jobs of 1,000 one-recipient blocks")
         if os.environ.get("ONLY") == "distinct":
             throughput("distinct", [f"user@d{i}.many.test" for i in range(N)], dns_port, sink_port)
+            return
+        if os.environ.get("ONLY") == "memory":
+            memory(dns_port)
             return
         if os.environ.get("ONLY") == "tenfold":
             throughput("tenfold", [f"u{k}@d{i}.many.test" for i in range(N // 10) for k in range(10)],
