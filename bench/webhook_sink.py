@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A push notification receiver for benchmarks: answers 200 to every POST, counts batches and
 notifications, and writes the counts (and the time the last one arrived) to FILE each second
-and at exit. Usage: webhook_sink.py PORT FILE"""
+and at exit (in all, and per request path). Usage: webhook_sink.py PORT FILE"""
 import json
 import signal
 import sys
@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port, out = int(sys.argv[1]), sys.argv[2]
 lock = threading.Lock()
-counts = {"posts": 0, "notifications": 0, "first": 0.0, "last": 0.0}
+counts = {"posts": 0, "notifications": 0, "first": 0.0, "last": 0.0, "paths": {}}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -29,6 +29,9 @@ class Handler(BaseHTTPRequestHandler):
             counts["notifications"] += n
             counts["first"] = counts["first"] or now
             counts["last"] = now
+            per = counts["paths"].setdefault(self.path, {"notifications": 0, "last": 0.0})
+            per["notifications"] += n
+            per["last"] = now
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()

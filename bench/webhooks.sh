@@ -4,12 +4,17 @@
 # account sends unsigned), pushed to a local receiver (bench/webhook_sink.py) through the
 # account's default endpoint. Reports notifications/s from the first job to the last
 # notification received, and the POSTs that carried them.
-# Usage: bench/webhooks.sh [JOBS] [RCPTS]   (defaults: 50, 1000: 100,000 events)
+# With ISOLATION=1: ten endpoints, then the same with one of them hanging (issue hooks-2;
+# bench/webhooks_isolation.py).
+# Usage: [ISOLATION=1] bench/webhooks.sh [JOBS] [RCPTS]   (defaults: 50, 1000: 100,000 events)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${1:-50}
 RCPTS=${2:-1000}
 TXMAIL=${TXMAIL_BIN:-build/txmail}
+if [ "${ISOLATION:-0}" = 1 ]; then
+  exec /usr/bin/python3 bench/webhooks_isolation.py "$TXMAIL" "$JOBS" "$RCPTS"
+fi
 source "$(dirname "$0")/lib.sh"
 bench_init webhooks
 

@@ -86,7 +86,24 @@ Response WebhooksApi::handle(const Request& r, const std::string& pattern) {
   }
   if (r.method == "GET") {
     auto e = account_endpoint(r.account);
-    return e ? ok(200, shown(*e)) : problem(404, "Not Found", "no default endpoint is set");
+    if (!e) {
+      return problem(404, "Not Found", "no default endpoint is set");
+    }
+    auto o = shown(*e);
+    if (d_.dispatcher != nullptr) {
+      const auto st = d_.dispatcher->endpoint_status(e->url);
+      json::object status{{"state", st.state},
+                          {"consecutiveFailures", st.consecutive_failures},
+                          {"backlog", st.backlog}};
+      if (st.paused_until_ms > 0) {
+        status["pausedUntil"] = iso8601_ms(st.paused_until_ms);
+      }
+      if (!st.last_error.empty()) {
+        status["lastError"] = st.last_error;
+      }
+      o["status"] = std::move(status);
+    }
+    return ok(200, o);
   }
   if (r.method == "DELETE") {
     auto erased = d_.config.erase(key_of(r.account), store::Expect::any());

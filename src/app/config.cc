@@ -104,6 +104,7 @@ const std::map<std::string, Kind>& schema() {
       {"notifications.allow_private_targets", Kind::kBoolean},
       {"notifications.retry_schedule", Kind::kStringArray},
       {"notifications.per_endpoint_connections", Kind::kInteger},
+      {"notifications.timeout", Kind::kString},
       {"notifications.deferred_every", Kind::kInteger},
       {"events", Kind::kTable},
       {"events.retention", Kind::kString},
@@ -281,6 +282,11 @@ Result<void> read_node(const toml::table& t, Config& c) {
     return r;
   if (auto r = read_count(t, "notifications.per_endpoint_connections", c.notify_per_endpoint, 1, 64); !r)
     return r;
+  if (auto r = read_duration(t, "notifications.timeout", c.notify_timeout); !r)
+    return r;
+  if (c.notify_timeout.count() <= 0 || c.notify_timeout > std::chrono::minutes(10)) {
+    return bad("notifications.timeout", "must be more than 0s and at most 10m");
+  }
   if (auto r = read_count(t, "notifications.deferred_every", c.deferred_every, 0, 1000); !r)
     return r;
   if (auto r = read_duration(t, "events.retention", c.event_retention); !r)

@@ -86,6 +86,7 @@ struct Config {
   bool notify_allow_private = false;
   std::vector<std::chrono::milliseconds> notify_retry_schedule;  // empty: the default
   std::size_t notify_per_endpoint = 4;
+  std::chrono::milliseconds notify_timeout = std::chrono::seconds(10);
   std::size_t deferred_every = 0;  // 0: only a recipient's first deferral is an event
   // [events]
   std::chrono::milliseconds event_retention = std::chrono::hours(24 * 45);

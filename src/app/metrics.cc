@@ -77,6 +77,10 @@ std::string render_metrics(const MetricsSources& s) {
       out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, v);
     };
     counter("txmail_webhook_posts_total", "Notification batches delivered (2xx).", w.posts);
+    counter("txmail_webhook_breaker_trips_total",
+            "Times an endpoint was paused by its circuit breaker (failures in a row).", w.breaker_trips);
+    gauge(out, "txmail_webhook_endpoints_paused",
+          "Endpoints paused or probed by their circuit breaker now.", w.endpoints_paused);
     counter("txmail_webhook_notifications_total", "Notifications delivered.", w.delivered);
     counter("txmail_webhook_refused_total", "Batches refused for good (301-308, 400-406, a refused target).", w.refused);
     counter("txmail_webhook_failures_total", "Attempts that failed and will be retried.", w.failures);

@@ -437,6 +437,7 @@ int serve(const Config& config) {
   webhook_options.allow_private_targets = config.notify_allow_private;
   webhook_options.retry_schedule = config.notify_retry_schedule;
   webhook_options.per_endpoint = config.notify_per_endpoint;
+  webhook_options.timeout = config.notify_timeout;
   auto dispatcher = events::WebhookDispatcher::open(
       events::WebhookDispatcher::Deps{
           .events_db = config.data_dir + "/events.db",

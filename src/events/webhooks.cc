@@ -3,13 +3,15 @@
 #include <openssl/hmac.h>
 #include <sqlite3.h>
 
-#include <boost/beast/core.hpp>
+#include <openssl/evp.h>
+
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
-#include <latch>
+#include <deque>
 #include <map>
 #include <random>
+#include <set>
+#include <unordered_map>
 
 #include "common/base64.h"
 #include "common/duration.h"
@@ -31,10 +33,16 @@ constexpr const char* kStateSchema =
     "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO position (id, seq) VALUES (1, 0);"
+    // Batches waiting for their first or next try, per endpoint (issue hooks-2).
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, endpoint_key TEXT NOT NULL,"
+    " account TEXT NOT NULL, job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL,"
+    " notifications INTEGER NOT NULL, attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL,"
+    " last_error TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint_key, next_ms, id);"
+    // Before issue hooks-2 only failed batches were stored, here: moved to the outbox at open.
     "CREATE TABLE IF NOT EXISTS retries (id INTEGER PRIMARY KEY, account TEXT NOT NULL,"
     " job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL, notifications INTEGER NOT NULL,"
     " attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL, last_error TEXT NOT NULL, created_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS retries_next ON retries(next_ms);"
     "CREATE TABLE IF NOT EXISTS dead (id INTEGER PRIMARY KEY, account TEXT NOT NULL,"
     " job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL, notifications INTEGER NOT NULL,"
     " attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL, last_error TEXT NOT NULL, created_ms INTEGER NOT NULL);"
@@ -73,23 +81,24 @@ struct Row {
   std::string endpoint_sealed;
 };
 
-enum class Verdict { kDelivered, kRefused, kRetry };
-
-struct Attempt {
-  Verdict verdict = Verdict::kRetry;
-  std::string error;
-};
-
-// A POST to make: one (endpoint, job) batch.
+// A POST to make: one (endpoint, job) batch, a row of the outbox.
 struct Batch {
+  std::int64_t id = 0;  // its outbox row
   Endpoint endpoint;
   std::string account;
   std::string job_id;
   std::string body;
   std::size_t notifications = 0;
-  std::int64_t retry_id = 0;  // a row of `retries` being tried again (0: new)
-  int attempt = 0;            // tries made before this one
-  Attempt result;
+  int attempt = 0;  // tries made before this one
+};
+
+// What a finished try changes in the outbox, written with others in one transaction.
+struct Completion {
+  std::string key;  // the endpoint's lane
+  std::int64_t id = 0;
+  Verdict verdict = Verdict::kRetry;
+  int attempts = 0;  // tries made, this one included
+  std::string error;
 };
 
 std::string hmac_hex(const std::string& key, const std::string& data) {
@@ -100,179 +109,28 @@ std::string hmac_hex(const std::string& key, const std::string& data) {
   return hex(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
-using Url = net::HttpUrl;
+// The outbox and the lanes know an endpoint by a digest of its URL (the URL itself may hold a
+// token, and is stored sealed with the rest of the endpoint).
+std::string endpoint_key(const std::string& url) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(url.data(), url.size(), md, &len, EVP_sha256(), nullptr);
+  return hex(std::string_view(reinterpret_cast<const char*>(md), 16));
+}
 
-// One HTTP/1.1 connection to one endpoint, kept alive while a lane uses it.
-class Client {
- public:
-  Client(const WebhookOptions& options, std::shared_ptr<asio::ssl::context> tls)
-      : options_(options), tls_(std::move(tls)) {}
-
-  Attempt post(const Url& url, http::request<http::string_body>& req) {
-    const std::string key = (url.tls ? "https://" : "http://") + url.host + ":" + url.port;
-    for (int round = 0; round < 2; ++round) {
-      const bool reused = key == key_ && (plain_ || secure_);
-      if (!reused) {
-        if (auto err = connect(url); !err.empty()) {
-          return {err.starts_with("refused") ? Verdict::kRefused : Verdict::kRetry, err};
-        }
-        key_ = key;
-      }
-      beast::error_code ec;
-      http::response<http::string_body> res;
-      exchange(req, res, ec);
-      if (ec) {
-        reset();
-        if (reused && round == 0) {
-          continue;  // the server closed an idle kept-alive connection: once more, fresh
-        }
-        return {Verdict::kRetry, "network: " + ec.message()};
-      }
-      if (!res.keep_alive()) {
-        reset();
-      }
-      const int status = static_cast<int>(res.result_int());
-      if (status >= 200 && status < 300) {
-        return {Verdict::kDelivered, {}};
-      }
-      const std::string what = "HTTP " + std::to_string(status);
-      if ((status >= 301 && status <= 308) || (status >= 400 && status <= 406)) {
-        return {Verdict::kRefused, what};
-      }
-      return {Verdict::kRetry, what};
-    }
-    return {Verdict::kRetry, "network: connection lost"};
-  }
-
- private:
-  void reset() {
-    plain_.reset();
-    secure_.reset();
-    key_.clear();
-  }
-
-  template <typename Op>
-  beast::error_code run(Op op) {
-    beast::error_code result = asio::error::timed_out;
-    bool done = false;
-    op([&](beast::error_code ec, auto&&...) {
-      result = ec;
-      done = true;
-    });
-    io_.restart();
-    io_.run();
-    return done ? result : beast::error_code(asio::error::timed_out);
-  }
-
-  std::string connect(const Url& url) {
-    reset();
-    tcp::resolver resolver(io_);
-    beast::error_code ec;
-    const auto found = resolver.resolve(url.host, url.port, ec);
-    if (ec) {
-      return "network: cannot resolve " + url.host + ": " + ec.message();
-    }
-    std::vector<tcp::endpoint> targets;
-    for (const auto& r : found) {
-      if (!options_.allow_private_targets && private_address(r.endpoint().address().to_string())) {
-        return "refused: " + url.host + " resolves to " + r.endpoint().address().to_string()
-               + ", a loopback, private or link-local address ([notifications] allow_private_targets)";
-      }
-      targets.push_back(r.endpoint());
-    }
-    if (targets.empty()) {
-      return "network: " + url.host + " has no address";
-    }
-    beast::tcp_stream stream(io_);
-    for (const auto& target : targets) {
-      beast::error_code cec;
-      stream.socket().close(cec);
-      stream.socket().open(target.protocol(), cec);
-      if (!cec && !options_.source_address.empty()) {
-        const auto source = asio::ip::make_address(options_.source_address, cec);
-        if (!cec && source.is_v4() == target.address().is_v4()) {
-          stream.socket().bind(tcp::endpoint(source, 0), cec);
-        }
-      }
-      if (cec) {
-        ec = cec;
-        continue;
-      }
-      stream.expires_after(options_.timeout);
-      ec = run([&](auto handler) { stream.async_connect(target, handler); });
-      if (!ec) {
-        break;
-      }
-    }
-    if (ec) {
-      return "network: cannot connect to " + url.host + ":" + url.port + ": " + ec.message();
-    }
-    if (!url.tls) {
-      plain_.emplace(std::move(stream));
-      return {};
-    }
-    secure_.emplace(std::move(stream), *tls_);
-    SSL_set_tlsext_host_name(secure_->native_handle(), url.host.c_str());
-    secure_->set_verify_callback(asio::ssl::host_name_verification(url.host));
-    beast::get_lowest_layer(*secure_).expires_after(options_.timeout);
-    ec = run([&](auto handler) { secure_->async_handshake(asio::ssl::stream_base::client, handler); });
-    if (ec) {
-      reset();
-      return "network: TLS with " + url.host + ": " + ec.message();
-    }
-    return {};
-  }
-
-  void exchange(http::request<http::string_body>& req, http::response<http::string_body>& res,
-                beast::error_code& ec) {
-    beast::flat_buffer buffer;
-    if (plain_) {
-      plain_->expires_after(options_.timeout);
-      ec = run([&](auto handler) { http::async_write(*plain_, req, handler); });
-      if (!ec) {
-        plain_->expires_after(options_.timeout);
-        ec = run([&](auto handler) { http::async_read(*plain_, buffer, res, handler); });
-      }
-    } else {
-      beast::get_lowest_layer(*secure_).expires_after(options_.timeout);
-      ec = run([&](auto handler) { http::async_write(*secure_, req, handler); });
-      if (!ec) {
-        beast::get_lowest_layer(*secure_).expires_after(options_.timeout);
-        ec = run([&](auto handler) { http::async_read(*secure_, buffer, res, handler); });
-      }
-    }
-  }
-
-  const WebhookOptions& options_;
-  std::shared_ptr<asio::ssl::context> tls_;
-  asio::io_context io_;
-  std::optional<beast::tcp_stream> plain_;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> secure_;
-  std::string key_;
-};
+// Header names an endpoint's own headers never replace: the signature, the credentials we set,
+// and what frames the request.
+bool reserved_header(const std::string& name) {
+  static const char* const kReserved[] = {"host", "connection", "content-length", "content-type",
+                                          "transfer-encoding", "x-txmail-signature", "te",
+                                          "upgrade", "expect", "keep-alive", "trailer"};
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
+}
 
 }  // namespace
-
-bool private_address(const std::string& ip) {
-  boost::system::error_code ec;
-  const auto a = asio::ip::make_address(ip, ec);
-  if (ec) {
-    return true;
-  }
-  if (a.is_v4()) {
-    const auto b = a.to_v4().to_bytes();
-    return a.is_loopback() || a.is_unspecified() || a.is_multicast() || b[0] == 10
-           || (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168)
-           || (b[0] == 169 && b[1] == 254) || (b[0] == 100 && (b[1] & 0xC0) == 64) || b[0] == 0;
-  }
-  const auto v6 = a.to_v6();
-  if (v6.is_v4_mapped()) {
-    return private_address(asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string());
-  }
-  const auto b = v6.to_bytes();
-  return v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || v6.is_link_local()
-         || (b[0] & 0xFE) == 0xFC;
-}
 
 std::vector<std::chrono::milliseconds> default_retry_schedule() {
   std::vector<std::chrono::milliseconds> out;
@@ -286,23 +144,59 @@ std::vector<std::chrono::milliseconds> default_retry_schedule() {
 }
 
 struct WebhookDispatcher::Impl {
+  // One endpoint: its connections, its requests in flight and its circuit breaker. Lives on
+  // the dispatcher's thread while the endpoint has batches, requests or a pause in force.
+  struct Lane {
+    enum class State { kActive, kPaused, kProbing };
+    explicit Lane(asio::io_context& io, std::string k) : key(std::move(k)), timer(io) {}
+    std::string key;
+    std::string url;  // known once a batch was loaded
+    std::size_t in_flight = 0;
+    std::set<std::int64_t> busy;  // outbox rows sent or waiting for their commit
+    State state = State::kActive;
+    std::uint32_t failures = 0;  // in a row
+    std::uint32_t pauses = 0;    // in a row: the pause doubles
+    std::int64_t paused_until_ms = 0;
+    std::string last_error;
+    std::vector<std::unique_ptr<WebhookConnection>> idle;
+    Timer timer;
+    std::int64_t timer_at_ms = 0;  // 0: not armed
+    bool starved = false;          // waits for the global in-flight limit
+  };
+
   Deps deps;
   WebhookOptions options;
+  ConnectionOptions connection_options;
   sqlite3* events = nullptr;
   sqlite3* state = nullptr;
-  std::mutex state_mutex;  // the loop and the API share the state connection
+  std::mutex state_mutex;  // the dispatcher's thread and the API share the state connection
   std::shared_ptr<asio::ssl::context> tls;
-  std::unique_ptr<asio::thread_pool> senders;
-  std::thread loop;
-  std::mutex wake_mutex;
-  std::condition_variable wake;
-  bool stopping = false;
   std::mt19937_64 rng{std::random_device{}()};
-  std::atomic<std::uint64_t> posts{0}, delivered{0}, refused{0}, failures{0}, dead{0};
+  std::atomic<std::uint64_t> posts{0}, delivered{0}, refused{0}, failures{0}, dead{0}, trips{0};
   std::atomic<std::int64_t> last_seq{0};
   std::atomic<std::int64_t> head{0};  // the log's last seq at the latest round
+  std::atomic<bool> stopping{false};
+
+  // What the API reads of the lanes (by key), kept up to date by the dispatcher's thread.
+  std::mutex status_mutex;
+  std::unordered_map<std::string, EndpointStatus> status;
+
+  // The dispatcher's thread and everything it alone touches. io is declared before the lanes:
+  // they (and their sockets) go first.
+  asio::io_context io{1};
+  std::thread thread;
+  Timer poll{io};
+  Timer commit_timer{io};
+  bool commit_armed = false;
+  bool commit_failing = false;
+  bool read_failing = false;
+  std::vector<Completion> completed;
+  std::unordered_map<std::string, std::unique_ptr<Lane>> lanes;
+  std::deque<Lane*> starved;
+  std::size_t in_flight = 0;
 
   ~Impl() {
+    lanes.clear();
     sqlite3_close(events);
     sqlite3_close(state);
   }
@@ -311,6 +205,8 @@ struct WebhookDispatcher::Impl {
     std::uniform_real_distribution<double> d(0.75, 1.25);
     return std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(base.count()) * d(rng)));
   }
+
+  const std::vector<std::chrono::milliseconds>& schedule() const { return options.retry_schedule; }
 
   std::string body_of(const std::vector<const Row*>& rows) const {
     const Row& first = *rows.front();
@@ -348,8 +244,13 @@ struct WebhookDispatcher::Impl {
     return json::serialize(json::object{{"meta", std::move(meta)}, {"notifications", std::move(list)}});
   }
 
-  http::request<http::string_body> request_for(const Batch& b, const Url& url) {
+  http::request<http::string_body> request_for(const Batch& b, const net::HttpUrl& url) {
     http::request<http::string_body> req{http::verb::post, url.target, 11};
+    for (const auto& [k, v] : b.endpoint.headers) {
+      if (!reserved_header(k)) {
+        req.set(k, v);
+      }
+    }
     req.set(http::field::host, url.host);
     req.set(http::field::user_agent, "txmail-webhooks");
     req.set(http::field::content_type, "application/json");
@@ -358,51 +259,195 @@ struct WebhookDispatcher::Impl {
     if (!b.endpoint.user.empty() || !b.endpoint.password.empty()) {
       req.set(http::field::authorization, "Basic " + base64_encode(b.endpoint.user + ":" + b.endpoint.password));
     }
-    for (const auto& [k, v] : b.endpoint.headers) {
-      req.set(k, v);
-    }
     req.body() = b.body;
     req.keep_alive(true);
     req.prepare_payload();
     return req;
   }
 
-  // Sends every batch, at most `per_endpoint` connections per URL, and fills in the results.
-  void send_all(std::vector<Batch>& batches) {
-    std::map<std::string, std::vector<Batch*>> by_url;
-    for (auto& b : batches) {
-      by_url[b.endpoint.url].push_back(&b);
+  // --- lanes -------------------------------------------------------------------------------
+
+  Lane& lane(const std::string& key) {
+    auto& l = lanes[key];
+    if (!l) {
+      l = std::make_unique<Lane>(io, key);
     }
-    std::vector<std::vector<Batch*>> lanes;
-    for (auto& [url, list] : by_url) {
-      const std::size_t n = std::min(options.per_endpoint, list.size());
-      const std::size_t first = lanes.size();
-      lanes.resize(first + n);
-      for (std::size_t i = 0; i < list.size(); ++i) {
-        lanes[first + i % n].push_back(list[i]);
-      }
-    }
-    std::latch done(static_cast<std::ptrdiff_t>(lanes.size()));
-    for (auto& lane : lanes) {
-      asio::post(*senders, [this, &lane, &done] {
-        Client client(options, tls);
-        for (Batch* b : lane) {
-          const auto url = net::parse_http_url(b->endpoint.url);
-          if (!url) {
-            b->result = {Verdict::kRefused, "not an http(s) URL"};
-            continue;
-          }
-          auto req = request_for(*b, *url);
-          b->result = client.post(*url, req);
-        }
-        done.count_down();
-      });
-    }
-    done.wait();
+    return *l;
   }
 
-  void count(const Batch& b) {
-    switch (b.result.verdict) {
+  void publish(const Lane& l) {
+    EndpointStatus st;
+    st.state = l.state == Lane::State::kActive ? "active" : l.state == Lane::State::kPaused ? "paused" : "probing";
+    st.consecutive_failures = l.failures;
+    st.paused_until_ms = l.state == Lane::State::kPaused ? l.paused_until_ms : 0;
+    st.last_error = l.last_error;
+    std::lock_guard lock(status_mutex);
+    if (l.state == Lane::State::kActive && l.failures == 0) {
+      status.erase(l.key);
+    } else {
+      status[l.key] = std::move(st);
+    }
+  }
+
+  // Up to `n` of the lane's batches that are due and not already busy, oldest first.
+  std::vector<Batch> due(Lane& l, std::size_t n) {
+    std::string sql = "SELECT id, account, job_id, endpoint, body, notifications, attempt FROM outbox"
+                      " WHERE endpoint_key = ? AND next_ms <= ?";
+    if (!l.busy.empty()) {
+      sql += " AND id NOT IN (";
+      for (auto it = l.busy.begin(); it != l.busy.end(); ++it) {
+        sql += (it == l.busy.begin() ? "" : ",") + std::to_string(*it);
+      }
+      sql += ")";
+    }
+    sql += " ORDER BY next_ms, id LIMIT ?";
+    std::vector<Batch> out;
+    std::vector<std::int64_t> unreadable;
+    std::lock_guard lock(state_mutex);
+    Stmt q(state, sql.c_str());
+    q.text(1, l.key);
+    q.integer(2, now_ms());
+    q.integer(3, static_cast<std::int64_t>(n));
+    while (sqlite3_step(q.st) == SQLITE_ROW) {
+      Batch b;
+      b.id = q.num(0);
+      b.account = q.col(1);
+      b.job_id = q.col(2);
+      auto plain = deps.open(q.col(3), "webhook:" + b.job_id);
+      auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
+      if (!ep) {
+        logger()->error("webhooks: outbox row {} has an unreadable endpoint; dropped", b.id);
+        unreadable.push_back(b.id);
+        continue;
+      }
+      b.endpoint = std::move(*ep);
+      b.body = q.col(4);
+      b.notifications = static_cast<std::size_t>(q.num(5));
+      b.attempt = static_cast<int>(q.num(6));
+      out.push_back(std::move(b));
+    }
+    for (auto id : unreadable) {
+      Stmt del(state, "DELETE FROM outbox WHERE id = ?");
+      del.integer(1, id);
+      sqlite3_step(del.st);
+    }
+    return out;
+  }
+
+  // When the lane's next batch not yet due comes due.
+  std::optional<std::int64_t> next_due(const Lane& l) {
+    std::lock_guard lock(state_mutex);
+    Stmt q(state, "SELECT min(next_ms) FROM outbox WHERE endpoint_key = ? AND next_ms > ?");
+    q.text(1, l.key);
+    q.integer(2, now_ms());
+    if (sqlite3_step(q.st) == SQLITE_ROW && sqlite3_column_type(q.st, 0) != SQLITE_NULL) {
+      return q.num(0);
+    }
+    return std::nullopt;
+  }
+
+  void arm(Lane& l, std::int64_t at_ms) {
+    if (l.timer_at_ms != 0 && l.timer_at_ms <= at_ms) {
+      return;
+    }
+    l.timer_at_ms = at_ms;
+    l.timer.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(0, at_ms - now_ms())));
+    l.timer.async_wait([this, key = l.key](const boost::system::error_code& ec) {
+      const auto it = lanes.find(key);
+      if (ec || stopping || it == lanes.end()) {
+        return;
+      }
+      it->second->timer_at_ms = 0;
+      pump(*it->second);
+    });
+  }
+
+  // Starts what the lane may send now: up to per_endpoint requests (one while probing), none
+  // while paused; within the global in-flight limit. Never waits.
+  void pump(Lane& l) {
+    if (stopping) {
+      return;
+    }
+    const std::int64_t now = now_ms();
+    if (l.state == Lane::State::kPaused) {
+      if (now < l.paused_until_ms) {
+        arm(l, l.paused_until_ms);
+        return;
+      }
+      l.state = Lane::State::kProbing;
+      publish(l);
+    }
+    const std::size_t cap = l.state == Lane::State::kProbing ? 1 : options.per_endpoint;
+    while (l.in_flight < cap) {
+      if (in_flight >= options.max_in_flight) {
+        if (!l.starved) {
+          l.starved = true;
+          starved.push_back(&l);
+        }
+        return;
+      }
+      auto batches = due(l, std::min(cap - l.in_flight, options.max_in_flight - in_flight));
+      if (batches.empty()) {
+        if (auto at = next_due(l)) {
+          arm(l, *at);
+        } else {
+          drop_if_idle(l);  // l may be gone from here on
+        }
+        return;
+      }
+      for (auto& b : batches) {
+        l.url = b.endpoint.url;
+        l.busy.insert(b.id);
+        ++l.in_flight;
+        ++in_flight;
+        asio::co_spawn(io, send(this, &l, std::move(b)), log_failure("a push notification"));
+      }
+    }
+  }
+
+  void drop_if_idle(Lane& l) {
+    if (l.in_flight == 0 && l.busy.empty() && l.state == Lane::State::kActive && l.timer_at_ms == 0
+        && !l.starved) {
+      lanes.erase(l.key);
+    }
+  }
+
+  static awaitable<void> send(Impl* self, Lane* l, Batch b) {
+    Attempt result;
+    const auto url = net::parse_http_url(b.endpoint.url);
+    if (!url) {
+      result = {Verdict::kRefused, "not an http(s) URL"};
+    } else {
+      std::unique_ptr<WebhookConnection> connection;
+      if (!l->idle.empty()) {
+        connection = std::move(l->idle.back());
+        l->idle.pop_back();
+      } else {
+        connection = std::make_unique<WebhookConnection>(self->io.get_executor(), self->connection_options,
+                                                         self->tls);
+      }
+      auto req = self->request_for(b, *url);
+      result = co_await connection->post(*url, req);
+      if (connection->open() && l->idle.size() < self->options.per_endpoint && !self->stopping) {
+        l->idle.push_back(std::move(connection));
+      }
+    }
+    --l->in_flight;
+    --self->in_flight;
+    self->finished(*l, b, result);
+    // Lanes that waited for the global limit go first, then this one.
+    while (!self->starved.empty() && self->in_flight < self->options.max_in_flight) {
+      Lane* next = self->starved.front();
+      self->starved.pop_front();
+      next->starved = false;
+      self->pump(*next);
+    }
+    self->pump(*l);
+  }
+
+  // A try is over: counters, the breaker, and the outbox change (written by the committer).
+  void finished(Lane& l, const Batch& b, const Attempt& result) {
+    switch (result.verdict) {
       case Verdict::kDelivered:
         posts.fetch_add(1, std::memory_order_relaxed);
         delivered.fetch_add(b.notifications, std::memory_order_relaxed);
@@ -410,101 +455,161 @@ struct WebhookDispatcher::Impl {
       case Verdict::kRefused:
         refused.fetch_add(1, std::memory_order_relaxed);
         logger()->warn("webhook refused account={} job={} url={}: {} (not retried)", b.account, b.job_id,
-                       b.endpoint.url, b.result.error);
+                       b.endpoint.url, result.error);
         break;
       case Verdict::kRetry:
         failures.fetch_add(1, std::memory_order_relaxed);
         break;
     }
-  }
-
-  const std::vector<std::chrono::milliseconds>& schedule() const { return options.retry_schedule; }
-
-  // Stores a failed batch for its next try, or as a dead letter when tries run out.
-  void store_failure(const Batch& b, std::int64_t now) {
-    const int attempts = b.attempt + 1;
-    const std::string sealed = deps.seal(to_json(b.endpoint), "webhook:" + b.job_id);
-    const bool exhausted = static_cast<std::size_t>(attempts) > schedule().size();
-    if (b.retry_id != 0) {
-      Stmt del(state, "DELETE FROM retries WHERE id = ?");
-      del.integer(1, b.retry_id);
-      sqlite3_step(del.st);
-    }
-    Stmt ins(state, exhausted ? "INSERT INTO dead (account, job_id, endpoint, body, notifications, attempt,"
-                                " next_ms, last_error, created_ms) VALUES (?,?,?,?,?,?,?,?,?)"
-                              : "INSERT INTO retries (account, job_id, endpoint, body, notifications, attempt,"
-                                " next_ms, last_error, created_ms) VALUES (?,?,?,?,?,?,?,?,?)");
-    ins.text(1, b.account);
-    ins.text(2, b.job_id);
-    ins.text(3, sealed);
-    ins.text(4, b.body);
-    ins.integer(5, static_cast<std::int64_t>(b.notifications));
-    ins.integer(6, attempts);
-    ins.integer(7, exhausted ? 0 : now + jittered(schedule()[static_cast<std::size_t>(attempts) - 1]).count());
-    ins.text(8, b.result.error);
-    ins.integer(9, now);
-    if (sqlite3_step(ins.st) != SQLITE_DONE) {
-      logger()->error("webhooks: storing a failed batch: {}", sqlite3_errmsg(state));
-    }
-    if (exhausted) {
-      dead.fetch_add(1, std::memory_order_relaxed);
-      logger()->error("webhook dead letter account={} job={} url={} after {} tries: {}", b.account, b.job_id,
-                      b.endpoint.url, attempts, b.result.error);
-    }
-  }
-
-  // After a round's sends, inside its state transaction: counted; a failure stored for its
-  // next try (or as a dead letter); a retried batch that is done leaves the retry queue.
-  void settle(const std::vector<Batch>& batches) {
-    const std::int64_t now = now_ms();
-    for (const auto& b : batches) {
-      count(b);
-      if (b.result.verdict == Verdict::kRetry) {
-        store_failure(b, now);  // replaces its retry row, if it had one
-      } else if (b.retry_id != 0) {
-        Stmt del(state, "DELETE FROM retries WHERE id = ?");
-        del.integer(1, b.retry_id);
-        sqlite3_step(del.st);
+    if (result.verdict == Verdict::kRetry) {
+      ++l.failures;
+      l.last_error = result.error;
+      if (l.state == Lane::State::kProbing
+          || (l.state == Lane::State::kActive && l.failures >= options.breaker_failures)) {
+        pause(l);
+      } else {
+        publish(l);  // already paused: a request from before the pause failed too
       }
+    } else if (l.state != Lane::State::kActive || l.failures != 0) {
+      if (l.state != Lane::State::kActive) {
+        logger()->info("webhook endpoint {} answers again: resumed", l.url);
+      }
+      l.state = Lane::State::kActive;
+      l.failures = 0;
+      l.pauses = 0;
+      publish(l);
     }
+    completed.push_back(Completion{l.key, b.id, result.verdict, b.attempt + 1, result.error});
+    arm_commit();
   }
 
-  // Batches whose retry time has come.
-  bool retry_round() {
-    std::vector<Batch> batches;
+  // The breaker opens: no request for the first retry wait, doubling with each pause in a row
+  // up to the longest wait of the schedule.
+  void pause(Lane& l) {
+    const auto longest = *std::max_element(schedule().begin(), schedule().end());
+    auto wait = schedule().front();
+    for (std::uint32_t i = 0; i < l.pauses && wait < longest; ++i) {
+      wait *= 2;
+    }
+    wait = std::min(wait, longest);
+    ++l.pauses;
+    if (l.state != Lane::State::kPaused) {
+      trips.fetch_add(1, std::memory_order_relaxed);
+      logger()->warn("webhook endpoint {} paused for {} ms after {} failures in a row: {}", l.url, wait.count(),
+                     l.failures, l.last_error);
+    }
+    l.state = Lane::State::kPaused;
+    l.paused_until_ms = now_ms() + wait.count();
+    publish(l);
+  }
+
+  // --- the outbox's writes ---------------------------------------------------------------
+
+  void arm_commit() {
+    if (commit_armed) {
+      return;
+    }
+    commit_armed = true;
+    commit_timer.expires_after(commit_failing ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(5));
+    commit_timer.async_wait([this](const boost::system::error_code& ec) {
+      commit_armed = false;
+      if (!ec) {
+        commit();
+      }
+    });
+  }
+
+  // Finished tries, written in one transaction: done rows go, failed ones get their next try
+  // or become dead letters. A failed commit (a full disk) keeps them busy and tries again a
+  // second later; nothing is sent twice meanwhile.
+  void commit() {
+    if (completed.empty()) {
+      return;
+    }
+    auto done = std::move(completed);
+    completed.clear();
+    const std::int64_t now = now_ms();
+    bool ok = false;
+    std::string error;
     {
       std::lock_guard lock(state_mutex);
-      Stmt q(state, "SELECT id, account, job_id, endpoint, body, notifications, attempt FROM retries"
-                    " WHERE next_ms <= ? ORDER BY next_ms LIMIT 500");
-      q.integer(1, now_ms());
-      while (sqlite3_step(q.st) == SQLITE_ROW) {
-        Batch b;
-        b.retry_id = q.num(0);
-        b.account = q.col(1);
-        b.job_id = q.col(2);
-        auto plain = deps.open(q.col(3), "webhook:" + b.job_id);
-        auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
-        if (!ep) {
-          logger()->error("webhooks: retry {} has an unreadable endpoint; dropped", b.retry_id);
-          continue;
+      ok = sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+      for (const auto& c : done) {
+        if (!ok) {
+          break;
         }
-        b.endpoint = std::move(*ep);
-        b.body = q.col(4);
-        b.notifications = static_cast<std::size_t>(q.num(5));
-        b.attempt = static_cast<int>(q.num(6));
-        batches.push_back(std::move(b));
+        ok = apply(c, now);
+      }
+      if (ok) {
+        ok = sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+      }
+      if (!ok) {
+        error = sqlite3_errmsg(state);
+        sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
       }
     }
-    if (batches.empty()) {
-      return false;
+    if (!ok) {
+      if (!commit_failing) {
+        logger()->error("webhooks: cannot write the outbox ({}); retrying every second", error);
+      }
+      commit_failing = true;
+      done.insert(done.end(), std::make_move_iterator(completed.begin()),
+                  std::make_move_iterator(completed.end()));
+      completed = std::move(done);
+      arm_commit();
+      return;
     }
-    send_all(batches);
-    std::lock_guard lock(state_mutex);
-    sqlite3_exec(state, "BEGIN", nullptr, nullptr, nullptr);
-    settle(batches);
-    sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr);
-    return true;
+    if (commit_failing) {
+      logger()->info("webhooks: the outbox is writable again");
+      commit_failing = false;
+    }
+    std::set<std::string> touched;
+    for (const auto& c : done) {
+      const auto it = lanes.find(c.key);
+      if (it != lanes.end()) {
+        it->second->busy.erase(c.id);
+        touched.insert(c.key);
+      }
+    }
+    for (const auto& key : touched) {
+      if (const auto it = lanes.find(key); it != lanes.end()) {
+        pump(*it->second);
+      }
+    }
   }
+
+  bool apply(const Completion& c, std::int64_t now) {
+    auto step = [this](Stmt& s) { return sqlite3_step(s.st) == SQLITE_DONE; };
+    if (c.verdict != Verdict::kRetry) {
+      Stmt del(state, "DELETE FROM outbox WHERE id = ?");
+      del.integer(1, c.id);
+      return step(del);
+    }
+    if (static_cast<std::size_t>(c.attempts) > schedule().size()) {
+      Stmt ins(state, "INSERT INTO dead (account, job_id, endpoint, body, notifications, attempt, next_ms,"
+                      " last_error, created_ms) SELECT account, job_id, endpoint, body, notifications, ?, 0, ?,"
+                      " created_ms FROM outbox WHERE id = ?");
+      ins.integer(1, c.attempts);
+      ins.text(2, c.error);
+      ins.integer(3, c.id);
+      Stmt del(state, "DELETE FROM outbox WHERE id = ?");
+      del.integer(1, c.id);
+      if (!step(ins) || !step(del)) {
+        return false;
+      }
+      dead.fetch_add(1, std::memory_order_relaxed);
+      logger()->error("webhook dead letter id={} after {} tries: {}", c.id, c.attempts, c.error);
+      return true;
+    }
+    Stmt up(state, "UPDATE outbox SET attempt = ?, next_ms = ?, last_error = ? WHERE id = ?");
+    up.integer(1, c.attempts);
+    up.integer(2, now + jittered(schedule()[static_cast<std::size_t>(c.attempts) - 1]).count());
+    up.text(3, c.error);
+    up.integer(4, c.id);
+    return step(up);
+  }
+
+  // --- the reader --------------------------------------------------------------------------
 
   std::int64_t position() {
     std::lock_guard lock(state_mutex);
@@ -512,7 +617,9 @@ struct WebhookDispatcher::Impl {
     return sqlite3_step(q.st) == SQLITE_ROW ? q.num(0) : 0;
   }
 
-  // The next events after the position, dispatched; false when there were none.
+  // The next events after the position, stored as batches in the outbox with the new position
+  // (one transaction), and their lanes started; false when there were none (or the write
+  // failed: the same events are read again next time).
   bool event_round() {
     const std::int64_t from = position();
     {
@@ -596,49 +703,115 @@ struct WebhookDispatcher::Impl {
       }
       groups[git->second].second.push_back(&r);
     }
-    std::vector<Batch> batches;
-    batches.reserve(groups.size());
-    for (const auto& [key, list] : groups) {
-      Batch b;
-      b.endpoint = *job_endpoints[key.second];
-      b.account = list.front()->event.account;
-      b.job_id = key.second;
-      b.body = body_of(list);
-      b.notifications = list.size();
-      batches.push_back(std::move(b));
+    const std::int64_t now = now_ms();
+    std::set<std::string> keys;
+    bool ok = false;
+    std::string error;
+    {
+      std::lock_guard lock(state_mutex);
+      ok = sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+      for (const auto& [group, list] : groups) {
+        if (!ok) {
+          break;
+        }
+        const Endpoint& ep = *job_endpoints[group.second];
+        const std::string key = endpoint_key(ep.url);
+        Stmt ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+                        " attempt, next_ms, last_error, created_ms) VALUES (?,?,?,?,?,?,0,?,'',?)");
+        ins.text(1, key);
+        ins.text(2, list.front()->event.account);
+        ins.text(3, group.second);
+        ins.text(4, deps.seal(to_json(ep), "webhook:" + group.second));
+        ins.text(5, body_of(list));
+        ins.integer(6, static_cast<std::int64_t>(list.size()));
+        ins.integer(7, now);
+        ins.integer(8, now);
+        ok = sqlite3_step(ins.st) == SQLITE_DONE;
+        keys.insert(key);
+      }
+      if (ok) {
+        Stmt pos(state, "UPDATE position SET seq = ? WHERE id = 1");
+        pos.integer(1, rows.back().seq);
+        ok = sqlite3_step(pos.st) == SQLITE_DONE
+             && sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+      }
+      if (!ok) {
+        error = sqlite3_errmsg(state);
+        sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
+      }
     }
-    if (!batches.empty()) {
-      send_all(batches);
+    if (!ok) {
+      if (!read_failing) {
+        logger()->error("webhooks: cannot store new notifications ({}); retrying every second", error);
+      }
+      read_failing = true;
+      return false;
     }
-    std::lock_guard lock(state_mutex);
-    sqlite3_exec(state, "BEGIN", nullptr, nullptr, nullptr);
-    settle(batches);
-    Stmt pos(state, "UPDATE position SET seq = ? WHERE id = 1");
-    pos.integer(1, rows.back().seq);
-    sqlite3_step(pos.st);
-    if (sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      logger()->error("webhooks: saving the position: {}", sqlite3_errmsg(state));
+    if (read_failing) {
+      logger()->info("webhooks: storing notifications again");
+      read_failing = false;
     }
     last_seq.store(rows.back().seq, std::memory_order_relaxed);
+    for (const auto& key : keys) {
+      pump(lane(key));
+    }
     return true;
   }
 
-  void run() {
-    for (;;) {
-      {
-        std::lock_guard lock(wake_mutex);
-        if (stopping) {
-          return;
-        }
+  static awaitable<void> reader(Impl* self) {
+    while (!self->stopping) {
+      bool more = false;
+      try {
+        more = self->event_round();
+      } catch (const std::exception& e) {
+        logger()->error("webhooks: reading the event log failed: {}", e.what());
       }
-      bool busy = false;
-      busy = retry_round() || busy;
-      busy = event_round() || busy;
-      if (!busy) {
-        std::unique_lock lock(wake_mutex);
-        wake.wait_for(lock, options.poll, [this] { return stopping; });
+      if (more) {
+        co_await asio::post(self->io.get_executor(), asio::use_awaitable);  // let sends run
+        continue;
+      }
+      self->poll.expires_after(self->read_failing ? std::chrono::milliseconds(1000) : self->options.poll);
+      co_await self->poll.async_wait(use_tuple);
+    }
+  }
+
+  // Starts a lane for every endpoint with batches in the outbox (at start, after a replay).
+  void rescan() {
+    std::vector<std::string> keys;
+    {
+      std::lock_guard lock(state_mutex);
+      Stmt q(state, "SELECT DISTINCT endpoint_key FROM outbox");
+      while (sqlite3_step(q.st) == SQLITE_ROW) {
+        keys.push_back(q.col(0));
       }
     }
+    for (const auto& key : keys) {
+      pump(lane(key));
+    }
+  }
+
+  // Batches stored by a node before issue hooks-2 (failed ones only, in `retries`) move to the
+  // outbox, keyed by their endpoint.
+  void migrate() {
+    std::lock_guard lock(state_mutex);
+    sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    Stmt q(state, "SELECT id, job_id, endpoint FROM retries");
+    std::vector<std::pair<std::int64_t, std::string>> keyed;
+    while (sqlite3_step(q.st) == SQLITE_ROW) {
+      auto plain = deps.open(q.col(2), "webhook:" + q.col(1));
+      auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
+      keyed.emplace_back(q.num(0), ep ? endpoint_key(ep->url) : std::string());
+    }
+    for (const auto& [id, key] : keyed) {
+      Stmt ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+                      " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint, body,"
+                      " notifications, attempt, next_ms, last_error, created_ms FROM retries WHERE id = ?");
+      ins.text(1, key);
+      ins.integer(2, id);
+      sqlite3_step(ins.st);
+    }
+    sqlite3_exec(state, "DELETE FROM retries", nullptr, nullptr, nullptr);
+    sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr);
   }
 };
 
@@ -655,6 +828,9 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps, We
   }
   impl->deps = std::move(deps);
   impl->options = std::move(options);
+  impl->connection_options.source_address = impl->options.source_address;
+  impl->connection_options.allow_private_targets = impl->options.allow_private_targets;
+  impl->connection_options.timeout = impl->options.timeout;
   if (sqlite3_open_v2(impl->deps.state_db.c_str(), &impl->state,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr)
           != SQLITE_OK
@@ -668,28 +844,35 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps, We
   }
   sqlite3_busy_timeout(impl->events, 5000);
   sqlite3_busy_timeout(impl->state, 5000);
+  impl->migrate();
   impl->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   impl->tls->set_default_verify_paths();
   impl->tls->set_verify_mode(asio::ssl::verify_peer);
   impl->tls->set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-  impl->senders = std::make_unique<asio::thread_pool>(impl->options.threads);
   return std::unique_ptr<WebhookDispatcher>(new WebhookDispatcher(std::move(impl)));
 }
 
 void WebhookDispatcher::start() {
-  impl_->loop = std::thread([impl = impl_.get()] { impl->run(); });
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl] { impl->rescan(); });
+  asio::co_spawn(impl->io, Impl::reader(impl), log_failure("the webhook reader"));
+  impl->thread = std::thread([impl] { run_guarded(impl->io, "a webhook handler"); });
 }
 
 void WebhookDispatcher::stop() {
-  {
-    std::lock_guard lock(impl_->wake_mutex);
-    impl_->stopping = true;
+  Impl* impl = impl_.get();
+  if (!impl->thread.joinable()) {
+    return;
   }
-  impl_->wake.notify_all();
-  if (impl_->loop.joinable()) {
-    impl_->loop.join();
-  }
-  impl_->senders->join();
+  // On the dispatcher's thread: no new request; what finished is written; requests still in
+  // flight are dropped (their batches stay in the outbox and go out after the restart).
+  asio::post(impl->io, [impl] {
+    impl->stopping = true;
+    impl->poll.cancel();
+    impl->commit();
+    impl->io.stop();
+  });
+  impl->thread.join();
 }
 
 Result<std::vector<DeadLetter>> WebhookDispatcher::dead_letters(const std::string& account, std::size_t limit) {
@@ -720,26 +903,40 @@ Result<std::vector<DeadLetter>> WebhookDispatcher::dead_letters(const std::strin
 }
 
 Result<std::size_t> WebhookDispatcher::replay(const std::string& account) {
-  std::lock_guard lock(impl_->state_mutex);
-  sqlite3_exec(impl_->state, "BEGIN", nullptr, nullptr, nullptr);
-  const char* move = account.empty()
-                         ? "INSERT INTO retries (account, job_id, endpoint, body, notifications, attempt, next_ms,"
-                           " last_error, created_ms) SELECT account, job_id, endpoint, body, notifications, 0, 0,"
-                           " last_error, created_ms FROM dead WHERE ? = ''"
-                         : "INSERT INTO retries (account, job_id, endpoint, body, notifications, attempt, next_ms,"
-                           " last_error, created_ms) SELECT account, job_id, endpoint, body, notifications, 0, 0,"
-                           " last_error, created_ms FROM dead WHERE account = ?";
-  Stmt ins(impl_->state, move);
-  ins.text(1, account);
-  sqlite3_step(ins.st);
-  const auto n = static_cast<std::size_t>(sqlite3_changes(impl_->state));
-  Stmt del(impl_->state, account.empty() ? "DELETE FROM dead WHERE ? = ''" : "DELETE FROM dead WHERE account = ?");
-  del.text(1, account);
-  sqlite3_step(del.st);
-  if (sqlite3_exec(impl_->state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return make_error(ErrorCode::kIo, std::string("webhooks: replay: ") + sqlite3_errmsg(impl_->state));
+  std::size_t n = 0;
+  {
+    std::lock_guard lock(impl_->state_mutex);
+    sqlite3* state = impl_->state;
+    sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    Stmt q(state, account.empty() ? "SELECT id, job_id, endpoint FROM dead WHERE ? = ''"
+                                  : "SELECT id, job_id, endpoint FROM dead WHERE account = ?");
+    q.text(1, account);
+    std::vector<std::pair<std::int64_t, std::string>> keyed;
+    while (sqlite3_step(q.st) == SQLITE_ROW) {
+      auto plain = impl_->deps.open(q.col(2), "webhook:" + q.col(1));
+      auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
+      keyed.emplace_back(q.num(0), ep ? endpoint_key(ep->url) : std::string());
+    }
+    bool ok = true;
+    for (const auto& [id, key] : keyed) {
+      Stmt ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+                      " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint, body,"
+                      " notifications, 0, 0, last_error, created_ms FROM dead WHERE id = ?");
+      ins.text(1, key);
+      ins.integer(2, id);
+      Stmt del(state, "DELETE FROM dead WHERE id = ?");
+      del.integer(1, id);
+      ok = ok && sqlite3_step(ins.st) == SQLITE_DONE && sqlite3_step(del.st) == SQLITE_DONE;
+    }
+    if (!ok || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      const std::string error = sqlite3_errmsg(state);
+      sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
+      return make_error(ErrorCode::kIo, "webhooks: replay: " + error);
+    }
+    n = keyed.size();
   }
-  impl_->wake.notify_all();
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl] { impl->rescan(); });
   return n;
 }
 
@@ -750,16 +947,43 @@ WebhookStats WebhookDispatcher::stats() {
   s.refused = impl_->refused.load();
   s.failures = impl_->failures.load();
   s.dead = impl_->dead.load();
+  s.breaker_trips = impl_->trips.load();
   s.lag = static_cast<std::uint64_t>(std::max<std::int64_t>(0, impl_->head.load() - impl_->last_seq.load()));
   {
+    std::lock_guard lock(impl_->status_mutex);
+    for (const auto& [key, st] : impl_->status) {
+      if (st.state != "active") {
+        ++s.endpoints_paused;
+      }
+    }
+  }
+  {
     std::lock_guard lock(impl_->state_mutex);
-    Stmt r(impl_->state, "SELECT (SELECT count(*) FROM retries), (SELECT count(*) FROM dead)");
+    Stmt r(impl_->state, "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM dead)");
     if (sqlite3_step(r.st) == SQLITE_ROW) {
       s.retry_backlog = static_cast<std::uint64_t>(r.num(0));
       s.dead_letters = static_cast<std::uint64_t>(r.num(1));
     }
   }
   return s;
+}
+
+EndpointStatus WebhookDispatcher::endpoint_status(const std::string& url) {
+  const std::string key = endpoint_key(url);
+  EndpointStatus st;
+  {
+    std::lock_guard lock(impl_->status_mutex);
+    if (const auto it = impl_->status.find(key); it != impl_->status.end()) {
+      st = it->second;
+    }
+  }
+  std::lock_guard lock(impl_->state_mutex);
+  Stmt q(impl_->state, "SELECT count(*) FROM outbox WHERE endpoint_key = ?");
+  q.text(1, key);
+  if (sqlite3_step(q.st) == SQLITE_ROW) {
+    st.backlog = static_cast<std::uint64_t>(q.num(0));
+  }
+  return st;
 }
 
 }  // namespace txmail::events

@@ -1,19 +1,30 @@
-// The push notification dispatcher (issue core-5, item 4).
+// The push notification dispatcher (issue core-5, item 4; per-endpoint isolation: issue
+// hooks-2).
 //
-// It reads the event log in order (its position is durable, in <data_dir>/webhooks.db), finds
-// each event's endpoint (the job's own, else the account's default), and POSTs one JSON batch
-// per (endpoint, job): {"meta": {...}, "notifications": [...]}. Each POST carries
-// X-Txmail-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body"> under the account's secret,
-// the endpoint's Basic credentials and headers. 2xx is done; 301-308 and 400-406 are not
-// retried (counted as failures); anything else, and network errors, are stored and retried on
-// a schedule with ±25% jitter (default 15 tries: about 2 minutes apart, then about 8), then
-// kept as dead letters until replayed. The position moves only once every batch of a chunk is
-// delivered, refused or stored for retry: after a crash every event is sent at least once.
+// A reader follows the event log in order, groups each new event with its job's endpoint (the
+// job's own, else the account's default) into one JSON batch per (endpoint, job):
+// {"meta": {...}, "notifications": [...]}, and stores the batches in the outbox
+// (<data_dir>/webhooks.db) in the same transaction that moves its durable position: it never
+// waits for an endpoint, and after a crash every event is sent at least once.
+//
+// Each endpoint (by URL) is a lane of its own: its batches wait in the outbox (on disk, not in
+// memory), at most `per_endpoint` requests at once go to it over kept-alive connections, each
+// with one deadline (`timeout`). Every request is a coroutine on the dispatcher's own thread:
+// a hanging endpoint holds sockets, never threads, and no other endpoint waits for it. Each
+// POST carries X-Txmail-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body"> under the
+// account's secret, and the endpoint's Basic credentials and headers (never in place of the
+// signature, Host, Connection or the body's framing). 2xx is done; 301-308 and 400-406 are
+// not retried (counted as refused); anything else, and network errors, are retried on the
+// schedule with +-25% jitter, then kept as dead letters until replayed.
+//
+// Circuit breaker: after `breaker_failures` failures in a row an endpoint is paused (no
+// request at all) for the first retry wait, doubling on each pause up to the longest one; then
+// one request probes it; a success resumes it at full concurrency, a failure pauses it again.
+// Paused endpoints show in /metrics and in GET /v2/webhooks/endpoint.
 //
 // Connections are bound to [notifications] source_address; targets on loopback, private or
 // link-local addresses are refused unless allow_private_targets. TLS verifies the certificate
-// and the host name. Each endpoint gets at most `per_endpoint` connections at once, HTTP/1.1
-// keep-alive within a chunk. Runs on threads of its own; never on an I/O thread.
+// and the host name.
 #pragma once
 
 #include <atomic>
@@ -29,6 +40,7 @@
 
 #include "common/result.h"
 #include "events/event.h"
+#include "events/webhook_client.h"
 
 struct sqlite3;
 
@@ -40,10 +52,20 @@ struct WebhookOptions {
   std::vector<std::chrono::milliseconds> retry_schedule;  // empty: the default 15 tries
   std::size_t chunk = 2000;       // events read per round
   std::size_t batch_max = 500;    // notifications per POST
-  std::size_t per_endpoint = 4;   // connections at once per endpoint
-  std::size_t threads = 8;        // senders
-  std::chrono::milliseconds timeout = std::chrono::seconds(10);
+  std::size_t per_endpoint = 4;   // requests at once per endpoint
+  std::size_t max_in_flight = 512;  // requests at once in all
+  std::uint32_t breaker_failures = 5;  // failures in a row that pause an endpoint
+  std::chrono::milliseconds timeout = std::chrono::seconds(10);  // one request, all of it
   std::chrono::milliseconds poll = std::chrono::milliseconds(100);
+};
+
+// What GET /v2/webhooks/endpoint shows of an endpoint's delivery.
+struct EndpointStatus {
+  std::string state = "active";  // "active", "paused" or "probing"
+  std::uint32_t consecutive_failures = 0;
+  std::int64_t paused_until_ms = 0;  // while paused
+  std::string last_error;
+  std::uint64_t backlog = 0;  // batches waiting in the outbox
 };
 
 // 7 tries about 2 minutes apart, then 8 about 8 minutes apart (before jitter).
@@ -66,7 +88,9 @@ struct WebhookStats {
   std::uint64_t refused = 0;     // batches answered 301-308 / 400-406, or a refused target
   std::uint64_t failures = 0;    // attempts that will be retried
   std::uint64_t dead = 0;        // batches that ran out of tries
-  std::uint64_t retry_backlog = 0;
+  std::uint64_t retry_backlog = 0;  // batches in the outbox (waiting for a first or next try)
+  std::uint64_t endpoints_paused = 0;  // paused or probing (circuit breaker)
+  std::uint64_t breaker_trips = 0;
   std::uint64_t dead_letters = 0;
   std::uint64_t lag = 0;         // events in the log not yet dispatched (at the latest round)
 };
@@ -98,14 +122,13 @@ class WebhookDispatcher {
   Result<std::size_t> replay(const std::string& account);
 
   WebhookStats stats();
+  // The delivery state of the endpoint with this URL (active with no backlog when unknown).
+  EndpointStatus endpoint_status(const std::string& url);
 
  private:
   struct Impl;
   explicit WebhookDispatcher(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Whether a target address is loopback, private, link-local, unspecified or multicast.
-bool private_address(const std::string& ip);
 
 }  // namespace txmail::events

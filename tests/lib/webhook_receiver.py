@@ -7,6 +7,7 @@ import hmac
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -53,7 +54,7 @@ class WebhookReceiver:
                 with receiver.lock:
                     receiver.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                               "raw": raw, "body": body, "status": code,
-                                              "client": self.client_address[0]})
+                                              "client": self.client_address[0], "time": time.time()})
                 self.send_response(code)
                 if 300 <= code < 400:
                     self.send_header("Location", "http://127.0.0.1:1/elsewhere")
