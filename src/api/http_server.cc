@@ -19,6 +19,13 @@ namespace http = beast::http;
 
 namespace {
 
+// Health checks are answered even when every connection slot is taken: a load balancer must
+// still see the node alive (issue harden-1).
+bool is_health_check(const http::request<http::string_body>& h) {
+  const std::string_view target(h.target().data(), h.target().size());
+  return h.method() == http::verb::get && (target == "/healthz" || target == "/readyz");
+}
+
 constexpr const char* kInternalError =
     R"({"type":"/problems/internal-error","title":"Internal Server Error","status":500,"detail":"the request failed; it is logged"})";
 constexpr const char* kBodyTooLarge =
@@ -62,6 +69,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   Handler handler;
   std::vector<std::pair<std::unique_ptr<tcp::acceptor>, bool>> acceptors;
   std::atomic<std::size_t> connections{0};
+  std::unordered_map<std::string, std::size_t> per_ip;  // under mutex
   std::atomic<bool> stopping{false};
   std::mutex mutex;
   std::uint64_t next_id = 0;
@@ -80,6 +88,70 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   void untrack(std::uint64_t id) {
     std::lock_guard lock(mutex);
     closers.erase(id);
+  }
+
+  // One address may hold at most max_connections_per_ip connections (issue harden-1: 1,100
+  // partial requests from one address kept every other client out).
+  bool trusted_proxy(const std::string& ip) const {
+    return std::any_of(options.trusted_proxies.begin(), options.trusted_proxies.end(),
+                       [&ip](const net::Cidr& c) { return c.contains(ip); });
+  }
+
+  // The client's address: the peer's, or behind a trusted proxy the last address of
+  // X-Forwarded-For that is not a trusted proxy's (anything before it the client made up).
+  std::string client_of(const std::string& peer, std::string_view forwarded) const {
+    if (forwarded.empty() || !trusted_proxy(peer)) {
+      return peer;
+    }
+    std::string client = peer;
+    while (!forwarded.empty()) {
+      const std::size_t comma = forwarded.rfind(',');
+      std::string_view hop = comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
+      forwarded = comma == std::string_view::npos ? std::string_view() : forwarded.substr(0, comma);
+      while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t')) {
+        hop.remove_prefix(1);
+      }
+      while (!hop.empty() && (hop.back() == ' ' || hop.back() == '\t')) {
+        hop.remove_suffix(1);
+      }
+      std::array<std::uint8_t, 16> bytes{};
+      bool v4 = false;
+      if (!net::parse_ip(hop, bytes, v4)) {
+        break;  // not an address: stop believing what comes before it
+      }
+      client = std::string(hop);
+      if (!trusted_proxy(client)) {
+        break;
+      }
+    }
+    return client;
+  }
+
+  bool acquire_ip(const std::string& ip) {
+    if (trusted_proxy(ip)) {
+      return true;
+    }
+    std::lock_guard lock(mutex);
+    auto& n = per_ip[ip];
+    if (n >= options.max_connections_per_ip) {
+      if (n == 0) {
+        per_ip.erase(ip);
+      }
+      return false;
+    }
+    ++n;
+    return true;
+  }
+
+  void release_ip(const std::string& ip) {
+    if (trusted_proxy(ip)) {
+      return;
+    }
+    std::lock_guard lock(mutex);
+    const auto it = per_ip.find(ip);
+    if (it != per_ip.end() && --it->second == 0) {
+      per_ip.erase(it);
+    }
   }
 
   awaitable<void> accept_loop(tcp::acceptor& acceptor, bool use_tls);
@@ -215,6 +287,18 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
   auto ex = co_await asio::this_coro::executor;
   // stop() cancels an idle connection on its own executor, while the session still lives.
   auto alive = std::make_shared<bool>(true);
+  if (!acquire_ip(remote)) {
+    // Answered at once, without reading the request: the client learns why.
+    lowest.expires_after(std::chrono::seconds(5));
+    static const std::string kBody =
+        R"({"type":"/problems/too-many-connections","title":"Service Unavailable","status":503,"detail":"too many connections from your address"})";
+    static const std::string kBusy =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+        "Retry-After: 5\r\nConnection: close\r\nContent-Length: " + std::to_string(kBody.size())
+        + "\r\n\r\n" + kBody;
+    co_await asio::async_write(stream, asio::buffer(kBusy), use_tuple);
+    co_return;
+  }
   const std::uint64_t id = track([ex, alive, &lowest] {
     asio::post(ex, [alive, &lowest] {
       if (*alive) {
@@ -231,7 +315,18 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
-    lowest.expires_after(options.idle_timeout);
+    if (!first && buffer.size() == 0) {
+      // Between requests a kept-alive connection may idle; its next request's header then has
+      // header_timeout like the first's.
+      lowest.expires_after(options.idle_timeout);
+      auto [wec, wn] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+      if (wec) {
+        break;
+      }
+      buffer.commit(wn);
+    }
+    // The whole header within header_timeout, however slowly it trickles in.
+    lowest.expires_after(options.header_timeout);
     auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
     Response res;
     bool close = false;
@@ -254,21 +349,40 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
                        {}};
       }
       close = true;
-    } else if (over_limit) {
+    } else if (over_limit && !is_health_check(parser.get())) {
       res = Response{503, "application/problem+json",
                      R"({"type":"/problems/too-many-connections","title":"Service Unavailable","status":503,"detail":"too many connections"})",
                      {{"Retry-After", "5"}}};
       close = true;
     } else {
       auto& h = parser.get();
-      if (h[http::field::expect] == "100-continue") {
+      if (h[http::field::expect] == "100-continue" && h[http::field::authorization].empty()) {
+        // No credentials: no invitation to send a body either (issue harden-1).
+        res = Response{401, "application/problem+json",
+                       R"({"type":"/problems/unauthorized","title":"Unauthorized","status":401,"detail":"credentials are required: HTTP Basic or Bearer"})",
+                       {{"WWW-Authenticate", R"(Basic realm="txmail", Bearer realm="txmail")"}}};
+        close = true;
+      } else if (h[http::field::expect] == "100-continue") {
         http::response<http::empty_body> cont{http::status::continue_, h.version()};
         co_await http::async_write(stream, cont, use_tuple);
       }
-      lowest.expires_after(options.request_timeout);
-      auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
-      if (bec == http::error::body_limit) {
+      boost::system::error_code bec;
+      if (!close) {
+        lowest.expires_after(options.request_timeout);
+        auto [read_ec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        bec = read_ec;
+      }
+      if (close) {
+        // answered above
+      } else if (bec == http::error::body_limit) {
         res = Response{413, "application/problem+json", kBodyTooLarge, {}};
+        close = true;
+      } else if (bec && bec.category() == http::make_error_code(http::error::bad_chunk).category()
+                 && bec != http::error::end_of_stream && bec != http::error::partial_message) {
+        // A malformed body (a chunk size that overflows, a bad chunk): said, not just closed.
+        res = Response{400, "application/problem+json",
+                       R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed request body"})",
+                       {}};
         close = true;
       } else if (bec) {
         break;
@@ -293,7 +407,11 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
             req.headers.emplace_back(std::move(name), std::string(f.value()));
           }
           req.body = std::move(msg.body());
-          req.remote_ip = remote;
+          std::string forwarded;  // every X-Forwarded-For line, in order: proxies append
+          for (auto [it, end] = msg.equal_range("X-Forwarded-For"); it != end; ++it) {
+            forwarded.append(forwarded.empty() ? "" : ",").append(it->value().data(), it->value().size());
+          }
+          req.remote_ip = client_of(remote, forwarded);
           req.tls = is_tls;
           close = !msg.keep_alive();
           auto starter = [this, &req](std::function<void(Response)> done) {
@@ -354,6 +472,7 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
   }
   *alive = false;
   connections.fetch_sub(1);
+  release_ip(remote);
   untrack(id);
 }
 

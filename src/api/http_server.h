@@ -14,6 +14,7 @@
 #include "api/http.h"
 #include "common/result.h"
 #include "net/asio.h"
+#include "net/cidr.h"
 #include "net/io_pool.h"
 
 namespace txmail::api {
@@ -29,7 +30,12 @@ struct HttpOptions {
   // A 20 MB message arrives base64-encoded inside JSON: 20 MB * 4/3 plus the rest.
   std::size_t max_body_bytes = 30 * 1024 * 1024;
   std::size_t max_connections = 1024;
+  std::size_t max_connections_per_ip = 64;
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  std::chrono::milliseconds header_timeout = std::chrono::seconds(10);  // a request's whole header
+  // Reverse proxies whose X-Forwarded-For is believed (the client is the last address in it
+  // that is not one of them); their own connections are not limited per address.
+  std::vector<net::Cidr> trusted_proxies;
   std::chrono::milliseconds request_timeout = std::chrono::seconds(120);
   std::string server_name = "txmail";
 };

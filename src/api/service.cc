@@ -119,37 +119,41 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
   if (auth.empty()) {
     return unauthorized("credentials are required: HTTP Basic or Bearer");
   }
-  // Guessing is slow and limited: an address with too many failures (SMTP AUTH included) is
-  // refused before any credential is checked.
+  // Guessing is slow and limited (SMTP AUTH shares the counts): per (address, user) and per
+  // address. The admin token is checked first: no account's failures ever block it.
   const auto now = std::chrono::steady_clock::now();
-  if (d_.auth_failures != nullptr && d_.auth_failures->blocked(r.remote_ip, now)) {
+  auto refused = [this]() {
     Response res = problem(429, "Too Many Requests",
                            "too many failed authentications from this address; try again later");
     res.headers.emplace_back("Retry-After", std::to_string(d_.auth_block.count()));
     return res;
-  }
-  auto failed = [this, &r, now](const std::string& detail) {
+  };
+  std::string who = "(api key)";  // whose failures: an API key names no user
+  auto failed = [this, &r, now, &who](const std::string& detail) {
     if (d_.auth_failures != nullptr) {
-      d_.auth_failures->record_failure(r.remote_ip, now);
+      d_.auth_failures->record_failure(r.remote_ip, who, now);
     }
     return unauthorized(detail);
   };
   std::string account;
   bool operator_token = false;
-  if (iequals_prefix(auth, "bearer ")) {
-    const std::string token = auth.substr(7);
-    if (same_secret(token, d_.admin_token)) {
-      operator_token = true;
-    } else {
-      auto key = tenancy::find_api_key(d_.config, token);
-      if (!key) {
-        return from_error(key.error());
-      }
-      if (!key->has_value()) {
-        return failed("unknown API key");
-      }
-      account = (*key)->account;
+  const bool bearer = iequals_prefix(auth, "bearer ");
+  if (bearer && same_secret(auth.substr(7), d_.admin_token)) {
+    operator_token = true;
+  } else if (d_.auth_failures != nullptr && d_.auth_failures->blocked(r.remote_ip, now)) {
+    return refused();
+  } else if (bearer) {
+    if (d_.auth_failures != nullptr && d_.auth_failures->blocked(r.remote_ip, who, now)) {
+      return refused();
     }
+    auto key = tenancy::find_api_key(d_.config, auth.substr(7));
+    if (!key) {
+      return from_error(key.error());
+    }
+    if (!key->has_value()) {
+      return failed("unknown API key");
+    }
+    account = (*key)->account;
   } else if (iequals_prefix(auth, "basic ")) {
     std::string decoded;
     if (!base64_decode(auth.substr(6), decoded) || decoded.find(':') == std::string::npos) {
@@ -158,6 +162,10 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
     const std::size_t colon = decoded.find(':');
     const std::string user = decoded.substr(0, colon);
     const std::string password = decoded.substr(colon + 1);
+    who = user;
+    if (d_.auth_failures != nullptr && d_.auth_failures->blocked(r.remote_ip, user, now)) {
+      return refused();
+    }
     if (auto cached = d_.authenticator.cached(user, password)) {
       account = *cached;
     } else if (auto verified = d_.authenticator.verify(user, password)) {

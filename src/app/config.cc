@@ -53,10 +53,13 @@ const std::map<std::string, Kind>& schema() {
       {"smtp.max_errors", Kind::kInteger},
       {"smtp.max_auth_failures", Kind::kInteger},
       {"smtp.max_auth_failures_per_ip", Kind::kInteger},
+      {"smtp.max_auth_failures_per_user", Kind::kInteger},
       {"smtp.auth_failure_window", Kind::kString},
       {"smtp.auth_cache_ttl", Kind::kString},
       {"smtp.command_timeout", Kind::kString},
       {"smtp.data_timeout", Kind::kString},
+      {"smtp.session_timeout", Kind::kString},
+      {"smtp.min_data_rate", Kind::kInteger},
       {"smtp.tls_handshake_timeout", Kind::kString},
       {"smtp.shutdown_grace", Kind::kString},
       {"smtp.inflow_delay", Kind::kString},
@@ -134,6 +137,9 @@ const std::map<std::string, Kind>& schema() {
       {"account[].hourly_limit", Kind::kInteger},
       {"http.listen_tls", Kind::kString},
       {"http.max_connections", Kind::kInteger},
+      {"http.max_connections_per_ip", Kind::kInteger},
+      {"http.header_timeout", Kind::kString},
+      {"http.trusted_proxies", Kind::kStringArray},
       {"http.max_body", Kind::kInteger},
       {"http.idle_timeout", Kind::kString},
       {"suppression", Kind::kTable},
@@ -265,6 +271,20 @@ Result<void> read_node(const toml::table& t, Config& c) {
     return r;
   if (auto r = read_count(t, "http.max_body", c.http_max_body, 1024, 1LL << 31); !r)
     return r;
+  if (auto r = read_count(t, "http.max_connections_per_ip", c.http_max_connections_per_ip, 1, 1'000'000); !r)
+    return r;
+  if (auto r = read_duration(t, "http.header_timeout", c.http_header_timeout); !r)
+    return r;
+  if (const auto* proxies = t.at_path("http.trusted_proxies").as_array()) {
+    for (const auto& p : *proxies) {
+      const auto text = p.value<std::string>();
+      auto cidr = text ? net::Cidr::parse(*text) : make_error(ErrorCode::kConfig, "not a string");
+      if (!cidr) {
+        return bad("http.trusted_proxies", "'" + text.value_or("?") + "' is not an address or CIDR range");
+      }
+      c.http_trusted_proxies.push_back(*cidr);
+    }
+  }
   if (auto r = read_duration(t, "http.idle_timeout", c.http_idle_timeout); !r)
     return r;
   if (auto r = read_count(t, "api.hourly_limit", c.account_hourly_limit, 0, 1LL << 40); !r)
@@ -391,6 +411,9 @@ Result<void> read_smtp(const toml::table& t, Config& c) {
     return r;
   if (auto r = read_count(t, "smtp.max_auth_failures", s.max_auth_failures, 1, 1000); !r)
     return r;
+  if (auto r = read_count(t, "smtp.max_auth_failures_per_user", s.max_auth_failures_per_user, 1, kBig);
+      !r)
+    return r;
   if (auto r = read_count(t, "smtp.max_auth_failures_per_ip", s.max_auth_failures_per_ip, 1, kBig);
       !r)
     return r;
@@ -401,6 +424,10 @@ Result<void> read_smtp(const toml::table& t, Config& c) {
   if (auto r = read_duration(t, "smtp.command_timeout", s.command_timeout); !r)
     return r;
   if (auto r = read_duration(t, "smtp.data_timeout", s.data_timeout); !r)
+    return r;
+  if (auto r = read_duration(t, "smtp.session_timeout", s.session_timeout); !r)
+    return r;
+  if (auto r = read_count(t, "smtp.min_data_rate", s.min_data_rate, 1, 1LL << 30); !r)
     return r;
   if (auto r = read_duration(t, "smtp.tls_handshake_timeout", s.tls_handshake_timeout); !r)
     return r;

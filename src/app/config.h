@@ -56,6 +56,9 @@ struct Config {
   std::string http_listen_tls;                 // HTTPS with the [tls] cert; "" for none
   std::string admin_token_file;  // default: <data_dir>/admin.token
   std::size_t http_max_connections = 1024;
+  std::size_t http_max_connections_per_ip = 64;
+  std::chrono::milliseconds http_header_timeout = std::chrono::seconds(10);
+  std::vector<net::Cidr> http_trusted_proxies;
   std::size_t http_max_body = 30 * 1024 * 1024;
   std::chrono::milliseconds http_idle_timeout = std::chrono::seconds(60);
   // [api]

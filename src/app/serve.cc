@@ -507,6 +507,9 @@ int serve(const Config& config) {
   http_options.max_body_bytes = config.http_max_body;
   http_options.max_connections = config.http_max_connections;
   http_options.idle_timeout = config.http_idle_timeout;
+  http_options.max_connections_per_ip = config.http_max_connections_per_ip;
+  http_options.header_timeout = config.http_header_timeout;
+  http_options.trusted_proxies = config.http_trusted_proxies;
   api::HttpServer http(http_options, *tls, pool, workers,
                        [&api_service](api::Request r, api::HttpServer::Done done) {
                          api_service.handle(std::move(r), std::move(done));

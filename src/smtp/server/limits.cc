@@ -37,9 +37,8 @@ void AuthFailureLimiter::expire(std::deque<Clock::time_point>& events,
   }
 }
 
-bool AuthFailureLimiter::blocked(const std::string& ip, Clock::time_point now) {
-  std::lock_guard lock(mutex_);
-  const auto it = failures_.find(ip);
+bool AuthFailureLimiter::over(const std::string& key, std::size_t limit, Clock::time_point now) {
+  const auto it = failures_.find(key);
   if (it == failures_.end()) {
     return false;
   }
@@ -48,10 +47,33 @@ bool AuthFailureLimiter::blocked(const std::string& ip, Clock::time_point now) {
     failures_.erase(it);
     return false;
   }
-  return it->second.size() >= options_.max_auth_failures_per_ip;
+  return it->second.size() >= limit;
 }
 
-void AuthFailureLimiter::record_failure(const std::string& ip, Clock::time_point now) {
+bool AuthFailureLimiter::blocked(const std::string& ip, Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  return over(ip, options_.max_auth_failures_per_ip, now);
+}
+
+bool AuthFailureLimiter::blocked(const std::string& ip, const std::string& user,
+                                 Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  return over(ip, options_.max_auth_failures_per_ip, now)
+         || over(user_key(ip, user), options_.max_auth_failures_per_user, now);
+}
+
+void AuthFailureLimiter::add(const std::string& key, std::size_t limit, Clock::time_point now) {
+  auto& events = failures_[key];
+  expire(events, now);
+  events.push_back(now);
+  // Memory stays bounded per key: older events beyond the limit add nothing.
+  while (events.size() > limit) {
+    events.pop_front();
+  }
+}
+
+void AuthFailureLimiter::record_failure(const std::string& ip, const std::string& user,
+                                        Clock::time_point now) {
   std::lock_guard lock(mutex_);
   // Many addresses (an IPv6 botnet) must not grow the table without bound: sweep expired
   // entries when it gets large, and forget everything if that does not help.
@@ -64,13 +86,8 @@ void AuthFailureLimiter::record_failure(const std::string& ip, Clock::time_point
       failures_.clear();
     }
   }
-  auto& events = failures_[ip];
-  expire(events, now);
-  events.push_back(now);
-  // Memory stays bounded per IP: older events beyond the limit add nothing.
-  while (events.size() > options_.max_auth_failures_per_ip) {
-    events.pop_front();
-  }
+  add(ip, options_.max_auth_failures_per_ip, now);
+  add(user_key(ip, user), options_.max_auth_failures_per_user, now);
 }
 
 }  // namespace txmail::smtp

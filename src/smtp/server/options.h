@@ -31,10 +31,16 @@ struct ServerOptions {
   std::size_t max_connections_per_ip = 50;
   std::size_t max_errors = 10;
   std::size_t max_auth_failures = 3;          // per connection, then 421
-  std::size_t max_auth_failures_per_ip = 10;  // per window, then AUTH refused from that IP
+  std::size_t max_auth_failures_per_user = 10;  // per (IP, user) and window: then that user is refused from that IP
+  std::size_t max_auth_failures_per_ip = 100;   // per IP and window, any user: then AUTH refused from that IP
   Duration auth_failure_window = std::chrono::minutes(5);
+  // A whole command line must arrive within command_timeout (not each byte of it: issue
+  // harden-1, slowloris); message data within data_timeout for each block and, beyond that
+  // first window, at min_data_rate on average; a session ends after session_timeout.
   Duration command_timeout = std::chrono::minutes(5);  // RFC 5321 section 4.5.3.2.7
   Duration data_timeout = std::chrono::minutes(3);     // per read while receiving data
+  std::size_t min_data_rate = 1024;                    // bytes a second, on average
+  Duration session_timeout = std::chrono::hours(1);
   Duration tls_handshake_timeout = std::chrono::seconds(30);
   Duration shutdown_grace = std::chrono::seconds(10);
   // Inflow control (like Postfix's in_flow_delay): MAIL waits up to inflow_delay while more

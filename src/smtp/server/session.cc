@@ -25,6 +25,7 @@ void Session::stop() {
 
 awaitable<void> Session::run(std::shared_ptr<Session> self) {
   self->conn_->start();
+  self->session_deadline_ = std::chrono::steady_clock::now() + self->ctx_.options.session_timeout;
   bool failed = false;
   try {
     co_await self->loop();
@@ -97,11 +98,33 @@ awaitable<bool> Session::flush() {
   co_return r.has_value();
 }
 
+awaitable<bool> Session::fill_until(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  co_return co_await fill(std::max(left, std::chrono::milliseconds(1)));
+}
+
+std::chrono::steady_clock::time_point Session::data_deadline(
+    std::chrono::steady_clock::time_point start, std::uint64_t received) const {
+  const auto earned = std::chrono::milliseconds(received * 1000 / ctx_.options.min_data_rate);
+  return start + ctx_.options.data_timeout + earned;
+}
+
 // Reads more input; replies go out first, so a pipelining client is never left waiting.
+// `timeout` is cut to what is left of the session's own time.
 awaitable<bool> Session::fill(std::chrono::milliseconds timeout) {
   if (!co_await flush()) {
     co_return false;
   }
+  const auto session_left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      session_deadline_ - std::chrono::steady_clock::now());
+  if (session_left <= std::chrono::milliseconds(0)) {
+    logger()->info("smtp session={} client={} ended: session time limit", id_, conn_->remote_ip());
+    reply(421, "4.4.2", "Session time limit reached, closing transmission channel");
+    co_await flush();
+    co_return false;
+  }
+  timeout = std::max(std::min(timeout, session_left), std::chrono::milliseconds(1));
   if (in_pos_ > 0) {
     std::memmove(in_.get(), in_.get() + in_pos_, in_end_ - in_pos_);
     in_end_ -= in_pos_;
@@ -128,6 +151,8 @@ awaitable<bool> Session::fill(std::chrono::milliseconds timeout) {
 // answered 500 5.5.2 and skipped, without being buffered whole.
 awaitable<std::optional<std::string>> Session::read_line() {
   bool skipping = false;
+  // The whole line within command_timeout, however slowly its bytes trickle in.
+  const auto deadline = std::chrono::steady_clock::now() + ctx_.options.command_timeout;
   for (;;) {
     const std::string_view data = buffered();
     const std::size_t lf = data.find('\n');
@@ -159,7 +184,7 @@ awaitable<std::optional<std::string>> Session::read_line() {
       co_return std::nullopt;
     }
     idle_ = true;
-    const bool ok = co_await fill(ctx_.options.command_timeout);
+    const bool ok = co_await fill_until(deadline);
     idle_ = false;
     if (!ok) {
       co_return std::nullopt;

@@ -48,6 +48,11 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> loop();
   awaitable<std::optional<std::string>> read_line();
   awaitable<bool> fill(std::chrono::milliseconds timeout);
+  // fill() until a deadline: what is left of it, within the session's own.
+  awaitable<bool> fill_until(std::chrono::steady_clock::time_point deadline);
+  // The deadline of message data that started at `start` with `received` bytes so far.
+  std::chrono::steady_clock::time_point data_deadline(std::chrono::steady_clock::time_point start,
+                                                      std::uint64_t received) const;
   awaitable<bool> flush();
   awaitable<void> dispatch(const std::string& line);
   void reply(const Reply& r);
@@ -116,10 +121,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool bdat_failed_ = false;  // the current BDAT transaction was refused: discard chunks
   std::size_t errors_ = 0;
   std::size_t auth_failures_ = 0;
+  std::string auth_user_;  // the user of the AUTH exchange in progress (limits per user)
   std::size_t messages_ = 0;
   bool quit_ = false;
   bool stopping_ = false;
-  bool idle_ = false;  // waiting for a command: stop() may interrupt
+  bool idle_ = false;
+  std::chrono::steady_clock::time_point session_deadline_ = std::chrono::steady_clock::time_point::max();  // waiting for a command: stop() may interrupt
 };
 
 }  // namespace txmail::smtp

@@ -40,6 +40,8 @@ awaitable<void> Session::on_auth(const Command& cmd) {
     reply(454, "4.7.0", "Too many authentication failures from your address, try again later");
     co_return;
   }
+  // Whose password it is, checked once the response names the user.
+  auth_user_.clear();
   std::string user;
   std::string password;
   if (cmd.mechanism == "PLAIN") {
@@ -110,6 +112,11 @@ awaitable<std::optional<std::string>> Session::auth_response(const char* challen
 }
 
 awaitable<void> Session::finish_auth(std::string user, std::string password) {
+  auth_user_ = user;
+  if (ctx_.auth_failures.blocked(conn_->remote_ip(), user, AuthFailureLimiter::Clock::now())) {
+    reply(454, "4.7.0", "Too many authentication failures for this user, try again later");
+    co_return;
+  }
   std::optional<std::string> account = ctx_.authenticator.cached(user, password);
   if (!account) {
     auto verified = co_await asio::co_spawn(
@@ -134,7 +141,7 @@ awaitable<void> Session::finish_auth(std::string user, std::string password) {
 
 void Session::auth_failed(const char* why) {
   ++auth_failures_;
-  ctx_.auth_failures.record_failure(conn_->remote_ip(), AuthFailureLimiter::Clock::now());
+  ctx_.auth_failures.record_failure(conn_->remote_ip(), auth_user_, AuthFailureLimiter::Clock::now());
   logger()->debug("smtp session={} auth failure {}", id_, why);
   if (auth_failures_ >= ctx_.options.max_auth_failures) {
     reply(535, "5.7.8", "Authentication credentials invalid");

@@ -45,13 +45,18 @@ awaitable<void> Session::on_data() {
   reply(354, "", "End data with <CR><LF>.<CR><LF>");
   message_.clear();
   DotReader reader(message_, ctx_.options.max_message_size);
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t received = 0;
   for (;;) {
     const std::size_t used = reader.feed(buffered());
     consume(used);
+    received += used;
     if (reader.done()) {
       break;
     }
-    if (!co_await fill(ctx_.options.data_timeout)) {
+    // Each block within data_timeout, and all of it at min_data_rate beyond the first window.
+    const auto block = std::chrono::steady_clock::now() + ctx_.options.data_timeout;
+    if (!co_await fill_until(std::min(block, data_deadline(start, received)))) {
       quit_ = true;
       co_return;
     }
@@ -62,6 +67,7 @@ awaitable<void> Session::on_data() {
 // Reads exactly `size` octets of a chunk into reader (or discards them when reader is null).
 awaitable<bool> Session::read_chunk(ChunkReader* reader, std::uint64_t size) {
   std::uint64_t left = size;
+  const auto start = std::chrono::steady_clock::now();
   for (;;) {
     const std::string_view data = buffered();
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, data.size()));
@@ -73,7 +79,8 @@ awaitable<bool> Session::read_chunk(ChunkReader* reader, std::uint64_t size) {
     if (left == 0) {
       co_return true;
     }
-    if (!co_await fill(ctx_.options.data_timeout)) {
+    const auto block = std::chrono::steady_clock::now() + ctx_.options.data_timeout;
+    if (!co_await fill_until(std::min(block, data_deadline(start, size - left)))) {
       quit_ = true;
       co_return false;
     }
