@@ -12,6 +12,12 @@ SigningDecision decide_signing(const DkimKeyring* keyring, const AccountDirector
   }
   auto signing = domain.empty() ? nullptr : keyring->find(domain);
   const bool owned = signing && signing->account == account;
+  // A domain another account has proved it owns is that account's alone: no setting of this
+  // one lets it send from it, even unsigned (issue harden-1, tenant isolation).
+  if (signing && !owned && signing->verified) {
+    return {K::kRefused, nullptr,
+            "Sender domain " + domain + " is verified by another account: it cannot send from it"};
+  }
   // The account's settings matter only when its own verified domain is not what it sends from.
   bool strict = true;
   if (!owned || !signing->verified) {

@@ -75,6 +75,16 @@ with DnsServer(txt_zone([])) as dns:
         code, text, job = submit_as(tx, "strict", "a@strict.test", ["c@dest.test"], msg("a@strict.test"))
         check(code == 250 and signatures(tx.message(job)) == [("strict.test", "txm1")], f"{code} {text}")
         first = tx.message(job)
+        # Once verified by strict, strict.test is refused to every other account, even one that
+        # may send unverified domains unsigned (issue harden-1: tenant isolation).
+        code, text, job = submit_as(tx, "loose", "a@loose.test", ["c@dest.test"], msg("x@strict.test"))
+        check(code == 550 and text.startswith("5.7.1") and "verified by another account" in text,
+              f"another account's verified domain: {code} {text}")
+        r = http(tx, "POST", "/v2/jobs", {"subject": "x", "body": {"contentType": "text/plain", "content": "x"},
+                                          "mail": {"from": {"email": "x@strict.test"}},
+                                          "recipients": [{"mail": {"to": [{"email": "c@dest.test"}]}}]},
+                 user="loose")
+        check(r.status in (403, 422) and "verified by another account" in r.body, f"REST: {r}")
 
         # Rotation: a pending txm2 while txm1 still signs; its record verifies; txm2 signs.
         rotated = cli(tx, "dkim", "rotate", "strict.test")
