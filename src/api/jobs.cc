@@ -20,6 +20,7 @@
 
 #include "api/job_request.h"
 #include "api/json_input.h"
+#include "api/strict_json.h"
 #include "common/duration.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -96,13 +97,13 @@ void RestJobs::submit(Request r, HttpServer::Done done) {
     done(problem(415, "Unsupported Media Type", "send the JobRequest as application/json"));
     return;
   }
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
-    done(problem(400, "Bad Request", ec ? "the body is not valid JSON: " + ec.message()
-                                         : "the body must be a JSON object"));
+  auto parsed = parse_strict_json(r.body);
+  if (!parsed.error.empty() || !parsed.value.is_object()) {
+    done(problem(400, "Bad Request",
+                 !parsed.error.empty() ? parsed.error : "the body must be a JSON object"));
     return;
   }
+  json::value v = std::move(parsed.value);
   const std::string key = r.header("idempotency-key");
   if (!key.empty()) {
     if (key.size() > 255 || !mime::header_safe(key)) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/problem.h"
+#include "api/strict_json.h"
 
 namespace txmail::api {
 
@@ -164,12 +165,14 @@ inline std::variant<boost::json::object, Response> body_object(const Request& r,
     return problem(413, "Content Too Large",
                    "the request body is over " + std::to_string(max / 1024) + " KiB");
   }
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
+  auto parsed = parse_strict_json(r.body);
+  if (!parsed.error.empty()) {
+    return problem(400, "Bad Request", parsed.error);
+  }
+  if (!parsed.value.is_object()) {
     return problem(400, "Bad Request", "the body must be a JSON object");
   }
-  return std::move(v.as_object());
+  return std::move(parsed.value.as_object());
 }
 
 }  // namespace txmail::api

@@ -1,5 +1,7 @@
 #include "app/serve.h"
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include <malloc.h>
@@ -216,6 +218,9 @@ void limit_malloc_arenas(std::size_t io_threads) {
 
 int serve(const Config& config) {
   limit_malloc_arenas(config.io_threads);
+  // Message bodies, keys and credentials are written below: files 0600, directories 0700
+  // (issue harden-1), whatever the umask the node was started with.
+  ::umask(0077);
   // Certificate problems are configuration errors: exit 2 before anything starts.
   auto tls = net::make_server_tls({config.tls_cert, config.tls_key, config.node_name});
   if (!tls) {
@@ -229,6 +234,8 @@ int serve(const Config& config) {
     return fail(config,
                 "node.data_dir: cannot create '" + config.data_dir + "': " + fs_ec.message());
   }
+  std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, fs_ec);
   std::filesystem::remove(config.data_dir + "/ports", fs_ec);
   auto config_store = store::SqliteConfigStore::open(config.data_dir + "/config.db");
   if (!config_store) {

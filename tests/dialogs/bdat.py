@@ -1,5 +1,7 @@
 """CHUNKING (RFC 3030): BDAT chunks make one message, byte for byte, with no dot handling; a
-BDAT without a transaction is read and refused so the session stays in step."""
+BDAT without a transaction is read and refused so the session stays in step; BDAT 0 LAST
+alone (an empty message) and a chunk with a NUL octet are refused with 550 5.6.0 (issue
+harden-1)."""
 from txmail_harness import *
 
 with Txmail() as tx:
@@ -17,6 +19,14 @@ with Txmail() as tx:
     job = queued_id(d.expect(250, "2.0.0", "last chunk"))
     d.expect(250, "2.0.0", "NOOP after BDAT")
     d.cmd("DATA", 503, "5.5.1")  # the transaction is over
+    d.cmd("MAIL FROM:<a@sender.test>", 250)
+    d.cmd("RCPT TO:<b@rcpt.test>", 250)
+    d.cmd("BDAT 0 LAST", 550, "5.6.0")
+    d.cmd("MAIL FROM:<a@sender.test>", 250)
+    d.cmd("RCPT TO:<b@rcpt.test>", 250)
+    nul = b"Subject: nul\r\n\r\na\x00b\r\n"
+    d.send(b"BDAT %d LAST\r\n" % len(nul) + nul)
+    d.expect(550, "5.6.0", "a NUL octet")
     d.cmd("QUIT", 221)
     tx.stop()
     msg = tx.message(job)

@@ -1,5 +1,6 @@
-"""Dot handling (RFC 5321 section 4.5.2): a lone dot ends data, stuffed dots are unstuffed,
-and an empty message is possible."""
+"""Dot handling (RFC 5321 section 4.5.2): a lone dot ends data and stuffed dots are unstuffed;
+an empty message (a lone dot at once) is refused with 550 5.6.0 (issue harden-1: it has no
+header a recipient could use; BDAT 0 LAST alike, tests/dialogs/bdat.py)."""
 from txmail_harness import *
 
 with Txmail() as tx:
@@ -8,7 +9,6 @@ with Txmail() as tx:
     for wire, expected in [
         (b"Subject: dots\r\n\r\n..\r\n...leading\r\nmid.dle\r\n. space\r\n.\r\n",
          b"Subject: dots\r\n\r\n.\r\n..leading\r\nmid.dle\r\n space\r\n"),
-        (b".\r\n", b""),
         (b"Subject: x\r\n\r\n\r\n.\r\n", b"Subject: x\r\n\r\n\r\n"),
     ]:
         d.cmd("MAIL FROM:<a@sender.test>", 250)
@@ -16,6 +16,11 @@ with Txmail() as tx:
         d.cmd("DATA", 354)
         d.send(wire)
         ids.append((queued_id(d.expect(250, "2.0.0", repr(wire))), expected))
+    d.cmd("MAIL FROM:<a@sender.test>", 250)
+    d.cmd("RCPT TO:<b@rcpt.test>", 250)
+    d.cmd("DATA", 354)
+    d.send(b".\r\n")
+    d.expect(550, "5.6.0", "an empty message")
     d.cmd("QUIT", 221)
     tx.stop()
     for job, expected in ids:

@@ -100,6 +100,13 @@ with Txmail(accounts=ACCOUNTS, http_settings=HTTP, tls_files=True) as tx:
                      + b"\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nx\r\n")
     check(answer.startswith(b"HTTP/1.1 400"), f"an overflowing chunk size: {answer[:80]!r}")
 
+    # Item 8: a key twice in one object is refused, not "the last one wins".
+    r = http(tx, "POST", "/v2/jobs", raw_body=b'{"subject": "a", "subject": "b", "body": {"contentType": "text/plain",'
+             b' "content": "x"}, "mail": {"from": {"email": "a@sender.test"}},'
+             b' "recipients": [{"mail": {"to": [{"email": "c@dest.test"}]}}]}',
+             headers={"Content-Type": "application/json"}, user="alice")
+    check(r.status == 400 and "subject twice" in r.body, f"a duplicate key: {r}")
+
     # Defect 6: ten wrong passwords for alice from one address.
     for _ in range(10):
         r = http(tx, "GET", "/v2/jobs/none", headers=basic("alice", "wrong"), source="127.0.0.1")
@@ -135,4 +142,15 @@ with Txmail(accounts=ACCOUNTS, http_settings=HTTP, tls_files=True) as tx:
     r = http(tx, "GET", "/v2/jobs/none", headers={**basic("bob"), "X-Forwarded-For": "203.0.113.9"}, source="127.0.0.8")
     check(r.status == 404, f"X-Forwarded-For from an untrusted peer was believed: {r}")
     check(tx.proc.poll() is None, "txmail ended")
+
+    # Item 8: the data directory is the node's alone (message bodies, keys): 0700 and 0600.
+    import stat
+    loose = []
+    for root, dirs, files in os.walk(tx.data_dir):
+        for name in dirs + files:
+            mode = os.stat(os.path.join(root, name)).st_mode
+            if mode & 0o077:
+                loose.append(f"{os.path.relpath(os.path.join(root, name), tx.data_dir)} {stat.filemode(mode)}")
+    check(os.stat(tx.data_dir).st_mode & 0o077 == 0, f"data_dir {stat.filemode(os.stat(tx.data_dir).st_mode)}")
+    check(not loose, f"readable by others: {loose[:5]}")
 print("ok")

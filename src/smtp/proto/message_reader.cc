@@ -41,6 +41,9 @@ void ContentCheck::put(std::string_view bytes) {
   if (!problems_.eight_bit) {
     problems_.eight_bit = any_eight_bit(bytes);
   }
+  if (!problems_.nul && std::memchr(bytes.data(), '\0', bytes.size()) != nullptr) {
+    problems_.nul = true;
+  }
   // Walk from line end to line end with memchr; only CR and LF need a closer look.
   const char* p = bytes.data();
   const char* const end = p + bytes.size();

@@ -22,9 +22,10 @@ struct ContentProblems {
   bool bare_lf = false;
   bool long_line = false;
   bool oversize = false;
+  bool nul = false;        // a NUL octet: not text (RFC 5321 section 4.5.2; no BINARYMIME here)
   bool eight_bit = false;  // informational: octets over 127 (needs BODY=8BITMIME or SMTPUTF8)
 
-  bool refused() const { return bare_cr || bare_lf || long_line || oversize; }
+  bool refused() const { return bare_cr || bare_lf || long_line || oversize || nul; }
 };
 
 // Accumulates message bytes (already unstuffed) into `out` up to max_size, and records what is

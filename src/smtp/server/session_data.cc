@@ -166,9 +166,11 @@ std::string Session::trace_headers(const std::string& job_id) const {
 awaitable<void> Session::finish_message(const ContentProblems& problems, std::uint64_t size) {
   const auto data_end = std::chrono::steady_clock::now();
   const std::string job_id = new_job_id();
-  if (problems.refused()) {
+  if (problems.refused() || size == 0) {
     const char* why = problems.oversize    ? "size"
                       : problems.long_line ? "line-length"
+                      : problems.nul       ? "nul"
+                      : size == 0          ? "empty"
                                            : "bare-cr-or-lf";
     logger()->info("smtp session={} client={} job={} refused reason={} size={}", id_,
                    conn_->remote_ip(), job_id, why, size);
@@ -176,6 +178,10 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
       reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
     } else if (problems.long_line) {
       reply(550, "5.6.0", "Message refused: line longer than 1000 octets");
+    } else if (problems.nul) {
+      reply(550, "5.6.0", "Message refused: NUL octet in message data");
+    } else if (size == 0) {
+      reply(550, "5.6.0", "Message refused: the message is empty");
     } else {
       reply(550, "5.6.0", "Message refused: bare CR or LF in message data");
     }
