@@ -6,7 +6,12 @@ CONFIG ?= config/txmail.toml
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: deps build run test bench fuzz format clean
+SANITIZE_DIR ?= build-sanitize
+# The slow scenarios (minutes of waiting for retries, load and crashes) run in the plain build
+# only; everything else runs again under AddressSanitizer and UndefinedBehaviorSanitizer.
+SANITIZE_SKIP ?= webhooks_retry|webhooks_isolation|webhooks_crash|delivery_many_destinations|delivery_tenant_fairness|crash_consistency|delivery_restart|hostile_slowloris
+
+.PHONY: deps build run test test-sanitize bench fuzz format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -23,6 +28,16 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+	$(MAKE) test-sanitize
+
+$(SANITIZE_DIR)/build.ninja:
+	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTXMAIL_SANITIZE=ON
+
+# Leak checking is off: detached coroutines still parked when a process exits are not leaks.
+test-sanitize: deps $(SANITIZE_DIR)/build.ninja
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	cd $(SANITIZE_DIR) && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure --timeout 600 -j $(JOBS) -E '$(SANITIZE_SKIP)'
 
 bench: build
 	$(BUILD_DIR)/bench/proto_bench
@@ -39,4 +54,4 @@ format:
 	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-fuzz
+	rm -rf $(BUILD_DIR) $(SANITIZE_DIR) build-fuzz
