@@ -77,6 +77,9 @@ struct Config {
   queue::DeliveryOptions delivery;
   // [dkim]
   std::string master_key_file;  // default: <data_dir>/master.key (created on first start)
+  // `txmail serve --accept-data-loss`: start although a store this node created is missing or
+  // damaged (app/data_manifest.h). Not a config key.
+  bool accept_data_loss = false;
   std::string master_key_env;   // when set, the key comes from this variable instead
   tenancy::DomainSettings domains;
   std::chrono::milliseconds domain_verify_interval = std::chrono::minutes(10);

@@ -90,6 +90,9 @@ int main(int argc, char** argv) {
   };
   auto* serve = app.add_subcommand("serve", "Run the txmail node");
   serve->add_option("--config", config_path, "Configuration file")->capture_default_str();
+  bool accept_data_loss = false;
+  serve->add_flag("--accept-data-loss", accept_data_loss,
+                  "Start although a store this node created is missing or damaged (each loss is logged)");
 
   std::string check_path;
   auto* check = app.add_subcommand("check-config", "Validate a configuration file");
@@ -293,7 +296,9 @@ int main(int argc, char** argv) {
   }
 
   if (serve->parsed()) {
-    return txmail::app::serve(config_or_exit(config_path));
+    auto config = config_or_exit(config_path);
+    config.accept_data_loss = accept_data_loss;
+    return txmail::app::serve(config);
   }
   if (check->parsed()) {
     const auto config = config_or_exit(check_path);

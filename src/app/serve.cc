@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <fmt/format.h>
-
 #include <malloc.h>
 
 #include <cstdlib>
@@ -35,6 +34,7 @@
 #include "api/status.h"
 #include "api/webhooks.h"
 #include "events/webhooks.h"
+#include "app/data_manifest.h"
 #include "app/domain_command.h"
 #include "app/domain_verifier.h"
 #include "app/metrics.h"
@@ -237,6 +237,10 @@ int serve(const Config& config) {
   std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, fs_ec);
   std::filesystem::remove(config.data_dir + "/ports", fs_ec);
+  const DataStores stores{config.data_dir, config.master_key_env.empty() ? config.master_key_file : ""};
+  if (auto r = check_data_dir(stores, config.accept_data_loss); !r) {
+    return fail(config, r.error().detail);
+  }
   auto config_store = store::SqliteConfigStore::open(config.data_dir + "/config.db");
   if (!config_store) {
     return fail(config, config_store.error().detail);
@@ -464,6 +468,11 @@ int serve(const Config& config) {
   if (!idempotency) {
     return fail(config, idempotency.error().detail);
   }
+  // Every store is open: the next start checks that they are all still there.
+  if (auto r = record_data_dir(stores); !r) {
+    return fail(config, r.error().detail);
+  }
+
   auto jobs_api = api::make_jobs_api(api::JobsDeps{
       .accounts = **accounts,
       .keyring = keyring->get(),
