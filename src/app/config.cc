@@ -31,6 +31,7 @@ const std::map<std::string, Kind>& schema() {
       {"node.site", Kind::kString},
       {"node.region", Kind::kString},
       {"node.data_dir", Kind::kString},
+      {"node.min_free_space", Kind::kString},
       {"node.io_threads", Kind::kInteger},
       {"node.worker_threads", Kind::kInteger},
       {"log", Kind::kTable},
@@ -241,6 +242,15 @@ Result<void> read_node(const toml::table& t, Config& c) {
   }
   if (auto r = read_count(t, "node.io_threads", c.io_threads, 0, 256); !r)
     return r;
+  if (const auto size = t.at_path("node.min_free_space").value<std::string>()) {
+    auto n = parse_size(*size);
+    if (!n || *n > (1ULL << 40)) {
+      return bad("node.min_free_space", "must be a size like \"64MiB\" (0 turns the check off)");
+    }
+    c.min_free_space = *n;
+  } else if (t.at_path("node.min_free_space")) {
+    return bad("node.min_free_space", "must be a size in a string, like \"64MiB\"");
+  }
   if (auto r = read_count(t, "node.worker_threads", c.worker_threads, 1, 256); !r)
     return r;
   read_string(t, "log.level", c.log_level);

@@ -80,6 +80,7 @@ struct Config {
   // `txmail serve --accept-data-loss`: start although a store this node created is missing or
   // damaged (app/data_manifest.h). Not a config key.
   bool accept_data_loss = false;
+  std::uint64_t min_free_space = 64ULL << 20;  // [node] min_free_space
   std::string master_key_env;   // when set, the key comes from this variable instead
   tenancy::DomainSettings domains;
   std::chrono::milliseconds domain_verify_interval = std::chrono::minutes(10);

@@ -284,6 +284,7 @@ int serve(const Config& config) {
   if (!spool) {
     return fail(config, spool.error().detail);
   }
+  (*spool)->set_min_free_space(config.min_free_space);
   if (auto r = ensure_admin_token(config.admin_token_file); !r) {
     return fail(config, r.error().detail);
   }
@@ -511,7 +512,7 @@ int serve(const Config& config) {
       .webhooks = &webhooks_api,
       .auth_failures = &smtp_ctx.auth_failures,
       .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
-      .ready = nullptr,
+      .ready = [s = spool->get()] { return s->accepting(); },
       .metrics = [&metrics_sources] { return render_metrics(metrics_sources); }});
   api::HttpOptions http_options;
   if (!config.http_listen.empty()) {

@@ -1,5 +1,7 @@
 #include "store/rocks_spool.h"
 
+#include <sys/statvfs.h>
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
@@ -166,7 +168,7 @@ Result<void> RocksSpool::open_bodies(bool writable) {
 }
 
 RocksSpool::RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode, std::string dir)
-    : db_(std::move(db)), bodies_dir_(std::move(dir) + "/bodies") {
+    : db_(std::move(db)), bodies_dir_(dir + "/bodies"), dir_(std::move(dir)) {
   if (mode != Mode::kReadWrite) {
     closing_ = true;
   }
@@ -281,6 +283,9 @@ void RocksSpool::writer_loop() {
       group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
     }
+    if (!admit(group)) {
+      continue;
+    }
     // Sized up front: a batch that grows by doubling copies each large message again.
     std::size_t bytes = 64;
     for (const auto& p : group) {
@@ -308,6 +313,10 @@ void RocksSpool::writer_loop() {
       options.sync = true;
       s = db_->Write(options, &batch);
     }
+    if (!s.ok()) {
+      write_failed_ = true;  // RocksDB stops writing after a failed write: Resume next time
+      logger()->error("spool: write failed: {}", s.ToString());
+    }
     for (const auto& p : group) {
       // A written erase lets go of its job's body; a failed put lets go of the one just added.
       if (!p.job_id.empty() && p.body.empty() == s.ok()) {
@@ -324,6 +333,52 @@ void RocksSpool::writer_loop() {
     }
     group.clear();
   }
+}
+
+bool RocksSpool::admit(std::vector<Pending>& group) {
+  struct statvfs fs {};
+  const std::uint64_t reserve = min_free_.load(std::memory_order_relaxed);
+  const std::uint64_t free =
+      ::statvfs(dir_.c_str(), &fs) == 0 ? std::uint64_t(fs.f_bavail) * fs.f_frsize : reserve;
+  const bool full = free < reserve;
+  if (full != full_.load(std::memory_order_relaxed)) {
+    full_.store(full, std::memory_order_relaxed);
+    if (full) {
+      logger()->error("spool: {} MiB free, under the reserve of {} MiB ([node] min_free_space): "
+                      "new messages are refused until space returns",
+                      free >> 20, reserve >> 20);
+    } else {
+      logger()->info("spool: {} MiB free again: accepting new messages", free >> 20);
+    }
+  }
+  // New jobs need the whole reserve; recipient states and erases a quarter of it.
+  const bool states_ok = free >= reserve / 4;
+  auto refused = [&](const Pending& p) { return p.lazy ? !states_ok : full; };
+  for (auto& p : group) {
+    if (refused(p)) {
+      if (!p.job_id.empty() && !p.body.empty()) {
+        release_body(p.job_id);
+      }
+      p.done(make_error(ErrorCode::kUnavailable, "spool: the disk is full"));
+    }
+  }
+  std::erase_if(group, refused);
+  if (group.empty()) {
+    return false;
+  }
+  if (write_failed_) {
+    const auto s = db_->Resume();
+    if (!s.ok()) {
+      for (auto& p : group) {
+        p.done(io_error(s));
+      }
+      group.clear();
+      return false;
+    }
+    write_failed_ = false;
+    logger()->info("spool: writing again after a failed write");
+  }
+  return true;
 }
 
 void RocksSpool::close() {

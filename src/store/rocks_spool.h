@@ -68,6 +68,12 @@ class RocksSpool final : public Spool {
                            const std::function<void(const Error&)>& on_corrupt,
                            Messages messages) override;
   void close() override;
+  bool accepting() const override { return !full_.load(std::memory_order_relaxed); }
+  // The free space the spool's file system must keep (issue harden-1, disk full): below it new
+  // jobs are refused (kUnavailable: SMTP 451, REST 503) before anything is written, recipient
+  // states and erases still go while there is a quarter of it, and once space is back the
+  // spool resumes by itself (RocksDB's Resume after a write error). Any thread, before use.
+  void set_min_free_space(std::uint64_t bytes) { min_free_.store(bytes, std::memory_order_relaxed); }
   SpoolStats stats() const;
   // Bytes the spool holds: SST and blob files on disk plus the memtables. Any thread.
   std::uint64_t bytes() const;
@@ -101,6 +107,9 @@ class RocksSpool final : public Spool {
 
   explicit RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode, std::string dir);
   void writer_loop();
+  // Writer thread: fails what the free space does not allow, and resumes after a full disk.
+  // Returns false when nothing is left to write.
+  bool admit(std::vector<Pending>& group);
 
   std::unique_ptr<rocksdb::DB> db_;
   mutable std::mutex mutex_;
@@ -120,6 +129,10 @@ class RocksSpool final : public Spool {
   std::mutex bodies_mutex_;
   std::unordered_map<std::uint32_t, std::uint64_t> segment_jobs_;
   std::unordered_map<std::string, std::uint32_t> job_segment_;
+  std::string dir_;
+  std::atomic<std::uint64_t> min_free_{64ULL << 20};
+  std::atomic<bool> full_{false};  // refusing new jobs (logged once per change)
+  bool write_failed_ = false;      // the last write failed: Resume before the next (writer)
 };
 
 }  // namespace txmail::store

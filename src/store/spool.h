@@ -53,6 +53,8 @@ class Spool {
   virtual void queue_size_hint(std::size_t /*jobs*/) {}
   // Completes every pending put, then refuses new ones with kUnavailable.
   virtual void close() = 0;
+  // False while new jobs are refused for want of disk space (/readyz). Any thread.
+  virtual bool accepting() const { return true; }
 };
 
 }  // namespace txmail::store
