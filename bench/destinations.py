@@ -217,7 +217,7 @@ def throughput(name, recipients, dns_port, sink_port):
 
     ok = wait_until(drained, 1800)
     took = time.time() - start
-    time.sleep(2)
+    time.sleep(5)  # the spool flushes its memtables once the queue has drained
     after = rss_kb(node.proc.pid)
     delivered = node.delivered()
     node.stop()

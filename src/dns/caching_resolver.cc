@@ -47,6 +47,12 @@ void CachingResolver::store(const std::string& key, const Result<Answer>& value)
   }
   const auto now = now_();
   std::lock_guard lock(mutex_);
+  // Expired answers go at least once a minute, not only when the cache is full: a burst to
+  // 100,000 domains must not hold their answers after their TTLs (issue deliver-2).
+  if (now - last_purge_ >= std::chrono::minutes(1)) {
+    last_purge_ = now;
+    std::erase_if(entries_, [&](const auto& e) { return e.second.expires <= now; });
+  }
   if (entries_.size() >= options_.max_entries) {
     std::erase_if(entries_, [&](const auto& e) { return e.second.expires <= now; });
     if (entries_.size() >= options_.max_entries) {

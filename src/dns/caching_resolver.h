@@ -43,6 +43,7 @@ class CachingResolver final : public Resolver {
   Now now_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
+  Clock::time_point last_purge_{};  // under mutex_
 };
 
 }  // namespace txmail::dns

@@ -1,5 +1,6 @@
 #include "store/rocks_spool.h"
 
+#include <malloc.h>
 #include <sys/statvfs.h>
 
 #include <fcntl.h>
@@ -222,6 +223,11 @@ void RocksSpool::erase(const std::string& job_id, Done done) {
 }
 
 void RocksSpool::queue_size_hint(std::size_t jobs) {
+  if (jobs == 0) {
+    std::lock_guard lock(mutex_);
+    drained_ = true;
+    wake_.notify_one();
+  }
   const bool large = large_memtables_.load(std::memory_order_relaxed);
   if ((large && jobs > kLongQueue) || (!large && jobs < kShortQueue)) {
     large_memtables_.store(!large, std::memory_order_relaxed);
@@ -254,7 +260,8 @@ void RocksSpool::writer_loop() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] {
-        return closing_ || !queue_.empty() || memtables_changed_.load(std::memory_order_acquire);
+        return closing_ || !queue_.empty() || drained_
+               || memtables_changed_.load(std::memory_order_acquire);
       });
       if (memtables_changed_.exchange(false)) {
         lock.unlock();
@@ -270,6 +277,11 @@ void RocksSpool::writer_loop() {
       if (queue_.empty()) {
         if (closing_) {
           return;  // closing, and every pending put has been written
+        }
+        if (std::exchange(drained_, false)) {
+          lock.unlock();
+          release_memory();
+          lock.lock();
         }
         continue;
       }
@@ -333,6 +345,29 @@ void RocksSpool::writer_loop() {
     }
     group.clear();
   }
+}
+
+// The queue is empty and its last erases are written: the memtables hold only messages that
+// are gone, so flushing them drops the pairs and frees their memory, and glibc gives the freed
+// pages back (issue deliver-2: memory back to its idle level after a burst). At most once a
+// minute, and only for memtables worth it, so a quiet node does not flush after each message.
+void RocksSpool::release_memory() {
+  const auto now = std::chrono::steady_clock::now();
+  std::uint64_t memtables = 0;
+  db_->GetIntProperty("rocksdb.cur-size-all-mem-tables", &memtables);
+  if (memtables < kReleaseMin || now - last_release_ < std::chrono::minutes(1)) {
+    return;
+  }
+  last_release_ = now;
+  rocksdb::FlushOptions options;
+  options.wait = true;
+  if (const auto s = db_->Flush(options); !s.ok()) {
+    logger()->warn("spool: flush after the queue drained: {}", s.ToString());
+    return;
+  }
+  ::malloc_trim(0);
+  logger()->info("spool: the queue drained: {} MiB of memtables flushed, memory given back",
+                 memtables >> 20);
 }
 
 bool RocksSpool::admit(std::vector<Pending>& group) {

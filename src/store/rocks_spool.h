@@ -110,6 +110,8 @@ class RocksSpool final : public Spool {
   // Writer thread: fails what the free space does not allow, and resumes after a full disk.
   // Returns false when nothing is left to write.
   bool admit(std::vector<Pending>& group);
+  void release_memory();  // writer thread, when the queue drained
+  static constexpr std::uint64_t kReleaseMin = 8 << 20;
 
   std::unique_ptr<rocksdb::DB> db_;
   mutable std::mutex mutex_;
@@ -133,6 +135,8 @@ class RocksSpool final : public Spool {
   std::atomic<std::uint64_t> min_free_{64ULL << 20};
   std::atomic<bool> full_{false};  // refusing new jobs (logged once per change)
   bool write_failed_ = false;      // the last write failed: Resume before the next (writer)
+  bool drained_ = false;           // the delivery queue became empty; under mutex_
+  std::chrono::steady_clock::time_point last_release_{};  // writer
 };
 
 }  // namespace txmail::store
