@@ -408,7 +408,7 @@ struct WebhookDispatcher::Impl {
   void drop_if_idle(Lane& l) {
     if (l.in_flight == 0 && l.busy.empty() && l.state == Lane::State::kActive && l.timer_at_ms == 0
         && !l.starved) {
-      lanes.erase(l.key);
+      lanes.erase(lanes.find(l.key));  // by iterator: the key lives in the lane that goes
     }
   }
 

@@ -135,7 +135,8 @@ void DeliveryEngine::drop_if_unused(ReadyQueue& rq) {
       || rq.backoff_until_ms > now_ms()) {
     return;
   }
-  ready_.erase(std::string_view(rq.key));  // rq is gone from here on
+  // By iterator: the map's key is a view of rq.key, which goes with rq.
+  ready_.erase(ready_.find(std::string_view(rq.key)));  // rq is gone from here on
   ready_queues_.store(ready_.size(), std::memory_order_relaxed);
 }
 
