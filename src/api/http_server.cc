@@ -67,6 +67,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   net::IoPool& io;
   asio::thread_pool& workers;
   Handler handler;
+  Precheck precheck;
   std::vector<std::pair<std::unique_ptr<tcp::acceptor>, bool>> acceptors;
   std::atomic<std::size_t> connections{0};
   std::unordered_map<std::string, std::size_t> per_ip;  // under mutex
@@ -211,6 +212,8 @@ std::vector<std::pair<tcp::endpoint, bool>> HttpServer::endpoints() const {
   }
   return out;
 }
+
+void HttpServer::set_precheck(Precheck precheck) { state_->precheck = std::move(precheck); }
 
 void HttpServer::start() {
   for (auto& [a, is_tls] : state_->acceptors) {
@@ -363,8 +366,42 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
                        {{"WWW-Authenticate", R"(Basic realm="txmail", Bearer realm="txmail")"}}};
         close = true;
       } else if (h[http::field::expect] == "100-continue") {
-        http::response<http::empty_body> cont{http::status::continue_, h.version()};
-        co_await http::async_write(stream, cont, use_tuple);
+        // Credentials are checked before the body is invited: a stranger with a wrong
+        // password does not get to send 30 MB first (issue harden-1).
+        std::optional<Response> refusal;
+        if (precheck) {
+          Request pre;
+          const std::string_view target(h.target().data(), h.target().size());
+          pre.method = std::string(h.method_string());
+          (void)decode_path(target.substr(0, target.find('?')), pre.path);
+          for (const auto& f : h) {
+            std::string name(f.name_string());
+            for (auto& c : name) {
+              c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            pre.headers.emplace_back(std::move(name), std::string(f.value()));
+          }
+          pre.remote_ip = remote;
+          pre.tls = is_tls;
+          auto starter = [this, &pre](std::function<void(std::optional<Response>)> done) {
+            asio::post(workers, [this, p = std::move(pre), done = std::move(done)]() {
+              try {
+                done(precheck(p));
+              } catch (const std::exception& e) {
+                logger()->error("http credentials check failed with an exception: {}", e.what());
+                done(Response{500, "application/problem+json", kInternalError, {}});
+              }
+            });
+          };
+          refusal = co_await await_callback<std::optional<Response>>(std::move(starter));
+        }
+        if (refusal) {
+          res = std::move(*refusal);
+          close = true;
+        } else {
+          http::response<http::empty_body> cont{http::status::continue_, h.version()};
+          co_await http::async_write(stream, cont, use_tuple);
+        }
       }
       boost::system::error_code bec;
       if (!close) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ class HttpServer {
  public:
   using Done = std::function<void(Response)>;
   using Handler = std::function<void(Request, Done)>;
+  // Runs on a worker before "100 Continue" is sent: a Response refuses the request (its body
+  // is never invited), nullopt lets it go on. The request has its headers, no body.
+  using Precheck = std::function<std::optional<Response>(const Request&)>;
 
   HttpServer(HttpOptions options, std::shared_ptr<asio::ssl::context> tls, net::IoPool& io,
              asio::thread_pool& workers, Handler handler);
@@ -54,6 +58,7 @@ class HttpServer {
   HttpServer& operator=(HttpServer&&) = delete;
 
   Result<void> bind();
+  void set_precheck(Precheck precheck);
   void start();
   // Stops accepting and closes idle connections; requests in progress finish.
   void stop();

@@ -114,6 +114,14 @@ const std::vector<Route>& routes() {
   return kRoutes;
 }
 
+std::optional<Response> ApiService::check_credentials(const Request& request) {
+  auto who = authenticate(request, Access::kEither);
+  if (auto* refused = std::get_if<Response>(&who)) {
+    return std::move(*refused);
+  }
+  return std::nullopt;
+}
+
 std::variant<std::string, Response> ApiService::authenticate(const Request& r, Access access) {
   const std::string auth = r.header("authorization");
   if (auth.empty()) {

@@ -75,6 +75,9 @@ class ApiService {
 
   // HttpServer's handler: answers through `done`, possibly later and from another thread.
   void handle(Request request, HttpServer::Done done);
+  // Before a body is invited (Expect: 100-continue): the answer to bad credentials, or nullopt.
+  // A worker thread (it may hash a password).
+  std::optional<Response> check_credentials(const Request& request);
 
  private:
   // The account the credentials name, "" for the operator, or a problem.

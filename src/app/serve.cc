@@ -531,6 +531,7 @@ int serve(const Config& config) {
                        [&api_service](api::Request r, api::HttpServer::Done done) {
                          api_service.handle(std::move(r), std::move(done));
                        });
+  http.set_precheck([&api_service](const api::Request& r) { return api_service.check_credentials(r); });
   if (auto r = http.bind(); !r) {
     return fail(config, r.error().detail);
   }

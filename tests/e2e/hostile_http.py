@@ -94,6 +94,16 @@ with Txmail(accounts=ACCOUNTS, http_settings=HTTP, tls_files=True) as tx:
     answer = raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
     check(answer.startswith(b"HTTP/1.1 401"), f"Expect without credentials: {answer[:80]!r}")
+    # ... and with a wrong password: 401 too, still before any body.
+    answer = raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + b"Authorization: " + basic("bob", "not-his")["Authorization"].encode()
+                     + b"\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n", source="127.0.0.40")
+    check(answer.startswith(b"HTTP/1.1 401"), f"Expect with a wrong password: {answer[:80]!r}")
+    # The right password is invited to send its body.
+    answer = raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + b"Authorization: " + basic("bob")["Authorization"].encode()
+                     + b"\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n", source="127.0.0.40")
+    check(answer.startswith(b"HTTP/1.1 100"), f"Expect with the right password: {answer[:80]!r}")
     # A chunk size that overflows: 400, not a silent close.
     answer = raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + b"Authorization: " + basic("alice")["Authorization"].encode()
