@@ -459,7 +459,8 @@ int serve(const Config& config) {
           },
           .secret_of = webhook_secret,
           .seal = seal,
-          .open = open_sealed},
+          .open = open_sealed,
+          .resolver = &resolver},
       webhook_options);
   if (!dispatcher) {
     return fail(config, dispatcher.error().detail);

@@ -1,7 +1,10 @@
 #include "events/webhook_client.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
+
+#include "dns/mx.h"
 
 namespace txmail::events {
 
@@ -56,18 +59,41 @@ awaitable<Attempt> WebhookConnection::post(const net::HttpUrl& url,
 awaitable<std::string> WebhookConnection::connect(const net::HttpUrl& url,
                                                   std::chrono::steady_clock::time_point deadline) {
   close();
-  tcp::resolver resolver(executor_);
-  auto [rec, found] = co_await resolver.async_resolve(url.host, url.port, use_tuple);
-  if (rec) {
-    co_return "network: cannot resolve " + url.host + ": " + rec.message();
+  std::vector<tcp::endpoint> found;
+  boost::system::error_code aec;
+  const auto literal = asio::ip::make_address(url.host, aec);
+  const auto port = static_cast<std::uint16_t>(std::strtoul(url.port.c_str(), nullptr, 10));
+  if (!aec) {
+    found.emplace_back(literal, port);
+  } else if (options_.resolver != nullptr) {
+    auto addresses = co_await dns::resolve_addresses(*options_.resolver, url.host);
+    if (!addresses) {
+      co_return "network: cannot resolve " + url.host + ": " + addresses.error().detail;
+    }
+    for (const auto& a : *addresses) {
+      boost::system::error_code ec;
+      const auto ip = asio::ip::make_address(a, ec);
+      if (!ec) {
+        found.emplace_back(ip, port);
+      }
+    }
+  } else {
+    tcp::resolver resolver(executor_);
+    auto [rec, results] = co_await resolver.async_resolve(url.host, url.port, use_tuple);
+    if (rec) {
+      co_return "network: cannot resolve " + url.host + ": " + rec.message();
+    }
+    for (const auto& r : results) {
+      found.push_back(r.endpoint());
+    }
   }
   std::vector<tcp::endpoint> targets;
-  for (const auto& r : found) {
-    if (!options_.allow_private_targets && private_address(r.endpoint().address().to_string())) {
-      co_return "refused: " + url.host + " resolves to " + r.endpoint().address().to_string()
+  for (const auto& endpoint : found) {
+    if (!options_.allow_private_targets && private_address(endpoint.address().to_string())) {
+      co_return "refused: " + url.host + " resolves to " + endpoint.address().to_string()
           + ", a loopback, private or link-local address ([notifications] allow_private_targets)";
     }
-    targets.push_back(r.endpoint());
+    targets.push_back(endpoint);
   }
   if (targets.empty()) {
     co_return "network: " + url.host + " has no address";

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "dns/resolver.h"
 #include "net/asio.h"
 #include "net/http_url.h"
 
@@ -31,6 +32,8 @@ struct Attempt {
 
 struct ConnectionOptions {
   std::string source_address;  // "" : the system's choice
+  // Names are resolved through this ([dns] servers, as delivery does); null: the system's.
+  dns::Resolver* resolver = nullptr;
   bool allow_private_targets = false;
   std::chrono::milliseconds timeout = std::chrono::seconds(10);  // one request, all of it
 };

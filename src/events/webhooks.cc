@@ -831,6 +831,7 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps, We
   impl->connection_options.source_address = impl->options.source_address;
   impl->connection_options.allow_private_targets = impl->options.allow_private_targets;
   impl->connection_options.timeout = impl->options.timeout;
+  impl->connection_options.resolver = impl->deps.resolver;
   if (sqlite3_open_v2(impl->deps.state_db.c_str(), &impl->state,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr)
           != SQLITE_OK

@@ -104,6 +104,7 @@ class WebhookDispatcher {
     std::function<std::string(const std::string& account)> secret_of;
     std::function<std::string(const std::string& plain, const std::string& context)> seal;
     std::function<Result<std::string>(const std::string& sealed, const std::string& context)> open;
+    dns::Resolver* resolver = nullptr;  // endpoint names ([dns] servers); null: the system's
   };
 
   static Result<std::unique_ptr<WebhookDispatcher>> open(Deps deps, WebhookOptions options);
