@@ -47,8 +47,9 @@ bench: build
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DTXMAIL_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_smtp_command
-	@echo "run: build-fuzz/fuzz/fuzz_smtp_command -max_total_time=600 fuzz/corpus/smtp_command"
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_smtp_command fuzz_base64 fuzz_json \
+	  fuzz_dkim_tags fuzz_smtp_reply fuzz_spool_record
+	@echo "run, e.g.: build-fuzz/fuzz/fuzz_json -max_total_time=600 fuzz/corpus/json"
 
 format:
 	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i
