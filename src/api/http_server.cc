@@ -310,6 +310,20 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
     });
   });
   const bool over_limit = connections.fetch_add(1) >= options.max_connections;
+  // Given back however the loop ends, an exception included: the counts, the address's share
+  // and the closer (which refers to this stream).
+  struct Release {
+    State* state;
+    std::shared_ptr<bool> alive;
+    std::string remote;
+    std::uint64_t id;
+    ~Release() {
+      *alive = false;
+      state->connections.fetch_sub(1);
+      state->release_ip(remote);
+      state->untrack(id);
+    }
+  } release{this, alive, remote, id};
   beast::flat_buffer buffer;
   for (bool first = true;; first = false) {
     if (stopping) {
@@ -381,7 +395,11 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
             }
             pre.headers.emplace_back(std::move(name), std::string(f.value()));
           }
-          pre.remote_ip = remote;
+          std::string forwarded;
+          for (auto [it, end] = h.equal_range("X-Forwarded-For"); it != end; ++it) {
+            forwarded.append(forwarded.empty() ? "" : ",").append(it->value().data(), it->value().size());
+          }
+          pre.remote_ip = client_of(remote, forwarded);
           pre.tls = is_tls;
           auto starter = [this, &pre](std::function<void(std::optional<Response>)> done) {
             asio::post(workers, [this, p = std::move(pre), done = std::move(done)]() {
@@ -507,10 +525,6 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       break;
     }
   }
-  *alive = false;
-  connections.fetch_sub(1);
-  release_ip(remote);
-  untrack(id);
 }
 
 }  // namespace txmail::api

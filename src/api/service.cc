@@ -136,7 +136,12 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
     res.headers.emplace_back("Retry-After", std::to_string(d_.auth_block.count()));
     return res;
   };
-  std::string who = "(api key)";  // whose failures: an API key names no user
+  // Whose failures: a user's name, or for an API key (which names none) a digest of the key,
+  // so one tenant's revoked key retried behind a NAT does not lock out the others' keys.
+  std::string who = "(api key)";
+  if (iequals_prefix(auth, "bearer ")) {
+    who = "(api key " + std::to_string(std::hash<std::string>{}(auth.substr(7))) + ")";
+  }
   auto failed = [this, &r, now, &who](const std::string& detail) {
     if (d_.auth_failures != nullptr) {
       d_.auth_failures->record_failure(r.remote_ip, who, now);

@@ -122,11 +122,17 @@ Result<void> check_data_dir(const DataStores& stores, bool accept_loss) {
       std::error_code fec;
       const std::string aside = p.path + ".damaged-" + std::to_string(now_ms() / 1000);
       fs::rename(p.path, aside, fec);
-      for (const char* suffix : {"-wal", "-shm"}) {
-        fs::rename(p.path + suffix, aside + suffix, fec);
-      }
       if (fec) {
         return make_error(ErrorCode::kIo, "data: cannot move " + p.path + " aside: " + fec.message());
+      }
+      for (const char* suffix : {"-wal", "-shm"}) {  // SQLite's companions, when there are any
+        std::error_code ignored;
+        if (fs::exists(p.path + suffix, ignored)) {
+          fs::rename(p.path + suffix, aside + suffix, fec);
+          if (fec) {
+            return make_error(ErrorCode::kIo, "data: cannot move " + p.path + suffix + " aside: " + fec.message());
+          }
+        }
       }
       logger()->error("data: the damaged {} is kept as {}", p.path, aside);
     }

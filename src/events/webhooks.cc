@@ -391,6 +391,14 @@ struct WebhookDispatcher::Impl {
         if (auto at = next_due(l)) {
           arm(l, *at);
         } else {
+          if (l.state != Lane::State::kActive && l.in_flight == 0) {
+            // Nothing left to send (the last batch became a dead letter): nothing to probe
+            // with; the next batch starts afresh.
+            l.state = Lane::State::kActive;
+            l.failures = 0;
+            l.pauses = 0;
+            publish(l);
+          }
           drop_if_idle(l);  // l may be gone from here on
         }
         return;
@@ -426,8 +434,13 @@ struct WebhookDispatcher::Impl {
         connection = std::make_unique<WebhookConnection>(self->io.get_executor(), self->connection_options,
                                                          self->tls);
       }
-      auto req = self->request_for(b, *url);
-      result = co_await connection->post(*url, req);
+      try {
+        auto req = self->request_for(b, *url);
+        result = co_await connection->post(*url, req);
+      } catch (const std::exception& e) {
+        result = {Verdict::kRetry, std::string("internal error: ") + e.what()};
+        connection->close();
+      }
       if (connection->open() && l->idle.size() < self->options.per_endpoint && !self->stopping) {
         l->idle.push_back(std::move(connection));
       }
@@ -710,6 +723,18 @@ struct WebhookDispatcher::Impl {
     {
       std::lock_guard lock(state_mutex);
       ok = sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+      // Whatever leaves this block early (an exception from sealing or composing) rolls back.
+      struct Rollback {
+        sqlite3* db;
+        bool& ok;
+        ~Rollback() {
+          if (!ok) {
+            sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+          }
+        }
+      };
+      bool committed = false;
+      Rollback rollback{state, committed};
       for (const auto& [group, list] : groups) {
         if (!ok) {
           break;
@@ -735,9 +760,9 @@ struct WebhookDispatcher::Impl {
         ok = sqlite3_step(pos.st) == SQLITE_DONE
              && sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
       }
+      committed = ok;
       if (!ok) {
         error = sqlite3_errmsg(state);
-        sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
       }
     }
     if (!ok) {
@@ -794,24 +819,34 @@ struct WebhookDispatcher::Impl {
   // outbox, keyed by their endpoint.
   void migrate() {
     std::lock_guard lock(state_mutex);
-    sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-    Stmt q(state, "SELECT id, job_id, endpoint FROM retries");
-    std::vector<std::pair<std::int64_t, std::string>> keyed;
-    while (sqlite3_step(q.st) == SQLITE_ROW) {
-      auto plain = deps.open(q.col(2), "webhook:" + q.col(1));
-      auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
-      keyed.emplace_back(q.num(0), ep ? endpoint_key(ep->url) : std::string());
+    if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      logger()->error("webhooks: cannot move old retries to the outbox: {}", sqlite3_errmsg(state));
+      return;
     }
+    std::vector<std::pair<std::int64_t, std::string>> keyed;
+    {
+      Stmt q(state, "SELECT id, job_id, endpoint FROM retries");
+      while (sqlite3_step(q.st) == SQLITE_ROW) {
+        auto plain = deps.open(q.col(2), "webhook:" + q.col(1));
+        auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
+        keyed.emplace_back(q.num(0), ep ? endpoint_key(ep->url) : std::string());
+      }
+    }
+    bool ok = true;
     for (const auto& [id, key] : keyed) {
       Stmt ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
                       " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint, body,"
                       " notifications, attempt, next_ms, last_error, created_ms FROM retries WHERE id = ?");
       ins.text(1, key);
       ins.integer(2, id);
-      sqlite3_step(ins.st);
+      Stmt del(state, "DELETE FROM retries WHERE id = ?");
+      del.integer(1, id);
+      ok = ok && sqlite3_step(ins.st) == SQLITE_DONE && sqlite3_step(del.st) == SQLITE_DONE;
     }
-    sqlite3_exec(state, "DELETE FROM retries", nullptr, nullptr, nullptr);
-    sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr);
+    if (!ok || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      logger()->error("webhooks: cannot move old retries to the outbox: {}", sqlite3_errmsg(state));
+      sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
   }
 };
 
@@ -908,7 +943,9 @@ Result<std::size_t> WebhookDispatcher::replay(const std::string& account) {
   {
     std::lock_guard lock(impl_->state_mutex);
     sqlite3* state = impl_->state;
-    sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return make_error(ErrorCode::kIo, std::string("webhooks: replay: ") + sqlite3_errmsg(state));
+    }
     Stmt q(state, account.empty() ? "SELECT id, job_id, endpoint FROM dead WHERE ? = ''"
                                   : "SELECT id, job_id, endpoint FROM dead WHERE account = ?");
     q.text(1, account);

@@ -20,6 +20,9 @@ std::optional<std::string> AddressBackoff::backed_off(const smtp::Peer& peer) {
 
 void AddressBackoff::failed(const smtp::Peer& peer, const std::string& why) {
   Entry& e = entries_[key_of(peer)];
+  if (e.until_ms > now_()) {
+    return;  // connections that were already on their way fail too: one outage, one count
+  }
   ++e.failures;
   e.until_ms = now_() + retry_.delay(e.failures, 0.5).count();
   e.why = why;

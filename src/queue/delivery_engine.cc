@@ -307,24 +307,29 @@ const EgressSource& DeliveryEngine::pick_source(const std::string& account) {
   return options_.sources.front();
 }
 
+void DeliveryEngine::routing_done() {
+  if (routing_-- == options_.max_dns_lookups) {
+    wake_.cancel();  // the scheduler waited for a routing slot
+  }
+}
+
+// The routing slot is given back on every way out but one: a coroutine destroyed while
+// suspended (the node stopping) touches nothing, since the engine may be gone by then.
 awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
-  // Whatever happens here, the routing slot is given back and the scheduler woken when it was
-  // waiting for one.
-  struct Done {
-    DeliveryEngine* self;
-    ~Done() {
-      if (self->routing_-- == self->options_.max_dns_lookups) {
-        self->wake_.cancel();
-      }
-    }
-  } done{self};
   if (!self->jobs_.contains(unit.job)) {
+    self->routing_done();
     co_return;
   }
   std::string domain = self->domain_of(unit);
   const auto route = self->route_for(domain);
-  auto dest =
-      co_await smtp::resolve_destination(self->resolver_, domain, route, self->options_.mx_port);
+  Result<smtp::Destination> dest = make_error(ErrorCode::kDnsTemporary, "routing failed");
+  try {
+    dest = co_await smtp::resolve_destination(self->resolver_, domain, route,
+                                              self->options_.mx_port);
+  } catch (const std::exception& e) {
+    logger()->error("delivery routing of {} failed with an exception: {}", domain, e.what());
+  }
+  self->routing_done();
   self->route(std::move(unit), std::move(domain), std::move(dest));
 }
 

@@ -150,6 +150,7 @@ class DeliveryEngine {
   // destination waiting for the source's slot wakes it to give the slot back (QUIT).
   struct IdleWait {
     Timer timer;
+    ReadyQueue* rq = nullptr;  // whose idle list it is in too
     bool give_back = false;
   };
 
@@ -198,6 +199,7 @@ class DeliveryEngine {
   static awaitable<void> scheduler_loop(DeliveryEngine* self);
   static awaitable<void> dispatch(DeliveryEngine* self, Unit unit);
   void route(Unit unit, std::string domain, Result<smtp::Destination> dest);
+  void routing_done();
   void sweep_ready_queues(std::int64_t now);
   DestinationPolicy policy_for(const std::string& domain) const;
   std::optional<smtp::Route> route_for(const std::string& domain) const;
@@ -215,7 +217,8 @@ class DeliveryEngine {
   void ready_added(const Unit& unit);
   void ready_taken(const Unit& unit);
   static awaitable<void> worker(DeliveryEngine* self, ReadyQueue* rq);
-  awaitable<void> run_connection(ReadyQueue& rq);
+  // `opening` turns false once the opening phase is over (its slot given back).
+  awaitable<void> run_connection(ReadyQueue& rq, bool& opening);
   awaitable<void> deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit);
   awaitable<Result<std::shared_ptr<const std::string>>> load(const Unit& unit);
   awaitable<void> pace(ReadyQueue& rq);

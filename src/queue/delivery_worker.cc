@@ -101,6 +101,7 @@ void DeliveryEngine::give_back_idle(Source& source) {
   }
   IdleWait* w = source.idle.front();
   source.idle.erase(source.idle.begin());
+  std::erase(w->rq->idle, w);  // no unit is handed to a connection that is about to QUIT
   w->give_back = true;
   w->timer.cancel();
 }
@@ -227,18 +228,25 @@ awaitable<void> DeliveryEngine::pace(ReadyQueue& rq) {
 awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
   // Never run inline inside the caller (serve_line walks the line while it opens).
   co_await asio::post(self->io_.get_executor(), asio::use_awaitable);
+  bool opening = true;
   try {
-    co_await self->run_connection(*rq);
+    co_await self->run_connection(*rq, opening);
   } catch (const std::exception& e) {
     // Never expected (the client reports failures as results): the slot is given back all
     // the same; the unit in hand stays queued in the spool and is retried after a restart.
     logger()->error("delivery site={} connection failed with an exception: {}",
                     rq->destination.site, e.what());
+  } catch (...) {
+    logger()->error("delivery site={} connection failed with an exception",
+                    rq->destination.site);
+  }
+  if (opening) {  // it ended before its opening did: that slot too
+    rq->source->line.opened();
   }
   self->connection_ended(*rq);
 }
 
-awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq) {
+awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq, bool& opening) {
   Source& source = *rq.source;
   smtp::ClientOptions options = options_.client;
   options.ehlo = rq.egress->ehlo;
@@ -247,23 +255,29 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq) {
   auto opened = co_await smtp::open_first(io_.get_executor(), rq.destination, options, tls_,
                                           &source.addresses);
   source.line.opened();
-  serve_line(source);  // an opening slot is free again
+  opening = false;
   if (!opened.session) {
     // The site cannot be reached from this source: back it off as a whole, and every unit
-    // waiting for it is deferred now rather than tried connection by connection.
-    ++rq.failures;
-    const auto delay = options_.retry.delay(rq.failures, 0.5);
-    rq.backoff_until_ms = now_ms() + delay.count();
-    rq.last_error = opened.detail;
-    logger()->info("delivery site={} source={} unreachable, backing off {} ms: {}",
-                   rq.destination.site, rq.egress->name, delay.count(), opened.detail);
+    // waiting for it is deferred now rather than tried connection by connection. Several
+    // connections opening at once fail together: one outage, counted once.
+    if (rq.backoff_until_ms <= now_ms()) {
+      ++rq.failures;
+      const auto delay = options_.retry.delay(rq.failures, 0.5);
+      rq.backoff_until_ms = now_ms() + delay.count();
+      rq.last_error = opened.detail;
+      logger()->info("delivery site={} source={} unreachable, backing off {} ms: {}",
+                     rq.destination.site, rq.egress->name, delay.count(), opened.detail);
+    }
     rq.units.drain([&](Unit unit) {
       ready_taken(unit);
       defer_unit(unit, rq.destination.site, opened.detail);
     });
+    serve_line(source);  // the opening slot is free again (after the back-off is set)
     co_return;
   }
+  serve_line(source);  // the opening slot is free again
   rq.failures = 0;
+  rq.backoff_until_ms = 0;  // the site answers: what another connection's failure set is over
   auto& session = *opened.session;
   std::size_t sent = 0;
   auto idle_since = Clock::now();
@@ -279,7 +293,7 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq) {
       if (idle_for >= options_.idle_connection) {
         break;
       }
-      IdleWait wait{Timer(io_, options_.idle_connection - idle_for)};
+      IdleWait wait{Timer(io_, options_.idle_connection - idle_for), &rq};
       rq.idle.push_back(&wait);
       source.idle.push_back(&wait);
       co_await wait.timer.async_wait(use_tuple);

@@ -68,6 +68,7 @@ awaitable<void> Session::on_auth(const Command& cmd) {
     user = decoded.substr(first + 1, second - first - 1);
     password = decoded.substr(second + 1);
     if (!authzid.empty() && authzid != user) {
+      auth_user_ = user;
       auth_failed("authzid differs");
       co_return;
     }
