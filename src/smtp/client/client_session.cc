@@ -59,19 +59,6 @@ std::string describe(const Reply& r) {
 
 }  // namespace
 
-bool parse_reply_line(std::string_view line, int& code, bool& last, std::string& text) {
-  if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2])) {
-    return false;
-  }
-  if (line.size() > 3 && line[3] != ' ' && line[3] != '-') {
-    return false;
-  }
-  code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-  last = line.size() == 3 || line[3] == ' ';
-  text = line.size() > 4 ? std::string(line.substr(4)) : std::string();
-  return true;
-}
-
 namespace {
 
 // True where a dot starts a line: at the very start, or right after a CRLF. Dots are rarer

@@ -102,7 +102,5 @@ std::string_view stuff_dots(std::string_view message, std::string& storage);
 std::string_view data_terminator(std::string_view body);
 // The whole wire form: stuff_dots() then data_terminator().
 std::string dot_stuff(std::string_view message);
-// Parses one reply line's code and enhanced code; false if it is not a reply line.
-bool parse_reply_line(std::string_view line, int& code, bool& last, std::string& text);
 
 }  // namespace txmail::smtp

@@ -23,4 +23,18 @@ std::string Reply::wire() const {
   return out;
 }
 
+bool parse_reply_line(std::string_view line, int& code, bool& last, std::string& text) {
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (line.size() < 3 || !digit(line[0]) || !digit(line[1]) || !digit(line[2])) {
+    return false;
+  }
+  if (line.size() > 3 && line[3] != ' ' && line[3] != '-') {
+    return false;
+  }
+  code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+  last = line.size() == 3 || line[3] == ' ';
+  text = line.size() > 4 ? std::string(line.substr(4)) : std::string();
+  return true;
+}
+
 }  // namespace txmail::smtp

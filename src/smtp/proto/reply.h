@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace txmail::smtp {
@@ -28,5 +29,10 @@ struct Reply {
   std::string wire() const;
   void append_wire(std::string& out) const;
 };
+
+// One line of a server's reply (RFC 5321 section 4.2): its code, whether it is the last line
+// ("250 " rather than "250-") and its text; false if it is not a reply line. Pure: the client
+// reads remote servers' replies with it, and a fuzz target checks it.
+bool parse_reply_line(std::string_view line, int& code, bool& last, std::string& text);
 
 }  // namespace txmail::smtp
