@@ -815,35 +815,45 @@ struct WebhookDispatcher::Impl {
     }
   }
 
-  // Batches stored by a node before issue hooks-2 (failed ones only, in `retries`) move to the
-  // outbox, keyed by their endpoint.
-  void migrate() {
-    std::lock_guard lock(state_mutex);
-    if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      logger()->error("webhooks: cannot move old retries to the outbox: {}", sqlite3_errmsg(state));
-      return;
-    }
+  // Moves rows of `table` ("retries": as they are; "dead": afresh, no try made, due now) into
+  // the outbox, keyed by their endpoint; `where` selects them with one text parameter. Inside
+  // the caller's transaction, under state_mutex. How many, or nullopt when a write failed.
+  std::optional<std::size_t> move_to_outbox(const std::string& table, const std::string& where,
+                                            const std::string& param) {
     std::vector<std::pair<std::int64_t, std::string>> keyed;
     {
-      Stmt q(state, "SELECT id, job_id, endpoint FROM retries");
+      Stmt q(state, ("SELECT id, job_id, endpoint FROM " + table + " WHERE " + where).c_str());
+      q.text(1, param);
       while (sqlite3_step(q.st) == SQLITE_ROW) {
         auto plain = deps.open(q.col(2), "webhook:" + q.col(1));
         auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
         keyed.emplace_back(q.num(0), ep ? endpoint_key(ep->url) : std::string());
       }
     }
-    bool ok = true;
+    const std::string tries = table == "dead" ? "0, 0" : "attempt, next_ms";
     for (const auto& [id, key] : keyed) {
-      Stmt ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
-                      " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint, body,"
-                      " notifications, attempt, next_ms, last_error, created_ms FROM retries WHERE id = ?");
+      Stmt ins(state, ("INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+                       " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint,"
+                       " body, notifications, " + tries + ", last_error, created_ms FROM " + table
+                       + " WHERE id = ?").c_str());
       ins.text(1, key);
       ins.integer(2, id);
-      Stmt del(state, "DELETE FROM retries WHERE id = ?");
+      Stmt del(state, ("DELETE FROM " + table + " WHERE id = ?").c_str());
       del.integer(1, id);
-      ok = ok && sqlite3_step(ins.st) == SQLITE_DONE && sqlite3_step(del.st) == SQLITE_DONE;
+      if (sqlite3_step(ins.st) != SQLITE_DONE || sqlite3_step(del.st) != SQLITE_DONE) {
+        return std::nullopt;
+      }
     }
-    if (!ok || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return keyed.size();
+  }
+
+  // Batches stored by a node before issue hooks-2 (failed ones only, in `retries`) move to the
+  // outbox, keyed by their endpoint.
+  void migrate() {
+    std::lock_guard lock(state_mutex);
+    if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK
+        || !move_to_outbox("retries", "? = ''", "")
+        || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
       logger()->error("webhooks: cannot move old retries to the outbox: {}", sqlite3_errmsg(state));
       sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
     }
@@ -943,35 +953,15 @@ Result<std::size_t> WebhookDispatcher::replay(const std::string& account) {
   {
     std::lock_guard lock(impl_->state_mutex);
     sqlite3* state = impl_->state;
-    if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return make_error(ErrorCode::kIo, std::string("webhooks: replay: ") + sqlite3_errmsg(state));
-    }
-    Stmt q(state, account.empty() ? "SELECT id, job_id, endpoint FROM dead WHERE ? = ''"
-                                  : "SELECT id, job_id, endpoint FROM dead WHERE account = ?");
-    q.text(1, account);
-    std::vector<std::pair<std::int64_t, std::string>> keyed;
-    while (sqlite3_step(q.st) == SQLITE_ROW) {
-      auto plain = impl_->deps.open(q.col(2), "webhook:" + q.col(1));
-      auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
-      keyed.emplace_back(q.num(0), ep ? endpoint_key(ep->url) : std::string());
-    }
-    bool ok = true;
-    for (const auto& [id, key] : keyed) {
-      Stmt ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
-                      " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint, body,"
-                      " notifications, 0, 0, last_error, created_ms FROM dead WHERE id = ?");
-      ins.text(1, key);
-      ins.integer(2, id);
-      Stmt del(state, "DELETE FROM dead WHERE id = ?");
-      del.integer(1, id);
-      ok = ok && sqlite3_step(ins.st) == SQLITE_DONE && sqlite3_step(del.st) == SQLITE_DONE;
-    }
-    if (!ok || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    std::optional<std::size_t> moved;
+    if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK
+        || !(moved = impl_->move_to_outbox("dead", account.empty() ? "? = ''" : "account = ?", account))
+        || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
       const std::string error = sqlite3_errmsg(state);
       sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
       return make_error(ErrorCode::kIo, "webhooks: replay: " + error);
     }
-    n = keyed.size();
+    n = *moved;
   }
   Impl* impl = impl_.get();
   asio::post(impl->io, [impl] { impl->rescan(); });

@@ -7,41 +7,12 @@ Then the same with 10% of the domains' MX hosts accepting TCP and never greeting
 refusing connections: every other message is delivered, the hanging and refused ones are
 deferred with the reason in their event, and none is lost (every recipient's status is
 accounted for by the status API)."""
-import socket
-import threading
 import time
 from txmail_harness import *
 
 N = 5000
 PORT = free_port()
 OK_IP, HANG_IP, REFUSE_IP = "127.0.0.1", "127.0.0.73", "127.0.0.74"
-
-
-class Silent:
-    """Accepts connections on ip:PORT and never says a word (a hanging MX)."""
-
-    def __init__(self, ip, port):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((ip, port))
-        self.sock.listen(1024)
-        self.held = []
-        self.accepted = 0
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-            self.accepted += 1
-
-    def stop(self):
-        self.sock.close()
-        for c in self.held:
-            c.close()
 
 
 def job(recipients):
@@ -79,7 +50,7 @@ HTTP = "max_body = 10000000"
 EXTRA = "[api]\nmax_job_size = 100000000\n"
 
 sink = Sink(OK_IP, PORT)
-silent = Silent(HANG_IP, PORT)
+silent = SilentServer(HANG_IP, PORT)
 try:
     with DnsServer(ZONE, synth={"ok.test": OK_IP, "hang.test": HANG_IP, "refuse.test": REFUSE_IP},
                    log_queries=False) as dns:

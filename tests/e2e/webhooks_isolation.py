@@ -8,41 +8,10 @@ endpoint status of GET /v2/webhooks/endpoint), and once the three endpoints reco
 of their notifications arrives: nothing lost, counted against the event log."""
 import datetime
 import re
-import socket
-import threading
 from txmail_harness import *
 from webhook_receiver import WebhookReceiver
 
 DURATION = float(os.environ.get("ISOLATION_SECONDS", "60"))
-
-
-class Silent:
-    """Accepts connections on 127.0.0.1:port and never answers (a hanging endpoint)."""
-
-    def __init__(self, port):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(128)
-        self.held = []
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    def stop(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread: the port is free
-        except OSError:
-            pass
-        self.sock.close()
-        for c in self.held:
-            c.close()
 
 
 def job(tag, url=None):
@@ -68,7 +37,7 @@ def ts(iso):
 ACCOUNTS = "".join(f'[[account]]\nname = "{n}"\npassword = "{PASSWORD}"\nallow_unverified_domains = true\nhourly_limit = 0\n\n'
                    for n in ("ahang", "a500", "arefuse", "b"))
 hang_port, refuse_port = free_port(), free_port()
-silent = Silent(hang_port)
+silent = SilentServer("127.0.0.1", hang_port)
 healthy = WebhookReceiver()
 healthy.status["/a500"] = 500
 late = []

@@ -320,6 +320,39 @@ def free_port():
     return port
 
 
+class SilentServer:
+    """Accepts TCP connections on ip:port and never says a word: a hanging MX or notification
+    endpoint. stop() frees the port at once (another server may bind it next)."""
+
+    def __init__(self, ip, port):
+        import threading
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((ip, port))
+        self.sock.listen(1024)
+        self.held = []
+        self.accepted = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            self.accepted += 1
+
+    def stop(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread: the port is free
+        except OSError:
+            pass
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
 class Sink:
     """tests/lib/smtp_sink.py on ADDRESS:PORT (an MX for delivery tests)."""
 
