@@ -128,6 +128,24 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
     return client;
   }
 
+  // The request's header fields (names lower-cased), the client's address and the transport.
+  template <typename Fields>
+  void fill_head(Request& r, const Fields& fields, const std::string& peer, bool is_tls) const {
+    for (const auto& f : fields) {
+      std::string name(f.name_string());
+      for (auto& c : name) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      r.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    std::string forwarded;  // every X-Forwarded-For line, in order: proxies append
+    for (auto [it, end] = fields.equal_range("X-Forwarded-For"); it != end; ++it) {
+      forwarded.append(forwarded.empty() ? "" : ",").append(it->value().data(), it->value().size());
+    }
+    r.remote_ip = client_of(peer, forwarded);
+    r.tls = is_tls;
+  }
+
   bool acquire_ip(const std::string& ip) {
     if (trusted_proxy(ip)) {
       return true;
@@ -388,19 +406,7 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
           const std::string_view target(h.target().data(), h.target().size());
           pre.method = std::string(h.method_string());
           (void)decode_path(target.substr(0, target.find('?')), pre.path);
-          for (const auto& f : h) {
-            std::string name(f.name_string());
-            for (auto& c : name) {
-              c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            }
-            pre.headers.emplace_back(std::move(name), std::string(f.value()));
-          }
-          std::string forwarded;
-          for (auto [it, end] = h.equal_range("X-Forwarded-For"); it != end; ++it) {
-            forwarded.append(forwarded.empty() ? "" : ",").append(it->value().data(), it->value().size());
-          }
-          pre.remote_ip = client_of(remote, forwarded);
-          pre.tls = is_tls;
+          fill_head(pre, h, remote, is_tls);
           auto starter = [this, &pre](std::function<void(std::optional<Response>)> done) {
             asio::post(workers, [this, p = std::move(pre), done = std::move(done)]() {
               try {
@@ -454,20 +460,8 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
           if (q != std::string_view::npos) {
             req.query = std::string(target.substr(q + 1));
           }
-          for (const auto& f : msg) {
-            std::string name(f.name_string());
-            for (auto& c : name) {
-              c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            }
-            req.headers.emplace_back(std::move(name), std::string(f.value()));
-          }
+          fill_head(req, msg, remote, is_tls);
           req.body = std::move(msg.body());
-          std::string forwarded;  // every X-Forwarded-For line, in order: proxies append
-          for (auto [it, end] = msg.equal_range("X-Forwarded-For"); it != end; ++it) {
-            forwarded.append(forwarded.empty() ? "" : ",").append(it->value().data(), it->value().size());
-          }
-          req.remote_ip = client_of(remote, forwarded);
-          req.tls = is_tls;
           close = !msg.keep_alive();
           auto starter = [this, &req](std::function<void(Response)> done) {
             asio::post(workers, [this, r = std::move(req), done = std::move(done)]() mutable {

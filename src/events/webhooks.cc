@@ -1,85 +1,27 @@
 #include "events/webhooks.h"
 
-#include <openssl/hmac.h>
 #include <sqlite3.h>
 
-#include <openssl/evp.h>
-
 #include <boost/beast/http.hpp>
-#include <boost/json.hpp>
 #include <deque>
-#include <map>
 #include <random>
 #include <set>
 #include <unordered_map>
 
-#include "common/base64.h"
 #include "common/duration.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "events/webhook_batches.h"
 #include "net/asio.h"
-#include "net/http_url.h"
 
 namespace txmail::events {
 
+using namespace webhook;  // the shared parts of the dispatcher (webhook_batches.h)
+
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace json = boost::json;
 
 namespace {
-
-constexpr const char* kStateSchema =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
-    "CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO position (id, seq) VALUES (1, 0);"
-    // Batches waiting for their first or next try, per endpoint (issue hooks-2).
-    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, endpoint_key TEXT NOT NULL,"
-    " account TEXT NOT NULL, job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL,"
-    " notifications INTEGER NOT NULL, attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL,"
-    " last_error TEXT NOT NULL, created_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint_key, next_ms, id);"
-    // Before issue hooks-2 only failed batches were stored, here: moved to the outbox at open.
-    "CREATE TABLE IF NOT EXISTS retries (id INTEGER PRIMARY KEY, account TEXT NOT NULL,"
-    " job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL, notifications INTEGER NOT NULL,"
-    " attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL, last_error TEXT NOT NULL, created_ms INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS dead (id INTEGER PRIMARY KEY, account TEXT NOT NULL,"
-    " job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL, notifications INTEGER NOT NULL,"
-    " attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL, last_error TEXT NOT NULL, created_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS dead_account ON dead(account, id);";
-
-struct Stmt {
-  sqlite3_stmt* st = nullptr;
-  Stmt(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
-      logger()->error("webhooks: sql: {}", sqlite3_errmsg(db));
-    }
-  }
-  ~Stmt() { sqlite3_finalize(st); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  Stmt(Stmt&&) = delete;
-  Stmt& operator=(Stmt&&) = delete;
-  void text(int i, const std::string& s) { sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
-  void integer(int i, std::int64_t v) { sqlite3_bind_int64(st, i, v); }
-  std::string col(int i) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i)));
-  }
-  std::int64_t num(int i) const { return sqlite3_column_int64(st, i); }
-};
-
-// One event read from the log, with its job's data.
-struct Row {
-  std::int64_t seq = 0;
-  Event event;
-  std::int64_t received_ms = 0;
-  std::string mime_from;
-  std::string reference_job;
-  std::string campaign_id;
-  std::string cost_center;
-  std::string endpoint_sealed;
-};
 
 // A POST to make: one (endpoint, job) batch, a row of the outbox.
 struct Batch {
@@ -100,35 +42,6 @@ struct Completion {
   int attempts = 0;  // tries made, this one included
   std::string error;
 };
-
-std::string hmac_hex(const std::string& key, const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
-  return hex(std::string_view(reinterpret_cast<const char*>(md), len));
-}
-
-// The outbox and the lanes know an endpoint by a digest of its URL (the URL itself may hold a
-// token, and is stored sealed with the rest of the endpoint).
-std::string endpoint_key(const std::string& url) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(url.data(), url.size(), md, &len, EVP_sha256(), nullptr);
-  return hex(std::string_view(reinterpret_cast<const char*>(md), 16));
-}
-
-// Header names an endpoint's own headers never replace: the signature, the credentials we set,
-// and what frames the request.
-bool reserved_header(const std::string& name) {
-  static const char* const kReserved[] = {"host", "connection", "content-length", "content-type",
-                                          "transfer-encoding", "x-txmail-signature", "te",
-                                          "upgrade", "expect", "keep-alive", "trailer"};
-  std::string lower = name;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
-}
 
 }  // namespace
 
@@ -207,63 +120,6 @@ struct WebhookDispatcher::Impl {
   }
 
   const std::vector<std::chrono::milliseconds>& schedule() const { return options.retry_schedule; }
-
-  std::string body_of(const std::vector<const Row*>& rows) const {
-    const Row& first = *rows.front();
-    json::object meta{{"version", "1"},
-                      {"jobId", first.event.job_id},
-                      {"account", first.event.account},
-                      {"customerNo", first.event.account},
-                      {"receivedTs", iso8601_ms(first.received_ms > 0 ? first.received_ms : first.event.ts_ms)}};
-    if (!first.reference_job.empty()) {
-      meta["referenceJob"] = first.reference_job;
-    }
-    if (!first.campaign_id.empty()) {
-      meta["campaignId"] = first.campaign_id;
-    }
-    if (!first.cost_center.empty()) {
-      meta["costCenter"] = first.cost_center;
-    }
-    json::array list;
-    for (const Row* r : rows) {
-      const Event& e = r->event;
-      json::object mail{{"id", e.mail_id}, {"email", e.recipient}, {"from", e.sender}};
-      if (!r->mime_from.empty()) {
-        mail["mimeFrom"] = r->mime_from;
-      }
-      list.push_back(json::object{
-          {"meta", json::object{{"tag", e.tag},
-                                {"mail", std::move(mail)},
-                                {"event", json::object{{"type", e.type()},
-                                                       {"phase", e.phase()},
-                                                       {"state", e.state()},
-                                                       {"subType", e.sub_type()},
-                                                       {"ts", iso8601_ms(e.ts_ms)},
-                                                       {"description", e.description()}}}}}});
-    }
-    return json::serialize(json::object{{"meta", std::move(meta)}, {"notifications", std::move(list)}});
-  }
-
-  http::request<http::string_body> request_for(const Batch& b, const net::HttpUrl& url) {
-    http::request<http::string_body> req{http::verb::post, url.target, 11};
-    for (const auto& [k, v] : b.endpoint.headers) {
-      if (!reserved_header(k)) {
-        req.set(k, v);
-      }
-    }
-    req.set(http::field::host, url.host);
-    req.set(http::field::user_agent, "txmail-webhooks");
-    req.set(http::field::content_type, "application/json");
-    const std::string t = std::to_string(now_ms() / 1000);
-    req.set("X-Txmail-Signature", "t=" + t + ",v1=" + hmac_hex(deps.secret_of(b.account), t + "." + b.body));
-    if (!b.endpoint.user.empty() || !b.endpoint.password.empty()) {
-      req.set(http::field::authorization, "Basic " + base64_encode(b.endpoint.user + ":" + b.endpoint.password));
-    }
-    req.body() = b.body;
-    req.keep_alive(true);
-    req.prepare_payload();
-    return req;
-  }
 
   // --- lanes -------------------------------------------------------------------------------
 
@@ -435,7 +291,7 @@ struct WebhookDispatcher::Impl {
                                                          self->tls);
       }
       try {
-        auto req = self->request_for(b, *url);
+        auto req = request_for(b.endpoint, b.body, self->deps.secret_of(b.account), *url);
         result = co_await connection->post(*url, req);
       } catch (const std::exception& e) {
         result = {Verdict::kRetry, std::string("internal error: ") + e.what()};
@@ -642,79 +498,9 @@ struct WebhookDispatcher::Impl {
       }
       last_seq.store(from, std::memory_order_relaxed);
     }
-    std::vector<Row> rows;
-    {
-      Stmt q(events,
-             "SELECT e.seq, e.tag, e.ts_ms, e.kind, e.job_id, e.mail_id, e.account, e.recipient, e.sender,"
-             " e.attempt, e.remote_host, e.reply, j.received_ms, j.mime_from, j.reference_job,"
-             " j.campaign_id, j.cost_center, j.endpoint FROM events e LEFT JOIN jobs j ON j.job_id = e.job_id"
-             " WHERE e.seq > ? ORDER BY e.seq LIMIT ?");
-      q.integer(1, from);
-      q.integer(2, static_cast<std::int64_t>(options.chunk));
-      while (sqlite3_step(q.st) == SQLITE_ROW) {
-        Row r;
-        r.seq = q.num(0);
-        r.event.tag = q.col(1);
-        r.event.ts_ms = q.num(2);
-        r.event.kind = static_cast<Kind>(q.num(3));
-        r.event.job_id = q.col(4);
-        r.event.mail_id = q.col(5);
-        r.event.account = q.col(6);
-        r.event.recipient = q.col(7);
-        r.event.sender = q.col(8);
-        r.event.attempt = static_cast<std::uint32_t>(q.num(9));
-        r.event.remote_host = q.col(10);
-        r.event.reply = q.col(11);
-        r.received_ms = q.num(12);
-        r.mime_from = q.col(13);
-        r.reference_job = q.col(14);
-        r.campaign_id = q.col(15);
-        r.cost_center = q.col(16);
-        r.endpoint_sealed = q.col(17);
-        rows.push_back(std::move(r));
-      }
-    }
-    if (rows.empty()) {
+    const ReadRound round = read_round(events, from, options.chunk, options.batch_max, deps);
+    if (round.last_seq == 0) {
       return false;
-    }
-    // Group by (endpoint, job), in log order; a job's own endpoint, else its account's.
-    std::map<std::string, std::optional<Endpoint>> account_endpoints;
-    std::map<std::string, std::optional<Endpoint>> job_endpoints;
-    std::vector<std::pair<std::pair<std::string, std::string>, std::vector<const Row*>>> groups;
-    std::map<std::pair<std::string, std::string>, std::size_t> group_of;
-    for (const auto& r : rows) {
-      auto jit = job_endpoints.find(r.event.job_id);
-      if (jit == job_endpoints.end()) {
-        std::optional<Endpoint> ep;
-        if (!r.endpoint_sealed.empty()) {
-          auto plain = deps.open(r.endpoint_sealed, "endpoint:" + r.event.job_id);
-          if (plain) {
-            ep = endpoint_from_json(*plain);
-          } else {
-            logger()->error("webhooks: job {}: endpoint cannot be unsealed: {}", r.event.job_id,
-                            plain.error().detail);
-          }
-        }
-        if (!ep) {
-          auto ait = account_endpoints.find(r.event.account);
-          if (ait == account_endpoints.end()) {
-            ait = account_endpoints.emplace(r.event.account, deps.account_endpoint(r.event.account)).first;
-          }
-          ep = ait->second;
-        }
-        jit = job_endpoints.emplace(r.event.job_id, std::move(ep)).first;
-      }
-      if (!jit->second || jit->second->empty()) {
-        continue;  // nobody listens for this job
-      }
-      auto key = std::make_pair(to_json(*jit->second), r.event.job_id);
-      auto git = group_of.find(key);
-      if (git == group_of.end() || groups[git->second].second.size() >= options.batch_max) {
-        group_of[key] = groups.size();
-        groups.emplace_back(key, std::vector<const Row*>{});
-        git = group_of.find(key);
-      }
-      groups[git->second].second.push_back(&r);
     }
     const std::int64_t now = now_ms();
     std::set<std::string> keys;
@@ -735,20 +521,19 @@ struct WebhookDispatcher::Impl {
       };
       bool committed = false;
       Rollback rollback{state, committed};
-      for (const auto& [group, list] : groups) {
+      for (const auto& b : round.batches) {
         if (!ok) {
           break;
         }
-        const Endpoint& ep = *job_endpoints[group.second];
-        const std::string key = endpoint_key(ep.url);
+        const std::string key = endpoint_key(b.endpoint.url);
         Stmt ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
                         " attempt, next_ms, last_error, created_ms) VALUES (?,?,?,?,?,?,0,?,'',?)");
         ins.text(1, key);
-        ins.text(2, list.front()->event.account);
-        ins.text(3, group.second);
-        ins.text(4, deps.seal(to_json(ep), "webhook:" + group.second));
-        ins.text(5, body_of(list));
-        ins.integer(6, static_cast<std::int64_t>(list.size()));
+        ins.text(2, b.account);
+        ins.text(3, b.job_id);
+        ins.text(4, deps.seal(to_json(b.endpoint), "webhook:" + b.job_id));
+        ins.text(5, b.body);
+        ins.integer(6, static_cast<std::int64_t>(b.notifications));
         ins.integer(7, now);
         ins.integer(8, now);
         ok = sqlite3_step(ins.st) == SQLITE_DONE;
@@ -756,7 +541,7 @@ struct WebhookDispatcher::Impl {
       }
       if (ok) {
         Stmt pos(state, "UPDATE position SET seq = ? WHERE id = 1");
-        pos.integer(1, rows.back().seq);
+        pos.integer(1, round.last_seq);
         ok = sqlite3_step(pos.st) == SQLITE_DONE
              && sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
       }
@@ -776,7 +561,7 @@ struct WebhookDispatcher::Impl {
       logger()->info("webhooks: storing notifications again");
       read_failing = false;
     }
-    last_seq.store(rows.back().seq, std::memory_order_relaxed);
+    last_seq.store(round.last_seq, std::memory_order_relaxed);
     for (const auto& key : keys) {
       pump(lane(key));
     }
@@ -815,44 +600,13 @@ struct WebhookDispatcher::Impl {
     }
   }
 
-  // Moves rows of `table` ("retries": as they are; "dead": afresh, no try made, due now) into
-  // the outbox, keyed by their endpoint; `where` selects them with one text parameter. Inside
-  // the caller's transaction, under state_mutex. How many, or nullopt when a write failed.
-  std::optional<std::size_t> move_to_outbox(const std::string& table, const std::string& where,
-                                            const std::string& param) {
-    std::vector<std::pair<std::int64_t, std::string>> keyed;
-    {
-      Stmt q(state, ("SELECT id, job_id, endpoint FROM " + table + " WHERE " + where).c_str());
-      q.text(1, param);
-      while (sqlite3_step(q.st) == SQLITE_ROW) {
-        auto plain = deps.open(q.col(2), "webhook:" + q.col(1));
-        auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
-        keyed.emplace_back(q.num(0), ep ? endpoint_key(ep->url) : std::string());
-      }
-    }
-    const std::string tries = table == "dead" ? "0, 0" : "attempt, next_ms";
-    for (const auto& [id, key] : keyed) {
-      Stmt ins(state, ("INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
-                       " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint,"
-                       " body, notifications, " + tries + ", last_error, created_ms FROM " + table
-                       + " WHERE id = ?").c_str());
-      ins.text(1, key);
-      ins.integer(2, id);
-      Stmt del(state, ("DELETE FROM " + table + " WHERE id = ?").c_str());
-      del.integer(1, id);
-      if (sqlite3_step(ins.st) != SQLITE_DONE || sqlite3_step(del.st) != SQLITE_DONE) {
-        return std::nullopt;
-      }
-    }
-    return keyed.size();
-  }
 
   // Batches stored by a node before issue hooks-2 (failed ones only, in `retries`) move to the
   // outbox, keyed by their endpoint.
   void migrate() {
     std::lock_guard lock(state_mutex);
     if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK
-        || !move_to_outbox("retries", "? = ''", "")
+        || !move_to_outbox(state, deps, "retries", "? = ''", "")
         || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
       logger()->error("webhooks: cannot move old retries to the outbox: {}", sqlite3_errmsg(state));
       sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -955,7 +709,7 @@ Result<std::size_t> WebhookDispatcher::replay(const std::string& account) {
     sqlite3* state = impl_->state;
     std::optional<std::size_t> moved;
     if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK
-        || !(moved = impl_->move_to_outbox("dead", account.empty() ? "? = ''" : "account = ?", account))
+        || !(moved = move_to_outbox(state, impl_->deps, "dead", account.empty() ? "? = ''" : "account = ?", account))
         || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
       const std::string error = sqlite3_errmsg(state);
       sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);

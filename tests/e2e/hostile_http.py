@@ -18,21 +18,6 @@ def partial(tx, source):
     return s
 
 
-def raw(tx, data, source="127.0.0.1", timeout=10):
-    s = socket.create_connection(("127.0.0.1", tx.ports["http"]), timeout=timeout, source_address=(source, 0))
-    s.sendall(data)
-    out = b""
-    try:
-        while b"\r\n\r\n" not in out:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        s.close()
-    return out
-
-
 def basic(user, password=PASSWORD):
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
@@ -59,7 +44,7 @@ with Txmail(accounts=ACCOUNTS, http_settings=HTTP, tls_files=True) as tx:
     refused = wait_for("five of 25 partial requests from one address refused", refused_ones, timeout=5)
     check(len(refused) == 5, f"{len(refused)} refused, want 5 (limit 20)")
     check(all(b"too many connections from your address" in answers[s] for s in refused), "the refusal says why")
-    busy = raw(tx, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", source="127.0.0.1")
+    busy = raw_http(tx, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", source="127.0.0.1")
     check(busy.startswith(b"HTTP/1.1 503"), f"one more from the same address: {busy[:80]!r}")
     check(http(tx, "GET", "/healthz", source="127.0.0.3").status == 200, "another address is kept out")
     held = [s for s in held if s not in refused]
@@ -83,29 +68,29 @@ with Txmail(accounts=ACCOUNTS, http_settings=HTTP, tls_files=True) as tx:
     # Health checks are answered beyond the connection limit (40 in all).
     held = [partial(tx, f"127.0.0.{10 + i // 20}") for i in range(40)]
     over = wait_for("a request past the connection limit refused", lambda: (lambda a: a.startswith(
-        b"HTTP/1.1 503") and a)(raw(tx, b"GET /v2/jobs/x HTTP/1.1\r\nHost: x\r\n\r\n", source="127.0.0.30")),
+        b"HTTP/1.1 503") and a)(raw_http(tx, b"GET /v2/jobs/x HTTP/1.1\r\nHost: x\r\n\r\n", source="127.0.0.30")),
         timeout=5)
-    health = raw(tx, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", source="127.0.0.30")
+    health = raw_http(tx, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", source="127.0.0.30")
     check(health.startswith(b"HTTP/1.1 200"), f"a health check past the limit: {health[:80]!r}")
     for s in held:
         s.close()
 
     # Expect: 100-continue without credentials: 401, no invitation to send the body.
-    answer = raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    answer = raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
     check(answer.startswith(b"HTTP/1.1 401"), f"Expect without credentials: {answer[:80]!r}")
     # ... and with a wrong password: 401 too, still before any body.
-    answer = raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    answer = raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + b"Authorization: " + basic("bob", "not-his")["Authorization"].encode()
                      + b"\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n", source="127.0.0.40")
     check(answer.startswith(b"HTTP/1.1 401"), f"Expect with a wrong password: {answer[:80]!r}")
     # The right password is invited to send its body.
-    answer = raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    answer = raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + b"Authorization: " + basic("bob")["Authorization"].encode()
                      + b"\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n", source="127.0.0.40")
     check(answer.startswith(b"HTTP/1.1 100"), f"Expect with the right password: {answer[:80]!r}")
     # A chunk size that overflows: 400, not a silent close.
-    answer = raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    answer = raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + b"Authorization: " + basic("alice")["Authorization"].encode()
                      + b"\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nx\r\n")
     check(answer.startswith(b"HTTP/1.1 400"), f"an overflowing chunk size: {answer[:80]!r}")

@@ -11,21 +11,6 @@ PORT = free_port()
 sink = Sink("127.0.0.58", PORT)
 
 
-def raw(tx, data, source="127.0.0.1"):
-    s = socket.create_connection(("127.0.0.1", tx.ports["http"]), timeout=10, source_address=(source, 0))
-    s.sendall(data)
-    out = b""
-    try:
-        while b"\r\n\r\n" not in out:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        s.close()
-    return out
-
-
 def alive(tx, what):
     check(tx.proc.poll() is None, f"txmail ended after {what}: {tx.stderr()[-2000:]}")
 
@@ -103,9 +88,9 @@ try:
         r = http(tx, "POST", "/v2/jobs", raw_body=b'{"subject": "a", "subject": "b"}',
                  headers={"Content-Type": "application/json"}, user="alice")
         check(r.status == 400, f"a key twice: {r}")
-        check(raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+        check(raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
                       b"Expect: 100-continue\r\n\r\n").startswith(b"HTTP/1.1 401"), "Expect without credentials")
-        check(raw(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nAuthorization: Basic "
+        check(raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nAuthorization: Basic "
                       + base64.b64encode(f"alice:{PASSWORD}".encode()) + b"\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nx\r\n")
               .startswith(b"HTTP/1.1 400"), "an overflowing chunk size")
         alive(tx, "hostile HTTP")

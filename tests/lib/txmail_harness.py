@@ -493,6 +493,23 @@ def http(tx, method, path, body=None, token=None, user=None, password=PASSWORD, 
         conn.close()
 
 
+def raw_http(tx, data, source="127.0.0.1", timeout=10):
+    """Sends `data` as is to the HTTP API and returns what comes back up to the end of the
+    response head (or until the server closes)."""
+    s = socket.create_connection(("127.0.0.1", tx.ports["http"]), timeout=timeout, source_address=(source, 0))
+    s.sendall(data)
+    out = b""
+    try:
+        while b"\r\n\r\n" not in out:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return out
+
+
 def cli(tx, *args, ok=True):
     """`txmail ARGS --config <tx's config> --json`: the parsed JSON (or, with ok=False, the
     CompletedProcess, for commands expected to fail)."""

@@ -1,0 +1,283 @@
+#include "events/webhook_batches.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <boost/json.hpp>
+#include <map>
+#include <optional>
+
+#include "common/base64.h"
+#include "common/duration.h"
+#include "common/ids.h"
+#include "common/log.h"
+
+namespace txmail::events::webhook {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+const char* const kStateSchema =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT "
+    "NULL);"
+    "INSERT OR IGNORE INTO position (id, seq) VALUES (1, 0);"
+    // Batches waiting for their first or next try, per endpoint (issue hooks-2).
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, endpoint_key TEXT NOT NULL,"
+    " account TEXT NOT NULL, job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL,"
+    " notifications INTEGER NOT NULL, attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL,"
+    " last_error TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint_key, next_ms, id);"
+    // Before issue hooks-2 only failed batches were stored, here: moved to the outbox at open.
+    "CREATE TABLE IF NOT EXISTS retries (id INTEGER PRIMARY KEY, account TEXT NOT NULL,"
+    " job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL, notifications INTEGER NOT "
+    "NULL,"
+    " attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL, last_error TEXT NOT NULL, created_ms "
+    "INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS dead (id INTEGER PRIMARY KEY, account TEXT NOT NULL,"
+    " job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL, notifications INTEGER NOT "
+    "NULL,"
+    " attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL, last_error TEXT NOT NULL, created_ms "
+    "INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS dead_account ON dead(account, id);";
+
+namespace {
+
+// One event read from the log, with its job's data.
+struct Row {
+  std::int64_t seq = 0;
+  Event event;
+  std::int64_t received_ms = 0;
+  std::string mime_from;
+  std::string reference_job;
+  std::string campaign_id;
+  std::string cost_center;
+  std::string endpoint_sealed;
+};
+
+std::string body_of(const std::vector<const Row*>& rows) {
+  const Row& first = *rows.front();
+  json::object meta{
+      {"version", "1"},
+      {"jobId", first.event.job_id},
+      {"account", first.event.account},
+      {"customerNo", first.event.account},
+      {"receivedTs", iso8601_ms(first.received_ms > 0 ? first.received_ms : first.event.ts_ms)}};
+  if (!first.reference_job.empty()) {
+    meta["referenceJob"] = first.reference_job;
+  }
+  if (!first.campaign_id.empty()) {
+    meta["campaignId"] = first.campaign_id;
+  }
+  if (!first.cost_center.empty()) {
+    meta["costCenter"] = first.cost_center;
+  }
+  json::array list;
+  for (const Row* r : rows) {
+    const Event& e = r->event;
+    json::object mail{{"id", e.mail_id}, {"email", e.recipient}, {"from", e.sender}};
+    if (!r->mime_from.empty()) {
+      mail["mimeFrom"] = r->mime_from;
+    }
+    list.push_back(json::object{
+        {"meta", json::object{{"tag", e.tag},
+                              {"mail", std::move(mail)},
+                              {"event", json::object{{"type", e.type()},
+                                                     {"phase", e.phase()},
+                                                     {"state", e.state()},
+                                                     {"subType", e.sub_type()},
+                                                     {"ts", iso8601_ms(e.ts_ms)},
+                                                     {"description", e.description()}}}}}});
+  }
+  return json::serialize(
+      json::object{{"meta", std::move(meta)}, {"notifications", std::move(list)}});
+}
+
+std::string hmac_hex(const std::string& key, const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
+  return hex(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
+// Header names an endpoint's own headers never replace: the signature, the credentials we set,
+// and what frames the request.
+bool reserved_header(const std::string& name) {
+  static const char* const kReserved[] = {"host",
+                                          "connection",
+                                          "content-length",
+                                          "content-type",
+                                          "transfer-encoding",
+                                          "x-txmail-signature",
+                                          "te",
+                                          "upgrade",
+                                          "expect",
+                                          "keep-alive",
+                                          "trailer"};
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
+}
+
+}  // namespace
+
+std::string endpoint_key(const std::string& url) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(url.data(), url.size(), md, &len, EVP_sha256(), nullptr);
+  return hex(std::string_view(reinterpret_cast<const char*>(md), 16));
+}
+
+ReadRound read_round(sqlite3* events, std::int64_t from, std::size_t chunk, std::size_t batch_max,
+                     const WebhookDispatcher::Deps& deps) {
+  std::vector<Row> rows;
+  {
+    Stmt q(events,
+           "SELECT e.seq, e.tag, e.ts_ms, e.kind, e.job_id, e.mail_id, e.account, e.recipient,"
+           " e.sender, e.attempt, e.remote_host, e.reply, j.received_ms, j.mime_from,"
+           " j.reference_job, j.campaign_id, j.cost_center, j.endpoint"
+           " FROM events e LEFT JOIN jobs j ON j.job_id = e.job_id"
+           " WHERE e.seq > ? ORDER BY e.seq LIMIT ?");
+    q.integer(1, from);
+    q.integer(2, static_cast<std::int64_t>(chunk));
+    while (sqlite3_step(q.st) == SQLITE_ROW) {
+      Row r;
+      r.seq = q.num(0);
+      r.event.tag = q.col(1);
+      r.event.ts_ms = q.num(2);
+      r.event.kind = static_cast<Kind>(q.num(3));
+      r.event.job_id = q.col(4);
+      r.event.mail_id = q.col(5);
+      r.event.account = q.col(6);
+      r.event.recipient = q.col(7);
+      r.event.sender = q.col(8);
+      r.event.attempt = static_cast<std::uint32_t>(q.num(9));
+      r.event.remote_host = q.col(10);
+      r.event.reply = q.col(11);
+      r.received_ms = q.num(12);
+      r.mime_from = q.col(13);
+      r.reference_job = q.col(14);
+      r.campaign_id = q.col(15);
+      r.cost_center = q.col(16);
+      r.endpoint_sealed = q.col(17);
+      rows.push_back(std::move(r));
+    }
+  }
+  if (rows.empty()) {
+    return {};
+  }
+  // Group by (endpoint, job), in log order; a job's own endpoint, else its account's.
+  std::map<std::string, std::optional<Endpoint>> account_endpoints;
+  std::map<std::string, std::optional<Endpoint>> job_endpoints;
+  std::vector<std::pair<std::pair<std::string, std::string>, std::vector<const Row*>>> groups;
+  std::map<std::pair<std::string, std::string>, std::size_t> group_of;
+  for (const auto& r : rows) {
+    auto jit = job_endpoints.find(r.event.job_id);
+    if (jit == job_endpoints.end()) {
+      std::optional<Endpoint> ep;
+      if (!r.endpoint_sealed.empty()) {
+        auto plain = deps.open(r.endpoint_sealed, "endpoint:" + r.event.job_id);
+        if (plain) {
+          ep = endpoint_from_json(*plain);
+        } else {
+          logger()->error("webhooks: job {}: endpoint cannot be unsealed: {}", r.event.job_id,
+                          plain.error().detail);
+        }
+      }
+      if (!ep) {
+        auto ait = account_endpoints.find(r.event.account);
+        if (ait == account_endpoints.end()) {
+          ait = account_endpoints.emplace(r.event.account, deps.account_endpoint(r.event.account))
+                    .first;
+        }
+        ep = ait->second;
+      }
+      jit = job_endpoints.emplace(r.event.job_id, std::move(ep)).first;
+    }
+    if (!jit->second || jit->second->empty()) {
+      continue;  // nobody listens for this job
+    }
+    auto key = std::make_pair(to_json(*jit->second), r.event.job_id);
+    auto git = group_of.find(key);
+    if (git == group_of.end() || groups[git->second].second.size() >= batch_max) {
+      group_of[key] = groups.size();
+      groups.emplace_back(key, std::vector<const Row*>{});
+      git = group_of.find(key);
+    }
+    groups[git->second].second.push_back(&r);
+  }
+  ReadRound round;
+  round.last_seq = rows.back().seq;
+  round.batches.reserve(groups.size());
+  for (const auto& [key, list] : groups) {
+    NewBatch b;
+    b.endpoint = *job_endpoints[key.second];
+    b.account = list.front()->event.account;
+    b.job_id = key.second;
+    b.body = body_of(list);
+    b.notifications = list.size();
+    round.batches.push_back(std::move(b));
+  }
+  return round;
+}
+
+http::request<http::string_body> request_for(const Endpoint& endpoint, const std::string& body,
+                                             const std::string& secret, const net::HttpUrl& url) {
+  http::request<http::string_body> req{http::verb::post, url.target, 11};
+  for (const auto& [k, v] : endpoint.headers) {
+    if (!reserved_header(k)) {
+      req.set(k, v);
+    }
+  }
+  req.set(http::field::host, url.host);
+  req.set(http::field::user_agent, "txmail-webhooks");
+  req.set(http::field::content_type, "application/json");
+  const std::string t = std::to_string(now_ms() / 1000);
+  req.set("X-Txmail-Signature", "t=" + t + ",v1=" + hmac_hex(secret, t + "." + body));
+  if (!endpoint.user.empty() || !endpoint.password.empty()) {
+    req.set(http::field::authorization,
+            "Basic " + base64_encode(endpoint.user + ":" + endpoint.password));
+  }
+  req.body() = body;
+  req.keep_alive(true);
+  req.prepare_payload();
+  return req;
+}
+
+// Moves rows of `table` ("retries": as they are; "dead": afresh, no try made, due now) into
+// the outbox, keyed by their endpoint; `where` selects them with one text parameter. Inside
+// the caller's transaction. How many, or nullopt when a write failed.
+std::optional<std::size_t> move_to_outbox(sqlite3* state, const WebhookDispatcher::Deps& deps,
+                                          const std::string& table, const std::string& where,
+                                          const std::string& param) {
+  std::vector<std::pair<std::int64_t, std::string>> keyed;
+  {
+    Stmt q(state, ("SELECT id, job_id, endpoint FROM " + table + " WHERE " + where).c_str());
+    q.text(1, param);
+    while (sqlite3_step(q.st) == SQLITE_ROW) {
+      auto plain = deps.open(q.col(2), "webhook:" + q.col(1));
+      auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
+      keyed.emplace_back(q.num(0), ep ? endpoint_key(ep->url) : std::string());
+    }
+  }
+  const std::string tries = table == "dead" ? "0, 0" : "attempt, next_ms";
+  for (const auto& [id, key] : keyed) {
+    Stmt ins(state, ("INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+                     " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint,"
+                     " body, notifications, " + tries + ", last_error, created_ms FROM " + table
+                     + " WHERE id = ?").c_str());
+    ins.text(1, key);
+    ins.integer(2, id);
+    Stmt del(state, ("DELETE FROM " + table + " WHERE id = ?").c_str());
+    del.integer(1, id);
+    if (sqlite3_step(ins.st) != SQLITE_DONE || sqlite3_step(del.st) != SQLITE_DONE) {
+      return std::nullopt;
+    }
+  }
+  return keyed.size();
+}
+
+}  // namespace txmail::events::webhook

@@ -1,0 +1,81 @@
+// The parts of the push notification dispatcher that do no networking (issue hooks-2 split
+// them out of webhooks.cc): the state file's schema, a SQLite statement helper, the reader that
+// turns the next events of the log into one batch per (endpoint, job), the outbox's key of an
+// endpoint, and the signed request of a batch. Used by webhooks.cc only.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <boost/beast/http.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "events/webhooks.h"
+#include "net/http_url.h"
+
+namespace txmail::events::webhook {
+
+extern const char* const kStateSchema;
+
+// One prepared statement: bind, step, read columns; finalized when it goes.
+struct Stmt {
+  sqlite3_stmt* st = nullptr;
+  Stmt(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
+      logger()->error("webhooks: sql: {}", sqlite3_errmsg(db));
+    }
+  }
+  ~Stmt() { sqlite3_finalize(st); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt(Stmt&&) = delete;
+  Stmt& operator=(Stmt&&) = delete;
+  void text(int i, const std::string& s) { sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void integer(int i, std::int64_t v) { sqlite3_bind_int64(st, i, v); }
+  std::string col(int i) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i)));
+  }
+  std::int64_t num(int i) const { return sqlite3_column_int64(st, i); }
+};
+
+// A batch the reader made: one (endpoint, job) and its notifications' JSON body.
+struct NewBatch {
+  Endpoint endpoint;
+  std::string account;
+  std::string job_id;
+  std::string body;
+  std::size_t notifications = 0;
+};
+
+struct ReadRound {
+  std::vector<NewBatch> batches;  // in log order; none when nobody listens for these events
+  std::int64_t last_seq = 0;      // the last event read; 0: there was none after `from`
+};
+
+// Up to `chunk` events after `from`, grouped with their job's endpoint (the job's own, else its
+// account's) into batches of at most `batch_max` notifications.
+ReadRound read_round(sqlite3* events, std::int64_t from, std::size_t chunk, std::size_t batch_max,
+                     const WebhookDispatcher::Deps& deps);
+
+// The outbox and the lanes know an endpoint by a digest of its URL (the URL itself may hold a
+// token, and is stored sealed with the rest of the endpoint).
+std::string endpoint_key(const std::string& url);
+
+// The POST of a batch: signed with the account's secret, with the endpoint's credentials and
+// headers (never in place of the signature or the framing).
+boost::beast::http::request<boost::beast::http::string_body> request_for(
+    const Endpoint& endpoint, const std::string& body, const std::string& secret,
+    const net::HttpUrl& url);
+
+// Moves rows of `table` ("retries" as they are, "dead" afresh) into the outbox, keyed by their
+// endpoint; `where` selects them with one text parameter. Inside the caller's transaction. How
+// many, or nullopt when a write failed.
+std::optional<std::size_t> move_to_outbox(sqlite3* state, const WebhookDispatcher::Deps& deps,
+                                          const std::string& table, const std::string& where,
+                                          const std::string& param);
+
+}  // namespace txmail::events::webhook
