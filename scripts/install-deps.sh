@@ -11,6 +11,8 @@ packages=(
   libssl-dev librocksdb-dev libsqlite3-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcli11-dev libexpected-dev libunbound-dev libevent-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # cluster mode (NATS JetStream): the client library and the server the tests start
+  libnats-dev nats-server
   # fuzzing (make fuzz)
   clang libclang-rt-14-dev
   # test peers and tools
@@ -41,7 +43,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Postfix is only a test peer and a benchmark reference: never let it configure a system MTA.
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 # nsd and Postfix are test peers that the tests start themselves on loopback ports: the
-# installation must not start them as system services (port 53, port 25). policy-rc.d tells
+# installation must not start them as system services (port 53, port 25, 4222). policy-rc.d tells
 # Debian's maintainer scripts not to start anything while it exists.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null

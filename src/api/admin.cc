@@ -4,13 +4,17 @@
 //                                              "pool"?, "hourlyLimit"?, "allowUnverifiedDomains"?}
 //                                             → 201 the account, its SMTP password when generated,
 //                                               and a first API key (both shown only here)
-//   GET    /v2/admin/accounts[/{account}]
+//   GET    /v2/admin/accounts[/{account}]     (one account: with its ETag)
+//   PATCH  /v2/admin/accounts/{account}       {"allowIps"?, "apiAllowIps"?, "pool"?, "hourlyLimit"?,
+//                                              "allowUnverifiedDomains"?, "disabled"?}; If-Match
 //   DELETE /v2/admin/accounts/{account}       its keys and sender domains go too
 //   POST   /v2/admin/accounts/{account}/disable | /enable
 //   GET    /v2/admin/accounts/{account}/keys
 //   POST   /v2/admin/accounts/{account}/keys  {"name"?} → 201 the key, shown once
 //   DELETE /v2/admin/accounts/{account}/keys/{keyId}
 #include <boost/json.hpp>
+
+#include <charconv>
 
 #include "api/json_input.h"
 #include "api/service.h"
@@ -175,6 +179,79 @@ Response set_disabled(store::ConfigStore& config, const std::string& name, bool 
   return problem(409, "Conflict", "the account changed concurrently; try again");
 }
 
+// The ETag of an account: its config store revision (the compare-and-set token).
+std::string etag(std::uint64_t revision) { return "\"" + std::to_string(revision) + "\""; }
+
+// PATCH: some of an account's settings. With If-Match (the ETag a GET gave) the change applies
+// to that revision only, so of two operators editing at two sites exactly one wins and the
+// other hears 409. Without it the change applies to what is current (compare-and-set,
+// retried): every field sent is applied, nothing is lost silently.
+Response update(store::ConfigStore& config, const Request& r, const std::string& name) {
+  auto body = body_object(r);
+  if (auto* p = std::get_if<Response>(&body)) {
+    return std::move(*p);
+  }
+  const auto& fields = std::get<json::object>(body);
+  std::vector<FieldError> errors;
+  JsonObject o(fields, "", errors);
+  std::vector<net::Cidr> allow_ips;
+  std::vector<net::Cidr> api_allow_ips;
+  read_cidrs(o, "allowIps", allow_ips);
+  read_cidrs(o, "apiAllowIps", api_allow_ips);
+  const auto pool = o.string("pool", false, 64);
+  const auto hourly = o.integer("hourlyLimit", -1, std::int64_t{1} << 40);
+  const auto unverified = o.boolean("allowUnverifiedDomains");
+  const auto disabled = o.boolean("disabled");
+  o.finish();
+  if (!errors.empty()) {
+    return invalid(errors);
+  }
+  std::optional<std::uint64_t> expected;
+  if (const std::string m = r.header("if-match"); !m.empty()) {
+    std::uint64_t v = 0;
+    const bool quoted = m.size() > 2 && m.front() == '"' && m.back() == '"';
+    const std::string digits = quoted ? m.substr(1, m.size() - 2) : m;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (ec != std::errc() || end != digits.data() + digits.size() || v == 0) {
+      return problem(400, "Bad Request", "If-Match must be the ETag of the account, like \"42\"");
+    }
+    expected = v;
+  }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto found = load(config, name);
+    if (!found) {
+      return from_error(found.error());
+    }
+    if (!found->has_value()) {
+      return problem(404, "Not Found", "no account " + name);
+    }
+    auto& [a, revision] = **found;
+    if (expected && *expected != revision) {
+      return problem(409, "Conflict", "account " + name + " changed since revision " + std::to_string(*expected)
+                                          + " (now " + std::to_string(revision) + "); read it again");
+    }
+    if (fields.contains("allowIps")) a.allow_ips = allow_ips;
+    if (fields.contains("apiAllowIps")) a.api_allow_ips = api_allow_ips;
+    if (pool) a.pool = *pool;
+    if (hourly) a.hourly_limit = *hourly;
+    if (unverified) a.allow_unverified_domains = *unverified;
+    if (disabled) a.disabled = *disabled;
+    auto put = config.put(tenancy::account_key(name), tenancy::to_json(a), store::Expect::at(revision));
+    if (put) {
+      Response res = ok(200, account_json(a));
+      res.headers.emplace_back("ETag", etag(*put));
+      return res;
+    }
+    if (put.error().code != ErrorCode::kConflict) {
+      return from_error(put.error());
+    }
+    if (expected) {
+      return problem(409, "Conflict", "account " + name + " changed concurrently; read it again");
+    }
+  }
+  return problem(409, "Conflict", "the account changed concurrently; try again");
+}
+
 Response remove(store::ConfigStore& config, tenancy::DomainService* domains, const std::string& name) {
   auto found = load(config, name);
   if (!found) {
@@ -228,6 +305,9 @@ Response admin_accounts(store::ConfigStore& config, tenancy::DomainService* doma
   if (pattern == "/v2/admin/accounts/{account}" && r.method == "DELETE") {
     return remove(config, domains, name);
   }
+  if (pattern == "/v2/admin/accounts/{account}" && r.method == "PATCH") {
+    return update(config, r, name);
+  }
   if (pattern == "/v2/admin/accounts/{account}/disable") {
     return set_disabled(config, name, true);
   }
@@ -242,7 +322,9 @@ Response admin_accounts(store::ConfigStore& config, tenancy::DomainService* doma
     return problem(404, "Not Found", "no account " + name);
   }
   if (pattern == "/v2/admin/accounts/{account}") {
-    return ok(200, account_json((*found)->first));
+    Response res = ok(200, account_json((*found)->first));
+    res.headers.emplace_back("ETag", etag((*found)->second));
+    return res;
   }
   if (pattern == "/v2/admin/accounts/{account}/keys/{keyId}") {
     auto revoked = tenancy::revoke_api_key(config, name, params.at(1));

@@ -16,6 +16,8 @@
 
 namespace txmail::api {
 
+namespace json = boost::json;
+
 namespace {
 
 const std::vector<Route> kRoutes = {
@@ -52,6 +54,9 @@ const std::vector<Route> kRoutes = {
     {"GET", "/v2/admin/accounts/{account}/keys", Access::kAdmin, false},
     {"POST", "/v2/admin/accounts/{account}/keys", Access::kAdmin, false},
     {"DELETE", "/v2/admin/accounts/{account}/keys/{keyId}", Access::kAdmin, false},
+    {"PATCH", "/v2/admin/accounts/{account}", Access::kAdmin, false},
+    {"POST", "/v2/admin/drain", Access::kAdmin, false},
+    {"POST", "/v2/admin/resume", Access::kAdmin, false},
 };
 
 std::vector<std::string_view> segments(std::string_view path) {
@@ -283,9 +288,11 @@ void ApiService::handle(Request r, HttpServer::Done done) {
   if (p == "/healthz") {
     done(Response{200, "application/json", R"({"status":"ok"})", {}});
   } else if (p == "/readyz") {
-    const bool ready = !d_.ready || d_.ready();
-    done(Response{ready ? 200 : 503, "application/json",
-                  ready ? R"({"status":"ready"})" : R"({"status":"not ready"})", {}});
+    const auto why = d_.unready ? d_.unready() : std::nullopt;
+    done(Response{why ? 503 : 200, "application/json",
+                  why ? json::serialize(json::object{{"status", "not ready"}, {"reason", *why}})
+                      : R"({"status":"ready"})",
+                  {}});
   } else if (p == "/metrics") {
     done(d_.metrics ? Response{200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics(), {}}
                     : problem(503, "Service Unavailable", "metrics are not available on this node"));
@@ -304,7 +311,26 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     done(d_.webhooks->handle(r, p));
   } else if (p.starts_with("/v2/suppressions") && d_.suppressions != nullptr) {
     done(suppressions_api(*d_.suppressions, r, p, params));
+  } else if (p == "/v2/admin/drain" || p == "/v2/admin/resume") {
+    if (!d_.set_draining) {
+      done(problem(503, "Service Unavailable", "draining is not offered on this node"));
+      return;
+    }
+    d_.set_draining(p == "/v2/admin/drain");
+    const auto why = d_.unready ? d_.unready() : std::nullopt;
+    done(Response{200, "application/json",
+                  json::serialize(json::object{{"draining", p == "/v2/admin/drain"},
+                                               {"ready", !why.has_value()},
+                                               {"reason", why.value_or("")}}),
+                  {}});
   } else if (p == "/v2/jobs" && d_.jobs != nullptr) {
+    if (auto why = d_.unready ? d_.unready() : std::nullopt) {
+      logger()->info("api: job refused, the node takes no traffic: {}", *why);
+      Response res = problem(503, "Service Unavailable", "this node takes no new jobs now; try again or another node");
+      res.headers.emplace_back("Retry-After", "30");
+      done(std::move(res));
+      return;
+    }
     d_.jobs->submit(std::move(r), std::move(done));
   } else if (p == "/v2/jobs/{jobId}" && d_.status != nullptr) {
     done(d_.status->job(params[0], r.account));

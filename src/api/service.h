@@ -65,7 +65,11 @@ struct ServiceDeps {
   // Failed authentications per client address, shared with SMTP AUTH (null: none).
   smtp::AuthFailureLimiter* auth_failures = nullptr;
   std::chrono::seconds auth_block{300};  // Retry-After when an address is blocked
-  std::function<bool()> ready;  // /readyz
+  // Why this node takes no traffic now (/readyz answers 503 with it; new jobs are refused), or
+  // nullopt. Null: always ready.
+  std::function<std::optional<std::string>()> unready;
+  // `txmail drain`: stop (true) or resume (false) intake on this node. Null: not offered.
+  std::function<void(bool)> set_draining;
   std::function<std::string()> metrics;  // /metrics (Prometheus text)
 };
 

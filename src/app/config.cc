@@ -100,11 +100,25 @@ const std::map<std::string, Kind>& schema() {
       {"egress.source[].name", Kind::kString},
       {"egress.source[].address", Kind::kString},
       {"egress.source[].ehlo", Kind::kString},
+      {"egress.source[].site", Kind::kString},
       {"egress.pool", Kind::kTableArray},
       {"egress.pool[].name", Kind::kString},
       {"egress.pool[].sources", Kind::kStringArray},
       {"notifications", Kind::kTable},
       {"notifications.source_address", Kind::kString},
+      {"notifications.source", Kind::kTableArray},
+      {"notifications.source[].site", Kind::kString},
+      {"notifications.source[].address", Kind::kString},
+      {"cluster", Kind::kTable},
+      {"cluster.nats", Kind::kStringArray},
+      {"cluster.credentials", Kind::kString},
+      {"cluster.ca_file", Kind::kString},
+      {"cluster.master_key_file", Kind::kString},
+      {"cluster.home_domain", Kind::kString},
+      {"cluster.on_quorum_loss", Kind::kString},
+      {"cluster.replicas", Kind::kInteger},
+      {"cluster.quorum_grace", Kind::kString},
+      {"cluster.timeout", Kind::kString},
       {"notifications.allow_private_targets", Kind::kBoolean},
       {"notifications.retry_schedule", Kind::kStringArray},
       {"notifications.per_endpoint_connections", Kind::kInteger},
@@ -306,6 +320,31 @@ Result<void> read_node(const toml::table& t, Config& c) {
     if (ec) {
       return bad("notifications.source_address", "'" + c.notify_source + "' is not an IP address");
     }
+  }
+  if (const auto* list = t.at_path("notifications.source").as_array()) {
+    std::size_t i = 0;
+    for (const auto& node : *list) {
+      const auto& e = *node.as_table();
+      const std::string key = "notifications.source[" + std::to_string(i++) + "]";
+      SiteAddress a{e["site"].value_or(std::string()), e["address"].value_or(std::string())};
+      boost::system::error_code ec;
+      boost::asio::ip::make_address(a.address, ec);
+      if (a.site.empty()) {
+        return bad(key + ".site", "is required");
+      }
+      if (ec) {
+        return bad(key + ".address", "'" + a.address + "' is not an IP address");
+      }
+      if (a.site == c.site) {
+        if (!c.notify_source.empty()) {
+          return bad(key + ".site", "site '" + a.site + "' already has a notification source address");
+        }
+        c.notify_source = a.address;
+      }
+      c.notify_sources.push_back(a);
+    }
+  } else if (!c.notify_source.empty()) {
+    c.notify_sources.push_back(SiteAddress{c.site, c.notify_source});
   }
   c.notify_allow_private = t.at_path("notifications.allow_private_targets").value_or(false);
   if (auto r = read_durations(t, "notifications.retry_schedule", c.notify_retry_schedule); !r)
@@ -554,6 +593,9 @@ Result<Config> parse_config(std::string_view text) {
     return tl::unexpected(r.error());
   }
   if (auto r = read_dkim(t, c); !r) {
+    return tl::unexpected(r.error());
+  }
+  if (auto r = read_cluster(t, c); !r) {
     return tl::unexpected(r.error());
   }
   if (c.io_threads == 0) {

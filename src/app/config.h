@@ -37,6 +37,27 @@ struct PublishConfig {
   std::vector<PublishEndpoint> endpoints;
 };
 
+// [cluster]: cluster mode on NATS JetStream (docs/cluster.md); off while `nats` is empty.
+struct ClusterConfig {
+  std::vector<std::string> nats;  // the region's servers, this node's site first
+  std::string credentials;        // a NATS creds file, or a file holding "user:password"
+  std::string ca_file;            // TLS to NATS, trusting this CA
+  std::string master_key_file;    // the cluster master key (`txmail cluster keygen`)
+  std::string home_domain;        // JetStream domain where configuration is written
+  bool refuse_on_quorum_loss = true;  // on_quorum_loss = "refuse" | "local"
+  int replicas = 3;
+  std::chrono::milliseconds quorum_grace = std::chrono::seconds(10);
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);
+
+  bool enabled() const { return !nats.empty(); }
+};
+
+// [[notifications.source]]: the address push notifications leave from at one site.
+struct SiteAddress {
+  std::string site;
+  std::string address;
+};
+
 struct Config {
   // [node]
   std::string node_name = "localhost";
@@ -88,8 +109,14 @@ struct Config {
   PublishConfig publish;
   // [suppression]
   tenancy::SuppressionSettings suppression;
+  // [cluster]
+  ClusterConfig cluster;
+  // Every [[egress.source]] of every site (delivery.sources holds this node's site's only):
+  // `txmail dns records` publishes them all in SPF.
+  std::vector<queue::EgressSource> all_egress;
   // [notifications]
-  std::string notify_source;  // source_address
+  std::string notify_source;  // source_address, or this site's [[notifications.source]]
+  std::vector<SiteAddress> notify_sources;  // every site's
   bool notify_allow_private = false;
   std::vector<std::chrono::milliseconds> notify_retry_schedule;  // empty: the default
   std::size_t notify_per_endpoint = 4;

@@ -129,6 +129,8 @@ Result<void> read_delivery_tables(const toml::table& t, queue::DeliveryOptions& 
   return {};
 }
 
+Result<void> keep_own_site(Config& c);
+
 Result<void> read_egress(const toml::table& t, Config& c) {
   auto& d = c.delivery;
   if (const auto* sources = t.at_path("egress.source").as_array()) {
@@ -139,7 +141,8 @@ Result<void> read_egress(const toml::table& t, Config& c) {
       const std::string key = "egress.source[" + std::to_string(i++) + "]";
       queue::EgressSource source{s["name"].value_or(std::string()),
                                  s["address"].value_or(std::string()),
-                                 s["ehlo"].value_or(std::string())};
+                                 s["ehlo"].value_or(std::string()),
+                                 s["site"].value_or(std::string())};
       if (source.name.empty()) {
         return bad(key + ".name", "is required");
       }
@@ -175,6 +178,34 @@ Result<void> read_egress(const toml::table& t, Config& c) {
         return bad(key + ".sources", "must name at least one source");
       }
       d.pools[name] = members;
+    }
+  }
+  return keep_own_site(c);
+}
+
+// A node sends only from its own site's sources (and those of no site): every pool must keep
+// at least one of them, so an account's dedicated pool has an address at every site.
+Result<void> keep_own_site(Config& c) {
+  auto& d = c.delivery;
+  c.all_egress = d.sources;
+  auto elsewhere = [&c](const queue::EgressSource& s) { return !s.site.empty() && s.site != c.site; };
+  std::vector<std::string> gone;
+  for (const auto& s : d.sources) {
+    if (elsewhere(s)) {
+      gone.push_back(s.name);
+    }
+  }
+  std::erase_if(d.sources, elsewhere);
+  if (d.sources.empty()) {
+    return bad("egress.source", "no source at this node's site '" + c.site + "' (node.site)");
+  }
+  for (auto& [name, members] : d.pools) {
+    std::erase_if(members, [&gone](const std::string& m) {
+      return std::find(gone.begin(), gone.end(), m) != gone.end();
+    });
+    if (members.empty()) {
+      return bad("egress.pool", "pool '" + name + "' has no source at this node's site '" + c.site
+                                    + "' (node.site)");
     }
   }
   for (std::size_t i = 0; i < c.accounts.size(); ++i) {

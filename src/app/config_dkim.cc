@@ -85,6 +85,15 @@ Result<void> read_dkim(const toml::table& t, Config& c) {
 namespace txmail::app {
 
 Result<tenancy::MasterKey> load_master_key(const Config& config) {
+  if (config.cluster.enabled()) {
+    // Made once with `txmail cluster keygen`, copied to every node: never created here (a node
+    // with a key of its own would seal what no other node can open).
+    auto key = tenancy::MasterKey::from_file(config.cluster.master_key_file);
+    if (!key) {
+      return make_error(ErrorCode::kConfig, "cluster.master_key_file: " + key.error().detail);
+    }
+    return key;
+  }
   auto key = config.master_key_env.empty()
                  ? tenancy::MasterKey::load_or_create(config.master_key_file)
                  : tenancy::MasterKey::from_env(config.master_key_env);

@@ -73,6 +73,8 @@ inline void read_string(const toml::table& t, const char* key, std::string& out)
 
 // [delivery], [[delivery.route]], [[delivery.policy]], [[egress.source]], [[egress.pool]].
 Result<void> read_delivery(const toml::table& t, Config& c);
+// [cluster] (config_cluster.cc); after [node].
+Result<void> read_cluster(const toml::table& t, Config& c);
 // [dkim], [publish] (config_dkim.cc).
 Result<void> read_dkim(const toml::table& t, Config& c);
 

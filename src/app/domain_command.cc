@@ -13,7 +13,7 @@
 #include "common/duration.h"
 #include "dkim/signature.h"
 #include "dns/unbound_resolver.h"
-#include "store/sqlite_config_store.h"
+#include "app/stores.h"
 #include "tenancy/domain_service.h"
 
 namespace txmail::app {
@@ -27,10 +27,8 @@ int failed(const std::string& why) {
   return 1;
 }
 
-Result<std::unique_ptr<store::SqliteConfigStore>> open_store(const Config& config) {
-  std::error_code ec;
-  std::filesystem::create_directories(config.data_dir, ec);
-  return store::SqliteConfigStore::open(config.data_dir + "/config.db");
+Result<ConfigBackend> open_store(const Config& config) {
+  return ConfigBackend::open(config, false);
 }
 
 
@@ -176,7 +174,13 @@ Result<std::string> zone_file(const Config& config,
     const bool host = text.ends_with(v6 ? "/128" : "/32");
     mechanisms.push_back((v6 ? "ip6:" : "ip4:") + (host ? text.substr(0, text.rfind('/')) : text));
   };
-  for (const auto& s : config.delivery.sources) {
+  // Every site's sources (cluster mode), and every site's notification source address.
+  for (const auto& a : config.notify_sources) {
+    if (auto c = net::Cidr::parse(a.address)) {
+      add_mechanism(*c);
+    }
+  }
+  for (const auto& s : config.all_egress) {
     if (s.address.empty() || s.address == "0.0.0.0" || s.address == "::") {
       continue;
     }
@@ -248,7 +252,7 @@ int dns_records(const Config& config) {
   if (!store) {
     return failed(store.error().detail);
   }
-  tenancy::DomainService service(**store, config.domains, [&config] { return load_master_key(config); });
+  tenancy::DomainService service(store->store(), config.domains, [&config] { return load_master_key(config); });
   auto domains = service.list("");
   if (!domains) {
     return failed(domains.error().detail);

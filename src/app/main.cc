@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "app/config.h"
+#include "app/cluster_command.h"
 #include "app/dns_command.h"
 #include "app/domain_command.h"
 #include "app/events_command.h"
@@ -173,6 +174,27 @@ int main(int argc, char** argv) {
     sub->fallthrough();
   }
 
+  auto* cluster = app.add_subcommand("cluster", "Cluster mode: the region's key, buckets and state");
+  cluster->require_subcommand(1);
+  std::string keygen_path;
+  bool dry_run = false;
+  bool cluster_json = false;
+  auto* cluster_keygen = cluster->add_subcommand("keygen", "Write a new cluster master key to FILE");
+  cluster_keygen->add_option("file", keygen_path, "Key file (must not exist)")->required();
+  auto* cluster_init = cluster->add_subcommand("init", "Create every bucket the region needs (idempotent)");
+  cluster_init->add_option("--config", config_path, "Configuration file")->capture_default_str();
+  cluster_init->add_flag("--dry-run", dry_run, "Print what would be created");
+  auto* cluster_status = cluster->add_subcommand("status", "The region's buckets, replicas and nodes");
+  cluster_status->add_option("--config", config_path, "Configuration file")->capture_default_str();
+  cluster_status->add_flag("--json", cluster_json, "JSON");
+  bool resume = false;
+  auto* drain = app.add_subcommand("drain", "Stop intake on a node while it finishes deliveries");
+  drain->add_flag("--resume", resume, "Take traffic again");
+  api_flags(drain);
+  std::string drain_config = config_path;
+  drain->add_option("--config", drain_config, "Configuration file (for the API URL and token)");
+  drain->add_flag("--json", cluster_json, "Print the API's JSON answer");
+
   auto* events = app.add_subcommand("events", "Events of a job from the event log (JSON lines)");
   std::string events_job;
   events->add_option("--job", events_job, "Job id")->required();
@@ -295,6 +317,18 @@ int main(int argc, char** argv) {
     return txmail::cli::key_revoke(t, account_args);
   }
 
+  if (cluster->parsed()) {
+    if (cluster_keygen->parsed()) {
+      return txmail::app::cluster_keygen(keygen_path);
+    }
+    const auto config = config_or_exit(config_path);
+    return cluster_init->parsed() ? txmail::app::cluster_init(config, dry_run)
+                                  : txmail::app::cluster_status(config, cluster_json);
+  }
+  if (drain->parsed()) {
+    return txmail::cli::drain(api_target(target, drain_config, drain_config != config_path), resume,
+                              cluster_json);
+  }
   if (serve->parsed()) {
     auto config = config_or_exit(config_path);
     config.accept_data_loss = accept_data_loss;

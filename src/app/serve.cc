@@ -22,7 +22,6 @@
 #include "queue/delivery_engine.h"
 #include "smtp/server/server.h"
 #include "store/rocks_spool.h"
-#include "store/sqlite_config_store.h"
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
 #include "tenancy/dkim_keyring.h"
@@ -38,6 +37,8 @@
 #include "app/domain_command.h"
 #include "app/domain_verifier.h"
 #include "app/metrics.h"
+#include "app/readiness.h"
+#include "app/stores.h"
 #include "tenancy/rate_limiter.h"
 #include "tenancy/suppression.h"
 
@@ -237,28 +238,33 @@ int serve(const Config& config) {
   std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, fs_ec);
   std::filesystem::remove(config.data_dir + "/ports", fs_ec);
-  const DataStores stores{config.data_dir, config.master_key_env.empty() ? config.master_key_file : ""};
+  const DataStores stores{config.data_dir,
+                          config.cluster.enabled()      ? config.cluster.master_key_file
+                          : config.master_key_env.empty() ? config.master_key_file
+                                                          : ""};
   if (auto r = check_data_dir(stores, config.accept_data_loss); !r) {
     return fail(config, r.error().detail);
   }
-  auto config_store = store::SqliteConfigStore::open(config.data_dir + "/config.db");
-  if (!config_store) {
-    return fail(config, config_store.error().detail);
-  }
-  for (const auto& seed : config.accounts) {
-    if (auto r = tenancy::bootstrap_account(**config_store, seed.account, seed.password); !r) {
-      return fail(config, "account " + seed.account.name + ": " + r.error().detail);
-    }
-  }
-  auto accounts = tenancy::AccountDirectory::load(**config_store);
-  if (!accounts) {
-    return fail(config, accounts.error().detail);
-  }
-  tenancy::Authenticator authenticator(**accounts, config.auth_cache_ttl);
+  // The master key first: in cluster mode a node without the cluster's key must not start.
   auto master = load_master_key(config);
   if (!master) {
     return fail(config, master.error().detail);
   }
+  auto backend = ConfigBackend::open(config, true);
+  if (!backend) {
+    return fail(config, backend.error().detail);
+  }
+  store::ConfigStore* config_store = &backend->store();
+  for (const auto& seed : config.accounts) {
+    if (auto r = tenancy::bootstrap_account(*config_store, seed.account, seed.password); !r) {
+      return fail(config, "account " + seed.account.name + ": " + r.error().detail);
+    }
+  }
+  auto accounts = tenancy::AccountDirectory::load(*config_store);
+  if (!accounts) {
+    return fail(config, accounts.error().detail);
+  }
+  tenancy::Authenticator authenticator(**accounts, config.auth_cache_ttl);
   // The master key also seals notification endpoints (they may hold credentials) and derives
   // each account's webhook signing secret.
   auto sealer = std::make_shared<tenancy::MasterKey>(*master);
@@ -271,11 +277,11 @@ int serve(const Config& config) {
   auto webhook_secret = [sealer](const std::string& account) {
     return sealer->derive("webhook-secret:" + account);
   };
-  auto keyring = tenancy::DkimKeyring::load(**config_store, std::move(*master));
+  auto keyring = tenancy::DkimKeyring::load(*config_store, std::move(*master));
   if (!keyring) {
     return fail(config, keyring.error().detail);
   }
-  auto suppressions = tenancy::SuppressionList::load(**config_store, config.suppression);
+  auto suppressions = tenancy::SuppressionList::load(*config_store, config.suppression);
   if (!suppressions) {
     return fail(config, suppressions.error().detail);
   }
@@ -285,6 +291,15 @@ int serve(const Config& config) {
     return fail(config, spool.error().detail);
   }
   (*spool)->set_min_free_space(config.min_free_space);
+  Readiness readiness(Readiness::Sources{
+      .data_dir = config.data_dir,
+      .min_free_space = config.min_free_space,
+      .spool_accepting = [s = spool->get()] { return s->accepting(); },
+      .cluster_reason = config.cluster.refuse_on_quorum_loss
+                            ? std::function<std::optional<std::string>()>(
+                                  [b = &*backend] { return b->unready_reason(); })
+                            : nullptr});
+  readiness.probe_disk();
   if (auto r = ensure_admin_token(config.admin_token_file); !r) {
     return fail(config, r.error().detail);
   }
@@ -338,6 +353,7 @@ int serve(const Config& config) {
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
   // handed to delivery; the events are appended first, so they come first in the log.
+  smtp_ctx.refuse_intake = [&readiness] { return readiness.reason(); };
   smtp_ctx.on_spooled = [&delivery, log](store::SpoolRecord& r) {
     for (const auto& rcpt : r.recipients) {
       log->append(recipient_event(events::Kind::kStarted, r, rcpt));
@@ -404,13 +420,18 @@ int serve(const Config& config) {
   };
   // Background verification of sender domains: uncached lookups (a record just published must
   // not hide behind a cached "no such name").
-  tenancy::DomainService domain_service(**config_store, config.domains,
+  tenancy::DomainService domain_service(*config_store, config.domains,
                                         [&config] { return load_master_key(config); });
   DomainVerifier verifier(pool.at(0), workers, domain_service, **unbound, config.domain_verify_interval);
   asio::steady_timer config_poll(pool.at(0));
-  // Changes other processes made to the config store (administration commands write the same
-  // file) reach the watchers within a second.
-  every(config_poll, workers, std::chrono::seconds(1), [store = config_store->get()] {
+  // Changes other processes made to the embedded config store (administration commands write
+  // the same file) reach the watchers within a second; the disk is probed for /readyz.
+  every(config_poll, workers, std::chrono::seconds(1), [store = config_store, &readiness,
+                                                        poll = backend->needs_refresh()] {
+    readiness.probe_disk();
+    if (!poll) {
+      return;
+    }
     if (auto n = store->refresh(); !n) {
       logger()->error("config store refresh: {}", n.error().detail);
     } else if (*n > 0) {
@@ -439,7 +460,7 @@ int serve(const Config& config) {
   });
   api::StatusApi status_api(**event_log);
   api::WebhooksApi webhooks_api(api::WebhooksDeps{
-      .config = **config_store,
+      .config = *config_store,
       .seal = seal,
       .open = open_sealed,
       .secret_of = webhook_secret,
@@ -499,7 +520,7 @@ int serve(const Config& config) {
       .event_backlog = [l = event_log->get()] { return static_cast<std::uint64_t>(l->backlog()); },
       .webhooks = [d = dispatcher->get()] { return d->stats(); }};
   api::ApiService api_service(api::ServiceDeps{
-      .config = **config_store,
+      .config = *config_store,
       .accounts = **accounts,
       .authenticator = authenticator,
       .limiter = limiter,
@@ -513,7 +534,8 @@ int serve(const Config& config) {
       .webhooks = &webhooks_api,
       .auth_failures = &smtp_ctx.auth_failures,
       .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
-      .ready = [s = spool->get()] { return s->accepting(); },
+      .unready = [&readiness] { return readiness.reason(); },
+      .set_draining = [&readiness](bool on) { readiness.set_draining(on); },
       .metrics = [&metrics_sources] { return render_metrics(metrics_sources); }});
   api::HttpOptions http_options;
   if (!config.http_listen.empty()) {
@@ -572,6 +594,7 @@ int serve(const Config& config) {
   stopped.get_future().wait();
 
   // Every session and connection has ended: complete the pending writes, stop the threads.
+  backend->leave();
   (*unbound)->shutdown();
   (*dispatcher)->stop();
   (*event_log)->close();

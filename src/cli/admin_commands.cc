@@ -143,6 +143,15 @@ int account_delete(const ApiTarget& t, const AccountArgs& a) {
              [&a](const json::value&) { fmt::print("account {} deleted\n", a.name); });
 }
 
+int drain(const ApiTarget& t, bool resume, bool as_json) {
+  return run(t, "POST", resume ? "/v2/admin/resume" : "/v2/admin/drain", "", as_json, [resume](const json::value& v) {
+    const auto& o = v.as_object();
+    const bool ready = o.at("ready").as_bool();
+    fmt::print("{}; the node is {}{}\n", resume ? "resumed" : "draining: intake stopped, deliveries go on",
+               ready ? "ready" : "not ready: ", ready ? "" : str(v, "reason"));
+  });
+}
+
 int key_create(const ApiTarget& t, const AccountArgs& a) {
   const json::object body{{"name", a.key_name.empty() ? std::string("cli") : a.key_name}};
   return run(t, "POST", "/v2/admin/accounts/" + path_part(a.name) + "/keys", json::serialize(body), a.json,

@@ -32,6 +32,8 @@ int account_delete(const ApiTarget& t, const AccountArgs& a);
 int key_create(const ApiTarget& t, const AccountArgs& a);
 int key_list(const ApiTarget& t, const AccountArgs& a);
 int key_revoke(const ApiTarget& t, const AccountArgs& a);
+// `txmail drain [--resume]`: stop (or resume) intake on the node the API URL names.
+int drain(const ApiTarget& t, bool resume, bool as_json);
 
 struct SuppressionArgs {
   std::string email;

@@ -17,6 +17,7 @@ struct EgressSource {
   std::string name = "default";
   std::string address;  // bind address; empty: the system's choice
   std::string ehlo;     // empty: the node name
+  std::string site;     // the site whose nodes send from it; empty: every site's
 };
 
 struct RouteRule {

@@ -33,7 +33,7 @@ class Txmail:
     """One txmail process. `extra` is TOML appended to the generated config."""
 
     def __init__(self, extra="", smtp_settings="", accounts=None, tls_files=False, delivery="paused = true",
-                 http_settings=""):
+                 http_settings="", node_settings="", name="txmail.test"):
         """`delivery` is the [delivery] table's body: intake tests keep mail in the spool."""
         self.dir = tempfile.mkdtemp(prefix="txmail-test-")
         self.data_dir = os.path.join(self.dir, "data")
@@ -56,9 +56,10 @@ class Txmail:
                         f'allow_unverified_domains = true\nhourly_limit = 0\n')
         self.config_text = f"""
 [node]
-name = "txmail.test"
+name = "{name}"
 data_dir = "{self.data_dir}"
 io_threads = 2
+{node_settings}
 [log]
 level = "debug"
 file = "{self.log}"
@@ -544,3 +545,96 @@ def txt_zone(records, ttl=60):
         chunks = " ".join('"%s"' % value[i:i + 250] for i in range(0, len(value), 250))
         out += f"{name}. IN TXT {chunks}\n"
     return out
+
+
+class NatsRegion:
+    """A region of NATS JetStream on loopback (docs/cluster.md): one nats-server per site, each
+    tagged site:<name>, with unique_tag "site:" so every R3 bucket has one replica per site.
+    Default: sites a and b and the witness w. Each server is stopped by its PID."""
+
+    def __init__(self, sites=("a", "b", "w")):
+        self.dir = tempfile.mkdtemp(prefix="txmail-nats-")
+        self.sites = list(sites)
+        self.client = {s: free_port() for s in sites}
+        self.route = {s: free_port() for s in sites}
+        self.monitor = {s: free_port() for s in sites}
+        self.procs = {}
+        routes = ", ".join(f"nats-route://127.0.0.1:{self.route[s]}" for s in sites)
+        for s in sites:
+            role = "witness" if s == "w" else "data"
+            with open(os.path.join(self.dir, f"{s}.conf"), "w") as f:
+                f.write(f"""server_name: {s.upper()}
+listen: 127.0.0.1:{self.client[s]}
+http: 127.0.0.1:{self.monitor[s]}
+max_payload: 8MB
+server_tags: ["site:{s}", "role:{role}"]
+jetstream {{
+  store_dir: "{self.dir}/{s}"
+  max_memory_store: 64MB
+  max_file_store: 1GB
+  unique_tag: "site:"
+}}
+cluster {{
+  name: r1
+  listen: 127.0.0.1:{self.route[s]}
+  routes: [ {routes} ]
+}}
+""")
+        for s in sites:
+            self.start(s)
+        self.wait_ready()
+
+    def url(self, site):
+        return f"nats://127.0.0.1:{self.client[site]}"
+
+    def start(self, site):
+        log = open(os.path.join(self.dir, f"{site}.log"), "ab")
+        self.procs[site] = subprocess.Popen(["nats-server", "-c", os.path.join(self.dir, f"{site}.conf")],
+                                            stdout=log, stderr=log)
+
+    def jsz(self, site):
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor[site]}/jsz", timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    def wait_ready(self, timeout=60):
+        """Every running server sees a JetStream meta leader."""
+        def ready():
+            for s, p in self.procs.items():
+                if p.poll() is not None:
+                    continue
+                z = self.jsz(s)
+                if not z or not (z.get("meta_cluster") or {}).get("leader"):
+                    return False
+            return True
+        wait_for("a JetStream meta leader", ready, timeout=timeout)
+
+    def kill(self, site):
+        p = self.procs.get(site)
+        if p and p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+
+    def stop(self, site=None):
+        for s in ([site] if site else list(self.procs)):
+            p = self.procs.get(s)
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        if exc_type is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print(f"NATS test files kept in {self.dir}", file=sys.stderr)

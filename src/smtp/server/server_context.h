@@ -36,6 +36,10 @@ struct ServerContext {
   const tenancy::DkimKeyring* keyring = nullptr;
   // Units of one account waiting for a delivery connection (inflow control); any thread.
   std::function<std::size_t(const std::string& account)> delivery_backlog;
+  // Why this node takes no mail now (draining, the region's quorum lost, the disk full), or
+  // nullopt. Asked at the greeting (421), at MAIL and before the final reply (451): a client
+  // never hears 250 for a message the node cannot keep. Any thread; cheap. Null: always open.
+  std::function<std::optional<std::string>()> refuse_intake;
   // The per-account hourly limit shared with the REST API (null: none).
   tenancy::RateLimiter* limiter = nullptr;
   std::int64_t default_hourly_limit = 0;

@@ -49,6 +49,12 @@ awaitable<void> Session::loop() {
   if (listener_.mode == ListenerMode::kSubmissions && !co_await start_implicit_tls()) {
     co_return;
   }
+  if (auto why = ctx_.refuse_intake ? ctx_.refuse_intake() : std::nullopt) {
+    logger()->info("smtp session={} client={} refused at greeting: {}", id_, conn_->remote_ip(), *why);
+    reply(421, "4.3.2", "Service not available, closing transmission channel");
+    co_await flush();
+    co_return;
+  }
   reply(Reply(220, "", ctx_.options.hostname + " ESMTP txmail"));
   while (!quit_) {
     if (stopping_) {

@@ -230,7 +230,9 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   }
   // Every recipient suppressed: the job is accepted (each drop is an event), nothing to spool.
   Result<void> stored;
-  if (!record.recipients.empty()) {
+  if (auto why = ctx_.refuse_intake ? ctx_.refuse_intake() : std::nullopt) {
+    stored = make_error(ErrorCode::kUnavailable, "intake closed: " + *why);
+  } else if (!record.recipients.empty()) {
     stored = co_await spool_put(ctx_.spool, record);
   }
   if (!stored) {

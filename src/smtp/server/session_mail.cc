@@ -57,6 +57,11 @@ void Session::on_mail(Command cmd) {
     reply(555, "5.5.4", "MAIL parameters need EHLO");
     return;
   }
+  if (auto why = ctx_.refuse_intake ? ctx_.refuse_intake() : std::nullopt) {
+    logger()->info("smtp session={} MAIL refused: {}", id_, *why);
+    reply(451, "4.3.0", "Service temporarily unavailable, try again later");
+    return;
+  }
   // The account's hourly limit, shared with the REST API: one message, one request.
   const std::optional<std::string>& account = account_ ? account_ : ip_account_;
   if (ctx_.limiter != nullptr && account && (account_ || listener_.mode == ListenerMode::kRelay)) {

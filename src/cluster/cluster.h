@@ -1,0 +1,81 @@
+// The cluster module's face to the rest of txmail (DESIGN.md sections 4 and 5; docs/cluster.md):
+// a node's membership of a region on NATS JetStream. Nothing here names a NATS type, so the
+// layers above never include <nats/nats.h>.
+//
+// A region is two sites plus a witness, each with one nats-server, tagged "site:<name>".
+// `txmail cluster init` creates the region's buckets once (provision); a serving node joins
+// (ClusterNode): it reads the shared configuration from an in-memory snapshot, heartbeats in
+// the nodes bucket, and knows whether the region's quorum answers (readiness).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "store/config_store.h"
+
+namespace txmail::cluster {
+
+inline constexpr const char* kConfigBucket = "txmail_config";  // accounts, domains, keys, ...
+inline constexpr const char* kNodesBucket = "txmail_nodes";    // heartbeats of serving nodes
+
+struct ClusterOptions {
+  std::vector<std::string> nats;  // the region's servers, the node's own site first
+  std::string user;
+  std::string password;
+  std::string creds_file;
+  std::string ca_file;
+  std::string home_domain;  // JetStream domain where configuration is written; "" = this one
+  std::string node;
+  std::string site;
+  std::string region;
+  int replicas = 3;  // of every bucket; 1 only for a one-server trial
+  // How long the region may fail to answer before the node stops taking traffic.
+  std::chrono::milliseconds quorum_grace = std::chrono::seconds(10);
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);         // each request
+  std::chrono::milliseconds start_timeout = std::chrono::seconds(30);  // the first snapshot
+  bool heartbeat = true;  // false for a command that reads or writes configuration and exits
+};
+
+class ClusterNode {
+ public:
+  // Connects (retrying in the background), loads the configuration snapshot (an error when it
+  // cannot within start_timeout) and starts the heartbeat.
+  static Result<std::unique_ptr<ClusterNode>> join(const ClusterOptions& options);
+  ~ClusterNode();
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+  ClusterNode(ClusterNode&&) = delete;
+  ClusterNode& operator=(ClusterNode&&) = delete;
+
+  store::ConfigStore& config();
+  // nullopt while the region's quorum has answered within the grace period; otherwise why not.
+  std::optional<std::string> unready_reason() const;
+  // Stops the heartbeat and removes this node's entry (a clean shutdown).
+  void leave();
+
+  struct Impl;
+
+ private:
+  explicit ClusterNode(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+// `txmail cluster init`: creates every bucket the region needs, or with `dry_run` says what it
+// would create. Idempotent. Returns one line per asset.
+Result<std::vector<std::string>> provision(const ClusterOptions& options, bool dry_run);
+
+// `txmail cluster status`: this node's connection, the buckets with leader, replicas and lag,
+// and the nodes that heartbeat, as a JSON document.
+Result<std::string> status_json(const ClusterOptions& options);
+// The same for people.
+std::string status_text(const std::string& json);
+
+// `txmail cluster keygen FILE`: a new cluster master key, mode 0600; refuses to overwrite.
+Result<void> keygen(const std::string& path);
+
+}  // namespace txmail::cluster

@@ -1,0 +1,184 @@
+// ClusterNode: the connection, the configuration snapshot and the heartbeat of a serving node.
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <thread>
+
+#include "cluster/cluster.h"
+#include "cluster/key_codec.h"
+#include "cluster/kv_config_store.h"
+#include "common/clock.h"
+#include "common/duration.h"
+#include "common/log.h"
+#include "tenancy/master_key.h"
+
+namespace txmail::cluster {
+
+NatsOptions nats_options(const ClusterOptions& o) {
+  return NatsOptions{.servers = o.nats,
+                     .user = o.user,
+                     .password = o.password,
+                     .creds_file = o.creds_file,
+                     .ca_file = o.ca_file,
+                     .name = o.node,
+                     .home_domain = o.home_domain,
+                     .timeout = o.timeout};
+}
+
+struct ClusterNode::Impl {
+  ClusterOptions options;
+  std::unique_ptr<NatsConnection> nats;
+  std::unique_ptr<KvConfigStore> config;
+  std::atomic<std::int64_t> last_answer_ms{0};  // steady clock, the last heartbeat stored
+  std::int64_t started_ms = 0;
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread heartbeat;
+
+  static std::int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               Clock::now().time_since_epoch())
+        .count();
+  }
+
+  // A heartbeat is a write to an R3 bucket: stored means the region's quorum answers.
+  bool beat() {
+    if (!nats->connected()) {
+      return false;
+    }
+    boost::json::object o{{"node", options.node},
+                          {"site", options.site},
+                          {"region", options.region},
+                          {"server", nats->connected_url()},
+                          {"ts", now_ms()}};
+    const std::string body = boost::json::serialize(o);
+    const std::string subject = std::string("$KV.") + kNodesBucket + "." + encode_key(options.node);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = options.timeout.count();
+    jsPubAck* ack = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_Publish(&ack, nats->js(), subject.c_str(), body.data(),
+                              static_cast<int>(body.size()), &po, &jerr);
+    jsPubAck_Destroy(ack);
+    return s == NATS_OK;
+  }
+
+  void run() {
+    const auto period = std::min<std::chrono::milliseconds>(std::chrono::seconds(1),
+                                                            options.quorum_grace / 3);
+    bool was_ok = true;
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+      lock.unlock();
+      const bool ok = beat();
+      if (ok) {
+        last_answer_ms.store(steady_ms());
+      }
+      if (ok != was_ok) {
+        if (ok) {
+          logger()->info("cluster: the region answers again");
+        } else {
+          logger()->warn("cluster: a heartbeat was not stored (the region's quorum does not answer)");
+        }
+        was_ok = ok;
+      }
+      lock.lock();
+      cv.wait_for(lock, period, [this] { return stopping; });
+    }
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex);
+      if (stopping) {
+        return;
+      }
+      stopping = true;
+    }
+    cv.notify_all();
+    if (heartbeat.joinable()) {
+      heartbeat.join();
+    }
+  }
+};
+
+ClusterNode::ClusterNode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ClusterNode::~ClusterNode() {
+  impl_->stop();
+  impl_->config.reset();
+}
+
+Result<std::unique_ptr<ClusterNode>> ClusterNode::join(const ClusterOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  auto nats = NatsConnection::open(nats_options(options), true);
+  if (!nats) {
+    return tl::unexpected(nats.error());
+  }
+  impl->nats = std::move(*nats);
+  auto config = KvConfigStore::open(*impl->nats, kConfigBucket, options.start_timeout);
+  if (!config) {
+    return tl::unexpected(config.error());
+  }
+  impl->config = std::move(*config);
+  logger()->info("cluster: configuration loaded from {}: {} entries at revision {}",
+                 impl->nats->connected_url(), impl->config->size(), impl->config->revision());
+  impl->started_ms = Impl::steady_ms();
+  impl->last_answer_ms.store(impl->started_ms);
+  if (options.heartbeat) {
+    impl->heartbeat = std::thread([p = impl.get()] { p->run(); });
+  }
+  return std::unique_ptr<ClusterNode>(new ClusterNode(std::move(impl)));
+}
+
+store::ConfigStore& ClusterNode::config() { return *impl_->config; }
+
+std::optional<std::string> ClusterNode::unready_reason() const {
+  if (!impl_->options.heartbeat) {
+    return std::nullopt;
+  }
+  const std::int64_t silent = Impl::steady_ms() - impl_->last_answer_ms.load();
+  if (silent <= impl_->options.quorum_grace.count()) {
+    return std::nullopt;
+  }
+  return std::string(impl_->nats->connected() ? "the region's NATS quorum does not answer"
+                                              : "no NATS server of the region is reachable")
+         + " (for " + std::to_string(silent / 1000) + " s)";
+}
+
+void ClusterNode::leave() {
+  impl_->stop();
+  if (impl_->options.heartbeat && impl_->nats->connected()) {
+    const std::string subject = std::string("$KV.") + kNodesBucket + "." + encode_key(impl_->options.node);
+    natsMsg* m = nullptr;
+    if (natsMsg_Create(&m, subject.c_str(), nullptr, "", 0) == NATS_OK
+        && natsMsgHeader_Set(m, "KV-Operation", "DEL") == NATS_OK) {
+      jsPubAck* ack = nullptr;
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = 1000;
+      js_PublishMsg(&ack, impl_->nats->js(), m, &po, nullptr);
+      jsPubAck_Destroy(ack);
+    }
+    natsMsg_Destroy(m);
+  }
+}
+
+Result<void> keygen(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    return make_error(ErrorCode::kConflict, path + " exists; a cluster master key is never overwritten");
+  }
+  auto key = tenancy::MasterKey::load_or_create(path);
+  if (!key) {
+    return tl::unexpected(key.error());
+  }
+  return {};
+}
+
+}  // namespace txmail::cluster

@@ -1,0 +1,75 @@
+// NatsConnection: one connection to the region's NATS servers and its JetStream contexts. The
+// only place that sets connection options; internal to the cluster module (nothing outside
+// src/cluster includes <nats/nats.h>).
+//
+// The connection retries for ever, in the order given (the node's own site first), and keeps
+// no reconnect buffer: a write attempted while the connection is down fails at once instead of
+// being replayed minutes later, after the caller was told it failed.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace txmail::cluster {
+
+struct NatsOptions {
+  std::vector<std::string> servers;  // nats://HOST:PORT, the node's own site first
+  std::string user;
+  std::string password;
+  std::string creds_file;  // a NATS credentials file (JWT + NKey seed)
+  std::string ca_file;     // TLS to NATS, trusting this CA
+  std::string name;        // the client name servers show (the node's name)
+  std::string home_domain;  // JetStream domain where configuration is written; "" = this one
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);  // each JetStream request
+};
+
+// An error from the NATS library: its status text and the thread's last error detail.
+Error nats_error(natsStatus s, const std::string& what);
+// True for the failures that mean "no answer now" (not connected, no responders, timeout).
+bool nats_unreachable(natsStatus s);
+
+class NatsConnection {
+ public:
+  // With `wait_for_server` false, a first connect that fails is an error (administration
+  // commands); with true, the connection keeps trying in the background (a serving node).
+  static Result<std::unique_ptr<NatsConnection>> open(const NatsOptions& options,
+                                                      bool wait_for_server);
+  ~NatsConnection();
+  NatsConnection(const NatsConnection&) = delete;
+  NatsConnection& operator=(const NatsConnection&) = delete;
+  NatsConnection(NatsConnection&&) = delete;
+  NatsConnection& operator=(NatsConnection&&) = delete;
+
+  bool connected() const;
+  // Bumped at every (re)connection: watchers compare it to know they must start over.
+  std::uint64_t generation() const { return generation_.load(); }
+  std::string connected_url() const;
+  std::string connected_server() const;  // the server's id
+  const NatsOptions& options() const { return options_; }
+
+  natsConnection* raw() { return nc_; }
+  jsCtx* js() { return js_; }          // this region's JetStream
+  jsCtx* home_js() { return home_; }   // the home domain's (the same context without one)
+
+ private:
+  explicit NatsConnection(NatsOptions options) : options_(std::move(options)) {}
+
+  static void on_connected(natsConnection* nc, void* self);
+  static void on_disconnected(natsConnection* nc, void* self);
+
+  NatsOptions options_;
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+  jsCtx* home_ = nullptr;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<bool> closing_{false};
+};
+
+}  // namespace txmail::cluster

@@ -1,0 +1,227 @@
+// `txmail cluster init` and `txmail cluster status`: the region's buckets, made once at
+// provisioning (NATS.md section 1: R3 assets cannot be placed while a site is down) and shown
+// with their leaders and replicas.
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "cluster/cluster.h"
+#include "cluster/key_codec.h"
+#include "cluster/nats_connection.h"
+#include "common/duration.h"
+
+namespace txmail::cluster {
+
+NatsOptions nats_options(const ClusterOptions& o);  // cluster_node.cc
+
+namespace {
+
+namespace json = boost::json;
+
+struct Bucket {
+  const char* name;
+  const char* holds;
+  std::int64_t ttl_ns;  // 0: values never expire
+};
+
+// Every bucket of a region. The nodes bucket forgets a node 30 s after its last heartbeat.
+constexpr Bucket kBuckets[] = {
+    {kConfigBucket, "accounts, API key hashes, sender domains, sealed DKIM keys, webhook endpoints", 0},
+    {kNodesBucket, "heartbeats of serving nodes", 30'000'000'000LL},
+};
+
+struct StreamInfo {
+  jsStreamInfo* si = nullptr;
+  ~StreamInfo() { jsStreamInfo_Destroy(si); }
+};
+
+std::string describe(const Bucket& b, int replicas) {
+  return fmt::format("KV bucket {} (stream KV_{}, R{}, file storage, history 1{}): {}", b.name,
+                     b.name, replicas, b.ttl_ns > 0 ? fmt::format(", values expire after {} s", b.ttl_ns / 1'000'000'000) : "",
+                     b.holds);
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> provision(const ClusterOptions& options, bool dry_run) {
+  auto nats = NatsConnection::open(nats_options(options), false);
+  if (!nats) {
+    return tl::unexpected(nats.error());
+  }
+  std::vector<std::string> lines;
+  for (const auto& b : kBuckets) {
+    StreamInfo info;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const std::string stream = std::string("KV_") + b.name;
+    natsStatus s = js_GetStreamInfo(&info.si, (*nats)->js(), stream.c_str(), nullptr, &jerr);
+    if (s == NATS_OK) {
+      const int have = info.si->Config->Replicas;
+      lines.push_back(fmt::format("exists: KV bucket {} (R{}){}", b.name, have,
+                                  have != options.replicas
+                                      ? fmt::format(" -- cluster.replicas asks for R{}; not changed",
+                                                    options.replicas)
+                                      : ""));
+      continue;
+    }
+    if (s != NATS_NOT_FOUND) {
+      return tl::unexpected(nats_error(s, "cluster init: stream " + stream));
+    }
+    if (dry_run) {
+      lines.push_back("would create: " + describe(b, options.replicas));
+      continue;
+    }
+    kvConfig kc;
+    kvConfig_Init(&kc);
+    kc.Bucket = b.name;
+    kc.History = 1;
+    kc.TTL = b.ttl_ns;
+    kc.Replicas = options.replicas;
+    kc.StorageType = js_FileStorage;
+    kvStore* kv = nullptr;
+    s = js_CreateKeyValue(&kv, (*nats)->js(), &kc);
+    if (s != NATS_OK) {
+      return tl::unexpected(nats_error(
+          s, std::string("cluster init: KV bucket ") + b.name
+                 + " (R3 needs all three sites up, each server tagged site:<name> with unique_tag \"site:\")"));
+    }
+    kvStore_Destroy(kv);
+    lines.push_back("created: " + describe(b, options.replicas));
+  }
+  return lines;
+}
+
+namespace {
+
+json::object bucket_status(NatsConnection& nats, const Bucket& b) {
+  json::object out{{"bucket", b.name}, {"stream", std::string("KV_") + b.name}};
+  StreamInfo info;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info.si, nats.js(), (std::string("KV_") + b.name).c_str(), nullptr, &jerr);
+  if (s != NATS_OK) {
+    out["error"] = nats_error(s, "stream info").detail;
+    return out;
+  }
+  out["replicas"] = info.si->Config->Replicas;
+  out["values"] = info.si->State.Msgs;
+  out["last_revision"] = info.si->State.LastSeq;
+  if (const auto* c = info.si->Cluster) {
+    out["cluster"] = c->Name == nullptr ? "" : c->Name;
+    out["leader"] = c->Leader == nullptr ? "" : c->Leader;
+    json::array peers;
+    for (int i = 0; i < c->ReplicasLen; ++i) {
+      const auto* p = c->Replicas[i];
+      peers.push_back(json::object{{"server", p->Name == nullptr ? "" : p->Name},
+                                   {"current", p->Current},
+                                   {"offline", p->Offline},
+                                   {"lag", p->Lag},
+                                   {"active_ms", p->Active / 1'000'000}});
+    }
+    out["followers"] = std::move(peers);
+  }
+  return out;
+}
+
+json::array nodes_status(NatsConnection& nats) {
+  json::array out;
+  kvStore* kv = nullptr;
+  if (js_KeyValue(&kv, nats.js(), kNodesBucket) != NATS_OK) {
+    return out;
+  }
+  kvKeysList keys{};
+  if (kvStore_Keys(&keys, kv, nullptr) == NATS_OK) {
+    for (int i = 0; i < keys.Count; ++i) {
+      kvEntry* e = nullptr;
+      if (kvStore_Get(&e, kv, keys.Keys[i]) != NATS_OK) {
+        continue;
+      }
+      boost::system::error_code ec;
+      auto v = json::parse(std::string_view(static_cast<const char*>(kvEntry_Value(e)),
+                                            kvEntry_ValueLen(e)),
+                           ec);
+      kvEntry_Destroy(e);
+      if (!ec && v.is_object()) {
+        auto o = v.as_object();
+        if (const auto* ts = o.if_contains("ts"); ts != nullptr && ts->is_int64()) {
+          o["age_ms"] = now_ms() - ts->as_int64();
+        }
+        out.push_back(std::move(o));
+      }
+    }
+    kvKeysList_Destroy(&keys);
+  }
+  kvStore_Destroy(kv);
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> status_json(const ClusterOptions& options) {
+  auto nats = NatsConnection::open(nats_options(options), false);
+  if (!nats) {
+    return tl::unexpected(nats.error());
+  }
+  json::object out{{"region", options.region},
+                   {"this_node",
+                    json::object{{"node", options.node},
+                                 {"site", options.site},
+                                 {"connected_url", (*nats)->connected_url()},
+                                 {"server_id", (*nats)->connected_server()}}}};
+  json::array buckets;
+  for (const auto& b : kBuckets) {
+    buckets.push_back(bucket_status(**nats, b));
+  }
+  out["buckets"] = std::move(buckets);
+  out["nodes"] = nodes_status(**nats);
+  return json::serialize(out);
+}
+
+namespace {
+
+std::int64_t number(const json::value& v) {
+  return v.is_int64() ? v.as_int64() : v.is_uint64() ? static_cast<std::int64_t>(v.as_uint64()) : 0;
+}
+
+}  // namespace
+
+std::string status_text(const std::string& text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return text;
+  }
+  const auto& o = v.as_object();
+  std::string out;
+  const auto& me = o.at("this_node").as_object();
+  out += fmt::format("region {}: this node {} (site {}) talks to {}\n", json::value_to<std::string>(o.at("region")),
+                     json::value_to<std::string>(me.at("node")), json::value_to<std::string>(me.at("site")),
+                     json::value_to<std::string>(me.at("connected_url")));
+  for (const auto& bv : o.at("buckets").as_array()) {
+    const auto& b = bv.as_object();
+    if (const auto* err = b.if_contains("error")) {
+      out += fmt::format("bucket {}: {}\n", json::value_to<std::string>(b.at("bucket")), json::value_to<std::string>(*err));
+      continue;
+    }
+    out += fmt::format("bucket {}: R{}, {} values, leader {}\n", json::value_to<std::string>(b.at("bucket")),
+                       number(b.at("replicas")), number(b.at("values")),
+                       b.contains("leader") ? json::value_to<std::string>(b.at("leader")) : "-");
+    if (const auto* f = b.if_contains("followers")) {
+      for (const auto& pv : f->as_array()) {
+        const auto& p = pv.as_object();
+        out += fmt::format("  follower {}: {}{}, lag {}\n", json::value_to<std::string>(p.at("server")),
+                           p.at("current").as_bool() ? "current" : "behind",
+                           p.at("offline").as_bool() ? ", OFFLINE" : "", number(p.at("lag")));
+      }
+    }
+  }
+  for (const auto& nv : o.at("nodes").as_array()) {
+    const auto& n = nv.as_object();
+    auto str = [&](const char* k) {
+      const auto* x = n.if_contains(k);
+      return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string("?");
+    };
+    out += fmt::format("node {}: site {}, via {}, last heartbeat {} ms ago\n", str("node"), str("site"),
+                       str("server"), n.contains("age_ms") ? number(n.at("age_ms")) : std::int64_t{-1});
+  }
+  return out;
+}
+
+}  // namespace txmail::cluster
