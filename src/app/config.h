@@ -46,7 +46,7 @@ struct ClusterConfig {
   std::string home_domain;        // JetStream domain where configuration is written
   bool refuse_on_quorum_loss = true;  // on_quorum_loss = "refuse" | "local"
   int replicas = 3;
-  std::chrono::milliseconds quorum_grace = std::chrono::seconds(10);
+  std::chrono::milliseconds quorum_grace = std::chrono::seconds(15);
   std::chrono::milliseconds timeout = std::chrono::seconds(5);
 
   bool enabled() const { return !nats.empty(); }

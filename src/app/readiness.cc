@@ -30,6 +30,13 @@ std::optional<std::string> Readiness::reason() const {
   return std::nullopt;
 }
 
+std::optional<std::string> Readiness::intake_refusal() const {
+  if (draining_.load()) {
+    return "draining";
+  }
+  return s_.cluster_reason ? s_.cluster_reason() : std::nullopt;
+}
+
 void Readiness::set_draining(bool draining) {
   if (draining_.exchange(draining) != draining) {
     logger()->warn("{}", draining ? "draining: intake stopped, deliveries go on (txmail drain)"

@@ -29,6 +29,9 @@ class Readiness {
   explicit Readiness(Sources sources) : s_(std::move(sources)) {}
 
   std::optional<std::string> reason() const;
+  // The reasons that send a client to another node at once (draining, the region lost): SMTP
+  // refuses at the greeting. A full disk is the spool's to refuse, message by message (451).
+  std::optional<std::string> intake_refusal() const;
   void set_draining(bool draining);
   bool draining() const { return draining_.load(); }
   // statvfs and a small write in the data directory.

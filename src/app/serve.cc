@@ -353,7 +353,7 @@ int serve(const Config& config) {
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
   // handed to delivery; the events are appended first, so they come first in the log.
-  smtp_ctx.refuse_intake = [&readiness] { return readiness.reason(); };
+  smtp_ctx.refuse_intake = [&readiness] { return readiness.intake_refusal(); };
   smtp_ctx.on_spooled = [&delivery, log](store::SpoolRecord& r) {
     for (const auto& rcpt : r.recipients) {
       log->append(recipient_event(events::Kind::kStarted, r, rcpt));

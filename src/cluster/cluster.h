@@ -34,7 +34,7 @@ struct ClusterOptions {
   std::string region;
   int replicas = 3;  // of every bucket; 1 only for a one-server trial
   // How long the region may fail to answer before the node stops taking traffic.
-  std::chrono::milliseconds quorum_grace = std::chrono::seconds(10);
+  std::chrono::milliseconds quorum_grace = std::chrono::seconds(15);
   std::chrono::milliseconds timeout = std::chrono::seconds(5);         // each request
   std::chrono::milliseconds start_timeout = std::chrono::seconds(30);  // the first snapshot
   bool heartbeat = true;  // false for a command that reads or writes configuration and exits

@@ -4,7 +4,8 @@
 // Reads never touch the network: every node keeps the whole bucket in memory, fed by a watch
 // (an ordered consumer) that starts over, with the whole bucket, whenever the connection comes
 // back. A write is a publish to the key's subject with the revision it expects (the KV
-// revision is the stream sequence, so it is the compare-and-set token): a lost race is
+// revision is the stream sequence, so it is the compare-and-set token; see publish() for why
+// the stream's last sequence is named too): a lost race is
 // kConflict, a region that cannot be reached kUnavailable, and nothing is queued for later. A
 // node reads its own writes at once: a successful write enters the snapshot before put()
 // returns; the same change arriving later through the watch is recognised by its revision.
@@ -69,10 +70,18 @@ class KvConfigStore final : public store::ConfigStore {
   Result<std::uint64_t> write(std::string_view key, const std::optional<std::string_view>& value,
                               store::Expect expect);
   bool pause(std::chrono::milliseconds d);  // false when stopping
+  // One conditional (key_last set) or unconditional publish; the new revision.
+  Result<std::uint64_t> publish(natsMsg* msg, std::optional<std::uint64_t> key_last);
+  struct LastChange {
+    bool present = false;     // a value (not a delete marker, not nothing)
+    std::uint64_t revision = 0;  // the marker's or the value's; 0: no message
+  };
+  Result<LastChange> last_change(const std::string& subject);
 
   NatsConnection& nats_;
   const std::string bucket_;
   std::string subject_prefix_;  // "$KV.<bucket>." (with the home domain's API prefix)
+  std::string stream_;          // "KV_<bucket>"
 
   mutable std::shared_mutex mutex_;  // snapshot_, revision_
   std::map<std::string, Slot> snapshot_;

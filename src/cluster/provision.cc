@@ -83,6 +83,17 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
           s, std::string("cluster init: KV bucket ") + b.name
                  + " (R3 needs all three sites up, each server tagged site:<name> with unique_tag \"site:\")"));
     }
+    // The config bucket is never empty: a conditional write names the stream's last sequence,
+    // which nats.c cannot say is 0 (KvConfigStore::publish).
+    if (std::string_view(b.name) == kConfigBucket) {
+      const std::string marker = json::serialize(json::object{{"region", options.region}, {"created", now_ms()}});
+      std::uint64_t rev = 0;
+      s = kvStore_Put(&rev, kv, "cluster/created", marker.data(), static_cast<int>(marker.size()));
+      if (s != NATS_OK) {
+        kvStore_Destroy(kv);
+        return tl::unexpected(nats_error(s, "cluster init: the first entry of the config bucket"));
+      }
+    }
     kvStore_Destroy(kv);
     lines.push_back("created: " + describe(b, options.replicas));
   }

@@ -36,7 +36,7 @@ struct ServerContext {
   const tenancy::DkimKeyring* keyring = nullptr;
   // Units of one account waiting for a delivery connection (inflow control); any thread.
   std::function<std::size_t(const std::string& account)> delivery_backlog;
-  // Why this node takes no mail now (draining, the region's quorum lost, the disk full), or
+  // Why this node takes no mail now (draining, the region's quorum lost), or
   // nullopt. Asked at the greeting (421), at MAIL and before the final reply (451): a client
   // never hears 250 for a message the node cannot keep. Any thread; cheap. Null: always open.
   std::function<std::optional<std::string>()> refuse_intake;

@@ -1,0 +1,251 @@
+"""Cluster mode (issue site-1): a region on loopback, three nats-servers (site a, site b and the
+witness w, tagged site:<name>, unique_tag "site:"), `txmail cluster init`, and two txmail nodes,
+one per site, with their own data directories and the same cluster master key.
+
+- init: --dry-run creates nothing; init creates the buckets; init again changes nothing.
+- An account created at b authenticates at a (SMTP AUTH and REST); a sender domain added and
+  verified at a signs mail submitted at b (the time from a's answer to b's first signed message
+  is printed); a key rotation at a is used at b; a notification sent by b verifies with the
+  secret a reports, and leaves from b's notification address.
+- A dedicated pool's mail leaves from the sending node's site's address.
+- Two operators editing one account at a and b with If-Match: one wins, one gets 409; without
+  If-Match both changes are kept.
+- The witness killed: configuration writes still succeed. Site a's server killed: b keeps
+  serving and writing configuration; a answers /readyz 503 within the grace period, SMTP 421
+  and REST 503, never 250; restarted, a catches up with what b wrote meanwhile."""
+import threading
+
+import dkim as pydkim
+from txmail_harness import *
+from dkim_check import txt_lookup
+from webhook_receiver import WebhookReceiver, signature_ok
+
+# [cluster] quorum_grace, seconds: longer than a Raft election (4-9 s in nats-server 2.9, NATS.md
+# section 4), so b stays ready while the buckets led from site a elect new leaders.
+GRACE = 12
+BASE_ZONE = []
+
+
+def node_config(region, site, key, dns):
+    return (f'[dns]\nservers = ["{dns.address}"]\n[publish]\nzone = "svc.test"\n'
+            '[dkim]\nverify_interval = "1s"\nrotation_grace = "60s"\n'
+            f'[cluster]\nnats = ["{region.url(site)}"]\nmaster_key_file = "{key}"\n'
+            f'quorum_grace = "{GRACE}s"\ntimeout = "2s"\n'
+            '[[egress.source]]\nname = "a-dedicated"\naddress = "127.0.0.21"\nsite = "a"\n'
+            '[[egress.source]]\nname = "b-dedicated"\naddress = "127.0.0.22"\nsite = "b"\n'
+            '[[egress.source]]\nname = "a-shared"\naddress = "127.0.0.23"\nsite = "a"\n'
+            '[[egress.source]]\nname = "b-shared"\naddress = "127.0.0.24"\nsite = "b"\n'
+            '[[egress.pool]]\nname = "dedicated"\nsources = ["a-dedicated", "b-dedicated"]\n'
+            '[[egress.pool]]\nname = "default"\nsources = ["a-shared", "b-shared"]\n'
+            '[notifications]\nallow_private_targets = true\n'
+            '[[notifications.source]]\nsite = "a"\naddress = "127.0.0.25"\n'
+            '[[notifications.source]]\nsite = "b"\naddress = "127.0.0.26"\n')
+
+
+def run(*args):
+    return subprocess.run([TXMAIL, *args], capture_output=True, text=True, timeout=60)
+
+
+def job_from(sender, to, subject):
+    return {"subject": {"content": subject}, "body": {"contentType": "text/plain", "content": "Thanks for your order"},
+            "mail": {"from": {"email": sender}}, "recipients": [{"mail": {"to": [{"email": to}]}}]}
+
+
+def delivered(sink, subject):
+    return [m for m in sink.messages() if f"Subject: {subject}" in m["data"]]
+
+
+def signed_by(message, dns, selector):
+    raw = message["data"].encode("utf-8", "surrogateescape")
+    return f"s={selector};".encode() in raw and pydkim.verify(raw, dnsfunc=txt_lookup(dns.port))
+
+
+def until_created(tx, name, timeout=30):
+    """Creates an account, retrying while the region elects a new leader (503)."""
+    answers = []
+
+    def attempt():
+        r = http(tx, "POST", "/v2/admin/accounts", {"name": name}, token=True)
+        answers.append(r.status)
+        check(r.status in (201, 503), f"account {name}: {r}")
+        return r.status == 201
+    wait_for(f"account {name} created", attempt, timeout=timeout)
+    return answers
+
+
+sink = Sink("127.0.0.51", free_port())
+receiver = WebhookReceiver()
+try:
+    with NatsRegion() as region, DnsServer(txt_zone(BASE_ZONE, ttl=1)) as dns:
+        key = os.path.join(region.dir, "cluster.key")
+        out = run("cluster", "keygen", key)
+        check(out.returncode == 0 and os.stat(key).st_mode & 0o777 == 0o600, f"keygen: {out.stderr}")
+        check(run("cluster", "keygen", key).returncode != 0, "keygen overwrote a key")
+        delivery = f'mx_port = {sink.port}\nidle_connection = "100ms"\n[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.51:{sink.port}"\n'
+        accounts = ""
+        a = Txmail(name="node-a", node_settings='site = "a"\nregion = "r1"', extra=node_config(region, "a", key, dns),
+                   delivery=delivery, accounts=accounts, tls_files=True)
+        b = Txmail(name="node-b", node_settings='site = "b"\nregion = "r1"', extra=node_config(region, "b", key, dns),
+                   delivery=delivery, accounts=accounts, tls_files=True)
+
+        dry = run("cluster", "init", "--dry-run", "--config", a.config)
+        check(dry.returncode == 0 and "would create: KV bucket txmail_config" in dry.stdout, f"dry run: {dry}")
+        check("would create: KV bucket txmail_config" in run("cluster", "init", "--dry-run", "--config", a.config).stdout,
+              "--dry-run created something")
+        init = run("cluster", "init", "--config", a.config)
+        check(init.returncode == 0 and "created: KV bucket txmail_config" in init.stdout, f"init: {init}")
+        again = run("cluster", "init", "--config", b.config)
+        check(again.returncode == 0 and "exists: KV bucket txmail_config (R3)" in again.stdout
+              and "created" not in again.stdout, f"init again: {again}")
+
+        with a, b:
+            status = json.loads(run("cluster", "status", "--json", "--config", a.config).stdout)
+            config_bucket = [x for x in status["buckets"] if x["bucket"] == "txmail_config"][0]
+            check(config_bucket["replicas"] == 3 and len(config_bucket["followers"]) == 2, f"status: {config_bucket}")
+            wait_for("both nodes in cluster status", lambda: {n["node"] for n in json.loads(
+                run("cluster", "status", "--json", "--config", a.config).stdout)["nodes"]} == {"node-a", "node-b"})
+
+            # An account created at b works at a, over SMTP AUTH and REST.
+            made = http(b, "POST", "/v2/admin/accounts", {"name": "shop", "password": PASSWORD, "pool": "dedicated",
+                                                          "hourlyLimit": 0}, token=True)
+            check(made.status == 201, f"account at b: {made}")
+            api_key = made.json["apiKey"]["key"]
+            d = submission_session(a, "shop")
+            d.cmd("QUIT", 221)
+            check(http(a, "GET", "/v2/domains", key=api_key).status == 200, "b's API key refused at a")
+
+            # A sender domain added and verified at a signs at b.
+            added = http(a, "POST", "/v2/domains", {"domain": "shop.test"}, key=api_key)
+            check(added.status == 201, f"{added}")
+            records = [(r["name"], r["value"]) for r in added.json["records"] if r["purpose"] != "dmarc"]
+            dns.update(txt_zone(records, ttl=1))
+            verified = http(a, "POST", "/v2/domains/shop.test/verify", key=api_key)
+            check(verified.status == 200 and verified.json["verified"], f"{verified}")
+            answered = time.monotonic()
+            tries = []
+
+            def accepted_at_b():
+                r = http(b, "POST", "/v2/jobs", job_from("orders@shop.test", "ann@dest.test", "first at b"), key=api_key)
+                tries.append(r)
+                return r.status == 202 and r
+            try:
+                wait_for("b to accept the new domain", accepted_at_b, timeout=10)
+            except SystemExit:
+                print(f"b's last answer: {tries[-1]}")
+                raise
+            msg = wait_for("b's first message", lambda: delivered(sink, "first at b"))[0]
+            seen = time.monotonic()
+            check(signed_by(msg, dns, "txm1") and "d=shop.test;" in msg["data"], "b's message not signed with a's key")
+            print(f"domain verified at a -> first message signed at b: {1000 * (seen - answered):.0f} ms "
+                  f"(b accepted the job {len(tries)} tries after a's answer)")
+            check(msg["peer"] == "127.0.0.22", f"dedicated pool at b sent from {msg['peer']}")
+
+            # A key rotation at a is used at b.
+            rotated = http(a, "POST", "/v2/domains/shop.test/rotate", key=api_key)
+            check(rotated.status == 200, f"{rotated}")
+            new_key = [k for k in rotated.json["keys"] if k["selector"] == "txm2"][0]
+            dns.update(txt_zone(records + [("txm2._domainkey.shop.test", new_key["dns_record"])], ttl=1))
+            wait_for("the rotation to complete at a", lambda: [k["state"] for k in http(
+                a, "GET", "/v2/domains/shop.test", key=api_key).json["keys"]] == ["retired", "active"], timeout=20)
+            rotated_at = time.monotonic()
+            r = http(b, "POST", "/v2/jobs", job_from("orders@shop.test", "bo@dest.test", "after rotation"), key=api_key)
+            check(r.status == 202, f"{r}")
+            msg = wait_for("b's message after the rotation", lambda: delivered(sink, "after rotation"))[0]
+            check(signed_by(msg, dns, "txm2"), "b did not sign with the key rotated at a")
+            print(f"rotation complete at a -> message signed with it at b: {1000 * (time.monotonic() - rotated_at):.0f} ms")
+
+            # The dedicated pool at a leaves from a's address.
+            r = http(a, "POST", "/v2/jobs", job_from("orders@shop.test", "cy@dest.test", "sent at a"), key=api_key)
+            check(r.status == 202, f"{r}")
+            msg = wait_for("a's message", lambda: delivered(sink, "sent at a"))[0]
+            check(msg["peer"] == "127.0.0.21", f"dedicated pool at a sent from {msg['peer']}")
+
+            # A notification sent by b verifies with the secret a reports.
+            put = http(a, "PUT", "/v2/webhooks/endpoint", {"url": receiver.url("/shop")}, key=api_key)
+            check(put.status in (200, 201), f"{put}")
+            secret = http(a, "GET", "/v2/webhooks/secret", key=api_key).json["secret"]
+            wait_for("b to know the endpoint", lambda: http(b, "GET", "/v2/webhooks/endpoint", key=api_key).status == 200)
+            r = http(b, "POST", "/v2/jobs", job_from("orders@shop.test", "di@dest.test", "notified by b"), key=api_key)
+            job = r.json["jobId"]
+            got = wait_for("b's notification", lambda: [x for x in receiver.got("/shop") if x["body"]["meta"]["jobId"] == job])
+            check(all(signature_ok(x, secret) for x in got), "b's notification does not verify with a's secret")
+            check(got[0]["client"] == "127.0.0.26", f"b's notification came from {got[0]['client']}")
+
+            # Two operators, one account: with If-Match exactly one wins (five rounds: nats-server
+            # 2.9.10 alone lets both win most of the time, see docs/cluster.md).
+            for round in range(5):
+                etag_a = http(a, "GET", "/v2/admin/accounts/shop", token=True).headers["etag"]
+                etag_b = http(b, "GET", "/v2/admin/accounts/shop", token=True).headers["etag"]
+                check(etag_a == etag_b, f"a and b disagree: {etag_a} {etag_b}")
+                answers = {}
+
+                def patch(tx, name, limit):
+                    answers[name] = http(tx, "PATCH", "/v2/admin/accounts/shop", {"hourlyLimit": limit}, token=True,
+                                         headers={"If-Match": etag_a})
+                threads = [threading.Thread(target=patch, args=(a, "a", 100 + round)),
+                           threading.Thread(target=patch, args=(b, "b", 200 + round))]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                codes = sorted(x.status for x in answers.values())
+                check(codes == [200, 409], f"round {round}: concurrent If-Match updates: {answers}")
+                winner = (100 if answers["a"].status == 200 else 200) + round
+                for tx in (a, b):
+                    wait_for("the winner everywhere", lambda: http(tx, "GET", "/v2/admin/accounts/shop", token=True).json[
+                        "hourlyLimit"] == winner)
+            # Without If-Match: both changes kept.
+            threads = [threading.Thread(target=lambda: answers.update(x=http(a, "PATCH", "/v2/admin/accounts/shop",
+                                                                               {"hourlyLimit": 333}, token=True))),
+                       threading.Thread(target=lambda: answers.update(y=http(b, "PATCH", "/v2/admin/accounts/shop",
+                                                                               {"apiAllowIps": ["127.0.0.0/8"]}, token=True)))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            check(answers["x"].status == 200 and answers["y"].status == 200, f"{answers}")
+            for tx in (a, b):
+                wait_for("both changes everywhere", lambda: (lambda j: j["hourlyLimit"] == 333 and j["apiAllowIps"] == [
+                    "127.0.0.0/8"])(http(tx, "GET", "/v2/admin/accounts/shop", token=True).json))
+
+            # The witness down: two of three still write.
+            region.kill("w")
+            until_created(a, "while-witness-down")
+            wait_for("b sees it", lambda: http(b, "GET", "/v2/admin/accounts/while-witness-down", token=True).status == 200)
+            region.start("w")
+            region.wait_ready()
+
+            # Site a's server down: b serves and writes; a stops taking traffic within the grace.
+            killed = time.monotonic()
+            region.kill("a")
+            wait_for("a not ready", lambda: http(a, "GET", "/readyz").status == 503, timeout=GRACE + 10)
+            print(f"site a's server killed -> a's /readyz 503 after {time.monotonic() - killed:.1f} s (grace {GRACE} s)")
+            ready = http(a, "GET", "/readyz")
+            check("NATS" in ready.json["reason"], f"{ready}")
+            d = Dialog(a.ports["submission"])
+            d.expect(421, "4.3.2")
+            d.close()
+            r = http(a, "POST", "/v2/jobs", job_from("orders@shop.test", "eve@dest.test", "refused at a"), key=api_key)
+            check(r.status == 503, f"a took a job while cut off: {r}")
+            r = http(a, "POST", "/v2/admin/accounts", {"name": "cut-off"}, token=True)
+            check(r.status == 503, f"a wrote configuration while cut off: {r}")
+            until_created(b, "during-outage")
+            r = http(b, "POST", "/v2/jobs", job_from("orders@shop.test", "fay@dest.test", "sent during outage"), key=api_key)
+            check(r.status == 202, f"b refused a job while a is down: {r}")
+            wait_for("b's delivery during the outage", lambda: delivered(sink, "sent during outage"))
+            check(http(b, "GET", "/readyz").status == 200, "b not ready while a is down")
+
+            restarted = time.monotonic()
+            region.start("a")
+            wait_for("a ready again", lambda: http(a, "GET", "/readyz").status == 200, timeout=60)
+            wait_for("a catches up", lambda: http(a, "GET", "/v2/admin/accounts/during-outage", token=True).status == 200)
+            print(f"site a's server restarted -> a ready and caught up after {time.monotonic() - restarted:.1f} s")
+            r = http(a, "POST", "/v2/jobs", job_from("orders@shop.test", "gus@dest.test", "after outage"), key=api_key)
+            check(r.status == 202, f"a after the outage: {r}")
+            wait_for("a's delivery after the outage", lambda: delivered(sink, "after outage"))
+            check(not delivered(sink, "refused at a"), "a message refused at a was delivered")
+            check(a.stop() == 0 and b.stop() == 0, "a node did not stop cleanly")
+finally:
+    sink.stop()
+    receiver.stop()
+print("ok")
