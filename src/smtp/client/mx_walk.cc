@@ -84,7 +84,9 @@ awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Dest
     }
     logger()->info("delivery host={} addr={} port={} unusable: {}", peer.host, peer.address,
                    peer.port, opened.failure.detail);
-    if (health != nullptr && !opened.tls_failed) {
+    // Only a host that cannot take mail now is skipped by later walks; one that refused us
+    // (an EHLO 5xx) answers, and is asked again.
+    if (health != nullptr && !opened.tls_failed && opened.failure.verdict.next_mx) {
       health->failed(peer, opened.failure.detail);
     }
     if (!opened.failure.verdict.next_mx) {
