@@ -255,8 +255,7 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
     logger()->error("delivery site={} connection failed with an exception: {}",
                     rq->destination.site, e.what());
   } catch (...) {
-    logger()->error("delivery site={} connection failed with an exception",
-                    rq->destination.site);
+    logger()->error("delivery site={} connection failed with an exception", rq->destination.site);
   }
   if (opening) {  // it ended before its opening did: that slot too
     rq->source->line.opened();

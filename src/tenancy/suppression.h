@@ -1,8 +1,9 @@
 // The suppression list (issue core-5, item 5): addresses that bounced are not sent to again for
 // a while. A hard bounce adds the address by the suppression class the reply table gave it
 // (smtp/client/trouble.h, which reads the reply): 45 days for "no such user", 1 day as
-// temporarily suppressed for a full mailbox, 7 days for other permanent failures. Sending to a suppressed address drops the recipient
-// (DROPPED/PREVIOUSLY_BOUNCED) and renews the entry's expiry.
+// temporarily suppressed for a full mailbox, 7 days for other permanent failures. Sending to a
+// suppressed address drops the recipient (DROPPED/PREVIOUSLY_BOUNCED) and renews the entry's
+// expiry.
 //
 // Entries live in the config store ("suppress/<scope>/<address>", scope = the account, or "*"
 // when the list is global by config) and in memory here, kept current by a watch, so an SMTP

@@ -113,7 +113,7 @@ std::string_view stuff_dots(std::string_view message, std::string& storage) {
 
 std::string_view data_terminator(std::string_view body) {
   return body.empty() || body.ends_with("\r\n") ? std::string_view(".\r\n")
-                                                  : std::string_view("\r\n.\r\n");
+                                                : std::string_view("\r\n.\r\n");
 }
 
 std::string dot_stuff(std::string_view message) {
@@ -275,8 +275,9 @@ awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor execu
       }
     }
   } else if (tls_mandatory(options.tls)) {
-    out.failure = missing(Stage::kStartTls, peer.host + " does not offer STARTTLS and the TLS policy is "
-                                                + std::string(to_string(options.tls)));
+    out.failure =
+        missing(Stage::kStartTls, peer.host + " does not offer STARTTLS and the TLS policy is "
+                                      + std::string(to_string(options.tls)));
     co_return out;
   }
   out.session = std::move(s);
@@ -289,9 +290,9 @@ std::vector<RecipientOutcome> ClientSession::all(const Outgoing& out, const Reci
 
 awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out) {
   if (max_size_ > 0 && out.message->size() > max_size_) {
-    co_return all(out, missing(Stage::kMail,
-                               fmt::format("message of {} bytes is larger than {} accepts ({})",
-                                           out.message->size(), peer_.host, max_size_)));
+    co_return all(
+        out, missing(Stage::kMail, fmt::format("message of {} bytes is larger than {} accepts ({})",
+                                               out.message->size(), peer_.host, max_size_)));
   }
   if (out.smtputf8 && !smtputf8_) {
     // RFC 6531 section 3.2: without SMTPUTF8 at the peer, an internationalized message bounces.
@@ -299,8 +300,8 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
   }
   if (out.eight_bit && !eight_bit_mime_) {
     // RFC 6152: 8-bit data must not go to a peer without 8BITMIME; txmail does not convert.
-    co_return all(out, missing(Stage::kMail, peer_.host
-                                                 + " does not support 8BITMIME for an 8-bit message"));
+    co_return all(
+        out, missing(Stage::kMail, peer_.host + " does not support 8BITMIME for an 8-bit message"));
   }
   std::string mail = "MAIL FROM:<" + out.sender + ">";
   if (max_size_ > 0) {
@@ -390,8 +391,9 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
     }
     if (!accepted.empty()) {
       const RecipientOutcome data =
-          data_reply != nullptr ? judge(Stage::kData, *data_reply)
-                                : judge(Stage::kData, make_error(ErrorCode::kNetwork, "DATA failed"));
+          data_reply != nullptr
+              ? judge(Stage::kData, *data_reply)
+              : judge(Stage::kData, make_error(ErrorCode::kNetwork, "DATA failed"));
       for (auto i : accepted) {
         results[i] = data;
       }

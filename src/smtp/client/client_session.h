@@ -53,8 +53,9 @@ class ClientSession {
  public:
   struct Opened {
     std::unique_ptr<ClientSession> session;  // null when it failed
-    RecipientOutcome failure;  // why it failed: for every unit waiting for the site
-    bool tls_failed = false;   // the handshake failed: a clear-text retry may be allowed
+    // Why it failed: the verdict for every unit waiting for the site.
+    RecipientOutcome failure;
+    bool tls_failed = false;  // the handshake failed: a clear-text retry may be allowed
   };
 
   static awaitable<Opened> open(asio::any_io_executor executor, Peer peer, ClientOptions options,

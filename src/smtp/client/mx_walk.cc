@@ -63,8 +63,8 @@ awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Dest
       if (auto why = health->backed_off(peer)) {
         last = ClientSession::Opened{};
         last.failure.verdict = classify_failure(Stage::kConnect);
-        last.failure.detail = fmt::format("{} [{}] not tried: it failed lately: {}", peer.host,
-                                          peer.address, *why);
+        last.failure.detail =
+            fmt::format("{} [{}] not tried: it failed lately: {}", peer.host, peer.address, *why);
         continue;
       }
     }

@@ -67,7 +67,8 @@ constexpr std::array kRules = {
     Rule{kGreeting | kStartTls, Answer::kReply, "5xx", "", next_mx},
     // A 5xx to EHLO and HELO refuses us (our name, our address) at this site: every unit
     // waiting for it bounces.
-    Rule{kEhlo, Answer::kReply, "5xx", "", bounce(Scope::kDestinationSite, SuppressionClass::kNone)},
+    Rule{kEhlo, Answer::kReply, "5xx", "",
+         bounce(Scope::kDestinationSite, SuppressionClass::kNone)},
     Rule{kStartTls, Answer::kMissing, "", "", next_mx},  // the TLS policy requires it
     Rule{kOpening, Answer::kReply, "xxx", "", next_mx},
     // A transaction.
@@ -83,8 +84,8 @@ constexpr std::array kRules = {
          bounce(Scope::kRecipient, SuppressionClass::kNoSuchUser)},
     Rule{kRcpt, Answer::kReply, "5xx", "x.2.2",
          bounce(Scope::kRecipient, SuppressionClass::kMailboxFull)},
-    Rule{kRcpt, Answer::kReply, "5xx", "", bounce(Scope::kRecipient,
-                                                  SuppressionClass::kOtherPermanent)},
+    Rule{kRcpt, Answer::kReply, "5xx", "",
+         bounce(Scope::kRecipient, SuppressionClass::kOtherPermanent)},
     // MAIL and after: a system or network problem (x.3.x, x.4.x) is about the site, except
     // x.3.4, "this message is too big for the system".
     Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.3.4", defer_message},

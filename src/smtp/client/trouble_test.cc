@@ -66,8 +66,8 @@ TEST(Trouble, Table) {
     const Verdict want{c.outcome, c.scope, c.next_mx, c.suppression};
     EXPECT_EQ(v, want) << c.code << " " << c.enhanced << " stage " << static_cast<int>(c.stage)
                        << ": got outcome " << static_cast<int>(v.outcome) << " scope "
-                       << static_cast<int>(v.scope) << " next_mx " << v.next_mx
-                       << " suppression " << to_string(v.suppression);
+                       << static_cast<int>(v.scope) << " next_mx " << v.next_mx << " suppression "
+                       << to_string(v.suppression);
   }
 }
 
