@@ -71,7 +71,7 @@ events::Event to_event(const queue::Outcome& o) {
 // A hard bounce puts the address on the suppression list (on the worker pool: a store write).
 void suppress_bounce(asio::thread_pool& workers, tenancy::SuppressionList& list,
                      const queue::Outcome& o) {
-  auto entry = tenancy::suppression_for_bounce(o.reply, list.settings());
+  auto entry = tenancy::suppression_for_bounce(o.verdict.suppression, o.reply, list.settings());
   if (!entry) {
     return;
   }

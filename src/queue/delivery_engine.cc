@@ -368,7 +368,7 @@ void DeliveryEngine::route(Unit unit, std::string domain, Result<smtp::Destinati
   if (rq.backoff_until_ms > now_ms()) {
     // The whole site is backed off: this unit is deferred with the site's last answer, and
     // nobody knocks again before the back-off ends.
-    defer_unit(unit, rq.destination.site, "destination site backed off: " + rq.last_error);
+    settle_unit(unit, backed_off(rq), rq.destination.site);
     return;
   }
   ready_added(unit);

@@ -45,7 +45,11 @@ struct Outcome {
   std::string sender;
   std::uint32_t attempt = 0;
   std::string remote_host;
-  std::string reply;
+  std::string reply;  // what the remote said (or what went wrong), as the event shows it
+  // The verdict of the reply table (smtp/client/trouble.h) that decided this outcome, and the
+  // reply it judged (none when the peer said nothing, or no peer was asked).
+  smtp::Verdict verdict;
+  std::optional<smtp::Reply> smtp_reply;
   std::string egress;
   std::string tls;
   std::int64_t received_ms = 0;  // when the job was accepted (delivery latency)
@@ -177,9 +181,9 @@ class DeliveryEngine {
     std::size_t connections = 0;
     bool waiting = false;       // in its source's line
     std::uint32_t pins = 0;     // a caller still uses it: not to be dropped yet
-    std::uint32_t failures = 0;  // consecutive connection failures of the whole site
+    std::uint32_t failures = 0;  // consecutive site-wide deferrals (trouble.h scope)
     std::int64_t backoff_until_ms = 0;
-    std::string last_error;  // why the site is backed off
+    smtp::RecipientOutcome last;  // the answer that backed the site off
     Gcra rate;
     std::vector<IdleWait*> idle;  // its open connections waiting for a unit, oldest first
   };
@@ -212,6 +216,9 @@ class DeliveryEngine {
   void serve_line(Source& source);
   void give_back_idle(Source& source);
   void defer_backed_off(ReadyQueue& rq);
+  // A verdict of destination site scope: every unit waiting gets it; a deferral backs off.
+  void site_verdict(ReadyQueue& rq, const smtp::RecipientOutcome& result,
+                    const std::string& remote);
   void connection_ended(ReadyQueue& rq);
   void drop_if_unused(ReadyQueue& rq);
   void ready_added(const Unit& unit);
@@ -219,17 +226,24 @@ class DeliveryEngine {
   static awaitable<void> worker(DeliveryEngine* self, ReadyQueue* rq);
   // `opening` turns false once the opening phase is over (its slot given back).
   awaitable<void> run_connection(ReadyQueue& rq, bool& opening);
-  awaitable<void> deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit);
+  // True while the connection may carry the next unit (the verdicts' scopes allow it).
+  awaitable<bool> deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit);
   awaitable<Result<std::shared_ptr<const std::string>>> load(const Unit& unit);
   awaitable<void> pace(ReadyQueue& rq);
   Source& source_state(const std::string& name);
 
   // delivery_outcome.cc: results
+  // Every recipient of the unit gets `result`.
+  void settle_unit(const Unit& unit, const smtp::RecipientOutcome& result,
+                   const std::string& remote);
+  // No SMTP answer decided these (DNS, the spool): deferred or bounced with `why`.
   void defer_unit(const Unit& unit, const std::string& remote, const std::string& why);
   void bounce_unit(const Unit& unit, const std::string& why);
-  void record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome,
-              const std::string& remote, const std::string& reply, const std::string& egress,
-              const std::string& tls, Unit& retry);
+  // What a unit waiting for a backed-off site gets: the site's last answer.
+  smtp::RecipientOutcome backed_off(const ReadyQueue& rq) const;
+  void record(const Unit& unit, std::uint32_t index, const smtp::RecipientOutcome& result,
+              const std::string& remote, const std::string& egress, const std::string& tls,
+              Unit& retry);
   void finish_unit(const Unit& unit, Unit retry);
 
   asio::io_context& io_;

@@ -8,8 +8,8 @@
 
 namespace txmail::queue {
 
-void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome outcome,
-                            const std::string& remote, const std::string& reply,
+void DeliveryEngine::record(const Unit& unit, std::uint32_t index,
+                            const smtp::RecipientOutcome& result, const std::string& remote,
                             const std::string& egress, const std::string& tls, Unit& retry) {
   Job& job = jobs_.at(unit.job);
   Recipient& r = job.recipients[index];
@@ -24,11 +24,13 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome
   event.sender = job.envelope->sender;
   event.attempt = r.attempts;
   event.remote_host = remote;
-  event.reply = reply;
+  event.reply = result.detail;
+  event.verdict = result.verdict;
+  event.smtp_reply = result.reply;
   event.egress = egress;
   event.tls = tls;
   event.received_ms = job.received_ms;
-  switch (outcome) {
+  switch (result.verdict.outcome) {
     case smtp::Outcome::kDelivered:
       r.status = store::RecipientStatus::kDelivered;
       event.kind = Outcome::Kind::kDelivered;
@@ -56,27 +58,35 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index, smtp::Outcome
   }
 }
 
-void DeliveryEngine::defer_unit(const Unit& unit, const std::string& remote,
-                                const std::string& why) {
+void DeliveryEngine::settle_unit(const Unit& unit, const smtp::RecipientOutcome& result,
+                                 const std::string& remote) {
   if (!jobs_.contains(unit.job)) {
     return;
   }
   Unit retry{unit.job, {}};
   for (auto i : unit.recipients) {
-    record(unit, i, smtp::Outcome::kDeferred, remote, why, "", "", retry);
+    record(unit, i, result, remote, "", "", retry);
   }
   finish_unit(unit, std::move(retry));
 }
 
+void DeliveryEngine::defer_unit(const Unit& unit, const std::string& remote,
+                                const std::string& why) {
+  const smtp::Verdict deferred{smtp::Outcome::kDeferred, Scope::kMessage, false,
+                               smtp::SuppressionClass::kNone};
+  settle_unit(unit, smtp::RecipientOutcome{deferred, std::nullopt, why}, remote);
+}
+
 void DeliveryEngine::bounce_unit(const Unit& unit, const std::string& why) {
-  if (!jobs_.contains(unit.job)) {
-    return;
-  }
-  Unit none{unit.job, {}};
-  for (auto i : unit.recipients) {
-    record(unit, i, smtp::Outcome::kBounced, "", why, "", "", none);
-  }
-  finish_unit(unit, std::move(none));
+  const smtp::Verdict bounced{smtp::Outcome::kBounced, Scope::kMessage, false,
+                              smtp::SuppressionClass::kNone};
+  settle_unit(unit, smtp::RecipientOutcome{bounced, std::nullopt, why}, "");
+}
+
+smtp::RecipientOutcome DeliveryEngine::backed_off(const ReadyQueue& rq) const {
+  smtp::RecipientOutcome o = rq.last;
+  o.detail = "destination site backed off: " + rq.last.detail;
+  return o;
 }
 
 void DeliveryEngine::finish_unit(const Unit& unit, Unit retry) {

@@ -29,9 +29,27 @@ bool DeliveryEngine::wants_connection(const ReadyQueue& rq) const {
 
 void DeliveryEngine::defer_backed_off(ReadyQueue& rq) {
   // The site is backed off: these are deferred without a try, with the site's last answer.
+  const smtp::RecipientOutcome last = backed_off(rq);
   rq.units.drain([&](Unit unit) {
     ready_taken(unit);
-    defer_unit(unit, rq.destination.site, "destination site backed off: " + rq.last_error);
+    settle_unit(unit, last, rq.destination.site);
+  });
+}
+
+void DeliveryEngine::site_verdict(ReadyQueue& rq, const smtp::RecipientOutcome& result,
+                                  const std::string& remote) {
+  // Several connections failing at once fail together: one outage, counted once.
+  if (result.verdict.outcome == smtp::Outcome::kDeferred && rq.backoff_until_ms <= now_ms()) {
+    ++rq.failures;
+    const auto delay = options_.retry.delay(rq.failures, 0.5);
+    rq.backoff_until_ms = now_ms() + delay.count();
+    rq.last = result;
+    logger()->info("delivery site={} source={} backed off {} ms: {}", rq.destination.site,
+                   rq.egress->name, delay.count(), result.detail);
+  }
+  rq.units.drain([&](Unit unit) {
+    ready_taken(unit);
+    settle_unit(unit, result, remote);
   });
 }
 
@@ -237,8 +255,7 @@ awaitable<void> DeliveryEngine::worker(DeliveryEngine* self, ReadyQueue* rq) {
     logger()->error("delivery site={} connection failed with an exception: {}",
                     rq->destination.site, e.what());
   } catch (...) {
-    logger()->error("delivery site={} connection failed with an exception",
-                    rq->destination.site);
+    logger()->error("delivery site={} connection failed with an exception", rq->destination.site);
   }
   if (opening) {  // it ended before its opening did: that slot too
     rq->source->line.opened();
@@ -257,21 +274,10 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq, bool& opening) {
   source.line.opened();
   opening = false;
   if (!opened.session) {
-    // The site cannot be reached from this source: back it off as a whole, and every unit
-    // waiting for it is deferred now rather than tried connection by connection. Several
-    // connections opening at once fail together: one outage, counted once.
-    if (rq.backoff_until_ms <= now_ms()) {
-      ++rq.failures;
-      const auto delay = options_.retry.delay(rq.failures, 0.5);
-      rq.backoff_until_ms = now_ms() + delay.count();
-      rq.last_error = opened.detail;
-      logger()->info("delivery site={} source={} unreachable, backing off {} ms: {}",
-                     rq.destination.site, rq.egress->name, delay.count(), opened.detail);
-    }
-    rq.units.drain([&](Unit unit) {
-      ready_taken(unit);
-      defer_unit(unit, rq.destination.site, opened.detail);
-    });
+    // No MX host of the site took the connection: the last answer's verdict (trouble.h, scope
+    // destination site) goes to every unit waiting, now rather than connection by connection;
+    // a deferral backs the site off as a whole.
+    site_verdict(rq, opened.failure, rq.destination.site);
     serve_line(source);  // the opening slot is free again (after the back-off is set)
     co_return;
   }
@@ -308,25 +314,28 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq, bool& opening) {
     rq.units.pop_front();
     ready_taken(unit);
     co_await pace(rq);
-    co_await deliver_unit(rq, session, std::move(unit));
+    const bool reuse = co_await deliver_unit(rq, session, std::move(unit));
     ++sent;
+    if (!reuse) {
+      break;
+    }
     idle_since = Clock::now();
   }
   co_await session.quit();
 }
 
-awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session,
+awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session,
                                              Unit unit) {
   const std::string job_id = job_id_of(unit.job);
   auto loaded = co_await load(unit);
   const auto job_it = jobs_.find(unit.job);
   if (job_it == jobs_.end()) {
-    co_return;
+    co_return true;
   }
   if (!loaded) {
     logger()->error("job={} cannot be read from the spool: {}", job_id, loaded.error().detail);
     defer_unit(unit, "", "spool read failed");
-    co_return;
+    co_return true;
   }
   const Job& job = job_it->second;
   smtp::Outgoing out;
@@ -340,14 +349,34 @@ awaitable<void> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
   const auto results = co_await session.send(out);
   const std::string remote = fmt::format("{}[{}]", session.peer().host, session.peer().address);
   Unit retry{unit.job, {}};
+  bool reuse = true;
+  const smtp::RecipientOutcome* site = nullptr;
   for (std::size_t k = 0; k < unit.recipients.size(); ++k) {
-    record(unit, unit.recipients[k], results[k].verdict.outcome, remote, results[k].reply,
-           session.local_address(), session.tls_version(), retry);
+    record(unit, unit.recipients[k], results[k], remote, session.local_address(),
+           session.tls_version(), retry);
+    // What the verdict's scope says of the connection and the site (trouble.h).
+    switch (results[k].verdict.scope) {
+      case Scope::kRecipient:
+      case Scope::kMessage:
+        break;
+      case Scope::kDestinationSite:
+        site = &results[k];
+        reuse = false;
+        break;
+      case Scope::kConnection:
+      case Scope::kNode:
+        reuse = false;
+        break;
+    }
   }
   logger()->info("delivery job={} site={} host={} rcpts={} tls={}", job_id, rq.destination.site,
                  remote, unit.recipients.size(),
                  session.tls_version().empty() ? "no" : session.tls_version());
   finish_unit(unit, std::move(retry));
+  if (site != nullptr) {
+    site_verdict(rq, *site, remote);
+  }
+  co_return reuse;
 }
 
 }  // namespace txmail::queue

@@ -72,31 +72,27 @@ std::string suppression_key(const std::string& scope, const std::string& address
   return std::string(kPrefix) + scope + "/" + lower_address(address);
 }
 
-std::optional<Suppression> suppression_for_bounce(std::string_view reply,
+std::optional<Suppression> suppression_for_bounce(smtp::SuppressionClass bounce,
+                                                  std::string_view reply,
                                                   const SuppressionSettings& settings) {
-  // "550 5.1.1 No such user" (a multi-line reply: its last line is as good as its first).
-  if (reply.size() < 3 || reply[0] != '5' || !std::isdigit(static_cast<unsigned char>(reply[1]))
-      || !std::isdigit(static_cast<unsigned char>(reply[2]))) {
-    return std::nullopt;
-  }
-  const int basic = (reply[0] - '0') * 100 + (reply[1] - '0') * 10 + (reply[2] - '0');
-  std::string_view enhanced;
-  if (reply.size() > 4 && reply[4] == '5' && reply.size() > 6 && reply[5] == '.') {
-    const std::size_t end = reply.find(' ', 4);
-    enhanced = reply.substr(4, end == std::string_view::npos ? std::string_view::npos : end - 4);
-  }
   Suppression s;
   s.reason = std::string(reply.substr(0, 300));
   s.source = "bounce";
-  if (enhanced.starts_with("5.1.")) {
-    s.type = SuppressionType::kPreviouslyBounced;  // no such user, bad mailbox or domain
-    s.ttl_ms = settings.no_such_user.count();
-  } else if (enhanced == "5.2.2" || (enhanced.empty() && basic == 552)) {
-    s.type = SuppressionType::kTemporary;  // mailbox full
-    s.ttl_ms = settings.full_mailbox.count();
-  } else {
-    s.type = SuppressionType::kPreviouslyBounced;
-    s.ttl_ms = settings.other_permanent.count();
+  switch (bounce) {
+    case smtp::SuppressionClass::kNone:
+      return std::nullopt;
+    case smtp::SuppressionClass::kNoSuchUser:  // no such user, bad mailbox or domain
+      s.type = SuppressionType::kPreviouslyBounced;
+      s.ttl_ms = settings.no_such_user.count();
+      break;
+    case smtp::SuppressionClass::kMailboxFull:
+      s.type = SuppressionType::kTemporary;
+      s.ttl_ms = settings.full_mailbox.count();
+      break;
+    case smtp::SuppressionClass::kOtherPermanent:
+      s.type = SuppressionType::kPreviouslyBounced;
+      s.ttl_ms = settings.other_permanent.count();
+      break;
   }
   return s;
 }

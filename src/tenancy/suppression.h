@@ -1,8 +1,9 @@
 // The suppression list (issue core-5, item 5): addresses that bounced are not sent to again for
-// a while. A hard bounce adds the address: 45 days for "no such user" class replies (X.1.x), 1
-// day as temporarily suppressed for a full mailbox (X.2.2, or a bare 552), 7 days for other
-// permanent failures. Sending to a suppressed address drops the recipient
-// (DROPPED/PREVIOUSLY_BOUNCED) and renews the entry's expiry.
+// a while. A hard bounce adds the address by the suppression class the reply table gave it
+// (smtp/client/trouble.h, which reads the reply): 45 days for "no such user", 1 day as
+// temporarily suppressed for a full mailbox, 7 days for other permanent failures. Sending to a
+// suppressed address drops the recipient (DROPPED/PREVIOUSLY_BOUNCED) and renews the entry's
+// expiry.
 //
 // Entries live in the config store ("suppress/<scope>/<address>", scope = the account, or "*"
 // when the list is global by config) and in memory here, kept current by a watch, so an SMTP
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "smtp/client/trouble.h"
 #include "store/config_store.h"
 
 namespace txmail::tenancy {
@@ -46,8 +48,10 @@ struct SuppressionSettings {
   std::vector<std::string> forbidden_local_parts;
 };
 
-// What a hard bounce's reply adds, if anything: nullopt for a reply that is not permanent.
-std::optional<Suppression> suppression_for_bounce(std::string_view reply,
+// What a hard bounce adds, if anything: nullopt for SuppressionClass::kNone. `reply` (the
+// remote's answer as the event shows it) becomes the entry's reason.
+std::optional<Suppression> suppression_for_bounce(smtp::SuppressionClass bounce,
+                                                  std::string_view reply,
                                                   const SuppressionSettings& settings);
 
 // "ts=..., reason=..." for the DROPPED event, as the service txmail is modelled on writes it.

@@ -178,24 +178,33 @@ TEST(RateLimiter, WindowOfFiveMinutesWithTolerance) {
 namespace txmail::tenancy {
 namespace {
 
+// The class comes from the reply table (smtp/client/trouble.cc), the duration from here.
 TEST(Suppression, BounceClassesAndTtls) {
   SuppressionSettings st;
-  auto user = suppression_for_bounce("550 5.1.1 No such user here", st);
+  auto entry = [&st](smtp::Stage stage, int code, const char* enhanced) {
+    const smtp::Reply reply(code, enhanced, "text");
+    return suppression_for_bounce(smtp::classify_reply(stage, reply).suppression, "text", st);
+  };
+  auto user = entry(smtp::Stage::kRcpt, 550, "5.1.1");
   ASSERT_TRUE(user);
   EXPECT_EQ(user->type, SuppressionType::kPreviouslyBounced);
   EXPECT_EQ(user->ttl_ms, 45LL * 24 * 3600 * 1000);
-  auto full = suppression_for_bounce("552 5.2.2 Mailbox full", st);
+  EXPECT_EQ(user->reason, "text");
+  auto full = entry(smtp::Stage::kDataEnd, 552, "5.2.2");
   ASSERT_TRUE(full);
   EXPECT_EQ(full->type, SuppressionType::kTemporary);
   EXPECT_EQ(full->ttl_ms, 24LL * 3600 * 1000);
-  auto bare552 = suppression_for_bounce("552 Requested mail action aborted: exceeded storage", st);
+  auto bare552 = entry(smtp::Stage::kDataEnd, 552, "");
   ASSERT_TRUE(bare552);
   EXPECT_EQ(bare552->type, SuppressionType::kTemporary);
-  auto policy = suppression_for_bounce("550 5.7.1 Rejected by policy", st);
+  auto policy = entry(smtp::Stage::kRcpt, 550, "5.7.1");
   ASSERT_TRUE(policy);
   EXPECT_EQ(policy->ttl_ms, 7LL * 24 * 3600 * 1000);
-  EXPECT_FALSE(suppression_for_bounce("450 4.2.1 try later", st));
-  EXPECT_FALSE(suppression_for_bounce("connection refused", st));
+  EXPECT_FALSE(entry(smtp::Stage::kRcpt, 450, "4.2.1"));
+  // A refused sender (5.1.8 is the sender's address) or EHLO says nothing of the recipient.
+  EXPECT_FALSE(entry(smtp::Stage::kMail, 553, "5.1.8"));
+  EXPECT_FALSE(entry(smtp::Stage::kEhlo, 550, ""));
+  EXPECT_FALSE(suppression_for_bounce(smtp::SuppressionClass::kNone, "connection refused", st));
 }
 
 TEST_F(TenancyTest, SuppressionListScopesExpiryAndPaging) {

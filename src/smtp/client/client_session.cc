@@ -57,6 +57,19 @@ std::string describe(const Reply& r) {
   return out;
 }
 
+// The verdict of trouble.cc on the answer at `stage`, with the reply kept for the event.
+RecipientOutcome judge(Stage stage, const Result<Reply>& r) {
+  if (!r) {
+    return {classify_failure(stage), std::nullopt, r.error().detail};
+  }
+  return {classify_reply(stage, *r), *r, describe(*r)};
+}
+
+// Nothing to ask: the peer lacks what the message or the TLS policy needs.
+RecipientOutcome missing(Stage stage, std::string why) {
+  return {classify_missing(stage), std::nullopt, std::move(why)};
+}
+
 }  // namespace
 
 namespace {
@@ -100,7 +113,7 @@ std::string_view stuff_dots(std::string_view message, std::string& storage) {
 
 std::string_view data_terminator(std::string_view body) {
   return body.empty() || body.ends_with("\r\n") ? std::string_view(".\r\n")
-                                                  : std::string_view("\r\n.\r\n");
+                                                : std::string_view("\r\n.\r\n");
 }
 
 std::string dot_stuff(std::string_view message) {
@@ -220,19 +233,14 @@ awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor execu
   auto socket = co_await net::Connection::connect(executor, peer.address, peer.port, options.source,
                                                   options.connect_timeout);
   if (!socket) {
-    out.verdict = classify_failure(Stage::kConnect);
-    out.detail = socket.error().detail;
+    out.failure = judge(Stage::kConnect, tl::unexpected(socket.error()));
     co_return out;
   }
   auto conn = std::make_shared<net::Connection>(std::move(*socket), tls);
   conn->start();
   std::unique_ptr<ClientSession> s(new ClientSession(conn, peer, options));
   auto fail = [&](Stage stage, const Result<Reply>& r) {
-    out.verdict = r ? classify_reply(stage, *r) : classify_failure(stage);
-    out.detail = r ? describe(*r) : r.error().detail;
-    if (out.verdict.outcome == Outcome::kDelivered) {  // a 2xx/3xx where it makes no sense
-      out.verdict = classify_failure(stage);
-    }
+    out.failure = judge(stage, r);
     return std::move(out);
   };
   auto greeting = co_await s->read_reply(options.greeting_timeout);
@@ -254,8 +262,9 @@ awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor execu
       auto hs = co_await conn->handshake_client(peer.host, options.tls == TlsMode::kVerify,
                                                 options.command_timeout);
       if (!hs) {
-        out.verdict = classify_failure(Stage::kStartTls);
-        out.detail = "TLS handshake with " + peer.host + " failed: " + hs.error().detail;
+        out.failure = judge(Stage::kStartTls,
+                            make_error(ErrorCode::kNetwork, "TLS handshake with " + peer.host
+                                                                + " failed: " + hs.error().detail));
         out.tls_failed = true;
         co_return out;
       }
@@ -266,34 +275,33 @@ awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor execu
       }
     }
   } else if (tls_mandatory(options.tls)) {
-    out.verdict = {Outcome::kDeferred, Scope::kDestinationSite, "SOFT_BOUNCE"};
-    out.detail = peer.host + " does not offer STARTTLS and the TLS policy is "
-                 + std::string(to_string(options.tls));
+    out.failure =
+        missing(Stage::kStartTls, peer.host + " does not offer STARTTLS and the TLS policy is "
+                                      + std::string(to_string(options.tls)));
     co_return out;
   }
   out.session = std::move(s);
   co_return out;
 }
 
-std::vector<RecipientOutcome> ClientSession::all(const Outgoing& out, Verdict v,
-                                                 const std::string& why) {
-  return std::vector<RecipientOutcome>(out.recipients.size(), RecipientOutcome{v, why});
+std::vector<RecipientOutcome> ClientSession::all(const Outgoing& out, const RecipientOutcome& o) {
+  return std::vector<RecipientOutcome>(out.recipients.size(), o);
 }
 
 awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out) {
-  const Verdict permanent{Outcome::kBounced, Scope::kMessage, "HARD_BOUNCE"};
   if (max_size_ > 0 && out.message->size() > max_size_) {
-    co_return all(out, permanent,
-                  fmt::format("message of {} bytes is larger than {} accepts ({})",
-                              out.message->size(), peer_.host, max_size_));
+    co_return all(
+        out, missing(Stage::kMail, fmt::format("message of {} bytes is larger than {} accepts ({})",
+                                               out.message->size(), peer_.host, max_size_)));
   }
   if (out.smtputf8 && !smtputf8_) {
     // RFC 6531 section 3.2: without SMTPUTF8 at the peer, an internationalized message bounces.
-    co_return all(out, permanent, peer_.host + " does not support SMTPUTF8");
+    co_return all(out, missing(Stage::kMail, peer_.host + " does not support SMTPUTF8"));
   }
   if (out.eight_bit && !eight_bit_mime_) {
     // RFC 6152: 8-bit data must not go to a peer without 8BITMIME; txmail does not convert.
-    co_return all(out, permanent, peer_.host + " does not support 8BITMIME for an 8-bit message");
+    co_return all(
+        out, missing(Stage::kMail, peer_.host + " does not support 8BITMIME for an 8-bit message"));
   }
   std::string mail = "MAIL FROM:<" + out.sender + ">";
   if (max_size_ > 0) {
@@ -319,7 +327,7 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
       batch += c;
     }
     if (auto w = co_await write(batch, options_.command_timeout); !w) {
-      co_return all(out, classify_failure(Stage::kMail), w.error().detail);
+      co_return all(out, judge(Stage::kMail, tl::unexpected(w.error())));
     }
     for (std::size_t i = 0; i < commands.size(); ++i) {
       replies.push_back(co_await read_reply(i + 1 == commands.size() ? options_.data_init_timeout
@@ -350,8 +358,7 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
   }
   // MAIL
   if (!replies[0] || replies[0]->code / 100 != 2) {
-    const Verdict v =
-        replies[0] ? classify_reply(Stage::kMail, *replies[0]) : classify_failure(Stage::kMail);
+    const RecipientOutcome refused = judge(Stage::kMail, replies[0]);
     if (usable_ && replies.size() == commands.size() && replies.back()
         && replies.back()->code == 354) {
       co_await write(".\r\n",
@@ -361,18 +368,15 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
     if (usable_) {
       (void)co_await command("RSET", options_.command_timeout);
     }
-    co_return all(out, v, replies[0] ? describe(*replies[0]) : replies[0].error().detail);
+    co_return all(out, refused);
   }
   std::vector<RecipientOutcome> results(out.recipients.size());
   std::vector<std::size_t> accepted;
   for (std::size_t i = 0; i < out.recipients.size(); ++i) {
     const std::size_t k = i + 1;
-    if (k >= replies.size() || !replies[k]) {
-      results[i] = {classify_failure(Stage::kRcpt),
-                    k < replies.size() ? replies[k].error().detail : "no reply"};
-      continue;
-    }
-    results[i] = {classify_reply(Stage::kRcpt, *replies[k]), describe(*replies[k])};
+    results[i] = k < replies.size()
+                     ? judge(Stage::kRcpt, replies[k])
+                     : judge(Stage::kRcpt, make_error(ErrorCode::kNetwork, "no reply"));
     if (results[i].verdict.outcome == Outcome::kDelivered) {
       accepted.push_back(i);
     }
@@ -386,13 +390,12 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
       (void)co_await read_reply(options_.data_end_timeout);
     }
     if (!accepted.empty()) {
-      const Verdict v = (data_reply != nullptr && *data_reply)
-                            ? classify_reply(Stage::kData, **data_reply)
-                            : classify_failure(Stage::kData);
-      const std::string why =
-          (data_reply != nullptr && *data_reply) ? describe(**data_reply) : "DATA failed";
+      const RecipientOutcome data =
+          data_reply != nullptr
+              ? judge(Stage::kData, *data_reply)
+              : judge(Stage::kData, make_error(ErrorCode::kNetwork, "DATA failed"));
       for (auto i : accepted) {
-        results[i] = {v, why};
+        results[i] = data;
       }
     }
     if (usable_) {
@@ -415,10 +418,9 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
   } else {
     end = tl::unexpected(sent.error());
   }
-  const Verdict v = end ? classify_reply(Stage::kDataEnd, *end) : classify_failure(Stage::kDataEnd);
-  const std::string why = end ? describe(*end) : end.error().detail;
+  const RecipientOutcome data_end = judge(Stage::kDataEnd, end);
   for (auto i : accepted) {
-    results[i] = {v, why};
+    results[i] = data_end;
   }
   co_return results;
 }

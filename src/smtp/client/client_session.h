@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,9 +36,11 @@ struct Outgoing {
   bool eight_bit = false;
 };
 
+// An answer and its verdict (trouble.h), for one recipient or a whole connection's opening.
 struct RecipientOutcome {
   Verdict verdict;
-  std::string reply;  // what the server said (or what went wrong), for the event
+  std::optional<Reply> reply;  // what the server said; none when it said nothing
+  std::string detail;          // the reply as text (or what went wrong), for the event
 };
 
 struct Peer {
@@ -50,8 +53,8 @@ class ClientSession {
  public:
   struct Opened {
     std::unique_ptr<ClientSession> session;  // null when it failed
-    Verdict verdict{Outcome::kDeferred, Scope::kDestinationSite, "SOFT_BOUNCE"};
-    std::string detail;
+    // Why it failed: the verdict for every unit waiting for the site.
+    RecipientOutcome failure;
     bool tls_failed = false;  // the handshake failed: a clear-text retry may be allowed
   };
 
@@ -81,7 +84,7 @@ class ClientSession {
   awaitable<Result<void>> write(std::string data, std::chrono::milliseconds timeout);
   awaitable<Result<Reply>> command(std::string line, std::chrono::milliseconds timeout);
   awaitable<Result<Reply>> hello();
-  std::vector<RecipientOutcome> all(const Outgoing& out, Verdict v, const std::string& why);
+  static std::vector<RecipientOutcome> all(const Outgoing& out, const RecipientOutcome& o);
 
   std::shared_ptr<net::Connection> conn_;
   Peer peer_;

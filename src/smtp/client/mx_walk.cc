@@ -56,20 +56,22 @@ awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Dest
                                             std::shared_ptr<asio::ssl::context> tls,
                                             AddressHealth* health) {
   ClientSession::Opened last;
-  last.detail = "no host to connect to";
+  last.failure.verdict = classify_failure(Stage::kConnect);
+  last.failure.detail = "no host to connect to";
   for (const auto& peer : dest.peers) {
     if (health != nullptr) {
       if (auto why = health->backed_off(peer)) {
         last = ClientSession::Opened{};
-        last.detail = fmt::format("{} [{}] not tried: it failed lately: {}", peer.host,
-                                  peer.address, *why);
+        last.failure.verdict = classify_failure(Stage::kConnect);
+        last.failure.detail =
+            fmt::format("{} [{}] not tried: it failed lately: {}", peer.host, peer.address, *why);
         continue;
       }
     }
     auto opened = co_await ClientSession::open(executor, peer, options, tls);
     if (!opened.session && opened.tls_failed && options.tls == TlsMode::kOpportunistic) {
       logger()->info("delivery host={} addr={} tls failed, retrying in clear text: {}", peer.host,
-                     peer.address, opened.detail);
+                     peer.address, opened.failure.detail);
       ClientOptions plain = options;
       plain.tls = TlsMode::kDisabled;
       opened = co_await ClientSession::open(executor, peer, plain, tls);
@@ -81,9 +83,14 @@ awaitable<ClientSession::Opened> open_first(asio::any_io_executor executor, Dest
       co_return opened;
     }
     logger()->info("delivery host={} addr={} port={} unusable: {}", peer.host, peer.address,
-                   peer.port, opened.detail);
-    if (health != nullptr && !opened.tls_failed) {
-      health->failed(peer, opened.detail);
+                   peer.port, opened.failure.detail);
+    // Only a host that cannot take mail now is skipped by later walks; one that refused us
+    // (an EHLO 5xx) answers, and is asked again.
+    if (health != nullptr && !opened.tls_failed && opened.failure.verdict.next_mx) {
+      health->failed(peer, opened.failure.detail);
+    }
+    if (!opened.failure.verdict.next_mx) {
+      co_return opened;  // the table says the next host would not do better (an EHLO 5xx)
     }
     last = std::move(opened);
   }

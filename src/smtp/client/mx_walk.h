@@ -1,7 +1,8 @@
 // The MX walk: from a domain (or a configured route) to an open ClientSession. Hosts are
-// tried in MX order and each host's addresses in turn; a refused connection, a timeout or a
-// 4xx/5xx greeting moves on to the next. An opportunistic TLS handshake that fails is retried
-// once on the same host in clear text (never under required or verify).
+// tried in MX order and each host's addresses in turn while the verdict on the failure says
+// next_mx (trouble.h: a refused connection, a timeout, a 4xx/5xx greeting ...). An
+// opportunistic TLS handshake that fails is retried once on the same host in clear text (never
+// under required or verify).
 #pragma once
 
 #include <optional>

@@ -1,94 +1,303 @@
 #include "smtp/client/trouble.h"
 
-#include <charconv>
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdint>
 
 namespace txmail::smtp {
 
 namespace {
 
-// Enhanced status code parts ("5.1.1" → class 5, subject 1, detail 1); zeros when absent.
-struct Enhanced {
-  int cls = 0;
-  int subject = 0;
-  int detail = 0;
-};
+enum class Answer { kReply, kNone, kMissing };
 
-Enhanced parse_enhanced(std::string_view e) {
-  Enhanced out;
-  int* parts[] = {&out.cls, &out.subject, &out.detail};
-  for (int* part : parts) {
-    const std::size_t dot = e.find('.');
-    const std::string_view field = e.substr(0, dot);
-    std::from_chars(field.data(), field.data() + field.size(), *part);
-    if (dot == std::string_view::npos) {
-      break;
-    }
-    e.remove_prefix(dot + 1);
-  }
-  return out;
+using Stages = std::uint16_t;
+
+constexpr Stages bit(Stage s) {
+  return static_cast<Stages>(1U << static_cast<unsigned>(s));
 }
 
-// Scope of a permanent or temporary reply by the stage it came at and, where it says more,
-// its enhanced code (RFC 3463: subject 1 addressing, 2 mailbox, 3 mail system, 4 network and
-// routing, 5 protocol, 6 content, 7 security).
-Scope scope_of(Stage stage, const Enhanced& e) {
-  switch (stage) {
-    case Stage::kConnect:
-    case Stage::kGreeting:
-    case Stage::kEhlo:
-    case Stage::kStartTls:
-      return Scope::kDestinationSite;
-    case Stage::kRcpt:
-      return Scope::kRecipient;
-    case Stage::kMail:
-    case Stage::kData:
-    case Stage::kDataEnd:
-      // A mailbox problem reported late (x.1.x, x.2.x) is still about the message's
-      // recipients; a system or network problem (x.3.x, x.4.x) is about the site.
-      if (e.subject == 3 && e.detail == 4) {
-        return Scope::kMessage;  // x.3.4: this message is too big for the system
-      }
-      if (e.subject == 3 || e.subject == 4) {
-        return Scope::kDestinationSite;
-      }
-      return Scope::kMessage;
-    case Stage::kRset:
-      return Scope::kConnection;
+constexpr Stages kConnect = bit(Stage::kConnect);
+constexpr Stages kGreeting = bit(Stage::kGreeting);
+constexpr Stages kEhlo = bit(Stage::kEhlo);
+constexpr Stages kStartTls = bit(Stage::kStartTls);
+constexpr Stages kMail = bit(Stage::kMail);
+constexpr Stages kRcpt = bit(Stage::kRcpt);
+constexpr Stages kData = bit(Stage::kData);
+constexpr Stages kDataEnd = bit(Stage::kDataEnd);
+constexpr Stages kOpening = kGreeting | kEhlo | kStartTls;
+constexpr Stages kTransaction = kMail | kRcpt | kData | kDataEnd;
+
+// One rule: which answers it matches and what delivery does with them. `code` and `enhanced`
+// are patterns, an 'x' matching any digit or field ("4xx", "x.3.x"); an empty `enhanced`
+// matches any enhanced code, "none" only a reply without one.
+struct Rule {
+  Stages stages;
+  Answer answer;
+  std::string_view code;
+  std::string_view enhanced;
+  Verdict verdict;
+};
+
+constexpr Verdict go_on{Outcome::kDelivered, Scope::kRecipient, false, SuppressionClass::kNone};
+constexpr Verdict next_mx{Outcome::kDeferred, Scope::kDestinationSite, true,
+                          SuppressionClass::kNone};
+constexpr Verdict defer_site{Outcome::kDeferred, Scope::kDestinationSite, false,
+                             SuppressionClass::kNone};
+constexpr Verdict defer_message{Outcome::kDeferred, Scope::kMessage, false,
+                                SuppressionClass::kNone};
+constexpr Verdict defer_recipient{Outcome::kDeferred, Scope::kRecipient, false,
+                                  SuppressionClass::kNone};
+constexpr Verdict defer_connection{Outcome::kDeferred, Scope::kConnection, false,
+                                   SuppressionClass::kNone};
+
+constexpr Verdict bounce(Scope scope, SuppressionClass suppression) {
+  return {Outcome::kBounced, scope, false, suppression};
+}
+
+// The table. First match wins; each part (opening, transaction) catches every answer.
+constexpr std::array kRules = {
+    // Opening a connection: a host that cannot take mail now sends the walk to the next MX.
+    Rule{kConnect | kOpening, Answer::kNone, "", "", next_mx},
+    Rule{kGreeting | kStartTls, Answer::kReply, "220", "", go_on},
+    Rule{kEhlo, Answer::kReply, "250", "", go_on},
+    Rule{kOpening, Answer::kReply, "4xx", "", next_mx},
+    // A 5xx greeting or STARTTLS refusal is about this host, not the recipient: the next MX,
+    // and later, rather than a bounce.
+    Rule{kGreeting | kStartTls, Answer::kReply, "5xx", "", next_mx},
+    // A 5xx to EHLO and HELO refuses us (our name, our address) at this site: every unit
+    // waiting for it bounces.
+    Rule{kEhlo, Answer::kReply, "5xx", "",
+         bounce(Scope::kDestinationSite, SuppressionClass::kNone)},
+    Rule{kStartTls, Answer::kMissing, "", "", next_mx},  // the TLS policy requires it
+    Rule{kOpening, Answer::kReply, "xxx", "", next_mx},
+    // A transaction.
+    Rule{kMail | kRcpt, Answer::kReply, "2xx", "", go_on},
+    Rule{kData, Answer::kReply, "354", "", go_on},
+    Rule{kDataEnd, Answer::kReply, "2xx", "", go_on},
+    Rule{kTransaction, Answer::kReply, "421", "", defer_site},  // the server is closing
+    // RFC 5321 section 4.5.3.1.10: 552 to RCPT has long meant "too many recipients"; treat it
+    // as 452, a reason to send the rest in another transaction.
+    Rule{kRcpt, Answer::kReply, "552", "", defer_recipient},
+    Rule{kRcpt, Answer::kReply, "4xx", "", defer_recipient},
+    Rule{kRcpt, Answer::kReply, "5xx", "x.1.x",
+         bounce(Scope::kRecipient, SuppressionClass::kNoSuchUser)},
+    Rule{kRcpt, Answer::kReply, "5xx", "x.2.2",
+         bounce(Scope::kRecipient, SuppressionClass::kMailboxFull)},
+    Rule{kRcpt, Answer::kReply, "5xx", "",
+         bounce(Scope::kRecipient, SuppressionClass::kOtherPermanent)},
+    // MAIL and after: a system or network problem (x.3.x, x.4.x) is about the site, except
+    // x.3.4, "this message is too big for the system".
+    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.3.4", defer_message},
+    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.3.x", defer_site},
+    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.4.x", defer_site},
+    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "", defer_message},
+    // A 5xx to MAIL refuses the sender or the message, never the recipient: no suppression.
+    Rule{kMail, Answer::kReply, "5xx", "", bounce(Scope::kMessage, SuppressionClass::kNone)},
+    Rule{kData | kDataEnd, Answer::kReply, "5xx", "x.3.4",
+         bounce(Scope::kMessage, SuppressionClass::kNone)},  // too big: not the recipient's
+    Rule{kData | kDataEnd, Answer::kReply, "5xx", "x.1.x",
+         bounce(Scope::kMessage, SuppressionClass::kNoSuchUser)},
+    Rule{kData | kDataEnd, Answer::kReply, "5xx", "x.2.2",
+         bounce(Scope::kMessage, SuppressionClass::kMailboxFull)},
+    Rule{kData | kDataEnd, Answer::kReply, "552", "none",
+         bounce(Scope::kMessage, SuppressionClass::kMailboxFull)},
+    Rule{kData | kDataEnd, Answer::kReply, "5xx", "",
+         bounce(Scope::kMessage, SuppressionClass::kOtherPermanent)},
+    // SIZE over the peer's limit, SMTPUTF8 or 8BITMIME needed and not offered (RFC 6531
+    // section 3.2, RFC 6152): the message cannot go to this peer as it is.
+    Rule{kMail, Answer::kMissing, "", "", bounce(Scope::kMessage, SuppressionClass::kNone)},
+    Rule{kTransaction, Answer::kNone, "", "", defer_connection},
+    Rule{kTransaction, Answer::kReply, "xxx", "", defer_connection},
+};
+
+bool code_matches(std::string_view pattern, int code) {
+  const std::string digits = std::to_string(code);
+  if (digits.size() != pattern.size()) {
+    return false;
   }
-  return Scope::kMessage;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != 'x' && pattern[i] != digits[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// "x.3.x" against "4.3.2", field by field.
+bool enhanced_matches(std::string_view pattern, std::string_view enhanced) {
+  if (pattern.empty()) {
+    return true;
+  }
+  if (pattern == "none") {
+    return enhanced.empty();
+  }
+  while (!pattern.empty()) {
+    const std::size_t pd = pattern.find('.');
+    const std::size_t ed = enhanced.find('.');
+    const std::string_view p = pattern.substr(0, pd);
+    const std::string_view e = enhanced.substr(0, ed);
+    if (e.empty() || (p != "x" && p != e)) {
+      return false;
+    }
+    if ((pd == std::string_view::npos) != (ed == std::string_view::npos)) {
+      return false;
+    }
+    if (pd == std::string_view::npos) {
+      return true;
+    }
+    pattern.remove_prefix(pd + 1);
+    enhanced.remove_prefix(ed + 1);
+  }
+  return false;
+}
+
+const Rule& match(Stage stage, Answer answer, const Reply* reply) {
+  for (const Rule& r : kRules) {
+    if ((r.stages & bit(stage)) == 0 || r.answer != answer) {
+      continue;
+    }
+    if (reply != nullptr
+        && (!code_matches(r.code, reply->code) || !enhanced_matches(r.enhanced, reply->enhanced))) {
+      continue;
+    }
+    return r;
+  }
+  // Unreachable while every stage has its catch-all rows (trouble_test.cc walks them all).
+  static constexpr Rule kFallback{0, Answer::kNone, "", "", defer_connection};
+  return kFallback;
+}
+
+std::string_view stage_name(Stage s) {
+  switch (s) {
+    case Stage::kConnect:
+      return "connect";
+    case Stage::kGreeting:
+      return "greeting";
+    case Stage::kEhlo:
+      return "EHLO/HELO";
+    case Stage::kStartTls:
+      return "STARTTLS";
+    case Stage::kMail:
+      return "MAIL";
+    case Stage::kRcpt:
+      return "RCPT";
+    case Stage::kData:
+      return "DATA";
+    case Stage::kDataEnd:
+      return "end of data";
+  }
+  return "?";
+}
+
+std::string_view scope_name(Scope s) {
+  switch (s) {
+    case Scope::kNode:
+      return "node";
+    case Scope::kConnection:
+      return "connection";
+    case Scope::kDestinationSite:
+      return "destination site";
+    case Scope::kMessage:
+      return "message";
+    case Scope::kRecipient:
+      return "recipient";
+  }
+  return "?";
+}
+
+std::string answer_text(const Rule& r) {
+  switch (r.answer) {
+    case Answer::kNone:
+      return "no reply";
+    case Answer::kMissing:
+      return "extension not offered";
+    case Answer::kReply:
+      break;
+  }
+  if (r.code == "xxx") {
+    return "any other reply";
+  }
+  if (r.enhanced.empty()) {
+    return std::string(r.code);
+  }
+  if (r.enhanced == "none") {
+    return std::string(r.code) + " without enhanced code";
+  }
+  return std::string(r.code) + " " + std::string(r.enhanced);
+}
+
+std::string outcome_text(const Rule& r) {
+  switch (r.verdict.outcome) {
+    case Outcome::kDelivered:
+      return (r.stages & kDataEnd) != 0 ? "delivered" : "go on";
+    case Outcome::kDeferred:
+      return "deferred";
+    case Outcome::kBounced:
+      return "bounced";
+  }
+  return "?";
 }
 
 }  // namespace
 
 Verdict classify_reply(Stage stage, const Reply& reply) {
-  const Enhanced e = parse_enhanced(reply.enhanced);
-  if (reply.code >= 200 && reply.code < 400) {
-    return {Outcome::kDelivered, Scope::kRecipient, "OK"};
-  }
-  int code = reply.code;
-  // RFC 5321 section 4.5.3.1.10: 552 to RCPT has long meant "too many recipients"; treat it
-  // as 452, a reason to send the rest in another transaction.
-  if (stage == Stage::kRcpt && code == 552) {
-    code = 452;
-  }
-  if (code >= 400 && code < 500) {
-    return {Outcome::kDeferred, scope_of(stage, e), "SOFT_BOUNCE"};
-  }
-  if (code >= 500 && code < 600) {
-    // A 5xx greeting, EHLO or STARTTLS refusal is about this host, not the recipient: try the
-    // next MX, and later, rather than bounce.
-    if (stage == Stage::kConnect || stage == Stage::kGreeting || stage == Stage::kStartTls) {
-      return {Outcome::kDeferred, Scope::kDestinationSite, "SOFT_BOUNCE"};
-    }
-    return {Outcome::kBounced, scope_of(stage, e), "HARD_BOUNCE"};
-  }
-  // Not a valid reply at all: a broken peer; retry later.
-  return {Outcome::kDeferred, Scope::kConnection, "SOFT_BOUNCE"};
+  return match(stage, Answer::kReply, &reply).verdict;
 }
 
 Verdict classify_failure(Stage stage) {
-  return {Outcome::kDeferred,
-          stage == Stage::kConnect ? Scope::kDestinationSite : Scope::kConnection, "SOFT_BOUNCE"};
+  return match(stage, Answer::kNone, nullptr).verdict;
+}
+
+Verdict classify_missing(Stage stage) {
+  return match(stage, Answer::kMissing, nullptr).verdict;
+}
+
+std::string_view subtype(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kDelivered:
+      return "OK";
+    case Outcome::kDeferred:
+      return "SOFT_BOUNCE";
+    case Outcome::kBounced:
+      return "HARD_BOUNCE";
+  }
+  return "?";
+}
+
+std::string_view to_string(SuppressionClass c) {
+  switch (c) {
+    case SuppressionClass::kNone:
+      return "none";
+    case SuppressionClass::kNoSuchUser:
+      return "no such user";
+    case SuppressionClass::kMailboxFull:
+      return "mailbox full";
+    case SuppressionClass::kOtherPermanent:
+      return "other permanent";
+  }
+  return "?";
+}
+
+std::string reply_table_markdown() {
+  std::string out =
+      "| stage | reply | outcome | next MX | scope | suppression | event subtype |\n"
+      "|---|---|---|---|---|---|---|\n";
+  for (const Rule& r : kRules) {
+    std::string stages;
+    for (int s = 0; s <= static_cast<int>(Stage::kDataEnd); ++s) {
+      if ((r.stages & bit(static_cast<Stage>(s))) != 0) {
+        stages += (stages.empty() ? "" : ", ") + std::string(stage_name(static_cast<Stage>(s)));
+      }
+    }
+    const bool going_on = r.verdict.outcome == Outcome::kDelivered && (r.stages & kDataEnd) == 0;
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", stages, answer_text(r),
+                       outcome_text(r), r.verdict.next_mx ? "yes" : "no",
+                       going_on ? "-" : scope_name(r.verdict.scope),
+                       going_on ? "-" : to_string(r.verdict.suppression),
+                       going_on ? "-" : subtype(r.verdict.outcome));
+  }
+  return out;
 }
 
 }  // namespace txmail::smtp
