@@ -22,7 +22,7 @@ packages=(
   libmime-tools-perl python3-jsonschema python3-prometheus-client
   # benchmarks
   wrk curl
-  procps psmisc iproute2 sqlite3
+  procps psmisc iproute2 sqlite3 e2fsprogs
 )
 
 missing=()

@@ -298,6 +298,18 @@ void ApiService::handle(Request r, HttpServer::Done done) {
                     : problem(503, "Service Unavailable", "metrics are not available on this node"));
   } else if (p == "/openapi.json") {
     done(Response{200, "application/json", std::string(openapi_document()), {}});
+  } else if (p == "/v2/admin/drain" || p == "/v2/admin/resume") {
+    if (!d_.set_draining) {
+      done(problem(503, "Service Unavailable", "draining is not offered on this node"));
+      return;
+    }
+    d_.set_draining(p == "/v2/admin/drain");
+    const auto why = d_.unready ? d_.unready() : std::nullopt;
+    done(Response{200, "application/json",
+                  json::serialize(json::object{{"draining", p == "/v2/admin/drain"},
+                                               {"ready", !why.has_value()},
+                                               {"reason", why.value_or("")}}),
+                  {}});
   } else if (p.starts_with("/v2/admin/")) {
     done(admin_accounts(d_.config, d_.domain_service, r, p, params));
   } else if (p.starts_with("/v2/domains")) {
@@ -311,18 +323,6 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     done(d_.webhooks->handle(r, p));
   } else if (p.starts_with("/v2/suppressions") && d_.suppressions != nullptr) {
     done(suppressions_api(*d_.suppressions, r, p, params));
-  } else if (p == "/v2/admin/drain" || p == "/v2/admin/resume") {
-    if (!d_.set_draining) {
-      done(problem(503, "Service Unavailable", "draining is not offered on this node"));
-      return;
-    }
-    d_.set_draining(p == "/v2/admin/drain");
-    const auto why = d_.unready ? d_.unready() : std::nullopt;
-    done(Response{200, "application/json",
-                  json::serialize(json::object{{"draining", p == "/v2/admin/drain"},
-                                               {"ready", !why.has_value()},
-                                               {"reason", why.value_or("")}}),
-                  {}});
   } else if (p == "/v2/jobs" && d_.jobs != nullptr) {
     if (auto why = d_.unready ? d_.unready() : std::nullopt) {
       logger()->info("api: job refused, the node takes no traffic: {}", *why);
