@@ -5,6 +5,9 @@
 namespace txmail::app {
 namespace {
 
+const std::string kClusterNode = "[node]\nname = \"n1\"\nsite = \"a\"\nregion = \"r1\"\n";
+const std::string kClusterKeys = "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\nmaster_key_file = \"/k\"\n";
+
 TEST(Config, EmptyConfigGivesDefaults) {
   auto c = parse_config("");
   ASSERT_TRUE(c) << c.error().detail;
@@ -48,7 +51,7 @@ allow_ips = ["127.0.0.2/32"]
 
 TEST(Config, ErrorsNameTheKey) {
   struct Case {
-    const char* text;
+    std::string text;
     const char* key;
   };
 
@@ -78,6 +81,23 @@ TEST(Config, ErrorsNameTheKey) {
        "publish.endpoint[0].addresses:"},
       {"[[account]]\nname = \"a\"\npassword = \"longenough\"\nallow_unverified_domains = 1\n",
        "account[0].allow_unverified_domains:"},
+      // Cluster mode (docs/cluster.md).
+      {kClusterNode + "[cluster]\nmaster_key_file = \"/k\"\n", "cluster.nats: is required"},
+      {kClusterNode + "[cluster]\nnats = [\"127.0.0.1:4222\"]\nmaster_key_file = \"/k\"\n", "cluster.nats:"},
+      {kClusterNode + "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n", "cluster.master_key_file:"},
+      {kClusterNode + kClusterKeys + "on_quorum_loss = \"panic\"\n", "cluster.on_quorum_loss:"},
+      {kClusterNode + kClusterKeys + "replicas = 7\n", "cluster.replicas:"},
+      {kClusterNode + kClusterKeys + "quorum_grace = \"soon\"\n", "cluster.quorum_grace:"},
+      {kClusterNode + kClusterKeys + "home_domain = \"a.b\"\n", "cluster.home_domain:"},
+      {kClusterNode + kClusterKeys + "credentials = \"/nonexistent/creds\"\n", "cluster.credentials:"},
+      {"[node]\nname = \"n1\"\nregion = \"r1\"\n" + kClusterKeys, "node.site:"},
+      {"[node]\nname = \"n1\"\nsite = \"a\"\n" + kClusterKeys, "node.region:"},
+      {"[node]\nsite = \"a\"\nregion = \"r1\"\n" + kClusterKeys, "node.name:"},
+      {kClusterNode + kClusterKeys + "[dkim]\nmaster_key_file = \"/m\"\n", "dkim.master_key_file:"},
+      {kClusterNode + "[[egress.source]]\nname = \"x\"\nsite = \"b\"\n", "egress.source:"},
+      {kClusterNode + "[[egress.source]]\nname = \"x\"\nsite = \"a\"\n[[egress.source]]\nname = \"y\"\nsite = \"b\"\n"
+                      "[[egress.pool]]\nname = \"p\"\nsources = [\"y\"]\n", "egress.pool:"},
+      {"[[notifications.source]]\nsite = \"a\"\naddress = \"nope\"\n", "notifications.source[0].address:"},
   };
   for (const auto& c : cases) {
     auto r = parse_config(c.text);
@@ -86,6 +106,29 @@ TEST(Config, ErrorsNameTheKey) {
     EXPECT_TRUE(r.error().detail.starts_with(c.key)) << c.text << " -> " << r.error().detail;
     EXPECT_EQ(r.error().detail.find('\n'), std::string::npos) << r.error().detail;
   }
+}
+
+TEST(Config, ClusterMode) {
+  auto c = parse_config(kClusterNode + kClusterKeys + "quorum_grace = \"20s\"\non_quorum_loss = \"local\"\n"
+                        "[[egress.source]]\nname = \"a1\"\naddress = \"192.0.2.1\"\nsite = \"a\"\n"
+                        "[[egress.source]]\nname = \"b1\"\naddress = \"192.0.2.2\"\nsite = \"b\"\n"
+                        "[[egress.pool]]\nname = \"default\"\nsources = [\"a1\", \"b1\"]\n"
+                        "[[notifications.source]]\nsite = \"a\"\naddress = \"192.0.2.9\"\n"
+                        "[[notifications.source]]\nsite = \"b\"\naddress = \"192.0.2.10\"\n");
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_TRUE(c->cluster.enabled());
+  EXPECT_EQ(c->cluster.quorum_grace, std::chrono::seconds(20));
+  EXPECT_FALSE(c->cluster.refuse_on_quorum_loss);
+  // This node (site a) sends from site a's source only; every site's are published.
+  ASSERT_EQ(c->delivery.sources.size(), 1U);
+  EXPECT_EQ(c->delivery.sources[0].name, "a1");
+  EXPECT_EQ(c->delivery.pools.at("default"), std::vector<std::string>{"a1"});
+  EXPECT_EQ(c->all_egress.size(), 2U);
+  EXPECT_EQ(c->notify_source, "192.0.2.9");
+  EXPECT_EQ(c->notify_sources.size(), 2U);
+  auto embedded = parse_config("");
+  ASSERT_TRUE(embedded);
+  EXPECT_FALSE(embedded->cluster.enabled());
 }
 
 TEST(Config, InflowAndDkimSettings) {
