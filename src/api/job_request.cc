@@ -193,7 +193,7 @@ std::optional<Recipient> read_recipient(JsonObject& parent, std::string_view key
   mime::Mailbox m;
   std::string why;
   if (!parse_address(*email, m, why)) {
-    r.drop = "INVALID_ADDRESS";
+    r.drop = tenancy::DropReason::kInvalidAddress;
     r.detail = why;
   }
   r.address = m.address;

@@ -12,13 +12,14 @@
 #include "api/jobs.h"
 #include "events/event.h"
 #include "mime/compose.h"
+#include "tenancy/recipient_policy.h"
 
 namespace txmail::api::jobreq {
 
 struct Recipient {
   std::string address;  // valid: the addr-spec; else what was given
   std::string name;
-  std::string drop;  // empty: accepted; else a DROPPED subType
+  std::optional<tenancy::DropReason> drop;  // nullopt: accepted
   std::string detail;
   std::string mail_id;
 };

@@ -56,19 +56,6 @@ std::string sha256_hex(std::string_view data) {
   return hex(std::string_view(reinterpret_cast<const char*>(md), sizeof md));
 }
 
-events::Kind drop_kind(const std::string& sub_type) {
-  if (sub_type == "INVALID_ADDRESS") {
-    return events::Kind::kDroppedInvalidAddress;
-  }
-  if (sub_type == "PREVIOUSLY_BOUNCED") {
-    return events::Kind::kDroppedPreviouslyBounced;
-  }
-  if (sub_type == "FORBIDDEN_RECIPIENT") {
-    return events::Kind::kDroppedForbidden;
-  }
-  return events::Kind::kDroppedValidation;
-}
-
 class RestJobs final : public JobsApi {
  public:
   explicit RestJobs(JobsDeps deps) : d_(std::move(deps)) {}
@@ -194,26 +181,18 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
     for (auto* list : {&b.to, &b.cc, &b.bcc}) {
       for (auto& rc : *list) {
         rc.mail_id = mail_id(job_id, bi, index++);
-        if (rc.drop.empty()) {
+        if (!rc.drop) {
           std::string lower = rc.address;
           for (auto& c : lower) {
             c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
           }
           if (!seen.insert(lower).second) {
-            rc.drop = "VALIDATION_ERROR";
+            rc.drop = tenancy::DropReason::kValidationError;
             rc.detail = "the address appears twice in this block";
-          } else if (d_.suppressions != nullptr && d_.suppressions->forbidden(rc.address)) {
-            rc.drop = "FORBIDDEN_RECIPIENT";
-            rc.detail = "role addresses are not sent to";
-          } else if (auto s = d_.suppressions != nullptr
-                                  ? d_.suppressions->find(r.account, rc.address, received)
-                                  : std::nullopt) {
-            // Suppressed: dropped, and the entry lives on from now (renewal is best effort).
-            rc.drop = "PREVIOUSLY_BOUNCED";
-            rc.detail = tenancy::describe(*s);
-            if (auto renewed = d_.suppressions->renew(*s, received); !renewed) {
-              logger()->warn("suppression renewal of {} failed: {}", rc.address, renewed.error().detail);
-            }
+          } else if (auto drop = d_.recipients != nullptr ? d_.recipients->check(r.account, rc.address, received)
+                                                          : std::nullopt) {
+            rc.drop = drop->reason;
+            rc.detail = std::move(drop->detail);
           }
         }
         all.push_back(&rc);
@@ -226,14 +205,14 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
     rec.received_ms = received;
     for (Recipient* rc : all) {
       json::object a{{"email", rc->address}, {"mailId", rc->mail_id}};
-      events::Event e = events::make_event(rc->drop.empty() ? events::Kind::kStarted : drop_kind(rc->drop));
+      events::Event e = events::make_event(rc->drop ? events::dropped_kind(*rc->drop) : events::Kind::kStarted);
       e.job_id = job_id;
       e.mail_id = rc->mail_id;
       e.account = r.account;
       e.recipient = rc->address;
       e.sender = job.envelope_from.address;
       e.reply = rc->detail;
-      if (rc->drop.empty()) {
+      if (!rc->drop) {
         a["status"] = "ACCEPTED";
         rec.recipients.push_back(store::SpoolRecipient{rc->address, rc->mail_id,
                                                        store::RecipientStatus::kQueued, 0, received});
@@ -252,7 +231,7 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
         }
       } else {
         a["status"] = "DROPPED";
-        a["reason"] = rc->drop;
+        a["reason"] = std::string(tenancy::drop_sub_type(*rc->drop));
         a["detail"] = rc->detail;
       }
       intake->events.push_back(std::move(e));
@@ -265,12 +244,12 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
     c.from = job.mime_from;
     // Visible recipients, except addresses too broken to put in a header.
     for (const auto& rc : b.to) {
-      if (rc.drop != "INVALID_ADDRESS") {
+      if (rc.drop != tenancy::DropReason::kInvalidAddress) {
         c.to.push_back(mime::Mailbox{rc.name, rc.address});
       }
     }
     for (const auto& rc : b.cc) {
-      if (rc.drop != "INVALID_ADDRESS") {
+      if (rc.drop != tenancy::DropReason::kInvalidAddress) {
         c.cc.push_back(mime::Mailbox{rc.name, rc.address});
       }
     }

@@ -52,7 +52,7 @@ struct JobsDeps {
   IdempotencyStore& idempotency;
   // Hands the job to delivery, which may take the record's message.
   std::function<void(store::SpoolRecord&)> on_spooled;
-  tenancy::SuppressionList* suppressions = nullptr;  // null: nothing is suppressed
+  const tenancy::RecipientPolicy* recipients = nullptr;  // null: nothing is dropped at intake
   std::string hostname;  // Message-ID and Received
   JobLimits limits;
   Histogram* ack_latency = nullptr;  // request read to 202, per accepted job

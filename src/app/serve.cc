@@ -38,55 +38,16 @@
 #include "app/domain_verifier.h"
 #include "app/metrics.h"
 #include "app/readiness.h"
+#include "app/node_files.h"
 #include "app/stores.h"
+#include "events/delivery_report.h"
+#include "tenancy/recipient_policy.h"
 #include "tenancy/rate_limiter.h"
 #include "tenancy/suppression.h"
 
 namespace txmail::app {
 
 namespace {
-
-events::Event to_event(const queue::Outcome& o) {
-  using K = queue::Outcome::Kind;
-  const events::Kind kind = o.kind == K::kDelivered     ? events::Kind::kDelivered
-                            : o.kind == K::kDeferred    ? events::Kind::kDeferred
-                            : o.kind == K::kBouncedHard ? events::Kind::kBouncedHard
-                                                        : events::Kind::kBouncedSoft;
-  events::Event e = events::make_event(kind);
-  // A REST job of several blocks has one spool record per block; its mail ids name the job.
-  const std::size_t hash = o.mail_id.find('#');
-  e.job_id = hash == std::string::npos ? o.job_id : o.mail_id.substr(0, hash);
-  e.mail_id = o.mail_id;
-  e.account = o.account;
-  e.recipient = o.recipient;
-  e.sender = o.sender;
-  e.attempt = o.attempt;
-  e.remote_host = o.remote_host;
-  e.reply = o.reply;
-  e.egress = o.egress;
-  e.tls = o.tls;
-  return e;
-}
-
-// A hard bounce puts the address on the suppression list (on the worker pool: a store write).
-void suppress_bounce(asio::thread_pool& workers, tenancy::SuppressionList& list,
-                     const queue::Outcome& o) {
-  auto entry = tenancy::suppression_for_bounce(o.verdict.suppression, o.reply, list.settings());
-  if (!entry) {
-    return;
-  }
-  entry->address = o.recipient;
-  entry->scope = list.scope_of(o.account);
-  entry->created_ms = now_ms();
-  asio::post(workers, [&list, e = std::move(*entry)] {
-    if (auto r = list.add(e); !r) {
-      logger()->error("suppression of {} failed: {}", e.address, r.error().detail);
-    } else {
-      logger()->info("suppressed address={} scope={} type={} until={}", e.address, e.scope,
-                     tenancy::suppression_type_name(e.type), iso8601_ms(r->expires_ms));
-    }
-  });
-}
 
 // Runs `work` on the worker pool every `interval` (the next wait starts when it is done) until
 // the timer is cancelled: periodic store work never runs on an I/O thread.
@@ -111,97 +72,6 @@ int fail(const Config& config, const std::string& what) {
   }
   fmt::print(stderr, "txmail: {}\n", what);
   return 1;
-}
-
-// The admin token (DESIGN.md section 10): created with a random value on first start.
-Result<void> ensure_admin_token(const std::string& path) {
-  if (std::filesystem::exists(path)) {
-    return {};
-  }
-  std::string raw(32, '\0');
-  random_bytes(raw.data(), raw.size());
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) {
-    return make_error(ErrorCode::kIo, "cannot write http.admin_token_file '" + path + "'");
-  }
-  out << hex(raw) << "\n";
-  out.close();
-  std::filesystem::permissions(
-      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  return {};
-}
-
-Result<std::string> read_admin_token(const std::string& path) {
-  std::ifstream in(path);
-  std::string token;
-  if (!in || !std::getline(in, token)) {
-    return make_error(ErrorCode::kIo, "cannot read http.admin_token_file '" + path + "'");
-  }
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
-    token.pop_back();
-  }
-  if (token.size() < 16) {
-    return make_error(ErrorCode::kConfig, "http.admin_token_file: the token is shorter than 16 characters");
-  }
-  return token;
-}
-
-// Rebuilds the schedule from the spool: every job goes back to delivery with its recipients'
-// states (delivered ones are never sent again). Runs before the I/O threads start.
-void recover(store::Spool& spool, queue::DeliveryEngine& delivery) {
-  std::size_t queued = 0;
-  std::size_t corrupt = 0;
-  auto n = spool.scan(
-      [&](store::SpoolRecord&& r) {
-        for (const auto& rcpt : r.recipients) {
-          queued += rcpt.status == store::RecipientStatus::kQueued ? 1 : 0;
-        }
-        delivery.restore(r);
-        return true;
-      },
-      [&](const Error& e) {
-        ++corrupt;
-        logger()->error("spool recovery: unreadable record: {}", e.detail);
-      },
-      store::Spool::Messages::kEnvelopes);
-  if (n) {
-    logger()->info("spool recovered jobs={} recipients_queued={} unreadable={}", *n, queued,
-                   corrupt);
-  } else {
-    logger()->error("spool recovery failed: {}", n.error().detail);
-  }
-}
-
-// Tests and tools find the bound ports here (listeners may be configured with port 0).
-void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& endpoints,
-                 const std::vector<smtp::ListenerOptions>& listeners,
-                 const std::vector<std::pair<tcp::endpoint, bool>>& http) {
-  static constexpr const char* kModes[] = {"relay", "submission", "submissions"};
-  const std::string tmp = data_dir + "/ports.tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (std::size_t i = 0; i < endpoints.size(); ++i) {
-      out << "smtp " << kModes[static_cast<int>(listeners[i].mode)] << " "
-          << endpoints[i].address().to_string() << ":" << endpoints[i].port() << "\n";
-    }
-    for (const auto& [ep, is_tls] : http) {
-      out << "http " << (is_tls ? "https" : "http") << " " << ep.address().to_string() << ":"
-          << ep.port() << "\n";
-    }
-  }
-  std::filesystem::rename(tmp, data_dir + "/ports");
-}
-
-// An event about one recipient of a spooled job.
-events::Event recipient_event(events::Kind kind, const store::SpoolRecord& job,
-                              const store::SpoolRecipient& rcpt) {
-  events::Event e = events::make_event(kind);
-  e.job_id = job.job_id;
-  e.mail_id = rcpt.mail_id;
-  e.account = job.account;
-  e.recipient = rcpt.address;
-  e.sender = job.sender;
-  return e;
 }
 
 // glibc gives each thread that meets contention an arena of its own (up to eight per core):
@@ -336,73 +206,51 @@ int serve(const Config& config) {
       },
       [log, &workers, &node_metrics, list = suppressions->get(),
        every = config.deferred_every](const queue::Outcome& o) {
-        // A recipient's first deferral is an event; later ones only every `every` attempts.
-        const bool repeat_deferral = o.kind == queue::Outcome::Kind::kDeferred && o.attempt > 1
-                                     && (every == 0 || (o.attempt - 1) % every != 0);
-        if (!repeat_deferral) {
-          log->append(to_event(o));
+        if (events::reported(o, every)) {
+          log->append(events::event_of(o));
         }
         if (o.kind == queue::Outcome::Kind::kDelivered && o.received_ms > 0) {
           node_metrics.delivery_latency.record(std::chrono::milliseconds(now_ms() - o.received_ms));
         }
         if (o.kind == queue::Outcome::Kind::kBouncedHard) {
-          suppress_bounce(workers, *list, o);
+          // A store write: on the worker pool.
+          asio::post(workers, [list, account = o.account, recipient = o.recipient,
+                               bounce = o.verdict.suppression, reply = o.reply] {
+            (void)list->add_bounce(account, recipient, bounce, reply, now_ms());
+          });
         }
       });
-  recover(**spool, delivery);
+  queue::recover_from_spool(**spool, delivery);
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
   // handed to delivery; the events are appended first, so they come first in the log.
   smtp_ctx.refuse_intake = [&readiness] { return readiness.intake_refusal(); };
   smtp_ctx.on_spooled = [&delivery, log](store::SpoolRecord& r) {
     for (const auto& rcpt : r.recipients) {
-      log->append(recipient_event(events::Kind::kStarted, r, rcpt));
+      log->append(events::recipient_event(events::Kind::kStarted, r, rcpt));
     }
     delivery.submit(r);
   };
   smtp_ctx.keyring = keyring->get();
-  smtp_ctx.suppressed = [list = suppressions->get(), &workers](const std::string& account,
-                                                             const std::string& address)
-      -> std::optional<std::pair<std::string, std::string>> {
-    if (list->forbidden(address)) {
-      return std::pair<std::string, std::string>{"FORBIDDEN_RECIPIENT", "role addresses are not sent to"};
-    }
-    auto s = list->find(account, address, now_ms());
-    if (!s) {
-      return std::nullopt;
-    }
-    asio::post(workers, [list, entry = *s] {
-      if (auto r = list->renew(entry, now_ms()); !r) {
-        logger()->warn("suppression renewal of {} failed: {}", entry.address, r.error().detail);
-      }
-    });
-    return std::pair<std::string, std::string>{"PREVIOUSLY_BOUNCED", tenancy::describe(*s)};
+  // The intake policy on recipients, shared with REST; suppression renewals on the workers.
+  tenancy::RecipientPolicy recipient_policy(suppressions->get(), [&workers](std::function<void()> renew) {
+    asio::post(workers, std::move(renew));
+  });
+  smtp_ctx.recipient_drop = [&recipient_policy](const std::string& account, const std::string& address) {
+    return recipient_policy.check(account, address, now_ms());
   };
   smtp_ctx.on_job = [log, sealer](const store::SpoolRecord& r, const mime::ControlFields& c) {
-    events::JobInfo info;
-    info.job_id = r.job_id;
-    info.account = r.account;
-    info.received_ms = r.received_ms;
-    info.sender = r.sender;
-    const auto froms = mime::field_values(mime::header_section(r.message), "From");
-    info.mime_from = froms.empty() ? r.sender : mime::address_of(froms.front());
-    info.reference_job = c.reference;
-    info.campaign_id = c.campaign_id;
-    info.cost_center = c.cost_center;
+    events::JobInfo info = events::smtp_job_info(r, c);
     if (!c.notification_url.empty()) {
       const events::Endpoint e{c.notification_url, c.notification_headers, c.auth_user, c.auth_password};
       info.endpoint_sealed = sealer->seal(events::to_json(e), "endpoint:" + r.job_id);
     }
     log->append_job(std::move(info));
   };
-  smtp_ctx.on_dropped = [log](const store::SpoolRecord& r,
-                                                 const store::SpoolRecipient& rcpt,
-                                                 const std::string& sub_type, const std::string& why) {
-    events::Event e = recipient_event(sub_type == "FORBIDDEN_RECIPIENT"
-                                          ? events::Kind::kDroppedForbidden
-                                          : events::Kind::kDroppedPreviouslyBounced,
-                                      r, rcpt);
-    e.reply = why;
+  smtp_ctx.on_dropped = [log](const store::SpoolRecord& r, const store::SpoolRecipient& rcpt,
+                              const tenancy::RecipientDrop& why) {
+    events::Event e = events::recipient_event(events::dropped_kind(why.reason), r, rcpt);
+    e.reply = why.detail;
     log->append(std::move(e));
   };
   tenancy::RateLimiter limiter;
@@ -413,7 +261,7 @@ int serve(const Config& config) {
   };
   smtp_ctx.on_note = [log](const store::SpoolRecord& r, const std::string& note) {
     for (const auto& rcpt : r.recipients) {
-      events::Event e = recipient_event(events::Kind::kProcessed, r, rcpt);
+      events::Event e = events::recipient_event(events::Kind::kProcessed, r, rcpt);
       e.reply = note;
       log->append(e);
     }
@@ -503,7 +351,7 @@ int serve(const Config& config) {
       .events = *log,
       .idempotency = **idempotency,
       .on_spooled = [&delivery](store::SpoolRecord& r) { delivery.submit(r); },
-      .suppressions = suppressions->get(),
+      .recipients = &recipient_policy,
       .hostname = config.node_name,
       .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500,
                                config.max_job_bytes},

@@ -96,6 +96,20 @@ std::string Event::description() const {
   return out;
 }
 
+Kind dropped_kind(tenancy::DropReason reason) {
+  switch (reason) {
+    case tenancy::DropReason::kInvalidAddress:
+      return Kind::kDroppedInvalidAddress;
+    case tenancy::DropReason::kValidationError:
+      return Kind::kDroppedValidation;
+    case tenancy::DropReason::kForbidden:
+      return Kind::kDroppedForbidden;
+    case tenancy::DropReason::kPreviouslyBounced:
+      return Kind::kDroppedPreviouslyBounced;
+  }
+  return Kind::kDroppedValidation;
+}
+
 Event make_event(Kind kind) {
   Event e;
   std::string raw(16, '\0');

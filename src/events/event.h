@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <boost/json/object.hpp>
+#include "tenancy/recipient_policy.h"
 
 namespace txmail::events {
 
@@ -57,6 +58,8 @@ struct Event {
 };
 
 Event make_event(Kind kind);  // with a fresh tag and the current time
+// The DROPPED event of a recipient dropped at intake.
+Kind dropped_kind(tenancy::DropReason reason);
 
 // What push notifications need to know about a job beyond its events (stored once per job):
 // the references of the job and where its notifications go.

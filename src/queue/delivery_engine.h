@@ -283,4 +283,8 @@ class DeliveryEngine {
 };
 
 
+// Rebuilds the schedule from the spool: every job goes back to delivery with its recipients'
+// states (delivered ones are never sent again). Before the I/O threads start.
+void recover_from_spool(store::Spool& spool, DeliveryEngine& delivery);
+
 }  // namespace txmail::queue

@@ -219,6 +219,28 @@ Result<void> SuppressionList::renew(const Suppression& s, std::int64_t now) {
   return {};
 }
 
+Result<std::optional<Suppression>> SuppressionList::add_bounce(const std::string& account,
+                                                                const std::string& address,
+                                                                smtp::SuppressionClass bounce,
+                                                                std::string_view reply,
+                                                                std::int64_t now_ms) {
+  auto entry = suppression_for_bounce(bounce, reply, settings_);
+  if (!entry) {
+    return std::optional<Suppression>{};
+  }
+  entry->address = address;
+  entry->scope = scope_of(account);
+  entry->created_ms = now_ms;
+  auto added = add(std::move(*entry));
+  if (!added) {
+    logger()->error("suppression of {} failed: {}", address, added.error().detail);
+    return tl::unexpected(added.error());
+  }
+  logger()->info("suppressed address={} scope={} type={} until={}", added->address, added->scope,
+                 suppression_type_name(added->type), iso8601_ms(added->expires_ms));
+  return std::optional<Suppression>(*added);
+}
+
 Result<std::size_t> SuppressionList::purge(std::int64_t now) {
   std::vector<std::string> expired;
   {

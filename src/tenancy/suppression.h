@@ -87,6 +87,11 @@ class SuppressionList {
   Result<Suppression> add(Suppression s);  // replaces an entry of the same address
   Result<void> remove(const std::string& scope, const std::string& address);  // kNotFound
   Result<void> renew(const Suppression& s, std::int64_t now_ms);
+  // What a hard bounce of this account's recipient adds (suppression_for_bounce), logged; a
+  // class kNone adds nothing (nullopt).
+  Result<std::optional<Suppression>> add_bounce(const std::string& account, const std::string& address,
+                                                smtp::SuppressionClass bounce, std::string_view reply,
+                                                std::int64_t now_ms);
   // Erases expired entries; returns how many.
   Result<std::size_t> purge(std::int64_t now_ms);
 

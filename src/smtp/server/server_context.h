@@ -16,6 +16,7 @@
 #include "tenancy/authenticator.h"
 #include "tenancy/dkim_keyring.h"
 #include "tenancy/rate_limiter.h"
+#include "tenancy/recipient_policy.h"
 
 namespace txmail::smtp {
 
@@ -43,17 +44,17 @@ struct ServerContext {
   // The per-account hourly limit shared with the REST API (null: none).
   tenancy::RateLimiter* limiter = nullptr;
   std::int64_t default_hourly_limit = 0;
-  // Intake policy on an account's recipient: (DROPPED subType, why) when it must be dropped
-  // (PREVIOUSLY_BOUNCED, FORBIDDEN_RECIPIENT), or nullopt to deliver it. Any thread; no disk.
-  std::function<std::optional<std::pair<std::string, std::string>>(const std::string& account,
-                                                                    const std::string& address)>
-      suppressed;
+  // Intake policy on an account's recipient (tenancy::RecipientPolicy): why it is dropped, or
+  // nullopt to deliver it. Any thread; no disk.
+  std::function<std::optional<tenancy::RecipientDrop>(const std::string& account,
+                                                      const std::string& address)>
+      recipient_drop;
   // Every accepted job, before its recipients are handed on: the control fields the client set
   // (X-TXMAIL-*, X-RETARUS-M4A-*; already removed from the message).
   std::function<void(const store::SpoolRecord& job, const mime::ControlFields& control)> on_job;
   // A recipient of an accepted job that was dropped at intake, and why.
   std::function<void(const store::SpoolRecord& job, const store::SpoolRecipient& rcpt,
-                     const std::string& sub_type, const std::string& why)>
+                     const tenancy::RecipientDrop& why)>
       on_dropped;
   // A job was accepted with something to report before delivery (sent unsigned, and why).
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;

@@ -200,12 +200,12 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
                         ? store::SpoolRecord::kFlag8BitMime
                         : 0U);
   record.recipients.reserve(envelope_.recipients.size());
-  // Recipients intake policy drops: (recipient, (subType, why)).
-  std::vector<std::pair<store::SpoolRecipient, std::pair<std::string, std::string>>> dropped;
+  // Recipients the intake policy drops, and why.
+  std::vector<std::pair<store::SpoolRecipient, tenancy::RecipientDrop>> dropped;
   for (std::uint32_t i = 0; i < envelope_.recipients.size(); ++i) {
     store::SpoolRecipient rcpt{envelope_.recipients[i].address(), mail_id(job_id, 0, i),
                                store::RecipientStatus::kQueued, 0, record.received_ms};
-    auto why = ctx_.suppressed ? ctx_.suppressed(record.account, rcpt.address) : std::nullopt;
+    auto why = ctx_.recipient_drop ? ctx_.recipient_drop(record.account, rcpt.address) : std::nullopt;
     if (why) {
       dropped.emplace_back(std::move(rcpt), std::move(*why));
     } else {
@@ -250,7 +250,7 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     }
     for (const auto& [rcpt, why] : dropped) {
       if (ctx_.on_dropped) {
-        ctx_.on_dropped(record, rcpt, why.first, why.second);
+        ctx_.on_dropped(record, rcpt, why);
       }
     }
     if (!note.empty() && ctx_.on_note) {

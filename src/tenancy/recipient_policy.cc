@@ -1,0 +1,48 @@
+#include "tenancy/recipient_policy.h"
+
+#include "common/log.h"
+
+namespace txmail::tenancy {
+
+std::string_view drop_sub_type(DropReason reason) {
+  switch (reason) {
+    case DropReason::kInvalidAddress:
+      return "INVALID_ADDRESS";
+    case DropReason::kValidationError:
+      return "VALIDATION_ERROR";
+    case DropReason::kForbidden:
+      return "FORBIDDEN_RECIPIENT";
+    case DropReason::kPreviouslyBounced:
+      return "PREVIOUSLY_BOUNCED";
+  }
+  return "VALIDATION_ERROR";
+}
+
+std::optional<RecipientDrop> RecipientPolicy::check(const std::string& account,
+                                                    const std::string& address,
+                                                    std::int64_t now_ms) const {
+  if (list_ == nullptr) {
+    return std::nullopt;
+  }
+  if (list_->forbidden(address)) {
+    return RecipientDrop{DropReason::kForbidden, "role addresses are not sent to"};
+  }
+  auto s = list_->find(account, address, now_ms);
+  if (!s) {
+    return std::nullopt;
+  }
+  // The entry lives on from now; a failed renewal only shortens it.
+  auto renew = [list = list_, entry = *s, now_ms] {
+    if (auto r = list->renew(entry, now_ms); !r) {
+      logger()->warn("suppression renewal of {} failed: {}", entry.address, r.error().detail);
+    }
+  };
+  if (post_) {
+    post_(std::move(renew));
+  } else {
+    renew();
+  }
+  return RecipientDrop{DropReason::kPreviouslyBounced, describe(*s)};
+}
+
+}  // namespace txmail::tenancy

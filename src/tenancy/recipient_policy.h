@@ -1,0 +1,45 @@
+// RecipientPolicy: which recipients of an accepted job are dropped at intake, and why (issue
+// quality-1, defect 6): the one rule SMTP and REST share. A role address (abuse@, postmaster@,
+// ...) is FORBIDDEN_RECIPIENT; an address on the account's suppression list is
+// PREVIOUSLY_BOUNCED, and its entry lives on from now (renewed off the caller's thread).
+// REST adds the drops only it can see (INVALID_ADDRESS, VALIDATION_ERROR); every reason is one
+// enum, named as the service txmail is modelled on names it (DROPPED subType).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tenancy/suppression.h"
+
+namespace txmail::tenancy {
+
+enum class DropReason { kInvalidAddress, kValidationError, kForbidden, kPreviouslyBounced };
+
+// "INVALID_ADDRESS", "VALIDATION_ERROR", "FORBIDDEN_RECIPIENT", "PREVIOUSLY_BOUNCED".
+std::string_view drop_sub_type(DropReason reason);
+
+struct RecipientDrop {
+  DropReason reason;
+  std::string detail;  // for the DROPPED event and the API's answer
+};
+
+class RecipientPolicy {
+ public:
+  // Where renewals (store writes) run; null: on the caller's thread.
+  using Post = std::function<void(std::function<void()>)>;
+
+  RecipientPolicy(SuppressionList* list, Post post) : list_(list), post_(std::move(post)) {}
+
+  // nullopt: the recipient is delivered. Memory only, apart from the posted renewal; any thread.
+  std::optional<RecipientDrop> check(const std::string& account, const std::string& address,
+                                     std::int64_t now_ms) const;
+
+ private:
+  SuppressionList* list_;  // null: nothing is suppressed or forbidden
+  Post post_;
+};
+
+}  // namespace txmail::tenancy
