@@ -56,6 +56,8 @@ const std::vector<Route> kRoutes = {
     {"DELETE", "/v2/admin/accounts/{account}/keys/{keyId}", Access::kAdmin, false},
     {"PATCH", "/v2/admin/accounts/{account}", Access::kAdmin, false},
     {"POST", "/v2/admin/drain", Access::kAdmin, false},
+    {"GET", "/v2/admin/egress", Access::kAdmin, false},
+    {"PUT", "/v2/admin/egress", Access::kAdmin, false},
     {"POST", "/v2/admin/resume", Access::kAdmin, false},
 };
 
@@ -310,6 +312,8 @@ void ApiService::handle(Request r, HttpServer::Done done) {
                                                {"ready", !why.has_value()},
                                                {"reason", why.value_or("")}}),
                   {}});
+  } else if (p == "/v2/admin/egress") {
+    done(admin_egress(d_.config, d_.shared_egress, r));
   } else if (p.starts_with("/v2/admin/")) {
     done(admin_accounts(d_.config, d_.domain_service, r, p, params));
   } else if (p.starts_with("/v2/domains")) {

@@ -70,6 +70,8 @@ struct ServiceDeps {
   std::function<std::optional<std::string>()> unready;
   // `txmail drain`: stop (true) or resume (false) intake on this node. Null: not offered.
   std::function<void(bool)> set_draining;
+  // Egress sources, pools and routes live in the shared config store (cluster mode).
+  bool shared_egress = false;
   std::function<std::string()> metrics;  // /metrics (Prometheus text)
 };
 
@@ -89,6 +91,9 @@ class ApiService {
 
   ServiceDeps d_;
 };
+
+// /v2/admin/egress (admin_egress.cc): `shared` in cluster mode.
+Response admin_egress(store::ConfigStore& config, bool shared, const Request& r);
 
 // The admin endpoints (admin.cc). Deleting an account removes its keys and sender domains.
 Response admin_accounts(store::ConfigStore& config, tenancy::DomainService* domains,

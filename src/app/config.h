@@ -9,6 +9,7 @@
 #include "common/result.h"
 #include "net/cidr.h"
 #include "queue/delivery_options.h"
+#include "queue/egress_settings.h"
 #include "smtp/server/options.h"
 #include "tenancy/account.h"
 #include "tenancy/sender_domain.h"
@@ -111,9 +112,10 @@ struct Config {
   tenancy::SuppressionSettings suppression;
   // [cluster]
   ClusterConfig cluster;
-  // Every [[egress.source]] of every site (delivery.sources holds this node's site's only):
-  // `txmail dns records` publishes them all in SPF.
-  std::vector<queue::EgressSource> all_egress;
+  // Every [[egress.source]] of every site, the pools and routes (delivery.sources and
+  // delivery.pools hold this node's site's part): `txmail dns records` publishes every
+  // source in SPF; in cluster mode this seeds the region's shared egress settings.
+  queue::EgressSettings egress;
   // [notifications]
   std::string notify_source;  // source_address, or this site's [[notifications.source]]
   std::vector<SiteAddress> notify_sources;  // every site's

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "app/config_parse.h"
+#include "queue/egress_settings.h"
 #include "common/duration.h"
 #include "dns/resolver.h"
 
@@ -187,27 +188,13 @@ Result<void> read_egress(const toml::table& t, Config& c) {
 // at least one of them, so an account's dedicated pool has an address at every site.
 Result<void> keep_own_site(Config& c) {
   auto& d = c.delivery;
-  c.all_egress = d.sources;
-  auto elsewhere = [&c](const queue::EgressSource& s) { return !s.site.empty() && s.site != c.site; };
-  std::vector<std::string> gone;
-  for (const auto& s : d.sources) {
-    if (elsewhere(s)) {
-      gone.push_back(s.name);
-    }
+  c.egress = queue::EgressSettings{d.sources, d.pools, d.routes};
+  auto own = queue::for_site(c.egress, c.site);
+  if (!own) {
+    return make_error(ErrorCode::kConfig, own.error().detail);
   }
-  std::erase_if(d.sources, elsewhere);
-  if (d.sources.empty()) {
-    return bad("egress.source", "no source at this node's site '" + c.site + "' (node.site)");
-  }
-  for (auto& [name, members] : d.pools) {
-    std::erase_if(members, [&gone](const std::string& m) {
-      return std::find(gone.begin(), gone.end(), m) != gone.end();
-    });
-    if (members.empty()) {
-      return bad("egress.pool", "pool '" + name + "' has no source at this node's site '" + c.site
-                                    + "' (node.site)");
-    }
-  }
+  d.sources = std::move(own->sources);
+  d.pools = std::move(own->pools);
   for (std::size_t i = 0; i < c.accounts.size(); ++i) {
     const auto& pool = c.accounts[i].account.pool;
     if (!pool.empty() && pool != "default" && !d.pools.contains(pool)) {

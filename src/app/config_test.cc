@@ -123,7 +123,8 @@ TEST(Config, ClusterMode) {
   ASSERT_EQ(c->delivery.sources.size(), 1U);
   EXPECT_EQ(c->delivery.sources[0].name, "a1");
   EXPECT_EQ(c->delivery.pools.at("default"), std::vector<std::string>{"a1"});
-  EXPECT_EQ(c->all_egress.size(), 2U);
+  EXPECT_EQ(c->egress.sources.size(), 2U);
+  EXPECT_EQ(c->egress.pools.at("default").size(), 2U);
   EXPECT_EQ(c->notify_source, "192.0.2.9");
   EXPECT_EQ(c->notify_sources.size(), 2U);
   auto embedded = parse_config("");

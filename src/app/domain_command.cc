@@ -180,7 +180,7 @@ Result<std::string> zone_file(const Config& config,
       add_mechanism(*c);
     }
   }
-  for (const auto& s : config.all_egress) {
+  for (const auto& s : config.egress.sources) {
     if (s.address.empty() || s.address == "0.0.0.0" || s.address == "::") {
       continue;
     }
@@ -257,7 +257,22 @@ int dns_records(const Config& config) {
   if (!domains) {
     return failed(domains.error().detail);
   }
-  auto zone = zone_file(config, *domains, now_ms());
+  // Cluster mode: every site's sources as the region shares them, not this file's copy.
+  Config published = config;
+  if (store->clustered()) {
+    auto shared = store->store().get(queue::kEgressKey);
+    if (!shared) {
+      return failed(shared.error().detail);
+    }
+    if (*shared) {
+      auto egress = queue::egress_from_json((*shared)->value);
+      if (!egress) {
+        return failed("the region's egress settings: " + egress.error().detail);
+      }
+      published.egress = std::move(*egress);
+    }
+  }
+  auto zone = zone_file(published, *domains, now_ms());
   if (!zone) {
     return failed(zone.error().detail);
   }

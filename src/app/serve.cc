@@ -41,6 +41,7 @@
 #include "app/node_files.h"
 #include "app/stores.h"
 #include "events/delivery_report.h"
+#include "queue/egress_settings.h"
 #include "tenancy/recipient_policy.h"
 #include "tenancy/rate_limiter.h"
 #include "tenancy/suppression.h"
@@ -63,6 +64,41 @@ void every(asio::steady_timer& timer, asio::thread_pool& workers, std::chrono::m
       asio::post(timer.get_executor(), [&timer, &workers, interval, work] { every(timer, workers, interval, work); });
     });
   });
+}
+
+// Cluster mode: the region's egress sources, pools and routes are one document in the shared
+// config store, seeded from this node's config file when the region has none yet. The node
+// sends from its own site's part and follows every change (PUT /v2/admin/egress).
+Result<void> share_egress(store::ConfigStore& store, const Config& config, queue::DeliveryEngine& delivery) {
+  auto apply = [&delivery, site = config.site](const std::string& json) {
+    auto all = queue::egress_from_json(json);
+    auto own = all ? queue::for_site(*all, site) : tl::unexpected(all.error());
+    if (!own) {
+      logger()->error("shared egress settings ignored, the last good ones stay: {}", own.error().detail);
+      return;
+    }
+    delivery.reconfigure(std::move(*own));
+  };
+  auto seeded = store.put(queue::kEgressKey, queue::to_json(config.egress), store::Expect::absent());
+  if (!seeded && seeded.error().code != ErrorCode::kConflict) {
+    return tl::unexpected(seeded.error());
+  }
+  if (seeded) {
+    logger()->info("cluster: the region's egress settings seeded from this node's config file");
+  }
+  store.watch(queue::kEgressKey, [apply](const store::ConfigChange& c) {
+    if (c.value) {
+      apply(*c.value);
+    }
+  });
+  auto current = store.get(queue::kEgressKey);
+  if (!current) {
+    return tl::unexpected(current.error());
+  }
+  if (*current) {
+    apply((*current)->value);
+  }
+  return {};
 }
 
 // One line on stderr (and in the log file, when there is one); exit status 1.
@@ -220,6 +256,11 @@ int serve(const Config& config) {
           });
         }
       });
+  if (backend->clustered()) {
+    if (auto r = share_egress(*config_store, config, delivery); !r) {
+      return fail(config, r.error().detail);
+    }
+  }
   queue::recover_from_spool(**spool, delivery);
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
@@ -384,6 +425,7 @@ int serve(const Config& config) {
       .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
       .unready = [&readiness] { return readiness.reason(); },
       .set_draining = [&readiness](bool on) { readiness.set_draining(on); },
+      .shared_egress = backend->clustered(),
       .metrics = [&metrics_sources] { return render_metrics(metrics_sources); }});
   api::HttpOptions http_options;
   if (!config.http_listen.empty()) {

@@ -43,19 +43,37 @@ DeliveryEngine::DeliveryEngine(asio::io_context& io, DeliveryOptions options, st
       sink_(std::move(sink)),
       wake_(io),
       stop_timer_(io) {
-  if (options_.sources.empty()) {
-    options_.sources.push_back(EgressSource{});
+  install(EgressSettings{options_.sources, options_.pools, options_.routes});
+}
+
+void DeliveryEngine::reconfigure(EgressSettings settings) {
+  asio::post(io_, [this, s = std::move(settings)]() mutable { install(std::move(s)); });
+}
+
+// Sources live as long as the engine (egress_objects_ only grows): a ready queue or a
+// connection may still point at a source the new settings changed or dropped; it finishes
+// with it, and the next routing uses the new one.
+void DeliveryEngine::install(EgressSettings s) {
+  if (s.sources.empty()) {
+    s.sources.push_back(EgressSource{});
   }
-  for (auto& s : options_.sources) {
-    if (s.ehlo.empty()) {
-      s.ehlo = node_name_;
+  sources_now_.clear();
+  for (auto& src : s.sources) {
+    if (src.ehlo.empty()) {
+      src.ehlo = node_name_;
+    }
+    egress_objects_.push_back(src);
+    sources_now_.push_back(&egress_objects_.back());
+  }
+  if (!s.pools.contains("default")) {
+    for (const auto& src : s.sources) {
+      s.pools["default"].push_back(src.name);
     }
   }
-  if (!options_.pools.contains("default")) {
-    for (const auto& s : options_.sources) {
-      options_.pools["default"].push_back(s.name);
-    }
-  }
+  pools_ = std::move(s.pools);
+  routes_ = std::move(s.routes);
+  logger()->info("delivery: {} egress sources, {} pools, {} routes", sources_now_.size(), pools_.size(),
+                 routes_.size());
 }
 
 DeliveryEngine::~DeliveryEngine() = default;
@@ -281,7 +299,7 @@ DestinationPolicy DeliveryEngine::policy_for(const std::string& domain) const {
 
 std::optional<smtp::Route> DeliveryEngine::route_for(const std::string& domain) const {
   const RouteRule* wildcard = nullptr;
-  for (const auto& rule : options_.routes) {
+  for (const auto& rule : routes_) {
     if (rule.domain == domain) {
       return rule.route;
     }
@@ -294,17 +312,17 @@ std::optional<smtp::Route> DeliveryEngine::route_for(const std::string& domain) 
 
 const EgressSource& DeliveryEngine::pick_source(const std::string& account) {
   std::string pool = pool_of_ ? pool_of_(account) : std::string();
-  if (pool.empty() || !options_.pools.contains(pool)) {
+  if (pool.empty() || !pools_.contains(pool)) {
     pool = "default";
   }
-  const auto& names = options_.pools[pool];
+  const auto& names = pools_[pool];
   const std::size_t i = pool_cursor_[pool]++ % std::max<std::size_t>(names.size(), 1);
-  for (const auto& s : options_.sources) {
-    if (!names.empty() && s.name == names[i]) {
-      return s;
+  for (const auto* s : sources_now_) {
+    if (!names.empty() && s->name == names[i]) {
+      return *s;
     }
   }
-  return options_.sources.front();
+  return *sources_now_.front();
 }
 
 void DeliveryEngine::routing_done() {
@@ -364,6 +382,7 @@ void DeliveryEngine::route(Unit unit, std::string domain, Result<smtp::Destinati
     ready_queues_.store(ready_.size(), std::memory_order_relaxed);
   }
   ReadyQueue& rq = *it->second;
+  rq.egress = &egress;  // the settings may have changed the source since the queue was made
   rq.destination = std::move(*dest);
   if (rq.backoff_until_ms > now_ms()) {
     // The whole site is backed off: this unit is deferred with the site's last answer, and

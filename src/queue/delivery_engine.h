@@ -16,6 +16,7 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +29,7 @@
 #include "dns/resolver.h"
 #include "queue/address_backoff.h"
 #include "queue/delivery_options.h"
+#include "queue/egress_settings.h"
 #include "queue/fifo.h"
 #include "queue/gcra.h"
 #include "queue/inline_list.h"
@@ -76,6 +78,9 @@ class DeliveryEngine {
   // A job found by recovery, added at once: only before the engine's io_context runs, from the
   // thread that starts it. (A million posted copies would cost more memory than the jobs.)
   void restore(const store::SpoolRecord& record) { add_job(record, nullptr); }
+  // New egress sources, pools and routes (this site's part); any thread. Jobs routed from
+  // now on use them; connections open on an old source finish with it.
+  void reconfigure(EgressSettings settings);
   void start();
   // Stops scheduling; connections finish their current transaction. `done` runs on the engine's
   // io_context when every connection has ended, or after 10 s with some still busy (their
@@ -208,6 +213,7 @@ class DeliveryEngine {
   DestinationPolicy policy_for(const std::string& domain) const;
   std::optional<smtp::Route> route_for(const std::string& domain) const;
   const EgressSource& pick_source(const std::string& account);
+  void install(EgressSettings settings);  // on io_
 
   // delivery_worker.cc: connections and their slots
   bool wants_connection(const ReadyQueue& rq) const;
@@ -271,6 +277,10 @@ class DeliveryEngine {
   // max_dns_lookups; the scheduler takes no more due units while it is reached.
   std::size_t routing_ = 0;
   std::unordered_map<std::string, std::size_t> pool_cursor_;
+  std::deque<EgressSource> egress_objects_;  // every source ever installed (stable addresses)
+  std::vector<const EgressSource*> sources_now_;
+  std::map<std::string, std::vector<std::string>> pools_;
+  std::vector<RouteRule> routes_;
   std::size_t connections_ = 0;
   std::atomic<std::size_t> ready_backlog_{0};
   mutable std::mutex backlog_mutex_;

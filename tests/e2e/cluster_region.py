@@ -160,6 +160,32 @@ try:
             msg = wait_for("a's message", lambda: delivered(sink, "sent at a"))[0]
             check(msg["peer"] == "127.0.0.21", f"dedicated pool at a sent from {msg['peer']}")
 
+            # Egress settings are the region's: changed at a, used at b at once.
+            shown = http(b, "GET", "/v2/admin/egress", token=True)
+            check(shown.status == 200 and {x["name"] for x in shown.json["sources"]} >= {"a-dedicated", "b-dedicated"},
+                  f"egress at b: {shown}")
+            settings = shown.json
+            for src in settings["sources"]:
+                if src["name"] == "b-dedicated":
+                    src["address"] = "127.0.0.27"
+            bad = json.loads(json.dumps(settings))
+            bad["pools"]["dedicated"] = ["a-dedicated"]
+            r = http(a, "PUT", "/v2/admin/egress", bad, token=True)
+            check(r.status == 400 and "site 'b'" in r.json["detail"], f"a pool without a source at b: {r}")
+            r = http(a, "PUT", "/v2/admin/egress", settings, token=True, headers={"If-Match": shown.headers["etag"]})
+            check(r.status == 200, f"egress PUT at a: {r}")
+            stale = http(b, "PUT", "/v2/admin/egress", settings, token=True, headers={"If-Match": shown.headers["etag"]})
+            check(stale.status == 409, f"egress PUT with a stale If-Match: {stale}")
+            r = http(b, "POST", "/v2/jobs", job_from("orders@shop.test", "hal@dest.test", "new egress at b"), key=api_key)
+            check(r.status == 202, f"{r}")
+            msg = wait_for("b's message after the egress change", lambda: delivered(sink, "new egress at b"))[0]
+            check(msg["peer"] == "127.0.0.27", f"b sent from {msg['peer']} after the change at a")
+            zone = run("dns", "records", "--config", b.config)
+            check(zone.returncode == 0 and all(f"ip4:{ip}" in zone.stdout for ip in
+                                               ("127.0.0.21", "127.0.0.27", "127.0.0.23", "127.0.0.24", "127.0.0.25", "127.0.0.26")),
+                  f"SPF from the shared settings: {zone.stdout} {zone.stderr}")
+            check("ip4:127.0.0.22" not in zone.stdout, "SPF still lists the replaced address")
+
             # A notification sent by b verifies with the secret a reports.
             put = http(a, "PUT", "/v2/webhooks/endpoint", {"url": receiver.url("/shop")}, key=api_key)
             check(put.status in (200, 201), f"{put}")
