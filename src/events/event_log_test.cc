@@ -246,6 +246,49 @@ TEST(EventLog, ReadAfterWhileWritingMissesNothing) {
   EXPECT_TRUE(rest->empty());
 }
 
+// Retention never empties the log: the newest event stays, so sequence numbers keep growing
+// for followers (an emptied SQLite table would number the next event 1 again).
+TEST(EventLog, RetentionKeepsSequenceNumbersGrowing) {
+  TempLog file("retention-seq");
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  std::int64_t kept_seq = 0;
+  {
+    auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+    ASSERT_TRUE(log) << log.error().detail;
+    (*log)->set_retention(std::chrono::hours(1));
+    std::vector<Event> old;
+    for (int i = 0; i < 3; ++i) {
+      Event e = make_event(Kind::kDelivered);
+      e.job_id = "old";
+      e.ts_ms = now - 2 * 3600 * 1000;
+      old.push_back(std::move(e));
+    }
+    (*log)->append_all(old, [] {});
+    (*log)->close();  // the writer prunes after its batch
+    auto left = (*log)->read_after(0, 10);
+    ASSERT_TRUE(left);
+    ASSERT_EQ(left->size(), 1U);
+    EXPECT_EQ((*left)[0].event.tag, old.back().tag);
+    kept_seq = (*left)[0].seq;
+    auto last = (*log)->last_seq();
+    ASSERT_TRUE(last);
+    EXPECT_EQ(*last, kept_seq);
+  }
+  auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+  ASSERT_TRUE(log) << log.error().detail;
+  Event fresh = make_event(Kind::kStarted);
+  fresh.job_id = "fresh";
+  (*log)->append(fresh);
+  (*log)->close();
+  auto next = (*log)->read_after(kept_seq, 10);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->size(), 1U);
+  EXPECT_EQ((*next)[0].event.tag, fresh.tag);
+  EXPECT_GT((*next)[0].seq, kept_seq);
+}
+
 TEST(Endpoint, JsonRoundTrip) {
   Endpoint e{"https://hooks.test/x", {{"X-A", "1"}, {"X-B", "two"}}, "user", "pass"};
   auto back = endpoint_from_json(to_json(e));

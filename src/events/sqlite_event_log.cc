@@ -330,8 +330,11 @@ void SqliteEventLog::prune() {
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch() - retention_)
           .count();
-  // A few thousand rows per statement: the writer goes back to new events in between.
-  for (const char* sql : {"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts_ms < ?1 LIMIT 5000)",
+  // A few thousand rows per statement: the writer goes back to new events in between. The
+  // newest event stays, however old: seq is a rowid, and an emptied table would number the
+  // next event 1 again, behind every follower's position.
+  for (const char* sql : {"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts_ms < ?1"
+                          " AND seq < (SELECT max(seq) FROM events) LIMIT 5000)",
                           "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs WHERE received_ms < ?1 LIMIT 5000)"}) {
     sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(db_, sql, -1, &st, nullptr);
