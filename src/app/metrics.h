@@ -66,6 +66,13 @@ class CountingEventLog final : public events::EventLog {
     return inner_.for_mail(mail_id);
   }
 
+  Result<std::vector<events::LoggedEvent>> read_after(std::int64_t after,
+                                                      std::size_t limit) override {
+    return inner_.read_after(after, limit);
+  }
+
+  Result<std::int64_t> last_seq() override { return inner_.last_seq(); }
+
   void close() override { inner_.close(); }
 
  private:

@@ -362,7 +362,7 @@ int serve(const Config& config) {
   webhook_options.timeout = config.notify_timeout;
   auto dispatcher = events::WebhookDispatcher::open(
       events::WebhookDispatcher::Deps{
-          .events_db = config.data_dir + "/events.db",
+          .event_log = **event_log,
           .state_db = config.data_dir + "/webhooks.db",
           .account_endpoint = [&webhooks_api](const std::string& account) {
             return webhooks_api.account_endpoint(account);

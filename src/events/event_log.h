@@ -1,7 +1,14 @@
 // The event log: durable, append-only, indexed by job, mail id, account and time. Embedded
 // backend: SqliteEventLog (one writer thread, one transaction per group of appends).
+//
+// Every stored event has a sequence number: they grow in the order events are stored, and a
+// reader that has seen sequence number N and then reads after N never misses an event stored
+// later. The push notification dispatcher follows the log this way (read_after, last_seq);
+// nothing outside a backend reads its storage.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <vector>
 
@@ -9,6 +16,14 @@
 #include "events/event.h"
 
 namespace txmail::events {
+
+// An event as a follower of the log reads it: its sequence number and its job's notification
+// data (all fields empty, received_ms 0, when none was stored for the job).
+struct LoggedEvent {
+  std::int64_t seq = 0;
+  Event event;
+  JobInfo job;
+};
 
 class EventLog {
  public:
@@ -27,6 +42,11 @@ class EventLog {
   virtual void append_job(JobInfo info) = 0;
   virtual Result<std::vector<Event>> for_job(const std::string& job_id) = 0;
   virtual Result<std::vector<Event>> for_mail(const std::string& mail_id) = 0;
+  // Up to `limit` stored events with a sequence number above `after` (0: from the first), in
+  // log order, each with its job's data. Empty: nothing stored after `after` yet.
+  virtual Result<std::vector<LoggedEvent>> read_after(std::int64_t after, std::size_t limit) = 0;
+  // The sequence number of the last stored event; 0 when there is none.
+  virtual Result<std::int64_t> last_seq() = 0;
   // Completes every queued append.
   virtual void close() = 0;
 };

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "events/sqlite_event_log.h"
 
@@ -81,6 +83,210 @@ TEST(EventLog, RetentionRemovesOldEventsAndJobs) {
   ASSERT_TRUE(kept);
   EXPECT_EQ(kept->size(), 1U);
   std::filesystem::remove(path);
+}
+
+// A fresh log file in the temp directory, removed (with its WAL) at the end of the test.
+struct TempLog {
+  std::filesystem::path path;
+
+  explicit TempLog(const std::string& name)
+      : path(std::filesystem::temp_directory_path()
+             / ("txmail-events-" + name + "-" + std::to_string(::getpid()) + ".db")) {
+    remove();
+  }
+
+  ~TempLog() { remove(); }
+
+  TempLog(const TempLog&) = delete;
+  TempLog& operator=(const TempLog&) = delete;
+  TempLog(TempLog&&) = delete;
+  TempLog& operator=(TempLog&&) = delete;
+
+  void remove() const {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(path.string() + suffix);
+    }
+  }
+};
+
+TEST(EventLog, ReadAfterFollowsTheLogWithJobData) {
+  TempLog file("follow");
+  auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+  ASSERT_TRUE(log) << log.error().detail;
+  auto empty = (*log)->read_after(0, 10);
+  ASSERT_TRUE(empty) << empty.error().detail;
+  EXPECT_TRUE(empty->empty());
+  auto none = (*log)->last_seq();
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, 0);
+
+  JobInfo job;
+  job.job_id = "job-a";
+  job.account = "acme";
+  job.received_ms = 1700000000123;
+  job.sender = "bounce@acme.test";
+  job.mime_from = "news@acme.test";
+  job.reference_job = "ref-1";
+  job.campaign_id = "spring";
+  job.cost_center = "cc-9";
+  job.endpoint_sealed = "sealed-endpoint";
+  (*log)->append_job(job);
+  std::vector<Event> appended;
+  for (int i = 0; i < 5; ++i) {
+    Event e = make_event(i == 4 ? Kind::kDelivered : Kind::kStarted);
+    e.job_id = i == 2 ? "job-without-data" : "job-a";
+    e.mail_id = e.job_id + "#" + std::to_string(i);
+    e.account = "acme";
+    e.recipient = "r" + std::to_string(i) + "@dest.test";
+    e.remote_host = "mx.dest.test[192.0.2.1]";
+    e.reply = "250 ok";
+    e.attempt = 1;
+    appended.push_back(e);
+  }
+  (*log)->append_all(appended, [] {});
+  (*log)->close();  // stored
+
+  // Read in pages of two: every event once, in order, with growing sequence numbers.
+  std::vector<LoggedEvent> seen;
+  std::int64_t cursor = 0;
+  for (;;) {
+    auto page = (*log)->read_after(cursor, 2);
+    ASSERT_TRUE(page) << page.error().detail;
+    ASSERT_LE(page->size(), 2U);
+    if (page->empty()) {
+      break;
+    }
+    for (auto& r : *page) {
+      EXPECT_GT(r.seq, cursor);
+      cursor = r.seq;
+      seen.push_back(std::move(r));
+    }
+  }
+  ASSERT_EQ(seen.size(), appended.size());
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].event.tag, appended[i].tag) << i;
+    EXPECT_EQ(seen[i].event.kind, appended[i].kind) << i;
+    EXPECT_EQ(seen[i].event.mail_id, appended[i].mail_id) << i;
+    EXPECT_EQ(seen[i].event.recipient, appended[i].recipient) << i;
+    EXPECT_EQ(seen[i].event.ts_ms, appended[i].ts_ms) << i;
+    EXPECT_EQ(seen[i].event.description(), "mx.dest.test[192.0.2.1]: 250 ok") << i;
+  }
+  const JobInfo& got = seen[0].job;
+  EXPECT_EQ(got.job_id, "job-a");
+  EXPECT_EQ(got.account, "acme");
+  EXPECT_EQ(got.received_ms, 1700000000123);
+  EXPECT_EQ(got.sender, "bounce@acme.test");
+  EXPECT_EQ(got.mime_from, "news@acme.test");
+  EXPECT_EQ(got.reference_job, "ref-1");
+  EXPECT_EQ(got.campaign_id, "spring");
+  EXPECT_EQ(got.cost_center, "cc-9");
+  EXPECT_EQ(got.endpoint_sealed, "sealed-endpoint");
+  // A job without stored data: its events come with empty job data.
+  EXPECT_TRUE(seen[2].job.job_id.empty());
+  EXPECT_EQ(seen[2].job.received_ms, 0);
+  EXPECT_TRUE(seen[2].job.endpoint_sealed.empty());
+
+  auto last = (*log)->last_seq();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(*last, seen.back().seq);
+  auto after_last = (*log)->read_after(*last, 10);
+  ASSERT_TRUE(after_last);
+  EXPECT_TRUE(after_last->empty());
+
+  // Another process's read-only log reads the same.
+  auto ro = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadOnly);
+  ASSERT_TRUE(ro) << ro.error().detail;
+  auto from_third = (*ro)->read_after(seen[1].seq, 100);
+  ASSERT_TRUE(from_third);
+  ASSERT_EQ(from_third->size(), 3U);
+  EXPECT_EQ((*from_third)[0].event.tag, appended[2].tag);
+}
+
+// A follower reading while the writer writes sees every event exactly once, in order.
+TEST(EventLog, ReadAfterWhileWritingMissesNothing) {
+  TempLog file("follow-live");
+  auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+  ASSERT_TRUE(log) << log.error().detail;
+  constexpr int kRounds = 40;
+  constexpr int kPerRound = 50;
+  std::vector<std::string> tags;
+  std::thread writer([&log, &tags] {
+    for (int round = 0; round < kRounds; ++round) {
+      std::vector<Event> events;
+      for (int i = 0; i < kPerRound; ++i) {
+        Event e = make_event(Kind::kStarted);
+        e.job_id = "job-" + std::to_string(round);
+        tags.push_back(e.tag);
+        events.push_back(std::move(e));
+      }
+      (*log)->append_all(std::move(events), [] {});
+    }
+  });
+  std::vector<std::string> seen;
+  std::int64_t cursor = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (seen.size() < static_cast<std::size_t>(kRounds * kPerRound)
+         && std::chrono::steady_clock::now() < deadline) {
+    auto page = (*log)->read_after(cursor, 64);
+    ASSERT_TRUE(page) << page.error().detail;
+    for (const auto& r : *page) {
+      ASSERT_GT(r.seq, cursor);
+      cursor = r.seq;
+      seen.push_back(r.event.tag);
+    }
+    if (page->empty()) {
+      std::this_thread::yield();
+    }
+  }
+  writer.join();
+  (*log)->close();
+  EXPECT_EQ(seen, tags);
+  auto rest = (*log)->read_after(cursor, 64);
+  ASSERT_TRUE(rest);
+  EXPECT_TRUE(rest->empty());
+}
+
+// Retention never empties the log: the newest event stays, so sequence numbers keep growing
+// for followers (an emptied SQLite table would number the next event 1 again).
+TEST(EventLog, RetentionKeepsSequenceNumbersGrowing) {
+  TempLog file("retention-seq");
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  std::int64_t kept_seq = 0;
+  {
+    auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+    ASSERT_TRUE(log) << log.error().detail;
+    (*log)->set_retention(std::chrono::hours(1));
+    std::vector<Event> old;
+    for (int i = 0; i < 3; ++i) {
+      Event e = make_event(Kind::kDelivered);
+      e.job_id = "old";
+      e.ts_ms = now - 2 * 3600 * 1000;
+      old.push_back(std::move(e));
+    }
+    (*log)->append_all(old, [] {});
+    (*log)->close();  // the writer prunes after its batch
+    auto left = (*log)->read_after(0, 10);
+    ASSERT_TRUE(left);
+    ASSERT_EQ(left->size(), 1U);
+    EXPECT_EQ((*left)[0].event.tag, old.back().tag);
+    kept_seq = (*left)[0].seq;
+    auto last = (*log)->last_seq();
+    ASSERT_TRUE(last);
+    EXPECT_EQ(*last, kept_seq);
+  }
+  auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+  ASSERT_TRUE(log) << log.error().detail;
+  Event fresh = make_event(Kind::kStarted);
+  fresh.job_id = "fresh";
+  (*log)->append(fresh);
+  (*log)->close();
+  auto next = (*log)->read_after(kept_seq, 10);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->size(), 1U);
+  EXPECT_EQ((*next)[0].event.tag, fresh.tag);
+  EXPECT_GT((*next)[0].seq, kept_seq);
 }
 
 TEST(Endpoint, JsonRoundTrip) {

@@ -35,6 +35,39 @@ std::string text(sqlite3_stmt* st, int col) {
                       : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
 }
 
+// The columns event_at() reads, from `events` as `e`, and how many.
+constexpr const char* kEventColumns =
+    "e.tag, e.ts_ms, e.kind, e.job_id, e.mail_id, e.account, e.recipient, e.sender, e.attempt,"
+    " e.remote_host, e.reply, e.egress, e.tls";
+constexpr int kEventColumnCount = 13;
+
+Event event_at(sqlite3_stmt* st) {
+  Event e;
+  e.tag = text(st, 0);
+  e.ts_ms = sqlite3_column_int64(st, 1);
+  e.kind = static_cast<Kind>(sqlite3_column_int(st, 2));
+  e.job_id = text(st, 3);
+  e.mail_id = text(st, 4);
+  e.account = text(st, 5);
+  e.recipient = text(st, 6);
+  e.sender = text(st, 7);
+  e.attempt = static_cast<std::uint32_t>(sqlite3_column_int64(st, 8));
+  e.remote_host = text(st, 9);
+  e.reply = text(st, 10);
+  e.egress = text(st, 11);
+  e.tls = text(st, 12);
+  return e;
+}
+
+// Events after a sequence number with their job's data (none: NULLs, read as empty).
+std::string read_after_sql() {
+  return std::string("SELECT ") + kEventColumns
+         + ", e.seq, j.job_id, j.account, j.received_ms, j.sender, j.mime_from, j.reference_job,"
+           " j.campaign_id, j.cost_center, j.endpoint"
+           " FROM events e LEFT JOIN jobs j ON j.job_id = e.job_id"
+           " WHERE e.seq > ? ORDER BY e.seq LIMIT ?";
+}
+
 }  // namespace
 
 Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& path, Mode mode) {
@@ -49,16 +82,20 @@ Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& 
       return make_error(ErrorCode::kIo, "event log " + path + ": " + detail);
     }
   }
-  sqlite3* reader = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr)
-      != SQLITE_OK) {
-    std::string detail = reader != nullptr ? sqlite3_errmsg(reader) : "?";
-    sqlite3_close(reader);
-    sqlite3_close(writer);
-    return make_error(ErrorCode::kIo, "event log " + path + ": " + detail);
+  // Read-only connections: one for lookups, one for the follower of the log.
+  sqlite3* readers[2] = {nullptr, nullptr};
+  for (auto*& reader : readers) {
+    if (sqlite3_open_v2(path.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr)
+        != SQLITE_OK) {
+      std::string detail = reader != nullptr ? sqlite3_errmsg(reader) : "?";
+      sqlite3_close(readers[0]);
+      sqlite3_close(readers[1]);
+      sqlite3_close(writer);
+      return make_error(ErrorCode::kIo, "event log " + path + ": " + detail);
+    }
+    sqlite3_busy_timeout(reader, 5000);
   }
-  sqlite3_busy_timeout(reader, 5000);
-  std::unique_ptr<SqliteEventLog> log(new SqliteEventLog(writer, reader));
+  std::unique_ptr<SqliteEventLog> log(new SqliteEventLog(writer, readers[0], readers[1]));
   if (writer != nullptr) {
     log->writer_ = std::thread([l = log.get()] { l->writer_loop(); });
   }
@@ -69,6 +106,7 @@ SqliteEventLog::~SqliteEventLog() {
   close();
   sqlite3_close(db_);
   sqlite3_close(reader_);
+  sqlite3_close(follower_);
 }
 
 void SqliteEventLog::append(Event event) {
@@ -217,35 +255,69 @@ Result<std::vector<Event>> SqliteEventLog::for_mail(const std::string& mail_id) 
 Result<std::vector<Event>> SqliteEventLog::query(const char* column, const std::string& value) {
   std::lock_guard lock(read_mutex_);
   sqlite3_stmt* st = nullptr;
-  const std::string sql = std::string(
-                              "SELECT tag, ts_ms, kind, job_id, mail_id, account, recipient, "
-                              "sender, attempt, remote_host, reply, egress, tls FROM events "
-                              "WHERE ")
-                          + column + " = ? ORDER BY seq";
+  const std::string sql = std::string("SELECT ") + kEventColumns + " FROM events e WHERE e."
+                          + column + " = ? ORDER BY e.seq";
   if (sqlite3_prepare_v2(reader_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
     return make_error(ErrorCode::kIo, std::string("event log: ") + sqlite3_errmsg(reader_));
   }
   sqlite3_bind_text(st, 1, value.c_str(), static_cast<int>(value.size()), SQLITE_STATIC);
   std::vector<Event> out;
   while (sqlite3_step(st) == SQLITE_ROW) {
-    Event e;
-    e.tag = text(st, 0);
-    e.ts_ms = sqlite3_column_int64(st, 1);
-    e.kind = static_cast<Kind>(sqlite3_column_int(st, 2));
-    e.job_id = text(st, 3);
-    e.mail_id = text(st, 4);
-    e.account = text(st, 5);
-    e.recipient = text(st, 6);
-    e.sender = text(st, 7);
-    e.attempt = static_cast<std::uint32_t>(sqlite3_column_int64(st, 8));
-    e.remote_host = text(st, 9);
-    e.reply = text(st, 10);
-    e.egress = text(st, 11);
-    e.tls = text(st, 12);
-    out.push_back(std::move(e));
+    out.push_back(event_at(st));
   }
   sqlite3_finalize(st);
   return out;
+}
+
+Result<std::vector<LoggedEvent>> SqliteEventLog::read_after(std::int64_t after, std::size_t limit) {
+  std::lock_guard lock(follow_mutex_);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(follower_, read_after_sql().c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    std::string detail = sqlite3_errmsg(follower_);
+    sqlite3_finalize(st);
+    return make_error(ErrorCode::kIo, "event log: " + detail);
+  }
+  sqlite3_bind_int64(st, 1, after);
+  sqlite3_bind_int64(st, 2, static_cast<std::int64_t>(limit));
+  std::vector<LoggedEvent> out;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    LoggedEvent r;
+    r.event = event_at(st);
+    constexpr int j = kEventColumnCount + 1;  // the job's columns, after seq
+    r.seq = sqlite3_column_int64(st, kEventColumnCount);
+    r.job.job_id = text(st, j);
+    r.job.account = text(st, j + 1);
+    r.job.received_ms = sqlite3_column_int64(st, j + 2);
+    r.job.sender = text(st, j + 3);
+    r.job.mime_from = text(st, j + 4);
+    r.job.reference_job = text(st, j + 5);
+    r.job.campaign_id = text(st, j + 6);
+    r.job.cost_center = text(st, j + 7);
+    r.job.endpoint_sealed = text(st, j + 8);
+    out.push_back(std::move(r));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    // Nothing half read: the caller asks again from the same place.
+    return make_error(ErrorCode::kIo, std::string("event log: ") + sqlite3_errstr(rc));
+  }
+  return out;
+}
+
+Result<std::int64_t> SqliteEventLog::last_seq() {
+  std::lock_guard lock(follow_mutex_);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(follower_, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, nullptr)
+          != SQLITE_OK
+      || sqlite3_step(st) != SQLITE_ROW) {
+    std::string detail = sqlite3_errmsg(follower_);
+    sqlite3_finalize(st);
+    return make_error(ErrorCode::kIo, "event log: " + detail);
+  }
+  const std::int64_t seq = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return seq;
 }
 
 void SqliteEventLog::prune() {
@@ -258,8 +330,11 @@ void SqliteEventLog::prune() {
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch() - retention_)
           .count();
-  // A few thousand rows per statement: the writer goes back to new events in between.
-  for (const char* sql : {"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts_ms < ?1 LIMIT 5000)",
+  // A few thousand rows per statement: the writer goes back to new events in between. The
+  // newest event stays, however old: seq is a rowid, and an emptied table would number the
+  // next event 1 again, behind every follower's position.
+  for (const char* sql : {"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts_ms < ?1"
+                          " AND seq < (SELECT max(seq) FROM events) LIMIT 5000)",
                           "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs WHERE received_ms < ?1 LIMIT 5000)"}) {
     sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(db_, sql, -1, &st, nullptr);

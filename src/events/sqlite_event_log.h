@@ -1,5 +1,9 @@
 // SqliteEventLog: the embedded event log, a SQLite file in WAL mode (synchronous=FULL). Appends
-// are queued and written by one thread, one transaction per batch (group commit).
+// are queued and written by one thread, one transaction per batch (group commit). A stored
+// event's sequence number is its rowid (`seq`). Three connections, never shared unguarded: the
+// writer's (its thread only), one for the lookups (for_job, for_mail) and one for the follower
+// of the log (read_after, last_seq), each behind its own mutex, so the dispatcher's rounds never
+// hold up the status API. WAL lets both read while the writer writes.
 #pragma once
 
 #include <chrono>
@@ -31,6 +35,8 @@ class SqliteEventLog final : public EventLog {
   void append_job(JobInfo info) override;
   Result<std::vector<Event>> for_job(const std::string& job_id) override;
   Result<std::vector<Event>> for_mail(const std::string& mail_id) override;
+  Result<std::vector<LoggedEvent>> read_after(std::int64_t after, std::size_t limit) override;
+  Result<std::int64_t> last_seq() override;
   void close() override;
   // Events queued for the writer, not yet stored. Any thread.
   std::size_t backlog();
@@ -39,7 +45,8 @@ class SqliteEventLog final : public EventLog {
   void set_retention(std::chrono::milliseconds retention) { retention_ = retention; }
 
  private:
-  SqliteEventLog(sqlite3* writer, sqlite3* reader) : db_(writer), reader_(reader) {}
+  SqliteEventLog(sqlite3* writer, sqlite3* reader, sqlite3* follower)
+      : db_(writer), reader_(reader), follower_(follower) {}
 
   void writer_loop();
   void prune();
@@ -47,9 +54,11 @@ class SqliteEventLog final : public EventLog {
   void write_batch(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs);
 
   sqlite3* db_;      // writer connection (null in read-only mode)
-  sqlite3* reader_;  // queries
+  sqlite3* reader_;  // lookups, under read_mutex_
+  sqlite3* follower_;  // read_after and last_seq, under follow_mutex_
   std::mutex mutex_;
   std::mutex read_mutex_;
+  std::mutex follow_mutex_;
   std::condition_variable wake_;
   std::deque<Event> queue_;
   std::deque<JobInfo> jobs_;

@@ -44,41 +44,29 @@ const char* const kStateSchema =
 
 namespace {
 
-// One event read from the log, with its job's data.
-struct Row {
-  std::int64_t seq = 0;
-  Event event;
-  std::int64_t received_ms = 0;
-  std::string mime_from;
-  std::string reference_job;
-  std::string campaign_id;
-  std::string cost_center;
-  std::string endpoint_sealed;
-};
-
-std::string body_of(const std::vector<const Row*>& rows) {
-  const Row& first = *rows.front();
-  json::object meta{
-      {"version", "1"},
-      {"jobId", first.event.job_id},
-      {"account", first.event.account},
-      {"customerNo", first.event.account},
-      {"receivedTs", iso8601_ms(first.received_ms > 0 ? first.received_ms : first.event.ts_ms)}};
-  if (!first.reference_job.empty()) {
-    meta["referenceJob"] = first.reference_job;
+std::string body_of(const std::vector<const LoggedEvent*>& rows) {
+  const LoggedEvent& first = *rows.front();
+  json::object meta{{"version", "1"},
+                    {"jobId", first.event.job_id},
+                    {"account", first.event.account},
+                    {"customerNo", first.event.account},
+                    {"receivedTs", iso8601_ms(first.job.received_ms > 0 ? first.job.received_ms
+                                                                        : first.event.ts_ms)}};
+  if (!first.job.reference_job.empty()) {
+    meta["referenceJob"] = first.job.reference_job;
   }
-  if (!first.campaign_id.empty()) {
-    meta["campaignId"] = first.campaign_id;
+  if (!first.job.campaign_id.empty()) {
+    meta["campaignId"] = first.job.campaign_id;
   }
-  if (!first.cost_center.empty()) {
-    meta["costCenter"] = first.cost_center;
+  if (!first.job.cost_center.empty()) {
+    meta["costCenter"] = first.job.cost_center;
   }
   json::array list;
-  for (const Row* r : rows) {
+  for (const LoggedEvent* r : rows) {
     const Event& e = r->event;
     json::object mail{{"id", e.mail_id}, {"email", e.recipient}, {"from", e.sender}};
-    if (!r->mime_from.empty()) {
-      mail["mimeFrom"] = r->mime_from;
+    if (!r->job.mime_from.empty()) {
+      mail["mimeFrom"] = r->job.mime_from;
     }
     list.push_back(json::object{
         {"meta", json::object{{"tag", e.tag},
@@ -131,55 +119,28 @@ std::string endpoint_key(const std::string& url) {
   return hex(std::string_view(reinterpret_cast<const char*>(md), 16));
 }
 
-ReadRound read_round(sqlite3* events, std::int64_t from, std::size_t chunk, std::size_t batch_max,
-                     const WebhookDispatcher::Deps& deps) {
-  std::vector<Row> rows;
-  {
-    Stmt q(events,
-           "SELECT e.seq, e.tag, e.ts_ms, e.kind, e.job_id, e.mail_id, e.account, e.recipient,"
-           " e.sender, e.attempt, e.remote_host, e.reply, j.received_ms, j.mime_from,"
-           " j.reference_job, j.campaign_id, j.cost_center, j.endpoint"
-           " FROM events e LEFT JOIN jobs j ON j.job_id = e.job_id"
-           " WHERE e.seq > ? ORDER BY e.seq LIMIT ?");
-    q.integer(1, from);
-    q.integer(2, static_cast<std::int64_t>(chunk));
-    while (sqlite3_step(q.st) == SQLITE_ROW) {
-      Row r;
-      r.seq = q.num(0);
-      r.event.tag = q.col(1);
-      r.event.ts_ms = q.num(2);
-      r.event.kind = static_cast<Kind>(q.num(3));
-      r.event.job_id = q.col(4);
-      r.event.mail_id = q.col(5);
-      r.event.account = q.col(6);
-      r.event.recipient = q.col(7);
-      r.event.sender = q.col(8);
-      r.event.attempt = static_cast<std::uint32_t>(q.num(9));
-      r.event.remote_host = q.col(10);
-      r.event.reply = q.col(11);
-      r.received_ms = q.num(12);
-      r.mime_from = q.col(13);
-      r.reference_job = q.col(14);
-      r.campaign_id = q.col(15);
-      r.cost_center = q.col(16);
-      r.endpoint_sealed = q.col(17);
-      rows.push_back(std::move(r));
-    }
+Result<ReadRound> read_round(EventLog& log, std::int64_t from, std::size_t chunk,
+                             std::size_t batch_max, const WebhookDispatcher::Deps& deps) {
+  auto read = log.read_after(from, chunk);
+  if (!read) {
+    return tl::unexpected(read.error());
   }
+  const std::vector<LoggedEvent>& rows = *read;
   if (rows.empty()) {
-    return {};
+    return ReadRound{};
   }
   // Group by (endpoint, job), in log order; a job's own endpoint, else its account's.
   std::map<std::string, std::optional<Endpoint>> account_endpoints;
   std::map<std::string, std::optional<Endpoint>> job_endpoints;
-  std::vector<std::pair<std::pair<std::string, std::string>, std::vector<const Row*>>> groups;
+  std::vector<std::pair<std::pair<std::string, std::string>, std::vector<const LoggedEvent*>>>
+      groups;
   std::map<std::pair<std::string, std::string>, std::size_t> group_of;
   for (const auto& r : rows) {
     auto jit = job_endpoints.find(r.event.job_id);
     if (jit == job_endpoints.end()) {
       std::optional<Endpoint> ep;
-      if (!r.endpoint_sealed.empty()) {
-        auto plain = deps.open(r.endpoint_sealed, "endpoint:" + r.event.job_id);
+      if (!r.job.endpoint_sealed.empty()) {
+        auto plain = deps.open(r.job.endpoint_sealed, "endpoint:" + r.event.job_id);
         if (plain) {
           ep = endpoint_from_json(*plain);
         } else {
@@ -204,7 +165,7 @@ ReadRound read_round(sqlite3* events, std::int64_t from, std::size_t chunk, std:
     auto git = group_of.find(key);
     if (git == group_of.end() || groups[git->second].second.size() >= batch_max) {
       group_of[key] = groups.size();
-      groups.emplace_back(key, std::vector<const Row*>{});
+      groups.emplace_back(key, std::vector<const LoggedEvent*>{});
       git = group_of.find(key);
     }
     groups[git->second].second.push_back(&r);

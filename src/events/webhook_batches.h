@@ -1,7 +1,8 @@
 // The parts of the push notification dispatcher that do no networking (issue hooks-2 split
 // them out of webhooks.cc): the state file's schema, a SQLite statement helper, the reader that
-// turns the next events of the log into one batch per (endpoint, job), the outbox's key of an
-// endpoint, and the signed request of a batch. Used by webhooks.cc only.
+// turns the next events of the log (read through EventLog, never its storage) into one batch
+// per (endpoint, job), the outbox's key of an endpoint, and the signed request of a batch. Used
+// by webhooks.cc only.
 #pragma once
 
 #include <sqlite3.h>
@@ -57,9 +58,10 @@ struct ReadRound {
 };
 
 // Up to `chunk` events after `from`, grouped with their job's endpoint (the job's own, else its
-// account's) into batches of at most `batch_max` notifications.
-ReadRound read_round(sqlite3* events, std::int64_t from, std::size_t chunk, std::size_t batch_max,
-                     const WebhookDispatcher::Deps& deps);
+// account's) into batches of at most `batch_max` notifications. An error when the log cannot
+// be read (nothing was consumed: the same events are read next time).
+Result<ReadRound> read_round(EventLog& log, std::int64_t from, std::size_t chunk,
+                             std::size_t batch_max, const WebhookDispatcher::Deps& deps);
 
 // The outbox and the lanes know an endpoint by a digest of its URL (the URL itself may hold a
 // token, and is stored sealed with the rest of the endpoint).

@@ -77,10 +77,11 @@ struct WebhookDispatcher::Impl {
     bool starved = false;          // waits for the global in-flight limit
   };
 
+  explicit Impl(Deps d) : deps(std::move(d)) {}
+
   Deps deps;
   WebhookOptions options;
   ConnectionOptions connection_options;
-  sqlite3* events = nullptr;
   sqlite3* state = nullptr;
   std::mutex state_mutex;  // the dispatcher's thread and the API share the state connection
   std::shared_ptr<asio::ssl::context> tls;
@@ -102,7 +103,8 @@ struct WebhookDispatcher::Impl {
   Timer commit_timer{io};
   bool commit_armed = false;
   bool commit_failing = false;
-  bool read_failing = false;
+  bool read_failing = false;  // the outbox cannot be written
+  bool log_failing = false;   // the event log cannot be read
   std::vector<Completion> completed;
   std::unordered_map<std::string, std::unique_ptr<Lane>> lanes;
   std::deque<Lane*> starved;
@@ -110,7 +112,6 @@ struct WebhookDispatcher::Impl {
 
   ~Impl() {
     lanes.clear();
-    sqlite3_close(events);
     sqlite3_close(state);
   }
 
@@ -491,14 +492,24 @@ struct WebhookDispatcher::Impl {
   // failed: the same events are read again next time).
   bool event_round() {
     const std::int64_t from = position();
-    {
-      Stmt head_q(events, "SELECT coalesce(max(seq), 0) FROM events");
-      if (sqlite3_step(head_q.st) == SQLITE_ROW) {
-        head.store(head_q.num(0), std::memory_order_relaxed);
-      }
-      last_seq.store(from, std::memory_order_relaxed);
+    if (auto h = deps.event_log.last_seq()) {
+      head.store(*h, std::memory_order_relaxed);
     }
-    const ReadRound round = read_round(events, from, options.chunk, options.batch_max, deps);
+    last_seq.store(from, std::memory_order_relaxed);
+    auto read = read_round(deps.event_log, from, options.chunk, options.batch_max, deps);
+    if (!read) {
+      if (!log_failing) {
+        logger()->error("webhooks: cannot read the event log ({}); retrying every second",
+                        read.error().detail);
+      }
+      log_failing = true;
+      return false;
+    }
+    if (log_failing) {
+      logger()->info("webhooks: reading the event log again");
+      log_failing = false;
+    }
+    const ReadRound& round = *read;
     if (round.last_seq == 0) {
       return false;
     }
@@ -580,7 +591,8 @@ struct WebhookDispatcher::Impl {
         co_await asio::post(self->io.get_executor(), asio::use_awaitable);  // let sends run
         continue;
       }
-      self->poll.expires_after(self->read_failing ? std::chrono::milliseconds(1000) : self->options.poll);
+      const bool failing = self->read_failing || self->log_failing;
+      self->poll.expires_after(failing ? std::chrono::milliseconds(1000) : self->options.poll);
       co_await self->poll.async_wait(use_tuple);
     }
   }
@@ -621,11 +633,10 @@ WebhookDispatcher::~WebhookDispatcher() {
 }
 
 Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps, WebhookOptions options) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<Impl>(std::move(deps));
   if (options.retry_schedule.empty()) {
     options.retry_schedule = default_retry_schedule();
   }
-  impl->deps = std::move(deps);
   impl->options = std::move(options);
   impl->connection_options.source_address = impl->options.source_address;
   impl->connection_options.allow_private_targets = impl->options.allow_private_targets;
@@ -637,12 +648,6 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps, We
       || sqlite3_exec(impl->state, kStateSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
     return make_error(ErrorCode::kIo, "webhook state " + impl->deps.state_db + ": " + sqlite3_errmsg(impl->state));
   }
-  if (sqlite3_open_v2(impl->deps.events_db.c_str(), &impl->events, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                      nullptr)
-      != SQLITE_OK) {
-    return make_error(ErrorCode::kIo, "webhooks: event log " + impl->deps.events_db + ": " + sqlite3_errmsg(impl->events));
-  }
-  sqlite3_busy_timeout(impl->events, 5000);
   sqlite3_busy_timeout(impl->state, 5000);
   impl->migrate();
   impl->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);

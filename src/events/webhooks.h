@@ -1,7 +1,8 @@
 // The push notification dispatcher (issue core-5, item 4; per-endpoint isolation: issue
 // hooks-2).
 //
-// A reader follows the event log in order, groups each new event with its job's endpoint (the
+// A reader follows the event log in order (through EventLog::read_after, never the log's own
+// storage; from the dispatcher's thread), groups each new event with its job's endpoint (the
 // job's own, else the account's default) into one JSON batch per (endpoint, job):
 // {"meta": {...}, "notifications": [...]}, and stores the batches in the outbox
 // (<data_dir>/webhooks.db) in the same transaction that moves its durable position: it never
@@ -40,6 +41,7 @@
 
 #include "common/result.h"
 #include "events/event.h"
+#include "events/event_log.h"
 #include "events/webhook_client.h"
 
 struct sqlite3;
@@ -98,8 +100,8 @@ struct WebhookStats {
 class WebhookDispatcher {
  public:
   struct Deps {
-    std::string events_db;    // the event log's SQLite file (read)
-    std::string state_db;     // position, retries and dead letters (written)
+    EventLog& event_log;   // followed (read only); outlives the dispatcher
+    std::string state_db;  // position, outbox and dead letters: the dispatcher's own (written)
     std::function<std::optional<Endpoint>(const std::string& account)> account_endpoint;
     std::function<std::string(const std::string& account)> secret_of;
     std::function<std::string(const std::string& plain, const std::string& context)> seal;
