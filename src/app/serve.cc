@@ -196,6 +196,16 @@ int serve(const Config& config) {
   if (!spool) {
     return fail(config, spool.error().detail);
   }
+  if (const std::uint64_t lost = (*spool)->lost_writes(); lost > 0) {
+    const std::string what = "spool: its write-ahead log ends " + std::to_string(lost)
+                             + " writes before where the spool had been (a log cut short or damaged)";
+    if (!config.accept_data_loss) {
+      return fail(config, what + ": restore " + config.data_dir
+                              + "/spool from a backup, or start with --accept-data-loss");
+    }
+    logger()->error("{}; started anyway (--accept-data-loss): the jobs in those writes are lost", what);
+    (*spool)->accept_lost_writes();
+  }
   (*spool)->set_min_free_space(config.min_free_space);
   Readiness readiness(Readiness::Sources{
       .data_dir = config.data_dir,

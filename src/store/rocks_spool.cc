@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <sys/statvfs.h>
+#include <fstream>
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -69,6 +70,16 @@ Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mod
     return io_error(s);
   }
   std::unique_ptr<RocksSpool> spool(new RocksSpool(std::unique_ptr<rocksdb::DB>(raw), mode, dir));
+  // kTolerateCorruptedTailRecords cannot tell a torn last record from a log cut short: the
+  // high-water mark can. Damage is counted, never reported as nothing.
+  if (std::ifstream mark(dir + "/HIGH_WATER"); mark) {
+    std::uint64_t seq = 0;
+    if (mark >> seq) {
+      const std::uint64_t recovered = spool->db_->GetLatestSequenceNumber();
+      spool->lost_writes_ = seq > recovered ? seq - recovered : 0;
+      spool->marked_seq_ = std::min(seq, recovered);
+    }
+  }
   if (auto r = spool->open_bodies(mode == Mode::kReadWrite); !r) {
     return tl::unexpected(r.error());
   }
@@ -278,6 +289,12 @@ void RocksSpool::writer_loop() {
         if (closing_) {
           return;  // closing, and every pending put has been written
         }
+        lock.unlock();
+        mark_high_water(true);  // idle: the mark catches up
+        lock.lock();
+        if (!queue_.empty() || closing_) {
+          continue;
+        }
         if (std::exchange(drained_, false)) {
           lock.unlock();
           release_memory();
@@ -344,6 +361,9 @@ void RocksSpool::writer_loop() {
       p.done(s.ok() ? Result<void>() : Result<void>(io_error(s)));
     }
     group.clear();
+    if (s.ok()) {
+      mark_high_water(false);
+    }
   }
 }
 
@@ -424,7 +444,37 @@ void RocksSpool::close() {
   }
   if (writer_.joinable()) {
     writer_.join();
+    mark_high_water(true);
   }
+}
+
+void RocksSpool::accept_lost_writes() {
+  lost_writes_ = 0;
+  mark_high_water(true, true);
+}
+
+void RocksSpool::mark_high_water(bool now, bool force) {
+  std::lock_guard lock(mark_mutex_);
+  const auto at = std::chrono::steady_clock::now();
+  const std::uint64_t seq = db_->GetLatestSequenceNumber();
+  if (!force && (seq == marked_seq_ || (!now && at - marked_at_ < std::chrono::seconds(1)))) {
+    return;
+  }
+  const std::string path = dir_ + "/HIGH_WATER";
+  const std::string tmp = path + ".tmp";
+  const std::string text = std::to_string(seq) + "\n";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size())
+                  && ::fdatasync(fd) == 0;
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    logger()->warn("spool: the high-water mark could not be written: {}", std::strerror(errno));
+    return;
+  }
+  marked_seq_ = seq;
+  marked_at_ = at;
 }
 
 std::uint64_t RocksSpool::bytes() const {

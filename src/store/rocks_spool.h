@@ -68,6 +68,13 @@ class RocksSpool final : public Spool {
                            const std::function<void(const Error&)>& on_corrupt,
                            Messages messages) override;
   void close() override;
+  // Writes the spool had stored before that its log no longer holds (issue harden-1): the
+  // high-water mark says how far the log had gone (written at least once a second while
+  // writing, at idle and at close); a log that now ends before it was cut or damaged. 0: none
+  // missing, as far as the mark knows (it may lag the last second before a crash).
+  std::uint64_t lost_writes() const { return lost_writes_; }
+  // The operator accepted the loss (--accept-data-loss): the mark moves back to the log's end.
+  void accept_lost_writes();
   bool accepting() const override { return !full_.load(std::memory_order_relaxed); }
   // The free space the spool's file system must keep (issue harden-1, disk full): below it new
   // jobs are refused (kUnavailable: SMTP 451, REST 503) before anything is written, recipient
@@ -111,6 +118,9 @@ class RocksSpool final : public Spool {
   // Returns false when nothing is left to write.
   bool admit(std::vector<Pending>& group);
   void release_memory();  // writer thread, when the queue drained
+  // The high-water mark: the last synced sequence number, in <dir>/HIGH_WATER (writer thread,
+  // or close). Written to a temporary file, synced, renamed: an older mark is never wrong.
+  void mark_high_water(bool now, bool force = false);
   static constexpr std::uint64_t kReleaseMin = 8 << 20;
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -132,6 +142,10 @@ class RocksSpool final : public Spool {
   std::unordered_map<std::uint32_t, std::uint64_t> segment_jobs_;
   std::unordered_map<std::string, std::uint32_t> job_segment_;
   std::string dir_;
+  std::uint64_t lost_writes_ = 0;
+  std::mutex mark_mutex_;  // the mark's file and the two below
+  std::uint64_t marked_seq_ = 0;
+  std::chrono::steady_clock::time_point marked_at_{};
   std::atomic<std::uint64_t> min_free_{64ULL << 20};
   std::atomic<bool> full_{false};  // refusing new jobs (logged once per change)
   bool write_failed_ = false;      // the last write failed: Resume before the next (writer)
