@@ -100,6 +100,7 @@ awaitable<void> DomainVerifier::check(tenancy::SenderDomain domain) {
     logger()->info("domain={} is now {}", domain.name,
                    verified->verified ? "verified" : "NOT verified (its records changed)");
   }
+  logger()->debug("domain verifier: checked domain={} verified={}", domain.name, verified->verified);
 }
 
 }  // namespace txmail::app

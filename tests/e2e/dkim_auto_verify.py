@@ -13,14 +13,14 @@ with DnsServer(txt_zone([], ttl=1)) as dns:  # 1 s: "no such name" is not cached
              '[dkim]\nverify_interval = "1s"\nrotation_grace = "3s"\n')
     with Txmail(extra=extra, accounts=ACCOUNTS) as tx:
         added = cli(tx, "domain", "add", "auto.test", "--account", "shop")
-        time.sleep(2.5)  # some checks find nothing
+        # Two background checks find nothing.
+        wait_for("two checks", lambda: tx.log_text().count("checked domain=auto.test verified=false") >= 2)
         check(not cli(tx, "domain", "show", "auto.test")["verified"], "verified without records")
         records = [(r["name"], r["value"]) for r in added["records"] if r["purpose"] != "dmarc"]
         dns.update(txt_zone(records, ttl=1))
         shown = wait_for("background verification",
                          lambda: (lambda d: d["verified"] and d)(cli(tx, "domain", "show", "auto.test")), timeout=20)
         check(shown["keys"][0]["state"] == "active", f"{shown['keys']}")
-        time.sleep(1.5)
         code, text, job = submit_as(tx, "shop", "a@auto.test", ["c@dest.test"], "From: a@auto.test\r\nSubject: s\r\n\r\nx\r\n")
         check(code == 250 and b"d=auto.test; s=txm1;" in tx.message(job), f"{code} {text}")
 

@@ -88,7 +88,6 @@ with Txmail(extra=EXTRA, accounts=ACCOUNTS) as tx:
     domains = {}
     for name in ("a.test", "b.test"):
         domains[name] = cli(tx, "domain", "add", name, "--account", "shop")
-    time.sleep(1.5)  # the node sees the new domains
     zone_text = subprocess.run([TXMAIL, "dns", "records", "--config", tx.config], capture_output=True, text=True,
                                check=True).stdout
     # A message signed by txmail with a.test's keys (the account may send unverified).
