@@ -16,7 +16,6 @@ with Txmail() as tx:
     tx.proc.send_signal(signal.SIGTERM)
     idle.expect(421, "4.3.2", "idle session at shutdown")
     check(idle.closed(), "idle session not closed")
-    time.sleep(0.3)
     busy.send("second half\r\n.\r\n")
     job = queued_id(busy.expect(250, "2.0.0", "message in flight at shutdown"))
     busy.send("NOOP\r\n")
