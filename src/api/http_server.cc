@@ -235,7 +235,8 @@ void HttpServer::set_precheck(Precheck precheck) { state_->precheck = std::move(
 
 void HttpServer::start() {
   for (auto& [a, is_tls] : state_->acceptors) {
-    asio::co_spawn(a->get_executor(), state_->accept_loop(*a, is_tls), log_failure("the HTTP accept loop"));
+    spawn_essential(a->get_executor(), "the HTTP accept loop",
+                    [state = state_, acceptor = a.get(), tls = is_tls] { return state->accept_loop(*acceptor, tls); });
   }
 }
 

@@ -328,7 +328,7 @@ void ApiService::handle(Request r, HttpServer::Done done) {
   } else if (p.starts_with("/v2/suppressions") && d_.suppressions != nullptr) {
     done(suppressions_api(*d_.suppressions, r, p, params));
   } else if (p == "/v2/jobs" && d_.jobs != nullptr) {
-    if (auto why = d_.unready ? d_.unready() : std::nullopt) {
+    if (auto why = d_.refuse_jobs ? d_.refuse_jobs() : std::nullopt) {
       logger()->info("api: job refused, the node takes no traffic: {}", *why);
       Response res = problem(503, "Service Unavailable", "this node takes no new jobs now; try again or another node");
       res.headers.emplace_back("Retry-After", "30");

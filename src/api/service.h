@@ -68,6 +68,9 @@ struct ServiceDeps {
   // Why this node takes no traffic now (/readyz answers 503 with it; new jobs are refused), or
   // nullopt. Null: always ready.
   std::function<std::optional<std::string>()> unready;
+  // Why new jobs go to another node now (draining, the region lost), or nullopt. A full disk
+  // is the spool's to refuse, job by job. Null: never.
+  std::function<std::optional<std::string>()> refuse_jobs;
   // `txmail drain`: stop (true) or resume (false) intake on this node. Null: not offered.
   std::function<void(bool)> set_draining;
   // Egress sources, pools and routes live in the shared config store (cluster mode).

@@ -27,7 +27,10 @@ bool needs_check(const tenancy::SenderDomain& d, std::int64_t now) {
 
 }  // namespace
 
-void DomainVerifier::start() { asio::co_spawn(io_, loop(this), log_failure("the domain verifier")); }
+void DomainVerifier::start() {
+  spawn_essential(io_.get_executor(), "the domain verifier", [this] { return loop(this); },
+                  [this] { return stopping_; });
+}
 
 void DomainVerifier::stop() {
   stopping_ = true;

@@ -434,6 +434,7 @@ int serve(const Config& config) {
       .auth_failures = &smtp_ctx.auth_failures,
       .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
       .unready = [&readiness] { return readiness.reason(); },
+      .refuse_jobs = [&readiness] { return readiness.intake_refusal(); },
       .set_draining = [&readiness](bool on) { readiness.set_draining(on); },
       .shared_egress = backend->clustered(),
       .metrics = [&metrics_sources] { return render_metrics(metrics_sources); }});

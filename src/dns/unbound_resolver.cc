@@ -110,7 +110,7 @@ Result<std::unique_ptr<UnboundResolver>> UnboundResolver::create(asio::any_io_ex
     return fail("dns: zone test.", err);
   }
   std::unique_ptr<UnboundResolver> r(new UnboundResolver(std::move(executor), ctx, options));
-  asio::co_spawn(r->executor_, pump(r.get()), log_failure("the DNS resolver pump"));
+  spawn_essential(r->executor_, "the DNS resolver pump", [p = r.get()] { return pump(p); });
   return r;
 }
 

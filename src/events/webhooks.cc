@@ -660,7 +660,7 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps, We
 void WebhookDispatcher::start() {
   Impl* impl = impl_.get();
   asio::post(impl->io, [impl] { impl->rescan(); });
-  asio::co_spawn(impl->io, Impl::reader(impl), log_failure("the webhook reader"));
+  spawn_essential(impl->io.get_executor(), "the webhook reader", [impl] { return Impl::reader(impl); });
   impl->thread = std::thread([impl] { run_guarded(impl->io, "a webhook handler"); });
 }
 

@@ -84,7 +84,8 @@ void DeliveryEngine::start() {
         "delivery is paused ([delivery] paused = true): accepted mail stays in the spool");
     return;
   }
-  asio::co_spawn(io_, scheduler_loop(this), asio::detached);
+  spawn_essential(io_.get_executor(), "the delivery scheduler", [this] { return scheduler_loop(this); },
+                  [this] { return stopping_; });
 }
 
 void DeliveryEngine::submit(store::SpoolRecord& record) {

@@ -55,7 +55,7 @@ std::vector<tcp::endpoint> SmtpServer::endpoints() const {
 
 void SmtpServer::start() {
   for (auto& l : listeners_) {
-    asio::co_spawn(pool_.at(0), accept_loop(this, &l), log_failure("the SMTP accept loop"));
+    spawn_essential(pool_.at(0).get_executor(), "the SMTP accept loop", [this, &l] { return accept_loop(this, &l); });
   }
 }
 

@@ -1,0 +1,42 @@
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "net/asio.h"
+
+namespace txmail {
+namespace {
+
+// An essential loop that dies of an exception is logged, counted and started again; one that
+// returns is not; none is restarted while the node stops.
+TEST(SpawnEssential, RestartsALoopThatThrew) {
+  asio::io_context io;
+  int runs = 0;
+  const std::uint64_t caught = caught_failures();
+  auto loop = [&runs]() -> awaitable<void> {
+    if (++runs == 1) {
+      throw std::runtime_error("first run fails");
+    }
+    co_return;
+  };
+  spawn_essential(io.get_executor(), "a test loop", loop);
+  io.run();  // ends when the second run returned and nothing is left to do
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(caught_failures(), caught + 1);
+}
+
+TEST(SpawnEssential, StopsWhenTheNodeStops) {
+  asio::io_context io;
+  int runs = 0;
+  auto loop = [&runs]() -> awaitable<void> {
+    ++runs;
+    throw std::runtime_error("always fails");
+    co_return;
+  };
+  spawn_essential(io.get_executor(), "a test loop", loop, [] { return true; });
+  io.run();
+  EXPECT_EQ(runs, 1);
+}
+
+}  // namespace
+}  // namespace txmail
