@@ -45,12 +45,15 @@ IdempotencyStore::Claim IdempotencyStore::claim(const std::string& account, cons
   std::lock_guard lock(mutex_);
   const std::int64_t now = now_ms();
   // Expired keys go first; when they cannot, the store cannot be written at all.
-  store::sqlite::Statement expire(db_, "DELETE FROM idempotency WHERE created_ms < ? OR (status = 0 AND created_ms < ?)");
+  store::sqlite::Statement expire(
+      db_, "DELETE FROM idempotency WHERE created_ms < ? OR (status = 0 AND created_ms < ?)");
   expire.bind(1, now - kKeepMs).bind(2, now - kClaimMs);
   if (auto done = expire.run(); !done) {
     return unavailable(done.error());
   }
-  store::sqlite::Statement find(db_, "SELECT body_hash, status, content_type, body FROM idempotency WHERE account = ? AND key = ?");
+  store::sqlite::Statement find(db_,
+                                "SELECT body_hash, status, content_type, body FROM idempotency "
+                                "WHERE account = ? AND key = ?");
   find.bind(1, account).bind(2, key);
   auto found = find.step();
   if (!found) {
@@ -69,7 +72,8 @@ IdempotencyStore::Claim IdempotencyStore::claim(const std::string& account, cons
     Response r{status, find.text(2), find.text(3), {{"Idempotency-Replayed", "true"}}};
     return r;
   }
-  store::sqlite::Statement insert(db_, "INSERT INTO idempotency (account, key, body_hash, created_ms) VALUES (?, ?, ?, ?)");
+  store::sqlite::Statement insert(
+      db_, "INSERT INTO idempotency (account, key, body_hash, created_ms) VALUES (?, ?, ?, ?)");
   insert.bind(1, account).bind(2, key).bind(3, body_hash).bind(4, now);
   if (auto done = insert.run(); !done) {
     return unavailable(done.error());
@@ -79,13 +83,16 @@ IdempotencyStore::Claim IdempotencyStore::claim(const std::string& account, cons
 
 void IdempotencyStore::finish(const std::string& account, const std::string& key, const Response& answer) {
   std::lock_guard lock(mutex_);
-  store::sqlite::Statement update(db_, "UPDATE idempotency SET status = ?, content_type = ?, body = ? WHERE account = ? AND key = ?");
+  store::sqlite::Statement update(db_,
+                                  "UPDATE idempotency SET status = ?, content_type = ?, body = ? "
+                                  "WHERE account = ? AND key = ?");
   update.bind(1, std::int64_t{answer.status}).bind(2, answer.content_type).bind(3, answer.body);
   update.bind(4, account).bind(5, key);
   if (auto done = update.run(); !done) {
     // The job exists: its answer stands. A retry with this key sees "in progress" until the
     // claim expires.
-    logger()->error("idempotency store: the answer for {} is not kept: {}", key, done.error().detail);
+    logger()->error("idempotency store: the answer for {} is not kept: {}", key,
+                    done.error().detail);
   }
 }
 

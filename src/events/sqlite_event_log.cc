@@ -183,7 +183,8 @@ void SqliteEventLog::write_batch(const std::vector<Event>& batch, const std::vec
 }
 
 // One transaction: the batch is stored whole or not at all.
-Result<void> SqliteEventLog::write_all(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs) {
+Result<void> SqliteEventLog::write_all(const std::vector<Event>& batch,
+                                       const std::vector<JobInfo>& jobs) {
   auto tx = Transaction::begin(db_);
   if (!tx) {
     return tl::unexpected(tx.error());

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <chrono>
-
 #include <condition_variable>
 #include <deque>
 #include <memory>

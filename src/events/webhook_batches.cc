@@ -224,10 +224,11 @@ Result<std::size_t> move_to_outbox(Db& state, const WebhookDispatcher::Deps& dep
     return tl::unexpected(read.error());
   }
   const std::string tries = table == "dead" ? "0, 0" : "attempt, next_ms";
-  Statement ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
-                       " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint,"
-                       " body, notifications, " + tries + ", last_error, created_ms FROM " + table
-                       + " WHERE id = ?");
+  Statement ins(state,
+                "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+                " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint,"
+                " body, notifications, "
+                    + tries + ", last_error, created_ms FROM " + table + " WHERE id = ?");
   Statement del(state, "DELETE FROM " + table + " WHERE id = ?");
   for (const auto& [id, key] : keyed) {
     ins.bind(1, key).bind(2, id);
@@ -235,7 +236,8 @@ Result<std::size_t> move_to_outbox(Db& state, const WebhookDispatcher::Deps& dep
       return tl::unexpected(done.error());
     }
     if (state.changes() != 1) {  // the row must have been copied before it goes
-      return make_error(ErrorCode::kInternal, state.name() + ": " + table + " row " + std::to_string(id)
+      return make_error(ErrorCode::kInternal, state.name() + ": " + table + " row "
+                                                  + std::to_string(id)
                                                   + " was not copied to the outbox");
     }
     del.bind(1, id);
@@ -250,11 +252,13 @@ Result<std::size_t> move_to_outbox(Db& state, const WebhookDispatcher::Deps& dep
 
 Result<std::vector<DeadLetter>> list_dead(Db& state, const WebhookDispatcher::Deps& deps,
                                           const std::string& account, std::size_t limit) {
-  Statement q(state, account.empty()
-                         ? "SELECT id, account, job_id, endpoint, attempt, last_error, created_ms, notifications"
-                           " FROM dead WHERE ? = '' ORDER BY id LIMIT ?"
-                         : "SELECT id, account, job_id, endpoint, attempt, last_error, created_ms, notifications"
-                           " FROM dead WHERE account = ? ORDER BY id LIMIT ?");
+  Statement q(
+      state,
+      account.empty()
+          ? "SELECT id, account, job_id, endpoint, attempt, last_error, created_ms, notifications"
+            " FROM dead WHERE ? = '' ORDER BY id LIMIT ?"
+          : "SELECT id, account, job_id, endpoint, attempt, last_error, created_ms, notifications"
+            " FROM dead WHERE account = ? ORDER BY id LIMIT ?");
   q.bind(1, account).bind(2, static_cast<std::int64_t>(limit));
   std::vector<DeadLetter> out;
   auto read = q.each([&] {

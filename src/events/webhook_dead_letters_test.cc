@@ -24,7 +24,8 @@ class DeadLettersTest : public ::testing::Test {
               + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    auto log = SqliteEventLog::open((dir_ / "events.db").string(), SqliteEventLog::Mode::kReadWrite);
+    auto log =
+        SqliteEventLog::open((dir_ / "events.db").string(), SqliteEventLog::Mode::kReadWrite);
     ASSERT_TRUE(log) << log.error().detail;
     log_ = std::move(*log);
     open_dispatcher();  // creates the schema
@@ -32,8 +33,10 @@ class DeadLettersTest : public ::testing::Test {
     // Three dead letters, two of alice's: as the dispatcher stores them (sealing is identity).
     auto db = state();
     for (const char* account : {"alice", "alice", "bob"}) {
-      Statement ins(db, "INSERT INTO dead (account, job_id, endpoint, body, notifications, attempt,"
-                        " next_ms, last_error, created_ms) VALUES (?, 'job', ?, '{}', 1, 3, 0, 'HTTP 503', 1)");
+      Statement ins(
+          db,
+          "INSERT INTO dead (account, job_id, endpoint, body, notifications, attempt,"
+          " next_ms, last_error, created_ms) VALUES (?, 'job', ?, '{}', 1, 3, 0, 'HTTP 503', 1)");
       ASSERT_TRUE(ins.bind(1, std::string_view(account))
                       .bind(2, to_json(Endpoint{"https://hooks.test/x", {}, "", ""}))
                       .run());
@@ -48,14 +51,14 @@ class DeadLettersTest : public ::testing::Test {
   }
 
   void open_dispatcher() {
-    WebhookDispatcher::Deps deps{*log_, (dir_ / "webhooks.db").string(),
-                                 [](const std::string&) { return std::optional<Endpoint>(); },
-                                 [](const std::string&) { return std::string("secret"); },
-                                 [](const std::string& plain, const std::string&) { return plain; },
-                                 [](const std::string& sealed, const std::string&) {
-                                   return Result<std::string>(sealed);
-                                 },
-                                 nullptr};
+    WebhookDispatcher::Deps deps{
+        *log_,
+        (dir_ / "webhooks.db").string(),
+        [](const std::string&) { return std::optional<Endpoint>(); },
+        [](const std::string&) { return std::string("secret"); },
+        [](const std::string& plain, const std::string&) { return plain; },
+        [](const std::string& sealed, const std::string&) { return Result<std::string>(sealed); },
+        nullptr};
     auto d = WebhookDispatcher::open(std::move(deps), WebhookOptions{});
     ASSERT_TRUE(d) << d.error().detail;
     dispatcher_ = std::move(*d);
@@ -101,8 +104,9 @@ TEST_F(DeadLettersTest, ReplayMovesTheAccountsDeadLettersToTheOutbox) {
 // The outbox refuses rows (as a full disk or a damaged file would): the replay fails, and every
 // dead letter stays where it was.
 TEST_F(DeadLettersTest, ReplayThatCannotWriteTheOutboxKeepsEveryDeadLetter) {
-  ASSERT_TRUE(state().exec("CREATE TRIGGER refuse BEFORE INSERT ON outbox"
-                           " BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"));
+  ASSERT_TRUE(
+      state().exec("CREATE TRIGGER refuse BEFORE INSERT ON outbox"
+                   " BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"));
   auto n = dispatcher_->replay("");
   ASSERT_FALSE(n);
   EXPECT_NE(n.error().detail.find("outbox refused"), std::string::npos) << n.error().detail;
@@ -114,8 +118,9 @@ TEST_F(DeadLettersTest, ReplayThatCannotWriteTheOutboxKeepsEveryDeadLetter) {
 // An INSERT that "succeeds" without inserting (a trigger that ignores the row): the dead
 // letter must not be deleted for a copy that does not exist.
 TEST_F(DeadLettersTest, ReplayThatInsertsNothingDeletesNothing) {
-  ASSERT_TRUE(state().exec("CREATE TRIGGER drop_rows BEFORE INSERT ON outbox"
-                           " BEGIN SELECT RAISE(IGNORE); END"));
+  ASSERT_TRUE(
+      state().exec("CREATE TRIGGER drop_rows BEFORE INSERT ON outbox"
+                   " BEGIN SELECT RAISE(IGNORE); END"));
   auto n = dispatcher_->replay("alice");
   ASSERT_FALSE(n);
   EXPECT_EQ(listed("alice"), 2U);
@@ -129,9 +134,10 @@ TEST_F(DeadLettersTest, UnreadableDeadLettersAreAnErrorNotNone) {
     // Behind the open dispatcher's back, the table becomes a view that fails when read
     // (job_id is not JSON: an error at step time, not at prepare).
     auto db = state();
-    ASSERT_TRUE(db.exec("ALTER TABLE dead RENAME TO dead_rows;"
-                        "CREATE VIEW dead AS SELECT id, account, job_id, endpoint, body, notifications,"
-                        " attempt, next_ms, json_extract(job_id, '$') AS last_error, created_ms FROM dead_rows;"));
+    ASSERT_TRUE(db.exec(
+        "ALTER TABLE dead RENAME TO dead_rows;"
+        "CREATE VIEW dead AS SELECT id, account, job_id, endpoint, body, notifications,"
+        " attempt, next_ms, json_extract(job_id, '$') AS last_error, created_ms FROM dead_rows;"));
   }
   auto list = dispatcher_->dead_letters("alice", 100);
   EXPECT_FALSE(list);

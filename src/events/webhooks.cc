@@ -202,7 +202,8 @@ struct WebhookDispatcher::Impl {
 
   // The outbox cannot be read now: the lane looks again in a second.
   void read_failed(Lane& l, const Error& e) {
-    logger()->error("webhooks: cannot read the outbox of {}: {}", l.url.empty() ? l.key : l.url, e.detail);
+    logger()->error("webhooks: cannot read the outbox of {}: {}", l.url.empty() ? l.key : l.url,
+                    e.detail);
     arm(l, now_ms() + 1000);
   }
 
@@ -459,7 +460,8 @@ struct WebhookDispatcher::Impl {
       return committed;
     }
     for (const auto& c : done) {
-      if (c.verdict == Verdict::kRetry && static_cast<std::size_t>(c.attempts) > schedule().size()) {
+      if (c.verdict == Verdict::kRetry
+          && static_cast<std::size_t>(c.attempts) > schedule().size()) {
         logger()->error("webhook dead letter id={} after {} tries: {}", c.id, c.attempts, c.error);
       }
     }
@@ -475,9 +477,11 @@ struct WebhookDispatcher::Impl {
       return del.run().map([] { return false; });
     }
     if (static_cast<std::size_t>(c.attempts) > schedule().size()) {
-      Statement ins(state, "INSERT INTO dead (account, job_id, endpoint, body, notifications, attempt, next_ms,"
-                           " last_error, created_ms) SELECT account, job_id, endpoint, body, notifications, ?, 0, ?,"
-                           " created_ms FROM outbox WHERE id = ?");
+      Statement ins(
+          state,
+          "INSERT INTO dead (account, job_id, endpoint, body, notifications, attempt, next_ms,"
+          " last_error, created_ms) SELECT account, job_id, endpoint, body, notifications, ?, 0, ?,"
+          " created_ms FROM outbox WHERE id = ?");
       ins.bind(1, std::int64_t{c.attempts}).bind(2, c.error).bind(3, c.id);
       auto moved = ins.run().and_then([&] { return del.run(); });
       return moved.map([] { return true; });
@@ -512,8 +516,10 @@ struct WebhookDispatcher::Impl {
     if (!tx) {
       return tl::unexpected(tx.error());
     }
-    Statement ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
-                         " attempt, next_ms, last_error, created_ms) VALUES (?,?,?,?,?,?,0,?,'',?)");
+    Statement ins(
+        state,
+        "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+        " attempt, next_ms, last_error, created_ms) VALUES (?,?,?,?,?,?,0,?,'',?)");
     for (const auto& b : round.batches) {
       const std::string key = endpoint_key(b.endpoint.url);
       ins.bind(1, key).bind(2, b.account).bind(3, b.job_id);
@@ -539,7 +545,8 @@ struct WebhookDispatcher::Impl {
     const auto at = position();
     if (!at) {
       if (!read_failing) {
-        logger()->error("webhooks: cannot read the position ({}); retrying every second", at.error().detail);
+        logger()->error("webhooks: cannot read the position ({}); retrying every second",
+                        at.error().detail);
       }
       read_failing = true;
       return false;
@@ -615,7 +622,8 @@ struct WebhookDispatcher::Impl {
       Statement q(state, "SELECT DISTINCT endpoint_key FROM outbox");
       if (auto read = q.each([&] { keys.push_back(q.text(0)); }); !read) {
         if (!rescan_failing) {
-          logger()->error("webhooks: cannot list the outbox ({}); retrying every second", read.error().detail);
+          logger()->error("webhooks: cannot list the outbox ({}); retrying every second",
+                          read.error().detail);
         }
         rescan_failing = true;  // the reader calls again
         return;
@@ -633,10 +641,12 @@ struct WebhookDispatcher::Impl {
   void migrate() {
     std::lock_guard lock(state_mutex);
     auto tx = Transaction::begin(state);
-    auto moved = tx.and_then([&](auto&) { return move_to_outbox(state, deps, "retries", "? = ''", ""); });
+    auto moved =
+        tx.and_then([&](auto&) { return move_to_outbox(state, deps, "retries", "? = ''", ""); });
     auto committed = moved.and_then([&](std::size_t) { return tx->commit(); });
     if (!committed) {
-      logger()->error("webhooks: cannot move old retries to the outbox: {}", committed.error().detail);
+      logger()->error("webhooks: cannot move old retries to the outbox: {}",
+                      committed.error().detail);
     }
   }
 };

@@ -114,8 +114,8 @@ Error Db::error(int rc, std::string_view sql) const {
 // --- Statement -----------------------------------------------------------------------------
 
 Statement::Statement(Db& db, std::string sql) : db_(db), sql_(std::move(sql)) {
-  const int rc = sqlite3_prepare_v2(db_.handle(), sql_.c_str(), static_cast<int>(sql_.size()),
-                                    &st_, nullptr);
+  const int rc =
+      sqlite3_prepare_v2(db_.handle(), sql_.c_str(), static_cast<int>(sql_.size()), &st_, nullptr);
   if (rc != SQLITE_OK) {
     error_ = db_.error(rc, sql_);
   } else if (st_ == nullptr) {
@@ -135,8 +135,8 @@ Statement& Statement::checked(int rc) {
 }
 
 Statement& Statement::bind(int i, std::string_view text) {
-  return checked(sqlite3_bind_text64(st_, i, text.data(), text.size(), SQLITE_TRANSIENT,
-                                     SQLITE_UTF8));
+  return checked(
+      sqlite3_bind_text64(st_, i, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
 }
 
 Statement& Statement::bind_blob(int i, std::string_view bytes) {

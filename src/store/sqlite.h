@@ -29,12 +29,12 @@ ErrorCode code_of(int rc);
 
 struct OpenOptions {
   enum class Synchronous { kDefault, kNormal, kFull };
-  bool read_only = false;        // else read-write, created when missing
-  bool wal = false;              // PRAGMA journal_mode=WAL
+  bool read_only = false;  // else read-write, created when missing
+  bool wal = false;        // PRAGMA journal_mode=WAL
   Synchronous synchronous = Synchronous::kDefault;
-  bool serialized = false;       // SQLite's own mutex (SQLITE_OPEN_FULLMUTEX); else none
-  int busy_timeout_ms = 0;       // 0: a locked database fails at once
-  std::string schema;            // run after the pragmas (CREATE TABLE IF NOT EXISTS ...)
+  bool serialized = false;  // SQLite's own mutex (SQLITE_OPEN_FULLMUTEX); else none
+  int busy_timeout_ms = 0;  // 0: a locked database fails at once
+  std::string schema;       // run after the pragmas (CREATE TABLE IF NOT EXISTS ...)
 };
 
 class Db {
@@ -44,8 +44,9 @@ class Db {
                          const OpenOptions& options);
   Db() = default;
   ~Db();
-  Db(Db&& other) noexcept
-      : db_(std::exchange(other.db_, nullptr)), name_(std::move(other.name_)) {}
+
+  Db(Db&& other) noexcept : db_(std::exchange(other.db_, nullptr)), name_(std::move(other.name_)) {}
+
   Db& operator=(Db&& other) noexcept;
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
@@ -54,13 +55,17 @@ class Db {
   Result<void> exec(std::string_view sql);
   // Rows changed by the last INSERT, UPDATE or DELETE.
   std::int64_t changes() const;
+
   sqlite3* handle() const { return db_; }
+
   const std::string& name() const { return name_; }
+
   // The error of a call that returned `rc` on this connection, about `sql`.
   Error error(int rc, std::string_view sql) const;
 
  private:
   Db(sqlite3* db, std::string name) : db_(db), name_(std::move(name)) {}
+
   sqlite3* db_ = nullptr;
   std::string name_;
 };
@@ -84,6 +89,7 @@ class Statement {
   Result<bool> step();
   // Steps to the end (an INSERT, UPDATE or DELETE).
   Result<void> run();
+
   // Calls row() for each row, then done; the first error stops it.
   template <typename F>
   Result<void> each(F&& row) {
@@ -98,6 +104,7 @@ class Statement {
       row();
     }
   }
+
   // Ready to step again from the start, with new bindings (the old ones stay until replaced).
   void reset();
 
@@ -120,8 +127,10 @@ class Transaction {
   // BEGIN IMMEDIATE: the write lock is taken now, not at the first write.
   static Result<Transaction> begin(Db& db);
   ~Transaction();
+
   Transaction(Transaction&& other) noexcept
       : db_(std::exchange(other.db_, nullptr)), open_(std::exchange(other.open_, false)) {}
+
   Transaction& operator=(Transaction&&) = delete;
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
@@ -130,6 +139,7 @@ class Transaction {
 
  private:
   explicit Transaction(Db& db) : db_(&db), open_(true) {}
+
   Db* db_;
   bool open_;
 };

@@ -19,6 +19,7 @@ class SqliteTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }
+
   void TearDown() override {
     std::filesystem::permissions(dir_, std::filesystem::perms::owner_all);
     std::filesystem::remove_all(dir_);
@@ -67,6 +68,7 @@ TEST(SqliteCodes, EveryResultCodeHasItsErrorCode) {
       {SQLITE_MISUSE, ErrorCode::kInternal},
       {SQLITE_RANGE, ErrorCode::kInternal},
   };
+
   for (const auto& row : table) {
     EXPECT_EQ(code_of(row.rc), row.code) << sqlite3_errstr(row.rc);
   }
@@ -112,8 +114,10 @@ TEST_F(SqliteTest, ConstraintFailureIsAnErrorWithTheStatementAndSqlitesMessage) 
   auto done = ins.bind(1, std::int64_t{-1}).run();
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().code, ErrorCode::kInternal);
-  EXPECT_NE(done.error().detail.find("INSERT INTO t (x) VALUES (?)"), std::string::npos) << done.error().detail;
-  EXPECT_NE(done.error().detail.find("CHECK constraint failed"), std::string::npos) << done.error().detail;
+  EXPECT_NE(done.error().detail.find("INSERT INTO t (x) VALUES (?)"), std::string::npos)
+      << done.error().detail;
+  EXPECT_NE(done.error().detail.find("CHECK constraint failed"), std::string::npos)
+      << done.error().detail;
   EXPECT_NE(done.error().detail.find(path()), std::string::npos) << done.error().detail;
 }
 
@@ -154,9 +158,10 @@ TEST_F(SqliteTest, TransactionRollsBackUnlessCommitted) {
 
 TEST_F(SqliteTest, CommitFailureIsAnErrorAndRollsBack) {
   Db db = open_checked();
-  ASSERT_TRUE(db.exec("PRAGMA foreign_keys=ON;"
-                      "CREATE TABLE p (id INTEGER PRIMARY KEY);"
-                      "CREATE TABLE c (p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);"));
+  ASSERT_TRUE(
+      db.exec("PRAGMA foreign_keys=ON;"
+              "CREATE TABLE p (id INTEGER PRIMARY KEY);"
+              "CREATE TABLE c (p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);"));
   {
     auto tx = Transaction::begin(db);
     ASSERT_TRUE(tx);
@@ -164,7 +169,8 @@ TEST_F(SqliteTest, CommitFailureIsAnErrorAndRollsBack) {
     ASSERT_TRUE(Statement(db, "INSERT INTO c (p) VALUES (42)").run());  // checked at COMMIT
     auto committed = tx->commit();
     ASSERT_FALSE(committed);
-    EXPECT_NE(committed.error().detail.find("FOREIGN KEY"), std::string::npos) << committed.error().detail;
+    EXPECT_NE(committed.error().detail.find("FOREIGN KEY"), std::string::npos)
+        << committed.error().detail;
   }
   EXPECT_EQ(count(db), 0);
 }
