@@ -13,8 +13,7 @@
 
 #include "api/http.h"
 #include "common/result.h"
-
-struct sqlite3;
+#include "store/sqlite.h"
 
 namespace txmail::api {
 
@@ -36,10 +35,10 @@ class IdempotencyStore {
   void abandon(const std::string& account, const std::string& key);
 
  private:
-  explicit IdempotencyStore(sqlite3* db) : db_(db) {}
+  explicit IdempotencyStore(store::sqlite::Db db) : db_(std::move(db)) {}
 
   std::mutex mutex_;
-  sqlite3* db_;
+  store::sqlite::Db db_;
 };
 
 }  // namespace txmail::api

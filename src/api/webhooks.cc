@@ -55,13 +55,22 @@ Response WebhooksApi::handle(const Request& r, const std::string& pattern) {
     }
     if (r.method == "POST") {
       auto n = d_.dispatcher->replay(r.account);
-      return n ? ok(200, json::object{{"replayed", *n}}) : from_error(n.error());
+      if (!n) {
+        // The detail (file, statement) is for the log; nothing was moved.
+        logger()->error("webhooks: replay for {}: {}",
+                        r.account.empty() ? "every account" : r.account, n.error().detail);
+        return from_error(
+            Error{n.error().code, "the dead letters cannot be replayed now; none was moved"});
+      }
+      return ok(200, json::object{{"replayed", *n}});
     }
     const std::string limit_text = query_param(r.query, "limit");
     const std::size_t limit = limit_text.empty() ? 100 : std::clamp<std::size_t>(std::strtoul(limit_text.c_str(), nullptr, 10), 1, 1000);
     auto list = d_.dispatcher->dead_letters(r.account, limit);
     if (!list) {
-      return from_error(list.error());
+      logger()->error("webhooks: dead letters of {}: {}",
+                      r.account.empty() ? "every account" : r.account, list.error().detail);
+      return from_error(Error{list.error().code, "the dead letters cannot be read now"});
     }
     json::array out;
     for (const auto& d : *list) {

@@ -1,18 +1,18 @@
 #include "events/sqlite_event_log.h"
 
-#include <sqlite3.h>
-
 #include "common/log.h"
 
 namespace txmail::events {
 
 namespace {
 
+using store::sqlite::Db;
+using store::sqlite::Statement;
+using store::sqlite::Transaction;
+
 constexpr std::size_t kBatch = 1000;  // events per transaction at most, before waking early
 
 constexpr const char* kSchema =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS events ("
     " seq INTEGER PRIMARY KEY, tag TEXT NOT NULL, ts_ms INTEGER NOT NULL, kind INTEGER NOT "
     "NULL,"
@@ -29,33 +29,27 @@ constexpr const char* kSchema =
     " sender TEXT NOT NULL, mime_from TEXT NOT NULL, reference_job TEXT NOT NULL,"
     " campaign_id TEXT NOT NULL, cost_center TEXT NOT NULL, endpoint TEXT NOT NULL);";
 
-std::string text(sqlite3_stmt* st, int col) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, col));
-  return p == nullptr ? std::string()
-                      : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
-}
-
 // The columns event_at() reads, from `events` as `e`, and how many.
 constexpr const char* kEventColumns =
     "e.tag, e.ts_ms, e.kind, e.job_id, e.mail_id, e.account, e.recipient, e.sender, e.attempt,"
     " e.remote_host, e.reply, e.egress, e.tls";
 constexpr int kEventColumnCount = 13;
 
-Event event_at(sqlite3_stmt* st) {
+Event event_at(const Statement& st) {
   Event e;
-  e.tag = text(st, 0);
-  e.ts_ms = sqlite3_column_int64(st, 1);
-  e.kind = static_cast<Kind>(sqlite3_column_int(st, 2));
-  e.job_id = text(st, 3);
-  e.mail_id = text(st, 4);
-  e.account = text(st, 5);
-  e.recipient = text(st, 6);
-  e.sender = text(st, 7);
-  e.attempt = static_cast<std::uint32_t>(sqlite3_column_int64(st, 8));
-  e.remote_host = text(st, 9);
-  e.reply = text(st, 10);
-  e.egress = text(st, 11);
-  e.tls = text(st, 12);
+  e.tag = st.text(0);
+  e.ts_ms = st.int64(1);
+  e.kind = static_cast<Kind>(st.int64(2));
+  e.job_id = st.text(3);
+  e.mail_id = st.text(4);
+  e.account = st.text(5);
+  e.recipient = st.text(6);
+  e.sender = st.text(7);
+  e.attempt = static_cast<std::uint32_t>(st.int64(8));
+  e.remote_host = st.text(9);
+  e.reply = st.text(10);
+  e.egress = st.text(11);
+  e.tls = st.text(12);
   return e;
 }
 
@@ -71,32 +65,30 @@ std::string read_after_sql() {
 }  // namespace
 
 Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& path, Mode mode) {
-  sqlite3* writer = nullptr;
+  Db writer;
   if (mode == Mode::kReadWrite) {
-    if (sqlite3_open_v2(path.c_str(), &writer,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr)
-            != SQLITE_OK
-        || sqlite3_exec(writer, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
-      std::string detail = writer != nullptr ? sqlite3_errmsg(writer) : "?";
-      sqlite3_close(writer);
-      return make_error(ErrorCode::kIo, "event log " + path + ": " + detail);
+    store::sqlite::OpenOptions options;
+    options.wal = true;
+    options.synchronous = store::sqlite::OpenOptions::Synchronous::kFull;
+    options.schema = kSchema;
+    auto db = Db::open(path, "event log", options);
+    if (!db) {
+      return tl::unexpected(db.error());
     }
+    writer = std::move(*db);
   }
   // Read-only connections: one for lookups, one for the follower of the log.
-  sqlite3* readers[2] = {nullptr, nullptr};
-  for (auto*& reader : readers) {
-    if (sqlite3_open_v2(path.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr)
-        != SQLITE_OK) {
-      std::string detail = reader != nullptr ? sqlite3_errmsg(reader) : "?";
-      sqlite3_close(readers[0]);
-      sqlite3_close(readers[1]);
-      sqlite3_close(writer);
-      return make_error(ErrorCode::kIo, "event log " + path + ": " + detail);
-    }
-    sqlite3_busy_timeout(reader, 5000);
+  store::sqlite::OpenOptions read_only;
+  read_only.read_only = true;
+  read_only.busy_timeout_ms = 5000;
+  auto reader = Db::open(path, "event log", read_only);
+  auto follower = reader ? Db::open(path, "event log", read_only) : Result<Db>();
+  if (!reader || !follower) {
+    return tl::unexpected(!reader ? reader.error() : follower.error());
   }
-  std::unique_ptr<SqliteEventLog> log(new SqliteEventLog(writer, readers[0], readers[1]));
-  if (writer != nullptr) {
+  std::unique_ptr<SqliteEventLog> log(
+      new SqliteEventLog(std::move(writer), std::move(*reader), std::move(*follower)));
+  if (log->db_.handle() != nullptr) {
     log->writer_ = std::thread([l = log.get()] { l->writer_loop(); });
   }
   return log;
@@ -104,14 +96,11 @@ Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& 
 
 SqliteEventLog::~SqliteEventLog() {
   close();
-  sqlite3_close(db_);
-  sqlite3_close(reader_);
-  sqlite3_close(follower_);
 }
 
 void SqliteEventLog::append(Event event) {
   std::lock_guard lock(mutex_);
-  if (closing_ || db_ == nullptr) {
+  if (closing_ || db_.handle() == nullptr) {
     logger()->error("event log closed: dropped event job={} mail={}", event.job_id, event.mail_id);
     return;
   }
@@ -123,7 +112,7 @@ void SqliteEventLog::append(Event event) {
 
 void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()> stored) {
   std::unique_lock lock(mutex_);
-  if (closing_ || db_ == nullptr) {
+  if (closing_ || db_.handle() == nullptr) {
     lock.unlock();
     logger()->error("event log closed: dropped {} events", events.size());
     stored();
@@ -141,7 +130,7 @@ void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()>
 
 void SqliteEventLog::append_job(JobInfo info) {
   std::lock_guard lock(mutex_);
-  if (closing_ || db_ == nullptr) {
+  if (closing_ || db_.handle() == nullptr) {
     logger()->error("event log closed: dropped job info job={}", info.job_id);
     return;
   }
@@ -187,61 +176,47 @@ void SqliteEventLog::writer_loop() {
 }
 
 void SqliteEventLog::write_batch(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs) {
-  sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
+  if (auto written = write_all(batch, jobs); !written) {
+    logger()->error("event log: a batch of {} events and {} jobs' data is lost: {}", batch.size(),
+                    jobs.size(), written.error().detail);
+  }
+}
+
+// One transaction: the batch is stored whole or not at all.
+Result<void> SqliteEventLog::write_all(const std::vector<Event>& batch,
+                                       const std::vector<JobInfo>& jobs) {
+  auto tx = Transaction::begin(db_);
+  if (!tx) {
+    return tl::unexpected(tx.error());
+  }
   if (!jobs.empty()) {
-    sqlite3_stmt* js = nullptr;
-    sqlite3_prepare_v2(db_,
-                       "INSERT OR REPLACE INTO jobs (job_id, account, received_ms, sender, mime_from,"
-                       " reference_job, campaign_id, cost_center, endpoint) VALUES (?,?,?,?,?,?,?,?,?)",
-                       -1, &js, nullptr);
+    Statement js(db_,
+                 "INSERT OR REPLACE INTO jobs (job_id, account, received_ms, sender, mime_from,"
+                 " reference_job, campaign_id, cost_center, endpoint) VALUES (?,?,?,?,?,?,?,?,?)");
     for (const auto& j : jobs) {
-      const std::string* texts[] = {&j.job_id, &j.account};
-      for (int i = 0; i < 2; ++i) {
-        sqlite3_bind_text(js, 1 + i, texts[i]->c_str(), static_cast<int>(texts[i]->size()), SQLITE_STATIC);
+      js.bind(1, j.job_id).bind(2, j.account).bind(3, j.received_ms).bind(4, j.sender);
+      js.bind(5, j.mime_from).bind(6, j.reference_job).bind(7, j.campaign_id);
+      js.bind(8, j.cost_center).bind(9, j.endpoint_sealed);
+      if (auto done = js.run(); !done) {
+        return tl::unexpected(done.error());
       }
-      sqlite3_bind_int64(js, 3, j.received_ms);
-      const std::string* more[] = {&j.sender, &j.mime_from, &j.reference_job, &j.campaign_id,
-                                   &j.cost_center, &j.endpoint_sealed};
-      for (int i = 0; i < 6; ++i) {
-        sqlite3_bind_text(js, 4 + i, more[i]->c_str(), static_cast<int>(more[i]->size()), SQLITE_STATIC);
-      }
-      if (sqlite3_step(js) != SQLITE_DONE) {
-        logger()->error("event log: job info write failed job={}: {}", j.job_id, sqlite3_errmsg(db_));
-      }
-      sqlite3_reset(js);
+      js.reset();
     }
-    sqlite3_finalize(js);
   }
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(
-      db_,
-      "INSERT INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient, sender,"
-      " attempt, remote_host, reply, egress, tls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-      -1, &st, nullptr);
+  Statement st(db_,
+               "INSERT INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient, sender,"
+               " attempt, remote_host, reply, egress, tls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
   for (const auto& e : batch) {
-    sqlite3_bind_text(st, 1, e.tag.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, e.ts_ms);
-    sqlite3_bind_int(st, 3, static_cast<int>(e.kind));
-    const std::string* texts[] = {&e.job_id, &e.mail_id, &e.account, &e.recipient, &e.sender};
-    for (int i = 0; i < 5; ++i) {
-      sqlite3_bind_text(st, 4 + i, texts[i]->c_str(), static_cast<int>(texts[i]->size()),
-                        SQLITE_STATIC);
+    st.bind(1, e.tag).bind(2, e.ts_ms).bind(3, static_cast<std::int64_t>(e.kind));
+    st.bind(4, e.job_id).bind(5, e.mail_id).bind(6, e.account).bind(7, e.recipient);
+    st.bind(8, e.sender).bind(9, static_cast<std::int64_t>(e.attempt)).bind(10, e.remote_host);
+    st.bind(11, e.reply).bind(12, e.egress).bind(13, e.tls);
+    if (auto done = st.run(); !done) {
+      return tl::unexpected(done.error());
     }
-    sqlite3_bind_int64(st, 9, e.attempt);
-    const std::string* more[] = {&e.remote_host, &e.reply, &e.egress, &e.tls};
-    for (int i = 0; i < 4; ++i) {
-      sqlite3_bind_text(st, 10 + i, more[i]->c_str(), static_cast<int>(more[i]->size()),
-                        SQLITE_STATIC);
-    }
-    if (sqlite3_step(st) != SQLITE_DONE) {
-      logger()->error("event log write failed job={}: {}", e.job_id, sqlite3_errmsg(db_));
-    }
-    sqlite3_reset(st);
+    st.reset();
   }
-  sqlite3_finalize(st);
-  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    logger()->error("event log commit failed: {}", sqlite3_errmsg(db_));
-  }
+  return tx->commit();
 }
 
 Result<std::vector<Event>> SqliteEventLog::for_job(const std::string& job_id) {
@@ -254,70 +229,52 @@ Result<std::vector<Event>> SqliteEventLog::for_mail(const std::string& mail_id) 
 
 Result<std::vector<Event>> SqliteEventLog::query(const char* column, const std::string& value) {
   std::lock_guard lock(read_mutex_);
-  sqlite3_stmt* st = nullptr;
-  const std::string sql = std::string("SELECT ") + kEventColumns + " FROM events e WHERE e."
-                          + column + " = ? ORDER BY e.seq";
-  if (sqlite3_prepare_v2(reader_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    return make_error(ErrorCode::kIo, std::string("event log: ") + sqlite3_errmsg(reader_));
-  }
-  sqlite3_bind_text(st, 1, value.c_str(), static_cast<int>(value.size()), SQLITE_STATIC);
+  Statement st(reader_, std::string("SELECT ") + kEventColumns + " FROM events e WHERE e." + column
+                            + " = ? ORDER BY e.seq");
+  st.bind(1, value);
   std::vector<Event> out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    out.push_back(event_at(st));
+  if (auto done = st.each([&] { out.push_back(event_at(st)); }); !done) {
+    return tl::unexpected(done.error());
   }
-  sqlite3_finalize(st);
   return out;
 }
 
 Result<std::vector<LoggedEvent>> SqliteEventLog::read_after(std::int64_t after, std::size_t limit) {
   std::lock_guard lock(follow_mutex_);
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(follower_, read_after_sql().c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    std::string detail = sqlite3_errmsg(follower_);
-    sqlite3_finalize(st);
-    return make_error(ErrorCode::kIo, "event log: " + detail);
-  }
-  sqlite3_bind_int64(st, 1, after);
-  sqlite3_bind_int64(st, 2, static_cast<std::int64_t>(limit));
+  Statement st(follower_, read_after_sql());
+  st.bind(1, after).bind(2, static_cast<std::int64_t>(limit));
   std::vector<LoggedEvent> out;
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  auto done = st.each([&] {
     LoggedEvent r;
     r.event = event_at(st);
     constexpr int j = kEventColumnCount + 1;  // the job's columns, after seq
-    r.seq = sqlite3_column_int64(st, kEventColumnCount);
-    r.job.job_id = text(st, j);
-    r.job.account = text(st, j + 1);
-    r.job.received_ms = sqlite3_column_int64(st, j + 2);
-    r.job.sender = text(st, j + 3);
-    r.job.mime_from = text(st, j + 4);
-    r.job.reference_job = text(st, j + 5);
-    r.job.campaign_id = text(st, j + 6);
-    r.job.cost_center = text(st, j + 7);
-    r.job.endpoint_sealed = text(st, j + 8);
+    r.seq = st.int64(kEventColumnCount);
+    r.job.job_id = st.text(j);
+    r.job.account = st.text(j + 1);
+    r.job.received_ms = st.int64(j + 2);
+    r.job.sender = st.text(j + 3);
+    r.job.mime_from = st.text(j + 4);
+    r.job.reference_job = st.text(j + 5);
+    r.job.campaign_id = st.text(j + 6);
+    r.job.cost_center = st.text(j + 7);
+    r.job.endpoint_sealed = st.text(j + 8);
     out.push_back(std::move(r));
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
+  });
+  if (!done) {
     // Nothing half read: the caller asks again from the same place.
-    return make_error(ErrorCode::kIo, std::string("event log: ") + sqlite3_errstr(rc));
+    return tl::unexpected(done.error());
   }
   return out;
 }
 
 Result<std::int64_t> SqliteEventLog::last_seq() {
   std::lock_guard lock(follow_mutex_);
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(follower_, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, nullptr)
-          != SQLITE_OK
-      || sqlite3_step(st) != SQLITE_ROW) {
-    std::string detail = sqlite3_errmsg(follower_);
-    sqlite3_finalize(st);
-    return make_error(ErrorCode::kIo, "event log: " + detail);
+  Statement st(follower_, "SELECT coalesce(max(seq), 0) FROM events");
+  auto row = st.step();
+  if (!row) {
+    return tl::unexpected(row.error());
   }
-  const std::int64_t seq = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return seq;
+  return *row ? st.int64(0) : 0;
 }
 
 void SqliteEventLog::prune() {
@@ -336,17 +293,15 @@ void SqliteEventLog::prune() {
   for (const char* sql : {"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts_ms < ?1"
                           " AND seq < (SELECT max(seq) FROM events) LIMIT 5000)",
                           "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs WHERE received_ms < ?1 LIMIT 5000)"}) {
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db_, sql, -1, &st, nullptr);
-    sqlite3_bind_int64(st, 1, cutoff);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-      logger()->error("event log retention: {}", sqlite3_errmsg(db_));
-    } else if (sqlite3_changes(db_) > 0) {
-      logger()->info("event log retention: {} rows older than {} ms removed", sqlite3_changes(db_),
+    Statement st(db_, sql);
+    st.bind(1, cutoff);
+    if (auto done = st.run(); !done) {
+      logger()->error("event log retention: {}", done.error().detail);
+    } else if (db_.changes() > 0) {
+      logger()->info("event log retention: {} rows older than {} ms removed", db_.changes(),
                      retention_.count());
       last_prune_ = {};  // more may be waiting: again after the next batch
     }
-    sqlite3_finalize(st);
   }
 }
 

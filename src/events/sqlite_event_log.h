@@ -7,7 +7,6 @@
 #pragma once
 
 #include <chrono>
-
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -15,8 +14,7 @@
 #include <thread>
 
 #include "events/event_log.h"
-
-struct sqlite3;
+#include "store/sqlite.h"
 
 namespace txmail::events {
 
@@ -45,17 +43,18 @@ class SqliteEventLog final : public EventLog {
   void set_retention(std::chrono::milliseconds retention) { retention_ = retention; }
 
  private:
-  SqliteEventLog(sqlite3* writer, sqlite3* reader, sqlite3* follower)
-      : db_(writer), reader_(reader), follower_(follower) {}
+  SqliteEventLog(store::sqlite::Db writer, store::sqlite::Db reader, store::sqlite::Db follower)
+      : db_(std::move(writer)), reader_(std::move(reader)), follower_(std::move(follower)) {}
 
   void writer_loop();
   void prune();
   Result<std::vector<Event>> query(const char* column, const std::string& value);
   void write_batch(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs);
+  Result<void> write_all(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs);
 
-  sqlite3* db_;      // writer connection (null in read-only mode)
-  sqlite3* reader_;  // lookups, under read_mutex_
-  sqlite3* follower_;  // read_after and last_seq, under follow_mutex_
+  store::sqlite::Db db_;        // writer connection (none in read-only mode)
+  store::sqlite::Db reader_;    // lookups, under read_mutex_
+  store::sqlite::Db follower_;  // read_after and last_seq, under follow_mutex_
   std::mutex mutex_;
   std::mutex read_mutex_;
   std::mutex follow_mutex_;

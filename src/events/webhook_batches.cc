@@ -18,8 +18,6 @@ namespace http = boost::beast::http;
 namespace json = boost::json;
 
 const char* const kStateSchema =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT "
     "NULL);"
     "INSERT OR IGNORE INTO position (id, seq) VALUES (1, 0);"
@@ -210,35 +208,89 @@ http::request<http::string_body> request_for(const Endpoint& endpoint, const std
 
 // Moves rows of `table` ("retries": as they are; "dead": afresh, no try made, due now) into
 // the outbox, keyed by their endpoint; `where` selects them with one text parameter. Inside
-// the caller's transaction. How many, or nullopt when a write failed.
-std::optional<std::size_t> move_to_outbox(sqlite3* state, const WebhookDispatcher::Deps& deps,
-                                          const std::string& table, const std::string& where,
-                                          const std::string& param) {
+// the caller's transaction: on an error the caller rolls back. How many.
+Result<std::size_t> move_to_outbox(Db& state, const WebhookDispatcher::Deps& deps,
+                                   const std::string& table, const std::string& where,
+                                   const std::string& param) {
   std::vector<std::pair<std::int64_t, std::string>> keyed;
-  {
-    Stmt q(state, ("SELECT id, job_id, endpoint FROM " + table + " WHERE " + where).c_str());
-    q.text(1, param);
-    while (sqlite3_step(q.st) == SQLITE_ROW) {
-      auto plain = deps.open(q.col(2), "webhook:" + q.col(1));
-      auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
-      keyed.emplace_back(q.num(0), ep ? endpoint_key(ep->url) : std::string());
-    }
+  Statement q(state, "SELECT id, job_id, endpoint FROM " + table + " WHERE " + where);
+  q.bind(1, param);
+  auto read = q.each([&] {
+    auto plain = deps.open(q.text(2), "webhook:" + q.text(1));
+    auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
+    keyed.emplace_back(q.int64(0), ep ? endpoint_key(ep->url) : std::string());
+  });
+  if (!read) {
+    return tl::unexpected(read.error());
   }
   const std::string tries = table == "dead" ? "0, 0" : "attempt, next_ms";
+  Statement ins(state,
+                "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+                " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint,"
+                " body, notifications, "
+                    + tries + ", last_error, created_ms FROM " + table + " WHERE id = ?");
+  Statement del(state, "DELETE FROM " + table + " WHERE id = ?");
   for (const auto& [id, key] : keyed) {
-    Stmt ins(state, ("INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
-                     " attempt, next_ms, last_error, created_ms) SELECT ?, account, job_id, endpoint,"
-                     " body, notifications, " + tries + ", last_error, created_ms FROM " + table
-                     + " WHERE id = ?").c_str());
-    ins.text(1, key);
-    ins.integer(2, id);
-    Stmt del(state, ("DELETE FROM " + table + " WHERE id = ?").c_str());
-    del.integer(1, id);
-    if (sqlite3_step(ins.st) != SQLITE_DONE || sqlite3_step(del.st) != SQLITE_DONE) {
-      return std::nullopt;
+    ins.bind(1, key).bind(2, id);
+    if (auto done = ins.run(); !done) {
+      return tl::unexpected(done.error());
     }
+    if (state.changes() != 1) {  // the row must have been copied before it goes
+      return make_error(ErrorCode::kInternal, state.name() + ": " + table + " row "
+                                                  + std::to_string(id)
+                                                  + " was not copied to the outbox");
+    }
+    del.bind(1, id);
+    if (auto done = del.run(); !done) {
+      return tl::unexpected(done.error());
+    }
+    ins.reset();
+    del.reset();
   }
   return keyed.size();
+}
+
+Result<std::vector<DeadLetter>> list_dead(Db& state, const WebhookDispatcher::Deps& deps,
+                                          const std::string& account, std::size_t limit) {
+  Statement q(
+      state,
+      account.empty()
+          ? "SELECT id, account, job_id, endpoint, attempt, last_error, created_ms, notifications"
+            " FROM dead WHERE ? = '' ORDER BY id LIMIT ?"
+          : "SELECT id, account, job_id, endpoint, attempt, last_error, created_ms, notifications"
+            " FROM dead WHERE account = ? ORDER BY id LIMIT ?");
+  q.bind(1, account).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<DeadLetter> out;
+  auto read = q.each([&] {
+    DeadLetter d;
+    d.id = q.int64(0);
+    d.account = q.text(1);
+    d.job_id = q.text(2);
+    auto plain = deps.open(q.text(3), "webhook:" + d.job_id);
+    auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
+    d.url = ep ? ep->url : "";
+    d.attempts = static_cast<int>(q.int64(4));
+    d.last_error = q.text(5);
+    d.created_ms = q.int64(6);
+    d.notifications = static_cast<std::size_t>(q.int64(7));
+    out.push_back(std::move(d));
+  });
+  if (!read) {
+    return tl::unexpected(read.error());
+  }
+  return out;
+}
+
+Result<std::size_t> replay_dead(Db& state, const WebhookDispatcher::Deps& deps,
+                                const std::string& account) {
+  auto tx = Transaction::begin(state);
+  auto moved = tx.and_then([&](Transaction&) {
+    return move_to_outbox(state, deps, "dead", account.empty() ? "? = ''" : "account = ?", account);
+  });
+  if (auto committed = moved.and_then([&](std::size_t) { return tx->commit(); }); !committed) {
+    return tl::unexpected(Error{committed.error().code, "replay: " + committed.error().detail});
+  }
+  return moved;
 }
 
 }  // namespace txmail::events::webhook

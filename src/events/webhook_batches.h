@@ -1,11 +1,9 @@
 // The parts of the push notification dispatcher that do no networking (issue hooks-2 split
-// them out of webhooks.cc): the state file's schema, a SQLite statement helper, the reader that
+// them out of webhooks.cc): the state file's schema, the reader that
 // turns the next events of the log (read through EventLog, never its storage) into one batch
 // per (endpoint, job), the outbox's key of an endpoint, and the signed request of a batch. Used
 // by webhooks.cc only.
 #pragma once
-
-#include <sqlite3.h>
 
 #include <boost/beast/http.hpp>
 #include <cstdint>
@@ -16,32 +14,16 @@
 #include "common/log.h"
 #include "events/webhooks.h"
 #include "net/http_url.h"
+#include "store/sqlite.h"
 
 namespace txmail::events::webhook {
 
-extern const char* const kStateSchema;
+using store::sqlite::Db;
+using store::sqlite::Statement;
+using store::sqlite::Transaction;
 
-// One prepared statement: bind, step, read columns; finalized when it goes.
-struct Stmt {
-  sqlite3_stmt* st = nullptr;
-  Stmt(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
-      logger()->error("webhooks: sql: {}", sqlite3_errmsg(db));
-    }
-  }
-  ~Stmt() { sqlite3_finalize(st); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  Stmt(Stmt&&) = delete;
-  Stmt& operator=(Stmt&&) = delete;
-  void text(int i, const std::string& s) { sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
-  void integer(int i, std::int64_t v) { sqlite3_bind_int64(st, i, v); }
-  std::string col(int i) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i)));
-  }
-  std::int64_t num(int i) const { return sqlite3_column_int64(st, i); }
-};
+// The tables of webhooks.db (opened in WAL mode, synchronous=FULL).
+extern const char* const kStateSchema;
 
 // A batch the reader made: one (endpoint, job) and its notifications' JSON body.
 struct NewBatch {
@@ -74,10 +56,19 @@ boost::beast::http::request<boost::beast::http::string_body> request_for(
     const net::HttpUrl& url);
 
 // Moves rows of `table` ("retries" as they are, "dead" afresh) into the outbox, keyed by their
-// endpoint; `where` selects them with one text parameter. Inside the caller's transaction. How
-// many, or nullopt when a write failed.
-std::optional<std::size_t> move_to_outbox(sqlite3* state, const WebhookDispatcher::Deps& deps,
-                                          const std::string& table, const std::string& where,
-                                          const std::string& param);
+// endpoint; `where` selects them with one text parameter. Inside the caller's transaction: on
+// an error the caller rolls back, and nothing has moved. How many.
+Result<std::size_t> move_to_outbox(Db& state, const WebhookDispatcher::Deps& deps,
+                                   const std::string& table, const std::string& where,
+                                   const std::string& param);
+
+// The account's dead letters ("" : every account's), oldest first.
+Result<std::vector<DeadLetter>> list_dead(Db& state, const WebhookDispatcher::Deps& deps,
+                                          const std::string& account, std::size_t limit);
+
+// Moves the account's dead letters ("" : all) to the outbox, due now, in one transaction:
+// every one of them, or (on any error, rolled back) none. How many.
+Result<std::size_t> replay_dead(Db& state, const WebhookDispatcher::Deps& deps,
+                                const std::string& account);
 
 }  // namespace txmail::events::webhook

@@ -1,7 +1,5 @@
 #include "events/webhooks.h"
 
-#include <sqlite3.h>
-
 #include <boost/beast/http.hpp>
 #include <deque>
 #include <random>
@@ -82,7 +80,7 @@ struct WebhookDispatcher::Impl {
   Deps deps;
   WebhookOptions options;
   ConnectionOptions connection_options;
-  sqlite3* state = nullptr;
+  Db state;
   std::mutex state_mutex;  // the dispatcher's thread and the API share the state connection
   std::shared_ptr<asio::ssl::context> tls;
   std::mt19937_64 rng{std::random_device{}()};
@@ -105,15 +103,13 @@ struct WebhookDispatcher::Impl {
   bool commit_failing = false;
   bool read_failing = false;  // the outbox cannot be written
   bool log_failing = false;   // the event log cannot be read
+  bool rescan_failing = false;  // the outbox's endpoints could not be listed: again next round
   std::vector<Completion> completed;
   std::unordered_map<std::string, std::unique_ptr<Lane>> lanes;
   std::deque<Lane*> starved;
   std::size_t in_flight = 0;
 
-  ~Impl() {
-    lanes.clear();
-    sqlite3_close(state);
-  }
+  ~Impl() { lanes.clear(); }
 
   std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
     std::uniform_real_distribution<double> d(0.75, 1.25);
@@ -147,7 +143,7 @@ struct WebhookDispatcher::Impl {
   }
 
   // Up to `n` of the lane's batches that are due and not already busy, oldest first.
-  std::vector<Batch> due(Lane& l, std::size_t n) {
+  Result<std::vector<Batch>> due(Lane& l, std::size_t n) {
     std::string sql = "SELECT id, account, job_id, endpoint, body, notifications, attempt FROM outbox"
                       " WHERE endpoint_key = ? AND next_ms <= ?";
     if (!l.busy.empty()) {
@@ -161,46 +157,54 @@ struct WebhookDispatcher::Impl {
     std::vector<Batch> out;
     std::vector<std::int64_t> unreadable;
     std::lock_guard lock(state_mutex);
-    Stmt q(state, sql.c_str());
-    q.text(1, l.key);
-    q.integer(2, now_ms());
-    q.integer(3, static_cast<std::int64_t>(n));
-    while (sqlite3_step(q.st) == SQLITE_ROW) {
+    Statement q(state, sql);
+    q.bind(1, l.key).bind(2, now_ms()).bind(3, static_cast<std::int64_t>(n));
+    auto read = q.each([&] {
       Batch b;
-      b.id = q.num(0);
-      b.account = q.col(1);
-      b.job_id = q.col(2);
-      auto plain = deps.open(q.col(3), "webhook:" + b.job_id);
+      b.id = q.int64(0);
+      b.account = q.text(1);
+      b.job_id = q.text(2);
+      auto plain = deps.open(q.text(3), "webhook:" + b.job_id);
       auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
       if (!ep) {
-        logger()->error("webhooks: outbox row {} has an unreadable endpoint; dropped", b.id);
         unreadable.push_back(b.id);
-        continue;
+        return;
       }
       b.endpoint = std::move(*ep);
-      b.body = q.col(4);
-      b.notifications = static_cast<std::size_t>(q.num(5));
-      b.attempt = static_cast<int>(q.num(6));
+      b.body = q.text(4);
+      b.notifications = static_cast<std::size_t>(q.int64(5));
+      b.attempt = static_cast<int>(q.int64(6));
       out.push_back(std::move(b));
+    });
+    if (!read) {
+      return tl::unexpected(read.error());
     }
     for (auto id : unreadable) {
-      Stmt del(state, "DELETE FROM outbox WHERE id = ?");
-      del.integer(1, id);
-      sqlite3_step(del.st);
+      Statement del(state, "DELETE FROM outbox WHERE id = ?");
+      auto done = del.bind(1, id).run();
+      logger()->error("webhooks: outbox row {} has an unreadable endpoint; {}", id,
+                      done ? "dropped" : "cannot be dropped: " + done.error().detail);
     }
     return out;
   }
 
   // When the lane's next batch not yet due comes due.
-  std::optional<std::int64_t> next_due(const Lane& l) {
+  Result<std::optional<std::int64_t>> next_due(const Lane& l) {
     std::lock_guard lock(state_mutex);
-    Stmt q(state, "SELECT min(next_ms) FROM outbox WHERE endpoint_key = ? AND next_ms > ?");
-    q.text(1, l.key);
-    q.integer(2, now_ms());
-    if (sqlite3_step(q.st) == SQLITE_ROW && sqlite3_column_type(q.st, 0) != SQLITE_NULL) {
-      return q.num(0);
+    Statement q(state, "SELECT min(next_ms) FROM outbox WHERE endpoint_key = ? AND next_ms > ?");
+    q.bind(1, l.key).bind(2, now_ms());
+    auto row = q.step();
+    if (!row) {
+      return tl::unexpected(row.error());
     }
-    return std::nullopt;
+    return *row && !q.is_null(0) ? std::optional<std::int64_t>(q.int64(0)) : std::nullopt;
+  }
+
+  // The outbox cannot be read now: the lane looks again in a second.
+  void read_failed(Lane& l, const Error& e) {
+    logger()->error("webhooks: cannot read the outbox of {}: {}", l.url.empty() ? l.key : l.url,
+                    e.detail);
+    arm(l, now_ms() + 1000);
   }
 
   void arm(Lane& l, std::int64_t at_ms) {
@@ -244,9 +248,16 @@ struct WebhookDispatcher::Impl {
         return;
       }
       auto batches = due(l, std::min(cap - l.in_flight, options.max_in_flight - in_flight));
-      if (batches.empty()) {
-        if (auto at = next_due(l)) {
-          arm(l, *at);
+      if (!batches) {
+        read_failed(l, batches.error());
+        return;
+      }
+      if (batches->empty()) {
+        auto at = next_due(l);
+        if (!at) {
+          read_failed(l, at.error());
+        } else if (*at) {
+          arm(l, **at);
         } else {
           if (l.state != Lane::State::kActive && l.in_flight == 0) {
             // Nothing left to send (the last batch became a dead letter): nothing to probe
@@ -260,7 +271,7 @@ struct WebhookDispatcher::Impl {
         }
         return;
       }
-      for (auto& b : batches) {
+      for (auto& b : *batches) {
         l.url = b.endpoint.url;
         l.busy.insert(b.id);
         ++l.in_flight;
@@ -398,29 +409,11 @@ struct WebhookDispatcher::Impl {
     }
     auto done = std::move(completed);
     completed.clear();
-    const std::int64_t now = now_ms();
-    bool ok = false;
-    std::string error;
-    {
-      std::lock_guard lock(state_mutex);
-      ok = sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
-      for (const auto& c : done) {
-        if (!ok) {
-          break;
-        }
-        ok = apply(c, now);
-      }
-      if (ok) {
-        ok = sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
-      }
-      if (!ok) {
-        error = sqlite3_errmsg(state);
-        sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
-      }
-    }
-    if (!ok) {
+    Result<void> written = write(done, now_ms());
+    if (!written) {
       if (!commit_failing) {
-        logger()->error("webhooks: cannot write the outbox ({}); retrying every second", error);
+        logger()->error("webhooks: cannot write the outbox ({}); retrying every second",
+                        written.error().detail);
       }
       commit_failing = true;
       done.insert(done.end(), std::make_move_iterator(completed.begin()),
@@ -448,50 +441,117 @@ struct WebhookDispatcher::Impl {
     }
   }
 
-  bool apply(const Completion& c, std::int64_t now) {
-    auto step = [this](Stmt& s) { return sqlite3_step(s.st) == SQLITE_DONE; };
+  // The completions in one transaction: all of them, or none (rolled back).
+  Result<void> write(const std::vector<Completion>& done, std::int64_t now) {
+    std::lock_guard lock(state_mutex);
+    auto tx = Transaction::begin(state);
+    if (!tx) {
+      return tl::unexpected(tx.error());
+    }
+    std::size_t died = 0;
+    for (const auto& c : done) {
+      auto applied = apply(c, now);
+      if (!applied) {
+        return tl::unexpected(applied.error());
+      }
+      died += *applied ? 1 : 0;
+    }
+    if (auto committed = tx->commit(); !committed) {
+      return committed;
+    }
+    for (const auto& c : done) {
+      if (c.verdict == Verdict::kRetry
+          && static_cast<std::size_t>(c.attempts) > schedule().size()) {
+        logger()->error("webhook dead letter id={} after {} tries: {}", c.id, c.attempts, c.error);
+      }
+    }
+    dead.fetch_add(died, std::memory_order_relaxed);
+    return {};
+  }
+
+  // One completion's change to the outbox; true when the batch became a dead letter.
+  Result<bool> apply(const Completion& c, std::int64_t now) {
+    Statement del(state, "DELETE FROM outbox WHERE id = ?");
+    del.bind(1, c.id);
     if (c.verdict != Verdict::kRetry) {
-      Stmt del(state, "DELETE FROM outbox WHERE id = ?");
-      del.integer(1, c.id);
-      return step(del);
+      return del.run().map([] { return false; });
     }
     if (static_cast<std::size_t>(c.attempts) > schedule().size()) {
-      Stmt ins(state, "INSERT INTO dead (account, job_id, endpoint, body, notifications, attempt, next_ms,"
-                      " last_error, created_ms) SELECT account, job_id, endpoint, body, notifications, ?, 0, ?,"
-                      " created_ms FROM outbox WHERE id = ?");
-      ins.integer(1, c.attempts);
-      ins.text(2, c.error);
-      ins.integer(3, c.id);
-      Stmt del(state, "DELETE FROM outbox WHERE id = ?");
-      del.integer(1, c.id);
-      if (!step(ins) || !step(del)) {
-        return false;
-      }
-      dead.fetch_add(1, std::memory_order_relaxed);
-      logger()->error("webhook dead letter id={} after {} tries: {}", c.id, c.attempts, c.error);
-      return true;
+      Statement ins(
+          state,
+          "INSERT INTO dead (account, job_id, endpoint, body, notifications, attempt, next_ms,"
+          " last_error, created_ms) SELECT account, job_id, endpoint, body, notifications, ?, 0, ?,"
+          " created_ms FROM outbox WHERE id = ?");
+      ins.bind(1, std::int64_t{c.attempts}).bind(2, c.error).bind(3, c.id);
+      auto moved = ins.run().and_then([&] { return del.run(); });
+      return moved.map([] { return true; });
     }
-    Stmt up(state, "UPDATE outbox SET attempt = ?, next_ms = ?, last_error = ? WHERE id = ?");
-    up.integer(1, c.attempts);
-    up.integer(2, now + jittered(schedule()[static_cast<std::size_t>(c.attempts) - 1]).count());
-    up.text(3, c.error);
-    up.integer(4, c.id);
-    return step(up);
+    Statement up(state, "UPDATE outbox SET attempt = ?, next_ms = ?, last_error = ? WHERE id = ?");
+    up.bind(1, std::int64_t{c.attempts});
+    up.bind(2, now + jittered(schedule()[static_cast<std::size_t>(c.attempts) - 1]).count());
+    up.bind(3, c.error).bind(4, c.id);
+    return up.run().map([] { return false; });
   }
 
   // --- the reader --------------------------------------------------------------------------
 
-  std::int64_t position() {
+  Result<std::int64_t> position() {
     std::lock_guard lock(state_mutex);
-    Stmt q(state, "SELECT seq FROM position WHERE id = 1");
-    return sqlite3_step(q.st) == SQLITE_ROW ? q.num(0) : 0;
+    Statement q(state, "SELECT seq FROM position WHERE id = 1");
+    auto row = q.step();
+    if (!row) {
+      return tl::unexpected(row.error());
+    }
+    if (!*row) {  // the schema puts it there: never read from the start by mistake
+      return make_error(ErrorCode::kCorrupt, state.name() + ": no position");
+    }
+    return q.int64(0);
+  }
+
+  // The new batches and the position after them, in one transaction.
+  Result<void> store(const ReadRound& round, std::int64_t now, std::set<std::string>& keys) {
+    std::lock_guard lock(state_mutex);
+    // Whatever leaves early (an error, an exception from sealing) rolls back.
+    auto tx = Transaction::begin(state);
+    if (!tx) {
+      return tl::unexpected(tx.error());
+    }
+    Statement ins(
+        state,
+        "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+        " attempt, next_ms, last_error, created_ms) VALUES (?,?,?,?,?,?,0,?,'',?)");
+    for (const auto& b : round.batches) {
+      const std::string key = endpoint_key(b.endpoint.url);
+      ins.bind(1, key).bind(2, b.account).bind(3, b.job_id);
+      ins.bind(4, deps.seal(to_json(b.endpoint), "webhook:" + b.job_id)).bind(5, b.body);
+      ins.bind(6, static_cast<std::int64_t>(b.notifications)).bind(7, now).bind(8, now);
+      if (auto done = ins.run(); !done) {
+        return done;
+      }
+      ins.reset();
+      keys.insert(key);
+    }
+    Statement pos(state, "UPDATE position SET seq = ? WHERE id = 1");
+    if (auto done = pos.bind(1, round.last_seq).run(); !done) {
+      return done;
+    }
+    return tx->commit();
   }
 
   // The next events after the position, stored as batches in the outbox with the new position
   // (one transaction), and their lanes started; false when there were none (or the write
   // failed: the same events are read again next time).
   bool event_round() {
-    const std::int64_t from = position();
+    const auto at = position();
+    if (!at) {
+      if (!read_failing) {
+        logger()->error("webhooks: cannot read the position ({}); retrying every second",
+                        at.error().detail);
+      }
+      read_failing = true;
+      return false;
+    }
+    const std::int64_t from = *at;
     if (auto h = deps.event_log.last_seq()) {
       head.store(*h, std::memory_order_relaxed);
     }
@@ -513,57 +573,11 @@ struct WebhookDispatcher::Impl {
     if (round.last_seq == 0) {
       return false;
     }
-    const std::int64_t now = now_ms();
     std::set<std::string> keys;
-    bool ok = false;
-    std::string error;
-    {
-      std::lock_guard lock(state_mutex);
-      ok = sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
-      // Whatever leaves this block early (an exception from sealing or composing) rolls back.
-      struct Rollback {
-        sqlite3* db;
-        bool& ok;
-        ~Rollback() {
-          if (!ok) {
-            sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-          }
-        }
-      };
-      bool committed = false;
-      Rollback rollback{state, committed};
-      for (const auto& b : round.batches) {
-        if (!ok) {
-          break;
-        }
-        const std::string key = endpoint_key(b.endpoint.url);
-        Stmt ins(state, "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
-                        " attempt, next_ms, last_error, created_ms) VALUES (?,?,?,?,?,?,0,?,'',?)");
-        ins.text(1, key);
-        ins.text(2, b.account);
-        ins.text(3, b.job_id);
-        ins.text(4, deps.seal(to_json(b.endpoint), "webhook:" + b.job_id));
-        ins.text(5, b.body);
-        ins.integer(6, static_cast<std::int64_t>(b.notifications));
-        ins.integer(7, now);
-        ins.integer(8, now);
-        ok = sqlite3_step(ins.st) == SQLITE_DONE;
-        keys.insert(key);
-      }
-      if (ok) {
-        Stmt pos(state, "UPDATE position SET seq = ? WHERE id = 1");
-        pos.integer(1, round.last_seq);
-        ok = sqlite3_step(pos.st) == SQLITE_DONE
-             && sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
-      }
-      committed = ok;
-      if (!ok) {
-        error = sqlite3_errmsg(state);
-      }
-    }
-    if (!ok) {
+    if (auto stored = store(round, now_ms(), keys); !stored) {
       if (!read_failing) {
-        logger()->error("webhooks: cannot store new notifications ({}); retrying every second", error);
+        logger()->error("webhooks: cannot store new notifications ({}); retrying every second",
+                        stored.error().detail);
       }
       read_failing = true;
       return false;
@@ -591,7 +605,10 @@ struct WebhookDispatcher::Impl {
         co_await asio::post(self->io.get_executor(), asio::use_awaitable);  // let sends run
         continue;
       }
-      const bool failing = self->read_failing || self->log_failing;
+      if (self->rescan_failing) {
+        self->rescan();
+      }
+      const bool failing = self->read_failing || self->log_failing || self->rescan_failing;
       self->poll.expires_after(failing ? std::chrono::milliseconds(1000) : self->options.poll);
       co_await self->poll.async_wait(use_tuple);
     }
@@ -602,10 +619,16 @@ struct WebhookDispatcher::Impl {
     std::vector<std::string> keys;
     {
       std::lock_guard lock(state_mutex);
-      Stmt q(state, "SELECT DISTINCT endpoint_key FROM outbox");
-      while (sqlite3_step(q.st) == SQLITE_ROW) {
-        keys.push_back(q.col(0));
+      Statement q(state, "SELECT DISTINCT endpoint_key FROM outbox");
+      if (auto read = q.each([&] { keys.push_back(q.text(0)); }); !read) {
+        if (!rescan_failing) {
+          logger()->error("webhooks: cannot list the outbox ({}); retrying every second",
+                          read.error().detail);
+        }
+        rescan_failing = true;  // the reader calls again
+        return;
       }
+      rescan_failing = false;
     }
     for (const auto& key : keys) {
       pump(lane(key));
@@ -617,11 +640,13 @@ struct WebhookDispatcher::Impl {
   // outbox, keyed by their endpoint.
   void migrate() {
     std::lock_guard lock(state_mutex);
-    if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK
-        || !move_to_outbox(state, deps, "retries", "? = ''", "")
-        || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      logger()->error("webhooks: cannot move old retries to the outbox: {}", sqlite3_errmsg(state));
-      sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
+    auto tx = Transaction::begin(state);
+    auto moved =
+        tx.and_then([&](auto&) { return move_to_outbox(state, deps, "retries", "? = ''", ""); });
+    auto committed = moved.and_then([&](std::size_t) { return tx->commit(); });
+    if (!committed) {
+      logger()->error("webhooks: cannot move old retries to the outbox: {}",
+                      committed.error().detail);
     }
   }
 };
@@ -642,13 +667,16 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps, We
   impl->connection_options.allow_private_targets = impl->options.allow_private_targets;
   impl->connection_options.timeout = impl->options.timeout;
   impl->connection_options.resolver = impl->deps.resolver;
-  if (sqlite3_open_v2(impl->deps.state_db.c_str(), &impl->state,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr)
-          != SQLITE_OK
-      || sqlite3_exec(impl->state, kStateSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return make_error(ErrorCode::kIo, "webhook state " + impl->deps.state_db + ": " + sqlite3_errmsg(impl->state));
+  store::sqlite::OpenOptions state_options;
+  state_options.wal = true;
+  state_options.synchronous = store::sqlite::OpenOptions::Synchronous::kFull;
+  state_options.busy_timeout_ms = 5000;
+  state_options.schema = kStateSchema;
+  auto state = Db::open(impl->deps.state_db, "webhook state", state_options);
+  if (!state) {
+    return tl::unexpected(state.error());
   }
-  sqlite3_busy_timeout(impl->state, 5000);
+  impl->state = std::move(*state);
   impl->migrate();
   impl->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   impl->tls->set_default_verify_paths();
@@ -682,49 +710,20 @@ void WebhookDispatcher::stop() {
 
 Result<std::vector<DeadLetter>> WebhookDispatcher::dead_letters(const std::string& account, std::size_t limit) {
   std::lock_guard lock(impl_->state_mutex);
-  Stmt q(impl_->state, account.empty()
-                           ? "SELECT id, account, job_id, endpoint, attempt, last_error, created_ms, notifications"
-                             " FROM dead WHERE ? = '' ORDER BY id LIMIT ?"
-                           : "SELECT id, account, job_id, endpoint, attempt, last_error, created_ms, notifications"
-                             " FROM dead WHERE account = ? ORDER BY id LIMIT ?");
-  q.text(1, account);
-  q.integer(2, static_cast<std::int64_t>(limit));
-  std::vector<DeadLetter> out;
-  while (sqlite3_step(q.st) == SQLITE_ROW) {
-    DeadLetter d;
-    d.id = q.num(0);
-    d.account = q.col(1);
-    d.job_id = q.col(2);
-    auto plain = impl_->deps.open(q.col(3), "webhook:" + d.job_id);
-    auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
-    d.url = ep ? ep->url : "";
-    d.attempts = static_cast<int>(q.num(4));
-    d.last_error = q.col(5);
-    d.created_ms = q.num(6);
-    d.notifications = static_cast<std::size_t>(q.num(7));
-    out.push_back(std::move(d));
-  }
-  return out;
+  return list_dead(impl_->state, impl_->deps, account, limit);
 }
 
 Result<std::size_t> WebhookDispatcher::replay(const std::string& account) {
-  std::size_t n = 0;
+  Result<std::size_t> moved;
   {
     std::lock_guard lock(impl_->state_mutex);
-    sqlite3* state = impl_->state;
-    std::optional<std::size_t> moved;
-    if (sqlite3_exec(state, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK
-        || !(moved = move_to_outbox(state, impl_->deps, "dead", account.empty() ? "? = ''" : "account = ?", account))
-        || sqlite3_exec(state, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      const std::string error = sqlite3_errmsg(state);
-      sqlite3_exec(state, "ROLLBACK", nullptr, nullptr, nullptr);
-      return make_error(ErrorCode::kIo, "webhooks: replay: " + error);
-    }
-    n = *moved;
+    moved = replay_dead(impl_->state, impl_->deps, account);
   }
-  Impl* impl = impl_.get();
-  asio::post(impl->io, [impl] { impl->rescan(); });
-  return n;
+  if (moved) {
+    Impl* impl = impl_.get();
+    asio::post(impl->io, [impl] { impl->rescan(); });
+  }
+  return moved;
 }
 
 WebhookStats WebhookDispatcher::stats() {
@@ -746,10 +745,12 @@ WebhookStats WebhookDispatcher::stats() {
   }
   {
     std::lock_guard lock(impl_->state_mutex);
-    Stmt r(impl_->state, "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM dead)");
-    if (sqlite3_step(r.st) == SQLITE_ROW) {
-      s.retry_backlog = static_cast<std::uint64_t>(r.num(0));
-      s.dead_letters = static_cast<std::uint64_t>(r.num(1));
+    Statement r(impl_->state, "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM dead)");
+    if (auto row = r.step(); row && *row) {
+      s.retry_backlog = static_cast<std::uint64_t>(r.int64(0));
+      s.dead_letters = static_cast<std::uint64_t>(r.int64(1));
+    } else if (!row) {
+      logger()->error("webhooks: metrics: {}", row.error().detail);
     }
   }
   return s;
@@ -765,10 +766,12 @@ EndpointStatus WebhookDispatcher::endpoint_status(const std::string& url) {
     }
   }
   std::lock_guard lock(impl_->state_mutex);
-  Stmt q(impl_->state, "SELECT count(*) FROM outbox WHERE endpoint_key = ?");
-  q.text(1, key);
-  if (sqlite3_step(q.st) == SQLITE_ROW) {
-    st.backlog = static_cast<std::uint64_t>(q.num(0));
+  Statement q(impl_->state, "SELECT count(*) FROM outbox WHERE endpoint_key = ?");
+  q.bind(1, key);
+  if (auto row = q.step(); row && *row) {
+    st.backlog = static_cast<std::uint64_t>(q.int64(0));
+  } else if (!row) {
+    logger()->error("webhooks: endpoint status: {}", row.error().detail);
   }
   return st;
 }

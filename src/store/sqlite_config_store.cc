@@ -1,7 +1,5 @@
 #include "store/sqlite_config_store.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <vector>
 
@@ -9,51 +7,14 @@ namespace txmail::store {
 
 namespace {
 
-tl::unexpected<Error> sql_error(sqlite3* db, const char* what) {
-  return make_error(ErrorCode::kIo,
-                    std::string("config store: ") + what + ": " + sqlite3_errmsg(db));
+using sqlite::Statement;
+
+// The wrapper's errors name the store and its file already.
+tl::unexpected<Error> store_error(const Error& e) {
+  return tl::unexpected(e);
 }
 
-// A prepared statement that finalizes itself.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-
-  ~Statement() { sqlite3_finalize(stmt_); }
-
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  Statement(Statement&&) = delete;
-  Statement& operator=(Statement&&) = delete;
-
-  bool ok() const { return stmt_ != nullptr; }
-
-  void bind(int i, std::string_view s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-  }
-
-  void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
-
-  int step() { return sqlite3_step(stmt_); }
-
-  std::string text(int col) {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    return p == nullptr
-               ? std::string()
-               : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
-  }
-
-  std::uint64_t integer(int col) {
-    return static_cast<std::uint64_t>(sqlite3_column_int64(stmt_, col));
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
 constexpr const char* kSchema =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,"
     " revision INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
@@ -62,23 +23,17 @@ constexpr const char* kSchema =
 }  // namespace
 
 Result<std::unique_ptr<SqliteConfigStore>> SqliteConfigStore::open(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr)
-      != SQLITE_OK) {
-    auto err = sql_error(db, "open");
-    sqlite3_close(db);
-    return err;
+  sqlite::OpenOptions options;
+  options.wal = true;
+  options.synchronous = sqlite::OpenOptions::Synchronous::kFull;
+  options.serialized = true;
+  options.busy_timeout_ms = 5000;
+  options.schema = kSchema;
+  auto db = sqlite::Db::open(path, "config store", options);
+  if (!db) {
+    return store_error(db.error());
   }
-  sqlite3_busy_timeout(db, 5000);
-  char* msg = nullptr;
-  if (sqlite3_exec(db, kSchema, nullptr, nullptr, &msg) != SQLITE_OK) {
-    std::string detail = msg != nullptr ? msg : "?";
-    sqlite3_free(msg);
-    sqlite3_close(db);
-    return make_error(ErrorCode::kIo, "config store: schema: " + detail);
-  }
-  std::unique_ptr<SqliteConfigStore> store(new SqliteConfigStore(db));
+  std::unique_ptr<SqliteConfigStore> store(new SqliteConfigStore(std::move(*db)));
   auto revision = store->stored_revision();
   auto seen = store->revisions();
   if (!revision || !seen) {
@@ -91,24 +46,22 @@ Result<std::unique_ptr<SqliteConfigStore>> SqliteConfigStore::open(const std::st
 
 Result<std::uint64_t> SqliteConfigStore::stored_revision() {
   Statement st(db_, "SELECT value FROM meta WHERE name = 'revision'");
-  if (!st.ok() || st.step() != SQLITE_ROW) {
-    return sql_error(db_, "revision");
+  auto row = st.step();
+  if (!row) {
+    return store_error(row.error());
   }
-  return st.integer(0);
+  if (!*row) {
+    return make_error(ErrorCode::kCorrupt, db_.name() + ": no revision");
+  }
+  return static_cast<std::uint64_t>(st.int64(0));
 }
 
 Result<std::map<std::string, std::uint64_t>> SqliteConfigStore::revisions() {
   Statement st(db_, "SELECT key, revision FROM kv");
-  if (!st.ok()) {
-    return sql_error(db_, "revisions");
-  }
   std::map<std::string, std::uint64_t> out;
-  int rc = 0;
-  while ((rc = st.step()) == SQLITE_ROW) {
-    out.emplace(st.text(0), st.integer(1));
-  }
-  if (rc != SQLITE_DONE) {
-    return sql_error(db_, "revisions");
+  auto done = st.each([&] { out.emplace(st.text(0), static_cast<std::uint64_t>(st.int64(1))); });
+  if (!done) {
+    return store_error(done.error());
   }
   return out;
 }
@@ -139,7 +92,11 @@ Result<std::size_t> SqliteConfigStore::refresh() {
   for (const auto& [rev, key] : changed) {
     Statement st(db_, "SELECT value FROM kv WHERE key = ?");
     st.bind(1, key);
-    if (st.step() == SQLITE_ROW) {
+    auto row = st.step();
+    if (!row) {
+      return store_error(row.error());  // nothing marked seen: the next refresh tries again
+    }
+    if (*row) {
       changes.push_back(ConfigChange{key, st.text(0), rev});
     }
   }
@@ -158,45 +115,36 @@ Result<std::size_t> SqliteConfigStore::refresh() {
   return changes.size();
 }
 
-SqliteConfigStore::~SqliteConfigStore() {
-  sqlite3_close(db_);
-}
+SqliteConfigStore::~SqliteConfigStore() = default;
 
 Result<std::optional<ConfigEntry>> SqliteConfigStore::get(std::string_view key) {
   std::lock_guard lock(mutex_);
   Statement st(db_, "SELECT value, revision FROM kv WHERE key = ?");
-  if (!st.ok()) {
-    return sql_error(db_, "get");
-  }
   st.bind(1, key);
-  const int rc = st.step();
-  if (rc == SQLITE_DONE) {
+  auto row = st.step();
+  if (!row) {
+    return store_error(row.error());
+  }
+  if (!*row) {
     return std::optional<ConfigEntry>();
   }
-  if (rc != SQLITE_ROW) {
-    return sql_error(db_, "get");
-  }
-  return std::optional<ConfigEntry>(ConfigEntry{std::string(key), st.text(0), st.integer(1)});
+  return std::optional<ConfigEntry>(
+      ConfigEntry{std::string(key), st.text(0), static_cast<std::uint64_t>(st.int64(1))});
 }
 
 Result<std::vector<ConfigEntry>> SqliteConfigStore::list(std::string_view prefix) {
   std::lock_guard lock(mutex_);
   // Range scan [prefix, prefix + 0xff): keys are compared as bytes (BINARY collation).
   Statement st(db_, "SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key");
-  if (!st.ok()) {
-    return sql_error(db_, "list");
-  }
   std::string upper(prefix);
   upper.push_back('\xff');
-  st.bind(1, prefix);
-  st.bind(2, upper);
+  st.bind(1, prefix).bind(2, upper);
   std::vector<ConfigEntry> out;
-  int rc = 0;
-  while ((rc = st.step()) == SQLITE_ROW) {
-    out.push_back(ConfigEntry{st.text(0), st.text(1), st.integer(2)});
-  }
-  if (rc != SQLITE_DONE) {
-    return sql_error(db_, "list");
+  auto done = st.each([&] {
+    out.push_back(ConfigEntry{st.text(0), st.text(1), static_cast<std::uint64_t>(st.int64(2))});
+  });
+  if (!done) {
+    return store_error(done.error());
   }
   return out;
 }
@@ -205,35 +153,40 @@ Result<std::uint64_t> SqliteConfigStore::write(std::string_view key,
                                                const std::optional<std::string_view>& value,
                                                Expect expect) {
   std::unique_lock lock(mutex_);
-  if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return sql_error(db_, "begin");
+  auto tx = sqlite::Transaction::begin(db_);  // rolls back on any return before the commit
+  if (!tx) {
+    return store_error(tx.error());
   }
-  auto rollback = [&](tl::unexpected<Error> e) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return e;
-  };
   std::optional<std::uint64_t> current;
   {
     Statement st(db_, "SELECT revision FROM kv WHERE key = ?");
     st.bind(1, key);
-    if (st.step() == SQLITE_ROW) {
-      current = st.integer(0);
+    auto row = st.step();
+    if (!row) {
+      return store_error(row.error());
+    }
+    if (*row) {
+      current = static_cast<std::uint64_t>(st.int64(0));
     }
   }
   const bool holds = expect.kind == Expect::Kind::kAny
                      || (expect.kind == Expect::Kind::kAbsent && !current)
                      || (expect.kind == Expect::Kind::kRevision && current == expect.revision);
   if (!holds) {
-    return rollback(
-        make_error(ErrorCode::kConflict, "config store: " + std::string(key) + " changed"));
+    return make_error(ErrorCode::kConflict, "config store: " + std::string(key) + " changed");
   }
   std::uint64_t revision = 0;
   {
     Statement st(db_, "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value");
-    if (st.step() != SQLITE_ROW) {
-      return rollback(sql_error(db_, "revision"));
+    auto row = st.step();
+    if (!row || !*row) {
+      return row ? make_error(ErrorCode::kCorrupt, db_.name() + ": no revision")
+                 : store_error(row.error());
     }
-    revision = st.integer(0);
+    revision = static_cast<std::uint64_t>(st.int64(0));
+    if (auto rest = st.run(); !rest) {
+      return store_error(rest.error());
+    }
   }
   {
     Statement st(db_, value
@@ -242,15 +195,14 @@ Result<std::uint64_t> SqliteConfigStore::write(std::string_view key,
                           : "DELETE FROM kv WHERE key = ?");
     st.bind(1, key);
     if (value) {
-      st.bind(2, *value);
-      st.bind(3, static_cast<std::int64_t>(revision));
+      st.bind(2, *value).bind(3, static_cast<std::int64_t>(revision));
     }
-    if (st.step() != SQLITE_DONE) {
-      return rollback(sql_error(db_, "write"));
+    if (auto done = st.run(); !done) {
+      return store_error(done.error());
     }
   }
-  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return rollback(sql_error(db_, "commit"));
+  if (auto done = tx->commit(); !done) {
+    return store_error(done.error());
   }
   // Another process may have written since this one last looked: then leave the revision
   // mark alone, and refresh() will find that write as well.

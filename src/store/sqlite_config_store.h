@@ -7,8 +7,7 @@
 #include <mutex>
 
 #include "store/config_store.h"
-
-struct sqlite3;
+#include "store/sqlite.h"
 
 namespace txmail::store {
 
@@ -30,7 +29,7 @@ class SqliteConfigStore final : public ConfigStore {
   Result<std::size_t> refresh() override;
 
  private:
-  explicit SqliteConfigStore(sqlite3* db) : db_(db) {}
+  explicit SqliteConfigStore(sqlite::Db db) : db_(std::move(db)) {}
 
   Result<std::uint64_t> stored_revision();  // under mutex_
   Result<std::map<std::string, std::uint64_t>> revisions();  // under mutex_
@@ -39,7 +38,7 @@ class SqliteConfigStore final : public ConfigStore {
                               Expect expect);
   void notify(const ConfigChange& change);
 
-  sqlite3* db_;
+  sqlite::Db db_;
   std::mutex mutex_;                   // the connection
   std::recursive_mutex notify_order_;  // recursive: a watcher may write
   std::mutex watch_mutex_;
