@@ -17,6 +17,7 @@
 #include "dns/unbound_resolver.h"
 #include "events/sqlite_event_log.h"
 #include "mime/headers.h"
+#include "net/auth_failure_limiter.h"
 #include "net/io_pool.h"
 #include "net/tls_context.h"
 #include "queue/delivery_engine.h"
@@ -262,7 +263,13 @@ int serve(const Config& config) {
     }
   }
   queue::recover_from_spool(**spool, delivery);
-  smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
+  // Failed authentications per client address: one limiter, shared by SMTP and the HTTP API.
+  net::AuthFailureLimiter auth_failures(net::AuthFailureLimits{
+      .per_user = config.smtp.max_auth_failures_per_user,
+      .per_ip = config.smtp.max_auth_failures_per_ip,
+      .window = config.smtp.auth_failure_window});
+  smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator,
+                               auth_failures, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
   // handed to delivery; the events are appended first, so they come first in the log.
   smtp_ctx.refuse_intake = [&readiness] { return readiness.intake_refusal(); };
@@ -421,7 +428,7 @@ int serve(const Config& config) {
       .jobs = jobs_api.get(),
       .status = &status_api,
       .webhooks = &webhooks_api,
-      .auth_failures = &smtp_ctx.auth_failures,
+      .auth_failures = &auth_failures,
       .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
       .unready = [&readiness] { return readiness.reason(); },
       .set_draining = [&readiness](bool on) { readiness.set_draining(on); },

@@ -9,6 +9,7 @@
 #include "common/histogram.h"
 #include "mime/control_fields.h"
 #include "net/asio.h"
+#include "net/auth_failure_limiter.h"
 #include "smtp/server/limits.h"
 #include "smtp/server/options.h"
 #include "store/spool.h"
@@ -28,7 +29,8 @@ struct ServerContext {
   tenancy::Authenticator& authenticator;
   asio::thread_pool& workers;  // slow hashes and other CPU work off the I/O threads
   ConnectionLimiter connections;
-  AuthFailureLimiter auth_failures;
+  // Failed authentications per client address, shared with the HTTP API.
+  net::AuthFailureLimiter& auth_failures;
   Histogram ack_latency;  // end of message data to the spool's sync, per accepted message
   // Called on the session's thread for every job the spool has synced (hands it to delivery,
   // which may take the record's message).
@@ -60,7 +62,8 @@ struct ServerContext {
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;
 
   ServerContext(ServerOptions opts, std::shared_ptr<asio::ssl::context> tls_ctx, store::Spool& s,
-                tenancy::AccountDirectory& a, tenancy::Authenticator& auth, asio::thread_pool& w)
+                tenancy::AccountDirectory& a, tenancy::Authenticator& auth,
+                net::AuthFailureLimiter& auth_limiter, asio::thread_pool& w)
       : options(std::move(opts)),
         tls(std::move(tls_ctx)),
         spool(s),
@@ -68,7 +71,7 @@ struct ServerContext {
         authenticator(auth),
         workers(w),
         connections(options),
-        auth_failures(options) {}
+        auth_failures(auth_limiter) {}
 };
 
 }  // namespace txmail::smtp

@@ -36,7 +36,7 @@ awaitable<void> Session::on_auth(const Command& cmd) {
     reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
     co_return;
   }
-  if (ctx_.auth_failures.blocked(conn_->remote_ip(), AuthFailureLimiter::Clock::now())) {
+  if (ctx_.auth_failures.blocked(conn_->remote_ip(), net::AuthFailureLimiter::Clock::now())) {
     reply(454, "4.7.0", "Too many authentication failures from your address, try again later");
     co_return;
   }
@@ -114,7 +114,8 @@ awaitable<std::optional<std::string>> Session::auth_response(const char* challen
 
 awaitable<void> Session::finish_auth(std::string user, std::string password) {
   auth_user_ = user;
-  if (ctx_.auth_failures.blocked(conn_->remote_ip(), user, AuthFailureLimiter::Clock::now())) {
+  const auto now = net::AuthFailureLimiter::Clock::now();
+  if (ctx_.auth_failures.blocked(conn_->remote_ip(), user, now)) {
     reply(454, "4.7.0", "Too many authentication failures for this user, try again later");
     co_return;
   }
@@ -142,7 +143,8 @@ awaitable<void> Session::finish_auth(std::string user, std::string password) {
 
 void Session::auth_failed(const char* why) {
   ++auth_failures_;
-  ctx_.auth_failures.record_failure(conn_->remote_ip(), auth_user_, AuthFailureLimiter::Clock::now());
+  ctx_.auth_failures.record_failure(conn_->remote_ip(), auth_user_,
+                                    net::AuthFailureLimiter::Clock::now());
   logger()->debug("smtp session={} auth failure {}", id_, why);
   if (auth_failures_ >= ctx_.options.max_auth_failures) {
     reply(535, "5.7.8", "Authentication credentials invalid");
