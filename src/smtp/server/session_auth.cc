@@ -1,20 +1,19 @@
 // AUTH PLAIN and LOGIN (RFC 4954, RFC 4616), offered and accepted only over TLS.
 //
 // The slow password hash runs on the worker pool; a recent successful verification of the
-// same credentials is answered from the authenticator's cache. Failures are limited per
+// same credentials is answered from a cache (Accounts::cached_login). Failures are limited per
 // connection (then 421) and per client IP within a window (then AUTH is refused).
 #include "common/base64.h"
 #include "common/log.h"
 #include "smtp/server/session.h"
-#include "tenancy/password_hash.h"
 
 namespace txmail::smtp {
 
 namespace {
 
-awaitable<Result<std::string>> verify_on_worker(tenancy::Authenticator* auth, std::string user,
+awaitable<Result<std::string>> verify_on_worker(Accounts* accounts, std::string user,
                                                 std::string password) {
-  co_return auth->verify(user, password);
+  co_return accounts->verify_login(user, password);
 }
 
 }  // namespace
@@ -119,10 +118,10 @@ awaitable<void> Session::finish_auth(std::string user, std::string password) {
     reply(454, "4.7.0", "Too many authentication failures for this user, try again later");
     co_return;
   }
-  std::optional<std::string> account = ctx_.authenticator.cached(user, password);
+  std::optional<std::string> account = ctx_.accounts.cached_login(user, password);
   if (!account) {
     auto verified = co_await asio::co_spawn(
-        ctx_.workers, verify_on_worker(&ctx_.authenticator, user, std::move(password)),
+        ctx_.workers, verify_on_worker(&ctx_.accounts, user, std::move(password)),
         asio::use_awaitable);
     if (verified) {
       account = *verified;
