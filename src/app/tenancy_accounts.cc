@@ -71,8 +71,7 @@ smtp::RateToken TenancyAccounts::take_rate_token(const std::string& account) {
     return {};
   }
   const auto a = d_.directory.find(account);
-  const std::int64_t hourly =
-      a && a->hourly_limit >= 0 ? a->hourly_limit : d_.default_hourly_limit;
+  const std::int64_t hourly = a && a->hourly_limit >= 0 ? a->hourly_limit : d_.default_hourly_limit;
   return {d_.limiter->acquire(account, hourly, now_ms()), hourly};
 }
 

@@ -30,8 +30,7 @@ bool AuthFailureLimiter::blocked(const std::string& ip, Clock::time_point now) {
 bool AuthFailureLimiter::blocked(const std::string& ip, const std::string& user,
                                  Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  return over(ip, limits_.per_ip, now)
-         || over(user_key(ip, user), limits_.per_user, now);
+  return over(ip, limits_.per_ip, now) || over(user_key(ip, user), limits_.per_user, now);
 }
 
 void AuthFailureLimiter::add(const std::string& key, std::size_t limit, Clock::time_point now) {

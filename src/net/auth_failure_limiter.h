@@ -41,6 +41,7 @@ class AuthFailureLimiter {
   void expire(std::deque<Clock::time_point>& events, Clock::time_point now) const;
   bool over(const std::string& key, std::size_t limit, Clock::time_point now);
   void add(const std::string& key, std::size_t limit, Clock::time_point now);
+
   static std::string user_key(const std::string& ip, const std::string& user) {
     return ip + '\0' + user;
   }

@@ -45,9 +45,8 @@ awaitable<bool> Session::sign_message(store::SpoolRecord& record, std::string& n
   // The message stays put while the coroutine waits: the worker reads it, nothing else does.
   const std::string* message = &record.message;
   auto starter = [this, message, keys](std::function<void(Result<std::string>)> done) {
-    asio::post(ctx_.workers, [message, keys, done = std::move(done)] {
-      done(dkim::sign(*message, *keys));
-    });
+    asio::post(ctx_.workers,
+               [message, keys, done = std::move(done)] { done(dkim::sign(*message, *keys)); });
   };
   auto fields = co_await await_callback<Result<std::string>>(std::move(starter));
   if (!fields) {
