@@ -17,7 +17,7 @@
 
 #include "api/http.h"
 #include "api/http_server.h"
-#include "smtp/server/limits.h"
+#include "net/auth_failure_limiter.h"
 #include "store/config_store.h"
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
@@ -63,7 +63,7 @@ struct ServiceDeps {
   StatusApi* status = nullptr;
   WebhooksApi* webhooks = nullptr;
   // Failed authentications per client address, shared with SMTP AUTH (null: none).
-  smtp::AuthFailureLimiter* auth_failures = nullptr;
+  net::AuthFailureLimiter* auth_failures = nullptr;
   std::chrono::seconds auth_block{300};  // Retry-After when an address is blocked
   // Why this node takes no traffic now (/readyz answers 503 with it; new jobs are refused), or
   // nullopt. Null: always ready.

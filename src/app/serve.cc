@@ -17,6 +17,7 @@
 #include "dns/unbound_resolver.h"
 #include "events/sqlite_event_log.h"
 #include "mime/headers.h"
+#include "net/auth_failure_limiter.h"
 #include "net/io_pool.h"
 #include "net/tls_context.h"
 #include "queue/delivery_engine.h"
@@ -40,6 +41,7 @@
 #include "app/readiness.h"
 #include "app/node_files.h"
 #include "app/stores.h"
+#include "app/tenancy_accounts.h"
 #include "events/delivery_report.h"
 #include "queue/egress_settings.h"
 #include "tenancy/recipient_policy.h"
@@ -272,7 +274,25 @@ int serve(const Config& config) {
     }
   }
   queue::recover_from_spool(**spool, delivery);
-  smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, **accounts, authenticator, workers);
+  // The intake policy on recipients, shared with REST; suppression renewals on the workers.
+  tenancy::RecipientPolicy recipient_policy(suppressions->get(), [&workers](std::function<void()> renew) {
+    asio::post(workers, std::move(renew));
+  });
+  // The per-account hourly limit and the failed authentications per client address: one of
+  // each, shared by SMTP and the HTTP API.
+  tenancy::RateLimiter limiter;
+  net::AuthFailureLimiter auth_failures(net::AuthFailureLimits{
+      .per_user = config.smtp.max_auth_failures_per_user,
+      .per_ip = config.smtp.max_auth_failures_per_ip,
+      .window = config.smtp.auth_failure_window});
+  TenancyAccounts smtp_accounts(TenancyAccountsDeps{
+      .directory = **accounts,
+      .authenticator = authenticator,
+      .keyring = keyring->get(),
+      .limiter = &limiter,
+      .default_hourly_limit = config.account_hourly_limit,
+      .recipients = &recipient_policy});
+  smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, smtp_accounts, auth_failures, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
   // handed to delivery; the events are appended first, so they come first in the log.
   smtp_ctx.refuse_intake = [&readiness] { return readiness.intake_refusal(); };
@@ -281,14 +301,6 @@ int serve(const Config& config) {
       log->append(events::recipient_event(events::Kind::kStarted, r, rcpt));
     }
     delivery.submit(r);
-  };
-  smtp_ctx.keyring = keyring->get();
-  // The intake policy on recipients, shared with REST; suppression renewals on the workers.
-  tenancy::RecipientPolicy recipient_policy(suppressions->get(), [&workers](std::function<void()> renew) {
-    asio::post(workers, std::move(renew));
-  });
-  smtp_ctx.recipient_drop = [&recipient_policy](const std::string& account, const std::string& address) {
-    return recipient_policy.check(account, address, now_ms());
   };
   smtp_ctx.on_job = [log, sealer](const store::SpoolRecord& r, const mime::ControlFields& c) {
     events::JobInfo info = events::smtp_job_info(r, c);
@@ -299,14 +311,12 @@ int serve(const Config& config) {
     log->append_job(std::move(info));
   };
   smtp_ctx.on_dropped = [log](const store::SpoolRecord& r, const store::SpoolRecipient& rcpt,
-                              const tenancy::RecipientDrop& why) {
-    events::Event e = events::recipient_event(events::dropped_kind(why.reason), r, rcpt);
+                              const smtp::RecipientDrop& why) {
+    events::Event e =
+        events::recipient_event(events::dropped_kind(tenancy_drop_reason(why.reason)), r, rcpt);
     e.reply = why.detail;
     log->append(std::move(e));
   };
-  tenancy::RateLimiter limiter;
-  smtp_ctx.limiter = &limiter;
-  smtp_ctx.default_hourly_limit = config.account_hourly_limit;
   smtp_ctx.delivery_backlog = [&delivery](const std::string& account) {
     return delivery.ready_backlog(account);
   };
@@ -431,7 +441,7 @@ int serve(const Config& config) {
       .jobs = jobs_api.get(),
       .status = &status_api,
       .webhooks = &webhooks_api,
-      .auth_failures = &smtp_ctx.auth_failures,
+      .auth_failures = &auth_failures,
       .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
       .unready = [&readiness] { return readiness.reason(); },
       .refuse_jobs = [&readiness] { return readiness.intake_refusal(); },

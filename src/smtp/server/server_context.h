@@ -1,5 +1,7 @@
 // What every SMTP session shares: options, TLS, the spool, accounts, limits, the worker pool.
-// Owned by SmtpServer; sessions hold a reference and never outlive it.
+// Made by the composition root (app/serve.cc), which passes in what belongs to layers above
+// (accounts, the authentication failure limiter it shares with the HTTP API); sessions hold a
+// reference and never outlive it.
 #pragma once
 
 #include <functional>
@@ -9,14 +11,11 @@
 #include "common/histogram.h"
 #include "mime/control_fields.h"
 #include "net/asio.h"
+#include "net/auth_failure_limiter.h"
+#include "smtp/server/accounts.h"
 #include "smtp/server/limits.h"
 #include "smtp/server/options.h"
 #include "store/spool.h"
-#include "tenancy/account_directory.h"
-#include "tenancy/authenticator.h"
-#include "tenancy/dkim_keyring.h"
-#include "tenancy/rate_limiter.h"
-#include "tenancy/recipient_policy.h"
 
 namespace txmail::smtp {
 
@@ -24,51 +23,41 @@ struct ServerContext {
   ServerOptions options;
   std::shared_ptr<asio::ssl::context> tls;  // null: no STARTTLS, no port 465
   store::Spool& spool;
-  tenancy::AccountDirectory& accounts;
-  tenancy::Authenticator& authenticator;
+  // Who a client is, its limits, its sender domains and its recipients' intake policy.
+  Accounts& accounts;
   asio::thread_pool& workers;  // slow hashes and other CPU work off the I/O threads
   ConnectionLimiter connections;
-  AuthFailureLimiter auth_failures;
+  // Failed authentications per client address, shared with the HTTP API.
+  net::AuthFailureLimiter& auth_failures;
   Histogram ack_latency;  // end of message data to the spool's sync, per accepted message
   // Called on the session's thread for every job the spool has synced (hands it to delivery,
   // which may take the record's message).
   std::function<void(store::SpoolRecord&)> on_spooled;
-  // Sender domains and their DKIM keys (null: nothing is signed, every domain may send).
-  const tenancy::DkimKeyring* keyring = nullptr;
   // Units of one account waiting for a delivery connection (inflow control); any thread.
   std::function<std::size_t(const std::string& account)> delivery_backlog;
   // Why this node takes no mail now (draining, the region's quorum lost), or
   // nullopt. Asked at the greeting (421), at MAIL and before the final reply (451): a client
   // never hears 250 for a message the node cannot keep. Any thread; cheap. Null: always open.
   std::function<std::optional<std::string>()> refuse_intake;
-  // The per-account hourly limit shared with the REST API (null: none).
-  tenancy::RateLimiter* limiter = nullptr;
-  std::int64_t default_hourly_limit = 0;
-  // Intake policy on an account's recipient (tenancy::RecipientPolicy): why it is dropped, or
-  // nullopt to deliver it. Any thread; no disk.
-  std::function<std::optional<tenancy::RecipientDrop>(const std::string& account,
-                                                      const std::string& address)>
-      recipient_drop;
   // Every accepted job, before its recipients are handed on: the control fields the client set
   // (X-TXMAIL-*, X-RETARUS-M4A-*; already removed from the message).
   std::function<void(const store::SpoolRecord& job, const mime::ControlFields& control)> on_job;
   // A recipient of an accepted job that was dropped at intake, and why.
   std::function<void(const store::SpoolRecord& job, const store::SpoolRecipient& rcpt,
-                     const tenancy::RecipientDrop& why)>
+                     const RecipientDrop& why)>
       on_dropped;
   // A job was accepted with something to report before delivery (sent unsigned, and why).
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;
 
   ServerContext(ServerOptions opts, std::shared_ptr<asio::ssl::context> tls_ctx, store::Spool& s,
-                tenancy::AccountDirectory& a, tenancy::Authenticator& auth, asio::thread_pool& w)
+                Accounts& a, net::AuthFailureLimiter& auth_limiter, asio::thread_pool& w)
       : options(std::move(opts)),
         tls(std::move(tls_ctx)),
         spool(s),
         accounts(a),
-        authenticator(auth),
         workers(w),
         connections(options),
-        auth_failures(options) {}
+        auth_failures(auth_limiter) {}
 };
 
 }  // namespace txmail::smtp

@@ -1,20 +1,19 @@
 // AUTH PLAIN and LOGIN (RFC 4954, RFC 4616), offered and accepted only over TLS.
 //
 // The slow password hash runs on the worker pool; a recent successful verification of the
-// same credentials is answered from the authenticator's cache. Failures are limited per
+// same credentials is answered from a cache (Accounts::cached_login). Failures are limited per
 // connection (then 421) and per client IP within a window (then AUTH is refused).
 #include "common/base64.h"
 #include "common/log.h"
 #include "smtp/server/session.h"
-#include "tenancy/password_hash.h"
 
 namespace txmail::smtp {
 
 namespace {
 
-awaitable<Result<std::string>> verify_on_worker(tenancy::Authenticator* auth, std::string user,
+awaitable<Result<std::string>> verify_on_worker(Accounts* accounts, std::string user,
                                                 std::string password) {
-  co_return auth->verify(user, password);
+  co_return accounts->verify_login(user, password);
 }
 
 }  // namespace
@@ -36,7 +35,7 @@ awaitable<void> Session::on_auth(const Command& cmd) {
     reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
     co_return;
   }
-  if (ctx_.auth_failures.blocked(conn_->remote_ip(), AuthFailureLimiter::Clock::now())) {
+  if (ctx_.auth_failures.blocked(conn_->remote_ip(), net::AuthFailureLimiter::Clock::now())) {
     reply(454, "4.7.0", "Too many authentication failures from your address, try again later");
     co_return;
   }
@@ -114,14 +113,15 @@ awaitable<std::optional<std::string>> Session::auth_response(const char* challen
 
 awaitable<void> Session::finish_auth(std::string user, std::string password) {
   auth_user_ = user;
-  if (ctx_.auth_failures.blocked(conn_->remote_ip(), user, AuthFailureLimiter::Clock::now())) {
+  const auto now = net::AuthFailureLimiter::Clock::now();
+  if (ctx_.auth_failures.blocked(conn_->remote_ip(), user, now)) {
     reply(454, "4.7.0", "Too many authentication failures for this user, try again later");
     co_return;
   }
-  std::optional<std::string> account = ctx_.authenticator.cached(user, password);
+  std::optional<std::string> account = ctx_.accounts.cached_login(user, password);
   if (!account) {
     auto verified = co_await asio::co_spawn(
-        ctx_.workers, verify_on_worker(&ctx_.authenticator, user, std::move(password)),
+        ctx_.workers, verify_on_worker(&ctx_.accounts, user, std::move(password)),
         asio::use_awaitable);
     if (verified) {
       account = *verified;
@@ -142,7 +142,8 @@ awaitable<void> Session::finish_auth(std::string user, std::string password) {
 
 void Session::auth_failed(const char* why) {
   ++auth_failures_;
-  ctx_.auth_failures.record_failure(conn_->remote_ip(), auth_user_, AuthFailureLimiter::Clock::now());
+  ctx_.auth_failures.record_failure(conn_->remote_ip(), auth_user_,
+                                    net::AuthFailureLimiter::Clock::now());
   logger()->debug("smtp session={} auth failure {}", id_, why);
   if (auth_failures_ >= ctx_.options.max_auth_failures) {
     reply(535, "5.7.8", "Authentication credentials invalid");

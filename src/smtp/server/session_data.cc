@@ -201,11 +201,11 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
                         : 0U);
   record.recipients.reserve(envelope_.recipients.size());
   // Recipients the intake policy drops, and why.
-  std::vector<std::pair<store::SpoolRecipient, tenancy::RecipientDrop>> dropped;
+  std::vector<std::pair<store::SpoolRecipient, RecipientDrop>> dropped;
   for (std::uint32_t i = 0; i < envelope_.recipients.size(); ++i) {
     store::SpoolRecipient rcpt{envelope_.recipients[i].address(), mail_id(job_id, 0, i),
                                store::RecipientStatus::kQueued, 0, record.received_ms};
-    auto why = ctx_.recipient_drop ? ctx_.recipient_drop(record.account, rcpt.address) : std::nullopt;
+    auto why = ctx_.accounts.recipient_drop(record.account, rcpt.address);
     if (why) {
       dropped.emplace_back(std::move(rcpt), std::move(*why));
     } else {

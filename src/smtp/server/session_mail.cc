@@ -64,14 +64,13 @@ void Session::on_mail(Command cmd) {
   }
   // The account's hourly limit, shared with the REST API: one message, one request.
   const std::optional<std::string>& account = account_ ? account_ : ip_account_;
-  if (ctx_.limiter != nullptr && account && (account_ || listener_.mode == ListenerMode::kRelay)) {
-    const auto a = ctx_.accounts.find(*account);
-    const std::int64_t hourly = a && a->hourly_limit >= 0 ? a->hourly_limit : ctx_.default_hourly_limit;
-    if (const std::int64_t wait = ctx_.limiter->acquire(*account, hourly, now_ms()); wait > 0) {
-      logger()->info("smtp session={} account={} rate limited for {} s", id_, *account, wait);
+  if (account && (account_ || listener_.mode == ListenerMode::kRelay)) {
+    if (const RateToken token = ctx_.accounts.take_rate_token(*account); token.wait_s > 0) {
+      logger()->info("smtp session={} account={} rate limited for {} s", id_, *account,
+                     token.wait_s);
       reply(451, "4.7.1",
             fmt::format("Rate limit of {} messages an hour reached, try again in {} seconds",
-                        hourly, wait)
+                        token.hourly, token.wait_s)
                 .c_str());
       return;
     }

@@ -1,16 +1,15 @@
 // The sender domain policy and DKIM signing of a submitted message (issue core-3, item 2).
 //
 // The signing domain is the header From's (the envelope sender's when there is no From); the
-// policy is tenancy::decide_signing, shared with REST intake. A failed signature is a
-// temporary failure: never sent unsigned instead. Signing runs on the worker pool: RSA never stalls an I/O thread. A DKIM-Signature the client
-// put on stays; ours is added on top.
+// policy is Accounts::decide_signing (tenancy's, shared with REST intake). A failed signature
+// is a temporary failure: never sent unsigned instead. Signing runs on the worker pool: RSA
+// never stalls an I/O thread. A DKIM-Signature the client put on stays; ours is added on top.
 #include <fmt/format.h>
 
 #include "common/log.h"
 #include "dkim/signature.h"
 #include "mime/headers.h"
 #include "smtp/server/session.h"
-#include "tenancy/signing_policy.h"
 
 namespace txmail::smtp {
 
@@ -24,31 +23,30 @@ awaitable<bool> Session::sign_message(store::SpoolRecord& record, std::string& n
   if (domain.empty()) {
     domain = mime::address_domain(record.sender);
   }
-  const auto decision = tenancy::decide_signing(ctx_.keyring, ctx_.accounts, record.account, domain);
+  const SigningDecision decision = ctx_.accounts.decide_signing(record.account, domain);
   switch (decision.kind) {
-    case tenancy::SigningDecision::Kind::kRefused:
+    case SigningDecision::Kind::kRefused:
       reply(550, "5.7.1", decision.text.c_str());
       co_return false;
-    case tenancy::SigningDecision::Kind::kUnsigned:
+    case SigningDecision::Kind::kUnsigned:
       note = decision.text;
       co_return true;
-    case tenancy::SigningDecision::Kind::kUnavailable:
+    case SigningDecision::Kind::kUnavailable:
       // Its keys exist but cannot be used here (a wrong master key, say): mail that should be
       // signed is not sent unsigned. The client retries; the node's log says why.
       logger()->error("smtp session={} domain={} has no usable DKIM key (see the keyring errors)",
                       id_, domain);
       reply(451, "4.3.0", "Signing is unavailable for this sender domain, try again later");
       co_return false;
-    case tenancy::SigningDecision::Kind::kSign:
+    case SigningDecision::Kind::kSign:
       break;
   }
-  const auto& signing = decision.signing;
+  const auto& keys = decision.keys;
   // The message stays put while the coroutine waits: the worker reads it, nothing else does.
   const std::string* message = &record.message;
-  auto starter = [this, message, signing](std::function<void(Result<std::string>)> done) {
-    asio::post(ctx_.workers, [message, signing, done = std::move(done)] {
-      done(dkim::sign(*message, signing->keys));
-    });
+  auto starter = [this, message, keys](std::function<void(Result<std::string>)> done) {
+    asio::post(ctx_.workers,
+               [message, keys, done = std::move(done)] { done(dkim::sign(*message, *keys)); });
   };
   auto fields = co_await await_callback<Result<std::string>>(std::move(starter));
   if (!fields) {
