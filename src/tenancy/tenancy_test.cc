@@ -9,6 +9,7 @@
 #include "tenancy/api_keys.h"
 #include "tenancy/password_hash.h"
 #include "tenancy/rate_limiter.h"
+#include "tenancy/recipient_policy.h"
 #include "tenancy/suppression.h"
 
 namespace txmail::tenancy {
@@ -242,6 +243,48 @@ TEST_F(TenancyTest, SuppressionListScopesExpiryAndPaging) {
   ASSERT_TRUE(purged);
   EXPECT_EQ(*purged, 3U);
   EXPECT_EQ((*list)->size(), 0U);
+}
+
+// One policy for SMTP and REST (issue quality-1, defect 6): role addresses are forbidden, a
+// suppressed address is dropped with its entry described, and the entry's renewal goes where
+// the caller posts it (never inline on an I/O thread).
+TEST_F(TenancyTest, RecipientPolicyDropsAndRenews) {
+  SuppressionSettings settings;
+  settings.forbidden_local_parts = {"abuse", "postmaster"};
+  auto list = SuppressionList::load(*store_, settings);
+  ASSERT_TRUE(list);
+  const std::int64_t now = 1'000'000'000'000;
+  Suppression s;
+  s.address = "gone@example.org";
+  s.scope = "acme";
+  s.ttl_ms = 1000;
+  s.created_ms = now;
+  s.reason = "550 5.1.1 no such user";
+  ASSERT_TRUE((*list)->add(s));
+  std::vector<std::function<void()>> posted;
+  RecipientPolicy policy(list->get(), [&posted](std::function<void()> f) { posted.push_back(std::move(f)); });
+
+  EXPECT_FALSE(policy.check("acme", "ok@example.org", now));
+  auto forbidden = policy.check("acme", "Abuse@example.org", now);
+  ASSERT_TRUE(forbidden);
+  EXPECT_EQ(forbidden->reason, DropReason::kForbidden);
+  EXPECT_EQ(drop_sub_type(forbidden->reason), "FORBIDDEN_RECIPIENT");
+  EXPECT_TRUE(posted.empty());
+
+  auto bounced = policy.check("acme", "GONE@example.org", now + 500);
+  ASSERT_TRUE(bounced);
+  EXPECT_EQ(bounced->reason, DropReason::kPreviouslyBounced);
+  EXPECT_EQ(drop_sub_type(bounced->reason), "PREVIOUSLY_BOUNCED");
+  EXPECT_NE(bounced->detail.find("no such user"), std::string::npos) << bounced->detail;
+  EXPECT_FALSE(policy.check("other", "gone@example.org", now + 500));  // another account's list
+  // The renewal ran only when the caller ran what it was given; then the entry lives on.
+  ASSERT_EQ(posted.size(), 1U);
+  EXPECT_FALSE((*list)->find("acme", "gone@example.org", now + 1200));
+  posted.front()();
+  EXPECT_TRUE((*list)->find("acme", "gone@example.org", now + 1200));
+
+  RecipientPolicy none(nullptr, nullptr);
+  EXPECT_FALSE(none.check("acme", "abuse@example.org", now));
 }
 
 }  // namespace
