@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "events/sqlite_event_log.h"
@@ -338,6 +339,37 @@ TEST(EventLog, ConcurrentAppendersFollowerAndLookups) {
     EXPECT_EQ(r.job.account, "acct-" + std::to_string(a));
   }
   EXPECT_EQ(by_thread, appended);
+}
+
+// The retention may change while events flow (the writer reads it after every batch): fresh
+// events stay. One thread sets it while another appends, each append waiting for its batch.
+// Before the retention was atomic, ThreadSanitizer reported the setter against the writer's
+// prune (in a node: set at start, read by the writer's first idle prune a minute later).
+TEST(EventLog, RetentionChangesWhileAppending) {
+  TempLog file("retention-live");
+  auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+  ASSERT_TRUE(log) << log.error().detail;
+  constexpr int kEvents = 30;
+  std::thread setter([&log] {
+    for (int hours = 1; hours <= 20; ++hours) {
+      (*log)->set_retention(std::chrono::hours(hours));
+    }
+  });
+  std::thread appender([&log] {
+    for (int i = 0; i < kEvents; ++i) {
+      Event e = make_event(Kind::kStarted);
+      e.job_id = "fresh";
+      std::promise<void> stored;
+      (*log)->append_all({e}, [&stored] { stored.set_value(); });
+      stored.get_future().wait();
+    }
+  });
+  appender.join();
+  setter.join();
+  (*log)->close();
+  auto kept = (*log)->for_job("fresh");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->size(), static_cast<std::size_t>(kEvents));
 }
 
 // Retention never empties the log: the newest event stays, so sequence numbers keep growing
