@@ -3,6 +3,8 @@
 // two endpoints (one that answers 200 on loopback, one where nothing listens), and an API
 // thread reads stats, endpoint states and dead letters and replays them, all at once. Hermetic:
 // port 0 on loopback, temporary files, a retry schedule of milliseconds.
+#include "events/webhooks.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,7 +18,6 @@
 #include <thread>
 
 #include "events/sqlite_event_log.h"
-#include "events/webhooks.h"
 #include "net/asio.h"
 
 namespace txmail::events {
@@ -35,16 +36,19 @@ class Receiver {
     asio::co_spawn(io_, accept_loop(this), asio::detached);
     thread_ = std::thread([this] { io_.run(); });
   }
+
   ~Receiver() {
     io_.stop();
     thread_.join();
   }
+
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;
   Receiver(Receiver&&) = delete;
   Receiver& operator=(Receiver&&) = delete;
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+
   std::atomic<std::size_t> notifications{0};
   std::atomic<std::size_t> unsigned_posts{0};
 
@@ -110,8 +114,8 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
 }
 
 TEST(WebhookDispatcher, AppendersDispatcherAndApiAtOnce) {
-  const auto dir = std::filesystem::temp_directory_path()
-                   / ("txmail-webhooks-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("txmail-webhooks-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   auto log = SqliteEventLog::open((dir / "events.db").string(), SqliteEventLog::Mode::kReadWrite);
@@ -137,8 +141,9 @@ TEST(WebhookDispatcher, AppendersDispatcherAndApiAtOnce) {
               },
           .secret_of = [](const std::string&) { return std::string("secret"); },
           .seal = [](const std::string& plain, const std::string&) { return plain; },
-          .open = [](const std::string& sealed,
-                     const std::string&) -> Result<std::string> { return sealed; },
+          .open = [](const std::string& sealed, const std::string&) -> Result<std::string> {
+            return sealed;
+          },
           .resolver = nullptr},
       options);
   ASSERT_TRUE(dispatcher) << dispatcher.error().detail;

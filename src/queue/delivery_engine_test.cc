@@ -381,7 +381,8 @@ TEST_F(EngineTest, SubmitFromManyThreadsWhileDelivering) {
         r.sender = "s@sender.test";
         r.received_ms = now_ms();
         const std::string rcpt = "t" + std::to_string(t) + "-" + std::to_string(i) + "@a.test";
-        r.recipients.push_back(store::SpoolRecipient{rcpt, mail_id_of(r.job_id, 0, 0), {}, 0, now_ms()});
+        r.recipients.push_back(
+            store::SpoolRecipient{rcpt, mail_id_of(r.job_id, 0, 0), {}, 0, now_ms()});
         // Every other message is large: it lives in a body segment, and (not handed over at
         // submit) is read back on the worker pool.
         r.message = "Subject: t\r\n\r\n";

@@ -176,7 +176,8 @@ TEST_F(RocksSpoolTest, ConcurrentWritersReadersAndHints) {
   threads.emplace_back([&] {
     // A few dozen memtable changes (each writes an OPTIONS file), while the writers write.
     std::size_t jobs = 0;
-    for (int i = 0; i < 200 && writing.load(); ++i, jobs = (jobs + 7'919) % (2 * RocksSpool::kLongQueue)) {
+    for (int i = 0; i < 200 && writing.load();
+         ++i, jobs = (jobs + 7'919) % (2 * RocksSpool::kLongQueue)) {
       s.queue_size_hint(jobs);
       (void)s.stats();
       (void)s.bytes();
