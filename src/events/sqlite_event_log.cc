@@ -279,13 +279,14 @@ Result<std::int64_t> SqliteEventLog::last_seq() {
 
 void SqliteEventLog::prune() {
   const auto now = std::chrono::steady_clock::now();
-  if (retention_.count() <= 0 || now - last_prune_ < std::chrono::minutes(1)) {
+  const auto retention = retention_.load(std::memory_order_relaxed);
+  if (retention.count() <= 0 || now - last_prune_ < std::chrono::minutes(1)) {
     return;
   }
   last_prune_ = now;
   const std::int64_t cutoff =
       std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch() - retention_)
+          std::chrono::system_clock::now().time_since_epoch() - retention)
           .count();
   // A few thousand rows per statement: the writer goes back to new events in between. The
   // newest event stays, however old: seq is a rowid, and an emptied table would number the
@@ -299,7 +300,7 @@ void SqliteEventLog::prune() {
       logger()->error("event log retention: {}", done.error().detail);
     } else if (db_.changes() > 0) {
       logger()->info("event log retention: {} rows older than {} ms removed", db_.changes(),
-                     retention_.count());
+                     retention.count());
       last_prune_ = {};  // more may be waiting: again after the next batch
     }
   }

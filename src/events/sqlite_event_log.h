@@ -6,6 +6,7 @@
 // hold up the status API. WAL lets both read while the writer writes.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -39,8 +40,11 @@ class SqliteEventLog final : public EventLog {
   // Events queued for the writer, not yet stored. Any thread.
   std::size_t backlog();
   // Events (and job data) older than this are deleted, a few thousand rows at a time between
-  // writes, so writers never wait long. 0: kept for ever. Call before events flow.
-  void set_retention(std::chrono::milliseconds retention) { retention_ = retention; }
+  // writes, so writers never wait long. 0: kept for ever. Any thread, any time (the writer
+  // reads it after each batch and when idle).
+  void set_retention(std::chrono::milliseconds retention) {
+    retention_.store(retention, std::memory_order_relaxed);
+  }
 
  private:
   SqliteEventLog(store::sqlite::Db writer, store::sqlite::Db reader, store::sqlite::Db follower)
@@ -63,7 +67,7 @@ class SqliteEventLog final : public EventLog {
   std::deque<JobInfo> jobs_;
   std::vector<std::function<void()>> waiters_;  // satisfied by the batch that takes queue_
   bool closing_ = false;
-  std::chrono::milliseconds retention_{0};
+  std::atomic<std::chrono::milliseconds> retention_{std::chrono::milliseconds(0)};
   std::chrono::steady_clock::time_point last_prune_{};
   std::thread writer_;
 };

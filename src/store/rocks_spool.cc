@@ -9,6 +9,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/uio.h>
@@ -515,7 +516,13 @@ std::optional<Result<std::optional<SpoolRecord>>> RocksSpool::get_from_memory(
 }
 
 Result<std::optional<SpoolRecord>> RocksSpool::read(const std::string& job_id,
-                                                    const rocksdb::ReadOptions& options) {
+                                                    const rocksdb::ReadOptions& read_options) {
+  // One snapshot for the record, its recipient states and its body reference: an erase written
+  // meanwhile (the three keys in one batch) is seen whole or not at all, never as a record
+  // whose message has gone.
+  rocksdb::ManagedSnapshot snapshot(db_.get());
+  rocksdb::ReadOptions options = read_options;
+  options.snapshot = snapshot.snapshot();
   std::string value;
   const rocksdb::Status s = db_->Get(options, spool_key(job_id), &value);
   if (s.IsIncomplete()) {
@@ -534,6 +541,15 @@ Result<std::optional<SpoolRecord>> RocksSpool::read(const std::string& job_id,
   if (record->message.empty()) {
     bool external = false;
     auto body = read_body(job_id, options, external);
+    if (!body && body.error().code == ErrorCode::kNotFound) {
+      // The segment went after the snapshot: the job was erased meanwhile, unless it is still
+      // there (then the segment is lost).
+      std::string now;
+      if (db_->Get(rocksdb::ReadOptions(), spool_key(job_id), &now).IsNotFound()) {
+        return std::optional<SpoolRecord>();
+      }
+      return make_error(ErrorCode::kCorrupt, body.error().detail);
+    }
     if (!body) {
       return tl::unexpected(body.error());
     }
@@ -694,8 +710,11 @@ Result<std::string> RocksSpool::read_body(const std::string& job_id,
   external = true;
   const int fd = ::open(segment_path(bodies_dir_, ref->segment).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return make_error(ErrorCode::kCorrupt,
-                      "spool: the body segment of " + job_id + " is missing: " + errno_text());
+    // kNotFound when the file is gone (its last job erased since the reference was read).
+    const int err = errno;
+    return make_error(
+        err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kCorrupt,
+        "spool: the body segment of " + job_id + " is missing: " + std::strerror(err));
   }
   std::string body(ref->length, '\0');
   std::size_t got = 0;

@@ -108,7 +108,7 @@ class RocksSpool final : public Spool {
   void enqueue(Pending p);
   // The job record with its current recipient states applied.
   Result<std::optional<SpoolRecord>> read(const std::string& job_id,
-                                          const rocksdb::ReadOptions& options);
+                                          const rocksdb::ReadOptions& read_options);
   Result<SpoolRecord> load(std::string_view record_bytes, const std::string& job_id,
                            const rocksdb::ReadOptions& options);
 

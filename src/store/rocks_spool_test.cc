@@ -120,6 +120,92 @@ TEST_F(RocksSpoolTest, ConcurrentPutsShareSyncs) {
   EXPECT_LT(stats.syncs, stats.records);
 }
 
+// Everything a node does to the spool at once (ThreadSanitizer's case, make test-tsan): writers
+// put small and large messages and wait for their completions, then update and erase them
+// without waiting; readers get what was acknowledged, from memory and from disk; the queue's
+// size hints, stats and size come from yet other threads.
+TEST_F(RocksSpoolTest, ConcurrentWritersReadersAndHints) {
+  auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
+  ASSERT_TRUE(spool) << spool.error().detail;
+  RocksSpool& s = **spool;
+  constexpr int kWriters = 4;
+  constexpr int kEach = 12;
+  std::atomic<int> acknowledged{0};
+  std::atomic<int> failures{0};
+  std::atomic<bool> writing{true};
+  std::vector<SpoolRecord> records;  // every third one large enough for a body segment
+  for (int n = 0; n < kWriters * kEach; ++n) {
+    records.push_back(n % 3 == 0 ? large(n) : record(n));
+  }
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kEach; ++i) {
+        const int n = w * kEach + i;
+        const SpoolRecord& r = records[static_cast<std::size_t>(n)];
+        if (!put_sync(s, r)) {
+          ++failures;
+          continue;
+        }
+        ++acknowledged;
+        auto state = r.recipients;
+        state[0].attempts = 1;
+        // Nobody waits for these: they ride on the next put's sync.
+        s.update_recipients(r.job_id, state, [&](Result<void> res) { failures += res ? 0 : 1; });
+        if (i % 2 == 1) {
+          s.erase(r.job_id, [&](Result<void> res) { failures += res ? 0 : 1; });
+        }
+      }
+    });
+  }
+  for (int reader = 0; reader < 2; ++reader) {
+    threads.emplace_back([&, reader] {
+      while (writing.load()) {
+        for (std::size_t n = static_cast<std::size_t>(reader); n < records.size(); n += 2) {
+          const SpoolRecord& r = records[n];
+          if (auto got = s.get(r.job_id); got && got->has_value()) {
+            EXPECT_EQ((*got)->message, r.message);
+          }
+          if (auto fast = s.get_from_memory(r.job_id); fast && *fast && fast->value()) {
+            EXPECT_EQ(fast->value()->message, r.message);
+          }
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    // A few dozen memtable changes (each writes an OPTIONS file), while the writers write.
+    std::size_t jobs = 0;
+    for (int i = 0; i < 200 && writing.load();
+         ++i, jobs = (jobs + 7'919) % (2 * RocksSpool::kLongQueue)) {
+      s.queue_size_hint(jobs);
+      (void)s.stats();
+      (void)s.bytes();
+      (void)s.accepting();
+      std::this_thread::yield();
+    }
+  });
+  for (int w = 0; w < kWriters; ++w) {
+    threads[static_cast<std::size_t>(w)].join();
+  }
+  writing = false;
+  for (std::size_t t = kWriters; t < threads.size(); ++t) {
+    threads[t].join();
+  }
+  s.close();  // completes the lazy writes still queued
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(acknowledged.load(), kWriters * kEach);
+  std::size_t left = 0;
+  ASSERT_TRUE(s.scan(
+      [&](SpoolRecord&& r) {
+        EXPECT_EQ(r.recipients[0].attempts, 1U) << r.job_id;
+        ++left;
+        return true;
+      },
+      [](const Error& e) { ADD_FAILURE() << e.detail; }, Spool::Messages::kWhole));
+  EXPECT_EQ(left, static_cast<std::size_t>(kWriters * kEach / 2));
+}
+
 TEST_F(RocksSpoolTest, LazyWritesShareTheNextPutsSync) {
   auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
   ASSERT_TRUE(spool);
