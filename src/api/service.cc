@@ -8,7 +8,7 @@
 #include "api/jobs.h"
 #include "api/openapi.h"
 #include "api/status.h"
-#include "api/webhooks.h"
+#include "api/webhook_settings.h"
 #include "common/base64.h"
 #include "common/duration.h"
 #include "common/log.h"

@@ -8,7 +8,7 @@
 #include "app/config.h"
 #include "app/cluster_command.h"
 #include "app/dns_command.h"
-#include "app/domain_command.h"
+#include "app/zone_command.h"
 #include "app/events_command.h"
 #include "app/serve.h"
 #include "app/spool_command.h"

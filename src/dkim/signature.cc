@@ -225,14 +225,14 @@ Result<std::string> sign(std::string_view message, const std::vector<SigningKey>
   return out;
 }
 
-std::vector<Verdict> verify(std::string_view message, const KeyLookup& lookup) {
-  std::vector<Verdict> verdicts;
+std::vector<SignatureCheck> verify(std::string_view message, const KeyLookup& lookup) {
+  std::vector<SignatureCheck> verdicts;
   const auto parts = split_message(message);
   for (const auto& field : header_fields(parts.headers)) {
     if (!iequals(field.name, "DKIM-Signature")) {
       continue;
     }
-    Verdict v;
+    SignatureCheck v;
     auto fail = [&](std::string why) {
       v.reason = std::move(why);
       verdicts.push_back(v);

@@ -54,7 +54,7 @@ std::string signed_data(std::string_view headers, const std::vector<std::string>
 // "<selector>._domainkey.<domain>" (empty: none).
 using KeyLookup = std::function<std::string(const std::string& name)>;
 
-struct Verdict {
+struct SignatureCheck {
   std::string domain;
   std::string selector;
   std::string algorithm;
@@ -62,6 +62,6 @@ struct Verdict {
   std::string reason;  // why not, when !ok
 };
 
-std::vector<Verdict> verify(std::string_view message, const KeyLookup& lookup);
+std::vector<SignatureCheck> verify(std::string_view message, const KeyLookup& lookup);
 
 }  // namespace txmail::dkim

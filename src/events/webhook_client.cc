@@ -25,7 +25,7 @@ awaitable<Attempt> WebhookConnection::post(const net::HttpUrl& url,
     const bool reused = key == key_ && open();
     if (!reused) {
       if (auto err = co_await connect(url, deadline); !err.empty()) {
-        co_return Attempt{err.starts_with("refused") ? Verdict::kRefused : Verdict::kRetry, err};
+        co_return Attempt{err.starts_with("refused") ? Answer::kRefused : Answer::kRetry, err};
       }
       key_ = key;
     }
@@ -36,7 +36,7 @@ awaitable<Attempt> WebhookConnection::post(const net::HttpUrl& url,
       if (reused && round == 0 && std::chrono::steady_clock::now() < deadline) {
         continue;  // the server closed an idle kept-alive connection: once more, fresh
       }
-      co_return Attempt{Verdict::kRetry, ec == beast::error::timeout
+      co_return Attempt{Answer::kRetry, ec == beast::error::timeout
                                              ? "network: no answer within the request timeout"
                                              : "network: " + ec.message()};
     }
@@ -45,15 +45,15 @@ awaitable<Attempt> WebhookConnection::post(const net::HttpUrl& url,
     }
     const int status = static_cast<int>(res.result_int());
     if (status >= 200 && status < 300) {
-      co_return Attempt{Verdict::kDelivered, {}};
+      co_return Attempt{Answer::kDelivered, {}};
     }
     const std::string what = "HTTP " + std::to_string(status);
     if ((status >= 301 && status <= 308) || (status >= 400 && status <= 406)) {
-      co_return Attempt{Verdict::kRefused, what};
+      co_return Attempt{Answer::kRefused, what};
     }
-    co_return Attempt{Verdict::kRetry, what};
+    co_return Attempt{Answer::kRetry, what};
   }
-  co_return Attempt{Verdict::kRetry, "network: connection lost"};
+  co_return Attempt{Answer::kRetry, "network: connection lost"};
 }
 
 awaitable<std::string> WebhookConnection::connect(const net::HttpUrl& url,

@@ -23,10 +23,10 @@
 
 namespace txmail::events {
 
-enum class Verdict { kDelivered, kRefused, kRetry };
+enum class Answer { kDelivered, kRefused, kRetry };
 
 struct Attempt {
-  Verdict verdict = Verdict::kRetry;
+  Answer answer = Answer::kRetry;
   std::string error;
 };
 

@@ -36,7 +36,7 @@ struct Batch {
 struct Completion {
   std::string key;  // the endpoint's lane
   std::int64_t id = 0;
-  Verdict verdict = Verdict::kRetry;
+  Answer answer = Answer::kRetry;
   int attempts = 0;  // tries made, this one included
   std::string error;
 };
@@ -292,7 +292,7 @@ struct WebhookDispatcher::Impl {
     Attempt result;
     const auto url = net::parse_http_url(b.endpoint.url);
     if (!url) {
-      result = {Verdict::kRefused, "not an http(s) URL"};
+      result = {Answer::kRefused, "not an http(s) URL"};
     } else {
       std::unique_ptr<WebhookConnection> connection;
       if (!l->idle.empty()) {
@@ -306,7 +306,7 @@ struct WebhookDispatcher::Impl {
         auto req = request_for(b.endpoint, b.body, self->deps.secret_of(b.account), *url);
         result = co_await connection->post(*url, req);
       } catch (const std::exception& e) {
-        result = {Verdict::kRetry, std::string("internal error: ") + e.what()};
+        result = {Answer::kRetry, std::string("internal error: ") + e.what()};
         connection->close();
       }
       if (connection->open() && l->idle.size() < self->options.per_endpoint && !self->stopping) {
@@ -328,21 +328,21 @@ struct WebhookDispatcher::Impl {
 
   // A try is over: counters, the breaker, and the outbox change (written by the committer).
   void finished(Lane& l, const Batch& b, const Attempt& result) {
-    switch (result.verdict) {
-      case Verdict::kDelivered:
+    switch (result.answer) {
+      case Answer::kDelivered:
         posts.fetch_add(1, std::memory_order_relaxed);
         delivered.fetch_add(b.notifications, std::memory_order_relaxed);
         break;
-      case Verdict::kRefused:
+      case Answer::kRefused:
         refused.fetch_add(1, std::memory_order_relaxed);
         logger()->warn("webhook refused account={} job={} url={}: {} (not retried)", b.account, b.job_id,
                        b.endpoint.url, result.error);
         break;
-      case Verdict::kRetry:
+      case Answer::kRetry:
         failures.fetch_add(1, std::memory_order_relaxed);
         break;
     }
-    if (result.verdict == Verdict::kRetry) {
+    if (result.answer == Answer::kRetry) {
       ++l.failures;
       l.last_error = result.error;
       if (l.state == Lane::State::kProbing
@@ -360,7 +360,7 @@ struct WebhookDispatcher::Impl {
       l.pauses = 0;
       publish(l);
     }
-    completed.push_back(Completion{l.key, b.id, result.verdict, b.attempt + 1, result.error});
+    completed.push_back(Completion{l.key, b.id, result.answer, b.attempt + 1, result.error});
     arm_commit();
   }
 
@@ -460,7 +460,7 @@ struct WebhookDispatcher::Impl {
       return committed;
     }
     for (const auto& c : done) {
-      if (c.verdict == Verdict::kRetry
+      if (c.answer == Answer::kRetry
           && static_cast<std::size_t>(c.attempts) > schedule().size()) {
         logger()->error("webhook dead letter id={} after {} tries: {}", c.id, c.attempts, c.error);
       }
@@ -473,7 +473,7 @@ struct WebhookDispatcher::Impl {
   Result<bool> apply(const Completion& c, std::int64_t now) {
     Statement del(state, "DELETE FROM outbox WHERE id = ?");
     del.bind(1, c.id);
-    if (c.verdict != Verdict::kRetry) {
+    if (c.answer != Answer::kRetry) {
       return del.run().map([] { return false; });
     }
     if (static_cast<std::size_t>(c.attempts) > schedule().size()) {

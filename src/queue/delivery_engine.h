@@ -188,7 +188,7 @@ class DeliveryEngine {
     std::uint32_t pins = 0;     // a caller still uses it: not to be dropped yet
     std::uint32_t failures = 0;  // consecutive site-wide deferrals (trouble.h scope)
     std::int64_t backoff_until_ms = 0;
-    smtp::RecipientOutcome last;  // the answer that backed the site off
+    smtp::RecipientAnswer last;  // the answer that backed the site off
     Gcra rate;
     std::vector<IdleWait*> idle;  // its open connections waiting for a unit, oldest first
   };
@@ -223,7 +223,7 @@ class DeliveryEngine {
   void give_back_idle(Source& source);
   void defer_backed_off(ReadyQueue& rq);
   // A verdict of destination site scope: every unit waiting gets it; a deferral backs off.
-  void site_verdict(ReadyQueue& rq, const smtp::RecipientOutcome& result,
+  void site_verdict(ReadyQueue& rq, const smtp::RecipientAnswer& result,
                     const std::string& remote);
   void connection_ended(ReadyQueue& rq);
   void drop_if_unused(ReadyQueue& rq);
@@ -240,14 +240,14 @@ class DeliveryEngine {
 
   // delivery_outcome.cc: results
   // Every recipient of the unit gets `result`.
-  void settle_unit(const Unit& unit, const smtp::RecipientOutcome& result,
+  void settle_unit(const Unit& unit, const smtp::RecipientAnswer& result,
                    const std::string& remote);
   // No SMTP answer decided these (DNS, the spool): deferred or bounced with `why`.
   void defer_unit(const Unit& unit, const std::string& remote, const std::string& why);
   void bounce_unit(const Unit& unit, const std::string& why);
   // What a unit waiting for a backed-off site gets: the site's last answer.
-  smtp::RecipientOutcome backed_off(const ReadyQueue& rq) const;
-  void record(const Unit& unit, std::uint32_t index, const smtp::RecipientOutcome& result,
+  smtp::RecipientAnswer backed_off(const ReadyQueue& rq) const;
+  void record(const Unit& unit, std::uint32_t index, const smtp::RecipientAnswer& result,
               const std::string& remote, const std::string& egress, const std::string& tls,
               Unit& retry);
   void finish_unit(const Unit& unit, Unit retry);

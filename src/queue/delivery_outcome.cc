@@ -9,7 +9,7 @@
 namespace txmail::queue {
 
 void DeliveryEngine::record(const Unit& unit, std::uint32_t index,
-                            const smtp::RecipientOutcome& result, const std::string& remote,
+                            const smtp::RecipientAnswer& result, const std::string& remote,
                             const std::string& egress, const std::string& tls, Unit& retry) {
   Job& job = jobs_.at(unit.job);
   Recipient& r = job.recipients[index];
@@ -30,16 +30,16 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index,
   event.egress = egress;
   event.tls = tls;
   event.received_ms = job.received_ms;
-  switch (result.verdict.outcome) {
-    case smtp::Outcome::kDelivered:
+  switch (result.verdict.decision) {
+    case smtp::Decision::kDelivered:
       r.status = store::RecipientStatus::kDelivered;
       event.kind = Outcome::Kind::kDelivered;
       break;
-    case smtp::Outcome::kBounced:
+    case smtp::Decision::kBounced:
       r.status = store::RecipientStatus::kBounced;
       event.kind = Outcome::Kind::kBouncedHard;
       break;
-    case smtp::Outcome::kDeferred:
+    case smtp::Decision::kDeferred:
       if (options_.retry.expired(job.received_ms, now_ms())) {
         r.status = store::RecipientStatus::kBounced;
         event.kind = Outcome::Kind::kBouncedSoft;
@@ -58,7 +58,7 @@ void DeliveryEngine::record(const Unit& unit, std::uint32_t index,
   }
 }
 
-void DeliveryEngine::settle_unit(const Unit& unit, const smtp::RecipientOutcome& result,
+void DeliveryEngine::settle_unit(const Unit& unit, const smtp::RecipientAnswer& result,
                                  const std::string& remote) {
   if (!jobs_.contains(unit.job)) {
     return;
@@ -72,19 +72,19 @@ void DeliveryEngine::settle_unit(const Unit& unit, const smtp::RecipientOutcome&
 
 void DeliveryEngine::defer_unit(const Unit& unit, const std::string& remote,
                                 const std::string& why) {
-  const smtp::Verdict deferred{smtp::Outcome::kDeferred, Scope::kMessage, false,
+  const smtp::Verdict deferred{smtp::Decision::kDeferred, Scope::kMessage, false,
                                smtp::SuppressionClass::kNone};
-  settle_unit(unit, smtp::RecipientOutcome{deferred, std::nullopt, why}, remote);
+  settle_unit(unit, smtp::RecipientAnswer{deferred, std::nullopt, why}, remote);
 }
 
 void DeliveryEngine::bounce_unit(const Unit& unit, const std::string& why) {
-  const smtp::Verdict bounced{smtp::Outcome::kBounced, Scope::kMessage, false,
+  const smtp::Verdict bounced{smtp::Decision::kBounced, Scope::kMessage, false,
                               smtp::SuppressionClass::kNone};
-  settle_unit(unit, smtp::RecipientOutcome{bounced, std::nullopt, why}, "");
+  settle_unit(unit, smtp::RecipientAnswer{bounced, std::nullopt, why}, "");
 }
 
-smtp::RecipientOutcome DeliveryEngine::backed_off(const ReadyQueue& rq) const {
-  smtp::RecipientOutcome o = rq.last;
+smtp::RecipientAnswer DeliveryEngine::backed_off(const ReadyQueue& rq) const {
+  smtp::RecipientAnswer o = rq.last;
   o.detail = "destination site backed off: " + rq.last.detail;
   return o;
 }

@@ -29,17 +29,17 @@ bool DeliveryEngine::wants_connection(const ReadyQueue& rq) const {
 
 void DeliveryEngine::defer_backed_off(ReadyQueue& rq) {
   // The site is backed off: these are deferred without a try, with the site's last answer.
-  const smtp::RecipientOutcome last = backed_off(rq);
+  const smtp::RecipientAnswer last = backed_off(rq);
   rq.units.drain([&](Unit unit) {
     ready_taken(unit);
     settle_unit(unit, last, rq.destination.site);
   });
 }
 
-void DeliveryEngine::site_verdict(ReadyQueue& rq, const smtp::RecipientOutcome& result,
+void DeliveryEngine::site_verdict(ReadyQueue& rq, const smtp::RecipientAnswer& result,
                                   const std::string& remote) {
   // Several connections failing at once fail together: one outage, counted once.
-  if (result.verdict.outcome == smtp::Outcome::kDeferred && rq.backoff_until_ms <= now_ms()) {
+  if (result.verdict.decision == smtp::Decision::kDeferred && rq.backoff_until_ms <= now_ms()) {
     ++rq.failures;
     const auto delay = options_.retry.delay(rq.failures, 0.5);
     rq.backoff_until_ms = now_ms() + delay.count();
@@ -350,7 +350,7 @@ awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
   const std::string remote = fmt::format("{}[{}]", session.peer().host, session.peer().address);
   Unit retry{unit.job, {}};
   bool reuse = true;
-  const smtp::RecipientOutcome* site = nullptr;
+  const smtp::RecipientAnswer* site = nullptr;
   for (std::size_t k = 0; k < unit.recipients.size(); ++k) {
     record(unit, unit.recipients[k], results[k], remote, session.local_address(),
            session.tls_version(), retry);

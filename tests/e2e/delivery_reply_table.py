@@ -37,7 +37,7 @@ STAGES = ["connect"] + list(REPLIES)
 
 def docs_table():
     lines = open(DOCS).read().splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith("| stage | reply | outcome | next MX |"))
+    start = next(i for i, l in enumerate(lines) if l.startswith("| stage | reply | decision | next MX |"))
     head = [c.strip() for c in lines[start].strip("|").split("|")]
     rows = []
     for line in lines[start + 2:]:
@@ -239,7 +239,7 @@ try:
                     check(mx2.messages == 1, f"second MX took {mx2.messages}: {what}")
                     print(f"{describe(c)}: next MX, delivered by {e['remoteHost']}")
                     continue
-                check((e["type"], e["subType"]) == TYPES[row["outcome"]], f"not {row['outcome']}: {what}")
+                check((e["type"], e["subType"]) == TYPES[row["decision"]], f"not {row['decision']}: {what}")
                 last = c["mx"][1] if c["same"] else mx1
                 if c["answer"] == "none":
                     check(e["reply"], f"no reply text: {what}")
@@ -257,13 +257,13 @@ try:
                 e = wait_for(f"the second event of {describe(c)}", lambda: last_event(tx, c["job2"]))
                 row = c["row"]
                 what = f"{describe(c)}: row {row}, second event {e}"
-                if row["outcome"] == "deferred" and row["scope"] == "destination site":
+                if row["decision"] == "deferred" and row["scope"] == "destination site":
                     check(e["type"] == "DEFERRED" and e["reply"].startswith("destination site backed off: ")
                           and c["event1"]["reply"] in e["reply"], f"not backed off: {what}")
                     check(hits(c) == c["hits1"], f"a backed-off site was asked again: {what}")
                     verdict = "backed off"
                 else:
-                    check((e["type"], e["subType"]) == TYPES[row["outcome"]], f"not {row['outcome']}: {what}")
+                    check((e["type"], e["subType"]) == TYPES[row["decision"]], f"not {row['decision']}: {what}")
                     check(not e["reply"].startswith("destination site backed off"), f"backed off: {what}")
                     wait_for(f"the first MX asked again: {what}", lambda: hits(c)[0] > c["hits1"][0], timeout=10)
                     verdict = "asked again"

@@ -58,7 +58,7 @@ std::string describe(const Reply& r) {
 }
 
 // The verdict of trouble.cc on the answer at `stage`, with the reply kept for the event.
-RecipientOutcome judge(Stage stage, const Result<Reply>& r) {
+RecipientAnswer judge(Stage stage, const Result<Reply>& r) {
   if (!r) {
     return {classify_failure(stage), std::nullopt, r.error().detail};
   }
@@ -66,7 +66,7 @@ RecipientOutcome judge(Stage stage, const Result<Reply>& r) {
 }
 
 // Nothing to ask: the peer lacks what the message or the TLS policy needs.
-RecipientOutcome missing(Stage stage, std::string why) {
+RecipientAnswer missing(Stage stage, std::string why) {
   return {classify_missing(stage), std::nullopt, std::move(why)};
 }
 
@@ -284,11 +284,11 @@ awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor execu
   co_return out;
 }
 
-std::vector<RecipientOutcome> ClientSession::all(const Outgoing& out, const RecipientOutcome& o) {
-  return std::vector<RecipientOutcome>(out.recipients.size(), o);
+std::vector<RecipientAnswer> ClientSession::all(const Outgoing& out, const RecipientAnswer& o) {
+  return std::vector<RecipientAnswer>(out.recipients.size(), o);
 }
 
-awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out) {
+awaitable<std::vector<RecipientAnswer>> ClientSession::send(const Outgoing& out) {
   if (max_size_ > 0 && out.message->size() > max_size_) {
     co_return all(
         out, missing(Stage::kMail, fmt::format("message of {} bytes is larger than {} accepts ({})",
@@ -358,7 +358,7 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
   }
   // MAIL
   if (!replies[0] || replies[0]->code / 100 != 2) {
-    const RecipientOutcome refused = judge(Stage::kMail, replies[0]);
+    const RecipientAnswer refused = judge(Stage::kMail, replies[0]);
     if (usable_ && replies.size() == commands.size() && replies.back()
         && replies.back()->code == 354) {
       co_await write(".\r\n",
@@ -370,14 +370,14 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
     }
     co_return all(out, refused);
   }
-  std::vector<RecipientOutcome> results(out.recipients.size());
+  std::vector<RecipientAnswer> results(out.recipients.size());
   std::vector<std::size_t> accepted;
   for (std::size_t i = 0; i < out.recipients.size(); ++i) {
     const std::size_t k = i + 1;
     results[i] = k < replies.size()
                      ? judge(Stage::kRcpt, replies[k])
                      : judge(Stage::kRcpt, make_error(ErrorCode::kNetwork, "no reply"));
-    if (results[i].verdict.outcome == Outcome::kDelivered) {
+    if (results[i].verdict.decision == Decision::kDelivered) {
       accepted.push_back(i);
     }
   }
@@ -390,7 +390,7 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
       (void)co_await read_reply(options_.data_end_timeout);
     }
     if (!accepted.empty()) {
-      const RecipientOutcome data =
+      const RecipientAnswer data =
           data_reply != nullptr
               ? judge(Stage::kData, *data_reply)
               : judge(Stage::kData, make_error(ErrorCode::kNetwork, "DATA failed"));
@@ -418,7 +418,7 @@ awaitable<std::vector<RecipientOutcome>> ClientSession::send(const Outgoing& out
   } else {
     end = tl::unexpected(sent.error());
   }
-  const RecipientOutcome data_end = judge(Stage::kDataEnd, end);
+  const RecipientAnswer data_end = judge(Stage::kDataEnd, end);
   for (auto i : accepted) {
     results[i] = data_end;
   }

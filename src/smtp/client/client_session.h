@@ -37,7 +37,7 @@ struct Outgoing {
 };
 
 // An answer and its verdict (trouble.h), for one recipient or a whole connection's opening.
-struct RecipientOutcome {
+struct RecipientAnswer {
   Verdict verdict;
   std::optional<Reply> reply;  // what the server said; none when it said nothing
   std::string detail;          // the reply as text (or what went wrong), for the event
@@ -54,7 +54,7 @@ class ClientSession {
   struct Opened {
     std::unique_ptr<ClientSession> session;  // null when it failed
     // Why it failed: the verdict for every unit waiting for the site.
-    RecipientOutcome failure;
+    RecipientAnswer failure;
     bool tls_failed = false;  // the handshake failed: a clear-text retry may be allowed
   };
 
@@ -67,7 +67,7 @@ class ClientSession {
   ClientSession& operator=(ClientSession&&) = delete;
 
   // One transaction; results in the order of out.recipients.
-  awaitable<std::vector<RecipientOutcome>> send(const Outgoing& out);
+  awaitable<std::vector<RecipientAnswer>> send(const Outgoing& out);
   awaitable<void> quit();
 
   bool usable() const { return usable_; }
@@ -84,7 +84,7 @@ class ClientSession {
   awaitable<Result<void>> write(std::string data, std::chrono::milliseconds timeout);
   awaitable<Result<Reply>> command(std::string line, std::chrono::milliseconds timeout);
   awaitable<Result<Reply>> hello();
-  static std::vector<RecipientOutcome> all(const Outgoing& out, const RecipientOutcome& o);
+  static std::vector<RecipientAnswer> all(const Outgoing& out, const RecipientAnswer& o);
 
   std::shared_ptr<net::Connection> conn_;
   Peer peer_;

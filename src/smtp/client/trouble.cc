@@ -39,20 +39,20 @@ struct Rule {
   Verdict verdict;
 };
 
-constexpr Verdict go_on{Outcome::kDelivered, Scope::kRecipient, false, SuppressionClass::kNone};
-constexpr Verdict next_mx{Outcome::kDeferred, Scope::kDestinationSite, true,
+constexpr Verdict go_on{Decision::kDelivered, Scope::kRecipient, false, SuppressionClass::kNone};
+constexpr Verdict next_mx{Decision::kDeferred, Scope::kDestinationSite, true,
                           SuppressionClass::kNone};
-constexpr Verdict defer_site{Outcome::kDeferred, Scope::kDestinationSite, false,
+constexpr Verdict defer_site{Decision::kDeferred, Scope::kDestinationSite, false,
                              SuppressionClass::kNone};
-constexpr Verdict defer_message{Outcome::kDeferred, Scope::kMessage, false,
+constexpr Verdict defer_message{Decision::kDeferred, Scope::kMessage, false,
                                 SuppressionClass::kNone};
-constexpr Verdict defer_recipient{Outcome::kDeferred, Scope::kRecipient, false,
+constexpr Verdict defer_recipient{Decision::kDeferred, Scope::kRecipient, false,
                                   SuppressionClass::kNone};
-constexpr Verdict defer_connection{Outcome::kDeferred, Scope::kConnection, false,
+constexpr Verdict defer_connection{Decision::kDeferred, Scope::kConnection, false,
                                    SuppressionClass::kNone};
 
 constexpr Verdict bounce(Scope scope, SuppressionClass suppression) {
-  return {Outcome::kBounced, scope, false, suppression};
+  return {Decision::kBounced, scope, false, suppression};
 }
 
 // The table. First match wins; each part (opening, transaction) catches every answer.
@@ -228,12 +228,12 @@ std::string answer_text(const Rule& r) {
 }
 
 std::string outcome_text(const Rule& r) {
-  switch (r.verdict.outcome) {
-    case Outcome::kDelivered:
+  switch (r.verdict.decision) {
+    case Decision::kDelivered:
       return (r.stages & kDataEnd) != 0 ? "delivered" : "go on";
-    case Outcome::kDeferred:
+    case Decision::kDeferred:
       return "deferred";
-    case Outcome::kBounced:
+    case Decision::kBounced:
       return "bounced";
   }
   return "?";
@@ -253,13 +253,13 @@ Verdict classify_missing(Stage stage) {
   return match(stage, Answer::kMissing, nullptr).verdict;
 }
 
-std::string_view subtype(Outcome outcome) {
-  switch (outcome) {
-    case Outcome::kDelivered:
+std::string_view subtype(Decision decision) {
+  switch (decision) {
+    case Decision::kDelivered:
       return "OK";
-    case Outcome::kDeferred:
+    case Decision::kDeferred:
       return "SOFT_BOUNCE";
-    case Outcome::kBounced:
+    case Decision::kBounced:
       return "HARD_BOUNCE";
   }
   return "?";
@@ -281,7 +281,7 @@ std::string_view to_string(SuppressionClass c) {
 
 std::string reply_table_markdown() {
   std::string out =
-      "| stage | reply | outcome | next MX | scope | suppression | event subtype |\n"
+      "| stage | reply | decision | next MX | scope | suppression | event subtype |\n"
       "|---|---|---|---|---|---|---|\n";
   for (const Rule& r : kRules) {
     std::string stages;
@@ -290,12 +290,12 @@ std::string reply_table_markdown() {
         stages += (stages.empty() ? "" : ", ") + std::string(stage_name(static_cast<Stage>(s)));
       }
     }
-    const bool going_on = r.verdict.outcome == Outcome::kDelivered && (r.stages & kDataEnd) == 0;
+    const bool going_on = r.verdict.decision == Decision::kDelivered && (r.stages & kDataEnd) == 0;
     out += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", stages, answer_text(r),
                        outcome_text(r), r.verdict.next_mx ? "yes" : "no",
                        going_on ? "-" : scope_name(r.verdict.scope),
                        going_on ? "-" : to_string(r.verdict.suppression),
-                       going_on ? "-" : subtype(r.verdict.outcome));
+                       going_on ? "-" : subtype(r.verdict.decision));
   }
   return out;
 }

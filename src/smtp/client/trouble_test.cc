@@ -14,16 +14,16 @@ struct Case {
   Stage stage;
   int code;
   const char* enhanced;
-  Outcome outcome;
+  Decision decision;
   Scope scope;
   bool next_mx;
   S suppression;
 };
 
 TEST(Trouble, Table) {
-  constexpr auto kD = Outcome::kDelivered;
-  constexpr auto kF = Outcome::kDeferred;
-  constexpr auto kB = Outcome::kBounced;
+  constexpr auto kD = Decision::kDelivered;
+  constexpr auto kF = Decision::kDeferred;
+  constexpr auto kB = Decision::kBounced;
   constexpr auto kSite = Scope::kDestinationSite;
   const Case cases[] = {
       {Stage::kDataEnd, 250, "2.0.0", kD, Scope::kRecipient, false, S::kNone},
@@ -63,33 +63,33 @@ TEST(Trouble, Table) {
   };
   for (const auto& c : cases) {
     const Verdict v = classify_reply(c.stage, Reply(c.code, c.enhanced, "text"));
-    const Verdict want{c.outcome, c.scope, c.next_mx, c.suppression};
+    const Verdict want{c.decision, c.scope, c.next_mx, c.suppression};
     EXPECT_EQ(v, want) << c.code << " " << c.enhanced << " stage " << static_cast<int>(c.stage)
-                       << ": got outcome " << static_cast<int>(v.outcome) << " scope "
+                       << ": got decision " << static_cast<int>(v.decision) << " scope "
                        << static_cast<int>(v.scope) << " next_mx " << v.next_mx << " suppression "
                        << to_string(v.suppression);
   }
 }
 
 TEST(Trouble, WithoutAReply) {
-  const Verdict site{Outcome::kDeferred, Scope::kDestinationSite, true, S::kNone};
+  const Verdict site{Decision::kDeferred, Scope::kDestinationSite, true, S::kNone};
   for (auto stage : {Stage::kConnect, Stage::kGreeting, Stage::kEhlo, Stage::kStartTls}) {
     EXPECT_EQ(classify_failure(stage), site) << static_cast<int>(stage);
   }
-  const Verdict connection{Outcome::kDeferred, Scope::kConnection, false, S::kNone};
+  const Verdict connection{Decision::kDeferred, Scope::kConnection, false, S::kNone};
   for (auto stage : {Stage::kMail, Stage::kRcpt, Stage::kData, Stage::kDataEnd}) {
     EXPECT_EQ(classify_failure(stage), connection) << static_cast<int>(stage);
   }
   EXPECT_EQ(classify_reply(Stage::kRcpt, Reply(999, "", "junk")), connection);
   EXPECT_EQ(classify_missing(Stage::kStartTls), site);
   EXPECT_EQ(classify_missing(Stage::kMail),
-            (Verdict{Outcome::kBounced, Scope::kMessage, false, S::kNone}));
+            (Verdict{Decision::kBounced, Scope::kMessage, false, S::kNone}));
 }
 
 TEST(Trouble, Subtypes) {
-  EXPECT_EQ(subtype(Outcome::kDelivered), "OK");
-  EXPECT_EQ(subtype(Outcome::kDeferred), "SOFT_BOUNCE");
-  EXPECT_EQ(subtype(Outcome::kBounced), "HARD_BOUNCE");
+  EXPECT_EQ(subtype(Decision::kDelivered), "OK");
+  EXPECT_EQ(subtype(Decision::kDeferred), "SOFT_BOUNCE");
+  EXPECT_EQ(subtype(Decision::kBounced), "HARD_BOUNCE");
 }
 
 // docs/delivery.md shows the table the code runs: the rows between its header and the first

@@ -1,4 +1,4 @@
-#include "api/webhooks.h"
+#include "api/webhook_settings.h"
 
 #include <boost/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "app/domain_command.h"
+#include "app/zone_command.h"
 
 #include <fmt/format.h>
 
