@@ -48,6 +48,7 @@ KvConfigStore::~KvConfigStore() {
     std::lock_guard lock(state_mutex_);
     stopping_ = true;
   }
+  stop_.store(true);
   state_cv_.notify_all();
   if (thread_.joinable()) {
     thread_.join();
@@ -62,7 +63,7 @@ bool KvConfigStore::pause(std::chrono::milliseconds d) {
 void KvConfigStore::run() {
   kvStore* kv = nullptr;
   bool reported = false;
-  while (pause(std::chrono::milliseconds(0))) {
+  while (!stop_.load(std::memory_order_relaxed)) {
     if (!nats_.connected()) {
       pause(std::chrono::milliseconds(100));
       continue;
@@ -97,7 +98,7 @@ void KvConfigStore::watch_once(kvStore* kv) {
   }
   std::map<std::string, Slot> fresh;
   bool initial = true;
-  while (pause(std::chrono::milliseconds(0))) {
+  while (!stop_.load(std::memory_order_relaxed)) {
     kvEntry* e = nullptr;
     const natsStatus s = kvWatcher_Next(&e, w, kWatchPoll.count());
     if (s == NATS_TIMEOUT) {

@@ -14,6 +14,7 @@
 // writer's thread, other nodes' on the watch thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -96,6 +97,9 @@ class KvConfigStore final : public store::ConfigStore {
   std::condition_variable state_cv_;
   bool synced_ = false;
   bool stopping_ = false;
+  // The same, read without the mutex by the watch loops: a condition-variable wait per entry
+  // cost 80 us (17 s to load 200,000 entries instead of 2; bench/cluster_config.sh).
+  std::atomic<bool> stop_{false};
   std::thread thread_;
 };
 
