@@ -71,7 +71,7 @@ fuzz: deps
 	@echo "run, e.g.: build-fuzz/fuzz/fuzz_json -max_total_time=600 fuzz/corpus/json"
 
 format:
-	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i
+	find src fuzz bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
 
 clean:
 	rm -rf $(BUILD_DIR) $(SANITIZE_DIR) $(TSAN_DIR) build-fuzz
