@@ -264,6 +264,7 @@ int serve(const Config& config) {
           // A store write: on the worker pool.
           asio::post(workers, [list, account = o.account, recipient = o.recipient,
                                bounce = o.verdict.suppression, reply = o.reply] {
+            // add_bounce logs its own failure; the bounce is already final for this job.
             (void)list->add_bounce(account, recipient, bounce, reply, now_ms());
           });
         }

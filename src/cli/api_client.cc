@@ -9,6 +9,7 @@
 
 #include "net/asio.h"
 #include "net/http_url.h"
+#include "net/tls_context.h"
 
 namespace txmail::cli {
 
@@ -104,7 +105,7 @@ Result<ApiReply> call(const ApiTarget& target, const std::string& method, const 
   ctx.set_default_verify_paths();
   ctx.set_verify_mode(asio::ssl::verify_peer);
   beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-  SSL_set_tlsext_host_name(stream.native_handle(), url->http.host.c_str());
+  net::set_server_name(stream.native_handle(), url->http.host);
   stream.set_verify_callback(asio::ssl::host_name_verification(url->http.host));
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(120));
   beast::get_lowest_layer(stream).connect(endpoints, ec);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "dns/mx.h"
+#include "net/tls_context.h"
 
 namespace txmail::events {
 
@@ -130,7 +131,7 @@ awaitable<std::string> WebhookConnection::connect(const net::HttpUrl& url,
     co_return std::string();
   }
   secure_.emplace(std::move(stream), *tls_);
-  SSL_set_tlsext_host_name(secure_->native_handle(), url.host.c_str());
+  net::set_server_name(secure_->native_handle(), url.host);
   secure_->set_verify_callback(asio::ssl::host_name_verification(url.host));
   beast::get_lowest_layer(*secure_).expires_at(deadline);
   auto [hec] = co_await secure_->async_handshake(asio::ssl::stream_base::client, use_tuple);

@@ -4,6 +4,8 @@
 
 #include <openssl/ssl.h>
 
+#include "net/tls_context.h"
+
 namespace txmail::net {
 
 Connection::Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls)
@@ -151,7 +153,7 @@ awaitable<Result<void>> Connection::handshake_client(const std::string& host, bo
   }
   tls_stream_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_ctx_);
   SSL* ssl = tls_stream_->native_handle();
-  SSL_set_tlsext_host_name(ssl, host.c_str());
+  set_server_name(ssl, host);
   if (verify) {
     SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
     SSL_set1_host(ssl, host.c_str());

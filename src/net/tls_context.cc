@@ -93,4 +93,12 @@ Result<std::shared_ptr<asio::ssl::context>> make_client_tls() {
   return ctx;
 }
 
+void set_server_name(SSL* ssl, const std::string& host) {
+  // SSL_set_tlsext_host_name is a macro that casts the name with a C cast (to void*).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+  SSL_set_tlsext_host_name(ssl, host.c_str());
+#pragma GCC diagnostic pop
+}
+
 }  // namespace txmail::net

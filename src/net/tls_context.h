@@ -21,5 +21,9 @@ Result<std::shared_ptr<asio::ssl::context>> make_server_tls(const TlsFiles& file
 // For outbound connections: TLS 1.2+, the system's trusted CAs (used when a connection asks
 // for verification).
 Result<std::shared_ptr<asio::ssl::context>> make_client_tls();
+// Names the server an outbound TLS connection is for (SNI). Like OpenSSL's
+// SSL_set_tlsext_host_name, whose result every caller ignored: it fails only for a name
+// longer than 255 bytes, which certificate verification then refuses anyway.
+void set_server_name(SSL* ssl, const std::string& host);
 
 }  // namespace txmail::net

@@ -361,11 +361,14 @@ awaitable<std::vector<RecipientAnswer>> ClientSession::send(const Outgoing& out)
     const RecipientAnswer refused = judge(Stage::kMail, replies[0]);
     if (usable_ && replies.size() == commands.size() && replies.back()
         && replies.back()->code == 354) {
-      co_await write(".\r\n",
-                     options_.command_timeout);  // a pipelined DATA went through: end it empty
-      (void)co_await read_reply(options_.data_end_timeout);
+      // A pipelined DATA went through: end it empty. Its reply cannot change the outcome (MAIL
+      // was refused); a failed write or read leaves the connection unusable for the RSET.
+      if (auto sent = co_await write(".\r\n", options_.command_timeout); sent) {
+        (void)co_await read_reply(options_.data_end_timeout);
+      }
     }
     if (usable_) {
+      // Best effort, to reuse the connection: a failure marks it unusable, the outcome stands.
       (void)co_await command("RSET", options_.command_timeout);
     }
     co_return all(out, refused);
@@ -385,9 +388,11 @@ awaitable<std::vector<RecipientAnswer>> ClientSession::send(const Outgoing& out)
   const Result<Reply>* data_reply = data_sent ? &replies.back() : nullptr;
   if (accepted.empty() || data_reply == nullptr || !*data_reply || (*data_reply)->code != 354) {
     if (data_reply != nullptr && *data_reply && (*data_reply)->code == 354) {
-      // Pipelined DATA accepted though no recipient was: send an empty message end.
-      co_await write(".\r\n", options_.command_timeout);
-      (void)co_await read_reply(options_.data_end_timeout);
+      // Pipelined DATA accepted though no recipient was: send an empty message end. Its reply
+      // cannot change the outcome; a failed write leaves the connection unusable.
+      if (auto sent = co_await write(".\r\n", options_.command_timeout); sent) {
+        (void)co_await read_reply(options_.data_end_timeout);
+      }
     }
     if (!accepted.empty()) {
       const RecipientAnswer data =
@@ -399,6 +404,7 @@ awaitable<std::vector<RecipientAnswer>> ClientSession::send(const Outgoing& out)
       }
     }
     if (usable_) {
+      // Best effort, to reuse the connection: a failure marks it unusable, the outcome stands.
       (void)co_await command("RSET", options_.command_timeout);
     }
     co_return results;
@@ -427,6 +433,7 @@ awaitable<std::vector<RecipientAnswer>> ClientSession::send(const Outgoing& out)
 
 awaitable<void> ClientSession::quit() {
   if (usable_) {
+    // The connection is closed below whatever the reply: there is nothing to do with it.
     (void)co_await command("QUIT", std::chrono::seconds(10));
   }
   usable_ = false;
