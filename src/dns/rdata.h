@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "dns/resolver.h"
+#include "dns/records.h"
 
 namespace txmail::dns {
 
