@@ -31,34 +31,6 @@ constexpr const char* kInternalError =
 constexpr const char* kBodyTooLarge =
     R"({"type":"/problems/body-too-large","title":"Content Too Large","status":413,"detail":"the request body is over http.max_body"})";
 
-
-// Percent-decodes a path; false for a malformed escape or an encoded NUL, CR or LF.
-bool decode_path(std::string_view in, std::string& out) {
-  out.clear();
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) {
-      return false;
-    }
-    const int hi = hex_value(in[i + 1]);
-    const int lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return false;
-    }
-    const char c = static_cast<char>(hi * 16 + lo);
-    if (c == '\0' || c == '\r' || c == '\n') {
-      return false;
-    }
-    out.push_back(c);
-    i += 2;
-  }
-  return true;
-}
-
 }  // namespace
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
