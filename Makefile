@@ -11,7 +11,7 @@ FUZZ_DIR ?= build-fuzz
 # Every libFuzzer target (fuzz/<name>_fuzz.cc, listed in fuzz/CMakeLists.txt); `make test` runs
 # each for FUZZ_SECONDS.
 FUZZ_TARGETS := $(patsubst fuzz/%_fuzz.cc,%,$(wildcard fuzz/*_fuzz.cc))
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 15
 # The slow scenarios (minutes of waiting for retries, load and crashes) run in the plain build
 # only; everything else runs again under AddressSanitizer and UndefinedBehaviorSanitizer.
 SANITIZE_SKIP ?= webhooks_retry|webhooks_isolation|webhooks_crash|delivery_many_destinations|delivery_tenant_fairness|crash_consistency|delivery_restart|hostile_slowloris
