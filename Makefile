@@ -7,6 +7,11 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
 SANITIZE_DIR ?= build-sanitize
+FUZZ_DIR ?= build-fuzz
+# Every libFuzzer target (fuzz/<name>_fuzz.cc, listed in fuzz/CMakeLists.txt); `make test` runs
+# each for FUZZ_SECONDS.
+FUZZ_TARGETS := $(patsubst fuzz/%_fuzz.cc,%,$(wildcard fuzz/*_fuzz.cc))
+FUZZ_SECONDS ?= 15
 # The slow scenarios (minutes of waiting for retries, load and crashes) run in the plain build
 # only; everything else runs again under AddressSanitizer and UndefinedBehaviorSanitizer.
 SANITIZE_SKIP ?= webhooks_retry|webhooks_isolation|webhooks_crash|delivery_many_destinations|delivery_tenant_fairness|crash_consistency|delivery_restart|hostile_slowloris
@@ -21,7 +26,7 @@ TSAN_TESTS ?= ^unit\.(store|events|queue)\.
 # third-party code (each one says why in the file).
 TSAN_OPTIONS_ALL ?= halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp
 
-.PHONY: deps build run test test-sanitize test-tsan bench fuzz format clean
+.PHONY: deps build run test test-sanitize test-tsan test-fuzz bench fuzz format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -40,6 +45,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 	$(MAKE) test-sanitize
 	$(MAKE) test-tsan
+	$(MAKE) test-fuzz
 
 $(SANITIZE_DIR)/build.ninja:
 	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTXMAIL_SANITIZE=ON
@@ -64,14 +70,17 @@ bench: build
 	bash bench/dkim.sh
 
 fuzz: deps
-	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DTXMAIL_FUZZ=ON \
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DTXMAIL_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_smtp_command fuzz_base64 fuzz_json \
-	  fuzz_dkim_tags fuzz_smtp_reply fuzz_spool_record
-	@echo "run, e.g.: build-fuzz/fuzz/fuzz_json -max_total_time=600 fuzz/corpus/json"
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@echo "run, e.g.: $(FUZZ_DIR)/fuzz/fuzz_json -max_total_time=600 fuzz/corpus/json"
+
+# Short runs (CI): each target for FUZZ_SECONDS from its seed corpus; any crash fails.
+test-fuzz: fuzz
+	bash scripts/fuzz-short.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(JOBS) $(FUZZ_TARGETS)
 
 format:
 	find src fuzz bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) $(SANITIZE_DIR) $(TSAN_DIR) build-fuzz
+	rm -rf $(BUILD_DIR) $(SANITIZE_DIR) $(TSAN_DIR) $(FUZZ_DIR)

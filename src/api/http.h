@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "api/request_target.h"
+
 namespace txmail::api {
 
 struct Request {
@@ -32,9 +34,6 @@ struct Request {
     return {};
   }
 };
-
-// The percent-decoded value of a query parameter ("" when absent); '+' is a space.
-std::string query_param(std::string_view query, std::string_view name);
 
 struct Response {
   int status = 200;

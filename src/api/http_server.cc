@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <mutex>
 
+#include "api/forwarded.h"
 #include "common/ids.h"
 #include "common/log.h"
 
@@ -30,34 +31,6 @@ constexpr const char* kInternalError =
     R"({"type":"/problems/internal-error","title":"Internal Server Error","status":500,"detail":"the request failed; it is logged"})";
 constexpr const char* kBodyTooLarge =
     R"({"type":"/problems/body-too-large","title":"Content Too Large","status":413,"detail":"the request body is over http.max_body"})";
-
-
-// Percent-decodes a path; false for a malformed escape or an encoded NUL, CR or LF.
-bool decode_path(std::string_view in, std::string& out) {
-  out.clear();
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) {
-      return false;
-    }
-    const int hi = hex_value(in[i + 1]);
-    const int lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return false;
-    }
-    const char c = static_cast<char>(hi * 16 + lo);
-    if (c == '\0' || c == '\r' || c == '\n') {
-      return false;
-    }
-    out.push_back(c);
-    i += 2;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -98,36 +71,6 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
                        [&ip](const net::Cidr& c) { return c.contains(ip); });
   }
 
-  // The client's address: the peer's, or behind a trusted proxy the last address of
-  // X-Forwarded-For that is not a trusted proxy's (anything before it the client made up).
-  std::string client_of(const std::string& peer, std::string_view forwarded) const {
-    if (forwarded.empty() || !trusted_proxy(peer)) {
-      return peer;
-    }
-    std::string client = peer;
-    while (!forwarded.empty()) {
-      const std::size_t comma = forwarded.rfind(',');
-      std::string_view hop = comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
-      forwarded = comma == std::string_view::npos ? std::string_view() : forwarded.substr(0, comma);
-      while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t')) {
-        hop.remove_prefix(1);
-      }
-      while (!hop.empty() && (hop.back() == ' ' || hop.back() == '\t')) {
-        hop.remove_suffix(1);
-      }
-      std::array<std::uint8_t, 16> bytes{};
-      bool v4 = false;
-      if (!net::parse_ip(hop, bytes, v4)) {
-        break;  // not an address: stop believing what comes before it
-      }
-      client = std::string(hop);
-      if (!trusted_proxy(client)) {
-        break;
-      }
-    }
-    return client;
-  }
-
   // The request's header fields (names lower-cased), the client's address and the transport.
   template <typename Fields>
   void fill_head(Request& r, const Fields& fields, const std::string& peer, bool is_tls) const {
@@ -142,7 +85,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
     for (auto [it, end] = fields.equal_range("X-Forwarded-For"); it != end; ++it) {
       forwarded.append(forwarded.empty() ? "" : ",").append(it->value().data(), it->value().size());
     }
-    r.remote_ip = client_of(peer, forwarded);
+    r.remote_ip = forwarded_client(peer, forwarded, options.trusted_proxies);
     r.tls = is_tls;
   }
 

@@ -7,6 +7,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "mime/headers.h"
+#include "mime/quoted_printable.h"
 #include "smtp/proto/address.h"
 
 namespace txmail::api::jobreq {
@@ -103,26 +104,6 @@ bool decode_base64_lines(std::string_view in, std::string& out) {
   return base64_decode(compact, out);
 }
 
-bool decode_qp(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '=') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 1 < in.size() && (in[i + 1] == '\n' || in[i + 1] == '\r')) {
-      i += (in[i + 1] == '\r' && i + 2 < in.size() && in[i + 2] == '\n') ? 2 : 1;
-      continue;
-    }
-    if (i + 2 >= in.size() || hex_value(in[i + 1]) < 0 || hex_value(in[i + 2]) < 0) {
-      return false;
-    }
-    out.push_back(static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2])));
-    i += 2;
-  }
-  return true;
-}
-
 // `content` with `contentEncoding` (plain, base64, quoted-printable) and `charset` (UTF-8 or
 // US-ASCII: JSON text is Unicode) applied; nullopt after an error.
 std::optional<std::string> read_text(JsonObject& o, std::size_t max_chars) {
@@ -145,7 +126,7 @@ std::optional<std::string> read_text(JsonObject& o, std::size_t max_chars) {
       return std::nullopt;
     }
   } else if (ieq(encoding, "quoted-printable")) {
-    if (!decode_qp(*content, out)) {
+    if (!mime::decode_quoted_printable(*content, out)) {
       o.error("content", "is not valid quoted-printable");
       return std::nullopt;
     }

@@ -3,16 +3,17 @@
 // ends up in a header refused. Pure: no I/O. The intake (jobs.cc) composes and spools it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "api/json_input.h"
-#include "api/jobs.h"
+#include "api/job_limits.h"
 #include "events/event.h"
 #include "mime/compose.h"
-#include "tenancy/recipient_policy.h"
+#include "tenancy/drop_reason.h"
 
 namespace txmail::api::jobreq {
 

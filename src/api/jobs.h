@@ -26,23 +26,16 @@ class JobsApi {
 #include <memory>
 
 #include "api/idempotency.h"
+#include "api/job_limits.h"
 #include "common/histogram.h"
 #include "events/event_log.h"
 #include "store/spool.h"
 #include "tenancy/account_directory.h"
+#include "tenancy/recipient_policy.h"
 #include "tenancy/dkim_keyring.h"
 #include "tenancy/suppression.h"
 
 namespace txmail::api {
-
-struct JobLimits {
-  std::size_t max_recipients = 1000;          // all addresses of all blocks together
-  std::size_t max_message_bytes = 20'000'000;  // each composed message
-  std::size_t max_subject_chars = 500;
-  // All the job's composed messages together: a job is composed whole before it is spooled,
-  // so this bounds the memory one request can take (1,000 blocks x 20 MB would be 20 GB).
-  std::size_t max_job_bytes = 256 * 1024 * 1024;
-};
 
 struct JobsDeps {
   tenancy::AccountDirectory& accounts;

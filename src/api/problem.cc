@@ -123,32 +123,6 @@ int status_of(const Error& e) {
   return 500;
 }
 
-std::string query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    const std::size_t eq = pair.find('=');
-    if (pair.substr(0, eq) != name) {
-      continue;
-    }
-    std::string out;
-    const std::string_view v = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (v[i] == '+') {
-        out.push_back(' ');
-      } else if (v[i] == '%' && i + 2 < v.size() && hex_value(v[i + 1]) >= 0 && hex_value(v[i + 2]) >= 0) {
-        out.push_back(static_cast<char>(hex_value(v[i + 1]) * 16 + hex_value(v[i + 2])));
-        i += 2;
-      } else {
-        out.push_back(v[i]);
-      }
-    }
-    return out;
-  }
-  return {};
-}
-
 Response from_error(const Error& e) {
   const int status = status_of(e);
   return problem(status, title_of(status), e.detail);

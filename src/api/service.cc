@@ -61,38 +61,6 @@ const std::vector<Route> kRoutes = {
     {"POST", "/v2/admin/resume", Access::kAdmin, false},
 };
 
-std::vector<std::string_view> segments(std::string_view path) {
-  std::vector<std::string_view> out;
-  while (!path.empty()) {
-    if (path.front() == '/') {
-      path.remove_prefix(1);
-      continue;
-    }
-    const std::size_t slash = path.find('/');
-    out.push_back(path.substr(0, slash));
-    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
-  }
-  return out;
-}
-
-// The values of the pattern's {parameters}, or nullopt when the path does not match.
-std::optional<std::vector<std::string>> match(const std::string& pattern, std::string_view path) {
-  const auto want = segments(pattern);
-  const auto got = segments(path);
-  if (want.size() != got.size()) {
-    return std::nullopt;
-  }
-  std::vector<std::string> params;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    if (want[i].starts_with("{")) {
-      params.emplace_back(got[i]);
-    } else if (want[i] != got[i]) {
-      return std::nullopt;
-    }
-  }
-  return params;
-}
-
 bool iequals_prefix(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) {
     return false;
@@ -239,7 +207,7 @@ void ApiService::handle(Request r, HttpServer::Done done) {
   std::vector<std::string> params;
   std::string allow;
   for (const auto& candidate : kRoutes) {
-    auto m = match(candidate.pattern, r.path);
+    auto m = match_route(candidate.pattern, r.path);
     if (!m) {
       continue;
     }

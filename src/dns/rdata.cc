@@ -67,10 +67,14 @@ std::optional<std::string> decode_name(std::string_view wire, std::size_t& consu
     if (len > 63 || pos + 1 + len > wire.size()) {
       return std::nullopt;  // compression pointers do not appear in resolver-decoded RDATA
     }
+    const std::string_view label = wire.substr(pos + 1, len);
+    if (label.find('.') != std::string_view::npos) {
+      return std::nullopt;  // no text form: it would read as two labels (or a trailing dot)
+    }
     if (!name.empty()) {
       name.push_back('.');
     }
-    name.append(wire.substr(pos + 1, len));
+    name.append(label);
     pos += 1 + len;
     if (name.size() > 253) {
       return std::nullopt;

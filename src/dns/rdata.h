@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "dns/resolver.h"
+#include "dns/records.h"
 
 namespace txmail::dns {
 
@@ -16,7 +16,8 @@ std::optional<std::string> decode_aaaa(std::string_view rdata);
 std::optional<MxRecord> decode_mx(std::string_view rdata);
 std::optional<std::string> decode_txt(std::string_view rdata);
 std::optional<TlsaRecord> decode_tlsa(std::string_view rdata);
-// A wire-format name ("\x07example\x03org\x00") as "example.org" (lower case); "" for the root.
+// A wire-format name ("\x07example\x03org\x00") as "example.org" (lower case); "" for the root;
+// nullopt for a label holding a dot (it has no text form).
 std::optional<std::string> decode_name(std::string_view wire, std::size_t& consumed);
 
 }  // namespace txmail::dns

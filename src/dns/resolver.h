@@ -8,32 +8,14 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "dns/records.h"
 #include "net/asio.h"
 
 namespace txmail::dns {
-
-enum class RecordType : std::uint16_t { kA = 1, kMx = 15, kTxt = 16, kAaaa = 28, kTlsa = 52 };
-
-struct MxRecord {
-  std::uint16_t preference = 0;
-  std::string exchange;  // lower case, no trailing dot; "" for the null MX (RFC 7505)
-
-  bool operator==(const MxRecord&) const = default;
-};
-
-struct TlsaRecord {
-  std::uint8_t usage = 0;
-  std::uint8_t selector = 0;
-  std::uint8_t matching = 0;
-  std::string data;  // raw association data
-
-  bool operator==(const TlsaRecord&) const = default;
-};
 
 // One answer. `values` holds, per type: A and AAAA as textual addresses, TXT as the
 // concatenated character-strings of each record; MX and TLSA are in `mx` and `tlsa`.
@@ -60,9 +42,5 @@ class Resolver {
   // executor.
   virtual awaitable<Result<Answer>> query(std::string name, RecordType type) = 0;
 };
-
-std::string_view type_name(RecordType type);
-// Lower-cases and drops one trailing dot.
-std::string normalize_name(std::string_view name);
 
 }  // namespace txmail::dns

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include <boost/json/object.hpp>
-#include "tenancy/recipient_policy.h"
+#include "tenancy/drop_reason.h"
 
 namespace txmail::events {
 

@@ -8,6 +8,9 @@
 namespace txmail::net {
 
 bool parse_ip(std::string_view text, std::array<std::uint8_t, 16>& out, bool& v4) {
+  if (text.find('\0') != std::string_view::npos) {
+    return false;  // inet_pton would stop at the NUL and accept what comes before it
+  }
   const std::string s(text);
   in_addr a4{};
   in6_addr a6{};

@@ -39,6 +39,12 @@ TEST(Cidr, RefusesGarbage) {
        {"", "1.2.3", "1.2.3.4/33", "1.2.3.4/-1", "::1/129", "host.example", "1.2.3.4/"}) {
     EXPECT_FALSE(Cidr::parse(bad)) << bad;
   }
+  // inet_pton stops at a NUL: what comes before it must not pass for the whole.
+  std::array<std::uint8_t, 16> bytes{};
+  bool v4 = false;
+  EXPECT_FALSE(parse_ip(std::string_view("10.0.0.1\0junk", 13), bytes, v4));
+  EXPECT_FALSE(Cidr::parse(std::string_view("10.0.0.0\0/8", 11)));
+  EXPECT_FALSE(Cidr::parse("10.0.0.0/8")->contains(std::string_view("10.0.0.1\0", 9)));
 }
 
 }  // namespace

@@ -27,6 +27,9 @@ std::int64_t unzigzag(std::uint64_t v) {
   return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
 }
 
+// The fewest bytes a recipient takes: two empty strings and three one-byte varints.
+constexpr std::size_t kMinRecipientBytes = 5;
+
 class Reader {
  public:
   explicit Reader(std::string_view in) : in_(in) {}
@@ -66,6 +69,7 @@ class Reader {
   }
 
   bool at_end() const { return pos_ == in_.size(); }
+  std::size_t remaining() const { return in_.size() - pos_; }
 
  private:
   std::string_view in_;
@@ -85,7 +89,7 @@ void put_recipients(std::string& out, const std::vector<SpoolRecipient>& recipie
 
 bool read_recipients(Reader& in, std::vector<SpoolRecipient>& out) {
   std::uint64_t count = 0;
-  if (!in.varint(count) || count > 1'000'000) {
+  if (!in.varint(count) || count > 1'000'000 || count > in.remaining() / kMinRecipientBytes) {
     return false;
   }
   out.resize(count);
@@ -173,6 +177,11 @@ Result<SpoolRecord> decode(std::string_view bytes) {
   if (!in.bytes(r.job_id) || !in.bytes(r.account) || !in.bytes(r.sender) || !in.varint(received)
       || !in.varint(flags) || !in.varint(count) || count > 1'000'000) {
     return corrupt("truncated header");
+  }
+  // Checked before anything is allocated for them: a damaged count must not cost a million
+  // empty recipients (found by fuzz/spool_record).
+  if (count > in.remaining() / kMinRecipientBytes) {
+    return corrupt("recipient count past the end");
   }
   r.received_ms = unzigzag(received);
   r.flags = static_cast<std::uint32_t>(flags);

@@ -4,20 +4,6 @@
 
 namespace txmail::tenancy {
 
-std::string_view drop_sub_type(DropReason reason) {
-  switch (reason) {
-    case DropReason::kInvalidAddress:
-      return "INVALID_ADDRESS";
-    case DropReason::kValidationError:
-      return "VALIDATION_ERROR";
-    case DropReason::kForbidden:
-      return "FORBIDDEN_RECIPIENT";
-    case DropReason::kPreviouslyBounced:
-      return "PREVIOUSLY_BOUNCED";
-  }
-  return "VALIDATION_ERROR";
-}
-
 std::optional<RecipientDrop> RecipientPolicy::check(const std::string& account,
                                                     const std::string& address,
                                                     std::int64_t now_ms) const {

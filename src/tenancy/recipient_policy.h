@@ -12,14 +12,10 @@
 #include <string>
 #include <string_view>
 
+#include "tenancy/drop_reason.h"
 #include "tenancy/suppression.h"
 
 namespace txmail::tenancy {
-
-enum class DropReason { kInvalidAddress, kValidationError, kForbidden, kPreviouslyBounced };
-
-// "INVALID_ADDRESS", "VALIDATION_ERROR", "FORBIDDEN_RECIPIENT", "PREVIOUSLY_BOUNCED".
-std::string_view drop_sub_type(DropReason reason);
 
 struct RecipientDrop {
   DropReason reason;

@@ -3,8 +3,8 @@
 // The slow password hash runs on the worker pool; a recent successful verification of the
 // same credentials is answered from a cache (Accounts::cached_login). Failures are limited per
 // connection (then 421) and per client IP within a window (then AUTH is refused).
-#include "common/base64.h"
 #include "common/log.h"
+#include "smtp/proto/sasl.h"
 #include "smtp/server/session.h"
 
 namespace txmail::smtp {
@@ -51,22 +51,22 @@ awaitable<void> Session::on_auth(const Command& cmd) {
     if (!response) {
       co_return;
     }
-    // authzid NUL authcid NUL passwd; an authzid other than the authcid is not allowed.
-    std::string decoded;
-    if (*response != "=" && !base64_decode(*response, decoded)) {
-      reply(501, "5.5.2", "Cannot decode response");
+    auto credentials = decode_plain_response(*response);
+    if (!credentials) {
+      switch (credentials.error()) {
+        case SaslError::kUndecodable:
+          reply(501, "5.5.2", "Cannot decode response");
+          break;
+        case SaslError::kMalformed:
+          reply(501, "5.5.2", "Malformed PLAIN response");
+          break;
+      }
       co_return;
     }
-    const std::size_t first = decoded.find('\0');
-    const std::size_t second = first == std::string::npos ? first : decoded.find('\0', first + 1);
-    if (second == std::string::npos) {
-      reply(501, "5.5.2", "Malformed PLAIN response");
-      co_return;
-    }
-    const std::string authzid = decoded.substr(0, first);
-    user = decoded.substr(first + 1, second - first - 1);
-    password = decoded.substr(second + 1);
-    if (!authzid.empty() && authzid != user) {
+    user = std::move(credentials->user);
+    password = std::move(credentials->password);
+    // An authzid other than the authcid is not allowed.
+    if (!credentials->authzid.empty() && credentials->authzid != user) {
       auth_user_ = user;
       auth_failed("authzid differs");
       co_return;
@@ -76,19 +76,23 @@ awaitable<void> Session::on_auth(const Command& cmd) {
     if (!u) {
       u = co_await auth_response("VXNlcm5hbWU6");  // "Username:"
     }
-    if (!u || !base64_decode(*u, user)) {
+    std::optional<std::string> decoded_user = u ? decode_login_response(*u) : std::nullopt;
+    if (!decoded_user) {
       if (u) {
         reply(501, "5.5.2", "Cannot decode response");
       }
       co_return;
     }
+    user = std::move(*decoded_user);
     auto p = co_await auth_response("UGFzc3dvcmQ6");  // "Password:"
-    if (!p || !base64_decode(*p, password)) {
+    std::optional<std::string> decoded_password = p ? decode_login_response(*p) : std::nullopt;
+    if (!decoded_password) {
       if (p) {
         reply(501, "5.5.2", "Cannot decode response");
       }
       co_return;
     }
+    password = std::move(*decoded_password);
   } else {
     reply(504, "5.5.4", "Unrecognized authentication type");
     co_return;
