@@ -32,8 +32,10 @@ using namespace txmail;
 namespace {
 
 [[noreturn]] void usage(const std::string& why) {
-  fmt::print(stderr, "cluster_config_fill: {}\nusage: cluster_config_fill --nats URL --master-key FILE "
-                     "[--accounts N] [--domains N] [--threads T] [--prefix P]\n", why);
+  fmt::print(stderr,
+             "cluster_config_fill: {}\nusage: cluster_config_fill --nats URL --master-key FILE "
+             "[--accounts N] [--domains N] [--threads T] [--prefix P]\n",
+             why);
   std::exit(2);
 }
 
@@ -52,13 +54,20 @@ int main(int argc, char** argv) {
       usage(a + " needs a value");
     }
     const std::string v = argv[++i];
-    if (a == "--nats") nats = v;
-    else if (a == "--master-key") key_file = v;
-    else if (a == "--accounts") accounts = std::stol(v);
-    else if (a == "--domains") domains = std::stol(v);
-    else if (a == "--threads") threads = std::stoi(v);
-    else if (a == "--prefix") prefix = v;
-    else usage("unknown option " + a);
+    if (a == "--nats")
+      nats = v;
+    else if (a == "--master-key")
+      key_file = v;
+    else if (a == "--accounts")
+      accounts = std::stol(v);
+    else if (a == "--domains")
+      domains = std::stol(v);
+    else if (a == "--threads")
+      threads = std::stoi(v);
+    else if (a == "--prefix")
+      prefix = v;
+    else
+      usage("unknown option " + a);
   }
   if (nats.empty() || key_file.empty()) {
     usage("--nats and --master-key are required");
@@ -94,13 +103,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   const tenancy::DomainKey model_key = model->keys.at(0);
-  auto pem = master->open(model_key.sealed_private_key, "dkim:" + model->name + ":" + model_key.selector);
+  auto pem =
+      master->open(model_key.sealed_private_key, "dkim:" + model->name + ":" + model_key.selector);
   if (!pem) {
     fmt::print(stderr, "cluster_config_fill: {}\n", pem.error().detail);
     return 1;
   }
 
-  auto account_name = [&](long i) { return fmt::format("{}{:06}", prefix, i); };
+  auto account_name = [&](long i) {
+    return fmt::format("{}{:06}", prefix, i);
+  };
   std::atomic<long> next{0};
   std::atomic<long> failed{0};
   std::atomic<std::uint64_t> account_bytes{0};
@@ -167,9 +179,10 @@ int main(int argc, char** argv) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print("entries={} failed={} seconds={:.1f} per_second={:.0f} accounts={} account_bytes={} "
-             "domains={} domain_bytes={}\n",
-             total - failed, failed.load(), seconds, static_cast<double>(total - failed) / seconds,
-             accounts, account_bytes.load(), domains, domain_bytes.load());
+  fmt::print(
+      "entries={} failed={} seconds={:.1f} per_second={:.0f} accounts={} account_bytes={} "
+      "domains={} domain_bytes={}\n",
+      total - failed, failed.load(), seconds, static_cast<double>(total - failed) / seconds,
+      accounts, account_bytes.load(), domains, domain_bytes.load());
   return failed == 0 ? 0 : 1;
 }

@@ -28,7 +28,8 @@ std::string message_of(std::size_t size) {
 
 int main() {
   using Clock = std::chrono::steady_clock;
-  for (auto algorithm : {txmail::dkim::Algorithm::kRsaSha256, txmail::dkim::Algorithm::kEd25519Sha256}) {
+  for (auto algorithm :
+       {txmail::dkim::Algorithm::kRsaSha256, txmail::dkim::Algorithm::kEd25519Sha256}) {
     auto key = txmail::dkim::PrivateKey::generate(algorithm);
     if (!key) {
       fmt::print(stderr, "{}\n", key.error().detail);

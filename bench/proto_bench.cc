@@ -16,6 +16,7 @@ void BM_ParseMail(benchmark::State& state) {
     benchmark::DoNotOptimize(cmd);
   }
 }
+
 BENCHMARK(BM_ParseMail);
 
 void BM_ParseRcpt(benchmark::State& state) {
@@ -25,6 +26,7 @@ void BM_ParseRcpt(benchmark::State& state) {
     benchmark::DoNotOptimize(cmd);
   }
 }
+
 BENCHMARK(BM_ParseRcpt);
 
 // DATA of N bytes in 76-character lines with a few stuffed dots.
@@ -40,8 +42,10 @@ void BM_DotReader(benchmark::State& state) {
     txmail::smtp::DotReader reader(out, 1 << 30);
     benchmark::DoNotOptimize(reader.feed(wire));
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(wire.size()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations())
+                          * static_cast<std::int64_t>(wire.size()));
 }
+
 BENCHMARK(BM_DotReader)->Arg(1024)->Arg(10240)->Arg(1 << 20);
 
 }  // namespace

@@ -61,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       break;
     case 3:
-      if (const auto txt = txmail::dns::decode_txt(rdata); txt && txt->size() >= rdata.size() && !rdata.empty()) {
+      if (const auto txt = txmail::dns::decode_txt(rdata);
+          txt && txt->size() >= rdata.size() && !rdata.empty()) {
         __builtin_trap();  // every character-string costs a length octet
       }
       break;

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view pattern =
       eol == std::string_view::npos ? std::string_view("/v2/jobs/{id}") : in.substr(eol + 1);
   const std::size_t q = target.find('?');
-  const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  const std::string_view query =
+      q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
 
   std::string path;
   if (txmail::api::decode_path(target.substr(0, q), path)) {

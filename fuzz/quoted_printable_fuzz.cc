@@ -26,7 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const char c = encoded[i];
     const bool crlf = c == '\r' && i + 1 < encoded.size() && encoded[i + 1] == '\n';
     if (crlf) {
-      if (i - line_start > 76 || (i > line_start && (encoded[i - 1] == ' ' || encoded[i - 1] == '\t'))) {
+      if (i - line_start > 76
+          || (i > line_start && (encoded[i - 1] == ' ' || encoded[i - 1] == '\t'))) {
         __builtin_trap();
       }
       line_start = i + 2;

@@ -16,13 +16,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view response = eol == std::string_view::npos ? line : in.substr(eol + 1);
 
   // The first line as a command ("AUTH PLAIN <base64>"), its initial response decoded.
-  if (auto cmd = txmail::smtp::parse_command(std::string("AUTH ").append(line)); cmd && cmd->initial_response) {
+  if (auto cmd = txmail::smtp::parse_command(std::string("AUTH ").append(line));
+      cmd && cmd->initial_response) {
     (void)txmail::smtp::decode_plain_response(*cmd->initial_response);
     (void)txmail::smtp::decode_login_response(*cmd->initial_response);
   }
 
   if (auto plain = txmail::smtp::decode_plain_response(response)) {
-    if (plain->authzid.find('\0') != std::string::npos || plain->user.find('\0') != std::string::npos) {
+    if (plain->authzid.find('\0') != std::string::npos
+        || plain->user.find('\0') != std::string::npos) {
       __builtin_trap();
     }
     std::string joined = plain->authzid;

@@ -5,7 +5,8 @@
 //                                             → 201 the account, its SMTP password when generated,
 //                                               and a first API key (both shown only here)
 //   GET    /v2/admin/accounts[/{account}]     (one account: with its ETag)
-//   PATCH  /v2/admin/accounts/{account}       {"allowIps"?, "apiAllowIps"?, "pool"?, "hourlyLimit"?,
+//   PATCH  /v2/admin/accounts/{account}       {"allowIps"?, "apiAllowIps"?, "pool"?,
+//   "hourlyLimit"?,
 //                                              "allowUnverifiedDomains"?, "disabled"?}; If-Match
 //   DELETE /v2/admin/accounts/{account}       its keys and sender domains go too
 //   POST   /v2/admin/accounts/{account}/disable | /enable
@@ -13,7 +14,6 @@
 //   POST   /v2/admin/accounts/{account}/keys  {"name"?} → 201 the key, shown once
 //   DELETE /v2/admin/accounts/{account}/keys/{keyId}
 #include <boost/json.hpp>
-
 #include <charconv>
 
 #include "api/json_input.h"
@@ -57,11 +57,12 @@ json::object account_json(const tenancy::Account& a) {
 }
 
 json::object key_json(const tenancy::ApiKey& k) {
-  return json::object{{"id", k.id}, {"account", k.account}, {"name", k.name}, {"createdTs", k.created_ms}};
+  return json::object{
+      {"id", k.id}, {"account", k.account}, {"name", k.name}, {"createdTs", k.created_ms}};
 }
 
 Result<std::optional<std::pair<tenancy::Account, std::uint64_t>>> load(store::ConfigStore& config,
-                                                                        const std::string& name) {
+                                                                       const std::string& name) {
   auto e = config.get(tenancy::account_key(name));
   if (!e) {
     return tl::unexpected(e.error());
@@ -86,7 +87,8 @@ void read_cidrs(JsonObject& o, const char* key, std::vector<net::Cidr>& out) {
     auto cidr = v.is_string() ? net::Cidr::parse(std::string_view(v.as_string()))
                               : make_error(ErrorCode::kInvalidArgument, "must be a string");
     if (!cidr) {
-      o.errors().push_back(FieldError{o.at(key) + "[" + std::to_string(i) + "]", cidr.error().detail});
+      o.errors().push_back(
+          FieldError{o.at(key) + "[" + std::to_string(i) + "]", cidr.error().detail});
     } else {
       out.push_back(*cidr);
     }
@@ -168,7 +170,8 @@ Response set_disabled(store::ConfigStore& config, const std::string& name, bool 
     }
     auto& [a, revision] = **found;
     a.disabled = disabled;
-    auto put = config.put(tenancy::account_key(name), tenancy::to_json(a), store::Expect::at(revision));
+    auto put =
+        config.put(tenancy::account_key(name), tenancy::to_json(a), store::Expect::at(revision));
     if (put) {
       return ok(200, account_json(a));
     }
@@ -180,7 +183,9 @@ Response set_disabled(store::ConfigStore& config, const std::string& name, bool 
 }
 
 // The ETag of an account: its config store revision (the compare-and-set token).
-std::string etag(std::uint64_t revision) { return "\"" + std::to_string(revision) + "\""; }
+std::string etag(std::uint64_t revision) {
+  return "\"" + std::to_string(revision) + "\"";
+}
 
 // PATCH: some of an account's settings. With If-Match (the ETag a GET gave) the change applies
 // to that revision only, so of two operators editing at two sites exactly one wins and the
@@ -227,16 +232,24 @@ Response update(store::ConfigStore& config, const Request& r, const std::string&
     }
     auto& [a, revision] = **found;
     if (expected && *expected != revision) {
-      return problem(409, "Conflict", "account " + name + " changed since revision " + std::to_string(*expected)
-                                          + " (now " + std::to_string(revision) + "); read it again");
+      return problem(409, "Conflict",
+                     "account " + name + " changed since revision " + std::to_string(*expected)
+                         + " (now " + std::to_string(revision) + "); read it again");
     }
-    if (fields.contains("allowIps")) a.allow_ips = allow_ips;
-    if (fields.contains("apiAllowIps")) a.api_allow_ips = api_allow_ips;
-    if (pool) a.pool = *pool;
-    if (hourly) a.hourly_limit = *hourly;
-    if (unverified) a.allow_unverified_domains = *unverified;
-    if (disabled) a.disabled = *disabled;
-    auto put = config.put(tenancy::account_key(name), tenancy::to_json(a), store::Expect::at(revision));
+    if (fields.contains("allowIps"))
+      a.allow_ips = allow_ips;
+    if (fields.contains("apiAllowIps"))
+      a.api_allow_ips = api_allow_ips;
+    if (pool)
+      a.pool = *pool;
+    if (hourly)
+      a.hourly_limit = *hourly;
+    if (unverified)
+      a.allow_unverified_domains = *unverified;
+    if (disabled)
+      a.disabled = *disabled;
+    auto put =
+        config.put(tenancy::account_key(name), tenancy::to_json(a), store::Expect::at(revision));
     if (put) {
       Response res = ok(200, account_json(a));
       res.headers.emplace_back("ETag", etag(*put));
@@ -252,7 +265,8 @@ Response update(store::ConfigStore& config, const Request& r, const std::string&
   return problem(409, "Conflict", "the account changed concurrently; try again");
 }
 
-Response remove(store::ConfigStore& config, tenancy::DomainService* domains, const std::string& name) {
+Response remove(store::ConfigStore& config, tenancy::DomainService* domains,
+                const std::string& name) {
   auto found = load(config, name);
   if (!found) {
     return from_error(found.error());

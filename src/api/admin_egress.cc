@@ -1,7 +1,8 @@
 // /v2/admin/egress: the region's shared egress sources, pools and routes (cluster mode; issue
 // site-1 item 5), for the operator (admin token).
 //
-//   GET /v2/admin/egress   → 200 {"sources": [{name, address, ehlo, site}], "pools": {name: [source]},
+//   GET /v2/admin/egress   → 200 {"sources": [{name, address, ehlo, site}], "pools": {name:
+//   [source]},
 //                                 "routes": [{domain, relay}]}, with its ETag
 //   PUT /v2/admin/egress   the same document; If-Match: only that revision (409 otherwise)
 //
@@ -40,7 +41,8 @@ Result<void> check_every_site(const queue::EgressSettings& s) {
 Response admin_egress(store::ConfigStore& config, bool shared, const Request& r) {
   if (!shared) {
     return problem(404, "Not Found",
-                   "this node reads its egress sources, pools and routes from its config file (embedded mode)");
+                   "this node reads its egress sources, pools and routes from its config file "
+                   "(embedded mode)");
   }
   if (r.method == "GET") {
     auto e = config.get(queue::kEgressKey);
@@ -61,7 +63,8 @@ Response admin_egress(store::ConfigStore& config, bool shared, const Request& r)
   }
   store::Expect expect = store::Expect::any();
   if (const std::string m = r.header("if-match"); !m.empty()) {
-    const std::string digits = m.size() > 2 && m.front() == '"' && m.back() == '"' ? m.substr(1, m.size() - 2) : m;
+    const std::string digits =
+        m.size() > 2 && m.front() == '"' && m.back() == '"' ? m.substr(1, m.size() - 2) : m;
     std::uint64_t v = 0;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
     if (ec != std::errc() || end != digits.data() + digits.size() || v == 0) {
@@ -73,7 +76,8 @@ Response admin_egress(store::ConfigStore& config, bool shared, const Request& r)
   auto put = config.put(queue::kEgressKey, body, expect);
   if (!put) {
     if (put.error().code == ErrorCode::kConflict) {
-      return problem(409, "Conflict", "the egress settings changed since that revision; read them again");
+      return problem(409, "Conflict",
+                     "the egress settings changed since that revision; read them again");
     }
     return from_error(put.error());
   }

@@ -1,7 +1,6 @@
 #include "api/domains.h"
 
 #include "api/json_input.h"
-
 #include "dkim/key.h"
 
 namespace txmail::api {
@@ -9,7 +8,6 @@ namespace txmail::api {
 namespace json = boost::json;
 
 namespace {
-
 
 Response ok(int status, const json::value& v) {
   return Response{status, "application/json", json::serialize(v), {}};

@@ -16,8 +16,8 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "api/http.h"

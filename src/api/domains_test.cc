@@ -26,24 +26,26 @@ class DomainsApiTest : public ::testing::Test {
       tenancy::Account a;
       a.name = name;
       a.password_hash = "x";
-      ASSERT_TRUE(store_->put(tenancy::account_key(name), tenancy::to_json(a), store::Expect::any()));
+      ASSERT_TRUE(
+          store_->put(tenancy::account_key(name), tenancy::to_json(a), store::Expect::any()));
     }
     tenancy::DomainSettings settings;
     settings.service_zone = "svc.test";
-    service_ = std::make_unique<tenancy::DomainService>(*store_, settings, [] {
-      return tenancy::MasterKey::parse(std::string(64, '1'));
-    });
-    api_ = std::make_unique<DomainsApi>(*service_, [this](const std::vector<std::string>& names)
-                                                       -> Result<std::map<std::string, std::vector<std::string>>> {
-      if (dns_down_) {
-        return make_error(ErrorCode::kDnsTemporary, "SERVFAIL");
-      }
-      std::map<std::string, std::vector<std::string>> out;
-      for (const auto& n : names) {
-        out[n] = zone_[n];
-      }
-      return out;
-    });
+    service_ = std::make_unique<tenancy::DomainService>(
+        *store_, settings, [] { return tenancy::MasterKey::parse(std::string(64, '1')); });
+    api_ = std::make_unique<DomainsApi>(
+        *service_,
+        [this](const std::vector<std::string>& names)
+            -> Result<std::map<std::string, std::vector<std::string>>> {
+          if (dns_down_) {
+            return make_error(ErrorCode::kDnsTemporary, "SERVFAIL");
+          }
+          std::map<std::string, std::vector<std::string>> out;
+          for (const auto& n : names) {
+            out[n] = zone_[n];
+          }
+          return out;
+        });
   }
 
   void TearDown() override {
@@ -86,9 +88,13 @@ TEST_F(DomainsApiTest, AddListAndTenantIsolation) {
   r = call("POST", "/v2/domains", "other", R"({"domain": "shop.example"})");
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(r.content_type, "application/problem+json");
-  EXPECT_EQ(call("POST", "/v2/domains", "acme", R"({"domain": "x.example", "account": "other"})").status, 403);
+  EXPECT_EQ(
+      call("POST", "/v2/domains", "acme", R"({"domain": "x.example", "account": "other"})").status,
+      403);
   EXPECT_EQ(call("POST", "/v2/domains", "", R"({"domain": "x.example"})").status, 400);
-  EXPECT_EQ(call("POST", "/v2/domains", "", R"({"domain": "other.example", "account": "other"})").status, 201);
+  EXPECT_EQ(
+      call("POST", "/v2/domains", "", R"({"domain": "other.example", "account": "other"})").status,
+      201);
   EXPECT_EQ(call("POST", "/v2/domains", "acme", R"({"domain": "not a domain"})").status, 400);
   EXPECT_EQ(call("POST", "/v2/domains", "acme", "[1,2]").status, 400);
   EXPECT_EQ(call("POST", "/v2/domains", "acme", std::string(70000, ' ')).status, 413);
@@ -107,7 +113,8 @@ TEST_F(DomainsApiTest, AddListAndTenantIsolation) {
 TEST_F(DomainsApiTest, VerifyRotateImportAndRoutes) {
   auto r = call("POST", "/v2/domains", "acme", R"({"domain": "shop.example"})");
   ASSERT_EQ(r.status, 201);
-  const std::string record(parse(r).at("keys").as_array()[0].as_object().at("dns_record").as_string());
+  const std::string record(
+      parse(r).at("keys").as_array()[0].as_object().at("dns_record").as_string());
   dns_down_ = true;
   r = call("POST", "/v2/domains/shop.example/verify", "acme");
   EXPECT_EQ(r.status, 503);
@@ -121,7 +128,8 @@ TEST_F(DomainsApiTest, VerifyRotateImportAndRoutes) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(parse(r).at("keys").as_array().size(), 2U);
   EXPECT_EQ(call("POST", "/v2/domains/shop.example/rotate", "acme").status, 409);
-  EXPECT_EQ(call("POST", "/v2/domains/shop.example/keys", "acme", R"({"pem": "junk"})").status, 400);
+  EXPECT_EQ(call("POST", "/v2/domains/shop.example/keys", "acme", R"({"pem": "junk"})").status,
+            400);
   EXPECT_EQ(call("POST", "/v2/domains/shop.example/keys", "acme", "{}").status, 400);
   auto key = dkim::PrivateKey::generate(dkim::Algorithm::kEd25519Sha256);
   json::object body{{"pem", key->to_pem()}};

@@ -23,7 +23,8 @@ std::string forwarded_client(const std::string& peer, std::string_view forwarded
   std::string client = peer;
   while (!forwarded.empty()) {
     const std::size_t comma = forwarded.rfind(',');
-    std::string_view hop = comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
+    std::string_view hop =
+        comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
     forwarded = comma == std::string_view::npos ? std::string_view() : forwarded.substr(0, comma);
     while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t')) {
       hop.remove_prefix(1);

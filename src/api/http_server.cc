@@ -1,13 +1,13 @@
 #include "api/http_server.h"
 
+#include <array>
+#include <atomic>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <array>
-#include <atomic>
 #include <map>
-#include <type_traits>
 #include <mutex>
+#include <type_traits>
 
 #include "api/forwarded.h"
 #include "common/ids.h"
@@ -144,8 +144,7 @@ Result<void> HttpServer::bind() {
     }
     const auto port = static_cast<std::uint16_t>(std::stoi(l.address.substr(colon + 1)));
     if (l.tls && !state_->tls) {
-      return make_error(ErrorCode::kConfig,
-                        "http.listen_tls: HTTPS needs [tls] cert and key");
+      return make_error(ErrorCode::kConfig, "http.listen_tls: HTTPS needs [tls] cert and key");
     }
     auto acceptor = std::make_unique<tcp::acceptor>(state_->io.next());
     const tcp::endpoint ep(ip, port);
@@ -174,12 +173,16 @@ std::vector<std::pair<tcp::endpoint, bool>> HttpServer::endpoints() const {
   return out;
 }
 
-void HttpServer::set_precheck(Precheck precheck) { state_->precheck = std::move(precheck); }
+void HttpServer::set_precheck(Precheck precheck) {
+  state_->precheck = std::move(precheck);
+}
 
 void HttpServer::start() {
   for (auto& [a, is_tls] : state_->acceptors) {
     spawn_essential(a->get_executor(), "the HTTP accept loop",
-                    [state = state_, acceptor = a.get(), tls = is_tls] { return state->accept_loop(*acceptor, tls); });
+                    [state = state_, acceptor = a.get(), tls = is_tls] {
+                      return state->accept_loop(*acceptor, tls);
+                    });
   }
 }
 
@@ -259,8 +262,8 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
         R"({"type":"/problems/too-many-connections","title":"Service Unavailable","status":503,"detail":"too many connections from your address"})";
     static const std::string kBusy =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
-        "Retry-After: 5\r\nConnection: close\r\nContent-Length: " + std::to_string(kBody.size())
-        + "\r\n\r\n" + kBody;
+        "Retry-After: 5\r\nConnection: close\r\nContent-Length: "
+        + std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
     co_await asio::async_write(stream, asio::buffer(kBusy), use_tuple);
     co_return;
   }
@@ -272,6 +275,7 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
     });
   });
   const bool over_limit = connections.fetch_add(1) >= options.max_connections;
+
   // Given back however the loop ends, an exception included: the counts, the address's share
   // and the closer (which refers to this stream).
   struct Release {
@@ -279,6 +283,7 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
     std::shared_ptr<bool> alive;
     std::string remote;
     std::uint64_t id;
+
     ~Release() {
       *alive = false;
       state->connections.fetch_sub(1);
@@ -286,6 +291,7 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       state->untrack(id);
     }
   } release{this, alive, remote, id};
+
   beast::flat_buffer buffer;
   for (bool first = true;; first = false) {
     if (stopping) {
@@ -319,27 +325,35 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       if (hec == http::error::body_limit) {  // a Content-Length over the limit
         res = Response{413, "application/problem+json", kBodyTooLarge, {}};
       } else if (hec == http::error::header_limit) {
-        res = Response{431, "application/problem+json",
-                       R"({"type":"/problems/header-too-large","title":"Request Header Fields Too Large","status":431})",
-                       {}};
+        res = Response{
+            431,
+            "application/problem+json",
+            R"({"type":"/problems/header-too-large","title":"Request Header Fields Too Large","status":431})",
+            {}};
       } else {
-        res = Response{400, "application/problem+json",
-                       R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed HTTP request"})",
-                       {}};
+        res = Response{
+            400,
+            "application/problem+json",
+            R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed HTTP request"})",
+            {}};
       }
       close = true;
     } else if (over_limit && !is_health_check(parser.get())) {
-      res = Response{503, "application/problem+json",
-                     R"({"type":"/problems/too-many-connections","title":"Service Unavailable","status":503,"detail":"too many connections"})",
-                     {{"Retry-After", "5"}}};
+      res = Response{
+          503,
+          "application/problem+json",
+          R"({"type":"/problems/too-many-connections","title":"Service Unavailable","status":503,"detail":"too many connections"})",
+          {{"Retry-After", "5"}}};
       close = true;
     } else {
       auto& h = parser.get();
       if (h[http::field::expect] == "100-continue" && h[http::field::authorization].empty()) {
         // No credentials: no invitation to send a body either (issue harden-1).
-        res = Response{401, "application/problem+json",
-                       R"({"type":"/problems/unauthorized","title":"Unauthorized","status":401,"detail":"credentials are required: HTTP Basic or Bearer"})",
-                       {{"WWW-Authenticate", R"(Basic realm="txmail", Bearer realm="txmail")"}}};
+        res = Response{
+            401,
+            "application/problem+json",
+            R"({"type":"/problems/unauthorized","title":"Unauthorized","status":401,"detail":"credentials are required: HTTP Basic or Bearer"})",
+            {{"WWW-Authenticate", R"(Basic realm="txmail", Bearer realm="txmail")"}}};
         close = true;
       } else if (h[http::field::expect] == "100-continue") {
         // Credentials are checked before the body is invited: a stranger with a wrong
@@ -385,9 +399,11 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       } else if (bec && bec.category() == http::make_error_code(http::error::bad_chunk).category()
                  && bec != http::error::end_of_stream && bec != http::error::partial_message) {
         // A malformed body (a chunk size that overflows, a bad chunk): said, not just closed.
-        res = Response{400, "application/problem+json",
-                       R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed request body"})",
-                       {}};
+        res = Response{
+            400,
+            "application/problem+json",
+            R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed request body"})",
+            {}};
         close = true;
       } else if (bec) {
         break;
@@ -397,9 +413,11 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
         const std::size_t q = target.find('?');
         req.method = std::string(msg.method_string());
         if (!decode_path(target.substr(0, q), req.path) || !req.path.starts_with("/")) {
-          res = Response{400, "application/problem+json",
-                         R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed request target"})",
-                         {}};
+          res = Response{
+              400,
+              "application/problem+json",
+              R"({"type":"/problems/bad-request","title":"Bad Request","status":400,"detail":"malformed request target"})",
+              {}};
         } else {
           if (q != std::string_view::npos) {
             req.query = std::string(target.substr(q + 1));

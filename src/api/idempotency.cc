@@ -81,7 +81,8 @@ IdempotencyStore::Claim IdempotencyStore::claim(const std::string& account, cons
   return Claimed{};
 }
 
-void IdempotencyStore::finish(const std::string& account, const std::string& key, const Response& answer) {
+void IdempotencyStore::finish(const std::string& account, const std::string& key,
+                              const Response& answer) {
   std::lock_guard lock(mutex_);
   store::sqlite::Statement update(db_,
                                   "UPDATE idempotency SET status = ?, content_type = ?, body = ? "

@@ -27,6 +27,7 @@ class IdempotencyStore {
   IdempotencyStore& operator=(IdempotencyStore&&) = delete;
 
   struct Claimed {};  // go ahead; call finish() or abandon()
+
   // The first answer, or a problem (in progress, or the key was used for another request).
   using Claim = std::variant<Claimed, Response>;
 

@@ -7,7 +7,7 @@
 namespace txmail::api {
 
 struct JobLimits {
-  std::size_t max_recipients = 1000;          // all addresses of all blocks together
+  std::size_t max_recipients = 1000;           // all addresses of all blocks together
   std::size_t max_message_bytes = 20'000'000;  // each composed message
   std::size_t max_subject_chars = 500;
   // All the job's composed messages together: a job is composed whole before it is spooled,

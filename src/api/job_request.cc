@@ -15,10 +15,10 @@ namespace txmail::api::jobreq {
 namespace json = boost::json;
 
 bool ieq(std::string_view a, std::string_view b) {
-  return a.size() == b.size()
-         && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-              return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-            });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x))
+                  == std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 namespace {
@@ -91,7 +91,6 @@ bool valid_content_type(std::string_view t) {
   return !t.starts_with("multipart/") && !t.starts_with("message/");
 }
 
-
 // Base64 that may be broken into lines (CR LF or LF).
 bool decode_base64_lines(std::string_view in, std::string& out) {
   std::string compact;
@@ -138,8 +137,9 @@ std::optional<std::string> read_text(JsonObject& o, std::size_t max_chars) {
     o.error("content", "is not valid UTF-8 text");
     return std::nullopt;
   }
-  if (ieq(charset, "US-ASCII")
-      && std::any_of(out.begin(), out.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+  if (ieq(charset, "US-ASCII") && std::any_of(out.begin(), out.end(), [](char c) {
+        return static_cast<unsigned char>(c) >= 0x80;
+      })) {
     o.error("content", "holds non-ASCII characters but charset is US-ASCII");
     return std::nullopt;
   }
@@ -272,7 +272,8 @@ void read_mail_options(JsonObject& mail, Block& b) {
     std::string value = *u;
     mime::Mailbox m;
     std::string why;
-    if (!(value.starts_with("https://") || value.starts_with("http://") || value.starts_with("mailto:"))) {
+    if (!(value.starts_with("https://") || value.starts_with("http://")
+          || value.starts_with("mailto:"))) {
       if (parse_address(value, m, why)) {
         value = "mailto:" + m.address;
       } else {

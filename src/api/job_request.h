@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "api/json_input.h"
 #include "api/job_limits.h"
+#include "api/json_input.h"
 #include "events/event.h"
 #include "mime/compose.h"
 #include "tenancy/drop_reason.h"

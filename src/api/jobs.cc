@@ -38,8 +38,8 @@ namespace {
 using jobreq::Block;
 using jobreq::ieq;
 using jobreq::Job;
-using jobreq::Recipient;
 using jobreq::read_job;
+using jobreq::Recipient;
 
 std::string message_id_time(std::chrono::system_clock::time_point t) {
   const std::time_t secs = std::chrono::system_clock::to_time_t(t);
@@ -138,7 +138,8 @@ struct Intake {
   HttpServer::Done done;
 };
 
-void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, HttpServer::Done done) {
+void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
+                      HttpServer::Done done) {
   const auto now = std::chrono::system_clock::now();
   const std::int64_t received = now_ms();
   const std::string domain = mime::address_domain(job.mime_from.address);
@@ -165,7 +166,8 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
   }
   if (decision.kind == K::kUnavailable) {
     logger()->error("http job account={} domain={}: {}", r.account, domain, decision.text);
-    done(problem(503, "Service Unavailable", "signing is unavailable for this sender domain, try again later"));
+    done(problem(503, "Service Unavailable",
+                 "signing is unavailable for this sender domain, try again later"));
     return;
   }
 
@@ -189,8 +191,9 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
           if (!seen.insert(lower).second) {
             rc.drop = tenancy::DropReason::kValidationError;
             rc.detail = "the address appears twice in this block";
-          } else if (auto drop = d_.recipients != nullptr ? d_.recipients->check(r.account, rc.address, received)
-                                                          : std::nullopt) {
+          } else if (auto drop = d_.recipients != nullptr
+                                     ? d_.recipients->check(r.account, rc.address, received)
+                                     : std::nullopt) {
             rc.drop = drop->reason;
             rc.detail = std::move(drop->detail);
           }
@@ -205,7 +208,8 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
     rec.received_ms = received;
     for (Recipient* rc : all) {
       json::object a{{"email", rc->address}, {"mailId", rc->mail_id}};
-      events::Event e = events::make_event(rc->drop ? events::dropped_kind(*rc->drop) : events::Kind::kStarted);
+      events::Event e =
+          events::make_event(rc->drop ? events::dropped_kind(*rc->drop) : events::Kind::kStarted);
       e.job_id = job_id;
       e.mail_id = rc->mail_id;
       e.account = r.account;
@@ -214,8 +218,8 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
       e.reply = rc->detail;
       if (!rc->drop) {
         a["status"] = "ACCEPTED";
-        rec.recipients.push_back(store::SpoolRecipient{rc->address, rc->mail_id,
-                                                       store::RecipientStatus::kQueued, 0, received});
+        rec.recipients.push_back(store::SpoolRecipient{
+            rc->address, rc->mail_id, store::RecipientStatus::kQueued, 0, received});
         if (decision.kind == K::kUnsigned) {
           intake->events.push_back(e);
           events::Event note = events::make_event(events::Kind::kProcessed);
@@ -265,8 +269,8 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job, Htt
     c.message_id = message_id_time(now) + "." + rec.recipients.front().mail_id + "@" + d_.hostname;
     c.date = now;
     std::string message = "Received: from [" + r.remote_ip + "]\r\n\tby " + d_.hostname
-                          + " (txmail) with " + (r.tls ? "HTTPS" : "HTTP") + "\r\n\tid " + rec.job_id
-                          + ";\r\n\t" + date + "\r\n";
+                          + " (txmail) with " + (r.tls ? "HTTPS" : "HTTP") + "\r\n\tid "
+                          + rec.job_id + ";\r\n\t" + date + "\r\n";
     message += mime::compose(c);
     if (message.size() > d_.limits.max_message_bytes) {
       done(problem(413, "/problems/message-too-large", "Content Too Large",

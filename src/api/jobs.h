@@ -31,8 +31,8 @@ class JobsApi {
 #include "events/event_log.h"
 #include "store/spool.h"
 #include "tenancy/account_directory.h"
-#include "tenancy/recipient_policy.h"
 #include "tenancy/dkim_keyring.h"
+#include "tenancy/recipient_policy.h"
 #include "tenancy/suppression.h"
 
 namespace txmail::api {
@@ -46,7 +46,7 @@ struct JobsDeps {
   // Hands the job to delivery, which may take the record's message.
   std::function<void(store::SpoolRecord&)> on_spooled;
   const tenancy::RecipientPolicy* recipients = nullptr;  // null: nothing is dropped at intake
-  std::string hostname;  // Message-ID and Received
+  std::string hostname;                                  // Message-ID and Received
   JobLimits limits;
   Histogram* ack_latency = nullptr;  // request read to 202, per accepted job
   // Seals a job's notification endpoint (it may hold credentials) for the event log.

@@ -89,7 +89,8 @@ Response problem(int status, const std::string& title, const std::string& detail
 }
 
 Response invalid(const std::vector<FieldError>& errors) {
-  std::string detail = errors.empty() ? "the request is invalid" : errors.front().path + ": " + errors.front().message;
+  std::string detail = errors.empty() ? "the request is invalid"
+                                      : errors.front().path + ": " + errors.front().message;
   if (errors.size() > 1) {
     detail += " (and " + std::to_string(errors.size() - 1) + " more)";
   }

@@ -58,11 +58,13 @@ std::string query_param(std::string_view query, std::string_view name) {
       continue;
     }
     std::string out;
-    const std::string_view v = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    const std::string_view v =
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (v[i] == '+') {
         out.push_back(' ');
-      } else if (v[i] == '%' && i + 2 < v.size() && hex_value(v[i + 1]) >= 0 && hex_value(v[i + 2]) >= 0) {
+      } else if (v[i] == '%' && i + 2 < v.size() && hex_value(v[i + 1]) >= 0
+                 && hex_value(v[i + 2]) >= 0) {
         out.push_back(static_cast<char>(hex_value(v[i + 1]) * 16 + hex_value(v[i + 2])));
         i += 2;
       } else {

@@ -14,12 +14,13 @@ TEST(RequestTarget, DecodePath) {
       {"/v2/jobs/abc", true, "/v2/jobs/abc"},
       {"/v2/suppressions/a%40b.example", true, "/v2/suppressions/a@b.example"},
       {"/a%2fb", true, "/a/b"},
-      {"/a%4", false, ""},    // cut off
+      {"/a%4", false, ""},  // cut off
       {"/a%", false, ""},
-      {"/a%zz", false, ""},   // not hex
-      {"/a%00", false, ""},   // encoded NUL
+      {"/a%zz", false, ""},  // not hex
+      {"/a%00", false, ""},  // encoded NUL
       {"/a%0D%0A", false, ""},
   };
+
   for (const auto& c : cases) {
     std::string out;
     EXPECT_EQ(decode_path(c.in, out), c.ok) << c.in;

@@ -243,11 +243,12 @@ void ApiService::handle(Request r, HttpServer::Done done) {
       done(problem(403, "Forbidden", "the account " + r.account + " is disabled"));
       return;
     }
-    const std::int64_t hourly = a && a->hourly_limit >= 0 ? a->hourly_limit : d_.default_hourly_limit;
+    const std::int64_t hourly =
+        a && a->hourly_limit >= 0 ? a->hourly_limit : d_.default_hourly_limit;
     if (const std::int64_t wait = d_.limiter.acquire(r.account, hourly, now_ms()); wait > 0) {
-      Response res = problem(429, "Too Many Requests",
-                             "the account's limit of " + std::to_string(hourly)
-                                 + " requests an hour is reached");
+      Response res = problem(
+          429, "Too Many Requests",
+          "the account's limit of " + std::to_string(hourly) + " requests an hour is reached");
       res.headers.emplace_back("Retry-After", std::to_string(wait));
       done(std::move(res));
       return;
@@ -259,13 +260,15 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     done(Response{200, "application/json", R"({"status":"ok"})", {}});
   } else if (p == "/readyz") {
     const auto why = d_.unready ? d_.unready() : std::nullopt;
-    done(Response{why ? 503 : 200, "application/json",
+    done(Response{why ? 503 : 200,
+                  "application/json",
                   why ? json::serialize(json::object{{"status", "not ready"}, {"reason", *why}})
                       : R"({"status":"ready"})",
                   {}});
   } else if (p == "/metrics") {
-    done(d_.metrics ? Response{200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics(), {}}
-                    : problem(503, "Service Unavailable", "metrics are not available on this node"));
+    done(d_.metrics
+             ? Response{200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics(), {}}
+             : problem(503, "Service Unavailable", "metrics are not available on this node"));
   } else if (p == "/openapi.json") {
     done(Response{200, "application/json", std::string(openapi_document()), {}});
   } else if (p == "/v2/admin/drain" || p == "/v2/admin/resume") {
@@ -275,7 +278,8 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     }
     d_.set_draining(p == "/v2/admin/drain");
     const auto why = d_.unready ? d_.unready() : std::nullopt;
-    done(Response{200, "application/json",
+    done(Response{200,
+                  "application/json",
                   json::serialize(json::object{{"draining", p == "/v2/admin/drain"},
                                                {"ready", !why.has_value()},
                                                {"reason", why.value_or("")}}),
@@ -298,7 +302,8 @@ void ApiService::handle(Request r, HttpServer::Done done) {
   } else if (p == "/v2/jobs" && d_.jobs != nullptr) {
     if (auto why = d_.refuse_jobs ? d_.refuse_jobs() : std::nullopt) {
       logger()->info("api: job refused, the node takes no traffic: {}", *why);
-      Response res = problem(503, "Service Unavailable", "this node takes no new jobs now; try again or another node");
+      Response res = problem(503, "Service Unavailable",
+                             "this node takes no new jobs now; try again or another node");
       res.headers.emplace_back("Retry-After", "30");
       done(std::move(res));
       return;

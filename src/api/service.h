@@ -11,8 +11,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "api/http.h"
@@ -22,8 +22,8 @@
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
 #include "tenancy/domain_service.h"
-#include "tenancy/suppression.h"
 #include "tenancy/rate_limiter.h"
+#include "tenancy/suppression.h"
 
 namespace txmail::api {
 
@@ -33,10 +33,10 @@ class StatusApi;
 class WebhooksApi;
 
 enum class Access {
-  kPublic,    // no credentials
-  kAdmin,     // the admin token
-  kAccount,   // an account's credentials (or the admin token with X-Txmail-Account)
-  kEither,    // an account, or the operator acting on every account
+  kPublic,   // no credentials
+  kAdmin,    // the admin token
+  kAccount,  // an account's credentials (or the admin token with X-Txmail-Account)
+  kEither,   // an account, or the operator acting on every account
 };
 
 struct Route {

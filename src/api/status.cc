@@ -65,7 +65,6 @@ bool visible(const std::vector<events::Event>& list, const std::string& account)
 
 }  // namespace
 
-
 Response StatusApi::job(const std::string& job_id, const std::string& account) {
   if (!is_job_id(job_id)) {
     return problem(404, "Not Found", "no job " + job_id);

@@ -25,6 +25,7 @@ struct KeyChecker {
     std::string name;  // this level's place in its parent: ".key" or "[i]"
     std::size_t index = 0;
   };
+
   std::vector<Level> stack;
   std::string key;
   std::string pending;  // the next value's name in its parent
@@ -45,32 +46,41 @@ struct KeyChecker {
       pending = "[" + std::to_string(stack.back().index++) + "]";
     }
   }
+
   bool open(bool object) {
     value_name();
     stack.push_back(Level{object, {}, pending, 0});
     return true;
   }
+
   bool scalar() {
     value_name();
     return true;
   }
 
   bool on_document_begin(error_code&) { return true; }
+
   bool on_document_end(error_code&) { return true; }
+
   bool on_object_begin(error_code&) { return open(true); }
+
   bool on_object_end(std::size_t, error_code&) {
     stack.pop_back();
     return true;
   }
+
   bool on_array_begin(error_code&) { return open(false); }
+
   bool on_array_end(std::size_t, error_code&) {
     stack.pop_back();
     return true;
   }
+
   bool on_key_part(json::string_view s, std::size_t, error_code&) {
     key.append(s.data(), s.size());
     return true;
   }
+
   bool on_key(json::string_view s, std::size_t, error_code& ec) {
     key.append(s.data(), s.size());
     if (!stack.back().keys.insert(key).second) {
@@ -83,15 +93,25 @@ struct KeyChecker {
     key.clear();
     return true;
   }
+
   bool on_string_part(json::string_view, std::size_t, error_code&) { return true; }
+
   bool on_string(json::string_view, std::size_t, error_code&) { return scalar(); }
+
   bool on_number_part(json::string_view, error_code&) { return true; }
+
   bool on_int64(std::int64_t, json::string_view, error_code&) { return scalar(); }
+
   bool on_uint64(std::uint64_t, json::string_view, error_code&) { return scalar(); }
+
   bool on_double(double, json::string_view, error_code&) { return scalar(); }
+
   bool on_bool(bool, error_code&) { return scalar(); }
+
   bool on_null(error_code&) { return scalar(); }
+
   bool on_comment_part(json::string_view, error_code&) { return true; }
+
   bool on_comment(json::string_view, error_code&) { return true; }
 };
 

@@ -11,6 +11,7 @@ TEST(StrictJson, RefusesAKeyTwiceInOneObject) {
     const char* text;
     const char* duplicate;  // nullptr: none
   };
+
   const Case cases[] = {
       {R"({"a": 1, "b": 2})", nullptr},
       {R"({"a": 1, "a": 2})", "a"},

@@ -39,8 +39,9 @@ Response suppressions_api(tenancy::SuppressionList& list, const Request& r,
                           const std::string& pattern, const std::vector<std::string>& params) {
   const bool global = list.settings().global;
   if (r.account.empty() && !global) {
-    return problem(400, "Bad Request",
-                   "the suppression list is kept per account: name the account in X-Txmail-Account");
+    return problem(
+        400, "Bad Request",
+        "the suppression list is kept per account: name the account in X-Txmail-Account");
   }
   const std::string scope = list.scope_of(r.account);
   const bool may_change = !global || r.account.empty();
@@ -63,7 +64,8 @@ Response suppressions_api(tenancy::SuppressionList& list, const Request& r,
     }
     json::object body{{"suppressions", std::move(out)}};
     if (page.size() == limit) {
-      body["next"] = "/v2/suppressions?after=" + page.back().address + "&limit=" + std::to_string(limit);
+      body["next"] =
+          "/v2/suppressions?after=" + page.back().address + "&limit=" + std::to_string(limit);
     }
     return ok(200, body);
   }

@@ -42,7 +42,8 @@ std::optional<events::Endpoint> WebhooksApi::account_endpoint(const std::string&
   }
   auto plain = d_.open((*e)->value, "webhook-endpoint:" + account);
   if (!plain) {
-    logger()->error("webhooks: the endpoint of {} cannot be unsealed: {}", account, plain.error().detail);
+    logger()->error("webhooks: the endpoint of {} cannot be unsealed: {}", account,
+                    plain.error().detail);
     return std::nullopt;
   }
   return events::endpoint_from_json(*plain);
@@ -65,7 +66,10 @@ Response WebhooksApi::handle(const Request& r, const std::string& pattern) {
       return ok(200, json::object{{"replayed", *n}});
     }
     const std::string limit_text = query_param(r.query, "limit");
-    const std::size_t limit = limit_text.empty() ? 100 : std::clamp<std::size_t>(std::strtoul(limit_text.c_str(), nullptr, 10), 1, 1000);
+    const std::size_t limit =
+        limit_text.empty()
+            ? 100
+            : std::clamp<std::size_t>(std::strtoul(limit_text.c_str(), nullptr, 10), 1, 1000);
     auto list = d_.dispatcher->dead_letters(r.account, limit);
     if (!list) {
       logger()->error("webhooks: dead letters of {}: {}",
@@ -86,7 +90,8 @@ Response WebhooksApi::handle(const Request& r, const std::string& pattern) {
     return ok(200, json::object{{"deadLetters", std::move(out)}});
   }
   if (r.account.empty()) {
-    return problem(400, "Bad Request", "this is an account's setting: name the account in X-Txmail-Account");
+    return problem(400, "Bad Request",
+                   "this is an account's setting: name the account in X-Txmail-Account");
   }
   if (pattern == "/v2/webhooks/secret") {
     return ok(200, json::object{{"secret", d_.secret_of(r.account)},
@@ -127,7 +132,9 @@ Response WebhooksApi::handle(const Request& r, const std::string& pattern) {
   JsonObject o(std::get<json::object>(body), "", errors);
   events::Endpoint e;
   e.url = o.string("url", true, 1000).value_or("");
-  if (!e.url.empty() && (!(e.url.starts_with("https://") || e.url.starts_with("http://")) || !mime::header_safe(e.url))) {
+  if (!e.url.empty()
+      && (!(e.url.starts_with("https://") || e.url.starts_with("http://"))
+          || !mime::header_safe(e.url))) {
     o.error("url", "must be an http or https URL");
   }
   if (auto headers = o.object("headers")) {
@@ -159,8 +166,9 @@ Response WebhooksApi::handle(const Request& r, const std::string& pattern) {
   if (!errors.empty()) {
     return invalid(errors);
   }
-  auto put = d_.config.put(key_of(r.account), d_.seal(events::to_json(e), "webhook-endpoint:" + r.account),
-                           store::Expect::any());
+  auto put =
+      d_.config.put(key_of(r.account), d_.seal(events::to_json(e), "webhook-endpoint:" + r.account),
+                    store::Expect::any());
   return put ? ok(200, shown(e)) : from_error(put.error());
 }
 

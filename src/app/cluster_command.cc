@@ -16,7 +16,8 @@ int failed(const std::string& why) {
 
 Result<cluster::ClusterOptions> options_of(const Config& config) {
   if (!config.cluster.enabled()) {
-    return make_error(ErrorCode::kConfig, "cluster.nats: the configuration names no NATS server (not cluster mode)");
+    return make_error(ErrorCode::kConfig,
+                      "cluster.nats: the configuration names no NATS server (not cluster mode)");
   }
   return cluster_options(config);
 }
@@ -27,9 +28,10 @@ int cluster_keygen(const std::string& path) {
   if (auto r = cluster::keygen(path); !r) {
     return failed(r.error().detail);
   }
-  fmt::print("cluster master key written to {} (mode 0600): copy it to every node of every site, "
-             "and keep a copy offline\n",
-             path);
+  fmt::print(
+      "cluster master key written to {} (mode 0600): copy it to every node of every site, "
+      "and keep a copy offline\n",
+      path);
   return 0;
 }
 

@@ -1,9 +1,8 @@
 #include "app/config.h"
 
-#include <boost/asio/ip/address.hpp>
-
 #include <toml++/toml.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <charconv>
 #include <fstream>
 #include <map>
@@ -295,7 +294,9 @@ Result<void> read_node(const toml::table& t, Config& c) {
     return r;
   if (auto r = read_count(t, "http.max_body", c.http_max_body, 1024, 1LL << 31); !r)
     return r;
-  if (auto r = read_count(t, "http.max_connections_per_ip", c.http_max_connections_per_ip, 1, 1'000'000); !r)
+  if (auto r =
+          read_count(t, "http.max_connections_per_ip", c.http_max_connections_per_ip, 1, 1'000'000);
+      !r)
     return r;
   if (auto r = read_duration(t, "http.header_timeout", c.http_header_timeout); !r)
     return r;
@@ -304,7 +305,8 @@ Result<void> read_node(const toml::table& t, Config& c) {
       const auto text = p.value<std::string>();
       auto cidr = text ? net::Cidr::parse(*text) : make_error(ErrorCode::kConfig, "not a string");
       if (!cidr) {
-        return bad("http.trusted_proxies", "'" + text.value_or("?") + "' is not an address or CIDR range");
+        return bad("http.trusted_proxies",
+                   "'" + text.value_or("?") + "' is not an address or CIDR range");
       }
       c.http_trusted_proxies.push_back(*cidr);
     }
@@ -337,7 +339,8 @@ Result<void> read_node(const toml::table& t, Config& c) {
       }
       if (a.site == c.site) {
         if (!c.notify_source.empty()) {
-          return bad(key + ".site", "site '" + a.site + "' already has a notification source address");
+          return bad(key + ".site",
+                     "site '" + a.site + "' already has a notification source address");
         }
         c.notify_source = a.address;
       }
@@ -349,7 +352,9 @@ Result<void> read_node(const toml::table& t, Config& c) {
   c.notify_allow_private = t.at_path("notifications.allow_private_targets").value_or(false);
   if (auto r = read_durations(t, "notifications.retry_schedule", c.notify_retry_schedule); !r)
     return r;
-  if (auto r = read_count(t, "notifications.per_endpoint_connections", c.notify_per_endpoint, 1, 64); !r)
+  if (auto r =
+          read_count(t, "notifications.per_endpoint_connections", c.notify_per_endpoint, 1, 64);
+      !r)
     return r;
   if (auto r = read_duration(t, "notifications.timeout", c.notify_timeout); !r)
     return r;
@@ -460,7 +465,8 @@ Result<void> read_smtp(const toml::table& t, Config& c) {
     return r;
   if (auto r = read_count(t, "smtp.max_auth_failures", s.max_auth_failures, 1, 1000); !r)
     return r;
-  if (auto r = read_count(t, "smtp.max_auth_failures_per_user", s.max_auth_failures_per_user, 1, kBig);
+  if (auto r =
+          read_count(t, "smtp.max_auth_failures_per_user", s.max_auth_failures_per_user, 1, kBig);
       !r)
     return r;
   if (auto r = read_count(t, "smtp.max_auth_failures_per_ip", s.max_auth_failures_per_ip, 1, kBig);

@@ -40,11 +40,11 @@ struct PublishConfig {
 
 // [cluster]: cluster mode on NATS JetStream (docs/cluster.md); off while `nats` is empty.
 struct ClusterConfig {
-  std::vector<std::string> nats;  // the region's servers, this node's site first
-  std::string credentials;        // a NATS creds file, or a file holding "user:password"
-  std::string ca_file;            // TLS to NATS, trusting this CA
-  std::string master_key_file;    // the cluster master key (`txmail cluster keygen`)
-  std::string home_domain;        // JetStream domain where configuration is written
+  std::vector<std::string> nats;      // the region's servers, this node's site first
+  std::string credentials;            // a NATS creds file, or a file holding "user:password"
+  std::string ca_file;                // TLS to NATS, trusting this CA
+  std::string master_key_file;        // the cluster master key (`txmail cluster keygen`)
+  std::string home_domain;            // JetStream domain where configuration is written
   bool refuse_on_quorum_loss = true;  // on_quorum_loss = "refuse" | "local"
   int replicas = 3;
   std::chrono::milliseconds quorum_grace = std::chrono::seconds(15);
@@ -76,7 +76,7 @@ struct Config {
   // [http]
   std::string http_listen = "127.0.0.1:8080";  // plain HTTP; "" for none
   std::string http_listen_tls;                 // HTTPS with the [tls] cert; "" for none
-  std::string admin_token_file;  // default: <data_dir>/admin.token
+  std::string admin_token_file;                // default: <data_dir>/admin.token
   std::size_t http_max_connections = 1024;
   std::size_t http_max_connections_per_ip = 64;
   std::chrono::milliseconds http_header_timeout = std::chrono::seconds(10);
@@ -103,7 +103,7 @@ struct Config {
   // damaged (app/data_manifest.h). Not a config key.
   bool accept_data_loss = false;
   std::uint64_t min_free_space = 64ULL << 20;  // [node] min_free_space
-  std::string master_key_env;   // when set, the key comes from this variable instead
+  std::string master_key_env;                  // when set, the key comes from this variable instead
   tenancy::DomainSettings domains;
   std::chrono::milliseconds domain_verify_interval = std::chrono::minutes(10);
   // [publish]

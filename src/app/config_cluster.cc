@@ -58,15 +58,18 @@ Result<void> read_cluster(const toml::table& t, Config& c) {
                : Result<void>{};
   }
   if (k.master_key_file.empty()) {
-    return bad("cluster.master_key_file",
-               "is required in cluster mode (the same file on every node; txmail cluster keygen FILE)");
+    return bad(
+        "cluster.master_key_file",
+        "is required in cluster mode (the same file on every node; txmail cluster keygen FILE)");
   }
-  if (t.at_path("dkim.master_key_file").is_string() || t.at_path("dkim.master_key_env").is_string()) {
+  if (t.at_path("dkim.master_key_file").is_string()
+      || t.at_path("dkim.master_key_env").is_string()) {
     return bad("dkim.master_key_file",
                "cluster mode seals with cluster.master_key_file; remove the [dkim] master key");
   }
   if (c.site == "local" || !valid_token(c.site)) {
-    return bad("node.site", "cluster mode needs this node's site, like \"a\" (letters, digits, - and _)");
+    return bad("node.site",
+               "cluster mode needs this node's site, like \"a\" (letters, digits, - and _)");
   }
   if (c.region == "local" || !valid_token(c.region)) {
     return bad("node.region", "cluster mode needs this node's region, like \"eu1\"");

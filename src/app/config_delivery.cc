@@ -3,9 +3,9 @@
 #include <charconv>
 
 #include "app/config_parse.h"
-#include "queue/egress_settings.h"
 #include "common/duration.h"
 #include "dns/resolver.h"
+#include "queue/egress_settings.h"
 
 namespace txmail::app::detail {
 
@@ -140,10 +140,9 @@ Result<void> read_egress(const toml::table& t, Config& c) {
     for (const auto& node : *sources) {
       const auto& s = *node.as_table();
       const std::string key = "egress.source[" + std::to_string(i++) + "]";
-      queue::EgressSource source{s["name"].value_or(std::string()),
-                                 s["address"].value_or(std::string()),
-                                 s["ehlo"].value_or(std::string()),
-                                 s["site"].value_or(std::string())};
+      queue::EgressSource source{
+          s["name"].value_or(std::string()), s["address"].value_or(std::string()),
+          s["ehlo"].value_or(std::string()), s["site"].value_or(std::string())};
       if (source.name.empty()) {
         return bad(key + ".name", "is required");
       }

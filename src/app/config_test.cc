@@ -6,7 +6,8 @@ namespace txmail::app {
 namespace {
 
 const std::string kClusterNode = "[node]\nname = \"n1\"\nsite = \"a\"\nregion = \"r1\"\n";
-const std::string kClusterKeys = "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\nmaster_key_file = \"/k\"\n";
+const std::string kClusterKeys =
+    "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\nmaster_key_file = \"/k\"\n";
 
 TEST(Config, EmptyConfigGivesDefaults) {
   auto c = parse_config("");
@@ -83,21 +84,28 @@ TEST(Config, ErrorsNameTheKey) {
        "account[0].allow_unverified_domains:"},
       // Cluster mode (docs/cluster.md).
       {kClusterNode + "[cluster]\nmaster_key_file = \"/k\"\n", "cluster.nats: is required"},
-      {kClusterNode + "[cluster]\nnats = [\"127.0.0.1:4222\"]\nmaster_key_file = \"/k\"\n", "cluster.nats:"},
-      {kClusterNode + "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n", "cluster.master_key_file:"},
+      {kClusterNode + "[cluster]\nnats = [\"127.0.0.1:4222\"]\nmaster_key_file = \"/k\"\n",
+       "cluster.nats:"},
+      {kClusterNode + "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n",
+       "cluster.master_key_file:"},
       {kClusterNode + kClusterKeys + "on_quorum_loss = \"panic\"\n", "cluster.on_quorum_loss:"},
       {kClusterNode + kClusterKeys + "replicas = 7\n", "cluster.replicas:"},
       {kClusterNode + kClusterKeys + "quorum_grace = \"soon\"\n", "cluster.quorum_grace:"},
       {kClusterNode + kClusterKeys + "home_domain = \"a.b\"\n", "cluster.home_domain:"},
-      {kClusterNode + kClusterKeys + "credentials = \"/nonexistent/creds\"\n", "cluster.credentials:"},
+      {kClusterNode + kClusterKeys + "credentials = \"/nonexistent/creds\"\n",
+       "cluster.credentials:"},
       {"[node]\nname = \"n1\"\nregion = \"r1\"\n" + kClusterKeys, "node.site:"},
       {"[node]\nname = \"n1\"\nsite = \"a\"\n" + kClusterKeys, "node.region:"},
       {"[node]\nsite = \"a\"\nregion = \"r1\"\n" + kClusterKeys, "node.name:"},
       {kClusterNode + kClusterKeys + "[dkim]\nmaster_key_file = \"/m\"\n", "dkim.master_key_file:"},
       {kClusterNode + "[[egress.source]]\nname = \"x\"\nsite = \"b\"\n", "egress.source:"},
-      {kClusterNode + "[[egress.source]]\nname = \"x\"\nsite = \"a\"\n[[egress.source]]\nname = \"y\"\nsite = \"b\"\n"
-                      "[[egress.pool]]\nname = \"p\"\nsources = [\"y\"]\n", "egress.pool:"},
-      {"[[notifications.source]]\nsite = \"a\"\naddress = \"nope\"\n", "notifications.source[0].address:"},
+      {kClusterNode
+           + "[[egress.source]]\nname = \"x\"\nsite = \"a\"\n[[egress.source]]\nname = \"y\"\nsite "
+             "= \"b\"\n"
+             "[[egress.pool]]\nname = \"p\"\nsources = [\"y\"]\n",
+       "egress.pool:"},
+      {"[[notifications.source]]\nsite = \"a\"\naddress = \"nope\"\n",
+       "notifications.source[0].address:"},
   };
   for (const auto& c : cases) {
     auto r = parse_config(c.text);
@@ -134,7 +142,8 @@ TEST(Config, ClusterMode) {
 
 TEST(Config, InflowAndDkimSettings) {
   auto c = parse_config(
-      "[smtp]\ninflow_delay = \"0s\"\ninflow_backlog = 50\n[dkim]\ned25519 = true\nrsa_bits = 3072\n"
+      "[smtp]\ninflow_delay = \"0s\"\ninflow_backlog = 50\n[dkim]\ned25519 = true\nrsa_bits = "
+      "3072\n"
       "master_key_env = \"K\"\n[publish]\nzone = \"Mail.Example.\"\n");
   ASSERT_TRUE(c) << c.error().detail;
   EXPECT_EQ(c->smtp.inflow_delay.count(), 0);

@@ -19,7 +19,9 @@ namespace json = boost::json;
 
 constexpr const char* kSqliteStores[] = {"config.db", "events.db", "webhooks.db", "idempotency.db"};
 
-std::string manifest_path(const DataStores& s) { return s.data_dir + "/manifest.json"; }
+std::string manifest_path(const DataStores& s) {
+  return s.data_dir + "/manifest.json";
+}
 
 // "" when the SQLite file looks whole, else what is wrong with it.
 std::string sqlite_problem(const std::string& path) {
@@ -44,8 +46,9 @@ std::string sqlite_problem(const std::string& path) {
     // A file cut short (its write-ahead log gone with it) can pass quick_check as an empty
     // database: every store this node made has tables.
     if (problem.empty()
-        && sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'", -1, &st,
-                              nullptr) == SQLITE_OK
+        && sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'", -1,
+                              &st, nullptr)
+               == SQLITE_OK
         && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 0) {
       problem = "it holds no tables any more";
     }
@@ -57,7 +60,7 @@ std::string sqlite_problem(const std::string& path) {
 
 struct Problem {
   std::string path;
-  std::string what;   // "is missing", "is empty", "is damaged: ..."
+  std::string what;  // "is missing", "is empty", "is damaged: ..."
   bool move_aside = false;
 };
 
@@ -123,14 +126,16 @@ Result<void> check_data_dir(const DataStores& stores, bool accept_loss) {
       const std::string aside = p.path + ".damaged-" + std::to_string(now_ms() / 1000);
       fs::rename(p.path, aside, fec);
       if (fec) {
-        return make_error(ErrorCode::kIo, "data: cannot move " + p.path + " aside: " + fec.message());
+        return make_error(ErrorCode::kIo,
+                          "data: cannot move " + p.path + " aside: " + fec.message());
       }
       for (const char* suffix : {"-wal", "-shm"}) {  // SQLite's companions, when there are any
         std::error_code ignored;
         if (fs::exists(p.path + suffix, ignored)) {
           fs::rename(p.path + suffix, aside + suffix, fec);
           if (fec) {
-            return make_error(ErrorCode::kIo, "data: cannot move " + p.path + suffix + " aside: " + fec.message());
+            return make_error(ErrorCode::kIo,
+                              "data: cannot move " + p.path + suffix + " aside: " + fec.message());
           }
         }
       }

@@ -1,10 +1,10 @@
-#include "common/base64.h"
 #include "app/dns_command.h"
 
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
 
+#include "common/base64.h"
 #include "dns/mx.h"
 #include "dns/unbound_resolver.h"
 #include "tenancy/password_hash.h"

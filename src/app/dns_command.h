@@ -7,7 +7,8 @@
 
 namespace txmail::app {
 
-int dns_query(const std::vector<std::string>& servers, const std::string& type, const std::string& name);
+int dns_query(const std::vector<std::string>& servers, const std::string& type,
+              const std::string& name);
 int dns_mx(const std::vector<std::string>& servers, const std::string& domain);
 
 }  // namespace txmail::app

@@ -28,8 +28,9 @@ bool needs_check(const tenancy::SenderDomain& d, std::int64_t now) {
 }  // namespace
 
 void DomainVerifier::start() {
-  spawn_essential(io_.get_executor(), "the domain verifier", [this] { return loop(this); },
-                  [this] { return stopping_; });
+  spawn_essential(
+      io_.get_executor(), "the domain verifier", [this] { return loop(this); },
+      [this] { return stopping_; });
 }
 
 void DomainVerifier::stop() {
@@ -80,8 +81,7 @@ awaitable<void> DomainVerifier::check(tenancy::SenderDomain domain) {
     }
   }
   const bool was_verified = domain.verified;
-  auto starter = [this, &domain,
-                  &found](std::function<void(Result<tenancy::SenderDomain>)> done) {
+  auto starter = [this, &domain, &found](std::function<void(Result<tenancy::SenderDomain>)> done) {
     asio::post(workers_, [this, &domain, &found, done = std::move(done)] {
       done(service_.verify(domain.name, "", tenancy::lookup_in(found)));
     });
@@ -103,7 +103,8 @@ awaitable<void> DomainVerifier::check(tenancy::SenderDomain domain) {
     logger()->info("domain={} is now {}", domain.name,
                    verified->verified ? "verified" : "NOT verified (its records changed)");
   }
-  logger()->debug("domain verifier: checked domain={} verified={}", domain.name, verified->verified);
+  logger()->debug("domain verifier: checked domain={} verified={}", domain.name,
+                  verified->verified);
 }
 
 }  // namespace txmail::app

@@ -17,10 +17,13 @@ namespace txmail::app {
 
 class DomainVerifier {
  public:
-  DomainVerifier(asio::io_context& io, asio::thread_pool& workers,
-                 tenancy::DomainService& service, dns::Resolver& resolver,
-                 std::chrono::milliseconds interval)
-      : io_(io), workers_(workers), service_(service), resolver_(resolver), interval_(interval),
+  DomainVerifier(asio::io_context& io, asio::thread_pool& workers, tenancy::DomainService& service,
+                 dns::Resolver& resolver, std::chrono::milliseconds interval)
+      : io_(io),
+        workers_(workers),
+        service_(service),
+        resolver_(resolver),
+        interval_(interval),
         timer_(io) {}
 
   void start();

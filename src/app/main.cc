@@ -5,13 +5,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "app/config.h"
 #include "app/cluster_command.h"
+#include "app/config.h"
 #include "app/dns_command.h"
-#include "app/zone_command.h"
 #include "app/events_command.h"
 #include "app/serve.h"
 #include "app/spool_command.h"
+#include "app/zone_command.h"
 #include "cli/admin_commands.h"
 #include "cli/domain_commands.h"
 #include "net/tls_context.h"
@@ -85,15 +85,18 @@ int main(int argc, char** argv) {
   txmail::cli::ApiTarget target;
   target.url.clear();
   auto api_flags = [&target](CLI::App* sub) {
-    sub->add_option("--api", target.url, "API URL (default [http] listen, or http://127.0.0.1:8080)");
-    sub->add_option("--token", target.token, "Admin token (default: TXMAIL_TOKEN or [http] admin_token_file)");
+    sub->add_option("--api", target.url,
+                    "API URL (default [http] listen, or http://127.0.0.1:8080)");
+    sub->add_option("--token", target.token,
+                    "Admin token (default: TXMAIL_TOKEN or [http] admin_token_file)");
     sub->add_option("--api-key", target.api_key, "An account's API key instead of the admin token");
   };
   auto* serve = app.add_subcommand("serve", "Run the txmail node");
   serve->add_option("--config", config_path, "Configuration file")->capture_default_str();
   bool accept_data_loss = false;
-  serve->add_flag("--accept-data-loss", accept_data_loss,
-                  "Start although a store this node created is missing or damaged (each loss is logged)");
+  serve->add_flag(
+      "--accept-data-loss", accept_data_loss,
+      "Start although a store this node created is missing or damaged (each loss is logged)");
 
   std::string check_path;
   auto* check = app.add_subcommand("check-config", "Validate a configuration file");
@@ -131,7 +134,8 @@ int main(int argc, char** argv) {
   mx->add_option("domain", mx_domain, "Domain")->required();
 
   auto* records = dns->add_subcommand(
-      "records", "The service's zone to publish (BIND syntax): SPF, delegated DKIM keys, endpoints");
+      "records",
+      "The service's zone to publish (BIND syntax): SPF, delegated DKIM keys, endpoints");
 
   // Sender domains and DKIM keys, over the HTTP API (dkim verify works locally).
   txmail::cli::DomainArgs domain_args;
@@ -140,10 +144,12 @@ int main(int argc, char** argv) {
   domain->require_subcommand(1);
   api_flags(domain);
   domain->add_option("--config", config_path, "Configuration file (API URL and token)")
-      ->capture_default_str()->each([&config_given](const std::string&) { config_given = true; });
+      ->capture_default_str()
+      ->each([&config_given](const std::string&) { config_given = true; });
   domain->add_flag("--json", domain_args.json, "Print JSON");
-  auto* domain_add = domain->add_subcommand("add", "Register DOMAIN for an account; prints the "
-                                                   "DNS records to publish");
+  auto* domain_add = domain->add_subcommand("add",
+                                            "Register DOMAIN for an account; prints the "
+                                            "DNS records to publish");
   domain_add->add_option("domain", domain_args.domain, "Domain")->required();
   domain_add->add_option("--account", domain_args.account, "Account name")->required();
   auto* domain_list = domain->add_subcommand("list", "Registered domains");
@@ -156,8 +162,10 @@ int main(int argc, char** argv) {
   auto* dkim = app.add_subcommand("dkim", "DKIM keys: rotate, import, verify");
   dkim->require_subcommand(1);
   api_flags(dkim);
-  dkim->add_option("--config", config_path, "Configuration file (API URL and token; DNS for verify)")
-      ->capture_default_str()->each([&config_given](const std::string&) { config_given = true; });
+  dkim->add_option("--config", config_path,
+                   "Configuration file (API URL and token; DNS for verify)")
+      ->capture_default_str()
+      ->each([&config_given](const std::string&) { config_given = true; });
   dkim->add_flag("--json", domain_args.json, "Print JSON");
   auto* dkim_rotate = dkim->add_subcommand("rotate", "New pending keys for DOMAIN");
   dkim_rotate->add_option("domain", domain_args.domain, "Domain")->required();
@@ -174,17 +182,21 @@ int main(int argc, char** argv) {
     sub->fallthrough();
   }
 
-  auto* cluster = app.add_subcommand("cluster", "Cluster mode: the region's key, buckets and state");
+  auto* cluster =
+      app.add_subcommand("cluster", "Cluster mode: the region's key, buckets and state");
   cluster->require_subcommand(1);
   std::string keygen_path;
   bool dry_run = false;
   bool cluster_json = false;
-  auto* cluster_keygen = cluster->add_subcommand("keygen", "Write a new cluster master key to FILE");
+  auto* cluster_keygen =
+      cluster->add_subcommand("keygen", "Write a new cluster master key to FILE");
   cluster_keygen->add_option("file", keygen_path, "Key file (must not exist)")->required();
-  auto* cluster_init = cluster->add_subcommand("init", "Create every bucket the region needs (idempotent)");
+  auto* cluster_init =
+      cluster->add_subcommand("init", "Create every bucket the region needs (idempotent)");
   cluster_init->add_option("--config", config_path, "Configuration file")->capture_default_str();
   cluster_init->add_flag("--dry-run", dry_run, "Print what would be created");
-  auto* cluster_status = cluster->add_subcommand("status", "The region's buckets, replicas and nodes");
+  auto* cluster_status =
+      cluster->add_subcommand("status", "The region's buckets, replicas and nodes");
   cluster_status->add_option("--config", config_path, "Configuration file")->capture_default_str();
   cluster_status->add_flag("--json", cluster_json, "JSON");
   bool resume = false;
@@ -213,13 +225,18 @@ int main(int argc, char** argv) {
   auto* account = app.add_subcommand("account", "Accounts (over the HTTP API, admin token)");
   account->require_subcommand(1);
   api_options(account);
-  auto* account_create = account->add_subcommand("create", "Create an account; prints its API key once");
+  auto* account_create =
+      account->add_subcommand("create", "Create an account; prints its API key once");
   account_create->add_option("name", account_args.name, "Account name")->required();
-  account_create->add_option("--password", account_args.password, "SMTP/API password (default: generated)");
-  account_create->add_option("--allow-ip", account_args.allow_ips, "CIDR that may relay without AUTH");
-  account_create->add_option("--api-allow-ip", account_args.api_allow_ips, "CIDR the REST API is limited to");
+  account_create->add_option("--password", account_args.password,
+                             "SMTP/API password (default: generated)");
+  account_create->add_option("--allow-ip", account_args.allow_ips,
+                             "CIDR that may relay without AUTH");
+  account_create->add_option("--api-allow-ip", account_args.api_allow_ips,
+                             "CIDR the REST API is limited to");
   account_create->add_option("--pool", account_args.pool, "Egress pool");
-  account_create->add_option("--hourly-limit", account_args.hourly_limit, "Requests an hour (0: none)");
+  account_create->add_option("--hourly-limit", account_args.hourly_limit,
+                             "Requests an hour (0: none)");
   account_create->add_flag("--allow-unverified-domains", account_args.allow_unverified_domains,
                            "Send from unverified domains (testing)");
   auto* account_list = account->add_subcommand("list", "Every account");
@@ -227,9 +244,11 @@ int main(int argc, char** argv) {
   account_show->add_option("name", account_args.name, "Account name")->required();
   auto* account_disable = account->add_subcommand("disable", "Refuse the account's credentials");
   account_disable->add_option("name", account_args.name, "Account name")->required();
-  auto* account_enable = account->add_subcommand("enable", "Accept the account's credentials again");
+  auto* account_enable =
+      account->add_subcommand("enable", "Accept the account's credentials again");
   account_enable->add_option("name", account_args.name, "Account name")->required();
-  auto* account_delete = account->add_subcommand("delete", "Delete the account, its keys and domains");
+  auto* account_delete =
+      account->add_subcommand("delete", "Delete the account, its keys and domains");
   account_delete->add_option("name", account_args.name, "Account name")->required();
 
   auto* key = app.add_subcommand("key", "API keys of an account (over the HTTP API)");
@@ -261,17 +280,20 @@ int main(int argc, char** argv) {
   api_options(suppression);
   suppression->add_option("--account", target.account, "The account's list (with the admin token)");
   auto* suppression_list = suppression->add_subcommand("list", "Suppressed addresses, in order");
-  suppression_list->add_option("--after", suppression_args.after, "Start after this address (paging)");
+  suppression_list->add_option("--after", suppression_args.after,
+                               "Start after this address (paging)");
   suppression_list->add_option("--limit", suppression_args.limit, "At most this many (1-1000)");
   auto* suppression_add = suppression->add_subcommand("add", "Suppress an address");
   suppression_add->add_option("email", suppression_args.email, "Address")->required();
-  suppression_add->add_option("--type", suppression_args.type, "PREVIOUSLY_BOUNCED or TEMPORARY_SUPPRESSED");
+  suppression_add->add_option("--type", suppression_args.type,
+                              "PREVIOUSLY_BOUNCED or TEMPORARY_SUPPRESSED");
   suppression_add->add_option("--reason", suppression_args.reason, "Why");
-  auto* suppression_remove = suppression->add_subcommand("remove", "Make an address deliverable again");
+  auto* suppression_remove =
+      suppression->add_subcommand("remove", "Make an address deliverable again");
   suppression_remove->add_option("email", suppression_args.email, "Address")->required();
-  for (auto* sub : {account_create, account_list, account_show, account_disable, account_enable,
-                    account_delete, key_create, key_list, key_revoke, suppression_list,
-                    suppression_add, suppression_remove}) {
+  for (auto* sub :
+       {account_create, account_list, account_show, account_disable, account_enable, account_delete,
+        key_create, key_list, key_revoke, suppression_list, suppression_add, suppression_remove}) {
     sub->fallthrough();
   }
 
@@ -347,8 +369,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (records->parsed()) {
-    return txmail::app::dns_records(
-        config_or_exit(dns_config.empty() ? config_path : dns_config));
+    return txmail::app::dns_records(config_or_exit(dns_config.empty() ? config_path : dns_config));
   }
   if (dkim_verify->parsed()) {
     return txmail::app::dkim_verify(config_or_exit(config_path), verify_file, domain_args.json);

@@ -21,7 +21,8 @@ void histogram(std::string& out, const char* name, const char* help, const Histo
   const std::uint64_t count = h.count();
   out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, count);
   const std::string braces = *labels != '\0' ? fmt::format("{{{}}}", labels) : "";
-  out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, h.sum_seconds(), name, braces, count);
+  out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, h.sum_seconds(), name, braces,
+                     count);
 }
 
 void gauge(std::string& out, const char* name, const char* help, std::uint64_t value) {
@@ -33,19 +34,23 @@ void gauge(std::string& out, const char* name, const char* help, std::uint64_t v
 std::string render_metrics(const MetricsSources& s) {
   std::string out;
   out.reserve(8192);
-  out += "# HELP txmail_events_total Events written to the event log, by phase, type and subType.\n"
-         "# TYPE txmail_events_total counter\n";
+  out +=
+      "# HELP txmail_events_total Events written to the event log, by phase, type and subType.\n"
+      "# TYPE txmail_events_total counter\n";
   for (std::size_t k = 0; k < kEventKinds; ++k) {
     events::Event e;
     e.kind = static_cast<events::Kind>(k);
-    out += fmt::format("txmail_events_total{{phase=\"{}\",type=\"{}\",subType=\"{}\"}} {}\n", e.phase(),
-                       e.type(), e.sub_type(), s.node->events[k].load(std::memory_order_relaxed));
+    out += fmt::format("txmail_events_total{{phase=\"{}\",type=\"{}\",subType=\"{}\"}} {}\n",
+                       e.phase(), e.type(), e.sub_type(),
+                       s.node->events[k].load(std::memory_order_relaxed));
   }
-  out += "# HELP txmail_jobs_accepted_total Jobs accepted (synced to the spool), by interface.\n"
-         "# TYPE txmail_jobs_accepted_total counter\n";
+  out +=
+      "# HELP txmail_jobs_accepted_total Jobs accepted (synced to the spool), by interface.\n"
+      "# TYPE txmail_jobs_accepted_total counter\n";
   out += fmt::format("txmail_jobs_accepted_total{{interface=\"smtp\"}} {}\n",
                      s.smtp_ack != nullptr ? s.smtp_ack->count() : 0);
-  out += fmt::format("txmail_jobs_accepted_total{{interface=\"rest\"}} {}\n", s.node->rest_ack.count());
+  out += fmt::format("txmail_jobs_accepted_total{{interface=\"rest\"}} {}\n",
+                     s.node->rest_ack.count());
   histogram(out, "txmail_acceptance_seconds",
             "From the end of a message (SMTP) or request (REST) to its acknowledgement.",
             *s.smtp_ack, "interface=\"smtp\"");
@@ -55,15 +60,17 @@ std::string render_metrics(const MetricsSources& s) {
   out += rest.substr(rest.find('\n', rest.find("# TYPE")) + 1);
   histogram(out, "txmail_delivery_seconds", "From acceptance to DELIVERED, per recipient.",
             s.node->delivery_latency);
-  gauge(out, "txmail_queue_jobs", "Jobs in the delivery queue.", s.queued_jobs ? s.queued_jobs() : 0);
+  gauge(out, "txmail_queue_jobs", "Jobs in the delivery queue.",
+        s.queued_jobs ? s.queued_jobs() : 0);
   gauge(out, "txmail_queue_ready_units", "Deliveries waiting for a connection.",
         s.ready_backlog ? s.ready_backlog() : 0);
   gauge(out, "txmail_queue_destinations",
         "Ready queues: destination sites with deliveries waiting, connections or a back-off.",
         s.ready_queues ? s.ready_queues() : 0);
-  out += "# HELP txmail_caught_exceptions_total Exceptions caught at a request's or coroutine's "
-         "boundary (each is logged; the node goes on).\n"
-         "# TYPE txmail_caught_exceptions_total counter\n";
+  out +=
+      "# HELP txmail_caught_exceptions_total Exceptions caught at a request's or coroutine's "
+      "boundary (each is logged; the node goes on).\n"
+      "# TYPE txmail_caught_exceptions_total counter\n";
   out += fmt::format("txmail_caught_exceptions_total {}\n", caught_failures());
   gauge(out, "txmail_spool_bytes", "Bytes the spool holds (files and memtables).",
         s.spool_bytes ? s.spool_bytes() : 0);
@@ -78,16 +85,21 @@ std::string render_metrics(const MetricsSources& s) {
     };
     counter("txmail_webhook_posts_total", "Notification batches delivered (2xx).", w.posts);
     counter("txmail_webhook_breaker_trips_total",
-            "Times an endpoint was paused by its circuit breaker (failures in a row).", w.breaker_trips);
+            "Times an endpoint was paused by its circuit breaker (failures in a row).",
+            w.breaker_trips);
     gauge(out, "txmail_webhook_endpoints_paused",
           "Endpoints paused or probed by their circuit breaker now.", w.endpoints_paused);
     counter("txmail_webhook_notifications_total", "Notifications delivered.", w.delivered);
-    counter("txmail_webhook_refused_total", "Batches refused for good (301-308, 400-406, a refused target).", w.refused);
-    counter("txmail_webhook_failures_total", "Attempts that failed and will be retried.", w.failures);
+    counter("txmail_webhook_refused_total",
+            "Batches refused for good (301-308, 400-406, a refused target).", w.refused);
+    counter("txmail_webhook_failures_total", "Attempts that failed and will be retried.",
+            w.failures);
     counter("txmail_webhook_dead_total", "Batches that ran out of tries (dead letters).", w.dead);
-    gauge(out, "txmail_webhook_retry_backlog", "Batches waiting for their next try.", w.retry_backlog);
+    gauge(out, "txmail_webhook_retry_backlog", "Batches waiting for their next try.",
+          w.retry_backlog);
     gauge(out, "txmail_webhook_dead_letters", "Dead letters kept for replay.", w.dead_letters);
-    gauge(out, "txmail_webhook_lag_events", "Events in the log the dispatcher has not reached yet.", w.lag);
+    gauge(out, "txmail_webhook_lag_events", "Events in the log the dispatcher has not reached yet.",
+          w.lag);
   }
   return out;
 }

@@ -42,7 +42,8 @@ std::string render_metrics(const MetricsSources& s);
 // Counts every event by kind on its way to the log it wraps.
 class CountingEventLog final : public events::EventLog {
  public:
-  CountingEventLog(events::EventLog& inner, NodeMetrics& metrics) : inner_(inner), metrics_(metrics) {}
+  CountingEventLog(events::EventLog& inner, NodeMetrics& metrics)
+      : inner_(inner), metrics_(metrics) {}
 
   void append(events::Event event) override {
     count(event);

@@ -34,11 +34,11 @@ Result<std::string> read_admin_token(const std::string& path) {
     token.pop_back();
   }
   if (token.size() < 16) {
-    return make_error(ErrorCode::kConfig, "http.admin_token_file: the token is shorter than 16 characters");
+    return make_error(ErrorCode::kConfig,
+                      "http.admin_token_file: the token is shorter than 16 characters");
   }
   return token;
 }
-
 
 void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& endpoints,
                  const std::vector<smtp::ListenerOptions>& listeners,
@@ -58,6 +58,5 @@ void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& 
   }
   std::filesystem::rename(tmp, data_dir + "/ports");
 }
-
 
 }  // namespace txmail::app

@@ -46,7 +46,9 @@ void Readiness::set_draining(bool draining) {
 
 void Readiness::probe_disk() {
   std::optional<std::string> why;
+
   struct statvfs fs {};
+
   if (::statvfs(s_.data_dir.c_str(), &fs) != 0) {
     why = "the data directory cannot be read: " + std::string(std::strerror(errno));
   } else if ((fs.f_flag & ST_RDONLY) != 0) {
@@ -54,7 +56,8 @@ void Readiness::probe_disk() {
   } else if (const std::uint64_t free = std::uint64_t(fs.f_bavail) * fs.f_frsize;
              free < s_.min_free_space) {
     why = "the data directory's disk is nearly full (" + std::to_string(free >> 20)
-          + " MiB free, node.min_free_space is " + std::to_string(s_.min_free_space >> 20) + " MiB)";
+          + " MiB free, node.min_free_space is " + std::to_string(s_.min_free_space >> 20)
+          + " MiB)";
   } else {
     // A write proves more than the flags: permissions, a full inode table, an I/O error.
     const std::string probe = s_.data_dir + "/.ready-probe";

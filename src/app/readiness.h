@@ -22,7 +22,7 @@ class Readiness {
   struct Sources {
     std::string data_dir;
     std::uint64_t min_free_space = 0;
-    std::function<bool()> spool_accepting;                      // null: always
+    std::function<bool()> spool_accepting;                       // null: always
     std::function<std::optional<std::string>()> cluster_reason;  // null: embedded mode
   };
 
@@ -33,7 +33,9 @@ class Readiness {
   // refuses at the greeting. A full disk is the spool's to refuse, message by message (451).
   std::optional<std::string> intake_refusal() const;
   void set_draining(bool draining);
+
   bool draining() const { return draining_.load(); }
+
   // statvfs and a small write in the data directory.
   void probe_disk();
 

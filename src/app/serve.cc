@@ -1,51 +1,50 @@
 #include "app/serve.h"
 
-#include <sys/stat.h>
-
 #include <fmt/format.h>
 #include <malloc.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
 
-#include "common/duration.h"
-#include "common/ids.h"
-#include "common/log.h"
-#include "dns/caching_resolver.h"
-#include "dns/unbound_resolver.h"
-#include "events/sqlite_event_log.h"
-#include "mime/headers.h"
-#include "net/auth_failure_limiter.h"
-#include "net/io_pool.h"
-#include "net/tls_context.h"
-#include "queue/delivery_engine.h"
-#include "smtp/server/server.h"
-#include "store/rocks_spool.h"
-#include "tenancy/account_directory.h"
-#include "tenancy/authenticator.h"
-#include "tenancy/dkim_keyring.h"
-#include "tenancy/domain_service.h"
 #include "api/domains.h"
 #include "api/http_server.h"
 #include "api/jobs.h"
 #include "api/service.h"
 #include "api/status.h"
 #include "api/webhook_settings.h"
-#include "events/webhooks.h"
 #include "app/data_manifest.h"
-#include "app/zone_command.h"
 #include "app/domain_verifier.h"
 #include "app/metrics.h"
-#include "app/readiness.h"
 #include "app/node_files.h"
+#include "app/readiness.h"
 #include "app/stores.h"
 #include "app/tenancy_accounts.h"
+#include "app/zone_command.h"
+#include "common/duration.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "dns/caching_resolver.h"
+#include "dns/unbound_resolver.h"
 #include "events/delivery_report.h"
+#include "events/sqlite_event_log.h"
+#include "events/webhooks.h"
+#include "mime/headers.h"
+#include "net/auth_failure_limiter.h"
+#include "net/io_pool.h"
+#include "net/tls_context.h"
+#include "queue/delivery_engine.h"
 #include "queue/egress_settings.h"
-#include "tenancy/recipient_policy.h"
+#include "smtp/server/server.h"
+#include "store/rocks_spool.h"
+#include "tenancy/account_directory.h"
+#include "tenancy/authenticator.h"
+#include "tenancy/dkim_keyring.h"
+#include "tenancy/domain_service.h"
 #include "tenancy/rate_limiter.h"
+#include "tenancy/recipient_policy.h"
 #include "tenancy/suppression.h"
 
 namespace txmail::app {
@@ -54,34 +53,39 @@ namespace {
 
 // Runs `work` on the worker pool every `interval` (the next wait starts when it is done) until
 // the timer is cancelled: periodic store work never runs on an I/O thread.
-void every(asio::steady_timer& timer, asio::thread_pool& workers, std::chrono::milliseconds interval,
-           std::function<void()> work) {
+void every(asio::steady_timer& timer, asio::thread_pool& workers,
+           std::chrono::milliseconds interval, std::function<void()> work) {
   timer.expires_after(interval);
-  timer.async_wait([&timer, &workers, interval, work = std::move(work)](const boost::system::error_code& ec) {
-    if (ec) {
-      return;
-    }
-    asio::post(workers, [&timer, &workers, interval, work] {
-      work();
-      asio::post(timer.get_executor(), [&timer, &workers, interval, work] { every(timer, workers, interval, work); });
-    });
-  });
+  timer.async_wait(
+      [&timer, &workers, interval, work = std::move(work)](const boost::system::error_code& ec) {
+        if (ec) {
+          return;
+        }
+        asio::post(workers, [&timer, &workers, interval, work] {
+          work();
+          asio::post(timer.get_executor(),
+                     [&timer, &workers, interval, work] { every(timer, workers, interval, work); });
+        });
+      });
 }
 
 // Cluster mode: the region's egress sources, pools and routes are one document in the shared
 // config store, seeded from this node's config file when the region has none yet. The node
 // sends from its own site's part and follows every change (PUT /v2/admin/egress).
-Result<void> share_egress(store::ConfigStore& store, const Config& config, queue::DeliveryEngine& delivery) {
+Result<void> share_egress(store::ConfigStore& store, const Config& config,
+                          queue::DeliveryEngine& delivery) {
   auto apply = [&delivery, site = config.site](const std::string& json) {
     auto all = queue::egress_from_json(json);
     auto own = all ? queue::for_site(*all, site) : tl::unexpected(all.error());
     if (!own) {
-      logger()->error("shared egress settings ignored, the last good ones stay: {}", own.error().detail);
+      logger()->error("shared egress settings ignored, the last good ones stay: {}",
+                      own.error().detail);
       return;
     }
     delivery.reconfigure(std::move(*own));
   };
-  auto seeded = store.put(queue::kEgressKey, queue::to_json(config.egress), store::Expect::absent());
+  auto seeded =
+      store.put(queue::kEgressKey, queue::to_json(config.egress), store::Expect::absent());
   if (!seeded && seeded.error().code != ErrorCode::kConflict) {
     return tl::unexpected(seeded.error());
   }
@@ -146,10 +150,9 @@ int serve(const Config& config) {
   std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, fs_ec);
   std::filesystem::remove(config.data_dir + "/ports", fs_ec);
-  const DataStores stores{config.data_dir,
-                          config.cluster.enabled()      ? config.cluster.master_key_file
-                          : config.master_key_env.empty() ? config.master_key_file
-                                                          : ""};
+  const DataStores stores{config.data_dir, config.cluster.enabled() ? config.cluster.master_key_file
+                                           : config.master_key_env.empty() ? config.master_key_file
+                                                                           : ""};
   if (auto r = check_data_dir(stores, config.accept_data_loss); !r) {
     return fail(config, r.error().detail);
   }
@@ -199,24 +202,26 @@ int serve(const Config& config) {
     return fail(config, spool.error().detail);
   }
   if (const std::uint64_t lost = (*spool)->lost_writes(); lost > 0) {
-    const std::string what = "spool: its write-ahead log ends " + std::to_string(lost)
-                             + " writes before where the spool had been (a log cut short or damaged)";
+    const std::string what =
+        "spool: its write-ahead log ends " + std::to_string(lost)
+        + " writes before where the spool had been (a log cut short or damaged)";
     if (!config.accept_data_loss) {
       return fail(config, what + ": restore " + config.data_dir
                               + "/spool from a backup, or start with --accept-data-loss");
     }
-    logger()->error("{}; started anyway (--accept-data-loss): the jobs in those writes are lost", what);
+    logger()->error("{}; started anyway (--accept-data-loss): the jobs in those writes are lost",
+                    what);
     (*spool)->accept_lost_writes();
   }
   (*spool)->set_min_free_space(config.min_free_space);
-  Readiness readiness(Readiness::Sources{
-      .data_dir = config.data_dir,
-      .min_free_space = config.min_free_space,
-      .spool_accepting = [s = spool->get()] { return s->accepting(); },
-      .cluster_reason = config.cluster.refuse_on_quorum_loss
-                            ? std::function<std::optional<std::string>()>(
-                                  [b = &*backend] { return b->unready_reason(); })
-                            : nullptr});
+  Readiness readiness(
+      Readiness::Sources{.data_dir = config.data_dir,
+                         .min_free_space = config.min_free_space,
+                         .spool_accepting = [s = spool->get()] { return s->accepting(); },
+                         .cluster_reason = config.cluster.refuse_on_quorum_loss
+                                               ? std::function<std::optional<std::string>()>(
+                                                   [b = &*backend] { return b->unready_reason(); })
+                                               : nullptr});
   readiness.probe_disk();
   if (auto r = ensure_admin_token(config.admin_token_file); !r) {
     return fail(config, r.error().detail);
@@ -276,27 +281,29 @@ int serve(const Config& config) {
   }
   queue::recover_from_spool(**spool, delivery);
   // The intake policy on recipients, shared with REST; suppression renewals on the workers.
-  tenancy::RecipientPolicy recipient_policy(suppressions->get(), [&workers](std::function<void()> renew) {
-    asio::post(workers, std::move(renew));
-  });
+  tenancy::RecipientPolicy recipient_policy(
+      suppressions->get(),
+      [&workers](std::function<void()> renew) { asio::post(workers, std::move(renew)); });
   // The per-account hourly limit and the failed authentications per client address: one of
   // each, shared by SMTP and the HTTP API.
   tenancy::RateLimiter limiter;
-  net::AuthFailureLimiter auth_failures(net::AuthFailureLimits{
-      .per_user = config.smtp.max_auth_failures_per_user,
-      .per_ip = config.smtp.max_auth_failures_per_ip,
-      .window = config.smtp.auth_failure_window});
-  TenancyAccounts smtp_accounts(TenancyAccountsDeps{
-      .directory = **accounts,
-      .authenticator = authenticator,
-      .keyring = keyring->get(),
-      .limiter = &limiter,
-      .default_hourly_limit = config.account_hourly_limit,
-      .recipients = &recipient_policy});
+  net::AuthFailureLimiter auth_failures(
+      net::AuthFailureLimits{.per_user = config.smtp.max_auth_failures_per_user,
+                             .per_ip = config.smtp.max_auth_failures_per_ip,
+                             .window = config.smtp.auth_failure_window});
+  TenancyAccounts smtp_accounts(
+      TenancyAccountsDeps{.directory = **accounts,
+                          .authenticator = authenticator,
+                          .keyring = keyring->get(),
+                          .limiter = &limiter,
+                          .default_hourly_limit = config.account_hourly_limit,
+                          .recipients = &recipient_policy});
   smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, smtp_accounts, auth_failures, workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
   // handed to delivery; the events are appended first, so they come first in the log.
-  smtp_ctx.refuse_intake = [&readiness] { return readiness.intake_refusal(); };
+  smtp_ctx.refuse_intake = [&readiness] {
+    return readiness.intake_refusal();
+  };
   smtp_ctx.on_spooled = [&delivery, log](store::SpoolRecord& r) {
     for (const auto& rcpt : r.recipients) {
       log->append(events::recipient_event(events::Kind::kStarted, r, rcpt));
@@ -306,7 +313,8 @@ int serve(const Config& config) {
   smtp_ctx.on_job = [log, sealer](const store::SpoolRecord& r, const mime::ControlFields& c) {
     events::JobInfo info = events::smtp_job_info(r, c);
     if (!c.notification_url.empty()) {
-      const events::Endpoint e{c.notification_url, c.notification_headers, c.auth_user, c.auth_password};
+      const events::Endpoint e{c.notification_url, c.notification_headers, c.auth_user,
+                               c.auth_password};
       info.endpoint_sealed = sealer->seal(events::to_json(e), "endpoint:" + r.job_id);
     }
     log->append_job(std::move(info));
@@ -332,22 +340,23 @@ int serve(const Config& config) {
   // not hide behind a cached "no such name").
   tenancy::DomainService domain_service(*config_store, config.domains,
                                         [&config] { return load_master_key(config); });
-  DomainVerifier verifier(pool.at(0), workers, domain_service, **unbound, config.domain_verify_interval);
+  DomainVerifier verifier(pool.at(0), workers, domain_service, **unbound,
+                          config.domain_verify_interval);
   asio::steady_timer config_poll(pool.at(0));
   // Changes other processes made to the embedded config store (administration commands write
   // the same file) reach the watchers within a second; the disk is probed for /readyz.
-  every(config_poll, workers, std::chrono::seconds(1), [store = config_store, &readiness,
-                                                        poll = backend->needs_refresh()] {
-    readiness.probe_disk();
-    if (!poll) {
-      return;
-    }
-    if (auto n = store->refresh(); !n) {
-      logger()->error("config store refresh: {}", n.error().detail);
-    } else if (*n > 0) {
-      logger()->info("config store: {} changes from another process", *n);
-    }
-  });
+  every(config_poll, workers, std::chrono::seconds(1),
+        [store = config_store, &readiness, poll = backend->needs_refresh()] {
+          readiness.probe_disk();
+          if (!poll) {
+            return;
+          }
+          if (auto n = store->refresh(); !n) {
+            logger()->error("config store refresh: {}", n.error().detail);
+          } else if (*n > 0) {
+            logger()->info("config store: {} changes from another process", *n);
+          }
+        });
   asio::steady_timer suppression_purge(pool.at(0));
   // Expired suppressions leave the store every ten minutes.
   every(suppression_purge, workers, std::chrono::minutes(10), [list = suppressions->get()] {
@@ -369,12 +378,11 @@ int serve(const Config& config) {
     return lookup_txt(config, names);
   });
   api::StatusApi status_api(**event_log);
-  api::WebhooksApi webhooks_api(api::WebhooksDeps{
-      .config = *config_store,
-      .seal = seal,
-      .open = open_sealed,
-      .secret_of = webhook_secret,
-      .dispatcher = nullptr});
+  api::WebhooksApi webhooks_api(api::WebhooksDeps{.config = *config_store,
+                                                  .seal = seal,
+                                                  .open = open_sealed,
+                                                  .secret_of = webhook_secret,
+                                                  .dispatcher = nullptr});
   events::WebhookOptions webhook_options;
   webhook_options.source_address = config.notify_source;
   webhook_options.allow_private_targets = config.notify_allow_private;
@@ -382,16 +390,16 @@ int serve(const Config& config) {
   webhook_options.per_endpoint = config.notify_per_endpoint;
   webhook_options.timeout = config.notify_timeout;
   auto dispatcher = events::WebhookDispatcher::open(
-      events::WebhookDispatcher::Deps{
-          .event_log = **event_log,
-          .state_db = config.data_dir + "/webhooks.db",
-          .account_endpoint = [&webhooks_api](const std::string& account) {
-            return webhooks_api.account_endpoint(account);
-          },
-          .secret_of = webhook_secret,
-          .seal = seal,
-          .open = open_sealed,
-          .resolver = &resolver},
+      events::WebhookDispatcher::Deps{.event_log = **event_log,
+                                      .state_db = config.data_dir + "/webhooks.db",
+                                      .account_endpoint =
+                                          [&webhooks_api](const std::string& account) {
+                                            return webhooks_api.account_endpoint(account);
+                                          },
+                                      .secret_of = webhook_secret,
+                                      .seal = seal,
+                                      .open = open_sealed,
+                                      .resolver = &resolver},
       webhook_options);
   if (!dispatcher) {
     return fail(config, dispatcher.error().detail);
@@ -406,19 +414,19 @@ int serve(const Config& config) {
     return fail(config, r.error().detail);
   }
 
-  auto jobs_api = api::make_jobs_api(api::JobsDeps{
-      .accounts = **accounts,
-      .keyring = keyring->get(),
-      .spool = **spool,
-      .events = *log,
-      .idempotency = **idempotency,
-      .on_spooled = [&delivery](store::SpoolRecord& r) { delivery.submit(r); },
-      .recipients = &recipient_policy,
-      .hostname = config.node_name,
-      .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes, 500,
-                               config.max_job_bytes},
-      .ack_latency = &node_metrics.rest_ack,
-      .seal = seal});
+  auto jobs_api = api::make_jobs_api(
+      api::JobsDeps{.accounts = **accounts,
+                    .keyring = keyring->get(),
+                    .spool = **spool,
+                    .events = *log,
+                    .idempotency = **idempotency,
+                    .on_spooled = [&delivery](store::SpoolRecord& r) { delivery.submit(r); },
+                    .recipients = &recipient_policy,
+                    .hostname = config.node_name,
+                    .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes,
+                                             500, config.max_job_bytes},
+                    .ack_latency = &node_metrics.rest_ack,
+                    .seal = seal});
   MetricsSources metrics_sources{
       .node = &node_metrics,
       .smtp_ack = &smtp_ctx.ack_latency,
@@ -428,7 +436,10 @@ int serve(const Config& config) {
       .spool_bytes = [s = spool->get()] { return s->bytes(); },
       .suppressions = [l = suppressions->get()] { return static_cast<std::uint64_t>(l->size()); },
       .event_backlog = [l = event_log->get()] { return static_cast<std::uint64_t>(l->backlog()); },
-      .webhooks = [d = dispatcher->get()] { return d->stats(); }};
+      .webhooks =
+          [d = dispatcher->get()] {
+            return d->stats();
+          }};
   api::ApiService api_service(api::ServiceDeps{
       .config = *config_store,
       .accounts = **accounts,
@@ -443,12 +454,16 @@ int serve(const Config& config) {
       .status = &status_api,
       .webhooks = &webhooks_api,
       .auth_failures = &auth_failures,
-      .auth_block = std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
+      .auth_block =
+          std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),
       .unready = [&readiness] { return readiness.reason(); },
       .refuse_jobs = [&readiness] { return readiness.intake_refusal(); },
       .set_draining = [&readiness](bool on) { readiness.set_draining(on); },
       .shared_egress = backend->clustered(),
-      .metrics = [&metrics_sources] { return render_metrics(metrics_sources); }});
+      .metrics =
+          [&metrics_sources] {
+            return render_metrics(metrics_sources);
+          }});
   api::HttpOptions http_options;
   if (!config.http_listen.empty()) {
     http_options.listeners.push_back({config.http_listen, false});
@@ -466,7 +481,8 @@ int serve(const Config& config) {
                        [&api_service](api::Request r, api::HttpServer::Done done) {
                          api_service.handle(std::move(r), std::move(done));
                        });
-  http.set_precheck([&api_service](const api::Request& r) { return api_service.check_credentials(r); });
+  http.set_precheck(
+      [&api_service](const api::Request& r) { return api_service.check_credentials(r); });
   if (auto r = http.bind(); !r) {
     return fail(config, r.error().detail);
   }

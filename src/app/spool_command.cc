@@ -1,4 +1,3 @@
-#include "common/base64.h"
 #include "app/spool_command.h"
 
 #include <fmt/format.h>
@@ -6,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 
+#include "common/base64.h"
 #include "store/rocks_spool.h"
 #include "tenancy/password_hash.h"
 

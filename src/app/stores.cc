@@ -24,7 +24,8 @@ Result<cluster::ClusterOptions> cluster_options(const Config& config) {
     std::ifstream in(k.credentials);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (!in.good() && !in.eof()) {
-      return make_error(ErrorCode::kConfig, "cluster.credentials: cannot read '" + k.credentials + "'");
+      return make_error(ErrorCode::kConfig,
+                        "cluster.credentials: cannot read '" + k.credentials + "'");
     }
     if (text.find("BEGIN NATS USER JWT") != std::string::npos) {
       o.creds_file = k.credentials;

@@ -19,10 +19,13 @@ class ConfigBackend {
   static Result<ConfigBackend> open(const Config& config, bool serving);
 
   store::ConfigStore& store() { return cluster_ ? cluster_->config() : *embedded_; }
+
   bool clustered() const { return cluster_ != nullptr; }
+
   // Embedded: other processes (the local administration commands) write the same file, so
   // the node polls for their changes. The cluster store's watch needs no poll.
   bool needs_refresh() const { return embedded_ != nullptr; }
+
   // Why the region does not answer (cluster mode), or nullopt.
   std::optional<std::string> unready_reason() const;
   // A clean shutdown: the node leaves the region's list of nodes.

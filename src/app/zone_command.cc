@@ -10,10 +10,10 @@
 #include <sstream>
 
 #include "api/domains.h"
+#include "app/stores.h"
 #include "common/duration.h"
 #include "dkim/signature.h"
 #include "dns/unbound_resolver.h"
-#include "app/stores.h"
 #include "tenancy/domain_service.h"
 
 namespace txmail::app {
@@ -31,10 +31,6 @@ Result<ConfigBackend> open_store(const Config& config) {
   return ConfigBackend::open(config, false);
 }
 
-
-
-
-
 std::string quoted_strings(std::string_view text) {
   // A TXT record's character-strings hold 255 octets at most (RFC 1035 section 3.3).
   std::string out;
@@ -47,8 +43,8 @@ std::string quoted_strings(std::string_view text) {
 }  // namespace
 
 // TXT lookups of every name, through [dns] servers or the system resolver.
-Result<tenancy::TxtAnswers> lookup_txt(
-    const Config& config, const std::vector<std::string>& names) {
+Result<tenancy::TxtAnswers> lookup_txt(const Config& config,
+                                       const std::vector<std::string>& names) {
   asio::io_context io;
   auto resolver = dns::UnboundResolver::create(
       io.get_executor(), dns::UnboundOptions{config.dns_servers, std::chrono::seconds(10)});
@@ -78,12 +74,6 @@ Result<tenancy::TxtAnswers> lookup_txt(
   }
   return found;
 }
-
-
-
-
-
-
 
 int dkim_verify(const Config& config, const std::string& file, bool as_json) {
   std::ifstream in(file, std::ios::binary);
@@ -135,8 +125,8 @@ int dkim_verify(const Config& config, const std::string& file, bool as_json) {
                                  {"ok", v.ok},
                                  {"reason", v.reason}});
     } else {
-      fmt::print("{} d={} s={} a={}{}\n", v.ok ? "pass" : "fail", v.domain, v.selector,
-                 v.algorithm, v.ok ? "" : ": " + v.reason);
+      fmt::print("{} d={} s={} a={}{}\n", v.ok ? "pass" : "fail", v.domain, v.selector, v.algorithm,
+                 v.ok ? "" : ": " + v.reason);
     }
   }
   if (as_json) {
@@ -148,16 +138,15 @@ int dkim_verify(const Config& config, const std::string& file, bool as_json) {
 }
 
 Result<std::string> zone_file(const Config& config,
-                              const std::vector<tenancy::SenderDomain>& domains,
-                              std::int64_t now) {
+                              const std::vector<tenancy::SenderDomain>& domains, std::int64_t now) {
   const std::string& zone = config.domains.service_zone;
   const auto ttl = config.publish.ttl.count();
   std::string out;
   out += fmt::format("; txmail service zone, generated {} (txmail dns records)\n", now / 1000);
   out += fmt::format("$ORIGIN {}.\n$TTL {}\n", zone, ttl);
-  const std::vector<std::string> nameservers =
-      config.publish.nameservers.empty() ? std::vector<std::string>{"ns1." + zone}
-                                         : config.publish.nameservers;
+  const std::vector<std::string> nameservers = config.publish.nameservers.empty()
+                                                   ? std::vector<std::string>{"ns1." + zone}
+                                                   : config.publish.nameservers;
   const std::string hostmaster =
       config.publish.hostmaster.empty() ? "hostmaster." + zone : config.publish.hostmaster;
   out += fmt::format("@ IN SOA {}. {}. ( {} 3600 600 1209600 300 )\n", nameservers.front(),
@@ -195,9 +184,11 @@ Result<std::string> zone_file(const Config& config,
   std::sort(mechanisms.begin(), mechanisms.end());
   mechanisms.erase(std::unique(mechanisms.begin(), mechanisms.end()), mechanisms.end());
   if (mechanisms.empty()) {
-    out += "; no egress address is configured ([[egress.source]] address, [publish] extra_egress):\n"
-           "; the SPF record below authorizes nothing\n";
-    fmt::print(stderr, "txmail: warning: no egress addresses in the config; SPF authorizes nothing\n");
+    out +=
+        "; no egress address is configured ([[egress.source]] address, [publish] extra_egress):\n"
+        "; the SPF record below authorizes nothing\n";
+    fmt::print(stderr,
+               "txmail: warning: no egress addresses in the config; SPF authorizes nothing\n");
   }
   constexpr std::size_t kMaxRecord = 450;
   std::vector<std::string> records;
@@ -226,8 +217,9 @@ Result<std::string> zone_file(const Config& config,
                                   records.size()));
   }
   for (std::size_t i = 0; i < records.size(); ++i) {
-    out += fmt::format("{} IN TXT {}\n", i == 0 ? std::string("_spf") : fmt::format("_spf{}", i + 1),
-                       quoted_strings(records[i]));
+    out +=
+        fmt::format("{} IN TXT {}\n", i == 0 ? std::string("_spf") : fmt::format("_spf{}", i + 1),
+                    quoted_strings(records[i]));
   }
   // DKIM keys of every domain, for customers who delegate their selectors by CNAME.
   for (const auto& d : domains) {
@@ -235,13 +227,14 @@ Result<std::string> zone_file(const Config& config,
       if (k.state == tenancy::KeyState::kRetired && k.retire_at_ms <= now) {
         continue;
       }
-      out += fmt::format("{}.{}._dkim IN TXT {}\n", k.selector, d.name, quoted_strings(k.dns_record));
+      out +=
+          fmt::format("{}.{}._dkim IN TXT {}\n", k.selector, d.name, quoted_strings(k.dns_record));
     }
   }
   for (const auto& ep : config.publish.endpoints) {
     for (const auto& a : ep.addresses) {
-      out += fmt::format("{} IN {} {}\n", ep.name, a.find(':') == std::string::npos ? "A" : "AAAA",
-                         a);
+      out +=
+          fmt::format("{} IN {} {}\n", ep.name, a.find(':') == std::string::npos ? "A" : "AAAA", a);
     }
   }
   return out;
@@ -252,7 +245,8 @@ int dns_records(const Config& config) {
   if (!store) {
     return failed(store.error().detail);
   }
-  tenancy::DomainService service(store->store(), config.domains, [&config] { return load_master_key(config); });
+  tenancy::DomainService service(store->store(), config.domains,
+                                 [&config] { return load_master_key(config); });
   auto domains = service.list("");
   if (!domains) {
     return failed(domains.error().detail);

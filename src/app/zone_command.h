@@ -16,7 +16,8 @@ int dkim_verify(const Config& config, const std::string& file, bool json);
 int dns_records(const Config& config);
 
 // The zone text itself (for tests and the API).
-Result<std::string> zone_file(const Config& config, const std::vector<tenancy::SenderDomain>& domains,
+Result<std::string> zone_file(const Config& config,
+                              const std::vector<tenancy::SenderDomain>& domains,
                               std::int64_t now_ms);
 
 // TXT lookups of every name, through [dns] servers or the system resolver; blocks (runs its own

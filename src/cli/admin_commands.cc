@@ -17,8 +17,8 @@ namespace {
 
 // Sends the request; on success prints the answer (JSON mode) or hands it to `human`.
 template <typename Human>
-int run(const ApiTarget& t, const std::string& method, const std::string& path, const std::string& body,
-        bool as_json, Human human) {
+int run(const ApiTarget& t, const std::string& method, const std::string& path,
+        const std::string& body, bool as_json, Human human) {
   auto reply = call_or_report(t, method, path, body);
   if (!reply) {
     return 1;
@@ -73,9 +73,9 @@ void print_account(const json::value& a) {
 
 const char* content_type_for(const std::string& file) {
   static const std::pair<const char*, const char*> kTypes[] = {
-      {".pdf", "application/pdf"}, {".png", "image/png"},   {".jpg", "image/jpeg"},
-      {".jpeg", "image/jpeg"},     {".gif", "image/gif"},   {".txt", "text/plain"},
-      {".csv", "text/csv"},        {".html", "text/html"},  {".zip", "application/zip"},
+      {".pdf", "application/pdf"},   {".png", "image/png"},    {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},       {".gif", "image/gif"},    {".txt", "text/plain"},
+      {".csv", "text/csv"},          {".html", "text/html"},   {".zip", "application/zip"},
       {".json", "application/json"}, {".ics", "text/calendar"}};
   std::string ext = std::filesystem::path(file).extension().string();
   for (auto& c : ext) {
@@ -111,14 +111,15 @@ int account_create(const ApiTarget& t, const AccountArgs& a) {
   if (a.allow_unverified_domains) {
     body["allowUnverifiedDomains"] = true;
   }
-  return run(t, "POST", "/v2/admin/accounts", json::serialize(body), a.json, [](const json::value& v) {
-    print_account(v);
-    if (const std::string pw = str(v, "password"); !pw.empty()) {
-      fmt::print("SMTP password: {}   (shown once)\n", pw);
-    }
-    const auto& key = v.as_object().at("apiKey");
-    fmt::print("API key {}: {}   (shown once)\n", str(key, "id"), str(key, "key"));
-  });
+  return run(t, "POST", "/v2/admin/accounts", json::serialize(body), a.json,
+             [](const json::value& v) {
+               print_account(v);
+               if (const std::string pw = str(v, "password"); !pw.empty()) {
+                 fmt::print("SMTP password: {}   (shown once)\n", pw);
+               }
+               const auto& key = v.as_object().at("apiKey");
+               fmt::print("API key {}: {}   (shown once)\n", str(key, "id"), str(key, "key"));
+             });
 }
 
 int account_list(const ApiTarget& t, const AccountArgs& a) {
@@ -134,7 +135,8 @@ int account_show(const ApiTarget& t, const AccountArgs& a) {
 }
 
 int account_set_disabled(const ApiTarget& t, const AccountArgs& a, bool disabled) {
-  return run(t, "POST", "/v2/admin/accounts/" + path_part(a.name) + (disabled ? "/disable" : "/enable"), "",
+  return run(t, "POST",
+             "/v2/admin/accounts/" + path_part(a.name) + (disabled ? "/disable" : "/enable"), "",
              a.json, print_account);
 }
 
@@ -144,32 +146,36 @@ int account_delete(const ApiTarget& t, const AccountArgs& a) {
 }
 
 int drain(const ApiTarget& t, bool resume, bool as_json) {
-  return run(t, "POST", resume ? "/v2/admin/resume" : "/v2/admin/drain", "", as_json, [resume](const json::value& v) {
-    const auto& o = v.as_object();
-    const bool ready = o.at("ready").as_bool();
-    fmt::print("{}; the node is {}{}\n", resume ? "resumed" : "draining: intake stopped, deliveries go on",
-               ready ? "ready" : "not ready: ", ready ? "" : str(v, "reason"));
-  });
+  return run(t, "POST", resume ? "/v2/admin/resume" : "/v2/admin/drain", "", as_json,
+             [resume](const json::value& v) {
+               const auto& o = v.as_object();
+               const bool ready = o.at("ready").as_bool();
+               fmt::print("{}; the node is {}{}\n",
+                          resume ? "resumed" : "draining: intake stopped, deliveries go on",
+                          ready ? "ready" : "not ready: ", ready ? "" : str(v, "reason"));
+             });
 }
 
 int key_create(const ApiTarget& t, const AccountArgs& a) {
   const json::object body{{"name", a.key_name.empty() ? std::string("cli") : a.key_name}};
-  return run(t, "POST", "/v2/admin/accounts/" + path_part(a.name) + "/keys", json::serialize(body), a.json,
-             [](const json::value& v) {
+  return run(t, "POST", "/v2/admin/accounts/" + path_part(a.name) + "/keys", json::serialize(body),
+             a.json, [](const json::value& v) {
                fmt::print("API key {}: {}   (shown once)\n", str(v, "id"), str(v, "key"));
              });
 }
 
 int key_list(const ApiTarget& t, const AccountArgs& a) {
-  return run(t, "GET", "/v2/admin/accounts/" + path_part(a.name) + "/keys", "", a.json, [](const json::value& v) {
-    for (const auto& k : v.as_object().at("keys").as_array()) {
-      fmt::print("{}  {}\n", str(k, "id"), str(k, "name"));
-    }
-  });
+  return run(t, "GET", "/v2/admin/accounts/" + path_part(a.name) + "/keys", "", a.json,
+             [](const json::value& v) {
+               for (const auto& k : v.as_object().at("keys").as_array()) {
+                 fmt::print("{}  {}\n", str(k, "id"), str(k, "name"));
+               }
+             });
 }
 
 int key_revoke(const ApiTarget& t, const AccountArgs& a) {
-  return run(t, "DELETE", "/v2/admin/accounts/" + path_part(a.name) + "/keys/" + path_part(a.key_id), "", a.json,
+  return run(t, "DELETE",
+             "/v2/admin/accounts/" + path_part(a.name) + "/keys/" + path_part(a.key_id), "", a.json,
              [&a](const json::value&) { fmt::print("API key {} revoked\n", a.key_id); });
 }
 
@@ -180,7 +186,8 @@ int suppression_list(const ApiTarget& t, const SuppressionArgs& s) {
   }
   return run(t, "GET", path, "", s.json, [](const json::value& v) {
     for (const auto& e : v.as_object().at("suppressions").as_array()) {
-      fmt::print("{}  {}  until {}  {}\n", str(e, "email"), str(e, "type"), str(e, "expiresTs"), str(e, "reason"));
+      fmt::print("{}  {}  until {}  {}\n", str(e, "email"), str(e, "type"), str(e, "expiresTs"),
+                 str(e, "reason"));
     }
     if (const std::string next = str(v, "next"); !next.empty()) {
       fmt::print("more: {}\n", next);
@@ -196,9 +203,10 @@ int suppression_add(const ApiTarget& t, const SuppressionArgs& s) {
   if (!s.reason.empty()) {
     body["reason"] = s.reason;
   }
-  return run(t, "POST", "/v2/suppressions", json::serialize(body), s.json, [](const json::value& v) {
-    fmt::print("{} suppressed until {}\n", str(v, "email"), str(v, "expiresTs"));
-  });
+  return run(t, "POST", "/v2/suppressions", json::serialize(body), s.json,
+             [](const json::value& v) {
+               fmt::print("{} suppressed until {}\n", str(v, "email"), str(v, "expiresTs"));
+             });
 }
 
 int suppression_remove(const ApiTarget& t, const SuppressionArgs& s) {
@@ -235,7 +243,8 @@ int send(const ApiTarget& t, const SendArgs& s) {
   }
   job["mail"] = json::object{{"from", json::object{{"email", s.from}}}};
   json::object mail;
-  for (auto [key, list] : {std::pair{"to", &s.to}, std::pair{"cc", &s.cc}, std::pair{"bcc", &s.bcc}}) {
+  for (auto [key, list] :
+       {std::pair{"to", &s.to}, std::pair{"cc", &s.cc}, std::pair{"bcc", &s.bcc}}) {
     if (!list->empty()) {
       json::array out;
       for (const auto& r : *list) {
@@ -249,7 +258,8 @@ int send(const ApiTarget& t, const SendArgs& s) {
     fmt::print("job {}\n", str(v, "jobId"));
     for (const auto& r : v.as_object().at("recipients").as_array()) {
       const std::string reason = str(r, "reason");
-      fmt::print("  {}  {}{}\n", str(r, "email"), str(r, "status"), reason.empty() ? "" : " " + reason);
+      fmt::print("  {}  {}{}\n", str(r, "email"), str(r, "status"),
+                 reason.empty() ? "" : " " + reason);
     }
   });
 }

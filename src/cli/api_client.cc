@@ -27,7 +27,8 @@ struct Url {
 Result<Url> parse_url(const std::string& s) {
   auto http = net::parse_http_url(s);
   if (!http) {
-    return make_error(ErrorCode::kInvalidArgument, "--api: '" + s + "' is not an http:// or https:// URL");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--api: '" + s + "' is not an http:// or https:// URL");
   }
   std::string prefix = http->target.substr(0, http->target.find('?'));
   while (!prefix.empty() && prefix.back() == '/') {
@@ -69,7 +70,8 @@ Result<ApiReply> call(const ApiTarget& target, const std::string& method, const 
   beast::error_code ec;
   const auto endpoints = resolver.resolve(url->http.host, url->http.port, ec);
   if (ec) {
-    return make_error(ErrorCode::kNetwork, "cannot resolve " + url->http.host + ": " + ec.message());
+    return make_error(ErrorCode::kNetwork,
+                      "cannot resolve " + url->http.host + ": " + ec.message());
   }
   http::request<http::string_body> req{http::string_to_verb(method), url->prefix + path, 11};
   req.set(http::field::host, url->http.host);
@@ -97,7 +99,8 @@ Result<ApiReply> call(const ApiTarget& target, const std::string& method, const 
     stream.expires_after(std::chrono::seconds(120));
     stream.connect(endpoints, ec);
     if (ec) {
-      return make_error(ErrorCode::kNetwork, "cannot connect to the API" + where + ": " + ec.message());
+      return make_error(ErrorCode::kNetwork,
+                        "cannot connect to the API" + where + ": " + ec.message());
     }
     return exchange(stream, req);
   }
@@ -113,7 +116,8 @@ Result<ApiReply> call(const ApiTarget& target, const std::string& method, const 
     stream.handshake(asio::ssl::stream_base::client, ec);
   }
   if (ec) {
-    return make_error(ErrorCode::kNetwork, "cannot connect to the API" + where + ": " + ec.message());
+    return make_error(ErrorCode::kNetwork,
+                      "cannot connect to the API" + where + ": " + ec.message());
   }
   return exchange(stream, req);
 }

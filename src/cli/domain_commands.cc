@@ -28,8 +28,9 @@ void print_domain(const json::value& d) {
   }
   fmt::print("publish these DNS records:\n");
   for (const auto& c : d.at("records").as_array()) {
-    fmt::print("  [{}{}] {} {} \"{}\"\n", str(c, "status"), str(c, "required") == "true" ? "" : ", optional",
-               str(c, "name"), str(c, "type"), str(c, "value"));
+    fmt::print("  [{}{}] {} {} \"{}\"\n", str(c, "status"),
+               str(c, "required") == "true" ? "" : ", optional", str(c, "name"), str(c, "type"),
+               str(c, "value"));
     if (const std::string cname = str(c, "alternative_cname"); !cname.empty()) {
       fmt::print("      or: {} CNAME {}.\n", str(c, "name"), cname);
     }

@@ -1,7 +1,6 @@
 // ClusterNode: the connection, the configuration snapshot and the heartbeat of a serving node.
-#include <boost/json.hpp>
-
 #include <atomic>
+#include <boost/json.hpp>
 #include <condition_variable>
 #include <filesystem>
 #include <thread>
@@ -39,8 +38,7 @@ struct ClusterNode::Impl {
   std::thread heartbeat;
 
   static std::int64_t steady_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               Clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
         .count();
   }
 
@@ -68,8 +66,8 @@ struct ClusterNode::Impl {
   }
 
   void run() {
-    const auto period = std::min<std::chrono::milliseconds>(std::chrono::seconds(1),
-                                                            options.quorum_grace / 3);
+    const auto period =
+        std::min<std::chrono::milliseconds>(std::chrono::seconds(1), options.quorum_grace / 3);
     bool was_ok = true;
     std::unique_lock lock(mutex);
     while (!stopping) {
@@ -82,7 +80,8 @@ struct ClusterNode::Impl {
         if (ok) {
           logger()->info("cluster: the region answers again");
         } else {
-          logger()->warn("cluster: a heartbeat was not stored (the region's quorum does not answer)");
+          logger()->warn(
+              "cluster: a heartbeat was not stored (the region's quorum does not answer)");
         }
         was_ok = ok;
       }
@@ -136,7 +135,9 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::join(const ClusterOptions& opt
   return std::unique_ptr<ClusterNode>(new ClusterNode(std::move(impl)));
 }
 
-store::ConfigStore& ClusterNode::config() { return *impl_->config; }
+store::ConfigStore& ClusterNode::config() {
+  return *impl_->config;
+}
 
 std::optional<std::string> ClusterNode::unready_reason() const {
   if (!impl_->options.heartbeat) {
@@ -154,7 +155,8 @@ std::optional<std::string> ClusterNode::unready_reason() const {
 void ClusterNode::leave() {
   impl_->stop();
   if (impl_->options.heartbeat && impl_->nats->connected()) {
-    const std::string subject = std::string("$KV.") + kNodesBucket + "." + encode_key(impl_->options.node);
+    const std::string subject =
+        std::string("$KV.") + kNodesBucket + "." + encode_key(impl_->options.node);
     natsMsg* m = nullptr;
     if (natsMsg_Create(&m, subject.c_str(), nullptr, "", 0) == NATS_OK
         && natsMsgHeader_Set(m, "KV-Operation", "DEL") == NATS_OK) {
@@ -172,7 +174,8 @@ void ClusterNode::leave() {
 Result<void> keygen(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {
-    return make_error(ErrorCode::kConflict, path + " exists; a cluster master key is never overwritten");
+    return make_error(ErrorCode::kConflict,
+                      path + " exists; a cluster master key is never overwritten");
   }
   auto key = tenancy::MasterKey::load_or_create(path);
   if (!key) {

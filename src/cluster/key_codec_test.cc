@@ -20,7 +20,8 @@ TEST(KeyCodec, RoundTripsEveryByte) {
   }
   const std::string code = encode_key(all);
   for (const char c : code) {
-    EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '/' || c == '_' || c == '=')
+    EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '/' || c == '_'
+                || c == '=')
         << "byte " << static_cast<int>(c);
   }
   EXPECT_EQ(decode_key(code), all);
@@ -33,10 +34,10 @@ TEST(KeyCodec, KeepsPrefixes) {
 }
 
 TEST(KeyCodec, RefusesWhatItNeverWrites) {
-  EXPECT_FALSE(decode_key("a.b"));    // '.' is always escaped
-  EXPECT_FALSE(decode_key("a=2"));    // cut short
-  EXPECT_FALSE(decode_key("a=2e"));   // lower-case hex
-  EXPECT_FALSE(decode_key("=41"));    // 'A' is kept, never escaped
+  EXPECT_FALSE(decode_key("a.b"));   // '.' is always escaped
+  EXPECT_FALSE(decode_key("a=2"));   // cut short
+  EXPECT_FALSE(decode_key("a=2e"));  // lower-case hex
+  EXPECT_FALSE(decode_key("=41"));   // 'A' is kept, never escaped
   EXPECT_FALSE(decode_key("a=ZZ"));
   EXPECT_EQ(decode_key("a=2Eb"), "a.b");
 }

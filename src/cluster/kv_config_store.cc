@@ -16,6 +16,7 @@ constexpr int kCasAttempts = 20;
 
 struct MsgGuard {
   natsMsg* m = nullptr;
+
   ~MsgGuard() { natsMsg_Destroy(m); }
 };
 
@@ -36,7 +37,8 @@ Result<std::unique_ptr<KvConfigStore>> KvConfigStore::open(NatsConnection& nats,
   if (!s->state_cv_.wait_for(lock, initial_wait, [&] { return s->synced_; })) {
     lock.unlock();
     return make_error(ErrorCode::kUnavailable,
-                      "cluster: the configuration bucket '" + s->bucket_ + "' could not be read within "
+                      "cluster: the configuration bucket '" + s->bucket_
+                          + "' could not be read within "
                           + std::to_string(initial_wait.count() / 1000)
                           + " s (is NATS reachable, and did `txmail cluster init` run?)");
   }
@@ -311,7 +313,8 @@ Result<std::uint64_t> KvConfigStore::write(std::string_view key,
     }
     key_last = current->revision;
   }
-  return make_error(ErrorCode::kUnavailable, "config store: " + k + ": the bucket is too busy; try again");
+  return make_error(ErrorCode::kUnavailable,
+                    "config store: " + k + ": the bucket is too busy; try again");
 }
 
 // A conditional write. nats-server 2.9.10 checks a per-subject expectation against what its
@@ -354,7 +357,8 @@ Result<std::uint64_t> KvConfigStore::publish(natsMsg* msg, std::optional<std::ui
 Result<KvConfigStore::LastChange> KvConfigStore::last_change(const std::string& subject) {
   natsMsg* m = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  const natsStatus s = js_GetLastMsg(&m, nats_.home_js(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
+  const natsStatus s =
+      js_GetLastMsg(&m, nats_.home_js(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
   if (s == NATS_NOT_FOUND) {
     return LastChange{false, 0};
   }

@@ -73,10 +73,12 @@ class KvConfigStore final : public store::ConfigStore {
   bool pause(std::chrono::milliseconds d);  // false when stopping
   // One conditional (key_last set) or unconditional publish; the new revision.
   Result<std::uint64_t> publish(natsMsg* msg, std::optional<std::uint64_t> key_last);
+
   struct LastChange {
-    bool present = false;     // a value (not a delete marker, not nothing)
+    bool present = false;        // a value (not a delete marker, not nothing)
     std::uint64_t revision = 0;  // the marker's or the value's; 0: no message
   };
+
   Result<LastChange> last_change(const std::string& subject);
 
   NatsConnection& nats_;

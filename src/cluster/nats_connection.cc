@@ -16,10 +16,15 @@ Error nats_error(natsStatus s, const std::string& what) {
 }
 
 bool nats_unreachable(natsStatus s) {
-  static constexpr natsStatus kNoAnswer[] = {
-      NATS_CONNECTION_CLOSED, NATS_CONNECTION_DISCONNECTED, NATS_NO_SERVER, NATS_NO_RESPONDERS,
-      NATS_TIMEOUT, NATS_STALE_CONNECTION, NATS_INSUFFICIENT_BUFFER, NATS_IO_ERROR,
-      NATS_NOT_YET_CONNECTED};
+  static constexpr natsStatus kNoAnswer[] = {NATS_CONNECTION_CLOSED,
+                                             NATS_CONNECTION_DISCONNECTED,
+                                             NATS_NO_SERVER,
+                                             NATS_NO_RESPONDERS,
+                                             NATS_TIMEOUT,
+                                             NATS_STALE_CONNECTION,
+                                             NATS_INSUFFICIENT_BUFFER,
+                                             NATS_IO_ERROR,
+                                             NATS_NOT_YET_CONNECTED};
   return std::find(std::begin(kNoAnswer), std::end(kNoAnswer), s) != std::end(kNoAnswer);
 }
 
@@ -28,6 +33,7 @@ namespace {
 // natsOptions is a C object: destroyed on every path.
 struct OptionsGuard {
   natsOptions* o = nullptr;
+
   ~OptionsGuard() { natsOptions_Destroy(o); }
 };
 
@@ -42,19 +48,30 @@ natsStatus apply(natsOptions* o, const NatsOptions& options, bool wait_for_serve
   // The node's own site first: no shuffling of the list. Only the listed servers: the
   // operator decides which sites a node may reach (a cut-off site must not look alive
   // through a server it learned of by gossip).
-  if (s == NATS_OK) s = natsOptions_SetNoRandomize(o, true);
-  if (s == NATS_OK) s = natsOptions_SetIgnoreDiscoveredServers(o, true);
-  if (s == NATS_OK) s = natsOptions_SetName(o, options.name.c_str());
-  if (s == NATS_OK) s = natsOptions_SetTimeout(o, options.timeout.count());
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
-  if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 250);
+  if (s == NATS_OK)
+    s = natsOptions_SetNoRandomize(o, true);
+  if (s == NATS_OK)
+    s = natsOptions_SetIgnoreDiscoveredServers(o, true);
+  if (s == NATS_OK)
+    s = natsOptions_SetName(o, options.name.c_str());
+  if (s == NATS_OK)
+    s = natsOptions_SetTimeout(o, options.timeout.count());
+  if (s == NATS_OK)
+    s = natsOptions_SetMaxReconnect(o, -1);
+  if (s == NATS_OK)
+    s = natsOptions_SetReconnectWait(o, 250);
   // A dead server is noticed within about three seconds, not the default two minutes.
-  if (s == NATS_OK) s = natsOptions_SetPingInterval(o, 1000);
-  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(o, 2);
+  if (s == NATS_OK)
+    s = natsOptions_SetPingInterval(o, 1000);
+  if (s == NATS_OK)
+    s = natsOptions_SetMaxPingsOut(o, 2);
   // No replay of writes after a reconnection (see the header): a one-byte buffer.
-  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, 1);
-  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, disconnected, self);
-  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, connected, self);
+  if (s == NATS_OK)
+    s = natsOptions_SetReconnectBufSize(o, 1);
+  if (s == NATS_OK)
+    s = natsOptions_SetDisconnectedCB(o, disconnected, self);
+  if (s == NATS_OK)
+    s = natsOptions_SetReconnectedCB(o, connected, self);
   if (s == NATS_OK && wait_for_server) {
     s = natsOptions_SetRetryOnFailedConnect(o, true, connected, self);
   }
@@ -66,12 +83,14 @@ natsStatus apply(natsOptions* o, const NatsOptions& options, bool wait_for_serve
   }
   if (s == NATS_OK && !options.ca_file.empty()) {
     s = natsOptions_SetSecure(o, true);
-    if (s == NATS_OK) s = natsOptions_LoadCATrustedCertificates(o, options.ca_file.c_str());
+    if (s == NATS_OK)
+      s = natsOptions_LoadCATrustedCertificates(o, options.ca_file.c_str());
   }
   return s;
 }
 
-Result<jsCtx*> jetstream(natsConnection* nc, const NatsOptions& options, const std::string& domain) {
+Result<jsCtx*> jetstream(natsConnection* nc, const NatsOptions& options,
+                         const std::string& domain) {
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = options.timeout.count();
@@ -88,7 +107,7 @@ Result<jsCtx*> jetstream(natsConnection* nc, const NatsOptions& options, const s
 }  // namespace
 
 Result<std::unique_ptr<NatsConnection>> NatsConnection::open(const NatsOptions& options,
-                                                            bool wait_for_server) {
+                                                             bool wait_for_server) {
   if (options.servers.empty()) {
     return make_error(ErrorCode::kConfig, "cluster.nats: no server");
   }

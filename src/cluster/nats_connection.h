@@ -23,9 +23,9 @@ struct NatsOptions {
   std::vector<std::string> servers;  // nats://HOST:PORT, the node's own site first
   std::string user;
   std::string password;
-  std::string creds_file;  // a NATS credentials file (JWT + NKey seed)
-  std::string ca_file;     // TLS to NATS, trusting this CA
-  std::string name;        // the client name servers show (the node's name)
+  std::string creds_file;   // a NATS credentials file (JWT + NKey seed)
+  std::string ca_file;      // TLS to NATS, trusting this CA
+  std::string name;         // the client name servers show (the node's name)
   std::string home_domain;  // JetStream domain where configuration is written; "" = this one
   std::chrono::milliseconds timeout = std::chrono::seconds(5);  // each JetStream request
 };
@@ -48,15 +48,20 @@ class NatsConnection {
   NatsConnection& operator=(NatsConnection&&) = delete;
 
   bool connected() const;
+
   // Bumped at every (re)connection: watchers compare it to know they must start over.
   std::uint64_t generation() const { return generation_.load(); }
+
   std::string connected_url() const;
   std::string connected_server() const;  // the server's id
+
   const NatsOptions& options() const { return options_; }
 
   natsConnection* raw() { return nc_; }
-  jsCtx* js() { return js_; }          // this region's JetStream
-  jsCtx* home_js() { return home_; }   // the home domain's (the same context without one)
+
+  jsCtx* js() { return js_; }  // this region's JetStream
+
+  jsCtx* home_js() { return home_; }  // the home domain's (the same context without one)
 
  private:
   explicit NatsConnection(NatsOptions options) : options_(std::move(options)) {}

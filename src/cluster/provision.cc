@@ -1,8 +1,9 @@
 // `txmail cluster init` and `txmail cluster status`: the region's buckets, made once at
 // provisioning (NATS.md section 1: R3 assets cannot be placed while a site is down) and shown
 // with their leaders and replicas.
-#include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <boost/json.hpp>
 
 #include "cluster/cluster.h"
 #include "cluster/key_codec.h"
@@ -25,19 +26,22 @@ struct Bucket {
 
 // Every bucket of a region. The nodes bucket forgets a node 30 s after its last heartbeat.
 constexpr Bucket kBuckets[] = {
-    {kConfigBucket, "accounts, API key hashes, sender domains, sealed DKIM keys, webhook endpoints", 0},
+    {kConfigBucket, "accounts, API key hashes, sender domains, sealed DKIM keys, webhook endpoints",
+     0},
     {kNodesBucket, "heartbeats of serving nodes", 30'000'000'000LL},
 };
 
 struct StreamInfo {
   jsStreamInfo* si = nullptr;
+
   ~StreamInfo() { jsStreamInfo_Destroy(si); }
 };
 
 std::string describe(const Bucket& b, int replicas) {
-  return fmt::format("KV bucket {} (stream KV_{}, R{}, file storage, history 1{}): {}", b.name,
-                     b.name, replicas, b.ttl_ns > 0 ? fmt::format(", values expire after {} s", b.ttl_ns / 1'000'000'000) : "",
-                     b.holds);
+  return fmt::format(
+      "KV bucket {} (stream KV_{}, R{}, file storage, history 1{}): {}", b.name, b.name, replicas,
+      b.ttl_ns > 0 ? fmt::format(", values expire after {} s", b.ttl_ns / 1'000'000'000) : "",
+      b.holds);
 }
 
 }  // namespace
@@ -55,11 +59,11 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     natsStatus s = js_GetStreamInfo(&info.si, (*nats)->js(), stream.c_str(), nullptr, &jerr);
     if (s == NATS_OK) {
       const int have = info.si->Config->Replicas;
-      lines.push_back(fmt::format("exists: KV bucket {} (R{}){}", b.name, have,
-                                  have != options.replicas
-                                      ? fmt::format(" -- cluster.replicas asks for R{}; not changed",
-                                                    options.replicas)
-                                      : ""));
+      lines.push_back(fmt::format(
+          "exists: KV bucket {} (R{}){}", b.name, have,
+          have != options.replicas
+              ? fmt::format(" -- cluster.replicas asks for R{}; not changed", options.replicas)
+              : ""));
       continue;
     }
     if (s != NATS_NOT_FOUND) {
@@ -79,14 +83,15 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     kvStore* kv = nullptr;
     s = js_CreateKeyValue(&kv, (*nats)->js(), &kc);
     if (s != NATS_OK) {
-      return tl::unexpected(nats_error(
-          s, std::string("cluster init: KV bucket ") + b.name
-                 + " (R3 needs all three sites up, each server tagged site:<name> with unique_tag \"site:\")"));
+      return tl::unexpected(nats_error(s, std::string("cluster init: KV bucket ") + b.name
+                                              + " (R3 needs all three sites up, each server tagged "
+                                                "site:<name> with unique_tag \"site:\")"));
     }
     // The config bucket is never empty: a conditional write names the stream's last sequence,
     // which nats.c cannot say is 0 (KvConfigStore::publish).
     if (std::string_view(b.name) == kConfigBucket) {
-      const std::string marker = json::serialize(json::object{{"region", options.region}, {"created", now_ms()}});
+      const std::string marker =
+          json::serialize(json::object{{"region", options.region}, {"created", now_ms()}});
       std::uint64_t rev = 0;
       s = kvStore_Put(&rev, kv, "cluster/created", marker.data(), static_cast<int>(marker.size()));
       if (s != NATS_OK) {
@@ -106,7 +111,8 @@ json::object bucket_status(NatsConnection& nats, const Bucket& b) {
   json::object out{{"bucket", b.name}, {"stream", std::string("KV_") + b.name}};
   StreamInfo info;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&info.si, nats.js(), (std::string("KV_") + b.name).c_str(), nullptr, &jerr);
+  natsStatus s =
+      js_GetStreamInfo(&info.si, nats.js(), (std::string("KV_") + b.name).c_str(), nullptr, &jerr);
   if (s != NATS_OK) {
     out["error"] = nats_error(s, "stream info").detail;
     return out;
@@ -145,9 +151,8 @@ json::array nodes_status(NatsConnection& nats) {
         continue;
       }
       boost::system::error_code ec;
-      auto v = json::parse(std::string_view(static_cast<const char*>(kvEntry_Value(e)),
-                                            kvEntry_ValueLen(e)),
-                           ec);
+      auto v = json::parse(
+          std::string_view(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e)), ec);
       kvEntry_Destroy(e);
       if (!ec && v.is_object()) {
         auto o = v.as_object();
@@ -171,11 +176,10 @@ Result<std::string> status_json(const ClusterOptions& options) {
     return tl::unexpected(nats.error());
   }
   json::object out{{"region", options.region},
-                   {"this_node",
-                    json::object{{"node", options.node},
-                                 {"site", options.site},
-                                 {"connected_url", (*nats)->connected_url()},
-                                 {"server_id", (*nats)->connected_server()}}}};
+                   {"this_node", json::object{{"node", options.node},
+                                              {"site", options.site},
+                                              {"connected_url", (*nats)->connected_url()},
+                                              {"server_id", (*nats)->connected_server()}}}};
   json::array buckets;
   for (const auto& b : kBuckets) {
     buckets.push_back(bucket_status(**nats, b));
@@ -202,22 +206,27 @@ std::string status_text(const std::string& text) {
   const auto& o = v.as_object();
   std::string out;
   const auto& me = o.at("this_node").as_object();
-  out += fmt::format("region {}: this node {} (site {}) talks to {}\n", json::value_to<std::string>(o.at("region")),
-                     json::value_to<std::string>(me.at("node")), json::value_to<std::string>(me.at("site")),
+  out += fmt::format("region {}: this node {} (site {}) talks to {}\n",
+                     json::value_to<std::string>(o.at("region")),
+                     json::value_to<std::string>(me.at("node")),
+                     json::value_to<std::string>(me.at("site")),
                      json::value_to<std::string>(me.at("connected_url")));
   for (const auto& bv : o.at("buckets").as_array()) {
     const auto& b = bv.as_object();
     if (const auto* err = b.if_contains("error")) {
-      out += fmt::format("bucket {}: {}\n", json::value_to<std::string>(b.at("bucket")), json::value_to<std::string>(*err));
+      out += fmt::format("bucket {}: {}\n", json::value_to<std::string>(b.at("bucket")),
+                         json::value_to<std::string>(*err));
       continue;
     }
-    out += fmt::format("bucket {}: R{}, {} values, leader {}\n", json::value_to<std::string>(b.at("bucket")),
-                       number(b.at("replicas")), number(b.at("values")),
+    out += fmt::format("bucket {}: R{}, {} values, leader {}\n",
+                       json::value_to<std::string>(b.at("bucket")), number(b.at("replicas")),
+                       number(b.at("values")),
                        b.contains("leader") ? json::value_to<std::string>(b.at("leader")) : "-");
     if (const auto* f = b.if_contains("followers")) {
       for (const auto& pv : f->as_array()) {
         const auto& p = pv.as_object();
-        out += fmt::format("  follower {}: {}{}, lag {}\n", json::value_to<std::string>(p.at("server")),
+        out += fmt::format("  follower {}: {}{}, lag {}\n",
+                           json::value_to<std::string>(p.at("server")),
                            p.at("current").as_bool() ? "current" : "behind",
                            p.at("offline").as_bool() ? ", OFFLINE" : "", number(p.at("lag")));
       }
@@ -229,8 +238,9 @@ std::string status_text(const std::string& text) {
       const auto* x = n.if_contains(k);
       return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string("?");
     };
-    out += fmt::format("node {}: site {}, via {}, last heartbeat {} ms ago\n", str("node"), str("site"),
-                       str("server"), n.contains("age_ms") ? number(n.at("age_ms")) : std::int64_t{-1});
+    out += fmt::format("node {}: site {}, via {}, last heartbeat {} ms ago\n", str("node"),
+                       str("site"), str("server"),
+                       n.contains("age_ms") ? number(n.at("age_ms")) : std::int64_t{-1});
   }
   return out;
 }

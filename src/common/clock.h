@@ -21,12 +21,15 @@ struct Clock {
   static time_point now() noexcept {
     return time_point(std::chrono::steady_clock::now().time_since_epoch() + offset());
   }
+
   static duration offset() noexcept { return duration(offset_.load(std::memory_order_relaxed)); }
+
   // Tests only: every reader of the clock, wall and steady, jumps forward by `d`.
   static void advance(duration d) noexcept {
     manual_.store(true, std::memory_order_relaxed);
     offset_.fetch_add(d.count(), std::memory_order_relaxed);
   }
+
   // Once a test moved the clock, timers look at it often (ClockWaitTraits).
   static bool manual() noexcept { return manual_.load(std::memory_order_relaxed); }
 
@@ -41,6 +44,7 @@ struct ClockWaitTraits {
   static Clock::duration to_wait_duration(const Clock::duration& d) {
     return Clock::manual() ? std::min<Clock::duration>(d, std::chrono::milliseconds(1)) : d;
   }
+
   static Clock::duration to_wait_duration(const Clock::time_point& t) {
     return to_wait_duration(t - Clock::now());
   }

@@ -12,15 +12,15 @@ enum class ErrorCode {
   kInvalidArgument,  // bad input from a client or an operator
   kConfig,           // invalid configuration
   kNotFound,
-  kConflict,     // compare-and-set lost, duplicate
-  kTooLarge,     // over a configured limit
-  kIo,           // disk or file system
-  kCorrupt,      // stored data fails to decode
-  kNetwork,      // connection refused, reset, unreachable
-  kTimeout,      // a deadline expired
-  kUnavailable,  // shutting down, overloaded
-  kAuthFailed,   // bad credentials
-  kPermission,   // authenticated but not allowed
+  kConflict,      // compare-and-set lost, duplicate
+  kTooLarge,      // over a configured limit
+  kIo,            // disk or file system
+  kCorrupt,       // stored data fails to decode
+  kNetwork,       // connection refused, reset, unreachable
+  kTimeout,       // a deadline expired
+  kUnavailable,   // shutting down, overloaded
+  kAuthFailed,    // bad credentials
+  kPermission,    // authenticated but not allowed
   kDnsTemporary,  // SERVFAIL, timeout, unreachable resolver: try again later
 };
 

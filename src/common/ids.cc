@@ -1,10 +1,9 @@
 #include "common/ids.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
@@ -81,7 +80,8 @@ std::optional<JobKey> job_key(std::string_view job_id) {
 }
 
 std::string job_id_of(const JobKey& key) {
-  const std::string h = hex(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+  const std::string h =
+      hex(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
   std::string out;
   out.reserve(36);
   out.append(h, 0, 8).append(1, '-').append(h, 8, 4).append(1, '-').append(h, 12, 4);

@@ -29,7 +29,9 @@ class [[nodiscard]] Result : public tl::expected<T, Error> {
   using Base = tl::expected<T, Error>;
   using Base::Base;
   Result() = default;
+
   Result(const Base& other) : Base(other) {}
+
   Result(Base&& other) : Base(std::move(other)) {}
 
   // tl's and_then accepts only a function returning a plain tl::expected; these take one
@@ -38,10 +40,12 @@ class [[nodiscard]] Result : public tl::expected<T, Error> {
   auto and_then(F&& f) & {
     return chain(*this, std::forward<F>(f));
   }
+
   template <class F>
   auto and_then(F&& f) const& {
     return chain(*this, std::forward<F>(f));
   }
+
   template <class F>
   auto and_then(F&& f) && {
     return chain(std::move(*this), std::forward<F>(f));

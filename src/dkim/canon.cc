@@ -1,19 +1,23 @@
 #include "dkim/canon.h"
 
-#include "dkim/key.h"
-
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <memory>
 
+#include "dkim/key.h"
+
 namespace txmail::dkim {
 
 namespace {
 
-bool is_wsp(char c) { return c == ' ' || c == '\t'; }
+bool is_wsp(char c) {
+  return c == ' ' || c == '\t';
+}
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // Canonical body bytes go through a small buffer into the hash, or into a string.
 class Sink {

@@ -26,6 +26,7 @@ struct MessageParts {
   std::string_view headers;  // ends with the CRLF of its last field
   std::string_view body;     // after the empty line
 };
+
 MessageParts split_message(std::string_view message);
 
 // The fields of a header section, in order. A line that is not a field (no colon) is skipped.

@@ -118,12 +118,13 @@ TEST(Rfc8463, SignsTheExampleExactly) {
   std::string field(kRfc8463Signature);
   const std::size_t b = field.find(" b=");
   field = field.substr(0, b + 3);
-  const std::vector<std::string> names = {"from", "to",   "subject", "date",
+  const std::vector<std::string> names = {"from",       "to",   "subject", "date",
                                           "message-id", "from", "subject", "date"};
   auto signature = key->sign(signed_data(parts.headers, names, Canon::kRelaxed, field));
   ASSERT_TRUE(signature.has_value());
-  EXPECT_EQ(base64_encode(*signature),
-            "/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwhEIug4D11BusFa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==");
+  EXPECT_EQ(
+      base64_encode(*signature),
+      "/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwhEIug4D11BusFa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==");
 }
 
 TEST(Rfc8463, VerifiesTheExampleAndCatchesChanges) {
@@ -152,8 +153,9 @@ TEST(Keys, RefusesShortRsaAndRoundTripsPem) {
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->public_key_base64(), key->public_key_base64());
   EXPECT_EQ(back->algorithm(), Algorithm::kEd25519Sha256);
-  EXPECT_FALSE(PrivateKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-                   .has_value());
+  EXPECT_FALSE(
+      PrivateKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+          .has_value());
 }
 
 TEST(Signer, RsaAndEd25519SignaturesVerifyAndFromIsOversigned) {

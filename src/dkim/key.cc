@@ -19,7 +19,9 @@ using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
 using MdCtx = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)>;
 
-std::shared_ptr<EVP_PKEY> own(EVP_PKEY* key) { return {key, EVP_PKEY_free}; }
+std::shared_ptr<EVP_PKEY> own(EVP_PKEY* key) {
+  return {key, EVP_PKEY_free};
+}
 
 tl::unexpected<Error> key_error(const std::string& what) {
   return make_error(ErrorCode::kInvalidArgument, "dkim key: " + what);
@@ -149,7 +151,9 @@ Result<PrivateKey> PrivateKey::ed25519_from_seed(std::string_view seed) {
   return PrivateKey(own(key), Algorithm::kEd25519Sha256);
 }
 
-int PrivateKey::bits() const { return EVP_PKEY_get_bits(key_.get()); }
+int PrivateKey::bits() const {
+  return EVP_PKEY_get_bits(key_.get());
+}
 
 std::string PrivateKey::to_pem() const {
   Bio bio(BIO_new(BIO_s_mem()), BIO_free);

@@ -13,7 +13,9 @@ namespace txmail::dkim {
 
 namespace {
 
-bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_fws(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_fws(s.front())) {
@@ -82,7 +84,8 @@ std::optional<std::string> without_b_value(std::string_view raw) {
   }
   for (const auto& t : *tags) {
     if (t.name == "b") {
-      const std::size_t eq = field.find('=', static_cast<std::size_t>(t.name.data() - field.data()));
+      const std::size_t eq =
+          field.find('=', static_cast<std::size_t>(t.name.data() - field.data()));
       std::size_t end = field.find(';', eq);
       if (end == std::string_view::npos) {
         end = field.size();
@@ -152,12 +155,20 @@ std::string strip_whitespace(std::string_view value) {
 }
 
 const std::vector<std::string_view>& default_signed_headers() {
-  static const std::vector<std::string_view> names = {
-      "from",       "to",           "cc",
-      "subject",    "date",         "message-id",
-      "reply-to",   "in-reply-to",  "references",
-      "mime-version", "content-type", "content-transfer-encoding",
-      "list-unsubscribe", "list-unsubscribe-post"};
+  static const std::vector<std::string_view> names = {"from",
+                                                      "to",
+                                                      "cc",
+                                                      "subject",
+                                                      "date",
+                                                      "message-id",
+                                                      "reply-to",
+                                                      "in-reply-to",
+                                                      "references",
+                                                      "mime-version",
+                                                      "content-type",
+                                                      "content-transfer-encoding",
+                                                      "list-unsubscribe",
+                                                      "list-unsubscribe-post"};
   return names;
 }
 
@@ -202,12 +213,11 @@ Result<std::string> sign(std::string_view message, const std::vector<SigningKey>
   const Digest bh = body_hash(options.body, parts.body);
   const std::string bh64 =
       base64_encode(std::string_view(reinterpret_cast<const char*>(bh.data()), bh.size()));
-  const std::int64_t t =
-      options.timestamp != 0
-          ? options.timestamp
-          : std::chrono::duration_cast<std::chrono::seconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
+  const std::int64_t t = options.timestamp != 0
+                             ? options.timestamp
+                             : std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
   std::string out;
   for (const auto& k : keys) {
     std::string field = fmt::format("DKIM-Signature: v=1; a={}; c={}/{}; d={}; s={};\r\n\tt={}; h=",

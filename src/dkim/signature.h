@@ -20,6 +20,7 @@ struct Tag {
   std::string_view name;
   std::string_view value;
 };
+
 std::optional<std::vector<Tag>> parse_tags(std::string_view text);
 std::optional<std::string_view> tag(const std::vector<Tag>& tags, std::string_view name);
 std::string strip_whitespace(std::string_view value);

@@ -47,10 +47,11 @@ TEST(Rdata, Decoders) {
   EXPECT_FALSE(decode_mx(std::string("\x00\x0a\xc0\x0c", 4)));  // a compression pointer
   // A label holding a dot has no text form: "Ex.mple" would read as two labels, and a label
   // "." would turn an MX host into the null MX (found by fuzz/dns_rdata).
-  EXPECT_FALSE(decode_mx(std::string("\x00\x0a\x02mx\x07"
-                                     "Ex.mple\x03"
-                                     "com\x00",
-                                     18)));
+  EXPECT_FALSE(
+      decode_mx(std::string("\x00\x0a\x02mx\x07"
+                            "Ex.mple\x03"
+                            "com\x00",
+                            18)));
   EXPECT_FALSE(decode_mx(std::string("\x00\x0a\x01.\x00", 5)));
   EXPECT_EQ(decode_txt(std::string("\x05v=spf\x0a"
                                    "1 -all    ",

@@ -1,7 +1,6 @@
 #include "events/event.h"
 
 #include <boost/json.hpp>
-
 #include <chrono>
 
 #include "common/ids.h"
@@ -33,7 +32,7 @@ std::string Event::phase() const {
 }
 
 std::string Event::state() const {
-  return kind == Kind::kStarted                                      ? "INITIAL"
+  return kind == Kind::kStarted                                ? "INITIAL"
          : kind == Kind::kDeferred || kind == Kind::kProcessed ? "INTERMEDIATE"
                                                                : "FINISHED";
 }

@@ -4,6 +4,7 @@
 // catalogue in issue core-5.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,7 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/json/object.hpp>
 #include "tenancy/drop_reason.h"
 
 namespace txmail::events {

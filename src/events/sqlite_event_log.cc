@@ -175,7 +175,8 @@ void SqliteEventLog::writer_loop() {
   }
 }
 
-void SqliteEventLog::write_batch(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs) {
+void SqliteEventLog::write_batch(const std::vector<Event>& batch,
+                                 const std::vector<JobInfo>& jobs) {
   if (auto written = write_all(batch, jobs); !written) {
     logger()->error("event log: a batch of {} events and {} jobs' data is lost: {}", batch.size(),
                     jobs.size(), written.error().detail);
@@ -284,16 +285,16 @@ void SqliteEventLog::prune() {
     return;
   }
   last_prune_ = now;
-  const std::int64_t cutoff =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch() - retention)
-          .count();
+  const std::int64_t cutoff = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch() - retention)
+                                  .count();
   // A few thousand rows per statement: the writer goes back to new events in between. The
   // newest event stays, however old: seq is a rowid, and an emptied table would number the
   // next event 1 again, behind every follower's position.
   for (const char* sql : {"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts_ms < ?1"
                           " AND seq < (SELECT max(seq) FROM events) LIMIT 5000)",
-                          "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs WHERE received_ms < ?1 LIMIT 5000)"}) {
+                          "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs WHERE "
+                          "received_ms < ?1 LIMIT 5000)"}) {
     Statement st(db_, sql);
     st.bind(1, cutoff);
     if (auto done = st.run(); !done) {

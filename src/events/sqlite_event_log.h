@@ -39,6 +39,7 @@ class SqliteEventLog final : public EventLog {
   void close() override;
   // Events queued for the writer, not yet stored. Any thread.
   std::size_t backlog();
+
   // Events (and job data) older than this are deleted, a few thousand rows at a time between
   // writes, so writers never wait long. 0: kept for ever. Any thread, any time (the writer
   // reads it after each batch and when idle).

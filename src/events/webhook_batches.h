@@ -51,9 +51,10 @@ std::string endpoint_key(const std::string& url);
 
 // The POST of a batch: signed with the account's secret, with the endpoint's credentials and
 // headers (never in place of the signature or the framing).
-boost::beast::http::request<boost::beast::http::string_body> request_for(
-    const Endpoint& endpoint, const std::string& body, const std::string& secret,
-    const net::HttpUrl& url);
+boost::beast::http::request<boost::beast::http::string_body> request_for(const Endpoint& endpoint,
+                                                                         const std::string& body,
+                                                                         const std::string& secret,
+                                                                         const net::HttpUrl& url);
 
 // Moves rows of `table` ("retries" as they are, "dead" afresh) into the outbox, keyed by their
 // endpoint; `where` selects them with one text parameter. Inside the caller's transaction: on

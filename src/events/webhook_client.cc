@@ -38,8 +38,8 @@ awaitable<Attempt> WebhookConnection::post(const net::HttpUrl& url,
         continue;  // the server closed an idle kept-alive connection: once more, fresh
       }
       co_return Attempt{Answer::kRetry, ec == beast::error::timeout
-                                             ? "network: no answer within the request timeout"
-                                             : "network: " + ec.message()};
+                                            ? "network: no answer within the request timeout"
+                                            : "network: " + ec.message()};
     }
     if (!res.keep_alive()) {
       close();
@@ -187,14 +187,17 @@ bool private_address(const std::string& ip) {
   }
   // NAT64 (64:ff9b::/96, RFC 6052) and the deprecated IPv4-compatible form (::a.b.c.d) reach
   // the IPv4 address inside them: judge that address.
-  const bool nat64 = b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b
-                     && std::all_of(b.begin() + 4, b.begin() + 12, [](unsigned char c) { return c == 0; });
-  const bool compatible = std::all_of(b.begin(), b.begin() + 12, [](unsigned char c) { return c == 0; })
-                          && !v6.is_loopback() && !v6.is_unspecified();
+  const bool nat64 =
+      b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b
+      && std::all_of(b.begin() + 4, b.begin() + 12, [](unsigned char c) { return c == 0; });
+  const bool compatible =
+      std::all_of(b.begin(), b.begin() + 12, [](unsigned char c) { return c == 0; })
+      && !v6.is_loopback() && !v6.is_unspecified();
   if (nat64 || compatible) {
     return private_address(embedded_v4());
   }
-  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0x00 && b[5] == 0x01) {
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0x00
+      && b[5] == 0x01) {
     return true;  // 64:ff9b:1::/48, local-use NAT64 (RFC 8215): translates to anything
   }
   return v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || v6.is_link_local()

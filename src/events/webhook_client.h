@@ -48,7 +48,9 @@ class WebhookConnection {
   // else, and network errors: retry.
   awaitable<Attempt> post(const net::HttpUrl& url,
                           boost::beast::http::request<boost::beast::http::string_body>& req);
+
   bool open() const { return plain_.has_value() || secure_.has_value(); }
+
   void close();
 
  private:

@@ -59,7 +59,9 @@ struct WebhookDispatcher::Impl {
   // the dispatcher's thread while the endpoint has batches, requests or a pause in force.
   struct Lane {
     enum class State { kActive, kPaused, kProbing };
+
     explicit Lane(asio::io_context& io, std::string k) : key(std::move(k)), timer(io) {}
+
     std::string key;
     std::string url;  // known once a batch was loaded
     std::size_t in_flight = 0;
@@ -101,8 +103,8 @@ struct WebhookDispatcher::Impl {
   Timer commit_timer{io};
   bool commit_armed = false;
   bool commit_failing = false;
-  bool read_failing = false;  // the outbox cannot be written
-  bool log_failing = false;   // the event log cannot be read
+  bool read_failing = false;    // the outbox cannot be written
+  bool log_failing = false;     // the event log cannot be read
   bool rescan_failing = false;  // the outbox's endpoints could not be listed: again next round
   std::vector<Completion> completed;
   std::unordered_map<std::string, std::unique_ptr<Lane>> lanes;
@@ -113,7 +115,8 @@ struct WebhookDispatcher::Impl {
 
   std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
     std::uniform_real_distribution<double> d(0.75, 1.25);
-    return std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(base.count()) * d(rng)));
+    return std::chrono::milliseconds(
+        static_cast<std::int64_t>(static_cast<double>(base.count()) * d(rng)));
   }
 
   const std::vector<std::chrono::milliseconds>& schedule() const { return options.retry_schedule; }
@@ -130,7 +133,9 @@ struct WebhookDispatcher::Impl {
 
   void publish(const Lane& l) {
     EndpointStatus st;
-    st.state = l.state == Lane::State::kActive ? "active" : l.state == Lane::State::kPaused ? "paused" : "probing";
+    st.state = l.state == Lane::State::kActive   ? "active"
+               : l.state == Lane::State::kPaused ? "paused"
+                                                 : "probing";
     st.consecutive_failures = l.failures;
     st.paused_until_ms = l.state == Lane::State::kPaused ? l.paused_until_ms : 0;
     st.last_error = l.last_error;
@@ -144,8 +149,9 @@ struct WebhookDispatcher::Impl {
 
   // Up to `n` of the lane's batches that are due and not already busy, oldest first.
   Result<std::vector<Batch>> due(Lane& l, std::size_t n) {
-    std::string sql = "SELECT id, account, job_id, endpoint, body, notifications, attempt FROM outbox"
-                      " WHERE endpoint_key = ? AND next_ms <= ?";
+    std::string sql =
+        "SELECT id, account, job_id, endpoint, body, notifications, attempt FROM outbox"
+        " WHERE endpoint_key = ? AND next_ms <= ?";
     if (!l.busy.empty()) {
       sql += " AND id NOT IN (";
       for (auto it = l.busy.begin(); it != l.busy.end(); ++it) {
@@ -299,8 +305,8 @@ struct WebhookDispatcher::Impl {
         connection = std::move(l->idle.back());
         l->idle.pop_back();
       } else {
-        connection = std::make_unique<WebhookConnection>(self->io.get_executor(), self->connection_options,
-                                                         self->tls);
+        connection = std::make_unique<WebhookConnection>(self->io.get_executor(),
+                                                         self->connection_options, self->tls);
       }
       try {
         auto req = request_for(b.endpoint, b.body, self->deps.secret_of(b.account), *url);
@@ -335,8 +341,8 @@ struct WebhookDispatcher::Impl {
         break;
       case Answer::kRefused:
         refused.fetch_add(1, std::memory_order_relaxed);
-        logger()->warn("webhook refused account={} job={} url={}: {} (not retried)", b.account, b.job_id,
-                       b.endpoint.url, result.error);
+        logger()->warn("webhook refused account={} job={} url={}: {} (not retried)", b.account,
+                       b.job_id, b.endpoint.url, result.error);
         break;
       case Answer::kRetry:
         failures.fetch_add(1, std::memory_order_relaxed);
@@ -376,8 +382,8 @@ struct WebhookDispatcher::Impl {
     ++l.pauses;
     if (l.state != Lane::State::kPaused) {
       trips.fetch_add(1, std::memory_order_relaxed);
-      logger()->warn("webhook endpoint {} paused for {} ms after {} failures in a row: {}", l.url, wait.count(),
-                     l.failures, l.last_error);
+      logger()->warn("webhook endpoint {} paused for {} ms after {} failures in a row: {}", l.url,
+                     wait.count(), l.failures, l.last_error);
     }
     l.state = Lane::State::kPaused;
     l.paused_until_ms = now_ms() + wait.count();
@@ -391,7 +397,8 @@ struct WebhookDispatcher::Impl {
       return;
     }
     commit_armed = true;
-    commit_timer.expires_after(commit_failing ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(5));
+    commit_timer.expires_after(commit_failing ? std::chrono::milliseconds(1000)
+                                              : std::chrono::milliseconds(5));
     commit_timer.async_wait([this](const boost::system::error_code& ec) {
       commit_armed = false;
       if (!ec) {
@@ -460,8 +467,7 @@ struct WebhookDispatcher::Impl {
       return committed;
     }
     for (const auto& c : done) {
-      if (c.answer == Answer::kRetry
-          && static_cast<std::size_t>(c.attempts) > schedule().size()) {
+      if (c.answer == Answer::kRetry && static_cast<std::size_t>(c.attempts) > schedule().size()) {
         logger()->error("webhook dead letter id={} after {} tries: {}", c.id, c.attempts, c.error);
       }
     }
@@ -635,7 +641,6 @@ struct WebhookDispatcher::Impl {
     }
   }
 
-
   // Batches stored by a node before issue hooks-2 (failed ones only, in `retries`) move to the
   // outbox, keyed by their endpoint.
   void migrate() {
@@ -657,7 +662,8 @@ WebhookDispatcher::~WebhookDispatcher() {
   stop();
 }
 
-Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps, WebhookOptions options) {
+Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps,
+                                                                   WebhookOptions options) {
   auto impl = std::make_unique<Impl>(std::move(deps));
   if (options.retry_schedule.empty()) {
     options.retry_schedule = default_retry_schedule();
@@ -688,7 +694,8 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps, We
 void WebhookDispatcher::start() {
   Impl* impl = impl_.get();
   asio::post(impl->io, [impl] { impl->rescan(); });
-  spawn_essential(impl->io.get_executor(), "the webhook reader", [impl] { return Impl::reader(impl); });
+  spawn_essential(impl->io.get_executor(), "the webhook reader",
+                  [impl] { return Impl::reader(impl); });
   impl->thread = std::thread([impl] { run_guarded(impl->io, "a webhook handler"); });
 }
 
@@ -708,7 +715,8 @@ void WebhookDispatcher::stop() {
   impl->thread.join();
 }
 
-Result<std::vector<DeadLetter>> WebhookDispatcher::dead_letters(const std::string& account, std::size_t limit) {
+Result<std::vector<DeadLetter>> WebhookDispatcher::dead_letters(const std::string& account,
+                                                                std::size_t limit) {
   std::lock_guard lock(impl_->state_mutex);
   return list_dead(impl_->state, impl_->deps, account, limit);
 }
@@ -734,7 +742,8 @@ WebhookStats WebhookDispatcher::stats() {
   s.failures = impl_->failures.load();
   s.dead = impl_->dead.load();
   s.breaker_trips = impl_->trips.load();
-  s.lag = static_cast<std::uint64_t>(std::max<std::int64_t>(0, impl_->head.load() - impl_->last_seq.load()));
+  s.lag = static_cast<std::uint64_t>(
+      std::max<std::int64_t>(0, impl_->head.load() - impl_->last_seq.load()));
   {
     std::lock_guard lock(impl_->status_mutex);
     for (const auto& [key, st] : impl_->status) {

@@ -52,10 +52,10 @@ struct WebhookOptions {
   std::string source_address;  // "" : the system's choice
   bool allow_private_targets = false;
   std::vector<std::chrono::milliseconds> retry_schedule;  // empty: the default 15 tries
-  std::size_t chunk = 2000;       // events read per round
-  std::size_t batch_max = 500;    // notifications per POST
-  std::size_t per_endpoint = 4;   // requests at once per endpoint
-  std::size_t max_in_flight = 512;  // requests at once in all
+  std::size_t chunk = 2000;                               // events read per round
+  std::size_t batch_max = 500;                            // notifications per POST
+  std::size_t per_endpoint = 4;                           // requests at once per endpoint
+  std::size_t max_in_flight = 512;                        // requests at once in all
   std::uint32_t breaker_failures = 5;  // failures in a row that pause an endpoint
   std::chrono::milliseconds timeout = std::chrono::seconds(10);  // one request, all of it
   std::chrono::milliseconds poll = std::chrono::milliseconds(100);
@@ -85,16 +85,16 @@ struct DeadLetter {
 };
 
 struct WebhookStats {
-  std::uint64_t posts = 0;       // batches delivered (2xx)
-  std::uint64_t delivered = 0;   // notifications in them
-  std::uint64_t refused = 0;     // batches answered 301-308 / 400-406, or a refused target
-  std::uint64_t failures = 0;    // attempts that will be retried
-  std::uint64_t dead = 0;        // batches that ran out of tries
-  std::uint64_t retry_backlog = 0;  // batches in the outbox (waiting for a first or next try)
+  std::uint64_t posts = 0;             // batches delivered (2xx)
+  std::uint64_t delivered = 0;         // notifications in them
+  std::uint64_t refused = 0;           // batches answered 301-308 / 400-406, or a refused target
+  std::uint64_t failures = 0;          // attempts that will be retried
+  std::uint64_t dead = 0;              // batches that ran out of tries
+  std::uint64_t retry_backlog = 0;     // batches in the outbox (waiting for a first or next try)
   std::uint64_t endpoints_paused = 0;  // paused or probing (circuit breaker)
   std::uint64_t breaker_trips = 0;
   std::uint64_t dead_letters = 0;
-  std::uint64_t lag = 0;         // events in the log not yet dispatched (at the latest round)
+  std::uint64_t lag = 0;  // events in the log not yet dispatched (at the latest round)
 };
 
 class WebhookDispatcher {

@@ -214,8 +214,8 @@ std::vector<std::string> parameter(const std::string& attribute, std::string_vie
   }
   std::vector<std::string> out;
   for (std::size_t k = 0; k < pieces.size(); ++k) {
-    out.push_back("; " + attribute + "*" + std::to_string(k) + "*="
-                  + (k == 0 ? "utf-8''" : "") + pieces[k]);
+    out.push_back("; " + attribute + "*" + std::to_string(k) + "*=" + (k == 0 ? "utf-8''" : "")
+                  + pieces[k]);
   }
   return out;
 }
@@ -274,8 +274,9 @@ Entity text_entity(const char* subtype, std::string_view content) {
 Entity attachment_entity(const Attachment& a, bool inline_part) {
   Entity e;
   e.headers = with_params("Content-Type: " + a.content_type, parameter("name", a.name));
-  e.headers += with_params(std::string("Content-Disposition: ") + (inline_part ? "inline" : "attachment"),
-                           parameter("filename", a.name));
+  e.headers +=
+      with_params(std::string("Content-Disposition: ") + (inline_part ? "inline" : "attachment"),
+                  parameter("filename", a.name));
   if (!a.content_id.empty()) {
     e.headers += "Content-ID: <" + a.content_id + ">\r\n";
   }
@@ -302,8 +303,8 @@ Entity multipart(const char* subtype, const std::vector<Entity>& parts, const ch
     }
   }
   Entity e;
-  e.headers = std::string("Content-Type: multipart/") + subtype + ";" + extra
-              + "\r\n boundary=\"" + boundary + "\"\r\n";
+  e.headers = std::string("Content-Type: multipart/") + subtype + ";" + extra + "\r\n boundary=\""
+              + boundary + "\"\r\n";
   // The CRLF before a delimiter belongs to the delimiter (RFC 2046 section 5.1.1): a part that
   // ends in a line break keeps it.
   for (const auto& p : parts) {

@@ -93,7 +93,8 @@ TEST(ControlFields, ReadAndRemovedBothSpellings) {
       "From: a@x.test\r\nX-TXMAIL-NOTIFICATION-URL: https://hooks.test/in\r\n"
       "X-Retarus-M4A-Notification-Header: k1=v1\r\nX-TXMAIL-NOTIFICATION-HEADER: k2 = v2\r\n"
       "X-TXMAIL-NOTIFICATION-AUTH-USER: u\r\nX-RETARUS-M4A-NOTIFICATION-AUTH-PASSWORD: p\r\n"
-      "X-TXMAIL-REFERENCE: ref-1\r\nX-TXMAIL-CAMPAIGN-ID:\r\n spring\r\nX-TXMAIL-COST-CENTER: cc\r\n"
+      "X-TXMAIL-REFERENCE: ref-1\r\nX-TXMAIL-CAMPAIGN-ID:\r\n spring\r\nX-TXMAIL-COST-CENTER: "
+      "cc\r\n"
       "Subject: hi\r\n\r\nbody X-TXMAIL-REFERENCE: stays\r\n";
   auto [c, problem] = extract_control_fields(m);
   EXPECT_EQ(problem, "");
@@ -116,7 +117,8 @@ TEST(ControlFields, Refusals) {
   EXPECT_NE(extract_control_fields(b).second, "");
   std::string c = "X-TXMAIL-NOTIFICATION-HEADER: novalue\r\n\r\nb\r\n";
   EXPECT_NE(extract_control_fields(c).second, "");
-  std::string d = "X-TXMAIL-NOTIFICATION-HEADER: k=1\r\nX-TXMAIL-NOTIFICATION-HEADER: K=2\r\n\r\nb\r\n";
+  std::string d =
+      "X-TXMAIL-NOTIFICATION-HEADER: k=1\r\nX-TXMAIL-NOTIFICATION-HEADER: K=2\r\n\r\nb\r\n";
   EXPECT_NE(extract_control_fields(d).second, "");
   std::string e = "Subject: none\r\n\r\nX-TXMAIL-REFERENCE: body\r\n";
   auto [fields, problem] = extract_control_fields(e);

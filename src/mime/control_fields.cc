@@ -11,7 +11,8 @@ namespace {
 bool istarts(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size()
          && std::equal(prefix.begin(), prefix.end(), s.begin(), [](char a, char b) {
-              return std::toupper(static_cast<unsigned char>(a)) == std::toupper(static_cast<unsigned char>(b));
+              return std::toupper(static_cast<unsigned char>(a))
+                     == std::toupper(static_cast<unsigned char>(b));
             });
 }
 
@@ -94,8 +95,10 @@ std::pair<ControlFields, std::string> extract_control_fields(std::string& messag
         std::string key = trim(std::string_view(value).substr(0, eq));
         std::string v = trim(std::string_view(value).substr(eq + 1));
         total_header_chars += key.size() + v.size();
-        const bool dup = std::any_of(out.notification_headers.begin(), out.notification_headers.end(),
-                                     [&key](const auto& h) { return istarts(h.first, key) && h.first.size() == key.size(); });
+        const bool dup = std::any_of(out.notification_headers.begin(),
+                                     out.notification_headers.end(), [&key](const auto& h) {
+                                       return istarts(h.first, key) && h.first.size() == key.size();
+                                     });
         if (dup) {
           problem = "the notification header " + key + " is given twice";
         }

@@ -92,8 +92,8 @@ std::string_view addr_spec(std::string_view v) {
   const std::size_t open = v.find('<');
   if (open != std::string_view::npos) {
     const std::size_t close = v.find('>', open);
-    addr = v.substr(open + 1, close == std::string_view::npos ? std::string_view::npos
-                                                               : close - open - 1);
+    addr = v.substr(open + 1,
+                    close == std::string_view::npos ? std::string_view::npos : close - open - 1);
   } else {
     const std::size_t comma = addr.find(',');
     addr = addr.substr(0, comma);

@@ -14,7 +14,7 @@ TEST(QuotedPrintable, Decode) {
     const char* out;
   } cases[] = {
       {"caf=C3=A9", true, "caf\xC3\xA9"},
-      {"caf=c3=a9", true, "caf\xC3\xA9"},          // lower-case hex is read too
+      {"caf=c3=a9", true, "caf\xC3\xA9"},  // lower-case hex is read too
       {"soft=\r\nbreak", true, "softbreak"},
       {"soft=\nbreak=\rend", true, "softbreakend"},  // LF or CR alone as the line break
       {"a=3D=20b\r\nc", true, "a= b\r\nc"},
@@ -23,6 +23,7 @@ TEST(QuotedPrintable, Decode) {
       {"cut off =4", false, ""},
       {"end =", false, ""},
   };
+
   for (const auto& c : cases) {
     std::string out;
     EXPECT_EQ(decode_quoted_printable(c.in, out), c.ok) << c.in;

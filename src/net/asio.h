@@ -3,11 +3,10 @@
 #pragma once
 
 #include <boost/asio.hpp>
-
-#include <functional>
 #include <boost/asio/ssl.hpp>
 #include <cstdint>
 #include <exception>
+#include <functional>
 
 #include "common/clock.h"
 
@@ -32,13 +31,18 @@ struct LogFailure {
   const char* what;
   void operator()(std::exception_ptr e) const;
 };
-inline LogFailure log_failure(const char* what) { return LogFailure{what}; }
+
+inline LogFailure log_failure(const char* what) {
+  return LogFailure{what};
+}
+
 // An essential loop (an accept loop, the delivery scheduler, a reader): when an exception ends
 // it, it is logged and counted like log_failure, and started again a second later, unless
 // `stopping()` says the node is stopping (issue quality-1: never a silently dead worker). A
 // loop that returns is not restarted. `make` makes a fresh coroutine each time.
 void spawn_essential(const asio::any_io_executor& ex, const char* what,
-                     std::function<awaitable<void>()> make, std::function<bool()> stopping = nullptr);
+                     std::function<awaitable<void>()> make,
+                     std::function<bool()> stopping = nullptr);
 // How many exceptions log_failure and run_guarded caught since the start.
 std::uint64_t caught_failures();
 // Runs `io` until it stops; an exception thrown out of a handler is logged and the loop goes

@@ -1,8 +1,8 @@
+#include "net/asio.h"
+
 #include <gtest/gtest.h>
 
 #include <stdexcept>
-
-#include "net/asio.h"
 
 namespace txmail {
 namespace {

@@ -1,8 +1,8 @@
 #include "net/connection.h"
 
-#include <array>
-
 #include <openssl/ssl.h>
+
+#include <array>
 
 #include "net/tls_context.h"
 
@@ -27,7 +27,8 @@ Connection::Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> t
 }
 
 void Connection::start() {
-  asio::co_spawn(socket_.get_executor(), watchdog(shared_from_this()), log_failure("a connection watchdog"));
+  asio::co_spawn(socket_.get_executor(), watchdog(shared_from_this()),
+                 log_failure("a connection watchdog"));
 }
 
 awaitable<void> Connection::watchdog(std::shared_ptr<Connection> self) {

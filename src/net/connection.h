@@ -30,7 +30,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Cancels the current wait (from the connection's executor).
   void interrupt();
 
-
   awaitable<Result<std::size_t>> read_some(char* data, std::size_t size, Clock::duration timeout);
   awaitable<Result<void>> write(std::string_view data, Clock::duration timeout);
   // Both pieces in one gathered write: a large body and its short tail without a copy.
@@ -48,7 +47,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                                 const std::string& source, Clock::duration timeout);
 
   bool tls() const { return tls_active_; }
-
 
   std::string tls_version() const;
   std::string tls_cipher() const;

@@ -31,7 +31,8 @@ void spawn_essential(const asio::any_io_executor& ex, const char* what,
                      std::function<awaitable<void>()> make, std::function<bool()> stopping) {
   auto coroutine = make();
   asio::co_spawn(ex, std::move(coroutine),
-                 [ex, what, make = std::move(make), stopping = std::move(stopping)](std::exception_ptr e) mutable {
+                 [ex, what, make = std::move(make),
+                  stopping = std::move(stopping)](std::exception_ptr e) mutable {
                    if (!e) {
                      return;
                    }
@@ -41,14 +42,17 @@ void spawn_essential(const asio::any_io_executor& ex, const char* what,
                    }
                    logger()->error("{} is started again in a second", what);
                    auto timer = std::make_shared<asio::steady_timer>(ex, std::chrono::seconds(1));
-                   timer->async_wait([timer, ex, what, make = std::move(make),
-                                      stopping = std::move(stopping)](const boost::system::error_code&) mutable {
-                     spawn_essential(ex, what, std::move(make), std::move(stopping));
-                   });
+                   timer->async_wait(
+                       [timer, ex, what, make = std::move(make),
+                        stopping = std::move(stopping)](const boost::system::error_code&) mutable {
+                         spawn_essential(ex, what, std::move(make), std::move(stopping));
+                       });
                  });
 }
 
-std::uint64_t caught_failures() { return g_caught.load(std::memory_order_relaxed); }
+std::uint64_t caught_failures() {
+  return g_caught.load(std::memory_order_relaxed);
+}
 
 void run_guarded(asio::io_context& io, const char* what) {
   for (;;) {

@@ -28,7 +28,9 @@ void AddressBackoff::failed(const smtp::Peer& peer, const std::string& why) {
   e.why = why;
 }
 
-void AddressBackoff::succeeded(const smtp::Peer& peer) { entries_.erase(key_of(peer)); }
+void AddressBackoff::succeeded(const smtp::Peer& peer) {
+  entries_.erase(key_of(peer));
+}
 
 void AddressBackoff::sweep() {
   const std::int64_t now = now_();

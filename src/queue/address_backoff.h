@@ -28,6 +28,7 @@ class AddressBackoff final : public smtp::AddressHealth {
   void succeeded(const smtp::Peer& peer) override;
   // Drops entries whose back-off has ended.
   void sweep();
+
   std::size_t size() const { return entries_.size(); }
 
  private:
@@ -36,6 +37,7 @@ class AddressBackoff final : public smtp::AddressHealth {
     std::uint32_t failures = 0;
     std::string why;
   };
+
   static std::string key_of(const smtp::Peer& peer);
 
   RetryPolicy retry_;

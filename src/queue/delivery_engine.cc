@@ -72,8 +72,8 @@ void DeliveryEngine::install(EgressSettings s) {
   }
   pools_ = std::move(s.pools);
   routes_ = std::move(s.routes);
-  logger()->info("delivery: {} egress sources, {} pools, {} routes", sources_now_.size(), pools_.size(),
-                 routes_.size());
+  logger()->info("delivery: {} egress sources, {} pools, {} routes", sources_now_.size(),
+                 pools_.size(), routes_.size());
 }
 
 DeliveryEngine::~DeliveryEngine() = default;
@@ -84,8 +84,9 @@ void DeliveryEngine::start() {
         "delivery is paused ([delivery] paused = true): accepted mail stays in the spool");
     return;
   }
-  spawn_essential(io_.get_executor(), "the delivery scheduler", [this] { return scheduler_loop(this); },
-                  [this] { return stopping_; });
+  spawn_essential(
+      io_.get_executor(), "the delivery scheduler", [this] { return scheduler_loop(this); },
+      [this] { return stopping_; });
 }
 
 void DeliveryEngine::submit(store::SpoolRecord& record) {
@@ -168,8 +169,10 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record,
     const std::string& id = r.mail_id;
     const std::size_t n = record.job_id.size();
     if (id.size() == n + 18 && id[n] == '#' && id[n + 9] == '#') {
-      const auto block = static_cast<std::uint32_t>(std::strtoul(id.substr(n + 1, 8).c_str(), nullptr, 16));
-      const auto index = static_cast<std::uint32_t>(std::strtoul(id.substr(n + 10, 8).c_str(), nullptr, 16));
+      const auto block =
+          static_cast<std::uint32_t>(std::strtoul(id.substr(n + 1, 8).c_str(), nullptr, 16));
+      const auto index =
+          static_cast<std::uint32_t>(std::strtoul(id.substr(n + 10, 8).c_str(), nullptr, 16));
       if (mail_id_of(record.job_id, block, index) == id) {
         c.block = block;
         c.index = index;
@@ -216,8 +219,9 @@ std::string DeliveryEngine::SharedEnvelopes::key_of(const std::string& account,
   return key;
 }
 
-const DeliveryEngine::Envelope* DeliveryEngine::SharedEnvelopes::acquire(
-    const std::string& account, const std::string& sender, std::uint32_t flags) {
+const DeliveryEngine::Envelope* DeliveryEngine::SharedEnvelopes::acquire(const std::string& account,
+                                                                         const std::string& sender,
+                                                                         std::uint32_t flags) {
   auto [it, inserted] = entries_.try_emplace(key_of(account, sender, flags));
   if (inserted) {
     it->second.first = Envelope{account, sender, flags};
@@ -236,7 +240,9 @@ void DeliveryEngine::SharedEnvelopes::release(const Envelope* e) {
 namespace {
 
 // The heap's order: the earliest due time on top.
-constexpr auto kLater = [](const auto& a, const auto& b) { return a.due_ms > b.due_ms; };
+constexpr auto kLater = [](const auto& a, const auto& b) {
+  return a.due_ms > b.due_ms;
+};
 
 }  // namespace
 
@@ -269,8 +275,9 @@ awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
       self->sweep_ready_queues(now);
     }
     const bool blocked = !heap.empty() && heap.front().due_ms <= now;  // by max_dns_lookups
-    const auto wait = heap.empty() || blocked ? std::chrono::milliseconds(60'000)
-                                              : std::chrono::milliseconds(heap.front().due_ms - now);
+    const auto wait = heap.empty() || blocked
+                          ? std::chrono::milliseconds(60'000)
+                          : std::chrono::milliseconds(heap.front().due_ms - now);
     self->wake_.expires_after(
         std::min<std::chrono::milliseconds>(wait, std::chrono::milliseconds(60'000)));
     co_await self->wake_.async_wait(use_tuple);
@@ -343,8 +350,8 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
   const auto route = self->route_for(domain);
   Result<smtp::Destination> dest = make_error(ErrorCode::kDnsTemporary, "routing failed");
   try {
-    dest = co_await smtp::resolve_destination(self->resolver_, domain, route,
-                                              self->options_.mx_port);
+    dest =
+        co_await smtp::resolve_destination(self->resolver_, domain, route, self->options_.mx_port);
   } catch (const std::exception& e) {
     logger()->error("delivery routing of {} failed with an exception: {}", domain, e.what());
   }

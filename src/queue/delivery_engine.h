@@ -75,9 +75,11 @@ class DeliveryEngine {
   // kFreshBytes in all) is taken from the record: its first delivery attempt sends it from
   // memory instead of reading it back from the spool.
   void submit(store::SpoolRecord& record);
+
   // A job found by recovery, added at once: only before the engine's io_context runs, from the
   // thread that starts it. (A million posted copies would cost more memory than the jobs.)
   void restore(const store::SpoolRecord& record) { add_job(record, nullptr); }
+
   // New egress sources, pools and routes (this site's part); any thread. Jobs routed from
   // now on use them; connections open on an old source finish with it.
   void reconfigure(EgressSettings settings);
@@ -86,13 +88,17 @@ class DeliveryEngine {
   // io_context when every connection has ended, or after 10 s with some still busy (their
   // recipients stay queued in the spool and are sent after the restart: at least once).
   void stop(std::function<void()> done);
+
   // Units in ready queues waiting for a connection. Any thread.
   std::size_t ready_backlog() const { return ready_backlog_.load(std::memory_order_relaxed); }
+
   // Those of one account (SMTP inflow control: one account's backlog to a slow destination
   // must not slow another account's intake). Any thread.
   std::size_t ready_backlog(const std::string& account) const;
+
   // Ready queues (destinations with units, connections or a back-off in force). Any thread.
   std::size_t ready_queues() const { return ready_queues_.load(std::memory_order_relaxed); }
+
   // Jobs in the queue (not yet final). Any thread.
   std::size_t queued_jobs() const { return queued_jobs_.load(std::memory_order_relaxed); }
 
@@ -102,8 +108,8 @@ class DeliveryEngine {
   // block and index, its address in one exact allocation, and sits inline when it is the
   // job's only one; account and sender strings are shared by every job that names them; a
   // unit names its job and recipient indexes, and its domain is read from its first recipient.
-  struct Recipient {  // 24 bytes
-    std::unique_ptr<char[]> address;  // NUL-terminated
+  struct Recipient {                   // 24 bytes
+    std::unique_ptr<char[]> address;   // NUL-terminated
     std::uint32_t next_attempt_s = 0;  // seconds since the epoch (until 2106)
     std::uint32_t block = 0;
     std::uint32_t index = 0;
@@ -120,7 +126,7 @@ class DeliveryEngine {
     std::uint32_t flags = 0;
   };
 
-  struct Job {  // 64 bytes: with its key, one 96-byte allocation per job
+  struct Job {                           // 64 bytes: with its key, one 96-byte allocation per job
     const Envelope* envelope = nullptr;  // in envelopes_
     std::int64_t received_ms = 0;
     std::uint32_t units_in_flight = 0;
@@ -167,6 +173,7 @@ class DeliveryEngine {
   struct Source {
     Source(std::size_t capacity, const RetryPolicy& retry)
         : line(capacity, std::max<std::size_t>(capacity / 2, 1)), addresses(retry, now_ms) {}
+
     SourceLine<ReadyQueue*> line;
     AddressBackoff addresses;     // MX addresses that failed lately from this source
     std::vector<IdleWait*> idle;  // its open connections with nothing to send, oldest first
@@ -184,8 +191,8 @@ class DeliveryEngine {
     DestinationPolicy limits;  // resolved: every field set
     Fifo<Unit> units;
     std::size_t connections = 0;
-    bool waiting = false;       // in its source's line
-    std::uint32_t pins = 0;     // a caller still uses it: not to be dropped yet
+    bool waiting = false;        // in its source's line
+    std::uint32_t pins = 0;      // a caller still uses it: not to be dropped yet
     std::uint32_t failures = 0;  // consecutive site-wide deferrals (trouble.h scope)
     std::int64_t backoff_until_ms = 0;
     smtp::RecipientAnswer last;  // the answer that backed the site off
@@ -223,8 +230,7 @@ class DeliveryEngine {
   void give_back_idle(Source& source);
   void defer_backed_off(ReadyQueue& rq);
   // A verdict of destination site scope: every unit waiting gets it; a deferral backs off.
-  void site_verdict(ReadyQueue& rq, const smtp::RecipientAnswer& result,
-                    const std::string& remote);
+  void site_verdict(ReadyQueue& rq, const smtp::RecipientAnswer& result, const std::string& remote);
   void connection_ended(ReadyQueue& rq);
   void drop_if_unused(ReadyQueue& rq);
   void ready_added(const Unit& unit);
@@ -291,7 +297,6 @@ class DeliveryEngine {
   std::function<void()> on_stopped_;
   std::mt19937_64 rng_{std::random_device{}()};
 };
-
 
 // Rebuilds the schedule from the spool: every job goes back to delivery with its recipients'
 // states (delivered ones are never sent again). Before the I/O threads start.

@@ -5,6 +5,8 @@
 // (Clock::advance): a wait that needs time passes only when the test moves it, and one that
 // needs none is over while the clock stands still. The destinations are minimal SMTP servers
 // on loopback inside the test; the spool is a RocksSpool in a temporary directory.
+#include "queue/delivery_engine.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,7 +18,6 @@
 
 #include "common/ids.h"
 #include "dns/fake_resolver.h"
-#include "queue/delivery_engine.h"
 #include "store/rocks_spool.h"
 
 namespace txmail::queue {
@@ -32,13 +33,16 @@ class TestMx {
       : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)) {
     asio::co_spawn(io, accept_loop(this), asio::detached);
   }
+
   ~TestMx() { close(); }
+
   TestMx(const TestMx&) = delete;
   TestMx& operator=(const TestMx&) = delete;
   TestMx(TestMx&&) = delete;
   TestMx& operator=(TestMx&&) = delete;
 
   std::uint16_t port() const { return port_; }
+
   void close() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -133,7 +137,8 @@ class EngineTest : public ::testing::Test {
            / ("txmail-engine-" + std::to_string(::getpid()) + "-"
               + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    spool_ = std::move(*store::RocksSpool::open(dir_.string(), store::RocksSpool::Mode::kReadWrite));
+    spool_ =
+        std::move(*store::RocksSpool::open(dir_.string(), store::RocksSpool::Mode::kReadWrite));
     options_.tls = smtp::TlsMode::kDisabled;
     options_.client.connect_timeout = 2s;
     options_.client.greeting_timeout = 2s;
@@ -152,8 +157,9 @@ class EngineTest : public ::testing::Test {
       m->close();
     }
     // Every MX session has seen its connection close before the MX objects go.
-    run_until([&] { return std::all_of(mxs_.begin(), mxs_.end(), [](auto& m) { return m->open == 0; }); },
-              5s);
+    run_until(
+        [&] { return std::all_of(mxs_.begin(), mxs_.end(), [](auto& m) { return m->open == 0; }); },
+        5s);
     mxs_.clear();
     io_.restart();
     io_.poll();
@@ -224,7 +230,9 @@ class EngineTest : public ::testing::Test {
   }
 
   // Lets whatever needs no time happen, without moving the clock.
-  void settle() { run_until([] { return false; }, 300ms); }
+  void settle() {
+    run_until([] { return false; }, 300ms);
+  }
 
   asio::io_context io_;
   std::vector<std::unique_ptr<TestMx>> mxs_;

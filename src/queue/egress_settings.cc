@@ -1,8 +1,7 @@
 #include "queue/egress_settings.h"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
 #include <set>
 
@@ -27,7 +26,8 @@ Result<smtp::Route> parse_relay(std::string_view text) {
   if (colon == std::string_view::npos || colon == 0
       || std::from_chars(text.data() + colon + 1, text.data() + text.size(), port).ec != std::errc()
       || port == 0 || port > 65535) {
-    return make_error(ErrorCode::kInvalidArgument, "expected \"HOST:PORT\", got '" + std::string(text) + "'");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "expected \"HOST:PORT\", got '" + std::string(text) + "'");
   }
   std::string host(text.substr(0, colon));
   if (host.starts_with("[") && host.ends_with("]")) {
@@ -67,13 +67,15 @@ Result<void> validate(const EgressSettings& s) {
     }
     for (const auto& m : members) {
       if (!names.contains(m)) {
-        return invalid("egress.pool", "pool '" + name + "': no [[egress.source]] named '" + m + "'");
+        return invalid("egress.pool",
+                       "pool '" + name + "': no [[egress.source]] named '" + m + "'");
       }
     }
   }
   for (std::size_t i = 0; i < s.routes.size(); ++i) {
     if (s.routes[i].domain.empty()) {
-      return invalid("delivery.route[" + std::to_string(i) + "].domain", "is required (a domain or \"*\")");
+      return invalid("delivery.route[" + std::to_string(i) + "].domain",
+                     "is required (a domain or \"*\")");
     }
   }
   return {};
@@ -81,7 +83,9 @@ Result<void> validate(const EgressSettings& s) {
 
 Result<EgressSettings> for_site(const EgressSettings& all, const std::string& site) {
   EgressSettings out = all;
-  auto elsewhere = [&site](const EgressSource& s) { return !s.site.empty() && s.site != site; };
+  auto elsewhere = [&site](const EgressSource& s) {
+    return !s.site.empty() && s.site != site;
+  };
   std::set<std::string> gone;
   for (const auto& s : out.sources) {
     if (elsewhere(s)) {
@@ -95,7 +99,8 @@ Result<EgressSettings> for_site(const EgressSettings& all, const std::string& si
   for (auto& [name, members] : out.pools) {
     std::erase_if(members, [&gone](const std::string& m) { return gone.contains(m); });
     if (members.empty()) {
-      return invalid("egress.pool", "pool '" + name + "' has no source at this node's site '" + site + "' (node.site)");
+      return invalid("egress.pool", "pool '" + name + "' has no source at this node's site '" + site
+                                        + "' (node.site)");
     }
   }
   return out;
@@ -104,7 +109,8 @@ Result<EgressSettings> for_site(const EgressSettings& all, const std::string& si
 std::string to_json(const EgressSettings& s) {
   json::array sources;
   for (const auto& src : s.sources) {
-    sources.push_back(json::object{{"name", src.name}, {"address", src.address}, {"ehlo", src.ehlo}, {"site", src.site}});
+    sources.push_back(json::object{
+        {"name", src.name}, {"address", src.address}, {"ehlo", src.ehlo}, {"site", src.site}});
   }
   json::object pools;
   for (const auto& [name, members] : s.pools) {
@@ -118,7 +124,8 @@ std::string to_json(const EgressSettings& s) {
   for (const auto& r : s.routes) {
     routes.push_back(json::object{{"domain", r.domain}, {"relay", relay_text(r.route)}});
   }
-  return json::serialize(json::object{{"sources", std::move(sources)}, {"pools", std::move(pools)}, {"routes", std::move(routes)}});
+  return json::serialize(json::object{
+      {"sources", std::move(sources)}, {"pools", std::move(pools)}, {"routes", std::move(routes)}});
 }
 
 Result<EgressSettings> egress_from_json(std::string_view text) {
@@ -142,7 +149,8 @@ Result<EgressSettings> egress_from_json(std::string_view text) {
       return invalid("sources", "must be an array of objects");
     }
     const auto& x = e.as_object();
-    s.sources.push_back(EgressSource{str(x, "name"), str(x, "address"), str(x, "ehlo"), str(x, "site")});
+    s.sources.push_back(
+        EgressSource{str(x, "name"), str(x, "address"), str(x, "ehlo"), str(x, "site")});
   }
   if (const auto* pools = o.if_contains("pools")) {
     if (!pools->is_object()) {
@@ -150,12 +158,14 @@ Result<EgressSettings> egress_from_json(std::string_view text) {
     }
     for (const auto& [name, members] : pools->as_object()) {
       if (!members.is_array()) {
-        return invalid("pools", "pool '" + std::string(name) + "' must be an array of source names");
+        return invalid("pools",
+                       "pool '" + std::string(name) + "' must be an array of source names");
       }
       auto& list = s.pools[std::string(name)];
       for (const auto& m : members.as_array()) {
         if (!m.is_string()) {
-          return invalid("pools", "pool '" + std::string(name) + "' must be an array of source names");
+          return invalid("pools",
+                         "pool '" + std::string(name) + "' must be an array of source names");
         }
         list.emplace_back(m.as_string());
       }

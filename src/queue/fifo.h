@@ -14,9 +14,11 @@ template <typename T>
 class Fifo {
  public:
   bool empty() const { return head_ == items_.size(); }
+
   std::size_t size() const { return items_.size() - head_; }
 
   void push_back(T value) { items_.push_back(std::move(value)); }
+
   T& front() { return items_[head_]; }
 
   void pop_front() {

@@ -41,7 +41,7 @@ class InlineList {
       size_ = 1;
       return;
     }
-    const std::uint32_t k = size_ - 1;  // its index in rest_
+    const std::uint32_t k = size_ - 1;       // its index in rest_
     if (k == 0 || std::has_single_bit(k)) {  // rest_ is full (or absent): double it
       auto bigger = std::make_unique<T[]>(k == 0 ? 1 : 2 * k);
       for (std::uint32_t i = 0; i < k; ++i) {

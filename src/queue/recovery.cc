@@ -30,5 +30,4 @@ void recover_from_spool(store::Spool& spool, DeliveryEngine& delivery) {
   }
 }
 
-
 }  // namespace txmail::queue

@@ -29,6 +29,7 @@ class SourceLine {
         opening_cap_(std::clamp<std::size_t>(opening_cap, 1, std::max<std::size_t>(capacity, 1))) {}
 
   bool can_open() const { return connections_ < capacity_ && opening_ < opening_cap_; }
+
   bool full() const { return connections_ >= capacity_; }
 
   // A connection starts opening (the caller checked can_open()).
@@ -36,14 +37,17 @@ class SourceLine {
     ++connections_;
     ++opening_;
   }
+
   // It is open, or failed to open.
   void opened() { --opening_; }
+
   // It ended (after opened()).
   void closed() { --connections_; }
 
   // Queues `w` at the back. The caller keeps a waiter in the line at most once (a flag of its
   // own: a search here would cost O(line) per join with 100,000 destinations waiting).
   void join(Waiter w) { line_.push_back(w); }
+
   // The waiter that gets the next slot, taken from the line: only while a slot is free.
   std::optional<Waiter> next() {
     if (line_.empty() || !can_open()) {
@@ -53,11 +57,15 @@ class SourceLine {
     line_.pop_front();
     return w;
   }
+
   void forget(Waiter w) { std::erase(line_, w); }
 
   bool has_waiters() const { return !line_.empty(); }
+
   std::size_t waiting() const { return line_.size(); }
+
   std::size_t connections() const { return connections_; }
+
   std::size_t opening() const { return opening_; }
 
  private:

@@ -61,6 +61,7 @@ class ConfigStore {
   virtual Result<std::uint64_t> erase(std::string_view key, Expect expect) = 0;
   virtual std::uint64_t watch(std::string prefix, WatchFn fn) = 0;
   virtual void unwatch(std::uint64_t id) = 0;
+
   // Tells the watchers about changes another process made (the embedded store is one file
   // the administration commands also write); returns how many. Cheap when nothing changed.
   virtual Result<std::size_t> refresh() { return std::size_t{0}; }

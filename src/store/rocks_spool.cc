@@ -1,17 +1,15 @@
 #include "store/rocks_spool.h"
 
-#include <malloc.h>
-#include <sys/statvfs.h>
-#include <fstream>
-
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <malloc.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <utility>
 #include <vector>
 
@@ -393,6 +392,7 @@ void RocksSpool::release_memory() {
 
 bool RocksSpool::admit(std::vector<Pending>& group) {
   struct statvfs fs {};
+
   const std::uint64_t reserve = min_free_.load(std::memory_order_relaxed);
   const std::uint64_t free =
       ::statvfs(dir_.c_str(), &fs) == 0 ? std::uint64_t(fs.f_bavail) * fs.f_frsize : reserve;
@@ -400,16 +400,19 @@ bool RocksSpool::admit(std::vector<Pending>& group) {
   if (full != full_.load(std::memory_order_relaxed)) {
     full_.store(full, std::memory_order_relaxed);
     if (full) {
-      logger()->error("spool: {} MiB free, under the reserve of {} MiB ([node] min_free_space): "
-                      "new messages are refused until space returns",
-                      free >> 20, reserve >> 20);
+      logger()->error(
+          "spool: {} MiB free, under the reserve of {} MiB ([node] min_free_space): "
+          "new messages are refused until space returns",
+          free >> 20, reserve >> 20);
     } else {
       logger()->info("spool: {} MiB free again: accepting new messages", free >> 20);
     }
   }
   // New jobs need the whole reserve; recipient states and erases a quarter of it.
   const bool states_ok = free >= reserve / 4;
-  auto refused = [&](const Pending& p) { return p.lazy ? !states_ok : full; };
+  auto refused = [&](const Pending& p) {
+    return p.lazy ? !states_ok : full;
+  };
   for (auto& p : group) {
     if (refused(p)) {
       if (!p.job_id.empty() && !p.body.empty()) {
@@ -465,7 +468,8 @@ void RocksSpool::mark_high_water(bool now, bool force) {
   const std::string tmp = path + ".tmp";
   const std::string text = std::to_string(seq) + "\n";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size())
+  const bool ok = fd >= 0
+                  && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size())
                   && ::fdatasync(fd) == 0;
   if (fd >= 0) {
     ::close(fd);

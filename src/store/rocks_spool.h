@@ -68,19 +68,26 @@ class RocksSpool final : public Spool {
                            const std::function<void(const Error&)>& on_corrupt,
                            Messages messages) override;
   void close() override;
+
   // Writes the spool had stored before that its log no longer holds (issue harden-1): the
   // high-water mark says how far the log had gone (written at least once a second while
   // writing, at idle and at close); a log that now ends before it was cut or damaged. 0: none
   // missing, as far as the mark knows (it may lag the last second before a crash).
   std::uint64_t lost_writes() const { return lost_writes_; }
+
   // The operator accepted the loss (--accept-data-loss): the mark moves back to the log's end.
   void accept_lost_writes();
+
   bool accepting() const override { return !full_.load(std::memory_order_relaxed); }
+
   // The free space the spool's file system must keep (issue harden-1, disk full): below it new
   // jobs are refused (kUnavailable: SMTP 451, REST 503) before anything is written, recipient
   // states and erases still go while there is a quarter of it, and once space is back the
   // spool resumes by itself (RocksDB's Resume after a write error). Any thread, before use.
-  void set_min_free_space(std::uint64_t bytes) { min_free_.store(bytes, std::memory_order_relaxed); }
+  void set_min_free_space(std::uint64_t bytes) {
+    min_free_.store(bytes, std::memory_order_relaxed);
+  }
+
   SpoolStats stats() const;
   // Bytes the spool holds: SST and blob files on disk plus the memtables. Any thread.
   std::uint64_t bytes() const;

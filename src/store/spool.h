@@ -34,6 +34,7 @@ class Spool {
   // The job leaves the spool (every recipient is final).
   virtual void erase(const std::string& job_id, Done done) = 0;
   virtual Result<std::optional<SpoolRecord>> get(const std::string& job_id) = 0;
+
   // get() when it can be answered from memory without touching the disk (safe on an I/O
   // thread); nullopt when it would need the disk. A fresh message is usually still in memory.
   virtual std::optional<Result<std::optional<SpoolRecord>>> get_from_memory(
@@ -49,10 +50,13 @@ class Spool {
   virtual Result<std::size_t> scan(const std::function<bool(SpoolRecord&&)>& fn,
                                    const std::function<void(const Error&)>& on_corrupt,
                                    Messages messages) = 0;
+
   // How many jobs the queue holds now (a hint; any thread, cheap). See RocksSpool.
   virtual void queue_size_hint(std::size_t /*jobs*/) {}
+
   // Completes every pending put, then refuses new ones with kUnavailable.
   virtual void close() = 0;
+
   // False while new jobs are refused for want of disk space (/readyz). Any thread.
   virtual bool accepting() const { return true; }
 };

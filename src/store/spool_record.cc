@@ -69,6 +69,7 @@ class Reader {
   }
 
   bool at_end() const { return pos_ == in_.size(); }
+
   std::size_t remaining() const { return in_.size() - pos_; }
 
  private:

@@ -31,7 +31,7 @@ class SqliteConfigStore final : public ConfigStore {
  private:
   explicit SqliteConfigStore(sqlite::Db db) : db_(std::move(db)) {}
 
-  Result<std::uint64_t> stored_revision();  // under mutex_
+  Result<std::uint64_t> stored_revision();                   // under mutex_
   Result<std::map<std::string, std::uint64_t>> revisions();  // under mutex_
 
   Result<std::uint64_t> write(std::string_view key, const std::optional<std::string_view>& value,

@@ -41,7 +41,8 @@ Result<void> read_cidrs(const json::object& o, const char* name, std::vector<net
   }
   for (const auto& ip : ips->as_array()) {
     if (!ip.is_string()) {
-      return make_error(ErrorCode::kCorrupt, std::string("account: ") + name + " must hold strings");
+      return make_error(ErrorCode::kCorrupt,
+                        std::string("account: ") + name + " must hold strings");
     }
     auto cidr = net::Cidr::parse(std::string_view(ip.as_string()));
     if (!cidr) {
@@ -98,7 +99,8 @@ Result<Account> account_from_json(std::string_view text) {
   if (const auto* limit = o.if_contains("hourly_limit"); limit != nullptr && limit->is_int64()) {
     a.hourly_limit = limit->as_int64();
   }
-  if (const auto* created = o.if_contains("created_ms"); created != nullptr && created->is_int64()) {
+  if (const auto* created = o.if_contains("created_ms");
+      created != nullptr && created->is_int64()) {
     a.created_ms = created->as_int64();
   }
   if (auto r = read_cidrs(o, "allow_ips", a.allow_ips); !r) {

@@ -25,7 +25,9 @@ Result<std::unique_ptr<DkimKeyring>> DkimKeyring::load(store::ConfigStore& store
   return ring;
 }
 
-DkimKeyring::~DkimKeyring() { store_.unwatch(watch_id_); }
+DkimKeyring::~DkimKeyring() {
+  store_.unwatch(watch_id_);
+}
 
 void DkimKeyring::apply(const store::ConfigChange& change) {
   const std::string name = change.key.substr(std::string_view("domain/").size());

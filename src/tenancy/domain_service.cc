@@ -57,7 +57,7 @@ Result<std::vector<SenderDomain>> DomainService::list(const std::string& account
 }
 
 Result<std::pair<SenderDomain, std::uint64_t>> DomainService::load(const std::string& name,
-                                                                    const std::string& account) {
+                                                                   const std::string& account) {
   auto normalized = normalize_domain(name);
   if (!normalized) {
     return tl::unexpected(normalized.error());
@@ -93,8 +93,7 @@ Result<void> DomainService::remove(const std::string& name, const std::string& a
     if (!loaded) {
       return tl::unexpected(loaded.error());
     }
-    auto erased =
-        store_.erase(domain_key(loaded->first.name), store::Expect::at(loaded->second));
+    auto erased = store_.erase(domain_key(loaded->first.name), store::Expect::at(loaded->second));
     if (erased || erased.error().code != ErrorCode::kConflict) {
       return erased ? Result<void>() : Result<void>(tl::unexpected(erased.error()));
     }

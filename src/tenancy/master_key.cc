@@ -1,10 +1,9 @@
 #include "tenancy/master_key.h"
 
-#include <openssl/hmac.h>
-
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -1,8 +1,7 @@
 #include "tenancy/sender_domain.h"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 
 #include "dkim/signature.h"
 
@@ -157,7 +156,9 @@ std::string DomainSettings::delegated_name(std::string_view domain,
   return std::string(selector) + "." + std::string(domain) + "._dkim." + service_zone;
 }
 
-std::string domain_key(std::string_view name) { return "domain/" + std::string(name); }
+std::string domain_key(std::string_view name) {
+  return "domain/" + std::string(name);
+}
 
 Result<std::string> normalize_domain(std::string_view name) {
   std::string d(name);
@@ -430,8 +431,8 @@ TxtLookup lookup_in(const TxtAnswers& answers) {
   };
 }
 
-Result<void> verify_domain(SenderDomain& d, const DomainSettings& settings,
-                           const TxtLookup& lookup, std::int64_t now_ms) {
+Result<void> verify_domain(SenderDomain& d, const DomainSettings& settings, const TxtLookup& lookup,
+                           std::int64_t now_ms) {
   // Retired keys whose grace is over are no longer published nor kept.
   std::erase_if(d.keys, [&](const DomainKey& k) {
     return k.state == KeyState::kRetired && k.retire_at_ms <= now_ms;

@@ -51,10 +51,10 @@ struct DomainKey {
 
 // One DNS record the domain's owner publishes, and what verification found there.
 struct DnsCheck {
-  std::string purpose;  // "spf", "dkim", "dmarc"
-  std::string name;     // owner name
-  std::string type;     // "TXT" (or "CNAME" for the delegation alternative)
-  std::string value;    // what to publish
+  std::string purpose;            // "spf", "dkim", "dmarc"
+  std::string name;               // owner name
+  std::string type;               // "TXT" (or "CNAME" for the delegation alternative)
+  std::string value;              // what to publish
   std::string alternative_cname;  // dkim: a CNAME target instead of the TXT
   bool required = true;
   std::string status = "unchecked";  // ok | missing | wrong | unchecked
@@ -109,8 +109,8 @@ TxtLookup lookup_in(const TxtAnswers& answers);
 // Checks every record through `lookup`, stores the results in d.checks, activates pending
 // keys whose record is in place (retiring what they replace), drops retired keys past their
 // grace, and sets d.verified (SPF and an active RSA key's record in place).
-Result<void> verify_domain(SenderDomain& d, const DomainSettings& settings,
-                           const TxtLookup& lookup, std::int64_t now_ms);
+Result<void> verify_domain(SenderDomain& d, const DomainSettings& settings, const TxtLookup& lookup,
+                           std::int64_t now_ms);
 
 // The key to sign with per algorithm: the active one, or while none is, the pending one.
 std::vector<const DomainKey*> signing_keys(const SenderDomain& d);

@@ -37,8 +37,9 @@ SigningDecision decide_signing(const DkimKeyring* keyring, const AccountDirector
   if (!owned) {
     return {K::kUnsigned, nullptr,
             domain.empty() ? "not DKIM-signed: the message names no sender domain"
-            : !signing ? "not DKIM-signed: sender domain " + printable(domain) + " is not registered"
-                       : "not DKIM-signed: sender domain " + domain + " belongs to another account"};
+            : !signing
+                ? "not DKIM-signed: sender domain " + printable(domain) + " is not registered"
+                : "not DKIM-signed: sender domain " + domain + " belongs to another account"};
   }
   if (signing->keys.empty()) {
     return {K::kUnavailable, nullptr, "no usable DKIM key for " + domain};

@@ -4,8 +4,8 @@
 // An account may send only from its own registered, verified domains unless it allows
 // unverified ones (a testing aid); then a domain that is not its own goes out unsigned, and
 // the job says so in an event, except a domain another account has verified: that one is
-// refused to every other account, whatever its settings. Keys of another account are never used. A domain of its own
-// whose keys cannot be used is a temporary failure: never sent unsigned instead.
+// refused to every other account, whatever its settings. Keys of another account are never used. A
+// domain of its own whose keys cannot be used is a temporary failure: never sent unsigned instead.
 #pragma once
 
 #include <memory>

@@ -1,7 +1,7 @@
 #include "tenancy/suppression.h"
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <mutex>
 
 #include "common/duration.h"
@@ -16,10 +16,10 @@ namespace {
 constexpr std::string_view kPrefix = "suppress/";
 
 std::string to_json(const Suppression& s) {
-  json::object o{{"address", s.address},   {"scope", s.scope},
-                 {"type", suppression_type_name(s.type)}, {"reason", s.reason},
-                 {"source", s.source},     {"created_ms", s.created_ms},
-                 {"expires_ms", s.expires_ms}, {"ttl_ms", s.ttl_ms}};
+  json::object o{
+      {"address", s.address},       {"scope", s.scope},   {"type", suppression_type_name(s.type)},
+      {"reason", s.reason},         {"source", s.source}, {"created_ms", s.created_ms},
+      {"expires_ms", s.expires_ms}, {"ttl_ms", s.ttl_ms}};
   return json::serialize(o);
 }
 
@@ -105,9 +105,8 @@ std::string describe(const Suppression& s) {
 Result<std::unique_ptr<SuppressionList>> SuppressionList::load(store::ConfigStore& store,
                                                                SuppressionSettings settings) {
   std::unique_ptr<SuppressionList> list(new SuppressionList(store, settings));
-  list->watch_id_ = store.watch(std::string(kPrefix), [l = list.get()](const store::ConfigChange& c) {
-    l->apply(c);
-  });
+  list->watch_id_ = store.watch(std::string(kPrefix),
+                                [l = list.get()](const store::ConfigChange& c) { l->apply(c); });
   auto entries = store.list(kPrefix);
   if (!entries) {
     return tl::unexpected(entries.error());
@@ -169,7 +168,8 @@ bool SuppressionList::forbidden(std::string_view address) const {
     return false;
   }
   const std::string local = lower_address(address.substr(0, at));
-  return std::find(settings_.forbidden_local_parts.begin(), settings_.forbidden_local_parts.end(), local)
+  return std::find(settings_.forbidden_local_parts.begin(), settings_.forbidden_local_parts.end(),
+                   local)
          != settings_.forbidden_local_parts.end();
 }
 
@@ -212,7 +212,8 @@ Result<void> SuppressionList::remove(const std::string& scope, const std::string
 Result<void> SuppressionList::renew(const Suppression& s, std::int64_t now) {
   Suppression renewed = s;
   renewed.expires_ms = std::max(s.expires_ms, now + s.ttl_ms);
-  auto put = store_.put(suppression_key(s.scope, s.address), to_json(renewed), store::Expect::any());
+  auto put =
+      store_.put(suppression_key(s.scope, s.address), to_json(renewed), store::Expect::any());
   if (!put) {
     return tl::unexpected(put.error());
   }
@@ -220,10 +221,10 @@ Result<void> SuppressionList::renew(const Suppression& s, std::int64_t now) {
 }
 
 Result<std::optional<Suppression>> SuppressionList::add_bounce(const std::string& account,
-                                                                const std::string& address,
-                                                                smtp::SuppressionClass bounce,
-                                                                std::string_view reply,
-                                                                std::int64_t now_ms) {
+                                                               const std::string& address,
+                                                               smtp::SuppressionClass bounce,
+                                                               std::string_view reply,
+                                                               std::int64_t now_ms) {
   auto entry = suppression_for_bounce(bounce, reply, settings_);
   if (!entry) {
     return std::optional<Suppression>{};
@@ -252,7 +253,8 @@ Result<std::size_t> SuppressionList::purge(std::int64_t now) {
     }
   }
   for (const auto& key : expired) {
-    if (auto r = store_.erase(key, store::Expect::any()); !r && r.error().code != ErrorCode::kNotFound) {
+    if (auto r = store_.erase(key, store::Expect::any());
+        !r && r.error().code != ErrorCode::kNotFound) {
       return tl::unexpected(r.error());
     }
   }

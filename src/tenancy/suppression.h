@@ -26,14 +26,15 @@ namespace txmail::tenancy {
 
 enum class SuppressionType { kPreviouslyBounced, kTemporary };
 
-std::string_view suppression_type_name(SuppressionType t);  // PREVIOUSLY_BOUNCED, TEMPORARY_SUPPRESSED
+std::string_view suppression_type_name(
+    SuppressionType t);  // PREVIOUSLY_BOUNCED, TEMPORARY_SUPPRESSED
 
 struct Suppression {
   std::string address;  // lower case
   std::string scope;    // the account, or "*"
   SuppressionType type = SuppressionType::kPreviouslyBounced;
-  std::string reason;   // the remote reply, or what the operator said
-  std::string source;   // "bounce" or "api"
+  std::string reason;  // the remote reply, or what the operator said
+  std::string source;  // "bounce" or "api"
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;
   std::int64_t ttl_ms = 0;  // a renewal extends the expiry by this much from now
@@ -89,9 +90,10 @@ class SuppressionList {
   Result<void> renew(const Suppression& s, std::int64_t now_ms);
   // What a hard bounce of this account's recipient adds (suppression_for_bounce), logged; a
   // class kNone adds nothing (nullopt).
-  Result<std::optional<Suppression>> add_bounce(const std::string& account, const std::string& address,
-                                                smtp::SuppressionClass bounce, std::string_view reply,
-                                                std::int64_t now_ms);
+  Result<std::optional<Suppression>> add_bounce(const std::string& account,
+                                                const std::string& address,
+                                                smtp::SuppressionClass bounce,
+                                                std::string_view reply, std::int64_t now_ms);
   // Erases expired entries; returns how many.
   Result<std::size_t> purge(std::int64_t now_ms);
 

@@ -5,8 +5,8 @@
 #include "common/base64.h"
 #include "store/sqlite_config_store.h"
 #include "tenancy/account_directory.h"
-#include "tenancy/authenticator.h"
 #include "tenancy/api_keys.h"
+#include "tenancy/authenticator.h"
 #include "tenancy/password_hash.h"
 #include "tenancy/rate_limiter.h"
 #include "tenancy/recipient_policy.h"
@@ -77,7 +77,8 @@ class TenancyTest : public ::testing::Test {
 };
 
 TEST_F(TenancyTest, BootstrapDirectoryAndAuthentication) {
-  ASSERT_TRUE(bootstrap_account(*store_, declared("acme", {*net::Cidr::parse("127.0.0.2/32")}, ""), "pw1"));
+  ASSERT_TRUE(
+      bootstrap_account(*store_, declared("acme", {*net::Cidr::parse("127.0.0.2/32")}, ""), "pw1"));
   auto dir = AccountDirectory::load(*store_);
   ASSERT_TRUE(dir);
   ASSERT_TRUE((*dir)->find("acme"));
@@ -167,10 +168,10 @@ TEST(RateLimiter, WindowOfFiveMinutesWithTolerance) {
     ASSERT_EQ(limiter.acquire("acme", 5000, t0), 0) << i;
   }
   const std::int64_t wait = limiter.acquire("acme", 5000, t0);
-  EXPECT_EQ(wait, 299);  // the rest of the window, in whole seconds
+  EXPECT_EQ(wait, 299);                              // the rest of the window, in whole seconds
   EXPECT_EQ(limiter.acquire("other", 5000, t0), 0);  // accounts do not share a window
   EXPECT_EQ(limiter.acquire("acme", 5000, t0 + RateLimiter::kWindowMs), 0);  // a new window
-  EXPECT_EQ(limiter.acquire("acme", 0, t0), 0);  // no limit
+  EXPECT_EQ(limiter.acquire("acme", 0, t0), 0);                              // no limit
 }
 
 }  // namespace
@@ -220,7 +221,7 @@ TEST_F(TenancyTest, SuppressionListScopesExpiryAndPaging) {
   ASSERT_TRUE((*list)->add(s));
   EXPECT_TRUE((*list)->find("acme", "ann@example.org", now + 10));
   EXPECT_TRUE((*list)->find("acme", "ANN@EXAMPLE.ORG", now + 10));
-  EXPECT_FALSE((*list)->find("other", "ann@example.org", now + 10));  // per account
+  EXPECT_FALSE((*list)->find("other", "ann@example.org", now + 10));   // per account
   EXPECT_FALSE((*list)->find("acme", "ann@example.org", now + 1000));  // expired
   auto found = (*list)->find("acme", "ann@example.org", now + 500);
   ASSERT_TRUE(found);
@@ -262,7 +263,8 @@ TEST_F(TenancyTest, RecipientPolicyDropsAndRenews) {
   s.reason = "550 5.1.1 no such user";
   ASSERT_TRUE((*list)->add(s));
   std::vector<std::function<void()>> posted;
-  RecipientPolicy policy(list->get(), [&posted](std::function<void()> f) { posted.push_back(std::move(f)); });
+  RecipientPolicy policy(list->get(),
+                         [&posted](std::function<void()> f) { posted.push_back(std::move(f)); });
 
   EXPECT_FALSE(policy.check("acme", "ok@example.org", now));
   auto forbidden = policy.check("acme", "Abuse@example.org", now);

@@ -53,5 +53,4 @@ constexpr std::size_t kMaxCommandLine = 1000;
 // Parses one command line, without its line terminator.
 tl::expected<Command, Reply> parse_command(std::string_view line);
 
-
 }  // namespace txmail::smtp

@@ -73,6 +73,7 @@ TEST(DotReader, SplitAtEveryOffsetGivesTheSameResult) {
 // which works in runs, must agree with on every input and every split of it.
 struct ByteDotReader {
   enum { kLineStart, kMid, kCr, kDot, kDotCr, kDone } state = kLineStart;
+
   std::string content;
   std::size_t used = 0;
 
@@ -156,8 +157,10 @@ TEST(DotReader, AgreesWithTheByteAtATimeMachineOnRandomInput) {
       ASSERT_EQ(out, ref.content) << testing::PrintToString(wire) << " pieces " << pieces;
       if (reader.done()) {
         ASSERT_EQ(used, ref.used) << testing::PrintToString(wire);
-        ASSERT_EQ(reader.problems().bare_cr, ref_check.problems().bare_cr) << testing::PrintToString(wire);
-        ASSERT_EQ(reader.problems().bare_lf, ref_check.problems().bare_lf) << testing::PrintToString(wire);
+        ASSERT_EQ(reader.problems().bare_cr, ref_check.problems().bare_cr)
+            << testing::PrintToString(wire);
+        ASSERT_EQ(reader.problems().bare_lf, ref_check.problems().bare_lf)
+            << testing::PrintToString(wire);
       }
     }
   }

@@ -24,7 +24,9 @@ std::string Reply::wire() const {
 }
 
 bool parse_reply_line(std::string_view line, int& code, bool& last, std::string& text) {
-  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  const auto digit = [](char c) {
+    return c >= '0' && c <= '9';
+  };
   // Reply codes start with 2 to 5 (RFC 5321 section 4.2); "100" or "999" from a remote server
   // is no reply (found by fuzz/smtp_reply_fuzz.cc).
   if (line.size() < 3 || line[0] < '2' || line[0] > '5' || !digit(line[1]) || !digit(line[2])) {

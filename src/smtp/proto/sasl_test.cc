@@ -32,13 +32,14 @@ TEST(Sasl, PlainRefusals) {
     const char* response;
     SaslError error;
   } cases[] = {
-      {"====", SaslError::kUndecodable},      // issue harden-1, defect 1
+      {"====", SaslError::kUndecodable},  // issue harden-1, defect 1
       {"not base64!", SaslError::kUndecodable},
-      {"YWxpY2U", SaslError::kUndecodable},   // length not a multiple of 4
-      {"=", SaslError::kMalformed},           // the empty response
-      {"YWxpY2U=", SaslError::kMalformed},    // "alice": no NUL
-      {"AGFsaWNl", SaslError::kMalformed},    // "\0alice": one NUL
+      {"YWxpY2U", SaslError::kUndecodable},  // length not a multiple of 4
+      {"=", SaslError::kMalformed},          // the empty response
+      {"YWxpY2U=", SaslError::kMalformed},   // "alice": no NUL
+      {"AGFsaWNl", SaslError::kMalformed},   // "\0alice": one NUL
   };
+
   for (const auto& c : cases) {
     auto r = decode_plain_response(c.response);
     ASSERT_FALSE(r) << c.response;

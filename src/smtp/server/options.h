@@ -30,11 +30,13 @@ struct ServerOptions {
   std::size_t max_connections = 1000;
   std::size_t max_connections_per_ip = 50;
   std::size_t max_errors = 10;
-  std::size_t max_auth_failures = 3;          // per connection, then 421
+  std::size_t max_auth_failures = 3;  // per connection, then 421
   // The limits of net::AuthFailureLimiter, which app/serve.cc makes from these and shares
   // with the HTTP API.
-  std::size_t max_auth_failures_per_user = 10;  // per (IP, user) and window: then that user is refused from that IP
-  std::size_t max_auth_failures_per_ip = 100;   // per IP and window, any user: then AUTH refused from that IP
+  std::size_t max_auth_failures_per_user =
+      10;  // per (IP, user) and window: then that user is refused from that IP
+  std::size_t max_auth_failures_per_ip =
+      100;  // per IP and window, any user: then AUTH refused from that IP
   Duration auth_failure_window = std::chrono::minutes(5);
   // A whole command line must arrive within command_timeout (not each byte of it: issue
   // harden-1, slowloris); message data within data_timeout for each block and, beyond that

@@ -55,7 +55,8 @@ std::vector<tcp::endpoint> SmtpServer::endpoints() const {
 
 void SmtpServer::start() {
   for (auto& l : listeners_) {
-    spawn_essential(pool_.at(0).get_executor(), "the SMTP accept loop", [this, &l] { return accept_loop(this, &l); });
+    spawn_essential(pool_.at(0).get_executor(), "the SMTP accept loop",
+                    [this, &l] { return accept_loop(this, &l); });
   }
 }
 

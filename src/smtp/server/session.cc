@@ -50,7 +50,8 @@ awaitable<void> Session::loop() {
     co_return;
   }
   if (auto why = ctx_.refuse_intake ? ctx_.refuse_intake() : std::nullopt) {
-    logger()->info("smtp session={} client={} refused at greeting: {}", id_, conn_->remote_ip(), *why);
+    logger()->info("smtp session={} client={} refused at greeting: {}", id_, conn_->remote_ip(),
+                   *why);
     reply(421, "4.3.2", "Service not available, closing transmission channel");
     co_await flush();
     co_return;
@@ -85,7 +86,9 @@ void Session::reply(int code, const char* enhanced, const char* text) {
   reply(Reply(code, enhanced, text));
 }
 
-std::string_view Session::buffered() const { return {in_.get() + in_pos_, in_end_ - in_pos_}; }
+std::string_view Session::buffered() const {
+  return {in_.get() + in_pos_, in_end_ - in_pos_};
+}
 
 void Session::consume(std::size_t n) {
   in_pos_ += n;

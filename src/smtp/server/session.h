@@ -126,7 +126,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool quit_ = false;
   bool stopping_ = false;
   bool idle_ = false;
-  std::chrono::steady_clock::time_point session_deadline_ = std::chrono::steady_clock::time_point::max();  // waiting for a command: stop() may interrupt
+  std::chrono::steady_clock::time_point session_deadline_ =
+      std::chrono::steady_clock::time_point::max();  // waiting for a command: stop() may interrupt
 };
 
 }  // namespace txmail::smtp

@@ -17,8 +17,9 @@ namespace {
 
 // Waits for the spool's sync (its completion runs on the spool's thread).
 awaitable<Result<void>> spool_put(store::Spool& spool, const store::SpoolRecord& record) {
-  return await_callback<Result<void>>(
-      [&spool, &record](std::function<void(Result<void>)> done) { spool.put(record, std::move(done)); });
+  return await_callback<Result<void>>([&spool, &record](std::function<void(Result<void>)> done) {
+    spool.put(record, std::move(done));
+  });
 }
 
 }  // namespace
@@ -223,8 +224,9 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   record.message.append(message_);
   std::string note;
   if (!co_await sign_message(record, note)) {
-    logger()->info("smtp session={} client={} job={} refused reason=sender-domain-or-signing account={}",
-                   id_, conn_->remote_ip(), job_id, record.account);
+    logger()->info(
+        "smtp session={} client={} job={} refused reason=sender-domain-or-signing account={}", id_,
+        conn_->remote_ip(), job_id, record.account);
     reset_transaction();
     co_return;
   }
@@ -257,7 +259,8 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
       ctx_.on_note(record, note);
     }
     logger()->info(
-        "smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} dropped={} size={} tls={}",
+        "smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} dropped={} "
+        "size={} tls={}",
         id_, conn_->remote_ip(), job_id, record.account, printable(record.sender),
         record.recipients.size(), dropped.size(), message_size,
         conn_->tls() ? conn_->tls_version() : "no");
