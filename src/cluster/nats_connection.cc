@@ -38,7 +38,8 @@ struct OptionsGuard {
 };
 
 natsStatus apply(natsOptions* o, const NatsOptions& options, bool wait_for_server, void* self,
-                 natsConnectionHandler connected, natsConnectionHandler disconnected) {
+                 natsConnectionHandler connected, natsConnectionHandler disconnected,
+                 natsConnectionHandler closed) {
   std::vector<const char*> urls;
   urls.reserve(options.servers.size());
   for (const auto& s : options.servers) {
@@ -72,6 +73,8 @@ natsStatus apply(natsOptions* o, const NatsOptions& options, bool wait_for_serve
     s = natsOptions_SetDisconnectedCB(o, disconnected, self);
   if (s == NATS_OK)
     s = natsOptions_SetReconnectedCB(o, connected, self);
+  if (s == NATS_OK)
+    s = natsOptions_SetClosedCB(o, closed, self);
   if (s == NATS_OK && wait_for_server) {
     s = natsOptions_SetRetryOnFailedConnect(o, true, connected, self);
   }
@@ -115,8 +118,8 @@ Result<std::unique_ptr<NatsConnection>> NatsConnection::open(const NatsOptions& 
   OptionsGuard o;
   natsStatus s = natsOptions_Create(&o.o);
   if (s == NATS_OK) {
-    s = apply(o.o, options, wait_for_server, c.get(), &NatsConnection::on_connected,
-              &NatsConnection::on_disconnected);
+    s = apply(o.o, options, wait_for_server, c->events_, &NatsConnection::on_connected,
+              &NatsConnection::on_disconnected, &NatsConnection::on_closed);
   }
   if (s != NATS_OK) {
     return make_error(ErrorCode::kConfig, nats_error(s, "cluster: connection options").detail);
@@ -128,7 +131,7 @@ Result<std::unique_ptr<NatsConnection>> NatsConnection::open(const NatsOptions& 
   } else if (s != NATS_OK) {
     return tl::unexpected(nats_error(s, "cluster: cannot connect to " + options.servers.front()));
   } else {
-    c->generation_.fetch_add(1);
+    c->events_->generation.fetch_add(1);
   }
   auto js = jetstream(c->nc_, options, "");
   if (!js) {
@@ -148,14 +151,16 @@ Result<std::unique_ptr<NatsConnection>> NatsConnection::open(const NatsOptions& 
 }
 
 NatsConnection::~NatsConnection() {
-  closing_.store(true);
+  events_->closing.store(true);
   if (home_ != js_) {
     jsCtx_Destroy(home_);
   }
   jsCtx_Destroy(js_);
   if (nc_ != nullptr) {
     natsConnection_Close(nc_);
-    natsConnection_Destroy(nc_);
+    natsConnection_Destroy(nc_);  // on_closed frees events_
+  } else {
+    delete events_;
   }
 }
 
@@ -179,17 +184,21 @@ std::string NatsConnection::connected_server() const {
   return buf;
 }
 
-void NatsConnection::on_connected(natsConnection* /*nc*/, void* self) {
-  auto* c = static_cast<NatsConnection*>(self);
-  c->generation_.fetch_add(1);
-  logger()->info("cluster: connected to NATS {}", c->connected_url());
+void NatsConnection::on_connected(natsConnection* nc, void* events) {
+  static_cast<Events*>(events)->generation.fetch_add(1);
+  char url[256] = {0};
+  natsConnection_GetConnectedUrl(nc, url, sizeof url);
+  logger()->info("cluster: connected to NATS {}", url);
 }
 
-void NatsConnection::on_disconnected(natsConnection* /*nc*/, void* self) {
-  auto* c = static_cast<NatsConnection*>(self);
-  if (!c->closing_.load()) {
+void NatsConnection::on_disconnected(natsConnection* /*nc*/, void* events) {
+  if (!static_cast<Events*>(events)->closing.load()) {
     logger()->warn("cluster: disconnected from NATS");
   }
+}
+
+void NatsConnection::on_closed(natsConnection* /*nc*/, void* events) {
+  delete static_cast<Events*>(events);
 }
 
 }  // namespace txmail::cluster

@@ -50,7 +50,7 @@ class NatsConnection {
   bool connected() const;
 
   // Bumped at every (re)connection: watchers compare it to know they must start over.
-  std::uint64_t generation() const { return generation_.load(); }
+  std::uint64_t generation() const { return events_->generation.load(); }
 
   std::string connected_url() const;
   std::string connected_server() const;  // the server's id
@@ -73,8 +73,17 @@ class NatsConnection {
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
   jsCtx* home_ = nullptr;
-  std::atomic<std::uint64_t> generation_{0};
-  std::atomic<bool> closing_{false};
+
+  // What the library's callback thread touches. It may call back after Close() returns (seen
+  // under AddressSanitizer), so this outlives the connection: the closed callback, the last
+  // one, frees it.
+  struct Events {
+    std::atomic<std::uint64_t> generation{0};
+    std::atomic<bool> closing{false};
+  };
+
+  static void on_closed(natsConnection* nc, void* events);
+  Events* events_ = new Events;
 };
 
 }  // namespace txmail::cluster
