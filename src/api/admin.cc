@@ -211,17 +211,11 @@ Response update(store::ConfigStore& config, const Request& r, const std::string&
   if (!errors.empty()) {
     return invalid(errors);
   }
-  std::optional<std::uint64_t> expected;
-  if (const std::string m = r.header("if-match"); !m.empty()) {
-    std::uint64_t v = 0;
-    const bool quoted = m.size() > 2 && m.front() == '"' && m.back() == '"';
-    const std::string digits = quoted ? m.substr(1, m.size() - 2) : m;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-    if (ec != std::errc() || end != digits.data() + digits.size() || v == 0) {
-      return problem(400, "Bad Request", "If-Match must be the ETag of the account, like \"42\"");
-    }
-    expected = v;
+  auto if_match = if_match_revision(r, "account");
+  if (auto* p = std::get_if<Response>(&if_match)) {
+    return std::move(*p);
   }
+  const auto expected = std::get<std::optional<std::uint64_t>>(if_match);
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto found = load(config, name);
     if (!found) {

@@ -38,6 +38,23 @@ Result<void> check_every_site(const queue::EgressSettings& s) {
 
 }  // namespace
 
+std::variant<std::optional<std::uint64_t>, Response> if_match_revision(const Request& r,
+                                                                       const std::string& what) {
+  const std::string m = r.header("if-match");
+  if (m.empty()) {
+    return std::optional<std::uint64_t>{};
+  }
+  const std::string digits =
+      m.size() > 2 && m.front() == '"' && m.back() == '"' ? m.substr(1, m.size() - 2) : m;
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || end != digits.data() + digits.size() || v == 0) {
+    return problem(400, "Bad Request",
+                   "If-Match must be the ETag of the " + what + ", like \"42\"");
+  }
+  return std::optional<std::uint64_t>(v);
+}
+
 Response admin_egress(store::ConfigStore& config, bool shared, const Request& r) {
   if (!shared) {
     return problem(404, "Not Found",
@@ -61,17 +78,12 @@ Response admin_egress(store::ConfigStore& config, bool shared, const Request& r)
   if (auto ok = check_every_site(*settings); !ok) {
     return problem(400, "Bad Request", ok.error().detail);
   }
-  store::Expect expect = store::Expect::any();
-  if (const std::string m = r.header("if-match"); !m.empty()) {
-    const std::string digits =
-        m.size() > 2 && m.front() == '"' && m.back() == '"' ? m.substr(1, m.size() - 2) : m;
-    std::uint64_t v = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-    if (ec != std::errc() || end != digits.data() + digits.size() || v == 0) {
-      return problem(400, "Bad Request", "If-Match must be the ETag of the settings, like \"42\"");
-    }
-    expect = store::Expect::at(v);
+  auto expected = if_match_revision(r, "settings");
+  if (auto* p = std::get_if<Response>(&expected)) {
+    return std::move(*p);
   }
+  const auto revision = std::get<std::optional<std::uint64_t>>(expected);
+  const store::Expect expect = revision ? store::Expect::at(*revision) : store::Expect::any();
   const std::string body = queue::to_json(*settings);
   auto put = config.put(queue::kEgressKey, body, expect);
   if (!put) {

@@ -95,6 +95,11 @@ class ApiService {
   ServiceDeps d_;
 };
 
+// The revision an If-Match header names ("42" or 42): nullopt without the header, a 400
+// problem naming `what` when it is not an ETag (admin_egress.cc).
+std::variant<std::optional<std::uint64_t>, Response> if_match_revision(const Request& r,
+                                                                       const std::string& what);
+
 // /v2/admin/egress (admin_egress.cc): `shared` in cluster mode.
 Response admin_egress(store::ConfigStore& config, bool shared, const Request& r);
 
