@@ -4,12 +4,12 @@
 
 #include <boost/json.hpp>
 
+#include "api/credentials.h"
 #include "api/domains.h"
 #include "api/jobs.h"
 #include "api/openapi.h"
 #include "api/status.h"
 #include "api/webhook_settings.h"
-#include "common/base64.h"
 #include "common/duration.h"
 #include "common/log.h"
 #include "tenancy/api_keys.h"
@@ -61,18 +61,6 @@ const std::vector<Route> kRoutes = {
     {"POST", "/v2/admin/resume", Access::kAdmin, false},
 };
 
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool same_secret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
@@ -98,8 +86,9 @@ std::optional<Response> ApiService::check_credentials(const Request& request) {
 }
 
 std::variant<std::string, Response> ApiService::authenticate(const Request& r, Access access) {
-  const std::string auth = r.header("authorization");
-  if (auth.empty()) {
+  using Scheme = Credentials::Scheme;
+  const Credentials given = read_credentials(r.header("authorization"));
+  if (given.scheme == Scheme::kNone) {
     return unauthorized("credentials are required: HTTP Basic or Bearer");
   }
   // Guessing is slow and limited (SMTP AUTH shares the counts): per (address, user) and per
@@ -114,8 +103,10 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
   // Whose failures: a user's name, or for an API key (which names none) a digest of the key,
   // so one tenant's revoked key retried behind a NAT does not lock out the others' keys.
   std::string who = "(api key)";
-  if (iequals_prefix(auth, "bearer ")) {
-    who = "(api key " + std::to_string(std::hash<std::string>{}(auth.substr(7))) + ")";
+  if (given.scheme == Scheme::kBearer) {
+    who = "(api key " + std::to_string(std::hash<std::string>{}(given.secret)) + ")";
+  } else if (given.scheme == Scheme::kBasic) {
+    who = given.user;
   }
   auto failed = [this, &r, now, &who](const std::string& detail) {
     if (d_.auth_failures != nullptr) {
@@ -125,16 +116,18 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
   };
   std::string account;
   bool operator_token = false;
-  const bool bearer = iequals_prefix(auth, "bearer ");
-  if (bearer && same_secret(auth.substr(7), d_.admin_token)) {
+  if (given.scheme == Scheme::kBearer && same_secret(given.secret, d_.admin_token)) {
     operator_token = true;
   } else if (d_.auth_failures != nullptr && d_.auth_failures->blocked(r.remote_ip, now)) {
     return refused();
-  } else if (bearer) {
-    if (d_.auth_failures != nullptr && d_.auth_failures->blocked(r.remote_ip, who, now)) {
-      return refused();
-    }
-    auto key = tenancy::find_api_key(d_.config, auth.substr(7));
+  } else if (given.scheme == Scheme::kMalformed) {
+    return unauthorized("malformed Basic credentials");
+  } else if (given.scheme == Scheme::kUnsupported) {
+    return unauthorized("unsupported authorization scheme");
+  } else if (d_.auth_failures != nullptr && d_.auth_failures->blocked(r.remote_ip, who, now)) {
+    return refused();
+  } else if (given.scheme == Scheme::kBearer) {
+    auto key = tenancy::find_api_key(d_.config, given.secret);
     if (!key) {
       return from_error(key.error());
     }
@@ -142,28 +135,13 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
       return failed("unknown API key");
     }
     account = (*key)->account;
-  } else if (iequals_prefix(auth, "basic ")) {
-    std::string decoded;
-    if (!base64_decode(auth.substr(6), decoded) || decoded.find(':') == std::string::npos) {
-      return unauthorized("malformed Basic credentials");
-    }
-    const std::size_t colon = decoded.find(':');
-    const std::string user = decoded.substr(0, colon);
-    const std::string password = decoded.substr(colon + 1);
-    who = user;
-    if (d_.auth_failures != nullptr && d_.auth_failures->blocked(r.remote_ip, user, now)) {
-      return refused();
-    }
-    if (auto cached = d_.authenticator.cached(user, password)) {
-      account = *cached;
-    } else if (auto verified = d_.authenticator.verify(user, password)) {
-      account = *verified;
-    } else {
-      logger()->info("http auth failed client={} user={}", r.remote_ip, printable(user));
-      return failed("wrong account name or password");
-    }
+  } else if (auto cached = d_.authenticator.cached(given.user, given.secret)) {
+    account = *cached;
+  } else if (auto verified = d_.authenticator.verify(given.user, given.secret)) {
+    account = *verified;
   } else {
-    return unauthorized("unsupported authorization scheme");
+    logger()->info("http auth failed client={} user={}", r.remote_ip, printable(given.user));
+    return failed("wrong account name or password");
   }
 
   if (operator_token) {

@@ -9,6 +9,7 @@
 #include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -95,39 +96,6 @@ std::string segment_path(const std::string& dir, std::uint32_t segment) {
   return dir + "/seg-" + std::to_string(segment);
 }
 
-std::string body_key(std::string_view job_id) {
-  return "b/" + std::string(job_id);
-}
-
-// A body reference, the value of "b/<jobId>": "<segment> <offset> <length>".
-struct BodyRef {
-  std::uint32_t segment = 0;
-  std::uint64_t offset = 0;
-  std::uint64_t length = 0;
-};
-
-std::string encode_ref(const BodyRef& r) {
-  return fmt::format("{} {} {}", r.segment, r.offset, r.length);
-}
-
-std::optional<BodyRef> parse_ref(std::string_view v) {
-  BodyRef r;
-  const char* p = v.data();
-  const char* const end = v.data() + v.size();
-  auto field = [&](auto& out, bool last) {
-    const auto [q, ec] = std::from_chars(p, end, out);
-    if (ec != std::errc() || (last ? q != end : (q == end || *q != ' '))) {
-      return false;
-    }
-    p = last ? q : q + 1;
-    return true;
-  };
-  if (!field(r.segment, false) || !field(r.offset, false) || !field(r.length, true)) {
-    return std::nullopt;
-  }
-  return r;
-}
-
 std::string errno_text() {
   return std::strerror(errno);
 }
@@ -146,7 +114,7 @@ Result<void> RocksSpool::open_bodies(bool writable) {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   std::uint32_t highest = 0;
   for (it->Seek("b/"); it->Valid() && it->key().starts_with("b/"); it->Next()) {
-    const auto ref = parse_ref(std::string_view(it->value().data(), it->value().size()));
+    const auto ref = decode_body_ref(std::string_view(it->value().data(), it->value().size()));
     if (!ref) {
       logger()->error("spool: bad body reference {}", it->key().ToString());
       continue;
@@ -633,7 +601,7 @@ Result<void> RocksSpool::write_bodies(const std::vector<Pending>& group,
   std::lock_guard lock(bodies_mutex_);
   for (const auto& p : group) {
     if (!p.body.empty()) {
-      batch.Put(body_key(p.job_id), encode_ref({body_segment_, body_offset_, p.body.size()}));
+      batch.Put(body_key(p.job_id), encode_body_ref({body_segment_, body_offset_, p.body.size()}));
       body_offset_ += p.body.size();
       segment_jobs_[body_segment_] += 1;
       job_segment_[p.job_id] = body_segment_;
@@ -707,7 +675,7 @@ Result<std::string> RocksSpool::read_body(const std::string& job_id,
   if (!s.ok()) {
     return io_error(s);
   }
-  const auto ref = parse_ref(value);
+  const auto ref = decode_body_ref(value);
   if (!ref) {
     return make_error(ErrorCode::kCorrupt, "spool: bad body reference for " + job_id);
   }
@@ -719,6 +687,14 @@ Result<std::string> RocksSpool::read_body(const std::string& job_id,
     return make_error(
         err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kCorrupt,
         "spool: the body segment of " + job_id + " is missing: " + std::strerror(err));
+  }
+
+  // The reference must lie inside the segment: a damaged length never becomes an allocation.
+  struct stat st {};
+
+  if (::fstat(fd, &st) != 0 || ref->offset + ref->length > static_cast<std::uint64_t>(st.st_size)) {
+    ::close(fd);
+    return make_error(ErrorCode::kCorrupt, "spool: the body of " + job_id + " is cut short");
   }
   std::string body(ref->length, '\0');
   std::size_t got = 0;

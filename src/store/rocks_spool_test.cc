@@ -1,6 +1,7 @@
 #include "store/rocks_spool.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <atomic>
 #include <filesystem>
@@ -359,6 +360,48 @@ TEST_F(RocksSpoolTest, LargeMessagesLiveOutsideTheWalAndComeBackWhole) {
   auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
   ASSERT_TRUE(spool);
   EXPECT_EQ(segments(), 0U);
+}
+
+TEST_F(RocksSpoolTest, DamagedBodyReferenceIsCorruptNotAnAllocation) {
+  {
+    auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
+    ASSERT_TRUE(spool) << spool.error().detail;
+    ASSERT_TRUE(sync([&](Spool::Done d) { (*spool)->put(large(0), std::move(d)); }));
+    ASSERT_TRUE(sync([&](Spool::Done d) { (*spool)->put(large(1), std::move(d)); }));
+  }
+  {
+    // A damaged disk: one reference claims 16 EiB, the other ends past its segment.
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_.string(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    for (int i : {0, 1}) {
+      std::string value;
+      ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), body_key(large(i).job_id), &value).ok());
+      auto ref = decode_body_ref(value);
+      ASSERT_TRUE(ref) << value;
+      ref->length = i == 0 ? 18446744073709551000ULL - ref->offset : ref->length + (1U << 30);
+      ASSERT_TRUE(
+          db->Put(rocksdb::WriteOptions(), body_key(large(i).job_id), encode_body_ref(*ref)).ok());
+    }
+  }
+  auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
+  ASSERT_TRUE(spool) << spool.error().detail;
+  for (int i : {0, 1}) {
+    auto got = (*spool)->get(large(i).job_id);
+    ASSERT_FALSE(got) << i;
+    EXPECT_EQ(got.error().code, ErrorCode::kCorrupt) << got.error().detail;
+  }
+}
+
+TEST(BodyRef, DecodesOnlyThreeNumbersThatEndInRange) {
+  const BodyRef ref{3, 1048576, 20480};
+  EXPECT_EQ(encode_body_ref(ref), "3 1048576 20480");
+  EXPECT_EQ(decode_body_ref("3 1048576 20480"), ref);
+  for (const char* bad : {"", "3 1048576", "3 1048576 20480 ", " 3 1 2", "3  1 2", "3 +1 2",
+                          "3 -1 2", "3 1 2x", "4294967296 0 0", "0 18446744073709551615 1"}) {
+    EXPECT_FALSE(decode_body_ref(bad).has_value()) << bad;
+  }
+  EXPECT_TRUE(decode_body_ref("0 18446744073709551614 1").has_value());
 }
 
 }  // namespace

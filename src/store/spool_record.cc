@@ -1,5 +1,8 @@
 #include "store/spool_record.h"
 
+#include <charconv>
+#include <limits>
+
 namespace txmail::store {
 
 namespace {
@@ -203,6 +206,41 @@ Result<SpoolRecord> decode(std::string_view bytes) {
     return corrupt("truncated message");
   }
   return r;
+}
+
+std::string encode_body_ref(const BodyRef& ref) {
+  return std::to_string(ref.segment) + ' ' + std::to_string(ref.offset) + ' '
+         + std::to_string(ref.length);
+}
+
+std::optional<BodyRef> decode_body_ref(std::string_view value) {
+  BodyRef ref;
+  const char* p = value.data();
+  const char* const end = value.data() + value.size();
+  // One decimal field: digits only (from_chars takes no sign or space for unsigned types),
+  // followed by a single space, or by the end for the last field.
+  auto field = [&](auto& out, bool last) {
+    if (p == end || *p < '0' || *p > '9') {
+      return false;
+    }
+    const auto [q, ec] = std::from_chars(p, end, out);
+    if (ec != std::errc() || (last ? q != end : (q == end || *q != ' '))) {
+      return false;
+    }
+    p = last ? q : q + 1;
+    return true;
+  };
+  if (!field(ref.segment, false) || !field(ref.offset, false) || !field(ref.length, true)) {
+    return std::nullopt;
+  }
+  if (ref.length > std::numeric_limits<std::uint64_t>::max() - ref.offset) {
+    return std::nullopt;
+  }
+  return ref;
+}
+
+std::string body_key(std::string_view job_id) {
+  return "b/" + std::string(job_id);
 }
 
 }  // namespace txmail::store

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,5 +53,21 @@ std::string spool_key(std::string_view job_id);
 std::string encode_recipients(const std::vector<SpoolRecipient>& recipients);
 Result<std::vector<SpoolRecipient>> decode_recipients(std::string_view bytes);
 std::string recipients_key(std::string_view job_id);
+
+// Where a message kept outside its record lies: the value of "b/<jobId>", written
+// "<segment> <offset> <length>" in decimal. A damaged disk is a stranger: decode_body_ref()
+// takes exactly three numbers separated by single spaces whose end (offset + length) does not
+// overflow, and nothing else; whether the bytes exist is the reader's to check.
+struct BodyRef {
+  std::uint32_t segment = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+
+  bool operator==(const BodyRef&) const = default;
+};
+
+std::string encode_body_ref(const BodyRef& ref);
+std::optional<BodyRef> decode_body_ref(std::string_view value);
+std::string body_key(std::string_view job_id);
 
 }  // namespace txmail::store
