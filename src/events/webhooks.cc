@@ -742,8 +742,12 @@ WebhookStats WebhookDispatcher::stats() {
   s.failures = impl_->failures.load();
   s.dead = impl_->dead.load();
   s.breaker_trips = impl_->trips.load();
-  s.lag = static_cast<std::uint64_t>(
-      std::max<std::int64_t>(0, impl_->head.load() - impl_->last_seq.load()));
+  // Against the log's head now, not at the latest round: an event appended since counts.
+  std::int64_t head = impl_->head.load();
+  if (auto h = impl_->deps.event_log.last_seq()) {
+    head = std::max(head, *h);
+  }
+  s.lag = static_cast<std::uint64_t>(std::max<std::int64_t>(0, head - impl_->last_seq.load()));
   {
     std::lock_guard lock(impl_->status_mutex);
     for (const auto& [key, st] : impl_->status) {

@@ -94,7 +94,7 @@ struct WebhookStats {
   std::uint64_t endpoints_paused = 0;  // paused or probing (circuit breaker)
   std::uint64_t breaker_trips = 0;
   std::uint64_t dead_letters = 0;
-  std::uint64_t lag = 0;  // events in the log not yet dispatched (at the latest round)
+  std::uint64_t lag = 0;  // events in the log not yet read by the dispatcher
 };
 
 class WebhookDispatcher {

@@ -23,6 +23,11 @@ def finished(tx, user, job_id):
         http(tx, "GET", f"/v2/jobs/{job_id}", user=user).json))
 
 
+def iso_ms(ts):
+    import datetime
+    return datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000
+
+
 def days_left(entry):
     import datetime
     until = datetime.datetime.fromisoformat(entry["expiresTs"].replace("Z", "+00:00"))
@@ -54,7 +59,9 @@ try:
         check(44.9 < days_left(entry) <= 45.01, f"a no-such-user bounce is kept 45 days: {entry}")
         check(http(tx, "GET", "/v2/suppressions/reject-user@dest.test", user="bob").status == 404,
               "another account's list holds it")
-        time.sleep(1.1)
+        # A renewal moves the expiry to now + 45 days: later than the entry's once the clock has
+        # passed the millisecond the entry was made.
+        wait_for("the clock past the entry's creation", lambda: time.time() * 1000 > iso_ms(entry["createdTs"]) + 1)
 
         # REST: dropped with PREVIOUSLY_BOUNCED, the other recipient delivered; the entry renewed.
         second = http(tx, "POST", "/v2/jobs", job("Reject-User@dest.test", "ok2@dest.test"), user="alice")

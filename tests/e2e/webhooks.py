@@ -32,9 +32,10 @@ def of_job(receiver, path, job):
     return [(m, n) for m, n in receiver.notifications(path) if m["jobId"] == job]
 
 
-def check_batches(receiver, path, job, secret, what, reject):
+def check_batches(tx, receiver, path, job, secret, what, reject):
     got = wait_for(f"{what}: every event", lambda: (lambda l: len(l) >= 7 and l)(of_job(receiver, path, job)))
-    time.sleep(1.0)  # nothing more may come
+    # Nothing more may come: the dispatcher has read every event and its outbox is empty.
+    wait_for("the notifications idle", lambda: notifications_idle(tx))
     got = of_job(receiver, path, job)
     seen = Counter((n["mail"]["email"], n["event"]["type"], n["event"]["subType"]) for _, n in got)
     check(seen == expected(reject), f"{what}: events {seen}")
@@ -73,7 +74,7 @@ try:
                                                {"email": "supp@dest.test"}]}}]}
         r = http(tx, "POST", "/v2/jobs", job, user="alice")
         check(r.status == 202, f"{r}")
-        meta, got = check_batches(receiver, "/rest", r.json["jobId"], secret, "REST", "reject-me@dest.test")
+        meta, got = check_batches(tx, receiver, "/rest", r.json["jobId"], secret, "REST", "reject-me@dest.test")
         check(meta["referenceJob"] == "ref-42" and meta["campaignId"] == "camp-7" and meta["costCenter"] == "cc-1"
               and meta["account"] == "alice", f"meta {meta}")
         mail = [n["mail"] for _, n in got if n["mail"]["email"] == "ok@dest.test"][0]
@@ -94,7 +95,7 @@ try:
         code, text, smtp_job = submit_as(tx, "alice", "bounce@sender.test",
                                          ["ok@dest.test", "reject-two@dest.test", "supp@dest.test"], message)
         check(code == 250, f"{code} {text}")
-        meta, _ = check_batches(receiver, "/smtp", smtp_job, secret, "SMTP", "reject-two@dest.test")
+        meta, _ = check_batches(tx, receiver, "/smtp", smtp_job, secret, "SMTP", "reject-two@dest.test")
         check(meta["referenceJob"] == "smtp-ref" and meta["campaignId"] == "camp-8" and meta["costCenter"] == "cc-2", f"{meta}")
         for m in sink.messages():
             check("x-txmail" not in m["data"].lower() and "x-retarus" not in m["data"].lower(),

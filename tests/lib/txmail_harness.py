@@ -4,6 +4,7 @@ talks SMTP to it over real sockets. Used by tests/dialogs and tests/e2e (one sce
 Every helper fails loudly: a test that cannot reach its server fails, it is never skipped.
 """
 import json
+import re
 import shutil
 import os
 import signal
@@ -492,6 +493,21 @@ def http(tx, method, path, body=None, token=None, user=None, password=PASSWORD, 
         return HttpAnswer(res.status, {k.lower(): v for k, v in res.getheaders()}, text)
     finally:
         conn.close()
+
+
+def metric(tx, name):
+    """The value of one unlabelled sample of /metrics (a gauge or counter), as a number."""
+    body = http(tx, "GET", "/metrics").body
+    found = re.search(r"^" + re.escape(name) + r" (\S+)$", body, re.M)
+    check(found is not None, f"{name} is not in /metrics")
+    return float(found.group(1))
+
+
+def notifications_idle(tx):
+    """Every logged event read by the dispatcher and nothing in its outbox: no notification is
+    on its way or due (a batch leaves the outbox only once answered)."""
+    return all(metric(tx, name) == 0 for name in
+               ("txmail_event_log_backlog", "txmail_webhook_lag_events", "txmail_webhook_retry_backlog"))
 
 
 def raw_http(tx, data, source="127.0.0.1", timeout=10):
