@@ -1,9 +1,11 @@
 """All the hostile traffic of issue harden-1 against one node, one after the other, with no
-restart between (the damaged-file and full-disk cases need a restart or a mount of their own:
-hostile_damaged_files.py, hostile_disk_full.py): hostile base64 everywhere, a trickling SMTP
-command and trickling message data, partial HTTP headers, a password guesser, a key twice in a
-JSON body, NUL octets and an empty BDAT message, Expect without credentials, an overflowing
-chunk size. Then the same process still accepts and delivers a normal message."""
+restart between: hostile base64 everywhere, a trickling SMTP command, partial HTTP headers, a
+password guesser, a key twice in a JSON body, Expect without credentials, an overflowing chunk
+size, NUL octets and an empty BDAT message, a notification endpoint behind NAT64, and a full
+disk (the data directory is a small tmpfs the test mounts) refused and recovered from. Then the
+same process still accepts and delivers a normal message, and kept every message it accepted.
+Only the damaged-file cases are elsewhere (hostile_damaged_files.py): they are about what a
+node finds when it starts."""
 import base64
 from txmail_harness import *
 
@@ -25,8 +27,15 @@ def job(**over):
 try:
     delivery = f'[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.58:{sink.port}"\n'
     smtp = 'command_timeout = "3s"\ndata_timeout = "3s"\nmin_data_rate = 1000\n'
-    with Txmail(tls_files=True, delivery=delivery, smtp_settings=smtp,
-                http_settings='header_timeout = "3s"\nmax_connections_per_ip = 30\n') as tx:
+    tx = Txmail(tls_files=True, delivery=delivery, smtp_settings=smtp, node_settings='min_free_space = "24MiB"\n',
+                extra='[notifications]\nallow_private_targets = false\n',
+                http_settings='header_timeout = "3s"\nmax_connections_per_ip = 30\n')
+    os.makedirs(tx.data_dir)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m,mode=0700", "tmpfs", tx.data_dir],
+                             capture_output=True, text=True)
+    check(mounted.returncode == 0, f"cannot mount a tmpfs for the test: {mounted.stderr}")
+    with tx:
+        accepted = []
         # Base64 with hostile padding, wherever a stranger sends it.
         for bad in ("====", "a===", "A=A="):
             check(http(tx, "GET", "/v2/jobs/x", headers={"Authorization": "Basic " + bad}).status == 401, "Basic")
@@ -108,6 +117,33 @@ try:
         d.cmd("QUIT", 221)
         alive(tx, "hostile SMTP data")
 
+        # A notification endpoint on a NAT64 address (64:ff9b::/96 maps IPv4 loopback): refused.
+        r = http(tx, "POST", "/v2/jobs", job(notification={"endPoint": {"url": "http://[64:ff9b::7f00:1]:9/hook"}}),
+                 user="alice")
+        check(r.status == 202, f"a job with a NAT64 endpoint: {r}")
+        accepted.append(r.json["jobId"])
+        wait_for("the NAT64 endpoint refused", lambda: "allow_private_targets" in tx.log_text())
+        alive(tx, "a NAT64 endpoint")
+
+        # A full disk: refused while full (SMTP 451, REST 503, /readyz 503), accepted again by
+        # itself once space returns.
+        filler = os.path.join(tx.data_dir, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * (1 << 20))
+            except OSError:
+                pass
+        code, text, _ = submit_as(tx, "alice", "a@sender.test", ["b@dest.test"], "Subject: full\r\n\r\nx\r\n")
+        check(code == 451 and text.startswith("4.3.0"), f"with the disk full: {code} {text}")
+        check(http(tx, "POST", "/v2/jobs", job(), user="alice").status == 503, "REST with the disk full")
+        check(http(tx, "GET", "/readyz").status == 503, "/readyz with the disk full")
+        os.unlink(filler)
+        accepted.append(wait_for("accepted after the disk was full", lambda: submit_as(
+            tx, "alice", "a@sender.test", ["b@dest.test"], "Subject: after full\r\n\r\nx\r\n")[2], timeout=20))
+        wait_for("ready after the disk was full", lambda: http(tx, "GET", "/readyz").status == 200)
+        alive(tx, "a full disk")
+
         # The same process still takes a normal message and delivers it.
         job_id = submit(tx, "a@sender.test", ["normal@dest.test"], "Subject: normal\r\n\r\nafter it all\r\n")
         got = wait_for("the normal message at the MX", lambda: [m for m in sink.messages()
@@ -115,6 +151,14 @@ try:
         check("after it all" in got[0]["data"], "the message body")
         check(events(tx, job_id, type="DELIVERED"), "no DELIVERED event")
         check(tx.proc.poll() is None, "txmail ended")
+        # Nothing it accepted on the way was lost: each is delivered too.
+        for j in accepted:
+            wait_for(f"accepted job {j} delivered", lambda: events(tx, j, type="DELIVERED"), timeout=60)
 finally:
+    if "tx" in globals() and tx.proc and tx.proc.poll() is None:
+        tx.proc.kill()
+        tx.proc.wait()
+    if "tx" in globals():
+        subprocess.run(["umount", tx.data_dir], capture_output=True)
     sink.stop()
 print("ok")
