@@ -26,7 +26,7 @@ TSAN_TESTS ?= ^unit\.(store|events|queue)\.
 # third-party code (each one says why in the file).
 TSAN_OPTIONS_ALL ?= halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp
 
-.PHONY: deps build run test test-sanitize test-tsan test-fuzz bench fuzz format clean
+.PHONY: deps build run test test-sanitize test-tsan test-fuzz tidy tidy-all bench fuzz format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -43,6 +43,7 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+	$(MAKE) tidy
 	$(MAKE) test-sanitize
 	$(MAKE) test-tsan
 	$(MAKE) test-fuzz
@@ -74,6 +75,14 @@ fuzz: deps
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
 	@echo "run, e.g.: $(FUZZ_DIR)/fuzz/fuzz_json -max_total_time=600 fuzz/corpus/json"
+
+# clang-tidy with .clang-tidy: `tidy` the files changed since scripts/tidy-base (make test),
+# `tidy-all` every file (about 20 minutes on 2 cores).
+tidy: build
+	bash scripts/check-tidy.sh $(BUILD_DIR) $(JOBS)
+
+tidy-all: build
+	bash scripts/check-tidy.sh $(BUILD_DIR) $(JOBS) all
 
 # Short runs (CI): each target for FUZZ_SECONDS from its seed corpus; any crash fails.
 test-fuzz: fuzz

@@ -15,8 +15,8 @@ packages=(
   libnats-dev nats-server
   # fuzzing (make fuzz)
   clang libclang-rt-14-dev
-  # the format check (make test runs it; make format applies it)
-  clang-format
+  # the format check (make test runs it; make format applies it) and clang-tidy (make tidy)
+  clang-format clang-tidy
   # test peers and tools
   openssl swaks libnet-ssleay-perl libauthen-sasl-perl libio-socket-ssl-perl
   postfix python3 python3-pytest python3-aiosmtpd python3-dnslib

@@ -230,18 +230,24 @@ Response update(store::ConfigStore& config, const Request& r, const std::string&
                      "account " + name + " changed since revision " + std::to_string(*expected)
                          + " (now " + std::to_string(revision) + "); read it again");
     }
-    if (fields.contains("allowIps"))
+    if (fields.contains("allowIps")) {
       a.allow_ips = allow_ips;
-    if (fields.contains("apiAllowIps"))
+    }
+    if (fields.contains("apiAllowIps")) {
       a.api_allow_ips = api_allow_ips;
-    if (pool)
+    }
+    if (pool) {
       a.pool = *pool;
-    if (hourly)
+    }
+    if (hourly) {
       a.hourly_limit = *hourly;
-    if (unverified)
+    }
+    if (unverified) {
       a.allow_unverified_domains = *unverified;
-    if (disabled)
+    }
+    if (disabled) {
       a.disabled = *disabled;
+    }
     auto put =
         config.put(tenancy::account_key(name), tenancy::to_json(a), store::Expect::at(revision));
     if (put) {

@@ -27,9 +27,9 @@ struct HttpListener {
 
 struct HttpOptions {
   std::vector<HttpListener> listeners;
-  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_header_bytes = std::size_t{16} * 1024;
   // A 20 MB message arrives base64-encoded inside JSON: 20 MB * 4/3 plus the rest.
-  std::size_t max_body_bytes = 30 * 1024 * 1024;
+  std::size_t max_body_bytes = std::size_t{30} * 1024 * 1024;
   std::size_t max_connections = 1024;
   std::size_t max_connections_per_ip = 64;
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);

@@ -160,7 +160,8 @@ class JsonObject {
 // The JSON object of a small request body (settings, not jobs), or the problem to answer:
 // 413 over `max` bytes, 400 when it is not a JSON object.
 inline std::variant<boost::json::object, Response> body_object(const Request& r,
-                                                               std::size_t max = 64 * 1024) {
+                                                               std::size_t max = std::size_t{64}
+                                                                                 * 1024) {
   if (r.body.size() > max) {
     return problem(413, "Content Too Large",
                    "the request body is over " + std::to_string(max / 1024) + " KiB");

@@ -253,8 +253,9 @@ Result<void> read_node(const toml::table& t, Config& c) {
   if (c.data_dir.empty()) {
     return bad("node.data_dir", "must not be empty");
   }
-  if (auto r = read_count(t, "node.io_threads", c.io_threads, 0, 256); !r)
+  if (auto r = read_count(t, "node.io_threads", c.io_threads, 0, 256); !r) {
     return r;
+  }
   if (const auto size = t.at_path("node.min_free_space").value<std::string>()) {
     auto n = parse_size(*size);
     if (!n || *n > (1ULL << 40)) {
@@ -264,8 +265,9 @@ Result<void> read_node(const toml::table& t, Config& c) {
   } else if (t.at_path("node.min_free_space")) {
     return bad("node.min_free_space", "must be a size in a string, like \"64MiB\"");
   }
-  if (auto r = read_count(t, "node.worker_threads", c.worker_threads, 1, 256); !r)
+  if (auto r = read_count(t, "node.worker_threads", c.worker_threads, 1, 256); !r) {
     return r;
+  }
   read_string(t, "log.level", c.log_level);
   read_string(t, "log.file", c.log_file);
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -290,16 +292,20 @@ Result<void> read_node(const toml::table& t, Config& c) {
       return bad("http.listen_tls", "HTTPS needs [tls] cert and key");
     }
   }
-  if (auto r = read_count(t, "http.max_connections", c.http_max_connections, 1, 1'000'000); !r)
+  if (auto r = read_count(t, "http.max_connections", c.http_max_connections, 1, 1'000'000); !r) {
     return r;
-  if (auto r = read_count(t, "http.max_body", c.http_max_body, 1024, 1LL << 31); !r)
+  }
+  if (auto r = read_count(t, "http.max_body", c.http_max_body, 1024, 1LL << 31); !r) {
     return r;
+  }
   if (auto r =
           read_count(t, "http.max_connections_per_ip", c.http_max_connections_per_ip, 1, 1'000'000);
-      !r)
+      !r) {
     return r;
-  if (auto r = read_duration(t, "http.header_timeout", c.http_header_timeout); !r)
+  }
+  if (auto r = read_duration(t, "http.header_timeout", c.http_header_timeout); !r) {
     return r;
+  }
   if (const auto* proxies = t.at_path("http.trusted_proxies").as_array()) {
     for (const auto& p : *proxies) {
       const auto text = p.value<std::string>();
@@ -311,10 +317,12 @@ Result<void> read_node(const toml::table& t, Config& c) {
       c.http_trusted_proxies.push_back(*cidr);
     }
   }
-  if (auto r = read_duration(t, "http.idle_timeout", c.http_idle_timeout); !r)
+  if (auto r = read_duration(t, "http.idle_timeout", c.http_idle_timeout); !r) {
     return r;
-  if (auto r = read_count(t, "api.hourly_limit", c.account_hourly_limit, 0, 1LL << 40); !r)
+  }
+  if (auto r = read_count(t, "api.hourly_limit", c.account_hourly_limit, 0, 1LL << 40); !r) {
     return r;
+  }
   read_string(t, "notifications.source_address", c.notify_source);
   if (!c.notify_source.empty()) {
     boost::system::error_code ec;
@@ -350,33 +358,41 @@ Result<void> read_node(const toml::table& t, Config& c) {
     c.notify_sources.push_back(SiteAddress{c.site, c.notify_source});
   }
   c.notify_allow_private = t.at_path("notifications.allow_private_targets").value_or(false);
-  if (auto r = read_durations(t, "notifications.retry_schedule", c.notify_retry_schedule); !r)
+  if (auto r = read_durations(t, "notifications.retry_schedule", c.notify_retry_schedule); !r) {
     return r;
+  }
   if (auto r =
           read_count(t, "notifications.per_endpoint_connections", c.notify_per_endpoint, 1, 64);
-      !r)
+      !r) {
     return r;
-  if (auto r = read_duration(t, "notifications.timeout", c.notify_timeout); !r)
+  }
+  if (auto r = read_duration(t, "notifications.timeout", c.notify_timeout); !r) {
     return r;
+  }
   if (c.notify_timeout.count() <= 0 || c.notify_timeout > std::chrono::minutes(10)) {
     return bad("notifications.timeout", "must be more than 0s and at most 10m");
   }
-  if (auto r = read_count(t, "notifications.deferred_every", c.deferred_every, 0, 1000); !r)
+  if (auto r = read_count(t, "notifications.deferred_every", c.deferred_every, 0, 1000); !r) {
     return r;
-  if (auto r = read_duration(t, "events.retention", c.event_retention); !r)
+  }
+  if (auto r = read_duration(t, "events.retention", c.event_retention); !r) {
     return r;
+  }
   std::string scope = "account";
   read_string(t, "suppression.scope", scope);
   if (scope != "account" && scope != "global") {
-    return bad("suppression.scope", "must be \"account\" or \"global\"");
+    return bad("suppression.scope", R"(must be "account" or "global")");
   }
   c.suppression.global = scope == "global";
-  if (auto r = read_duration(t, "suppression.no_such_user_ttl", c.suppression.no_such_user); !r)
+  if (auto r = read_duration(t, "suppression.no_such_user_ttl", c.suppression.no_such_user); !r) {
     return r;
-  if (auto r = read_duration(t, "suppression.other_ttl", c.suppression.other_permanent); !r)
+  }
+  if (auto r = read_duration(t, "suppression.other_ttl", c.suppression.other_permanent); !r) {
     return r;
-  if (auto r = read_duration(t, "suppression.full_mailbox_ttl", c.suppression.full_mailbox); !r)
+  }
+  if (auto r = read_duration(t, "suppression.full_mailbox_ttl", c.suppression.full_mailbox); !r) {
     return r;
+  }
   if (const auto* parts = t.at_path("suppression.forbidden_local_parts").as_array()) {
     for (const auto& p : *parts) {
       std::string local = *p.value<std::string>();
@@ -386,12 +402,15 @@ Result<void> read_node(const toml::table& t, Config& c) {
       c.suppression.forbidden_local_parts.push_back(tenancy::lower_address(local));
     }
   }
-  if (auto r = read_count(t, "api.max_recipients", c.max_job_recipients, 1, 100'000); !r)
+  if (auto r = read_count(t, "api.max_recipients", c.max_job_recipients, 1, 100'000); !r) {
     return r;
-  if (auto r = read_count(t, "api.max_message_size", c.max_message_bytes, 1024, 1LL << 31); !r)
+  }
+  if (auto r = read_count(t, "api.max_message_size", c.max_message_bytes, 1024, 1LL << 31); !r) {
     return r;
-  if (auto r = read_count(t, "api.max_job_size", c.max_job_bytes, 1024, 1LL << 36); !r)
+  }
+  if (auto r = read_count(t, "api.max_job_size", c.max_job_bytes, 1024, 1LL << 36); !r) {
     return r;
+  }
   c.admin_token_file = c.data_dir + "/admin.token";
   read_string(t, "http.admin_token_file", c.admin_token_file);
   if (const auto* servers = t.at_path("dns.servers").as_array()) {
@@ -449,45 +468,62 @@ Result<void> read_smtp(const toml::table& t, Config& c) {
   if (const auto delay = t.at_path("smtp.inflow_delay").value<std::string>()) {
     auto d = parse_duration(*delay);
     if (!d || d->count() < 0 || *d > std::chrono::seconds(60)) {
-      return bad("smtp.inflow_delay", "must be a duration from \"0s\" (off) to \"60s\"");
+      return bad("smtp.inflow_delay", R"(must be a duration from "0s" (off) to "60s")");
     }
     s.inflow_delay = *d;
   }
-  if (auto r = read_count(t, "smtp.inflow_backlog", s.inflow_backlog, 1, kBig); !r)
+  if (auto r = read_count(t, "smtp.inflow_backlog", s.inflow_backlog, 1, kBig); !r) {
     return r;
-  if (auto r = read_count(t, "smtp.max_recipients", s.max_recipients, 1, kBig); !r)
+  }
+  if (auto r = read_count(t, "smtp.max_recipients", s.max_recipients, 1, kBig); !r) {
     return r;
-  if (auto r = read_count(t, "smtp.max_connections", s.max_connections, 1, kBig); !r)
+  }
+  if (auto r = read_count(t, "smtp.max_connections", s.max_connections, 1, kBig); !r) {
     return r;
-  if (auto r = read_count(t, "smtp.max_connections_per_ip", s.max_connections_per_ip, 1, kBig); !r)
+  }
+  if (auto r = read_count(t, "smtp.max_connections_per_ip", s.max_connections_per_ip, 1, kBig);
+      !r) {
     return r;
-  if (auto r = read_count(t, "smtp.max_errors", s.max_errors, 1, 1000); !r)
+  }
+  if (auto r = read_count(t, "smtp.max_errors", s.max_errors, 1, 1000); !r) {
     return r;
-  if (auto r = read_count(t, "smtp.max_auth_failures", s.max_auth_failures, 1, 1000); !r)
+  }
+  if (auto r = read_count(t, "smtp.max_auth_failures", s.max_auth_failures, 1, 1000); !r) {
     return r;
+  }
   if (auto r =
           read_count(t, "smtp.max_auth_failures_per_user", s.max_auth_failures_per_user, 1, kBig);
-      !r)
+      !r) {
     return r;
+  }
   if (auto r = read_count(t, "smtp.max_auth_failures_per_ip", s.max_auth_failures_per_ip, 1, kBig);
-      !r)
+      !r) {
     return r;
-  if (auto r = read_duration(t, "smtp.auth_failure_window", s.auth_failure_window); !r)
+  }
+  if (auto r = read_duration(t, "smtp.auth_failure_window", s.auth_failure_window); !r) {
     return r;
-  if (auto r = read_duration(t, "smtp.auth_cache_ttl", c.auth_cache_ttl); !r)
+  }
+  if (auto r = read_duration(t, "smtp.auth_cache_ttl", c.auth_cache_ttl); !r) {
     return r;
-  if (auto r = read_duration(t, "smtp.command_timeout", s.command_timeout); !r)
+  }
+  if (auto r = read_duration(t, "smtp.command_timeout", s.command_timeout); !r) {
     return r;
-  if (auto r = read_duration(t, "smtp.data_timeout", s.data_timeout); !r)
+  }
+  if (auto r = read_duration(t, "smtp.data_timeout", s.data_timeout); !r) {
     return r;
-  if (auto r = read_duration(t, "smtp.session_timeout", s.session_timeout); !r)
+  }
+  if (auto r = read_duration(t, "smtp.session_timeout", s.session_timeout); !r) {
     return r;
-  if (auto r = read_count(t, "smtp.min_data_rate", s.min_data_rate, 1, 1LL << 30); !r)
+  }
+  if (auto r = read_count(t, "smtp.min_data_rate", s.min_data_rate, 1, 1LL << 30); !r) {
     return r;
-  if (auto r = read_duration(t, "smtp.tls_handshake_timeout", s.tls_handshake_timeout); !r)
+  }
+  if (auto r = read_duration(t, "smtp.tls_handshake_timeout", s.tls_handshake_timeout); !r) {
     return r;
-  if (auto r = read_duration(t, "smtp.shutdown_grace", s.shutdown_grace); !r)
+  }
+  if (auto r = read_duration(t, "smtp.shutdown_grace", s.shutdown_grace); !r) {
     return r;
+  }
   return {};
 }
 
@@ -588,10 +624,12 @@ Result<Config> parse_config(std::string_view text) {
     return tl::unexpected(r.error());
   }
   Config c;
-  if (auto r = read_node(t, c); !r)
+  if (auto r = read_node(t, c); !r) {
     return tl::unexpected(r.error());
-  if (auto r = read_smtp(t, c); !r)
+  }
+  if (auto r = read_smtp(t, c); !r) {
     return tl::unexpected(r.error());
+  }
   if (auto r = read_accounts(t, c); !r) {
     return tl::unexpected(r.error());
   }

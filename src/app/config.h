@@ -81,13 +81,13 @@ struct Config {
   std::size_t http_max_connections_per_ip = 64;
   std::chrono::milliseconds http_header_timeout = std::chrono::seconds(10);
   std::vector<net::Cidr> http_trusted_proxies;
-  std::size_t http_max_body = 30 * 1024 * 1024;
+  std::size_t http_max_body = std::size_t{30} * 1024 * 1024;
   std::chrono::milliseconds http_idle_timeout = std::chrono::seconds(60);
   // [api]
   std::int64_t account_hourly_limit = 5000;  // requests per hour per account; 0: none
   std::size_t max_job_recipients = 1000;
-  std::size_t max_message_bytes = 20 * 1000 * 1000;
-  std::size_t max_job_bytes = 256 * 1024 * 1024;
+  std::size_t max_message_bytes = std::size_t{20} * 1000 * 1000;
+  std::size_t max_job_bytes = std::size_t{256} * 1024 * 1024;
   // [smtp], [[smtp.listener]]
   smtp::ServerOptions smtp;
   std::chrono::milliseconds auth_cache_ttl = std::chrono::minutes(5);

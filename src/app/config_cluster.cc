@@ -43,15 +43,18 @@ Result<void> read_cluster(const toml::table& t, Config& c) {
   std::string on_loss = "refuse";
   read_string(t, "cluster.on_quorum_loss", on_loss);
   if (on_loss != "refuse" && on_loss != "local") {
-    return bad("cluster.on_quorum_loss", "must be \"refuse\" or \"local\"");
+    return bad("cluster.on_quorum_loss", R"(must be "refuse" or "local")");
   }
   k.refuse_on_quorum_loss = on_loss == "refuse";
-  if (auto r = read_count(t, "cluster.replicas", k.replicas, 1, 5); !r)
+  if (auto r = read_count(t, "cluster.replicas", k.replicas, 1, 5); !r) {
     return r;
-  if (auto r = read_duration(t, "cluster.quorum_grace", k.quorum_grace); !r)
+  }
+  if (auto r = read_duration(t, "cluster.quorum_grace", k.quorum_grace); !r) {
     return r;
-  if (auto r = read_duration(t, "cluster.timeout", k.timeout); !r)
+  }
+  if (auto r = read_duration(t, "cluster.timeout", k.timeout); !r) {
     return r;
+  }
   const bool any = t.at_path("cluster").is_table() && !t.at_path("cluster").as_table()->empty();
   if (!k.enabled()) {
     return any ? bad("cluster.nats", "is required in cluster mode (the region's NATS servers)")

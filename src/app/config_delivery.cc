@@ -31,26 +31,33 @@ Result<void> read_delivery_limits(const toml::table& t, queue::DeliveryOptions& 
   constexpr std::int64_t kBig = 1'000'000;
   if (auto r =
           read_count(t, "delivery.max_connections_per_site", d.max_connections_per_site, 1, kBig);
-      !r)
+      !r) {
     return r;
+  }
   if (auto r = read_count(t, "delivery.max_connections_per_source", d.max_connections_per_source, 1,
                           kBig);
-      !r)
+      !r) {
     return r;
-  if (auto r = read_count(t, "delivery.max_dns_lookups", d.max_dns_lookups, 1, 100'000); !r)
+  }
+  if (auto r = read_count(t, "delivery.max_dns_lookups", d.max_dns_lookups, 1, 100'000); !r) {
     return r;
+  }
   if (auto r = read_count(t, "delivery.max_messages_per_connection", d.max_messages_per_connection,
                           1, kBig);
-      !r)
+      !r) {
     return r;
+  }
   if (auto r = read_count(t, "delivery.max_recipients_per_transaction",
                           d.max_recipients_per_transaction, 1, 1000);
-      !r)
+      !r) {
     return r;
-  if (auto r = read_count(t, "delivery.rate_per_site", d.rate_per_site, 0, kBig); !r)
+  }
+  if (auto r = read_count(t, "delivery.rate_per_site", d.rate_per_site, 0, kBig); !r) {
     return r;
-  if (auto r = read_count(t, "delivery.rate_per_source", d.rate_per_source, 0, kBig); !r)
+  }
+  if (auto r = read_count(t, "delivery.rate_per_source", d.rate_per_source, 0, kBig); !r) {
     return r;
+  }
   if (const auto tls = t.at_path("delivery.tls").value<std::string>()) {
     auto mode = smtp::parse_tls_mode(*tls);
     if (!mode) {
@@ -58,26 +65,34 @@ Result<void> read_delivery_limits(const toml::table& t, queue::DeliveryOptions& 
     }
     d.tls = *mode;
   }
-  if (auto r = read_durations(t, "delivery.retry_schedule", d.retry.schedule); !r)
+  if (auto r = read_durations(t, "delivery.retry_schedule", d.retry.schedule); !r) {
     return r;
-  if (auto r = read_duration(t, "delivery.retry_every", d.retry.tail); !r)
+  }
+  if (auto r = read_duration(t, "delivery.retry_every", d.retry.tail); !r) {
     return r;
-  if (auto r = read_duration(t, "delivery.max_age", d.retry.max_age); !r)
+  }
+  if (auto r = read_duration(t, "delivery.max_age", d.retry.max_age); !r) {
     return r;
-  if (auto r = read_duration(t, "delivery.connect_timeout", d.client.connect_timeout); !r)
+  }
+  if (auto r = read_duration(t, "delivery.connect_timeout", d.client.connect_timeout); !r) {
     return r;
-  if (auto r = read_duration(t, "delivery.command_timeout", d.client.command_timeout); !r)
+  }
+  if (auto r = read_duration(t, "delivery.command_timeout", d.client.command_timeout); !r) {
     return r;
+  }
   d.client.greeting_timeout = d.client.command_timeout;
-  if (auto r = read_duration(t, "delivery.data_timeout", d.client.data_block_timeout); !r)
+  if (auto r = read_duration(t, "delivery.data_timeout", d.client.data_block_timeout); !r) {
     return r;
+  }
   d.client.data_init_timeout = d.client.data_block_timeout;
   d.client.data_end_timeout = d.client.data_block_timeout * 3;
-  if (auto r = read_duration(t, "delivery.idle_connection", d.idle_connection); !r)
+  if (auto r = read_duration(t, "delivery.idle_connection", d.idle_connection); !r) {
     return r;
+  }
   d.paused = t.at_path("delivery.paused").value_or(false);
-  if (auto r = read_count(t, "delivery.mx_port", d.mx_port, 1, 65535); !r)
+  if (auto r = read_count(t, "delivery.mx_port", d.mx_port, 1, 65535); !r) {
     return r;
+  }
   return {};
 }
 
@@ -108,15 +123,19 @@ Result<void> read_delivery_tables(const toml::table& t, queue::DeliveryOptions& 
       if (policy.domain.empty()) {
         return bad(key + ".domain", "is required");
       }
-      if (auto v = p["max_connections"].value<std::int64_t>())
+      if (auto v = p["max_connections"].value<std::int64_t>()) {
         policy.max_connections = static_cast<std::size_t>(std::max<std::int64_t>(*v, 1));
-      if (auto v = p["max_messages_per_connection"].value<std::int64_t>())
+      }
+      if (auto v = p["max_messages_per_connection"].value<std::int64_t>()) {
         policy.max_messages_per_connection =
             static_cast<std::size_t>(std::max<std::int64_t>(*v, 1));
-      if (auto v = p["max_recipients"].value<std::int64_t>())
+      }
+      if (auto v = p["max_recipients"].value<std::int64_t>()) {
         policy.max_recipients = static_cast<std::size_t>(std::max<std::int64_t>(*v, 1));
-      if (auto v = p["rate"].value<std::int64_t>())
+      }
+      if (auto v = p["rate"].value<std::int64_t>()) {
         policy.rate = static_cast<double>(*v);
+      }
       if (auto v = p["tls"].value<std::string>()) {
         auto mode = smtp::parse_tls_mode(*v);
         if (!mode) {

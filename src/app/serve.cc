@@ -188,7 +188,7 @@ int serve(const Config& config) {
   auto webhook_secret = [sealer](const std::string& account) {
     return sealer->derive("webhook-secret:" + account);
   };
-  auto keyring = tenancy::DkimKeyring::load(*config_store, std::move(*master));
+  auto keyring = tenancy::DkimKeyring::load(*config_store, *master);
   if (!keyring) {
     return fail(config, keyring.error().detail);
   }

@@ -73,7 +73,7 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
 // and the nodes that heartbeat, as a JSON document.
 Result<std::string> status_json(const ClusterOptions& options);
 // The same for people.
-std::string status_text(const std::string& json);
+std::string status_text(const std::string& text);
 
 // `txmail cluster keygen FILE`: a new cluster master key, mode 0600; refuses to overwrite.
 Result<void> keygen(const std::string& path);

@@ -58,7 +58,7 @@ struct ClusterNode::Impl {
     jsPubOptions_Init(&po);
     po.MaxWait = options.timeout.count();
     jsPubAck* ack = nullptr;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
+    auto jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_Publish(&ack, nats->js(), subject.c_str(), body.data(),
                               static_cast<int>(body.size()), &po, &jerr);
     jsPubAck_Destroy(ack);

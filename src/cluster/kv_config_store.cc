@@ -326,7 +326,7 @@ Result<std::uint64_t> KvConfigStore::publish(natsMsg* msg, std::optional<std::ui
   jsPubOptions po;
   jsPubOptions_Init(&po);
   po.MaxWait = nats_.options().timeout.count();
-  jsErrCode jerr = static_cast<jsErrCode>(0);
+  auto jerr = static_cast<jsErrCode>(0);
   if (key_last) {
     jsStreamInfo* si = nullptr;
     natsStatus s = js_GetStreamInfo(&si, nats_.home_js(), stream_.c_str(), nullptr, &jerr);
@@ -356,7 +356,7 @@ Result<std::uint64_t> KvConfigStore::publish(natsMsg* msg, std::optional<std::ui
 
 Result<KvConfigStore::LastChange> KvConfigStore::last_change(const std::string& subject) {
   natsMsg* m = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
+  auto jerr = static_cast<jsErrCode>(0);
   const natsStatus s =
       js_GetLastMsg(&m, nats_.home_js(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
   if (s == NATS_NOT_FOUND) {

@@ -49,32 +49,44 @@ natsStatus apply(natsOptions* o, const NatsOptions& options, bool wait_for_serve
   // The node's own site first: no shuffling of the list. Only the listed servers: the
   // operator decides which sites a node may reach (a cut-off site must not look alive
   // through a server it learned of by gossip).
-  if (s == NATS_OK)
+  if (s == NATS_OK) {
     s = natsOptions_SetNoRandomize(o, true);
-  if (s == NATS_OK)
+  }
+  if (s == NATS_OK) {
     s = natsOptions_SetIgnoreDiscoveredServers(o, true);
-  if (s == NATS_OK)
+  }
+  if (s == NATS_OK) {
     s = natsOptions_SetName(o, options.name.c_str());
-  if (s == NATS_OK)
+  }
+  if (s == NATS_OK) {
     s = natsOptions_SetTimeout(o, options.timeout.count());
-  if (s == NATS_OK)
+  }
+  if (s == NATS_OK) {
     s = natsOptions_SetMaxReconnect(o, -1);
-  if (s == NATS_OK)
+  }
+  if (s == NATS_OK) {
     s = natsOptions_SetReconnectWait(o, 250);
+  }
   // A dead server is noticed within about three seconds, not the default two minutes.
-  if (s == NATS_OK)
+  if (s == NATS_OK) {
     s = natsOptions_SetPingInterval(o, 1000);
-  if (s == NATS_OK)
+  }
+  if (s == NATS_OK) {
     s = natsOptions_SetMaxPingsOut(o, 2);
+  }
   // No replay of writes after a reconnection (see the header): a one-byte buffer.
-  if (s == NATS_OK)
+  if (s == NATS_OK) {
     s = natsOptions_SetReconnectBufSize(o, 1);
-  if (s == NATS_OK)
+  }
+  if (s == NATS_OK) {
     s = natsOptions_SetDisconnectedCB(o, disconnected, self);
-  if (s == NATS_OK)
+  }
+  if (s == NATS_OK) {
     s = natsOptions_SetReconnectedCB(o, connected, self);
-  if (s == NATS_OK)
+  }
+  if (s == NATS_OK) {
     s = natsOptions_SetClosedCB(o, closed, self);
+  }
   if (s == NATS_OK && wait_for_server) {
     s = natsOptions_SetRetryOnFailedConnect(o, true, connected, self);
   }
@@ -86,8 +98,9 @@ natsStatus apply(natsOptions* o, const NatsOptions& options, bool wait_for_serve
   }
   if (s == NATS_OK && !options.ca_file.empty()) {
     s = natsOptions_SetSecure(o, true);
-    if (s == NATS_OK)
+    if (s == NATS_OK) {
       s = natsOptions_LoadCATrustedCertificates(o, options.ca_file.c_str());
+    }
   }
   return s;
 }

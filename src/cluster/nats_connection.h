@@ -66,8 +66,8 @@ class NatsConnection {
  private:
   explicit NatsConnection(NatsOptions options) : options_(std::move(options)) {}
 
-  static void on_connected(natsConnection* nc, void* self);
-  static void on_disconnected(natsConnection* nc, void* self);
+  static void on_connected(natsConnection* nc, void* events);
+  static void on_disconnected(natsConnection* nc, void* events);
 
   NatsOptions options_;
   natsConnection* nc_ = nullptr;

@@ -54,7 +54,7 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
   std::vector<std::string> lines;
   for (const auto& b : kBuckets) {
     StreamInfo info;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
+    auto jerr = static_cast<jsErrCode>(0);
     const std::string stream = std::string("KV_") + b.name;
     natsStatus s = js_GetStreamInfo(&info.si, (*nats)->js(), stream.c_str(), nullptr, &jerr);
     if (s == NATS_OK) {
@@ -110,7 +110,7 @@ namespace {
 json::object bucket_status(NatsConnection& nats, const Bucket& b) {
   json::object out{{"bucket", b.name}, {"stream", std::string("KV_") + b.name}};
   StreamInfo info;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
+  auto jerr = static_cast<jsErrCode>(0);
   natsStatus s =
       js_GetStreamInfo(&info.si, nats.js(), (std::string("KV_") + b.name).c_str(), nullptr, &jerr);
   if (s != NATS_OK) {

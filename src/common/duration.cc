@@ -30,16 +30,21 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view s) {
   }
   const auto [n, unit] = *parts;
   using std::chrono::milliseconds;
-  if (unit == "ms")
+  if (unit == "ms") {
     return milliseconds(n);
-  if (unit == "s")
+  }
+  if (unit == "s") {
     return milliseconds(n * 1000);
-  if (unit == "m")
+  }
+  if (unit == "m") {
     return milliseconds(n * 60'000);
-  if (unit == "h")
+  }
+  if (unit == "h") {
     return milliseconds(n * 3'600'000);
-  if (unit == "d")
+  }
+  if (unit == "d") {
     return milliseconds(n * 86'400'000);
+  }
   return make_error(ErrorCode::kInvalidArgument,
                     "unknown duration unit in '" + std::string(s) + "' (use ms, s, m, h or d)");
 }
@@ -50,20 +55,24 @@ Result<std::uint64_t> parse_size(std::string_view s) {
     return tl::unexpected(parts.error());
   }
   const auto [n, unit] = *parts;
-  if (unit.empty() || unit == "B")
+  if (unit.empty() || unit == "B") {
     return n;
-  if (unit == "KB" || unit == "KiB")
+  }
+  if (unit == "KB" || unit == "KiB") {
     return n << 10;
-  if (unit == "MB" || unit == "MiB")
+  }
+  if (unit == "MB" || unit == "MiB") {
     return n << 20;
-  if (unit == "GB" || unit == "GiB")
+  }
+  if (unit == "GB" || unit == "GiB") {
     return n << 30;
+  }
   return make_error(ErrorCode::kInvalidArgument,
                     "unknown size unit in '" + std::string(s) + "' (use B, KB, MB or GB)");
 }
 
 std::string iso8601_ms(std::int64_t unix_ms) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  const auto secs = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];

@@ -69,11 +69,11 @@ std::optional<JobKey> job_key(std::string_view job_id) {
   };
   JobKey key{};
   std::size_t n = 0;
-  for (std::size_t i = 0; i < job_id.size(); ++i) {
-    if (job_id[i] == '-') {
+  for (char i : job_id) {
+    if (i == '-') {
       continue;
     }
-    key[n / 2] = static_cast<std::uint8_t>(key[n / 2] << 4 | nibble(job_id[i]));
+    key[n / 2] = static_cast<std::uint8_t>(key[n / 2] << 4 | nibble(i));
     ++n;
   }
   return key;

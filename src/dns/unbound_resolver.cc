@@ -44,24 +44,29 @@ Result<Answer> convert(RecordType type, const std::string& name, int err, const 
     const std::string_view rdata(r->data[i], static_cast<std::size_t>(r->len[i]));
     switch (type) {
       case RecordType::kA:
-        if (auto v = decode_a(rdata))
+        if (auto v = decode_a(rdata)) {
           a.values.push_back(*v);
+        }
         break;
       case RecordType::kAaaa:
-        if (auto v = decode_aaaa(rdata))
+        if (auto v = decode_aaaa(rdata)) {
           a.values.push_back(*v);
+        }
         break;
       case RecordType::kTxt:
-        if (auto v = decode_txt(rdata))
+        if (auto v = decode_txt(rdata)) {
           a.values.push_back(*v);
+        }
         break;
       case RecordType::kMx:
-        if (auto v = decode_mx(rdata))
+        if (auto v = decode_mx(rdata)) {
           a.mx.push_back(*v);
+        }
         break;
       case RecordType::kTlsa:
-        if (auto v = decode_tlsa(rdata))
+        if (auto v = decode_tlsa(rdata)) {
           a.tlsa.push_back(*v);
+        }
         break;
     }
   }

@@ -86,7 +86,7 @@ struct Endpoint {
 };
 
 std::string to_json(const Endpoint& e);
-std::optional<Endpoint> endpoint_from_json(std::string_view json);
+std::optional<Endpoint> endpoint_from_json(std::string_view text);
 
 // An event as `txmail events` and the status API show it.
 boost::json::object to_json(const Event& e);

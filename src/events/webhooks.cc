@@ -17,7 +17,6 @@ namespace txmail::events {
 using namespace webhook;  // the shared parts of the dispatcher (webhook_batches.h)
 
 namespace beast = boost::beast;
-namespace http = beast::http;
 
 namespace {
 

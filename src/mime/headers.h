@@ -17,7 +17,7 @@ bool has_field(std::string_view headers, std::string_view name);
 std::vector<std::string> field_values(std::string_view headers, std::string_view name);
 // The domain of the first mailbox of a From value ("Name <a@Example.com>" -> "example.com");
 // empty when there is none.
-std::string address_domain(std::string_view from_value);
+std::string address_domain(std::string_view v);
 // The addr-spec of a From-like value ("Name <a@b>" → "a@b").
 std::string address_of(std::string_view from_value);
 // "Fri, 27 Nov 2026 20:55:15 +0000" (RFC 5322 section 3.3).

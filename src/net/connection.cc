@@ -72,7 +72,7 @@ void Connection::interrupt() {
   socket_.cancel(ignored);
 }
 
-Result<void> Connection::failure(const boost::system::error_code& ec, const char* what) {
+Result<void> Connection::failure(const boost::system::error_code& ec, const char* what) const {
   if (timed_out_) {
     return make_error(ErrorCode::kTimeout, std::string(what) + ": timed out");
   }

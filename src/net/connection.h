@@ -61,7 +61,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void set_deadline(Clock::duration timeout);
-  Result<void> failure(const boost::system::error_code& ec, const char* what);
+  Result<void> failure(const boost::system::error_code& ec, const char* what) const;
   static awaitable<void> watchdog(std::shared_ptr<Connection> self);
 
   std::shared_ptr<asio::ssl::context> tls_ctx_;

@@ -16,6 +16,6 @@ struct HttpUrl {
   std::string target = "/";  // path and query
 };
 
-std::optional<HttpUrl> parse_http_url(std::string_view url);
+std::optional<HttpUrl> parse_http_url(std::string_view rest);
 
 }  // namespace txmail::net

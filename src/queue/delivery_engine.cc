@@ -292,16 +292,21 @@ DestinationPolicy DeliveryEngine::policy_for(const std::string& domain) const {
       break;
     }
   }
-  if (!p.max_connections)
+  if (!p.max_connections) {
     p.max_connections = options_.max_connections_per_site;
-  if (!p.max_messages_per_connection)
+  }
+  if (!p.max_messages_per_connection) {
     p.max_messages_per_connection = options_.max_messages_per_connection;
-  if (!p.max_recipients)
+  }
+  if (!p.max_recipients) {
     p.max_recipients = options_.max_recipients_per_transaction;
-  if (!p.rate)
+  }
+  if (!p.rate) {
     p.rate = options_.rate_per_site;
-  if (!p.tls)
+  }
+  if (!p.tls) {
     p.tls = options_.tls;
+  }
   return p;
 }
 

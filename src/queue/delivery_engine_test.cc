@@ -345,7 +345,7 @@ TEST_F(EngineTest, DnsWaitEndsWhenALookupSlotFrees) {
     m.ttl = 300s;
     fake_.set(domain, dns::RecordType::kMx, m);
     dns::Answer a;
-    a.values.push_back("127.0.0.1");
+    a.values.emplace_back("127.0.0.1");
     a.ttl = 300s;
     fake_.set(std::string("mx.") + domain, dns::RecordType::kA, a);
     fake_.set(std::string("mx.") + domain, dns::RecordType::kAaaa, dns::Answer{});

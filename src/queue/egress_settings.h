@@ -31,7 +31,7 @@ Result<void> validate(const EgressSettings& settings);
 Result<EgressSettings> for_site(const EgressSettings& all, const std::string& site);
 
 std::string to_json(const EgressSettings& settings);
-Result<EgressSettings> egress_from_json(std::string_view json);  // validated
+Result<EgressSettings> egress_from_json(std::string_view text);  // validated
 
 // "HOST:PORT" (HOST a name, an IP or [IPv6]).
 Result<smtp::Route> parse_relay(std::string_view text);

@@ -162,7 +162,7 @@ TEST_F(RocksSpoolTest, ConcurrentWritersReadersAndHints) {
   for (int reader = 0; reader < 2; ++reader) {
     threads.emplace_back([&, reader] {
       while (writing.load()) {
-        for (std::size_t n = static_cast<std::size_t>(reader); n < records.size(); n += 2) {
+        for (auto n = static_cast<std::size_t>(reader); n < records.size(); n += 2) {
           const SpoolRecord& r = records[n];
           if (auto got = s.get(r.job_id); got && got->has_value()) {
             EXPECT_EQ((*got)->message, r.message);

@@ -138,10 +138,10 @@ class Transaction {
   Result<void> commit();
 
  private:
-  explicit Transaction(Db& db) : db_(&db), open_(true) {}
+  explicit Transaction(Db& db) : db_(&db) {}
 
   Db* db_;
-  bool open_;
+  bool open_{true};
 };
 
 }  // namespace txmail::store::sqlite

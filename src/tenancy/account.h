@@ -31,7 +31,7 @@ struct Account {
 
 std::string account_key(std::string_view name);
 std::string to_json(const Account& account);
-Result<Account> account_from_json(std::string_view json);
+Result<Account> account_from_json(std::string_view text);
 bool valid_account_name(std::string_view name);
 
 }  // namespace txmail::tenancy

@@ -11,7 +11,7 @@ namespace txmail::tenancy {
 
 Result<std::unique_ptr<DkimKeyring>> DkimKeyring::load(store::ConfigStore& store,
                                                        MasterKey master) {
-  std::unique_ptr<DkimKeyring> ring(new DkimKeyring(store, std::move(master)));
+  std::unique_ptr<DkimKeyring> ring(new DkimKeyring(store, master));
   // Watch first, then list: a change racing the load is applied twice, never missed.
   ring->watch_id_ =
       store.watch("domain/", [r = ring.get()](const store::ConfigChange& c) { r->apply(c); });

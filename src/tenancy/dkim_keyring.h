@@ -35,8 +35,7 @@ class DkimKeyring {
   std::shared_ptr<const DomainSigning> find(const std::string& domain) const;
 
  private:
-  DkimKeyring(store::ConfigStore& store, MasterKey master)
-      : store_(store), master_(std::move(master)) {}
+  DkimKeyring(store::ConfigStore& store, MasterKey master) : store_(store), master_(master) {}
 
   void apply(const store::ConfigChange& change);
 

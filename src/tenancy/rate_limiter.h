@@ -14,7 +14,7 @@ namespace txmail::tenancy {
 
 class RateLimiter {
  public:
-  static constexpr std::int64_t kWindowMs = 5 * 60 * 1000;
+  static constexpr std::int64_t kWindowMs = std::int64_t{5} * 60 * 1000;
 
   // 0 when the request may go ahead (and is counted), else the seconds until the next window.
   // hourly == 0: no limit.

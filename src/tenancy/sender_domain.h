@@ -77,7 +77,7 @@ std::string domain_key(std::string_view name);  // "domain/<name>"
 Result<std::string> normalize_domain(std::string_view name);
 
 std::string to_json(const SenderDomain& d);
-Result<SenderDomain> domain_from_json(std::string_view json);
+Result<SenderDomain> domain_from_json(std::string_view text);
 std::string_view state_name(KeyState s);
 
 // A new domain with a pending RSA key (and a pending Ed25519 key when enabled).

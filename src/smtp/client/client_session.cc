@@ -212,16 +212,17 @@ awaitable<Result<Reply>> ClientSession::hello() {
     for (char& c : ext) {
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
-    if (ext == "PIPELINING")
+    if (ext == "PIPELINING") {
       pipelining_ = true;
-    else if (ext == "STARTTLS")
+    } else if (ext == "STARTTLS") {
       starttls_ = true;
-    else if (ext == "SMTPUTF8")
+    } else if (ext == "SMTPUTF8") {
       smtputf8_ = true;
-    else if (ext == "8BITMIME")
+    } else if (ext == "8BITMIME") {
       eight_bit_mime_ = true;
-    else if (ext.starts_with("SIZE "))
+    } else if (ext.starts_with("SIZE ")) {
       max_size_ = std::strtoull(ext.c_str() + 5, nullptr, 10);
+    }
   }
   co_return r;
 }

@@ -5,14 +5,18 @@
 namespace txmail::smtp {
 
 Result<TlsMode> parse_tls_mode(std::string_view text) {
-  if (text == "disabled")
+  if (text == "disabled") {
     return TlsMode::kDisabled;
-  if (text == "opportunistic")
+  }
+  if (text == "opportunistic") {
     return TlsMode::kOpportunistic;
-  if (text == "required")
+  }
+  if (text == "required") {
     return TlsMode::kRequired;
-  if (text == "verify")
+  }
+  if (text == "verify") {
     return TlsMode::kVerify;
+  }
   return make_error(
       ErrorCode::kConfig,
       "'" + std::string(text) + "' is not a TLS mode (disabled, opportunistic, required, verify)");

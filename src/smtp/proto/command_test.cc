@@ -22,7 +22,7 @@ TEST(CommandParser, MailAndRcptAddressForms) {
        false},
       {"MAIL FROM:<\"john doe\"@example.com>", true, "\"john doe\"@example.com", false},
       {"MAIL FROM:<\"a@b>c\"@example.com>", true, "\"a@b>c\"@example.com", false},
-      {"MAIL FROM:<\"esc\\\"aped\"@example.com>", true, "\"esc\\\"aped\"@example.com", false},
+      {R"(MAIL FROM:<"esc\"aped"@example.com>)", true, R"("esc\"aped"@example.com)", false},
       {"MAIL FROM:<@relay.example,@other.example:a@example.com>", true, "a@example.com", false},
       {"MAIL FROM:<a@[192.0.2.1]>", true, "a@[192.0.2.1]", false},
       {"MAIL FROM:<a@[IPv6:2001:db8::1]>", true, "a@[IPv6:2001:db8::1]", false},

@@ -104,7 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Input: [in_pos_, in_end_) of in_ is read and not yet consumed. Allocated once per session,
   // never zero-filled; read_line() and the data readers consume what they look at, so it
   // never holds more than one read plus a partial command line.
-  static constexpr std::size_t kInputSize = 32 * 1024;
+  static constexpr std::size_t kInputSize = std::size_t{32} * 1024;
   std::unique_ptr<char[]> in_ = std::make_unique_for_overwrite<char[]>(kInputSize);
   std::size_t in_pos_ = 0;
   std::size_t in_end_ = 0;
