@@ -84,7 +84,7 @@ void read_cidrs(JsonObject& o, const char* key, std::vector<net::Cidr>& out) {
   }
   for (std::size_t i = 0; i < list->size(); ++i) {
     const auto& v = (*list)[i];
-    auto cidr = v.is_string() ? net::Cidr::parse(std::string_view(v.as_string()))
+    auto cidr = v.is_string() ? net::Cidr::parse(std::string_view{v.as_string()})
                               : make_error(ErrorCode::kInvalidArgument, "must be a string");
     if (!cidr) {
       o.errors().push_back(

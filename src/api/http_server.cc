@@ -250,6 +250,7 @@ awaitable<void> HttpServer::State::tls_session(tcp::socket socket) {
 }
 
 template <typename Stream>
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowest,
                                          std::string remote, bool is_tls) {
   auto ex = co_await asio::this_coro::executor;
@@ -279,10 +280,13 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
   // Given back however the loop ends, an exception included: the counts, the address's share
   // and the closer (which refers to this stream).
   struct Release {
-    State* state;
+    State* state = nullptr;
     std::shared_ptr<bool> alive;
     std::string remote;
-    std::uint64_t id;
+    std::uint64_t id = 0;
+
+    Release(State* s, std::shared_ptr<bool> a, std::string r, std::uint64_t i)
+        : state(s), alive(std::move(a)), remote(std::move(r)), id(i) {}
 
     ~Release() {
       *alive = false;
@@ -290,6 +294,11 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       state->release_ip(remote);
       state->untrack(id);
     }
+
+    Release(const Release&) = delete;
+    Release& operator=(const Release&) = delete;
+    Release(Release&&) = delete;
+    Release& operator=(Release&&) = delete;
   } release{this, alive, remote, id};
 
   beast::flat_buffer buffer;

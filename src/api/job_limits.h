@@ -12,7 +12,7 @@ struct JobLimits {
   std::size_t max_subject_chars = 500;
   // All the job's composed messages together: a job is composed whole before it is spooled,
   // so this bounds the memory one request can take (1,000 blocks x 20 MB would be 20 GB).
-  std::size_t max_job_bytes = 256 * 1024 * 1024;
+  std::size_t max_job_bytes = std::size_t{256} * 1024 * 1024;
 };
 
 }  // namespace txmail::api

@@ -372,6 +372,7 @@ void read_attachments(JsonObject& top, Job& job) {
 }  // namespace
 
 // Reads and validates the whole request; errors are collected with their paths.
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 Job read_job(JsonObject& top, const JobLimits& limits) {
   Job job;
   // subject: {"content", "charset", "contentEncoding"} (or a plain string).

@@ -13,11 +13,15 @@ namespace json = boost::json;
 using boost::system::error_code;
 
 // Remembers the keys of every object open on the way down; stops at the first repeated one.
+// The limit names are Boost.JSON's (a basic_parser handler must declare them).
 struct KeyChecker {
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
+  // NOLINTBEGIN(readability-identifier-naming)
+  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
+
+  // NOLINTEND(readability-identifier-naming)
 
   struct Level {
     bool object = false;

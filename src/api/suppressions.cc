@@ -35,6 +35,7 @@ Response ok(int status, const json::value& v) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 Response suppressions_api(tenancy::SuppressionList& list, const Request& r,
                           const std::string& pattern, const std::vector<std::string>& params) {
   const bool global = list.settings().global;

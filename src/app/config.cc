@@ -23,6 +23,7 @@ enum class Kind { kString, kInteger, kBoolean, kStringArray, kTable, kTableArray
 
 // Every key txmail knows: "[]" marks an array of tables. Keys of later subsystems that DESIGN.md
 // section 10 fixes are known here already, so configs written for them load today.
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 const std::map<std::string, Kind>& schema() {
   static const std::map<std::string, Kind> kSchema = {
       {"node", Kind::kTable},
@@ -242,6 +243,7 @@ Result<void> check_keys(const toml::table& table, const std::string& prefix,
   return {};
 }
 
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 Result<void> read_node(const toml::table& t, Config& c) {
   read_string(t, "node.name", c.node_name);
   read_string(t, "node.site", c.site);
@@ -270,7 +272,8 @@ Result<void> read_node(const toml::table& t, Config& c) {
   }
   read_string(t, "log.level", c.log_level);
   read_string(t, "log.file", c.log_file);
-  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  static const char* const kLevels[] = {"trace", "debug",    "info", "warn",
+                                        "error", "critical", "off"};
   if (std::find(std::begin(kLevels), std::end(kLevels), c.log_level) == std::end(kLevels)) {
     return bad("log.level", "must be one of trace, debug, info, warn, error, critical, off");
   }
@@ -425,6 +428,7 @@ Result<void> read_node(const toml::table& t, Config& c) {
   return {};
 }
 
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 Result<void> read_smtp(const toml::table& t, Config& c) {
   auto& s = c.smtp;
   s.hostname = c.node_name;

@@ -31,9 +31,8 @@ std::string sqlite_problem(const std::string& path) {
     problem = db != nullptr ? sqlite3_errmsg(db) : "cannot open";
   } else {
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, nullptr) != SQLITE_OK) {
-      problem = sqlite3_errmsg(db);
-    } else if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, nullptr) != SQLITE_OK
+        || sqlite3_step(st) != SQLITE_ROW) {
       problem = sqlite3_errmsg(db);
     } else {
       const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));

@@ -53,7 +53,7 @@ int run_lookup(const std::vector<std::string>& servers, Lookup lookup) {
     return 2;
   }
   int status = 1;
-  asio::co_spawn(io, lookup(**resolver), [&](std::exception_ptr e, json::object out) {
+  asio::co_spawn(io, lookup(**resolver), [&](const std::exception_ptr& e, const json::object& out) {
     if (!e) {
       status = out.contains("error") ? 1 : 0;
       fmt::print("{}\n", json::serialize(out));

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -58,7 +59,8 @@ txmail::cli::ApiTarget api_target(txmail::cli::ApiTarget t, const std::string& c
       std::string address;
       while (ports >> kind >> scheme >> address) {
         if (kind == "http" && t.url.empty()) {
-          t.url = scheme + "://" + address;
+          t.url = scheme;
+          t.url.append("://").append(address);
         }
       }
     }
@@ -75,7 +77,10 @@ txmail::cli::ApiTarget api_target(txmail::cli::ApiTarget t, const std::string& c
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+// NOLINTNEXTLINE(readability-function-size): the whole command line in one place
+int run(int argc, char** argv) {
   CLI::App app{"txmail: transactional email platform"};
   app.set_version_flag("--version", std::string("txmail ") + TXMAIL_VERSION);
   app.require_subcommand(1);
@@ -410,4 +415,15 @@ int main(int argc, char** argv) {
     return txmail::app::spool_list(data_dir, with_messages);
   }
   return txmail::app::spool_show(data_dir, job_id, raw);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // a command's failure is its own: one line, status 1
+    std::fprintf(stderr, "txmail: %s\n", e.what());
+    return 1;
+  }
 }

@@ -53,7 +53,7 @@ void Readiness::probe_disk() {
     why = "the data directory cannot be read: " + std::string(std::strerror(errno));
   } else if ((fs.f_flag & ST_RDONLY) != 0) {
     why = "the data directory's file system is read-only";
-  } else if (const std::uint64_t free = std::uint64_t(fs.f_bavail) * fs.f_frsize;
+  } else if (const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
              free < s_.min_free_space) {
     why = "the data directory's disk is nearly full (" + std::to_string(free >> 20)
           + " MiB free, node.min_free_space is " + std::to_string(s_.min_free_space >> 20)

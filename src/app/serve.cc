@@ -129,6 +129,7 @@ void limit_malloc_arenas(std::size_t io_threads) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 int serve(const Config& config) {
   limit_malloc_arenas(config.io_threads);
   // Message bodies, keys and credentials are written below: files 0600, directories 0700

@@ -46,7 +46,7 @@ Result<ApiReply> exchange(Stream& stream, http::request<http::string_body>& req)
   }
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(256 * 1024 * 1024);
+  parser.body_limit(std::uint64_t{256} * 1024 * 1024);
   http::read(stream, buffer, parser, ec);
   if (ec) {
     return make_error(ErrorCode::kNetwork, "reading the answer: " + ec.message());

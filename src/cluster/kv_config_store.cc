@@ -17,7 +17,14 @@ constexpr int kCasAttempts = 20;
 struct MsgGuard {
   natsMsg* m = nullptr;
 
+  MsgGuard() = default;
+
   ~MsgGuard() { natsMsg_Destroy(m); }
+
+  MsgGuard(const MsgGuard&) = delete;
+  MsgGuard& operator=(const MsgGuard&) = delete;
+  MsgGuard(MsgGuard&&) = delete;
+  MsgGuard& operator=(MsgGuard&&) = delete;
 };
 
 }  // namespace

@@ -34,9 +34,17 @@ namespace {
 struct OptionsGuard {
   natsOptions* o = nullptr;
 
+  OptionsGuard() = default;
+
   ~OptionsGuard() { natsOptions_Destroy(o); }
+
+  OptionsGuard(const OptionsGuard&) = delete;
+  OptionsGuard& operator=(const OptionsGuard&) = delete;
+  OptionsGuard(OptionsGuard&&) = delete;
+  OptionsGuard& operator=(OptionsGuard&&) = delete;
 };
 
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 natsStatus apply(natsOptions* o, const NatsOptions& options, bool wait_for_server, void* self,
                  natsConnectionHandler connected, natsConnectionHandler disconnected,
                  natsConnectionHandler closed) {

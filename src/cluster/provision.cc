@@ -34,7 +34,14 @@ constexpr Bucket kBuckets[] = {
 struct StreamInfo {
   jsStreamInfo* si = nullptr;
 
+  StreamInfo() = default;
+
   ~StreamInfo() { jsStreamInfo_Destroy(si); }
+
+  StreamInfo(const StreamInfo&) = delete;
+  StreamInfo& operator=(const StreamInfo&) = delete;
+  StreamInfo(StreamInfo&&) = delete;
+  StreamInfo& operator=(StreamInfo&&) = delete;
 };
 
 std::string describe(const Bucket& b, int replicas) {
@@ -58,7 +65,7 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     const std::string stream = std::string("KV_") + b.name;
     natsStatus s = js_GetStreamInfo(&info.si, (*nats)->js(), stream.c_str(), nullptr, &jerr);
     if (s == NATS_OK) {
-      const int have = info.si->Config->Replicas;
+      const std::int64_t have = info.si->Config->Replicas;
       lines.push_back(fmt::format(
           "exists: KV bucket {} (R{}){}", b.name, have,
           have != options.replicas

@@ -12,11 +12,15 @@
 namespace txmail {
 
 struct Clock {
+  // The names the standard's Clock requirements fix.
+  // NOLINTBEGIN(readability-identifier-naming)
   using duration = std::chrono::steady_clock::duration;
   using rep = duration::rep;
   using period = duration::period;
   using time_point = std::chrono::time_point<Clock>;
   static constexpr bool is_steady = true;
+
+  // NOLINTEND(readability-identifier-naming)
 
   static time_point now() noexcept {
     return time_point(std::chrono::steady_clock::now().time_since_epoch() + offset());
@@ -34,8 +38,8 @@ struct Clock {
   static bool manual() noexcept { return manual_.load(std::memory_order_relaxed); }
 
  private:
-  static inline std::atomic<rep> offset_{0};
-  static inline std::atomic<bool> manual_{false};
+  static inline std::atomic<rep> offset_{0};       // NOLINT(readability-identifier-naming)
+  static inline std::atomic<bool> manual_{false};  // NOLINT(readability-identifier-naming)
 };
 
 // How long a timer on Clock waits before it looks again: as long as asked, except under a

@@ -23,7 +23,6 @@ Classification classify(ErrorCode code) {
     case ErrorCode::kCorrupt:
       return {kPermanent, kMessage};
     case ErrorCode::kNetwork:
-      return {kTransient, kConnection};
     case ErrorCode::kTimeout:
       return {kTransient, kConnection};
     case ErrorCode::kUnavailable:

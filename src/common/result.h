@@ -30,9 +30,11 @@ class [[nodiscard]] Result : public tl::expected<T, Error> {
   using Base::Base;
   Result() = default;
 
-  Result(const Base& other) : Base(other) {}
+  // Implicit on purpose: a tl::expected (what make_error and tl's combinators return) is a
+  // Result.
+  Result(const Base& other) : Base(other) {}  // NOLINT(google-explicit-constructor)
 
-  Result(Base&& other) : Base(std::move(other)) {}
+  Result(Base&& other) : Base(std::move(other)) {}  // NOLINT(google-explicit-constructor)
 
   // tl's and_then accepts only a function returning a plain tl::expected; these take one
   // returning a Result (or a tl::expected) and give back what it returns.
@@ -59,13 +61,13 @@ class [[nodiscard]] Result : public tl::expected<T, Error> {
       if (!self) {
         return R(tl::unexpect, std::forward<Self>(self).error());
       }
-      return R(std::invoke(std::forward<F>(f)));
+      return static_cast<R>(std::invoke(std::forward<F>(f)));
     } else {
       using R = std::remove_cvref_t<std::invoke_result_t<F, decltype(*std::forward<Self>(self))>>;
       if (!self) {
         return R(tl::unexpect, std::forward<Self>(self).error());
       }
-      return R(std::invoke(std::forward<F>(f), *std::forward<Self>(self)));
+      return static_cast<R>(std::invoke(std::forward<F>(f), *std::forward<Self>(self)));
     }
   }
 };

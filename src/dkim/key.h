@@ -9,8 +9,9 @@
 
 #include "common/result.h"
 
-using EVP_PKEY = struct evp_pkey_st;
-using EVP_MD = struct evp_md_st;
+// OpenSSL's names for its types, declared without its headers.
+using EVP_PKEY = struct evp_pkey_st;  // NOLINT(readability-identifier-naming)
+using EVP_MD = struct evp_md_st;      // NOLINT(readability-identifier-naming)
 
 namespace txmail::dkim {
 

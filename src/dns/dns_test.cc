@@ -12,7 +12,7 @@ template <typename T>
 T run(awaitable<T> op) {
   asio::io_context io;
   std::optional<T> out;
-  asio::co_spawn(io, std::move(op), [&](std::exception_ptr e, T v) {
+  asio::co_spawn(io, std::move(op), [&](const std::exception_ptr& e, T v) {
     if (e) {
       std::rethrow_exception(e);
     }

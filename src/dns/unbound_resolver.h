@@ -27,6 +27,10 @@ class UnboundResolver final : public Resolver {
   static Result<std::unique_ptr<UnboundResolver>> create(asio::any_io_executor executor,
                                                          const UnboundOptions& options);
   ~UnboundResolver() override;
+  UnboundResolver(const UnboundResolver&) = delete;
+  UnboundResolver& operator=(const UnboundResolver&) = delete;
+  UnboundResolver(UnboundResolver&&) = delete;
+  UnboundResolver& operator=(UnboundResolver&&) = delete;
 
   awaitable<Result<Answer>> query(std::string name, RecordType type) override;
   // Stops processing results; pending queries complete with kDnsTemporary.

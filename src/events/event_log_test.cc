@@ -68,11 +68,11 @@ TEST(EventLog, RetentionRemovesOldEventsAndJobs) {
                        .count();
   JobInfo old_job;
   old_job.job_id = "old";
-  old_job.received_ms = now - 2 * 3600 * 1000;
+  old_job.received_ms = now - std::int64_t{2} * 3600 * 1000;
   (*log)->append_job(old_job);
   Event old_event = make_event(Kind::kStarted);
   old_event.job_id = "old";
-  old_event.ts_ms = now - 2 * 3600 * 1000;
+  old_event.ts_ms = now - std::int64_t{2} * 3600 * 1000;
   Event fresh = make_event(Kind::kStarted);
   fresh.job_id = "fresh";
   (*log)->append_all({old_event, fresh}, [] {});
@@ -226,7 +226,7 @@ TEST(EventLog, ReadAfterWhileWritingMissesNothing) {
   std::vector<std::string> seen;
   std::int64_t cursor = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (seen.size() < static_cast<std::size_t>(kRounds * kPerRound)
+  while (seen.size() < static_cast<std::size_t>(kRounds) * kPerRound
          && std::chrono::steady_clock::now() < deadline) {
     auto page = (*log)->read_after(cursor, 64);
     ASSERT_TRUE(page) << page.error().detail;
@@ -259,10 +259,11 @@ TEST(EventLog, ConcurrentAppendersFollowerAndLookups) {
   constexpr int kAppenders = 3;
   constexpr int kRounds = 30;
   constexpr int kGroup = 4;
-  constexpr std::size_t kTotal = kAppenders * kRounds * (1 + kGroup);
+  constexpr std::size_t kTotal = std::size_t{kAppenders} * kRounds * (1 + kGroup);
   std::vector<std::vector<std::string>> appended(kAppenders);  // tags, each thread its own
   std::atomic<int> stored{0};
   std::vector<std::thread> appenders;
+  appenders.reserve(kAppenders);
   for (int a = 0; a < kAppenders; ++a) {
     appenders.emplace_back([&, a] {
       for (int round = 0; round < kRounds; ++round) {
@@ -388,7 +389,7 @@ TEST(EventLog, RetentionKeepsSequenceNumbersGrowing) {
     for (int i = 0; i < 3; ++i) {
       Event e = make_event(Kind::kDelivered);
       e.job_id = "old";
-      e.ts_ms = now - 2 * 3600 * 1000;
+      e.ts_ms = now - std::int64_t{2} * 3600 * 1000;
       old.push_back(std::move(e));
     }
     (*log)->append_all(old, [] {});

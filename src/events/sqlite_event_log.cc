@@ -248,17 +248,17 @@ Result<std::vector<LoggedEvent>> SqliteEventLog::read_after(std::int64_t after, 
   auto done = st.each([&] {
     LoggedEvent r;
     r.event = event_at(st);
-    constexpr int j = kEventColumnCount + 1;  // the job's columns, after seq
+    constexpr int kJob = kEventColumnCount + 1;  // the job's columns, after seq
     r.seq = st.int64(kEventColumnCount);
-    r.job.job_id = st.text(j);
-    r.job.account = st.text(j + 1);
-    r.job.received_ms = st.int64(j + 2);
-    r.job.sender = st.text(j + 3);
-    r.job.mime_from = st.text(j + 4);
-    r.job.reference_job = st.text(j + 5);
-    r.job.campaign_id = st.text(j + 6);
-    r.job.cost_center = st.text(j + 7);
-    r.job.endpoint_sealed = st.text(j + 8);
+    r.job.job_id = st.text(kJob);
+    r.job.account = st.text(kJob + 1);
+    r.job.received_ms = st.int64(kJob + 2);
+    r.job.sender = st.text(kJob + 3);
+    r.job.mime_from = st.text(kJob + 4);
+    r.job.reference_job = st.text(kJob + 5);
+    r.job.campaign_id = st.text(kJob + 6);
+    r.job.cost_center = st.text(kJob + 7);
+    r.job.endpoint_sealed = st.text(kJob + 8);
     out.push_back(std::move(r));
   });
   if (!done) {

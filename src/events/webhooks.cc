@@ -14,7 +14,18 @@
 
 namespace txmail::events {
 
-using namespace webhook;  // the shared parts of the dispatcher (webhook_batches.h)
+// The shared parts of the dispatcher (webhook_batches.h).
+using webhook::Db;
+using webhook::endpoint_key;
+using webhook::kStateSchema;
+using webhook::list_dead;
+using webhook::move_to_outbox;
+using webhook::read_round;
+using webhook::ReadRound;
+using webhook::replay_dead;
+using webhook::request_for;
+using webhook::Statement;
+using webhook::Transaction;
 
 namespace beast = boost::beast;
 
@@ -44,6 +55,7 @@ struct Completion {
 
 std::vector<std::chrono::milliseconds> default_retry_schedule() {
   std::vector<std::chrono::milliseconds> out;
+  out.reserve(15);
   for (int i = 0; i < 7; ++i) {
     out.emplace_back(std::chrono::minutes(2));
   }
@@ -111,6 +123,11 @@ struct WebhookDispatcher::Impl {
   std::size_t in_flight = 0;
 
   ~Impl() { lanes.clear(); }
+
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  Impl(Impl&&) = delete;
+  Impl& operator=(Impl&&) = delete;
 
   std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
     std::uniform_real_distribution<double> d(0.75, 1.25);
@@ -658,7 +675,11 @@ struct WebhookDispatcher::Impl {
 WebhookDispatcher::WebhookDispatcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 WebhookDispatcher::~WebhookDispatcher() {
-  stop();
+  try {
+    stop();
+  } catch (const std::exception& e) {  // joining the thread failed: nothing left to do
+    logger()->error("webhooks: stopping the dispatcher: {}", e.what());
+  }
 }
 
 Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps,

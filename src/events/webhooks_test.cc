@@ -154,6 +154,7 @@ TEST(WebhookDispatcher, AppendersDispatcherAndApiAtOnce) {
   constexpr int kJobs = 12;
   constexpr int kEvents = 4;  // per job
   std::vector<std::thread> appenders;
+  appenders.reserve(kAppenders);
   for (int a = 0; a < kAppenders; ++a) {
     appenders.emplace_back([&, a] {
       for (int j = 0; j < kJobs; ++j) {
@@ -193,7 +194,7 @@ TEST(WebhookDispatcher, AppendersDispatcherAndApiAtOnce) {
   for (auto& t : appenders) {
     t.join();
   }
-  constexpr std::size_t kPerEndpoint = kAppenders * kJobs / 2 * kEvents;
+  constexpr std::size_t kPerEndpoint = std::size_t{kAppenders} * kJobs / 2 * kEvents;
   EXPECT_TRUE(eventually([&] { return receiver.notifications.load() >= kPerEndpoint; }, 60s))
       << receiver.notifications.load();
   EXPECT_TRUE(eventually([&] { return replayed.load() > 0; }, 30s));

@@ -407,6 +407,7 @@ std::string format_mailbox(const Mailbox& m) {
   return s.substr(3, s.size() - 5);
 }
 
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 std::string compose(const Composition& c) {
   std::string out;
   out += "Date: " + rfc5322_date(c.date) + "\r\n";

@@ -27,6 +27,7 @@ std::string trim(std::string_view v) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 std::pair<ControlFields, std::string> extract_control_fields(std::string& message) {
   ControlFields out;
   std::string problem;
@@ -92,8 +93,8 @@ std::pair<ControlFields, std::string> extract_control_fields(std::string& messag
       if (eq == std::string::npos || eq == 0) {
         problem = "a notification header must be key=value";
       } else {
-        std::string key = trim(std::string_view(value).substr(0, eq));
-        std::string v = trim(std::string_view(value).substr(eq + 1));
+        std::string key = trim(std::string_view{value}.substr(0, eq));
+        std::string v = trim(std::string_view{value}.substr(eq + 1));
         total_header_chars += key.size() + v.size();
         const bool dup = std::any_of(out.notification_headers.begin(),
                                      out.notification_headers.end(), [&key](const auto& h) {

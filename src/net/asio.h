@@ -13,23 +13,25 @@
 namespace txmail {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+// Asio's own names, lower case as asio spells them.
+using tcp = asio::ip::tcp;  // NOLINT(readability-identifier-naming)
 template <typename T>
-using awaitable = asio::awaitable<T>;
+using awaitable = asio::awaitable<T>;  // NOLINT(readability-identifier-naming)
 
 // A timer on txmail's one clock (common/clock.h): what schedulers wait with, so unit tests can
 // move time.
 using Timer = asio::basic_waitable_timer<Clock, ClockWaitTraits>;
 
 // co_await op(net::use_tuple) never throws: errors come back as the tuple's error_code.
-inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+inline constexpr auto use_tuple =  // NOLINT(readability-identifier-naming): like use_awaitable
+    asio::as_tuple(asio::use_awaitable);
 
 // The completion token of every detached coroutine (instead of asio::detached, which rethrows
 // into the io_context and so ends the process): an exception that escaped the coroutine is
 // logged with `what` and counted; the coroutine's own resources (its socket) are gone with it.
 struct LogFailure {
   const char* what;
-  void operator()(std::exception_ptr e) const;
+  void operator()(const std::exception_ptr& e) const;
 };
 
 inline LogFailure log_failure(const char* what) {

@@ -9,7 +9,7 @@ namespace txmail {
 namespace {
 std::atomic<std::uint64_t> g_caught{0};
 
-void log_caught(const char* what, std::exception_ptr e) {
+void log_caught(const char* what, const std::exception_ptr& e) {
   g_caught.fetch_add(1, std::memory_order_relaxed);
   try {
     std::rethrow_exception(e);
@@ -21,7 +21,7 @@ void log_caught(const char* what, std::exception_ptr e) {
 }
 }  // namespace
 
-void LogFailure::operator()(std::exception_ptr e) const {
+void LogFailure::operator()(const std::exception_ptr& e) const {
   if (e) {
     log_caught(what, e);
   }
@@ -32,7 +32,7 @@ void spawn_essential(const asio::any_io_executor& ex, const char* what,
   auto coroutine = make();
   asio::co_spawn(ex, std::move(coroutine),
                  [ex, what, make = std::move(make),
-                  stopping = std::move(stopping)](std::exception_ptr e) mutable {
+                  stopping = std::move(stopping)](const std::exception_ptr& e) mutable {
                    if (!e) {
                      return;
                    }

@@ -198,7 +198,7 @@ class EngineTest : public ::testing::Test {
         store::SpoolRecipient{recipient, mail_id_of(r.job_id, 0, 0), {}, 0, now_ms()});
     r.message = "Subject: t\r\n\r\nhello\r\n";
     bool stored = false;
-    spool_->put(r, [&](Result<void> ok) {
+    spool_->put(r, [&](const Result<void>& ok) {
       ASSERT_TRUE(ok.has_value());
       asio::post(io_, [&] { stored = true; });
     });
@@ -380,6 +380,7 @@ TEST_F(EngineTest, SubmitFromManyThreadsWhileDelivering) {
   std::atomic<int> submitted{0};
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {

@@ -8,6 +8,7 @@
 
 namespace txmail::queue {
 
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 void DeliveryEngine::record(const Unit& unit, std::uint32_t index,
                             const smtp::RecipientAnswer& result, const std::string& remote,
                             const std::string& egress, const std::string& tls, Unit& retry) {

@@ -155,7 +155,7 @@ void DeliveryEngine::drop_if_unused(ReadyQueue& rq) {
     return;
   }
   // By iterator: the map's key is a view of rq.key, which goes with rq.
-  ready_.erase(ready_.find(std::string_view(rq.key)));  // rq is gone from here on
+  ready_.erase(ready_.find(std::string_view{rq.key}));  // rq is gone from here on
   ready_queues_.store(ready_.size(), std::memory_order_relaxed);
 }
 

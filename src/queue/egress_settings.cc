@@ -1,5 +1,7 @@
 #include "queue/egress_settings.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
@@ -68,7 +70,7 @@ Result<void> validate(const EgressSettings& s) {
     for (const auto& m : members) {
       if (!names.contains(m)) {
         return invalid("egress.pool",
-                       "pool '" + name + "': no [[egress.source]] named '" + m + "'");
+                       fmt::format("pool '{}': no [[egress.source]] named '{}'", name, m));
       }
     }
   }
@@ -99,8 +101,9 @@ Result<EgressSettings> for_site(const EgressSettings& all, const std::string& si
   for (auto& [name, members] : out.pools) {
     std::erase_if(members, [&gone](const std::string& m) { return gone.contains(m); });
     if (members.empty()) {
-      return invalid("egress.pool", "pool '" + name + "' has no source at this node's site '" + site
-                                        + "' (node.site)");
+      return invalid(
+          "egress.pool",
+          fmt::format("pool '{}' has no source at this node's site '{}' (node.site)", name, site));
     }
   }
   return out;

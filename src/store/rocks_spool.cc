@@ -233,6 +233,7 @@ void RocksSpool::enqueue(Pending p) {
   p.done(make_error(ErrorCode::kUnavailable, "spool is closed"));
 }
 
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 void RocksSpool::writer_loop() {
   std::vector<Pending> group;
   for (;;) {
@@ -362,8 +363,9 @@ bool RocksSpool::admit(std::vector<Pending>& group) {
   struct statvfs fs {};
 
   const std::uint64_t reserve = min_free_.load(std::memory_order_relaxed);
-  const std::uint64_t free =
-      ::statvfs(dir_.c_str(), &fs) == 0 ? std::uint64_t(fs.f_bavail) * fs.f_frsize : reserve;
+  const std::uint64_t free = ::statvfs(dir_.c_str(), &fs) == 0
+                                 ? static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize
+                                 : reserve;
   const bool full = free < reserve;
   if (full != full_.load(std::memory_order_relaxed)) {
     full_.store(full, std::memory_order_relaxed);

@@ -35,6 +35,10 @@ class RocksSpool final : public Spool {
 
   static Result<std::unique_ptr<RocksSpool>> open(const std::string& dir, Mode mode);
   ~RocksSpool() override;
+  RocksSpool(const RocksSpool&) = delete;
+  RocksSpool& operator=(const RocksSpool&) = delete;
+  RocksSpool(RocksSpool&&) = delete;
+  RocksSpool& operator=(RocksSpool&&) = delete;
 
   void put(const SpoolRecord& record, Done done) override;
   void update_recipients(const std::string& job_id, const std::vector<SpoolRecipient>& recipients,
@@ -55,7 +59,7 @@ class RocksSpool final : public Spool {
   // (<dir>/bodies/seg-N), synced in the same group commit before the WAL, and the record holds
   // a reference ("b/<jobId>" → "segment offset length"). A segment is deleted once no job
   // refers to it.
-  static constexpr std::size_t kBodyMin = 32 * 1024;
+  static constexpr std::size_t kBodyMin = std::size_t{32} * 1024;
   static constexpr std::uint64_t kSegmentSize = 64ULL << 20;
   // Lazy writes (Pending::lazy) wait up to kLazyWait for a put, or until kLazyGroup of them.
   static constexpr std::chrono::milliseconds kLazyWait{5};

@@ -101,6 +101,7 @@ TEST_F(RocksSpoolTest, ConcurrentPutsShareSyncs) {
   constexpr int kThreads = 8;
   constexpr int kEach = 50;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   std::atomic<int> ok{0};
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -135,10 +136,12 @@ TEST_F(RocksSpoolTest, ConcurrentWritersReadersAndHints) {
   std::atomic<int> failures{0};
   std::atomic<bool> writing{true};
   std::vector<SpoolRecord> records;  // every third one large enough for a body segment
+  records.reserve(static_cast<std::size_t>(kWriters) * kEach);
   for (int n = 0; n < kWriters * kEach; ++n) {
     records.push_back(n % 3 == 0 ? large(n) : record(n));
   }
   std::vector<std::thread> threads;
+  threads.reserve(kWriters + 2);
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&, w] {
       for (int i = 0; i < kEach; ++i) {
@@ -152,9 +155,10 @@ TEST_F(RocksSpoolTest, ConcurrentWritersReadersAndHints) {
         auto state = r.recipients;
         state[0].attempts = 1;
         // Nobody waits for these: they ride on the next put's sync.
-        s.update_recipients(r.job_id, state, [&](Result<void> res) { failures += res ? 0 : 1; });
+        s.update_recipients(r.job_id, state,
+                            [&](const Result<void>& res) { failures += res ? 0 : 1; });
         if (i % 2 == 1) {
-          s.erase(r.job_id, [&](Result<void> res) { failures += res ? 0 : 1; });
+          s.erase(r.job_id, [&](const Result<void>& res) { failures += res ? 0 : 1; });
         }
       }
     });
@@ -259,14 +263,15 @@ TEST_F(RocksSpoolTest, RecipientStateAndErase) {
   state[0].status = RecipientStatus::kDelivered;
   state[0].attempts = 2;
   std::promise<Result<void>> updated;
-  (*spool)->update_recipients("job-1001", state, [&](Result<void> r) { updated.set_value(r); });
+  (*spool)->update_recipients("job-1001", state,
+                              [&](const Result<void>& r) { updated.set_value(r); });
   ASSERT_TRUE(updated.get_future().get());
   auto got = (*spool)->get("job-1001");
   ASSERT_TRUE(got && got->has_value());
   EXPECT_EQ((**got).recipients, state);
   EXPECT_EQ((**got).message, record(1).message);
   std::promise<Result<void>> erased;
-  (*spool)->erase("job-1001", [&](Result<void> r) { erased.set_value(r); });
+  (*spool)->erase("job-1001", [&](const Result<void>& r) { erased.set_value(r); });
   ASSERT_TRUE(erased.get_future().get());
   auto gone = (*spool)->get("job-1001");
   ASSERT_TRUE(gone);

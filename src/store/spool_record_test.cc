@@ -15,7 +15,7 @@ SpoolRecord sample() {
   r.recipients = {
       {"a@x.example", r.job_id + "#00000000#00000000", RecipientStatus::kQueued, 0, 5},
       {"b@y.example", r.job_id + "#00000000#00000001", RecipientStatus::kDelivered, 3, -1}};
-  r.message = std::string("Subject: hi\r\n\r\n\0binary\xff\r\n", 26);
+  r.message = std::string("Subject: hi\r\n\r\n\0binary\xff\r\n", 25);
   return r;
 }
 
@@ -37,7 +37,7 @@ TEST(SpoolRecord, NullSenderAndNoRecipientsRoundTrip) {
 TEST(SpoolRecord, EveryTruncationIsRefused) {
   const std::string bytes = encode(sample());
   for (std::size_t n = 0; n < bytes.size(); ++n) {
-    auto r = decode(std::string_view(bytes).substr(0, n));
+    auto r = decode(std::string_view{bytes}.substr(0, n));
     ASSERT_FALSE(r) << "prefix of " << n << " bytes decoded";
     EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
   }

@@ -44,7 +44,7 @@ Result<void> read_cidrs(const json::object& o, const char* name, std::vector<net
       return make_error(ErrorCode::kCorrupt,
                         std::string("account: ") + name + " must hold strings");
     }
-    auto cidr = net::Cidr::parse(std::string_view(ip.as_string()));
+    auto cidr = net::Cidr::parse(std::string_view{ip.as_string()});
     if (!cidr) {
       return make_error(ErrorCode::kCorrupt, "account: " + cidr.error().detail);
     }

@@ -180,7 +180,7 @@ Result<std::string> normalize_domain(std::string_view name) {
     if (dot == std::string::npos) {
       dot = d.size();
     }
-    const std::string_view label = std::string_view(d).substr(start, dot - start);
+    const std::string_view label = std::string_view{d}.substr(start, dot - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
       return invalid();
     }

@@ -40,9 +40,9 @@ const DnsCheck& check(const SenderDomain& d, const std::string& name) {
       return c;
     }
   }
-  static const DnsCheck none;
+  static const DnsCheck kNone;
   ADD_FAILURE() << "no check for " << name;
-  return none;
+  return kNone;
 }
 
 TEST(MasterKey, SealsWithContextAndRefusesTheWrongKey) {

@@ -104,7 +104,7 @@ std::string describe(const Suppression& s) {
 
 Result<std::unique_ptr<SuppressionList>> SuppressionList::load(store::ConfigStore& store,
                                                                SuppressionSettings settings) {
-  std::unique_ptr<SuppressionList> list(new SuppressionList(store, settings));
+  std::unique_ptr<SuppressionList> list(new SuppressionList(store, std::move(settings)));
   list->watch_id_ = store.watch(std::string(kPrefix),
                                 [l = list.get()](const store::ConfigChange& c) { l->apply(c); });
   auto entries = store.list(kPrefix);

@@ -16,6 +16,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -101,7 +102,7 @@ class SuppressionList {
 
  private:
   SuppressionList(store::ConfigStore& store, SuppressionSettings settings)
-      : store_(store), settings_(settings) {}
+      : store_(store), settings_(std::move(settings)) {}
 
   void apply(const store::ConfigChange& change);
 

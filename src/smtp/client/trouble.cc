@@ -39,16 +39,16 @@ struct Rule {
   Verdict verdict;
 };
 
-constexpr Verdict go_on{Decision::kDelivered, Scope::kRecipient, false, SuppressionClass::kNone};
-constexpr Verdict next_mx{Decision::kDeferred, Scope::kDestinationSite, true,
+constexpr Verdict kGoOn{Decision::kDelivered, Scope::kRecipient, false, SuppressionClass::kNone};
+constexpr Verdict kNextMx{Decision::kDeferred, Scope::kDestinationSite, true,
                           SuppressionClass::kNone};
-constexpr Verdict defer_site{Decision::kDeferred, Scope::kDestinationSite, false,
+constexpr Verdict kDeferSite{Decision::kDeferred, Scope::kDestinationSite, false,
                              SuppressionClass::kNone};
-constexpr Verdict defer_message{Decision::kDeferred, Scope::kMessage, false,
+constexpr Verdict kDeferMessage{Decision::kDeferred, Scope::kMessage, false,
                                 SuppressionClass::kNone};
-constexpr Verdict defer_recipient{Decision::kDeferred, Scope::kRecipient, false,
+constexpr Verdict kDeferRecipient{Decision::kDeferred, Scope::kRecipient, false,
                                   SuppressionClass::kNone};
-constexpr Verdict defer_connection{Decision::kDeferred, Scope::kConnection, false,
+constexpr Verdict kDeferConnection{Decision::kDeferred, Scope::kConnection, false,
                                    SuppressionClass::kNone};
 
 constexpr Verdict bounce(Scope scope, SuppressionClass suppression) {
@@ -58,28 +58,28 @@ constexpr Verdict bounce(Scope scope, SuppressionClass suppression) {
 // The table. First match wins; each part (opening, transaction) catches every answer.
 constexpr std::array kRules = {
     // Opening a connection: a host that cannot take mail now sends the walk to the next MX.
-    Rule{kConnect | kOpening, Answer::kNone, "", "", next_mx},
-    Rule{kGreeting | kStartTls, Answer::kReply, "220", "", go_on},
-    Rule{kEhlo, Answer::kReply, "250", "", go_on},
-    Rule{kOpening, Answer::kReply, "4xx", "", next_mx},
+    Rule{kConnect | kOpening, Answer::kNone, "", "", kNextMx},
+    Rule{kGreeting | kStartTls, Answer::kReply, "220", "", kGoOn},
+    Rule{kEhlo, Answer::kReply, "250", "", kGoOn},
+    Rule{kOpening, Answer::kReply, "4xx", "", kNextMx},
     // A 5xx greeting or STARTTLS refusal is about this host, not the recipient: the next MX,
     // and later, rather than a bounce.
-    Rule{kGreeting | kStartTls, Answer::kReply, "5xx", "", next_mx},
+    Rule{kGreeting | kStartTls, Answer::kReply, "5xx", "", kNextMx},
     // A 5xx to EHLO and HELO refuses us (our name, our address) at this site: every unit
     // waiting for it bounces.
     Rule{kEhlo, Answer::kReply, "5xx", "",
          bounce(Scope::kDestinationSite, SuppressionClass::kNone)},
-    Rule{kStartTls, Answer::kMissing, "", "", next_mx},  // the TLS policy requires it
-    Rule{kOpening, Answer::kReply, "xxx", "", next_mx},
+    Rule{kStartTls, Answer::kMissing, "", "", kNextMx},  // the TLS policy requires it
+    Rule{kOpening, Answer::kReply, "xxx", "", kNextMx},
     // A transaction.
-    Rule{kMail | kRcpt, Answer::kReply, "2xx", "", go_on},
-    Rule{kData, Answer::kReply, "354", "", go_on},
-    Rule{kDataEnd, Answer::kReply, "2xx", "", go_on},
-    Rule{kTransaction, Answer::kReply, "421", "", defer_site},  // the server is closing
+    Rule{kMail | kRcpt, Answer::kReply, "2xx", "", kGoOn},
+    Rule{kData, Answer::kReply, "354", "", kGoOn},
+    Rule{kDataEnd, Answer::kReply, "2xx", "", kGoOn},
+    Rule{kTransaction, Answer::kReply, "421", "", kDeferSite},  // the server is closing
     // RFC 5321 section 4.5.3.1.10: 552 to RCPT has long meant "too many recipients"; treat it
     // as 452, a reason to send the rest in another transaction.
-    Rule{kRcpt, Answer::kReply, "552", "", defer_recipient},
-    Rule{kRcpt, Answer::kReply, "4xx", "", defer_recipient},
+    Rule{kRcpt, Answer::kReply, "552", "", kDeferRecipient},
+    Rule{kRcpt, Answer::kReply, "4xx", "", kDeferRecipient},
     Rule{kRcpt, Answer::kReply, "5xx", "x.1.x",
          bounce(Scope::kRecipient, SuppressionClass::kNoSuchUser)},
     Rule{kRcpt, Answer::kReply, "5xx", "x.2.2",
@@ -88,10 +88,10 @@ constexpr std::array kRules = {
          bounce(Scope::kRecipient, SuppressionClass::kOtherPermanent)},
     // MAIL and after: a system or network problem (x.3.x, x.4.x) is about the site, except
     // x.3.4, "this message is too big for the system".
-    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.3.4", defer_message},
-    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.3.x", defer_site},
-    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.4.x", defer_site},
-    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "", defer_message},
+    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.3.4", kDeferMessage},
+    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.3.x", kDeferSite},
+    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "x.4.x", kDeferSite},
+    Rule{kMail | kData | kDataEnd, Answer::kReply, "4xx", "", kDeferMessage},
     // A 5xx to MAIL refuses the sender or the message, never the recipient: no suppression.
     Rule{kMail, Answer::kReply, "5xx", "", bounce(Scope::kMessage, SuppressionClass::kNone)},
     Rule{kData | kDataEnd, Answer::kReply, "5xx", "x.3.4",
@@ -107,8 +107,8 @@ constexpr std::array kRules = {
     // SIZE over the peer's limit, SMTPUTF8 or 8BITMIME needed and not offered (RFC 6531
     // section 3.2, RFC 6152): the message cannot go to this peer as it is.
     Rule{kMail, Answer::kMissing, "", "", bounce(Scope::kMessage, SuppressionClass::kNone)},
-    Rule{kTransaction, Answer::kNone, "", "", defer_connection},
-    Rule{kTransaction, Answer::kReply, "xxx", "", defer_connection},
+    Rule{kTransaction, Answer::kNone, "", "", kDeferConnection},
+    Rule{kTransaction, Answer::kReply, "xxx", "", kDeferConnection},
 };
 
 bool code_matches(std::string_view pattern, int code) {
@@ -164,7 +164,7 @@ const Rule& match(Stage stage, Answer answer, const Reply* reply) {
     return r;
   }
   // Unreachable while every stage has its catch-all rows (trouble_test.cc walks them all).
-  static constexpr Rule kFallback{0, Answer::kNone, "", "", defer_connection};
+  static constexpr Rule kFallback{0, Answer::kNone, "", "", kDeferConnection};
   return kFallback;
 }
 

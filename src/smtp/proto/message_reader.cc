@@ -14,7 +14,7 @@ bool any_eight_bit(std::string_view bytes) {
   const char* const end = p + bytes.size();
   std::uint64_t acc[4] = {0, 0, 0, 0};
   for (; end - p >= 32; p += 32) {
-    for (int k = 0; k < 4; ++k) {
+    for (std::size_t k = 0; k < 4; ++k) {
       std::uint64_t w;
       std::memcpy(&w, p + 8 * k, sizeof w);
       acc[k] |= w;
@@ -116,10 +116,8 @@ std::size_t DotReader::feed(std::string_view wire) {
         const std::string_view run = wire.substr(start, k - start);
         check_.put(run);
         i = k;
-        if (i < wire.size()) {
-          state_ = State::kLineStart;  // at the dot
-        } else if (run.size() >= 2 && run.ends_with("\r\n")) {
-          state_ = State::kLineStart;
+        if (i < wire.size() || run.ends_with("\r\n")) {
+          state_ = State::kLineStart;  // at the dot, or at the end of a line
         } else if (run.ends_with('\r')) {
           state_ = State::kCr;
         }

@@ -59,9 +59,9 @@ TEST(DotReader, SplitAtEveryOffsetGivesTheSameResult) {
   for (std::size_t split = 0; split <= wire.size(); ++split) {
     std::string out;
     DotReader reader(out, 1 << 20);
-    std::size_t used = reader.feed(std::string_view(wire).substr(0, split));
+    std::size_t used = reader.feed(std::string_view{wire}.substr(0, split));
     if (!reader.done()) {
-      used += reader.feed(std::string_view(wire).substr(split));
+      used += reader.feed(std::string_view{wire}.substr(split));
     }
     EXPECT_TRUE(reader.done()) << split;
     EXPECT_EQ(used, ref_used) << split;
@@ -151,7 +151,7 @@ TEST(DotReader, AgreesWithTheByteAtATimeMachineOnRandomInput) {
       DotReader reader(out, 1 << 20);
       std::size_t used = 0;
       for (std::size_t c = 0; c + 1 < cuts.size() && !reader.done(); ++c) {
-        used += reader.feed(std::string_view(wire).substr(cuts[c], cuts[c + 1] - cuts[c]));
+        used += reader.feed(std::string_view{wire}.substr(cuts[c], cuts[c + 1] - cuts[c]));
       }
       ASSERT_EQ(reader.done(), ref.state == ByteDotReader::kDone) << testing::PrintToString(wire);
       ASSERT_EQ(out, ref.content) << testing::PrintToString(wire) << " pieces " << pieces;

@@ -48,7 +48,12 @@ struct RecipientDrop {
 
 class Accounts {
  public:
+  Accounts() = default;
   virtual ~Accounts() = default;
+  Accounts(const Accounts&) = delete;
+  Accounts& operator=(const Accounts&) = delete;
+  Accounts(Accounts&&) = delete;
+  Accounts& operator=(Accounts&&) = delete;
 
   // The enabled account whose allow_ips hold `ip` (relay without AUTH), if any.
   virtual std::optional<std::string> account_for_ip(const std::string& ip) const = 0;
