@@ -7,17 +7,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <chrono>
-#include <deque>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <thread>
 
+#include "events/test_endpoint.h"
 #include "events/webhook_batches.h"
 #include "events/webhooks.h"
 #include "net/asio.h"
@@ -25,9 +22,9 @@
 namespace txmail::events {
 namespace {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
 using namespace std::chrono_literals;
+using test_support::eventually;
+using test_support::TestEndpoint;
 
 // The event log as the dispatcher reads it, in memory (a fake: the SQLite log has tests of its
 // own). Any thread may append while the dispatcher reads.
@@ -83,108 +80,6 @@ Event event_of(const std::string& account, const std::string& job, Kind kind = K
   e.job_id = job;
   e.mail_id = job + "#0";
   return e;
-}
-
-// An endpoint on loopback whose answer per path the test scripts: a list of statuses, the last
-// one repeated. Counts the requests per path.
-class ScriptedEndpoint {
- public:
-  ScriptedEndpoint() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(io_, accept_loop(this), asio::detached);
-    thread_ = std::thread([this] { io_.run(); });
-  }
-
-  ~ScriptedEndpoint() {
-    io_.stop();
-    thread_.join();
-  }
-
-  ScriptedEndpoint(const ScriptedEndpoint&) = delete;
-  ScriptedEndpoint& operator=(const ScriptedEndpoint&) = delete;
-  ScriptedEndpoint(ScriptedEndpoint&&) = delete;
-  ScriptedEndpoint& operator=(ScriptedEndpoint&&) = delete;
-
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-
-  void script(const std::string& path, std::deque<int> statuses) {
-    std::lock_guard lock(mutex_);
-    scripts_[path] = std::move(statuses);
-  }
-
-  std::size_t requests(const std::string& path) {
-    std::lock_guard lock(mutex_);
-    return requests_[path];
-  }
-
- private:
-  int answer(const std::string& path) {
-    std::lock_guard lock(mutex_);
-    ++requests_[path];
-    auto& s = scripts_[path];
-    if (s.empty()) {
-      return 200;
-    }
-    const int status = s.front();
-    if (s.size() > 1) {
-      s.pop_front();
-    }
-    return status;
-  }
-
-  static awaitable<void> accept_loop(ScriptedEndpoint* self) {
-    for (;;) {
-      auto [ec, socket] = co_await self->acceptor_.async_accept(use_tuple);
-      if (ec) {
-        co_return;
-      }
-      asio::co_spawn(self->io_, session(self, std::move(socket)), asio::detached);
-    }
-  }
-
-  static awaitable<void> session(ScriptedEndpoint* self, tcp::socket socket) {
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request<http::string_body> req;
-      auto [ec, n] = co_await http::async_read(socket, buffer, req, use_tuple);
-      if (ec) {
-        co_return;
-      }
-      const int status = self->answer(std::string(req.target()));
-      http::response<http::string_body> res(static_cast<http::status>(status), req.version());
-      if (status >= 300 && status < 400) {
-        res.set(http::field::location, "http://127.0.0.1:1/elsewhere");
-      }
-      res.keep_alive(req.keep_alive());
-      res.prepare_payload();
-      auto [wec, wn] = co_await http::async_write(socket, res, use_tuple);
-      if (wec || !res.keep_alive()) {
-        co_return;
-      }
-    }
-  }
-
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::map<std::string, std::deque<int>> scripts_;
-  std::map<std::string, std::size_t> requests_;
-};
-
-// Waits (in real time, up to `limit`) until `done` holds.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
 }
 
 WebhookDispatcher::Deps deps_for(EventLog& log, const std::string& state_db,
@@ -243,7 +138,7 @@ class DispatcherDecisions : public ::testing::Test {
 
   std::filesystem::path dir_;
   MemoryLog log_;
-  ScriptedEndpoint endpoint_;
+  TestEndpoint endpoint_;
   std::unique_ptr<WebhookDispatcher> dispatcher_;
 };
 

@@ -9,109 +9,22 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <thread>
 
 #include "events/sqlite_event_log.h"
+#include "events/test_endpoint.h"
 #include "net/asio.h"
 
 namespace txmail::events {
 namespace {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
 using namespace std::chrono_literals;
-
-// An endpoint on loopback that answers every POST with 200, on a thread of its own; counts the
-// notifications it received (any thread may read the count).
-class Receiver {
- public:
-  Receiver() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(io_, accept_loop(this), asio::detached);
-    thread_ = std::thread([this] { io_.run(); });
-  }
-
-  ~Receiver() {
-    io_.stop();
-    thread_.join();
-  }
-
-  Receiver(const Receiver&) = delete;
-  Receiver& operator=(const Receiver&) = delete;
-  Receiver(Receiver&&) = delete;
-  Receiver& operator=(Receiver&&) = delete;
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-
-  std::atomic<std::size_t> notifications{0};
-  std::atomic<std::size_t> unsigned_posts{0};
-
- private:
-  static awaitable<void> accept_loop(Receiver* self) {
-    for (;;) {
-      auto [ec, socket] = co_await self->acceptor_.async_accept(use_tuple);
-      if (ec) {
-        co_return;
-      }
-      asio::co_spawn(self->io_, session(self, std::move(socket)), asio::detached);
-    }
-  }
-
-  static awaitable<void> session(Receiver* self, tcp::socket socket) {
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request<http::string_body> req;
-      auto [ec, n] = co_await http::async_read(socket, buffer, req, use_tuple);
-      if (ec) {
-        co_return;
-      }
-      if (req["X-Txmail-Signature"].empty()) {
-        ++self->unsigned_posts;
-      }
-      const auto body = boost::json::parse(req.body());
-      self->notifications += body.at("notifications").as_array().size();
-      http::response<http::string_body> res(http::status::ok, req.version());
-      res.keep_alive(req.keep_alive());
-      res.prepare_payload();
-      auto [wec, wn] = co_await http::async_write(socket, res, use_tuple);
-      if (wec || !res.keep_alive()) {
-        co_return;
-      }
-    }
-  }
-
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
-};
-
-// A loopback port where nothing listens: every connection is refused at once.
-std::string closed_url() {
-  asio::io_context io;
-  tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  const auto port = probe.local_endpoint().port();
-  probe.close();
-  return "http://127.0.0.1:" + std::to_string(port) + "/hook";
-}
-
-// Waits (in real time, up to `limit`) until `done` holds.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using test_support::closed_url;
+using test_support::eventually;
+using test_support::TestEndpoint;
 
 TEST(WebhookDispatcher, AppendersDispatcherAndApiAtOnce) {
   const auto dir =
@@ -120,8 +33,8 @@ TEST(WebhookDispatcher, AppendersDispatcherAndApiAtOnce) {
   std::filesystem::create_directories(dir);
   auto log = SqliteEventLog::open((dir / "events.db").string(), SqliteEventLog::Mode::kReadWrite);
   ASSERT_TRUE(log) << log.error().detail;
-  Receiver receiver;
-  const std::string up = receiver.url();
+  TestEndpoint receiver;
+  const std::string up = receiver.url("/hook");
   const std::string down = closed_url();
   WebhookOptions options;
   options.allow_private_targets = true;
@@ -195,8 +108,8 @@ TEST(WebhookDispatcher, AppendersDispatcherAndApiAtOnce) {
     t.join();
   }
   constexpr std::size_t kPerEndpoint = std::size_t{kAppenders} * kJobs / 2 * kEvents;
-  EXPECT_TRUE(eventually([&] { return receiver.notifications.load() >= kPerEndpoint; }, 60s))
-      << receiver.notifications.load();
+  EXPECT_TRUE(eventually([&] { return receiver.notifications() >= kPerEndpoint; }, 60s))
+      << receiver.notifications();
   EXPECT_TRUE(eventually([&] { return replayed.load() > 0; }, 30s));
   api_running = false;
   api.join();
@@ -215,8 +128,8 @@ TEST(WebhookDispatcher, AppendersDispatcherAndApiAtOnce) {
       << dead_notifications;
   const WebhookStats stats = d.stats();
   EXPECT_EQ(stats.delivered, kPerEndpoint);
-  EXPECT_EQ(receiver.notifications.load(), kPerEndpoint);
-  EXPECT_EQ(receiver.unsigned_posts.load(), 0U);
+  EXPECT_EQ(receiver.notifications(), kPerEndpoint);
+  EXPECT_EQ(receiver.unsigned_posts(), 0U);
   EXPECT_GT(stats.failures, 0U);
   EXPECT_EQ(stats.lag, 0U);
   d.stop();

@@ -62,12 +62,7 @@ try:
     print(f"{refused} submissions refused with {free_then >> 20} MiB free, accepted again once space returned")
 
     # Really full (a few KiB left): still refused cleanly, still back by itself afterwards.
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * (1 << 20))
-        except OSError:
-            pass
+    fill_disk(filler)
     code, text, _ = submit_as(tx, "alice", "a@sender.test", ["b@dest.test"], "Subject: full\r\n\r\nx\r\n")
     check(code == 451, f"with the disk full: {code} {text}")
     check(http(tx, "POST", "/v2/jobs", job("full"), user="alice").status == 503, "REST with the disk full")

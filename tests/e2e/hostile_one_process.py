@@ -128,12 +128,7 @@ try:
         # A full disk: refused while full (SMTP 451, REST 503, /readyz 503), accepted again by
         # itself once space returns.
         filler = os.path.join(tx.data_dir, "filler")
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * (1 << 20))
-            except OSError:
-                pass
+        fill_disk(filler)
         code, text, _ = submit_as(tx, "alice", "a@sender.test", ["b@dest.test"], "Subject: full\r\n\r\nx\r\n")
         check(code == 451 and text.startswith("4.3.0"), f"with the disk full: {code} {text}")
         check(http(tx, "POST", "/v2/jobs", job(), user="alice").status == 503, "REST with the disk full")

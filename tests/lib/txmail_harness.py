@@ -495,6 +495,16 @@ def http(tx, method, path, body=None, token=None, user=None, password=PASSWORD, 
         conn.close()
 
 
+def fill_disk(path):
+    """Writes `path` until its file system is full (ENOSPC); the caller removes it."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 20))
+        except OSError:
+            pass
+
+
 def metric(tx, name):
     """The value of one unlabelled sample of /metrics (a gauge or counter), as a number."""
     body = http(tx, "GET", "/metrics").body
