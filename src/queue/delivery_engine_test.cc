@@ -52,6 +52,8 @@ class TestMx {
   int connections = 0;
   int open = 0;
   int max_open = 0;
+  std::string rcpt_reply = "250 2.1.5 ok\r\n";  // what every RCPT TO gets
+  std::vector<std::string> rcpts;               // every RCPT TO line, in order
 
  private:
   static awaitable<void> accept_loop(TestMx* self) {
@@ -96,6 +98,11 @@ class TestMx {
           buffer.erase(0, dn);
           ++self->messages;
           co_await say("250 2.0.0 queued\r\n");
+          continue;
+        }
+        if (line.starts_with("RCPT")) {
+          self->rcpts.push_back(line.substr(0, line.size() - 2));
+          co_await say(self->rcpt_reply);
           continue;
         }
         co_await say("250 mx.test\r\n");
@@ -180,12 +187,23 @@ class EngineTest : public ::testing::Test {
     options_.routes.push_back(RouteRule{domain, smtp::Route{"127.0.0.1", mx.port()}});
   }
 
-  void start(dns::Resolver* resolver = nullptr) {
+  // `recover`: the schedule is rebuilt from the spool first, as a node does at start.
+  void start(dns::Resolver* resolver = nullptr, bool recover = false) {
     engine_ = std::make_unique<DeliveryEngine>(
         io_, options_, "engine.test", *spool_, resolver != nullptr ? *resolver : fake_, workers_,
         std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client), nullptr,
         [this](const Outcome& o) { outcomes_[o.recipient].push_back(o.kind); });
+    if (recover) {
+      recover_from_spool(*spool_, *engine_);
+    }
     engine_->start();
+  }
+
+  // Puts a job straight into the spool (as a node that stopped left it).
+  void put(const store::SpoolRecord& r) {
+    std::promise<Result<void>> done;
+    spool_->put(r, [&](const Result<void>& res) { done.set_value(res); });
+    ASSERT_TRUE(done.get_future().get());
   }
 
   void send(const std::string& recipient) {
@@ -365,6 +383,80 @@ TEST_F(EngineTest, DnsWaitEndsWhenALookupSlotFrees) {
   Clock::advance(10s);
   ASSERT_TRUE(run_until([&] { return dest.messages == 2; }, 5s))
       << "the DNS wait did not end when the lookup slot freed";
+}
+
+// Recovery: the schedule rebuilt from the spool at start. A delivered recipient is never sent
+// again, a queued one due now goes at once, one due in ten minutes (another domain: a job's
+// recipients of one domain share a unit, due at the earliest of them) waits for the clock, and
+// a job whose recipients are all final (a crash between the last update and the erase) leaves
+// the spool without a connection.
+TEST_F(EngineTest, RecoveryResumesEachRecipientFromItsState) {
+  TestMx& a = mx();
+  route("a.test", a);
+  route("b.test", a);
+  const std::int64_t now = now_ms();
+  store::SpoolRecord open;
+  open.job_id = new_job_id();
+  open.account = "acct";
+  open.sender = "s@sender.test";
+  open.received_ms = now;
+  open.message = "Subject: t\r\n\r\nhello\r\n";
+  using store::RecipientStatus;
+  open.recipients = {
+      {"done@a.test", mail_id_of(open.job_id, 0, 0), RecipientStatus::kDelivered, 1, 0},
+      {"now@a.test", mail_id_of(open.job_id, 0, 1), RecipientStatus::kQueued, 1, now},
+      {"later@b.test", mail_id_of(open.job_id, 0, 2), RecipientStatus::kQueued, 1,
+       now + 10 * 60 * 1000}};
+  store::SpoolRecord finished = open;
+  finished.job_id = new_job_id();
+  for (auto& r : finished.recipients) {
+    r.mail_id = mail_id_of(finished.job_id, 0, 0);
+    r.status = RecipientStatus::kBounced;
+  }
+  put(open);
+  put(finished);
+  start(nullptr, true);
+
+  ASSERT_TRUE(run_until([&] { return delivered("now@a.test"); }, 5s));
+  settle();
+  EXPECT_EQ(a.rcpts, std::vector<std::string>{"RCPT TO:<now@a.test>"});
+  auto gone = spool_->get(finished.job_id);
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->has_value()) << "a job with every recipient final stayed in the spool";
+  Clock::advance(std::chrono::minutes(11));
+  ASSERT_TRUE(run_until([&] { return delivered("later@b.test"); }, 5s))
+      << "the recipient due later was not sent when its time came";
+  EXPECT_EQ(a.rcpts, (std::vector<std::string>{"RCPT TO:<now@a.test>", "RCPT TO:<later@b.test>"}));
+  EXPECT_FALSE(outcomes_.contains("done@a.test"));
+}
+
+// A recipient answered 4xx is tried again when its retry time comes, and once the message is
+// older than the retry policy's max_age, the next 4xx bounces it (soft) instead of deferring.
+TEST_F(EngineTest, TemporaryFailuresAreRetriedUntilTheMessageExpires) {
+  TestMx& a = mx();
+  a.rcpt_reply = "451 4.2.1 try later\r\n";
+  route("a.test", a);
+  options_.retry.schedule = {std::chrono::minutes(1)};
+  options_.retry.tail = std::chrono::minutes(1);
+  options_.retry.max_age = std::chrono::minutes(3);
+  start();
+  send("x@a.test");
+  ASSERT_TRUE(run_until([&] { return deferred("x@a.test"); }, 5s));
+  EXPECT_EQ(a.rcpts.size(), 1U);
+  Clock::advance(std::chrono::seconds(30));
+  settle();
+  EXPECT_EQ(a.rcpts.size(), 1U) << "retried before its time";
+  Clock::advance(std::chrono::seconds(50));  // past 1 min + 20% jitter
+  ASSERT_TRUE(run_until([&] { return outcomes_["x@a.test"].size() == 2; }, 5s));
+  EXPECT_EQ(outcomes_["x@a.test"].back(), Outcome::Kind::kDeferred);
+  EXPECT_EQ(a.rcpts.size(), 2U);
+  Clock::advance(std::chrono::minutes(2));  // older than max_age at the next try
+  ASSERT_TRUE(run_until([&] { return outcomes_["x@a.test"].size() == 3; }, 5s));
+  EXPECT_EQ(outcomes_["x@a.test"].back(), Outcome::Kind::kBouncedSoft);
+  EXPECT_EQ(a.rcpts.size(), 3U);
+  Clock::advance(std::chrono::minutes(5));
+  settle();
+  EXPECT_EQ(a.rcpts.size(), 3U) << "tried again after it bounced";
 }
 
 // The engine's threads at once (the ThreadSanitizer case, make test-tsan): several threads put
