@@ -19,7 +19,7 @@ if [[ ! -f "$build/compile_commands.json" ]]; then
 fi
 
 # The sources the build compiles (compile_commands.json), under src/ and fuzz/.
-mapfile -t compiled < <(python3 - "$build/compile_commands.json" "$root" <<'PY'
+mapfile -t compiled < <(python3 - "$build/compile_commands.json" "$root" <<'PY' | sort -u
 import json, os, sys
 root = sys.argv[2] + "/"
 for entry in json.load(open(sys.argv[1])):

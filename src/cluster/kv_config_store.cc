@@ -157,6 +157,7 @@ void KvConfigStore::watch_once(kvStore* kv) {
   kvWatcher_Destroy(w);
 }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): the values are moved out below
 void KvConfigStore::reconcile(std::map<std::string, Slot> fresh) {
   std::uint64_t floor = 0;
   for (const auto& [key, slot] : fresh) {

@@ -65,7 +65,8 @@ class KvConfigStore final : public store::ConfigStore {
   void run();
   // One watch from its start to its end (error, reconnection, stop).
   void watch_once(kvStore* kv);
-  void reconcile(std::map<std::string, Slot> fresh);
+  // Takes the snapshot by value: its values are moved into the store, never copied.
+  void reconcile(std::map<std::string, Slot> fresh);  // NOLINT(performance-unnecessary-value-param)
   void apply(const std::string& key, std::optional<std::string> value, std::uint64_t revision);
   void notify(const store::ConfigChange& change);
   Result<std::uint64_t> write(std::string_view key, const std::optional<std::string_view>& value,

@@ -79,7 +79,7 @@ std::string iso8601_ms(std::int64_t unix_ms) {
   const auto n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                                tm.tm_sec, static_cast<int>(unix_ms % 1000));
-  return std::string(buf, static_cast<std::size_t>(n));
+  return {buf, static_cast<std::size_t>(n)};
 }
 
 }  // namespace txmail

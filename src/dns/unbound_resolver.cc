@@ -120,8 +120,11 @@ Result<std::unique_ptr<UnboundResolver>> UnboundResolver::create(asio::any_io_ex
 }
 
 UnboundResolver::UnboundResolver(asio::any_io_executor executor, ub_ctx* ctx,
-                                 const UnboundOptions& options)
-    : executor_(std::move(executor)), ctx_(ctx), options_(options), fd_(executor_, ub_fd(ctx)) {}
+                                 UnboundOptions options)
+    : executor_(std::move(executor)),
+      ctx_(ctx),
+      options_(std::move(options)),
+      fd_(executor_, ub_fd(ctx)) {}
 
 UnboundResolver::~UnboundResolver() {
   fd_.release();  // the descriptor belongs to libunbound
@@ -168,7 +171,7 @@ void UnboundResolver::on_result(void* data, int err, ub_result* result) {
   p->owner->complete(p->id, std::move(answer));
 }
 
-void UnboundResolver::start(std::shared_ptr<Pending> p) {
+void UnboundResolver::start(const std::shared_ptr<Pending>& p) {
   if (stopped_) {
     p->done(temporary("dns: resolver stopped"));
     return;

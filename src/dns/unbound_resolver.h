@@ -39,8 +39,8 @@ class UnboundResolver final : public Resolver {
  private:
   struct Pending;
 
-  UnboundResolver(asio::any_io_executor executor, ub_ctx* ctx, const UnboundOptions& options);
-  void start(std::shared_ptr<Pending> p);
+  UnboundResolver(asio::any_io_executor executor, ub_ctx* ctx, UnboundOptions options);
+  void start(const std::shared_ptr<Pending>& p);
   void complete(std::uint64_t id, Result<Answer> result);
   static void on_result(void* data, int err, ub_result* result);
   static awaitable<void> pump(UnboundResolver* self);

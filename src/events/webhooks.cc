@@ -27,8 +27,6 @@ using webhook::request_for;
 using webhook::Statement;
 using webhook::Transaction;
 
-namespace beast = boost::beast;
-
 namespace {
 
 // A POST to make: one (endpoint, job) batch, a row of the outbox.

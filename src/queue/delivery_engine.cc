@@ -362,10 +362,10 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
     logger()->error("delivery routing of {} failed with an exception: {}", domain, e.what());
   }
   self->routing_done();
-  self->route(std::move(unit), std::move(domain), std::move(dest));
+  self->route(std::move(unit), domain, std::move(dest));
 }
 
-void DeliveryEngine::route(Unit unit, std::string domain, Result<smtp::Destination> dest) {
+void DeliveryEngine::route(Unit unit, const std::string& domain, Result<smtp::Destination> dest) {
   if (!jobs_.contains(unit.job)) {
     return;
   }

@@ -214,7 +214,7 @@ class DeliveryEngine {
   void schedule(Unit unit, std::int64_t due_ms);
   static awaitable<void> scheduler_loop(DeliveryEngine* self);
   static awaitable<void> dispatch(DeliveryEngine* self, Unit unit);
-  void route(Unit unit, std::string domain, Result<smtp::Destination> dest);
+  void route(Unit unit, const std::string& domain, Result<smtp::Destination> dest);
   void routing_done();
   void sweep_ready_queues(std::int64_t now);
   DestinationPolicy policy_for(const std::string& domain) const;

@@ -406,7 +406,7 @@ TEST_F(EngineTest, RecoveryResumesEachRecipientFromItsState) {
       {"done@a.test", mail_id_of(open.job_id, 0, 0), RecipientStatus::kDelivered, 1, 0},
       {"now@a.test", mail_id_of(open.job_id, 0, 1), RecipientStatus::kQueued, 1, now},
       {"later@b.test", mail_id_of(open.job_id, 0, 2), RecipientStatus::kQueued, 1,
-       now + 10 * 60 * 1000}};
+       now + std::int64_t{10} * 60 * 1000}};
   store::SpoolRecord finished = open;
   finished.job_id = new_job_id();
   for (auto& r : finished.recipients) {

@@ -31,7 +31,7 @@ class Authenticator {
   struct Entry {
     std::string account;
     Clock::time_point expires;
-    std::uint64_t generation;
+    std::uint64_t generation = 0;
   };
 
   std::string cache_key(const std::string& user, const std::string& password) const;

@@ -286,6 +286,8 @@ awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor execu
 }
 
 std::vector<RecipientAnswer> ClientSession::all(const Outgoing& out, const RecipientAnswer& o) {
+  // The (count, value) constructor: braces would ask for a list.
+  // NOLINTNEXTLINE(modernize-return-braced-init-list)
   return std::vector<RecipientAnswer>(out.recipients.size(), o);
 }
 

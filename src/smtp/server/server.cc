@@ -153,7 +153,7 @@ void SmtpServer::session_ended(std::uint64_t id, const std::string& ip) {
 
 void SmtpServer::stop(std::function<void()> done) {
   std::vector<std::shared_ptr<Session>> live;
-  bool idle = false;  // no session: `done` runs now, not when the last one ends
+  std::function<void()> now;  // no session: `done` runs now, not when the last one ends
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -164,7 +164,7 @@ void SmtpServer::stop(std::function<void()> done) {
     }
     if (sessions_.empty()) {
       live.clear();
-      idle = true;
+      now = std::move(done);
     } else {
       on_drained_ = std::move(done);
     }
@@ -175,8 +175,8 @@ void SmtpServer::stop(std::function<void()> done) {
       l.acceptor->close(ignored);
     }
   });
-  if (idle && done) {  // nothing was running
-    done();
+  if (now) {  // nothing was running
+    now();
     return;
   }
   for (auto& s : live) {
