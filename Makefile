@@ -5,6 +5,8 @@ CONFIG ?= config/txmail.toml
 # One compiler cache for every checkout of the tree (CI builds a fresh clone elsewhere).
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
+# Four builds of the tree (plain, sanitizers, ThreadSanitizer, fuzzing) share it: room for all.
+export CCACHE_MAXSIZE ?= 20G
 
 SANITIZE_DIR ?= build-sanitize
 FUZZ_DIR ?= build-fuzz
