@@ -294,3 +294,13 @@ Result<std::size_t> replay_dead(Db& state, const WebhookDispatcher::Deps& deps,
 }
 
 }  // namespace txmail::events::webhook
+
+namespace txmail::events {
+
+std::vector<std::chrono::milliseconds> default_retry_schedule() {
+  std::vector<std::chrono::milliseconds> out(7, std::chrono::minutes(2));
+  out.insert(out.end(), 8, std::chrono::minutes(8));
+  return out;
+}
+
+}  // namespace txmail::events

@@ -2,7 +2,7 @@
 // them out of webhooks.cc): the state file's schema, the reader that
 // turns the next events of the log (read through EventLog, never its storage) into one batch
 // per (endpoint, job), the outbox's key of an endpoint, and the signed request of a batch. Used
-// by webhooks.cc only.
+// by webhooks.cc only. webhook_batches.cc also defines default_retry_schedule() (webhooks.h).
 #pragma once
 
 #include <boost/beast/http.hpp>

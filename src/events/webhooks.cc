@@ -51,18 +51,6 @@ struct Completion {
 
 }  // namespace
 
-std::vector<std::chrono::milliseconds> default_retry_schedule() {
-  std::vector<std::chrono::milliseconds> out;
-  out.reserve(15);
-  for (int i = 0; i < 7; ++i) {
-    out.emplace_back(std::chrono::minutes(2));
-  }
-  for (int i = 0; i < 8; ++i) {
-    out.emplace_back(std::chrono::minutes(8));
-  }
-  return out;
-}
-
 struct WebhookDispatcher::Impl {
   // One endpoint: its connections, its requests in flight and its circuit breaker. Lives on
   // the dispatcher's thread while the endpoint has batches, requests or a pause in force.
