@@ -1,0 +1,105 @@
+#include "cluster/spool_subjects.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "cluster/key_codec.h"
+
+namespace txmail::cluster {
+
+std::string SpoolId::text() const {
+  return fmt::format("{}/{}/{}", site, node, generation);
+}
+
+std::string spool_stream(std::string_view site) {
+  return fmt::format("TXMAIL_SPOOL_{}", site);
+}
+
+std::string spool_stream_subjects(std::string_view site) {
+  return fmt::format("txmail.spool.{}.>", site);
+}
+
+std::string spool_filter(const SpoolId& spool) {
+  return fmt::format("txmail.spool.{}.{}.{}.>", spool.site, encode_key(spool.node),
+                     spool.generation);
+}
+
+std::string job_subject(const SpoolId& spool, std::string_view job_id) {
+  return fmt::format("txmail.spool.{}.{}.{}.{}", spool.site, encode_key(spool.node),
+                     spool.generation, job_id);
+}
+
+std::string part_subject(const SpoolId& spool, std::string_view job_id, Part part,
+                         std::uint32_t chunk) {
+  switch (part) {
+    case Part::kRecord:
+      return job_subject(spool, job_id) + ".m";
+    case Part::kChunk:
+      return fmt::format("{}.c.{:04}", job_subject(spool, job_id), chunk);
+    case Part::kFinals:
+      return job_subject(spool, job_id) + ".f";
+  }
+  return {};
+}
+
+std::string part_msg_id(const SpoolId& spool, std::string_view job_id, Part part, std::uint32_t n) {
+  switch (part) {
+    case Part::kRecord:
+      return fmt::format("{}/{}/m", spool.text(), job_id);
+    case Part::kChunk:
+      return fmt::format("{}/{}/c{}", spool.text(), job_id, n);
+    case Part::kFinals:
+      return fmt::format("{}/{}/f{}", spool.text(), job_id, n);
+  }
+  return {};
+}
+
+std::optional<ParsedSubject> parse_part_subject(const SpoolId& spool, std::string_view subject) {
+  const std::string prefix =
+      fmt::format("txmail.spool.{}.{}.{}.", spool.site, encode_key(spool.node), spool.generation);
+  if (!subject.starts_with(prefix)) {
+    return std::nullopt;
+  }
+  subject.remove_prefix(prefix.size());
+  const auto dot = subject.find('.');
+  if (dot == 0 || dot == std::string_view::npos) {
+    return std::nullopt;
+  }
+  ParsedSubject p{.job_id = std::string(subject.substr(0, dot))};
+  const std::string_view rest = subject.substr(dot + 1);
+  if (rest == "m") {
+    p.part = Part::kRecord;
+    return p;
+  }
+  if (rest == "f") {
+    p.part = Part::kFinals;
+    return p;
+  }
+  if (rest.size() == 6 && rest.starts_with("c.")) {
+    const std::string_view digits = rest.substr(2);
+    const auto* end = digits.data() + digits.size();
+    auto [ptr, ec] = std::from_chars(digits.data(), end, p.chunk);
+    if (ec == std::errc() && ptr == end) {
+      p.part = Part::kChunk;
+      return p;
+    }
+  }
+  return std::nullopt;
+}
+
+ChunkPlan chunk_plan(std::size_t record_size, std::size_t message_size, std::int64_t max_payload) {
+  const std::size_t payload =
+      max_payload > 0 ? static_cast<std::size_t>(max_payload) : std::size_t{1} << 20;
+  const std::size_t limit = std::min(kMaxChunk, payload) - std::min(kHeaderRoom, payload / 2);
+  if (record_size <= limit) {
+    return {};
+  }
+  // The record without its message is small (envelope and recipients); what must not fit is
+  // the message. A record too large even without it is refused by the stream (MaxMsgSize).
+  const std::size_t chunks = (message_size + limit - 1) / limit;
+  return {.chunks = std::max<std::size_t>(chunks, 1), .chunk_size = limit};
+}
+
+}  // namespace txmail::cluster
