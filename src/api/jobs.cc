@@ -342,10 +342,14 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
         return;
       }
       if (intake->failed) {
-        // The spool refuses writes only when it is closing or its disk fails. Blocks that
-        // were stored are delivered after the next start (at least once); the caller hears of
-        // a failure, and its retry is a new job.
-        intake->done(problem(503, "Service Unavailable", "the job could not be stored, try again"));
+        // The spool refuses writes when it is closing or its disk fails, and in cluster mode
+        // while the region does not store what it is given (on_quorum_loss = "refuse"). Blocks
+        // that were stored are delivered after the next start (at least once); the caller
+        // hears of a failure, and its retry is a new job.
+        Response res =
+            problem(503, "Service Unavailable", "the job could not be stored, try again");
+        res.headers.emplace_back("Retry-After", "30");
+        intake->done(std::move(res));
         return;
       }
       d_.events.append_all(std::move(intake->events), respond);

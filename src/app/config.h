@@ -49,6 +49,11 @@ struct ClusterConfig {
   int replicas = 3;
   std::chrono::milliseconds quorum_grace = std::chrono::seconds(15);
   std::chrono::milliseconds timeout = std::chrono::seconds(5);
+  // The region's data sites (a spool stream each, made by `cluster init`); default: this
+  // node's site.
+  std::vector<std::string> sites;
+  // How long an accepted job may wait for the region to store it (then SMTP 451 / REST 503).
+  std::chrono::milliseconds publish_timeout = std::chrono::seconds(10);
 
   bool enabled() const { return !nats.empty(); }
 };

@@ -55,6 +55,25 @@ Result<void> read_cluster(const toml::table& t, Config& c) {
   if (auto r = read_duration(t, "cluster.timeout", k.timeout); !r) {
     return r;
   }
+  if (auto r = read_duration(t, "cluster.publish_timeout", k.publish_timeout); !r) {
+    return r;
+  }
+  // Within the stream's duplicate window (2 minutes), so that a job sent again is stored once.
+  if (k.publish_timeout < std::chrono::seconds(1) || k.publish_timeout > std::chrono::seconds(60)) {
+    return bad("cluster.publish_timeout", "must be from 1s to 60s");
+  }
+  if (const auto* list = t.at_path("cluster.sites").as_array()) {
+    for (const auto& node : *list) {
+      const std::string site = *node.value<std::string>();
+      if (!valid_token(site)) {
+        return bad("cluster.sites", "'" + site + "' is not a site name (letters, digits, - and _)");
+      }
+      if (std::find(k.sites.begin(), k.sites.end(), site) != k.sites.end()) {
+        return bad("cluster.sites", "names '" + site + "' twice");
+      }
+      k.sites.push_back(site);
+    }
+  }
   const bool any = t.at_path("cluster").is_table() && !t.at_path("cluster").as_table()->empty();
   if (!k.enabled()) {
     return any ? bad("cluster.nats", "is required in cluster mode (the region's NATS servers)")
@@ -73,6 +92,11 @@ Result<void> read_cluster(const toml::table& t, Config& c) {
   if (c.site == "local" || !valid_token(c.site)) {
     return bad("node.site",
                "cluster mode needs this node's site, like \"a\" (letters, digits, - and _)");
+  }
+  if (k.sites.empty()) {
+    k.sites.push_back(c.site);
+  } else if (std::find(k.sites.begin(), k.sites.end(), c.site) == k.sites.end()) {
+    return bad("cluster.sites", "must name this node's site '" + c.site + "'");
   }
   if (c.region == "local" || !valid_token(c.region)) {
     return bad("node.region", "cluster mode needs this node's region, like \"eu1\"");

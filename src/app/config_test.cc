@@ -92,6 +92,11 @@ TEST(Config, ErrorsNameTheKey) {
       {kClusterNode + kClusterKeys + "replicas = 7\n", "cluster.replicas:"},
       {kClusterNode + kClusterKeys + "quorum_grace = \"soon\"\n", "cluster.quorum_grace:"},
       {kClusterNode + kClusterKeys + "home_domain = \"a.b\"\n", "cluster.home_domain:"},
+      {kClusterNode + kClusterKeys + "sites = [\"b\", \"c\"]\n", "cluster.sites:"},
+      {kClusterNode + kClusterKeys + "sites = [\"a\", \"a\"]\n", "cluster.sites:"},
+      {kClusterNode + kClusterKeys + "sites = [\"a\", \"b.c\"]\n", "cluster.sites:"},
+      {kClusterNode + kClusterKeys + "publish_timeout = \"90s\"\n", "cluster.publish_timeout:"},
+      {kClusterNode + kClusterKeys + "publish_timeout = \"500ms\"\n", "cluster.publish_timeout:"},
       {kClusterNode + kClusterKeys + "credentials = \"/nonexistent/creds\"\n",
        "cluster.credentials:"},
       {"[node]\nname = \"n1\"\nregion = \"r1\"\n" + kClusterKeys, "node.site:"},
@@ -127,6 +132,8 @@ TEST(Config, ClusterMode) {
   EXPECT_TRUE(c->cluster.enabled());
   EXPECT_EQ(c->cluster.quorum_grace, std::chrono::seconds(20));
   EXPECT_FALSE(c->cluster.refuse_on_quorum_loss);
+  EXPECT_EQ(c->cluster.sites, std::vector<std::string>{"a"}) << "default: this node's site";
+  EXPECT_EQ(c->cluster.publish_timeout, std::chrono::seconds(10));
   // This node (site a) sends from site a's source only; every site's are published.
   ASSERT_EQ(c->delivery.sources.size(), 1U);
   EXPECT_EQ(c->delivery.sources[0].name, "a1");
@@ -138,6 +145,11 @@ TEST(Config, ClusterMode) {
   auto embedded = parse_config("");
   ASSERT_TRUE(embedded);
   EXPECT_FALSE(embedded->cluster.enabled());
+  auto sites = parse_config(kClusterNode + kClusterKeys
+                            + "sites = [\"b\", \"a\"]\npublish_timeout = \"20s\"\n");
+  ASSERT_TRUE(sites) << sites.error().detail;
+  EXPECT_EQ(sites->cluster.sites, (std::vector<std::string>{"b", "a"}));
+  EXPECT_EQ(sites->cluster.publish_timeout, std::chrono::seconds(20));
 }
 
 TEST(Config, InflowAndDkimSettings) {

@@ -29,6 +29,33 @@ void gauge(std::string& out, const char* name, const char* help, std::uint64_t v
   out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, value);
 }
 
+void counter(std::string& out, const char* name, const char* help, std::uint64_t value) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, value);
+}
+
+// The replicated spool (issue site-2).
+void cluster_spool(std::string& out, const cluster::ClusterSpool& spool) {
+  const auto c = spool.stats();
+  histogram(out, "txmail_cluster_replication_seconds",
+            "From a job's put to the region's acknowledgement of every part of it.",
+            spool.replication_latency());
+  counter(out, "txmail_cluster_replicated_jobs_total", "Jobs the region stored at intake.",
+          c.replicated_jobs);
+  counter(out, "txmail_cluster_publish_resends_total",
+          "Parts sent again (same Nats-Msg-Id) after a timeout or no responders.",
+          c.publish_resends);
+  counter(out, "txmail_cluster_replication_failures_total",
+          "Jobs the region did not store in time at intake (refused, or kept locally).",
+          c.replication_failures);
+  gauge(out, "txmail_cluster_local_only_jobs",
+        "Jobs held on this node's disk alone, waiting to be replicated.", c.local_only_jobs);
+  gauge(out, "txmail_cluster_stream_pending",
+        "Finished jobs waiting to leave the region's stream (then the local spool).",
+        c.stream_pending);
+  gauge(out, "txmail_cluster_publishing", "Groups of parts on their way to the region.",
+        c.publishing);
+}
+
 }  // namespace
 
 std::string render_metrics(const MetricsSources& s) {
@@ -78,10 +105,13 @@ std::string render_metrics(const MetricsSources& s) {
         s.suppressions ? s.suppressions() : 0);
   gauge(out, "txmail_event_log_backlog", "Events waiting for the event log's writer.",
         s.event_backlog ? s.event_backlog() : 0);
+  if (s.cluster_spool != nullptr) {
+    cluster_spool(out, *s.cluster_spool);
+  }
   if (s.webhooks) {
     const auto w = s.webhooks();
     auto counter = [&out](const char* name, const char* help, std::uint64_t v) {
-      out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, v);
+      app::counter(out, name, help, v);
     };
     counter("txmail_webhook_posts_total", "Notification batches delivered (2xx).", w.posts);
     counter("txmail_webhook_breaker_trips_total",

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "cluster/cluster.h"
 #include "common/histogram.h"
 #include "events/event_log.h"
 #include "events/webhooks.h"
@@ -35,6 +36,7 @@ struct MetricsSources {
   std::function<std::uint64_t()> suppressions;
   std::function<std::uint64_t()> event_backlog;
   std::function<events::WebhookStats()> webhooks;
+  const cluster::ClusterSpool* cluster_spool = nullptr;  // cluster mode only
 };
 
 std::string render_metrics(const MetricsSources& s);

@@ -215,6 +215,18 @@ int serve(const Config& config) {
     (*spool)->accept_lost_writes();
   }
   (*spool)->set_min_free_space(config.min_free_space);
+  // What intake, delivery and the API write through: in cluster mode the local spool plus the
+  // region's stream (issue site-2), else the local spool alone.
+  std::unique_ptr<cluster::ClusterSpool> cluster_spool;
+  store::Spool* jobs_spool = spool->get();
+  if (auto* node = backend->cluster_node(); node != nullptr) {
+    auto replicated = node->open_spool(**spool);
+    if (!replicated) {
+      return fail(config, replicated.error().detail);
+    }
+    cluster_spool = std::move(*replicated);
+    jobs_spool = cluster_spool.get();
+  }
   Readiness readiness(
       Readiness::Sources{.data_dir = config.data_dir,
                          .min_free_space = config.min_free_space,
@@ -253,7 +265,7 @@ int serve(const Config& config) {
   dns::CachingResolver resolver(**unbound, dns::CacheOptions{});
   // Delivery runs on the first io_context; outcomes go to the event log.
   queue::DeliveryEngine delivery(
-      pool.at(0), config.delivery, config.node_name, **spool, resolver, workers, *client_tls,
+      pool.at(0), config.delivery, config.node_name, *jobs_spool, resolver, workers, *client_tls,
       [&accounts](const std::string& account) {
         auto a = (*accounts)->find(account);
         return a ? a->pool : std::string();
@@ -280,7 +292,7 @@ int serve(const Config& config) {
       return fail(config, r.error().detail);
     }
   }
-  queue::recover_from_spool(**spool, delivery);
+  queue::recover_from_spool(*jobs_spool, delivery);
   // The intake policy on recipients, shared with REST; suppression renewals on the workers.
   tenancy::RecipientPolicy recipient_policy(
       suppressions->get(),
@@ -299,7 +311,8 @@ int serve(const Config& config) {
                           .limiter = &limiter,
                           .default_hourly_limit = config.account_hourly_limit,
                           .recipients = &recipient_policy});
-  smtp::ServerContext smtp_ctx(config.smtp, *tls, **spool, smtp_accounts, auth_failures, workers);
+  smtp::ServerContext smtp_ctx(config.smtp, *tls, *jobs_spool, smtp_accounts, auth_failures,
+                               workers);
   // An SMTP job is STARTED for each recipient (the status API shows it from the start), then
   // handed to delivery; the events are appended first, so they come first in the log.
   smtp_ctx.refuse_intake = [&readiness] {
@@ -418,7 +431,7 @@ int serve(const Config& config) {
   auto jobs_api = api::make_jobs_api(
       api::JobsDeps{.accounts = **accounts,
                     .keyring = keyring->get(),
-                    .spool = **spool,
+                    .spool = *jobs_spool,
                     .events = *log,
                     .idempotency = **idempotency,
                     .on_spooled = [&delivery](store::SpoolRecord& r) { delivery.submit(r); },
@@ -437,10 +450,8 @@ int serve(const Config& config) {
       .spool_bytes = [s = spool->get()] { return s->bytes(); },
       .suppressions = [l = suppressions->get()] { return static_cast<std::uint64_t>(l->size()); },
       .event_backlog = [l = event_log->get()] { return static_cast<std::uint64_t>(l->backlog()); },
-      .webhooks =
-          [d = dispatcher->get()] {
-            return d->stats();
-          }};
+      .webhooks = [d = dispatcher->get()] { return d->stats(); },
+      .cluster_spool = cluster_spool.get()};
   api::ApiService api_service(api::ServiceDeps{
       .config = *config_store,
       .accounts = **accounts,
@@ -523,6 +534,9 @@ int serve(const Config& config) {
   stopped.get_future().wait();
 
   // Every session and connection has ended: complete the pending writes, stop the threads.
+  if (cluster_spool) {
+    cluster_spool->close();
+  }
   backend->leave();
   (*unbound)->shutdown();
   (*dispatcher)->stop();

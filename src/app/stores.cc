@@ -19,6 +19,9 @@ Result<cluster::ClusterOptions> cluster_options(const Config& config) {
   o.replicas = k.replicas;
   o.quorum_grace = k.quorum_grace;
   o.timeout = k.timeout;
+  o.sites = k.sites;
+  o.publish_timeout = k.publish_timeout;
+  o.local_on_quorum_loss = !k.refuse_on_quorum_loss;
   if (!k.credentials.empty()) {
     // A NATS credentials file (a user JWT and its NKey seed), or one line "user:password".
     std::ifstream in(k.credentials);

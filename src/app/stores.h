@@ -31,6 +31,9 @@ class ConfigBackend {
   // A clean shutdown: the node leaves the region's list of nodes.
   void leave();
 
+  // The node's membership of the region; null in embedded mode.
+  cluster::ClusterNode* cluster_node() { return cluster_.get(); }
+
  private:
   std::unique_ptr<store::ConfigStore> embedded_;
   std::unique_ptr<cluster::ClusterNode> cluster_;

@@ -14,13 +14,18 @@
 #include <string>
 #include <vector>
 
+#include "common/histogram.h"
 #include "common/result.h"
 #include "store/config_store.h"
+#include "store/spool.h"
 
 namespace txmail::cluster {
 
 inline constexpr const char* kConfigBucket = "txmail_config";  // accounts, domains, keys, ...
 inline constexpr const char* kNodesBucket = "txmail_nodes";    // heartbeats of serving nodes
+// The spool streams' duplicate window: longer than any resend of one job (publish_timeout is
+// at most 60 s), so a job sent again is stored once.
+inline constexpr std::chrono::seconds kSpoolDuplicates{120};
 
 struct ClusterOptions {
   std::vector<std::string> nats;  // the region's servers, the node's own site first
@@ -32,12 +37,43 @@ struct ClusterOptions {
   std::string node;
   std::string site;
   std::string region;
+  // The region's data sites: `cluster init` makes one spool stream for each.
+  std::vector<std::string> sites;
   int replicas = 3;  // of every bucket; 1 only for a one-server trial
   // How long the region may fail to answer before the node stops taking traffic.
   std::chrono::milliseconds quorum_grace = std::chrono::seconds(15);
   std::chrono::milliseconds timeout = std::chrono::seconds(5);         // each request
   std::chrono::milliseconds start_timeout = std::chrono::seconds(30);  // the first snapshot
   bool heartbeat = true;  // false for a command that reads or writes configuration and exits
+  // How long a job may wait for the region to store it before intake gives up on it.
+  std::chrono::milliseconds publish_timeout = std::chrono::seconds(10);
+  // on_quorum_loss = "local": acknowledge on the local sync alone while the region does not
+  // answer, and replicate when it does.
+  bool local_on_quorum_loss = false;
+};
+
+// What the replicated spool has done (any thread, cheap; for /metrics and status).
+struct ClusterSpoolStats {
+  std::uint64_t replicated_jobs = 0;       // puts the region stored (counter)
+  std::uint64_t publish_resends = 0;       // parts sent again after a timeout (counter)
+  std::uint64_t replication_failures = 0;  // puts the region did not store in time (counter)
+  std::uint64_t local_only_jobs = 0;       // accepted on the local disk alone, to replicate
+  std::uint64_t stream_pending = 0;        // finished jobs whose stream entries wait to go
+  std::uint64_t publishing = 0;            // groups of parts on their way to the region
+  std::uint64_t publishing_bytes = 0;
+};
+
+// The cluster spool (issue site-2): the node's local spool, synced as in embedded mode, plus
+// the stream TXMAIL_SPOOL_<site>, R3 across the region's sites. A put completes when both hold
+// the job; recipients that become final are published too; a finished job leaves the stream
+// before it leaves the local disk. The local spool must outlive it.
+class ClusterSpool : public store::Spool {
+ public:
+  virtual ClusterSpoolStats stats() const = 0;
+  // From put to the region's acknowledgement of every part.
+  virtual const Histogram& replication_latency() const = 0;
+  // "<site>/<node>/<generation>": where this node's jobs are in the stream.
+  virtual std::string spool_id() const = 0;
 };
 
 class ClusterNode {
@@ -56,6 +92,9 @@ class ClusterNode {
   std::optional<std::string> unready_reason() const;
   // Stops the heartbeat and removes this node's entry (a clean shutdown).
   void leave();
+
+  // The replicated spool over `local` (see ClusterSpool).
+  Result<std::unique_ptr<ClusterSpool>> open_spool(store::Spool& local);
 
   struct Impl;
 

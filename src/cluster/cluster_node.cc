@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cluster/cluster.h"
+#include "cluster/jetstream_spool.h"
 #include "cluster/key_codec.h"
 #include "cluster/kv_config_store.h"
 #include "common/clock.h"
@@ -169,6 +170,15 @@ void ClusterNode::leave() {
     }
     natsMsg_Destroy(m);
   }
+}
+
+Result<std::unique_ptr<ClusterSpool>> ClusterNode::open_spool(store::Spool& local) {
+  auto spool = std::make_unique<JetStreamSpool>(*impl_->nats, impl_->options, local,
+                                                [this] { return !unready_reason(); });
+  if (auto started = spool->start(); !started) {
+    return tl::unexpected(started.error());
+  }
+  return spool;
 }
 
 Result<void> keygen(const std::string& path) {

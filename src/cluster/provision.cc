@@ -8,6 +8,7 @@
 #include "cluster/cluster.h"
 #include "cluster/key_codec.h"
 #include "cluster/nats_connection.h"
+#include "cluster/spool_subjects.h"
 #include "common/duration.h"
 
 namespace txmail::cluster {
@@ -49,6 +50,67 @@ std::string describe(const Bucket& b, int replicas) {
       "KV bucket {} (stream KV_{}, R{}, file storage, history 1{}): {}", b.name, b.name, replicas,
       b.ttl_ns > 0 ? fmt::format(", values expire after {} s", b.ttl_ns / 1'000'000'000) : "",
       b.holds);
+}
+
+std::string describe_spool(const std::string& site, int replicas) {
+  return fmt::format(
+      "stream {} (subjects {}, R{}, file storage, one message per subject, duplicates window "
+      "{} s, no limits that drop messages): the spooled jobs of site {}'s nodes",
+      spool_stream(site), spool_stream_subjects(site), replicas, kSpoolDuplicates.count(), site);
+}
+
+// One spool stream per data site (issue site-2). Nothing may ever drop an accepted job: no age,
+// count or size limit, and a full store refuses new jobs (Discard new) instead of forgetting
+// old ones. Its three replicas go to three sites through the servers' unique_tag "site:".
+Result<std::string> provision_spool(NatsConnection& nats, const ClusterOptions& options,
+                                    const std::string& site, bool dry_run) {
+  const std::string name = spool_stream(site);
+  StreamInfo info;
+  auto jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info.si, nats.js(), name.c_str(), nullptr, &jerr);
+  if (s == NATS_OK) {
+    const std::int64_t have = info.si->Config->Replicas;
+    return fmt::format("exists: stream {} (R{}){}", name, have,
+                       have != options.replicas ? fmt::format(
+                           " -- cluster.replicas asks for R{}; not changed", options.replicas)
+                                                : "");
+  }
+  if (s != NATS_NOT_FOUND) {
+    return tl::unexpected(nats_error(s, "cluster init: stream " + name));
+  }
+  if (dry_run) {
+    return "would create: " + describe_spool(site, options.replicas);
+  }
+  const std::string subjects = spool_stream_subjects(site);
+  const char* subject_list[] = {subjects.c_str()};
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = name.c_str();
+  sc.Subjects = subject_list;
+  sc.SubjectsLen = 1;
+  sc.Storage = js_FileStorage;
+  sc.Replicas = options.replicas;
+  sc.Retention = js_LimitsPolicy;
+  sc.Discard = js_DiscardNew;
+  sc.MaxMsgs = -1;
+  sc.MaxBytes = -1;
+  sc.MaxAge = 0;
+  sc.MaxMsgsPerSubject = 1;
+  sc.MaxMsgSize = 8 << 20;
+  sc.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
+  sc.AllowDirect = true;
+  jsPlacement placement;
+  jsPlacement_Init(&placement);
+  placement.Cluster = "";  // NULL would crash nats.c 3.4.1 (NATS.md section 1)
+  sc.Placement = &placement;
+  StreamInfo created;
+  s = js_AddStream(&created.si, nats.js(), &sc, nullptr, &jerr);
+  if (s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "cluster init: stream " + name
+                                            + " (R3 needs all three sites up, each server tagged "
+                                              "site:<name> with unique_tag \"site:\")"));
+  }
+  return "created: " + describe_spool(site, options.replicas);
 }
 
 }  // namespace
@@ -109,23 +171,30 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     kvStore_Destroy(kv);
     lines.push_back("created: " + describe(b, options.replicas));
   }
+  for (const auto& site : options.sites) {
+    auto line = provision_spool(**nats, options, site, dry_run);
+    if (!line) {
+      return tl::unexpected(line.error());
+    }
+    lines.push_back(std::move(*line));
+  }
   return lines;
 }
 
 namespace {
 
-json::object bucket_status(NatsConnection& nats, const Bucket& b) {
-  json::object out{{"bucket", b.name}, {"stream", std::string("KV_") + b.name}};
+// A stream's replicas, leader and size; `out` names it already.
+json::object stream_status(NatsConnection& nats, const std::string& stream, json::object out) {
   StreamInfo info;
   auto jerr = static_cast<jsErrCode>(0);
-  natsStatus s =
-      js_GetStreamInfo(&info.si, nats.js(), (std::string("KV_") + b.name).c_str(), nullptr, &jerr);
+  natsStatus s = js_GetStreamInfo(&info.si, nats.js(), stream.c_str(), nullptr, &jerr);
   if (s != NATS_OK) {
     out["error"] = nats_error(s, "stream info").detail;
     return out;
   }
   out["replicas"] = info.si->Config->Replicas;
   out["values"] = info.si->State.Msgs;
+  out["bytes"] = info.si->State.Bytes;
   out["last_revision"] = info.si->State.LastSeq;
   if (const auto* c = info.si->Cluster) {
     out["cluster"] = c->Name == nullptr ? "" : c->Name;
@@ -142,6 +211,11 @@ json::object bucket_status(NatsConnection& nats, const Bucket& b) {
     out["followers"] = std::move(peers);
   }
   return out;
+}
+
+json::object bucket_status(NatsConnection& nats, const Bucket& b) {
+  return stream_status(nats, std::string("KV_") + b.name,
+                       json::object{{"bucket", b.name}, {"stream", std::string("KV_") + b.name}});
 }
 
 json::array nodes_status(NatsConnection& nats) {
@@ -192,6 +266,12 @@ Result<std::string> status_json(const ClusterOptions& options) {
     buckets.push_back(bucket_status(**nats, b));
   }
   out["buckets"] = std::move(buckets);
+  json::array spools;
+  for (const auto& site : options.sites) {
+    spools.push_back(stream_status(**nats, spool_stream(site),
+                                   json::object{{"site", site}, {"stream", spool_stream(site)}}));
+  }
+  out["spool_streams"] = std::move(spools);
   out["nodes"] = nodes_status(**nats);
   return json::serialize(out);
 }
@@ -237,6 +317,21 @@ std::string status_text(const std::string& text) {
                            p.at("current").as_bool() ? "current" : "behind",
                            p.at("offline").as_bool() ? ", OFFLINE" : "", number(p.at("lag")));
       }
+    }
+  }
+  if (const auto* spools = o.if_contains("spool_streams")) {
+    for (const auto& sv : spools->as_array()) {
+      const auto& st = sv.as_object();
+      if (const auto* err = st.if_contains("error")) {
+        out += fmt::format("spool stream {}: {}\n", json::value_to<std::string>(st.at("stream")),
+                           json::value_to<std::string>(*err));
+        continue;
+      }
+      out +=
+          fmt::format("spool stream {}: R{}, {} messages, {} bytes, leader {}\n",
+                      json::value_to<std::string>(st.at("stream")), number(st.at("replicas")),
+                      number(st.at("values")), number(st.at("bytes")),
+                      st.contains("leader") ? json::value_to<std::string>(st.at("leader")) : "-");
     }
   }
   for (const auto& nv : o.at("nodes").as_array()) {

@@ -30,7 +30,7 @@ def node_config(region, site, key, dns):
     return (f'[dns]\nservers = ["{dns.address}"]\n[publish]\nzone = "svc.test"\n'
             '[dkim]\nverify_interval = "1s"\nrotation_grace = "60s"\n'
             f'[cluster]\nnats = ["{region.url(site)}"]\nmaster_key_file = "{key}"\n'
-            f'quorum_grace = "{GRACE}s"\ntimeout = "2s"\n'
+            f'quorum_grace = "{GRACE}s"\ntimeout = "2s"\nsites = ["a", "b"]\n'
             '[[egress.source]]\nname = "a-dedicated"\naddress = "127.0.0.21"\nsite = "a"\n'
             '[[egress.source]]\nname = "b-dedicated"\naddress = "127.0.0.22"\nsite = "b"\n'
             '[[egress.source]]\nname = "a-shared"\naddress = "127.0.0.23"\nsite = "a"\n'
@@ -93,9 +93,12 @@ try:
         check("would create: KV bucket txmail_config" in run("cluster", "init", "--dry-run", "--config", a.config).stdout,
               "--dry-run created something")
         init = run("cluster", "init", "--config", a.config)
-        check(init.returncode == 0 and "created: KV bucket txmail_config" in init.stdout, f"init: {init}")
+        check(init.returncode == 0 and "created: KV bucket txmail_config" in init.stdout
+              and "created: stream TXMAIL_SPOOL_a" in init.stdout and "created: stream TXMAIL_SPOOL_b" in init.stdout,
+              f"init: {init}")
         again = run("cluster", "init", "--config", b.config)
         check(again.returncode == 0 and "exists: KV bucket txmail_config (R3)" in again.stdout
+              and "exists: stream TXMAIL_SPOOL_b (R3)" in again.stdout
               and "created" not in again.stdout, f"init again: {again}")
 
         with a, b:
@@ -270,6 +273,12 @@ try:
             check(r.status == 202, f"a after the outage: {r}")
             wait_for("a's delivery after the outage", lambda: delivered(sink, "after outage"))
             check(not delivered(sink, "refused at a"), "a message refused at a was delivered")
+
+            # Every job was delivered: each left its site's spool stream (status counts them).
+            def spool_streams():
+                out = json.loads(run("cluster", "status", "--json", "--config", a.config).stdout)["spool_streams"]
+                return {x["stream"]: x.get("values") for x in out}
+            wait_for("empty spool streams", lambda: spool_streams() == {"TXMAIL_SPOOL_a": 0, "TXMAIL_SPOOL_b": 0})
             check(a.stop() == 0 and b.stop() == 0, "a node did not stop cleanly")
 finally:
     sink.stop()

@@ -1,0 +1,595 @@
+#include "cluster/jetstream_spool.h"
+
+#include <fmt/format.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <array>
+
+#include "common/log.h"
+
+namespace txmail::cluster {
+
+namespace {
+
+// The acknowledgement callback's closure is a number looked up here, never a pointer to the
+// spool: a callback already running when the spool closes finds nothing instead of freed
+// memory (jsCtx_Destroy does not wait for a running callback).
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::unordered_map<std::uintptr_t, JetStreamSpool*>& registry() {
+  static std::unordered_map<std::uintptr_t, JetStreamSpool*> r;
+  return r;
+}
+
+std::uintptr_t next_registry_id() {
+  static std::atomic<std::uintptr_t> next{1};
+  return next.fetch_add(1);
+}
+
+void on_ack(jsCtx* /*js*/, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+  {
+    std::lock_guard lock(registry_mutex());
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): a number, never dereferenced
+    if (auto it = registry().find(reinterpret_cast<std::uintptr_t>(closure));
+        it != registry().end()) {
+      it->second->acknowledged(msg, pa, pae);
+    }
+  }
+  natsMsg_Destroy(msg);
+}
+
+// The stream's refusals that sending again cannot change; everything else (timeouts, no
+// responders, an election, "temporarily unavailable") is sent again until the deadline.
+bool permanent(jsErrCode code) {
+  static constexpr jsErrCode kPermanent[] = {JSStorageResourcesExceededErr,
+                                             JSStreamMessageExceedsMaximumErr, JSStreamNotFoundErr,
+                                             JSStreamNotMatchErr, JSStreamStoreFailedErr};
+  return std::find(std::begin(kPermanent), std::end(kPermanent), code) != std::end(kPermanent);
+}
+
+std::string hex_sha256(std::string_view bytes) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()),  // NOLINT: OpenSSL's byte type
+         bytes.size(), digest.data());
+  std::string out;
+  out.reserve(digest.size() * 2);
+  for (const unsigned char b : digest) {
+    out += fmt::format("{:02x}", b);
+  }
+  return out;
+}
+
+std::size_t final_count(const std::vector<store::SpoolRecipient>& recipients) {
+  return static_cast<std::size_t>(std::count_if(
+      recipients.begin(), recipients.end(),
+      [](const store::SpoolRecipient& r) { return r.status != store::RecipientStatus::kQueued; }));
+}
+
+constexpr std::chrono::milliseconds kFinalsDeadline = std::chrono::minutes(10);
+constexpr std::chrono::milliseconds kDeleteBackoffMax = std::chrono::seconds(5);
+constexpr std::size_t kReplicateBatch = 256;
+constexpr int kDeleters = 2;
+
+}  // namespace
+
+struct JetStreamSpool::PutJoin {
+  std::string job_id;
+  Done done;
+  Clock::time_point started;
+  std::atomic<int> left{2};
+  Result<void> local;
+  Result<std::vector<std::uint64_t>> stream = std::vector<std::uint64_t>{};
+};
+
+JetStreamSpool::JetStreamSpool(NatsConnection& nats, const ClusterOptions& options,
+                               store::Spool& local, std::function<bool()> region_answers)
+    : nats_(nats),
+      options_(options),
+      local_(local),
+      region_answers_(std::move(region_answers)),
+      spool_{.site = options.site, .node = options.node, .generation = 1},
+      stream_(spool_stream(options.site)) {}
+
+JetStreamSpool::~JetStreamSpool() {
+  close();
+}
+
+Result<void> JetStreamSpool::start() {
+  registry_id_ = next_registry_id();
+  {
+    std::lock_guard lock(registry_mutex());
+    registry().emplace(registry_id_, this);
+  }
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options_.timeout.count();
+  jo.PublishAsync.MaxPending = 1024;
+  jo.PublishAsync.StallWait = 50;
+  jo.PublishAsync.AckHandler = &on_ack;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast,performance-no-int-to-ptr)
+  jo.PublishAsync.AckHandlerClosure = reinterpret_cast<void*>(registry_id_);
+  if (natsStatus s = natsConnection_JetStream(&js_, nats_.raw(), &jo); s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "cluster spool: JetStream context"));
+  }
+  publisher_ = std::thread([this] { publisher_loop(); });
+  replicator_ = std::thread([this] { replicator_loop(); });
+  for (int i = 0; i < kDeleters; ++i) {
+    deleters_.emplace_back([this] { deleter_loop(); });
+  }
+  logger()->info("cluster: spool {} replicated to stream {} (publish timeout {} ms, {})",
+                 spool_.text(), stream_, options_.publish_timeout.count(),
+                 options_.local_on_quorum_loss ? "local acceptance while the region is away"
+                                               : "refusing what the region does not store");
+  return {};
+}
+
+std::vector<PublishTracker::Part> JetStreamSpool::job_parts(
+    const store::SpoolRecord& record) const {
+  store::SpoolRecord head;
+  head.job_id = record.job_id;
+  head.account = record.account;
+  head.sender = record.sender;
+  head.received_ms = record.received_ms;
+  head.flags = record.flags;
+  head.recipients = record.recipients;
+  std::string head_bytes = store::encode(head);
+  const auto plan = chunk_plan(head_bytes.size() + record.message.size(), record.message.size(),
+                               natsConnection_GetMaxPayload(nats_.raw()));
+  std::vector<PublishTracker::Part> parts;
+  if (plan.chunks == 0) {
+    parts.push_back({.subject = part_subject(spool_, record.job_id, Part::kRecord),
+                     .msg_id = part_msg_id(spool_, record.job_id, Part::kRecord),
+                     .payload = store::encode(record),
+                     .headers = {}});
+    return parts;
+  }
+  parts.reserve(plan.chunks + 1);
+  const std::string_view message = record.message;
+  for (std::size_t i = 0; i < plan.chunks; ++i) {
+    const auto n = static_cast<std::uint32_t>(i);
+    parts.push_back({.subject = part_subject(spool_, record.job_id, Part::kChunk, n),
+                     .msg_id = part_msg_id(spool_, record.job_id, Part::kChunk, n),
+                     .payload = std::string(message.substr(i * plan.chunk_size, plan.chunk_size)),
+                     .headers = {}});
+  }
+  // The record last: a record in the stream means its chunks are there before it.
+  parts.push_back({.subject = part_subject(spool_, record.job_id, Part::kRecord),
+                   .msg_id = part_msg_id(spool_, record.job_id, Part::kRecord),
+                   .payload = std::move(head_bytes),
+                   .headers = {{"Txmail-Chunks", std::to_string(plan.chunks)},
+                               {"Txmail-Size", std::to_string(message.size())},
+                               {"Txmail-Sha256", hex_sha256(message)}}});
+  return parts;
+}
+
+Result<void> JetStreamSpool::publish(const std::string& job_id,
+                                     std::vector<PublishTracker::Part> parts,
+                                     Clock::time_point deadline, PublishTracker::Done done,
+                                     bool while_local_only) {
+  std::lock_guard lock(mutex_);
+  if (while_local_only && !local_only_.contains(job_id)) {
+    return make_error(ErrorCode::kNotFound, "job " + job_id + " left the spool");
+  }
+  auto added = tracker_.add(
+      std::move(parts), deadline,
+      [this, job_id, done = std::move(done)](Result<std::vector<std::uint64_t>> r) {
+        {
+          std::lock_guard done_lock(mutex_);
+          if (auto it = publishing_.find(job_id); it != publishing_.end() && --it->second == 0) {
+            publishing_.erase(it);
+          }
+        }
+        deleter_cv_.notify_all();
+        done(std::move(r));
+      });
+  if (added) {
+    ++publishing_[job_id];
+    publisher_cv_.notify_one();
+  }
+  return added;
+}
+
+void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_) {
+      done(make_error(ErrorCode::kUnavailable, "the spool is closing"));
+      return;
+    }
+  }
+  const bool region = region_answers_();
+  if (!region && !options_.local_on_quorum_loss) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    done(make_error(ErrorCode::kUnavailable,
+                    "the region's quorum does not answer: a job only this node's disk would "
+                    "hold is not accepted ([cluster] on_quorum_loss = \"refuse\")"));
+    return;
+  }
+  auto join = std::make_shared<PutJoin>();
+  join->job_id = record.job_id;
+  join->done = std::move(done);
+  join->started = Clock::now();
+  local_.put(record, [this, join](Result<void> r) {
+    join->local = std::move(r);
+    if (join->left.fetch_sub(1) == 1) {
+      finish_put(join);
+    }
+  });
+  auto stream_done = [this, join](Result<std::vector<std::uint64_t>> r) {
+    join->stream = std::move(r);
+    if (join->left.fetch_sub(1) == 1) {
+      finish_put(join);
+    }
+  };
+  if (!region) {
+    stream_done(make_error(ErrorCode::kUnavailable, "the region's quorum does not answer"));
+    return;
+  }
+  if (auto added = publish(record.job_id, job_parts(record),
+                           join->started + options_.publish_timeout, stream_done);
+      !added) {
+    stream_done(tl::unexpected(added.error()));
+  }
+}
+
+void JetStreamSpool::finish_put(const std::shared_ptr<PutJoin>& join) {
+  if (!join->local) {
+    if (join->stream) {
+      // The region holds what the client is told failed: take it back.
+      std::lock_guard lock(mutex_);
+      deletions_.push_back({.job_id = join->job_id, .erase_local = false, .done = [](auto) {
+                            }});
+      deleter_cv_.notify_one();
+    }
+    join->done(tl::unexpected(join->local.error()));
+    return;
+  }
+  if (join->stream) {
+    replicated_.fetch_add(1, std::memory_order_relaxed);
+    replication_latency_.record(Clock::now() - join->started);
+    join->done({});
+    return;
+  }
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.local_on_quorum_loss) {
+    {
+      std::lock_guard lock(mutex_);
+      local_only_.insert(join->job_id);
+    }
+    replicator_cv_.notify_one();
+    join->done({});
+    return;
+  }
+  // Refused: the local copy goes, and so does anything a lost acknowledgement hid.
+  logger()->warn("cluster: job {} refused: {}", join->job_id, join->stream.error().detail);
+  local_.erase(join->job_id, [](auto) {});
+  {
+    std::lock_guard lock(mutex_);
+    deletions_.push_back({.job_id = join->job_id, .erase_local = false, .done = [](auto) {
+                          }});
+  }
+  deleter_cv_.notify_one();
+  join->done(make_error(ErrorCode::kUnavailable,
+                        "the region did not store the job: " + join->stream.error().detail));
+}
+
+void JetStreamSpool::update_recipients(const std::string& job_id,
+                                       const std::vector<store::SpoolRecipient>& recipients,
+                                       Done done) {
+  local_.update_recipients(job_id, recipients, std::move(done));
+  const std::size_t finals = final_count(recipients);
+  {
+    std::lock_guard lock(mutex_);
+    auto& sent = finals_[job_id];
+    if (finals <= sent) {
+      return;
+    }
+    sent = finals;
+  }
+  std::vector<PublishTracker::Part> parts;
+  parts.push_back(
+      {.subject = part_subject(spool_, job_id, Part::kFinals),
+       .msg_id = part_msg_id(spool_, job_id, Part::kFinals, static_cast<std::uint32_t>(finals)),
+       .payload = store::encode_recipients(recipients),
+       .headers = {}});
+  auto added = publish(job_id, std::move(parts), Clock::now() + kFinalsDeadline,
+                       [job_id](Result<std::vector<std::uint64_t>> r) {
+                         if (!r) {
+                           logger()->warn(
+                               "cluster: the final recipients of job {} did not reach the "
+                               "region ({}); a takeover would try them again",
+                               job_id, r.error().detail);
+                         }
+                       });
+  if (!added && added.error().code != ErrorCode::kConflict) {
+    logger()->warn("cluster: job {}: {}", job_id, added.error().detail);
+  }
+}
+
+void JetStreamSpool::erase(const std::string& job_id, Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    finals_.erase(job_id);
+    local_only_.erase(job_id);
+    deletions_.push_back({.job_id = job_id, .erase_local = true, .done = std::move(done)});
+  }
+  deleter_cv_.notify_one();
+}
+
+Result<std::size_t> JetStreamSpool::scan(const std::function<bool(store::SpoolRecord&&)>& fn,
+                                         const std::function<void(const Error&)>& on_corrupt,
+                                         Messages messages) {
+  std::vector<std::string> seen;
+  auto n = local_.scan(
+      [&fn, &seen](store::SpoolRecord&& r) {
+        seen.push_back(r.job_id);
+        return fn(std::move(r));
+      },
+      on_corrupt, messages);
+  {
+    std::lock_guard lock(mutex_);
+    local_only_.insert(seen.begin(), seen.end());
+  }
+  replicator_cv_.notify_one();
+  return n;
+}
+
+void JetStreamSpool::send(const PublishTracker::Part& part) {
+  natsMsg* msg = nullptr;
+  natsStatus s = natsMsg_Create(&msg, part.subject.c_str(), nullptr, part.payload.data(),
+                                static_cast<int>(part.payload.size()));
+  for (const auto& [name, value] : part.headers) {
+    if (s == NATS_OK) {
+      s = natsMsgHeader_Set(msg, name.c_str(), value.c_str());
+    }
+  }
+  if (s == NATS_OK) {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = options_.timeout.count();  // without it a lost ack stays pending for ever
+    po.MsgId = part.msg_id.c_str();
+    po.ExpectStream = stream_.c_str();
+    s = js_PublishMsgAsync(js_, &msg, &po);
+  }
+  natsMsg_Destroy(msg);  // null once the library took it
+  if (s != NATS_OK) {
+    // Not sent (disconnected; MaxPending reached): the same again later.
+    std::lock_guard lock(mutex_);
+    tracker_.on_error(part.msg_id, PublishTracker::Failure::kTransient, natsStatus_GetText(s),
+                      Clock::now());
+  }
+}
+
+void JetStreamSpool::acknowledged(natsMsg* msg, const jsPubAck* pa, const jsPubAckErr* pae) {
+  const char* id = nullptr;
+  if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK || id == nullptr) {
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (pa != nullptr) {
+      tracker_.on_ack(id, pa->Sequence);
+    } else if (pae != nullptr) {
+      const std::string why =
+          pae->ErrText != nullptr ? std::string(pae->ErrText) : natsStatus_GetText(pae->Err);
+      tracker_.on_error(id,
+                        permanent(pae->ErrCode) ? PublishTracker::Failure::kPermanent
+                                                : PublishTracker::Failure::kTransient,
+                        why, Clock::now());
+    }
+  }
+  publisher_cv_.notify_one();
+}
+
+void JetStreamSpool::publisher_loop() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    const auto now = Clock::now();
+    tracker_.expire(now);
+    auto due = tracker_.due(now);
+    auto completed = tracker_.take_completed();
+    publishing_groups_.store(tracker_.groups(), std::memory_order_relaxed);
+    publishing_bytes_.store(tracker_.bytes(), std::memory_order_relaxed);
+    resends_.store(tracker_.resends(), std::memory_order_relaxed);
+    if (due.empty() && completed.empty()) {
+      if (stopping_ && tracker_.groups() == 0) {
+        return;
+      }
+      const auto wake = tracker_.next_wake();
+      const auto wait = wake ? std::clamp<Clock::duration>(*wake - now, Clock::duration::zero(),
+                                                           std::chrono::seconds(1))
+                             : Clock::duration(std::chrono::seconds(1));
+      publisher_cv_.wait_for(lock, wait);
+      continue;
+    }
+    lock.unlock();
+    for (auto& [done, result] : completed) {
+      done(std::move(result));
+    }
+    for (const auto& part : due) {
+      send(*part);
+    }
+    lock.lock();
+  }
+}
+
+void JetStreamSpool::replicator_loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    std::vector<std::string> batch;
+    if (region_answers_()) {
+      for (const auto& id : local_only_) {
+        if (batch.size() == kReplicateBatch) {
+          break;
+        }
+        if (!replicating_.contains(id)) {
+          batch.push_back(id);
+        }
+      }
+    }
+    if (batch.empty()) {
+      replicator_cv_.wait_for(lock, std::chrono::seconds(1));
+      continue;
+    }
+    replicating_.insert(batch.begin(), batch.end());
+    lock.unlock();
+    auto left = std::make_shared<std::atomic<std::size_t>>(batch.size());
+    for (const auto& id : batch) {
+      auto done = [this, id, left](Result<std::vector<std::uint64_t>> r) {
+        {
+          std::lock_guard done_lock(mutex_);
+          replicating_.erase(id);
+          if (r) {
+            local_only_.erase(id);
+          }
+        }
+        if (left->fetch_sub(1) == 1) {
+          replicator_cv_.notify_one();
+        }
+      };
+      auto record = local_.get(id);
+      if (!record || !*record) {
+        done(std::vector<std::uint64_t>{});  // gone (finished, erased) or unreadable
+        continue;
+      }
+      // Only while it is still to replicate: a job erased meanwhile would stay in the stream.
+      if (auto added =
+              publish(id, job_parts(**record), Clock::now() + options_.publish_timeout, done, true);
+          !added) {
+        done(added.error().code == ErrorCode::kNotFound ? Result<std::vector<std::uint64_t>>{}
+                                                        : tl::unexpected(added.error()));
+      }
+    }
+    lock.lock();
+    // One batch at a time: wait until this one is through before the next.
+    replicator_cv_.wait(lock, [&] { return stopping_ || *left == 0; });
+  }
+}
+
+Result<void> JetStreamSpool::purge(const std::string& job_id) {
+  const std::string filter = job_subject(spool_, job_id) + ".>";
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options_.timeout.count();
+  jo.Stream.Purge.Subject = filter.c_str();
+  auto jerr = static_cast<jsErrCode>(0);
+  if (natsStatus s = js_PurgeStream(js_, stream_.c_str(), &jo, &jerr); s != NATS_OK) {
+    return tl::unexpected(
+        nats_error(s, "cluster spool: removing job " + job_id + " from " + stream_));
+  }
+  return {};
+}
+
+void JetStreamSpool::deleter_loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    const auto now = Clock::now();
+    // The first deletion that may go: its time has come and no part of its job is still on
+    // its way (a part stored after the purge would outlive the job in the stream).
+    auto it = std::find_if(deletions_.begin(), deletions_.end(), [&](const Deletion& d) {
+      return d.not_before <= now && !publishing_.contains(d.job_id);
+    });
+    if (it == deletions_.end()) {
+      deleter_cv_.wait_for(lock, std::chrono::milliseconds(deletions_.empty() ? 1000 : 50));
+      continue;
+    }
+    Deletion d = std::move(*it);
+    deletions_.erase(it);
+    lock.unlock();
+    auto purged = purge(d.job_id);
+    if (purged) {
+      if (d.erase_local) {
+        local_.erase(d.job_id, std::move(d.done));
+      } else {
+        d.done({});
+      }
+      lock.lock();
+      continue;
+    }
+    d.backoff = d.backoff.count() == 0 ? std::chrono::milliseconds(200)
+                                       : std::min(d.backoff * 2, kDeleteBackoffMax);
+    d.not_before = Clock::now() + d.backoff;
+    if (d.backoff == kDeleteBackoffMax) {
+      logger()->warn("{} (trying again)", purged.error().detail);
+    }
+    lock.lock();
+    deletions_.push_back(std::move(d));
+  }
+}
+
+void JetStreamSpool::close() {
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_) {
+      return;
+    }
+    closing_ = true;
+  }
+  // Puts already taken finish (each within publish_timeout); other publishes get as long.
+  if (js_ != nullptr) {
+    std::unique_lock lock(mutex_);
+    const auto until = Clock::now() + options_.publish_timeout;
+    while (tracker_.groups() > 0 && Clock::now() < until) {
+      publisher_cv_.notify_one();
+      replicator_cv_.wait_for(lock, std::chrono::milliseconds(20));
+    }
+    tracker_.expire(Clock::time_point::max());
+    stopping_ = true;
+  } else {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  publisher_cv_.notify_all();
+  replicator_cv_.notify_all();
+  deleter_cv_.notify_all();
+  for (auto* t : {&publisher_, &replicator_}) {
+    if (t->joinable()) {
+      t->join();
+    }
+  }
+  for (auto& t : deleters_) {
+    t.join();
+  }
+  deleters_.clear();
+  {
+    std::lock_guard lock(registry_mutex());
+    registry().erase(registry_id_);
+  }
+  jsCtx_Destroy(js_);
+  js_ = nullptr;
+  std::size_t left = 0;
+  {
+    std::lock_guard lock(mutex_);
+    left = deletions_.size();
+    for (auto& d : deletions_) {
+      if (!d.erase_local) {
+        continue;
+      }
+      // The local copy stays; at the next start the job is found finished and erased again.
+      d.done(make_error(ErrorCode::kUnavailable, "the spool closed before the region answered"));
+    }
+    deletions_.clear();
+  }
+  if (left > 0) {
+    logger()->info("cluster: {} finished jobs wait in the stream until the next start", left);
+  }
+}
+
+ClusterSpoolStats JetStreamSpool::stats() const {
+  ClusterSpoolStats s;
+  s.replicated_jobs = replicated_.load(std::memory_order_relaxed);
+  s.replication_failures = failures_.load(std::memory_order_relaxed);
+  s.publish_resends = resends_.load(std::memory_order_relaxed);
+  s.publishing = publishing_groups_.load(std::memory_order_relaxed);
+  s.publishing_bytes = publishing_bytes_.load(std::memory_order_relaxed);
+  std::lock_guard lock(mutex_);
+  s.local_only_jobs = local_only_.size();
+  s.stream_pending = deletions_.size();
+  return s;
+}
+
+}  // namespace txmail::cluster
