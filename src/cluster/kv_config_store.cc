@@ -29,16 +29,17 @@ struct MsgGuard {
 
 }  // namespace
 
-KvConfigStore::KvConfigStore(NatsConnection& nats, std::string bucket)
-    : nats_(nats), bucket_(std::move(bucket)) {
-  const std::string& domain = nats_.options().home_domain;
+KvConfigStore::KvConfigStore(NatsConnection& nats, std::string bucket, Scope scope)
+    : nats_(nats), bucket_(std::move(bucket)), scope_(scope) {
+  const std::string& domain = scope == Scope::kHome ? nats_.options().home_domain : "";
   subject_prefix_ = (domain.empty() ? "" : "$JS." + domain + ".API.") + "$KV." + bucket_ + ".";
   stream_ = "KV_" + bucket_;
 }
 
 Result<std::unique_ptr<KvConfigStore>> KvConfigStore::open(NatsConnection& nats, std::string bucket,
-                                                           std::chrono::milliseconds initial_wait) {
-  std::unique_ptr<KvConfigStore> s(new KvConfigStore(nats, std::move(bucket)));
+                                                           std::chrono::milliseconds initial_wait,
+                                                           Scope scope) {
+  std::unique_ptr<KvConfigStore> s(new KvConfigStore(nats, std::move(bucket), scope));
   s->thread_ = std::thread([p = s.get()] { p->run(); });
   std::unique_lock lock(s->state_mutex_);
   if (!s->state_cv_.wait_for(lock, initial_wait, [&] { return s->synced_; })) {
@@ -337,7 +338,7 @@ Result<std::uint64_t> KvConfigStore::publish(natsMsg* msg, std::optional<std::ui
   auto jerr = static_cast<jsErrCode>(0);
   if (key_last) {
     jsStreamInfo* si = nullptr;
-    natsStatus s = js_GetStreamInfo(&si, nats_.home_js(), stream_.c_str(), nullptr, &jerr);
+    natsStatus s = js_GetStreamInfo(&si, writer_js(), stream_.c_str(), nullptr, &jerr);
     if (s != NATS_OK) {
       return tl::unexpected(nats_error(s, "config store: the bucket's state"));
     }
@@ -350,7 +351,7 @@ Result<std::uint64_t> KvConfigStore::publish(natsMsg* msg, std::optional<std::ui
     }
   }
   jsPubAck* ack = nullptr;
-  const natsStatus s = js_PublishMsg(&ack, nats_.home_js(), msg, &po, &jerr);
+  const natsStatus s = js_PublishMsg(&ack, writer_js(), msg, &po, &jerr);
   if (s != NATS_OK) {
     if (jerr == kWrongLastSequence) {
       return make_error(ErrorCode::kConflict, "wrong last sequence");
@@ -366,7 +367,7 @@ Result<KvConfigStore::LastChange> KvConfigStore::last_change(const std::string& 
   natsMsg* m = nullptr;
   auto jerr = static_cast<jsErrCode>(0);
   const natsStatus s =
-      js_GetLastMsg(&m, nats_.home_js(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
+      js_GetLastMsg(&m, writer_js(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
   if (s == NATS_NOT_FOUND) {
     return LastChange{false, 0};
   }
@@ -378,6 +379,14 @@ Result<KvConfigStore::LastChange> KvConfigStore::last_change(const std::string& 
   LastChange c{!deleted, natsMsg_GetSequence(m)};
   natsMsg_Destroy(m);
   return c;
+}
+
+Result<std::uint64_t> KvConfigStore::fresh_revision(std::string_view key) {
+  auto last = last_change("$KV." + bucket_ + "." + encode_key(key));
+  if (!last) {
+    return tl::unexpected(last.error());
+  }
+  return last->present ? last->revision : 0;
 }
 
 std::uint64_t KvConfigStore::watch(std::string prefix, WatchFn fn) {

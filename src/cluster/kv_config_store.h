@@ -30,10 +30,15 @@ namespace txmail::cluster {
 
 class KvConfigStore final : public store::ConfigStore {
  public:
+  // Where a bucket's writes go: the home domain's (configuration, written once for every
+  // region) or this region's own (heartbeats and spool owners, which stay in their region).
+  enum class Scope : std::uint8_t { kHome, kRegion };
+
   // Binds the bucket (made by `txmail cluster init`) and waits up to `initial_wait` for the
   // first complete snapshot.
   static Result<std::unique_ptr<KvConfigStore>> open(NatsConnection& nats, std::string bucket,
-                                                     std::chrono::milliseconds initial_wait);
+                                                     std::chrono::milliseconds initial_wait,
+                                                     Scope scope = Scope::kHome);
   ~KvConfigStore() override;
   KvConfigStore(const KvConfigStore&) = delete;
   KvConfigStore& operator=(const KvConfigStore&) = delete;
@@ -48,6 +53,10 @@ class KvConfigStore final : public store::ConfigStore {
   std::uint64_t watch(std::string prefix, WatchFn fn) override;
   void unwatch(std::uint64_t id) override;
 
+  // A key's revision as the stream's leader has it now (0: no value), never from the
+  // snapshot: a lease is confirmed with it, because the watch may lag behind a claim.
+  Result<std::uint64_t> fresh_revision(std::string_view key);
+
   std::size_t size() const;
   // The highest revision this node has seen (its own writes and the watch).
   std::uint64_t revision() const;
@@ -60,7 +69,9 @@ class KvConfigStore final : public store::ConfigStore {
     std::uint64_t revision = 0;
   };
 
-  KvConfigStore(NatsConnection& nats, std::string bucket);
+  KvConfigStore(NatsConnection& nats, std::string bucket, Scope scope);
+
+  jsCtx* writer_js() { return scope_ == Scope::kHome ? nats_.home_js() : nats_.js(); }
 
   void run();
   // One watch from its start to its end (error, reconnection, stop).
@@ -84,6 +95,7 @@ class KvConfigStore final : public store::ConfigStore {
 
   NatsConnection& nats_;
   const std::string bucket_;
+  const Scope scope_;
   std::string subject_prefix_;  // "$KV.<bucket>." (with the home domain's API prefix)
   std::string stream_;          // "KV_<bucket>"
 

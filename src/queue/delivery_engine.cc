@@ -109,6 +109,27 @@ void DeliveryEngine::submit(store::SpoolRecord& record) {
   });
 }
 
+void DeliveryEngine::adopt(std::vector<store::SpoolRecord> records) {
+  asio::post(io_, [this, records = std::move(records)] {
+    for (const auto& r : records) {
+      add_job(r, nullptr);
+    }
+    logger()->info("delivery: {} jobs taken over", records.size());
+  });
+}
+
+void DeliveryEngine::forget(const JobKey& job) {
+  const auto it = jobs_.find(job);
+  if (it == jobs_.end()) {
+    return;
+  }
+  logger()->info("job={} left to the node that took this spool over", job_id_of(job));
+  drop_fresh(job);
+  envelopes_.release(it->second.envelope);
+  jobs_.erase(it);
+  queued_jobs_.store(jobs_.size(), std::memory_order_relaxed);
+}
+
 void DeliveryEngine::drop_fresh(const JobKey& job) {
   const auto it = fresh_.find(job);
   if (it != fresh_.end()) {
@@ -263,7 +284,10 @@ awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
     // Due units are routed at most max_dns_lookups at a time: a million due units to a
     // million domains do not become a million lookups and coroutines at once. A routing that
     // ends wakes this loop (dispatch), so the rest follow without polling.
-    while (!heap.empty() && heap.front().due_ms <= now && !self->stopping_
+    // Nothing is routed while the spool may not be delivered from (cluster mode: the lease
+    // lapsed); the loop looks again every 250 ms.
+    const bool may_deliver = self->spool_.may_deliver();
+    while (may_deliver && !heap.empty() && heap.front().due_ms <= now && !self->stopping_
            && self->routing_ < self->options_.max_dns_lookups) {
       std::pop_heap(heap.begin(), heap.end(), kLater);
       Unit unit = std::move(heap.back().unit);
@@ -276,7 +300,8 @@ awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
       self->sweep_ready_queues(now);
     }
     const bool blocked = !heap.empty() && heap.front().due_ms <= now;  // by max_dns_lookups
-    const auto wait = heap.empty() || blocked
+    const auto wait = !may_deliver ? std::chrono::milliseconds(250)
+                      : heap.empty() || blocked
                           ? std::chrono::milliseconds(60'000)
                           : std::chrono::milliseconds(heap.front().due_ms - now);
     self->wake_.expires_after(

@@ -80,6 +80,10 @@ class DeliveryEngine {
   // thread that starts it. (A million posted copies would cost more memory than the jobs.)
   void restore(const store::SpoolRecord& record) { add_job(record, nullptr); }
 
+  // Jobs taken over from another node's spool (cluster mode), added at run time: their
+  // recipients already final are skipped, and no acceptance event is written. Any thread.
+  void adopt(std::vector<store::SpoolRecord> records);
+
   // New egress sources, pools and routes (this site's part); any thread. Jobs routed from
   // now on use them; connections open on an old source finish with it.
   void reconfigure(EgressSettings settings);
@@ -206,6 +210,8 @@ class DeliveryEngine {
   static constexpr std::size_t kFreshBytes = 64 << 20;
   static constexpr std::size_t kFreshMin = 16 << 10;
   void drop_fresh(const JobKey& job);
+  // The job leaves the queue without a spool write or an event: another node delivers it now.
+  void forget(const JobKey& job);
 
   // delivery_engine.cc: intake and scheduling
   void add_job(const store::SpoolRecord& record, std::shared_ptr<const std::string> message);

@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/ids.h"
@@ -136,6 +138,53 @@ class SlowResolver final : public dns::Resolver {
   Clock::duration delay_;
 };
 
+// The spool as cluster mode shows it to the engine: the lease and the jobs taken away are
+// switches the test sets.
+class GatedSpool final : public store::Spool {
+ public:
+  explicit GatedSpool(store::Spool& inner) : inner_(inner) {}
+
+  void put(const store::SpoolRecord& r, Done done) override { inner_.put(r, std::move(done)); }
+
+  void update_recipients(const std::string& id, const std::vector<store::SpoolRecipient>& rcpts,
+                         Done done) override {
+    ++writes;
+    inner_.update_recipients(id, rcpts, std::move(done));
+  }
+
+  void erase(const std::string& id, Done done) override {
+    ++writes;
+    inner_.erase(id, std::move(done));
+  }
+
+  Result<std::optional<store::SpoolRecord>> get(const std::string& id) override {
+    return inner_.get(id);
+  }
+
+  Result<std::size_t> scan(const std::function<bool(store::SpoolRecord&&)>& fn,
+                           const std::function<void(const Error&)>& on_corrupt,
+                           Messages messages) override {
+    return inner_.scan(fn, on_corrupt, messages);
+  }
+
+  void close() override {}
+
+  bool may_deliver() const override { return lease.load(); }
+
+  bool owns(const std::string& id) const override {
+    std::lock_guard lock(mutex);
+    return !taken.contains(id);
+  }
+
+  std::atomic<bool> lease{true};
+  mutable std::mutex mutex;
+  std::set<std::string> taken;  // under mutex
+  std::atomic<int> writes{0};
+
+ private:
+  store::Spool& inner_;
+};
+
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -146,6 +195,7 @@ class EngineTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     spool_ =
         std::move(*store::RocksSpool::open(dir_.string(), store::RocksSpool::Mode::kReadWrite));
+    gate_ = std::make_unique<GatedSpool>(*spool_);
     options_.tls = smtp::TlsMode::kDisabled;
     options_.client.connect_timeout = 2s;
     options_.client.greeting_timeout = 2s;
@@ -170,6 +220,7 @@ class EngineTest : public ::testing::Test {
     mxs_.clear();
     io_.restart();
     io_.poll();
+    gate_.reset();
     spool_->close();
     spool_.reset();
     workers_.join();
@@ -190,11 +241,11 @@ class EngineTest : public ::testing::Test {
   // `recover`: the schedule is rebuilt from the spool first, as a node does at start.
   void start(dns::Resolver* resolver = nullptr, bool recover = false) {
     engine_ = std::make_unique<DeliveryEngine>(
-        io_, options_, "engine.test", *spool_, resolver != nullptr ? *resolver : fake_, workers_,
+        io_, options_, "engine.test", *gate_, resolver != nullptr ? *resolver : fake_, workers_,
         std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client), nullptr,
         [this](const Outcome& o) { outcomes_[o.recipient].push_back(o.kind); });
     if (recover) {
-      recover_from_spool(*spool_, *engine_);
+      recover_from_spool(*gate_, *engine_);
     }
     engine_->start();
   }
@@ -257,6 +308,7 @@ class EngineTest : public ::testing::Test {
   asio::thread_pool workers_{1};
   std::filesystem::path dir_;
   std::unique_ptr<store::RocksSpool> spool_;
+  std::unique_ptr<GatedSpool> gate_;  // what the engine sees of spool_
   dns::FakeResolver fake_;
   DeliveryOptions options_;
   std::unique_ptr<DeliveryEngine> engine_;
@@ -428,6 +480,84 @@ TEST_F(EngineTest, RecoveryResumesEachRecipientFromItsState) {
       << "the recipient due later was not sent when its time came";
   EXPECT_EQ(a.rcpts, (std::vector<std::string>{"RCPT TO:<now@a.test>", "RCPT TO:<later@b.test>"}));
   EXPECT_FALSE(outcomes_.contains("done@a.test"));
+}
+
+// Cluster mode: jobs taken over from another node join the running engine; recipients already
+// final there are not sent again, and a job with none left leaves the spool.
+TEST_F(EngineTest, AdoptedJobsJoinTheRunningQueue) {
+  TestMx& a = mx();
+  route("a.test", a);
+  start();
+  const std::int64_t now = now_ms();
+  using store::RecipientStatus;
+  store::SpoolRecord open;
+  open.job_id = new_job_id();
+  open.account = "acct";
+  open.received_ms = now - 60'000;
+  open.message = "Subject: t\r\n\r\nhello\r\n";
+  open.recipients = {
+      {"sent@a.test", mail_id_of(open.job_id, 0, 0), RecipientStatus::kDelivered, 1, 0},
+      {"left@a.test", mail_id_of(open.job_id, 0, 1), RecipientStatus::kQueued, 0, now}};
+  store::SpoolRecord finished = open;
+  finished.job_id = new_job_id();
+  finished.recipients.resize(1);
+  put(open);
+  put(finished);
+  engine_->adopt({open, finished});
+  ASSERT_TRUE(run_until([&] { return delivered("left@a.test"); }, 5s));
+  EXPECT_EQ(a.rcpts, std::vector<std::string>{"RCPT TO:<left@a.test>"});
+  ASSERT_TRUE(run_until([&] { return !spool_->get(finished.job_id)->has_value(); }, 5s))
+      << "a job adopted with every recipient final stayed in the spool";
+  EXPECT_FALSE(outcomes_.contains("sent@a.test"));
+}
+
+// A job another node took over is dropped at its next attempt: nothing sent, no event, no
+// spool write (the spool is the new owner's business).
+TEST_F(EngineTest, AJobTakenOverIsDroppedWithoutAnEvent) {
+  TestMx& a = mx();
+  route("a.test", a);
+  gate_->lease = false;  // hold it until it is taken
+  start();
+  send("gone@a.test");
+  settle();
+  ASSERT_EQ(engine_->queued_jobs(), 1U);
+  std::string job;
+  (void)spool_->scan(
+      [&](store::SpoolRecord&& r) {
+        job = r.job_id;
+        return false;
+      },
+      [](const Error&) {}, store::Spool::Messages::kEnvelopes);
+  ASSERT_FALSE(job.empty());
+  {
+    std::lock_guard lock(gate_->mutex);
+    gate_->taken.insert(job);
+  }
+  const int writes = gate_->writes.load();
+  gate_->lease = true;
+  ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 5s));
+  settle();
+  EXPECT_TRUE(a.rcpts.empty());
+  EXPECT_FALSE(outcomes_.contains("gone@a.test"));
+  EXPECT_EQ(gate_->writes.load(), writes);
+  EXPECT_TRUE(spool_->get(job)->has_value()) << "the engine erased a job it no longer owns";
+}
+
+// While the lease is not confirmed nothing is sent and no attempt is counted; once it is, the
+// job goes out.
+TEST_F(EngineTest, NothingIsSentWhileTheLeaseIsNotConfirmed) {
+  TestMx& a = mx();
+  route("a.test", a);
+  gate_->lease = false;
+  start();
+  send("wait@a.test");
+  Clock::advance(std::chrono::minutes(5));
+  settle();
+  EXPECT_TRUE(a.rcpts.empty());
+  EXPECT_FALSE(outcomes_.contains("wait@a.test"));
+  gate_->lease = true;
+  ASSERT_TRUE(run_until([&] { return delivered("wait@a.test"); }, 5s));
+  EXPECT_EQ(outcomes_["wait@a.test"].size(), 1U) << "a deferral was counted while waiting";
 }
 
 // A recipient answered 4xx is tried again when its retry time comes, and once the message is

@@ -327,6 +327,16 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq, bool& opening) {
 awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session,
                                              Unit unit) {
   const std::string job_id = job_id_of(unit.job);
+  // Cluster mode: a job another node took over is dropped; while the lease is not confirmed
+  // the unit waits (no attempt is counted).
+  if (!spool_.owns(job_id)) {
+    forget(unit.job);
+    co_return true;
+  }
+  if (!spool_.may_deliver()) {
+    schedule(std::move(unit), now_ms() + 1000);  // the job keeps this unit in flight
+    co_return true;
+  }
   auto loaded = co_await load(unit);
   const auto job_it = jobs_.find(unit.job);
   if (job_it == jobs_.end()) {

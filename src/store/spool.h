@@ -59,6 +59,14 @@ class Spool {
 
   // False while new jobs are refused for want of disk space (/readyz). Any thread.
   virtual bool accepting() const { return true; }
+
+  // Cluster mode (issue site-2). may_deliver(): false while this node cannot be sure it still
+  // owns its spool (its lease lapsed: the region has not confirmed it lately); delivery waits.
+  // owns(): false once another node took the job over (this node was fenced); the job is
+  // dropped from the queue without an event. Any thread, cheap.
+  virtual bool may_deliver() const { return true; }
+
+  virtual bool owns(const std::string& /*job_id*/) const { return true; }
 };
 
 }  // namespace txmail::store
