@@ -121,6 +121,7 @@ const std::map<std::string, Kind>& schema() {
       {"cluster.timeout", Kind::kString},
       {"cluster.sites", Kind::kStringArray},
       {"cluster.publish_timeout", Kind::kString},
+      {"cluster.node_timeout", Kind::kString},
       {"notifications.allow_private_targets", Kind::kBoolean},
       {"notifications.retry_schedule", Kind::kStringArray},
       {"notifications.per_endpoint_connections", Kind::kInteger},

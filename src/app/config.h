@@ -54,6 +54,9 @@ struct ClusterConfig {
   std::vector<std::string> sites;
   // How long an accepted job may wait for the region to store it (then SMTP 451 / REST 503).
   std::chrono::milliseconds publish_timeout = std::chrono::seconds(10);
+  // A node silent this long is dead and its spool taken over; a node delivers only while the
+  // region confirmed it within half of it.
+  std::chrono::milliseconds node_timeout = std::chrono::seconds(10);
 
   bool enabled() const { return !nats.empty(); }
 };

@@ -62,6 +62,12 @@ Result<void> read_cluster(const toml::table& t, Config& c) {
   if (k.publish_timeout < std::chrono::seconds(1) || k.publish_timeout > std::chrono::seconds(60)) {
     return bad("cluster.publish_timeout", "must be from 1s to 60s");
   }
+  if (auto r = read_duration(t, "cluster.node_timeout", k.node_timeout); !r) {
+    return r;
+  }
+  if (k.node_timeout < std::chrono::seconds(3) || k.node_timeout > std::chrono::minutes(5)) {
+    return bad("cluster.node_timeout", "must be from 3s to 5m");
+  }
   if (const auto* list = t.at_path("cluster.sites").as_array()) {
     for (const auto& node : *list) {
       const std::string site = *node.value<std::string>();

@@ -96,6 +96,7 @@ TEST(Config, ErrorsNameTheKey) {
       {kClusterNode + kClusterKeys + "sites = [\"a\", \"a\"]\n", "cluster.sites:"},
       {kClusterNode + kClusterKeys + "sites = [\"a\", \"b.c\"]\n", "cluster.sites:"},
       {kClusterNode + kClusterKeys + "publish_timeout = \"90s\"\n", "cluster.publish_timeout:"},
+      {kClusterNode + kClusterKeys + "node_timeout = \"1s\"\n", "cluster.node_timeout:"},
       {kClusterNode + kClusterKeys + "publish_timeout = \"500ms\"\n", "cluster.publish_timeout:"},
       {kClusterNode + kClusterKeys + "credentials = \"/nonexistent/creds\"\n",
        "cluster.credentials:"},
@@ -134,6 +135,7 @@ TEST(Config, ClusterMode) {
   EXPECT_FALSE(c->cluster.refuse_on_quorum_loss);
   EXPECT_EQ(c->cluster.sites, std::vector<std::string>{"a"}) << "default: this node's site";
   EXPECT_EQ(c->cluster.publish_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c->cluster.node_timeout, std::chrono::seconds(10));
   // This node (site a) sends from site a's source only; every site's are published.
   ASSERT_EQ(c->delivery.sources.size(), 1U);
   EXPECT_EQ(c->delivery.sources[0].name, "a1");

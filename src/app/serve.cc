@@ -220,7 +220,7 @@ int serve(const Config& config) {
   std::unique_ptr<cluster::ClusterSpool> cluster_spool;
   store::Spool* jobs_spool = spool->get();
   if (auto* node = backend->cluster_node(); node != nullptr) {
-    auto replicated = node->open_spool(**spool);
+    auto replicated = node->open_spool(**spool, config.data_dir);
     if (!replicated) {
       return fail(config, replicated.error().detail);
     }
@@ -293,6 +293,13 @@ int serve(const Config& config) {
     }
   }
   queue::recover_from_spool(*jobs_spool, delivery);
+  if (cluster_spool) {
+    // Takeovers begin once the node's own jobs are in the queue.
+    cluster_spool->start(
+        cluster::SpoolHooks{.adopt = [&delivery](std::vector<store::SpoolRecord> records) {
+          delivery.adopt(std::move(records));
+        }});
+  }
   // The intake policy on recipients, shared with REST; suppression renewals on the workers.
   tenancy::RecipientPolicy recipient_policy(
       suppressions->get(),

@@ -21,6 +21,7 @@ Result<cluster::ClusterOptions> cluster_options(const Config& config) {
   o.timeout = k.timeout;
   o.sites = k.sites;
   o.publish_timeout = k.publish_timeout;
+  o.node_timeout = k.node_timeout;
   o.local_on_quorum_loss = !k.refuse_on_quorum_loss;
   if (!k.credentials.empty()) {
     // A NATS credentials file (a user JWT and its NKey seed), or one line "user:password".

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@ namespace txmail::cluster {
 
 inline constexpr const char* kConfigBucket = "txmail_config";  // accounts, domains, keys, ...
 inline constexpr const char* kNodesBucket = "txmail_nodes";    // heartbeats of serving nodes
+inline constexpr const char* kSpoolsBucket = "txmail_spools";  // who owns each node's spool
 // The spool streams' duplicate window: longer than any resend of one job (publish_timeout is
 // at most 60 s), so a job sent again is stored once.
 inline constexpr std::chrono::seconds kSpoolDuplicates{120};
@@ -45,6 +47,9 @@ struct ClusterOptions {
   std::chrono::milliseconds timeout = std::chrono::seconds(5);         // each request
   std::chrono::milliseconds start_timeout = std::chrono::seconds(30);  // the first snapshot
   bool heartbeat = true;  // false for a command that reads or writes configuration and exits
+  // A node whose heartbeat has not changed for this long is dead: its spool is taken over. A
+  // node delivers only while the region confirmed its ownership within half of it (its lease).
+  std::chrono::milliseconds node_timeout = std::chrono::seconds(10);
   // How long a job may wait for the region to store it before intake gives up on it.
   std::chrono::milliseconds publish_timeout = std::chrono::seconds(10);
   // on_quorum_loss = "local": acknowledge on the local sync alone while the region does not
@@ -54,6 +59,11 @@ struct ClusterOptions {
 
 // What the replicated spool has done (any thread, cheap; for /metrics and status).
 struct ClusterSpoolStats {
+  std::uint64_t takeovers = 0;             // spools claimed from a dead node (counter)
+  std::uint64_t adopted_jobs = 0;          // jobs taken over (counter)
+  std::uint64_t fenced = 0;                // times this node found its spool taken (counter)
+  std::uint64_t spools_held = 0;           // its own generation plus those taken over
+  bool lease = false;                      // may deliver now
   std::uint64_t replicated_jobs = 0;       // puts the region stored (counter)
   std::uint64_t publish_resends = 0;       // parts sent again after a timeout (counter)
   std::uint64_t replication_failures = 0;  // puts the region did not store in time (counter)
@@ -63,12 +73,27 @@ struct ClusterSpoolStats {
   std::uint64_t publishing_bytes = 0;
 };
 
+// What the replicated spool asks of the delivery engine.
+struct SpoolHooks {
+  // Jobs taken over from another node (their recipients already final are marked so).
+  std::function<void(std::vector<store::SpoolRecord>)> adopt;
+};
+
 // The cluster spool (issue site-2): the node's local spool, synced as in embedded mode, plus
 // the stream TXMAIL_SPOOL_<site>, R3 across the region's sites. A put completes when both hold
 // the job; recipients that become final are published too; a finished job leaves the stream
 // before it leaves the local disk. The local spool must outlive it.
+//
+// Ownership: the node's jobs go to a generation of its spool, <site>/<node>/<n>, owned through
+// a key of the spools bucket changed only by compare-and-set (its revision is the fencing
+// token). When a node's heartbeat stops for node_timeout, one node of the region claims its
+// spool, rebuilds the jobs from the stream and delivers the recipients not yet final. A node
+// that finds its generation claimed stops delivering it, keeps only what the region never
+// had, and goes on with a new generation.
 class ClusterSpool : public store::Spool {
  public:
+  // After recovery (the delivery engine has the local jobs): takeovers may start.
+  virtual void start(SpoolHooks hooks) = 0;
   virtual ClusterSpoolStats stats() const = 0;
   // From put to the region's acknowledgement of every part.
   virtual const Histogram& replication_latency() const = 0;
@@ -93,8 +118,10 @@ class ClusterNode {
   // Stops the heartbeat and removes this node's entry (a clean shutdown).
   void leave();
 
-  // The replicated spool over `local` (see ClusterSpool).
-  Result<std::unique_ptr<ClusterSpool>> open_spool(store::Spool& local);
+  // The replicated spool over `local` (see ClusterSpool); `data_dir` keeps which generation
+  // this node writes. A node fenced while it was away reconciles its local jobs here.
+  Result<std::unique_ptr<ClusterSpool>> open_spool(store::Spool& local,
+                                                   const std::string& data_dir);
 
   struct Impl;
 
@@ -113,6 +140,13 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
 Result<std::string> status_json(const ClusterOptions& options);
 // The same for people.
 std::string status_text(const std::string& text);
+
+// `txmail cluster takeover NODE`: every spool NODE owns goes to `to` (by compare-and-set), which
+// adopts it within a second. Refused while NODE heartbeats unless `force` (a live node is
+// fenced and stops delivering within its lease), and when `to` does not heartbeat. One line
+// per spool moved.
+Result<std::vector<std::string>> takeover(const ClusterOptions& options, const std::string& node,
+                                          const std::string& to, bool force);
 
 // `txmail cluster keygen FILE`: a new cluster master key, mode 0600; refuses to overwrite.
 Result<void> keygen(const std::string& path);

@@ -32,6 +32,8 @@ struct ClusterNode::Impl {
   std::unique_ptr<NatsConnection> nats;
   std::unique_ptr<KvConfigStore> config;
   std::atomic<std::int64_t> last_answer_ms{0};  // steady clock, the last heartbeat stored
+  std::mutex spool_mutex;
+  std::string spool_status;  // what the spool says of itself in the heartbeat (JSON)
   std::int64_t started_ms = 0;
   std::mutex mutex;
   std::condition_variable cv;
@@ -53,6 +55,18 @@ struct ClusterNode::Impl {
                           {"region", options.region},
                           {"server", nats->connected_url()},
                           {"ts", now_ms()}};
+    {
+      std::lock_guard lock(spool_mutex);
+      if (!spool_status.empty()) {
+        boost::system::error_code ec;
+        auto v = boost::json::parse(spool_status, ec);
+        if (!ec && v.is_object()) {
+          for (const auto& [k, x] : v.as_object()) {
+            o[k] = x;
+          }
+        }
+      }
+    }
     const std::string body = boost::json::serialize(o);
     const std::string subject = std::string("$KV.") + kNodesBucket + "." + encode_key(options.node);
     jsPubOptions po;
@@ -172,11 +186,23 @@ void ClusterNode::leave() {
   }
 }
 
-Result<std::unique_ptr<ClusterSpool>> ClusterNode::open_spool(store::Spool& local) {
-  auto spool = std::make_unique<JetStreamSpool>(*impl_->nats, impl_->options, local,
-                                                [this] { return !unready_reason(); });
-  if (auto started = spool->start(); !started) {
-    return tl::unexpected(started.error());
+Result<std::unique_ptr<ClusterSpool>> ClusterNode::open_spool(store::Spool& local,
+                                                              const std::string& data_dir) {
+  Impl* impl = impl_.get();
+  auto spool = std::make_unique<JetStreamSpool>(
+      SpoolContext{.nats = *impl->nats,
+                   .options = impl->options,
+                   .local = local,
+                   .data_dir = data_dir,
+                   .region_answers = [this] { return !unready_reason(); },
+                   .last_beat_ms = [impl] { return impl->last_answer_ms.load(); },
+                   .announce =
+                       [impl](std::string status) {
+                         std::lock_guard lock(impl->spool_mutex);
+                         impl->spool_status = std::move(status);
+                       }});
+  if (auto opened = spool->open(); !opened) {
+    return tl::unexpected(opened.error());
   }
   return spool;
 }

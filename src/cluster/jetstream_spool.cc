@@ -78,6 +78,7 @@ constexpr int kDeleters = 2;
 
 struct JetStreamSpool::PutJoin {
   std::string job_id;
+  SpoolId spool;
   Done done;
   Clock::time_point started;
   std::atomic<int> left{2};
@@ -85,20 +86,40 @@ struct JetStreamSpool::PutJoin {
   Result<std::vector<std::uint64_t>> stream = std::vector<std::uint64_t>{};
 };
 
-JetStreamSpool::JetStreamSpool(NatsConnection& nats, const ClusterOptions& options,
-                               store::Spool& local, std::function<bool()> region_answers)
-    : nats_(nats),
-      options_(options),
-      local_(local),
-      region_answers_(std::move(region_answers)),
-      spool_{.site = options.site, .node = options.node, .generation = 1},
-      stream_(spool_stream(options.site)) {}
+JetStreamSpool::JetStreamSpool(SpoolContext context)
+    : ctx_(std::move(context)),
+      options_(ctx_.options),
+      local_(ctx_.local),
+      stream_(spool_stream(ctx_.options.site)),
+      intake_{.site = ctx_.options.site, .node = ctx_.options.node, .generation = 0},
+      liveness_(Clock::now()) {}
 
 JetStreamSpool::~JetStreamSpool() {
   close();
 }
 
-Result<void> JetStreamSpool::start() {
+SpoolId JetStreamSpool::intake() const {
+  std::lock_guard lock(mutex_);
+  return intake_;
+}
+
+std::string JetStreamSpool::spool_id() const {
+  return intake().text();
+}
+
+bool JetStreamSpool::may_deliver() const {
+  const auto now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count();
+  return !reconciling_.load() && now < lease_until_ms_.load();
+}
+
+bool JetStreamSpool::owns(const std::string& job_id) const {
+  std::lock_guard lock(mutex_);
+  return !fenced_jobs_.contains(job_id);
+}
+
+Result<void> JetStreamSpool::open() {
   registry_id_ = next_registry_id();
   {
     std::lock_guard lock(registry_mutex());
@@ -112,23 +133,27 @@ Result<void> JetStreamSpool::start() {
   jo.PublishAsync.AckHandler = &on_ack;
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast,performance-no-int-to-ptr)
   jo.PublishAsync.AckHandlerClosure = reinterpret_cast<void*>(registry_id_);
-  if (natsStatus s = natsConnection_JetStream(&js_, nats_.raw(), &jo); s != NATS_OK) {
+  if (natsStatus s = natsConnection_JetStream(&js_, ctx_.nats.raw(), &jo); s != NATS_OK) {
     return tl::unexpected(nats_error(s, "cluster spool: JetStream context"));
   }
   publisher_ = std::thread([this] { publisher_loop(); });
+  deleters_.emplace_back([this] { deleter_loop(); });
+  if (auto owned = open_ownership(); !owned) {
+    return owned;
+  }
   replicator_ = std::thread([this] { replicator_loop(); });
-  for (int i = 0; i < kDeleters; ++i) {
+  for (int i = 1; i < kDeleters; ++i) {
     deleters_.emplace_back([this] { deleter_loop(); });
   }
   logger()->info("cluster: spool {} replicated to stream {} (publish timeout {} ms, {})",
-                 spool_.text(), stream_, options_.publish_timeout.count(),
+                 intake().text(), stream_, options_.publish_timeout.count(),
                  options_.local_on_quorum_loss ? "local acceptance while the region is away"
                                                : "refusing what the region does not store");
   return {};
 }
 
 std::vector<PublishTracker::Part> JetStreamSpool::job_parts(
-    const store::SpoolRecord& record) const {
+    const SpoolId& spool, const store::SpoolRecord& record) const {
   store::SpoolRecord head;
   head.job_id = record.job_id;
   head.account = record.account;
@@ -138,11 +163,11 @@ std::vector<PublishTracker::Part> JetStreamSpool::job_parts(
   head.recipients = record.recipients;
   std::string head_bytes = store::encode(head);
   const auto plan = chunk_plan(head_bytes.size() + record.message.size(), record.message.size(),
-                               natsConnection_GetMaxPayload(nats_.raw()));
+                               natsConnection_GetMaxPayload(ctx_.nats.raw()));
   std::vector<PublishTracker::Part> parts;
   if (plan.chunks == 0) {
-    parts.push_back({.subject = part_subject(spool_, record.job_id, Part::kRecord),
-                     .msg_id = part_msg_id(spool_, record.job_id, Part::kRecord),
+    parts.push_back({.subject = part_subject(spool, record.job_id, Part::kRecord),
+                     .msg_id = part_msg_id(spool, record.job_id, Part::kRecord),
                      .payload = store::encode(record),
                      .headers = {}});
     return parts;
@@ -151,14 +176,14 @@ std::vector<PublishTracker::Part> JetStreamSpool::job_parts(
   const std::string_view message = record.message;
   for (std::size_t i = 0; i < plan.chunks; ++i) {
     const auto n = static_cast<std::uint32_t>(i);
-    parts.push_back({.subject = part_subject(spool_, record.job_id, Part::kChunk, n),
-                     .msg_id = part_msg_id(spool_, record.job_id, Part::kChunk, n),
+    parts.push_back({.subject = part_subject(spool, record.job_id, Part::kChunk, n),
+                     .msg_id = part_msg_id(spool, record.job_id, Part::kChunk, n),
                      .payload = std::string(message.substr(i * plan.chunk_size, plan.chunk_size)),
                      .headers = {}});
   }
   // The record last: a record in the stream means its chunks are there before it.
-  parts.push_back({.subject = part_subject(spool_, record.job_id, Part::kRecord),
-                   .msg_id = part_msg_id(spool_, record.job_id, Part::kRecord),
+  parts.push_back({.subject = part_subject(spool, record.job_id, Part::kRecord),
+                   .msg_id = part_msg_id(spool, record.job_id, Part::kRecord),
                    .payload = std::move(head_bytes),
                    .headers = {{"Txmail-Chunks", std::to_string(plan.chunks)},
                                {"Txmail-Size", std::to_string(message.size())},
@@ -201,7 +226,7 @@ void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
       return;
     }
   }
-  const bool region = region_answers_();
+  const bool region = ctx_.region_answers();
   if (!region && !options_.local_on_quorum_loss) {
     failures_.fetch_add(1, std::memory_order_relaxed);
     done(make_error(ErrorCode::kUnavailable,
@@ -209,8 +234,15 @@ void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
                     "hold is not accepted ([cluster] on_quorum_loss = \"refuse\")"));
     return;
   }
+  SpoolId spool;
+  {
+    std::lock_guard lock(mutex_);
+    local_jobs_.insert(record.job_id);
+    spool = intake_;
+  }
   auto join = std::make_shared<PutJoin>();
   join->job_id = record.job_id;
+  join->spool = spool;
   join->done = std::move(done);
   join->started = Clock::now();
   local_.put(record, [this, join](Result<void> r) {
@@ -229,7 +261,7 @@ void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
     stream_done(make_error(ErrorCode::kUnavailable, "the region's quorum does not answer"));
     return;
   }
-  if (auto added = publish(record.job_id, job_parts(record),
+  if (auto added = publish(record.job_id, job_parts(spool, record),
                            join->started + options_.publish_timeout, stream_done);
       !added) {
     stream_done(tl::unexpected(added.error()));
@@ -241,8 +273,12 @@ void JetStreamSpool::finish_put(const std::shared_ptr<PutJoin>& join) {
     if (join->stream) {
       // The region holds what the client is told failed: take it back.
       std::lock_guard lock(mutex_);
-      deletions_.push_back({.job_id = join->job_id, .erase_local = false, .done = [](auto) {
+      deletions_.push_back({.job_id = join->job_id,
+                            .spool = join->spool,
+                            .what = Deletion::What::kStreamOnly,
+                            .done = [](auto) {
                             }});
+      local_jobs_.erase(join->job_id);
       deleter_cv_.notify_one();
     }
     join->done(tl::unexpected(join->local.error()));
@@ -269,8 +305,12 @@ void JetStreamSpool::finish_put(const std::shared_ptr<PutJoin>& join) {
   local_.erase(join->job_id, [](auto) {});
   {
     std::lock_guard lock(mutex_);
-    deletions_.push_back({.job_id = join->job_id, .erase_local = false, .done = [](auto) {
+    deletions_.push_back({.job_id = join->job_id,
+                          .spool = join->spool,
+                          .what = Deletion::What::kStreamOnly,
+                          .done = [](auto) {
                           }});
+    local_jobs_.erase(join->job_id);
   }
   deleter_cv_.notify_one();
   join->done(make_error(ErrorCode::kUnavailable,
@@ -280,22 +320,47 @@ void JetStreamSpool::finish_put(const std::shared_ptr<PutJoin>& join) {
 void JetStreamSpool::update_recipients(const std::string& job_id,
                                        const std::vector<store::SpoolRecipient>& recipients,
                                        Done done) {
-  local_.update_recipients(job_id, recipients, std::move(done));
   const std::size_t finals = final_count(recipients);
+  std::optional<SpoolId> spool;  // where the grown final states go
+  bool adopted = false;
   {
     std::lock_guard lock(mutex_);
-    auto& sent = finals_[job_id];
-    if (finals <= sent) {
-      return;
+    if (auto it = adopted_.find(job_id); it != adopted_.end()) {
+      // A job taken over: its states live in memory and in the stream only.
+      adopted = true;
+      it->second.head.recipients = recipients;
+      if (finals > it->second.finals_sent) {
+        it->second.finals_sent = finals;
+        spool = held_.at(it->second.spool_key).id;
+      }
+    } else if (auto& sent = finals_[job_id]; finals > sent) {
+      sent = finals;
+      spool = intake_;
     }
-    sent = finals;
   }
+  if (adopted) {
+    done({});
+  } else {
+    local_.update_recipients(job_id, recipients, std::move(done));
+  }
+  if (spool) {
+    publish_finals(*spool, job_id, recipients, finals, false);
+  }
+}
+
+void JetStreamSpool::publish_finals(const SpoolId& spool, const std::string& job_id,
+                                    const std::vector<store::SpoolRecipient>& recipients,
+                                    std::size_t finals, bool done) {
   std::vector<PublishTracker::Part> parts;
   parts.push_back(
-      {.subject = part_subject(spool_, job_id, Part::kFinals),
-       .msg_id = part_msg_id(spool_, job_id, Part::kFinals, static_cast<std::uint32_t>(finals)),
+      {.subject = part_subject(spool, job_id, Part::kFinals),
+       .msg_id = part_msg_id(spool, job_id, Part::kFinals, static_cast<std::uint32_t>(finals))
+                 + (done ? "d" : ""),
        .payload = store::encode_recipients(recipients),
        .headers = {}});
+  if (done) {
+    parts.back().headers.emplace_back(kDoneHeader, "1");
+  }
   auto added = publish(job_id, std::move(parts), Clock::now() + kFinalsDeadline,
                        [job_id](Result<std::vector<std::uint64_t>> r) {
                          if (!r) {
@@ -311,13 +376,67 @@ void JetStreamSpool::update_recipients(const std::string& job_id,
 }
 
 void JetStreamSpool::erase(const std::string& job_id, Done done) {
+  std::optional<Adopted> tombstone;
+  SpoolId tombstone_spool;
   {
     std::lock_guard lock(mutex_);
-    finals_.erase(job_id);
-    local_only_.erase(job_id);
-    deletions_.push_back({.job_id = job_id, .erase_local = true, .done = std::move(done)});
+    if (auto it = adopted_.find(job_id); it != adopted_.end()) {
+      // The job's final states stay in the stream, marked done, for the node it was taken
+      // from (which may come back and must not send it again); the record and chunks go.
+      tombstone = it->second;
+      tombstone_spool = held_.at(it->second.spool_key).id;
+      finished_adopted_.insert(job_id);
+      adopted_.erase(it);
+    } else {
+      finals_.erase(job_id);
+      local_only_.erase(job_id);
+      local_jobs_.erase(job_id);
+      deletions_.push_back({.job_id = job_id,
+                            .spool = intake_,
+                            .what = Deletion::What::kJob,
+                            .done = std::move(done)});
+    }
+  }
+  if (tombstone) {
+    // The tombstone is on its way before the deletion is queued: the deleter waits for it.
+    publish_finals(tombstone_spool, job_id, tombstone->head.recipients,
+                   tombstone->head.recipients.size(), true);
+    std::lock_guard lock(mutex_);
+    deletions_.push_back({.job_id = job_id,
+                          .spool = tombstone_spool,
+                          .what = Deletion::What::kKeepFinals,
+                          .done = std::move(done)});
   }
   deleter_cv_.notify_one();
+}
+
+Result<std::optional<store::SpoolRecord>> JetStreamSpool::get(const std::string& job_id) {
+  std::optional<Adopted> adopted;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = adopted_.find(job_id); it != adopted_.end()) {
+      adopted = it->second;
+    }
+  }
+  if (!adopted) {
+    return local_.get(job_id);
+  }
+  auto record = read_adopted(*adopted);
+  if (!record) {
+    return tl::unexpected(record.error());
+  }
+  return std::optional<store::SpoolRecord>(std::move(*record));
+}
+
+std::optional<Result<std::optional<store::SpoolRecord>>> JetStreamSpool::get_from_memory(
+    const std::string& job_id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (adopted_.contains(job_id)) {
+      return std::nullopt;  // in the stream: read on the worker pool
+    }
+  }
+  return local_.get_from_memory(job_id);
 }
 
 Result<std::size_t> JetStreamSpool::scan(const std::function<bool(store::SpoolRecord&&)>& fn,
@@ -333,6 +452,7 @@ Result<std::size_t> JetStreamSpool::scan(const std::function<bool(store::SpoolRe
   {
     std::lock_guard lock(mutex_);
     local_only_.insert(seen.begin(), seen.end());
+    local_jobs_.insert(seen.begin(), seen.end());
   }
   replicator_cv_.notify_one();
   return n;
@@ -376,6 +496,8 @@ void JetStreamSpool::acknowledged(natsMsg* msg, const jsPubAck* pa, const jsPubA
     } else if (pae != nullptr) {
       const std::string why =
           pae->ErrText != nullptr ? std::string(pae->ErrText) : natsStatus_GetText(pae->Err);
+      logger()->debug("cluster: publish {} failed: {} (status {}, error {})", id, why,
+                      static_cast<int>(pae->Err), static_cast<int>(pae->ErrCode));
       tracker_.on_error(id,
                         permanent(pae->ErrCode) ? PublishTracker::Failure::kPermanent
                                                 : PublishTracker::Failure::kTransient,
@@ -421,7 +543,7 @@ void JetStreamSpool::replicator_loop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     std::vector<std::string> batch;
-    if (region_answers_()) {
+    if (ctx_.region_answers()) {
       for (const auto& id : local_only_) {
         if (batch.size() == kReplicateBatch) {
           break;
@@ -457,8 +579,8 @@ void JetStreamSpool::replicator_loop() {
         continue;
       }
       // Only while it is still to replicate: a job erased meanwhile would stay in the stream.
-      if (auto added =
-              publish(id, job_parts(**record), Clock::now() + options_.publish_timeout, done, true);
+      if (auto added = publish(id, job_parts(intake(), **record),
+                               Clock::now() + options_.publish_timeout, done, true);
           !added) {
         done(added.error().code == ErrorCode::kNotFound ? Result<std::vector<std::uint64_t>>{}
                                                         : tl::unexpected(added.error()));
@@ -470,16 +592,24 @@ void JetStreamSpool::replicator_loop() {
   }
 }
 
-Result<void> JetStreamSpool::purge(const std::string& job_id) {
-  const std::string filter = job_subject(spool_, job_id) + ".>";
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.Wait = options_.timeout.count();
-  jo.Stream.Purge.Subject = filter.c_str();
-  auto jerr = static_cast<jsErrCode>(0);
-  if (natsStatus s = js_PurgeStream(js_, stream_.c_str(), &jo, &jerr); s != NATS_OK) {
-    return tl::unexpected(
-        nats_error(s, "cluster spool: removing job " + job_id + " from " + stream_));
+Result<void> JetStreamSpool::purge(const Deletion& d) {
+  const std::string base = job_subject(d.spool, d.job_id);
+  std::vector<std::string> filters;
+  if (d.what == Deletion::What::kKeepFinals) {
+    filters = {base + ".m", base + ".c.*"};
+  } else {
+    filters = {base + ".>"};
+  }
+  for (const auto& filter : filters) {
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = options_.timeout.count();
+    jo.Stream.Purge.Subject = filter.c_str();
+    auto jerr = static_cast<jsErrCode>(0);
+    if (natsStatus s = js_PurgeStream(js_, stream_.c_str(), &jo, &jerr); s != NATS_OK) {
+      return tl::unexpected(
+          nats_error(s, "cluster spool: removing job " + d.job_id + " from " + stream_));
+    }
   }
   return {};
 }
@@ -500,9 +630,9 @@ void JetStreamSpool::deleter_loop() {
     Deletion d = std::move(*it);
     deletions_.erase(it);
     lock.unlock();
-    auto purged = purge(d.job_id);
+    auto purged = purge(d);
     if (purged) {
-      if (d.erase_local) {
+      if (d.what == Deletion::What::kJob) {
         local_.erase(d.job_id, std::move(d.done));
       } else {
         d.done({});
@@ -546,7 +676,8 @@ void JetStreamSpool::close() {
   publisher_cv_.notify_all();
   replicator_cv_.notify_all();
   deleter_cv_.notify_all();
-  for (auto* t : {&publisher_, &replicator_}) {
+  owner_cv_.notify_all();
+  for (auto* t : {&publisher_, &replicator_, &owner_}) {
     if (t->joinable()) {
       t->join();
     }
@@ -561,12 +692,16 @@ void JetStreamSpool::close() {
   }
   jsCtx_Destroy(js_);
   js_ = nullptr;
+  if (nodes_) {
+    nodes_->unwatch(nodes_watch_);
+  }
   std::size_t left = 0;
   {
     std::lock_guard lock(mutex_);
     left = deletions_.size();
     for (auto& d : deletions_) {
-      if (!d.erase_local) {
+      if (d.what != Deletion::What::kJob) {
+        d.done({});
         continue;
       }
       // The local copy stays; at the next start the job is found finished and erased again.
@@ -586,9 +721,14 @@ ClusterSpoolStats JetStreamSpool::stats() const {
   s.publish_resends = resends_.load(std::memory_order_relaxed);
   s.publishing = publishing_groups_.load(std::memory_order_relaxed);
   s.publishing_bytes = publishing_bytes_.load(std::memory_order_relaxed);
+  s.takeovers = takeovers_.load(std::memory_order_relaxed);
+  s.adopted_jobs = adopted_jobs_.load(std::memory_order_relaxed);
+  s.fenced = fenced_.load(std::memory_order_relaxed);
+  s.lease = may_deliver();
   std::lock_guard lock(mutex_);
   s.local_only_jobs = local_only_.size();
   s.stream_pending = deletions_.size();
+  s.spools_held = held_.size();
   return s;
 }
 

@@ -4,52 +4,73 @@
 // and runs completions; the library's thread only records acknowledgements (it must never
 // publish itself: NATS.md section 2). A replicator sends again what the region did not store
 // (jobs accepted on the local disk alone, and every job found at start). Two deleters remove
-// finished jobs from the stream, then from the local spool.
+// finished jobs from the stream, then from the local spool. An owner thread keeps the lease,
+// notices a fence, takes dead nodes' spools over and rebuilds them (spool_ownership.cc,
+// spool_adoption.cc).
+//
+// Jobs of this node's own generation live in the local spool; jobs taken over live in memory
+// (envelope and recipient states) and in the stream (the message, read when it is delivered).
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "cluster/cluster.h"
+#include "cluster/kv_config_store.h"
+#include "cluster/liveness.h"
 #include "cluster/nats_connection.h"
 #include "cluster/publish_tracker.h"
 #include "cluster/spool_subjects.h"
 
 namespace txmail::cluster {
 
+// On a job's final states: every recipient is final (the job was finished by a node that took
+// it over; the record is gone).
+inline constexpr const char* kDoneHeader = "Txmail-Done";
+
+// What the spool needs of the node it runs in.
+struct SpoolContext {
+  NatsConnection& nats;
+  ClusterOptions options;
+  store::Spool& local;
+  std::string data_dir;
+  // False once the region's quorum has been silent past the grace period.
+  std::function<bool()> region_answers;
+  // Steady milliseconds of the last heartbeat the region stored.
+  std::function<std::int64_t()> last_beat_ms;
+  // What the heartbeat says of the spool from now on (the generation, counts).
+  std::function<void(std::string)> announce;
+};
+
 class JetStreamSpool final : public ClusterSpool {
  public:
-  // `region_answers`: false once the region's quorum has been silent past the grace period.
-  JetStreamSpool(NatsConnection& nats, const ClusterOptions& options, store::Spool& local,
-                 std::function<bool()> region_answers);
+  explicit JetStreamSpool(SpoolContext context);
   ~JetStreamSpool() override;
   JetStreamSpool(const JetStreamSpool&) = delete;
   JetStreamSpool& operator=(const JetStreamSpool&) = delete;
   JetStreamSpool(JetStreamSpool&&) = delete;
   JetStreamSpool& operator=(JetStreamSpool&&) = delete;
 
-  Result<void> start();
+  // Binds the buckets, settles this node's generation (reconciling after a fence) and starts
+  // the publishing threads. Before recovery.
+  Result<void> open();
+  void start(SpoolHooks hooks) override;
 
   void put(const store::SpoolRecord& record, Done done) override;
   void update_recipients(const std::string& job_id,
                          const std::vector<store::SpoolRecipient>& recipients, Done done) override;
   void erase(const std::string& job_id, Done done) override;
-
-  Result<std::optional<store::SpoolRecord>> get(const std::string& job_id) override {
-    return local_.get(job_id);
-  }
-
+  Result<std::optional<store::SpoolRecord>> get(const std::string& job_id) override;
   std::optional<Result<std::optional<store::SpoolRecord>>> get_from_memory(
-      const std::string& job_id) override {
-    return local_.get_from_memory(job_id);
-  }
-
+      const std::string& job_id) override;
   // Recovery: besides visiting the local jobs, queues each for replication, so that what was
   // accepted while the region was away (on_quorum_loss = "local"), or whose publish a crash
   // cut short, reaches the stream. A job already there is replaced by the same (the stream
@@ -64,11 +85,14 @@ class JetStreamSpool final : public ClusterSpool {
 
   bool accepting() const override { return local_.accepting(); }
 
+  bool may_deliver() const override;
+  bool owns(const std::string& job_id) const override;
+
   ClusterSpoolStats stats() const override;
 
   const Histogram& replication_latency() const override { return replication_latency_; }
 
-  std::string spool_id() const override { return spool_.text(); }
+  std::string spool_id() const override;
 
   // The library's acknowledgement callback (see the registry in jetstream_spool.cc).
   void acknowledged(natsMsg* msg, const jsPubAck* pa, const jsPubAckErr* pae);
@@ -78,58 +102,147 @@ class JetStreamSpool final : public ClusterSpool {
 
   struct Deletion {
     std::string job_id;
-    bool erase_local = true;  // false: the local copy is gone already
+    SpoolId spool;
+    enum class What : std::uint8_t {
+      kJob,         // every part, then the local copy
+      kStreamOnly,  // every part (the local copy is gone already)
+      kKeepFinals,  // a job taken over: record and chunks; its final states stay as a
+                    // tombstone until the former owner has reconciled
+    } what = What::kJob;
     Done done;
     Clock::time_point not_before{};
     std::chrono::milliseconds backoff{0};
   };
 
-  std::vector<PublishTracker::Part> job_parts(const store::SpoolRecord& record) const;
+  // A spool this node owns: its own generation, or one taken over.
+  struct Held {
+    SpoolId id;
+    std::uint64_t revision = 0;
+    bool adopted = false;
+    bool rebuilt = false;          // adopted: its jobs are in the queue
+    bool empty_in_stream = false;  // adopted: the last look found no record left
+    Clock::time_point claimed{};
+  };
+
+  // A job taken over: what the queue needs, and where the message is.
+  struct Adopted {
+    std::string spool_key;
+    store::SpoolRecord head;  // recipients as they are now; no message
+    std::uint32_t chunks = 0;
+    std::uint64_t size = 0;
+    std::string sha256;
+    std::size_t finals_sent = 0;
+  };
+
+  // A record read back from the stream.
+  struct StreamRecord {
+    store::SpoolRecord record;  // with the message when it was inline
+    std::uint32_t chunks = 0;
+    std::uint64_t size = 0;
+    std::string sha256;
+  };
+
+  // --- intake and publishing (jetstream_spool.cc)
+  std::vector<PublishTracker::Part> job_parts(const SpoolId& spool,
+                                              const store::SpoolRecord& record) const;
   // Adds a group under mutex_, counting it against its job until it completes. With
   // `while_local_only`, only if the job still waits for replication (else kNotFound).
   Result<void> publish(const std::string& job_id, std::vector<PublishTracker::Part> parts,
                        Clock::time_point deadline, PublishTracker::Done done,
                        bool while_local_only = false);
+  // `done`: the job is finished here (a taken-over job's tombstone, kDoneHeader).
+  void publish_finals(const SpoolId& spool, const std::string& job_id,
+                      const std::vector<store::SpoolRecipient>& recipients, std::size_t finals,
+                      bool done);
   void finish_put(const std::shared_ptr<PutJoin>& join);
   void send(const PublishTracker::Part& part);
-
   void publisher_loop();
   void replicator_loop();
   void deleter_loop();
-  Result<void> purge(const std::string& job_id);
+  Result<void> purge(const Deletion& d);
+  SpoolId intake() const;
 
-  NatsConnection& nats_;
-  const ClusterOptions options_;
+  // --- ownership (spool_ownership.cc)
+  Result<void> open_ownership();  // in open(): buckets, generation, reconciliation
+  static std::string owner_key(const SpoolId& spool);
+  static std::optional<SpoolId> parse_owner_key(std::string_view key);
+  std::string owner_value(const std::string& kind, const std::string& from) const;
+  Result<SpoolId> new_generation(std::uint64_t at_least);
+  Result<void> write_state(std::uint64_t generation) const;
+  std::uint64_t read_state() const;
+  void owner_loop();
+  void confirm_lease();
+  void take_over_dead();
+  void on_fenced(const std::string& key, const Held& held);
+  // Drops the local jobs of `old` the region holds (another node delivers them) and keeps the
+  // rest for the current generation. False when the stream could not answer for every job.
+  bool reconcile(const SpoolId& old, const std::vector<std::string>& jobs);
+  void observe_node(const store::ConfigChange& change);
+  void announce();
+
+  // --- jobs taken over (spool_adoption.cc)
+  Result<std::vector<StreamRecord>> read_records(const SpoolId& spool, bool with_messages);
+  Result<std::map<std::string, std::vector<store::SpoolRecipient>>> read_finals(
+      const SpoolId& spool);
+  enum class InStream : std::uint8_t { kRecord, kFinished, kAbsent };
+  Result<InStream> look_up(const SpoolId& spool, const std::string& job_id);
+  Result<store::SpoolRecord> read_adopted(const Adopted& job);
+  // Rebuilds a held spool's jobs from the stream, or (`poll`) adds the ones not seen yet.
+  Result<void> adopt(const std::string& key, bool poll);
+  void retire_adopted();
+
+  SpoolContext ctx_;
+  const ClusterOptions& options_;
   store::Spool& local_;
-  std::function<bool()> region_answers_;
-  const SpoolId spool_;
   const std::string stream_;
   jsCtx* js_ = nullptr;
   std::uintptr_t registry_id_ = 0;
+  std::unique_ptr<KvConfigStore> owners_;
+  std::unique_ptr<KvConfigStore> nodes_;
+  std::uint64_t nodes_watch_ = 0;
 
-  mutable std::mutex mutex_;  // everything below up to the threads
+  mutable std::mutex mutex_;  // everything below up to the counters
   std::condition_variable publisher_cv_;
   std::condition_variable replicator_cv_;
   std::condition_variable deleter_cv_;
+  std::condition_variable owner_cv_;
+  SpoolId intake_;
   PublishTracker tracker_;
   std::unordered_map<std::string, int> publishing_;      // job id -> groups on their way
   std::unordered_map<std::string, std::size_t> finals_;  // job id -> final recipients sent
   std::set<std::string> local_only_;                     // jobs the region does not hold yet
   std::set<std::string> replicating_;                    // of those, being sent now
+  std::unordered_set<std::string> local_jobs_;           // of the own generation
+  std::unordered_set<std::string> fenced_jobs_;          // another node delivers them now
   std::deque<Deletion> deletions_;
+  std::map<std::string, Held> held_;  // by owner key
+  std::unordered_map<std::string, Adopted> adopted_;
+  std::unordered_set<std::string> finished_adopted_;
+  LivenessTable liveness_;
+  std::map<std::string, std::string> node_site_;
+  std::map<std::string, std::uint64_t> node_generation_;
+  std::map<std::string, Clock::time_point> dead_since_;  // owner key -> owner judged dead
+  SpoolHooks hooks_;
+  bool started_ = false;
   bool closing_ = false;
   bool stopping_ = false;
 
+  std::atomic<bool> reconciling_{false};
+  std::atomic<std::int64_t> lease_until_ms_{0};  // steady
   std::atomic<std::uint64_t> replicated_{0};
   std::atomic<std::uint64_t> failures_{0};
   std::atomic<std::uint64_t> resends_{0};
   std::atomic<std::uint64_t> publishing_groups_{0};
   std::atomic<std::uint64_t> publishing_bytes_{0};
+  std::atomic<std::uint64_t> takeovers_{0};
+  std::atomic<std::uint64_t> adopted_jobs_{0};
+  std::atomic<std::uint64_t> fenced_{0};
   Histogram replication_latency_;
 
   std::thread publisher_;
   std::thread replicator_;
   std::vector<std::thread> deleters_;
+  std::thread owner_;
 };
 
 }  // namespace txmail::cluster

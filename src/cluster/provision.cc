@@ -30,6 +30,7 @@ constexpr Bucket kBuckets[] = {
     {kConfigBucket, "accounts, API key hashes, sender domains, sealed DKIM keys, webhook endpoints",
      0},
     {kNodesBucket, "heartbeats of serving nodes", 30'000'000'000LL},
+    {kSpoolsBucket, "owners of the nodes' spools (the revision is the fencing token)", 0},
 };
 
 struct StreamInfo {
@@ -158,7 +159,7 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     }
     // The config bucket is never empty: a conditional write names the stream's last sequence,
     // which nats.c cannot say is 0 (KvConfigStore::publish).
-    if (std::string_view(b.name) == kConfigBucket) {
+    if (std::string_view(b.name) != kNodesBucket) {
       const std::string marker =
           json::serialize(json::object{{"region", options.region}, {"created", now_ms()}});
       std::uint64_t rev = 0;

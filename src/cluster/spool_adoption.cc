@@ -1,0 +1,390 @@
+// JetStreamSpool, jobs taken over (issue site-2): a spool rebuilt from the stream, its
+// messages read back (chunks reassembled and checked), and what a fenced node looks up.
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include <array>
+#include <charconv>
+
+#include "cluster/jetstream_spool.h"
+#include "common/log.h"
+
+namespace txmail::cluster {
+
+namespace {
+
+struct Sub {
+  natsSubscription* sub = nullptr;
+
+  Sub() = default;
+
+  ~Sub() {
+    if (sub != nullptr) {
+      natsSubscription_Unsubscribe(sub);
+      natsSubscription_Destroy(sub);
+    }
+  }
+
+  Sub(const Sub&) = delete;
+  Sub& operator=(const Sub&) = delete;
+  Sub(Sub&&) = delete;
+  Sub& operator=(Sub&&) = delete;
+};
+
+struct Msg {
+  natsMsg* msg = nullptr;
+
+  Msg() = default;
+
+  ~Msg() { natsMsg_Destroy(msg); }
+
+  Msg(const Msg&) = delete;
+  Msg& operator=(const Msg&) = delete;
+  Msg(Msg&&) = delete;
+  Msg& operator=(Msg&&) = delete;
+
+  std::string_view data() const {
+    return {natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))};
+  }
+
+  std::string header(const char* name) const {
+    const char* v = nullptr;
+    return natsMsgHeader_Get(msg, name, &v) == NATS_OK && v != nullptr ? std::string(v)
+                                                                       : std::string();
+  }
+};
+
+std::uint64_t number(const std::string& text) {
+  std::uint64_t n = 0;
+  std::from_chars(text.data(), text.data() + text.size(), n);
+  return n;
+}
+
+// SHA-256 over the chunks as they come.
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  Sha256(Sha256&&) = delete;
+  Sha256& operator=(Sha256&&) = delete;
+
+  void update(std::string_view bytes) { EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()); }
+
+  std::string hex() {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int size = 0;
+    EVP_DigestFinal_ex(ctx_, digest.data(), &size);
+    std::string out;
+    for (unsigned int i = 0; i < size; ++i) {
+      out += fmt::format("{:02x}", digest[i]);
+    }
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+bool all_final(const std::vector<store::SpoolRecipient>& recipients) {
+  return std::none_of(recipients.begin(), recipients.end(), [](const store::SpoolRecipient& r) {
+    return r.status == store::RecipientStatus::kQueued;
+  });
+}
+
+// Every message of the stream on `subject` (a filter), through an ordered consumer the stream's
+// leader serves (a direct read may come from a follower that lags: NATS.md section 2).
+// `last_per_subject`: only the latest message of each subject.
+Result<void> read_all(jsCtx* js, const std::string& stream, const std::string& subject,
+                      bool last_per_subject, std::chrono::milliseconds timeout,
+                      const std::function<void(Msg&)>& fn) {
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = timeout.count();
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = last_per_subject ? js_DeliverLastPerSubject : js_DeliverAll;
+  Sub sub;
+  auto jerr = static_cast<jsErrCode>(0);
+  if (natsStatus s = js_SubscribeSync(&sub.sub, js, subject.c_str(), &jo, &so, &jerr);
+      s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "cluster spool: reading " + subject));
+  }
+  auto pending = [&]() -> Result<std::uint64_t> {
+    jsConsumerInfo* ci = nullptr;
+    if (natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub.sub, &jo, &jerr); s != NATS_OK) {
+      return tl::unexpected(nats_error(s, "cluster spool: reading " + subject));
+    }
+    const std::uint64_t left = ci->NumPending + static_cast<std::uint64_t>(ci->NumAckPending);
+    jsConsumerInfo_Destroy(ci);
+    return left;
+  };
+  auto first = pending();
+  if (!first) {
+    return tl::unexpected(first.error());
+  }
+  int queued = 0;
+  natsSubscription_GetPending(sub.sub, &queued, nullptr);
+  if (*first == 0 && queued == 0) {
+    return {};  // nothing matches (an empty spool)
+  }
+  while (true) {
+    Msg m;
+    natsStatus s = natsSubscription_NextMsg(&m.msg, sub.sub, timeout.count());
+    if (s == NATS_TIMEOUT) {
+      // What was counted may have been removed meanwhile: done if nothing is left.
+      auto left = pending();
+      if (left && *left == 0) {
+        return {};
+      }
+      return make_error(ErrorCode::kUnavailable,
+                        "cluster spool: reading " + subject + " timed out");
+    }
+    if (s != NATS_OK) {
+      return tl::unexpected(nats_error(s, "cluster spool: reading " + subject));
+    }
+    jsMsgMetaData* meta = nullptr;
+    std::uint64_t after = 1;
+    if (natsMsg_GetMetaData(&meta, m.msg) == NATS_OK) {
+      after = meta->NumPending;
+      jsMsgMetaData_Destroy(meta);
+    }
+    fn(m);
+    if (after == 0) {
+      return {};
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(const SpoolId& spool,
+                                                                               bool with_messages) {
+  std::vector<StreamRecord> out;
+  std::size_t corrupt = 0;
+  auto r =
+      read_all(js_, stream_, job_subject(spool, "*") + ".m", false, options_.timeout, [&](Msg& m) {
+        auto record = store::decode(m.data());
+        if (!record) {
+          ++corrupt;
+          return;
+        }
+        StreamRecord sr{.record = std::move(*record),
+                        .chunks = static_cast<std::uint32_t>(number(m.header("Txmail-Chunks"))),
+                        .size = number(m.header("Txmail-Size")),
+                        .sha256 = m.header("Txmail-Sha256")};
+        if (!with_messages) {
+          sr.record.message.clear();
+          sr.record.message.shrink_to_fit();
+        }
+        out.push_back(std::move(sr));
+      });
+  if (!r) {
+    return tl::unexpected(r.error());
+  }
+  if (corrupt > 0) {
+    logger()->error("cluster: {} records of spool {} in the stream do not decode; skipped", corrupt,
+                    spool.text());
+  }
+  return out;
+}
+
+Result<std::map<std::string, std::vector<store::SpoolRecipient>>> JetStreamSpool::read_finals(
+    const SpoolId& spool) {
+  std::map<std::string, std::vector<store::SpoolRecipient>> out;
+  auto r =
+      read_all(js_, stream_, job_subject(spool, "*") + ".f", true, options_.timeout, [&](Msg& m) {
+        auto parsed = parse_part_subject(spool, natsMsg_GetSubject(m.msg));
+        auto recipients = store::decode_recipients(m.data());
+        if (!parsed || !recipients) {
+          return;
+        }
+        if (!m.header(kDoneHeader).empty()) {
+          for (auto& rc : *recipients) {
+            if (rc.status == store::RecipientStatus::kQueued) {
+              rc.status = store::RecipientStatus::kDelivered;  // finished there
+            }
+          }
+        }
+        out[parsed->job_id] = std::move(*recipients);
+      });
+  if (!r) {
+    return tl::unexpected(r.error());
+  }
+  return out;
+}
+
+Result<JetStreamSpool::InStream> JetStreamSpool::look_up(const SpoolId& spool,
+                                                         const std::string& job_id) {
+  auto last = [&](Part part, Msg& m) {
+    auto jerr = static_cast<jsErrCode>(0);
+    return js_GetLastMsg(&m.msg, js_, stream_.c_str(), part_subject(spool, job_id, part).c_str(),
+                         nullptr, &jerr);
+  };
+  Msg record;
+  natsStatus s = last(Part::kRecord, record);
+  if (s == NATS_OK) {
+    return InStream::kRecord;
+  }
+  if (s != NATS_NOT_FOUND) {
+    return tl::unexpected(nats_error(s, "cluster spool: looking up job " + job_id));
+  }
+  Msg finals;
+  s = last(Part::kFinals, finals);
+  if (s == NATS_NOT_FOUND) {
+    return InStream::kAbsent;
+  }
+  if (s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "cluster spool: looking up job " + job_id));
+  }
+  // Final states without a record: finished (marked done, or every recipient final). A job
+  // whose record only this node had (on_quorum_loss = "local") may have some final states
+  // published and others not: it is not finished, and stays.
+  auto recipients = store::decode_recipients(finals.data());
+  if (!finals.header(kDoneHeader).empty() || (recipients && all_final(*recipients))) {
+    return InStream::kFinished;
+  }
+  return InStream::kAbsent;
+}
+
+Result<store::SpoolRecord> JetStreamSpool::read_adopted(const Adopted& job) {
+  SpoolId spool;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = held_.find(job.spool_key);
+    if (it == held_.end()) {
+      return make_error(ErrorCode::kNotFound, "job " + job.head.job_id + ": its spool is gone");
+    }
+    spool = it->second.id;
+  }
+  auto read = [&](Part part, std::uint32_t n, Msg& m) -> Result<void> {
+    auto jerr = static_cast<jsErrCode>(0);
+    const std::string subject = part_subject(spool, job.head.job_id, part, n);
+    natsStatus s = js_GetLastMsg(&m.msg, js_, stream_.c_str(), subject.c_str(), nullptr, &jerr);
+    if (s != NATS_OK) {
+      return tl::unexpected(nats_error(s, "cluster spool: reading " + subject));
+    }
+    return {};
+  };
+  Msg record;
+  if (auto r = read(Part::kRecord, 0, record); !r) {
+    return tl::unexpected(r.error());
+  }
+  auto decoded = store::decode(record.data());
+  if (!decoded) {
+    return tl::unexpected(decoded.error());
+  }
+  decoded->recipients = job.head.recipients;
+  if (job.chunks == 0) {
+    return std::move(*decoded);
+  }
+  std::string message;
+  message.reserve(job.size);
+  Sha256 sha;
+  for (std::uint32_t i = 0; i < job.chunks; ++i) {
+    Msg chunk;
+    if (auto r = read(Part::kChunk, i, chunk); !r) {
+      return tl::unexpected(r.error());
+    }
+    const auto data = chunk.data();
+    sha.update(data);
+    message.append(data);
+  }
+  if (message.size() != job.size || sha.hex() != job.sha256) {
+    return make_error(ErrorCode::kCorrupt, fmt::format("job {}: its {} chunks do not make the "
+                                                       "message its record describes",
+                                                       job.head.job_id, job.chunks));
+  }
+  decoded->message = std::move(message);
+  return std::move(*decoded);
+}
+
+Result<void> JetStreamSpool::adopt(const std::string& key, bool poll) {
+  const auto started = Clock::now();
+  SpoolId spool;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = held_.find(key);
+    if (it == held_.end() || !started_) {
+      return {};
+    }
+    spool = it->second.id;
+  }
+  auto finals = read_finals(spool);
+  if (!finals) {
+    return tl::unexpected(finals.error());
+  }
+  auto records = read_records(spool, false);
+  if (!records) {
+    return tl::unexpected(records.error());
+  }
+  std::vector<store::SpoolRecord> batch;
+  std::vector<std::string> finished;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = held_.find(key);
+    if (it == held_.end()) {
+      return {};  // lost meanwhile
+    }
+    for (auto& sr : *records) {
+      auto& r = sr.record;
+      if (adopted_.contains(r.job_id) || finished_adopted_.contains(r.job_id)
+          || fenced_jobs_.contains(r.job_id)) {
+        continue;
+      }
+      std::size_t final_count = 0;
+      if (auto f = finals->find(r.job_id);
+          f != finals->end() && f->second.size() == r.recipients.size()) {
+        for (std::size_t i = 0; i < r.recipients.size(); ++i) {
+          if (f->second[i].status != store::RecipientStatus::kQueued) {
+            r.recipients[i] = f->second[i];
+          }
+        }
+      }
+      for (auto& rc : r.recipients) {
+        final_count += rc.status != store::RecipientStatus::kQueued ? 1 : 0;
+        rc.next_attempt_ms = 0;  // deferrals were the former owner's: try at once
+      }
+      if (final_count == r.recipients.size()) {
+        finished.push_back(r.job_id);  // finished there; the record had not left yet
+        finished_adopted_.insert(r.job_id);
+        continue;
+      }
+      adopted_[r.job_id] = Adopted{.spool_key = key,
+                                   .head = r,
+                                   .chunks = sr.chunks,
+                                   .size = sr.size,
+                                   .sha256 = sr.sha256,
+                                   .finals_sent = final_count};
+      batch.push_back(std::move(r));
+    }
+    it->second.rebuilt = true;
+    it->second.empty_in_stream = records->empty();
+    for (const auto& job : finished) {
+      deletions_.push_back(
+          {.job_id = job, .spool = spool, .what = Deletion::What::kKeepFinals, .done = [](auto) {
+           }});
+    }
+  }
+  deleter_cv_.notify_one();
+  if (batch.empty()) {
+    if (!poll) {
+      logger()->info("cluster: spool {} has no job left to deliver", spool.text());
+    }
+    return {};
+  }
+  adopted_jobs_.fetch_add(batch.size());
+  logger()->warn(
+      "cluster: {} jobs of spool {} taken over ({} records read in {} ms)", batch.size(),
+      spool.text(), records->size(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
+  hooks_.adopt(std::move(batch));
+  return {};
+}
+
+}  // namespace txmail::cluster
