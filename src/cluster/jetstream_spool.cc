@@ -472,7 +472,9 @@ void JetStreamSpool::send(const PublishTracker::Part& part) {
     jsPubOptions_Init(&po);
     po.MaxWait = options_.timeout.count();  // without it a lost ack stays pending for ever
     po.MsgId = part.msg_id.c_str();
-    po.ExpectStream = stream_.c_str();
+    // The stream of the subject's site (a job taken over lives in its former owner's).
+    const std::string stream = spool_stream(subject_site(part.subject));
+    po.ExpectStream = stream.c_str();
     s = js_PublishMsgAsync(js_, &msg, &po);
   }
   natsMsg_Destroy(msg);  // null once the library took it
@@ -606,9 +608,10 @@ Result<void> JetStreamSpool::purge(const Deletion& d) {
     jo.Wait = options_.timeout.count();
     jo.Stream.Purge.Subject = filter.c_str();
     auto jerr = static_cast<jsErrCode>(0);
-    if (natsStatus s = js_PurgeStream(js_, stream_.c_str(), &jo, &jerr); s != NATS_OK) {
+    const std::string stream = spool_stream(d.spool.site);
+    if (natsStatus s = js_PurgeStream(js_, stream.c_str(), &jo, &jerr); s != NATS_OK) {
       return tl::unexpected(
-          nats_error(s, "cluster spool: removing job " + d.job_id + " from " + stream_));
+          nats_error(s, "cluster spool: removing job " + d.job_id + " from " + stream));
     }
   }
   return {};
@@ -677,7 +680,7 @@ void JetStreamSpool::close() {
   replicator_cv_.notify_all();
   deleter_cv_.notify_all();
   owner_cv_.notify_all();
-  for (auto* t : {&publisher_, &replicator_, &owner_}) {
+  for (auto* t : {&publisher_, &replicator_, &owner_, &adopter_}) {
     if (t->joinable()) {
       t->join();
     }

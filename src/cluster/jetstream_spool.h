@@ -171,6 +171,7 @@ class JetStreamSpool final : public ClusterSpool {
   Result<void> write_state(std::uint64_t generation) const;
   std::uint64_t read_state() const;
   void owner_loop();
+  void adopter_loop();
   void confirm_lease();
   void take_over_dead();
   void on_fenced(const std::string& key, const Held& held);
@@ -243,6 +244,7 @@ class JetStreamSpool final : public ClusterSpool {
   std::thread replicator_;
   std::vector<std::thread> deleters_;
   std::thread owner_;
+  std::thread adopter_;
 };
 
 }  // namespace txmail::cluster

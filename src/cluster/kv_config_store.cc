@@ -389,6 +389,30 @@ Result<std::uint64_t> KvConfigStore::fresh_revision(std::string_view key) {
   return last->present ? last->revision : 0;
 }
 
+Result<std::optional<store::ConfigEntry>> KvConfigStore::fresh_get(std::string_view key) {
+  natsMsg* m = nullptr;
+  auto jerr = static_cast<jsErrCode>(0);
+  const std::string subject = "$KV." + bucket_ + "." + encode_key(key);
+  const natsStatus s =
+      js_GetLastMsg(&m, writer_js(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND) {
+    return std::nullopt;
+  }
+  if (s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "config store: the key's last change"));
+  }
+  MsgGuard guard;
+  guard.m = m;
+  const char* op = nullptr;
+  if (natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK) {
+    return std::nullopt;  // a delete or purge marker
+  }
+  return store::ConfigEntry{
+      std::string(key),
+      std::string(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))),
+      natsMsg_GetSequence(m)};
+}
+
 std::uint64_t KvConfigStore::watch(std::string prefix, WatchFn fn) {
   std::lock_guard lock(watch_mutex_);
   const std::uint64_t id = next_watch_++;

@@ -56,6 +56,8 @@ class KvConfigStore final : public store::ConfigStore {
   // A key's revision as the stream's leader has it now (0: no value), never from the
   // snapshot: a lease is confirmed with it, because the watch may lag behind a claim.
   Result<std::uint64_t> fresh_revision(std::string_view key);
+  // The same for the whole entry: nullopt when the key has no value.
+  Result<std::optional<store::ConfigEntry>> fresh_get(std::string_view key);
 
   std::size_t size() const;
   // The highest revision this node has seen (its own writes and the watch).

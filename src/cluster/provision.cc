@@ -219,6 +219,46 @@ json::object bucket_status(NatsConnection& nats, const Bucket& b) {
                        json::object{{"bucket", b.name}, {"stream", std::string("KV_") + b.name}});
 }
 
+// The spools bucket: who owns each generation (the revision is its fencing token).
+Result<json::array> spools_status(NatsConnection& nats) {
+  json::array out;
+  kvStore* kv = nullptr;
+  if (natsStatus s = js_KeyValue(&kv, nats.js(), kSpoolsBucket); s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "the spools bucket"));
+  }
+  kvKeysList keys{};
+  natsStatus listed = kvStore_Keys(&keys, kv, nullptr);
+  if (listed == NATS_OK) {
+    for (int i = 0; i < keys.Count; ++i) {
+      const std::string key = decode_key(keys.Keys[i]).value_or(keys.Keys[i]);
+      if (!key.starts_with("spool/")) {
+        continue;
+      }
+      kvEntry* e = nullptr;
+      if (kvStore_Get(&e, kv, keys.Keys[i]) != NATS_OK) {
+        continue;
+      }
+      boost::system::error_code ec;
+      auto v = json::parse(
+          std::string_view(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e)), ec);
+      const std::uint64_t revision = kvEntry_Revision(e);
+      kvEntry_Destroy(e);
+      if (!ec && v.is_object()) {
+        auto o = v.as_object();
+        o["key"] = key;
+        o["revision"] = revision;
+        out.push_back(std::move(o));
+      }
+    }
+    kvKeysList_Destroy(&keys);
+  }
+  kvStore_Destroy(kv);
+  if (listed != NATS_OK && listed != NATS_NOT_FOUND) {
+    return tl::unexpected(nats_error(listed, "the spools bucket"));
+  }
+  return out;
+}
+
 json::array nodes_status(NatsConnection& nats) {
   json::array out;
   kvStore* kv = nullptr;
@@ -273,6 +313,11 @@ Result<std::string> status_json(const ClusterOptions& options) {
                                    json::object{{"site", site}, {"stream", spool_stream(site)}}));
   }
   out["spool_streams"] = std::move(spools);
+  if (auto spools_owned = spools_status(**nats)) {
+    out["spools"] = std::move(*spools_owned);
+  } else {
+    out["spools_error"] = spools_owned.error().detail;
+  }
   out["nodes"] = nodes_status(**nats);
   return json::serialize(out);
 }
@@ -335,15 +380,40 @@ std::string status_text(const std::string& text) {
                       st.contains("leader") ? json::value_to<std::string>(st.at("leader")) : "-");
     }
   }
+  if (const auto* spools = o.if_contains("spools")) {
+    for (const auto& sv : spools->as_array()) {
+      const auto& sp = sv.as_object();
+      auto str = [&](const char* k) {
+        const auto* x = sp.if_contains(k);
+        return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string("-");
+      };
+      out +=
+          fmt::format("{}: owner {} ({}{}), revision {}\n", str("key"), str("owner"), str("kind"),
+                      str("from") == "-" || str("from").empty() ? "" : ", from " + str("from"),
+                      number(sp.at("revision")));
+    }
+  }
   for (const auto& nv : o.at("nodes").as_array()) {
     const auto& n = nv.as_object();
     auto str = [&](const char* k) {
       const auto* x = n.if_contains(k);
       return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string("?");
     };
-    out += fmt::format("node {}: site {}, via {}, last heartbeat {} ms ago\n", str("node"),
-                       str("site"), str("server"),
-                       n.contains("age_ms") ? number(n.at("age_ms")) : std::int64_t{-1});
+    auto num = [&](const char* k) {
+      return n.contains(k) ? number(n.at(k)) : std::int64_t{-1};
+    };
+    out += fmt::format("node {}: site {}, via {}, last heartbeat {} ms ago", str("node"),
+                       str("site"), str("server"), num("age_ms"));
+    if (n.contains("generation")) {
+      const auto* lease = n.if_contains("lease");
+      out += fmt::format(
+          "; spool generation {}, {} local-only, {} waiting to leave the stream, {} publishing, "
+          "{} spools held, lease {}",
+          num("generation"), num("local_only"), num("stream_pending"), num("publishing"),
+          num("spools_held"),
+          lease != nullptr && lease->is_bool() && lease->as_bool() ? "yes" : "no");
+    }
+    out += "\n";
   }
   return out;
 }

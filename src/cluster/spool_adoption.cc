@@ -167,23 +167,24 @@ Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(c
                                                                                bool with_messages) {
   std::vector<StreamRecord> out;
   std::size_t corrupt = 0;
-  auto r =
-      read_all(js_, stream_, job_subject(spool, "*") + ".m", false, options_.timeout, [&](Msg& m) {
-        auto record = store::decode(m.data());
-        if (!record) {
-          ++corrupt;
-          return;
-        }
-        StreamRecord sr{.record = std::move(*record),
-                        .chunks = static_cast<std::uint32_t>(number(m.header("Txmail-Chunks"))),
-                        .size = number(m.header("Txmail-Size")),
-                        .sha256 = m.header("Txmail-Sha256")};
-        if (!with_messages) {
-          sr.record.message.clear();
-          sr.record.message.shrink_to_fit();
-        }
-        out.push_back(std::move(sr));
-      });
+  auto r = read_all(js_, spool_stream(spool.site), job_subject(spool, "*") + ".m", false,
+                    options_.timeout, [&](Msg& m) {
+                      auto record = store::decode(m.data());
+                      if (!record) {
+                        ++corrupt;
+                        return;
+                      }
+                      StreamRecord sr{
+                          .record = std::move(*record),
+                          .chunks = static_cast<std::uint32_t>(number(m.header("Txmail-Chunks"))),
+                          .size = number(m.header("Txmail-Size")),
+                          .sha256 = m.header("Txmail-Sha256")};
+                      if (!with_messages) {
+                        sr.record.message.clear();
+                        sr.record.message.shrink_to_fit();
+                      }
+                      out.push_back(std::move(sr));
+                    });
   if (!r) {
     return tl::unexpected(r.error());
   }
@@ -197,22 +198,22 @@ Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(c
 Result<std::map<std::string, std::vector<store::SpoolRecipient>>> JetStreamSpool::read_finals(
     const SpoolId& spool) {
   std::map<std::string, std::vector<store::SpoolRecipient>> out;
-  auto r =
-      read_all(js_, stream_, job_subject(spool, "*") + ".f", true, options_.timeout, [&](Msg& m) {
-        auto parsed = parse_part_subject(spool, natsMsg_GetSubject(m.msg));
-        auto recipients = store::decode_recipients(m.data());
-        if (!parsed || !recipients) {
-          return;
-        }
-        if (!m.header(kDoneHeader).empty()) {
-          for (auto& rc : *recipients) {
-            if (rc.status == store::RecipientStatus::kQueued) {
-              rc.status = store::RecipientStatus::kDelivered;  // finished there
-            }
-          }
-        }
-        out[parsed->job_id] = std::move(*recipients);
-      });
+  auto r = read_all(js_, spool_stream(spool.site), job_subject(spool, "*") + ".f", true,
+                    options_.timeout, [&](Msg& m) {
+                      auto parsed = parse_part_subject(spool, natsMsg_GetSubject(m.msg));
+                      auto recipients = store::decode_recipients(m.data());
+                      if (!parsed || !recipients) {
+                        return;
+                      }
+                      if (!m.header(kDoneHeader).empty()) {
+                        for (auto& rc : *recipients) {
+                          if (rc.status == store::RecipientStatus::kQueued) {
+                            rc.status = store::RecipientStatus::kDelivered;  // finished there
+                          }
+                        }
+                      }
+                      out[parsed->job_id] = std::move(*recipients);
+                    });
   if (!r) {
     return tl::unexpected(r.error());
   }
@@ -223,8 +224,8 @@ Result<JetStreamSpool::InStream> JetStreamSpool::look_up(const SpoolId& spool,
                                                          const std::string& job_id) {
   auto last = [&](Part part, Msg& m) {
     auto jerr = static_cast<jsErrCode>(0);
-    return js_GetLastMsg(&m.msg, js_, stream_.c_str(), part_subject(spool, job_id, part).c_str(),
-                         nullptr, &jerr);
+    return js_GetLastMsg(&m.msg, js_, spool_stream(spool.site).c_str(),
+                         part_subject(spool, job_id, part).c_str(), nullptr, &jerr);
   };
   Msg record;
   natsStatus s = last(Part::kRecord, record);
@@ -265,7 +266,8 @@ Result<store::SpoolRecord> JetStreamSpool::read_adopted(const Adopted& job) {
   auto read = [&](Part part, std::uint32_t n, Msg& m) -> Result<void> {
     auto jerr = static_cast<jsErrCode>(0);
     const std::string subject = part_subject(spool, job.head.job_id, part, n);
-    natsStatus s = js_GetLastMsg(&m.msg, js_, stream_.c_str(), subject.c_str(), nullptr, &jerr);
+    natsStatus s = js_GetLastMsg(&m.msg, js_, spool_stream(spool.site).c_str(), subject.c_str(),
+                                 nullptr, &jerr);
     if (s != NATS_OK) {
       return tl::unexpected(nats_error(s, "cluster spool: reading " + subject));
     }

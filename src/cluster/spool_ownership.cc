@@ -171,15 +171,19 @@ Result<void> JetStreamSpool::open_ownership() {
   const std::uint64_t last = read_state();
   if (last > 0) {
     const SpoolId old{.site = options_.site, .node = options_.node, .generation = last};
-    auto entry = owners_->get(owner_key(old));
+    // From the stream's leader: this site's server may have restarted with the node and not
+    // caught up yet, and a stale answer would let a fenced node deliver its old spool.
+    auto entry = owners_->fresh_get(owner_key(old));
     if (!entry) {
       return tl::unexpected(entry.error());
     }
     auto value = *entry ? parse_object((*entry)->value) : std::nullopt;
     if (value && field(*value, "owner") == options_.node) {
-      std::lock_guard lock(mutex_);
-      intake_ = old;
-      held_[owner_key(old)] = Held{.id = old, .revision = (*entry)->revision, .adopted = false};
+      {
+        std::lock_guard lock(mutex_);
+        intake_ = old;
+        held_[owner_key(old)] = Held{.id = old, .revision = (*entry)->revision, .adopted = false};
+      }
       logger()->info("cluster: spool {} is still this node's", old.text());
       announce();
       return {};
@@ -238,6 +242,7 @@ void JetStreamSpool::start(SpoolHooks hooks) {
     started_ = true;
   }
   owner_ = std::thread([this] { owner_loop(); });
+  adopter_ = std::thread([this] { adopter_loop(); });
 }
 
 void JetStreamSpool::observe_node(const store::ConfigChange& change) {
@@ -273,7 +278,6 @@ void JetStreamSpool::announce() {
 void JetStreamSpool::owner_loop() {
   const auto period =
       std::min<std::chrono::milliseconds>(std::chrono::seconds(1), options_.node_timeout / 5);
-  auto last_poll = Clock::now();
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
@@ -281,16 +285,25 @@ void JetStreamSpool::owner_loop() {
     if (may_deliver()) {
       take_over_dead();
     }
+    announce();
+    lock.lock();
+    owner_cv_.wait_for(lock, period);
+  }
+}
+
+// Apart from the lease: reading a spool back may take seconds, and the lease must not wait.
+void JetStreamSpool::adopter_loop() {
+  auto last_poll = Clock::now();
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
     const bool poll = Clock::now() - last_poll >= std::chrono::seconds(5);
     std::vector<std::string> keys;
-    {
-      std::lock_guard held_lock(mutex_);
-      for (const auto& [key, h] : held_) {
-        if (h.adopted && (!h.rebuilt || poll)) {
-          keys.push_back(key);
-        }
+    for (const auto& [key, h] : held_) {
+      if (h.adopted && (!h.rebuilt || poll)) {
+        keys.push_back(key);
       }
     }
+    lock.unlock();
     for (const auto& key : keys) {
       if (auto r = adopt(key, poll); !r) {
         logger()->warn("cluster: spool {}: {} (trying again)", key, r.error().detail);
@@ -300,9 +313,8 @@ void JetStreamSpool::owner_loop() {
       last_poll = Clock::now();
       retire_adopted();
     }
-    announce();
     lock.lock();
-    owner_cv_.wait_for(lock, period);
+    owner_cv_.wait_for(lock, std::chrono::milliseconds(500));
   }
 }
 
@@ -517,7 +529,7 @@ void JetStreamSpool::retire_adopted() {
     const std::string filter = spool_filter(h.id);
     jo.Stream.Purge.Subject = filter.c_str();
     auto jerr = static_cast<jsErrCode>(0);
-    if (js_PurgeStream(js_, stream_.c_str(), &jo, &jerr) != NATS_OK) {
+    if (js_PurgeStream(js_, spool_stream(h.id.site).c_str(), &jo, &jerr) != NATS_OK) {
       continue;
     }
     if (auto r = owners_->erase(key, store::Expect::at(h.revision)); !r) {

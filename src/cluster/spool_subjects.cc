@@ -21,6 +21,15 @@ std::string spool_stream_subjects(std::string_view site) {
   return fmt::format("txmail.spool.{}.>", site);
 }
 
+std::string_view subject_site(std::string_view subject) {
+  constexpr std::string_view kPrefix = "txmail.spool.";
+  if (!subject.starts_with(kPrefix)) {
+    return {};
+  }
+  subject.remove_prefix(kPrefix.size());
+  return subject.substr(0, subject.find('.'));
+}
+
 std::string spool_filter(const SpoolId& spool) {
   return fmt::format("txmail.spool.{}.{}.{}.>", spool.site, encode_key(spool.node),
                      spool.generation);

@@ -29,6 +29,8 @@ struct SpoolId {
 
 std::string spool_stream(std::string_view site);           // "TXMAIL_SPOOL_<site>"
 std::string spool_stream_subjects(std::string_view site);  // "txmail.spool.<site>.>"
+// The site token of a spool subject ("" for anything else).
+std::string_view subject_site(std::string_view subject);
 
 // "txmail.spool.<site>.<node>.<gen>.<job>": every subject of one job starts with it.
 std::string job_subject(const SpoolId& spool, std::string_view job_id);

@@ -13,6 +13,9 @@ TEST(SpoolSubjects, NamesEveryPartOfAJobUnderItsSpool) {
   EXPECT_EQ(spool_stream_subjects("a"), "txmail.spool.a.>");
   EXPECT_EQ(kSpool.text(), "a/node.a/3");
   EXPECT_EQ(spool_filter(kSpool), "txmail.spool.a.node=2Ea.3.>");
+  EXPECT_EQ(subject_site(part_subject(kSpool, kJob, Part::kFinals)), "a");
+  EXPECT_EQ(subject_site("txmail.spool.b"), "b");
+  EXPECT_EQ(subject_site("$KV.x.y"), "");
   EXPECT_EQ(part_subject(kSpool, kJob, Part::kRecord), "txmail.spool.a.node=2Ea.3." + kJob + ".m");
   EXPECT_EQ(part_subject(kSpool, kJob, Part::kChunk, 7),
             "txmail.spool.a.node=2Ea.3." + kJob + ".c.0007");

@@ -36,6 +36,7 @@ class Txmail:
     def __init__(self, extra="", smtp_settings="", accounts=None, tls_files=False, delivery="paused = true",
                  http_settings="", node_settings="", name="txmail.test"):
         """`delivery` is the [delivery] table's body: intake tests keep mail in the spool."""
+        self.name = name
         self.dir = tempfile.mkdtemp(prefix="txmail-test-")
         self.data_dir = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "txmail.log")
@@ -140,6 +141,13 @@ shutdown_grace = "5s"
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.proc = None
+
+    def pause(self):
+        """SIGSTOP: the process lives but does nothing (a node that only looks dead)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
 
     def spool(self, messages=False):
         args = [TXMAIL, "spool", "--data-dir", self.data_dir, "list"] + (["--messages"] if messages else [])
