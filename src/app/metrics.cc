@@ -54,6 +54,16 @@ void cluster_spool(std::string& out, const cluster::ClusterSpool& spool) {
         c.stream_pending);
   gauge(out, "txmail_cluster_publishing", "Groups of parts on their way to the region.",
         c.publishing);
+  counter(out, "txmail_cluster_takeovers_total",
+          "Spools this node claimed from a node silent past node_timeout.", c.takeovers);
+  counter(out, "txmail_cluster_adopted_jobs_total", "Jobs this node took over.", c.adopted_jobs);
+  counter(out, "txmail_cluster_fenced_total",
+          "Times this node found its own spool taken over (it was judged dead).", c.fenced);
+  gauge(out, "txmail_cluster_spools_held", "Spools this node owns: its own and those taken over.",
+        c.spools_held);
+  gauge(out, "txmail_cluster_lease",
+        "1 while the region has confirmed lately that this node owns its spools (it delivers).",
+        c.lease ? 1 : 0);
 }
 
 }  // namespace

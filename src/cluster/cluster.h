@@ -25,6 +25,10 @@ namespace txmail::cluster {
 inline constexpr const char* kConfigBucket = "txmail_config";  // accounts, domains, keys, ...
 inline constexpr const char* kNodesBucket = "txmail_nodes";    // heartbeats of serving nodes
 inline constexpr const char* kSpoolsBucket = "txmail_spools";  // who owns each node's spool
+// In the config bucket: each data site's nats-server name, {"a": "A", ...}, found by `cluster
+// init`. A site's spool stream should be led from its own site: then losing the witness or the
+// other site costs the stream no election, and the site's intake does not stall.
+inline constexpr const char* kServersKey = "cluster/servers";
 // The spool streams' duplicate window: longer than any resend of one job (publish_timeout is
 // at most 60 s), so a job sent again is stored once.
 inline constexpr std::chrono::seconds kSpoolDuplicates{120};

@@ -200,7 +200,8 @@ Result<std::unique_ptr<ClusterSpool>> ClusterNode::open_spool(store::Spool& loca
                        [impl](std::string status) {
                          std::lock_guard lock(impl->spool_mutex);
                          impl->spool_status = std::move(status);
-                       }});
+                       },
+                   .config = *impl->config});
   if (auto opened = spool->open(); !opened) {
     return tl::unexpected(opened.error());
   }

@@ -48,6 +48,8 @@ struct SpoolContext {
   std::function<std::int64_t()> last_beat_ms;
   // What the heartbeat says of the spool from now on (the generation, counts).
   std::function<void(std::string)> announce;
+  // The region's shared configuration (where `cluster init` wrote each site's server name).
+  store::ConfigStore& config;
 };
 
 class JetStreamSpool final : public ClusterSpool {
@@ -180,6 +182,8 @@ class JetStreamSpool final : public ClusterSpool {
   bool reconcile(const SpoolId& old, const std::vector<std::string>& jobs);
   void observe_node(const store::ConfigChange& change);
   void announce();
+  // Keeps this site's spool stream led from this site's server (cluster.h, kServersKey).
+  void lead_from_home();
 
   // --- jobs taken over (spool_adoption.cc)
   Result<std::vector<StreamRecord>> read_records(const SpoolId& spool, bool with_messages);

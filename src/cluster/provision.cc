@@ -114,6 +114,54 @@ Result<std::string> provision_spool(NatsConnection& nats, const ClusterOptions& 
   return "created: " + describe_spool(site, options.replicas);
 }
 
+// Each data site's server name (a site's spool stream is kept led from it): a stream of one
+// replica placed by the tag site:<s> lands on that site's server, which it names as leader.
+Result<std::string> find_servers(NatsConnection& nats, const ClusterOptions& options) {
+  json::object servers;
+  for (const auto& site : options.sites) {
+    const std::string name = "TXMAIL_PROBE_" + site;
+    const std::string subject = "txmail.probe." + site;
+    const std::string tag = "site:" + site;
+    const char* subjects[] = {subject.c_str()};
+    const char* tags[] = {tag.c_str()};
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = name.c_str();
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_MemoryStorage;
+    sc.Replicas = 1;
+    jsPlacement placement;
+    jsPlacement_Init(&placement);
+    placement.Cluster = "";
+    placement.Tags = tags;
+    placement.TagsLen = 1;
+    sc.Placement = &placement;
+    StreamInfo info;
+    auto jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_AddStream(&info.si, nats.js(), &sc, nullptr, &jerr);
+    if (s != NATS_OK) {
+      return tl::unexpected(nats_error(s, "cluster init: finding site " + site + "'s server"));
+    }
+    const auto* c = info.si->Cluster;
+    servers[site] = c != nullptr && c->Leader != nullptr ? c->Leader : "";
+    js_DeleteStream(nats.js(), name.c_str(), nullptr, &jerr);
+  }
+  kvStore* kv = nullptr;
+  if (natsStatus s = js_KeyValue(&kv, nats.home_js(), kConfigBucket); s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "cluster init: the config bucket"));
+  }
+  const std::string value = json::serialize(servers);
+  std::uint64_t rev = 0;
+  natsStatus s = kvStore_Put(&rev, kv, kServersKey, value.data(), static_cast<int>(value.size()));
+  kvStore_Destroy(kv);
+  if (s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "cluster init: recording the sites' servers"));
+  }
+  return "recorded: each site's server " + value
+         + " (a site's spool stream is kept led from its own site)";
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> provision(const ClusterOptions& options, bool dry_run) {
@@ -178,6 +226,13 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
       return tl::unexpected(line.error());
     }
     lines.push_back(std::move(*line));
+  }
+  if (!dry_run) {
+    auto servers = find_servers(**nats, options);
+    if (!servers) {
+      return tl::unexpected(servers.error());
+    }
+    lines.push_back(std::move(*servers));
   }
   return lines;
 }

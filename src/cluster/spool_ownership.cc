@@ -23,6 +23,8 @@ constexpr char kOwnerPrefix[] = "spool/";
 constexpr char kStateFile[] = "/cluster-spool.json";
 // How long the n-th candidate of a takeover waits after the first may have tried.
 constexpr auto kRankDelay = std::chrono::seconds(3);
+// How often a node looks at who leads its site's spool stream.
+constexpr auto kLeaderCheck = std::chrono::seconds(5);
 
 std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
@@ -278,12 +280,17 @@ void JetStreamSpool::announce() {
 void JetStreamSpool::owner_loop() {
   const auto period =
       std::min<std::chrono::milliseconds>(std::chrono::seconds(1), options_.node_timeout / 5);
+  auto last_leader_check = Clock::time_point{};
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
     confirm_lease();
     if (may_deliver()) {
       take_over_dead();
+    }
+    if (Clock::now() - last_leader_check >= kLeaderCheck) {
+      last_leader_check = Clock::now();
+      lead_from_home();
     }
     announce();
     lock.lock();
@@ -502,6 +509,48 @@ bool JetStreamSpool::reconcile(const SpoolId& old, const std::vector<std::string
       "kept (the region never had them)",
       old.text(), dropped, kept);
   return true;
+}
+
+void JetStreamSpool::lead_from_home() {
+  auto servers = ctx_.config.get(kServersKey);
+  if (!servers || !*servers) {
+    return;  // a region made before `cluster init` recorded them
+  }
+  auto map = parse_object((*servers)->value);
+  const std::string home = map ? field(*map, options_.site.c_str()) : std::string();
+  if (home.empty()) {
+    return;
+  }
+  jsStreamInfo* si = nullptr;
+  auto jerr = static_cast<jsErrCode>(0);
+  if (js_GetStreamInfo(&si, js_, stream_.c_str(), nullptr, &jerr) != NATS_OK) {
+    return;
+  }
+  std::string leader;
+  bool home_current = false;
+  if (const auto* c = si->Cluster; c != nullptr) {
+    leader = c->Leader != nullptr ? c->Leader : "";
+    for (int i = 0; i < c->ReplicasLen; ++i) {
+      const auto* p = c->Replicas[i];
+      home_current =
+          home_current || (p->Name != nullptr && home == p->Name && p->Current && !p->Offline);
+    }
+  }
+  jsStreamInfo_Destroy(si);
+  if (leader.empty() || leader == home || !home_current) {
+    return;  // led from home, or no leader now, or home is not caught up
+  }
+  // The leader steps down; a current follower takes over (home, or another try later).
+  natsMsg* reply = nullptr;
+  const std::string subject = "$JS.API.STREAM.LEADER.STEPDOWN." + stream_;
+  if (natsConnection_RequestString(&reply, ctx_.nats.raw(), subject.c_str(), "",
+                                   options_.timeout.count())
+      == NATS_OK) {
+    logger()->info(
+        "cluster: stream {} was led from {}, not from this site's {}: asked it to step down",
+        stream_, leader, home);
+  }
+  natsMsg_Destroy(reply);
 }
 
 void JetStreamSpool::retire_adopted() {

@@ -1,0 +1,101 @@
+"""A node that only looks dead (issue site-2): node-a, under load and with deliveries on a
+connection, is stopped with SIGSTOP for longer than node_timeout, then resumed.
+
+- node-b takes node-a's spool over (status names node-b, kind automatic) and delivers every
+  message node-a had acknowledged.
+- node-a wakes fenced: it delivers nothing until the region confirms what it owns, finds its
+  spool taken (txmail_cluster_fenced_total 1), keeps only what the region never had, goes on
+  with a new generation and takes new traffic.
+- Every acknowledged message reaches the sink; duplicates are counted and printed, and stay
+  within what node-a had on a connection when it stopped."""
+from txmail_harness import *
+from cluster_load import Load, Ledger
+
+GRACE = 12
+NODE_TIMEOUT = 6
+A_CONNECTIONS = 2  # node-a's max_connections_per_site: its deliveries in flight at most
+
+
+def run(*args):
+    return subprocess.run([TXMAIL, *args], capture_output=True, text=True, timeout=60)
+
+
+def node_config(region, site, key):
+    return (f'[cluster]\nnats = ["{region.url(site)}"]\nmaster_key_file = "{key}"\n'
+            f'quorum_grace = "{GRACE}s"\ntimeout = "2s"\npublish_timeout = "10s"\n'
+            f'node_timeout = "{NODE_TIMEOUT}s"\nsites = ["a", "b"]\n')
+
+
+def status(tx):
+    out = run("cluster", "status", "--json", "--config", tx.config)
+    check(out.returncode == 0, f"cluster status: {out.stderr}")
+    return json.loads(out.stdout)
+
+
+sink = Sink("127.0.0.51", free_port(), delay=0.3)
+try:
+    with NatsRegion() as region:
+        key = os.path.join(region.dir, "cluster.key")
+        check(run("cluster", "keygen", key).returncode == 0, "keygen")
+
+        def delivery(connections):
+            return (f'mx_port = {sink.port}\nidle_connection = "200ms"\nretry_schedule = ["1s"]\nretry_every = "1s"\n'
+                    f'max_connections_per_site = {connections}\n'
+                    f'[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.51:{sink.port}"\n')
+        a = Txmail(name="node-a", node_settings='site = "a"\nregion = "r1"', extra=node_config(region, "a", key),
+                   delivery=delivery(A_CONNECTIONS), tls_files=True)
+        b = Txmail(name="node-b", node_settings='site = "b"\nregion = "r1"', extra=node_config(region, "b", key),
+                   delivery=delivery(12), tls_files=True)
+        check(run("cluster", "init", "--config", a.config).returncode == 0, "init")
+        with a, b:
+            wait_for("both nodes in cluster status",
+                     lambda: {n["node"] for n in status(a)["nodes"]} == {"node-a", "node-b"})
+            ledger = Ledger(sink)
+            load = Load([a, b]).start()
+            wait_for("a backlog at node-a", lambda: metric(a, "txmail_queue_jobs") >= 20, timeout=60)
+            load.pause(a)
+            a.pause()
+            stopped = time.monotonic()
+            acked_a = load.acked_by("node-a", before=stopped)
+            print(f"node-a stopped (SIGSTOP) with {len(acked_a)} acknowledgements")
+
+            wait_for("node-b to own node-a's spool", lambda: any(
+                s["key"] == "spool/a/node-a/1" and s["owner"] == "node-b" and s["kind"] == "automatic"
+                for s in status(b).get("spools", [])), timeout=60)
+            print(f"node-b took the spool over {time.monotonic() - stopped:.1f} s after the SIGSTOP")
+            wait_for("node-a's acknowledged messages at the sink", lambda: not ledger.missing(acked_a), timeout=90)
+            print(f"SIGSTOP -> node-a's last acknowledged message at the sink: {time.monotonic() - stopped:.1f} s")
+
+            before_wake = dict(ledger.refresh())
+            a.resume()
+            wait_for("node-a fenced", lambda: metric(a, "txmail_cluster_fenced_total") == 1, timeout=60)
+            wait_for("node-a's new generation", lambda: any(
+                n["node"] == "node-a" and n.get("generation", 0) >= 2 for n in status(b)["nodes"]), timeout=60)
+            load.resume(a)
+            woke = time.monotonic()
+
+            def new_at_a_delivered():
+                counts = ledger.refresh()
+                return any(counts.get(s) for s, t in load.acked_by("node-a").items() if t > woke)
+            wait_for("new traffic at node-a delivered", new_at_a_delivered, timeout=60)
+            load.stop()
+            everything = dict(load.acked)
+            wait_for("every acknowledged message at the sink", lambda: not ledger.missing(everything), timeout=120)
+            after = ledger.refresh()
+            resent = [s for s in acked_a if after.get(s, 0) > before_wake.get(s, 0)]
+            duplicates = ledger.duplicates()
+            # What node-a had on its connections when it stopped: one message per connection
+            # (max_connections_per_site = 2, one destination site).
+            bound = A_CONNECTIONS
+            print(f"acknowledged {len(everything)}, delivered all, lost 0, duplicates {len(duplicates)}, "
+                  f"sent again by node-a after waking {len(resent)} (bound {bound}: its connections)")
+            check(len(resent) <= bound and len(duplicates) <= bound,
+                  f"duplicates over the bound {bound}: {duplicates}")
+            check(metric(b, "txmail_cluster_takeovers_total") == 1, "node-b's takeover not counted")
+            wait_for("empty spool streams", lambda: {
+                s["stream"]: s.get("values") for s in status(b)["spool_streams"]} == {"TXMAIL_SPOOL_a": 0, "TXMAIL_SPOOL_b": 0},
+                timeout=60)
+            check(a.stop() == 0 and b.stop() == 0, "a node did not stop cleanly")
+finally:
+    sink.stop()
+print("ok")
