@@ -63,4 +63,20 @@ int cluster_status(const Config& config, bool as_json) {
   return 0;
 }
 
+int cluster_takeover(const Config& config, const std::string& node, const std::string& to,
+                     bool force) {
+  auto options = options_of(config);
+  if (!options) {
+    return failed(options.error().detail);
+  }
+  auto lines = cluster::takeover(*options, node, to.empty() ? config.node_name : to, force);
+  if (!lines) {
+    return failed(lines.error().detail);
+  }
+  for (const auto& line : *lines) {
+    fmt::print("{}\n", line);
+  }
+  return 0;
+}
+
 }  // namespace txmail::app

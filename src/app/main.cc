@@ -204,6 +204,18 @@ int run(int argc, char** argv) {
       cluster->add_subcommand("status", "The region's buckets, replicas and nodes");
   cluster_status->add_option("--config", config_path, "Configuration file")->capture_default_str();
   cluster_status->add_flag("--json", cluster_json, "JSON");
+  std::string takeover_node;
+  std::string takeover_to;
+  bool takeover_force = false;
+  auto* cluster_takeover = cluster->add_subcommand(
+      "takeover", "Move every spool NODE owns to another node (a planned decommission)");
+  cluster_takeover->add_option("node", takeover_node, "The node whose spools move")->required();
+  cluster_takeover->add_option("--to", takeover_to,
+                               "The node that takes them (default: this config's node)");
+  cluster_takeover->add_flag("--force", takeover_force,
+                             "Even while NODE heartbeats (it is fenced and stops delivering)");
+  cluster_takeover->add_option("--config", config_path, "Configuration file")
+      ->capture_default_str();
   bool resume = false;
   auto* drain = app.add_subcommand("drain", "Stop intake on a node while it finishes deliveries");
   drain->add_flag("--resume", resume, "Take traffic again");
@@ -349,6 +361,9 @@ int run(int argc, char** argv) {
       return txmail::app::cluster_keygen(keygen_path);
     }
     const auto config = config_or_exit(config_path);
+    if (cluster_takeover->parsed()) {
+      return txmail::app::cluster_takeover(config, takeover_node, takeover_to, takeover_force);
+    }
     return cluster_init->parsed() ? txmail::app::cluster_init(config, dry_run)
                                   : txmail::app::cluster_status(config, cluster_json);
   }

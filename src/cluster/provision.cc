@@ -7,6 +7,7 @@
 
 #include "cluster/cluster.h"
 #include "cluster/key_codec.h"
+#include "cluster/kv_config_store.h"
 #include "cluster/nats_connection.h"
 #include "cluster/spool_subjects.h"
 #include "common/duration.h"
@@ -375,6 +376,85 @@ Result<std::string> status_json(const ClusterOptions& options) {
   }
   out["nodes"] = nodes_status(**nats);
   return json::serialize(out);
+}
+
+Result<std::vector<std::string>> takeover(const ClusterOptions& options, const std::string& node,
+                                          const std::string& to, bool force) {
+  if (node == to) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cluster takeover: " + node + " would take its own spools");
+  }
+  auto nats = NatsConnection::open(nats_options(options), false);
+  if (!nats) {
+    return tl::unexpected(nats.error());
+  }
+  // A heartbeat key lives 30 s after the last beat (the bucket's TTL): present = heartbeating.
+  auto beats = [&](const std::string& who) -> Result<bool> {
+    kvStore* kv = nullptr;
+    if (natsStatus s = js_KeyValue(&kv, (*nats)->js(), kNodesBucket); s != NATS_OK) {
+      return tl::unexpected(nats_error(s, "the nodes bucket"));
+    }
+    kvEntry* e = nullptr;
+    const natsStatus s = kvStore_Get(&e, kv, encode_key(who).c_str());
+    kvEntry_Destroy(e);
+    kvStore_Destroy(kv);
+    if (s != NATS_OK && s != NATS_NOT_FOUND) {
+      return tl::unexpected(nats_error(s, "the nodes bucket"));
+    }
+    return s == NATS_OK;
+  };
+  auto from_alive = beats(node);
+  auto to_alive = beats(to);
+  if (!from_alive || !to_alive) {
+    return tl::unexpected(!from_alive ? from_alive.error() : to_alive.error());
+  }
+  if (*from_alive && !force) {
+    return make_error(ErrorCode::kConflict,
+                      "cluster takeover: " + node + " heartbeats; drain it (txmail drain) and stop "
+                      "it first, or give --force (it is fenced and stops delivering)");
+  }
+  if (!*to_alive) {
+    return make_error(ErrorCode::kUnavailable,
+                      "cluster takeover: " + to + " does not heartbeat; it could not deliver them");
+  }
+  auto owners = KvConfigStore::open(**nats, kSpoolsBucket, options.start_timeout,
+                                    KvConfigStore::Scope::kRegion);
+  if (!owners) {
+    return tl::unexpected(owners.error());
+  }
+  auto entries = (*owners)->list("spool/");
+  if (!entries) {
+    return tl::unexpected(entries.error());
+  }
+  std::vector<std::string> lines;
+  for (const auto& e : *entries) {
+    boost::system::error_code ec;
+    auto v = json::parse(e.value, ec);
+    if (ec || !v.is_object()) {
+      continue;
+    }
+    const auto* owner = v.as_object().if_contains("owner");
+    if (owner == nullptr || !owner->is_string() || owner->as_string() != node) {
+      continue;
+    }
+    const std::string value = json::serialize(json::object{{"owner", to},
+                                                           {"owner_site", ""},
+                                                           {"kind", "manual"},
+                                                           {"from", node},
+                                                           {"since", now_ms()}});
+    auto rev = (*owners)->put(e.key, value, store::Expect::at(e.revision));
+    if (!rev) {
+      return tl::unexpected(Error{rev.error().code, "cluster takeover: " + e.key + ": "
+                                                        + rev.error().detail
+                                                        + " (moved meanwhile? run it again)"});
+    }
+    lines.push_back(
+        fmt::format("moved: {} from {} to {} (fencing token {})", e.key.substr(6), node, to, *rev));
+  }
+  if (lines.empty()) {
+    lines.push_back("nothing to move: " + node + " owns no spool");
+  }
+  return lines;
 }
 
 namespace {

@@ -92,6 +92,27 @@ try:
             check(len(resent) <= bound and len(duplicates) <= bound,
                   f"duplicates over the bound {bound}: {duplicates}")
             check(metric(b, "txmail_cluster_takeovers_total") == 1, "node-b's takeover not counted")
+
+            # By hand (a planned decommission): refused while node-b heartbeats, or to a node
+            # that does not; with --force node-b's spool moves to node-a and node-b is fenced.
+            refused = run("cluster", "takeover", "node-b", "--config", a.config)
+            check(refused.returncode != 0 and "heartbeats" in refused.stderr, f"takeover of a live node: {refused}")
+            ghost = run("cluster", "takeover", "node-b", "--to", "ghost", "--force", "--config", a.config)
+            check(ghost.returncode != 0 and "does not heartbeat" in ghost.stderr, f"takeover by a ghost: {ghost}")
+            moved = run("cluster", "takeover", "node-b", "--force", "--config", a.config)
+            check(moved.returncode == 0 and "moved: b/node-b/1 from node-b to node-a" in moved.stdout, f"{moved}")
+            print(moved.stdout.strip())
+            wait_for("node-b fenced by the manual takeover",
+                     lambda: metric(b, "txmail_cluster_fenced_total") == 1, timeout=60)
+            wait_for("node-b's new generation", lambda: any(
+                n["node"] == "node-b" and n.get("generation", 0) >= 2 for n in status(a)["nodes"]), timeout=60)
+            r = http(b, "POST", "/v2/jobs", {"subject": {"content": "after the move"},
+                                             "body": {"contentType": "text/plain", "content": "x"},
+                                             "mail": {"from": {"email": "shop@example.com"}},
+                                             "recipients": [{"mail": {"to": [{"email": "c@dest.test"}]}}]},
+                     user="alice")
+            check(r.status == 202, f"node-b after the move: {r}")
+            wait_for("node-b's job after the move", lambda: ledger.refresh().get("after the move") == 1)
             wait_for("empty spool streams", lambda: {
                 s["stream"]: s.get("values") for s in status(b)["spool_streams"]} == {"TXMAIL_SPOOL_a": 0, "TXMAIL_SPOOL_b": 0},
                 timeout=60)
