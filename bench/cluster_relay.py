@@ -23,14 +23,16 @@
 
 2. Soak (--soak SECONDS): a second region, node-a (site a) and node-b (site b) with
    node_timeout 6 s and quorum_grace 12 s, each under tests/lib/cluster_load.Load (2 SMTP
-   clients and 1 REST client per node, 5 msg/s each), delivering to the harness Sink. The soak
+   clients and 1 REST client per node, 5 msg/s each), delivering to the harness Sink (0.2 s a
+   message, up to 4 connections from each node: a few messages are always in flight). The soak
    is SECONDS // 120 periods of 120 s (at least one). In each, SOAK_KILL_AT seconds in, one
    whole site is killed, alternating a, b, a, ...: the load to its node is paused
    (load.pause), its nats-server and its node get kill -9; SOAK_DOWN seconds later the site
    comes back (region.start, region.wait_ready, node.start, /readyz 200, load.resume). Before
    each kill the region is whole again (each spool stream has a leader and two current
-   replicas). Per period: what the killed node had acknowledged, the time until all of it was
-   at the sink (the other node took the spool over), the restart's time to ready, and the
+   followers). Per period: what the killed node had acknowledged (how much of it was not yet
+   at the sink, how many jobs it had queued just before the kill), the time until all of it
+   was at the sink (the other node took the spool over), the restart's time to ready, and the
    surviving node's longest time between two acknowledgements. At the end the load stops,
    every acknowledged message is waited for at the sink (up to 180 s; tests/lib/cluster_load
    Ledger), and acknowledged, delivered, lost and duplicates are printed: exit 1 if lost > 0.
@@ -124,37 +126,36 @@ def make_node(name, delivery, accounts=None, node_settings="", extra="", smtp_se
     return tx
 
 
-def spool_streams(region, site):
-    """{stream: (leader, [(replica, current)])} of the TXMAIL_SPOOL_* streams, as `site`'s
-    server sees them ({} if it does not answer)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{region.monitor[site]}/jsz?accounts=true&streams=true",
-                                    timeout=5) as r:
-            z = json.loads(r.read())
-    except OSError:
-        return {}
+def spool_streams(region):
+    """{stream: (leader, [(replica, current)])} of the TXMAIL_SPOOL_* streams, each as its
+    leader sees it (only a stream's leader knows whether its followers are current): every
+    running server is asked, and a stream without a leader is missing."""
     out = {}
-    for account in z.get("account_details", []):
-        for s in account.get("stream_detail", []):
-            if s["name"].startswith("TXMAIL_SPOOL_"):
+    for site, proc in region.procs.items():
+        if proc.poll() is not None:
+            continue
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{region.monitor[site]}/jsz?accounts=true&streams=true",
+                                        timeout=5) as r:
+                z = json.loads(r.read())
+        except OSError:
+            continue
+        for account in z.get("account_details", []):
+            for s in account.get("stream_detail", []):
                 c = s.get("cluster") or {}
-                out[s["name"]] = (c.get("leader"), [(r["name"], r.get("current")) for r in c.get("replicas") or []])
+                if s["name"].startswith("TXMAIL_SPOOL_") and c.get("leader") == site.upper():  # server_name
+                    out[s["name"]] = (c["leader"], [(r["name"], r.get("current")) for r in c.get("replicas") or []])
     return out
 
 
-def leaders(region, site):
-    return {name: leader for name, (leader, _) in spool_streams(region, site).items()}
+def leaders(region):
+    return {name: leader for name, (leader, _) in spool_streams(region).items()}
 
 
-def region_whole(region, site):
-    """Every spool stream has a leader and two current replicas (as `site`'s server sees it)."""
-    streams = spool_streams(region, site)
-    return streams and all(leader and len(reps) == 2 and all(cur for _, cur in reps)
-                           for leader, reps in streams.values())
-
-
-def percentile_text(v):
-    return f"{v / 1000:.2f}" if v is not None else "-"
+def region_whole(region):
+    """Both spool streams have a leader and two current followers."""
+    streams = spool_streams(region)
+    return len(streams) == 2 and all(len(reps) == 2 and all(cur for _, cur in reps) for _, reps in streams.values())
 
 
 # --- (1) throughput and acceptance latency -------------------------------------------------------
@@ -199,7 +200,7 @@ def measure(tx, mode, size, n, sink, region=None):
     if region:
         # The steady state: the node's own site's stream is led from its own site (the node
         # moves it there; up to a minute after a cold start).
-        wait_for("TXMAIL_SPOOL_a led from site a", lambda: leaders(region, "a").get("TXMAIL_SPOOL_a") == "A",
+        wait_for("TXMAIL_SPOOL_a led from site a", lambda: leaders(region).get("TXMAIL_SPOOL_a") == "A",
                  timeout=120)
     lines_before = len(STOPPED.findall(tx.log_text()))
     base = sink.count()
@@ -240,8 +241,9 @@ def describe(r):
     nats = f", NATS {r['nats_cpu_ms_per_msg']:.2f} ms CPU/msg" if r["nats_cpu_ms_per_msg"] is not None else ""
     print(f"  {r['size'] // 1024:>3} KiB {r['mode']:<8} {r['n']} msgs: accepted {r['accepted_per_s']:6.0f}/s "
           f"({r['accepted_s']:.2f} s), end-to-end {r['end_to_end_per_s']:6.0f}/s, ack p50 "
-          f"{r['ack_p50_us'] / 1000:.2f} ms p99 {r['ack_p99_us'] / 1000:.2f} ms, node {r['node_cpu_ms_per_msg']:.2f} ms "
-          f"CPU/msg{nats}; spool records {r['spool_records']}, syncs {r['spool_syncs']}", flush=True)
+          f"{r['ack_p50_us'] / 1000:.2f} ms p99 {r['ack_p99_us'] / 1000:.2f} ms, "
+          f"node {r['node_cpu_ms_per_msg']:.2f} ms CPU/msg{nats}; "
+          f"spool records {r['spool_records']}, syncs {r['spool_syncs']}", flush=True)
 
 
 def throughput():
@@ -326,8 +328,12 @@ def soak(seconds):
     check(KILL_AT + DOWN < PERIOD, "SOAK_KILL_AT + SOAK_DOWN must stay under a period (120 s)")
     print(f"\nsoak: {periods} period(s) of {PERIOD} s; in each a whole site killed {KILL_AT:.0f} s in, "
           f"back {DOWN:.0f} s later (node_timeout 6 s, quorum_grace 12 s)", flush=True)
-    sink = Sink("127.0.0.51", free_port())
+    # The sink answers each message after 0.2 s (an MX across the Internet) and a node opens up
+    # to 4 connections to it: about 20 msg/s for the 15 msg/s of each node's load, so a few
+    # acknowledged messages are always on their way when a site is killed.
+    sink = Sink("127.0.0.51", free_port(), delay=0.2)
     delivery = (f'mx_port = {sink.port}\nidle_connection = "200ms"\nretry_schedule = ["1s"]\nretry_every = "1s"\n'
+                f'max_connections_per_site = 4\n'
                 f'[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.51:{sink.port}"\n')
     nodes, load, ok = [], None, False
     cycles = []
@@ -346,7 +352,7 @@ def soak(seconds):
                 tx.start(timeout=60)
             for tx in nodes:
                 wait_for(f"{tx.name} ready", lambda: ready(tx), timeout=60)
-            wait_for("each spool stream led from its own site", lambda: leaders(region, "b") == {
+            wait_for("each spool stream led from its own site", lambda: leaders(region) == {
                 "TXMAIL_SPOOL_a": "A", "TXMAIL_SPOOL_b": "B"}, timeout=120)
             ledger = Ledger(sink)
             load = Load(nodes).start()
@@ -356,16 +362,17 @@ def soak(seconds):
                 tx, other = (a, b) if site == "a" else (b, a)
                 sleep_until(t0 + i * PERIOD + KILL_AT)
                 # A single site's loss, not a second failure on top of the last: the region is whole.
-                survivor_site = "b" if site == "a" else "a"
-                wait_for("the region whole (every spool stream with a leader and two current replicas)",
-                         lambda: region_whole(region, survivor_site), timeout=90)
-                lead = leaders(region, survivor_site)
+                wait_for("the region whole (each spool stream with a leader and two current followers)",
+                         lambda: region_whole(region), timeout=90)
+                lead = leaders(region)
 
+                queued = metric(tx, "txmail_queue_jobs")  # just before the kill
                 load.pause(tx)
                 killed = time.monotonic()
                 region.kill(site)
                 tx.kill9()
                 acked_killed = load.acked_by(tx.name, before=killed)
+                pending = len(ledger.missing(acked_killed))  # what the other node has to deliver
                 # The other node takes the spool over and delivers it: watched while the site is down.
                 taken = None
                 while time.monotonic() < killed + DOWN:
@@ -385,12 +392,14 @@ def soak(seconds):
                              timeout=120)
                     taken = time.monotonic() - killed
                 c = {"period": i + 1, "site": site, "leaders_before": lead, "acked_by_killed": len(acked_killed),
+                     "queued_at_kill": queued, "undelivered_at_kill": pending,
                      "kill_to_all_delivered_s": taken, "restart_to_ready_s": ready_s,
                      "survivor_longest_gap_s": load.longest_gap(other.name, since=killed - 1, until=time.monotonic()),
                      "acked_so_far": len(load.acked), "refused_so_far": len(load.refused)}
                 cycles.append(c)
                 print(f"  period {i + 1}: site {site} killed (leaders {lead}); its {len(acked_killed)} acknowledged "
-                      f"all at the sink {taken:.1f} s after the kill; back and ready {ready_s:.1f} s after the "
+                      f"({pending} not yet at the sink, {queued:.0f} jobs queued just before) all at the sink "
+                      f"{taken:.1f} s after the kill; back and ready {ready_s:.1f} s after the "
                       f"restart; {other.name}'s longest acceptance gap {c['survivor_longest_gap_s']:.2f} s; "
                       f"so far acknowledged {c['acked_so_far']}, refused {c['refused_so_far']}", flush=True)
             sleep_until(t0 + periods * PERIOD)
@@ -404,13 +413,14 @@ def soak(seconds):
             counts = ledger.refresh()
             delivered = sum(1 for s in everything if counts.get(s))
             refused = {}
-            for node_name, _, answer, _ in load.refused:
+            for node_name, _, _, _ in load.refused:
                 refused[node_name] = refused.get(node_name, 0) + 1
             out = {"seconds": periods * PERIOD, "periods": cycles, "acknowledged": len(everything),
                    "acknowledged_by": {tx.name: len(load.acked_by(tx.name)) for tx in nodes},
                    "delivered": delivered, "lost": len(lost), "lost_sample": lost[:10],
                    "duplicates": len(duplicates), "sink_messages": sum(counts.values()), "refused": refused}
-            print(f"soak: acknowledged {out['acknowledged']} ({', '.join(f'{k} {v}' for k, v in out['acknowledged_by'].items())}), "
+            by_node = ", ".join(f"{k} {v}" for k, v in out["acknowledged_by"].items())
+            print(f"soak: acknowledged {out['acknowledged']} ({by_node}), "
                   f"delivered {delivered}, lost {len(lost)}, duplicates {len(duplicates)} "
                   f"(the sink received {out['sink_messages']}); refused while a site was down or starting: "
                   f"{refused or 0}", flush=True)
