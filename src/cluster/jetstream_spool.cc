@@ -285,6 +285,12 @@ void JetStreamSpool::finish_put(const std::shared_ptr<PutJoin>& join) {
     return;
   }
   if (join->stream) {
+    {
+      std::lock_guard lock(mutex_);
+      if (local_jobs_.contains(join->job_id)) {
+        stored_[join->job_id].parts = *join->stream;
+      }
+    }
     replicated_.fetch_add(1, std::memory_order_relaxed);
     replication_latency_.record(Clock::now() - join->started);
     join->done({});
@@ -362,7 +368,14 @@ void JetStreamSpool::publish_finals(const SpoolId& spool, const std::string& job
     parts.back().headers.emplace_back(kDoneHeader, "1");
   }
   auto added = publish(job_id, std::move(parts), Clock::now() + kFinalsDeadline,
-                       [job_id](Result<std::vector<std::uint64_t>> r) {
+                       [this, job_id](Result<std::vector<std::uint64_t>> r) {
+                         if (r && !r->empty()) {
+                           std::lock_guard lock(mutex_);
+                           if (auto it = stored_.find(job_id); it != stored_.end()) {
+                             // The newer state replaced the older in the stream.
+                             it->second.finals = std::max(it->second.finals, r->back());
+                           }
+                         }
                          if (!r) {
                            logger()->warn(
                                "cluster: the final recipients of job {} did not reach the "
@@ -391,10 +404,18 @@ void JetStreamSpool::erase(const std::string& job_id, Done done) {
       finals_.erase(job_id);
       local_only_.erase(job_id);
       local_jobs_.erase(job_id);
-      deletions_.push_back({.job_id = job_id,
-                            .spool = intake_,
-                            .what = Deletion::What::kJob,
-                            .done = std::move(done)});
+      Deletion d{.job_id = job_id,
+                 .spool = intake_,
+                 .what = Deletion::What::kJob,
+                 .done = std::move(done)};
+      if (auto known = stored_.find(job_id); known != stored_.end()) {
+        d.sequences = std::move(known->second.parts);
+        if (known->second.finals != 0) {
+          d.sequences.push_back(known->second.finals);
+        }
+        stored_.erase(known);
+      }
+      deletions_.push_back(std::move(d));
     }
   }
   if (tombstone) {
@@ -595,6 +616,21 @@ void JetStreamSpool::replicator_loop() {
 }
 
 Result<void> JetStreamSpool::purge(const Deletion& d) {
+  if (d.what == Deletion::What::kJob && !d.sequences.empty()) {
+    const std::string stream = spool_stream(d.spool.site);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = options_.timeout.count();
+    for (const std::uint64_t seq : d.sequences) {
+      auto jerr = static_cast<jsErrCode>(0);
+      natsStatus s = js_DeleteMsg(js_, stream.c_str(), seq, &jo, &jerr);
+      if (s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSSequenceNotFoundErr) {
+        return tl::unexpected(
+            nats_error(s, "cluster spool: removing job " + d.job_id + " from " + stream));
+      }
+    }
+    return {};
+  }
   const std::string base = job_subject(d.spool, d.job_id);
   std::vector<std::string> filters;
   if (d.what == Deletion::What::kKeepFinals) {

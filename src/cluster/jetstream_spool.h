@@ -114,6 +114,9 @@ class JetStreamSpool final : public ClusterSpool {
     Done done;
     Clock::time_point not_before{};
     std::chrono::milliseconds backoff{0};
+    // The stream sequences of every part, when this process stored them all (then each is
+    // deleted by its sequence, which the server finds at once; else a purge by subject).
+    std::vector<std::uint64_t> sequences{};
   };
 
   // A spool this node owns: its own generation, or one taken over.
@@ -215,10 +218,19 @@ class JetStreamSpool final : public ClusterSpool {
   PublishTracker tracker_;
   std::unordered_map<std::string, int> publishing_;      // job id -> groups on their way
   std::unordered_map<std::string, std::size_t> finals_;  // job id -> final recipients sent
-  std::set<std::string> local_only_;                     // jobs the region does not hold yet
-  std::set<std::string> replicating_;                    // of those, being sent now
-  std::unordered_set<std::string> local_jobs_;           // of the own generation
-  std::unordered_set<std::string> fenced_jobs_;          // another node delivers them now
+
+  // Job id -> the stream sequences of its record and chunks, and of its latest final states
+  // (0: none published), for the jobs this process stored.
+  struct Stored {
+    std::vector<std::uint64_t> parts;
+    std::uint64_t finals = 0;
+  };
+
+  std::unordered_map<std::string, Stored> stored_;
+  std::set<std::string> local_only_;             // jobs the region does not hold yet
+  std::set<std::string> replicating_;            // of those, being sent now
+  std::unordered_set<std::string> local_jobs_;   // of the own generation
+  std::unordered_set<std::string> fenced_jobs_;  // another node delivers them now
   std::deque<Deletion> deletions_;
   std::map<std::string, Held> held_;  // by owner key
   std::unordered_map<std::string, Adopted> adopted_;

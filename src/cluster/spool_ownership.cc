@@ -500,6 +500,7 @@ bool JetStreamSpool::reconcile(const SpoolId& old, const std::vector<std::string
     local_jobs_.erase(job);
     local_only_.erase(job);
     finals_.erase(job);
+    stored_.erase(job);
     local_.erase(job, [](auto) {});
     ++dropped;
   }

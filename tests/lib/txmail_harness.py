@@ -635,14 +635,20 @@ cluster {{
             return None
 
     def wait_ready(self, timeout=60):
-        """Every running server sees a JetStream meta leader."""
+        """Every running server sees a JetStream meta leader, and the leader sees every running
+        server as a current peer (else placing an R3 asset may fail: "no suitable peers")."""
+        running = [s for s, p in self.procs.items() if p.poll() is None]
+
         def ready():
-            for s, p in self.procs.items():
-                if p.poll() is not None:
-                    continue
+            for s in running:
                 z = self.jsz(s)
-                if not z or not (z.get("meta_cluster") or {}).get("leader"):
+                meta = (z or {}).get("meta_cluster") or {}
+                if not meta.get("leader"):
                     return False
+                if meta.get("leader") == s.upper():
+                    peers = {r["name"] for r in meta.get("replicas") or [] if r.get("current") and not r.get("offline")}
+                    if peers | {s.upper()} != {x.upper() for x in running}:
+                        return False
             return True
         wait_for("a JetStream meta leader", ready, timeout=timeout)
 
