@@ -196,6 +196,9 @@ Result<void> JetStreamSpool::publish(const std::string& job_id,
                                      Clock::time_point deadline, PublishTracker::Done done,
                                      bool while_local_only) {
   std::lock_guard lock(mutex_);
+  if (stopping_) {
+    return make_error(ErrorCode::kUnavailable, "the spool is closing");
+  }
   if (while_local_only && !local_only_.contains(job_id)) {
     return make_error(ErrorCode::kNotFound, "job " + job_id + " left the spool");
   }
@@ -209,6 +212,7 @@ Result<void> JetStreamSpool::publish(const std::string& job_id,
           }
         }
         deleter_cv_.notify_all();
+        owner_cv_.notify_all();  // a fenced node waits for puts on their way
         done(std::move(r));
       });
   if (added) {
@@ -276,8 +280,9 @@ void JetStreamSpool::finish_put(const std::shared_ptr<PutJoin>& join) {
       deletions_.push_back({.job_id = join->job_id,
                             .spool = join->spool,
                             .what = Deletion::What::kStreamOnly,
-                            .done = [](auto) {
-                            }});
+                            .done = [](auto) {},
+                            // a part the library may still hold lands first (its own timeout)
+                            .not_before = Clock::now() + options_.timeout});
       local_jobs_.erase(join->job_id);
       deleter_cv_.notify_one();
     }
@@ -314,8 +319,9 @@ void JetStreamSpool::finish_put(const std::shared_ptr<PutJoin>& join) {
     deletions_.push_back({.job_id = join->job_id,
                           .spool = join->spool,
                           .what = Deletion::What::kStreamOnly,
-                          .done = [](auto) {
-                          }});
+                          .done = [](auto) {},
+                          // a part the library may still hold lands first (its own timeout)
+                          .not_before = Clock::now() + options_.timeout});
     local_jobs_.erase(join->job_id);
   }
   deleter_cv_.notify_one();
@@ -404,18 +410,12 @@ void JetStreamSpool::erase(const std::string& job_id, Done done) {
       finals_.erase(job_id);
       local_only_.erase(job_id);
       local_jobs_.erase(job_id);
-      Deletion d{.job_id = job_id,
-                 .spool = intake_,
-                 .what = Deletion::What::kJob,
-                 .done = std::move(done)};
-      if (auto known = stored_.find(job_id); known != stored_.end()) {
-        d.sequences = std::move(known->second.parts);
-        if (known->second.finals != 0) {
-          d.sequences.push_back(known->second.finals);
-        }
-        stored_.erase(known);
-      }
-      deletions_.push_back(std::move(d));
+      // Its sequences are read when the deletion runs: a final state still on its way then
+      // has its sequence by that time (the deleter waits for it).
+      deletions_.push_back({.job_id = job_id,
+                            .spool = intake_,
+                            .what = Deletion::What::kJob,
+                            .done = std::move(done)});
     }
   }
   if (tombstone) {
@@ -611,7 +611,9 @@ void JetStreamSpool::replicator_loop() {
     }
     lock.lock();
     // One batch at a time: wait until this one is through before the next.
-    replicator_cv_.wait(lock, [&] { return stopping_ || *left == 0; });
+    while (!stopping_ && *left != 0) {
+      replicator_cv_.wait_for(lock, std::chrono::milliseconds(200));
+    }
   }
 }
 
@@ -668,6 +670,15 @@ void JetStreamSpool::deleter_loop() {
     }
     Deletion d = std::move(*it);
     deletions_.erase(it);
+    if (d.what == Deletion::What::kJob) {
+      if (auto known = stored_.find(d.job_id); known != stored_.end()) {
+        d.sequences = std::move(known->second.parts);
+        if (known->second.finals != 0) {
+          d.sequences.push_back(known->second.finals);
+        }
+        stored_.erase(known);
+      }
+    }
     lock.unlock();
     auto purged = purge(d);
     if (purged) {
@@ -734,6 +745,9 @@ void JetStreamSpool::close() {
   if (nodes_) {
     nodes_->unwatch(nodes_watch_);
   }
+  // Their watch threads end here: no callback reaches this object after close().
+  nodes_.reset();
+  owners_.reset();
   std::size_t left = 0;
   {
     std::lock_guard lock(mutex_);

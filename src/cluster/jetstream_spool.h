@@ -172,9 +172,18 @@ class JetStreamSpool final : public ClusterSpool {
   static std::string owner_key(const SpoolId& spool);
   static std::optional<SpoolId> parse_owner_key(std::string_view key);
   std::string owner_value(const std::string& kind, const std::string& from) const;
-  Result<SpoolId> new_generation(std::uint64_t at_least);
-  Result<void> write_state(std::uint64_t generation) const;
-  std::uint64_t read_state() const;
+
+  // <data_dir>/cluster-spool.json: the generation this node writes, and the one it was fenced
+  // from while its local jobs are not yet sorted out (0: none).
+  struct SpoolState {
+    std::uint64_t generation = 0;
+    std::uint64_t reconcile_from = 0;
+  };
+
+  Result<SpoolId> new_generation(std::uint64_t at_least, std::uint64_t reconcile_from);
+  Result<void> write_state(std::uint64_t generation, std::uint64_t reconcile_from) const;
+  SpoolState read_state() const;
+  Result<void> reconcile_at_start(const SpoolId& old);
   void owner_loop();
   void adopter_loop();
   void confirm_lease();
@@ -227,10 +236,12 @@ class JetStreamSpool final : public ClusterSpool {
   };
 
   std::unordered_map<std::string, Stored> stored_;
-  std::set<std::string> local_only_;             // jobs the region does not hold yet
-  std::set<std::string> replicating_;            // of those, being sent now
-  std::unordered_set<std::string> local_jobs_;   // of the own generation
-  std::unordered_set<std::string> fenced_jobs_;  // another node delivers them now
+  std::set<std::string> local_only_;            // jobs the region does not hold yet
+  std::set<std::string> replicating_;           // of those, being sent now
+  std::unordered_set<std::string> local_jobs_;  // of the own generation
+  // Jobs another node delivers now -> the owner key of the spool they belonged to (cleared if
+  // this node owns that spool again).
+  std::unordered_map<std::string, std::string> fenced_jobs_;
   std::deque<Deletion> deletions_;
   std::map<std::string, Held> held_;  // by owner key
   std::unordered_map<std::string, Adopted> adopted_;

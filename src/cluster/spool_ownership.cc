@@ -80,25 +80,30 @@ std::string JetStreamSpool::owner_value(const std::string& kind, const std::stri
                                       {"since", now_ms()}});
 }
 
-std::uint64_t JetStreamSpool::read_state() const {
+JetStreamSpool::SpoolState JetStreamSpool::read_state() const {
   std::ifstream in(ctx_.data_dir + kStateFile);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto o = parse_object(text);
   if (!o) {
-    return 0;
+    return {};
   }
-  const auto* g = o->if_contains("generation");
-  return g != nullptr && g->is_int64() && g->as_int64() > 0
-             ? static_cast<std::uint64_t>(g->as_int64())
-             : 0;
+  auto number = [&](const char* name) -> std::uint64_t {
+    const auto* v = o->if_contains(name);
+    return v != nullptr && v->is_int64() && v->as_int64() > 0
+               ? static_cast<std::uint64_t>(v->as_int64())
+               : 0;
+  };
+  return {.generation = number("generation"), .reconcile_from = number("reconcile_from")};
 }
 
-Result<void> JetStreamSpool::write_state(std::uint64_t generation) const {
+Result<void> JetStreamSpool::write_state(std::uint64_t generation,
+                                         std::uint64_t reconcile_from) const {
   const std::string path = ctx_.data_dir + kStateFile;
   const std::string tmp = path + ".tmp";
   const std::string text = json::serialize(
       json::object{{"spool", SpoolId{options_.site, options_.node, generation}.text()},
                    {"generation", generation},
+                   {"reconcile_from", reconcile_from},
                    {"region", options_.region}});
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -119,7 +124,8 @@ Result<void> JetStreamSpool::write_state(std::uint64_t generation) const {
   return {};
 }
 
-Result<SpoolId> JetStreamSpool::new_generation(std::uint64_t at_least) {
+Result<SpoolId> JetStreamSpool::new_generation(std::uint64_t at_least,
+                                               std::uint64_t reconcile_from) {
   std::uint64_t next = at_least;
   auto mine = owners_->list(std::string(kOwnerPrefix) + options_.site + "/" + options_.node + "/");
   if (!mine) {
@@ -134,7 +140,8 @@ Result<SpoolId> JetStreamSpool::new_generation(std::uint64_t at_least) {
     SpoolId id{.site = options_.site, .node = options_.node, .generation = next};
     auto rev = owners_->put(owner_key(id), owner_value("start", ""), store::Expect::absent());
     if (rev) {
-      if (auto w = write_state(next); !w) {
+      // With the generation still to reconcile: a crash before the end finishes it at start.
+      if (auto w = write_state(next, reconcile_from); !w) {
         return tl::unexpected(w.error());
       }
       std::lock_guard lock(mutex_);
@@ -170,7 +177,8 @@ Result<void> JetStreamSpool::open_ownership() {
 
   // This node's generation: the one its state file names while it still owns it; else a new
   // one, after dropping what the node that took the old one over delivers now.
-  const std::uint64_t last = read_state();
+  const SpoolState state = read_state();
+  const std::uint64_t last = state.generation;
   if (last > 0) {
     const SpoolId old{.site = options_.site, .node = options_.node, .generation = last};
     // From the stream's leader: this site's server may have restarted with the node and not
@@ -187,10 +195,15 @@ Result<void> JetStreamSpool::open_ownership() {
         held_[owner_key(old)] = Held{.id = old, .revision = (*entry)->revision, .adopted = false};
       }
       logger()->info("cluster: spool {} is still this node's", old.text());
+      if (state.reconcile_from > 0) {
+        // Fenced before, and stopped before its local jobs were sorted out: finish that.
+        return reconcile_at_start(SpoolId{
+            .site = options_.site, .node = options_.node, .generation = state.reconcile_from});
+      }
       announce();
       return {};
     }
-    auto fresh = new_generation(last + 1);
+    auto fresh = new_generation(last + 1, last);
     if (!fresh) {
       return tl::unexpected(fresh.error());
     }
@@ -202,36 +215,43 @@ Result<void> JetStreamSpool::open_ownership() {
         "cluster: spool {} was taken over by {} while this node was away; new jobs go "
         "to {}",
         old.text(), value ? field(*value, "owner") : std::string("nobody"), fresh->text());
-    std::vector<std::string> jobs;
-    auto scanned = local_.scan(
-        [&jobs](store::SpoolRecord&& r) {
-          jobs.push_back(std::move(r.job_id));
-          return true;
-        },
-        [](const Error&) {}, Messages::kEnvelopes);
-    if (!scanned) {
-      return tl::unexpected(scanned.error());
-    }
-    {
-      std::lock_guard lock(mutex_);
-      local_jobs_.insert(jobs.begin(), jobs.end());
-    }
-    reconciling_ = true;
-    while (!reconcile(old, jobs)) {
-      std::this_thread::sleep_for(std::chrono::seconds(1));  // the region must answer first
-    }
-    reconciling_ = false;
     fenced_.fetch_add(1);
-    announce();
-    return {};
+    return reconcile_at_start(old);
   }
-  auto first = new_generation(1);
+  auto first = new_generation(1, 0);
   if (!first) {
     return tl::unexpected(first.error());
   }
   {
     std::lock_guard lock(mutex_);
     intake_ = *first;
+  }
+  announce();
+  return {};
+}
+
+Result<void> JetStreamSpool::reconcile_at_start(const SpoolId& old) {
+  std::vector<std::string> jobs;
+  auto scanned = local_.scan(
+      [&jobs](store::SpoolRecord&& r) {
+        jobs.push_back(std::move(r.job_id));
+        return true;
+      },
+      [](const Error&) {}, Messages::kEnvelopes);
+  if (!scanned) {
+    return tl::unexpected(scanned.error());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    local_jobs_.insert(jobs.begin(), jobs.end());
+  }
+  reconciling_ = true;
+  while (!reconcile(old, jobs)) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // the region must answer first
+  }
+  reconciling_ = false;
+  if (auto w = write_state(intake().generation, 0); !w) {
+    return w;
   }
   announce();
   return {};
@@ -374,6 +394,7 @@ void JetStreamSpool::take_over_dead() {
       if (owner == options_.node) {
         if (!held_.contains(e.key)) {
           // Moved to this node by hand, or held before a restart: rebuild it.
+          std::erase_if(fenced_jobs_, [&](const auto& f) { return f.second == e.key; });
           held_[e.key] = Held{.id = *id, .revision = e.revision, .adopted = true, .claimed = now};
           logger()->info("cluster: spool {} is this node's ({}): taking its jobs", id->text(),
                          field(*value, "kind"));
@@ -410,6 +431,8 @@ void JetStreamSpool::take_over_dead() {
     std::lock_guard lock(mutex_);
     held_[e.key] = Held{.id = *id, .revision = *rev, .adopted = true, .claimed = now};
     dead_since_.erase(e.key);
+    // Jobs of this spool dropped here once (this node was fenced from it) are its again.
+    std::erase_if(fenced_jobs_, [&](const auto& f) { return f.second == e.key; });
   }
 }
 
@@ -421,7 +444,7 @@ void JetStreamSpool::on_fenced(const std::string& key, const Held& held) {
     std::size_t dropped = 0;
     for (auto it = adopted_.begin(); it != adopted_.end();) {
       if (it->second.spool_key == key) {
-        fenced_jobs_.insert(it->first);
+        fenced_jobs_.emplace(it->first, key);
         it = adopted_.erase(it);
         ++dropped;
       } else {
@@ -441,7 +464,7 @@ void JetStreamSpool::on_fenced(const std::string& key, const Held& held) {
       "reconciling",
       held.id.text());
   Result<SpoolId> fresh = make_error(ErrorCode::kUnavailable, "");
-  while (!(fresh = new_generation(held.id.generation + 1))) {
+  while (!(fresh = new_generation(held.id.generation + 1, held.id.generation))) {
     logger()->warn("cluster: a new spool generation: {} (trying again)", fresh.error().detail);
     std::unique_lock lock(mutex_);
     if (stopping_) {
@@ -467,6 +490,9 @@ void JetStreamSpool::on_fenced(const std::string& key, const Held& held) {
       return;
     }
     owner_cv_.wait_for(lock, std::chrono::seconds(1));
+  }
+  if (auto w = write_state(fresh->generation, 0); !w) {
+    logger()->error("cluster: {}", w.error().detail);  // reconciled again at the next start
   }
   reconciling_ = false;
   announce();
@@ -496,7 +522,7 @@ bool JetStreamSpool::reconcile(const SpoolId& old, const std::vector<std::string
       ++kept;
       continue;
     }
-    fenced_jobs_.insert(job);
+    fenced_jobs_.emplace(job, owner_key(old));
     local_jobs_.erase(job);
     local_only_.erase(job);
     finals_.erase(job);
@@ -573,6 +599,15 @@ void JetStreamSpool::retire_adopted() {
     }
   }
   for (const auto& [key, h] : done) {
+    // Read again now, after the former owner's newer generation was seen: a put of its that
+    // was on its way may have landed since the last look, and must be taken over, not purged.
+    if (auto left = read_records(h.id, false); !left || !left->empty()) {
+      std::lock_guard lock(mutex_);
+      if (auto it = held_.find(key); it != held_.end()) {
+        it->second.empty_in_stream = false;
+      }
+      continue;
+    }
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = options_.timeout.count();

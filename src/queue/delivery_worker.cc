@@ -342,6 +342,15 @@ awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
   if (job_it == jobs_.end()) {
     co_return true;
   }
+  // Reading a taken-over message from the stream may take seconds: ask again.
+  if (!spool_.owns(job_id)) {
+    forget(unit.job);
+    co_return true;
+  }
+  if (!spool_.may_deliver()) {
+    schedule(std::move(unit), now_ms() + 1000);
+    co_return true;
+  }
   if (!loaded) {
     logger()->error("job={} cannot be read from the spool: {}", job_id, loaded.error().detail);
     defer_unit(unit, "", "spool read failed");
@@ -357,6 +366,9 @@ awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
   out.smtputf8 = (job.envelope->flags & store::SpoolRecord::kFlagSmtpUtf8) != 0;
   out.eight_bit = (job.envelope->flags & store::SpoolRecord::kFlag8BitMime) != 0;
   const auto results = co_await session.send(out);
+  if (!jobs_.contains(unit.job)) {
+    co_return true;  // forgotten while it was sent (taken over): another node owns its states
+  }
   const std::string remote = fmt::format("{}[{}]", session.peer().host, session.peer().address);
   Unit retry{unit.job, {}};
   bool reuse = true;
