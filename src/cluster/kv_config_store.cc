@@ -155,6 +155,13 @@ void KvConfigStore::watch_once(kvStore* kv) {
       apply(*key, std::move(value), revision);
     }
   }
+  if (stop_.load(std::memory_order_relaxed)) {
+    // Shutting down: the watcher is left to the connection's close. Destroying it races in
+    // nats.c 3.4.1 with the library's own reset of the ordered consumer (seen under
+    // AddressSanitizer after a server restart: jsSub_deleteConsumer reads a name the reset
+    // thread freed); the process is ending and the connection's close ends the subscription.
+    return;
+  }
   kvWatcher_Destroy(w);
 }
 
