@@ -23,6 +23,36 @@ bool valid_token(const std::string& s) {
   });
 }
 
+// The replicated spool's keys (issue site-2).
+Result<void> read_spool_keys(const toml::table& t, ClusterConfig& k) {
+  if (auto r = read_duration(t, "cluster.publish_timeout", k.publish_timeout); !r) {
+    return r;
+  }
+  // Within the stream's duplicate window (2 minutes), so that a job sent again is stored once.
+  if (k.publish_timeout < std::chrono::seconds(1) || k.publish_timeout > std::chrono::seconds(60)) {
+    return bad("cluster.publish_timeout", "must be from 1s to 60s");
+  }
+  if (auto r = read_duration(t, "cluster.node_timeout", k.node_timeout); !r) {
+    return r;
+  }
+  if (k.node_timeout < std::chrono::seconds(3) || k.node_timeout > std::chrono::minutes(5)) {
+    return bad("cluster.node_timeout", "must be from 3s to 5m");
+  }
+  if (const auto* list = t.at_path("cluster.sites").as_array()) {
+    for (const auto& node : *list) {
+      const std::string site = *node.value<std::string>();
+      if (!valid_token(site)) {
+        return bad("cluster.sites", "'" + site + "' is not a site name (letters, digits, - and _)");
+      }
+      if (std::find(k.sites.begin(), k.sites.end(), site) != k.sites.end()) {
+        return bad("cluster.sites", "names '" + site + "' twice");
+      }
+      k.sites.push_back(site);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<void> read_cluster(const toml::table& t, Config& c) {
@@ -55,30 +85,8 @@ Result<void> read_cluster(const toml::table& t, Config& c) {
   if (auto r = read_duration(t, "cluster.timeout", k.timeout); !r) {
     return r;
   }
-  if (auto r = read_duration(t, "cluster.publish_timeout", k.publish_timeout); !r) {
+  if (auto r = read_spool_keys(t, k); !r) {
     return r;
-  }
-  // Within the stream's duplicate window (2 minutes), so that a job sent again is stored once.
-  if (k.publish_timeout < std::chrono::seconds(1) || k.publish_timeout > std::chrono::seconds(60)) {
-    return bad("cluster.publish_timeout", "must be from 1s to 60s");
-  }
-  if (auto r = read_duration(t, "cluster.node_timeout", k.node_timeout); !r) {
-    return r;
-  }
-  if (k.node_timeout < std::chrono::seconds(3) || k.node_timeout > std::chrono::minutes(5)) {
-    return bad("cluster.node_timeout", "must be from 3s to 5m");
-  }
-  if (const auto* list = t.at_path("cluster.sites").as_array()) {
-    for (const auto& node : *list) {
-      const std::string site = *node.value<std::string>();
-      if (!valid_token(site)) {
-        return bad("cluster.sites", "'" + site + "' is not a site name (letters, digits, - and _)");
-      }
-      if (std::find(k.sites.begin(), k.sites.end(), site) != k.sites.end()) {
-        return bad("cluster.sites", "names '" + site + "' twice");
-      }
-      k.sites.push_back(site);
-    }
   }
   const bool any = t.at_path("cluster").is_table() && !t.at_path("cluster").as_table()->empty();
   if (!k.enabled()) {

@@ -399,14 +399,8 @@ void JetStreamSpool::erase(const std::string& job_id, Done done) {
   SpoolId tombstone_spool;
   {
     std::lock_guard lock(mutex_);
-    if (auto it = adopted_.find(job_id); it != adopted_.end()) {
-      // The job's final states stay in the stream, marked done, for the node it was taken
-      // from (which may come back and must not send it again); the record and chunks go.
-      tombstone = it->second;
-      tombstone_spool = held_.at(it->second.spool_key).id;
-      finished_adopted_.insert(job_id);
-      adopted_.erase(it);
-    } else {
+    auto it = adopted_.find(job_id);
+    if (it == adopted_.end()) {
       finals_.erase(job_id);
       local_only_.erase(job_id);
       local_jobs_.erase(job_id);
@@ -416,12 +410,20 @@ void JetStreamSpool::erase(const std::string& job_id, Done done) {
                             .spool = intake_,
                             .what = Deletion::What::kJob,
                             .done = std::move(done)});
+      deleter_cv_.notify_one();
+      return;
     }
+    // A job taken over: its final states stay in the stream, marked done, for the node it was
+    // taken from (which may come back and must not send it again); the record and chunks go.
+    tombstone = it->second;
+    tombstone_spool = held_.at(it->second.spool_key).id;
+    finished_adopted_.insert(job_id);
+    adopted_.erase(it);
   }
-  if (tombstone) {
-    // The tombstone is on its way before the deletion is queued: the deleter waits for it.
-    publish_finals(tombstone_spool, job_id, tombstone->head.recipients,
-                   tombstone->head.recipients.size(), true);
+  // The tombstone is on its way before the deletion is queued: the deleter waits for it.
+  publish_finals(tombstone_spool, job_id, tombstone->head.recipients,
+                 tombstone->head.recipients.size(), true);
+  {
     std::lock_guard lock(mutex_);
     deletions_.push_back({.job_id = job_id,
                           .spool = tombstone_spool,
@@ -584,7 +586,7 @@ void JetStreamSpool::replicator_loop() {
     lock.unlock();
     auto left = std::make_shared<std::atomic<std::size_t>>(batch.size());
     for (const auto& id : batch) {
-      auto done = [this, id, left](Result<std::vector<std::uint64_t>> r) {
+      auto done = [this, id, left](const Result<std::vector<std::uint64_t>>& r) {
         {
           std::lock_guard done_lock(mutex_);
           replicating_.erase(id);

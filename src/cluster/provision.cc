@@ -463,6 +463,40 @@ std::int64_t number(const json::value& v) {
   return v.is_int64() ? v.as_int64() : v.is_uint64() ? static_cast<std::int64_t>(v.as_uint64()) : 0;
 }
 
+// The spool streams and the owners of the spools, for people.
+std::string spool_text(const json::object& o) {
+  std::string out;
+  if (const auto* spools = o.if_contains("spool_streams")) {
+    for (const auto& sv : spools->as_array()) {
+      const auto& st = sv.as_object();
+      if (const auto* err = st.if_contains("error")) {
+        out += fmt::format("spool stream {}: {}\n", json::value_to<std::string>(st.at("stream")),
+                           json::value_to<std::string>(*err));
+        continue;
+      }
+      out +=
+          fmt::format("spool stream {}: R{}, {} messages, {} bytes, leader {}\n",
+                      json::value_to<std::string>(st.at("stream")), number(st.at("replicas")),
+                      number(st.at("values")), number(st.at("bytes")),
+                      st.contains("leader") ? json::value_to<std::string>(st.at("leader")) : "-");
+    }
+  }
+  if (const auto* spools = o.if_contains("spools")) {
+    for (const auto& sv : spools->as_array()) {
+      const auto& sp = sv.as_object();
+      auto str = [&](const char* k) {
+        const auto* x = sp.if_contains(k);
+        return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string("-");
+      };
+      out +=
+          fmt::format("{}: owner {} ({}{}), revision {}\n", str("key"), str("owner"), str("kind"),
+                      str("from") == "-" || str("from").empty() ? "" : ", from " + str("from"),
+                      number(sp.at("revision")));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string status_text(const std::string& text) {
@@ -500,34 +534,7 @@ std::string status_text(const std::string& text) {
       }
     }
   }
-  if (const auto* spools = o.if_contains("spool_streams")) {
-    for (const auto& sv : spools->as_array()) {
-      const auto& st = sv.as_object();
-      if (const auto* err = st.if_contains("error")) {
-        out += fmt::format("spool stream {}: {}\n", json::value_to<std::string>(st.at("stream")),
-                           json::value_to<std::string>(*err));
-        continue;
-      }
-      out +=
-          fmt::format("spool stream {}: R{}, {} messages, {} bytes, leader {}\n",
-                      json::value_to<std::string>(st.at("stream")), number(st.at("replicas")),
-                      number(st.at("values")), number(st.at("bytes")),
-                      st.contains("leader") ? json::value_to<std::string>(st.at("leader")) : "-");
-    }
-  }
-  if (const auto* spools = o.if_contains("spools")) {
-    for (const auto& sv : spools->as_array()) {
-      const auto& sp = sv.as_object();
-      auto str = [&](const char* k) {
-        const auto* x = sp.if_contains(k);
-        return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string("-");
-      };
-      out +=
-          fmt::format("{}: owner {} ({}{}), revision {}\n", str("key"), str("owner"), str("kind"),
-                      str("from") == "-" || str("from").empty() ? "" : ", from " + str("from"),
-                      number(sp.at("revision")));
-    }
-  }
+  out += spool_text(o);
   for (const auto& nv : o.at("nodes").as_array()) {
     const auto& n = nv.as_object();
     auto str = [&](const char* k) {

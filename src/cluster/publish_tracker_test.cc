@@ -32,6 +32,7 @@ void run_completed(PublishTracker& t) {
 
 std::vector<std::string> ids(const std::vector<PublishTracker::PartPtr>& parts) {
   std::vector<std::string> out;
+  out.reserve(parts.size());
   for (const auto& p : parts) {
     out.push_back(p->msg_id);
   }

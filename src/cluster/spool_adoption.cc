@@ -161,6 +161,26 @@ Result<void> read_all(jsCtx* js, const std::string& stream, const std::string& s
   }
 }
 
+// The final states the stream holds for the record's job applied to it; deferrals were the
+// former owner's, so every recipient left is due at once. How many recipients are final.
+std::size_t apply_finals(store::SpoolRecord& r,
+                         const std::map<std::string, std::vector<store::SpoolRecipient>>& finals) {
+  if (auto f = finals.find(r.job_id);
+      f != finals.end() && f->second.size() == r.recipients.size()) {
+    for (std::size_t i = 0; i < r.recipients.size(); ++i) {
+      if (f->second[i].status != store::RecipientStatus::kQueued) {
+        r.recipients[i] = f->second[i];
+      }
+    }
+  }
+  std::size_t count = 0;
+  for (auto& rc : r.recipients) {
+    count += rc.status != store::RecipientStatus::kQueued ? 1 : 0;
+    rc.next_attempt_ms = 0;
+  }
+  return count;
+}
+
 }  // namespace
 
 Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(const SpoolId& spool,
@@ -339,19 +359,7 @@ Result<void> JetStreamSpool::adopt(const std::string& key, bool poll) {
           || fenced_jobs_.contains(r.job_id)) {
         continue;
       }
-      std::size_t final_count = 0;
-      if (auto f = finals->find(r.job_id);
-          f != finals->end() && f->second.size() == r.recipients.size()) {
-        for (std::size_t i = 0; i < r.recipients.size(); ++i) {
-          if (f->second[i].status != store::RecipientStatus::kQueued) {
-            r.recipients[i] = f->second[i];
-          }
-        }
-      }
-      for (auto& rc : r.recipients) {
-        final_count += rc.status != store::RecipientStatus::kQueued ? 1 : 0;
-        rc.next_attempt_ms = 0;  // deferrals were the former owner's: try at once
-      }
+      const std::size_t final_count = apply_finals(r, *finals);
       if (final_count == r.recipients.size()) {
         finished.push_back(r.job_id);  // finished there; the record had not left yet
         finished_adopted_.insert(r.job_id);

@@ -584,10 +584,11 @@ void JetStreamSpool::retire_adopted() {
   std::vector<std::pair<std::string, Held>> done;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [key, h] : held_) {
+    for (const auto& [held_key, h] : held_) {
       if (!h.adopted || !h.rebuilt || !h.empty_in_stream) {
         continue;
       }
+      const std::string& key = held_key;
       const bool jobs_left = std::any_of(adopted_.begin(), adopted_.end(),
                                          [&](const auto& a) { return a.second.spool_key == key; });
       const auto g = node_generation_.find(h.id.node);
