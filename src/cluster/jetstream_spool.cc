@@ -1,11 +1,8 @@
 #include "cluster/jetstream_spool.h"
 
-#include <fmt/format.h>
-#include <openssl/sha.h>
-
 #include <algorithm>
-#include <array>
 
+#include "cluster/sha256.h"
 #include "common/log.h"
 
 namespace txmail::cluster {
@@ -49,18 +46,6 @@ bool permanent(jsErrCode code) {
                                              JSStreamMessageExceedsMaximumErr, JSStreamNotFoundErr,
                                              JSStreamNotMatchErr, JSStreamStoreFailedErr};
   return std::find(std::begin(kPermanent), std::end(kPermanent), code) != std::end(kPermanent);
-}
-
-std::string hex_sha256(std::string_view bytes) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()),  // NOLINT: OpenSSL's byte type
-         bytes.size(), digest.data());
-  std::string out;
-  out.reserve(digest.size() * 2);
-  for (const unsigned char b : digest) {
-    out += fmt::format("{:02x}", b);
-  }
-  return out;
 }
 
 std::size_t final_count(const std::vector<store::SpoolRecipient>& recipients) {
@@ -187,7 +172,7 @@ std::vector<PublishTracker::Part> JetStreamSpool::job_parts(
                    .payload = std::move(head_bytes),
                    .headers = {{"Txmail-Chunks", std::to_string(plan.chunks)},
                                {"Txmail-Size", std::to_string(message.size())},
-                               {"Txmail-Sha256", hex_sha256(message)}}});
+                               {"Txmail-Sha256", Sha256::of(message)}}});
   return parts;
 }
 
@@ -272,19 +257,24 @@ void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
   }
 }
 
+void JetStreamSpool::take_back(const PutJoin& join) {
+  {
+    std::lock_guard lock(mutex_);
+    deletions_.push_back({.job_id = join.job_id,
+                          .spool = join.spool,
+                          .what = Deletion::What::kStreamOnly,
+                          .done = [](auto) {},
+                          // a part the library may still hold lands first (its own timeout)
+                          .not_before = Clock::now() + options_.timeout});
+    local_jobs_.erase(join.job_id);
+  }
+  deleter_cv_.notify_one();
+}
+
 void JetStreamSpool::finish_put(const std::shared_ptr<PutJoin>& join) {
   if (!join->local) {
     if (join->stream) {
-      // The region holds what the client is told failed: take it back.
-      std::lock_guard lock(mutex_);
-      deletions_.push_back({.job_id = join->job_id,
-                            .spool = join->spool,
-                            .what = Deletion::What::kStreamOnly,
-                            .done = [](auto) {},
-                            // a part the library may still hold lands first (its own timeout)
-                            .not_before = Clock::now() + options_.timeout});
-      local_jobs_.erase(join->job_id);
-      deleter_cv_.notify_one();
+      take_back(*join);  // the region holds what the client is told failed
     }
     join->done(tl::unexpected(join->local.error()));
     return;
@@ -314,17 +304,7 @@ void JetStreamSpool::finish_put(const std::shared_ptr<PutJoin>& join) {
   // Refused: the local copy goes, and so does anything a lost acknowledgement hid.
   logger()->warn("cluster: job {} refused: {}", join->job_id, join->stream.error().detail);
   local_.erase(join->job_id, [](auto) {});
-  {
-    std::lock_guard lock(mutex_);
-    deletions_.push_back({.job_id = join->job_id,
-                          .spool = join->spool,
-                          .what = Deletion::What::kStreamOnly,
-                          .done = [](auto) {},
-                          // a part the library may still hold lands first (its own timeout)
-                          .not_before = Clock::now() + options_.timeout});
-    local_jobs_.erase(join->job_id);
-  }
-  deleter_cv_.notify_one();
+  take_back(*join);
   join->done(make_error(ErrorCode::kUnavailable,
                         "the region did not store the job: " + join->stream.error().detail));
 }

@@ -160,6 +160,8 @@ class JetStreamSpool final : public ClusterSpool {
                       const std::vector<store::SpoolRecipient>& recipients, std::size_t finals,
                       bool done);
   void finish_put(const std::shared_ptr<PutJoin>& join);
+  // A put the client is told failed: whatever of it the stream holds is purged.
+  void take_back(const PutJoin& join);
   void send(const PublishTracker::Part& part);
   void publisher_loop();
   void replicator_loop();

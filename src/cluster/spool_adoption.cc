@@ -1,12 +1,11 @@
 // JetStreamSpool, jobs taken over (issue site-2): a spool rebuilt from the stream, its
 // messages read back (chunks reassembled and checked), and what a fenced node looks up.
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
-#include <array>
 #include <charconv>
 
 #include "cluster/jetstream_spool.h"
+#include "cluster/sha256.h"
 #include "common/log.h"
 
 namespace txmail::cluster {
@@ -59,35 +58,6 @@ std::uint64_t number(const std::string& text) {
   std::from_chars(text.data(), text.data() + text.size(), n);
   return n;
 }
-
-// SHA-256 over the chunks as they come.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  Sha256(Sha256&&) = delete;
-  Sha256& operator=(Sha256&&) = delete;
-
-  void update(std::string_view bytes) { EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()); }
-
-  std::string hex() {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int size = 0;
-    EVP_DigestFinal_ex(ctx_, digest.data(), &size);
-    std::string out;
-    for (unsigned int i = 0; i < size; ++i) {
-      out += fmt::format("{:02x}", digest[i]);
-    }
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 bool all_final(const std::vector<store::SpoolRecipient>& recipients) {
   return std::none_of(recipients.begin(), recipients.end(), [](const store::SpoolRecipient& r) {

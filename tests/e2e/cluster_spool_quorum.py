@@ -57,9 +57,7 @@ def rest_send(tx, subject):
 
 
 def spool_streams(tx):
-    out = run("cluster", "status", "--json", "--config", tx.config)
-    check(out.returncode == 0, f"cluster status: {out.stderr}")
-    return {x["stream"]: x for x in json.loads(out.stdout)["spool_streams"]}
+    return {x["stream"]: x for x in cli(tx, "cluster", "status")["spool_streams"]}
 
 
 def delivered(sink, subject):

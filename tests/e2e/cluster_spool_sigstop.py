@@ -26,12 +26,6 @@ def node_config(region, site, key):
             f'node_timeout = "{NODE_TIMEOUT}s"\nsites = ["a", "b"]\n')
 
 
-def status(tx):
-    out = run("cluster", "status", "--json", "--config", tx.config)
-    check(out.returncode == 0, f"cluster status: {out.stderr}")
-    return json.loads(out.stdout)
-
-
 sink = Sink("127.0.0.51", free_port(), delay=0.3)
 try:
     with NatsRegion() as region:
@@ -49,7 +43,7 @@ try:
         check(run("cluster", "init", "--config", a.config).returncode == 0, "init")
         with a, b:
             wait_for("both nodes in cluster status",
-                     lambda: {n["node"] for n in status(a)["nodes"]} == {"node-a", "node-b"})
+                     lambda: {n["node"] for n in cli(a, "cluster", "status")["nodes"]} == {"node-a", "node-b"})
             ledger = Ledger(sink)
             load = Load([a, b]).start()
             wait_for("a backlog at node-a", lambda: metric(a, "txmail_queue_jobs") >= 20, timeout=60)
@@ -61,7 +55,7 @@ try:
 
             wait_for("node-b to own node-a's spool", lambda: any(
                 s["key"] == "spool/a/node-a/1" and s["owner"] == "node-b" and s["kind"] == "automatic"
-                for s in status(b).get("spools", [])), timeout=60)
+                for s in cli(b, "cluster", "status").get("spools", [])), timeout=60)
             print(f"node-b took the spool over {time.monotonic() - stopped:.1f} s after the SIGSTOP")
             wait_for("node-a's acknowledged messages at the sink", lambda: not ledger.missing(acked_a), timeout=90)
             print(f"SIGSTOP -> node-a's last acknowledged message at the sink: {time.monotonic() - stopped:.1f} s")
@@ -70,7 +64,7 @@ try:
             a.resume()
             wait_for("node-a fenced", lambda: metric(a, "txmail_cluster_fenced_total") == 1, timeout=60)
             wait_for("node-a's new generation", lambda: any(
-                n["node"] == "node-a" and n.get("generation", 0) >= 2 for n in status(b)["nodes"]), timeout=60)
+                n["node"] == "node-a" and n.get("generation", 0) >= 2 for n in cli(b, "cluster", "status")["nodes"]), timeout=60)
             load.resume(a)
             woke = time.monotonic()
 
@@ -107,7 +101,7 @@ try:
             wait_for("node-b fenced by the manual takeover",
                      lambda: metric(b, "txmail_cluster_fenced_total") >= 1, timeout=60)
             wait_for("node-b's new generation", lambda: any(
-                n["node"] == "node-b" and n.get("generation", 0) >= 2 for n in status(a)["nodes"]), timeout=60)
+                n["node"] == "node-b" and n.get("generation", 0) >= 2 for n in cli(a, "cluster", "status")["nodes"]), timeout=60)
             r = http(b, "POST", "/v2/jobs", {"subject": {"content": "after the move"},
                                              "body": {"contentType": "text/plain", "content": "x"},
                                              "mail": {"from": {"email": "shop@example.com"}},
@@ -116,7 +110,7 @@ try:
             check(r.status == 202, f"node-b after the move: {r}")
             wait_for("node-b's job after the move", lambda: ledger.refresh().get("after the move") == 1)
             wait_for("empty spool streams", lambda: {
-                s["stream"]: s.get("values") for s in status(b)["spool_streams"]} == {"TXMAIL_SPOOL_a": 0, "TXMAIL_SPOOL_b": 0},
+                s["stream"]: s.get("values") for s in cli(b, "cluster", "status")["spool_streams"]} == {"TXMAIL_SPOOL_a": 0, "TXMAIL_SPOOL_b": 0},
                 timeout=60)
             check(a.stop() == 0 and b.stop() == 0, "a node did not stop cleanly")
 finally:

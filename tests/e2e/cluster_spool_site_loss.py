@@ -50,12 +50,6 @@ def sink_files(sink):
     return out
 
 
-def status(tx):
-    out = run("cluster", "status", "--json", "--config", tx.config)
-    check(out.returncode == 0, f"cluster status: {out.stderr}")
-    return json.loads(out.stdout)
-
-
 sink = Sink("127.0.0.51", free_port(), delay=0.2)
 late_port = free_port()
 late = None
@@ -77,7 +71,7 @@ try:
         check(init.returncode == 0 and "created: KV bucket txmail_spools" in init.stdout, f"init: {init}")
         with a, b:
             wait_for("both nodes in cluster status",
-                     lambda: {n["node"] for n in status(a)["nodes"]} == {"node-a", "node-b"})
+                     lambda: {n["node"] for n in cli(a, "cluster", "status")["nodes"]} == {"node-a", "node-b"})
             ledger = Ledger(sink)
             load = Load([a, b]).start()
 
@@ -116,7 +110,7 @@ try:
                   "the 20 MB message changed on its way through the takeover")
             wait_for("status to show node-b as the owner of a's spool", lambda: any(
                 s["key"] == "spool/a/node-a/1" and s["owner"] == "node-b" and s["kind"] == "automatic"
-                for s in status(b).get("spools", [])), timeout=30)
+                for s in cli(b, "cluster", "status").get("spools", [])), timeout=30)
 
             # Site a back: fenced, it sends nothing b took over, and takes new traffic.
             region.start("a")
@@ -125,7 +119,7 @@ try:
             a.start(timeout=60)
             load.resume(a)
             wait_for("node-a's new generation", lambda: any(
-                n["node"] == "node-a" and n.get("generation", 0) >= 2 for n in status(b)["nodes"]), timeout=60)
+                n["node"] == "node-a" and n.get("generation", 0) >= 2 for n in cli(b, "cluster", "status")["nodes"]), timeout=60)
             restarted = time.monotonic()
 
             def new_at_a_delivered():
@@ -148,7 +142,7 @@ try:
             check(len(duplicates) <= bound, f"duplicates {len(duplicates)} over the bound {bound}")
             print(f"node-b's longest acceptance stall: {load.longest_gap('node-b'):.2f} s")
             wait_for("empty spool streams (node-b retired the spool it took)", lambda: {
-                s["stream"]: s.get("values") for s in status(b)["spool_streams"]} == {"TXMAIL_SPOOL_a": 0, "TXMAIL_SPOOL_b": 0},
+                s["stream"]: s.get("values") for s in cli(b, "cluster", "status")["spool_streams"]} == {"TXMAIL_SPOOL_a": 0, "TXMAIL_SPOOL_b": 0},
                 timeout=60)
             check(a.stop() == 0 and b.stop() == 0, "a node did not stop cleanly")
 finally:
