@@ -601,40 +601,16 @@ void JetStreamSpool::replicator_loop() {
 
 Result<void> JetStreamSpool::purge(const Deletion& d) {
   if (d.what == Deletion::What::kJob && !d.sequences.empty()) {
-    const std::string stream = spool_stream(d.spool.site);
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = options_.timeout.count();
-    for (const std::uint64_t seq : d.sequences) {
-      auto jerr = static_cast<jsErrCode>(0);
-      natsStatus s = js_DeleteMsg(js_, stream.c_str(), seq, &jo, &jerr);
-      if (s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSSequenceNotFoundErr) {
-        return tl::unexpected(
-            nats_error(s, "cluster spool: removing job " + d.job_id + " from " + stream));
-      }
-    }
-    return {};
+    return delete_sequences(d.spool.site, d.sequences, "job " + d.job_id);
   }
-  const std::string base = job_subject(d.spool, d.job_id);
-  std::vector<std::string> filters;
-  if (d.what == Deletion::What::kKeepFinals) {
-    filters = {base + ".m", base + ".c.*"};
-  } else {
-    filters = {base + ".>"};
+  // The sequences are looked up, never purged by subject: nats-server 2.9.10 replays a filtered
+  // purge at its next start as a purge of everything stored before it (fixed in 2.9.18).
+  auto found = stream_sequences(d.spool, job_subject(d.spool, d.job_id) + ".>",
+                                d.what == Deletion::What::kKeepFinals);
+  if (!found) {
+    return tl::unexpected(found.error());
   }
-  for (const auto& filter : filters) {
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = options_.timeout.count();
-    jo.Stream.Purge.Subject = filter.c_str();
-    auto jerr = static_cast<jsErrCode>(0);
-    const std::string stream = spool_stream(d.spool.site);
-    if (natsStatus s = js_PurgeStream(js_, stream.c_str(), &jo, &jerr); s != NATS_OK) {
-      return tl::unexpected(
-          nats_error(s, "cluster spool: removing job " + d.job_id + " from " + stream));
-    }
-  }
-  return {};
+  return delete_sequences(d.spool.site, *found, "job " + d.job_id);
 }
 
 void JetStreamSpool::deleter_loop() {

@@ -203,6 +203,13 @@ class JetStreamSpool final : public ClusterSpool {
   Result<std::vector<StreamRecord>> read_records(const SpoolId& spool, bool with_messages);
   Result<std::map<std::string, std::vector<store::SpoolRecipient>>> read_finals(
       const SpoolId& spool);
+  // The stream sequences of every message on `filter` in `spool`'s stream (`keep_finals`: but
+  // its final states), read from the stream's leader.
+  Result<std::vector<std::uint64_t>> stream_sequences(const SpoolId& spool,
+                                                      const std::string& filter, bool keep_finals);
+  Result<void> delete_sequences(const std::string& site,
+                                const std::vector<std::uint64_t>& sequences,
+                                const std::string& what);
   enum class InStream : std::uint8_t { kRecord, kFinished, kAbsent };
   Result<InStream> look_up(const SpoolId& spool, const std::string& job_id);
   Result<store::SpoolRecord> read_adopted(const Adopted& job);

@@ -65,11 +65,15 @@ bool all_final(const std::vector<store::SpoolRecipient>& recipients) {
   });
 }
 
+struct ReadOptions {
+  bool last_per_subject = false;  // only the latest message of each subject
+  bool headers_only = false;      // subjects, headers and sequences; no payload
+};
+
 // Every message of the stream on `subject` (a filter), through an ordered consumer the stream's
 // leader serves (a direct read may come from a follower that lags: NATS.md section 2).
-// `last_per_subject`: only the latest message of each subject.
 Result<void> read_all(jsCtx* js, const std::string& stream, const std::string& subject,
-                      bool last_per_subject, std::chrono::milliseconds timeout,
+                      ReadOptions how, std::chrono::milliseconds timeout,
                       const std::function<void(Msg&)>& fn) {
   jsOptions jo;
   jsOptions_Init(&jo);
@@ -78,7 +82,8 @@ Result<void> read_all(jsCtx* js, const std::string& stream, const std::string& s
   jsSubOptions_Init(&so);
   so.Stream = stream.c_str();
   so.Ordered = true;
-  so.Config.DeliverPolicy = last_per_subject ? js_DeliverLastPerSubject : js_DeliverAll;
+  so.Config.DeliverPolicy = how.last_per_subject ? js_DeliverLastPerSubject : js_DeliverAll;
+  so.Config.HeadersOnly = how.headers_only;
   Sub sub;
   auto jerr = static_cast<jsErrCode>(0);
   if (natsStatus s = js_SubscribeSync(&sub.sub, js, subject.c_str(), &jo, &so, &jerr);
@@ -157,7 +162,7 @@ Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(c
                                                                                bool with_messages) {
   std::vector<StreamRecord> out;
   std::size_t corrupt = 0;
-  auto r = read_all(js_, spool_stream(spool.site), job_subject(spool, "*") + ".m", false,
+  auto r = read_all(js_, spool_stream(spool.site), job_subject(spool, "*") + ".m", {},
                     options_.timeout, [&](Msg& m) {
                       auto record = store::decode(m.data());
                       if (!record) {
@@ -188,8 +193,8 @@ Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(c
 Result<std::map<std::string, std::vector<store::SpoolRecipient>>> JetStreamSpool::read_finals(
     const SpoolId& spool) {
   std::map<std::string, std::vector<store::SpoolRecipient>> out;
-  auto r = read_all(js_, spool_stream(spool.site), job_subject(spool, "*") + ".f", true,
-                    options_.timeout, [&](Msg& m) {
+  auto r = read_all(js_, spool_stream(spool.site), job_subject(spool, "*") + ".f",
+                    {.last_per_subject = true}, options_.timeout, [&](Msg& m) {
                       auto parsed = parse_part_subject(spool, natsMsg_GetSubject(m.msg));
                       auto recipients = store::decode_recipients(m.data());
                       if (!parsed || !recipients) {
@@ -208,6 +213,47 @@ Result<std::map<std::string, std::vector<store::SpoolRecipient>>> JetStreamSpool
     return tl::unexpected(r.error());
   }
   return out;
+}
+
+Result<std::vector<std::uint64_t>> JetStreamSpool::stream_sequences(const SpoolId& spool,
+                                                                    const std::string& filter,
+                                                                    bool keep_finals) {
+  std::vector<std::uint64_t> out;
+  auto r = read_all(js_, spool_stream(spool.site), filter, {.headers_only = true}, options_.timeout,
+                    [&](Msg& m) {
+                      if (keep_finals) {
+                        auto parsed = parse_part_subject(spool, natsMsg_GetSubject(m.msg));
+                        if (parsed && parsed->part == Part::kFinals) {
+                          return;
+                        }
+                      }
+                      jsMsgMetaData* meta = nullptr;
+                      if (natsMsg_GetMetaData(&meta, m.msg) == NATS_OK) {
+                        out.push_back(meta->Sequence.Stream);
+                        jsMsgMetaData_Destroy(meta);
+                      }
+                    });
+  if (!r) {
+    return tl::unexpected(r.error());
+  }
+  return out;
+}
+
+Result<void> JetStreamSpool::delete_sequences(const std::string& site,
+                                              const std::vector<std::uint64_t>& sequences,
+                                              const std::string& what) {
+  const std::string stream = spool_stream(site);
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options_.timeout.count();
+  for (const std::uint64_t seq : sequences) {
+    auto jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_DeleteMsg(js_, stream.c_str(), seq, &jo, &jerr);
+    if (s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSSequenceNotFoundErr) {
+      return tl::unexpected(nats_error(s, "cluster spool: removing " + what + " from " + stream));
+    }
+  }
+  return {};
 }
 
 Result<JetStreamSpool::InStream> JetStreamSpool::look_up(const SpoolId& spool,

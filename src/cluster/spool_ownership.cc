@@ -609,13 +609,9 @@ void JetStreamSpool::retire_adopted() {
       }
       continue;
     }
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = options_.timeout.count();
-    const std::string filter = spool_filter(h.id);
-    jo.Stream.Purge.Subject = filter.c_str();
-    auto jerr = static_cast<jsErrCode>(0);
-    if (js_PurgeStream(js_, spool_stream(h.id.site).c_str(), &jo, &jerr) != NATS_OK) {
+    // What is left (done tombstones) goes by sequence: see purge() on filtered purges.
+    auto rest = stream_sequences(h.id, spool_filter(h.id), false);
+    if (!rest || !delete_sequences(h.id.site, *rest, "spool " + h.id.text())) {
       continue;
     }
     if (auto r = owners_->erase(key, store::Expect::at(h.revision)); !r) {

@@ -7,7 +7,9 @@ connection, is stopped with SIGSTOP for longer than node_timeout, then resumed.
   spool taken (txmail_cluster_fenced_total 1), keeps only what the region never had, goes on
   with a new generation and takes new traffic.
 - Every acknowledged message reaches the sink; duplicates are counted and printed, and stay
-  within what node-a had on a connection when it stopped."""
+  within what node-a had on a connection when it stopped.
+- Site a's nats-server, restarted while the stream holds node-b's tombstones for node-a's jobs,
+  keeps every message (nothing the spool removed was removed by a purge by subject)."""
 from txmail_harness import *
 from cluster_load import Load, Ledger
 
@@ -59,6 +61,32 @@ try:
             print(f"node-b took the spool over {time.monotonic() - stopped:.1f} s after the SIGSTOP")
             wait_for("node-a's acknowledged messages at the sink", lambda: not ledger.missing(acked_a), timeout=90)
             print(f"SIGSTOP -> node-a's last acknowledged message at the sink: {time.monotonic() - stopped:.1f} s")
+
+            # nats-server 2.9.10 replays a purge by subject, at its next start, as a purge of
+            # everything stored before it (fixed upstream in 2.9.18): the spool removes messages
+            # by sequence only. Site a's server restarts now, while stream a holds node-b's
+            # done-tombstones for node-a's jobs (node-a needs them when it wakes): its replica
+            # must come back with every one of them.
+            wait_for("node-b's removals done", lambda: metric(b, "txmail_cluster_stream_pending") == 0, timeout=60)
+            held = {}
+
+            def replicas_agree():
+                held.update({s: region.stream_messages(s, "TXMAIL_SPOOL_a") for s in ("a", "b", "w")})
+                return held["a"] == held["b"] == held["w"] and (held["a"] or 0) > 0
+            wait_for("stream a's three replicas to agree, with tombstones in them", replicas_agree, timeout=30)
+            region.kill("a")
+            region.start("a")
+            region.wait_ready()
+            after = {}
+
+            def caught_up():
+                after.update({s: region.stream_messages(s, "TXMAIL_SPOOL_a") for s in ("a", "b")})
+                return after["a"] == after["b"] == held["b"]
+            deadline = time.monotonic() + 30
+            while not caught_up() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            check(caught_up(), f"stream a's replicas after site a's restart: {after} (before: {held})")
+            print(f"site a's server restarted: its replica of stream a holds all {held['b']} messages")
 
             before_wake = dict(ledger.refresh())
             a.resume()

@@ -128,6 +128,7 @@ shutdown_grace = "5s"
     def stop(self, timeout=20):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGCONT)  # a paused node (a test that failed meanwhile)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -633,6 +634,22 @@ cluster {{
                 return json.loads(r.read())
         except OSError:
             return None
+
+    def stream_messages(self, site, stream):
+        """How many messages the replica of `stream` on `site`'s server holds (None: the server
+        does not answer or holds no replica)."""
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor[site]}/jsz?accounts=true&streams=true",
+                                        timeout=2) as r:
+                z = json.loads(r.read())
+        except OSError:
+            return None
+        for account in z.get("account_details") or []:
+            for st in account.get("stream_detail") or []:
+                if st.get("name") == stream:
+                    return (st.get("state") or {}).get("messages", 0)
+        return None
 
     def wait_ready(self, timeout=60):
         """Every running server sees a JetStream meta leader, and the leader sees every running
