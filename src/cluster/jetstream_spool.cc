@@ -426,6 +426,16 @@ Result<std::optional<store::SpoolRecord>> JetStreamSpool::get(const std::string&
   }
   auto record = read_adopted(*adopted);
   if (!record) {
+    if (record.error().code == ErrorCode::kNotFound) {
+      // Gone from the stream's leader: its former owner finished it (a lagging replica showed
+      // the record to the takeover), or took it back. Nobody is to deliver it here.
+      std::lock_guard lock(mutex_);
+      if (auto it = adopted_.find(job_id); it != adopted_.end()) {
+        logger()->warn("cluster: job {} taken over has left the stream; dropped", job_id);
+        fenced_jobs_[job_id] = it->second.spool_key;
+        adopted_.erase(it);
+      }
+    }
     return tl::unexpected(record.error());
   }
   return std::optional<store::SpoolRecord>(std::move(*record));

@@ -70,8 +70,56 @@ struct ReadOptions {
   bool headers_only = false;      // subjects, headers and sequences; no payload
 };
 
-// Every message of the stream on `subject` (a filter), through an ordered consumer the stream's
-// leader serves (a direct read may come from a follower that lags: NATS.md section 2).
+// The server that leads `stream` now ("" when it has no leader or cannot be asked).
+std::string stream_leader(jsCtx* js, const std::string& stream, jsOptions* jo) {
+  jsStreamInfo* si = nullptr;
+  auto jerr = static_cast<jsErrCode>(0);
+  if (js_GetStreamInfo(&si, js, stream.c_str(), jo, &jerr) != NATS_OK) {
+    return {};
+  }
+  std::string leader =
+      si->Cluster != nullptr && si->Cluster->Leader != nullptr ? si->Cluster->Leader : "";
+  jsStreamInfo_Destroy(si);
+  return leader;
+}
+
+// nats-server 2.9 places an R1 consumer (an ordered one) on a random replica of the stream,
+// and a follower may lag (a server just restarted still shows what the others removed, and
+// lacks what they stored). Readers are created until one sits on the stream's leader.
+constexpr int kReaderPlacements = 16;
+
+// An ordered consumer of `subject` on the stream's leader, and how many messages it had to
+// deliver when it was made.
+Result<std::pair<std::unique_ptr<Sub>, std::uint64_t>> leader_reader(jsCtx* js,
+                                                                     const std::string& stream,
+                                                                     const std::string& subject,
+                                                                     jsSubOptions& so,
+                                                                     jsOptions& jo) {
+  auto jerr = static_cast<jsErrCode>(0);
+  for (int attempt = 0; attempt < kReaderPlacements; ++attempt) {
+    auto sub = std::make_unique<Sub>();
+    if (natsStatus s = js_SubscribeSync(&sub->sub, js, subject.c_str(), &jo, &so, &jerr);
+        s != NATS_OK) {
+      return tl::unexpected(nats_error(s, "cluster spool: reading " + subject));
+    }
+    jsConsumerInfo* ci = nullptr;
+    if (natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub->sub, &jo, &jerr); s != NATS_OK) {
+      return tl::unexpected(nats_error(s, "cluster spool: reading " + subject));
+    }
+    const std::string at =
+        ci->Cluster != nullptr && ci->Cluster->Leader != nullptr ? ci->Cluster->Leader : "";
+    const std::uint64_t first = ci->NumPending + static_cast<std::uint64_t>(ci->NumAckPending);
+    jsConsumerInfo_Destroy(ci);
+    if (at.empty() || at == stream_leader(js, stream, &jo)) {
+      return std::make_pair(std::move(sub), first);
+    }
+  }
+  return make_error(ErrorCode::kUnavailable,
+                    "cluster spool: reading " + subject + ": no reader on the stream's leader");
+}
+
+// Every message of the stream on `subject` (a filter), through an ordered consumer on the
+// stream's leader.
 Result<void> read_all(jsCtx* js, const std::string& stream, const std::string& subject,
                       ReadOptions how, std::chrono::milliseconds timeout,
                       const std::function<void(Msg&)>& fn) {
@@ -84,12 +132,13 @@ Result<void> read_all(jsCtx* js, const std::string& stream, const std::string& s
   so.Ordered = true;
   so.Config.DeliverPolicy = how.last_per_subject ? js_DeliverLastPerSubject : js_DeliverAll;
   so.Config.HeadersOnly = how.headers_only;
-  Sub sub;
-  auto jerr = static_cast<jsErrCode>(0);
-  if (natsStatus s = js_SubscribeSync(&sub.sub, js, subject.c_str(), &jo, &so, &jerr);
-      s != NATS_OK) {
-    return tl::unexpected(nats_error(s, "cluster spool: reading " + subject));
+  auto placed = leader_reader(js, stream, subject, so, jo);
+  if (!placed) {
+    return tl::unexpected(placed.error());
   }
+  Sub& sub = *placed->first;
+  const std::uint64_t first = placed->second;
+  auto jerr = static_cast<jsErrCode>(0);
   auto pending = [&]() -> Result<std::uint64_t> {
     jsConsumerInfo* ci = nullptr;
     if (natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub.sub, &jo, &jerr); s != NATS_OK) {
@@ -99,13 +148,9 @@ Result<void> read_all(jsCtx* js, const std::string& stream, const std::string& s
     jsConsumerInfo_Destroy(ci);
     return left;
   };
-  auto first = pending();
-  if (!first) {
-    return tl::unexpected(first.error());
-  }
   int queued = 0;
   natsSubscription_GetPending(sub.sub, &queued, nullptr);
-  if (*first == 0 && queued == 0) {
+  if (first == 0 && queued == 0) {
     return {};  // nothing matches (an empty spool)
   }
   while (true) {
@@ -304,6 +349,9 @@ Result<store::SpoolRecord> JetStreamSpool::read_adopted(const Adopted& job) {
     const std::string subject = part_subject(spool, job.head.job_id, part, n);
     natsStatus s = js_GetLastMsg(&m.msg, js_, spool_stream(spool.site).c_str(), subject.c_str(),
                                  nullptr, &jerr);
+    if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {
+      return make_error(ErrorCode::kNotFound, "cluster spool: " + subject + " has left the stream");
+    }
     if (s != NATS_OK) {
       return tl::unexpected(nats_error(s, "cluster spool: reading " + subject));
     }
