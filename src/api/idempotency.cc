@@ -8,9 +8,6 @@ namespace txmail::api {
 
 namespace {
 
-constexpr std::int64_t kKeepMs = 24LL * 3600 * 1000;
-constexpr std::int64_t kClaimMs = 10LL * 60 * 1000;
-
 constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS idempotency ("
     " account TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL,"
@@ -19,12 +16,27 @@ constexpr const char* kSchema =
     " PRIMARY KEY (account, key));"
     "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_ms);";
 
-Response unavailable(const Error& e) {
+}  // namespace
+
+Response Idempotency::reused() {
+  return problem(422, "/problems/idempotency-key-reused", "Unprocessable Content",
+                 "this Idempotency-Key was used for a different request", {});
+}
+
+Response Idempotency::in_progress() {
+  return problem(409, "/problems/idempotency-key-in-use", "Conflict",
+                 "a request with this Idempotency-Key is still being processed", {});
+}
+
+Response Idempotency::replayed(int status, std::string content_type, std::string body) {
+  return Response{
+      status, std::move(content_type), std::move(body), {{"Idempotency-Replayed", "true"}}};
+}
+
+Response Idempotency::unavailable(const Error& e) {
   logger()->error("idempotency store: {}", e.detail);
   return problem(503, "Service Unavailable", "the idempotency store is unavailable");
 }
-
-}  // namespace
 
 Result<std::unique_ptr<IdempotencyStore>> IdempotencyStore::open(const std::string& path) {
   store::sqlite::OpenOptions options;
@@ -47,7 +59,7 @@ IdempotencyStore::Claim IdempotencyStore::claim(const std::string& account, cons
   // Expired keys go first; when they cannot, the store cannot be written at all.
   store::sqlite::Statement expire(
       db_, "DELETE FROM idempotency WHERE created_ms < ? OR (status = 0 AND created_ms < ?)");
-  expire.bind(1, now - kKeepMs).bind(2, now - kClaimMs);
+  expire.bind(1, now - kIdempotencyKeepMs).bind(2, now - kIdempotencyClaimMs);
   if (auto done = expire.run(); !done) {
     return unavailable(done.error());
   }
@@ -61,16 +73,13 @@ IdempotencyStore::Claim IdempotencyStore::claim(const std::string& account, cons
   }
   if (*found) {
     if (find.text(0) != body_hash) {
-      return problem(422, "/problems/idempotency-key-reused", "Unprocessable Content",
-                     "this Idempotency-Key was used for a different request", {});
+      return reused();
     }
     const int status = static_cast<int>(find.int64(1));
     if (status == 0) {
-      return problem(409, "/problems/idempotency-key-in-use", "Conflict",
-                     "a request with this Idempotency-Key is still being processed", {});
+      return in_progress();
     }
-    Response r{status, find.text(2), find.text(3), {{"Idempotency-Replayed", "true"}}};
-    return r;
+    return replayed(status, find.text(2), find.text(3));
   }
   store::sqlite::Statement insert(
       db_, "INSERT INTO idempotency (account, key, body_hash, created_ms) VALUES (?, ?, ?, ?)");

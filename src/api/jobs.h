@@ -42,7 +42,7 @@ struct JobsDeps {
   const tenancy::DkimKeyring* keyring;  // null: nothing is signed
   store::Spool& spool;
   events::EventLog& events;
-  IdempotencyStore& idempotency;
+  Idempotency& idempotency;
   // Hands the job to delivery, which may take the record's message.
   std::function<void(store::SpoolRecord&)> on_spooled;
   const tenancy::RecipientPolicy* recipients = nullptr;  // null: nothing is dropped at intake

@@ -426,7 +426,17 @@ int serve(const Config& config) {
     return fail(config, dispatcher.error().detail);
   }
   webhooks_api.set_dispatcher(dispatcher->get());
-  auto idempotency = api::IdempotencyStore::open(config.data_dir + "/idempotency.db");
+  // Embedded: the node's own file; cluster: the region's bucket (one answer at every site).
+  auto idempotency = [&]() -> Result<std::unique_ptr<api::Idempotency>> {
+    if (auto* node = backend->cluster_node(); node != nullptr) {
+      return node->open_idempotency();
+    }
+    auto file = api::IdempotencyStore::open(config.data_dir + "/idempotency.db");
+    if (!file) {
+      return tl::unexpected(file.error());
+    }
+    return std::unique_ptr<api::Idempotency>(std::move(*file));
+  }();
   if (!idempotency) {
     return fail(config, idempotency.error().detail);
   }

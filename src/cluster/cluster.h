@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "api/idempotency.h"
 #include "common/histogram.h"
 #include "common/result.h"
 #include "store/config_store.h"
@@ -25,6 +26,8 @@ namespace txmail::cluster {
 inline constexpr const char* kConfigBucket = "txmail_config";  // accounts, domains, keys, ...
 inline constexpr const char* kNodesBucket = "txmail_nodes";    // heartbeats of serving nodes
 inline constexpr const char* kSpoolsBucket = "txmail_spools";  // who owns each node's spool
+// Idempotency-Key answers of POST /v2/jobs for 24 h (kv_idempotency.h).
+inline constexpr const char* kIdempotencyBucket = "txmail_idempotency";
 // In the config bucket: each data site's nats-server name, {"a": "A", ...}, found by `cluster
 // init`. A site's spool stream should be led from its own site: then losing the witness or the
 // other site costs the stream no election, and the site's intake does not stall.
@@ -126,6 +129,9 @@ class ClusterNode {
   // this node writes. A node fenced while it was away reconciles its local jobs here.
   Result<std::unique_ptr<ClusterSpool>> open_spool(store::Spool& local,
                                                    const std::string& data_dir);
+
+  // Idempotency keys shared by the region's nodes (the bucket `cluster init` made).
+  Result<std::unique_ptr<api::Idempotency>> open_idempotency();
 
   struct Impl;
 

@@ -9,6 +9,7 @@
 #include "cluster/jetstream_spool.h"
 #include "cluster/key_codec.h"
 #include "cluster/kv_config_store.h"
+#include "cluster/kv_idempotency.h"
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/log.h"
@@ -206,6 +207,14 @@ Result<std::unique_ptr<ClusterSpool>> ClusterNode::open_spool(store::Spool& loca
     return tl::unexpected(opened.error());
   }
   return spool;
+}
+
+Result<std::unique_ptr<api::Idempotency>> ClusterNode::open_idempotency() {
+  auto opened = KvIdempotency::open(*impl_->nats);
+  if (!opened) {
+    return tl::unexpected(opened.error());
+  }
+  return std::unique_ptr<api::Idempotency>(std::move(*opened));
 }
 
 Result<void> keygen(const std::string& path) {

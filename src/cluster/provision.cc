@@ -26,12 +26,14 @@ struct Bucket {
   std::int64_t ttl_ns;  // 0: values never expire
 };
 
-// Every bucket of a region. The nodes bucket forgets a node 30 s after its last heartbeat.
+// Every bucket of a region. The nodes bucket forgets a node 30 s after its last heartbeat, the
+// idempotency bucket a key 24 h after its last change.
 constexpr Bucket kBuckets[] = {
     {kConfigBucket, "accounts, API key hashes, sender domains, sealed DKIM keys, webhook endpoints",
      0},
     {kNodesBucket, "heartbeats of serving nodes", 30'000'000'000LL},
     {kSpoolsBucket, "owners of the nodes' spools (the revision is the fencing token)", 0},
+    {kIdempotencyBucket, "Idempotency-Key answers of POST /v2/jobs", 24LL * 3600 * 1'000'000'000},
 };
 
 struct StreamInfo {
@@ -208,7 +210,8 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     }
     // The config bucket is never empty: a conditional write names the stream's last sequence,
     // which nats.c cannot say is 0 (KvConfigStore::publish).
-    if (std::string_view(b.name) != kNodesBucket) {
+    if (std::string_view(b.name) != kNodesBucket
+        && std::string_view(b.name) != kIdempotencyBucket) {
       const std::string marker =
           json::serialize(json::object{{"region", options.region}, {"created", now_ms()}});
       std::uint64_t rev = 0;

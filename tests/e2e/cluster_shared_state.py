@@ -1,0 +1,92 @@
+"""State the sites of a region share (issue site-3, items 3 and 4): two nodes, site a and site b,
+of a region on loopback (three nats-servers), the same accounts, one sink as every MX.
+
+- Idempotency keys: the same Idempotency-Key and body sent to a and then to b give one job: b
+  answers 202 with a's jobId (Idempotency-Replayed: true) and the sink receives the message once.
+  The same key with another body at b is refused (422); the same key from another account at b
+  is that account's own job.
+- Suppression list: a hard bounce at a drops the next job to that address at b with
+  PREVIOUSLY_BOUNCED; a DELETE at b makes the address deliverable at a again."""
+from txmail_harness import *
+
+ACCOUNTS = (f'[[account]]\nname = "alice"\npassword = "{PASSWORD}"\nallow_unverified_domains = true\nhourly_limit = 0\n\n'
+            f'[[account]]\nname = "bob"\npassword = "{PASSWORD}"\nallow_unverified_domains = true\nhourly_limit = 0\n')
+
+
+def run(*args):
+    return subprocess.run([TXMAIL, *args], capture_output=True, text=True, timeout=60)
+
+
+def node_config(region, site, key):
+    return (f'[cluster]\nnats = ["{region.url(site)}"]\nmaster_key_file = "{key}"\n'
+            f'quorum_grace = "12s"\ntimeout = "2s"\nsites = ["a", "b"]\n')
+
+
+def job(subject, *to):
+    return {"subject": {"content": subject}, "body": {"contentType": "text/plain", "content": "x"},
+            "mail": {"from": {"email": "shop@sender.test"}},
+            "recipients": [{"mail": {"to": [{"email": t} for t in to]}}]}
+
+
+def at_sink(sink, subject):
+    return [m for m in sink.messages() if f"Subject: {subject}\r\n" in m["data"]]
+
+
+def finished(tx, job_id):
+    return wait_for(f"job {job_id} final", lambda: (lambda j: j.get("finished") and j)(
+        http(tx, "GET", f"/v2/jobs/{job_id}", user="alice").json))
+
+
+sink = Sink("127.0.0.51", free_port())
+try:
+    with NatsRegion() as region:
+        key = os.path.join(region.dir, "cluster.key")
+        check(run("cluster", "keygen", key).returncode == 0, "keygen")
+        delivery = f'idle_connection = "200ms"\n[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.51:{sink.port}"\n'
+        a = Txmail(name="node-a", node_settings='site = "a"\nregion = "r1"', extra=node_config(region, "a", key),
+                   accounts=ACCOUNTS, delivery=delivery, tls_files=True)
+        b = Txmail(name="node-b", node_settings='site = "b"\nregion = "r1"', extra=node_config(region, "b", key),
+                   accounts=ACCOUNTS, delivery=delivery, tls_files=True)
+        init = run("cluster", "init", "--config", a.config)
+        check(init.returncode == 0 and "txmail_idempotency" in init.stdout, f"init: {init}")
+        with a, b:
+            # --- Idempotency keys, region-wide.
+            body = job("once", "buyer@dest.test")
+            first = http(a, "POST", "/v2/jobs", body, user="alice", headers={"Idempotency-Key": "order-17"})
+            check(first.status == 202, f"a: {first}")
+            again = http(b, "POST", "/v2/jobs", body, user="alice", headers={"Idempotency-Key": "order-17"})
+            check(again.status == 202 and again.json["jobId"] == first.json["jobId"], f"b: {again} after a: {first}")
+            check(again.json == first.json, f"b's answer differs from a's: {again.json} vs {first.json}")
+            check(again.headers.get("idempotency-replayed") == "true", f"b: {again.headers}")
+            print(f"the same Idempotency-Key at a then at b: one job, {first.json['jobId']}")
+            other = http(b, "POST", "/v2/jobs", job("twice", "buyer@dest.test"), user="alice",
+                         headers={"Idempotency-Key": "order-17"})
+            check(other.status == 422, f"the key with another body at b: {other}")
+            bobs = http(b, "POST", "/v2/jobs", body, user="bob", headers={"Idempotency-Key": "order-17"})
+            check(bobs.status == 202 and bobs.json["jobId"] != first.json["jobId"], f"bob's own job: {bobs}")
+            wait_for("alice's and bob's messages at the sink", lambda: len(at_sink(sink, "once")) == 2)
+            finished(a, first.json["jobId"])
+            check(len(at_sink(sink, "once")) == 2, f"one message per job: {len(at_sink(sink, 'once'))}")
+
+            # --- The suppression list, region-wide.
+            bounced = http(a, "POST", "/v2/jobs", job("bounce", "reject-user@dest.test"), user="alice")
+            check(bounced.status == 202, f"{bounced}")
+            s = finished(a, bounced.json["jobId"])
+            check([x["status"] for x in s["recipients"]] == ["BOUNCED"], f"{s}")
+            wait_for("the bounce on the list at b", lambda: http(
+                b, "GET", "/v2/suppressions/reject-user@dest.test", user="alice").status == 200)
+            dropped = http(b, "POST", "/v2/jobs", job("after the bounce", "reject-user@dest.test"), user="alice")
+            check(dropped.status == 202 and [(x["status"], x.get("reason")) for x in dropped.json["recipients"]] ==
+                  [("DROPPED", "PREVIOUSLY_BOUNCED")], f"b after a's bounce: {dropped}")
+            lifted = http(b, "DELETE", "/v2/suppressions/reject-user@dest.test", user="alice")
+            check(lifted.status in (200, 204), f"DELETE at b: {lifted}")
+            wait_for("the entry gone at a", lambda: http(
+                a, "GET", "/v2/suppressions/reject-user@dest.test", user="alice").status == 404)
+            retried = http(a, "POST", "/v2/jobs", job("after the delete", "reject-user@dest.test"), user="alice")
+            check(retried.status == 202 and [x["status"] for x in retried.json["recipients"]] == ["ACCEPTED"],
+                  f"a after b's DELETE: {retried}")
+            print("a hard bounce at a dropped the next job at b; a DELETE at b lifted it at a")
+            check(a.stop() == 0 and b.stop() == 0, "a node did not stop cleanly")
+finally:
+    sink.stop()
+print("ok")
