@@ -10,6 +10,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev librocksdb-dev libsqlite3-dev libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcli11-dev libexpected-dev libunbound-dev libevent-dev
+  libidn2-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # cluster mode (NATS JetStream): the client library and the server the tests start
   libnats-dev nats-server

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "common/base64.h"
+#include "common/idna.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "mime/headers.h"
@@ -37,8 +38,9 @@ std::string trim(std::string_view s) {
 }
 
 // "Name <local@domain>", "<local@domain>" or "local@domain". Returns false when the address
-// is not valid (the name and reason are still filled in).
-bool parse_address(std::string_view in, mime::Mailbox& out, std::string& why) {
+// is not valid (the name and reason are still filled in); idn_error when it is its domain that
+// is not a valid IDN: an error of the request (400), never a recipient dropped later.
+bool parse_address(std::string_view in, mime::Mailbox& out, std::string& why, bool& idn_error) {
   std::string_view addr = in;
   out.name.clear();
   const std::size_t lt = in.rfind('<');
@@ -64,12 +66,22 @@ bool parse_address(std::string_view in, mime::Mailbox& out, std::string& why) {
     out.address = a;
     return false;
   }
-  if (parsed->utf8) {
-    why = "internationalized addresses (RFC 6531) are not accepted over REST";
+  // A domain goes into the envelope and the header fields as its A-label (the composer writes
+  // 7-bit); a local part has no ASCII form, so it stays refused (it needs SMTPUTF8).
+  if (!idna::is_ascii(parsed->local)) {
+    why = "internationalized local parts (RFC 6531) are not accepted over REST";
     out.address = a;
     return false;
   }
-  out.address = parsed->address();
+  auto domain = idna::to_ascii(parsed->domain);
+  if (!domain) {
+    why = "the domain of " + printable(a) + " is not a valid internationalized domain name ("
+          + domain.error().detail + ")";
+    out.address = a;
+    idn_error = true;
+    return false;
+  }
+  out.address = parsed->local + "@" + *domain;
   return true;
 }
 
@@ -173,7 +185,12 @@ std::optional<Recipient> read_recipient(JsonObject& parent, std::string_view key
   Recipient r;
   mime::Mailbox m;
   std::string why;
-  if (!parse_address(*email, m, why)) {
+  bool idn_error = false;
+  if (!parse_address(*email, m, why, idn_error)) {
+    if (idn_error) {
+      o->error("email", why);
+      return std::nullopt;
+    }
     r.drop = tenancy::DropReason::kInvalidAddress;
     r.detail = why;
   }
@@ -206,7 +223,8 @@ std::optional<mime::Mailbox> read_mailbox(JsonObject& parent, std::string_view k
   }
   mime::Mailbox m;
   std::string why;
-  if (!parse_address(*email, m, why)) {
+  bool idn_error = false;
+  if (!parse_address(*email, m, why, idn_error)) {
     o->error("email", why);
     return std::nullopt;
   }
@@ -272,9 +290,10 @@ void read_mail_options(JsonObject& mail, Block& b) {
     std::string value = *u;
     mime::Mailbox m;
     std::string why;
+    bool idn_error = false;
     if (!(value.starts_with("https://") || value.starts_with("http://")
           || value.starts_with("mailto:"))) {
-      if (parse_address(value, m, why)) {
+      if (parse_address(value, m, why, idn_error)) {
         value = "mailto:" + m.address;
       } else {
         value.clear();

@@ -12,6 +12,7 @@
 #include "api/json_input.h"
 #include "api/service.h"
 #include "common/duration.h"
+#include "common/idna.h"
 #include "smtp/proto/address.h"
 
 namespace txmail::api {
@@ -87,6 +88,8 @@ Response suppressions_api(tenancy::SuppressionList& list, const Request& r,
     o.finish();
     if (email && !smtp::parse_mailbox(*email)) {
       o.error("email", "not a valid email address");
+    } else if (email && !idna::canonical_address(*email)) {
+      o.error("email", "the domain is not a valid internationalized domain name");
     }
     if (type != "PREVIOUSLY_BOUNCED" && type != "TEMPORARY_SUPPRESSED") {
       o.error("type", "must be PREVIOUSLY_BOUNCED or TEMPORARY_SUPPRESSED");

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "common/base64.h"
+#include "common/idna.h"
 #include "dns/mx.h"
 #include "dns/unbound_resolver.h"
 #include "tenancy/password_hash.h"
@@ -90,7 +91,13 @@ int dns_query(const std::vector<std::string>& servers, const std::string& type,
 }
 
 int dns_mx(const std::vector<std::string>& servers, const std::string& domain) {
-  return run_lookup(servers, [domain](dns::Resolver& r) -> awaitable<json::object> {
+  // Given as a U-label or an A-label; looked up as the A-label, shown as both.
+  auto ascii = idna::to_ascii(domain);
+  if (!ascii) {
+    fmt::print(stderr, "txmail: {}: {}\n", domain, ascii.error().detail);
+    return 2;
+  }
+  return run_lookup(servers, [domain = *ascii](dns::Resolver& r) -> awaitable<json::object> {
     auto plan = co_await dns::resolve_mx(r, domain);
     if (!plan) {
       co_return error_json(plan.error());
@@ -99,6 +106,9 @@ int dns_mx(const std::vector<std::string>& servers, const std::string& domain) {
     for (const auto& host : plan->hosts) {
       auto addrs = co_await dns::resolve_addresses(r, host);
       json::object h{{"host", host}};
+      if (const std::string shown = idna::to_unicode(host); shown != host) {
+        h["host_unicode"] = shown;
+      }
       if (addrs) {
         h["addresses"] = json::array(addrs->begin(), addrs->end());
       } else {
@@ -107,6 +117,7 @@ int dns_mx(const std::vector<std::string>& servers, const std::string& domain) {
       hosts.push_back(std::move(h));
     }
     co_return json::object{{"domain", domain},
+                           {"domain_unicode", idna::to_unicode(domain)},
                            {"implicit", plan->implicit},
                            {"site", plan->site()},
                            {"hosts", std::move(hosts)}};

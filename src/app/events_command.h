@@ -1,4 +1,7 @@
-// `txmail events --job ID`: the events of one job from the event log, as JSON lines.
+// `txmail events --job ID` and `txmail events --recipient ADDRESS`: events from the event log,
+// as JSON lines. The recipient is shown with its domain as a U-label ("recipient"), and the
+// stored A-label form beside it ("recipient_a_label") when the two differ; a recipient is
+// found by either form.
 #pragma once
 
 #include <string>
@@ -6,5 +9,6 @@
 namespace txmail::app {
 
 int events_for_job(const std::string& data_dir, const std::string& job_id);
+int events_for_recipient(const std::string& data_dir, const std::string& address);
 
 }  // namespace txmail::app

@@ -224,9 +224,15 @@ int run(int argc, char** argv) {
   drain->add_option("--config", drain_config, "Configuration file (for the API URL and token)");
   drain->add_flag("--json", cluster_json, "Print the API's JSON answer");
 
-  auto* events = app.add_subcommand("events", "Events of a job from the event log (JSON lines)");
+  auto* events = app.add_subcommand(
+      "events", "Events of a job or of a recipient from the event log (JSON lines)");
   std::string events_job;
-  events->add_option("--job", events_job, "Job id")->required();
+  std::string events_recipient;
+  auto* events_job_opt = events->add_option("--job", events_job, "Job id");
+  events
+      ->add_option("--recipient", events_recipient,
+                   "Recipient address (its domain as a U-label or an A-label)")
+      ->excludes(events_job_opt);
   events->add_option("--config", config_path, "Configuration file (for node.data_dir)")
       ->capture_default_str();
   events->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
@@ -424,7 +430,12 @@ int run(int argc, char** argv) {
     data_dir = config_or_exit(config_path).data_dir;
   }
   if (events->parsed()) {
-    return txmail::app::events_for_job(data_dir, events_job);
+    if (events_job.empty() == events_recipient.empty()) {
+      fmt::print(stderr, "txmail events: give --job or --recipient\n");
+      return 2;
+    }
+    return events_recipient.empty() ? txmail::app::events_for_job(data_dir, events_job)
+                                    : txmail::app::events_for_recipient(data_dir, events_recipient);
   }
   if (list->parsed()) {
     return txmail::app::spool_list(data_dir, with_messages);

@@ -126,6 +126,22 @@ TEST(Mx, ResolveThroughResolver) {
   EXPECT_EQ(no_addr.error().code, ErrorCode::kNotFound);
 }
 
+// A U-label never reaches DNS: names are looked up (and planned) by their A-label.
+TEST(Mx, InternationalizedDomainIsLookedUpByItsALabel) {
+  EXPECT_EQ(normalize_name("B\xc3\x9c"
+                           "cher.Test."),
+            "xn--bcher-kva.test");
+  EXPECT_EQ(normalize_name("*"), "*");
+  FakeResolver fake;
+  fake.set("xn--bcher-kva.test", RecordType::kMx, mx_answer({{10, "mx.xn--bcher-kva.test"}}));
+  auto plan = run(resolve_mx(fake,
+                             "b\xc3\xbc"
+                             "cher.test"));
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->hosts, std::vector<std::string>{"mx.xn--bcher-kva.test"});
+  EXPECT_EQ(fake.queries("xn--bcher-kva.test", RecordType::kMx), 1);
+}
+
 TEST(Cache, HonoursTtlAndCachesNegativeAnswers) {
   FakeResolver fake;
   fake.set("a.test", RecordType::kA,

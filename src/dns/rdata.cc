@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include "common/idna.h"
+
 namespace txmail::dns {
 
 std::string_view type_name(RecordType type) {
@@ -23,6 +25,11 @@ std::string_view type_name(RecordType type) {
 std::string normalize_name(std::string_view name) {
   if (!name.empty() && name.back() == '.') {
     name.remove_suffix(1);
+  }
+  // U-labels never reach DNS: every name looked up, cached, routed or matched is the A-label
+  // form. A name that is not a valid IDN is kept (lower case) and fails as "no such domain".
+  if (auto ascii = idna::to_ascii(name)) {
+    return std::move(*ascii);
   }
   std::string out(name);
   for (char& c : out) {

@@ -28,7 +28,7 @@ struct TlsaRecord {
 };
 
 std::string_view type_name(RecordType type);
-// Lower-cases and drops one trailing dot.
+// Drops one trailing dot and gives the A-label form (common/idna.h), lower case.
 std::string normalize_name(std::string_view name);
 
 }  // namespace txmail::dns

@@ -1,5 +1,6 @@
 #include "events/sqlite_event_log.h"
 
+#include "common/idna.h"
 #include "common/log.h"
 
 namespace txmail::events {
@@ -22,6 +23,7 @@ constexpr const char* kSchema =
     " egress TEXT NOT NULL, tls TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS events_job ON events(job_id);"
     "CREATE INDEX IF NOT EXISTS events_mail ON events(mail_id);"
+    "CREATE INDEX IF NOT EXISTS events_recipient ON events(recipient);"
     "DROP INDEX IF EXISTS events_account_ts;"
     "CREATE INDEX IF NOT EXISTS events_ts ON events(ts_ms);"
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -99,6 +101,9 @@ SqliteEventLog::~SqliteEventLog() {
 }
 
 void SqliteEventLog::append(Event event) {
+  // One stored form per recipient (the domain as an A-label), found by either form
+  // (for_recipient); done before the lock, it never holds up other appenders.
+  event.recipient = idna::address_key(event.recipient);
   std::lock_guard lock(mutex_);
   if (closing_ || db_.handle() == nullptr) {
     logger()->error("event log closed: dropped event job={} mail={}", event.job_id, event.mail_id);
@@ -111,6 +116,9 @@ void SqliteEventLog::append(Event event) {
 }
 
 void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()> stored) {
+  for (auto& e : events) {
+    e.recipient = idna::address_key(e.recipient);
+  }
   std::unique_lock lock(mutex_);
   if (closing_ || db_.handle() == nullptr) {
     lock.unlock();
@@ -226,6 +234,10 @@ Result<std::vector<Event>> SqliteEventLog::for_job(const std::string& job_id) {
 
 Result<std::vector<Event>> SqliteEventLog::for_mail(const std::string& mail_id) {
   return query("mail_id", mail_id);
+}
+
+Result<std::vector<Event>> SqliteEventLog::for_recipient(const std::string& address) {
+  return query("recipient", idna::address_key(address));
 }
 
 Result<std::vector<Event>> SqliteEventLog::query(const char* column, const std::string& value) {

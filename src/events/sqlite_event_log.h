@@ -34,6 +34,9 @@ class SqliteEventLog final : public EventLog {
   void append_job(JobInfo info) override;
   Result<std::vector<Event>> for_job(const std::string& job_id) override;
   Result<std::vector<Event>> for_mail(const std::string& mail_id) override;
+  // Every event of one recipient address, the domain given as an A-label or a U-label (the
+  // log stores the A-label form: common/idna.h). For `txmail events --recipient`.
+  Result<std::vector<Event>> for_recipient(const std::string& address);
   Result<std::vector<LoggedEvent>> read_after(std::int64_t after, std::size_t limit) override;
   Result<std::int64_t> last_seq() override;
   void close() override;

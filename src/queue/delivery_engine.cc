@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 
+#include "common/idna.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "smtp/client/mx_walk.h"
@@ -18,12 +19,23 @@ std::uint32_t to_seconds(std::int64_t ms) {
   return static_cast<std::uint32_t>(std::clamp<std::int64_t>((ms + 999) / 1000, 0, UINT32_MAX));
 }
 
+// The recipient's domain in its canonical (A-label) form: the key of units, routes, policies and
+// the MX lookup (a U-label never reaches DNS). Intake refused invalid IDNs; one read from an
+// older spool falls back to lower case and fails at DNS as it always did.
 std::string domain_of_address(std::string_view address) {
   const std::size_t at = address.rfind('@');
-  std::string d = at == std::string::npos ? std::string() : std::string(address.substr(at + 1));
-  std::transform(d.begin(), d.end(), d.begin(),
+  if (at == std::string::npos) {
+    return {};
+  }
+  const std::string_view d = address.substr(at + 1);
+  auto ascii = idna::to_ascii(d);
+  if (ascii) {
+    return std::move(*ascii);
+  }
+  std::string lowered(d);
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return d;
+  return lowered;
 }
 
 }  // namespace

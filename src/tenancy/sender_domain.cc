@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "common/idna.h"
 #include "dkim/signature.h"
 
 namespace txmail::tenancy {
@@ -165,12 +166,19 @@ Result<std::string> normalize_domain(std::string_view name) {
   if (!d.empty() && d.back() == '.') {
     d.pop_back();
   }
-  std::transform(d.begin(), d.end(), d.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   auto invalid = [&] {
     return make_error(ErrorCode::kInvalidArgument,
                       "'" + std::string(name) + "' is not a valid domain name");
   };
+  // A sender domain is registered, signed for and looked up by its A-label (DKIM d= and the
+  // DNS records are ASCII); a U-label given by a person finds the same domain.
+  auto ascii = idna::to_ascii(d);
+  if (!ascii) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "'" + std::string(name) + "' is not a valid domain name: " + ascii.error().detail);
+  }
+  d = std::move(*ascii);
   if (d.empty() || d.size() > 253 || d.find('.') == std::string::npos) {
     return invalid();
   }

@@ -1,12 +1,15 @@
 #include "tenancy/signing_policy.h"
 
+#include "common/idna.h"
 #include "common/log.h"
 
 namespace txmail::tenancy {
 
 SigningDecision decide_signing(const DkimKeyring* keyring, const AccountDirectory& accounts,
-                               const std::string& account, const std::string& domain) {
+                               const std::string& account, const std::string& given) {
   using K = SigningDecision::Kind;
+  // The keyring holds A-labels: a From of info@bücher.example names xn--bcher-kva.example.
+  const std::string domain = given.empty() ? given : idna::to_ascii(given).value_or(given);
   if (keyring == nullptr) {
     return {K::kUnsigned, nullptr, "not DKIM-signed: signing is not configured"};
   }

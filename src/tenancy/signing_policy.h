@@ -28,9 +28,10 @@ struct SigningDecision {
   std::string text;
 };
 
-// keyring null: signing is not configured (everything unsigned). `domain` may be "" (the
-// message names no sender domain); it is printable()-safe in `text`.
+// keyring null: signing is not configured (everything unsigned). `given` (the sender domain,
+// as a U-label or an A-label) may be "" (the message names no sender domain); it is
+// printable()-safe in `text`, which names the A-label.
 SigningDecision decide_signing(const DkimKeyring* keyring, const AccountDirectory& accounts,
-                               const std::string& account, const std::string& domain);
+                               const std::string& account, const std::string& given);
 
 }  // namespace txmail::tenancy

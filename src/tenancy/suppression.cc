@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "common/duration.h"
+#include "common/idna.h"
 #include "common/log.h"
 
 namespace txmail::tenancy {
@@ -65,7 +66,9 @@ std::string lower_address(std::string_view address) {
   for (auto& c : out) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  return out;
+  // One key per mailbox: the domain in its A-label form, so a bounce recorded for
+  // josé@xn--bcher-kva.example is found when sending to josé@bücher.example and back.
+  return idna::address_key(out);
 }
 
 std::string suppression_key(const std::string& scope, const std::string& address) {

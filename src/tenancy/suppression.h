@@ -31,7 +31,7 @@ std::string_view suppression_type_name(
     SuppressionType t);  // PREVIOUSLY_BOUNCED, TEMPORARY_SUPPRESSED
 
 struct Suppression {
-  std::string address;  // lower case
+  std::string address;  // lower case, the domain as an A-label (lower_address)
   std::string scope;    // the account, or "*"
   SuppressionType type = SuppressionType::kPreviouslyBounced;
   std::string reason;  // the remote reply, or what the operator said
@@ -114,6 +114,7 @@ class SuppressionList {
 };
 
 std::string suppression_key(const std::string& scope, const std::string& address);
+// The key form of an address: lower case, the domain in A-label form (common/idna.h).
 std::string lower_address(std::string_view address);
 
 }  // namespace txmail::tenancy

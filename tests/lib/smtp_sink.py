@@ -7,7 +7,9 @@ Recipients steer the answers by their local part:
   defer*      -> 450 4.2.1 at RCPT, every time
   later*      -> 450 4.2.1 at RCPT the first time that address is seen, then 250
 
-Usage: /usr/bin/python3 smtp_sink.py ADDRESS PORT DIR [--tls CERT KEY] [--delay SECONDS]
+--legacy: a server without SMTPUTF8 and without 8BITMIME (RFC 6531, RFC 6152), as many still are.
+
+Usage: /usr/bin/python3 smtp_sink.py ADDRESS PORT DIR [--tls CERT KEY] [--delay SECONDS] [--legacy]
 """
 import asyncio
 import json
@@ -28,6 +30,7 @@ if "--tls" in args:
     tls_context.load_cert_chain(args[i + 1], args[i + 2])
 if "--delay" in args:
     delay = float(args[args.index("--delay") + 1])
+legacy = "--legacy" in args
 
 stats = {"connections": 0, "max_connections": 0, "messages": 0}
 seen = {}
@@ -64,6 +67,7 @@ class Handler:
             tls = obj.version() if obj is not None else None
         record = {
             "mail_from": envelope.mail_from,
+            "mail_options": envelope.mail_options,
             "rcpt_tos": envelope.rcpt_tos,
             "data": envelope.original_content.decode("utf-8", "surrogateescape"),
             "peer": session.peer[0],
@@ -77,6 +81,12 @@ class Handler:
         os.replace(name + ".tmp", name)
         save_stats()
         return "250 2.0.0 Message accepted"
+
+
+class LegacyHandler(Handler):
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [r for r in responses if r != "250-8BITMIME"]
 
 
 class CountingSMTP(SMTP):
@@ -93,11 +103,11 @@ class CountingSMTP(SMTP):
 
 
 async def main():
-    handler = Handler()
+    handler = LegacyHandler() if legacy else Handler()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: CountingSMTP(handler, hostname="sink.test", tls_context=tls_context, require_starttls=False,
-                             decode_data=False, enable_SMTPUTF8=True),
+                             decode_data=False, enable_SMTPUTF8=not legacy),
         host=address, port=port)
     save_stats()
     print(server.sockets[0].getsockname()[1], flush=True)

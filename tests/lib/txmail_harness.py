@@ -367,10 +367,13 @@ class SilentServer:
 class Sink:
     """tests/lib/smtp_sink.py on ADDRESS:PORT (an MX for delivery tests)."""
 
-    def __init__(self, address, port, tls=None, delay=0.0):
+    def __init__(self, address, port, tls=None, delay=0.0, legacy=False):
+        """legacy: without SMTPUTF8 and 8BITMIME."""
         self.dir = tempfile.mkdtemp(prefix="txmail-sink-")
         args = ["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "smtp_sink.py"), address, str(port),
                 self.dir]
+        if legacy:
+            args.append("--legacy")
         if tls:
             args += ["--tls", tls[0], tls[1]]
         if delay:

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "common/log.h"
+#include "smtp/client/envelope_form.h"
 
 namespace txmail::smtp {
 
@@ -291,19 +292,51 @@ std::vector<RecipientAnswer> ClientSession::all(const Outgoing& out, const Recip
   return std::vector<RecipientAnswer>(out.recipients.size(), o);
 }
 
-// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 awaitable<std::vector<RecipientAnswer>> ClientSession::send(const Outgoing& out) {
   if (max_size_ > 0 && out.message->size() > max_size_) {
     co_return all(
         out, missing(Stage::kMail, fmt::format("message of {} bytes is larger than {} accepts ({})",
                                                out.message->size(), peer_.host, max_size_)));
   }
-  if (out.smtputf8 && !smtputf8_) {
-    // RFC 6531 section 3.2: without SMTPUTF8 at the peer, an internationalized message bounces.
-    co_return all(out, missing(Stage::kMail, peer_.host + " does not support SMTPUTF8"));
+  // The addresses in the form this server can take (envelope_form.h): UTF-8 with SMTPUTF8,
+  // else ASCII with A-label domains; what has no ASCII form fails here, permanently.
+  const EnvelopeForm form =
+      envelope_form(EnvelopeInput{out.sender, out.recipients, out.smtputf8,
+                                  out.smtputf8 && utf8_header_section(*out.message)},
+                    smtputf8_, peer_.host);
+  if (!form.message_refused.empty()) {
+    co_return all(out, missing(Stage::kMail, form.message_refused));
   }
+  Outgoing wire;
+  wire.sender = form.sender;
+  wire.message = out.message;
+  wire.smtputf8 = form.smtputf8;
+  wire.eight_bit = out.eight_bit;
+  std::vector<std::size_t> sent;  // the index in `out` of each recipient of `wire`
+  std::vector<RecipientAnswer> results(out.recipients.size());
+  for (std::size_t i = 0; i < out.recipients.size(); ++i) {
+    if (form.refused[i].empty()) {
+      wire.recipients.push_back(form.recipients[i]);
+      sent.push_back(i);
+    } else {
+      results[i] = missing(Stage::kMail, form.refused[i]);
+    }
+  }
+  if (wire.recipients.empty()) {
+    co_return results;
+  }
+  const auto answers = co_await transact(wire);
+  for (std::size_t k = 0; k < sent.size(); ++k) {
+    results[sent[k]] = answers[k];
+  }
+  co_return results;
+}
+
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
+awaitable<std::vector<RecipientAnswer>> ClientSession::transact(const Outgoing& out) {
   if (out.eight_bit && !eight_bit_mime_) {
-    // RFC 6152: 8-bit data must not go to a peer without 8BITMIME; txmail does not convert.
+    // RFC 6152: 8-bit data must not go to a peer without 8BITMIME. SMTP intake converted
+    // every message it could to 7-bit (mime/seven_bit.h); this one could not be.
     co_return all(
         out, missing(Stage::kMail, peer_.host + " does not support 8BITMIME for an 8-bit message"));
   }

@@ -29,11 +29,11 @@ struct ClientOptions {
 };
 
 struct Outgoing {
-  std::string sender;
-  std::vector<std::string> recipients;
+  std::string sender;                          // as submitted (UTF-8 or A-label domains)
+  std::vector<std::string> recipients;         // as submitted
   std::shared_ptr<const std::string> message;  // CRLF lines, not dot-stuffed
-  bool smtputf8 = false;
-  bool eight_bit = false;
+  bool smtputf8 = false;                       // submitted with SMTPUTF8
+  bool eight_bit = false;                      // 8-bit content (BODY=8BITMIME)
 };
 
 // An answer and its verdict (trouble.h), for one recipient or a whole connection's opening.
@@ -66,7 +66,8 @@ class ClientSession {
   ClientSession(ClientSession&&) = delete;
   ClientSession& operator=(ClientSession&&) = delete;
 
-  // One transaction; results in the order of out.recipients.
+  // One transaction; results in the order of out.recipients. The addresses are written in the
+  // form the server can take (envelope_form.h).
   awaitable<std::vector<RecipientAnswer>> send(const Outgoing& out);
   awaitable<void> quit();
 
@@ -84,6 +85,8 @@ class ClientSession {
   awaitable<Result<void>> write(std::string data, std::chrono::milliseconds timeout);
   awaitable<Result<Reply>> command(std::string line, std::chrono::milliseconds timeout);
   awaitable<Result<Reply>> hello();
+  // MAIL, RCPT, DATA and the message, with the addresses as given.
+  awaitable<std::vector<RecipientAnswer>> transact(const Outgoing& out);
   static std::vector<RecipientAnswer> all(const Outgoing& out, const RecipientAnswer& o);
 
   std::shared_ptr<net::Connection> conn_;

@@ -93,6 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> read_chunk(ChunkReader* reader, std::uint64_t size);
   awaitable<void> finish_message(const ContentProblems& problems, std::uint64_t size);
   std::string trace_headers(const std::string& job_id) const;
+  awaitable<void> seven_bit(store::SpoolRecord& record);
   // session_sign.cc: false when the sender domain policy refused the message (reply sent).
   awaitable<bool> sign_message(store::SpoolRecord& record, std::string& note);
 

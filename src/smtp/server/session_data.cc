@@ -6,9 +6,11 @@
 // the job is spooled; the 250 goes out only once the spool reports it synced.
 #include <fmt/format.h>
 
+#include "common/idna.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "mime/headers.h"
+#include "mime/seven_bit.h"
 #include "smtp/server/session.h"
 
 namespace txmail::smtp {
@@ -151,7 +153,9 @@ std::string Session::trace_headers(const std::string& job_id) const {
       fmt::format("Received: from {} ([{}])\r\n\tby {} (txmail) with {}{}\r\n\tid {}",
                   printable(helo_), conn_->remote_ip(), ctx_.options.hostname, with, tls, job_id);
   if (envelope_.recipients.size() == 1) {
-    out += fmt::format("\r\n\tfor <{}>", envelope_.recipients.front().address());
+    // The A-label form: an ASCII recipient at an IDN domain may go to a server without
+    // SMTPUTF8 (envelope_form.h), and this header field must not hold UTF-8 then.
+    out += fmt::format("\r\n\tfor <{}>", idna::address_key(envelope_.recipients.front().address()));
   }
   out += fmt::format(";\r\n\t{}\r\n", mime::rfc5322_date(now));
   const std::string_view headers = mime::header_section(message_);
@@ -162,6 +166,29 @@ std::string Session::trace_headers(const std::string& job_id) const {
     out += fmt::format("Date: {}\r\n", mime::rfc5322_date(now));
   }
   return out;
+}
+
+// 8-bit content goes to every server as 7-bit (docs/delivery.md, "8-bit content"): converted
+// here, before DKIM signing, so that the one signature verifies at a server with 8BITMIME and at
+// one without. What cannot be converted (RFC 6532 header fields) keeps its 8BITMIME flag.
+// Converting a large message is CPU work: it runs on the worker pool, like signing; the
+// message stays put while the coroutine waits (the worker alone touches it).
+awaitable<void> Session::seven_bit(store::SpoolRecord& record) {
+  if ((record.flags & store::SpoolRecord::kFlag8BitMime) == 0) {
+    co_return;
+  }
+  std::string* message = &message_;
+  auto starter = [this, message](std::function<void(bool)> done) {
+    asio::post(ctx_.workers, [message, done = std::move(done)] {
+      if (auto converted = mime::to_seven_bit(*message)) {
+        *message = std::move(*converted);
+      }
+      done(mime::seven_bit_clean(*message));
+    });
+  };
+  if (co_await await_callback<bool>(std::move(starter))) {
+    record.flags &= ~store::SpoolRecord::kFlag8BitMime;
+  }
 }
 
 // NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
@@ -221,6 +248,7 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     reset_transaction();
     co_return;
   }
+  co_await seven_bit(record);
   record.message = trace_headers(job_id);
   record.message.append(message_);
   std::string note;

@@ -5,10 +5,21 @@
 #include <fmt/format.h>
 
 #include "common/duration.h"
+#include "common/idna.h"
 #include "common/log.h"
 #include "smtp/server/session.h"
 
 namespace txmail::smtp {
+
+namespace {
+
+// A domain that is not a valid IDN (UTS #46) could never be looked up: refused here, while the
+// client can still be told, never accepted and lost at delivery.
+bool valid_idn(const Mailbox& box) {
+  return box.is_null() || idna::to_ascii(box.domain).has_value();
+}
+
+}  // namespace
 
 bool Session::may_relay() const {
   if (account_) {
@@ -51,6 +62,10 @@ void Session::on_mail(Command cmd) {
   }
   if (cmd.path.utf8 && !cmd.smtputf8) {
     reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+    return;
+  }
+  if (!valid_idn(cmd.path)) {
+    reply(553, "5.1.7", "Sender domain is not a valid internationalized domain name");
     return;
   }
   if (!esmtp_ && (cmd.smtputf8 || cmd.size || cmd.body != BodyType::k7Bit)) {
@@ -97,6 +112,10 @@ void Session::on_rcpt(Command cmd) {
   }
   if (cmd.path.utf8 && !envelope_.smtputf8) {
     reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+    return;
+  }
+  if (!valid_idn(cmd.path)) {
+    reply(553, "5.1.3", "Recipient domain is not a valid internationalized domain name");
     return;
   }
   if (envelope_.recipients.size() >= ctx_.options.max_recipients) {
