@@ -4,6 +4,7 @@
 
 #include "app/config_parse.h"
 #include "common/duration.h"
+#include "common/idna.h"
 #include "dns/resolver.h"
 #include "queue/egress_settings.h"
 
@@ -96,6 +97,25 @@ Result<void> read_delivery_limits(const toml::table& t, queue::DeliveryOptions& 
   return {};
 }
 
+namespace {
+
+// A route's or policy's domain: "*", "*.<domain>" or a domain, the domain a valid name in
+// either form (an invalid IDN would never match anything: it is refused here instead).
+Result<void> check_domain(const std::string& key, const std::string& domain) {
+  if (domain == "*") {
+    return {};
+  }
+  const std::string_view name = std::string_view(domain).starts_with("*.")
+                                    ? std::string_view(domain).substr(2)
+                                    : std::string_view(domain);
+  if (auto ascii = idna::to_ascii(name); !ascii) {
+    return bad(key, "\"" + domain + "\" is not a valid domain name (" + ascii.error().detail + ")");
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<void> read_delivery_tables(const toml::table& t, queue::DeliveryOptions& d) {
   if (const auto* routes = t.at_path("delivery.route").as_array()) {
     std::size_t i = 0;
@@ -105,6 +125,9 @@ Result<void> read_delivery_tables(const toml::table& t, queue::DeliveryOptions& 
       const std::string domain = r["domain"].value_or(std::string());
       if (domain.empty()) {
         return bad(key + ".domain", "is required (a domain or \"*\")");
+      }
+      if (auto ok = check_domain(key + ".domain", domain); !ok) {
+        return ok;
       }
       auto route = parse_relay(key + ".relay", r["relay"].value_or(std::string()));
       if (!route) {
@@ -122,6 +145,9 @@ Result<void> read_delivery_tables(const toml::table& t, queue::DeliveryOptions& 
       policy.domain = dns::normalize_name(p["domain"].value_or(std::string()));
       if (policy.domain.empty()) {
         return bad(key + ".domain", "is required");
+      }
+      if (auto ok = check_domain(key + ".domain", p["domain"].value_or(std::string())); !ok) {
+        return ok;
       }
       if (auto v = p["max_connections"].value<std::int64_t>()) {
         policy.max_connections = static_cast<std::size_t>(std::max<std::int64_t>(*v, 1));

@@ -17,6 +17,9 @@ cases = {
     "[[smtp.listener]]\naddress = \"127.0.0.1:25\"\nmode = \"open-relay\"\n": "smtp.listener[0].mode",
     "[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n": "tls.cert",
     "[node]\nname = 42\n": "node.name",
+    # An invalid internationalized domain would never match: refused, naming the key.
+    "[[delivery.route]]\ndomain = \"b\u00fccher-.test\"\nrelay = \"127.0.0.1:25\"\n": "delivery.route[0].domain",
+    "[[delivery.policy]]\ndomain = \"xn--zz\u00fc.test\"\n": "delivery.policy[0].domain",
 }
 for text, key in cases.items():
     path = tempfile.mktemp(suffix=".toml")
