@@ -105,9 +105,8 @@ Result<void> check_domain(const std::string& key, const std::string& domain) {
   if (domain == "*") {
     return {};
   }
-  const std::string_view name = std::string_view(domain).starts_with("*.")
-                                    ? std::string_view(domain).substr(2)
-                                    : std::string_view(domain);
+  const std::string_view whole{domain};
+  const std::string_view name = whole.starts_with("*.") ? whole.substr(2) : whole;
   if (auto ascii = idna::to_ascii(name); !ascii) {
     return bad(key, "\"" + domain + "\" is not a valid domain name (" + ascii.error().detail + ")");
   }
