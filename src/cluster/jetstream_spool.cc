@@ -609,12 +609,36 @@ void JetStreamSpool::replicator_loop() {
   }
 }
 
+Result<void> JetStreamSpool::barrier(const SpoolId& spool, const std::string& job_id) {
+  const std::string stream = spool_stream(spool.site);
+  const std::string subject = job_subject(spool, job_id) + ".x";
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = options_.timeout.count();
+  po.ExpectStream = stream.c_str();
+  jsPubAck* pa = nullptr;
+  auto jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_Publish(&pa, js_, subject.c_str(), nullptr, 0, &po, &jerr);
+  jsPubAck_Destroy(pa);
+  if (s != NATS_OK) {
+    return tl::unexpected(
+        nats_error(s, "cluster spool: removing job " + job_id + " from " + stream));
+  }
+  return {};
+}
+
 Result<void> JetStreamSpool::purge(const Deletion& d) {
   if (d.what == Deletion::What::kJob && !d.sequences.empty()) {
     return delete_sequences(d.spool.site, d.sequences, "job " + d.job_id);
   }
   // The sequences are looked up, never purged by subject: nats-server 2.9.10 replays a filtered
-  // purge at its next start as a purge of everything stored before it (fixed in 2.9.18).
+  // purge at its next start as a purge of everything stored before it (fixed in 2.9.18). A
+  // lookup is a read, which Raft does not order: a barrier written first (and listed with the
+  // rest) is applied after every part still proposed, e.g. one refused during a quorum loss
+  // and stored when the quorum returned.
+  if (auto b = barrier(d.spool, d.job_id); !b) {
+    return b;
+  }
   auto found = stream_sequences(d.spool, job_subject(d.spool, d.job_id) + ".>",
                                 d.what == Deletion::What::kKeepFinals);
   if (!found) {

@@ -167,6 +167,9 @@ class JetStreamSpool final : public ClusterSpool {
   void replicator_loop();
   void deleter_loop();
   Result<void> purge(const Deletion& d);
+  // An empty message on the job's "….x" subject, acknowledged: every write proposed to the
+  // stream before it has been applied by its leader.
+  Result<void> barrier(const SpoolId& spool, const std::string& job_id);
   SpoolId intake() const;
 
   // --- ownership (spool_ownership.cc)

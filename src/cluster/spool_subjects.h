@@ -6,6 +6,8 @@
 //   txmail.spool.<site>.<node>.<gen>.<job>.m        the record (store::encode), message inline
 //   txmail.spool.<site>.<node>.<gen>.<job>.c.<nnnn> a chunk of a message too large to go inline
 //   txmail.spool.<site>.<node>.<gen>.<job>.f        the job's recipient states once one is final
+//   txmail.spool.<site>.<node>.<gen>.<job>.x        a barrier written just before the job's
+//                                                   messages are looked up and removed
 // (<node> through encode_key, so a '.' in a name cannot add a token). The stream keeps one
 // message per subject, so publishing a job again replaces it rather than adding a copy.
 #pragma once
