@@ -295,7 +295,8 @@ Result<void> JetStreamSpool::delete_sequences(const std::string& site,
     auto jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_DeleteMsg(js_, stream.c_str(), seq, &jo, &jerr);
     if (s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSSequenceNotFoundErr) {
-      return tl::unexpected(nats_error(s, "cluster spool: removing " + what + " from " + stream));
+      return tl::unexpected(
+          nats_error(s, fmt::format("cluster spool: removing {} from {}", what, stream)));
     }
   }
   return {};
