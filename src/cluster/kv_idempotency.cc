@@ -154,18 +154,25 @@ KvIdempotency::Claim KvIdempotency::claim(const std::string& account, const std:
 void KvIdempotency::finish(const std::string& account, const std::string& key,
                            const api::Response& answer) {
   const std::string k = bucket_key(account, key);
+  // The answer replaces this request's claim, by compare-and-set: a claim taken over meanwhile
+  // (this one was older than 10 minutes) is not overwritten. When it cannot be written the job
+  // still exists and its answer stands; a retry with the key sees "in progress" until the claim
+  // is 10 minutes old.
   auto found = read(k);
-  const std::string hash = found && *found ? (*found)->body_hash : std::string();
-  const std::int64_t created = found && *found ? (*found)->created_ms : now_ms();
-  const std::string value = encode(hash, answer.status, answer.content_type, answer.body, created);
-  std::uint64_t rev = 0;
-  if (natsStatus s =
-          kvStore_Put(&rev, kv_, k.c_str(), value.data(), static_cast<int>(value.size()));
-      s != NATS_OK || !found || !*found) {
-    // The job exists: its answer stands. A retry with this key sees "in progress" until the
-    // claim is 10 minutes old, then creates another job.
+  if (!found || !*found) {
     logger()->error("idempotency key {}: the answer is not kept in the region ({})", key,
-                    s != NATS_OK ? natsStatus_GetText(s) : "the claim was not found");
+                    found ? "the claim is gone" : found.error().detail);
+    return;
+  }
+  const Stored& claim = **found;
+  const std::string value =
+      encode(claim.body_hash, answer.status, answer.content_type, answer.body, claim.created_ms);
+  std::uint64_t rev = 0;
+  if (natsStatus s = kvStore_Update(&rev, kv_, k.c_str(), value.data(),
+                                    static_cast<int>(value.size()), claim.revision);
+      s != NATS_OK) {
+    logger()->error("idempotency key {}: the answer is not kept in the region ({})", key,
+                    natsStatus_GetText(s));
   }
 }
 
