@@ -629,7 +629,15 @@ Result<void> JetStreamSpool::barrier(const SpoolId& spool, const std::string& jo
 
 Result<void> JetStreamSpool::purge(const Deletion& d) {
   if (d.what == Deletion::What::kJob && !d.sequences.empty()) {
-    return delete_sequences(d.spool.site, d.sequences, "job " + d.job_id);
+    auto missing = delete_sequences(d.spool.site, d.sequences, "job " + d.job_id);
+    if (!missing) {
+      return tl::unexpected(missing.error());
+    }
+    if (*missing == 0) {
+      return {};
+    }
+    // A part stored again after its sequence was known (a resend landing when a quorum came
+    // back) replaced it under a new sequence: look the job up as below.
   }
   // The sequences are looked up, never purged by subject: nats-server 2.9.10 replays a filtered
   // purge at its next start as a purge of everything stored before it (fixed in 2.9.18). A
@@ -644,7 +652,10 @@ Result<void> JetStreamSpool::purge(const Deletion& d) {
   if (!found) {
     return tl::unexpected(found.error());
   }
-  return delete_sequences(d.spool.site, *found, "job " + d.job_id);
+  if (auto removed = delete_sequences(d.spool.site, *found, "job " + d.job_id); !removed) {
+    return tl::unexpected(removed.error());
+  }
+  return {};
 }
 
 void JetStreamSpool::deleter_loop() {

@@ -210,9 +210,10 @@ class JetStreamSpool final : public ClusterSpool {
   // its final states), read from the stream's leader.
   Result<std::vector<std::uint64_t>> stream_sequences(const SpoolId& spool,
                                                       const std::string& filter, bool keep_finals);
-  Result<void> delete_sequences(const std::string& site,
-                                const std::vector<std::uint64_t>& sequences,
-                                const std::string& what);
+  // How many of `sequences` were not there (removed already, or replaced by a newer message).
+  Result<std::size_t> delete_sequences(const std::string& site,
+                                       const std::vector<std::uint64_t>& sequences,
+                                       const std::string& what);
   enum class InStream : std::uint8_t { kRecord, kFinished, kAbsent };
   Result<InStream> look_up(const SpoolId& spool, const std::string& job_id);
   Result<store::SpoolRecord> read_adopted(const Adopted& job);

@@ -284,9 +284,10 @@ Result<std::vector<std::uint64_t>> JetStreamSpool::stream_sequences(const SpoolI
   return out;
 }
 
-Result<void> JetStreamSpool::delete_sequences(const std::string& site,
-                                              const std::vector<std::uint64_t>& sequences,
-                                              const std::string& what) {
+Result<std::size_t> JetStreamSpool::delete_sequences(const std::string& site,
+                                                     const std::vector<std::uint64_t>& sequences,
+                                                     const std::string& what) {
+  std::size_t missing = 0;
   const std::string stream = spool_stream(site);
   jsOptions jo;
   jsOptions_Init(&jo);
@@ -294,12 +295,16 @@ Result<void> JetStreamSpool::delete_sequences(const std::string& site,
   for (const std::uint64_t seq : sequences) {
     auto jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_DeleteMsg(js_, stream.c_str(), seq, &jo, &jerr);
-    if (s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSSequenceNotFoundErr) {
+    if (s == NATS_NOT_FOUND || jerr == JSSequenceNotFoundErr || jerr == JSNoMessageFoundErr) {
+      ++missing;  // gone already, or replaced by a newer message on its subject
+      continue;
+    }
+    if (s != NATS_OK) {
       return tl::unexpected(
           nats_error(s, fmt::format("cluster spool: removing {} from {}", what, stream)));
     }
   }
-  return {};
+  return missing;
 }
 
 Result<JetStreamSpool::InStream> JetStreamSpool::look_up(const SpoolId& spool,
