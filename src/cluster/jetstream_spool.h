@@ -194,6 +194,8 @@ class JetStreamSpool final : public ClusterSpool {
   void confirm_lease();
   void take_over_dead();
   void on_fenced(const std::string& key, const Held& held);
+  // Waits (up to node_timeout) for a heartbeat stored from now on; false when closing.
+  bool wait_for_own_beat();
   // Drops the local jobs of `old` the region holds (another node delivers them) and keeps the
   // rest for the current generation. False when the stream could not answer for every job.
   bool reconcile(const SpoolId& old, const std::vector<std::string>& jobs);

@@ -444,7 +444,11 @@ Result<void> JetStreamSpool::adopt(const std::string& key, bool poll) {
       batch.push_back(std::move(r));
     }
     it->second.rebuilt = true;
-    it->second.empty_in_stream = records->empty();
+    // Records of jobs finished here count as gone: their removal was done, and a server
+    // restarted without a clean stop may show a removed message again.
+    it->second.empty_in_stream = std::all_of(
+        records->begin(), records->end(),
+        [this](const StreamRecord& sr) { return finished_adopted_.contains(sr.record.job_id); });
     for (const auto& job : finished) {
       deletions_.push_back(
           {.job_id = job, .spool = spool, .what = Deletion::What::kKeepFinals, .done = [](auto) {

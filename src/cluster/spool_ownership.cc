@@ -436,6 +436,25 @@ void JetStreamSpool::take_over_dead() {
   }
 }
 
+bool JetStreamSpool::wait_for_own_beat() {
+  // A fenced node claims its new generation once a heartbeat stored after waking is in: until
+  // then the others still judge it dead, and would take the new generation over as well.
+  const auto steady_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+        .count();
+  };
+  const std::int64_t noticed = steady_ms();
+  const std::int64_t beat_by = noticed + options_.node_timeout.count();
+  while (ctx_.last_beat_ms() <= noticed && steady_ms() < beat_by) {
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+      return false;
+    }
+    owner_cv_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  return true;
+}
+
 void JetStreamSpool::on_fenced(const std::string& key, const Held& held) {
   fenced_.fetch_add(1);
   if (held.adopted) {
@@ -463,6 +482,9 @@ void JetStreamSpool::on_fenced(const std::string& key, const Held& held) {
       "cluster: this node's spool {} was taken over by another node (fenced); "
       "reconciling",
       held.id.text());
+  if (!wait_for_own_beat()) {
+    return;
+  }
   Result<SpoolId> fresh = make_error(ErrorCode::kUnavailable, "");
   while (!(fresh = new_generation(held.id.generation + 1, held.id.generation))) {
     logger()->warn("cluster: a new spool generation: {} (trying again)", fresh.error().detail);
@@ -602,12 +624,18 @@ void JetStreamSpool::retire_adopted() {
   for (const auto& [key, h] : done) {
     // Read again now, after the former owner's newer generation was seen: a put of its that
     // was on its way may have landed since the last look, and must be taken over, not purged.
-    if (auto left = read_records(h.id, false); !left || !left->empty()) {
+    auto left = read_records(h.id, false);
+    {
       std::lock_guard lock(mutex_);
-      if (auto it = held_.find(key); it != held_.end()) {
-        it->second.empty_in_stream = false;
+      // As in adopt(): a record of a job finished here is one already removed.
+      if (!left || !std::all_of(left->begin(), left->end(), [this](const StreamRecord& sr) {
+            return finished_adopted_.contains(sr.record.job_id);
+          })) {
+        if (auto it = held_.find(key); it != held_.end()) {
+          it->second.empty_in_stream = false;
+        }
+        continue;
       }
-      continue;
     }
     // What is left (done tombstones) goes by sequence: see purge() on filtered purges.
     auto rest = stream_sequences(h.id, spool_filter(h.id), false);
