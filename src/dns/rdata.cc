@@ -69,7 +69,13 @@ std::optional<std::string> decode_name(std::string_view wire, std::size_t& consu
     const auto len = static_cast<unsigned char>(wire[pos]);
     if (len == 0) {
       consumed = pos + 1;
-      return normalize_name(name);
+      // Names on the wire are octets (A-labels), never converted: ASCII lower case only.
+      for (char& c : name) {
+        if (c >= 'A' && c <= 'Z') {
+          c = static_cast<char>(c - 'A' + 'a');
+        }
+      }
+      return name;
     }
     if (len > 63 || pos + 1 + len > wire.size()) {
       return std::nullopt;  // compression pointers do not appear in resolver-decoded RDATA
