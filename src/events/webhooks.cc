@@ -149,8 +149,8 @@ struct WebhookDispatcher::Impl {
     }
   }
 
-  // Up to `n` of the lane's batches that are due and not already busy, oldest first.
-  Result<std::vector<Batch>> due(Lane& l, std::size_t n) {
+  // Up to `n` of the lane's batches due at `now` and not already busy, oldest first.
+  Result<std::vector<Batch>> due(Lane& l, std::size_t n, std::int64_t now) {
     std::string sql =
         "SELECT id, account, job_id, endpoint, body, notifications, attempt FROM outbox"
         " WHERE endpoint_key = ? AND next_ms <= ?";
@@ -166,7 +166,7 @@ struct WebhookDispatcher::Impl {
     std::vector<std::int64_t> unreadable;
     std::lock_guard lock(state_mutex);
     Statement q(state, sql);
-    q.bind(1, l.key).bind(2, now_ms()).bind(3, static_cast<std::int64_t>(n));
+    q.bind(1, l.key).bind(2, now).bind(3, static_cast<std::int64_t>(n));
     auto read = q.each([&] {
       Batch b;
       b.id = q.int64(0);
@@ -196,11 +196,13 @@ struct WebhookDispatcher::Impl {
     return out;
   }
 
-  // When the lane's next batch not yet due comes due.
-  Result<std::optional<std::int64_t>> next_due(const Lane& l) {
+  // When the lane's next batch not yet due at `now` comes due. The same `now` as due()'s: a
+  // batch coming due between two readings of the clock would be seen by neither, and its lane
+  // dropped with the batch still in the outbox.
+  Result<std::optional<std::int64_t>> next_due(const Lane& l, std::int64_t now) {
     std::lock_guard lock(state_mutex);
     Statement q(state, "SELECT min(next_ms) FROM outbox WHERE endpoint_key = ? AND next_ms > ?");
-    q.bind(1, l.key).bind(2, now_ms());
+    q.bind(1, l.key).bind(2, now);
     auto row = q.step();
     if (!row) {
       return tl::unexpected(row.error());
@@ -255,13 +257,15 @@ struct WebhookDispatcher::Impl {
         }
         return;
       }
-      auto batches = due(l, std::min(cap - l.in_flight, options.max_in_flight - in_flight));
+      const std::int64_t read_at = now_ms();
+      auto batches =
+          due(l, std::min(cap - l.in_flight, options.max_in_flight - in_flight), read_at);
       if (!batches) {
         read_failed(l, batches.error());
         return;
       }
       if (batches->empty()) {
-        auto at = next_due(l);
+        auto at = next_due(l, read_at);
         if (!at) {
           read_failed(l, at.error());
         } else if (*at) {
