@@ -53,7 +53,7 @@ struct ServiceDeps {
   store::ConfigStore& config;
   tenancy::AccountDirectory& accounts;
   tenancy::Authenticator& authenticator;
-  tenancy::RateLimiter& limiter;
+  tenancy::RequestLimiter& limiter;
   std::int64_t default_hourly_limit = 5000;
   std::string admin_token;
   DomainsApi* domains = nullptr;

@@ -305,8 +305,17 @@ int serve(const Config& config) {
       suppressions->get(),
       [&workers](std::function<void()> renew) { asio::post(workers, std::move(renew)); });
   // The per-account hourly limit and the failed authentications per client address: one of
-  // each, shared by SMTP and the HTTP API.
-  tenancy::RateLimiter limiter;
+  // each, shared by SMTP and the HTTP API. The hourly limit counts on this node (embedded) or
+  // across the region (cluster).
+  auto limiter = [&]() -> Result<std::unique_ptr<tenancy::RequestLimiter>> {
+    if (auto* node = backend->cluster_node(); node != nullptr) {
+      return node->open_rate_limiter();
+    }
+    return std::make_unique<tenancy::RateLimiter>();
+  }();
+  if (!limiter) {
+    return fail(config, limiter.error().detail);
+  }
   net::AuthFailureLimiter auth_failures(
       net::AuthFailureLimits{.per_user = config.smtp.max_auth_failures_per_user,
                              .per_ip = config.smtp.max_auth_failures_per_ip,
@@ -315,7 +324,7 @@ int serve(const Config& config) {
       TenancyAccountsDeps{.directory = **accounts,
                           .authenticator = authenticator,
                           .keyring = keyring->get(),
-                          .limiter = &limiter,
+                          .limiter = limiter->get(),
                           .default_hourly_limit = config.account_hourly_limit,
                           .recipients = &recipient_policy});
   smtp::ServerContext smtp_ctx(config.smtp, *tls, *jobs_spool, smtp_accounts, auth_failures,
@@ -473,7 +482,7 @@ int serve(const Config& config) {
       .config = *config_store,
       .accounts = **accounts,
       .authenticator = authenticator,
-      .limiter = limiter,
+      .limiter = **limiter,
       .default_hourly_limit = config.account_hourly_limit,
       .admin_token = *admin_token,
       .domains = &domains_api,

@@ -20,6 +20,7 @@
 #include "common/result.h"
 #include "store/config_store.h"
 #include "store/spool.h"
+#include "tenancy/rate_limiter.h"
 
 namespace txmail::cluster {
 
@@ -28,6 +29,8 @@ inline constexpr const char* kNodesBucket = "txmail_nodes";    // heartbeats of 
 inline constexpr const char* kSpoolsBucket = "txmail_spools";  // who owns each node's spool
 // Idempotency-Key answers of POST /v2/jobs for 24 h (kv_idempotency.h).
 inline constexpr const char* kIdempotencyBucket = "txmail_idempotency";
+// Each node's count of requests per account and 5-minute window (kv_rate_limiter.h).
+inline constexpr const char* kRatesBucket = "txmail_rates";
 // In the config bucket: each data site's nats-server name, {"a": "A", ...}, found by `cluster
 // init`. A site's spool stream should be led from its own site: then losing the witness or the
 // other site costs the stream no election, and the site's intake does not stall.
@@ -132,6 +135,10 @@ class ClusterNode {
 
   // Idempotency keys shared by the region's nodes (the bucket `cluster init` made).
   Result<std::unique_ptr<api::Idempotency>> open_idempotency();
+
+  // The per-account hourly limit counted across the region's nodes (approximately: see
+  // tenancy/region_rate_limiter.h and docs/cluster.md).
+  Result<std::unique_ptr<tenancy::RequestLimiter>> open_rate_limiter();
 
   struct Impl;
 

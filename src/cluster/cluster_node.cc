@@ -10,6 +10,7 @@
 #include "cluster/key_codec.h"
 #include "cluster/kv_config_store.h"
 #include "cluster/kv_idempotency.h"
+#include "cluster/kv_rate_limiter.h"
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/log.h"
@@ -215,6 +216,14 @@ Result<std::unique_ptr<api::Idempotency>> ClusterNode::open_idempotency() {
     return tl::unexpected(opened.error());
   }
   return std::unique_ptr<api::Idempotency>(std::move(*opened));
+}
+
+Result<std::unique_ptr<tenancy::RequestLimiter>> ClusterNode::open_rate_limiter() {
+  auto opened = KvRateLimiter::open(*impl_->nats, impl_->options.node);
+  if (!opened) {
+    return tl::unexpected(opened.error());
+  }
+  return std::unique_ptr<tenancy::RequestLimiter>(std::move(*opened));
 }
 
 Result<void> keygen(const std::string& path) {

@@ -27,13 +27,16 @@ struct Bucket {
 };
 
 // Every bucket of a region. The nodes bucket forgets a node 30 s after its last heartbeat, the
-// idempotency bucket a key 24 h after its last change.
+// idempotency bucket a key 24 h after its last change, the rates bucket a count 11 minutes
+// after (two 5-minute windows and some).
 constexpr Bucket kBuckets[] = {
     {kConfigBucket, "accounts, API key hashes, sender domains, sealed DKIM keys, webhook endpoints",
      0},
     {kNodesBucket, "heartbeats of serving nodes", 30'000'000'000LL},
     {kSpoolsBucket, "owners of the nodes' spools (the revision is the fencing token)", 0},
     {kIdempotencyBucket, "Idempotency-Key answers of POST /v2/jobs", 24LL * 3600 * 1'000'000'000},
+    {kRatesBucket, "each node's count of requests per account and 5-minute window (hourly limit)",
+     11LL * 60 * 1'000'000'000},
 };
 
 struct StreamInfo {
