@@ -66,6 +66,22 @@ void cluster_spool(std::string& out, const cluster::ClusterSpool& spool) {
         c.lease ? 1 : 0);
 }
 
+// The region's events stream (issue site-3, item 1).
+void cluster_events(std::string& out, const cluster::ClusterEvents& events) {
+  const auto e = events.stats();
+  counter(out, "txmail_cluster_events_published_total",
+          "This node's events the region's stream stored.", e.published);
+  counter(out, "txmail_cluster_events_publish_failures_total",
+          "Rounds of events the region did not store in time (sent again).", e.publish_failures);
+  counter(out, "txmail_cluster_events_imported_total",
+          "Other nodes' events copied into this node's log.", e.imported);
+  gauge(out, "txmail_cluster_events_import_pending",
+        "Events in the region's stream not yet copied into this node's log.", e.import_pending);
+  gauge(out, "txmail_cluster_events_import_lag_milliseconds",
+        "Age of the newest copied event when it was copied.",
+        static_cast<std::uint64_t>(e.import_lag_ms));
+}
+
 }  // namespace
 
 std::string render_metrics(const MetricsSources& s) {
@@ -115,6 +131,9 @@ std::string render_metrics(const MetricsSources& s) {
         s.suppressions ? s.suppressions() : 0);
   gauge(out, "txmail_event_log_backlog", "Events waiting for the event log's writer.",
         s.event_backlog ? s.event_backlog() : 0);
+  if (s.cluster_events != nullptr) {
+    cluster_events(out, *s.cluster_events);
+  }
   if (s.cluster_spool != nullptr) {
     cluster_spool(out, *s.cluster_spool);
   }

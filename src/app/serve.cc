@@ -246,6 +246,15 @@ int serve(const Config& config) {
     return fail(config, event_log.error().detail);
   }
   (*event_log)->set_retention(config.event_retention);
+  // Cluster mode: this node's events go to the region's stream, the others' come into the log.
+  std::unique_ptr<cluster::ClusterEvents> cluster_events;
+  if (auto* node = backend->cluster_node(); node != nullptr) {
+    auto replicated = node->replicate_events(**event_log);
+    if (!replicated) {
+      return fail(config, replicated.error().detail);
+    }
+    cluster_events = std::move(*replicated);
+  }
   // Every event goes through the counting wrapper (metrics) to the log.
   NodeMetrics node_metrics;
   CountingEventLog counted_events(**event_log, node_metrics);
@@ -477,7 +486,8 @@ int serve(const Config& config) {
       .suppressions = [l = suppressions->get()] { return static_cast<std::uint64_t>(l->size()); },
       .event_backlog = [l = event_log->get()] { return static_cast<std::uint64_t>(l->backlog()); },
       .webhooks = [d = dispatcher->get()] { return d->stats(); },
-      .cluster_spool = cluster_spool.get()};
+      .cluster_spool = cluster_spool.get(),
+      .cluster_events = cluster_events.get()};
   api::ApiService api_service(api::ServiceDeps{
       .config = *config_store,
       .accounts = **accounts,
@@ -566,6 +576,7 @@ int serve(const Config& config) {
   backend->leave();
   (*unbound)->shutdown();
   (*dispatcher)->stop();
+  cluster_events.reset();  // its last position goes to the log before the log closes
   (*event_log)->close();
   (*spool)->close();
   pool.stop();

@@ -22,6 +22,10 @@
 #include "store/spool.h"
 #include "tenancy/rate_limiter.h"
 
+namespace txmail::events {
+class SqliteEventLog;
+}  // namespace txmail::events
+
 namespace txmail::cluster {
 
 inline constexpr const char* kConfigBucket = "txmail_config";  // accounts, domains, keys, ...
@@ -83,6 +87,29 @@ struct ClusterSpoolStats {
   std::uint64_t publishing_bytes = 0;
 };
 
+// What the copying of events between the region's nodes has done (any thread, cheap).
+struct ClusterEventStats {
+  std::uint64_t published = 0;          // this node's events the region stored (counter)
+  std::uint64_t publish_failures = 0;   // rounds the region did not store in time (counter)
+  std::int64_t published_position = 0;  // the log's seq up to which the region has them
+  std::uint64_t imported = 0;           // other nodes' events copied here (counter)
+  std::uint64_t import_pending = 0;     // stream messages not yet copied here (lag)
+  std::int64_t import_lag_ms = 0;       // the newest copied event's age when it was copied
+};
+
+// The region's events stream (issue site-3, item 1; event_replication.h).
+class ClusterEvents {
+ public:
+  ClusterEvents() = default;
+  virtual ~ClusterEvents() = default;
+  ClusterEvents(const ClusterEvents&) = delete;
+  ClusterEvents& operator=(const ClusterEvents&) = delete;
+  ClusterEvents(ClusterEvents&&) = delete;
+  ClusterEvents& operator=(ClusterEvents&&) = delete;
+
+  virtual ClusterEventStats stats() const = 0;
+};
+
 // What the replicated spool asks of the delivery engine.
 struct SpoolHooks {
   // Jobs taken over from another node (their recipients already final are marked so).
@@ -139,6 +166,10 @@ class ClusterNode {
   // The per-account hourly limit counted across the region's nodes (approximately: see
   // tenancy/region_rate_limiter.h and docs/cluster.md).
   Result<std::unique_ptr<tenancy::RequestLimiter>> open_rate_limiter();
+
+  // Publishes this node's events to the region's stream and copies the other nodes' into
+  // `log` (which must outlive the result).
+  Result<std::unique_ptr<ClusterEvents>> replicate_events(events::SqliteEventLog& log);
 
   struct Impl;
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cluster/cluster.h"
+#include "cluster/event_replication.h"
 #include "cluster/jetstream_spool.h"
 #include "cluster/key_codec.h"
 #include "cluster/kv_config_store.h"
@@ -35,7 +36,8 @@ struct ClusterNode::Impl {
   std::unique_ptr<KvConfigStore> config;
   std::atomic<std::int64_t> last_answer_ms{0};  // steady clock, the last heartbeat stored
   std::mutex spool_mutex;
-  std::string spool_status;  // what the spool says of itself in the heartbeat (JSON)
+  std::string spool_status;   // what the spool says of itself in the heartbeat (JSON)
+  std::string events_status;  // and the events stream's copier (JSON), under the same mutex
   std::int64_t started_ms = 0;
   std::mutex mutex;
   std::condition_variable cv;
@@ -59,9 +61,12 @@ struct ClusterNode::Impl {
                           {"ts", now_ms()}};
     {
       std::lock_guard lock(spool_mutex);
-      if (!spool_status.empty()) {
+      for (const std::string* status : {&spool_status, &events_status}) {
+        if (status->empty()) {
+          continue;
+        }
         boost::system::error_code ec;
-        auto v = boost::json::parse(spool_status, ec);
+        auto v = boost::json::parse(*status, ec);
         if (!ec && v.is_object()) {
           for (const auto& [k, x] : v.as_object()) {
             o[k] = x;
@@ -224,6 +229,19 @@ Result<std::unique_ptr<tenancy::RequestLimiter>> ClusterNode::open_rate_limiter(
     return tl::unexpected(opened.error());
   }
   return std::unique_ptr<tenancy::RequestLimiter>(std::move(*opened));
+}
+
+Result<std::unique_ptr<ClusterEvents>> ClusterNode::replicate_events(events::SqliteEventLog& log) {
+  Impl* impl = impl_.get();
+  auto started =
+      EventReplication::start(*impl->nats, impl->options.node, log, [impl](std::string status) {
+        std::lock_guard lock(impl->spool_mutex);
+        impl->events_status = std::move(status);
+      });
+  if (!started) {
+    return tl::unexpected(started.error());
+  }
+  return std::unique_ptr<ClusterEvents>(std::move(*started));
 }
 
 Result<void> keygen(const std::string& path) {

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "cluster/cluster.h"
+#include "cluster/event_replication.h"
 #include "cluster/key_codec.h"
 #include "cluster/kv_config_store.h"
 #include "cluster/nats_connection.h"
@@ -120,6 +121,56 @@ Result<std::string> provision_spool(NatsConnection& nats, const ClusterOptions& 
   return "created: " + describe_spool(site, options.replicas);
 }
 
+std::string describe_events(int replicas) {
+  return fmt::format(
+      "stream {} (subjects {}, R{}, file storage, duplicates window {} s, events older than {} "
+      "days dropped): every node's events, copied by each node into its own log",
+      kEventsStream, kEventsSubjects, replicas, kSpoolDuplicates.count(),
+      kEventsMaxAge.count() / 24);
+}
+
+// The region's events (issue site-3, item 1): one stream for every node's events. Unlike the
+// spools it may forget: an event older than the retention is of no use to anyone.
+Result<std::string> provision_events(NatsConnection& nats, const ClusterOptions& options,
+                                     bool dry_run) {
+  StreamInfo info;
+  auto jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info.si, nats.js(), kEventsStream, nullptr, &jerr);
+  if (s == NATS_OK) {
+    return fmt::format("exists: stream {} (R{})", kEventsStream, info.si->Config->Replicas);
+  }
+  if (s != NATS_NOT_FOUND) {
+    return tl::unexpected(nats_error(s, std::string("cluster init: stream ") + kEventsStream));
+  }
+  if (dry_run) {
+    return "would create: " + describe_events(options.replicas);
+  }
+  const char* subject_list[] = {kEventsSubjects};
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = kEventsStream;
+  sc.Subjects = subject_list;
+  sc.SubjectsLen = 1;
+  sc.Storage = js_FileStorage;
+  sc.Replicas = options.replicas;
+  sc.Retention = js_LimitsPolicy;
+  sc.Discard = js_DiscardOld;
+  sc.MaxAge = std::chrono::duration_cast<std::chrono::nanoseconds>(kEventsMaxAge).count();
+  sc.MaxMsgSize = 1 << 20;
+  sc.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
+  jsPlacement placement;
+  jsPlacement_Init(&placement);
+  placement.Cluster = "";  // NULL would crash nats.c 3.4.1 (NATS.md section 1)
+  sc.Placement = &placement;
+  StreamInfo created;
+  s = js_AddStream(&created.si, nats.js(), &sc, nullptr, &jerr);
+  if (s != NATS_OK) {
+    return tl::unexpected(nats_error(s, std::string("cluster init: stream ") + kEventsStream
+                                            + " (R3 needs all three sites up)"));
+  }
+  return "created: " + describe_events(options.replicas);
+}
+
 // Each data site's server name (a site's spool stream is kept led from it): a stream of one
 // replica placed by the tag site:<s> lands on that site's server, which it names as leader.
 Result<std::string> find_servers(NatsConnection& nats, const ClusterOptions& options) {
@@ -213,8 +264,8 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     }
     // The config bucket is never empty: a conditional write names the stream's last sequence,
     // which nats.c cannot say is 0 (KvConfigStore::publish).
-    if (std::string_view(b.name) != kNodesBucket
-        && std::string_view(b.name) != kIdempotencyBucket) {
+    if (std::string_view(b.name) != kNodesBucket && std::string_view(b.name) != kIdempotencyBucket
+        && std::string_view(b.name) != kRatesBucket) {
       const std::string marker =
           json::serialize(json::object{{"region", options.region}, {"created", now_ms()}});
       std::uint64_t rev = 0;
@@ -234,6 +285,11 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     }
     lines.push_back(std::move(*line));
   }
+  auto events = provision_events(**nats, options, dry_run);
+  if (!events) {
+    return tl::unexpected(events.error());
+  }
+  lines.push_back(std::move(*events));
   if (!dry_run) {
     auto servers = find_servers(**nats, options);
     if (!servers) {
@@ -375,6 +431,8 @@ Result<std::string> status_json(const ClusterOptions& options) {
                                    json::object{{"site", site}, {"stream", spool_stream(site)}}));
   }
   out["spool_streams"] = std::move(spools);
+  out["events_stream"] =
+      stream_status(**nats, kEventsStream, json::object{{"stream", kEventsStream}});
   if (auto spools_owned = spools_status(**nats)) {
     out["spools"] = std::move(*spools_owned);
   } else {
@@ -541,6 +599,17 @@ std::string status_text(const std::string& text) {
     }
   }
   out += spool_text(o);
+  if (const auto* ev = o.if_contains("events_stream"); ev != nullptr && ev->is_object()) {
+    const auto& st = ev->as_object();
+    out +=
+        st.contains("error")
+            ? fmt::format("events stream {}: {}\n", kEventsStream,
+                          json::value_to<std::string>(st.at("error")))
+            : fmt::format(
+                "events stream {}: R{}, {} messages, last seq {}, leader {}\n", kEventsStream,
+                number(st.at("replicas")), number(st.at("values")), number(st.at("last_revision")),
+                st.contains("leader") ? json::value_to<std::string>(st.at("leader")) : "-");
+  }
   for (const auto& nv : o.at("nodes").as_array()) {
     const auto& n = nv.as_object();
     auto str = [&](const char* k) {
@@ -560,6 +629,13 @@ std::string status_text(const std::string& text) {
           num("generation"), num("local_only"), num("stream_pending"), num("publishing"),
           num("spools_held"),
           lease != nullptr && lease->is_bool() && lease->as_bool() ? "yes" : "no");
+    }
+    if (n.contains("events_imported_seq")) {
+      out += fmt::format(
+          "; events published up to log seq {}, copied up to stream seq {} ({} pending, the "
+          "newest {} ms old when copied)",
+          num("events_published_seq"), num("events_imported_seq"), num("events_import_pending"),
+          num("events_import_lag_ms"));
     }
     out += "\n";
   }

@@ -49,6 +49,9 @@ struct Event {
   std::string reply;        // what the remote said, or what went wrong
   std::string egress;       // source address used
   std::string tls;          // TLS version, empty for clear text
+  // The node that recorded it, when another node of the region did (cluster mode: the event
+  // was copied here from the region's events stream); empty for this node's own.
+  std::string origin;
 
   std::string phase() const;
   std::string state() const;

@@ -416,6 +416,59 @@ TEST(EventLog, RetentionKeepsSequenceNumbersGrowing) {
   EXPECT_GT((*next)[0].seq, kept_seq);
 }
 
+// Cluster mode (issue site-3, item 1): other nodes' events come in with their origin and the
+// stream position they reach, in one transaction; a log made before the origin column gets it.
+TEST(EventLog, ImportsKeepTheirOriginAndPosition) {
+  TempLog file("import");
+  {
+    // A log of before the origin column: its events read as this node's own.
+    store::sqlite::OpenOptions options;
+    options.schema =
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, tag TEXT NOT NULL, ts_ms INTEGER NOT NULL,"
+        " kind INTEGER NOT NULL, job_id TEXT NOT NULL, mail_id TEXT NOT NULL, account TEXT NOT "
+        "NULL, recipient TEXT NOT NULL, sender TEXT NOT NULL, attempt INTEGER NOT NULL,"
+        " remote_host TEXT NOT NULL, reply TEXT NOT NULL, egress TEXT NOT NULL, tls TEXT NOT NULL);"
+        "INSERT INTO events VALUES (1, 't0', 1, 0, 'old', 'old#0', 'acme', 'a@b.test', 's@acme.test',"
+        " 1, '', '', '', '');";
+    auto old = store::sqlite::Db::open(file.path.string(), "old event log", options);
+    ASSERT_TRUE(old) << old.error().detail;
+  }
+  auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+  ASSERT_TRUE(log) << log.error().detail;
+  auto none = (*log)->position("region.imported");
+  ASSERT_TRUE(none) << none.error().detail;
+  EXPECT_EQ(*none, 0);
+  Event mine = make_event(Kind::kStarted);
+  mine.job_id = "job-here";
+  (*log)->append(mine);
+  Event theirs = make_event(Kind::kDelivered);
+  theirs.job_id = "job-there";
+  theirs.origin = "node-b";
+  std::promise<void> stored;
+  (*log)->import({theirs}, "region.imported", 42, [&] { stored.set_value(); });
+  stored.get_future().wait();
+  (*log)->record_position("region.published", 7);
+  (*log)->close();
+  auto rows = (*log)->read_after(0, 10);
+  ASSERT_TRUE(rows) << rows.error().detail;
+  ASSERT_EQ(rows->size(), 3U);
+  EXPECT_EQ((*rows)[0].event.job_id, "old");
+  EXPECT_EQ((*rows)[0].event.origin, "");
+  EXPECT_EQ((*rows)[1].event.tag, mine.tag);
+  EXPECT_EQ((*rows)[1].event.origin, "");
+  EXPECT_EQ((*rows)[2].event.tag, theirs.tag);
+  EXPECT_EQ((*rows)[2].event.origin, "node-b");
+  auto found = (*log)->for_job("job-there");
+  ASSERT_TRUE(found);
+  ASSERT_EQ(found->size(), 1U);
+  EXPECT_EQ((*found)[0].kind, Kind::kDelivered);
+  auto imported = (*log)->position("region.imported");
+  auto published = (*log)->position("region.published");
+  ASSERT_TRUE(imported && published);
+  EXPECT_EQ(*imported, 42);
+  EXPECT_EQ(*published, 7);
+}
+
 TEST(Endpoint, JsonRoundTrip) {
   Endpoint e{"https://hooks.test/x", {{"X-A", "1"}, {"X-B", "two"}}, "user", "pass"};
   auto back = endpoint_from_json(to_json(e));

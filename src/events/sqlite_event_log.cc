@@ -29,13 +29,25 @@ constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS jobs ("
     " job_id TEXT PRIMARY KEY, account TEXT NOT NULL, received_ms INTEGER NOT NULL,"
     " sender TEXT NOT NULL, mime_from TEXT NOT NULL, reference_job TEXT NOT NULL,"
-    " campaign_id TEXT NOT NULL, cost_center TEXT NOT NULL, endpoint TEXT NOT NULL);";
+    " campaign_id TEXT NOT NULL, cost_center TEXT NOT NULL, endpoint TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS positions (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);";
+
+// A log made before cluster mode copied events between nodes has no origin column.
+Result<void> add_origin(Db& db) {
+  bool found = false;
+  Statement st(db, "SELECT 1 FROM pragma_table_info('events') WHERE name = 'origin'");
+  if (auto done = st.each([&] { found = true; }); !done) {
+    return done;
+  }
+  return found ? Result<void>{}
+               : db.exec("ALTER TABLE events ADD COLUMN origin TEXT NOT NULL DEFAULT ''");
+}
 
 // The columns event_at() reads, from `events` as `e`, and how many.
 constexpr const char* kEventColumns =
     "e.tag, e.ts_ms, e.kind, e.job_id, e.mail_id, e.account, e.recipient, e.sender, e.attempt,"
-    " e.remote_host, e.reply, e.egress, e.tls";
-constexpr int kEventColumnCount = 13;
+    " e.remote_host, e.reply, e.egress, e.tls, e.origin";
+constexpr int kEventColumnCount = 14;
 
 Event event_at(const Statement& st) {
   Event e;
@@ -52,6 +64,7 @@ Event event_at(const Statement& st) {
   e.reply = st.text(10);
   e.egress = st.text(11);
   e.tls = st.text(12);
+  e.origin = st.text(13);
   return e;
 }
 
@@ -78,6 +91,9 @@ Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& 
       return tl::unexpected(db.error());
     }
     writer = std::move(*db);
+    if (auto added = add_origin(writer); !added) {
+      return tl::unexpected(added.error());
+    }
   }
   // Read-only connections: one for lookups, one for the follower of the log.
   store::sqlite::OpenOptions read_only;
@@ -145,16 +161,49 @@ void SqliteEventLog::append_job(JobInfo info) {
   jobs_.push_back(std::move(info));
 }
 
+void SqliteEventLog::import(std::vector<Event> events, const std::string& position_name,
+                            std::int64_t position, std::function<void()> stored) {
+  std::unique_lock lock(mutex_);
+  if (closing_ || db_.handle() == nullptr) {
+    lock.unlock();
+    stored();  // nothing stored, the position with it: copied again after the restart
+    return;
+  }
+  for (auto& e : events) {
+    queue_.push_back(std::move(e));
+  }
+  positions_[position_name] = position;
+  waiters_.push_back(std::move(stored));
+  wake_.notify_one();
+}
+
+void SqliteEventLog::record_position(const std::string& name, std::int64_t position) {
+  std::lock_guard lock(mutex_);
+  positions_[name] = position;
+  wake_.notify_one();
+}
+
+Result<std::int64_t> SqliteEventLog::position(const std::string& name) {
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_, "SELECT seq FROM positions WHERE name = ?");
+  st.bind(1, name);
+  std::int64_t seq = 0;
+  if (auto done = st.each([&] { seq = st.int64(0); }); !done) {
+    return tl::unexpected(done.error());
+  }
+  return seq;
+}
+
 void SqliteEventLog::writer_loop() {
-  std::vector<Event> batch;
-  std::vector<JobInfo> jobs;
+  Batch batch;
   std::vector<std::function<void()>> waiters;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, std::chrono::minutes(1),
-                     [this] { return closing_ || !queue_.empty() || !jobs_.empty(); });
-      if (queue_.empty() && jobs_.empty()) {
+      wake_.wait_for(lock, std::chrono::minutes(1), [this] {
+        return closing_ || !queue_.empty() || !jobs_.empty() || !positions_.empty();
+      });
+      if (queue_.empty() && jobs_.empty() && positions_.empty()) {
         if (closing_) {
           return;
         }
@@ -166,15 +215,19 @@ void SqliteEventLog::writer_loop() {
       // one transaction (and one sync) of what would be dozens.
       wake_.wait_for(lock, std::chrono::milliseconds(5),
                      [this] { return closing_ || queue_.size() >= kBatch; });
-      batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      batch.events.assign(std::make_move_iterator(queue_.begin()),
+                          std::make_move_iterator(queue_.end()));
       queue_.clear();
-      jobs.assign(std::make_move_iterator(jobs_.begin()), std::make_move_iterator(jobs_.end()));
+      batch.jobs.assign(std::make_move_iterator(jobs_.begin()),
+                        std::make_move_iterator(jobs_.end()));
       jobs_.clear();
+      batch.positions.swap(positions_);
       waiters.swap(waiters_);
     }
-    write_batch(batch, jobs);
-    batch.clear();
-    jobs.clear();
+    write_batch(batch);
+    batch.events.clear();
+    batch.jobs.clear();
+    batch.positions.clear();
     prune();
     for (auto& w : waiters) {
       w();
@@ -183,21 +236,20 @@ void SqliteEventLog::writer_loop() {
   }
 }
 
-void SqliteEventLog::write_batch(const std::vector<Event>& batch,
-                                 const std::vector<JobInfo>& jobs) {
-  if (auto written = write_all(batch, jobs); !written) {
-    logger()->error("event log: a batch of {} events and {} jobs' data is lost: {}", batch.size(),
-                    jobs.size(), written.error().detail);
+void SqliteEventLog::write_batch(const Batch& batch) {
+  if (auto written = write_all(batch); !written) {
+    logger()->error("event log: a batch of {} events and {} jobs' data is lost: {}",
+                    batch.events.size(), batch.jobs.size(), written.error().detail);
   }
 }
 
 // One transaction: the batch is stored whole or not at all.
-Result<void> SqliteEventLog::write_all(const std::vector<Event>& batch,
-                                       const std::vector<JobInfo>& jobs) {
+Result<void> SqliteEventLog::write_all(const Batch& batch) {
   auto tx = Transaction::begin(db_);
   if (!tx) {
     return tl::unexpected(tx.error());
   }
+  const std::vector<JobInfo>& jobs = batch.jobs;
   if (!jobs.empty()) {
     Statement js(db_,
                  "INSERT OR REPLACE INTO jobs (job_id, account, received_ms, sender, mime_from,"
@@ -214,16 +266,26 @@ Result<void> SqliteEventLog::write_all(const std::vector<Event>& batch,
   }
   Statement st(db_,
                "INSERT INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient, sender,"
-               " attempt, remote_host, reply, egress, tls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  for (const auto& e : batch) {
+               " attempt, remote_host, reply, egress, tls, origin)"
+               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  for (const auto& e : batch.events) {
     st.bind(1, e.tag).bind(2, e.ts_ms).bind(3, static_cast<std::int64_t>(e.kind));
     st.bind(4, e.job_id).bind(5, e.mail_id).bind(6, e.account).bind(7, e.recipient);
     st.bind(8, e.sender).bind(9, static_cast<std::int64_t>(e.attempt)).bind(10, e.remote_host);
-    st.bind(11, e.reply).bind(12, e.egress).bind(13, e.tls);
+    st.bind(11, e.reply).bind(12, e.egress).bind(13, e.tls).bind(14, e.origin);
     if (auto done = st.run(); !done) {
       return tl::unexpected(done.error());
     }
     st.reset();
+  }
+  if (!batch.positions.empty()) {
+    Statement ps(db_, "INSERT OR REPLACE INTO positions (name, seq) VALUES (?, ?)");
+    for (const auto& [name, seq] : batch.positions) {
+      if (auto done = ps.bind(1, name).bind(2, seq).run(); !done) {
+        return tl::unexpected(done.error());
+      }
+      ps.reset();
+    }
   }
   return tx->commit();
 }

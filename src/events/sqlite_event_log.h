@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -43,6 +44,16 @@ class SqliteEventLog final : public EventLog {
   // Events queued for the writer, not yet stored. Any thread.
   std::size_t backlog();
 
+  // Cluster mode: other nodes' events (origin set) copied from the region's stream, stored with
+  // the stream position they come up to in the same transaction, so a copy is never stored
+  // twice nor skipped. `stored` runs once they are synced.
+  void import(std::vector<Event> events, const std::string& position_name, std::int64_t position,
+              std::function<void()> stored);
+  // A named position kept in the log's file (stored with the next batch; no sync of its own).
+  void record_position(const std::string& name, std::int64_t position);
+  // The named position as stored; 0 when none was.
+  Result<std::int64_t> position(const std::string& name);
+
   // Events (and job data) older than this are deleted, a few thousand rows at a time between
   // writes, so writers never wait long. 0: kept for ever. Any thread, any time (the writer
   // reads it after each batch and when idle).
@@ -57,8 +68,16 @@ class SqliteEventLog final : public EventLog {
   void writer_loop();
   void prune();
   Result<std::vector<Event>> query(const char* column, const std::string& value);
-  void write_batch(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs);
-  Result<void> write_all(const std::vector<Event>& batch, const std::vector<JobInfo>& jobs);
+
+  // What the writer stores in one transaction.
+  struct Batch {
+    std::vector<Event> events;
+    std::vector<JobInfo> jobs;
+    std::map<std::string, std::int64_t> positions;
+  };
+
+  void write_batch(const Batch& batch);
+  Result<void> write_all(const Batch& batch);
 
   store::sqlite::Db db_;        // writer connection (none in read-only mode)
   store::sqlite::Db reader_;    // lookups, under read_mutex_
@@ -69,7 +88,8 @@ class SqliteEventLog final : public EventLog {
   std::condition_variable wake_;
   std::deque<Event> queue_;
   std::deque<JobInfo> jobs_;
-  std::vector<std::function<void()>> waiters_;  // satisfied by the batch that takes queue_
+  std::map<std::string, std::int64_t> positions_;  // to store with the next batch
+  std::vector<std::function<void()>> waiters_;     // satisfied by the batch that takes queue_
   bool closing_ = false;
   std::atomic<std::chrono::milliseconds> retention_{std::chrono::milliseconds(0)};
   std::chrono::steady_clock::time_point last_prune_{};

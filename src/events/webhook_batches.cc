@@ -134,6 +134,9 @@ Result<ReadRound> read_round(EventLog& log, std::int64_t from, std::size_t chunk
       groups;
   std::map<std::pair<std::string, std::string>, std::size_t> group_of;
   for (const auto& r : rows) {
+    if (!r.event.origin.empty()) {
+      continue;  // another node's event (cluster mode): that node notifies
+    }
     auto jit = job_endpoints.find(r.event.job_id);
     if (jit == job_endpoints.end()) {
       std::optional<Endpoint> ep;

@@ -7,6 +7,10 @@ of a region on loopback (three nats-servers), the same accounts, one sink as eve
   is that account's own job.
 - Suppression list: a hard bounce at a drops the next job to that address at b with
   PREVIOUSLY_BOUNCED; a DELETE at b makes the address deliverable at a again.
+- Events (item 1): a job submitted at a: its status read at b equals a's within 1 second of
+  each change (the lag measured is printed), and so do the recipient's message status and the
+  events `txmail events` shows at each node; b's own log holds a's events copied, marked with
+  their origin, and b's webhook dispatcher leaves them to a.
 - The hourly limit (item 5): an account whose 5-minute window admits 100 requests sends 150,
   alternately a REST job at a and an SMTP MAIL at b: 100 to 110 are admitted (the overshoot
   docs/cluster.md allows: what one node admits before it sees the other's count), the rest get
@@ -70,6 +74,55 @@ def hourly_limit_across_sites(a, b):
     check(at["a"] > 0 and at["b"] > 0, f"both sites admit: {at}")
 
 
+def status_follows(a, b):
+    """Polls a job's status at a and b; for each answer a gives, how long until b gives it."""
+    submitted = http(a, "POST", "/v2/jobs", job("status", "one@dest.test", "two@dest.test"), user="alice")
+    check(submitted.status == 202, f"{submitted}")
+    job_id = submitted.json["jobId"]
+    seen_a, seen_b = {}, {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for tx, seen in ((a, seen_a), (b, seen_b)):
+            r = http(tx, "GET", f"/v2/jobs/{job_id}", user="alice")
+            if r.status == 200:
+                seen.setdefault(json.dumps(r.json, sort_keys=True), time.monotonic())
+        final = [k for k in seen_a if json.loads(k).get("finished")]
+        if final and final[0] in seen_b:
+            break
+        time.sleep(0.01)
+    # a's answers in the order a gave them; b may skip one a showed for a few milliseconds (it
+    # copies a's events in batches): each of a's answers is matched by b's first answer equal to
+    # it or to a later one of a's.
+    order = list(seen_a)
+    check(order[-1] in seen_b and json.loads(order[-1]).get("finished"), f"final answers differ: a {order[-1]}\nb {list(seen_b)}")
+    b_at = sorted((order.index(k), t) for k, t in seen_b.items() if k in seen_a)
+    lags = []
+    for i, answer in enumerate(order):
+        caught_up = min(t for j, t in b_at if j >= i)
+        lags.append(max(0.0, caught_up - seen_a[answer]))
+    print(f"job status at b vs a: {len(order)} answers at a ({len(seen_b)} at b), lag max "
+          f"{max(lags) * 1000:.0f} ms, mean {sum(lags) / len(lags) * 1000:.0f} ms")
+    check(max(lags) <= 1.0, f"b's status lagged a's by {max(lags):.3f} s")
+    mail_id = json.loads(next(k for k in seen_a if json.loads(k).get("finished")))["recipients"][0]["mailId"]
+    ma = http(a, "GET", f"/v2/messages/{mail_id}", user="alice")
+    mb = http(b, "GET", f"/v2/messages/{mail_id}", user="alice")
+    check(ma.status == 200 and mb.status == 200 and ma.json == mb.json, f"message status: a {ma} b {mb}")
+    ea = run("events", "--job", job_id, "--config", a.config)
+    eb = run("events", "--job", job_id, "--config", b.config)
+    check(ea.returncode == 0 and ea.stdout == eb.stdout and ea.stdout.count('"type":"DELIVERED"') == 2,
+          f"txmail events: a {ea} b {eb}")
+    # The copy's position and lag, per node, in `txmail cluster status` (from the heartbeats).
+    def copied_everywhere():
+        st = cli(b, "cluster", "status")
+        last = st["events_stream"]["last_revision"]
+        nodes = {n["node"]: n for n in st["nodes"]}
+        return last > 0 and all(nodes.get(x, {}).get("events_imported_seq") == last and
+                                nodes[x].get("events_import_pending") == 0 for x in ("node-a", "node-b")) and st
+    st = wait_for("cluster status: both nodes copied the whole events stream", copied_everywhere)
+    print(f"cluster status: events stream at seq {st['events_stream']['last_revision']}, both nodes copied it")
+    return job_id
+
+
 def finished(tx, job_id):
     return wait_for(f"job {job_id} final", lambda: (lambda j: j.get("finished") and j)(
         http(tx, "GET", f"/v2/jobs/{job_id}", user="alice").json))
@@ -125,6 +178,9 @@ try:
             check(retried.status == 202 and [x["status"] for x in retried.json["recipients"]] == ["ACCEPTED"],
                   f"a after b's DELETE: {retried}")
             print("a hard bounce at a dropped the next job at b; a DELETE at b lifted it at a")
+
+            # --- Events and status, region-wide.
+            status_follows(a, b)
 
             # --- The hourly limit, counted across the region.
             hourly_limit_across_sites(a, b)

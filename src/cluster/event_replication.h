@@ -1,0 +1,100 @@
+// EventReplication: the region's events stream (issue site-3, item 1). Internal to the cluster
+// module; ClusterNode starts it over the node's event log.
+//
+// Every node keeps its own events in its SQLite log first (as in embedded mode: the status API
+// and webhooks read it at once), and a publisher thread copies them, in log order, to the
+// stream TXMAIL_EVENTS (R3, `cluster init` makes it) under the subject txmail.events.<node>,
+// each with Nats-Msg-Id "<node>/<seq>" so a batch sent again after a timeout is stored once.
+// The log's position "region.published" moves only once the region acknowledged everything
+// before it: an event is on this node's disk before it is published, and in three sites'
+// memory once it is.
+//
+// An importer thread follows the whole stream (an ordered consumer from the position
+// "region.imported" on) and copies the other nodes' events into the log, stored in the same
+// transaction as the position they come up to: `GET /v2/jobs/{id}`, `/v2/messages/{id}` and
+// `txmail events` answer the same at every site. Copied events carry their origin; the push
+// notification dispatcher leaves them to the node that recorded them.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cluster/cluster.h"
+#include "cluster/nats_connection.h"
+#include "events/sqlite_event_log.h"
+
+namespace txmail::cluster {
+
+inline constexpr const char* kEventsStream = "TXMAIL_EVENTS";
+inline constexpr const char* kEventsSubjects = "txmail.events.>";
+inline constexpr const char* kPublishedPosition = "region.published";
+inline constexpr const char* kImportedPosition = "region.imported";
+// The stream forgets events after the event log's default retention.
+inline constexpr std::chrono::hours kEventsMaxAge{24 * 45};
+
+std::string events_subject(const std::string& node);
+
+class EventReplication final : public ClusterEvents {
+ public:
+  // `announce` takes what goes into the node's heartbeat (JSON), from the copier's threads.
+  using Announce = std::function<void(std::string)>;
+  static Result<std::unique_ptr<EventReplication>> start(NatsConnection& nats, std::string node,
+                                                         events::SqliteEventLog& log,
+                                                         Announce announce);
+  ~EventReplication() override;
+  EventReplication(const EventReplication&) = delete;
+  EventReplication& operator=(const EventReplication&) = delete;
+  EventReplication(EventReplication&&) = delete;
+  EventReplication& operator=(EventReplication&&) = delete;
+
+  ClusterEventStats stats() const override;
+
+  // The library's acknowledgement callback (see the registry in event_replication.cc).
+  void acknowledged(bool ok);
+
+ private:
+  EventReplication(NatsConnection& nats, std::string node, events::SqliteEventLog& log,
+                   Announce announce)
+      : nats_(nats), node_(std::move(node)), log_(log), announce_(std::move(announce)) {}
+
+  void announce();
+
+  void publish_loop();
+  // Publishes the events after `from`; the position up to which the region stored them.
+  Result<std::int64_t> publish_round(std::int64_t from);
+  void import_loop();
+  void import_once(std::int64_t from);
+  bool pause(std::chrono::milliseconds d);  // false when stopping
+
+  NatsConnection& nats_;
+  const std::string node_;
+  events::SqliteEventLog& log_;
+  Announce announce_;
+  jsCtx* js_ = nullptr;  // the publisher's own context (its acknowledgement callback)
+  std::uintptr_t registry_id_ = 0;
+
+  std::atomic<bool> stop_{false};
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  std::thread publisher_;
+  std::thread importer_;
+
+  std::atomic<std::uint64_t> acks_ok_{0};
+  std::atomic<std::uint64_t> acks_failed_{0};
+  std::atomic<std::uint64_t> published_{0};
+  std::atomic<std::uint64_t> publish_failures_{0};
+  std::atomic<std::int64_t> published_position_{0};
+  std::atomic<std::uint64_t> imported_{0};
+  std::atomic<std::uint64_t> import_pending_{0};
+  std::atomic<std::int64_t> imported_position_{0};
+  std::atomic<std::int64_t> last_import_lag_ms_{0};
+};
+
+}  // namespace txmail::cluster
