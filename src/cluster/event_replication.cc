@@ -96,19 +96,6 @@ std::optional<events::Event> decode(std::string_view data) {
   return e;
 }
 
-struct Msg {
-  natsMsg* m = nullptr;
-
-  Msg() = default;
-
-  ~Msg() { natsMsg_Destroy(m); }
-
-  Msg(const Msg&) = delete;
-  Msg& operator=(const Msg&) = delete;
-  Msg(Msg&&) = delete;
-  Msg& operator=(Msg&&) = delete;
-};
-
 }  // namespace
 
 std::string events_subject(const std::string& node) {
@@ -337,9 +324,9 @@ void EventReplication::import_once(std::int64_t from) {
   };
   const std::string own = events_subject(node_);
   while (!stop_.load() && nats_.generation() == generation) {
-    Msg m;
+    NatsMsg m;
     const natsStatus s =
-        natsSubscription_NextMsg(&m.m, sub, batch.empty() ? 250 : kImportWait.count());
+        natsSubscription_NextMsg(&m.msg, sub, batch.empty() ? 250 : kImportWait.count());
     if (s == NATS_TIMEOUT) {
       flush();
       continue;
@@ -349,16 +336,15 @@ void EventReplication::import_once(std::int64_t from) {
       break;
     }
     jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, m.m) != NATS_OK) {
+    if (natsMsg_GetMetaData(&meta, m.msg) != NATS_OK) {
       continue;
     }
     position = static_cast<std::int64_t>(meta->Sequence.Stream);
     import_pending_.store(meta->NumPending);
     jsMsgMetaData_Destroy(meta);
-    const std::string_view subject = natsMsg_GetSubject(m.m);
+    const std::string_view subject = natsMsg_GetSubject(m.msg);
     if (subject != own) {
-      auto e = decode(std::string_view(natsMsg_GetData(m.m),
-                                       static_cast<std::size_t>(natsMsg_GetDataLength(m.m))));
+      auto e = decode(m.data());
       auto origin = decode_key(subject.substr(std::string_view("txmail.events.").size()));
       if (e && origin) {
         e->origin = std::move(*origin);

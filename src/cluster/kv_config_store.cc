@@ -14,19 +14,6 @@ constexpr jsErrCode kWrongLastSequence = static_cast<jsErrCode>(10071);
 // A conditional write retries while other keys change under it; each try is two round trips.
 constexpr int kCasAttempts = 20;
 
-struct MsgGuard {
-  natsMsg* m = nullptr;
-
-  MsgGuard() = default;
-
-  ~MsgGuard() { natsMsg_Destroy(m); }
-
-  MsgGuard(const MsgGuard&) = delete;
-  MsgGuard& operator=(const MsgGuard&) = delete;
-  MsgGuard(MsgGuard&&) = delete;
-  MsgGuard& operator=(MsgGuard&&) = delete;
-};
-
 }  // namespace
 
 KvConfigStore::KvConfigStore(NatsConnection& nats, std::string bucket, Scope scope)
@@ -286,11 +273,11 @@ Result<std::uint64_t> KvConfigStore::write(std::string_view key,
     }
   }
   const std::string subject = subject_prefix_ + encode_key(k);
-  MsgGuard msg;
-  natsStatus s = natsMsg_Create(&msg.m, subject.c_str(), nullptr, value ? value->data() : "",
+  NatsMsg msg;
+  natsStatus s = natsMsg_Create(&msg.msg, subject.c_str(), nullptr, value ? value->data() : "",
                                 value ? static_cast<int>(value->size()) : 0);
   if (s == NATS_OK && !value) {
-    s = natsMsgHeader_Set(msg.m, "KV-Operation", "DEL");
+    s = natsMsgHeader_Set(msg.msg, "KV-Operation", "DEL");
   }
   if (s != NATS_OK) {
     return tl::unexpected(nats_error(s, "config store: " + k));
@@ -309,7 +296,7 @@ Result<std::uint64_t> KvConfigStore::write(std::string_view key,
       break;
   }
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
-    auto stored = publish(msg.m, key_last);
+    auto stored = publish(msg.msg, key_last);
     if (stored || stored.error().code != ErrorCode::kConflict || !key_last) {
       if (stored) {
         apply(k, value ? std::optional<std::string>(*value) : std::nullopt, *stored);
@@ -408,8 +395,8 @@ Result<std::optional<store::ConfigEntry>> KvConfigStore::fresh_get(std::string_v
   if (s != NATS_OK) {
     return tl::unexpected(nats_error(s, "config store: the key's last change"));
   }
-  MsgGuard guard;
-  guard.m = m;
+  NatsMsg guard;
+  guard.msg = m;
   const char* op = nullptr;
   if (natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK) {
     return std::nullopt;  // a delete or purge marker

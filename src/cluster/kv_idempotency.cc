@@ -22,19 +22,6 @@ std::string encode(const std::string& body_hash, int status, const std::string& 
                                       {"created", created_ms}});
 }
 
-struct Message {
-  natsMsg* msg = nullptr;
-
-  Message() = default;
-
-  ~Message() { natsMsg_Destroy(msg); }
-
-  Message(const Message&) = delete;
-  Message& operator=(const Message&) = delete;
-  Message(Message&&) = delete;
-  Message& operator=(Message&&) = delete;
-};
-
 }  // namespace
 
 Result<std::unique_ptr<KvIdempotency>> KvIdempotency::open(NatsConnection& nats) {
@@ -64,7 +51,7 @@ Result<std::optional<KvIdempotency::Stored>> KvIdempotency::read(const std::stri
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = nats_.options().timeout.count();
-  Message m;
+  NatsMsg m;
   auto jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetLastMsg(&m.msg, nats_.js(), stream.c_str(), subject.c_str(), &jo, &jerr);
   if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {

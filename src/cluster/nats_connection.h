@@ -13,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -28,6 +29,32 @@ struct NatsOptions {
   std::string name;         // the client name servers show (the node's name)
   std::string home_domain;  // JetStream domain where configuration is written; "" = this one
   std::chrono::milliseconds timeout = std::chrono::seconds(5);  // each JetStream request
+};
+
+// One message the library handed over (natsMsg_Create, js_GetLastMsg, NextMsg, ...), destroyed
+// with this; the calls fill `msg`.
+struct NatsMsg {
+  natsMsg* msg = nullptr;
+
+  NatsMsg() = default;
+
+  ~NatsMsg() { natsMsg_Destroy(msg); }
+
+  NatsMsg(const NatsMsg&) = delete;
+  NatsMsg& operator=(const NatsMsg&) = delete;
+  NatsMsg(NatsMsg&&) = delete;
+  NatsMsg& operator=(NatsMsg&&) = delete;
+
+  std::string_view data() const {
+    return {natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))};
+  }
+
+  // The header's value; "" when the message has none.
+  std::string header(const char* name) const {
+    const char* v = nullptr;
+    return natsMsgHeader_Get(msg, name, &v) == NATS_OK && v != nullptr ? std::string(v)
+                                                                       : std::string();
+  }
 };
 
 // An error from the NATS library: its status text and the thread's last error detail.

@@ -30,29 +30,6 @@ struct Sub {
   Sub& operator=(Sub&&) = delete;
 };
 
-struct Msg {
-  natsMsg* msg = nullptr;
-
-  Msg() = default;
-
-  ~Msg() { natsMsg_Destroy(msg); }
-
-  Msg(const Msg&) = delete;
-  Msg& operator=(const Msg&) = delete;
-  Msg(Msg&&) = delete;
-  Msg& operator=(Msg&&) = delete;
-
-  std::string_view data() const {
-    return {natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))};
-  }
-
-  std::string header(const char* name) const {
-    const char* v = nullptr;
-    return natsMsgHeader_Get(msg, name, &v) == NATS_OK && v != nullptr ? std::string(v)
-                                                                       : std::string();
-  }
-};
-
 std::uint64_t number(const std::string& text) {
   std::uint64_t n = 0;
   std::from_chars(text.data(), text.data() + text.size(), n);
@@ -122,7 +99,7 @@ Result<std::pair<std::unique_ptr<Sub>, std::uint64_t>> leader_reader(jsCtx* js,
 // stream's leader.
 Result<void> read_all(jsCtx* js, const std::string& stream, const std::string& subject,
                       ReadOptions how, std::chrono::milliseconds timeout,
-                      const std::function<void(Msg&)>& fn) {
+                      const std::function<void(NatsMsg&)>& fn) {
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = timeout.count();
@@ -154,7 +131,7 @@ Result<void> read_all(jsCtx* js, const std::string& stream, const std::string& s
     return {};  // nothing matches (an empty spool)
   }
   while (true) {
-    Msg m;
+    NatsMsg m;
     natsStatus s = natsSubscription_NextMsg(&m.msg, sub.sub, timeout.count());
     if (s == NATS_TIMEOUT) {
       // What was counted may have been removed meanwhile: done if nothing is left.
@@ -208,7 +185,7 @@ Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(c
   std::vector<StreamRecord> out;
   std::size_t corrupt = 0;
   auto r = read_all(js_, spool_stream(spool.site), job_subject(spool, "*") + ".m", {},
-                    options_.timeout, [&](Msg& m) {
+                    options_.timeout, [&](NatsMsg& m) {
                       auto record = store::decode(m.data());
                       if (!record) {
                         ++corrupt;
@@ -239,7 +216,7 @@ Result<std::map<std::string, std::vector<store::SpoolRecipient>>> JetStreamSpool
     const SpoolId& spool) {
   std::map<std::string, std::vector<store::SpoolRecipient>> out;
   auto r = read_all(js_, spool_stream(spool.site), job_subject(spool, "*") + ".f",
-                    {.last_per_subject = true}, options_.timeout, [&](Msg& m) {
+                    {.last_per_subject = true}, options_.timeout, [&](NatsMsg& m) {
                       auto parsed = parse_part_subject(spool, natsMsg_GetSubject(m.msg));
                       auto recipients = store::decode_recipients(m.data());
                       if (!parsed || !recipients) {
@@ -265,7 +242,7 @@ Result<std::vector<std::uint64_t>> JetStreamSpool::stream_sequences(const SpoolI
                                                                     bool keep_finals) {
   std::vector<std::uint64_t> out;
   auto r = read_all(js_, spool_stream(spool.site), filter, {.headers_only = true}, options_.timeout,
-                    [&](Msg& m) {
+                    [&](NatsMsg& m) {
                       if (keep_finals) {
                         auto parsed = parse_part_subject(spool, natsMsg_GetSubject(m.msg));
                         if (parsed && parsed->part == Part::kFinals) {
@@ -309,12 +286,12 @@ Result<std::size_t> JetStreamSpool::delete_sequences(const std::string& site,
 
 Result<JetStreamSpool::InStream> JetStreamSpool::look_up(const SpoolId& spool,
                                                          const std::string& job_id) {
-  auto last = [&](Part part, Msg& m) {
+  auto last = [&](Part part, NatsMsg& m) {
     auto jerr = static_cast<jsErrCode>(0);
     return js_GetLastMsg(&m.msg, js_, spool_stream(spool.site).c_str(),
                          part_subject(spool, job_id, part).c_str(), nullptr, &jerr);
   };
-  Msg record;
+  NatsMsg record;
   natsStatus s = last(Part::kRecord, record);
   if (s == NATS_OK) {
     return InStream::kRecord;
@@ -322,7 +299,7 @@ Result<JetStreamSpool::InStream> JetStreamSpool::look_up(const SpoolId& spool,
   if (s != NATS_NOT_FOUND) {
     return tl::unexpected(nats_error(s, "cluster spool: looking up job " + job_id));
   }
-  Msg finals;
+  NatsMsg finals;
   s = last(Part::kFinals, finals);
   if (s == NATS_NOT_FOUND) {
     return InStream::kAbsent;
@@ -350,7 +327,7 @@ Result<store::SpoolRecord> JetStreamSpool::read_adopted(const Adopted& job) {
     }
     spool = it->second.id;
   }
-  auto read = [&](Part part, std::uint32_t n, Msg& m) -> Result<void> {
+  auto read = [&](Part part, std::uint32_t n, NatsMsg& m) -> Result<void> {
     auto jerr = static_cast<jsErrCode>(0);
     const std::string subject = part_subject(spool, job.head.job_id, part, n);
     natsStatus s = js_GetLastMsg(&m.msg, js_, spool_stream(spool.site).c_str(), subject.c_str(),
@@ -363,7 +340,7 @@ Result<store::SpoolRecord> JetStreamSpool::read_adopted(const Adopted& job) {
     }
     return {};
   };
-  Msg record;
+  NatsMsg record;
   if (auto r = read(Part::kRecord, 0, record); !r) {
     return tl::unexpected(r.error());
   }
@@ -379,7 +356,7 @@ Result<store::SpoolRecord> JetStreamSpool::read_adopted(const Adopted& job) {
   message.reserve(job.size);
   Sha256 sha;
   for (std::uint32_t i = 0; i < job.chunks; ++i) {
-    Msg chunk;
+    NatsMsg chunk;
     if (auto r = read(Part::kChunk, i, chunk); !r) {
       return tl::unexpected(r.error());
     }
