@@ -1,6 +1,8 @@
 #include "cluster/event_replication.h"
 
 #include <boost/json.hpp>
+#include <future>
+#include <limits>
 #include <unordered_map>
 
 #include "cluster/key_codec.h"
@@ -61,7 +63,9 @@ std::string encode(const events::Event& e) {
 
 std::optional<events::Event> decode(std::string_view data) {
   std::error_code ec;
-  auto v = json::parse(data, ec);
+  json::parse_options po;
+  po.allow_invalid_utf8 = true;  // a remote server's reply is kept as it came (not always UTF-8)
+  auto v = json::parse(data, ec, {}, po);
   if (ec || !v.is_object()) {
     return std::nullopt;
   }
@@ -76,10 +80,14 @@ std::optional<events::Event> decode(std::string_view data) {
            : f != nullptr && f->is_uint64() ? static_cast<std::int64_t>(f->as_uint64())
                                             : std::int64_t{0};
   };
+  const std::int64_t kind = number("kind");
+  if (kind < 0 || kind > static_cast<std::int64_t>(events::Kind::kDroppedProcessingFailed)) {
+    return std::nullopt;  // a kind this version does not know (a newer node's)
+  }
   events::Event e;
   e.tag = text("tag");
   e.ts_ms = number("ts");
-  e.kind = static_cast<events::Kind>(number("kind"));
+  e.kind = static_cast<events::Kind>(kind);
   e.job_id = text("job");
   e.mail_id = text("mail");
   e.account = text("account");
@@ -236,6 +244,11 @@ Result<std::int64_t> EventReplication::publish_round(std::int64_t from) {
     return from;
   }
   const std::string subject = events_subject(node_);
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  // Without it nats.c keeps a message whose acknowledgement is lost pending for ever (and
+  // every later round would wait for it).
+  po.MaxWait = nats_.options().timeout.count();
   const std::uint64_t ok_before = acks_ok_.load();
   const std::uint64_t failed_before = acks_failed_.load();
   std::uint64_t sent = 0;
@@ -252,7 +265,7 @@ Result<std::int64_t> EventReplication::publish_round(std::int64_t from) {
       s = natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
     }
     if (s == NATS_OK) {
-      s = js_PublishMsgAsync(js_, &m, nullptr);  // the library owns m once sent
+      s = js_PublishMsgAsync(js_, &m, &po);  // the library owns m once sent
     }
     natsMsg_Destroy(m);
     if (s != NATS_OK) {
@@ -260,10 +273,12 @@ Result<std::int64_t> EventReplication::publish_round(std::int64_t from) {
     }
     ++sent;
   }
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MaxWait = nats_.options().timeout.count();
   if (natsStatus s = js_PublishAsyncComplete(js_, &po); s != NATS_OK) {
+    // What is still pending is sent again with the round (the same Nats-Msg-Id).
+    natsMsgList pending{};
+    if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) {
+      natsMsgList_Destroy(&pending);
+    }
     return tl::unexpected(nats_error(s, "waiting for the region to store events"));
   }
   if (acks_failed_.load() != failed_before || acks_ok_.load() - ok_before < sent) {
@@ -283,9 +298,65 @@ void EventReplication::import_loop() {
   }
 }
 
-// One ordered consumer from the position on, until it fails, the connection is made again, or
-// the node stops. Each batch goes to the log with the stream position it comes up to.
+// One ordered consumer from the position on, until it fails, the connection is made again, a
+// copy is not stored, or the node stops. Each batch goes to the log with the stream position it
+// comes up to, at most kImportWait after its first message, and is stored before the next.
 void EventReplication::import_once(std::int64_t from) {
+  natsSubscription* sub = subscribe(from);
+  if (sub == nullptr) {
+    pause(kRetryPause);
+    return;
+  }
+  const std::uint64_t generation = nats_.generation();
+  ImportBatch batch;
+  batch.position = from;
+  bool failed = false;
+  while (!failed && !stop_.load() && nats_.generation() == generation) {
+    const auto wait = batch.due ? std::max<std::int64_t>(1, batch.due_in_ms()) : 250;
+    NatsMsg m;
+    const natsStatus s = natsSubscription_NextMsg(&m.msg, sub, wait);
+    if (s == NATS_TIMEOUT) {
+      failed = !flush(batch);
+      continue;
+    }
+    if (s != NATS_OK) {
+      logger()->warn("{}", nats_error(s, "cluster: following the events stream").detail);
+      break;
+    }
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m.msg) != NATS_OK) {
+      continue;
+    }
+    const auto seq = static_cast<std::int64_t>(meta->Sequence.Stream);
+    import_pending_.store(meta->NumPending);
+    jsMsgMetaData_Destroy(meta);
+    if (seq <= batch.position) {
+      // nats.c restarts an ordered consumer that saw nothing yet from the stream's start: over
+      // again from where this node is.
+      logger()->info("cluster: the events stream came again from seq {} (copied up to {})", seq,
+                     batch.position);
+      break;
+    }
+    batch.take(seq, m, events_subject(node_));
+    if (batch.events.size() >= kRound || batch.due_in_ms() <= 0) {
+      failed = !flush(batch);
+    }
+  }
+  if (!failed) {
+    failed = !flush(batch);
+  }
+  if (failed) {
+    // What was not stored is copied again from the position the log holds.
+    auto stored = log_.position(kImportedPosition);
+    imported_position_.store(stored ? *stored : imported_position_.load());
+  }
+  if (stop_.load()) {
+    return;  // left to the connection's close, as the config store's watcher (nats.c 3.4.1)
+  }
+  natsSubscription_Destroy(sub);
+}
+
+natsSubscription* EventReplication::subscribe(std::int64_t from) {
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Ordered = true;
@@ -297,73 +368,69 @@ void EventReplication::import_once(std::int64_t from) {
     so.Config.DeliverPolicy = js_DeliverAll;
   }
   natsSubscription* sub = nullptr;
-  const std::uint64_t generation = nats_.generation();
   auto jerr = static_cast<jsErrCode>(0);
   if (natsStatus s = js_SubscribeSync(&sub, nats_.js(), kEventsSubjects, nullptr, &so, &jerr);
       s != NATS_OK) {
     logger()->warn("{}", nats_error(s, "cluster: following the events stream").detail);
-    pause(kRetryPause);
+    return nullptr;
+  }
+  return sub;
+}
+
+void EventReplication::ImportBatch::take(std::int64_t seq, const NatsMsg& m,
+                                         const std::string& own_subject) {
+  if (!due) {
+    due = Clock::now() + kImportWait;
+  }
+  position = seq;
+  const std::string_view subject = natsMsg_GetSubject(m.msg);
+  if (subject == own_subject) {
+    return;  // this node's own event: in its log already
+  }
+  auto e = decode(m.data());
+  auto origin = decode_key(subject.substr(std::string_view("txmail.events.").size()));
+  if (!e || !origin) {
+    logger()->warn("cluster: events stream message {} is not a txmail event; skipped", seq);
     return;
   }
-  std::vector<events::Event> batch;
-  std::int64_t position = from;
-  std::int64_t newest_ts = 0;
-  auto flush = [&] {
-    if (position == imported_position_.load()) {
-      return;
-    }
-    imported_.fetch_add(batch.size());
-    if (newest_ts > 0) {
-      last_import_lag_ms_.store(std::max<std::int64_t>(0, now_ms() - newest_ts));
-    }
-    log_.import(std::move(batch), kImportedPosition, position, [] {});
-    batch.clear();
-    newest_ts = 0;
-    imported_position_.store(position);
-    announce();
-  };
-  const std::string own = events_subject(node_);
-  while (!stop_.load() && nats_.generation() == generation) {
-    NatsMsg m;
-    const natsStatus s =
-        natsSubscription_NextMsg(&m.msg, sub, batch.empty() ? 250 : kImportWait.count());
-    if (s == NATS_TIMEOUT) {
-      flush();
-      continue;
-    }
-    if (s != NATS_OK) {
-      logger()->warn("{}", nats_error(s, "cluster: following the events stream").detail);
-      break;
-    }
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, m.msg) != NATS_OK) {
-      continue;
-    }
-    position = static_cast<std::int64_t>(meta->Sequence.Stream);
-    import_pending_.store(meta->NumPending);
-    jsMsgMetaData_Destroy(meta);
-    const std::string_view subject = natsMsg_GetSubject(m.msg);
-    if (subject != own) {
-      auto e = decode(m.data());
-      auto origin = decode_key(subject.substr(std::string_view("txmail.events.").size()));
-      if (e && origin) {
-        e->origin = std::move(*origin);
-        newest_ts = std::max(newest_ts, e->ts_ms);
-        batch.push_back(std::move(*e));
-      } else {
-        logger()->warn("cluster: events stream message {} is not a txmail event; skipped",
-                       position);
-      }
-    }
-    if (batch.size() >= kRound) {
-      flush();
-    }
+  e->origin = std::move(*origin);
+  newest_ts = std::max(newest_ts, e->ts_ms);
+  events.push_back(std::move(*e));
+}
+
+std::int64_t EventReplication::ImportBatch::due_in_ms() const {
+  return due ? std::chrono::duration_cast<std::chrono::milliseconds>(*due - Clock::now()).count()
+             : std::numeric_limits<std::int64_t>::max();
+}
+
+// The batch and its position to the log, waiting until they are stored; false when they were
+// not (the copy starts over from the position the log holds).
+bool EventReplication::flush(ImportBatch& batch) {
+  if (batch.position == imported_position_.load()) {
+    return true;
   }
-  flush();
-  if (stop_.load()) {
-    return;  // left to the connection's close, as the config store's watcher (nats.c 3.4.1)
+  const std::size_t n = batch.events.size();
+  std::promise<bool> stored;
+  auto done = stored.get_future();
+  log_.import(std::move(batch.events), kImportedPosition, batch.position,
+              [&stored](bool ok) { stored.set_value(ok); });
+  batch.events.clear();
+  batch.due.reset();
+  if (!done.get()) {
+    logger()->warn(
+        "cluster: {} copied events were not stored; copying again from the log's "
+        "position",
+        n);
+    return false;
   }
-  natsSubscription_Destroy(sub);
+  imported_.fetch_add(n);
+  if (batch.newest_ts > 0) {
+    last_import_lag_ms_.store(std::max<std::int64_t>(0, now_ms() - batch.newest_ts));
+  }
+  batch.newest_ts = 0;
+  imported_position_.store(batch.position);
+  announce();
+  return true;
 }
 
 }  // namespace txmail::cluster

@@ -23,11 +23,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster/cluster.h"
 #include "cluster/nats_connection.h"
+#include "common/clock.h"
 #include "events/sqlite_event_log.h"
 
 namespace txmail::cluster {
@@ -38,6 +41,9 @@ inline constexpr const char* kPublishedPosition = "region.published";
 inline constexpr const char* kImportedPosition = "region.imported";
 // The stream forgets events after the event log's default retention.
 inline constexpr std::chrono::hours kEventsMaxAge{24 * 45};
+// ... or once it holds this much (about 4 million events; the servers' max_file_store must have
+// room for it beside the spools).
+inline constexpr std::int64_t kEventsMaxBytes = std::int64_t{2} << 30;
 
 std::string events_subject(const std::string& node);
 
@@ -69,8 +75,22 @@ class EventReplication final : public ClusterEvents {
   void publish_loop();
   // Publishes the events after `from`; the position up to which the region stored them.
   Result<std::int64_t> publish_round(std::int64_t from);
+
+  // Other nodes' events taken from the stream, not yet in the log.
+  struct ImportBatch {
+    std::int64_t position = 0;  // the stream seq they come up to
+    std::vector<events::Event> events;
+    std::int64_t newest_ts = 0;
+    std::optional<Clock::time_point> due;  // when they go to the log (kImportWait after the first)
+
+    void take(std::int64_t seq, const NatsMsg& m, const std::string& own_subject);
+    std::int64_t due_in_ms() const;
+  };
+
   void import_loop();
   void import_once(std::int64_t from);
+  natsSubscription* subscribe(std::int64_t from);  // null: it failed (logged)
+  bool flush(ImportBatch& batch);
   bool pause(std::chrono::milliseconds d);  // false when stopping
 
   NatsConnection& nats_;

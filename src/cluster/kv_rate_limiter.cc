@@ -69,6 +69,11 @@ bool KvRateLimiter::pause(std::chrono::milliseconds d) {
 // older meanwhile: each node limits with what it knows).
 void KvRateLimiter::publish() {
   bool reported = false;
+  // Nothing goes out before the bucket's values are in: a restarted node publishing a count
+  // from 0 would replace the one it published before the restart.
+  while (!synced_.load() && !stop_.load()) {
+    pause(std::chrono::milliseconds(50));
+  }
   while (!stop_.load()) {
     auto changes = counts_.changes(std::chrono::seconds(1));
     if (stop_.load()) {
@@ -143,7 +148,8 @@ void KvRateLimiter::watch_once() {
       break;
     }
     if (e == nullptr) {
-      continue;  // the initial values are in; the updates follow
+      synced_.store(true);  // the initial values are in; the updates follow
+      continue;
     }
     if (kvEntry_Operation(e) == kvOp_Put) {
       apply(kvEntry_Key(e), std::string(static_cast<const char*>(kvEntry_Value(e)),

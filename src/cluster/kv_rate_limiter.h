@@ -5,8 +5,8 @@
 // its count of an account's window as the key "w<window start, s>.<node>.<account>" (node and
 // account through encode_key), at most every kPublishEvery, coalescing what it admitted
 // meanwhile; a watcher of the whole bucket feeds every node's counts back in (its own
-// included: a restarted node resumes its count). The bucket forgets a key 11 minutes after its
-// last change, so it holds two windows at most.
+// included: a restarted node resumes its count, and publishes nothing before it has them). The
+// bucket forgets a key 11 minutes after its last change, so it holds three windows at most.
 #pragma once
 
 #include <nats/nats.h>
@@ -58,6 +58,7 @@ class KvRateLimiter final : public tenancy::RequestLimiter {
   const std::string node_;
   tenancy::RegionRateLimiter counts_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> synced_{false};  // the watcher has had the bucket's values once
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;
   std::thread publisher_;

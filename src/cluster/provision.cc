@@ -156,6 +156,9 @@ Result<std::string> provision_events(NatsConnection& nats, const ClusterOptions&
   sc.Retention = js_LimitsPolicy;
   sc.Discard = js_DiscardOld;
   sc.MaxAge = std::chrono::duration_cast<std::chrono::nanoseconds>(kEventsMaxAge).count();
+  // Bounded in bytes too: the spools share the servers' file store, and intake must never stop
+  // for want of room the events took.
+  sc.MaxBytes = kEventsMaxBytes;
   sc.MaxMsgSize = 1 << 20;
   sc.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
   jsPlacement placement;

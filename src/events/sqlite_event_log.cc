@@ -32,15 +32,34 @@ constexpr const char* kSchema =
     " campaign_id TEXT NOT NULL, cost_center TEXT NOT NULL, endpoint TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS positions (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);";
 
+Result<bool> has_origin(Db& db);
+
 // A log made before cluster mode copied events between nodes has no origin column.
 Result<void> add_origin(Db& db) {
+  auto found = has_origin(db);
+  if (!found) {
+    return tl::unexpected(found.error());
+  }
+  if (!*found) {
+    if (auto added = db.exec("ALTER TABLE events ADD COLUMN origin TEXT NOT NULL DEFAULT ''");
+        !added) {
+      return added;
+    }
+  }
+  // A copy of another node's event is stored once, whatever the stream delivers twice.
+  return db.exec(
+      "CREATE UNIQUE INDEX IF NOT EXISTS events_copy_tag ON events(origin, tag) WHERE origin != "
+      "''");
+}
+
+// Whether a log has the origin column (a read-only open of a log from before it cannot add it).
+Result<bool> has_origin(Db& db) {
   bool found = false;
   Statement st(db, "SELECT 1 FROM pragma_table_info('events') WHERE name = 'origin'");
   if (auto done = st.each([&] { found = true; }); !done) {
-    return done;
+    return tl::unexpected(done.error());
   }
-  return found ? Result<void>{}
-               : db.exec("ALTER TABLE events ADD COLUMN origin TEXT NOT NULL DEFAULT ''");
+  return found;
 }
 
 // The columns event_at() reads, from `events` as `e`, and how many.
@@ -69,8 +88,17 @@ Event event_at(const Statement& st) {
 }
 
 // Events after a sequence number with their job's data (none: NULLs, read as empty).
-std::string read_after_sql() {
-  return std::string("SELECT ") + kEventColumns
+// The columns as a log from before the origin column gives them (opened read-only).
+std::string event_columns(bool origin) {
+  std::string columns = kEventColumns;
+  if (!origin) {
+    columns.replace(columns.rfind("e.origin"), std::string("e.origin").size(), "'' AS origin");
+  }
+  return columns;
+}
+
+std::string read_after_sql(bool origin) {
+  return "SELECT " + event_columns(origin)
          + ", e.seq, j.job_id, j.account, j.received_ms, j.sender, j.mime_from, j.reference_job,"
            " j.campaign_id, j.cost_center, j.endpoint"
            " FROM events e LEFT JOIN jobs j ON j.job_id = e.job_id"
@@ -104,8 +132,13 @@ Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& 
   if (!reader || !follower) {
     return tl::unexpected(!reader ? reader.error() : follower.error());
   }
+  auto origin = has_origin(*reader);
+  if (!origin) {
+    return tl::unexpected(origin.error());
+  }
   std::unique_ptr<SqliteEventLog> log(
       new SqliteEventLog(std::move(writer), std::move(*reader), std::move(*follower)));
+  log->origin_ = *origin;
   if (log->db_.handle() != nullptr) {
     log->writer_ = std::thread([l = log.get()] { l->writer_loop(); });
   }
@@ -146,7 +179,7 @@ void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()>
   for (auto& e : events) {
     queue_.push_back(std::move(e));
   }
-  waiters_.push_back(std::move(stored));
+  waiters_.push_back([done = std::move(stored)](bool) { done(); });
   if (was_empty || queue_.size() >= kBatch) {
     wake_.notify_one();
   }
@@ -162,11 +195,11 @@ void SqliteEventLog::append_job(JobInfo info) {
 }
 
 void SqliteEventLog::import(std::vector<Event> events, const std::string& position_name,
-                            std::int64_t position, std::function<void()> stored) {
+                            std::int64_t position, std::function<void(bool)> stored) {
   std::unique_lock lock(mutex_);
   if (closing_ || db_.handle() == nullptr) {
     lock.unlock();
-    stored();  // nothing stored, the position with it: copied again after the restart
+    stored(false);  // nothing stored, the position with it: copied again after the restart
     return;
   }
   for (auto& e : events) {
@@ -196,7 +229,7 @@ Result<std::int64_t> SqliteEventLog::position(const std::string& name) {
 
 void SqliteEventLog::writer_loop() {
   Batch batch;
-  std::vector<std::function<void()>> waiters;
+  std::vector<std::function<void(bool)>> waiters;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -224,23 +257,25 @@ void SqliteEventLog::writer_loop() {
       batch.positions.swap(positions_);
       waiters.swap(waiters_);
     }
-    write_batch(batch);
+    const bool written = write_batch(batch);
     batch.events.clear();
     batch.jobs.clear();
     batch.positions.clear();
     prune();
     for (auto& w : waiters) {
-      w();
+      w(written);
     }
     waiters.clear();
   }
 }
 
-void SqliteEventLog::write_batch(const Batch& batch) {
+bool SqliteEventLog::write_batch(const Batch& batch) {
   if (auto written = write_all(batch); !written) {
     logger()->error("event log: a batch of {} events and {} jobs' data is lost: {}",
                     batch.events.size(), batch.jobs.size(), written.error().detail);
+    return false;
   }
+  return true;
 }
 
 // One transaction: the batch is stored whole or not at all.
@@ -264,10 +299,11 @@ Result<void> SqliteEventLog::write_all(const Batch& batch) {
       js.reset();
     }
   }
-  Statement st(db_,
-               "INSERT INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient, sender,"
-               " attempt, remote_host, reply, egress, tls, origin)"
-               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Statement st(
+      db_,
+      "INSERT OR IGNORE INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient,"
+      " sender, attempt, remote_host, reply, egress, tls, origin)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   for (const auto& e : batch.events) {
     st.bind(1, e.tag).bind(2, e.ts_ms).bind(3, static_cast<std::int64_t>(e.kind));
     st.bind(4, e.job_id).bind(5, e.mail_id).bind(6, e.account).bind(7, e.recipient);
@@ -277,6 +313,9 @@ Result<void> SqliteEventLog::write_all(const Batch& batch) {
       return tl::unexpected(done.error());
     }
     st.reset();
+    if (db_.changes() == 0) {
+      continue;  // a copy of another node's event, stored already (events_copy_tag)
+    }
   }
   if (!batch.positions.empty()) {
     Statement ps(db_, "INSERT OR REPLACE INTO positions (name, seq) VALUES (?, ?)");
@@ -304,7 +343,7 @@ Result<std::vector<Event>> SqliteEventLog::for_recipient(const std::string& addr
 
 Result<std::vector<Event>> SqliteEventLog::query(const char* column, const std::string& value) {
   std::lock_guard lock(read_mutex_);
-  Statement st(reader_, std::string("SELECT ") + kEventColumns + " FROM events e WHERE e." + column
+  Statement st(reader_, "SELECT " + event_columns(origin_) + " FROM events e WHERE e." + column
                             + " = ? ORDER BY e.seq");
   st.bind(1, value);
   std::vector<Event> out;
@@ -316,7 +355,7 @@ Result<std::vector<Event>> SqliteEventLog::query(const char* column, const std::
 
 Result<std::vector<LoggedEvent>> SqliteEventLog::read_after(std::int64_t after, std::size_t limit) {
   std::lock_guard lock(follow_mutex_);
-  Statement st(follower_, read_after_sql());
+  Statement st(follower_, read_after_sql(origin_));
   st.bind(1, after).bind(2, static_cast<std::int64_t>(limit));
   std::vector<LoggedEvent> out;
   auto done = st.each([&] {

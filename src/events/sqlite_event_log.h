@@ -46,9 +46,11 @@ class SqliteEventLog final : public EventLog {
 
   // Cluster mode: other nodes' events (origin set) copied from the region's stream, stored with
   // the stream position they come up to in the same transaction, so a copy is never stored
-  // twice nor skipped. `stored` runs once they are synced.
+  // twice nor skipped (a copy delivered twice is stored once: its origin and tag are unique).
+  // `stored` runs once the batch is synced (true) or was lost (false: copy again from the
+  // position stored before).
   void import(std::vector<Event> events, const std::string& position_name, std::int64_t position,
-              std::function<void()> stored);
+              std::function<void(bool stored)> stored);
   // A named position kept in the log's file (stored with the next batch; no sync of its own).
   void record_position(const std::string& name, std::int64_t position);
   // The named position as stored; 0 when none was.
@@ -76,7 +78,7 @@ class SqliteEventLog final : public EventLog {
     std::map<std::string, std::int64_t> positions;
   };
 
-  void write_batch(const Batch& batch);
+  bool write_batch(const Batch& batch);  // false: lost (logged)
   Result<void> write_all(const Batch& batch);
 
   store::sqlite::Db db_;        // writer connection (none in read-only mode)
@@ -88,8 +90,9 @@ class SqliteEventLog final : public EventLog {
   std::condition_variable wake_;
   std::deque<Event> queue_;
   std::deque<JobInfo> jobs_;
-  std::map<std::string, std::int64_t> positions_;  // to store with the next batch
-  std::vector<std::function<void()>> waiters_;     // satisfied by the batch that takes queue_
+  std::map<std::string, std::int64_t> positions_;   // to store with the next batch
+  std::vector<std::function<void(bool)>> waiters_;  // satisfied by the batch that takes queue_
+  bool origin_ = true;  // false: a log from before the origin column, opened read-only
   bool closing_ = false;
   std::atomic<std::chrono::milliseconds> retention_{std::chrono::milliseconds(0)};
   std::chrono::steady_clock::time_point last_prune_{};

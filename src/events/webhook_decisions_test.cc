@@ -203,6 +203,26 @@ TEST(WebhookReadRound, GroupsByEndpointAndJobUpToTheBatchSize) {
   EXPECT_TRUE(none->batches.empty());
 }
 
+// Cluster mode: another node's events copied into this log are that node's to notify; the
+// round passes over them (and its position with them).
+TEST(WebhookReadRound, LeavesOtherNodesEventsToThem) {
+  MemoryLog log;
+  log.add(event_of("acme", "job-here"));
+  Event copied = event_of("acme", "job-there");
+  copied.origin = "node-b";
+  log.add(copied);
+  log.add(event_of("acme", "job-here", Kind::kDeferred));
+  const auto deps = deps_for(log, "", [](const std::string&) -> std::optional<Endpoint> {
+    return Endpoint{"https://hooks.test/acme", {}, "", ""};
+  });
+  auto round = webhook::read_round(log, 0, 100, 10, deps);
+  ASSERT_TRUE(round) << round.error().detail;
+  EXPECT_EQ(round->last_seq, 3);
+  ASSERT_EQ(round->batches.size(), 1U);
+  EXPECT_EQ(round->batches[0].job_id, "job-here");
+  EXPECT_EQ(round->batches[0].notifications, 2U);
+}
+
 TEST_F(DispatcherDecisions, EachAnswerDecidesRetryRefusalOrDeadLetter) {
   endpoint_.script("/flaky", {503, 200});  // retried once, then delivered
   endpoint_.script("/gone", {404});        // final: refused after one try

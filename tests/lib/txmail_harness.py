@@ -609,7 +609,7 @@ server_tags: ["site:{s}", "role:{role}"]
 jetstream {{
   store_dir: "{self.dir}/{s}"
   max_memory_store: 64MB
-  max_file_store: 1GB
+  max_file_store: 4GB
   unique_tag: "site:"
 }}
 cluster {{
