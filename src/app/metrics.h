@@ -36,7 +36,7 @@ struct MetricsSources {
   std::function<std::uint64_t()> suppressions;
   std::function<std::uint64_t()> event_backlog;
   std::function<events::WebhookStats()> webhooks;
-  const cluster::ClusterSpool* cluster_spool = nullptr;  // cluster mode only
+  const cluster::ClusterSpool* cluster_spool = nullptr;    // cluster mode only
   const cluster::ClusterEvents* cluster_events = nullptr;  // cluster mode only
 };
 

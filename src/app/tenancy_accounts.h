@@ -20,7 +20,7 @@ struct TenancyAccountsDeps {
   const tenancy::AccountDirectory& directory;
   tenancy::Authenticator& authenticator;
   const tenancy::DkimKeyring* keyring = nullptr;         // null: nothing is signed
-  tenancy::RequestLimiter* limiter = nullptr;              // null: no hourly limit
+  tenancy::RequestLimiter* limiter = nullptr;            // null: no hourly limit
   std::int64_t default_hourly_limit = 0;                 // for accounts without their own
   const tenancy::RecipientPolicy* recipients = nullptr;  // null: every recipient is delivered
 };
