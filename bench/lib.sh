@@ -97,11 +97,98 @@ CF
 }
 
 
+# --- DKIM mode (DKIM=1 or DKIM=both in bench/relay.sh and bench/rest.sh) ---------------------
+# The sender domain is registered and verified as an operator does it (docs/dkim.md): `txmail
+# domain add` on the running node generates its RSA-2048 key and prints the DNS records, the
+# records are published in an authoritative DNS server (the tests' tests/lib/dns_server.py,
+# serving $WORK/zone.db and rereading it when it changes), the node resolves through it
+# (`[dns] servers`), and `txmail domain verify` finds them and activates the key. The account is
+# strict (no allow_unverified_domains), so every message it accepts is signed: mail from a
+# domain that is not its own and verified is refused, never sent unsigned.
+
+# start_dns DOMAIN: the DNS server with an empty zone for DOMAIN; sets DNS_PORT.
+start_dns() {
+  SIGN_DOMAIN=$1
+  dns_zone "$SIGN_DOMAIN" /dev/null > "$WORK/zone.db"
+  /usr/bin/python3 tests/lib/dns_server.py "$WORK/zone.db" > "$WORK/dns.out" 2>&1 &
+  PIDS+=($!)
+  DNS_PORT=
+  for _ in $(seq 100); do
+    DNS_PORT=$(head -1 "$WORK/dns.out" 2>/dev/null | grep -x '[0-9]*' || true)
+    [ -n "$DNS_PORT" ] && break
+    sleep 0.05
+  done
+  [ -n "$DNS_PORT" ] || { echo "the DNS server did not start:"; cat "$WORK/dns.out"; exit 1; }
+}
+# dns_zone DOMAIN ADDED_JSON: a zone for DOMAIN holding the TXT records of `txmail domain add
+# --json` (its "records"; /dev/null: none).
+dns_zone() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, sys
+domain, path = sys.argv[1], sys.argv[2]
+text = open(path).read().strip()
+records = json.loads(text)["records"] if text else []
+print(f"$ORIGIN {domain}.\n$TTL 60\n@ IN SOA ns.{domain}. admin.{domain}. 1 3600 600 86400 60")
+for r in records:
+    if r["type"] != "TXT":
+        sys.exit(f"unexpected record type {r['type']}")
+    value = r["value"]
+    chunks = " ".join('"%s"' % value[i:i + 250] for i in range(0, len(value), 250))
+    print(f"{r['name']}. IN TXT {chunks}")
+PY
+}
+# dkim_toml: the node's configuration lines for the DKIM mode (after start_dns).
+dkim_toml() {
+  printf '[dns]\nservers = ["127.0.0.1:%s"]\n[dkim]\nrsa_bits = 2048\n' "$DNS_PORT"
+}
+# register_domain CONFIG ACCOUNT: $SIGN_DOMAIN added for ACCOUNT on the node running with
+# CONFIG, its records published, verified; exits unless it is verified with one active RSA key.
+register_domain() {
+  local out="${1%/*}"
+  "$TXMAIL" domain add "$SIGN_DOMAIN" --account "$2" --config "$1" --json > "$out/domain-add.json"
+  dns_zone "$SIGN_DOMAIN" "$out/domain-add.json" > "$WORK/zone.db.new"
+  mv -f "$WORK/zone.db.new" "$WORK/zone.db"
+  sleep 0.1
+  "$TXMAIL" domain verify "$SIGN_DOMAIN" --config "$1" --json > "$out/domain-verify.json"
+  local key
+  key=$(/usr/bin/python3 - "$out/domain-verify.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+keys = [(k.get("selector"), k.get("algorithm"), k.get("state")) for k in d.get("keys", [])]
+if not d.get("verified") or [k[2] for k in keys] != ["active"] or keys[0][1] != "rsa-sha256":
+    sys.exit(f"sender domain not verified with one active RSA key: {json.dumps(d)[:600]}")
+print(d["keys"][0]["dns_record"].split("p=", 1)[1])
+PY
+  ) || exit 1
+  # The key published, and so the one signing, is RSA-2048.
+  base64 -d <<<"$key" | openssl pkey -pubin -inform DER -noout -text_pub | grep -q '(2048 bit)' ||
+    { echo "the key of $SIGN_DOMAIN is not RSA-2048"; exit 1; }
+}
+# check_signed CONFIG FILE...: every message carries txmail's RSA signature for $SIGN_DOMAIN
+# (relaxed/relaxed) and `txmail dkim verify` passes it with the key from DNS; prints a summary.
+check_signed() {
+  local config=$1 ok=0 n=0 f
+  shift
+  for f in "$@"; do
+    n=$((n + 1))
+    if grep -q "^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=$SIGN_DOMAIN; s=txm1;" "$f" &&
+       "$TXMAIL" dkim verify "$f" --config "$config" >/dev/null 2>&1; then
+      ok=$((ok + 1))
+    fi
+  done
+  echo "signature check: $ok of $n messages carry a DKIM-Signature (rsa-sha256, d=$SIGN_DOMAIN) that txmail dkim verify passes"
+  [ "$ok" -eq "$n" ] && [ "$n" -gt 0 ]
+}
+
 # --- A node for the API benchmarks (bench/rest.sh, bench/webhooks.sh) -------------------------
-# start_api_node: txmail under $WORK/txmail with delivery paused, no hourly limit, local webhook
-# targets allowed, and the account bench / bench-password; sets dir, pid and port (its HTTP API).
+# start_api_node [NAME [signed]]: txmail under $WORK/NAME (default txmail) with delivery paused,
+# no hourly limit, local webhook targets allowed, and the account bench / bench-password; sets
+# dir, pid and port (its HTTP API). With "signed" (after start_dns): the DKIM mode above, the
+# account strict and $SIGN_DOMAIN registered and verified for it.
 start_api_node() {
-  dir="$WORK/txmail"
+  dir="$WORK/${1:-txmail}"
+  local signed=${2:-} unverified="allow_unverified_domains = true"
+  [ -n "$signed" ] && unverified=""
   mkdir -p "$dir"
   cat > "$dir/txmail.toml" <<TOML
 [node]
@@ -124,11 +211,13 @@ paused = true
 [[account]]
 name = "bench"
 password = "bench-password"
-allow_unverified_domains = true
+$unverified
 TOML
+  if [ -n "$signed" ]; then dkim_toml >> "$dir/txmail.toml"; fi
   "$TXMAIL" serve --config "$dir/txmail.toml" 2>>"$dir/stderr" &
   pid=$!
   PIDS+=("$pid")
   for _ in $(seq 100); do [ -f "$dir/data/ports" ] && break; sleep 0.05; done
   port=$(awk '$1 == "http" && $2 == "http" {split($3, a, ":"); print a[2]}' "$dir/data/ports")
+  if [ -n "$signed" ]; then register_domain "$dir/txmail.toml" bench; fi
 }

@@ -6,7 +6,18 @@
 #
 # Reports end-to-end messages/s (first submission to the last message counted by the sink),
 # accepted messages/s (until smtp-source exits) and the MTA's CPU time per message.
-# Usage: bench/relay.sh [MESSAGES] [RUNS]     (defaults: 5000 messages, 2 runs; sizes 10 and 100 KiB)
+# DKIM (issue perf-1): DKIM=1 makes txmail sign every message: the sender domain example.com
+# (smtp-source's From: <bench@example.com>) is registered for the account with `txmail domain
+# add` (an RSA-2048 key, relaxed/relaxed), its records published in a local authoritative DNS
+# server the node resolves through, and verified with `txmail domain verify`, before the clock
+# starts; the account is strict, so an unsigned message would be refused, not relayed
+# (bench/lib.sh, "DKIM mode"). After each signed run, 10 more messages go through the same node
+# to a sink that keeps them (smtp-sink -d), and each must pass `txmail dkim verify`. DKIM=both
+# runs txmail unsigned, txmail signed and Postfix for each size and run, and ends with a table of
+# both modes against the same Postfix run; DKIM=0 (the default) is the unsigned run alone.
+# Postfix signs nothing in any mode.
+# Usage: [DKIM=0|1|both] bench/relay.sh [MESSAGES] [RUNS]
+#        (defaults: 5000 messages, 2 runs; sizes 10 and 100 KiB, or BENCH_SIZES="bytes ...")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-5000}
@@ -32,8 +43,9 @@ wait_sink() {  # until the sink has counted $1 messages (or 10 minutes)
   done
 }
 
-run_txmail() {  # $1 = size, $2 = run
-  local dir="$WORK/txmail-$1-$2" port pid c0 c1 t0 ta t1
+run_txmail() {  # $1 = size, $2 = run, $3 = unsigned or signed
+  local dir="$WORK/txmail-$1-$2-$3" port pid c0 c1 t0 ta t1 unverified="allow_unverified_domains = true"
+  [ "$3" = signed ] && unverified=""
   port=$(free_port)
   mkdir -p "$dir"
   cat > "$dir/txmail.toml" <<TOML
@@ -64,22 +76,45 @@ relay = "127.0.0.1:$SINK_PORT"
 name = "bench"
 password = "bench-password"
 allow_ips = ["127.0.0.0/8"]
-allow_unverified_domains = true
+$unverified
 TOML
+  [ "$3" = signed ] && dkim_toml >> "$dir/txmail.toml"
   start_sink
   "$TXMAIL" serve --config "$dir/txmail.toml" 2>>"$dir/stderr" &
   pid=$!
   PIDS+=("$pid")
   for _ in $(seq 100); do [ -f "$dir/data/ports" ] && break; sleep 0.05; done
+  [ "$3" = signed ] && register_domain "$dir/txmail.toml" bench
   c0=$(cpu_ticks $pid); t0=$(now)
   smtp-source -s $SESSIONS -m "$MESSAGES" -l "$1" -f bench@example.com -t rcpt@example.net "127.0.0.1:$port"
   ta=$(now)
   wait_sink "$MESSAGES"
   t1=$(now); c1=$(cpu_ticks $pid)
+  if [ "$3" = signed ]; then check_relayed "$1" "$port" "$dir" || exit 1; fi
   kill -TERM $pid; wait $pid || true
   stop_sink
-  awk -v n="$MESSAGES" -v t0="$t0" -v ta="$ta" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v size="$1" \
-      'BEGIN { printf "txmail  size=%-6d end-to-end/s=%6.0f accepted/s=%6.0f cpu/msg=%.3fms\n", size, n/(t1-t0), n/(ta-t0), 1000*c/hz/n }'
+  awk -v n="$MESSAGES" -v t0="$t0" -v ta="$ta" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v size="$1" -v mode="$3" \
+      'BEGIN { printf "txmail  %-8s size=%-6d end-to-end/s=%6.0f accepted/s=%6.0f cpu/msg=%.3fms\n", mode, size, n/(t1-t0), n/(ta-t0), 1000*c/hz/n }' |
+    tee -a "$WORK/results"
+}
+
+# check_relayed SIZE PORT DIR: once the node's delivery connections have gone idle and closed,
+# the sink is replaced by one that keeps every message (smtp-sink -d), 10 more messages are
+# relayed through the node and each must carry a signature that `txmail dkim verify` passes.
+check_relayed() {
+  local dump="$3/sink-dump"
+  sleep 2  # [delivery] idle_connection = "1s"
+  stop_sink
+  mkdir -p "$dump"
+  chmod 777 "$dump"
+  smtp-sink -u nobody -c -d "$dump/%H%M%S." "127.0.0.1:$SINK_PORT" 1024 > "$WORK/sink.out" 2>&1 &
+  SINK_PID=$!
+  PIDS+=("$SINK_PID")
+  sleep 0.3
+  smtp-source -s 2 -m 10 -l "$1" -f bench@example.com -t rcpt@example.net "127.0.0.1:$2"
+  wait_sink 10
+  sleep 0.2
+  check_signed "$3/txmail.toml" "$dump"/*
 }
 
 run_postfix() {  # $1 = size
@@ -92,11 +127,19 @@ run_postfix() {  # $1 = size
   t1=$(now); c1=$(postfix_ticks)
   stop_sink
   awk -v n="$MESSAGES" -v t0="$t0" -v ta="$ta" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v size="$1" \
-      'BEGIN { printf "postfix size=%-6d end-to-end/s=%6.0f accepted/s=%6.0f cpu/msg=%.3fms\n", size, n/(t1-t0), n/(ta-t0), 1000*c/hz/n }'
+      'BEGIN { printf "postfix %-8s size=%-6d end-to-end/s=%6.0f accepted/s=%6.0f cpu/msg=%.3fms\n", "unsigned", size, n/(t1-t0), n/(ta-t0), 1000*c/hz/n }' |
+    tee -a "$WORK/results"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-echo "load: smtp-source -s $SESSIONS -m $MESSAGES, relayed to smtp-sink on loopback"
+echo "load: smtp-source -s $SESSIONS -m $MESSAGES, relayed to smtp-sink on loopback, DKIM ${DKIM:=0}"
+case $DKIM in
+  0) MODES="unsigned" ;;
+  1) MODES="signed" ;;
+  both) MODES="unsigned signed" ;;
+  *) echo "DKIM must be 0, 1 or both"; exit 1 ;;
+esac
+[ "$DKIM" = 0 ] || start_dns example.com
 ONLY=${BENCH_ONLY:-}
 setup_postfix "smtp_destination_concurrency_limit = 20
 default_destination_concurrency_limit = 20
@@ -107,9 +150,21 @@ smtp_connection_cache_on_demand = yes"
 quiesce() { sync; sleep 2; }
 for size in ${BENCH_SIZES:-10240 102400}; do
   for run in $(seq "$RUNS"); do
-    quiesce
-    run_txmail "$size" "$run"
+    for mode in $MODES; do
+      quiesce
+      run_txmail "$size" "$run" "$mode"
+    done
     quiesce
     [ -z "$ONLY" ] && run_postfix "$size"
   done
 done
+[ -n "$ONLY" ] && exit 0
+
+# Each txmail run against the Postfix run of the same size and round (the next Postfix line).
+echo
+printf "%-8s %8s %14s %14s %7s %16s %16s\n" mode size "txmail e2e/s" "postfix e2e/s" ratio "txmail cpu/msg" "postfix cpu/msg"
+awk '{ gsub(/= +/, "="); for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+     $1 == "txmail" { n++; mode[n] = $2; size[n] = v["size"]; e2e[n] = v["end-to-end/s"]; cpu[n] = v["cpu/msg"] }
+     $1 == "postfix" { for (; done < n; done++) { j = done + 1
+         printf "%-8s %8d %14.0f %14.0f %6.2fx %16s %16s\n", mode[j], size[j], e2e[j], v["end-to-end/s"], e2e[j] / v["end-to-end/s"], cpu[j], v["cpu/msg"] } }' \
+    "$WORK/results"
