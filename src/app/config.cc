@@ -11,6 +11,7 @@
 
 #include "app/config_parse.h"
 #include "common/duration.h"
+#include "common/idna.h"
 #include "dns/resolver.h"
 
 namespace txmail::app {
@@ -104,6 +105,8 @@ const std::map<std::string, Kind>& schema() {
       {"egress.pool", Kind::kTableArray},
       {"egress.pool[].name", Kind::kString},
       {"egress.pool[].sources", Kind::kStringArray},
+      {"bounces", Kind::kTable},
+      {"bounces.domain", Kind::kString},
       {"notifications", Kind::kTable},
       {"notifications.source_address", Kind::kString},
       {"notifications.source", Kind::kTableArray},
@@ -247,44 +250,24 @@ Result<void> check_keys(const toml::table& table, const std::string& prefix,
 }
 
 // NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
-Result<void> read_node(const toml::table& t, Config& c) {
-  read_string(t, "node.name", c.node_name);
-  read_string(t, "node.site", c.site);
-  read_string(t, "node.region", c.region);
-  read_string(t, "node.data_dir", c.data_dir);
-  if (c.node_name.empty() || c.node_name.find_first_of(" \t\r\n") != std::string::npos) {
-    return bad("node.name", "must be a host name without spaces");
+// [bounces] domain: the return path's domain (issue bounce-1), kept as its A-label.
+Result<void> read_bounce_domain(const toml::table& t, Config& c) {
+  std::string domain;
+  read_string(t, "bounces.domain", domain);
+  if (domain.empty()) {
+    return {};
   }
-  if (c.data_dir.empty()) {
-    return bad("node.data_dir", "must not be empty");
+  auto ascii = idna::to_ascii(domain);
+  if (!ascii || ascii->find('.') == std::string::npos) {
+    return bad("bounces.domain", "\"" + domain + "\" is not a valid domain name"
+                                     + (ascii ? std::string() : " (" + ascii.error().detail + ")"));
   }
-  if (auto r = read_count(t, "node.io_threads", c.io_threads, 0, 256); !r) {
-    return r;
-  }
-  if (const auto size = t.at_path("node.min_free_space").value<std::string>()) {
-    auto n = parse_size(*size);
-    if (!n || *n > (1ULL << 40)) {
-      return bad("node.min_free_space", "must be a size like \"64MiB\" (0 turns the check off)");
-    }
-    c.min_free_space = *n;
-  } else if (t.at_path("node.min_free_space")) {
-    return bad("node.min_free_space", "must be a size in a string, like \"64MiB\"");
-  }
-  if (auto r = read_count(t, "node.worker_threads", c.worker_threads, 1, 256); !r) {
-    return r;
-  }
-  read_string(t, "log.level", c.log_level);
-  read_string(t, "log.file", c.log_file);
-  static const char* const kLevels[] = {"trace", "debug",    "info", "warn",
-                                        "error", "critical", "off"};
-  if (std::find(std::begin(kLevels), std::end(kLevels), c.log_level) == std::end(kLevels)) {
-    return bad("log.level", "must be one of trace, debug, info, warn, error, critical, off");
-  }
-  read_string(t, "tls.cert", c.tls_cert);
-  read_string(t, "tls.key", c.tls_key);
-  if (c.tls_cert.empty() != c.tls_key.empty()) {
-    return bad(c.tls_cert.empty() ? "tls.cert" : "tls.key", "tls.cert and tls.key go together");
-  }
+  c.bounce_domain = *ascii;
+  return {};
+}
+
+// [http]
+Result<void> read_http(const toml::table& t, Config& c) {
   read_string(t, "http.listen", c.http_listen);
   if (auto hp = split_host_port(c.http_listen); !hp && !c.http_listen.empty()) {
     return bad("http.listen", hp.error().detail);
@@ -326,9 +309,43 @@ Result<void> read_node(const toml::table& t, Config& c) {
   if (auto r = read_duration(t, "http.idle_timeout", c.http_idle_timeout); !r) {
     return r;
   }
-  if (auto r = read_count(t, "api.hourly_limit", c.account_hourly_limit, 0, 1LL << 40); !r) {
+  return {};
+}
+
+// [events] and [suppression]
+Result<void> read_retention(const toml::table& t, Config& c) {
+  if (auto r = read_duration(t, "events.retention", c.event_retention); !r) {
     return r;
   }
+  std::string scope = "account";
+  read_string(t, "suppression.scope", scope);
+  if (scope != "account" && scope != "global") {
+    return bad("suppression.scope", R"(must be "account" or "global")");
+  }
+  c.suppression.global = scope == "global";
+  if (auto r = read_duration(t, "suppression.no_such_user_ttl", c.suppression.no_such_user); !r) {
+    return r;
+  }
+  if (auto r = read_duration(t, "suppression.other_ttl", c.suppression.other_permanent); !r) {
+    return r;
+  }
+  if (auto r = read_duration(t, "suppression.full_mailbox_ttl", c.suppression.full_mailbox); !r) {
+    return r;
+  }
+  if (const auto* parts = t.at_path("suppression.forbidden_local_parts").as_array()) {
+    for (const auto& p : *parts) {
+      std::string local = *p.value<std::string>();
+      if (local.empty() || local.find('@') != std::string::npos) {
+        return bad("suppression.forbidden_local_parts", "'" + local + "' is not a local part");
+      }
+      c.suppression.forbidden_local_parts.push_back(tenancy::lower_address(local));
+    }
+  }
+  return {};
+}
+
+// [notifications]
+Result<void> read_notifications(const toml::table& t, Config& c) {
   read_string(t, "notifications.source_address", c.notify_source);
   if (!c.notify_source.empty()) {
     boost::system::error_code ec;
@@ -381,32 +398,55 @@ Result<void> read_node(const toml::table& t, Config& c) {
   if (auto r = read_count(t, "notifications.deferred_every", c.deferred_every, 0, 1000); !r) {
     return r;
   }
-  if (auto r = read_duration(t, "events.retention", c.event_retention); !r) {
+  return read_retention(t, c);
+}
+
+Result<void> read_node(const toml::table& t, Config& c) {
+  read_string(t, "node.name", c.node_name);
+  read_string(t, "node.site", c.site);
+  read_string(t, "node.region", c.region);
+  read_string(t, "node.data_dir", c.data_dir);
+  if (c.node_name.empty() || c.node_name.find_first_of(" \t\r\n") != std::string::npos) {
+    return bad("node.name", "must be a host name without spaces");
+  }
+  if (c.data_dir.empty()) {
+    return bad("node.data_dir", "must not be empty");
+  }
+  if (auto r = read_count(t, "node.io_threads", c.io_threads, 0, 256); !r) {
     return r;
   }
-  std::string scope = "account";
-  read_string(t, "suppression.scope", scope);
-  if (scope != "account" && scope != "global") {
-    return bad("suppression.scope", R"(must be "account" or "global")");
-  }
-  c.suppression.global = scope == "global";
-  if (auto r = read_duration(t, "suppression.no_such_user_ttl", c.suppression.no_such_user); !r) {
-    return r;
-  }
-  if (auto r = read_duration(t, "suppression.other_ttl", c.suppression.other_permanent); !r) {
-    return r;
-  }
-  if (auto r = read_duration(t, "suppression.full_mailbox_ttl", c.suppression.full_mailbox); !r) {
-    return r;
-  }
-  if (const auto* parts = t.at_path("suppression.forbidden_local_parts").as_array()) {
-    for (const auto& p : *parts) {
-      std::string local = *p.value<std::string>();
-      if (local.empty() || local.find('@') != std::string::npos) {
-        return bad("suppression.forbidden_local_parts", "'" + local + "' is not a local part");
-      }
-      c.suppression.forbidden_local_parts.push_back(tenancy::lower_address(local));
+  if (const auto size = t.at_path("node.min_free_space").value<std::string>()) {
+    auto n = parse_size(*size);
+    if (!n || *n > (1ULL << 40)) {
+      return bad("node.min_free_space", "must be a size like \"64MiB\" (0 turns the check off)");
     }
+    c.min_free_space = *n;
+  } else if (t.at_path("node.min_free_space")) {
+    return bad("node.min_free_space", "must be a size in a string, like \"64MiB\"");
+  }
+  if (auto r = read_count(t, "node.worker_threads", c.worker_threads, 1, 256); !r) {
+    return r;
+  }
+  read_string(t, "log.level", c.log_level);
+  read_string(t, "log.file", c.log_file);
+  static const char* const kLevels[] = {"trace", "debug",    "info", "warn",
+                                        "error", "critical", "off"};
+  if (std::find(std::begin(kLevels), std::end(kLevels), c.log_level) == std::end(kLevels)) {
+    return bad("log.level", "must be one of trace, debug, info, warn, error, critical, off");
+  }
+  read_string(t, "tls.cert", c.tls_cert);
+  read_string(t, "tls.key", c.tls_key);
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    return bad(c.tls_cert.empty() ? "tls.cert" : "tls.key", "tls.cert and tls.key go together");
+  }
+  if (auto r = read_http(t, c); !r) {
+    return r;
+  }
+  if (auto r = read_count(t, "api.hourly_limit", c.account_hourly_limit, 0, 1LL << 40); !r) {
+    return r;
+  }
+  if (auto r = read_notifications(t, c); !r) {
+    return r;
   }
   if (auto r = read_count(t, "api.max_recipients", c.max_job_recipients, 1, 100'000); !r) {
     return r;
@@ -631,6 +671,9 @@ Result<Config> parse_config(std::string_view text) {
     return tl::unexpected(r.error());
   }
   Config c;
+  if (auto r = read_bounce_domain(t, c); !r) {
+    return tl::unexpected(r.error());
+  }
   if (auto r = read_node(t, c); !r) {
     return tl::unexpected(r.error());
   }

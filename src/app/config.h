@@ -134,6 +134,8 @@ struct Config {
   std::size_t deferred_every = 0;  // 0: only a recipient's first deferral is an event
   // [events]
   std::chrono::milliseconds event_retention = std::chrono::hours(24 * 45);
+  // [bounces]
+  std::string bounce_domain;  // the return path's domain (A-label); "": the job's own sender
 };
 
 // Errors are kConfig with detail "<key>: <what is wrong>".

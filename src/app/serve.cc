@@ -45,6 +45,7 @@
 #include "tenancy/domain_service.h"
 #include "tenancy/rate_limiter.h"
 #include "tenancy/recipient_policy.h"
+#include "tenancy/return_path.h"
 #include "tenancy/suppression.h"
 
 namespace txmail::app {
@@ -272,9 +273,19 @@ int serve(const Config& config) {
     return fail(config, unbound.error().detail);
   }
   dns::CachingResolver resolver(**unbound, dns::CacheOptions{});
+  // With [bounces] domain every recipient's envelope sender is its own return path
+  // (b-<token>@domain, tenancy/return_path.h), so what comes back after delivery names it.
+  queue::DeliveryOptions delivery_options = config.delivery;
+  if (!config.bounce_domain.empty()) {
+    delivery_options.return_path = [rp = tenancy::ReturnPath::from(*master),
+                                    domain = config.bounce_domain](const std::string& mail_id) {
+      auto local = rp.local_part(mail_id);
+      return local ? std::optional<std::string>(*local + "@" + domain) : std::nullopt;
+    };
+  }
   // Delivery runs on the first io_context; outcomes go to the event log.
   queue::DeliveryEngine delivery(
-      pool.at(0), config.delivery, config.node_name, *jobs_spool, resolver, workers, *client_tls,
+      pool.at(0), delivery_options, config.node_name, *jobs_spool, resolver, workers, *client_tls,
       [&accounts](const std::string& account) {
         auto a = (*accounts)->find(account);
         return a ? a->pool : std::string();

@@ -246,6 +246,9 @@ class DeliveryEngine {
   awaitable<void> run_connection(ReadyQueue& rq, bool& opening);
   // True while the connection may carry the next unit (the verdicts' scopes allow it).
   awaitable<bool> deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit);
+  awaitable<std::vector<smtp::RecipientAnswer>> send_each(smtp::ClientSession& session,
+                                                          const Unit& unit, const Job& job,
+                                                          const smtp::Outgoing& out);
   awaitable<Result<std::shared_ptr<const std::string>>> load(const Unit& unit);
   awaitable<void> pace(ReadyQueue& rq);
   Source& source_state(const std::string& name);

@@ -365,7 +365,13 @@ awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
   out.message = std::move(*loaded);
   out.smtputf8 = (job.envelope->flags & store::SpoolRecord::kFlagSmtpUtf8) != 0;
   out.eight_bit = (job.envelope->flags & store::SpoolRecord::kFlag8BitMime) != 0;
-  const auto results = co_await session.send(out);
+  // (Not a conditional expression: GCC 12 mishandles co_await inside one.)
+  std::vector<smtp::RecipientAnswer> results;
+  if (options_.return_path) {
+    results = co_await send_each(session, unit, job, out);
+  } else {
+    results = co_await session.send(out);
+  }
   if (!jobs_.contains(unit.job)) {
     co_return true;  // forgotten while it was sent (taken over): another node owns its states
   }
@@ -399,6 +405,31 @@ awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
     site_verdict(rq, *site, remote);
   }
   co_return reuse;
+}
+
+// With the return path the service owns: one transaction per recipient, each with its own
+// envelope sender (the recipient's b-<token> address); results in the unit's order. The job is
+// read before the first wait: other coroutines may change jobs_ while this one waits.
+awaitable<std::vector<smtp::RecipientAnswer>> DeliveryEngine::send_each(
+    smtp::ClientSession& session, const Unit& unit, const Job& job, const smtp::Outgoing& out) {
+  const std::string job_id = job_id_of(unit.job);
+  std::vector<smtp::Outgoing> each(out.recipients.size());
+  for (std::size_t k = 0; k < out.recipients.size(); ++k) {
+    const auto& r = job.recipients[unit.recipients[k]];
+    each[k].sender =
+        options_.return_path(mail_id_of(job_id, r.block, r.index)).value_or(out.sender);
+    each[k].recipients = {out.recipients[k]};
+    each[k].message = out.message;
+    each[k].smtputf8 = out.smtputf8;
+    each[k].eight_bit = out.eight_bit;
+  }
+  std::vector<smtp::RecipientAnswer> results;
+  results.reserve(each.size());
+  for (const auto& one : each) {
+    auto answer = co_await session.send(one);
+    results.push_back(std::move(answer.front()));
+  }
+  co_return results;
 }
 
 }  // namespace txmail::queue
