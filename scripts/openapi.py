@@ -367,6 +367,86 @@ paths = {
                                                                security="admin", params=["account", "keyId"])},
 }
 
+# Message search and the deliveries report (issue console-1, item 1).
+def query_param(name, desc, schema=None, required=False):
+    return {"name": name, "in": "query", "required": required, "description": desc,
+            "schema": schema or {"type": "string"}}
+
+
+SEARCH_TIME = {"type": "string", "description": "RFC 3339 or unix milliseconds"}
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+SEARCH_401 = {"description": "No or wrong credentials", "content": {"application/problem+json": {
+    "schema": PROBLEM_REF, "example": {"type": "/problems/unauthorized", "title": "Unauthorized", "status": 401,
+                                   "detail": "unknown API key"}}}}
+
+
+def bad_param(name, message):
+    return {"description": "A bad parameter, named in errors[].path", "content": {"application/problem+json": {
+        "schema": PROBLEM_REF, "example": {"type": "/problems/validation-error", "title": "Bad Request", "status": 400,
+                                       "detail": f"{name}: {message}", "errors": [{"path": name, "message": message}]}}}}
+
+
+MESSAGE_ROW = {"type": "object", "additionalProperties": False,
+               "required": ["mailId", "jobId", "account", "email", "from", "status", "firstTs", "lastTs", "reply"],
+               "properties": {
+                   "mailId": {"type": "string"}, "jobId": {"type": "string"}, "account": {"type": "string"},
+                   "email": {"type": "string", "description": "The recipient (domain as an A-label)"},
+                   "from": {"type": "string", "description": "The envelope sender"},
+                   "status": {"type": "string", "enum": ["ACCEPTED", "DEFERRED", "DELIVERED", "BOUNCED", "DROPPED"]},
+                   "firstTs": {"type": "string", "description": "The message's first event"},
+                   "lastTs": {"type": "string", "description": "The message's latest event"},
+                   "attempt": {"type": "integer", "description": "Of the latest event"},
+                   "remoteHost": {"type": "string", "description": "Of the latest event"},
+                   "reply": {"type": "string", "description": "What the remote said in the latest event, or why it failed"}}}
+MESSAGE_PAGE = {"type": "object", "additionalProperties": False, "required": ["messages", "nextCursor"],
+                "properties": {"messages": {"type": "array", "items": {"$ref": "#/components/schemas/MessageRow"}},
+                               "nextCursor": {"type": ["string", "null"],
+                                              "description": "Opaque; pass it as cursor= for the next page; null on the last"}}}
+EX_ROW = {"mailId": JOB_ID + "#00000000#00000000", "jobId": JOB_ID, "account": "shop", "email": "ann@example.org",
+          "from": "bounces@shop.example", "status": "BOUNCED", "firstTs": "2026-11-28T02:07:12.701Z",
+          "lastTs": "2026-11-28T02:07:13.020Z", "attempt": 1, "remoteHost": "mx.example.org[192.0.2.10]",
+          "reply": "550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown"}
+SEARCH_ACCOUNT = query_param("account", "The operator only: one account's messages (an account may name only itself)")
+SINCE = query_param("since", "Messages whose first event is at or after this time", SEARCH_TIME)
+UNTIL = query_param("until", "Messages whose first event is before this time", SEARCH_TIME)
+
+SEARCH_PATHS = {
+    "/v2/messages": {"get": {
+        "summary": "Find messages (one row per recipient with its latest status), newest first, a page at a time",
+        "parameters": [query_param("recipient", "The recipient's address (its domain as a U-label or an A-label)"),
+                       query_param("sender", "The envelope sender's address"),
+                       query_param("status", "The latest status",
+                             {"type": "string", "enum": ["ACCEPTED", "DEFERRED", "DELIVERED", "BOUNCED", "DROPPED"]}),
+                       SINCE, UNTIL,
+                       query_param("limit", "Rows per page (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                       query_param("cursor", "The nextCursor of the previous page"), SEARCH_ACCOUNT],
+        "responses": {"200": {"description": "A page", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/MessagePage"},
+            "example": {"messages": [EX_ROW], "nextCursor": "1795832832701.4711"}}}},
+            "400": bad_param("status", "one of ACCEPTED, DEFERRED, DELIVERED, BOUNCED, DROPPED"),
+            "401": SEARCH_401}}},
+    "/v2/reports/deliveries.csv": {"get": {
+        "summary": "One CSV row (RFC 4180, header line, CRLF) per recipient, oldest first, streamed (chunked): "
+                   "mail_id, job_id, account, recipient, sender, status, attempt, remote_host, reply, first_ts, last_ts; "
+                   "31 days at most per report",
+        "parameters": [dict(SINCE, required=True), dict(UNTIL, description="Messages whose first event is before this "
+                                                                           "time (default: now)"), SEARCH_ACCOUNT],
+        "responses": {"200": {"description": "The report", "content": {"text/csv": {
+            "schema": {"type": "string"},
+            "example": "mail_id,job_id,account,recipient,sender,status,attempt,remote_host,reply,first_ts,last_ts\r\n"
+                       f"{JOB_ID}#00000000#00000000,{JOB_ID},shop,ann@example.org,bounces@shop.example,DELIVERED,1,"
+                       "mx.example.org[192.0.2.10],250 2.0.0 Ok: queued as 4F2A1,2026-11-28T02:07:12.701Z,"
+                       "2026-11-28T02:07:13.020Z\r\n"}}},
+            "400": bad_param("since", "required"), "401": SEARCH_401}}},
+}
+SEARCH_SCHEMAS = {"MessageRow": MESSAGE_ROW, "MessagePage": MESSAGE_PAGE}
+
+SCHEMAS.update(SEARCH_SCHEMAS)
+paths = {k2: v2 for k, v in paths.items()
+         for k2, v2 in ([("/v2/messages", SEARCH_PATHS["/v2/messages"]), (k, v),
+                         ("/v2/reports/deliveries.csv", SEARCH_PATHS["/v2/reports/deliveries.csv"])]
+                        if k == "/v2/messages/{mailId}" else [(k, v)])}
+
 doc = {
     "openapi": "3.1.0",
     "info": {"title": "txmail REST API", "version": "2",

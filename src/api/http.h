@@ -3,12 +3,14 @@
 // turns the wire into these and back.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "api/request_target.h"
+#include "common/result.h"
 
 namespace txmail::api {
 
@@ -35,11 +37,28 @@ struct Request {
   }
 };
 
+// A body sent while it is being made (chunked transfer coding), for answers too large to hold
+// in memory: each call returns the next piece, "" once the body is complete. The server calls
+// it on the worker pool, one call at a time, and writes each piece before asking for the next
+// (a slow client slows the producer down). An error ends the connection without the last
+// chunk: the client sees an incomplete body, never a short one that looks whole.
+using BodyStream = std::function<Result<std::string>()>;
+
 struct Response {
+  Response() = default;
+
+  Response(int status_code, std::string type, std::string content,
+           std::vector<std::pair<std::string, std::string>> fields)
+      : status(status_code),
+        content_type(std::move(type)),
+        body(std::move(content)),
+        headers(std::move(fields)) {}
+
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra fields (Retry-After, ...)
+  BodyStream stream;                                         // when set, the body instead of `body`
 };
 
 }  // namespace txmail::api

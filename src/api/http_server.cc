@@ -119,6 +119,9 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   awaitable<void> accept_loop(tcp::acceptor& acceptor, bool use_tls);
   template <typename Stream>
   awaitable<void> serve(Stream& stream, beast::tcp_stream& lowest, std::string remote, bool is_tls);
+  template <typename Stream>
+  awaitable<bool> write_streamed(Stream& stream, beast::tcp_stream& lowest, Response& res,
+                                 bool keep_alive);
   awaitable<void> plain_session(tcp::socket socket);
   awaitable<void> tls_session(tcp::socket socket);
 };
@@ -456,6 +459,13 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
         }
       }
     }
+    if (res.stream) {
+      const bool whole = co_await write_streamed(stream, lowest, res, !close && !stopping);
+      if (!whole || close || stopping) {
+        break;
+      }
+      continue;
+    }
     http::response<http::string_body> out{static_cast<http::status>(res.status), 11};
     out.set(http::field::server, options.server_name);
     if (!res.body.empty() || res.status != 204) {
@@ -488,6 +498,54 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
     }
     if (wec || close || stopping) {
       break;
+    }
+  }
+}
+
+// The header, then each piece the producer makes as one chunk, then the last chunk. At most one
+// piece is held at a time: the next is asked for once the previous one is written. False when
+// the body could not be sent whole (the connection is then closed).
+template <typename Stream>
+awaitable<bool> HttpServer::State::write_streamed(Stream& stream, beast::tcp_stream& lowest,
+                                                  Response& res, bool keep_alive) {
+  http::response<http::empty_body> head{static_cast<http::status>(res.status), 11};
+  head.set(http::field::server, options.server_name);
+  head.set(http::field::content_type, res.content_type);
+  for (const auto& [k, v] : res.headers) {
+    head.set(k, v);
+  }
+  head.keep_alive(keep_alive);
+  head.chunked(true);
+  http::response_serializer<http::empty_body> serializer{head};
+  lowest.expires_after(options.request_timeout);
+  auto [hec, hn] = co_await http::async_write_header(stream, serializer, use_tuple);
+  if (hec) {
+    co_return false;
+  }
+  for (;;) {
+    auto starter = [this, &res](std::function<void(Result<std::string>)> done) {
+      asio::post(workers, [&res, done = std::move(done)]() {
+        try {
+          done(res.stream());
+        } catch (const std::exception& e) {
+          done(make_error(ErrorCode::kInternal, std::string("exception: ") + e.what()));
+        }
+      });
+    };
+    auto piece = co_await await_callback<Result<std::string>>(std::move(starter));
+    if (!piece) {
+      logger()->error("http: a streamed answer failed midway: {}", piece.error().detail);
+      co_return false;
+    }
+    lowest.expires_after(options.request_timeout);
+    if (piece->empty()) {
+      auto [lec, ln] = co_await asio::async_write(stream, http::make_chunk_last(), use_tuple);
+      co_return !lec;
+    }
+    auto [cec, cn] =
+        co_await asio::async_write(stream, http::make_chunk(asio::buffer(*piece)), use_tuple);
+    if (cec) {
+      co_return false;
     }
   }
 }

@@ -7,6 +7,7 @@
 #include "api/credentials.h"
 #include "api/domains.h"
 #include "api/jobs.h"
+#include "api/message_search.h"
 #include "api/openapi.h"
 #include "api/status.h"
 #include "api/webhook_settings.h"
@@ -27,7 +28,9 @@ const std::vector<Route> kRoutes = {
     {"GET", "/metrics", Access::kPublic, false},
     {"POST", "/v2/jobs", Access::kAccount, true},
     {"GET", "/v2/jobs/{jobId}", Access::kEither, false},
+    {"GET", "/v2/messages", Access::kEither, false},
     {"GET", "/v2/messages/{mailId}", Access::kEither, false},
+    {"GET", "/v2/reports/deliveries.csv", Access::kEither, false},
     {"GET", "/v2/domains", Access::kEither, false},
     {"POST", "/v2/domains", Access::kEither, false},
     {"GET", "/v2/domains/{domain}", Access::kEither, false},
@@ -291,6 +294,10 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     d_.jobs->submit(std::move(r), std::move(done));
   } else if (p == "/v2/jobs/{jobId}" && d_.status != nullptr) {
     done(d_.status->job(params[0], r.account));
+  } else if (p == "/v2/messages" && d_.messages != nullptr) {
+    done(d_.messages->search(r.query, r.account));
+  } else if (p == "/v2/reports/deliveries.csv" && d_.messages != nullptr) {
+    done(d_.messages->deliveries(r.query, r.account, now_ms()));
   } else if (p == "/v2/messages/{mailId}" && d_.status != nullptr) {
     done(d_.status->message(params[0], r.account));
   } else {

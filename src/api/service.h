@@ -29,6 +29,7 @@ namespace txmail::api {
 
 class DomainsApi;
 class JobsApi;
+class MessageSearchApi;
 class StatusApi;
 class WebhooksApi;
 
@@ -61,6 +62,7 @@ struct ServiceDeps {
   tenancy::SuppressionList* suppressions = nullptr;
   JobsApi* jobs = nullptr;
   StatusApi* status = nullptr;
+  MessageSearchApi* messages = nullptr;  // GET /v2/messages, /v2/reports/deliveries.csv
   WebhooksApi* webhooks = nullptr;
   // Failed authentications per client address, shared with SMTP AUTH (null: none).
   net::AuthFailureLimiter* auth_failures = nullptr;

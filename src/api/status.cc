@@ -6,32 +6,14 @@
 #include "api/problem.h"
 #include "common/duration.h"
 #include "common/ids.h"
+#include "events/message_index.h"
 
 namespace txmail::api {
 
 namespace json = boost::json;
 
 const char* recipient_status(events::Kind kind) {
-  using K = events::Kind;
-  switch (kind) {
-    case K::kStarted:
-    case K::kProcessed:
-      return "ACCEPTED";
-    case K::kDeferred:
-      return "DEFERRED";
-    case K::kDelivered:
-      return "DELIVERED";
-    case K::kBouncedHard:
-    case K::kBouncedSoft:
-      return "BOUNCED";
-    case K::kDroppedInvalidAddress:
-    case K::kDroppedPreviouslyBounced:
-    case K::kDroppedForbidden:
-    case K::kDroppedValidation:
-    case K::kDroppedProcessingFailed:
-      return "DROPPED";
-  }
-  return "ACCEPTED";
+  return events::status_of(kind);
 }
 
 namespace {

@@ -5,11 +5,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "app/cluster_command.h"
 #include "app/config.h"
 #include "app/dns_command.h"
 #include "app/events_command.h"
+#include "app/search_command.h"
 #include "app/serve.h"
 #include "app/spool_command.h"
 #include "app/zone_command.h"
@@ -237,6 +239,30 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   events->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
 
+  // Message search and the deliveries report, from the event log's file (as the operator).
+  auto* messages = app.add_subcommand("messages", "Messages from the event log");
+  messages->require_subcommand(1);
+  auto* search =
+      messages->add_subcommand("search", "Find messages (JSON, newest first; as GET /v2/messages)");
+  auto* report = app.add_subcommand("report", "Reports from the event log");
+  report->require_subcommand(1);
+  auto* deliveries = report->add_subcommand(
+      "deliveries", "One CSV row per message on stdout (as GET /v2/reports/deliveries.csv)");
+  std::map<std::string, std::string> search_args;
+  for (const char* name :
+       {"recipient", "sender", "status", "since", "until", "limit", "cursor", "account"}) {
+    search->add_option(std::string("--") + name, search_args[name]);
+  }
+  std::map<std::string, std::string> report_args;
+  deliveries->add_option("--since", report_args["since"], "RFC 3339 time or unix ms")->required();
+  deliveries->add_option("--until", report_args["until"], "RFC 3339 time or unix ms (now)");
+  deliveries->add_option("--account", report_args["account"], "One account's messages only");
+  for (auto* sub : {search, deliveries}) {
+    sub->add_option("--config", config_path, "Configuration file (for node.data_dir)")
+        ->capture_default_str();
+    sub->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
+  }
+
   txmail::cli::AccountArgs account_args;
   txmail::cli::SendArgs send_args;
   std::string api_config = config_path;
@@ -436,6 +462,12 @@ int run(int argc, char** argv) {
     }
     return events_recipient.empty() ? txmail::app::events_for_job(data_dir, events_job)
                                     : txmail::app::events_for_recipient(data_dir, events_recipient);
+  }
+  if (search->parsed() || deliveries->parsed()) {
+    const auto& args = search->parsed() ? search_args : report_args;
+    const txmail::app::SearchParams params(args.begin(), args.end());
+    return search->parsed() ? txmail::app::messages_search(data_dir, params)
+                            : txmail::app::report_deliveries(data_dir, params);
   }
   if (list->parsed()) {
     return txmail::app::spool_list(data_dir, with_messages);

@@ -12,6 +12,7 @@
 #include "api/domains.h"
 #include "api/http_server.h"
 #include "api/jobs.h"
+#include "api/message_search.h"
 #include "api/service.h"
 #include "api/status.h"
 #include "api/webhook_settings.h"
@@ -428,6 +429,7 @@ int serve(const Config& config) {
     return lookup_txt(config, names);
   });
   api::StatusApi status_api(**event_log);
+  api::MessageSearchApi message_search(**event_log);
   api::WebhooksApi webhooks_api(api::WebhooksDeps{.config = *config_store,
                                                   .seal = seal,
                                                   .open = open_sealed,
@@ -511,6 +513,7 @@ int serve(const Config& config) {
       .suppressions = suppressions->get(),
       .jobs = jobs_api.get(),
       .status = &status_api,
+      .messages = &message_search,
       .webhooks = &webhooks_api,
       .auth_failures = &auth_failures,
       .auth_block =

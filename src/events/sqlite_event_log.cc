@@ -1,5 +1,7 @@
 #include "events/sqlite_event_log.h"
 
+#include <sqlite3.h>
+
 #include "common/idna.h"
 #include "common/log.h"
 
@@ -113,7 +115,7 @@ Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& 
     store::sqlite::OpenOptions options;
     options.wal = true;
     options.synchronous = store::sqlite::OpenOptions::Synchronous::kFull;
-    options.schema = kSchema;
+    options.schema = std::string(kSchema) + message_index::kSchema;
     auto db = Db::open(path, "event log", options);
     if (!db) {
       return tl::unexpected(db.error());
@@ -121,6 +123,10 @@ Result<std::unique_ptr<SqliteEventLog>> SqliteEventLog::open(const std::string& 
     writer = std::move(*db);
     if (auto added = add_origin(writer); !added) {
       return tl::unexpected(added.error());
+    }
+    // A log written before the message index existed: its events are indexed now, once.
+    if (auto built = message_index::build(writer); !built) {
+      return tl::unexpected(built.error());
     }
   }
   // Read-only connections: one for lookups, one for the follower of the log.
@@ -179,7 +185,7 @@ void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()>
   for (auto& e : events) {
     queue_.push_back(std::move(e));
   }
-  waiters_.push_back([done = std::move(stored)](bool) { done(); });
+  waiters_.emplace_back([done = std::move(stored)](bool) { done(); });
   if (was_empty || queue_.size() >= kBatch) {
     wake_.notify_one();
   }
@@ -304,6 +310,7 @@ Result<void> SqliteEventLog::write_all(const Batch& batch) {
       "INSERT OR IGNORE INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient,"
       " sender, attempt, remote_host, reply, egress, tls, origin)"
       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Statement message(db_, message_index::upsert_sql());
   for (const auto& e : batch.events) {
     st.bind(1, e.tag).bind(2, e.ts_ms).bind(3, static_cast<std::int64_t>(e.kind));
     st.bind(4, e.job_id).bind(5, e.mail_id).bind(6, e.account).bind(7, e.recipient);
@@ -315,6 +322,10 @@ Result<void> SqliteEventLog::write_all(const Batch& batch) {
     st.reset();
     if (db_.changes() == 0) {
       continue;  // a copy of another node's event, stored already (events_copy_tag)
+    }
+    message.bind(9, static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.handle())));
+    if (auto indexed = message_index::add(message, e); !indexed) {
+      return tl::unexpected(indexed.error());
     }
   }
   if (!batch.positions.empty()) {
@@ -351,6 +362,11 @@ Result<std::vector<Event>> SqliteEventLog::query(const char* column, const std::
     return tl::unexpected(done.error());
   }
   return out;
+}
+
+Result<std::vector<MessageRow>> SqliteEventLog::search(const MessageQuery& query) {
+  std::lock_guard lock(read_mutex_);
+  return message_index::find(reader_, query);
 }
 
 Result<std::vector<LoggedEvent>> SqliteEventLog::read_after(std::int64_t after, std::size_t limit) {
@@ -401,10 +417,12 @@ void SqliteEventLog::prune() {
   const std::int64_t cutoff = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::system_clock::now().time_since_epoch() - retention)
                                   .count();
-  // A few thousand rows per statement: the writer goes back to new events in between. The
+  // A few thousand rows per statement: the writer goes back to new events in between; a
+  // message's index row goes once all its events are older than the cutoff. The
   // newest event stays, however old: seq is a rowid, and an emptied table would number the
   // next event 1 again, behind every follower's position.
-  for (const char* sql : {"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts_ms < ?1"
+  for (const char* sql : {message_index::kPruneSql,
+                          "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts_ms < ?1"
                           " AND seq < (SELECT max(seq) FROM events) LIMIT 5000)",
                           "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs WHERE "
                           "received_ms < ?1 LIMIT 5000)"}) {

@@ -16,11 +16,12 @@
 #include <thread>
 
 #include "events/event_log.h"
+#include "events/message_index.h"
 #include "store/sqlite.h"
 
 namespace txmail::events {
 
-class SqliteEventLog final : public EventLog {
+class SqliteEventLog final : public EventLog, public MessageSearch {
  public:
   enum class Mode { kReadWrite, kReadOnly };
   static Result<std::unique_ptr<SqliteEventLog>> open(const std::string& path, Mode mode);
@@ -38,6 +39,8 @@ class SqliteEventLog final : public EventLog {
   // Every event of one recipient address, the domain given as an A-label or a U-label (the
   // log stores the A-label form: common/idna.h). For `txmail events --recipient`.
   Result<std::vector<Event>> for_recipient(const std::string& address);
+  // One row per message, from the message index (message_index.h), on the lookups' connection.
+  Result<std::vector<MessageRow>> search(const MessageQuery& query) override;
   Result<std::vector<LoggedEvent>> read_after(std::int64_t after, std::size_t limit) override;
   Result<std::int64_t> last_seq() override;
   void close() override;

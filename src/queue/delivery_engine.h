@@ -248,7 +248,7 @@ class DeliveryEngine {
   awaitable<bool> deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit);
   awaitable<std::vector<smtp::RecipientAnswer>> send_each(smtp::ClientSession& session,
                                                           const Unit& unit, const Job& job,
-                                                          const smtp::Outgoing& out);
+                                                          const smtp::Outgoing& out) const;
   awaitable<Result<std::shared_ptr<const std::string>>> load(const Unit& unit);
   awaitable<void> pace(ReadyQueue& rq);
   Source& source_state(const std::string& name);

@@ -411,7 +411,8 @@ awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
 // envelope sender (the recipient's b-<token> address); results in the unit's order. The job is
 // read before the first wait: other coroutines may change jobs_ while this one waits.
 awaitable<std::vector<smtp::RecipientAnswer>> DeliveryEngine::send_each(
-    smtp::ClientSession& session, const Unit& unit, const Job& job, const smtp::Outgoing& out) {
+    smtp::ClientSession& session, const Unit& unit, const Job& job,
+    const smtp::Outgoing& out) const {
   const std::string job_id = job_id_of(unit.job);
   std::vector<smtp::Outgoing> each(out.recipients.size());
   for (std::size_t k = 0; k < out.recipients.size(); ++k) {
