@@ -523,6 +523,11 @@ awaitable<bool> HttpServer::State::write_streamed(Stream& stream, beast::tcp_str
     co_return false;
   }
   for (;;) {
+    if (stopping) {
+      co_return false;  // shutting down: the client sees an incomplete body
+    }
+    // `res` outlives the call: the coroutine (its owner) is held by `done` until the worker
+    // returns. The producer keeps its position, so it is called, never copied.
     auto starter = [this, &res](std::function<void(Result<std::string>)> done) {
       asio::post(workers, [&res, done = std::move(done)]() {
         try {

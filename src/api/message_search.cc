@@ -207,10 +207,16 @@ struct ReportStream {
 
 }  // namespace
 
+// The times a query may name: 1970 to the end of 9999 (no arithmetic on them can overflow).
+constexpr std::int64_t kLatestMs = 253402300799999;
+
 std::optional<std::int64_t> parse_time(std::string_view text) {
+  auto in_range = [](std::optional<std::int64_t> ms) {
+    return ms && *ms >= 0 && *ms <= kLatestMs ? ms : std::nullopt;
+  };
   const std::string_view s = text;
   if (s.find_first_not_of("0123456789") == std::string_view::npos) {
-    return number(s);
+    return in_range(number(s));
   }
   // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
   const int year = digits(s, 0, 4);
@@ -249,10 +255,19 @@ std::optional<std::int64_t> parse_time(std::string_view text) {
     return std::nullopt;
   }
   const std::int64_t days = std::chrono::sys_days{ymd}.time_since_epoch().count();
-  return ((days * 24 + hour) * 60 + minute - offset_min) * 60000 + std::int64_t{second} * 1000 + ms;
+  return in_range(((days * 24 + hour) * 60 + minute - offset_min) * 60000
+                  + std::int64_t{second} * 1000 + ms);
 }
 
 std::string csv_field(std::string_view value) {
+  // A cell a spreadsheet would take for a formula (=, +, -, @, tab, CR first: addresses and
+  // remote replies come from strangers) is kept as text by a leading apostrophe (OWASP).
+  std::string guarded;
+  if (!value.empty()
+      && std::string_view("=+-@\t\r").find(value.front()) != std::string_view::npos) {
+    guarded = "'" + std::string(value);
+    value = guarded;
+  }
   if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
     return std::string(value);
   }

@@ -52,7 +52,11 @@ TEST(MessageSearch, ParsesTimes) {
         Case{"2025-12-01T11:00:00.250+01:00", 1764583200250},
         Case{"2025-12-01t10:00:00.5z", 1764583200500}, Case{"2025-02-30T10:00:00Z", std::nullopt},
         Case{"2025-12-01 10:00:00Z", std::nullopt}, Case{"2025-12-01T10:00:00", std::nullopt},
-        Case{"yesterday", std::nullopt}, Case{"", std::nullopt}, Case{"-5", std::nullopt}}) {
+        Case{"yesterday", std::nullopt}, Case{"", std::nullopt}, Case{"-5", std::nullopt},
+        // Out of range (before 1970, after 9999, or past int64): refused, never overflowed.
+        Case{"0000-01-01T00:00:00Z", std::nullopt}, Case{"9223372036854775807", std::nullopt},
+        Case{"99999999999999999999", std::nullopt},
+        Case{"9999-12-31T23:59:59.999Z", 253402300799999}}) {
     EXPECT_EQ(parse_time(c.text), c.ms) << c.text;
   }
 }
@@ -62,6 +66,12 @@ TEST(MessageSearch, QuotesCsvFields) {
   EXPECT_EQ(csv_field("a,b"), "\"a,b\"");
   EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
   EXPECT_EQ(csv_field("two\r\nlines"), "\"two\r\nlines\"");
+  // Formula cells are kept as text.
+  EXPECT_EQ(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+  EXPECT_EQ(csv_field("+1@dest.test"), "'+1@dest.test");
+  EXPECT_EQ(csv_field("-x"), "'-x");
+  EXPECT_EQ(csv_field("@sum"), "'@sum");
+  EXPECT_EQ(csv_field("a=b"), "a=b");
 }
 
 TEST(MessageSearch, EveryBadParameterIsNamed) {

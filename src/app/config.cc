@@ -250,6 +250,31 @@ Result<void> check_keys(const toml::table& table, const std::string& prefix,
 }
 
 // NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
+// A host name of two labels or more, each 1-63 letters, digits or hyphens (not at either end),
+// 253 characters at most: what may follow the @ of an envelope sender txmail writes.
+bool host_name(std::string_view name) {
+  if (name.empty() || name.size() > 253 || name.find('.') == std::string_view::npos) {
+    return false;
+  }
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    const std::size_t dot = std::min(name.find('.', start), name.size());
+    const std::string_view label = name.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (const char ch : label) {
+      const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+                      || (ch >= '0' && ch <= '9') || ch == '-';
+      if (!ok) {
+        return false;
+      }
+    }
+    start = dot + 1;
+  }
+  return true;
+}
+
 // [bounces] domain: the return path's domain (issue bounce-1), kept as its A-label.
 Result<void> read_bounce_domain(const toml::table& t, Config& c) {
   std::string domain;
@@ -258,7 +283,7 @@ Result<void> read_bounce_domain(const toml::table& t, Config& c) {
     return {};
   }
   auto ascii = idna::to_ascii(domain);
-  if (!ascii || ascii->find('.') == std::string::npos) {
+  if (!ascii || !host_name(*ascii)) {
     return bad("bounces.domain", "\"" + domain + "\" is not a valid domain name"
                                      + (ascii ? std::string() : " (" + ascii.error().detail + ")"));
   }
@@ -498,8 +523,10 @@ Result<void> read_smtp(const toml::table& t, Config& c) {
         opts.mode = smtp::ListenerMode::kSubmission;
       } else if (mode == "submissions") {
         opts.mode = smtp::ListenerMode::kSubmissions;
+      } else if (mode == "inbound") {
+        opts.mode = smtp::ListenerMode::kInbound;
       } else {
-        return bad(key + ".mode", "must be relay, submission or submissions");
+        return bad(key + ".mode", "must be relay, submission, submissions or inbound");
       }
       s.listeners.push_back(opts);
     }

@@ -43,7 +43,7 @@ Result<std::string> read_admin_token(const std::string& path) {
 void write_ports(const std::string& data_dir, const std::vector<tcp::endpoint>& endpoints,
                  const std::vector<smtp::ListenerOptions>& listeners,
                  const std::vector<std::pair<tcp::endpoint, bool>>& http) {
-  static constexpr const char* kModes[] = {"relay", "submission", "submissions"};
+  static constexpr const char* kModes[] = {"relay", "submission", "submissions", "inbound"};
   const std::string tmp = data_dir + "/ports.tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);

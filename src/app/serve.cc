@@ -18,6 +18,7 @@
 #include "api/webhook_settings.h"
 #include "app/data_manifest.h"
 #include "app/domain_verifier.h"
+#include "app/inbound.h"
 #include "app/metrics.h"
 #include "app/node_files.h"
 #include "app/readiness.h"
@@ -387,6 +388,19 @@ int serve(const Config& config) {
       log->append(e);
     }
   };
+  // What comes back to the return paths ([[smtp.listener]] mode = "inbound", issue bounce-1).
+  std::unique_ptr<InboundHandler> inbound;
+  if (!config.bounce_domain.empty()) {
+    inbound = std::make_unique<InboundHandler>(tenancy::ReturnPath::from(*master),
+                                               config.bounce_domain, *log, **suppressions);
+    smtp_ctx.inbound_recipient = [h = inbound.get()](const std::string& address) {
+      return h->accepts(address);
+    };
+    smtp_ctx.inbound_message = [h = inbound.get()](const std::string& message,
+                                                   const std::vector<std::string>& rcpts) {
+      return h->receive(message, rcpts);
+    };
+  }
   // Background verification of sender domains: uncached lookups (a record just published must
   // not hide behind a cached "no such name").
   tenancy::DomainService domain_service(*config_store, config.domains,

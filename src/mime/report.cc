@@ -92,7 +92,7 @@ std::string status_in(std::string_view text) {
     while (k < text.size() && digit(text[k]) && e < 3) {
       ++k, ++e;
     }
-    if (e > 0 && (k == text.size() || !digit(text[k]))) {
+    if (e > 0 && (k == text.size() || (!digit(text[k]) && text[k] != '.'))) {
       return std::string(text.substr(i, k - i));
     }
   }

@@ -97,6 +97,17 @@ TEST(Report, NonStandardBouncesFromTheTable) {
   EXPECT_EQ(bounce_patterns().size(), std::size(cases));
 }
 
+TEST(Report, StatusFromTheDiagnosticSkipsAddresses) {
+  const std::string dsn =
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+      "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\n"
+      "Final-Recipient: rfc822; a@b.test\r\nAction: failed\r\n"
+      "Diagnostic-Code: smtp; host 5.12.3.4 said: 550 5.1.1 no such user\r\n\r\n--b--\r\n";
+  const Report r = read_report(dsn);
+  ASSERT_EQ(r.recipients.size(), 1U);
+  EXPECT_EQ(r.recipients[0].status, "5.1.1");
+}
+
 TEST(Report, WhatItCannotReadIsUnknown) {
   EXPECT_EQ(read_report(example("unknown.eml")).kind, ReportKind::kUnknown);
   EXPECT_EQ(read_report("").kind, ReportKind::kUnknown);

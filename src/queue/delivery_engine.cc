@@ -339,6 +339,11 @@ DestinationPolicy DeliveryEngine::policy_for(const std::string& domain) const {
   if (!p.max_recipients) {
     p.max_recipients = options_.max_recipients_per_transaction;
   }
+  if (options_.return_path) {
+    // Each recipient has its own envelope sender: one per unit, so a unit is one transaction
+    // and the per-connection, rate and ownership checks of the worker count each message.
+    p.max_recipients = 1;
+  }
   if (!p.rate) {
     p.rate = options_.rate_per_site;
   }

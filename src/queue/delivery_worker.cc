@@ -417,16 +417,25 @@ awaitable<std::vector<smtp::RecipientAnswer>> DeliveryEngine::send_each(
   std::vector<smtp::Outgoing> each(out.recipients.size());
   for (std::size_t k = 0; k < out.recipients.size(); ++k) {
     const auto& r = job.recipients[unit.recipients[k]];
+    // The null sender (a notification relayed through txmail) stays null: RFC 5321 4.5.5.
     each[k].sender =
-        options_.return_path(mail_id_of(job_id, r.block, r.index)).value_or(out.sender);
+        out.sender.empty()
+            ? out.sender
+            : options_.return_path(mail_id_of(job_id, r.block, r.index)).value_or(out.sender);
     each[k].recipients = {out.recipients[k]};
     each[k].message = out.message;
     each[k].smtputf8 = out.smtputf8;
     each[k].eight_bit = out.eight_bit;
   }
+  // Units have one recipient when the return path is on (policy_for); should one have more,
+  // a connection that failed is not used for the rest: they get its answer.
   std::vector<smtp::RecipientAnswer> results;
   results.reserve(each.size());
   for (const auto& one : each) {
+    if (!results.empty() && !session.usable()) {
+      results.push_back(results.back());
+      continue;
+    }
     auto answer = co_await session.send(one);
     results.push_back(std::move(answer.front()));
   }

@@ -3,7 +3,8 @@ is sent in a transaction of its own whose envelope sender is b-<token>@<domain>;
 decoded here with an implementation of its own (base32, HMAC-SHA256 under the key derived from
 the node's master key), names exactly that recipient's mail id. The header From and the rest of
 what the customer wrote are unchanged, and the DKIM signature still verifies. A [bounces] domain
-that is not a domain name is refused by check-config, naming the key."""
+that is not a host name (spaces, brackets, one label, CR LF) is refused by check-config, naming
+the key."""
 import base64
 import hashlib
 import hmac
@@ -74,10 +75,11 @@ try:
 
     bad = tempfile.mkdtemp(prefix="txmail-bounces-")
     path = os.path.join(bad, "txmail.toml")
-    with open(path, "w") as f:
-        f.write(f'[node]\ndata_dir = "{bad}/data"\n[bounces]\ndomain = "not a domain"\n')
-    out = subprocess.run([TXMAIL, "check-config", path], capture_output=True, text=True, timeout=30)
-    check(out.returncode != 0 and "bounces.domain" in out.stderr + out.stdout, f"check-config: {out}")
+    for domain in ("not a domain", "a>b.example", "single", "-x.example", "x.example\\r\\nRCPT TO:<a@b>"):
+        with open(path, "w") as f:
+            f.write(f'[node]\ndata_dir = "{bad}/data"\n[bounces]\ndomain = "{domain}"\n')
+        out = subprocess.run([TXMAIL, "check-config", path], capture_output=True, text=True, timeout=30)
+        check(out.returncode != 0 and "bounces.domain" in out.stderr + out.stdout, f"check-config {domain!r}: {out}")
     shutil.rmtree(bad, ignore_errors=True)
 finally:
     sink.stop()

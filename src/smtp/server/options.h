@@ -12,6 +12,8 @@ enum class ListenerMode {
   kRelay,        // port 25: authenticated clients or allow-listed source IPs only
   kSubmission,   // 587/2525: AUTH (after STARTTLS) required before MAIL
   kSubmissions,  // 465: implicit TLS, then as submission
+  kInbound,      // port 25 for the bounce domain (issue bounce-1): anyone, no AUTH, only the
+                 // return paths this node made; every other recipient refused (no relay)
 };
 
 struct ListenerOptions {

@@ -19,6 +19,13 @@
 
 namespace txmail::smtp {
 
+// What an inbound listener answers at the end of a message (issue bounce-1).
+struct InboundReply {
+  int code = 250;
+  std::string enhanced = "2.0.0";
+  std::string text = "Ok";
+};
+
 struct ServerContext {
   ServerOptions options;
   std::shared_ptr<asio::ssl::context> tls;  // null: no STARTTLS, no port 465
@@ -48,6 +55,12 @@ struct ServerContext {
       on_dropped;
   // A job was accepted with something to report before delivery (sent unsigned, and why).
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;
+  // Inbound listeners: whether an address is one this node receives (a return path it made),
+  // any thread, cheap; and what it does with a message received for such addresses (on the
+  // worker pool). Null: an inbound listener refuses every recipient.
+  std::function<bool(const std::string& address)> inbound_recipient;
+  std::function<InboundReply(const std::string& message, const std::vector<std::string>& rcpts)>
+      inbound_message;
 
   ServerContext(ServerOptions opts, std::shared_ptr<asio::ssl::context> tls_ctx, store::Spool& s,
                 Accounts& a, net::AuthFailureLimiter& auth_limiter, asio::thread_pool& w)

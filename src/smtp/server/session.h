@@ -92,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> on_bdat(const Command& cmd);
   awaitable<bool> read_chunk(ChunkReader* reader, std::uint64_t size);
   awaitable<void> finish_message(const ContentProblems& problems, std::uint64_t size);
+  awaitable<void> finish_inbound();  // a message to an inbound listener (issue bounce-1)
   std::string trace_headers(const std::string& job_id) const;
   awaitable<void> seven_bit(store::SpoolRecord& record);
   // session_sign.cc: false when the sender domain policy refused the message (reply sent).

@@ -191,6 +191,32 @@ awaitable<void> Session::seven_bit(store::SpoolRecord& record) {
   }
 }
 
+// What came back to a return path: read on the worker pool (the message stays put while the
+// coroutine waits), answered with what the reader says. Nothing is spooled.
+awaitable<void> Session::finish_inbound() {
+  std::vector<std::string> rcpts;
+  rcpts.reserve(envelope_.recipients.size());
+  for (const auto& r : envelope_.recipients) {
+    rcpts.push_back(r.address());
+  }
+  const std::string* message = &message_;
+  auto starter = [this, message, &rcpts](std::function<void(InboundReply)> done) {
+    asio::post(ctx_.workers, [this, message, &rcpts, done = std::move(done)] {
+      try {
+        done(ctx_.inbound_message ? ctx_.inbound_message(*message, rcpts) : InboundReply{});
+      } catch (const std::exception& e) {
+        logger()->error("smtp inbound: {}", e.what());
+        done(InboundReply{451, "4.3.0", "Temporary failure, please try again later"});
+      }
+    });
+  };
+  const InboundReply answer = co_await await_callback<InboundReply>(std::move(starter));
+  logger()->info("smtp session={} client={} inbound message rcpts={} reply={}", id_,
+                 conn_->remote_ip(), rcpts.size(), answer.code);
+  reply(answer.code, answer.enhanced.c_str(), answer.text.c_str());
+  reset_transaction();
+}
+
 // NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 awaitable<void> Session::finish_message(const ContentProblems& problems, std::uint64_t size) {
   const auto data_end = std::chrono::steady_clock::now();
@@ -215,6 +241,10 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
       reply(550, "5.6.0", "Message refused: bare CR or LF in message data");
     }
     reset_transaction();
+    co_return;
+  }
+  if (listener_.mode == ListenerMode::kInbound) {
+    co_await finish_inbound();
     co_return;
   }
   store::SpoolRecord record;

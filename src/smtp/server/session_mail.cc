@@ -52,7 +52,8 @@ void Session::on_mail(Command cmd) {
     reply(503, "5.5.1", "Nested MAIL command");
     return;
   }
-  if (listener_.mode != ListenerMode::kRelay && !account_) {
+  if (listener_.mode != ListenerMode::kRelay && listener_.mode != ListenerMode::kInbound
+      && !account_) {
     reply(530, "5.7.0", "Authentication required");
     return;
   }
@@ -104,7 +105,15 @@ void Session::on_rcpt(Command cmd) {
     reply(503, "5.5.1", "Need MAIL before RCPT");
     return;
   }
-  if (!may_relay()) {
+  if (listener_.mode == ListenerMode::kInbound) {
+    // Only the return paths this node made; never a relay, never a bounce of a bounce.
+    if (!ctx_.inbound_recipient || !ctx_.inbound_recipient(cmd.path.address())) {
+      logger()->info("smtp session={} client={} inbound: no such recipient rcpt=<{}>", id_,
+                     conn_->remote_ip(), printable(cmd.path.address()));
+      reply(550, "5.1.1", "No such recipient here");
+      return;
+    }
+  } else if (!may_relay()) {
     logger()->info("smtp session={} client={} relay denied rcpt=<{}>", id_, conn_->remote_ip(),
                    printable(cmd.path.address()));
     reply(554, "5.7.1", "Relay access denied");
