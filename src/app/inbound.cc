@@ -2,18 +2,14 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "mime/entity.h"
 #include "mime/report.h"
 
 namespace txmail::app {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (auto& c : s) {
-    c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  }
-  return s;
-}
+using mime::lower;
 
 // What a permanent failure's status says of the address (as smtp/client/trouble.h classes a
 // refusal at delivery): X.1.x no such user, X.2.2 a full mailbox, anything else permanent.

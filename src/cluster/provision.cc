@@ -67,6 +67,22 @@ std::string describe_spool(const std::string& site, int replicas) {
       spool_stream(site), spool_stream_subjects(site), replicas, kSpoolDuplicates.count(), site);
 }
 
+// Creates a stream of `sc`, its replicas spread over the sites by the servers' unique_tag.
+Result<void> add_stream(NatsConnection& nats, jsStreamConfig& sc) {
+  jsPlacement placement;
+  jsPlacement_Init(&placement);
+  placement.Cluster = "";  // NULL would crash nats.c 3.4.1 (NATS.md section 1)
+  sc.Placement = &placement;
+  StreamInfo created;
+  auto jerr = static_cast<jsErrCode>(0);
+  if (natsStatus s = js_AddStream(&created.si, nats.js(), &sc, nullptr, &jerr); s != NATS_OK) {
+    return tl::unexpected(nats_error(s, std::string("cluster init: stream ") + sc.Name
+                                            + " (R3 needs all three sites up, each server tagged "
+                                              "site:<name> with unique_tag \"site:\")"));
+  }
+  return {};
+}
+
 // One spool stream per data site (issue site-2). Nothing may ever drop an accepted job: no age,
 // count or size limit, and a full store refuses new jobs (Discard new) instead of forgetting
 // old ones. Its three replicas go to three sites through the servers' unique_tag "site:".
@@ -107,16 +123,8 @@ Result<std::string> provision_spool(NatsConnection& nats, const ClusterOptions& 
   sc.MaxMsgSize = 8 << 20;
   sc.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
   sc.AllowDirect = true;
-  jsPlacement placement;
-  jsPlacement_Init(&placement);
-  placement.Cluster = "";  // NULL would crash nats.c 3.4.1 (NATS.md section 1)
-  sc.Placement = &placement;
-  StreamInfo created;
-  s = js_AddStream(&created.si, nats.js(), &sc, nullptr, &jerr);
-  if (s != NATS_OK) {
-    return tl::unexpected(nats_error(s, "cluster init: stream " + name
-                                            + " (R3 needs all three sites up, each server tagged "
-                                              "site:<name> with unique_tag \"site:\")"));
+  if (auto added = add_stream(nats, sc); !added) {
+    return tl::unexpected(added.error());
   }
   return "created: " + describe_spool(site, options.replicas);
 }
@@ -161,15 +169,8 @@ Result<std::string> provision_events(NatsConnection& nats, const ClusterOptions&
   sc.MaxBytes = kEventsMaxBytes;
   sc.MaxMsgSize = 1 << 20;
   sc.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
-  jsPlacement placement;
-  jsPlacement_Init(&placement);
-  placement.Cluster = "";  // NULL would crash nats.c 3.4.1 (NATS.md section 1)
-  sc.Placement = &placement;
-  StreamInfo created;
-  s = js_AddStream(&created.si, nats.js(), &sc, nullptr, &jerr);
-  if (s != NATS_OK) {
-    return tl::unexpected(nats_error(s, std::string("cluster init: stream ") + kEventsStream
-                                            + " (R3 needs all three sites up)"));
+  if (auto added = add_stream(nats, sc); !added) {
+    return tl::unexpected(added.error());
   }
   return "created: " + describe_events(options.replicas);
 }

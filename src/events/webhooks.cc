@@ -196,9 +196,7 @@ struct WebhookDispatcher::Impl {
     return out;
   }
 
-  // When the lane's next batch not yet due at `now` comes due. The same `now` as due()'s: a
-  // batch coming due between two readings of the clock would be seen by neither, and its lane
-  // dropped with the batch still in the outbox.
+  // When the lane's next batch not yet due at `now` (the one due() was asked with) comes due.
   Result<std::optional<std::int64_t>> next_due(const Lane& l, std::int64_t now) {
     std::lock_guard lock(state_mutex);
     Statement q(state, "SELECT min(next_ms) FROM outbox WHERE endpoint_key = ? AND next_ms > ?");
@@ -257,9 +255,9 @@ struct WebhookDispatcher::Impl {
         }
         return;
       }
-      const std::int64_t read_at = now_ms();
-      auto batches =
-          due(l, std::min(cap - l.in_flight, options.max_in_flight - in_flight), read_at);
+      const std::int64_t read_at = now_ms();  // one reading for both: none falls in between
+      const std::size_t room = std::min(cap - l.in_flight, options.max_in_flight - in_flight);
+      auto batches = due(l, room, read_at);
       if (!batches) {
         read_failed(l, batches.error());
         return;

@@ -90,7 +90,6 @@ def status_follows(a, b):
         final = [k for k in seen_a if json.loads(k).get("finished")]
         if final and final[0] in seen_b:
             break
-        time.sleep(0.01)
     # a's answers in the order a gave them; b may skip one a showed for a few milliseconds (it
     # copies a's events in batches): each of a's answers is matched by b's first answer equal to
     # it or to a later one of a's.
