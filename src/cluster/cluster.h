@@ -83,6 +83,7 @@ struct ClusterSpoolStats {
   std::uint64_t replication_failures = 0;  // puts the region did not store in time (counter)
   std::uint64_t local_only_jobs = 0;       // accepted on the local disk alone, to replicate
   std::uint64_t stream_pending = 0;        // finished jobs whose stream entries wait to go
+  std::uint64_t orphans_removed = 0;       // jobs the sweep found left in the stream (counter)
   std::uint64_t publishing = 0;            // groups of parts on their way to the region
   std::uint64_t publishing_bytes = 0;
 };

@@ -569,6 +569,12 @@ void JetStreamSpool::replicator_loop() {
       }
     }
     if (batch.empty()) {
+      if (ctx_.region_answers() && sweep_due(Clock::now())) {
+        lock.unlock();
+        sweep_orphans();
+        lock.lock();
+        continue;
+      }
       replicator_cv_.wait_for(lock, std::chrono::seconds(1));
       continue;
     }
@@ -780,6 +786,7 @@ ClusterSpoolStats JetStreamSpool::stats() const {
   s.takeovers = takeovers_.load(std::memory_order_relaxed);
   s.adopted_jobs = adopted_jobs_.load(std::memory_order_relaxed);
   s.fenced = fenced_.load(std::memory_order_relaxed);
+  s.orphans_removed = orphans_removed_.load(std::memory_order_relaxed);
   s.lease = may_deliver();
   std::lock_guard lock(mutex_);
   s.local_only_jobs = local_only_.size();

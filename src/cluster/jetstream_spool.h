@@ -6,7 +6,8 @@
 // (jobs accepted on the local disk alone, and every job found at start). Two deleters remove
 // finished jobs from the stream, then from the local spool. An owner thread keeps the lease,
 // notices a fence, takes dead nodes' spools over and rebuilds them (spool_ownership.cc,
-// spool_adoption.cc).
+// spool_adoption.cc). The replicator also sweeps the own generation's subjects for jobs left
+// behind (spool_adoption.cc).
 //
 // Jobs of this node's own generation live in the local spool; jobs taken over live in memory
 // (envelope and recipient states) and in the stream (the message, read when it is delivered).
@@ -219,6 +220,11 @@ class JetStreamSpool final : public ClusterSpool {
   enum class InStream : std::uint8_t { kRecord, kFinished, kAbsent };
   Result<InStream> look_up(const SpoolId& spool, const std::string& job_id);
   Result<store::SpoolRecord> read_adopted(const Adopted& job);
+  // Finds the jobs the own generation's subjects hold that nothing here accounts for (a put
+  // refused but stored when a quorum returned, a purge that missed a part) and removes those
+  // seen twice in a row. The replicator's thread; a sweep is due when sweep_due() says so.
+  void sweep_orphans();
+  bool sweep_due(Clock::time_point now) const;
   // Rebuilds a held spool's jobs from the stream, or (`poll`) adds the ones not seen yet.
   Result<void> adopt(const std::string& key, bool poll);
   void retire_adopted();
@@ -258,6 +264,10 @@ class JetStreamSpool final : public ClusterSpool {
   // this node owns that spool again).
   std::unordered_map<std::string, std::string> fenced_jobs_;
   std::deque<Deletion> deletions_;
+  // The sweep (replicator thread): the jobs found unaccounted for in `swept_` last time.
+  SpoolId swept_;
+  std::unordered_set<std::string> suspects_;
+  Clock::time_point next_sweep_{};
   std::map<std::string, Held> held_;  // by owner key
   std::unordered_map<std::string, Adopted> adopted_;
   std::unordered_set<std::string> finished_adopted_;
@@ -280,6 +290,7 @@ class JetStreamSpool final : public ClusterSpool {
   std::atomic<std::uint64_t> takeovers_{0};
   std::atomic<std::uint64_t> adopted_jobs_{0};
   std::atomic<std::uint64_t> fenced_{0};
+  std::atomic<std::uint64_t> orphans_removed_{0};
   Histogram replication_latency_;
 
   std::thread publisher_;

@@ -65,6 +65,11 @@ std::string stream_leader(jsCtx* js, const std::string& stream, jsOptions* jo) {
 // lacks what they stored). Readers are created until one sits on the stream's leader.
 constexpr int kReaderPlacements = 16;
 
+// The sweep of the own generation: at most this often, and never more than a tenth of the time
+// (a sweep reads a header of every part of every queued job).
+constexpr std::chrono::seconds kSweepInterval{20};
+constexpr int kSweepShare = 10;
+
 // An ordered consumer of `subject` on the stream's leader, and how many messages it had to
 // deliver when it was made.
 Result<std::pair<std::unique_ptr<Sub>, std::uint64_t>> leader_reader(jsCtx* js,
@@ -446,6 +451,81 @@ Result<void> JetStreamSpool::adopt(const std::string& key, bool poll) {
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
   hooks_.adopt(std::move(batch));
   return {};
+}
+
+bool JetStreamSpool::sweep_due(Clock::time_point now) const {
+  return now >= next_sweep_;
+}
+
+void JetStreamSpool::sweep_orphans() {
+  const auto started = Clock::now();
+  const SpoolId spool = intake();
+  std::unordered_set<std::string> pending;  // deletions queued when the sweep began
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& d : deletions_) {
+      pending.insert(d.job_id);
+    }
+  }
+  // A job's state here is read after its subject in the stream: a put is known here before
+  // its first part is published, so a job found and unknown is finished, refused or foreign.
+  std::set<std::string> unaccounted;
+  auto r =
+      read_all(js_, spool_stream(spool.site), spool_filter(spool),
+               {.last_per_subject = true, .headers_only = true}, options_.timeout, [&](NatsMsg& m) {
+                 auto job = subject_job(spool, natsMsg_GetSubject(m.msg));
+                 if (!job || pending.contains(*job) || unaccounted.contains(*job)) {
+                   return;
+                 }
+                 std::lock_guard lock(mutex_);
+                 if (!local_jobs_.contains(*job) && !publishing_.contains(*job)
+                     && !local_only_.contains(*job) && !fenced_jobs_.contains(*job)) {
+                   unaccounted.insert(std::move(*job));
+                 }
+               });
+  next_sweep_ = Clock::now()
+                + std::max<Clock::duration>(kSweepInterval, (Clock::now() - started) * kSweepShare);
+  if (!r) {
+    logger()->debug("cluster: sweeping spool {}: {}", spool.text(), r.error().detail);
+    return;
+  }
+  if (!(intake() == spool) || reconciling_) {
+    return;  // fenced meanwhile: that generation is sorted out by reconcile()
+  }
+  std::unordered_set<std::string> suspects;
+  std::vector<std::string> orphans;
+  for (const auto& job : unaccounted) {
+    if (auto local = local_.get(job); !local || *local) {
+      continue;  // on the local disk (or unreadable there): never taken for an orphan
+    }
+    // Seen twice a sweep apart: not a put or a removal on its way.
+    if (swept_ == spool && suspects_.contains(job)) {
+      orphans.push_back(job);
+    } else {
+      suspects.insert(job);
+    }
+  }
+  swept_ = spool;
+  suspects_ = std::move(suspects);
+  if (orphans.empty()) {
+    return;
+  }
+  logger()->warn(
+      "cluster: {} jobs left in the stream by spool {} with nothing here for them "
+      "(e.g. {}): removing them",
+      orphans.size(), spool.text(), orphans.front());
+  orphans_removed_.fetch_add(orphans.size(), std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& job : orphans) {
+      deletions_.push_back({.job_id = std::move(job),
+                            .spool = spool,
+                            .what = Deletion::What::kStreamOnly,
+                            .done = [](auto) {
+                            }});
+    }
+  }
+  deleter_cv_.notify_all();
 }
 
 }  // namespace txmail::cluster

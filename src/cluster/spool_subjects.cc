@@ -65,7 +65,11 @@ std::string part_msg_id(const SpoolId& spool, std::string_view job_id, Part part
   return {};
 }
 
-std::optional<ParsedSubject> parse_part_subject(const SpoolId& spool, std::string_view subject) {
+namespace {
+
+// The job id and what follows "<job>." in a subject of this spool's jobs.
+std::optional<std::pair<std::string_view, std::string_view>> split_subject(
+    const SpoolId& spool, std::string_view subject) {
   const std::string prefix =
       fmt::format("txmail.spool.{}.{}.{}.", spool.site, encode_key(spool.node), spool.generation);
   if (!subject.starts_with(prefix)) {
@@ -73,11 +77,29 @@ std::optional<ParsedSubject> parse_part_subject(const SpoolId& spool, std::strin
   }
   subject.remove_prefix(prefix.size());
   const auto dot = subject.find('.');
-  if (dot == 0 || dot == std::string_view::npos) {
+  if (dot == 0 || dot == std::string_view::npos || dot + 1 == subject.size()) {
     return std::nullopt;
   }
-  ParsedSubject p{.job_id = std::string(subject.substr(0, dot))};
-  const std::string_view rest = subject.substr(dot + 1);
+  return std::make_pair(subject.substr(0, dot), subject.substr(dot + 1));
+}
+
+}  // namespace
+
+std::optional<std::string> subject_job(const SpoolId& spool, std::string_view subject) {
+  auto split = split_subject(spool, subject);
+  if (!split) {
+    return std::nullopt;
+  }
+  return std::string(split->first);
+}
+
+std::optional<ParsedSubject> parse_part_subject(const SpoolId& spool, std::string_view subject) {
+  auto split = split_subject(spool, subject);
+  if (!split) {
+    return std::nullopt;
+  }
+  ParsedSubject p{.job_id = std::string(split->first)};
+  const std::string_view rest = split->second;
   if (rest == "m") {
     p.part = Part::kRecord;
     return p;

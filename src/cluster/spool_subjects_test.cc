@@ -45,6 +45,18 @@ TEST(SpoolSubjects, ParsesWhatItNamesAndNothingElse) {
   }
 }
 
+TEST(SpoolSubjects, FindsTheJobOfEverySubjectOfTheSpool) {
+  const std::string base = job_subject(kSpool, kJob);
+  for (const std::string& subject : {base + ".m", base + ".f", base + ".c.00012", base + ".x"}) {
+    EXPECT_EQ(subject_job(kSpool, subject), kJob) << subject;
+  }
+  for (const std::string& other : {base, base + ".", std::string("txmail.spool.a.node=2Ea.3..m"),
+                                   std::string("txmail.spool.a.node=2Ea.4.j.m"),
+                                   std::string("txmail.spool.b.node=2Ea.3.j.x")}) {
+    EXPECT_FALSE(subject_job(kSpool, other)) << other;
+  }
+}
+
 TEST(SpoolSubjects, AMessageGoesInlineUpToTheLimitThenInChunks) {
   constexpr std::int64_t kPayload = 1 << 20;
   constexpr std::size_t kLimit = (1 << 20) - kHeaderRoom;

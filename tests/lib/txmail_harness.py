@@ -585,6 +585,35 @@ def txt_zone(records, ttl=60):
     return out
 
 
+def nats_request(url, subject, payload=b"", timeout=10):
+    """One request over the NATS protocol to the server at `url` (nats://host:port): publishes
+    `payload` on `subject` with a reply subject and returns the reply's payload. A JetStream
+    publish answered this way is stored (the reply is its acknowledgement)."""
+    host, port = url.removeprefix("nats://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        f = s.makefile("rb")
+        f.readline()  # INFO
+        s.sendall(b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n'
+                  b"SUB _INBOX.txmail-test 1\r\n")
+        s.sendall(f"PUB {subject} _INBOX.txmail-test {len(payload)}\r\n".encode() + payload + b"\r\n")
+        while True:
+            line = f.readline()
+            if not line:
+                raise ConnectionError(f"the NATS server closed the connection: {subject}")
+            if line.startswith(b"PING"):
+                s.sendall(b"PONG\r\n")
+            elif line.startswith(b"-ERR"):
+                raise ConnectionError(line.decode().strip())
+            elif line.startswith((b"MSG", b"HMSG")):
+                size = int(line.split()[-1])
+                data = f.read(size + 2)[:-2]
+                if line.startswith(b"HMSG"):
+                    header_size = int(line.split()[-2])
+                    status = data[:header_size].split(b"\r\n", 1)[0]
+                    raise ConnectionError(f"{subject}: {status.decode()}")
+                return data
+
+
 class NatsRegion:
     """A region of NATS JetStream on loopback (docs/cluster.md): one nats-server per site, each
     tagged site:<name>, with unique_tag "site:" so every R3 bucket has one replica per site.
