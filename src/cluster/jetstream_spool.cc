@@ -466,6 +466,7 @@ Result<std::size_t> JetStreamSpool::scan(const std::function<bool(store::SpoolRe
     std::lock_guard lock(mutex_);
     local_only_.insert(seen.begin(), seen.end());
     local_jobs_.insert(seen.begin(), seen.end());
+    scanned_ = true;
   }
   replicator_cv_.notify_one();
   return n;

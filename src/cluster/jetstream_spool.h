@@ -222,7 +222,7 @@ class JetStreamSpool final : public ClusterSpool {
   Result<store::SpoolRecord> read_adopted(const Adopted& job);
   // Finds the jobs the own generation's subjects hold that nothing here accounts for (a put
   // refused but stored when a quorum returned, a purge that missed a part) and removes those
-  // seen twice in a row. The replicator's thread; a sweep is due when sweep_due() says so.
+  // seen twice in a row. The replicator's thread; sweep_due() (under mutex_) says when.
   void sweep_orphans();
   bool sweep_due(Clock::time_point now) const;
   // Rebuilds a held spool's jobs from the stream, or (`poll`) adds the ones not seen yet.
@@ -268,6 +268,7 @@ class JetStreamSpool final : public ClusterSpool {
   SpoolId swept_;
   std::unordered_set<std::string> suspects_;
   Clock::time_point next_sweep_{};
+  bool scanned_ = false;  // the local spool's jobs are known here (no sweep before)
   std::map<std::string, Held> held_;  // by owner key
   std::unordered_map<std::string, Adopted> adopted_;
   std::unordered_set<std::string> finished_adopted_;
