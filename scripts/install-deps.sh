@@ -21,7 +21,7 @@ packages=(
   # test peers and tools
   openssl swaks libnet-ssleay-perl libauthen-sasl-perl libio-socket-ssl-perl
   postfix python3 python3-pytest python3-aiosmtpd python3-dnslib
-  python3-dkim python3-cryptography python3-dnspython libmail-dkim-perl opendkim-tools nsd
+  python3-dkim python3-cryptography python3-dnspython python3-spf libmail-dkim-perl opendkim-tools nsd
   libmime-tools-perl python3-jsonschema python3-prometheus-client
   # benchmarks
   wrk curl

@@ -42,13 +42,16 @@ json::object domain_json(const tenancy::SenderDomain& d) {
                                    {"status", c.status},
                                    {"found", c.found}});
   }
-  return json::object{{"name", d.name},
-                      {"account", d.account},
-                      {"verified", d.verified},
-                      {"verified_ms", d.verified_ms},
-                      {"checked_ms", d.checked_ms},
-                      {"keys", std::move(keys)},
-                      {"records", std::move(records)}};
+  return json::object{
+      {"name", d.name},
+      {"account", d.account},
+      {"verified", d.verified},
+      {"verified_ms", d.verified_ms},
+      {"checked_ms", d.checked_ms},
+      // The envelope sender's domain: bounce.<name> once its records verify.
+      {"return_path_domain", d.return_path ? tenancy::return_path_domain(d.name) : std::string()},
+      {"keys", std::move(keys)},
+      {"records", std::move(records)}};
 }
 
 // NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split

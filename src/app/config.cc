@@ -107,6 +107,7 @@ const std::map<std::string, Kind>& schema() {
       {"egress.pool[].sources", Kind::kStringArray},
       {"bounces", Kind::kTable},
       {"bounces.domain", Kind::kString},
+      {"bounces.mx", Kind::kString},
       {"notifications", Kind::kTable},
       {"notifications.source_address", Kind::kString},
       {"notifications.source", Kind::kTableArray},
@@ -279,8 +280,13 @@ bool host_name(std::string_view name) {
 Result<void> read_bounce_domain(const toml::table& t, Config& c) {
   std::string domain;
   read_string(t, "bounces.domain", domain);
+  std::string mx;
+  read_string(t, "bounces.mx", mx);
   if (domain.empty()) {
-    return {};
+    return mx.empty() ? Result<void>{}
+                      : bad("bounces.mx",
+                            "needs [bounces] domain (custom return paths come back "
+                            "to the same inbound listener)");
   }
   auto ascii = idna::to_ascii(domain);
   if (!ascii || !host_name(*ascii)) {
@@ -288,6 +294,15 @@ Result<void> read_bounce_domain(const toml::table& t, Config& c) {
                                      + (ascii ? std::string() : " (" + ascii.error().detail + ")"));
   }
   c.bounce_domain = *ascii;
+  // [bounces] mx: the inbound host a customer's return-path subdomain points to.
+  if (mx.empty()) {
+    return {};
+  }
+  auto mx_ascii = idna::to_ascii(mx);
+  if (!mx_ascii || !host_name(*mx_ascii)) {
+    return bad("bounces.mx", "\"" + mx + "\" is not a valid host name");
+  }
+  c.domains.bounce_mx = *mx_ascii;
   return {};
 }
 

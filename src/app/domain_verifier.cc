@@ -27,6 +27,34 @@ bool needs_check(const tenancy::SenderDomain& d, std::int64_t now) {
 
 }  // namespace
 
+awaitable<Result<tenancy::TxtAnswers>> lookup_records(dns::Resolver& resolver,
+                                                      const std::vector<std::string>& names) {
+  tenancy::TxtAnswers found;
+  for (const auto& name : names) {
+    // (No conditional expression in the co_await: GCC 12 mishandles its temporaries.)
+    std::string query = name;
+    dns::RecordType type = dns::RecordType::kTxt;
+    if (name.starts_with(tenancy::kMxQuery)) {
+      query = name.substr(tenancy::kMxQuery.size());
+      type = dns::RecordType::kMx;
+    }
+    auto answer = co_await resolver.query(std::move(query), type);
+    if (!answer) {
+      if (answer.error().code != ErrorCode::kNotFound) {
+        co_return tl::unexpected(answer.error());
+      }
+      found[name] = {};
+      continue;
+    }
+    auto& values = found[name];
+    values = answer->values;
+    for (const auto& m : answer->mx) {
+      values.push_back(m.exchange);
+    }
+  }
+  co_return found;
+}
+
 void DomainVerifier::start() {
   spawn_essential(
       io_.get_executor(), "the domain verifier", [this] { return loop(this); },
@@ -68,18 +96,13 @@ awaitable<void> DomainVerifier::loop(DomainVerifier* self) {
 }
 
 awaitable<void> DomainVerifier::check(tenancy::SenderDomain domain) {
-  tenancy::TxtAnswers found;
-  for (const auto& name : tenancy::names_to_verify(domain, service_.settings())) {
-    auto answer = co_await resolver_.query(name, dns::RecordType::kTxt);
-    if (answer) {
-      found[name] = answer->values;
-    } else if (answer.error().code == ErrorCode::kNotFound) {
-      found[name] = {};
-    } else {
-      logger()->info("domain verifier: {} not checked: {}", domain.name, answer.error().detail);
-      co_return;  // a temporary failure concludes nothing
-    }
+  auto answers =
+      co_await lookup_records(resolver_, tenancy::names_to_verify(domain, service_.settings()));
+  if (!answers) {
+    logger()->info("domain verifier: {} not checked: {}", domain.name, answers.error().detail);
+    co_return;  // a temporary failure concludes nothing
   }
+  const tenancy::TxtAnswers found = std::move(*answers);
   const bool was_verified = domain.verified;
   auto starter = [this, &domain, &found](std::function<void(Result<tenancy::SenderDomain>)> done) {
     asio::post(workers_, [this, &domain, &found, done = std::move(done)] {

@@ -15,6 +15,12 @@
 
 namespace txmail::app {
 
+// The answers for tenancy::names_to_verify(): TXT strings per name, and for an "MX <name>"
+// entry the exchanges' host names. A name without records has an empty list; a temporary DNS
+// failure is an error (verification then concludes nothing).
+awaitable<Result<tenancy::TxtAnswers>> lookup_records(dns::Resolver& resolver,
+                                                      const std::vector<std::string>& names);
+
 class DomainVerifier {
  public:
   DomainVerifier(asio::io_context& io, asio::thread_pool& workers, tenancy::DomainService& service,

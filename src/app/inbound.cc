@@ -44,7 +44,11 @@ const mime::RecipientReport* entry_for(const mime::Report& r, const std::string&
 
 std::optional<std::string> InboundHandler::mail_id_of(const std::string& address) const {
   const auto at = address.rfind('@');
-  if (at == std::string::npos || lower(address.substr(at + 1)) != domain_) {
+  if (at == std::string::npos) {
+    return std::nullopt;
+  }
+  if (const std::string domain = lower(address.substr(at + 1));
+      domain != domain_ && !(also_accept_ && also_accept_(domain))) {
     return std::nullopt;
   }
   const std::string_view whole = address;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,13 @@ class InboundHandler {
         log_(log),
         suppressions_(suppressions) {}
 
-  // "b-<token>@<domain>" with a right MAC; any thread.
+  // Before the listener starts: return-path domains accepted besides `domain` (customers'
+  // verified bounce.<domain> subdomains; A-label, lower case).
+  void also_accept(std::function<bool(std::string_view domain)> domains) {
+    also_accept_ = std::move(domains);
+  }
+
+  // "b-<token>@<domain>" (or one also accepted) with a right MAC; any thread.
   bool accepts(const std::string& address) const;
   // On the worker pool: reads the message and records what it says for each recipient.
   smtp::InboundReply receive(const std::string& message, const std::vector<std::string>& rcpts);
@@ -48,6 +55,7 @@ class InboundHandler {
 
   tenancy::ReturnPath return_path_;
   std::string domain_;  // A-label, lower case
+  std::function<bool(std::string_view domain)> also_accept_;
   events::EventLog& log_;
   tenancy::SuppressionList& suppressions_;
   std::atomic<std::uint64_t> messages_{0}, bounces_{0}, auto_replies_{0}, complaints_{0},

@@ -276,13 +276,19 @@ int serve(const Config& config) {
   }
   dns::CachingResolver resolver(**unbound, dns::CacheOptions{});
   // With [bounces] domain every recipient's envelope sender is its own return path
-  // (b-<token>@domain, tenancy/return_path.h), so what comes back after delivery names it.
+  // (b-<token>@domain, tenancy/return_path.h), so what comes back after delivery names it; the
+  // domain is the sender domain's own bounce.<domain> once that is verified.
   queue::DeliveryOptions delivery_options = config.delivery;
   if (!config.bounce_domain.empty()) {
     delivery_options.return_path = [rp = tenancy::ReturnPath::from(*master),
-                                    domain = config.bounce_domain](const std::string& mail_id) {
+                                    domain = config.bounce_domain, keys = keyring->get()](
+                                       const std::string& mail_id, const std::string& sender) {
       auto local = rp.local_part(mail_id);
-      return local ? std::optional<std::string>(*local + "@" + domain) : std::nullopt;
+      if (!local) {
+        return std::optional<std::string>();
+      }
+      return std::optional<std::string>(*local + "@"
+                                        + tenancy::bounce_domain_of(*keys, sender, domain));
     };
   }
   // Delivery runs on the first io_context; outcomes go to the event log.
@@ -393,6 +399,9 @@ int serve(const Config& config) {
   if (!config.bounce_domain.empty()) {
     inbound = std::make_unique<InboundHandler>(tenancy::ReturnPath::from(*master),
                                                config.bounce_domain, *log, **suppressions);
+    inbound->also_accept([keys = keyring->get()](std::string_view domain) {
+      return tenancy::is_return_path_domain(*keys, domain);
+    });
     smtp_ctx.inbound_recipient = [h = inbound.get()](const std::string& address) {
       return h->accepts(address);
     };

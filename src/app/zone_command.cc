@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "api/domains.h"
+#include "app/domain_verifier.h"
 #include "app/stores.h"
 #include "common/duration.h"
 #include "dkim/signature.h"
@@ -51,27 +52,13 @@ Result<tenancy::TxtAnswers> lookup_txt(const Config& config,
   if (!resolver) {
     return tl::unexpected(resolver.error());
   }
-  tenancy::TxtAnswers found;
-  std::optional<Error> failure;
+  Result<tenancy::TxtAnswers> found = make_error(ErrorCode::kUnavailable, "no DNS answer");
   auto run = [&]() -> awaitable<void> {
-    for (const auto& name : names) {
-      auto answer = co_await (*resolver)->query(name, dns::RecordType::kTxt);
-      if (answer) {
-        found[name] = answer->values;
-      } else if (answer.error().code == ErrorCode::kNotFound) {
-        found[name] = {};
-      } else {
-        failure = answer.error();
-        break;
-      }
-    }
+    found = co_await lookup_records(**resolver, names);
     (*resolver)->shutdown();
   };
   asio::co_spawn(io, run(), log_failure("the domain command"));
   io.run();
-  if (failure) {
-    return tl::unexpected(*failure);
-  }
   return found;
 }
 

@@ -26,11 +26,15 @@ void print_domain(const json::value& d) {
   for (const auto& k : d.at("keys").as_array()) {
     fmt::print("  key {} {} {}\n", str(k, "selector"), str(k, "algorithm"), str(k, "state"));
   }
+  if (const std::string rp = str(d, "return_path_domain"); !rp.empty()) {
+    fmt::print("  return path: b-<token>@{}\n", rp);
+  }
   fmt::print("publish these DNS records:\n");
   for (const auto& c : d.at("records").as_array()) {
-    fmt::print("  [{}{}] {} {} \"{}\"\n", str(c, "status"),
-               str(c, "required") == "true" ? "" : ", optional", str(c, "name"), str(c, "type"),
-               str(c, "value"));
+    const std::string type = str(c, "type");
+    fmt::print("  [{}{}] {} {} {}\n", str(c, "status"),
+               str(c, "required") == "true" ? "" : ", optional", str(c, "name"), type,
+               type == "TXT" ? "\"" + str(c, "value") + "\"" : str(c, "value"));
     if (const std::string cname = str(c, "alternative_cname"); !cname.empty()) {
       fmt::print("      or: {} CNAME {}.\n", str(c, "name"), cname);
     }

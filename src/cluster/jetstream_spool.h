@@ -268,7 +268,7 @@ class JetStreamSpool final : public ClusterSpool {
   SpoolId swept_;
   std::unordered_set<std::string> suspects_;
   Clock::time_point next_sweep_{};
-  bool scanned_ = false;  // the local spool's jobs are known here (no sweep before)
+  bool scanned_ = false;              // the local spool's jobs are known here (no sweep before)
   std::map<std::string, Held> held_;  // by owner key
   std::unordered_map<std::string, Adopted> adopted_;
   std::unordered_set<std::string> finished_adopted_;

@@ -58,10 +58,12 @@ struct DeliveryOptions {
   // The port of MX hosts (25; another only for test networks).
   std::uint16_t mx_port = 25;
   // The return path the service owns (issue bounce-1): the envelope sender of one recipient,
-  // b-<token>@<[bounces] domain>, from its mail id. Set: each recipient goes in a transaction
-  // of its own (one MAIL FROM each, the message sent once per recipient); unset, or nullopt
-  // for a mail id: the job's own sender, and the unit's recipients share a transaction.
-  std::function<std::optional<std::string>(const std::string& mail_id)> return_path;
+  // b-<token>@<bounce domain>, from its mail id and the job's own sender (whose domain may
+  // have a return-path subdomain of its own). Set: each recipient goes in a transaction of its
+  // own (one MAIL FROM each, the message sent once per recipient); unset, or nullopt for a
+  // mail id: the job's own sender, and the unit's recipients share a transaction.
+  std::function<std::optional<std::string>(const std::string& mail_id, const std::string& sender)>
+      return_path;
 };
 
 }  // namespace txmail::queue

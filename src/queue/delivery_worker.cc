@@ -418,10 +418,10 @@ awaitable<std::vector<smtp::RecipientAnswer>> DeliveryEngine::send_each(
   for (std::size_t k = 0; k < out.recipients.size(); ++k) {
     const auto& r = job.recipients[unit.recipients[k]];
     // The null sender (a notification relayed through txmail) stays null: RFC 5321 4.5.5.
-    each[k].sender =
-        out.sender.empty()
-            ? out.sender
-            : options_.return_path(mail_id_of(job_id, r.block, r.index)).value_or(out.sender);
+    each[k].sender = out.sender.empty()
+                         ? out.sender
+                         : options_.return_path(mail_id_of(job_id, r.block, r.index), out.sender)
+                               .value_or(out.sender);
     each[k].recipients = {out.recipients[k]};
     each[k].message = out.message;
     each[k].smtputf8 = out.smtputf8;

@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "common/idna.h"
 #include "common/log.h"
 #include "tenancy/sender_domain.h"
 
@@ -41,6 +42,7 @@ void DkimKeyring::apply(const store::ConfigChange& change) {
       next->domain = domain->name;
       next->account = domain->account;
       next->verified = domain->verified;
+      next->return_path = domain->return_path;
       for (const DomainKey* k : signing_keys(*domain)) {
         auto pem = master_.open(k->sealed_private_key, "dkim:" + domain->name + ":" + k->selector);
         if (!pem) {
@@ -73,6 +75,30 @@ std::shared_ptr<const DomainSigning> DkimKeyring::find(const std::string& domain
   std::shared_lock lock(mutex_);
   const auto it = domains_.find(domain);
   return it == domains_.end() ? nullptr : it->second;
+}
+
+std::string bounce_domain_of(const DkimKeyring& keys, std::string_view sender,
+                             const std::string& fallback) {
+  const auto at = sender.rfind('@');
+  if (at == std::string_view::npos) {
+    return fallback;
+  }
+  auto domain = idna::to_ascii(sender.substr(at + 1));
+  if (!domain) {
+    return fallback;
+  }
+  const auto d = keys.find(*domain);
+  return d && d->return_path ? return_path_domain(*domain) : fallback;
+}
+
+bool is_return_path_domain(const DkimKeyring& keys, std::string_view domain) {
+  const std::string_view label = "bounce.";
+  if (!domain.starts_with(label)) {
+    return false;
+  }
+  const std::string sender_domain(domain.substr(label.size()));
+  const auto d = keys.find(sender_domain);
+  return d && d->return_path && return_path_domain(sender_domain) == domain;
 }
 
 }  // namespace txmail::tenancy

@@ -19,6 +19,7 @@ struct DomainSigning {
   std::string domain;
   std::string account;
   bool verified = false;
+  bool return_path = false;            // bounce.<domain> is verified: the envelope sender's domain
   std::vector<dkim::SigningKey> keys;  // RSA first, then Ed25519 when there is one
 };
 
@@ -45,5 +46,13 @@ class DkimKeyring {
   mutable std::shared_mutex mutex_;
   std::map<std::string, std::shared_ptr<const DomainSigning>> domains_;
 };
+
+// The domain of a return path for mail from `sender`: its domain's return-path subdomain
+// (return_path_domain()) when that is verified, else `fallback` ([bounces] domain).
+std::string bounce_domain_of(const DkimKeyring& keys, std::string_view sender,
+                             const std::string& fallback);
+
+// Whether `domain` (an A-label, lower case) is a verified return-path subdomain.
+bool is_return_path_domain(const DkimKeyring& keys, std::string_view domain);
 
 }  // namespace txmail::tenancy

@@ -150,11 +150,60 @@ void check_dmarc(DnsCheck& c, const std::vector<std::string>& txt) {
   c.status = "missing";
 }
 
+// The return-path subdomain's MX: one of its exchanges is the service's inbound host.
+void check_mx(DnsCheck& c, const std::vector<std::string>& exchanges, const std::string& host) {
+  if (exchanges.empty()) {
+    c.status = "missing";
+    return;
+  }
+  for (std::string e : exchanges) {
+    if (e.ends_with('.')) {
+      e.pop_back();
+    }
+    std::transform(e.begin(), e.end(), e.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (e == host) {
+      c.status = "ok";
+      return;
+    }
+  }
+  c.status = "wrong";
+  c.found = "MX";
+  for (const auto& e : exchanges) {
+    c.found += (c.found.size() == 2 ? " " : ", ") + e;
+  }
+}
+
+// One record's check; a DKIM record that is in place adds its selector to `dkim_ok`.
+void check_record(DnsCheck& c, const std::vector<std::string>& answers, const SenderDomain& d,
+                  const DomainSettings& settings, std::vector<std::string>& dkim_ok) {
+  if (c.purpose == "spf" || c.purpose == "return-path-spf") {
+    check_spf(c, answers, settings.spf_name());
+  } else if (c.purpose == "dmarc") {
+    check_dmarc(c, answers);
+  } else if (c.purpose == "return-path-mx") {
+    check_mx(c, answers, settings.bounce_mx);
+  } else {
+    for (const auto& k : d.keys) {
+      if (c.name == k.selector + "._domainkey." + d.name) {
+        check_dkim(c, answers, k);
+        if (c.status == "ok") {
+          dkim_ok.push_back(k.selector);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string DomainSettings::delegated_name(std::string_view domain,
                                            std::string_view selector) const {
   return std::string(selector) + "." + std::string(domain) + "._dkim." + service_zone;
+}
+
+std::string return_path_domain(std::string_view domain) {
+  return "bounce." + std::string(domain);
 }
 
 std::string domain_key(std::string_view name) {
@@ -249,6 +298,7 @@ std::string to_json(const SenderDomain& d) {
   o["verified"] = d.verified;
   o["verified_ms"] = d.verified_ms;
   o["checked_ms"] = d.checked_ms;
+  o["return_path"] = d.return_path;
   o["keys"] = std::move(keys);
   o["checks"] = std::move(checks);
   return json::serialize(o);
@@ -283,6 +333,7 @@ Result<SenderDomain> domain_from_json(std::string_view text) {
   d.verified = flag(o, "verified");
   d.verified_ms = num(o, "verified_ms");
   d.checked_ms = num(o, "checked_ms");
+  d.return_path = flag(o, "return_path");
   if (const auto* keys = o.if_contains("keys"); keys != nullptr && keys->is_array()) {
     for (const auto& kv : keys->as_array()) {
       if (!kv.is_object()) {
@@ -421,13 +472,29 @@ std::vector<DnsCheck> records_to_publish(const SenderDomain& d, const DomainSett
   dmarc.value = "v=DMARC1; p=none; rua=mailto:dmarc-reports@" + d.name;
   dmarc.required = false;
   out.push_back(std::move(dmarc));
+  if (!settings.bounce_mx.empty()) {
+    DnsCheck mx;
+    mx.purpose = "return-path-mx";
+    mx.name = return_path_domain(d.name);
+    mx.type = "MX";
+    mx.value = "10 " + settings.bounce_mx + ".";
+    mx.required = false;
+    out.push_back(std::move(mx));
+    DnsCheck rp_spf;
+    rp_spf.purpose = "return-path-spf";
+    rp_spf.name = return_path_domain(d.name);
+    rp_spf.type = "TXT";
+    rp_spf.value = "v=spf1 include:" + settings.spf_name() + " ~all";
+    rp_spf.required = false;
+    out.push_back(std::move(rp_spf));
+  }
   return out;
 }
 
 std::vector<std::string> names_to_verify(const SenderDomain& d, const DomainSettings& settings) {
   std::vector<std::string> names;
   for (const auto& c : records_to_publish(d, settings)) {
-    names.push_back(c.name);
+    names.push_back(c.type == "MX" ? std::string(kMxQuery) + c.name : c.name);
   }
   return names;
 }
@@ -448,24 +515,12 @@ Result<void> verify_domain(SenderDomain& d, const DomainSettings& settings, cons
   std::vector<DnsCheck> checks = records_to_publish(d, settings);
   std::vector<std::string> dkim_ok;  // selectors whose record is in place
   for (auto& c : checks) {
-    auto txt = lookup(c.name);
-    if (!txt) {
-      return make_error(txt.error().code, "verifying " + c.name + ": " + txt.error().detail);
+    auto answers = lookup(c.type == "MX" ? std::string(kMxQuery) + c.name : c.name);
+    if (!answers) {
+      return make_error(answers.error().code,
+                        "verifying " + c.name + ": " + answers.error().detail);
     }
-    if (c.purpose == "spf") {
-      check_spf(c, *txt, settings.spf_name());
-    } else if (c.purpose == "dmarc") {
-      check_dmarc(c, *txt);
-    } else {
-      for (const auto& k : d.keys) {
-        if (c.name == k.selector + "._domainkey." + d.name) {
-          check_dkim(c, *txt, k);
-          if (c.status == "ok") {
-            dkim_ok.push_back(k.selector);
-          }
-        }
-      }
-    }
+    check_record(c, *answers, d, settings, dkim_ok);
   }
   // A pending key whose record is in place becomes active; the key it replaces retires.
   for (auto& k : d.keys) {
@@ -496,6 +551,12 @@ Result<void> verify_domain(SenderDomain& d, const DomainSettings& settings, cons
     d.verified_ms = now_ms;
   }
   d.checked_ms = now_ms;
+  // The return path is the subdomain's once its MX and SPF are in place (and the domain is).
+  const auto in_place = [&](std::string_view purpose) {
+    return std::any_of(checks.begin(), checks.end(),
+                       [&](const DnsCheck& c) { return c.purpose == purpose && c.status == "ok"; });
+  };
+  d.return_path = d.verified && in_place("return-path-mx") && in_place("return-path-spf");
   d.checks = std::move(checks);
   return {};
 }

@@ -29,6 +29,10 @@ struct DomainSettings {
   bool ed25519 = false;                         // [dkim] ed25519: a second signature
   std::chrono::milliseconds rotation_grace = std::chrono::hours(24 * 7);  // [dkim] rotation_grace
 
+  // [bounces] mx: the host name of the service's inbound listener, which a customer's
+  // return-path subdomain names as its MX ("": custom return paths are not offered).
+  std::string bounce_mx;
+
   std::string spf_name() const { return "_spf." + service_zone; }
 
   // Where the service publishes a selector's key for customers who delegate by CNAME.
@@ -51,9 +55,9 @@ struct DomainKey {
 
 // One DNS record the domain's owner publishes, and what verification found there.
 struct DnsCheck {
-  std::string purpose;            // "spf", "dkim", "dmarc"
+  std::string purpose;            // "spf", "dkim", "dmarc", "return-path-mx", "return-path-spf"
   std::string name;               // owner name
-  std::string type;               // "TXT" (or "CNAME" for the delegation alternative)
+  std::string type;               // "TXT" or "MX" (or "CNAME" for the delegation alternative)
   std::string value;              // what to publish
   std::string alternative_cname;  // dkim: a CNAME target instead of the TXT
   bool required = true;
@@ -70,7 +74,14 @@ struct SenderDomain {
   std::int64_t checked_ms = 0;
   std::vector<DomainKey> keys;
   std::vector<DnsCheck> checks;  // from the last verification
+  // The return-path subdomain (return_path_domain()) has its MX and SPF records in place: the
+  // envelope sender of this domain's mail is b-<token>@bounce.<name>, aligned with the From
+  // domain for DMARC (issue bounce-1, item 1).
+  bool return_path = false;
 };
+
+// The customer's return-path subdomain: "bounce.<domain>".
+std::string return_path_domain(std::string_view domain);
 
 std::string domain_key(std::string_view name);  // "domain/<name>"
 // A host name of LDH labels with at least two labels, at most 253 octets; lower-cased.
@@ -92,7 +103,8 @@ Result<void> rotate_keys(SenderDomain& d, const DomainSettings& settings, const 
 Result<void> import_key(SenderDomain& d, std::string_view pem, const MasterKey& master,
                         std::int64_t now_ms);
 
-// The records to publish (SPF, DKIM for every key that is not retired, DMARC suggestion).
+// The records to publish (SPF, DKIM for every key that is not retired, DMARC suggestion; with
+// settings.bounce_mx, the return-path subdomain's MX and SPF, optional).
 std::vector<DnsCheck> records_to_publish(const SenderDomain& d, const DomainSettings& settings);
 
 // The TXT strings at a name (each record's strings joined); empty when there is none.
@@ -101,8 +113,10 @@ using TxtLookup = std::function<Result<std::vector<std::string>>(const std::stri
 
 // Answers gathered beforehand (by an asynchronous resolver): name -> TXT strings.
 using TxtAnswers = std::map<std::string, std::vector<std::string>>;
-// The names verify_domain() will look up.
+// The names verify_domain() will look up: each a TXT name, or "MX <name>" for an MX lookup
+// (whose answers are the exchanges' host names).
 std::vector<std::string> names_to_verify(const SenderDomain& d, const DomainSettings& settings);
+inline constexpr std::string_view kMxQuery = "MX ";
 // A lookup that answers from `answers`; a name not in them has no record.
 TxtLookup lookup_in(const TxtAnswers& answers);
 

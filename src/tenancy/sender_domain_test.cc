@@ -134,6 +134,45 @@ TEST(SenderDomain, LifecycleFromPendingToVerifiedToRotated) {
   EXPECT_EQ(d.keys.size(), 3U);
 }
 
+TEST(SenderDomain, TheReturnPathSubdomainIsUsedOnceItsMxAndSpfAreInPlace) {
+  DomainSettings settings;
+  settings.service_zone = "mail.test";
+  settings.bounce_mx = "inbound.mail.test";
+  auto created = create_domain("shop.example", "acme", settings, test_master(), 1000);
+  ASSERT_TRUE(created) << created.error().detail;
+  SenderDomain d = *created;
+  const std::string mx_key = std::string(kMxQuery) + "bounce.shop.example";
+  const auto names = names_to_verify(d, settings);
+  EXPECT_NE(std::find(names.begin(), names.end(), mx_key), names.end());
+
+  FakeZone zone;  // the sender domain itself verified
+  zone.txt["shop.example"] = {"v=spf1 include:_spf.mail.test ~all"};
+  zone.txt["txm1._domainkey.shop.example"] = {d.keys[0].dns_record};
+  ASSERT_TRUE(verify_domain(d, settings, zone.lookup(), 2000));
+  EXPECT_TRUE(d.verified);
+  EXPECT_FALSE(d.return_path);
+  EXPECT_EQ(check(d, "bounce.shop.example").status, "missing");
+
+  zone.txt[mx_key] = {"mx.elsewhere.example"};
+  zone.txt["bounce.shop.example"] = {"v=spf1 include:_spf.mail.test ~all"};
+  ASSERT_TRUE(verify_domain(d, settings, zone.lookup(), 3000));
+  EXPECT_FALSE(d.return_path) << "an MX pointing elsewhere";
+
+  zone.txt[mx_key] = {"mx.elsewhere.example", "Inbound.Mail.Test."};
+  ASSERT_TRUE(verify_domain(d, settings, zone.lookup(), 4000));
+  EXPECT_TRUE(d.return_path);
+  EXPECT_TRUE(domain_from_json(to_json(d))->return_path);
+
+  zone.txt["bounce.shop.example"] = {};  // the SPF record removed
+  ASSERT_TRUE(verify_domain(d, settings, zone.lookup(), 5000));
+  EXPECT_FALSE(d.return_path);
+
+  settings.bounce_mx.clear();  // not offered: no records to publish, never used
+  const auto records = records_to_publish(d, settings);
+  EXPECT_TRUE(std::none_of(records.begin(), records.end(),
+                           [](const DnsCheck& c) { return c.name == "bounce.shop.example"; }));
+}
+
 TEST(SenderDomain, ImportRefusesWeakKeys) {
   DomainSettings settings;
   const MasterKey master = test_master();
