@@ -59,7 +59,8 @@ PROBLEM = obj({"type": string("Stable problem type, /problems/<name>"), "title":
               ["type", "title", "status"])
 RECIPIENT_ANSWER = obj({"email": string(), "mailId": string(), "status": {"type": "string", "enum": ["ACCEPTED", "DROPPED"]},
                         "reason": {"type": "string", "enum": ["INVALID_ADDRESS", "VALIDATION_ERROR",
-                                                              "PREVIOUSLY_BOUNCED", "FORBIDDEN_RECIPIENT"]},
+                                                              "PREVIOUSLY_BOUNCED", "PREVIOUSLY_COMPLAINED",
+                                                              "FORBIDDEN_RECIPIENT"]},
                         "detail": string()}, ["email", "mailId", "status"])
 EVENT = obj({"tag": string(), "phase": string(), "state": string(), "type": string(), "subType": string(),
              "ts": string(format="date-time"), "description": string(), "attempt": {"type": "integer"},
@@ -157,7 +158,8 @@ SCHEMAS = {
         "lastError": string(), "createdTs": string(format="date-time"), "notifications": {"type": "integer"}},
         ["id", "account", "jobId", "url", "attempts", "lastError", "createdTs", "notifications"])}}, ["deadLetters"]),
     "Replayed": obj({"replayed": {"type": "integer"}}, ["replayed"]),
-    "Suppression": obj({"email": string(), "type": {"type": "string", "enum": ["PREVIOUSLY_BOUNCED", "TEMPORARY_SUPPRESSED"]},
+    "Suppression": obj({"email": string(), "type": {"type": "string", "enum": ["PREVIOUSLY_BOUNCED", "TEMPORARY_SUPPRESSED",
+                                                                                 "COMPLAINT"]},
                         "reason": string(), "source": {"type": "string", "enum": ["bounce", "api"]},
                         "createdTs": string(format="date-time"), "expiresTs": string(format="date-time")},
                        ["email", "type", "reason", "source", "createdTs", "expiresTs"]),

@@ -11,7 +11,6 @@
 
 #include "app/config_parse.h"
 #include "common/duration.h"
-#include "common/idna.h"
 #include "dns/resolver.h"
 
 namespace txmail::app {
@@ -108,6 +107,9 @@ const std::map<std::string, Kind>& schema() {
       {"bounces", Kind::kTable},
       {"bounces.domain", Kind::kString},
       {"bounces.mx", Kind::kString},
+      {"bounces.feedback_address", Kind::kString},
+      {"bounces.kept_messages", Kind::kInteger},
+      {"bounces.kept_bytes", Kind::kString},
       {"notifications", Kind::kTable},
       {"notifications.source_address", Kind::kString},
       {"notifications.source", Kind::kTableArray},
@@ -169,6 +171,7 @@ const std::map<std::string, Kind>& schema() {
       {"suppression.no_such_user_ttl", Kind::kString},
       {"suppression.other_ttl", Kind::kString},
       {"suppression.full_mailbox_ttl", Kind::kString},
+      {"suppression.complaint_ttl", Kind::kString},
       {"suppression.forbidden_local_parts", Kind::kStringArray},
       {"api", Kind::kTable},
       {"api.hourly_limit", Kind::kInteger},
@@ -250,62 +253,6 @@ Result<void> check_keys(const toml::table& table, const std::string& prefix,
   return {};
 }
 
-// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
-// A host name of two labels or more, each 1-63 letters, digits or hyphens (not at either end),
-// 253 characters at most: what may follow the @ of an envelope sender txmail writes.
-bool host_name(std::string_view name) {
-  if (name.empty() || name.size() > 253 || name.find('.') == std::string_view::npos) {
-    return false;
-  }
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    const std::size_t dot = std::min(name.find('.', start), name.size());
-    const std::string_view label = name.substr(start, dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (const char ch : label) {
-      const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-                      || (ch >= '0' && ch <= '9') || ch == '-';
-      if (!ok) {
-        return false;
-      }
-    }
-    start = dot + 1;
-  }
-  return true;
-}
-
-// [bounces] domain: the return path's domain (issue bounce-1), kept as its A-label.
-Result<void> read_bounce_domain(const toml::table& t, Config& c) {
-  std::string domain;
-  read_string(t, "bounces.domain", domain);
-  std::string mx;
-  read_string(t, "bounces.mx", mx);
-  if (domain.empty()) {
-    return mx.empty() ? Result<void>{}
-                      : bad("bounces.mx",
-                            "needs [bounces] domain (custom return paths come back "
-                            "to the same inbound listener)");
-  }
-  auto ascii = idna::to_ascii(domain);
-  if (!ascii || !host_name(*ascii)) {
-    return bad("bounces.domain", "\"" + domain + "\" is not a valid domain name"
-                                     + (ascii ? std::string() : " (" + ascii.error().detail + ")"));
-  }
-  c.bounce_domain = *ascii;
-  // [bounces] mx: the inbound host a customer's return-path subdomain points to.
-  if (mx.empty()) {
-    return {};
-  }
-  auto mx_ascii = idna::to_ascii(mx);
-  if (!mx_ascii || !host_name(*mx_ascii)) {
-    return bad("bounces.mx", "\"" + mx + "\" is not a valid host name");
-  }
-  c.domains.bounce_mx = *mx_ascii;
-  return {};
-}
-
 // [http]
 Result<void> read_http(const toml::table& t, Config& c) {
   read_string(t, "http.listen", c.http_listen);
@@ -370,6 +317,9 @@ Result<void> read_retention(const toml::table& t, Config& c) {
     return r;
   }
   if (auto r = read_duration(t, "suppression.full_mailbox_ttl", c.suppression.full_mailbox); !r) {
+    return r;
+  }
+  if (auto r = read_duration(t, "suppression.complaint_ttl", c.suppression.complaint); !r) {
     return r;
   }
   if (const auto* parts = t.at_path("suppression.forbidden_local_parts").as_array()) {
@@ -713,7 +663,7 @@ Result<Config> parse_config(std::string_view text) {
     return tl::unexpected(r.error());
   }
   Config c;
-  if (auto r = read_bounce_domain(t, c); !r) {
+  if (auto r = read_bounces(t, c); !r) {
     return tl::unexpected(r.error());
   }
   if (auto r = read_node(t, c); !r) {

@@ -135,7 +135,10 @@ struct Config {
   // [events]
   std::chrono::milliseconds event_retention = std::chrono::hours(24 * 45);
   // [bounces]
-  std::string bounce_domain;  // the return path's domain (A-label); "": the job's own sender
+  std::string bounce_domain;        // the return path's domain (A-label); "": the job's own sender
+  std::string feedback_address;     // where feedback loops send complaints (lower case); "": none
+  std::size_t kept_messages = 100;  // unreadable inbound messages kept (0: none), and their bytes
+  std::uint64_t kept_bytes = 10ULL << 20;
 };
 
 // Errors are kConfig with detail "<key>: <what is wrong>".

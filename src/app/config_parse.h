@@ -77,5 +77,7 @@ Result<void> read_delivery(const toml::table& t, Config& c);
 Result<void> read_cluster(const toml::table& t, Config& c);
 // [dkim], [publish] (config_dkim.cc).
 Result<void> read_dkim(const toml::table& t, Config& c);
+// [bounces] (config_bounces.cc).
+Result<void> read_bounces(const toml::table& t, Config& c);
 
 }  // namespace txmail::app::detail

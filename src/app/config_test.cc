@@ -50,6 +50,22 @@ allow_ips = ["127.0.0.2/32"]
   EXPECT_TRUE(c->accounts[0].account.allow_ips[0].contains("127.0.0.2"));
 }
 
+TEST(Config, ReadsBouncesAndComplaints) {
+  auto c = parse_config(
+      "[bounces]\ndomain = \"Bounces.Example\"\nfeedback_address = \"FBL@Bounces.Example\"\n"
+      "kept_messages = 5\nkept_bytes = \"64KB\"\n[suppression]\ncomplaint_ttl = \"30d\"\n");
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c->bounce_domain, "bounces.example");
+  EXPECT_EQ(c->feedback_address, "fbl@bounces.example");
+  EXPECT_EQ(c->kept_messages, 5U);
+  EXPECT_EQ(c->kept_bytes, 64U << 10);
+  EXPECT_EQ(c->suppression.complaint, std::chrono::hours(24 * 30));
+  auto d = parse_config("");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->suppression.complaint, std::chrono::hours(24 * 365));
+  EXPECT_EQ(d->kept_messages, 100U);
+}
+
 TEST(Config, ErrorsNameTheKey) {
   struct Case {
     std::string text;
@@ -70,6 +86,13 @@ TEST(Config, ErrorsNameTheKey) {
        "account[0].allow_ips:"},
       {"[tls]\ncert = \"/x.pem\"\n", "tls.key:"},
       {"[log]\nlevel = \"loud\"\n", "log.level:"},
+      {"[suppression]\ncomplaint_ttl = \"forever\"\n", "suppression.complaint_ttl:"},
+      {"[bounces]\nfeedback_address = \"fbl@b.example\"\n",
+       "bounces.feedback_address: needs bounces.domain"},
+      {"[bounces]\ndomain = \"b.example\"\nfeedback_address = \"fbl\"\n",
+       "bounces.feedback_address:"},
+      {"[bounces]\ndomain = \"b.example\"\nkept_messages = -1\n", "bounces.kept_messages:"},
+      {"[bounces]\ndomain = \"b.example\"\nkept_bytes = \"lots\"\n", "bounces.kept_bytes:"},
       {"[node\n", "line 1:"},
       {"surprise = 1\n", "surprise: unknown key"},
       {"[smtp]\ninflow_delay = \"2m\"\n", "smtp.inflow_delay:"},

@@ -1,9 +1,10 @@
 #include "app/inbound.h"
 
+#include <algorithm>
+
 #include "common/duration.h"
 #include "common/log.h"
 #include "mime/entity.h"
-#include "mime/report.h"
 
 namespace txmail::app {
 
@@ -40,6 +41,20 @@ const mime::RecipientReport* entry_for(const mime::Report& r, const std::string&
   return nullptr;
 }
 
+// A complaint as the event shows it: the feedback type and who reported it.
+std::string complaint_text(const mime::Report& r) {
+  std::string out = "feedback report: type=" + r.feedback_type;
+  if (!r.feedback_agent.empty()) {
+    out += ", user-agent=" + r.feedback_agent.substr(0, 100);
+  }
+  return out;
+}
+
+bool complained_before(const std::vector<events::Event>& known) {
+  return std::any_of(known.begin(), known.end(),
+                     [](const events::Event& e) { return e.kind == events::Kind::kComplained; });
+}
+
 }  // namespace
 
 std::optional<std::string> InboundHandler::mail_id_of(const std::string& address) const {
@@ -48,7 +63,7 @@ std::optional<std::string> InboundHandler::mail_id_of(const std::string& address
     return std::nullopt;
   }
   if (const std::string domain = lower(address.substr(at + 1));
-      domain != domain_ && !(also_accept_ && also_accept_(domain))) {
+      domain != settings_.domain && !(also_accept_ && also_accept_(domain))) {
     return std::nullopt;
   }
   const std::string_view whole = address;
@@ -56,37 +71,68 @@ std::optional<std::string> InboundHandler::mail_id_of(const std::string& address
 }
 
 bool InboundHandler::accepts(const std::string& address) const {
-  return mail_id_of(address).has_value();
+  return mail_id_of(address).has_value()
+         || (!settings_.feedback_address.empty() && lower(address) == settings_.feedback_address);
+}
+
+std::optional<std::string> InboundHandler::complaint_mail_id(
+    const mime::Report& report, const std::vector<std::string>& rcpts) const {
+  for (const auto& rcpt : rcpts) {
+    if (auto id = mail_id_of(rcpt)) {
+      return id;
+    }
+  }
+  // The return path was lost (the report went to the feedback address): the report names it.
+  for (const std::string* address : {&report.original_mail_from, &report.original_return_path}) {
+    if (auto id = mail_id_of(*address)) {
+      return id;
+    }
+  }
+  return std::nullopt;
+}
+
+void InboundHandler::keep(const std::string& message, std::string_view what) {
+  if (kept_ == nullptr) {
+    logger()->warn("inbound: {} (not kept: [bounces] kept_messages = 0)", what);
+    return;
+  }
+  auto id = kept_->keep(message);
+  if (!id) {
+    logger()->error("inbound: {}; keeping it failed: {}", what, id.error().detail);
+    return;
+  }
+  logger()->warn("inbound: {}; kept as {} (txmail inbound show {})", what, *id, *id);
 }
 
 smtp::InboundReply InboundHandler::receive(const std::string& message,
                                            const std::vector<std::string>& rcpts) {
   ++messages_;
   const mime::Report report = mime::read_report(message);
+  const std::string to = rcpts.empty() ? std::string() : rcpts.front();
   switch (report.kind) {
     case mime::ReportKind::kAutoReply:
       ++auto_replies_;
-      logger()->info("inbound: an automatic reply to {} (recorded, not a bounce)",
-                     rcpts.empty() ? std::string() : rcpts.front());
+      logger()->info("inbound: an automatic reply to {} (recorded, not a bounce)", to);
       return {};
     case mime::ReportKind::kFeedback:
-      ++complaints_;
-      logger()->warn("inbound: a {} feedback report from {} (complaints are not events yet)",
-                     report.feedback_type, report.feedback_agent);
-      return {};
+      return complaint(report, message, rcpts);
     case mime::ReportKind::kUnknown:
       ++unreadable_;
-      logger()->warn("inbound: a message to {} that is neither a report nor a known bounce",
-                     rcpts.empty() ? std::string() : rcpts.front());
+      keep(message, "a message to " + to + " that is neither a report nor a known bounce");
       return {};
     case mime::ReportKind::kDeliveryStatus:
     case mime::ReportKind::kPatternBounce:
       break;
   }
+  return bounce(report, rcpts);
+}
+
+smtp::InboundReply InboundHandler::bounce(const mime::Report& report,
+                                          const std::vector<std::string>& rcpts) {
   for (const auto& rcpt : rcpts) {
     const auto mail_id = mail_id_of(rcpt);
     if (!mail_id) {
-      continue;  // refused at RCPT already; never here
+      continue;  // the feedback address: a bounce names its mail by the return path only
     }
     auto known = log_.for_mail(*mail_id);
     if (!known) {
@@ -125,9 +171,57 @@ smtp::InboundReply InboundHandler::receive(const std::string& message,
   return {};
 }
 
+smtp::InboundReply InboundHandler::complaint(const mime::Report& report, const std::string& message,
+                                             const std::vector<std::string>& rcpts) {
+  ++complaints_;
+  const auto mail_id = complaint_mail_id(report, rcpts);
+  if (!mail_id) {
+    ++unknown_mail_;
+    keep(message, "a " + report.feedback_type + " feedback report from " + report.reporting_mta
+                      + " that names no mail of ours");
+    return {};
+  }
+  auto known = log_.for_mail(*mail_id);
+  if (!known) {
+    return {451, "4.3.0", "Temporary failure, please try again later"};
+  }
+  if (known->empty()) {
+    ++unknown_mail_;
+    logger()->warn("inbound: a complaint about mail {}, which the event log does not know",
+                   *mail_id);
+    return {};
+  }
+  if (complained_before(*known)) {
+    logger()->info("inbound: another complaint about mail {} (recorded once)", *mail_id);
+    return {};
+  }
+  const events::Event& last = known->back();
+  events::Event e = events::make_event(events::Kind::kComplained);
+  e.job_id = last.job_id;
+  e.mail_id = last.mail_id;
+  e.account = last.account;
+  e.recipient = last.recipient;
+  e.sender = last.sender;
+  e.remote_host = report.reporting_mta;
+  e.reply = complaint_text(report);
+  log_.append(e);
+  ++complained_;
+  // add_complaint logs its own failure; the event stands either way.
+  (void)suppressions_.add_complaint(e.account, e.recipient, e.reply, now_ms());
+  logger()->info("inbound: a {} complaint about mail {} from {}", report.feedback_type, e.mail_id,
+                 report.reporting_mta);
+  return {};
+}
+
 InboundStats InboundHandler::stats() const {
-  return InboundStats{messages_.load(),   bounces_.load(),    auto_replies_.load(),
-                      complaints_.load(), unreadable_.load(), unknown_mail_.load()};
+  InboundStats s{messages_.load(),   bounces_.load(),    auto_replies_.load(), complaints_.load(),
+                 complained_.load(), unreadable_.load(), unknown_mail_.load()};
+  if (kept_ != nullptr) {
+    s.kept = kept_->count();
+    s.kept_bytes = kept_->bytes();
+    s.kept_dropped = kept_->dropped();
+  }
+  return s;
 }
 
 }  // namespace txmail::app

@@ -11,6 +11,7 @@
 #include "app/config.h"
 #include "app/dns_command.h"
 #include "app/events_command.h"
+#include "app/inbound_command.h"
 #include "app/search_command.h"
 #include "app/serve.h"
 #include "app/spool_command.h"
@@ -239,6 +240,19 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   events->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
 
+  // What the inbound listener could not read, kept under <data_dir>/inbound-kept.
+  auto* inbound = app.add_subcommand("inbound", "Inbound messages kept for inspection");
+  inbound->require_subcommand(1);
+  auto* inbound_list = inbound->add_subcommand("list", "Kept messages as JSON, oldest first");
+  std::string kept_id;
+  auto* inbound_show = inbound->add_subcommand("show", "Print one kept message as it came");
+  inbound_show->add_option("id", kept_id, "Id (from list)")->required();
+  inbound->add_option("--config", config_path, "Configuration file (for node.data_dir)")
+      ->capture_default_str();
+  inbound->add_option("--data-dir", data_dir, "Data directory (instead of --config)");
+  inbound_list->fallthrough();  // --config and --data-dir after the subcommand too
+  inbound_show->fallthrough();
+
   // Message search and the deliveries report, from the event log's file (as the operator).
   auto* messages = app.add_subcommand("messages", "Messages from the event log");
   messages->require_subcommand(1);
@@ -462,6 +476,10 @@ int run(int argc, char** argv) {
     }
     return events_recipient.empty() ? txmail::app::events_for_job(data_dir, events_job)
                                     : txmail::app::events_for_recipient(data_dir, events_recipient);
+  }
+  if (inbound->parsed()) {
+    return inbound_list->parsed() ? txmail::app::inbound_list(data_dir)
+                                  : txmail::app::inbound_show(data_dir, kept_id);
   }
   if (search->parsed() || deliveries->parsed()) {
     const auto& args = search->parsed() ? search_args : report_args;

@@ -86,6 +86,25 @@ void cluster_events(std::string& out, const cluster::ClusterEvents& events) {
         static_cast<std::uint64_t>(e.import_lag_ms));
 }
 
+// What came back to the return paths (issue bounce-1).
+void inbound(std::string& out, const InboundStats& i) {
+  counter(out, "txmail_inbound_messages_total", "Messages the inbound listener took.", i.messages);
+  counter(out, "txmail_inbound_bounces_total", "BOUNCED events made from bounces that came back.",
+          i.bounces);
+  counter(out, "txmail_inbound_complaints_total", "Feedback reports (ARF) received.", i.complaints);
+  counter(out, "txmail_inbound_auto_replies_total", "Automatic replies (never a bounce).",
+          i.auto_replies);
+  counter(out, "txmail_inbound_unreadable_total",
+          "Messages that are neither a report nor a known bounce (kept for inspection).",
+          i.unreadable);
+  counter(out, "txmail_inbound_unknown_mail_total",
+          "Reports that name no mail the event log knows.", i.unknown_mail);
+  gauge(out, "txmail_inbound_kept_messages", "Inbound messages kept for inspection.", i.kept);
+  gauge(out, "txmail_inbound_kept_bytes", "Bytes of the inbound messages kept.", i.kept_bytes);
+  counter(out, "txmail_inbound_kept_dropped_total",
+          "Kept inbound messages removed to make room for newer ones.", i.kept_dropped);
+}
+
 }  // namespace
 
 std::string render_metrics(const MetricsSources& s) {
@@ -135,6 +154,7 @@ std::string render_metrics(const MetricsSources& s) {
         s.suppressions ? s.suppressions() : 0);
   gauge(out, "txmail_event_log_backlog", "Events waiting for the event log's writer.",
         s.event_backlog ? s.event_backlog() : 0);
+  inbound(out, s.inbound ? s.inbound() : InboundStats{});
   if (s.cluster_events != nullptr) {
     cluster_events(out, *s.cluster_events);
   }

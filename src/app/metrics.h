@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "app/inbound.h"
 #include "cluster/cluster.h"
 #include "common/histogram.h"
 #include "events/event_log.h"
@@ -16,8 +17,7 @@
 
 namespace txmail::app {
 
-inline constexpr std::size_t kEventKinds =
-    static_cast<std::size_t>(events::Kind::kDroppedProcessingFailed) + 1;
+inline constexpr std::size_t kEventKinds = static_cast<std::size_t>(events::kLastKind) + 1;
 
 struct NodeMetrics {
   std::array<std::atomic<std::uint64_t>, kEventKinds> events{};
@@ -36,6 +36,7 @@ struct MetricsSources {
   std::function<std::uint64_t()> suppressions;
   std::function<std::uint64_t()> event_backlog;
   std::function<events::WebhookStats()> webhooks;
+  std::function<InboundStats()> inbound;                   // zeros without an inbound handler
   const cluster::ClusterSpool* cluster_spool = nullptr;    // cluster mode only
   const cluster::ClusterEvents* cluster_events = nullptr;  // cluster mode only
 };

@@ -396,9 +396,20 @@ int serve(const Config& config) {
   };
   // What comes back to the return paths ([[smtp.listener]] mode = "inbound", issue bounce-1).
   std::unique_ptr<InboundHandler> inbound;
+  std::unique_ptr<KeptMessages> kept;
   if (!config.bounce_domain.empty()) {
-    inbound = std::make_unique<InboundHandler>(tenancy::ReturnPath::from(*master),
-                                               config.bounce_domain, *log, **suppressions);
+    if (config.kept_messages > 0) {
+      auto opened = KeptMessages::open(config.data_dir + "/inbound-kept",
+                                       {config.kept_messages, config.kept_bytes});
+      if (!opened) {
+        return fail(config, opened.error().detail);
+      }
+      kept = std::move(*opened);
+    }
+    inbound = std::make_unique<InboundHandler>(
+        tenancy::ReturnPath::from(*master),
+        InboundSettings{config.bounce_domain, config.feedback_address}, *log, **suppressions,
+        kept.get());
     inbound->also_accept([keys = keyring->get()](std::string_view domain) {
       return tenancy::is_return_path_domain(*keys, domain);
     });
@@ -522,6 +533,7 @@ int serve(const Config& config) {
       .suppressions = [l = suppressions->get()] { return static_cast<std::uint64_t>(l->size()); },
       .event_backlog = [l = event_log->get()] { return static_cast<std::uint64_t>(l->backlog()); },
       .webhooks = [d = dispatcher->get()] { return d->stats(); },
+      .inbound = [h = inbound.get()] { return h != nullptr ? h->stats() : InboundStats{}; },
       .cluster_spool = cluster_spool.get(),
       .cluster_events = cluster_events.get()};
   api::ApiService api_service(api::ServiceDeps{

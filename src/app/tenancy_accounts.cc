@@ -17,6 +17,8 @@ smtp::DropReason smtp_drop_reason(tenancy::DropReason reason) {
       return smtp::DropReason::kForbidden;
     case tenancy::DropReason::kPreviouslyBounced:
       return smtp::DropReason::kPreviouslyBounced;
+    case tenancy::DropReason::kPreviouslyComplained:
+      return smtp::DropReason::kPreviouslyComplained;
   }
   return smtp::DropReason::kValidationError;
 }
@@ -48,6 +50,8 @@ tenancy::DropReason tenancy_drop_reason(smtp::DropReason reason) {
       return tenancy::DropReason::kForbidden;
     case smtp::DropReason::kPreviouslyBounced:
       return tenancy::DropReason::kPreviouslyBounced;
+    case smtp::DropReason::kPreviouslyComplained:
+      return tenancy::DropReason::kPreviouslyComplained;
   }
   return tenancy::DropReason::kValidationError;
 }

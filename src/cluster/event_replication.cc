@@ -81,7 +81,7 @@ std::optional<events::Event> decode(std::string_view data) {
                                             : std::int64_t{0};
   };
   const std::int64_t kind = number("kind");
-  if (kind < 0 || kind > static_cast<std::int64_t>(events::Kind::kDroppedProcessingFailed)) {
+  if (kind < 0 || kind > static_cast<std::int64_t>(events::kLastKind)) {
     return std::nullopt;  // a kind this version does not know (a newer node's)
   }
   events::Event e;

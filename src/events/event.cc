@@ -21,7 +21,10 @@ std::string Event::phase() const {
     case Kind::kDroppedPreviouslyBounced:
     case Kind::kDroppedForbidden:
     case Kind::kDroppedValidation:
+    case Kind::kDroppedPreviouslyComplained:
       return "PRE_PROCESS";
+    case Kind::kComplained:
+      return "POST_PROCESS";
     case Kind::kDelivered:
     case Kind::kDeferred:
     case Kind::kBouncedHard:
@@ -34,6 +37,7 @@ std::string Event::phase() const {
 std::string Event::state() const {
   return kind == Kind::kStarted                                ? "INITIAL"
          : kind == Kind::kDeferred || kind == Kind::kProcessed ? "INTERMEDIATE"
+         : kind == Kind::kComplained                           ? "POST_DELIVERY"
                                                                : "FINISHED";
 }
 
@@ -55,7 +59,10 @@ std::string Event::type() const {
     case Kind::kDroppedForbidden:
     case Kind::kDroppedValidation:
     case Kind::kDroppedProcessingFailed:
+    case Kind::kDroppedPreviouslyComplained:
       return "DROPPED";
+    case Kind::kComplained:
+      return "COMPLAINED";
   }
   return "?";
 }
@@ -83,6 +90,10 @@ std::string Event::sub_type() const {
       return "VALIDATION_ERROR";
     case Kind::kDroppedProcessingFailed:
       return "PROCESSING_FAILED";
+    case Kind::kComplained:
+      return "COMPLAINT";
+    case Kind::kDroppedPreviouslyComplained:
+      return "PREVIOUSLY_COMPLAINED";
   }
   return "?";
 }
@@ -105,6 +116,8 @@ Kind dropped_kind(tenancy::DropReason reason) {
       return Kind::kDroppedForbidden;
     case tenancy::DropReason::kPreviouslyBounced:
       return Kind::kDroppedPreviouslyBounced;
+    case tenancy::DropReason::kPreviouslyComplained:
+      return Kind::kDroppedPreviouslyComplained;
   }
   return Kind::kDroppedValidation;
 }

@@ -30,7 +30,14 @@ enum class Kind {
   kDroppedForbidden,          // PRE_PROCESS/FINISHED/DROPPED/FORBIDDEN_RECIPIENT
   kDroppedValidation,         // PRE_PROCESS/FINISHED/DROPPED/VALIDATION_ERROR
   kDroppedProcessingFailed,   // PROCESS/FINISHED/DROPPED/PROCESSING_FAILED
+  // A feedback report (RFC 5965 ARF) about a message the recipient got (issue bounce-1):
+  // POST_PROCESS/POST_DELIVERY/COMPLAINED/COMPLAINT, the feedback type in the description.
+  kComplained,
+  kDroppedPreviouslyComplained,  // PRE_PROCESS/FINISHED/DROPPED/PREVIOUSLY_COMPLAINED
 };
+
+// The last kind this version knows (tables indexed by kind, kinds read from another node).
+inline constexpr Kind kLastKind = Kind::kDroppedPreviouslyComplained;
 
 // A recipient's fate is settled by this event (nothing follows it).
 bool is_final(Kind kind);

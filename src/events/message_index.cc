@@ -19,6 +19,7 @@ const char* status_of(Kind kind) {
     case Kind::kDeferred:
       return "DEFERRED";
     case Kind::kDelivered:
+    case Kind::kComplained:  // after delivery: the message stays delivered
       return "DELIVERED";
     case Kind::kBouncedHard:
     case Kind::kBouncedSoft:
@@ -28,6 +29,7 @@ const char* status_of(Kind kind) {
     case Kind::kDroppedForbidden:
     case Kind::kDroppedValidation:
     case Kind::kDroppedProcessingFailed:
+    case Kind::kDroppedPreviouslyComplained:
       return "DROPPED";
   }
   return "ACCEPTED";

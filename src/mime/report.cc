@@ -151,6 +151,7 @@ void read_feedback(std::string_view body, Report& r) {
   r.feedback_agent = field(f, "user-agent");
   r.original_mail_from = after_type(field(f, "original-mail-from"));
   r.original_rcpt_to = after_type(field(f, "original-rcpt-to"));
+  r.reporting_mta = after_type(field(f, "reporting-mta"));
   r.kind = ReportKind::kFeedback;
 }
 
@@ -251,6 +252,9 @@ Report read_report(std::string_view message) {
   const std::string content_type = first_value(top.headers, "Content-Type");
   if (media_type(content_type) == "multipart/report") {
     read_multipart_report(top, content_type, r);
+    if (!r.original_headers.empty()) {
+      r.original_return_path = after_type(first_value(r.original_headers, "Return-Path"));
+    }
     if (r.kind != ReportKind::kUnknown) {
       return r;
     }

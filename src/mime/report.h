@@ -45,7 +45,7 @@ struct RecipientReport {
 struct Report {
   ReportKind kind = ReportKind::kUnknown;
   std::vector<RecipientReport> recipients;  // DSN and pattern bounces
-  std::string reporting_mta;                // DSN Reporting-MTA
+  std::string reporting_mta;                // DSN and ARF Reporting-MTA
   // ARF: Feedback-Type (abuse, fraud, virus, other, ...; lower case), User-Agent, and the
   // original envelope as the report gives it.
   std::string feedback_type;
@@ -55,6 +55,9 @@ struct Report {
   // The original message's header section (message/rfc822 or text/rfc822-headers part), or
   // "" when the report returned none.
   std::string original_headers;
+  // The address of the original's Return-Path field (added at final delivery), "" when none:
+  // with the ARF fields, how a complaint that lost its return path finds the mail it is about.
+  std::string original_return_path;
   std::string pattern;  // kPatternBounce: the name of the pattern that matched
 };
 

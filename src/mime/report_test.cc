@@ -61,6 +61,21 @@ TEST(Report, FeedbackReportFromRfc5965Layout) {
   EXPECT_EQ(r.original_headers.find("Spam Spam"), std::string::npos);  // headers only
 }
 
+// What a complaint that lost its return path is found by: the report's own fields, and the
+// Return-Path the receiving server added to the original (when the report returns it).
+TEST(Report, FeedbackReportKeepsReporterAndOriginalReturnPath) {
+  std::string message = example("arf.eml");
+  EXPECT_EQ(read_report(message).reporting_mta, "mail.example.com");
+  EXPECT_EQ(read_report(message).original_return_path, "");
+  const std::string original = "From: <orders@shop.test>\r\n";
+  const auto at = message.find(original);
+  ASSERT_NE(at, std::string::npos);
+  message.insert(at, "Return-Path: <b-token@bounces.txmail.test>\r\n");
+  const Report r = read_report(message);
+  EXPECT_EQ(r.kind, ReportKind::kFeedback);
+  EXPECT_EQ(r.original_return_path, "b-token@bounces.txmail.test");
+}
+
 TEST(Report, AutomaticRepliesAreNeverBounces) {
   for (const char* name : {"auto-reply.eml", "out-of-office.eml"}) {
     const Report r = read_report(example(name));

@@ -7,9 +7,16 @@
 
 namespace txmail::tenancy {
 
-enum class DropReason { kInvalidAddress, kValidationError, kForbidden, kPreviouslyBounced };
+enum class DropReason {
+  kInvalidAddress,
+  kValidationError,
+  kForbidden,
+  kPreviouslyBounced,
+  kPreviouslyComplained,  // suppressed after a complaint (an ARF feedback report)
+};
 
-// "INVALID_ADDRESS", "VALIDATION_ERROR", "FORBIDDEN_RECIPIENT", "PREVIOUSLY_BOUNCED".
+// "INVALID_ADDRESS", "VALIDATION_ERROR", "FORBIDDEN_RECIPIENT", "PREVIOUSLY_BOUNCED",
+// "PREVIOUSLY_COMPLAINED".
 constexpr std::string_view drop_sub_type(DropReason reason) {
   switch (reason) {
     case DropReason::kInvalidAddress:
@@ -20,6 +27,8 @@ constexpr std::string_view drop_sub_type(DropReason reason) {
       return "FORBIDDEN_RECIPIENT";
     case DropReason::kPreviouslyBounced:
       return "PREVIOUSLY_BOUNCED";
+    case DropReason::kPreviouslyComplained:
+      return "PREVIOUSLY_COMPLAINED";
   }
   return "VALIDATION_ERROR";
 }

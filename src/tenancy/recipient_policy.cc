@@ -28,7 +28,9 @@ std::optional<RecipientDrop> RecipientPolicy::check(const std::string& account,
   } else {
     renew();
   }
-  return RecipientDrop{DropReason::kPreviouslyBounced, describe(*s)};
+  return RecipientDrop{s->type == SuppressionType::kComplaint ? DropReason::kPreviouslyComplained
+                                                              : DropReason::kPreviouslyBounced,
+                       describe(*s)};
 }
 
 }  // namespace txmail::tenancy

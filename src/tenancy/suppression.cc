@@ -42,8 +42,10 @@ std::optional<Suppression> from_json(std::string_view text) {
   Suppression s;
   s.address = str("address");
   s.scope = str("scope");
-  s.type = str("type") == "TEMPORARY_SUPPRESSED" ? SuppressionType::kTemporary
-                                                 : SuppressionType::kPreviouslyBounced;
+  const std::string type = str("type");
+  s.type = type == "TEMPORARY_SUPPRESSED" ? SuppressionType::kTemporary
+           : type == "COMPLAINT"          ? SuppressionType::kComplaint
+                                          : SuppressionType::kPreviouslyBounced;
   s.reason = str("reason");
   s.source = str("source");
   s.created_ms = num("created_ms");
@@ -58,7 +60,15 @@ std::optional<Suppression> from_json(std::string_view text) {
 }  // namespace
 
 std::string_view suppression_type_name(SuppressionType t) {
-  return t == SuppressionType::kTemporary ? "TEMPORARY_SUPPRESSED" : "PREVIOUSLY_BOUNCED";
+  switch (t) {
+    case SuppressionType::kTemporary:
+      return "TEMPORARY_SUPPRESSED";
+    case SuppressionType::kComplaint:
+      return "COMPLAINT";
+    case SuppressionType::kPreviouslyBounced:
+      break;
+  }
+  return "PREVIOUSLY_BOUNCED";
 }
 
 std::string lower_address(std::string_view address) {
@@ -232,6 +242,11 @@ Result<std::optional<Suppression>> SuppressionList::add_bounce(const std::string
   if (!entry) {
     return std::optional<Suppression>{};
   }
+  // A bounce of a mail sent before the recipient complained never shortens the complaint's.
+  if (auto existing = find(account, address, now_ms);
+      existing && existing->type == SuppressionType::kComplaint) {
+    return std::optional<Suppression>(*existing);
+  }
   entry->address = address;
   entry->scope = scope_of(account);
   entry->created_ms = now_ms;
@@ -243,6 +258,27 @@ Result<std::optional<Suppression>> SuppressionList::add_bounce(const std::string
   logger()->info("suppressed address={} scope={} type={} until={}", added->address, added->scope,
                  suppression_type_name(added->type), iso8601_ms(added->expires_ms));
   return std::optional<Suppression>(*added);
+}
+
+Result<Suppression> SuppressionList::add_complaint(const std::string& account,
+                                                   const std::string& address,
+                                                   std::string_view reason, std::int64_t now_ms) {
+  Suppression s;
+  s.address = address;
+  s.scope = scope_of(account);
+  s.type = SuppressionType::kComplaint;
+  s.reason = std::string(reason.substr(0, 300));
+  s.source = "complaint";
+  s.created_ms = now_ms;
+  s.ttl_ms = settings_.complaint.count();
+  auto added = add(std::move(s));
+  if (!added) {
+    logger()->error("suppression of {} failed: {}", address, added.error().detail);
+    return added;
+  }
+  logger()->info("suppressed address={} scope={} type=COMPLAINT until={}", added->address,
+                 added->scope, iso8601_ms(added->expires_ms));
+  return added;
 }
 
 Result<std::size_t> SuppressionList::purge(std::int64_t now) {

@@ -3,7 +3,9 @@
 // (smtp/client/trouble.h, which reads the reply): 45 days for "no such user", 1 day as
 // temporarily suppressed for a full mailbox, 7 days for other permanent failures. Sending to a
 // suppressed address drops the recipient (DROPPED/PREVIOUSLY_BOUNCED) and renews the entry's
-// expiry.
+// expiry. A complaint (an ARF feedback report, issue bounce-1) adds the address as COMPLAINT
+// for its own lifetime ([suppression] complaint_ttl, 365 days by default); sending to it drops
+// the recipient as DROPPED/PREVIOUSLY_COMPLAINED.
 //
 // Entries live in the config store ("suppress/<scope>/<address>", scope = the account, or "*"
 // when the list is global by config) and in memory here, kept current by a watch, so an SMTP
@@ -25,17 +27,17 @@
 
 namespace txmail::tenancy {
 
-enum class SuppressionType { kPreviouslyBounced, kTemporary };
+enum class SuppressionType { kPreviouslyBounced, kTemporary, kComplaint };
 
-std::string_view suppression_type_name(
-    SuppressionType t);  // PREVIOUSLY_BOUNCED, TEMPORARY_SUPPRESSED
+// PREVIOUSLY_BOUNCED, TEMPORARY_SUPPRESSED, COMPLAINT
+std::string_view suppression_type_name(SuppressionType t);
 
 struct Suppression {
   std::string address;  // lower case, the domain as an A-label (lower_address)
   std::string scope;    // the account, or "*"
   SuppressionType type = SuppressionType::kPreviouslyBounced;
   std::string reason;  // the remote reply, or what the operator said
-  std::string source;  // "bounce" or "api"
+  std::string source;  // "bounce", "complaint" or "api"
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;
   std::int64_t ttl_ms = 0;  // a renewal extends the expiry by this much from now
@@ -46,6 +48,7 @@ struct SuppressionSettings {
   std::chrono::milliseconds no_such_user = std::chrono::hours(24 * 45);
   std::chrono::milliseconds other_permanent = std::chrono::hours(24 * 7);
   std::chrono::milliseconds full_mailbox = std::chrono::hours(24);
+  std::chrono::milliseconds complaint = std::chrono::hours(24 * 365);
   // Role local parts never sent to (DROPPED/FORBIDDEN_RECIPIENT), lower case: "abuse", ...
   std::vector<std::string> forbidden_local_parts;
 };
@@ -95,6 +98,10 @@ class SuppressionList {
                                                 const std::string& address,
                                                 smtp::SuppressionClass bounce,
                                                 std::string_view reply, std::int64_t now_ms);
+  // A complaint about this account's recipient: a COMPLAINT entry for settings().complaint,
+  // `reason` (what the report said) as its reason; logged.
+  Result<Suppression> add_complaint(const std::string& account, const std::string& address,
+                                    std::string_view reason, std::int64_t now_ms);
   // Erases expired entries; returns how many.
   Result<std::size_t> purge(std::int64_t now_ms);
 

@@ -39,7 +39,13 @@ struct RateToken {
 };
 
 // Why the intake policy drops an accepted job's recipient: each reason is a DROPPED event.
-enum class DropReason { kInvalidAddress, kValidationError, kForbidden, kPreviouslyBounced };
+enum class DropReason {
+  kInvalidAddress,
+  kValidationError,
+  kForbidden,
+  kPreviouslyBounced,
+  kPreviouslyComplained,
+};
 
 struct RecipientDrop {
   DropReason reason;
