@@ -81,9 +81,10 @@ MESSAGE_STATUS = obj({"mailId": string(), "jobId": string(), "email": string(), 
 CIDRS = {"type": "array", "items": {"type": "string"}}
 ACCOUNT = obj({"name": string(), "disabled": {"type": "boolean"}, "pool": string(), "allowIps": CIDRS,
                "apiAllowIps": CIDRS, "allowUnverifiedDomains": {"type": "boolean"},
+               "sandbox": {"type": "boolean", "description": "Mail is captured (GET /v2/sandbox/messages), never sent"},
                "createdTs": {"type": "integer", "description": "Unix milliseconds"},
                "hourlyLimit": {"type": "integer", "description": "Absent: the node's default ([api] hourly_limit)"}},
-              ["name", "disabled", "pool", "allowIps", "apiAllowIps", "allowUnverifiedDomains", "createdTs"])
+              ["name", "disabled", "pool", "allowIps", "apiAllowIps", "allowUnverifiedDomains", "sandbox", "createdTs"])
 API_KEY = obj({"id": string(), "account": string(), "name": string(), "createdTs": {"type": "integer"}},
               ["id", "account", "name", "createdTs"])
 API_KEY_NEW = obj({**API_KEY["properties"], "key": string("The key; shown only in this answer")},
@@ -91,6 +92,8 @@ API_KEY_NEW = obj({**API_KEY["properties"], "key": string("The key; shown only i
 DOMAIN = obj({
     "name": string(), "account": string(), "verified": {"type": "boolean"}, "verified_ms": {"type": "integer"},
     "checked_ms": {"type": "integer"},
+    "return_path_domain": string("The envelope sender's domain of this domain's mail: bounce.<name> once its MX and SPF records "
+                                 "verify ([bounces] mx); empty: the service's own return path"),
     "keys": {"type": "array", "items": obj({"selector": string(), "algorithm": {"type": "string", "enum": ["rsa-sha256", "ed25519-sha256"]},
                                             "state": {"type": "string", "enum": ["pending", "active", "retired"]},
                                             "created_ms": {"type": "integer"}, "activated_ms": {"type": "integer"},
@@ -137,7 +140,8 @@ SCHEMAS = {
     "Account": ACCOUNT,
     "AccountCreate": obj({"name": string(maxLength=64), "password": string("12 characters or more; generated when absent"),
                           "allowIps": CIDRS, "apiAllowIps": CIDRS, "pool": string(),
-                          "hourlyLimit": {"type": "integer", "minimum": 0}, "allowUnverifiedDomains": {"type": "boolean"}},
+                          "hourlyLimit": {"type": "integer", "minimum": 0}, "allowUnverifiedDomains": {"type": "boolean"},
+                          "sandbox": {"type": "boolean", "description": "A sandbox account: mail is captured, never sent"}},
                          ["name"]),
     "AccountCreated": obj({**ACCOUNT["properties"], "password": string("Generated SMTP/API password, shown once"),
                            "apiKey": ref("ApiKeyCreated")}, ACCOUNT["required"] + ["apiKey"]),
@@ -201,7 +205,7 @@ EX_JOB_STATUS = {"jobId": JOB_ID, "account": "shop", "receivedTs": "2026-11-28T0
 EX_MESSAGE = {"mailId": MAIL_ID, "jobId": JOB_ID, "email": "ann@example.org", "from": "bounces@shop.example",
               "status": "DELIVERED", "events": [EX_EVENT_START, EX_EVENT_DONE]}
 EX_ACCOUNT = {"name": "shop", "disabled": False, "pool": "default", "allowIps": [], "apiAllowIps": ["203.0.113.0/24"],
-              "allowUnverifiedDomains": False, "createdTs": 1795831331415, "hourlyLimit": 20000}
+              "allowUnverifiedDomains": False, "sandbox": False, "createdTs": 1795831331415, "hourlyLimit": 20000}
 EX_KEY = {"id": "8fd8fb2235f2fa3c", "account": "shop", "name": "deploy", "createdTs": 1795831333003}
 EX_KEY_NEW = dict(EX_KEY, key="txm_taWjrnmmH4Efwtv8zTnROuAcSvvxVGrRsLUA8isMzrM")
 EX_DOMAIN = {"name": "shop.example", "account": "shop", "verified": False, "verified_ms": 0, "checked_ms": 0,
@@ -444,10 +448,55 @@ SEARCH_PATHS = {
 SEARCH_SCHEMAS = {"MessageRow": MESSAGE_ROW, "MessagePage": MESSAGE_PAGE}
 
 SCHEMAS.update(SEARCH_SCHEMAS)
+
+# Sandbox accounts' captured messages (issue console-1, item 3).
+CAPTURE_ROW = obj({"mailId": string(), "jobId": string(), "account": string(),
+                   "from": string("The envelope sender it would have had"), "to": string("The envelope recipient"),
+                   "size": {"type": "integer", "description": "Bytes of the message"},
+                   "capturedTs": string(format="date-time")},
+                  ["mailId", "jobId", "account", "from", "to", "size", "capturedTs"])
+CAPTURE_PART = obj({"contentType": string(), "charset": string(), "transferEncoding": string(),
+                    "disposition": string(), "filename": string(), "size": {"type": "integer"},
+                    "content": string("Decoded text (text parts that decode to UTF-8 only)")},
+                   ["contentType", "transferEncoding", "size"])
+CAPTURED = obj({**CAPTURE_ROW["properties"],
+                "envelope": obj({"from": string(), "to": {"type": "array", "items": string()}}, ["from", "to"]),
+                "headers": {"type": "array", "items": obj({"name": string(), "value": string()}, ["name", "value"])},
+                "parts": {"type": "array", "items": CAPTURE_PART},
+                "rawEncoding": {"type": "string", "enum": ["utf-8", "base64"]},
+                "raw": string("The message exactly as it would have been sent (DKIM signatures included)")},
+               CAPTURE_ROW["required"] + ["envelope", "headers", "parts", "rawEncoding", "raw"])
+CAPTURE_PAGE = obj({"messages": {"type": "array", "items": ref("CapturedRow")},
+                    "nextCursor": {"type": ["string", "null"],
+                                   "description": "Opaque; pass it as cursor= for the next page; null on the last"}},
+                   ["messages", "nextCursor"])
+EX_CAPTURE_ROW = {"mailId": MAIL_ID, "jobId": JOB_ID, "account": "trial", "from": "orders@shop.example",
+                  "to": "ann@example.org", "size": 1520, "capturedTs": "2026-11-28T02:07:13.020Z"}
+EX_CAPTURED = dict(EX_CAPTURE_ROW, envelope={"from": "orders@shop.example", "to": ["ann@example.org"]},
+                   headers=[{"name": "DKIM-Signature", "value": "v=1; a=rsa-sha256; c=relaxed/relaxed; d=shop.example; ..."},
+                            {"name": "Subject", "value": "Your invoice"}],
+                   parts=[{"contentType": "text/plain", "charset": "UTF-8", "transferEncoding": "7bit", "size": 13,
+                           "content": "Hello there\r\n"}],
+                   rawEncoding="utf-8", raw="DKIM-Signature: v=1; ...\r\nSubject: Your invoice\r\n\r\nHello there\r\n")
+SANDBOX_PATHS = {
+    "/v2/sandbox/messages": {"get": {
+        "summary": "Messages of sandbox accounts, captured instead of sent, newest first, a page at a time",
+        "parameters": [query_param("limit", "Rows per page (default 50)", {"type": "integer", "minimum": 1, "maximum": 500}),
+                       query_param("cursor", "The nextCursor of the previous page"),
+                       query_param("account", "The operator only: one account's captures (an account may name only itself)")],
+        "responses": {"200": {"description": "A page", "content": {"application/json": {
+            "schema": ref("CapturePage"), "example": {"messages": [EX_CAPTURE_ROW], "nextCursor": None}}}},
+            "400": bad_param("limit", "a number from 1 to 500"), "401": SEARCH_401}}},
+    "/v2/sandbox/messages/{mailId}": {"get": op(
+        "One captured message (encode # as %23): envelope, header fields, body parts and the raw bytes", "200",
+        "The message", ref("CapturedMessage"), EX_CAPTURED, errors=NOT_FOUND, params=["mailId"])},
+}
+SCHEMAS.update({"CapturedRow": CAPTURE_ROW, "CapturePage": CAPTURE_PAGE, "CapturedMessage": CAPTURED})
 paths = {k2: v2 for k, v in paths.items()
          for k2, v2 in ([("/v2/messages", SEARCH_PATHS["/v2/messages"]), (k, v),
                          ("/v2/reports/deliveries.csv", SEARCH_PATHS["/v2/reports/deliveries.csv"])]
                         if k == "/v2/messages/{mailId}" else [(k, v)])}
+paths.update(SANDBOX_PATHS)
 
 doc = {
     "openapi": "3.1.0",

@@ -1,13 +1,15 @@
 // /v2/admin/accounts: accounts and their API keys, for the operator (admin token).
 //
 //   POST   /v2/admin/accounts                 {"name", "password"?, "allowIps"?, "apiAllowIps"?,
-//                                              "pool"?, "hourlyLimit"?, "allowUnverifiedDomains"?}
+//                                              "pool"?, "hourlyLimit"?, "allowUnverifiedDomains"?,
+//                                              "sandbox"?}
 //                                             → 201 the account, its SMTP password when generated,
 //                                               and a first API key (both shown only here)
 //   GET    /v2/admin/accounts[/{account}]     (one account: with its ETag)
 //   PATCH  /v2/admin/accounts/{account}       {"allowIps"?, "apiAllowIps"?, "pool"?,
 //   "hourlyLimit"?,
-//                                              "allowUnverifiedDomains"?, "disabled"?}; If-Match
+//                                              "allowUnverifiedDomains"?, "sandbox"?, "disabled"?};
+//                                              If-Match
 //   DELETE /v2/admin/accounts/{account}       its keys and sender domains go too
 //   POST   /v2/admin/accounts/{account}/disable | /enable
 //   GET    /v2/admin/accounts/{account}/keys
@@ -49,6 +51,7 @@ json::object account_json(const tenancy::Account& a) {
                  {"allowIps", cidrs(a.allow_ips)},
                  {"apiAllowIps", cidrs(a.api_allow_ips)},
                  {"allowUnverifiedDomains", a.allow_unverified_domains},
+                 {"sandbox", a.sandbox},
                  {"createdTs", a.created_ms}};
   if (a.hourly_limit >= 0) {
     o["hourlyLimit"] = a.hourly_limit;
@@ -127,6 +130,7 @@ Response create(store::ConfigStore& config, const Request& r) {
   a.pool = o.string("pool", false, 64).value_or("");
   a.hourly_limit = o.integer("hourlyLimit", 0, std::int64_t{1} << 40).value_or(-1);
   a.allow_unverified_domains = o.boolean("allowUnverifiedDomains").value_or(false);
+  a.sandbox = o.boolean("sandbox").value_or(false);
   o.finish();
   if (!errors.empty()) {
     return invalid(errors);
@@ -206,6 +210,7 @@ Response update(store::ConfigStore& config, const Request& r, const std::string&
   const auto pool = o.string("pool", false, 64);
   const auto hourly = o.integer("hourlyLimit", -1, std::int64_t{1} << 40);
   const auto unverified = o.boolean("allowUnverifiedDomains");
+  const auto sandbox = o.boolean("sandbox");
   const auto disabled = o.boolean("disabled");
   o.finish();
   if (!errors.empty()) {
@@ -244,6 +249,9 @@ Response update(store::ConfigStore& config, const Request& r, const std::string&
     }
     if (unverified) {
       a.allow_unverified_domains = *unverified;
+    }
+    if (sandbox) {
+      a.sandbox = *sandbox;
     }
     if (disabled) {
       a.disabled = *disabled;

@@ -9,6 +9,7 @@
 #include "api/jobs.h"
 #include "api/message_search.h"
 #include "api/openapi.h"
+#include "api/sandbox.h"
 #include "api/status.h"
 #include "api/webhook_settings.h"
 #include "common/duration.h"
@@ -31,6 +32,8 @@ const std::vector<Route> kRoutes = {
     {"GET", "/v2/messages", Access::kEither, false},
     {"GET", "/v2/messages/{mailId}", Access::kEither, false},
     {"GET", "/v2/reports/deliveries.csv", Access::kEither, false},
+    {"GET", "/v2/sandbox/messages", Access::kEither, false},
+    {"GET", "/v2/sandbox/messages/{mailId}", Access::kEither, false},
     {"GET", "/v2/domains", Access::kEither, false},
     {"POST", "/v2/domains", Access::kEither, false},
     {"GET", "/v2/domains/{domain}", Access::kEither, false},
@@ -298,6 +301,10 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     done(d_.messages->search(r.query, r.account));
   } else if (p == "/v2/reports/deliveries.csv" && d_.messages != nullptr) {
     done(d_.messages->deliveries(r.query, r.account, now_ms()));
+  } else if (p == "/v2/sandbox/messages" && d_.sandbox != nullptr) {
+    done(d_.sandbox->list(r.query, r.account));
+  } else if (p == "/v2/sandbox/messages/{mailId}" && d_.sandbox != nullptr) {
+    done(d_.sandbox->message(params[0], r.account));
   } else if (p == "/v2/messages/{mailId}" && d_.status != nullptr) {
     done(d_.status->message(params[0], r.account));
   } else {

@@ -30,6 +30,7 @@ namespace txmail::api {
 class DomainsApi;
 class JobsApi;
 class MessageSearchApi;
+class SandboxApi;
 class StatusApi;
 class WebhooksApi;
 
@@ -64,6 +65,7 @@ struct ServiceDeps {
   StatusApi* status = nullptr;
   MessageSearchApi* messages = nullptr;  // GET /v2/messages, /v2/reports/deliveries.csv
   WebhooksApi* webhooks = nullptr;
+  SandboxApi* sandbox = nullptr;  // GET /v2/sandbox/messages[/{mailId}]
   // Failed authentications per client address, shared with SMTP AUTH (null: none).
   net::AuthFailureLimiter* auth_failures = nullptr;
   std::chrono::seconds auth_block{300};  // Retry-After when an address is blocked

@@ -135,6 +135,9 @@ const std::map<std::string, Kind>& schema() {
       {"notifications.deferred_every", Kind::kInteger},
       {"events", Kind::kTable},
       {"events.retention", Kind::kString},
+      {"sandbox", Kind::kTable},
+      {"sandbox.max_messages", Kind::kInteger},
+      {"sandbox.max_bytes", Kind::kInteger},
       {"dkim", Kind::kTable},
       {"dkim.master_key_file", Kind::kString},
       {"dkim.master_key_env", Kind::kString},
@@ -157,6 +160,7 @@ const std::map<std::string, Kind>& schema() {
       {"account[].allow_ips", Kind::kStringArray},
       {"account[].pool", Kind::kString},
       {"account[].allow_unverified_domains", Kind::kBoolean},
+      {"account[].sandbox", Kind::kBoolean},
       {"account[].api_allow_ips", Kind::kStringArray},
       {"account[].hourly_limit", Kind::kInteger},
       {"http.listen_tls", Kind::kString},
@@ -299,9 +303,15 @@ Result<void> read_http(const toml::table& t, Config& c) {
   return {};
 }
 
-// [events] and [suppression]
+// [events], [sandbox] and [suppression]
 Result<void> read_retention(const toml::table& t, Config& c) {
   if (auto r = read_duration(t, "events.retention", c.event_retention); !r) {
+    return r;
+  }
+  if (auto r = read_count(t, "sandbox.max_messages", c.sandbox.max_messages, 1, 10'000'000); !r) {
+    return r;
+  }
+  if (auto r = read_count(t, "sandbox.max_bytes", c.sandbox.max_bytes, 1 << 20, 1LL << 40); !r) {
     return r;
   }
   std::string scope = "account";
@@ -581,6 +591,7 @@ Result<void> read_accounts(const toml::table& t, Config& c) {
     seed.password = a["password"].value_or(std::string());
     account.pool = a["pool"].value_or(std::string());
     account.allow_unverified_domains = a["allow_unverified_domains"].value_or(false);
+    account.sandbox = a["sandbox"].value_or(false);
     account.hourly_limit = a["hourly_limit"].value_or(std::int64_t{-1});
     if (account.name.empty()) {
       return bad(key + ".name", "is required");

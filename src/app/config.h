@@ -11,6 +11,7 @@
 #include "queue/delivery_options.h"
 #include "queue/egress_settings.h"
 #include "smtp/server/options.h"
+#include "store/capture_store.h"
 #include "tenancy/account.h"
 #include "tenancy/sender_domain.h"
 #include "tenancy/suppression.h"
@@ -134,6 +135,8 @@ struct Config {
   std::size_t deferred_every = 0;  // 0: only a recipient's first deferral is an event
   // [events]
   std::chrono::milliseconds event_retention = std::chrono::hours(24 * 45);
+  // [sandbox]: the capture store of sandbox accounts (store/capture_store.h)
+  store::CaptureLimits sandbox;
   // [bounces]
   std::string bounce_domain;        // the return path's domain (A-label); "": the job's own sender
   std::string feedback_address;     // where feedback loops send complaints (lower case); "": none

@@ -105,6 +105,11 @@ TEST(Config, ErrorsNameTheKey) {
        "publish.endpoint[0].addresses:"},
       {"[[account]]\nname = \"a\"\npassword = \"longenough\"\nallow_unverified_domains = 1\n",
        "account[0].allow_unverified_domains:"},
+      {"[[account]]\nname = \"a\"\npassword = \"longenough\"\nsandbox = \"yes\"\n",
+       "account[0].sandbox:"},
+      {"[sandbox]\nmax_messages = 0\n", "sandbox.max_messages: must be between"},
+      {"[sandbox]\nmax_bytes = 10\n", "sandbox.max_bytes: must be between"},
+      {"[sandbox]\nmax_message = 10\n", "sandbox.max_message"},
       // Cluster mode (docs/cluster.md).
       {kClusterNode + "[cluster]\nmaster_key_file = \"/k\"\n", "cluster.nats: is required"},
       {kClusterNode + "[cluster]\nnats = [\"127.0.0.1:4222\"]\nmaster_key_file = \"/k\"\n",

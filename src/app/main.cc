@@ -302,6 +302,8 @@ int run(int argc, char** argv) {
                              "Requests an hour (0: none)");
   account_create->add_flag("--allow-unverified-domains", account_args.allow_unverified_domains,
                            "Send from unverified domains (testing)");
+  account_create->add_flag("--sandbox", account_args.sandbox,
+                           "Capture mail instead of sending it (GET /v2/sandbox/messages)");
   auto* account_list = account->add_subcommand("list", "Every account");
   auto* account_show = account->add_subcommand("show", "One account");
   account_show->add_option("name", account_args.name, "Account name")->required();

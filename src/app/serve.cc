@@ -13,6 +13,7 @@
 #include "api/http_server.h"
 #include "api/jobs.h"
 #include "api/message_search.h"
+#include "api/sandbox.h"
 #include "api/service.h"
 #include "api/status.h"
 #include "api/webhook_settings.h"
@@ -39,7 +40,9 @@
 #include "net/tls_context.h"
 #include "queue/delivery_engine.h"
 #include "queue/egress_settings.h"
+#include "queue/sandbox.h"
 #include "smtp/server/server.h"
+#include "store/capture_store.h"
 #include "store/rocks_spool.h"
 #include "tenancy/account_directory.h"
 #include "tenancy/authenticator.h"
@@ -291,6 +294,19 @@ int serve(const Config& config) {
                                         + tenancy::bounce_domain_of(*keys, sender, domain));
     };
   }
+  // Sandbox accounts' mail goes to the capture store instead of a server (queue/sandbox.h).
+  auto captures = store::CaptureStore::open(config.data_dir + "/sandbox.db", config.sandbox);
+  if (!captures) {
+    return fail(config, captures.error().detail);
+  }
+  auto is_sandbox = [&accounts](const std::string& account) {
+    auto a = (*accounts)->find(account);
+    return a && a->sandbox;
+  };
+  delivery_options.sandbox = is_sandbox;
+  delivery_options.capture = [c = captures->get()](const std::vector<store::CapturedMessage>& m) {
+    return c->put(m).map([](std::size_t) {});
+  };
   // Delivery runs on the first io_context; outcomes go to the event log.
   queue::DeliveryEngine delivery(
       pool.at(0), delivery_options, config.node_name, *jobs_spool, resolver, workers, *client_tls,
@@ -331,7 +347,10 @@ int serve(const Config& config) {
   // The intake policy on recipients, shared with REST; suppression renewals on the workers.
   tenancy::RecipientPolicy recipient_policy(
       suppressions->get(),
-      [&workers](std::function<void()> renew) { asio::post(workers, std::move(renew)); });
+      [&workers](std::function<void()> renew) { asio::post(workers, std::move(renew)); },
+      [is_sandbox](const std::string& account, const std::string& address) {
+        return queue::simulated(address) == queue::Simulated::kSuppressed && is_sandbox(account);
+      });
   // The per-account hourly limit and the failed authentications per client address: one of
   // each, shared by SMTP and the HTTP API. The hourly limit counts on this node (embedded) or
   // across the region (cluster).
@@ -464,6 +483,7 @@ int serve(const Config& config) {
   });
   api::StatusApi status_api(**event_log);
   api::MessageSearchApi message_search(**event_log);
+  api::SandboxApi sandbox_api(**captures);
   api::WebhooksApi webhooks_api(api::WebhooksDeps{.config = *config_store,
                                                   .seal = seal,
                                                   .open = open_sealed,
@@ -550,6 +570,7 @@ int serve(const Config& config) {
       .status = &status_api,
       .messages = &message_search,
       .webhooks = &webhooks_api,
+      .sandbox = &sandbox_api,
       .auth_failures = &auth_failures,
       .auth_block =
           std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),

@@ -66,8 +66,9 @@ std::string path_part(const std::string& s) {
 }
 
 void print_account(const json::value& a) {
-  fmt::print("{}{}  pool={}  hourly_limit={}\n", str(a, "name"),
-             str(a, "disabled") == "true" ? " (disabled)" : "", str(a, "pool"),
+  fmt::print("{}{}{}  pool={}  hourly_limit={}\n", str(a, "name"),
+             str(a, "disabled") == "true" ? " (disabled)" : "",
+             str(a, "sandbox") == "true" ? " (sandbox)" : "", str(a, "pool"),
              str(a, "hourlyLimit").empty() ? "default" : str(a, "hourlyLimit"));
 }
 
@@ -110,6 +111,9 @@ int account_create(const ApiTarget& t, const AccountArgs& a) {
   }
   if (a.allow_unverified_domains) {
     body["allowUnverifiedDomains"] = true;
+  }
+  if (a.sandbox) {
+    body["sandbox"] = true;
   }
   return run(t, "POST", "/v2/admin/accounts", json::serialize(body), a.json,
              [](const json::value& v) {

@@ -394,6 +394,11 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
     self->routing_done();
     co_return;
   }
+  if (self->sandboxed(unit)) {  // nothing to route: nothing leaves the machine
+    self->routing_done();
+    co_await self->capture_unit(std::move(unit));
+    co_return;
+  }
   std::string domain = self->domain_of(unit);
   const auto route = self->route_for(domain);
   Result<smtp::Destination> dest = make_error(ErrorCode::kDnsTemporary, "routing failed");

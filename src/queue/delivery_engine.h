@@ -253,6 +253,11 @@ class DeliveryEngine {
   awaitable<void> pace(ReadyQueue& rq);
   Source& source_state(const std::string& name);
 
+  // delivery_sandbox.cc: the units of sandbox accounts go to the capture store instead
+  bool sandboxed(const Unit& unit) const;
+  awaitable<void> capture_unit(Unit unit);
+  awaitable<Result<void>> store_captured(std::vector<store::CapturedMessage> captured);
+
   // delivery_outcome.cc: results
   // Every recipient of the unit gets `result`.
   void settle_unit(const Unit& unit, const smtp::RecipientAnswer& result,

@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "queue/retry_policy.h"
 #include "smtp/client/client_session.h"
 #include "smtp/client/mx_walk.h"
+#include "store/capture_store.h"
 
 namespace txmail::queue {
 
@@ -64,6 +66,12 @@ struct DeliveryOptions {
   // mail id: the job's own sender, and the unit's recipients share a transaction.
   std::function<std::optional<std::string>(const std::string& mail_id, const std::string& sender)>
       return_path;
+  // Sandbox accounts (queue/sandbox.h): true for an account whose mail is captured instead of
+  // sent. Any thread. Unset: no account is.
+  std::function<bool(const std::string& account)> sandbox;
+  // Keeps captured messages (the capture store); called on the worker pool. A failure defers
+  // the recipients as a failed delivery would.
+  std::function<Result<void>(const std::vector<store::CapturedMessage>&)> capture;
 };
 
 }  // namespace txmail::queue

@@ -5,6 +5,7 @@
 #include "queue/gcra.h"
 #include "queue/inline_list.h"
 #include "queue/retry_policy.h"
+#include "queue/sandbox.h"
 #include "queue/source_line.h"
 
 namespace txmail::queue {
@@ -194,6 +195,31 @@ TEST(AddressBackoff, SkipsAFailedAddressUntilItsBackoffEnds) {
   health.failed(peer, "x");
   health.succeeded(peer);
   EXPECT_FALSE(health.backed_off(peer).has_value());
+}
+
+TEST(Sandbox, SimulatorAddressesInAnyCase) {
+  EXPECT_EQ(simulated("bounce@simulator.txmail.invalid"), Simulated::kBounce);
+  EXPECT_EQ(simulated("Defer@SIMULATOR.txmail.invalid"), Simulated::kDefer);
+  EXPECT_EQ(simulated("suppressed@simulator.txmail.invalid"), Simulated::kSuppressed);
+  EXPECT_EQ(simulated("complaint@simulator.txmail.invalid"), Simulated::kNone);
+  EXPECT_EQ(simulated("bounce@example.org"), Simulated::kNone);
+  EXPECT_EQ(simulated("bounce@sub.simulator.txmail.invalid"), Simulated::kNone);
+  EXPECT_EQ(simulated("no-at-sign"), Simulated::kNone);
+}
+
+TEST(Sandbox, AnswersAsTheReplyTableJudgesThem) {
+  const auto delivered = sandbox_answer(Simulated::kNone, 0);
+  EXPECT_EQ(delivered.verdict.decision, smtp::Decision::kDelivered);
+  EXPECT_EQ(delivered.detail, "250 2.0.0 Ok: captured in the sandbox, not sent");
+  const auto bounced = sandbox_answer(Simulated::kBounce, 0);
+  EXPECT_EQ(bounced.verdict.decision, smtp::Decision::kBounced);
+  EXPECT_EQ(bounced.verdict.scope, Scope::kRecipient);
+  EXPECT_EQ(bounced.verdict.suppression, smtp::SuppressionClass::kNone);
+  EXPECT_EQ(bounced.reply->code, 550);
+  const auto first = sandbox_answer(Simulated::kDefer, 0);
+  EXPECT_EQ(first.verdict.decision, smtp::Decision::kDeferred);
+  EXPECT_EQ(first.verdict.scope, Scope::kRecipient);
+  EXPECT_EQ(sandbox_answer(Simulated::kDefer, 1).verdict.decision, smtp::Decision::kDelivered);
 }
 
 }  // namespace

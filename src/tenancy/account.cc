@@ -64,6 +64,7 @@ std::string to_json(const Account& a) {
   o["pool"] = a.pool;
   o["disabled"] = a.disabled;
   o["allow_unverified_domains"] = a.allow_unverified_domains;
+  o["sandbox"] = a.sandbox;
   o["api_allow_ips"] = cidr_array(a.api_allow_ips);
   o["hourly_limit"] = a.hourly_limit;
   o["created_ms"] = a.created_ms;
@@ -95,6 +96,9 @@ Result<Account> account_from_json(std::string_view text) {
   if (const auto* unverified = o.if_contains("allow_unverified_domains");
       unverified != nullptr && unverified->is_bool()) {
     a.allow_unverified_domains = unverified->as_bool();
+  }
+  if (const auto* sandbox = o.if_contains("sandbox"); sandbox != nullptr && sandbox->is_bool()) {
+    a.sandbox = sandbox->as_bool();
   }
   if (const auto* limit = o.if_contains("hourly_limit"); limit != nullptr && limit->is_int64()) {
     a.hourly_limit = limit->as_int64();

@@ -21,6 +21,10 @@ struct Account {
   // Testing aid: send from sender domains that are not registered and verified for this
   // account (signed when a key exists, unsigned otherwise). Off by default.
   bool allow_unverified_domains = false;
+  // Sandbox (issue console-1, item 3): mail is accepted, signed and composed as usual and its
+  // events say delivered, but delivery puts it in the node's capture store instead of sending
+  // it (queue/sandbox.h; simulator recipients give the other outcomes).
+  bool sandbox = false;
   // REST API callers must come from these addresses, when any are set (credentials alone are
   // not enough).
   std::vector<net::Cidr> api_allow_ips;

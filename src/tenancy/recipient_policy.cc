@@ -7,6 +7,10 @@ namespace txmail::tenancy {
 std::optional<RecipientDrop> RecipientPolicy::check(const std::string& account,
                                                     const std::string& address,
                                                     std::int64_t now_ms) const {
+  if (simulated_suppressed_ && simulated_suppressed_(account, address)) {
+    return RecipientDrop{DropReason::kPreviouslyBounced,
+                         "simulated suppression (sandbox): the address is on the list"};
+  }
   if (list_ == nullptr) {
     return std::nullopt;
   }

@@ -28,7 +28,12 @@ class RecipientPolicy {
   // Where renewals (store writes) run; null: on the caller's thread.
   using Post = std::function<void(std::function<void()>)>;
 
-  RecipientPolicy(SuppressionList* list, Post post) : list_(list), post_(std::move(post)) {}
+  // Sandbox accounts' simulator (queue/sandbox.h): true when `address` is the simulator's
+  // suppressed address and `account` a sandbox account. Null: there is none.
+  using Simulated = std::function<bool(const std::string& account, const std::string& address)>;
+
+  RecipientPolicy(SuppressionList* list, Post post, Simulated suppressed = nullptr)
+      : list_(list), post_(std::move(post)), simulated_suppressed_(std::move(suppressed)) {}
 
   // nullopt: the recipient is delivered. Memory only, apart from the posted renewal; any thread.
   std::optional<RecipientDrop> check(const std::string& account, const std::string& address,
@@ -37,6 +42,7 @@ class RecipientPolicy {
  private:
   SuppressionList* list_;  // null: nothing is suppressed or forbidden
   Post post_;
+  Simulated simulated_suppressed_;
 };
 
 }  // namespace txmail::tenancy

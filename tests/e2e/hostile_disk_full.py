@@ -53,7 +53,8 @@ try:
         tx, "alice", "a@sender.test", ["b@dest.test"], "Subject: after\r\n\r\nx\r\n")[2], timeout=20)
     r = http(tx, "POST", "/v2/jobs", job("after"), user="alice")
     check(r.status == 202, f"REST after the space returned: {r}")
-    check(http(tx, "GET", "/readyz").status == 200, "/readyz after the space returned")
+    # /readyz follows the disk probe, which runs every second (intake checks at each write).
+    wait_for("/readyz after the space returned", lambda: http(tx, "GET", "/readyz").status == 200, timeout=10)
     log = wait_for("the recovery in the log", lambda: (lambda t: "accepting new messages" in t and t)(tx.log_text()))
     check(log.count("new messages are refused until space returns") == 1,
           f"the full disk was logged {log.count('new messages are refused until space returns')} times for {refused} refusals")
