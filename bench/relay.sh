@@ -16,7 +16,11 @@
 # runs txmail unsigned, txmail signed and Postfix for each size and run, and ends with a table of
 # both modes against the same Postfix run; DKIM=0 (the default) is the unsigned run alone.
 # Postfix signs nothing in any mode.
-# Usage: [DKIM=0|1|both] bench/relay.sh [MESSAGES] [RUNS]
+# RETURN_PATH (issue bounce-1): RETURN_PATH=1 runs txmail with [bounces] domain set, so every
+# recipient's envelope sender is its own VERP return path (b-<token>@bounces.bench.test, one
+# transaction per recipient); RETURN_PATH=both runs each txmail mode without and then with it
+# (modes "unsigned-rp", "signed-rp"), in the same round against the same Postfix run.
+# Usage: [DKIM=0|1|both] [RETURN_PATH=0|1|both] bench/relay.sh [MESSAGES] [RUNS]
 #        (defaults: 5000 messages, 2 runs; sizes 10 and 100 KiB, or BENCH_SIZES="bytes ...")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,9 +47,10 @@ wait_sink() {  # until the sink has counted $1 messages (or 10 minutes)
   done
 }
 
-run_txmail() {  # $1 = size, $2 = run, $3 = unsigned or signed
+run_txmail() {  # $1 = size, $2 = run, $3 = unsigned or signed, with "-rp": the return path on
   local dir="$WORK/txmail-$1-$2-$3" port pid c0 c1 t0 ta t1 unverified="allow_unverified_domains = true"
-  [ "$3" = signed ] && unverified=""
+  local signing=${3%-rp}
+  [ "$signing" = signed ] && unverified=""
   port=$(free_port)
   mkdir -p "$dir"
   cat > "$dir/txmail.toml" <<TOML
@@ -78,29 +83,31 @@ password = "bench-password"
 allow_ips = ["127.0.0.0/8"]
 $unverified
 TOML
-  [ "$3" = signed ] && dkim_toml >> "$dir/txmail.toml"
+  [ "$signing" = signed ] && dkim_toml >> "$dir/txmail.toml"
+  [ "$signing" != "$3" ] && printf '[bounces]\ndomain = "bounces.bench.test"\n' >> "$dir/txmail.toml"
   start_sink
   "$TXMAIL" serve --config "$dir/txmail.toml" 2>>"$dir/stderr" &
   pid=$!
   PIDS+=("$pid")
   for _ in $(seq 100); do [ -f "$dir/data/ports" ] && break; sleep 0.05; done
-  [ "$3" = signed ] && register_domain "$dir/txmail.toml" bench
+  [ "$signing" = signed ] && register_domain "$dir/txmail.toml" bench
   c0=$(cpu_ticks $pid); t0=$(now)
   smtp-source -s $SESSIONS -m "$MESSAGES" -l "$1" -f bench@example.com -t rcpt@example.net "127.0.0.1:$port"
   ta=$(now)
   wait_sink "$MESSAGES"
   t1=$(now); c1=$(cpu_ticks $pid)
-  if [ "$3" = signed ]; then check_relayed "$1" "$port" "$dir" || exit 1; fi
+  if [ "$signing" = signed ] || [ "$signing" != "$3" ]; then check_relayed "$1" "$port" "$dir" "$3" || exit 1; fi
   kill -TERM $pid; wait $pid || true
   stop_sink
   awk -v n="$MESSAGES" -v t0="$t0" -v ta="$ta" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v size="$1" -v mode="$3" \
-      'BEGIN { printf "txmail  %-8s size=%-6d end-to-end/s=%6.0f accepted/s=%6.0f cpu/msg=%.3fms\n", mode, size, n/(t1-t0), n/(ta-t0), 1000*c/hz/n }' |
+      'BEGIN { printf "txmail  %-11s size=%-6d end-to-end/s=%6.0f accepted/s=%6.0f cpu/msg=%.3fms\n", mode, size, n/(t1-t0), n/(ta-t0), 1000*c/hz/n }' |
     tee -a "$WORK/results"
 }
 
-# check_relayed SIZE PORT DIR: once the node's delivery connections have gone idle and closed,
-# the sink is replaced by one that keeps every message (smtp-sink -d), 10 more messages are
-# relayed through the node and each must carry a signature that `txmail dkim verify` passes.
+# check_relayed SIZE PORT DIR MODE: once the node's delivery connections have gone idle and
+# closed, the sink is replaced by one that keeps every message (smtp-sink -d), 10 more messages
+# are relayed through the node and each must carry a signature that `txmail dkim verify` passes
+# (signed modes) and a VERP envelope sender (modes with the return path).
 check_relayed() {
   local dump="$3/sink-dump"
   sleep 2  # [delivery] idle_connection = "1s"
@@ -114,6 +121,10 @@ check_relayed() {
   smtp-source -s 2 -m 10 -l "$1" -f bench@example.com -t rcpt@example.net "127.0.0.1:$2"
   wait_sink 10
   sleep 0.2
+  if [ "${4%-rp}" != "$4" ] && [ "$(grep -l '^X-Mail-Args: <b-[a-z2-7]\{55\}@bounces.bench.test>' "$dump"/* | wc -l)" != 10 ]; then
+    echo "the return path is not on every relayed message"; return 1
+  fi
+  [ "${4%-rp}" = signed ] || return 0
   check_signed "$3/txmail.toml" "$dump"/*
 }
 
@@ -127,7 +138,7 @@ run_postfix() {  # $1 = size
   t1=$(now); c1=$(postfix_ticks)
   stop_sink
   awk -v n="$MESSAGES" -v t0="$t0" -v ta="$ta" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v size="$1" \
-      'BEGIN { printf "postfix %-8s size=%-6d end-to-end/s=%6.0f accepted/s=%6.0f cpu/msg=%.3fms\n", "unsigned", size, n/(t1-t0), n/(ta-t0), 1000*c/hz/n }' |
+      'BEGIN { printf "postfix %-11s size=%-6d end-to-end/s=%6.0f accepted/s=%6.0f cpu/msg=%.3fms\n", "unsigned", size, n/(t1-t0), n/(ta-t0), 1000*c/hz/n }' |
     tee -a "$WORK/results"
 }
 
@@ -139,6 +150,13 @@ case $DKIM in
   both) MODES="unsigned signed" ;;
   *) echo "DKIM must be 0, 1 or both"; exit 1 ;;
 esac
+case ${RETURN_PATH:=0} in
+  0) ;;
+  1) MODES=$(for m in $MODES; do printf '%s-rp ' "$m"; done) ;;
+  both) MODES=$(for m in $MODES; do printf '%s %s-rp ' "$m" "$m"; done) ;;
+  *) echo "RETURN_PATH must be 0, 1 or both"; exit 1 ;;
+esac
+echo "txmail modes: $MODES"
 [ "$DKIM" = 0 ] || start_dns example.com
 ONLY=${BENCH_ONLY:-}
 setup_postfix "smtp_destination_concurrency_limit = 20
@@ -162,9 +180,9 @@ done
 
 # Each txmail run against the Postfix run of the same size and round (the next Postfix line).
 echo
-printf "%-8s %8s %14s %14s %7s %16s %16s\n" mode size "txmail e2e/s" "postfix e2e/s" ratio "txmail cpu/msg" "postfix cpu/msg"
+printf "%-11s %8s %14s %14s %7s %16s %16s\n" mode size "txmail e2e/s" "postfix e2e/s" ratio "txmail cpu/msg" "postfix cpu/msg"
 awk '{ gsub(/= +/, "="); for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
      $1 == "txmail" { n++; mode[n] = $2; size[n] = v["size"]; e2e[n] = v["end-to-end/s"]; cpu[n] = v["cpu/msg"] }
      $1 == "postfix" { for (; done < n; done++) { j = done + 1
-         printf "%-8s %8d %14.0f %14.0f %6.2fx %16s %16s\n", mode[j], size[j], e2e[j], v["end-to-end/s"], e2e[j] / v["end-to-end/s"], cpu[j], v["cpu/msg"] } }' \
+         printf "%-11s %8d %14.0f %14.0f %6.2fx %16s %16s\n", mode[j], size[j], e2e[j], v["end-to-end/s"], e2e[j] / v["end-to-end/s"], cpu[j], v["cpu/msg"] } }' \
     "$WORK/results"
