@@ -71,8 +71,12 @@ std::optional<std::string> InboundHandler::mail_id_of(const std::string& address
 }
 
 bool InboundHandler::accepts(const std::string& address) const {
-  return mail_id_of(address).has_value()
-         || (!settings_.feedback_address.empty() && lower(address) == settings_.feedback_address);
+  if (mail_id_of(address).has_value()
+      || (!settings_.feedback_address.empty() && lower(address) == settings_.feedback_address)) {
+    return true;
+  }
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 std::optional<std::string> InboundHandler::complaint_mail_id(
@@ -221,6 +225,7 @@ InboundStats InboundHandler::stats() const {
     s.kept_bytes = kept_->bytes();
     s.kept_dropped = kept_->dropped();
   }
+  s.rejected = rejected_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -40,6 +40,7 @@ struct InboundStats {
   std::uint64_t kept = 0;          // messages in the store of unreadable ones, and their bytes
   std::uint64_t kept_bytes = 0;
   std::uint64_t kept_dropped = 0;  // the oldest, removed to make room
+  std::uint64_t rejected = 0;      // recipients refused at RCPT (forged or altered tokens too)
 };
 
 struct InboundSettings {
@@ -89,6 +90,7 @@ class InboundHandler {
   KeptMessages* kept_;
   std::atomic<std::uint64_t> messages_{0}, bounces_{0}, auto_replies_{0}, complaints_{0},
       complained_{0}, unreadable_{0}, unknown_mail_{0};
+  mutable std::atomic<std::uint64_t> rejected_{0};  // counted by accepts()
 };
 
 }  // namespace txmail::app

@@ -99,6 +99,10 @@ void inbound(std::string& out, const InboundStats& i) {
           i.unreadable);
   counter(out, "txmail_inbound_unknown_mail_total",
           "Reports that name no mail the event log knows.", i.unknown_mail);
+  counter(out, "txmail_inbound_rejected_total",
+          "Recipients the inbound listener refused at RCPT: not a return path of this node with "
+          "a right MAC (forged or altered tokens), nor the feedback address.",
+          i.rejected);
   gauge(out, "txmail_inbound_kept_messages", "Inbound messages kept for inspection.", i.kept);
   gauge(out, "txmail_inbound_kept_bytes", "Bytes of the inbound messages kept.", i.kept_bytes);
   counter(out, "txmail_inbound_kept_dropped_total",

@@ -59,6 +59,9 @@ try:
         for rcpt in (forged, local + "@other.test", "someone@dest.test", "postmaster@" + BOUNCES):
             code, text = send_inbound(tx, rcpt, "Subject: x\r\n\r\nx\r\n")
             check(code == 550 and b"5.1.1" in text, f"RCPT {rcpt}: {code} {text}")
+        check(metric(tx, "txmail_inbound_rejected_total") == 4,
+              f"refusals counted: {metric(tx, 'txmail_inbound_rejected_total')} of 4")
+        check(metric(tx, "txmail_inbound_bounces_total") == 0, "a refused bounce made an event")
 
         # An automatic reply to the return path: accepted, and nothing happens to the recipient.
         code, _ = send_inbound(tx, return_path, example("auto-reply.eml"))
