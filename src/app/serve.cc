@@ -57,6 +57,22 @@ namespace txmail::app {
 
 namespace {
 
+// The COMPLAINED event a sandbox delivery to complaint@simulator.txmail.invalid is followed by
+// (queue/sandbox.h), shaped as the inbound listener makes one from a feedback report.
+std::optional<events::Event> simulated_complaint(const queue::Outcome& o) {
+  if (o.kind != queue::Outcome::Kind::kDelivered || o.remote_host != queue::kSandboxHost
+      || queue::simulated(o.recipient) != queue::Simulated::kComplaint) {
+    return std::nullopt;
+  }
+  events::Event e = events::event_of(o);
+  e.kind = events::Kind::kComplained;
+  e.attempt = 0;
+  e.tls.clear();
+  e.egress.clear();
+  e.reply = "feedback report: type=abuse, user-agent=txmail sandbox (simulated complaint)";
+  return e;
+}
+
 // Runs `work` on the worker pool every `interval` (the next wait starts when it is done) until
 // the timer is cancelled: periodic store work never runs on an I/O thread.
 void every(asio::steady_timer& timer, asio::thread_pool& workers,
@@ -318,6 +334,9 @@ int serve(const Config& config) {
        every = config.deferred_every](const queue::Outcome& o) {
         if (events::reported(o, every)) {
           log->append(events::event_of(o));
+        }
+        if (auto complaint = simulated_complaint(o)) {
+          log->append(*complaint);
         }
         if (o.kind == queue::Outcome::Kind::kDelivered && o.received_ms > 0) {
           node_metrics.delivery_latency.record(std::chrono::milliseconds(now_ms() - o.received_ms));

@@ -42,6 +42,9 @@ Simulated simulated(std::string_view address) {
   if (same_text(local, "suppressed")) {
     return Simulated::kSuppressed;
   }
+  if (same_text(local, "complaint")) {
+    return Simulated::kComplaint;
+  }
   return Simulated::kNone;
 }
 

@@ -6,7 +6,8 @@
 //   bounce@      550 5.1.1, a hard bounce (no suppression entry: the address stays usable)
 //   defer@       451 4.3.0 at the first attempt, delivered (captured) at the next one
 //   suppressed@  dropped at intake as PREVIOUSLY_BOUNCED (tenancy::RecipientPolicy asks here)
-//   complaint@   not simulated yet: delivered like any other address
+//   complaint@   delivered (captured), then a COMPLAINED event as a feedback loop would give
+//                (app/serve.cc, complaint_of(); no suppression entry, as for bounce@)
 // Pure: no I/O. Only sandbox accounts get the simulator; other accounts' mail to the domain
 // bounces at the MX lookup like any domain that does not exist.
 #pragma once
@@ -22,7 +23,7 @@ inline constexpr std::string_view kSimulatorDomain = "simulator.txmail.invalid";
 // What an event of a sandbox delivery names as the remote host.
 inline constexpr std::string_view kSandboxHost = "sandbox";
 
-enum class Simulated { kNone, kBounce, kDefer, kSuppressed };
+enum class Simulated { kNone, kBounce, kDefer, kSuppressed, kComplaint };
 
 // The simulator address `address` is (local part and domain in any case), or kNone.
 Simulated simulated(std::string_view address);

@@ -4,7 +4,7 @@ sink is every domain's MX, and another account's message does reach it), goes to
 store instead, where GET /v2/sandbox/messages[/{mailId}] shows it raw (the DKIM signature
 verifies with python3-dkim against the test DNS server) and parsed; its events say DELIVERED.
 Simulator recipients give their outcomes: bounce@ a hard bounce, defer@ a deferral and then a
-delivery, suppressed@ a drop. Another account sees none of the captures; the operator sees all;
+delivery, suppressed@ a drop, complaint@ a delivery and then a COMPLAINED event. Another account sees none of the captures; the operator sees all;
 bad parameters are 400 problems naming them."""
 import json
 import smtplib
@@ -90,7 +90,8 @@ try:
 
             # REST: a real-looking address and every simulator address in one block.
             sent = http(tx, "POST", "/v2/jobs", key=sandy_key, body=job_body(
-                ["ann@dest.test", f"bounce@{SIM}", f"defer@{SIM}", f"suppressed@{SIM}"], "by REST"))
+                ["ann@dest.test", f"bounce@{SIM}", f"defer@{SIM}", f"suppressed@{SIM}", f"complaint@{SIM}"],
+                "by REST"))
             check(sent.status == 202, f"REST job {sent}")
             rest_job = sent.json["jobId"]
             answer = {r["email"]: r for r in sent.json["recipients"]}
@@ -104,23 +105,30 @@ try:
                        b"From: orders@shop.test\r\nTo: carl@dest.test\r\nSubject: by SMTP\r\n\r\nHi Carl\r\n")
             s.quit()
 
-            states = final_states(tx, sandy_key, rest_job, 4)
+            states = final_states(tx, sandy_key, rest_job, 5)
             check(states == {"ann@dest.test": "DELIVERED", f"bounce@{SIM}": "BOUNCED",
-                             f"defer@{SIM}": "DELIVERED", f"suppressed@{SIM}": "DROPPED"}, f"states {states}")
+                             f"defer@{SIM}": "DELIVERED", f"suppressed@{SIM}": "DROPPED",
+                             f"complaint@{SIM}": "DELIVERED"}, f"states {states}")
             by = outcomes(tx, rest_job)
             check(by["ann@dest.test"] == [("DELIVERED", "OK", 1)], f"ann {by}")
             check(by[f"bounce@{SIM}"] == [("BOUNCED", "HARD_BOUNCE", 1)], f"bounce {by}")
             check(by[f"defer@{SIM}"] == [("DEFERRED", "SOFT_BOUNCE", 1), ("DELIVERED", "OK", 2)], f"defer {by}")
+            # complaint@: delivered, then the complaint a feedback loop would report.
+            complaint = wait_for("the simulated complaint", lambda: (lambda x: ("COMPLAINED", "COMPLAINT") in x and x)(
+                [(e["type"], e["subType"]) for e in events(tx, rest_job, phase=None)
+                 if e["recipient"] == f"complaint@{SIM}"]))
+            check(complaint[-2:] == [("DELIVERED", "OK"), ("COMPLAINED", "COMPLAINT")], f"complaint {complaint}")
             ann = [e for e in events(tx, rest_job) if e["recipient"] == "ann@dest.test"][0]
             check(ann["remoteHost"] == "sandbox" and ann["reply"].startswith("250 2.0.0"), f"{ann}")
             # A bounce of the simulator leaves no suppression: the address can be tried again.
             sup = http(tx, "GET", f"/v2/suppressions/{quoted('bounce@' + SIM)}", key=sandy_key)
             check(sup.status == 404, f"simulated bounce suppressed: {sup}")
 
-            listed = wait_for("three captures", lambda: (lambda a: len(a.json["messages"]) >= 3 and a.json)(
+            listed = wait_for("four captures", lambda: (lambda a: len(a.json["messages"]) >= 4 and a.json)(
                 http(tx, "GET", "/v2/sandbox/messages", key=sandy_key)))
             rows = {m["to"]: m for m in listed["messages"]}
-            check(set(rows) == {"ann@dest.test", f"defer@{SIM}", "carl@dest.test"}, f"captures {list(rows)}")
+            check(set(rows) == {"ann@dest.test", f"defer@{SIM}", f"complaint@{SIM}", "carl@dest.test"},
+                  f"captures {list(rows)}")
             check(all(m["account"] == "sandy" for m in listed["messages"]), f"{listed}")
             m = captured(tx, sandy_key, rows["ann@dest.test"]["mailId"], dns.port)
             check(m["jobId"] == rest_job and m["envelope"]["from"] == "orders@shop.test", f"{m['envelope']}")
@@ -150,7 +158,7 @@ try:
             named = http(tx, "GET", "/v2/sandbox/messages?account=sandy", key=bob_key)
             check(named.status == 400 and named.json["errors"][0]["path"] == "account", f"{named}")
             admin = http(tx, "GET", "/v2/sandbox/messages?account=sandy", token=True)
-            check(len(admin.json["messages"]) == 3, f"admin {admin}")
+            check(len(admin.json["messages"]) == len(listed["messages"]) == 4, f"admin {admin}")
             check(http(tx, "GET", f"/v2/sandbox/messages/{quoted(m['mailId'])}", token=True).status == 200, "admin")
             check(http(tx, "GET", "/v2/sandbox/messages").status == 401, "no credentials")
             # Bad input: 400 problems naming the parameter.
