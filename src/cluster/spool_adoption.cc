@@ -454,7 +454,7 @@ Result<void> JetStreamSpool::adopt(const std::string& key, bool poll) {
 }
 
 bool JetStreamSpool::sweep_due(Clock::time_point now) const {
-  return now >= next_sweep_;
+  return scanned_ && now >= next_sweep_;
 }
 
 void JetStreamSpool::sweep_orphans() {
