@@ -201,7 +201,8 @@ TEST(Sandbox, SimulatorAddressesInAnyCase) {
   EXPECT_EQ(simulated("bounce@simulator.txmail.invalid"), Simulated::kBounce);
   EXPECT_EQ(simulated("Defer@SIMULATOR.txmail.invalid"), Simulated::kDefer);
   EXPECT_EQ(simulated("suppressed@simulator.txmail.invalid"), Simulated::kSuppressed);
-  EXPECT_EQ(simulated("complaint@simulator.txmail.invalid"), Simulated::kNone);
+  EXPECT_EQ(simulated("complaint@simulator.txmail.invalid"), Simulated::kComplaint);
+  EXPECT_EQ(simulated("someone@simulator.txmail.invalid"), Simulated::kNone);
   EXPECT_EQ(simulated("bounce@example.org"), Simulated::kNone);
   EXPECT_EQ(simulated("bounce@sub.simulator.txmail.invalid"), Simulated::kNone);
   EXPECT_EQ(simulated("no-at-sign"), Simulated::kNone);
@@ -211,6 +212,8 @@ TEST(Sandbox, AnswersAsTheReplyTableJudgesThem) {
   const auto delivered = sandbox_answer(Simulated::kNone, 0);
   EXPECT_EQ(delivered.verdict.decision, smtp::Decision::kDelivered);
   EXPECT_EQ(delivered.detail, "250 2.0.0 Ok: captured in the sandbox, not sent");
+  // A complaint comes after the delivery (app/serve.cc): the answer is a delivery.
+  EXPECT_EQ(sandbox_answer(Simulated::kComplaint, 0).verdict.decision, smtp::Decision::kDelivered);
   const auto bounced = sandbox_answer(Simulated::kBounce, 0);
   EXPECT_EQ(bounced.verdict.decision, smtp::Decision::kBounced);
   EXPECT_EQ(bounced.verdict.scope, Scope::kRecipient);
