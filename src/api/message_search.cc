@@ -1,12 +1,12 @@
 #include "api/message_search.h"
 
 #include <boost/json.hpp>
-#include <charconv>
 #include <chrono>
 #include <map>
 #include <memory>
 
 #include "api/problem.h"
+#include "api/query_params.h"
 #include "common/duration.h"
 #include "common/idna.h"
 
@@ -19,15 +19,6 @@ namespace {
 constexpr std::size_t kDefaultLimit = 100;
 constexpr std::size_t kMaxLimit = 1000;
 constexpr std::size_t kReportPage = 1000;  // rows per query (and per chunk) of a report
-
-std::optional<std::int64_t> number(std::string_view s) {
-  std::int64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-    return std::nullopt;
-  }
-  return v;
-}
 
 // Digits at [at, at+n) of s, or -1.
 int digits(std::string_view s, std::size_t at, std::size_t n) {
@@ -42,30 +33,6 @@ int digits(std::string_view s, std::size_t at, std::size_t n) {
     v = v * 10 + (s[i] - '0');
   }
   return v;
-}
-
-// The parameters of a query string by name; a repeated or unknown name is an error.
-std::map<std::string, std::string> read_params(std::string_view query,
-                                               std::initializer_list<std::string_view> allowed,
-                                               std::vector<FieldError>& errors) {
-  std::map<std::string, std::string> out;
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) {
-      continue;
-    }
-    const std::string name(pair.substr(0, pair.find('=')));
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      errors.push_back({name, "unknown parameter"});
-    } else if (out.contains(name)) {
-      errors.push_back({name, "given more than once"});
-    } else if (auto value = query_param(pair, name); !value.empty()) {
-      out.emplace(name, std::move(value));  // an empty value is no filter (a form's empty field)
-    }
-  }
-  return out;
 }
 
 // An address filter: compared in the log's form, so the domain must convert to an A-label.
@@ -135,8 +102,8 @@ std::optional<events::MessageCursor> parse_cursor(std::string_view s) {
   if (dot == std::string_view::npos) {
     return std::nullopt;
   }
-  const auto ts = number(s.substr(0, dot));
-  const auto seq = number(s.substr(dot + 1));
+  const auto ts = whole_number(s.substr(0, dot));
+  const auto seq = whole_number(s.substr(dot + 1));
   if (!ts || !seq || *seq <= 0) {
     return std::nullopt;
   }
@@ -216,7 +183,7 @@ std::optional<std::int64_t> parse_time(std::string_view text) {
   };
   const std::string_view s = text;
   if (s.find_first_not_of("0123456789") == std::string_view::npos) {
-    return in_range(number(s));
+    return in_range(whole_number(s));
   }
   // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
   const int year = digits(s, 0, 4);
@@ -284,13 +251,13 @@ std::string csv_field(std::string_view value) {
 
 Response MessageSearchApi::search(const std::string& query, const std::string& account) {
   std::vector<FieldError> errors;
-  const auto p = read_params(
+  const auto p = read_query(
       query, {"account", "recipient", "sender", "status", "since", "until", "limit", "cursor"},
       errors);
   events::MessageQuery q = read_filters(p, account, errors);
   q.limit = kDefaultLimit;
   if (const auto it = p.find("limit"); it != p.end()) {
-    const auto n = number(it->second);
+    const auto n = whole_number(it->second);
     if (!n || *n < 1 || *n > static_cast<std::int64_t>(kMaxLimit)) {
       errors.push_back({"limit", "a number from 1 to 1000"});
     } else {
@@ -326,7 +293,7 @@ Response MessageSearchApi::search(const std::string& query, const std::string& a
 Response MessageSearchApi::deliveries(const std::string& query, const std::string& account,
                                       std::int64_t now_ms) {
   std::vector<FieldError> errors;
-  const auto p = read_params(query, {"account", "since", "until"}, errors);
+  const auto p = read_query(query, {"account", "since", "until"}, errors);
   events::MessageQuery q = read_filters(p, account, errors);
   if (!q.since_ms && !p.contains("since")) {
     errors.push_back({"since", "required"});

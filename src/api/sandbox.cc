@@ -1,10 +1,9 @@
 #include "api/sandbox.h"
 
 #include <boost/json.hpp>
-#include <charconv>
 
 #include "api/problem.h"
-#include "api/request_target.h"
+#include "api/query_params.h"
 #include "common/base64.h"
 #include "common/duration.h"
 #include "mime/entity.h"
@@ -21,15 +20,6 @@ constexpr std::size_t kDefaultLimit = 50;
 constexpr std::size_t kMaxLimit = 500;
 constexpr int kMaxDepth = 8;  // nested multiparts read; deeper ones are shown as one part
 
-std::optional<std::int64_t> number(std::string_view s) {
-  std::int64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-    return std::nullopt;
-  }
-  return v;
-}
-
 struct ListParams {
   store::CaptureQuery query;
   std::vector<FieldError> errors;
@@ -40,46 +30,28 @@ ListParams read_list_params(std::string_view query, const std::string& account) 
   ListParams p;
   p.query.account = account;
   p.query.limit = kDefaultLimit;
-  std::vector<std::string> seen;
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    const std::string name(pair.substr(0, pair.find('=')));
-    const std::string value = query_param(pair, name);
-    if (pair.empty()) {
-      continue;
-    }
-    if (name != "limit" && name != "cursor" && name != "account") {
-      p.errors.push_back({name, "unknown parameter"});
-      continue;
-    }
-    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
-      p.errors.push_back({name, "given more than once"});
-      continue;
-    }
-    seen.push_back(name);
-    if (value.empty()) {
-      continue;  // an empty value is no filter
-    }
-    if (name == "limit") {
-      const auto n = number(value);
-      if (!n || *n < 1 || *n > static_cast<std::int64_t>(kMaxLimit)) {
-        p.errors.push_back({name, "a number from 1 to " + std::to_string(kMaxLimit)});
-      } else {
-        p.query.limit = static_cast<std::size_t>(*n);
-      }
-    } else if (name == "cursor") {
-      const auto n = number(value);
-      if (!n || *n <= 0) {
-        p.errors.push_back({name, "not a cursor: pass nextCursor of the previous page"});
-      } else {
-        p.query.before_seq = *n;
-      }
-    } else if (!account.empty() && value != account) {
-      p.errors.push_back({name, "only the admin token may name another account"});
+  const auto given = read_query(query, {"limit", "cursor", "account"}, p.errors);
+  if (const auto it = given.find("limit"); it != given.end()) {
+    const auto n = whole_number(it->second);
+    if (!n || *n < 1 || *n > static_cast<std::int64_t>(kMaxLimit)) {
+      p.errors.push_back({it->first, "a number from 1 to " + std::to_string(kMaxLimit)});
     } else {
-      p.query.account = value;
+      p.query.limit = static_cast<std::size_t>(*n);
+    }
+  }
+  if (const auto it = given.find("cursor"); it != given.end()) {
+    const auto n = whole_number(it->second);
+    if (!n || *n <= 0) {
+      p.errors.push_back({it->first, "not a cursor: pass nextCursor of the previous page"});
+    } else {
+      p.query.before_seq = *n;
+    }
+  }
+  if (const auto it = given.find("account"); it != given.end()) {
+    if (!account.empty() && it->second != account) {
+      p.errors.push_back({it->first, "only the admin token may name another account"});
+    } else {
+      p.query.account = it->second;
     }
   }
   return p;
