@@ -53,8 +53,9 @@ void cluster_spool(std::string& out, const cluster::ClusterSpool& spool) {
         "Finished jobs waiting to leave the region's stream (then the local spool).",
         c.stream_pending);
   counter(out, "txmail_cluster_spool_orphans_removed_total",
-          "Jobs of this node's spool found in the stream with nothing here accounting for them "
-          "(a refused put stored later, a removal that missed a part), then removed.",
+          "Jobs found in this site's spool stream with nothing accounting for them (of this "
+          "node's spool: a refused put stored later, a removal that missed a part; of a retired "
+          "spool: shown again by a replica that missed their removal), then removed.",
           c.orphans_removed);
   gauge(out, "txmail_cluster_publishing", "Groups of parts on their way to the region.",
         c.publishing);

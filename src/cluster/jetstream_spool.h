@@ -220,10 +220,22 @@ class JetStreamSpool final : public ClusterSpool {
   enum class InStream : std::uint8_t { kRecord, kFinished, kAbsent };
   Result<InStream> look_up(const SpoolId& spool, const std::string& job_id);
   Result<store::SpoolRecord> read_adopted(const Adopted& job);
-  // Finds the jobs the own generation's subjects hold that nothing here accounts for (a put
-  // refused but stored when a quorum returned, a purge that missed a part) and removes those
-  // seen twice in a row. The replicator's thread; sweep_due() (under mutex_) says when.
+  // Reads every job of the site's spool stream. Of the own generation, removes the jobs nothing
+  // here accounts for (a put refused but stored when a quorum returned, a purge that missed a
+  // part) seen twice in a row; of other generations, those of a retired spool (a replica that
+  // missed their removal and leads the stream now shows them again). The replicator's thread;
+  // sweep_due() (under mutex_) says when.
   void sweep_orphans();
+
+  struct SweptSpool {
+    SpoolId spool;
+    std::set<std::string> jobs;
+  };
+
+  void remove_orphans(const SpoolId& spool, const std::set<std::string>& unaccounted);
+  void remove_retired(const std::map<std::string, SweptSpool>& others);
+  // Queues the removal of `jobs` of `spool` from the stream (and counts them).
+  void remove_from_stream(const SpoolId& spool, std::vector<std::string> jobs);
   bool sweep_due(Clock::time_point now) const;
   // Rebuilds a held spool's jobs from the stream, or (`poll`) adds the ones not seen yet.
   Result<void> adopt(const std::string& key, bool poll);

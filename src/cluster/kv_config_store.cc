@@ -383,6 +383,14 @@ Result<std::uint64_t> KvConfigStore::fresh_revision(std::string_view key) {
   return last->present ? last->revision : 0;
 }
 
+Result<bool> KvConfigStore::fresh_erased(std::string_view key) {
+  auto last = last_change("$KV." + bucket_ + "." + encode_key(key));
+  if (!last) {
+    return tl::unexpected(last.error());
+  }
+  return !last->present && last->revision != 0;
+}
+
 Result<std::optional<store::ConfigEntry>> KvConfigStore::fresh_get(std::string_view key) {
   natsMsg* m = nullptr;
   auto jerr = static_cast<jsErrCode>(0);

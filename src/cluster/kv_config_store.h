@@ -58,6 +58,9 @@ class KvConfigStore final : public store::ConfigStore {
   Result<std::uint64_t> fresh_revision(std::string_view key);
   // The same for the whole entry: nullopt when the key has no value.
   Result<std::optional<store::ConfigEntry>> fresh_get(std::string_view key);
+  // Whether the key's last change, as the stream's leader has it now, is a delete or purge
+  // marker: erased, as opposed to holding a value or never written at all.
+  Result<bool> fresh_erased(std::string_view key);
 
   std::size_t size() const;
   // The highest revision this node has seen (its own writes and the watch).

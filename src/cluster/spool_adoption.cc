@@ -467,31 +467,48 @@ void JetStreamSpool::sweep_orphans() {
       pending.insert(d.job_id);
     }
   }
-  // A job's state here is read after its subject in the stream: a put is known here before
-  // its first part is published, so a job found and unknown is finished, refused or foreign.
+  // Every job of the site's stream: the own generation's, each to be accounted for here, and
+  // the other spools', by owner key. A job's state here is read after its subject in the
+  // stream: a put is known here before its first part is published, so a job of the own
+  // generation found and unknown is finished, refused or foreign.
   std::set<std::string> unaccounted;
+  std::map<std::string, SweptSpool> others;
   auto r =
-      read_all(js_, spool_stream(spool.site), spool_filter(spool),
+      read_all(js_, spool_stream(spool.site), spool_stream_subjects(spool.site),
                {.last_per_subject = true, .headers_only = true}, options_.timeout, [&](NatsMsg& m) {
-                 auto job = subject_job(spool, natsMsg_GetSubject(m.msg));
-                 if (!job || pending.contains(*job) || unaccounted.contains(*job)) {
+                 auto found = parse_spool_subject(natsMsg_GetSubject(m.msg));
+                 if (!found || pending.contains(found->job_id)) {
                    return;
                  }
+                 if (!(found->spool == spool)) {
+                   auto& other = others[owner_key(found->spool)];
+                   other.spool = found->spool;
+                   other.jobs.insert(std::move(found->job_id));
+                   return;
+                 }
+                 std::string& job = found->job_id;
                  std::lock_guard lock(mutex_);
-                 if (!local_jobs_.contains(*job) && !publishing_.contains(*job)
-                     && !local_only_.contains(*job) && !fenced_jobs_.contains(*job)) {
-                   unaccounted.insert(std::move(*job));
+                 if (!local_jobs_.contains(job) && !publishing_.contains(job)
+                     && !local_only_.contains(job) && !fenced_jobs_.contains(job)) {
+                   unaccounted.insert(std::move(job));
                  }
                });
   next_sweep_ = Clock::now()
                 + std::max<Clock::duration>(kSweepInterval, (Clock::now() - started) * kSweepShare);
   if (!r) {
-    logger()->debug("cluster: sweeping spool {}: {}", spool.text(), r.error().detail);
+    logger()->debug("cluster: sweeping spool stream {}: {}", spool_stream(spool.site),
+                    r.error().detail);
     return;
   }
   if (!(intake() == spool) || reconciling_) {
     return;  // fenced meanwhile: that generation is sorted out by reconcile()
   }
+  remove_retired(others);
+  remove_orphans(spool, unaccounted);
+}
+
+void JetStreamSpool::remove_orphans(const SpoolId& spool,
+                                    const std::set<std::string>& unaccounted) {
   std::unordered_set<std::string> suspects;
   std::vector<std::string> orphans;
   for (const auto& job : unaccounted) {
@@ -514,10 +531,43 @@ void JetStreamSpool::sweep_orphans() {
       "cluster: {} jobs left in the stream by spool {} with nothing here for them "
       "(e.g. {}): removing them",
       orphans.size(), spool.text(), orphans.front());
-  orphans_removed_.fetch_add(orphans.size(), std::memory_order_relaxed);
+  remove_from_stream(spool, std::move(orphans));
+}
+
+void JetStreamSpool::remove_retired(const std::map<std::string, SweptSpool>& others) {
+  for (const auto& [key, other] : others) {
+    {
+      std::lock_guard lock(mutex_);
+      // Held here, or its node may still write it (not known to have moved on): not retired.
+      std::uint64_t current = 0;
+      if (other.spool.node == options_.node) {
+        current = intake_.generation;
+      } else if (auto g = node_generation_.find(other.spool.node); g != node_generation_.end()) {
+        current = g->second;
+      }
+      if (held_.contains(key) || current <= other.spool.generation) {
+        continue;
+      }
+    }
+    // Positive evidence only: the owner key's last change is the retirement's delete marker (a
+    // key missing from a lagging replica is no proof of anything).
+    auto erased = owners_->fresh_erased(key);
+    if (!erased || !*erased) {
+      continue;
+    }
+    logger()->warn(
+        "cluster: {} jobs of spool {}, retired, are in the stream again (e.g. {}; a replica "
+        "that missed their removal leads it now): removing them",
+        other.jobs.size(), other.spool.text(), *other.jobs.begin());
+    remove_from_stream(other.spool, {other.jobs.begin(), other.jobs.end()});
+  }
+}
+
+void JetStreamSpool::remove_from_stream(const SpoolId& spool, std::vector<std::string> jobs) {
+  orphans_removed_.fetch_add(jobs.size(), std::memory_order_relaxed);
   {
     std::lock_guard lock(mutex_);
-    for (auto& job : orphans) {
+    for (auto& job : jobs) {
       deletions_.push_back({.job_id = std::move(job),
                             .spool = spool,
                             .what = Deletion::What::kStreamOnly,

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 #include "cluster/key_codec.h"
@@ -91,6 +92,35 @@ std::optional<std::string> subject_job(const SpoolId& spool, std::string_view su
     return std::nullopt;
   }
   return std::string(split->first);
+}
+
+std::optional<SpoolJob> parse_spool_subject(std::string_view subject) {
+  // txmail.spool.<site>.<node>.<gen>.<job>.<part...>
+  constexpr std::string_view kPrefix = "txmail.spool.";
+  if (!subject.starts_with(kPrefix)) {
+    return std::nullopt;
+  }
+  subject.remove_prefix(kPrefix.size());
+  std::array<std::string_view, 4> tokens;
+  for (auto& token : tokens) {
+    const auto dot = subject.find('.');
+    if (dot == 0 || dot == std::string_view::npos) {
+      return std::nullopt;
+    }
+    token = subject.substr(0, dot);
+    subject.remove_prefix(dot + 1);
+  }
+  auto node = decode_key(tokens[1]);
+  SpoolJob out{.spool = {.site = std::string(tokens[0]), .node = {}, .generation = 0},
+               .job_id = std::string(tokens[3])};
+  const std::string_view gen = tokens[2];
+  auto [ptr, ec] = std::from_chars(gen.data(), gen.data() + gen.size(), out.spool.generation);
+  if (!node || subject.empty() || ec != std::errc() || ptr != gen.data() + gen.size()
+      || out.spool.generation == 0) {
+    return std::nullopt;
+  }
+  out.spool.node = std::move(*node);
+  return out;
 }
 
 std::optional<ParsedSubject> parse_part_subject(const SpoolId& spool, std::string_view subject) {

@@ -59,6 +59,14 @@ std::optional<ParsedSubject> parse_part_subject(const SpoolId& spool, std::strin
 // The job id of any subject of this spool's jobs (parts and barriers); nullopt for the rest.
 std::optional<std::string> subject_job(const SpoolId& spool, std::string_view subject);
 
+// A job's spool and id from any subject of a spool stream's jobs; nullopt for the rest.
+struct SpoolJob {
+  SpoolId spool;
+  std::string job_id;
+};
+
+std::optional<SpoolJob> parse_spool_subject(std::string_view subject);
+
 // How a message of `size` bytes is sent: inline in the record when the encoded record fits in
 // one NATS message, else in chunks of `chunk_size`. The server's max_payload counts headers, so
 // kHeaderRoom is kept free.

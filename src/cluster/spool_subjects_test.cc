@@ -57,6 +57,27 @@ TEST(SpoolSubjects, FindsTheJobOfEverySubjectOfTheSpool) {
   }
 }
 
+TEST(SpoolSubjects, FindsTheSpoolAndJobOfAnySubjectOfAStream) {
+  const std::string base = job_subject(kSpool, kJob);
+  for (const std::string& subject : {base + ".m", base + ".f", base + ".c.00012", base + ".x"}) {
+    auto found = parse_spool_subject(subject);
+    ASSERT_TRUE(found) << subject;
+    EXPECT_EQ(found->spool, kSpool) << subject;
+    EXPECT_EQ(found->job_id, kJob) << subject;
+  }
+  auto other = parse_spool_subject("txmail.spool.b.node-b.12.j1.m");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->spool, (SpoolId{.site = "b", .node = "node-b", .generation = 12}));
+  EXPECT_EQ(other->job_id, "j1");
+  for (const std::string& bad :
+       {base, base + ".", std::string("txmail.spool.a.node=2Ea.3..m"),
+        std::string("txmail.spool.a.node=2Ea.0.j.m"), std::string("txmail.spool.a.node=2Ea.x3.j.m"),
+        std::string("txmail.spool.a.node=ZZ.3.j.m"), std::string("txmail.spool.a..3.j.m"),
+        std::string("txmail.other.a.n.3.j.m"), std::string("txmail.spool.a.n.3")}) {
+    EXPECT_FALSE(parse_spool_subject(bad)) << bad;
+  }
+}
+
 TEST(SpoolSubjects, AMessageGoesInlineUpToTheLimitThenInChunks) {
   constexpr std::int64_t kPayload = 1 << 20;
   constexpr std::size_t kLimit = (1 << 20) - kHeaderRoom;

@@ -10,7 +10,8 @@ every recipient's MX. Both nodes take SMTP and REST submissions continuously.
   is delivered by node-b byte for byte once that destination answers.
 - Site a restarted (its server, then node-a with its data): node-a finds its spool taken
   (fenced), delivers nothing node-b took over, announces a new generation, takes new traffic;
-  node-b retires the spool it took over, and the streams end empty."""
+  node-b retires the spool it took over, and the streams end empty, even after a record of the
+  retired generation reappears (planted: what a restarted server that missed a removal shows)."""
 import hashlib
 import random
 import smtplib
@@ -141,9 +142,19 @@ try:
                   f"(bound {bound:.0f}: a's queue {queued_at_a:.0f} + its last second {recent} + connections)")
             check(len(duplicates) <= bound, f"duplicates {len(duplicates)} over the bound {bound}")
             print(f"node-b's longest acceptance stall: {load.longest_gap('node-b'):.2f} s")
-            wait_for("empty spool streams (node-b retired the spool it took)", lambda: {
+            wait_for("node-b retired the spool it took", lambda: not any(
+                s["key"] == "spool/a/node-a/1" for s in cli(b, "cluster", "status").get("spools", [])), timeout=60)
+            # A removal that site a's restarted server missed (nats-server 2.9.10 keeps a message
+            # deleted while it was down, and shows it again once it leads the stream, which
+            # txmail asks of it): planted here, a record of the retired generation.
+            ghost = nats_request(region.url("a"), "txmail.spool.a.node-a.1.01a00000-ghost.m", b"removed before")
+            check(json.loads(ghost).get("stream") == "TXMAIL_SPOOL_a", f"the ghost was not stored: {ghost}")
+            wait_for("empty spool streams", lambda: {
                 s["stream"]: s.get("values") for s in cli(b, "cluster", "status")["spool_streams"]} == {"TXMAIL_SPOOL_a": 0, "TXMAIL_SPOOL_b": 0},
-                timeout=60)
+                timeout=90)
+            removed = metric(a, "txmail_cluster_spool_orphans_removed_total")
+            check(removed >= 1, f"node-a's sweep removed {removed} jobs of the retired generation")
+            print(f"node-a's sweep removed {removed} jobs left in the stream (the planted one of its retired generation)")
             check(a.stop() == 0 and b.stop() == 0, "a node did not stop cleanly")
 finally:
     sink.stop()
