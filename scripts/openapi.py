@@ -59,7 +59,7 @@ PROBLEM = obj({"type": string("Stable problem type, /problems/<name>"), "title":
               ["type", "title", "status"])
 RECIPIENT_ANSWER = obj({"email": string(), "mailId": string(), "status": {"type": "string", "enum": ["ACCEPTED", "DROPPED"]},
                         "reason": {"type": "string", "enum": ["INVALID_ADDRESS", "VALIDATION_ERROR",
-                                                              "PREVIOUSLY_BOUNCED", "PREVIOUSLY_COMPLAINED",
+                                                              "PREVIOUSLY_BOUNCED", "PREVIOUSLY_COMPLAINED", "PREVIOUSLY_UNSUBSCRIBED",
                                                               "FORBIDDEN_RECIPIENT"]},
                         "detail": string()}, ["email", "mailId", "status"])
 EVENT = obj({"tag": string(), "phase": string(), "state": string(), "type": string(), "subType": string(),
@@ -82,6 +82,8 @@ CIDRS = {"type": "array", "items": {"type": "string"}}
 ACCOUNT = obj({"name": string(), "disabled": {"type": "boolean"}, "pool": string(), "allowIps": CIDRS,
                "apiAllowIps": CIDRS, "allowUnverifiedDomains": {"type": "boolean"},
                "sandbox": {"type": "boolean", "description": "Mail is captured (GET /v2/sandbox/messages), never sent"},
+               "unsubscribe": {"type": "boolean", "description": "REST jobs get one-click unsubscribe links txmail hosts "
+                                                                 "(GET|POST /u/{token}; docs/api.md)"},
                "createdTs": {"type": "integer", "description": "Unix milliseconds"},
                "hourlyLimit": {"type": "integer", "description": "Absent: the node's default ([api] hourly_limit)"}},
               ["name", "disabled", "pool", "allowIps", "apiAllowIps", "allowUnverifiedDomains", "sandbox", "createdTs"])
@@ -141,7 +143,8 @@ SCHEMAS = {
     "AccountCreate": obj({"name": string(maxLength=64), "password": string("12 characters or more; generated when absent"),
                           "allowIps": CIDRS, "apiAllowIps": CIDRS, "pool": string(),
                           "hourlyLimit": {"type": "integer", "minimum": 0}, "allowUnverifiedDomains": {"type": "boolean"},
-                          "sandbox": {"type": "boolean", "description": "A sandbox account: mail is captured, never sent"}},
+                          "sandbox": {"type": "boolean", "description": "A sandbox account: mail is captured, never sent"},
+                          "unsubscribe": {"type": "boolean", "description": "Host one-click unsubscribe links in its REST jobs"}},
                          ["name"]),
     "AccountCreated": obj({**ACCOUNT["properties"], "password": string("Generated SMTP/API password, shown once"),
                            "apiKey": ref("ApiKeyCreated")}, ACCOUNT["required"] + ["apiKey"]),
@@ -163,8 +166,8 @@ SCHEMAS = {
         ["id", "account", "jobId", "url", "attempts", "lastError", "createdTs", "notifications"])}}, ["deadLetters"]),
     "Replayed": obj({"replayed": {"type": "integer"}}, ["replayed"]),
     "Suppression": obj({"email": string(), "type": {"type": "string", "enum": ["PREVIOUSLY_BOUNCED", "TEMPORARY_SUPPRESSED",
-                                                                                 "COMPLAINT"]},
-                        "reason": string(), "source": {"type": "string", "enum": ["bounce", "api"]},
+                                                                                 "COMPLAINT", "UNSUBSCRIBED"]},
+                        "reason": string(), "source": {"type": "string", "enum": ["bounce", "complaint", "unsubscribe", "api"]},
                         "createdTs": string(format="date-time"), "expiresTs": string(format="date-time")},
                        ["email", "type", "reason", "source", "createdTs", "expiresTs"]),
     "SuppressionList": obj({"suppressions": {"type": "array", "items": ref("Suppression")},
@@ -205,7 +208,7 @@ EX_JOB_STATUS = {"jobId": JOB_ID, "account": "shop", "receivedTs": "2026-11-28T0
 EX_MESSAGE = {"mailId": MAIL_ID, "jobId": JOB_ID, "email": "ann@example.org", "from": "bounces@shop.example",
               "status": "DELIVERED", "events": [EX_EVENT_START, EX_EVENT_DONE]}
 EX_ACCOUNT = {"name": "shop", "disabled": False, "pool": "default", "allowIps": [], "apiAllowIps": ["203.0.113.0/24"],
-              "allowUnverifiedDomains": False, "sandbox": False, "createdTs": 1795831331415, "hourlyLimit": 20000}
+              "allowUnverifiedDomains": False, "sandbox": False, "unsubscribe": False, "createdTs": 1795831331415, "hourlyLimit": 20000}
 EX_KEY = {"id": "8fd8fb2235f2fa3c", "account": "shop", "name": "deploy", "createdTs": 1795831333003}
 EX_KEY_NEW = dict(EX_KEY, key="txm_taWjrnmmH4Efwtv8zTnROuAcSvvxVGrRsLUA8isMzrM")
 EX_DOMAIN = {"name": "shop.example", "account": "shop", "verified": False, "verified_ms": 0, "checked_ms": 0,
@@ -273,6 +276,34 @@ paths = {
                              "schema": {"type": "string"},
                              "example": "# TYPE txmail_events_total counter\n"
                                         "txmail_events_total{phase=\"DELIVER\",type=\"DELIVERED\",subType=\"OK\"} 42\n"}}}}}},
+    "/u/{token}": {
+        "get": {"summary": "One-click unsubscribe (RFC 8058): a confirmation page with a button; changes nothing",
+                "security": [],
+                "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "The page", "content": {"text/html": {
+                                  "schema": {"type": "string"}, "example": "<!DOCTYPE html>\n<html>...<form method=\"post\" ...>"}}},
+                              "404": {"description": "Not a valid link (nothing says why)",
+                                      "content": {"text/html": {"schema": {"type": "string"},
+                                                                "example": "<!DOCTYPE html>\n<html>...This link is not valid..."}}}}},
+        "post": {"summary": "One-click unsubscribe (RFC 8058): records UNSUBSCRIBED and suppresses the address for the "
+                            "account; idempotent",
+                 "security": [],
+                 "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                 "requestBody": {"required": True, "content": {
+                     "application/x-www-form-urlencoded": {"schema": {"type": "string"}, "example": "List-Unsubscribe=One-Click"},
+                     "multipart/form-data": {"schema": {"type": "string"},
+                                             "example": "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
+                                                        "One-Click\r\n--b--\r\n"}}},
+                 "responses": {"200": {"description": "Unsubscribed (again: the same page, no second event)",
+                                       "content": {"text/html": {"schema": {"type": "string"},
+                                                                 "example": "<!DOCTYPE html>\n<html>...Unsubscribed..."}}},
+                               "400": problem("The body is not List-Unsubscribe=One-Click", EX_PROBLEM_400),
+                               "404": problem("Not a valid link (a wrong MAC, or a mail the event log does not know)",
+                                              EX_PROBLEM_404),
+                               "413": problem("The body is over 4096 bytes",
+                                              {"type": "/problems/body-too-large", "title": "Content Too Large", "status": 413}),
+                               "503": problem("Try again later", {"type": "/problems/unavailable",
+                                                                   "title": "Service Unavailable", "status": 503})}}},
     "/openapi.json": {"get": op("This document", "200", "OpenAPI 3.1", {"type": "object"}, {"openapi": "3.1.0"}, security="none")},
     "/v2/jobs": {"post": {**op("Submit a job: one MIME message per recipient block", "202",
                                "Accepted: stored durably; each recipient ACCEPTED or DROPPED", ref("JobAccepted"), EX_ACCEPTED,

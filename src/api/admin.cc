@@ -2,14 +2,14 @@
 //
 //   POST   /v2/admin/accounts                 {"name", "password"?, "allowIps"?, "apiAllowIps"?,
 //                                              "pool"?, "hourlyLimit"?, "allowUnverifiedDomains"?,
-//                                              "sandbox"?}
+//                                              "sandbox"?, "unsubscribe"?}
 //                                             → 201 the account, its SMTP password when generated,
 //                                               and a first API key (both shown only here)
 //   GET    /v2/admin/accounts[/{account}]     (one account: with its ETag)
 //   PATCH  /v2/admin/accounts/{account}       {"allowIps"?, "apiAllowIps"?, "pool"?,
 //   "hourlyLimit"?,
-//                                              "allowUnverifiedDomains"?, "sandbox"?, "disabled"?};
-//                                              If-Match
+//                                              "allowUnverifiedDomains"?, "sandbox"?,
+//                                              "unsubscribe"?, "disabled"?}; If-Match
 //   DELETE /v2/admin/accounts/{account}       its keys and sender domains go too
 //   POST   /v2/admin/accounts/{account}/disable | /enable
 //   GET    /v2/admin/accounts/{account}/keys
@@ -52,6 +52,7 @@ json::object account_json(const tenancy::Account& a) {
                  {"apiAllowIps", cidrs(a.api_allow_ips)},
                  {"allowUnverifiedDomains", a.allow_unverified_domains},
                  {"sandbox", a.sandbox},
+                 {"unsubscribe", a.unsubscribe},
                  {"createdTs", a.created_ms}};
   if (a.hourly_limit >= 0) {
     o["hourlyLimit"] = a.hourly_limit;
@@ -131,6 +132,7 @@ Response create(store::ConfigStore& config, const Request& r) {
   a.hourly_limit = o.integer("hourlyLimit", 0, std::int64_t{1} << 40).value_or(-1);
   a.allow_unverified_domains = o.boolean("allowUnverifiedDomains").value_or(false);
   a.sandbox = o.boolean("sandbox").value_or(false);
+  a.unsubscribe = o.boolean("unsubscribe").value_or(false);
   o.finish();
   if (!errors.empty()) {
     return invalid(errors);
@@ -211,6 +213,7 @@ Response update(store::ConfigStore& config, const Request& r, const std::string&
   const auto hourly = o.integer("hourlyLimit", -1, std::int64_t{1} << 40);
   const auto unverified = o.boolean("allowUnverifiedDomains");
   const auto sandbox = o.boolean("sandbox");
+  const auto unsubscribe = o.boolean("unsubscribe");
   const auto disabled = o.boolean("disabled");
   o.finish();
   if (!errors.empty()) {
@@ -252,6 +255,9 @@ Response update(store::ConfigStore& config, const Request& r, const std::string&
     }
     if (sandbox) {
       a.sandbox = *sandbox;
+    }
+    if (unsubscribe) {
+      a.unsubscribe = *unsubscribe;
     }
     if (disabled) {
       a.disabled = *disabled;

@@ -359,7 +359,10 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       close = true;
     } else {
       auto& h = parser.get();
-      if (h[http::field::expect] == "100-continue" && h[http::field::authorization].empty()) {
+      // An unsubscribe (/u/<token>) needs no credentials: its token is checked with the body.
+      const bool unsubscribe = h.target().starts_with("/u/");
+      if (h[http::field::expect] == "100-continue" && h[http::field::authorization].empty()
+          && !unsubscribe) {
         // No credentials: no invitation to send a body either (issue harden-1).
         res = Response{
             401,

@@ -172,6 +172,10 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
     return;
   }
 
+  // Hosted unsubscribe links name one recipient: only a block with one recipient gets them, in
+  // the message signed here (the links are in the DKIM signature's h=).
+  const auto account = d_.accounts.find(r.account);
+  const Unsubscribes* hosted = account && account->unsubscribe ? d_.unsubscribes : nullptr;
   auto intake = std::make_shared<Intake>();
   intake->job_id = job_id;
   intake->account = r.account;
@@ -267,6 +271,12 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
     c.extra_headers = b.x_headers;
     c.priority = b.priority;
     c.list_unsubscribe = b.list_unsubscribe;
+    if (hosted != nullptr && rec.recipients.size() == 1) {
+      if (auto links = hosted->links(rec.recipients.front().mail_id)) {
+        c.list_unsubscribe = links->https;
+        c.list_unsubscribe_mailto = links->mailto;
+      }
+    }
     c.message_id = message_id_time(now) + "." + rec.recipients.front().mail_id + "@" + d_.hostname;
     c.date = now;
     std::string message = "Received: from [" + r.remote_ip + "]\r\n\tby " + d_.hostname

@@ -27,6 +27,7 @@ class JobsApi {
 
 #include "api/idempotency.h"
 #include "api/job_limits.h"
+#include "api/unsubscribe.h"
 #include "common/histogram.h"
 #include "events/event_log.h"
 #include "store/spool.h"
@@ -51,6 +52,8 @@ struct JobsDeps {
   Histogram* ack_latency = nullptr;  // request read to 202, per accepted job
   // Seals a job's notification endpoint (it may hold credentials) for the event log.
   std::function<std::string(const std::string& plain, const std::string& context)> seal;
+  // One-click unsubscribe links for accounts that ask for them (api/unsubscribe.h); null: none.
+  const Unsubscribes* unsubscribes = nullptr;
 };
 
 // The JobsApi of a node: intake into the spool, as SMTP does it.

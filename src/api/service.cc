@@ -11,6 +11,7 @@
 #include "api/openapi.h"
 #include "api/sandbox.h"
 #include "api/status.h"
+#include "api/unsubscribe.h"
 #include "api/webhook_settings.h"
 #include "common/duration.h"
 #include "common/log.h"
@@ -27,6 +28,9 @@ const std::vector<Route> kRoutes = {
     {"GET", "/readyz", Access::kPublic, false},
     {"GET", "/openapi.json", Access::kPublic, false},
     {"GET", "/metrics", Access::kPublic, false},
+    // One-click unsubscribe (api/unsubscribe.h): the token is the credential.
+    {"GET", "/u/{token}", Access::kPublic, false},
+    {"POST", "/u/{token}", Access::kPublic, false},
     {"POST", "/v2/jobs", Access::kAccount, true},
     {"GET", "/v2/jobs/{jobId}", Access::kEither, false},
     {"GET", "/v2/messages", Access::kEither, false},
@@ -84,6 +88,9 @@ const std::vector<Route>& routes() {
 }
 
 std::optional<Response> ApiService::check_credentials(const Request& request) {
+  if (request.path.starts_with("/u/")) {
+    return std::nullopt;  // the unsubscribe token is the credential, checked with the body
+  }
   auto who = authenticate(request, Access::kEither);
   if (auto* refused = std::get_if<Response>(&who)) {
     return std::move(*refused);
@@ -255,6 +262,10 @@ void ApiService::handle(Request r, HttpServer::Done done) {
     done(d_.metrics
              ? Response{200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics(), {}}
              : problem(503, "Service Unavailable", "metrics are not available on this node"));
+  } else if (p == "/u/{token}" && d_.unsubscribes != nullptr) {
+    done(d_.unsubscribes->handle(r, params[0]));
+  } else if (p == "/u/{token}") {
+    done(problem(404, "Not Found", "no such unsubscribe link"));
   } else if (p == "/openapi.json") {
     done(Response{200, "application/json", std::string(openapi_document()), {}});
   } else if (p == "/v2/admin/drain" || p == "/v2/admin/resume") {

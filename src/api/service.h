@@ -32,6 +32,7 @@ class JobsApi;
 class MessageSearchApi;
 class SandboxApi;
 class StatusApi;
+class Unsubscribes;
 class WebhooksApi;
 
 enum class Access {
@@ -65,7 +66,8 @@ struct ServiceDeps {
   StatusApi* status = nullptr;
   MessageSearchApi* messages = nullptr;  // GET /v2/messages, /v2/reports/deliveries.csv
   WebhooksApi* webhooks = nullptr;
-  SandboxApi* sandbox = nullptr;  // GET /v2/sandbox/messages[/{mailId}]
+  SandboxApi* sandbox = nullptr;         // GET /v2/sandbox/messages[/{mailId}]
+  Unsubscribes* unsubscribes = nullptr;  // GET|POST /u/{token}; null: 404
   // Failed authentications per client address, shared with SMTP AUTH (null: none).
   net::AuthFailureLimiter* auth_failures = nullptr;
   std::chrono::seconds auth_block{300};  // Retry-After when an address is blocked

@@ -108,6 +108,7 @@ const std::map<std::string, Kind>& schema() {
       {"bounces.domain", Kind::kString},
       {"bounces.mx", Kind::kString},
       {"bounces.feedback_address", Kind::kString},
+      {"bounces.unsubscribe_url", Kind::kString},
       {"bounces.kept_messages", Kind::kInteger},
       {"bounces.kept_bytes", Kind::kString},
       {"notifications", Kind::kTable},
@@ -161,6 +162,7 @@ const std::map<std::string, Kind>& schema() {
       {"account[].pool", Kind::kString},
       {"account[].allow_unverified_domains", Kind::kBoolean},
       {"account[].sandbox", Kind::kBoolean},
+      {"account[].unsubscribe", Kind::kBoolean},
       {"account[].api_allow_ips", Kind::kStringArray},
       {"account[].hourly_limit", Kind::kInteger},
       {"http.listen_tls", Kind::kString},
@@ -176,6 +178,7 @@ const std::map<std::string, Kind>& schema() {
       {"suppression.other_ttl", Kind::kString},
       {"suppression.full_mailbox_ttl", Kind::kString},
       {"suppression.complaint_ttl", Kind::kString},
+      {"suppression.unsubscribe_ttl", Kind::kString},
       {"suppression.forbidden_local_parts", Kind::kStringArray},
       {"api", Kind::kTable},
       {"api.hourly_limit", Kind::kInteger},
@@ -330,6 +333,9 @@ Result<void> read_retention(const toml::table& t, Config& c) {
     return r;
   }
   if (auto r = read_duration(t, "suppression.complaint_ttl", c.suppression.complaint); !r) {
+    return r;
+  }
+  if (auto r = read_duration(t, "suppression.unsubscribe_ttl", c.suppression.unsubscribe); !r) {
     return r;
   }
   if (const auto* parts = t.at_path("suppression.forbidden_local_parts").as_array()) {
@@ -592,6 +598,7 @@ Result<void> read_accounts(const toml::table& t, Config& c) {
     account.pool = a["pool"].value_or(std::string());
     account.allow_unverified_domains = a["allow_unverified_domains"].value_or(false);
     account.sandbox = a["sandbox"].value_or(false);
+    account.unsubscribe = a["unsubscribe"].value_or(false);
     account.hourly_limit = a["hourly_limit"].value_or(std::int64_t{-1});
     if (account.name.empty()) {
       return bad(key + ".name", "is required");

@@ -138,8 +138,11 @@ struct Config {
   // [sandbox]: the capture store of sandbox accounts (store/capture_store.h)
   store::CaptureLimits sandbox;
   // [bounces]
-  std::string bounce_domain;        // the return path's domain (A-label); "": the job's own sender
-  std::string feedback_address;     // where feedback loops send complaints (lower case); "": none
+  std::string bounce_domain;     // the return path's domain (A-label); "": the job's own sender
+  std::string feedback_address;  // where feedback loops send complaints (lower case); "": none
+  // The public base of the one-click unsubscribe links ("https://mail.example.com", no
+  // trailing '/'): <unsubscribe_url>/u/<token>; "": txmail hosts no unsubscribe.
+  std::string unsubscribe_url;
   std::size_t kept_messages = 100;  // unreadable inbound messages kept (0: none), and their bytes
   std::uint64_t kept_bytes = 10ULL << 20;
 };

@@ -66,6 +66,45 @@ Result<void> read_feedback_address(const toml::table& t, Config& c) {
   return {};
 }
 
+// [bounces] unsubscribe_url: https://host[:port][/path], what the API's /u/<token> is reached
+// by from outside; stored without a trailing '/'.
+Result<void> read_unsubscribe_url(const toml::table& t, Config& c) {
+  std::string url;
+  read_string(t, "bounces.unsubscribe_url", url);
+  if (url.empty()) {
+    return {};
+  }
+  if (c.bounce_domain.empty()) {
+    return bad("bounces.unsubscribe_url", "needs bounces.domain (the links' mailto address)");
+  }
+  constexpr std::string_view kScheme = "https://";
+  const auto not_url = [&url] {
+    return bad("bounces.unsubscribe_url",
+               "\"" + url + "\" is not an https URL like https://mail.example.com");
+  };
+  if (!url.starts_with(kScheme) || url.find_first_of(" \t<>\"',?#%\\@") != std::string::npos) {
+    return not_url();
+  }
+  const std::string rest = url.substr(kScheme.size());
+  const std::string authority = rest.substr(0, rest.find('/'));
+  const std::string host = authority.substr(0, authority.find(':'));
+  if (host.empty() || !domain_of(host)) {
+    return not_url();
+  }
+  if (const auto colon = authority.find(':'); colon != std::string::npos) {
+    const std::string port = authority.substr(colon + 1);
+    if (port.empty() || port.size() > 5
+        || port.find_first_not_of("0123456789") != std::string::npos) {
+      return not_url();
+    }
+  }
+  while (url.ends_with('/')) {
+    url.pop_back();
+  }
+  c.unsubscribe_url = url;
+  return {};
+}
+
 }  // namespace
 
 Result<void> read_bounces(const toml::table& t, Config& c) {
@@ -94,6 +133,9 @@ Result<void> read_bounces(const toml::table& t, Config& c) {
     c.domains.bounce_mx = *host;
   }
   if (auto r = read_feedback_address(t, c); !r) {
+    return r;
+  }
+  if (auto r = read_unsubscribe_url(t, c); !r) {
     return r;
   }
   if (auto r = read_count(t, "bounces.kept_messages", c.kept_messages, 0, 1'000'000); !r) {

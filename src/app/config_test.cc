@@ -53,17 +53,24 @@ allow_ips = ["127.0.0.2/32"]
 TEST(Config, ReadsBouncesAndComplaints) {
   auto c = parse_config(
       "[bounces]\ndomain = \"Bounces.Example\"\nfeedback_address = \"FBL@Bounces.Example\"\n"
-      "kept_messages = 5\nkept_bytes = \"64KB\"\n[suppression]\ncomplaint_ttl = \"30d\"\n");
+      "kept_messages = 5\nkept_bytes = \"64KB\"\n"
+      "unsubscribe_url = \"https://mail.example:8443/base/\"\n[suppression]\ncomplaint_ttl = "
+      "\"30d\"\n"
+      "unsubscribe_ttl = \"400d\"\n");
   ASSERT_TRUE(c) << c.error().detail;
   EXPECT_EQ(c->bounce_domain, "bounces.example");
   EXPECT_EQ(c->feedback_address, "fbl@bounces.example");
   EXPECT_EQ(c->kept_messages, 5U);
   EXPECT_EQ(c->kept_bytes, 64U << 10);
   EXPECT_EQ(c->suppression.complaint, std::chrono::hours(24 * 30));
+  EXPECT_EQ(c->unsubscribe_url, "https://mail.example:8443/base");
+  EXPECT_EQ(c->suppression.unsubscribe, std::chrono::hours(24 * 400));
   auto d = parse_config("");
   ASSERT_TRUE(d);
   EXPECT_EQ(d->suppression.complaint, std::chrono::hours(24 * 365));
   EXPECT_EQ(d->kept_messages, 100U);
+  EXPECT_EQ(d->suppression.unsubscribe, std::chrono::hours(24 * 3650));
+  EXPECT_TRUE(d->unsubscribe_url.empty());
 }
 
 TEST(Config, ErrorsNameTheKey) {
@@ -87,6 +94,15 @@ TEST(Config, ErrorsNameTheKey) {
       {"[tls]\ncert = \"/x.pem\"\n", "tls.key:"},
       {"[log]\nlevel = \"loud\"\n", "log.level:"},
       {"[suppression]\ncomplaint_ttl = \"forever\"\n", "suppression.complaint_ttl:"},
+      {"[suppression]\nunsubscribe_ttl = \"forever\"\n", "suppression.unsubscribe_ttl:"},
+      {"[bounces]\nunsubscribe_url = \"https://m.example\"\n",
+       "bounces.unsubscribe_url: needs bounces.domain"},
+      {"[bounces]\ndomain = \"b.example\"\nunsubscribe_url = \"http://m.example\"\n",
+       "bounces.unsubscribe_url:"},
+      {"[bounces]\ndomain = \"b.example\"\nunsubscribe_url = \"https://m.example/?a=1\"\n",
+       "bounces.unsubscribe_url:"},
+      {"[bounces]\ndomain = \"b.example\"\nunsubscribe_url = \"https://:80/\"\n",
+       "bounces.unsubscribe_url:"},
       {"[bounces]\nfeedback_address = \"fbl@b.example\"\n",
        "bounces.feedback_address: needs bounces.domain"},
       {"[bounces]\ndomain = \"b.example\"\nfeedback_address = \"fbl\"\n",

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "api/unsubscribe.h"
 #include "common/duration.h"
 #include "common/log.h"
 #include "mime/entity.h"
@@ -70,8 +71,18 @@ std::optional<std::string> InboundHandler::mail_id_of(const std::string& address
   return return_path_.mail_id(whole.substr(0, at));
 }
 
+std::optional<std::string> InboundHandler::unsubscribe_mail_id(const std::string& address) const {
+  const auto at = address.rfind('@');
+  if (unsubscribes_ == nullptr || at == std::string::npos
+      || lower(address.substr(at + 1)) != settings_.domain) {
+    return std::nullopt;
+  }
+  const std::string_view whole = address;
+  return unsubscribes_->mail_id(whole.substr(0, at));
+}
+
 bool InboundHandler::accepts(const std::string& address) const {
-  if (mail_id_of(address).has_value()
+  if (mail_id_of(address).has_value() || unsubscribe_mail_id(address).has_value()
       || (!settings_.feedback_address.empty() && lower(address) == settings_.feedback_address)) {
     return true;
   }
@@ -108,9 +119,34 @@ void InboundHandler::keep(const std::string& message, std::string_view what) {
   logger()->warn("inbound: {}; kept as {} (txmail inbound show {})", what, *id, *id);
 }
 
+std::optional<smtp::InboundReply> InboundHandler::unsubscribe(std::vector<std::string>& rcpts) {
+  std::vector<std::string> others;
+  for (const auto& rcpt : rcpts) {
+    const auto mail_id = unsubscribe_mail_id(rcpt);
+    if (!mail_id) {
+      others.push_back(rcpt);
+      continue;
+    }
+    if (unsubscribes_->record(*mail_id, "mailto (a message to the unsubscribe address)")
+        == api::Unsubscribes::Outcome::kFailed) {
+      return smtp::InboundReply{451, "4.3.0", "Temporary failure, please try again later"};
+    }
+  }
+  rcpts = std::move(others);
+  return std::nullopt;
+}
+
 smtp::InboundReply InboundHandler::receive(const std::string& message,
-                                           const std::vector<std::string>& rcpts) {
+                                           const std::vector<std::string>& all) {
   ++messages_;
+  // What the message says does not matter to an unsubscribe: sending it is the request.
+  std::vector<std::string> rcpts = all;
+  if (auto failed = unsubscribe(rcpts)) {
+    return *failed;
+  }
+  if (rcpts.empty()) {
+    return {};
+  }
   const mime::Report report = mime::read_report(message);
   const std::string to = rcpts.empty() ? std::string() : rcpts.front();
   switch (report.kind) {

@@ -12,7 +12,9 @@
 //   with a right MAC); a second report about one mail is counted, not recorded again;
 // - an automatic reply is recorded in the log and counted, never a bounce;
 // - what cannot be read (and a complaint that names no mail of ours) is counted and kept for
-//   inspection (app/kept_messages.h).
+//   inspection (app/kept_messages.h);
+// - a message to u-<token>@<[bounces] domain> (the mailto of a hosted List-Unsubscribe, its
+//   token's MAC right: api/unsubscribe.h) unsubscribes the mail's recipient, whatever it says.
 #pragma once
 
 #include <atomic>
@@ -26,6 +28,10 @@
 #include "smtp/server/server_context.h"
 #include "tenancy/return_path.h"
 #include "tenancy/suppression.h"
+
+namespace txmail::api {
+class Unsubscribes;
+}
 
 namespace txmail::app {
 
@@ -65,15 +71,22 @@ class InboundHandler {
     also_accept_ = std::move(domains);
   }
 
-  // "b-<token>@<domain>" (or a domain also accepted) with a right MAC, or the feedback
-  // address; any thread.
+  // Before the listener starts: take u-<token>@<domain> for these hosted unsubscribes.
+  void unsubscribe_with(api::Unsubscribes* unsubscribes) { unsubscribes_ = unsubscribes; }
+
+  // "b-<token>@<domain>" (or a domain also accepted) with a right MAC, the feedback address,
+  // or "u-<token>@<domain>" with a right MAC; any thread.
   bool accepts(const std::string& address) const;
   // On the worker pool: reads the message and records what it says for each recipient.
-  smtp::InboundReply receive(const std::string& message, const std::vector<std::string>& rcpts);
+  smtp::InboundReply receive(const std::string& message, const std::vector<std::string>& all);
   InboundStats stats() const;
 
  private:
   std::optional<std::string> mail_id_of(const std::string& address) const;
+  // The mail an unsubscribe address (u-<token>@<domain>) names.
+  std::optional<std::string> unsubscribe_mail_id(const std::string& address) const;
+  // Records the unsubscribes the recipients name; the other recipients are left in `rcpts`.
+  std::optional<smtp::InboundReply> unsubscribe(std::vector<std::string>& rcpts);
   // The mail a complaint is about: the envelope's return path, else the report's own fields.
   std::optional<std::string> complaint_mail_id(const mime::Report& report,
                                                const std::vector<std::string>& rcpts) const;
@@ -88,6 +101,7 @@ class InboundHandler {
   events::EventLog& log_;
   tenancy::SuppressionList& suppressions_;
   KeptMessages* kept_;
+  api::Unsubscribes* unsubscribes_ = nullptr;
   std::atomic<std::uint64_t> messages_{0}, bounces_{0}, auto_replies_{0}, complaints_{0},
       complained_{0}, unreadable_{0}, unknown_mail_{0};
   mutable std::atomic<std::uint64_t> rejected_{0};  // counted by accepts()

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "api/unsubscribe.h"
 #include "common/duration.h"
 #include "store/sqlite_config_store.h"
 #include "tenancy/recipient_policy.h"
@@ -206,6 +207,64 @@ TEST_F(InboundTest, AnUnreadableMessageIsKeptAndCounted) {
   const auto kept = list_kept((base_ / "kept").string());
   ASSERT_EQ(kept->size(), 1U);
   EXPECT_EQ(*read_kept((base_ / "kept").string(), kept->front().id), text);
+}
+
+// One-click unsubscribe (issue bounce-1, item 5): GET /u/<token> changes nothing; POST records
+// one UNSUBSCRIBED event and an UNSUBSCRIBED suppression for the account, once; a message to
+// the mailto address does the same; forged tokens, and return paths, are nothing.
+TEST_F(InboundTest, Unsubscribes) {
+  api::Unsubscribes unsubscribes(tenancy::ReturnPath(std::string(32, 'u'), 'u'),
+                                 "https://mail.txmail.test", kDomain, log_, *list_);
+  handler_->unsubscribe_with(&unsubscribes);
+  const auto links = unsubscribes.links(kMailId);
+  ASSERT_TRUE(links);
+  const std::string prefix = "https://mail.txmail.test/u/";
+  ASSERT_TRUE(links->https.starts_with(prefix)) << links->https;
+  const std::string token = links->https.substr(prefix.size());
+  EXPECT_EQ(links->mailto, "mailto:u-" + token + "@" + kDomain + "?subject=unsubscribe");
+
+  api::Request get;
+  get.method = "GET";
+  get.path = "/u/" + token;
+  EXPECT_EQ(unsubscribes.handle(get, token).status, 200);
+  std::string altered = token;
+  altered[3] = altered[3] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(unsubscribes.handle(get, altered).status, 404);
+  api::Request post = get;
+  post.method = "POST";
+  post.body = "List-Unsubscribe=One-Click";
+  EXPECT_EQ(unsubscribes.handle(post, altered).status, 404);
+  EXPECT_EQ(unsubscribes.handle(post, return_path().substr(2, token.size())).status, 404);
+  EXPECT_TRUE(log_.of_kind(events::Kind::kUnsubscribed).empty());
+  EXPECT_FALSE(list_->find("shop", "reader@dest.test", now_ms()));
+
+  api::Request empty = post;
+  empty.body = "";
+  EXPECT_EQ(unsubscribes.handle(empty, token).status, 400);
+  EXPECT_EQ(unsubscribes.handle(post, token).status, 200);
+  EXPECT_EQ(unsubscribes.handle(post, token).status, 200);
+  // The mailto: accepted, recorded nowhere twice.
+  const std::string address = "u-" + token + "@" + kDomain;
+  EXPECT_TRUE(handler_->accepts(address));
+  EXPECT_FALSE(handler_->accepts("u-" + altered + "@" + kDomain));
+  EXPECT_FALSE(handler_->accepts("u-" + token + "@elsewhere.test"));
+  EXPECT_EQ(handler_->receive("Subject: unsubscribe\r\n\r\nplease\r\n", {address}).code, 250);
+
+  const auto got = log_.of_kind(events::Kind::kUnsubscribed);
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].recipient, "reader@dest.test");
+  EXPECT_EQ(got[0].account, "shop");
+  EXPECT_EQ(got[0].phase() + "/" + got[0].state() + "/" + got[0].type() + "/" + got[0].sub_type(),
+            "POST_PROCESS/POST_DELIVERY/UNSUBSCRIBED/UNSUBSCRIBE");
+  const auto s = list_->find("shop", "reader@dest.test", now_ms());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->type, tenancy::SuppressionType::kUnsubscribed);
+  EXPECT_EQ(s->source, "unsubscribe");
+  EXPECT_FALSE(list_->find("other", "reader@dest.test", now_ms()));
+  const tenancy::RecipientPolicy policy(list_.get(), nullptr);
+  const auto drop = policy.check("shop", "reader@dest.test", now_ms());
+  ASSERT_TRUE(drop);
+  EXPECT_EQ(drop->reason, tenancy::DropReason::kPreviouslyUnsubscribed);
 }
 
 }  // namespace

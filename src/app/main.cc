@@ -304,6 +304,8 @@ int run(int argc, char** argv) {
                            "Send from unverified domains (testing)");
   account_create->add_flag("--sandbox", account_args.sandbox,
                            "Capture mail instead of sending it (GET /v2/sandbox/messages)");
+  account_create->add_flag("--unsubscribe", account_args.unsubscribe,
+                           "Host one-click unsubscribe links in its REST jobs' mail");
   auto* account_list = account->add_subcommand("list", "Every account");
   auto* account_show = account->add_subcommand("show", "One account");
   account_show->add_option("name", account_args.name, "Account name")->required();

@@ -16,6 +16,7 @@
 #include "api/sandbox.h"
 #include "api/service.h"
 #include "api/status.h"
+#include "api/unsubscribe.h"
 #include "api/webhook_settings.h"
 #include "app/data_manifest.h"
 #include "app/domain_verifier.h"
@@ -432,6 +433,13 @@ int serve(const Config& config) {
       log->append(e);
     }
   };
+  // One-click unsubscribe links txmail hosts ([bounces] unsubscribe_url, issue bounce-1).
+  std::unique_ptr<api::Unsubscribes> unsubscribes;
+  if (!config.unsubscribe_url.empty()) {
+    unsubscribes = std::make_unique<api::Unsubscribes>(
+        tenancy::ReturnPath::unsubscribe_from(*master), config.unsubscribe_url,
+        config.bounce_domain, *log, **suppressions);
+  }
   // What comes back to the return paths ([[smtp.listener]] mode = "inbound", issue bounce-1).
   std::unique_ptr<InboundHandler> inbound;
   std::unique_ptr<KeptMessages> kept;
@@ -451,6 +459,7 @@ int serve(const Config& config) {
     inbound->also_accept([keys = keyring->get()](std::string_view domain) {
       return tenancy::is_return_path_domain(*keys, domain);
     });
+    inbound->unsubscribe_with(unsubscribes.get());
     smtp_ctx.inbound_recipient = [h = inbound.get()](const std::string& address) {
       return h->accepts(address);
     };
@@ -561,7 +570,8 @@ int serve(const Config& config) {
                     .limits = api::JobLimits{config.max_job_recipients, config.max_message_bytes,
                                              500, config.max_job_bytes},
                     .ack_latency = &node_metrics.rest_ack,
-                    .seal = seal});
+                    .seal = seal,
+                    .unsubscribes = unsubscribes.get()});
   MetricsSources metrics_sources{
       .node = &node_metrics,
       .smtp_ack = &smtp_ctx.ack_latency,
@@ -590,6 +600,7 @@ int serve(const Config& config) {
       .messages = &message_search,
       .webhooks = &webhooks_api,
       .sandbox = &sandbox_api,
+      .unsubscribes = unsubscribes.get(),
       .auth_failures = &auth_failures,
       .auth_block =
           std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),

@@ -19,6 +19,8 @@ smtp::DropReason smtp_drop_reason(tenancy::DropReason reason) {
       return smtp::DropReason::kPreviouslyBounced;
     case tenancy::DropReason::kPreviouslyComplained:
       return smtp::DropReason::kPreviouslyComplained;
+    case tenancy::DropReason::kPreviouslyUnsubscribed:
+      return smtp::DropReason::kPreviouslyUnsubscribed;
   }
   return smtp::DropReason::kValidationError;
 }
@@ -52,6 +54,8 @@ tenancy::DropReason tenancy_drop_reason(smtp::DropReason reason) {
       return tenancy::DropReason::kPreviouslyBounced;
     case smtp::DropReason::kPreviouslyComplained:
       return tenancy::DropReason::kPreviouslyComplained;
+    case smtp::DropReason::kPreviouslyUnsubscribed:
+      return tenancy::DropReason::kPreviouslyUnsubscribed;
   }
   return tenancy::DropReason::kValidationError;
 }

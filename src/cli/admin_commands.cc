@@ -66,9 +66,10 @@ std::string path_part(const std::string& s) {
 }
 
 void print_account(const json::value& a) {
-  fmt::print("{}{}{}  pool={}  hourly_limit={}\n", str(a, "name"),
+  fmt::print("{}{}{}{}  pool={}  hourly_limit={}\n", str(a, "name"),
              str(a, "disabled") == "true" ? " (disabled)" : "",
-             str(a, "sandbox") == "true" ? " (sandbox)" : "", str(a, "pool"),
+             str(a, "sandbox") == "true" ? " (sandbox)" : "",
+             str(a, "unsubscribe") == "true" ? " (unsubscribe)" : "", str(a, "pool"),
              str(a, "hourlyLimit").empty() ? "default" : str(a, "hourlyLimit"));
 }
 
@@ -114,6 +115,9 @@ int account_create(const ApiTarget& t, const AccountArgs& a) {
   }
   if (a.sandbox) {
     body["sandbox"] = true;
+  }
+  if (a.unsubscribe) {
+    body["unsubscribe"] = true;
   }
   return run(t, "POST", "/v2/admin/accounts", json::serialize(body), a.json,
              [](const json::value& v) {

@@ -20,6 +20,7 @@ struct AccountArgs {
   std::int64_t hourly_limit = -1;
   bool allow_unverified_domains = false;
   bool sandbox = false;
+  bool unsubscribe = false;
   std::string key_name;
   std::string key_id;
   bool json = false;

@@ -22,8 +22,10 @@ std::string Event::phase() const {
     case Kind::kDroppedForbidden:
     case Kind::kDroppedValidation:
     case Kind::kDroppedPreviouslyComplained:
+    case Kind::kDroppedPreviouslyUnsubscribed:
       return "PRE_PROCESS";
     case Kind::kComplained:
+    case Kind::kUnsubscribed:
       return "POST_PROCESS";
     case Kind::kDelivered:
     case Kind::kDeferred:
@@ -35,10 +37,10 @@ std::string Event::phase() const {
 }
 
 std::string Event::state() const {
-  return kind == Kind::kStarted                                ? "INITIAL"
-         : kind == Kind::kDeferred || kind == Kind::kProcessed ? "INTERMEDIATE"
-         : kind == Kind::kComplained                           ? "POST_DELIVERY"
-                                                               : "FINISHED";
+  return kind == Kind::kStarted                                     ? "INITIAL"
+         : kind == Kind::kDeferred || kind == Kind::kProcessed      ? "INTERMEDIATE"
+         : kind == Kind::kComplained || kind == Kind::kUnsubscribed ? "POST_DELIVERY"
+                                                                    : "FINISHED";
 }
 
 std::string Event::type() const {
@@ -60,9 +62,12 @@ std::string Event::type() const {
     case Kind::kDroppedValidation:
     case Kind::kDroppedProcessingFailed:
     case Kind::kDroppedPreviouslyComplained:
+    case Kind::kDroppedPreviouslyUnsubscribed:
       return "DROPPED";
     case Kind::kComplained:
       return "COMPLAINED";
+    case Kind::kUnsubscribed:
+      return "UNSUBSCRIBED";
   }
   return "?";
 }
@@ -94,6 +99,10 @@ std::string Event::sub_type() const {
       return "COMPLAINT";
     case Kind::kDroppedPreviouslyComplained:
       return "PREVIOUSLY_COMPLAINED";
+    case Kind::kUnsubscribed:
+      return "UNSUBSCRIBE";
+    case Kind::kDroppedPreviouslyUnsubscribed:
+      return "PREVIOUSLY_UNSUBSCRIBED";
   }
   return "?";
 }
@@ -118,6 +127,8 @@ Kind dropped_kind(tenancy::DropReason reason) {
       return Kind::kDroppedPreviouslyBounced;
     case tenancy::DropReason::kPreviouslyComplained:
       return Kind::kDroppedPreviouslyComplained;
+    case tenancy::DropReason::kPreviouslyUnsubscribed:
+      return Kind::kDroppedPreviouslyUnsubscribed;
   }
   return Kind::kDroppedValidation;
 }

@@ -34,10 +34,15 @@ enum class Kind {
   // POST_PROCESS/POST_DELIVERY/COMPLAINED/COMPLAINT, the feedback type in the description.
   kComplained,
   kDroppedPreviouslyComplained,  // PRE_PROCESS/FINISHED/DROPPED/PREVIOUSLY_COMPLAINED
+  // The recipient unsubscribed through the one-click link txmail hosts (RFC 8058) or its mailto
+  // (issue bounce-1, item 5): POST_PROCESS/POST_DELIVERY/UNSUBSCRIBED/UNSUBSCRIBE, the way in
+  // the description.
+  kUnsubscribed,
+  kDroppedPreviouslyUnsubscribed,  // PRE_PROCESS/FINISHED/DROPPED/PREVIOUSLY_UNSUBSCRIBED
 };
 
 // The last kind this version knows (tables indexed by kind, kinds read from another node).
-inline constexpr Kind kLastKind = Kind::kDroppedPreviouslyComplained;
+inline constexpr Kind kLastKind = Kind::kDroppedPreviouslyUnsubscribed;
 
 // A recipient's fate is settled by this event (nothing follows it).
 bool is_final(Kind kind);

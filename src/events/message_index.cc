@@ -20,6 +20,7 @@ const char* status_of(Kind kind) {
       return "DEFERRED";
     case Kind::kDelivered:
     case Kind::kComplained:  // after delivery: the message stays delivered
+    case Kind::kUnsubscribed:
       return "DELIVERED";
     case Kind::kBouncedHard:
     case Kind::kBouncedSoft:
@@ -30,6 +31,7 @@ const char* status_of(Kind kind) {
     case Kind::kDroppedValidation:
     case Kind::kDroppedProcessingFailed:
     case Kind::kDroppedPreviouslyComplained:
+    case Kind::kDroppedPreviouslyUnsubscribed:
       return "DROPPED";
   }
   return "ACCEPTED";

@@ -451,7 +451,11 @@ std::string compose(const Composition& c) {
       break;
   }
   if (!c.list_unsubscribe.empty()) {
-    out += "List-Unsubscribe: <" + c.list_unsubscribe + ">\r\n";
+    out += "List-Unsubscribe: <" + c.list_unsubscribe + ">";
+    if (!c.list_unsubscribe_mailto.empty()) {
+      out += ",\r\n <" + c.list_unsubscribe_mailto + ">";
+    }
+    out += "\r\n";
     if (c.list_unsubscribe.starts_with("https://")) {
       out += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
     }

@@ -43,8 +43,9 @@ struct Composition {
   std::vector<Attachment> attachments;
   std::vector<std::pair<std::string, std::string>> extra_headers;  // name, UTF-8 value
   Priority priority = Priority::kNone;
-  std::string list_unsubscribe;  // a URL (https:, mailto:); https adds one-click (RFC 8058)
-  std::string message_id;        // without angle brackets
+  std::string list_unsubscribe;         // a URL (https:, mailto:); https adds one-click (RFC 8058)
+  std::string list_unsubscribe_mailto;  // a second URL (mailto:) after it; "": none
+  std::string message_id;               // without angle brackets
   std::chrono::system_clock::time_point date;
 };
 

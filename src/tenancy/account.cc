@@ -65,6 +65,7 @@ std::string to_json(const Account& a) {
   o["disabled"] = a.disabled;
   o["allow_unverified_domains"] = a.allow_unverified_domains;
   o["sandbox"] = a.sandbox;
+  o["unsubscribe"] = a.unsubscribe;
   o["api_allow_ips"] = cidr_array(a.api_allow_ips);
   o["hourly_limit"] = a.hourly_limit;
   o["created_ms"] = a.created_ms;
@@ -99,6 +100,9 @@ Result<Account> account_from_json(std::string_view text) {
   }
   if (const auto* sandbox = o.if_contains("sandbox"); sandbox != nullptr && sandbox->is_bool()) {
     a.sandbox = sandbox->as_bool();
+  }
+  if (const auto* u = o.if_contains("unsubscribe"); u != nullptr && u->is_bool()) {
+    a.unsubscribe = u->as_bool();
   }
   if (const auto* limit = o.if_contains("hourly_limit"); limit != nullptr && limit->is_int64()) {
     a.hourly_limit = limit->as_int64();

@@ -25,6 +25,9 @@ struct Account {
   // events say delivered, but delivery puts it in the node's capture store instead of sending
   // it (queue/sandbox.h; simulator recipients give the other outcomes).
   bool sandbox = false;
+  // One-click unsubscribe (issue bounce-1, item 5): REST jobs get List-Unsubscribe links that
+  // txmail hosts ([bounces] unsubscribe_url; api/unsubscribe.h). Off by default.
+  bool unsubscribe = false;
   // REST API callers must come from these addresses, when any are set (credentials alone are
   // not enough).
   std::vector<net::Cidr> api_allow_ips;

@@ -12,11 +12,12 @@ enum class DropReason {
   kValidationError,
   kForbidden,
   kPreviouslyBounced,
-  kPreviouslyComplained,  // suppressed after a complaint (an ARF feedback report)
+  kPreviouslyComplained,    // suppressed after a complaint (an ARF feedback report)
+  kPreviouslyUnsubscribed,  // suppressed after a one-click (or mailto) unsubscribe
 };
 
 // "INVALID_ADDRESS", "VALIDATION_ERROR", "FORBIDDEN_RECIPIENT", "PREVIOUSLY_BOUNCED",
-// "PREVIOUSLY_COMPLAINED".
+// "PREVIOUSLY_COMPLAINED", "PREVIOUSLY_UNSUBSCRIBED".
 constexpr std::string_view drop_sub_type(DropReason reason) {
   switch (reason) {
     case DropReason::kInvalidAddress:
@@ -29,6 +30,8 @@ constexpr std::string_view drop_sub_type(DropReason reason) {
       return "PREVIOUSLY_BOUNCED";
     case DropReason::kPreviouslyComplained:
       return "PREVIOUSLY_COMPLAINED";
+    case DropReason::kPreviouslyUnsubscribed:
+      return "PREVIOUSLY_UNSUBSCRIBED";
   }
   return "VALIDATION_ERROR";
 }

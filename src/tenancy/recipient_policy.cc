@@ -32,9 +32,11 @@ std::optional<RecipientDrop> RecipientPolicy::check(const std::string& account,
   } else {
     renew();
   }
-  return RecipientDrop{s->type == SuppressionType::kComplaint ? DropReason::kPreviouslyComplained
-                                                              : DropReason::kPreviouslyBounced,
-                       describe(*s)};
+  const DropReason reason =
+      s->type == SuppressionType::kComplaint      ? DropReason::kPreviouslyComplained
+      : s->type == SuppressionType::kUnsubscribed ? DropReason::kPreviouslyUnsubscribed
+                                                  : DropReason::kPreviouslyBounced;
+  return RecipientDrop{reason, describe(*s)};
 }
 
 }  // namespace txmail::tenancy

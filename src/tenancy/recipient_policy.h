@@ -1,7 +1,8 @@
 // RecipientPolicy: which recipients of an accepted job are dropped at intake, and why (issue
 // quality-1, defect 6): the one rule SMTP and REST share. A role address (abuse@, postmaster@,
 // ...) is FORBIDDEN_RECIPIENT; an address on the account's suppression list is
-// PREVIOUSLY_BOUNCED (PREVIOUSLY_COMPLAINED when a complaint put it there), and its entry lives
+// PREVIOUSLY_BOUNCED (PREVIOUSLY_COMPLAINED when a complaint put it there,
+// PREVIOUSLY_UNSUBSCRIBED when an unsubscribe did), and its entry lives
 // on from now (renewed off the caller's thread).
 // REST adds the drops only it can see (INVALID_ADDRESS, VALIDATION_ERROR); every reason is one
 // enum, named as the service txmail is modelled on names it (DROPPED subType).

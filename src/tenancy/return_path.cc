@@ -94,6 +94,10 @@ ReturnPath ReturnPath::from(const MasterKey& master) {
   return ReturnPath(master.derive("txmail return path v1"));
 }
 
+ReturnPath ReturnPath::unsubscribe_from(const MasterKey& master) {
+  return ReturnPath(master.derive("txmail unsubscribe v1"), 'u');
+}
+
 std::string ReturnPath::mac(std::string_view payload) const {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
@@ -116,11 +120,12 @@ std::optional<std::string> ReturnPath::local_part(std::string_view mail_id) cons
   std::string payload(reinterpret_cast<const char*>(job->data()), job->size());
   put32(payload, *block);
   put32(payload, *index);
-  return "b-" + base32(payload + mac(payload));
+  return std::string{prefix_, '-'} + base32(payload + mac(payload));
 }
 
 std::optional<std::string> ReturnPath::mail_id(std::string_view local_part) const {
-  if (local_part.size() != 2 + kTokenChars || (local_part[0] != 'b' && local_part[0] != 'B')
+  const char upper = static_cast<char>(prefix_ - 'a' + 'A');
+  if (local_part.size() != 2 + kTokenChars || (local_part[0] != prefix_ && local_part[0] != upper)
       || local_part[1] != '-') {
     return std::nullopt;
   }

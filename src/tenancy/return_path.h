@@ -7,6 +7,10 @@
 // case-insensitively by many servers) of the mail id's 24 bytes (job id 16, block 4, index 4,
 // big-endian) and the first 10 bytes of HMAC-SHA256 over them: 55 characters, 57 with "b-",
 // within the 64 of a local part (RFC 5321 section 4.5.3.1.1). Pure; any thread.
+//
+// The one-click unsubscribe token (issue bounce-1, item 5; api/unsubscribe.h) is made the same
+// way under its own key (derive("txmail unsubscribe v1")) and prefix ("u-"): a return path is
+// never an unsubscribe token, nor the other way round.
 #pragma once
 
 #include <optional>
@@ -19,13 +23,16 @@ class MasterKey;
 
 class ReturnPath {
  public:
-  // `key`: a secret of at least 32 bytes (the master key's derive("txmail return path v1")).
-  explicit ReturnPath(std::string key) : key_(std::move(key)) {}
+  // `key`: a secret of at least 32 bytes (the master key's derive("txmail return path v1"));
+  // `prefix`: the letter before the '-' of every token (a lower-case letter).
+  explicit ReturnPath(std::string key, char prefix = 'b') : key_(std::move(key)), prefix_(prefix) {}
 
   static ReturnPath from(const MasterKey& master);
+  // The tokens of one-click unsubscribe: "u-<token>", under derive("txmail unsubscribe v1").
+  static ReturnPath unsubscribe_from(const MasterKey& master);
 
-  // "b-<token>" for a mail id ("<job id>#<block hex8>#<index hex8>"); nullopt when it is not
-  // one of txmail's.
+  // "b-<token>" ("u-<token>" for unsubscribe tokens) for a mail id ("<job id>#<block hex8>#<index
+  // hex8>"); nullopt when it is not one of txmail's.
   std::optional<std::string> local_part(std::string_view mail_id) const;
   // The mail id a local part names ("b-<token>", either case), when its MAC is right; nullopt
   // for anything forged, altered, truncated or not a return path at all.
@@ -38,6 +45,7 @@ class ReturnPath {
   std::string mac(std::string_view payload) const;
 
   std::string key_;
+  char prefix_;
 };
 
 }  // namespace txmail::tenancy

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/ids.h"
+#include "tenancy/master_key.h"
 
 namespace txmail::tenancy {
 namespace {
@@ -74,6 +75,31 @@ TEST(ReturnPath, OnlyTxmailMailIds) {
     EXPECT_FALSE(rp.local_part(bad)) << bad;
   }
   EXPECT_TRUE(rp.local_part(job + "#ffffffff#00000000"));
+}
+
+// One-click unsubscribe tokens (issue bounce-1, item 5): "u-", their own key; a return path is
+// never an unsubscribe token and the other way round.
+TEST(ReturnPath, UnsubscribeTokensAreTheirOwn) {
+  auto master = MasterKey::parse(std::string(64, 'a'));
+  ASSERT_TRUE(master) << master.error().detail;
+  const ReturnPath bounces = ReturnPath::from(*master);
+  const ReturnPath unsubscribes = ReturnPath::unsubscribe_from(*master);
+  const std::string id = mail_id(new_job_id(), 1, 2);
+  const std::string u = *unsubscribes.local_part(id);
+  const std::string b = *bounces.local_part(id);
+  EXPECT_TRUE(u.starts_with("u-"));
+  EXPECT_EQ(u.size(), 2 + ReturnPath::kTokenChars);
+  EXPECT_EQ(unsubscribes.mail_id(u), id);
+  EXPECT_EQ(unsubscribes.mail_id("U" + u.substr(1)), id);
+  EXPECT_NE(u.substr(2), b.substr(2));  // another key, another MAC
+  EXPECT_FALSE(bounces.mail_id(u));
+  EXPECT_FALSE(unsubscribes.mail_id(b));
+  // The return path's token under the other prefix, and the other way round.
+  EXPECT_FALSE(unsubscribes.mail_id("u-" + b.substr(2)));
+  EXPECT_FALSE(bounces.mail_id("b-" + u.substr(2)));
+  std::string altered = u;
+  altered[10] = altered[10] == 'a' ? 'b' : 'a';
+  EXPECT_FALSE(unsubscribes.mail_id(altered));
 }
 
 }  // namespace

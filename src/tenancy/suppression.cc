@@ -45,6 +45,7 @@ std::optional<Suppression> from_json(std::string_view text) {
   const std::string type = str("type");
   s.type = type == "TEMPORARY_SUPPRESSED" ? SuppressionType::kTemporary
            : type == "COMPLAINT"          ? SuppressionType::kComplaint
+           : type == "UNSUBSCRIBED"       ? SuppressionType::kUnsubscribed
                                           : SuppressionType::kPreviouslyBounced;
   s.reason = str("reason");
   s.source = str("source");
@@ -65,6 +66,8 @@ std::string_view suppression_type_name(SuppressionType t) {
       return "TEMPORARY_SUPPRESSED";
     case SuppressionType::kComplaint:
       return "COMPLAINT";
+    case SuppressionType::kUnsubscribed:
+      return "UNSUBSCRIBED";
     case SuppressionType::kPreviouslyBounced:
       break;
   }
@@ -242,9 +245,12 @@ Result<std::optional<Suppression>> SuppressionList::add_bounce(const std::string
   if (!entry) {
     return std::optional<Suppression>{};
   }
-  // A bounce of a mail sent before the recipient complained never shortens the complaint's.
+  // A bounce of a mail sent before the recipient complained (or unsubscribed) never shortens
+  // that entry.
   if (auto existing = find(account, address, now_ms);
-      existing && existing->type == SuppressionType::kComplaint) {
+      existing
+      && (existing->type == SuppressionType::kComplaint
+          || existing->type == SuppressionType::kUnsubscribed)) {
     return std::optional<Suppression>(*existing);
   }
   entry->address = address;
@@ -263,21 +269,34 @@ Result<std::optional<Suppression>> SuppressionList::add_bounce(const std::string
 Result<Suppression> SuppressionList::add_complaint(const std::string& account,
                                                    const std::string& address,
                                                    std::string_view reason, std::int64_t now_ms) {
+  return add_for(account, address, SuppressionType::kComplaint, reason, now_ms);
+}
+
+Result<Suppression> SuppressionList::add_unsubscribe(const std::string& account,
+                                                     const std::string& address,
+                                                     std::string_view reason, std::int64_t now_ms) {
+  return add_for(account, address, SuppressionType::kUnsubscribed, reason, now_ms);
+}
+
+Result<Suppression> SuppressionList::add_for(const std::string& account, const std::string& address,
+                                             SuppressionType type, std::string_view reason,
+                                             std::int64_t now_ms) {
+  const bool complaint = type == SuppressionType::kComplaint;
   Suppression s;
   s.address = address;
   s.scope = scope_of(account);
-  s.type = SuppressionType::kComplaint;
+  s.type = type;
   s.reason = std::string(reason.substr(0, 300));
-  s.source = "complaint";
+  s.source = complaint ? "complaint" : "unsubscribe";
   s.created_ms = now_ms;
-  s.ttl_ms = settings_.complaint.count();
+  s.ttl_ms = (complaint ? settings_.complaint : settings_.unsubscribe).count();
   auto added = add(std::move(s));
   if (!added) {
     logger()->error("suppression of {} failed: {}", address, added.error().detail);
     return added;
   }
-  logger()->info("suppressed address={} scope={} type=COMPLAINT until={}", added->address,
-                 added->scope, iso8601_ms(added->expires_ms));
+  logger()->info("suppressed address={} scope={} type={} until={}", added->address, added->scope,
+                 suppression_type_name(type), iso8601_ms(added->expires_ms));
   return added;
 }
 

@@ -5,7 +5,9 @@
 // suppressed address drops the recipient (DROPPED/PREVIOUSLY_BOUNCED) and renews the entry's
 // expiry. A complaint (an ARF feedback report, issue bounce-1) adds the address as COMPLAINT
 // for its own lifetime ([suppression] complaint_ttl, 365 days by default); sending to it drops
-// the recipient as DROPPED/PREVIOUSLY_COMPLAINED.
+// the recipient as DROPPED/PREVIOUSLY_COMPLAINED. A one-click (or mailto) unsubscribe adds it
+// as UNSUBSCRIBED ([suppression] unsubscribe_ttl, 10 years by default: for good, in practice);
+// sending to it drops the recipient as DROPPED/PREVIOUSLY_UNSUBSCRIBED.
 //
 // Entries live in the config store ("suppress/<scope>/<address>", scope = the account, or "*"
 // when the list is global by config) and in memory here, kept current by a watch, so an SMTP
@@ -27,9 +29,9 @@
 
 namespace txmail::tenancy {
 
-enum class SuppressionType { kPreviouslyBounced, kTemporary, kComplaint };
+enum class SuppressionType { kPreviouslyBounced, kTemporary, kComplaint, kUnsubscribed };
 
-// PREVIOUSLY_BOUNCED, TEMPORARY_SUPPRESSED, COMPLAINT
+// PREVIOUSLY_BOUNCED, TEMPORARY_SUPPRESSED, COMPLAINT, UNSUBSCRIBED
 std::string_view suppression_type_name(SuppressionType t);
 
 struct Suppression {
@@ -37,7 +39,7 @@ struct Suppression {
   std::string scope;    // the account, or "*"
   SuppressionType type = SuppressionType::kPreviouslyBounced;
   std::string reason;  // the remote reply, or what the operator said
-  std::string source;  // "bounce", "complaint" or "api"
+  std::string source;  // "bounce", "complaint", "unsubscribe" or "api"
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;
   std::int64_t ttl_ms = 0;  // a renewal extends the expiry by this much from now
@@ -49,6 +51,7 @@ struct SuppressionSettings {
   std::chrono::milliseconds other_permanent = std::chrono::hours(24 * 7);
   std::chrono::milliseconds full_mailbox = std::chrono::hours(24);
   std::chrono::milliseconds complaint = std::chrono::hours(24 * 365);
+  std::chrono::milliseconds unsubscribe = std::chrono::hours(24 * 3650);
   // Role local parts never sent to (DROPPED/FORBIDDEN_RECIPIENT), lower case: "abuse", ...
   std::vector<std::string> forbidden_local_parts;
 };
@@ -102,6 +105,10 @@ class SuppressionList {
   // `reason` (what the report said) as its reason; logged.
   Result<Suppression> add_complaint(const std::string& account, const std::string& address,
                                     std::string_view reason, std::int64_t now_ms);
+  // An unsubscribe of this account's recipient: an UNSUBSCRIBED entry for
+  // settings().unsubscribe, `reason` (how it came) as its reason; logged.
+  Result<Suppression> add_unsubscribe(const std::string& account, const std::string& address,
+                                      std::string_view reason, std::int64_t now_ms);
   // Erases expired entries; returns how many.
   Result<std::size_t> purge(std::int64_t now_ms);
 
@@ -112,6 +119,9 @@ class SuppressionList {
       : store_(store), settings_(std::move(settings)) {}
 
   void apply(const store::ConfigChange& change);
+  // What a complaint (kComplaint) or an unsubscribe (kUnsubscribed) adds, logged.
+  Result<Suppression> add_for(const std::string& account, const std::string& address,
+                              SuppressionType type, std::string_view reason, std::int64_t now_ms);
 
   store::ConfigStore& store_;
   SuppressionSettings settings_;

@@ -56,7 +56,7 @@ try:
         counted = wait_for("the counters to match the log", lambda: (lambda c: {k: v for k, v in c.items() if v} == seen_events() and c)(
             counted_events()), timeout=10)
         families, text = scrape(tx)
-        check(len(counted) == 13, f"the catalogue: {sorted(counted)}")
+        check(len(counted) == 15, f"the catalogue: {sorted(counted)}")
         by_if = {s.labels["interface"]: s.value for s in families["txmail_jobs_accepted"].samples
                  if s.name == "txmail_jobs_accepted_total"}
         check(by_if == {"smtp": 1, "rest": 2}, f"jobs by interface {by_if}")

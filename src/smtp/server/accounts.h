@@ -45,6 +45,7 @@ enum class DropReason {
   kForbidden,
   kPreviouslyBounced,
   kPreviouslyComplained,
+  kPreviouslyUnsubscribed,
 };
 
 struct RecipientDrop {
