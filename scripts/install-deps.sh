@@ -23,6 +23,8 @@ packages=(
   postfix python3 python3-pytest python3-aiosmtpd python3-dnslib
   python3-dkim python3-cryptography python3-dnspython python3-spf libmail-dkim-perl opendkim-tools nsd
   libmime-tools-perl python3-jsonschema python3-prometheus-client
+  # the web console's browser test: headless Chromium driven through WebDriver
+  chromium chromium-driver python3-selenium fonts-dejavu-core
   # benchmarks
   wrk curl
   procps psmisc iproute2 sqlite3 e2fsprogs

@@ -359,10 +359,12 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       close = true;
     } else {
       auto& h = parser.get();
-      // An unsubscribe (/u/<token>) needs no credentials: its token is checked with the body.
-      const bool unsubscribe = h.target().starts_with("/u/");
+      // An unsubscribe (/u/<token>) or a console login needs no credentials: its token is
+      // checked with the body. A console session's cookie is checked like credentials.
+      const bool token_in_body =
+          h.target().starts_with("/u/") || h.target().starts_with("/console/");
       if (h[http::field::expect] == "100-continue" && h[http::field::authorization].empty()
-          && !unsubscribe) {
+          && h[http::field::cookie].empty() && !token_in_body) {
         // No credentials: no invitation to send a body either (issue harden-1).
         res = Response{
             401,

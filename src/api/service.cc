@@ -88,8 +88,8 @@ const std::vector<Route>& routes() {
 }
 
 std::optional<Response> ApiService::check_credentials(const Request& request) {
-  if (request.path.starts_with("/u/")) {
-    return std::nullopt;  // the unsubscribe token is the credential, checked with the body
+  if (request.path.starts_with("/u/") || Console::owns(request.path)) {
+    return std::nullopt;  // the token is the credential, checked with the body
   }
   auto who = authenticate(request, Access::kEither);
   if (auto* refused = std::get_if<Response>(&who)) {
@@ -98,10 +98,37 @@ std::optional<Response> ApiService::check_credentials(const Request& request) {
   return std::nullopt;
 }
 
-// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 std::variant<std::string, Response> ApiService::authenticate(const Request& r, Access access) {
+  auto who = authenticate_request(r, access);
+  auto* refused = std::get_if<Response>(&who);
+  if (refused != nullptr && refused->status == 401 && r.header("authorization").empty()
+      && !r.header("cookie").empty()) {
+    challenge_bearer_only(*refused);  // a console session: no password dialog of the browser's
+  }
+  return who;
+}
+
+// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
+std::variant<std::string, Response> ApiService::authenticate_request(const Request& r,
+                                                                     Access access) {
   using Scheme = Credentials::Scheme;
-  const Credentials given = read_credentials(r.header("authorization"));
+  std::string authorization = r.header("authorization");
+  if (authorization.empty()) {
+    if (auto id = cookie_value(r.header("cookie"), kSessionCookie)) {
+      auto session = sessions_.find(*id);
+      if (!session) {
+        return unauthorized("the console session has ended; log in again");
+      }
+      // SameSite=Strict keeps the cookie from other sites' requests; the token is the second lock.
+      if (r.method != "GET" && r.method != "HEAD"
+          && !same_secret(r.header("x-csrf-token"), session->csrf)) {
+        return problem(403, "Forbidden",
+                       "a change through a console session needs its CSRF token in X-CSRF-Token");
+      }
+      authorization = std::move(session->authorization);
+    }
+  }
+  const Credentials given = read_credentials(authorization);
   if (given.scheme == Scheme::kNone) {
     return unauthorized("credentials are required: HTTP Basic or Bearer");
   }
@@ -196,6 +223,10 @@ std::variant<std::string, Response> ApiService::authenticate(const Request& r, A
 
 // NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 void ApiService::handle(Request r, HttpServer::Done done) {
+  if (Console::owns(r.path)) {
+    done(console_.handle(r));
+    return;
+  }
   const Route* route = nullptr;
   std::vector<std::string> params;
   std::string allow;

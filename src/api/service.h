@@ -6,6 +6,8 @@
 // Credentials: HTTP Basic (account name and password), `Authorization: Bearer <api key>`, or
 // `Bearer <admin token>` for the operator. The operator may act for an account by naming it in
 // `X-Txmail-Account` (how `txmail send` and the other administration commands work).
+// A browser logged in to the web console sends its session cookie instead, and the session's
+// CSRF token with every change (api/console_sessions.h).
 #pragma once
 
 #include <chrono>
@@ -15,6 +17,8 @@
 #include <variant>
 #include <vector>
 
+#include "api/console.h"
+#include "api/console_sessions.h"
 #include "api/http.h"
 #include "api/http_server.h"
 #include "net/auth_failure_limiter.h"
@@ -86,7 +90,17 @@ struct ServiceDeps {
 
 class ApiService {
  public:
-  explicit ApiService(ServiceDeps deps) : d_(std::move(deps)) {}
+  explicit ApiService(ServiceDeps deps)
+      : d_(std::move(deps)),
+        console_(sessions_, [this](const Request& r) { return authenticate(r, Access::kEither); }) {
+  }
+
+  // The console holds `this`: an ApiService stays where it was made.
+  ApiService(const ApiService&) = delete;
+  ApiService& operator=(const ApiService&) = delete;
+  ApiService(ApiService&&) = delete;
+  ApiService& operator=(ApiService&&) = delete;
+  ~ApiService() = default;
 
   // HttpServer's handler: answers through `done`, possibly later and from another thread.
   void handle(Request request, HttpServer::Done done);
@@ -97,8 +111,11 @@ class ApiService {
  private:
   // The account the credentials name, "" for the operator, or a problem.
   std::variant<std::string, Response> authenticate(const Request& r, Access access);
+  std::variant<std::string, Response> authenticate_request(const Request& r, Access access);
 
   ServiceDeps d_;
+  ConsoleSessions sessions_;
+  Console console_;
 };
 
 // The revision an If-Match header names ("42" or 42): nullopt without the header, a 400
