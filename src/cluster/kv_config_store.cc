@@ -83,6 +83,7 @@ void KvConfigStore::run() {
 }
 
 void KvConfigStore::watch_once(kvStore* kv) {
+  retired_watchers_.sweep();
   kvWatchOptions wo;
   kvWatchOptions_Init(&wo);
   wo.Timeout = nats_.options().timeout.count();
@@ -99,6 +100,7 @@ void KvConfigStore::watch_once(kvStore* kv) {
     kvEntry* e = nullptr;
     const natsStatus s = kvWatcher_Next(&e, w, kWatchPoll.count());
     if (s == NATS_TIMEOUT) {
+      retired_watchers_.sweep();
       // A reconnection may have lost messages of the ordered consumer: start over.
       if (nats_.generation() != generation) {
         break;
@@ -143,13 +145,9 @@ void KvConfigStore::watch_once(kvStore* kv) {
     }
   }
   if (stop_.load(std::memory_order_relaxed)) {
-    // Shutting down: the watcher is left to the connection's close. Destroying it races in
-    // nats.c 3.4.1 with the library's own reset of the ordered consumer (seen under
-    // AddressSanitizer after a server restart: jsSub_deleteConsumer reads a name the reset
-    // thread freed); the process is ending and the connection's close ends the subscription.
-    return;
+    return;  // shutting down: left to the connection's close (RetiredWatchers tells why)
   }
-  kvWatcher_Destroy(w);
+  retired_watchers_.retire(w);
 }
 
 // NOLINTNEXTLINE(performance-unnecessary-value-param): the values are moved out below

@@ -121,6 +121,7 @@ void KvRateLimiter::watch() {
 }
 
 void KvRateLimiter::watch_once() {
+  retired_watchers_.sweep();
   kvWatchOptions wo;
   kvWatchOptions_Init(&wo);
   wo.Timeout = nats_.options().timeout.count();
@@ -136,6 +137,7 @@ void KvRateLimiter::watch_once() {
     kvEntry* e = nullptr;
     const natsStatus s = kvWatcher_Next(&e, w, kWatchPoll.count());
     if (s == NATS_TIMEOUT) {
+      retired_watchers_.sweep();
       // A reconnection may have lost messages of the ordered consumer: start over.
       if (nats_.generation() != generation) {
         break;
@@ -158,9 +160,9 @@ void KvRateLimiter::watch_once() {
     kvEntry_Destroy(e);
   }
   if (stop_.load()) {
-    return;  // left to the connection's close, as the config store's watcher (nats.c 3.4.1)
+    return;  // shutting down: left to the connection's close (RetiredWatchers tells why)
   }
-  kvWatcher_Destroy(w);
+  retired_watchers_.retire(w);
 }
 
 void KvRateLimiter::apply(const std::string& key, const std::string& value) {

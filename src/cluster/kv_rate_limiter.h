@@ -58,7 +58,8 @@ class KvRateLimiter final : public tenancy::RequestLimiter {
   const std::string node_;
   tenancy::RegionRateLimiter counts_;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> synced_{false};  // the watcher has had the bucket's values once
+  RetiredWatchers retired_watchers_;  // the watch thread's
+  std::atomic<bool> synced_{false};   // the watcher has had the bucket's values once
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;
   std::thread publisher_;

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 
 namespace txmail::cluster {
@@ -61,6 +62,31 @@ struct NatsMsg {
 Error nats_error(natsStatus s, const std::string& what);
 // True for the failures that mean "no answer now" (not connected, no responders, timeout).
 bool nats_unreachable(natsStatus s);
+
+// Key-value watchers given up while the connection lives (after a reconnection, or an error),
+// destroyed only kSettle later. Destroying one races in nats.c 3.4.1 with the library's own
+// re-creation of its ordered consumer after a reconnection or a missed heartbeat:
+// jsSub_deleteConsumer formats the old consumer's name, which the re-creating thread frees
+// (heap-use-after-free under AddressSanitizer, CI, after a server restart). A watcher still
+// buried when the process stops is left to the connection's close. One thread's (the watch's).
+class RetiredWatchers {
+ public:
+  static constexpr std::chrono::seconds kSettle{30};
+
+  RetiredWatchers() = default;
+  ~RetiredWatchers() = default;  // the connection's close ends what is left
+  RetiredWatchers(const RetiredWatchers&) = delete;
+  RetiredWatchers& operator=(const RetiredWatchers&) = delete;
+  RetiredWatchers(RetiredWatchers&&) = delete;
+  RetiredWatchers& operator=(RetiredWatchers&&) = delete;
+
+  void retire(kvWatcher* w);
+  // Destroys the watchers retired kSettle ago or more.
+  void sweep();
+
+ private:
+  std::vector<std::pair<kvWatcher*, Clock::time_point>> retired_;
+};
 
 class NatsConnection {
  public:
