@@ -70,7 +70,7 @@ Response Console::handle(const Request& r) {
   if (r.path == "/console/logout") {
     return r.method == "POST" ? logout(r) : problem(405, "Method Not Allowed", "log out with POST");
   }
-  if (r.method != "GET" && r.method != "HEAD") {
+  if (r.method != "GET") {
     return problem(405, "Method Not Allowed", "the console's pages are read with GET");
   }
   return page(r);
@@ -127,6 +127,9 @@ Response Console::login(const Request& r) {
   if (auto* refused = std::get_if<Response>(&who)) {
     challenge_bearer_only(*refused);
     return std::move(*refused);
+  }
+  if (auto old = cookie_value(r.header("cookie"), kSessionCookie)) {
+    sessions_.erase(*old);  // a login again ends the session the browser had
   }
   auto [id, made] = sessions_.create(authorization, std::get<std::string>(who));
   Response res = json_response(200, describe(made));

@@ -33,6 +33,20 @@ std::pair<std::string, ConsoleSession> ConsoleSessions::create(std::string autho
                          .account = std::move(account)};
   const auto now = Clock::now();
   std::lock_guard lock(mutex_);
+  // One key's logins push out that key's oldest session, never another key's.
+  std::size_t same = 0;
+  auto oldest_same = by_digest_.end();
+  for (auto it = by_digest_.begin(); it != by_digest_.end(); ++it) {
+    if (it->second.session.authorization == session.authorization) {
+      ++same;
+      if (oldest_same == by_digest_.end() || it->second.created < oldest_same->second.created) {
+        oldest_same = it;
+      }
+    }
+  }
+  if (same >= kMaxPerCredential) {
+    by_digest_.erase(oldest_same);
+  }
   if (by_digest_.size() >= kMaxSessions) {
     evict(now);
   }

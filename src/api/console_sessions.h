@@ -8,7 +8,8 @@
 // authenticated as if it sent the Authorization again, so a revoked key or a disabled account
 // ends its sessions at once. Each session has a CSRF token, which every change must carry in
 // X-CSRF-Token (api/service.cc). A session ends after kIdle without a request, kMaxAge after
-// the login, at logout, or when kMaxSessions newer ones push it out. Sessions are this node's:
+// the login, at logout, when kMaxPerCredential newer ones of the same key or kMaxSessions newer
+// ones in all push it out. Sessions are this node's:
 // a browser sent to the other site logs in again.
 #pragma once
 
@@ -37,6 +38,7 @@ class ConsoleSessions {
   static constexpr std::chrono::minutes kIdle{30};
   static constexpr std::chrono::hours kMaxAge{12};
   static constexpr std::size_t kMaxSessions = 10000;
+  static constexpr std::size_t kMaxPerCredential = 10;  // sessions of one key or token
 
   // A new session; returns its id (the cookie's value, 64 hex digits) and the session.
   std::pair<std::string, ConsoleSession> create(std::string authorization, std::string account);

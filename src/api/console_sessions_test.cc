@@ -44,13 +44,30 @@ TEST(ConsoleSessions, EndAfterIdleTimeAndAfterTheirMaximumAge) {
   EXPECT_EQ(sessions.size(), 0U);
 }
 
+TEST(ConsoleSessions, OneKeysLoginsPushOutOnlyThatKeysOldest) {
+  ConsoleSessions sessions;
+  auto other = sessions.create("Bearer other", "o").first;
+  Clock::advance(std::chrono::milliseconds(1));
+  auto first = sessions.create("Bearer k", "k").first;
+  Clock::advance(std::chrono::milliseconds(1));
+  auto second = sessions.create("Bearer k", "k").first;
+  for (std::size_t i = 2; i < ConsoleSessions::kMaxPerCredential + 5; ++i) {
+    Clock::advance(std::chrono::milliseconds(1));
+    (void)sessions.create("Bearer k", "k");
+  }
+  EXPECT_EQ(sessions.size(), ConsoleSessions::kMaxPerCredential + 1);
+  EXPECT_FALSE(sessions.find(first));
+  EXPECT_FALSE(sessions.find(second));
+  EXPECT_TRUE(sessions.find(other)) << "another key's session stays";
+}
+
 TEST(ConsoleSessions, TheOldestGoWhenTooManyAreOpen) {
   ConsoleSessions sessions;
   auto first = sessions.create("Bearer 0", "x").first;
   Clock::advance(std::chrono::milliseconds(1));
   auto second = sessions.create("Bearer 1", "x").first;
   for (std::size_t i = 2; i < ConsoleSessions::kMaxSessions + 1; ++i) {
-    (void)sessions.create("Bearer n", "x");
+    (void)sessions.create("Bearer " + std::to_string(i), "x");
   }
   EXPECT_EQ(sessions.size(), ConsoleSessions::kMaxSessions);
   EXPECT_FALSE(sessions.find(first));

@@ -29,6 +29,9 @@ bool is_health_check(const http::request<http::string_body>& h) {
 
 constexpr const char* kInternalError =
     R"({"type":"/problems/internal-error","title":"Internal Server Error","status":500,"detail":"the request failed; it is logged"})";
+// The most a request whose token travels in its body may send (a console login, an
+// unsubscribe): both take a few hundred bytes.
+constexpr std::uint64_t kTokenBodyMax = 4096;
 constexpr const char* kBodyTooLarge =
     R"({"type":"/problems/body-too-large","title":"Content Too Large","status":413,"detail":"the request body is over http.max_body"})";
 
@@ -363,8 +366,15 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       // checked with the body. A console session's cookie is checked like credentials.
       const bool token_in_body =
           h.target().starts_with("/u/") || h.target().starts_with("/console/");
-      if (h[http::field::expect] == "100-continue" && h[http::field::authorization].empty()
-          && h[http::field::cookie].empty() && !token_in_body) {
+      if (token_in_body) {
+        // Those bodies are a few bytes: a stranger sends no more, whatever the method.
+        parser.body_limit(kTokenBodyMax);
+      }
+      if (token_in_body && parser.content_length().value_or(0) > kTokenBodyMax) {
+        res = Response{413, "application/problem+json", kBodyTooLarge, {}};
+        close = true;
+      } else if (h[http::field::expect] == "100-continue" && h[http::field::authorization].empty()
+                 && h[http::field::cookie].empty() && !token_in_body) {
         // No credentials: no invitation to send a body either (issue harden-1).
         res = Response{
             401,

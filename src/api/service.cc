@@ -101,9 +101,15 @@ std::optional<Response> ApiService::check_credentials(const Request& request) {
 std::variant<std::string, Response> ApiService::authenticate(const Request& r, Access access) {
   auto who = authenticate_request(r, access);
   auto* refused = std::get_if<Response>(&who);
-  if (refused != nullptr && refused->status == 401 && r.header("authorization").empty()
-      && !r.header("cookie").empty()) {
-    challenge_bearer_only(*refused);  // a console session: no password dialog of the browser's
+  if (refused == nullptr || refused->status != 401 || !r.header("authorization").empty()) {
+    return who;
+  }
+  const auto session = cookie_value(r.header("cookie"), kSessionCookie);
+  if (session) {
+    sessions_.erase(*session);  // its credentials no longer hold: not tried again
+  }
+  if (session || r.header("x-txmail-console") == "1") {
+    challenge_bearer_only(*refused);  // the console's script: no password dialog of the browser's
   }
   return who;
 }

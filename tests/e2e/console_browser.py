@@ -7,7 +7,7 @@ dead letter); the search form finds both; the bounced one's timeline shows the s
 reply; a suppression is removed with its button; the dead letter is replayed with the button
 and reaches the receiver; logout ends the session (its cookie no longer opens the API). A second
 account's key sees none of the first's messages. A change sent with a session cookie but
-without its CSRF token is refused (403), and the login takes JSON only. Each page's screenshot
+without its CSRF token is refused (403), and the login takes JSON only, of a few bytes. Each page's screenshot
 is kept under build/artifacts/console/ (TXMAIL_ARTIFACTS overrides build/artifacts)."""
 import urllib.parse
 from http.client import HTTPConnection
@@ -214,6 +214,11 @@ try:
         status, _ = raw(tx, "POST", "/console/login", {"Content-Type": "application/x-www-form-urlencoded"},
                         "token=" + shop_key)
         check(status == 415, f"a form login: {status}")
+        status, _ = raw(tx, "POST", "/console/login", {"Content-Type": "application/json"},
+                        json.dumps({"token": "x" * 10000}))
+        check(status == 413, f"a 10 kB login: {status}")
+        status, _ = raw(tx, "HEAD", "/console/", {})
+        check(status == 405, f"HEAD of a page: {status}")
 
         # Logout ends the session: its cookie opens nothing any more.
         browser.driver.find_element(By.CSS_SELECTOR, "#logout").click()

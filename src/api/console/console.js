@@ -33,7 +33,7 @@ class ApiError extends Error {
 
 // One call of the REST API. The operator acting for an account names it in X-Txmail-Account.
 async function api(method, path, body, options) {
-  const headers = { "Accept": "application/json" };
+  const headers = { "Accept": "application/json", "X-Txmail-Console": "1" };
   if (method !== "GET" && state.session) headers["X-CSRF-Token"] = state.session.csrf;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (state.session && state.session.admin && state.actingFor && !(options && options.everyAccount)) {
@@ -356,7 +356,7 @@ pages.accounts = async () => {
 async function route() {
   if (!state.session) return;
   const [name, query] = (location.hash.slice(1) || "overview").split("?");
-  const page = pages[name] || pages.overview;
+  const page = Object.hasOwn(pages, name) ? pages[name] : pages.overview;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.getAttribute("href") === "#" + name);
   try {
     await page(new URLSearchParams(query || ""));
