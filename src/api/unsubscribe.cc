@@ -80,12 +80,7 @@ Unsubscribes::Outcome Unsubscribes::record(const std::string& mail_id, const std
     logger()->info("unsubscribe: mail {} again ({}; recorded once)", mail_id, how);
     return Outcome::kAlready;
   }
-  events::Event e = events::make_event(events::Kind::kUnsubscribed);
-  e.job_id = last.job_id;
-  e.mail_id = last.mail_id;
-  e.account = last.account;
-  e.recipient = last.recipient;
-  e.sender = last.sender;
+  events::Event e = events::follow_up(events::Kind::kUnsubscribed, last);
   e.reply = how;
   // The suppression first: the event is what the customer is told, once it holds.
   if (!suppressions_.add_unsubscribe(e.account, e.recipient, how, now)) {

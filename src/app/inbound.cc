@@ -188,13 +188,8 @@ smtp::InboundReply InboundHandler::bounce(const mime::Report& report,
     if (rr == nullptr || (!rr->hard() && !(rr->soft() && rr->action == "failed"))) {
       continue;  // a delay notice, or a report of success: nothing final
     }
-    events::Event e =
-        events::make_event(rr->hard() ? events::Kind::kBouncedHard : events::Kind::kBouncedSoft);
-    e.job_id = last.job_id;
-    e.mail_id = last.mail_id;
-    e.account = last.account;
-    e.recipient = last.recipient;
-    e.sender = last.sender;
+    events::Event e = events::follow_up(
+        rr->hard() ? events::Kind::kBouncedHard : events::Kind::kBouncedSoft, last);
     e.remote_host = rr->remote_mta.empty() ? report.reporting_mta : rr->remote_mta;
     e.reply = "bounce after delivery (" + std::string(mime::to_string(report.kind))
               + (report.pattern.empty() ? "" : ": " + report.pattern) + "): " + rr->status
@@ -236,12 +231,7 @@ smtp::InboundReply InboundHandler::complaint(const mime::Report& report, const s
     return {};
   }
   const events::Event& last = known->back();
-  events::Event e = events::make_event(events::Kind::kComplained);
-  e.job_id = last.job_id;
-  e.mail_id = last.mail_id;
-  e.account = last.account;
-  e.recipient = last.recipient;
-  e.sender = last.sender;
+  events::Event e = events::follow_up(events::Kind::kComplained, last);
   e.remote_host = report.reporting_mta;
   e.reply = complaint_text(report);
   log_.append(e);

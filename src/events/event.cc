@@ -145,6 +145,16 @@ Event make_event(Kind kind) {
   return e;
 }
 
+Event follow_up(Kind kind, const Event& of) {
+  Event e = make_event(kind);
+  e.job_id = of.job_id;
+  e.mail_id = of.mail_id;
+  e.account = of.account;
+  e.recipient = of.recipient;
+  e.sender = of.sender;
+  return e;
+}
+
 }  // namespace txmail::events
 
 namespace txmail::events {

@@ -73,6 +73,9 @@ struct Event {
 };
 
 Event make_event(Kind kind);  // with a fresh tag and the current time
+// An event of `kind` about the same message as `of` (its job, mail id, account, recipient and
+// sender), with a fresh tag and the current time: what comes back after delivery.
+Event follow_up(Kind kind, const Event& of);
 // The DROPPED event of a recipient dropped at intake.
 Kind dropped_kind(tenancy::DropReason reason);
 
