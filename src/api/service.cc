@@ -9,6 +9,7 @@
 #include "api/jobs.h"
 #include "api/message_search.h"
 #include "api/openapi.h"
+#include "api/queues.h"
 #include "api/sandbox.h"
 #include "api/status.h"
 #include "api/unsubscribe.h"
@@ -69,6 +70,10 @@ const std::vector<Route> kRoutes = {
     {"GET", "/v2/admin/egress", Access::kAdmin, false},
     {"PUT", "/v2/admin/egress", Access::kAdmin, false},
     {"POST", "/v2/admin/resume", Access::kAdmin, false},
+    {"GET", "/v2/admin/queues", Access::kAdmin, false},
+    {"POST", "/v2/admin/queues/pause", Access::kAdmin, false},
+    {"POST", "/v2/admin/queues/resume", Access::kAdmin, false},
+    {"POST", "/v2/admin/queues/retry", Access::kAdmin, false},
 };
 
 bool same_secret(const std::string& a, const std::string& b) {
@@ -318,6 +323,12 @@ void ApiService::handle(Request r, HttpServer::Done done) {
                                                {"ready", !why.has_value()},
                                                {"reason", why.value_or("")}}),
                   {}});
+  } else if (p.starts_with("/v2/admin/queues")) {
+    if (d_.delivery == nullptr) {
+      done(problem(503, "Service Unavailable", "this node does not deliver"));
+      return;
+    }
+    queues_api(*d_.delivery, r, p, done);
   } else if (p == "/v2/admin/egress") {
     done(admin_egress(d_.config, d_.shared_egress, r));
   } else if (p.starts_with("/v2/admin/")) {

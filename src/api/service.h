@@ -29,6 +29,10 @@
 #include "tenancy/rate_limiter.h"
 #include "tenancy/suppression.h"
 
+namespace txmail::queue {
+class DeliveryEngine;
+}
+
 namespace txmail::api {
 
 class DomainsApi;
@@ -70,8 +74,9 @@ struct ServiceDeps {
   StatusApi* status = nullptr;
   MessageSearchApi* messages = nullptr;  // GET /v2/messages, /v2/reports/deliveries.csv
   WebhooksApi* webhooks = nullptr;
-  SandboxApi* sandbox = nullptr;         // GET /v2/sandbox/messages[/{mailId}]
-  Unsubscribes* unsubscribes = nullptr;  // GET|POST /u/{token}; null: 404
+  SandboxApi* sandbox = nullptr;              // GET /v2/sandbox/messages[/{mailId}]
+  Unsubscribes* unsubscribes = nullptr;       // GET|POST /u/{token}; null: 404
+  queue::DeliveryEngine* delivery = nullptr;  // /v2/admin/queues[/...] (api/queues.h)
   // Failed authentications per client address, shared with SMTP AUTH (null: none).
   net::AuthFailureLimiter* auth_failures = nullptr;
   std::chrono::seconds auth_block{300};  // Retry-After when an address is blocked

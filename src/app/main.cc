@@ -358,16 +358,43 @@ int run(int argc, char** argv) {
   auto* suppression_remove =
       suppression->add_subcommand("remove", "Make an address deliverable again");
   suppression_remove->add_option("email", suppression_args.email, "Address")->required();
+  txmail::cli::QueueArgs queue_args;
+  auto* queue = app.add_subcommand("queue", "This node's delivery queues (over the HTTP API)");
+  queue->require_subcommand(1);
+  api_options(queue);
+  auto* queue_list =
+      queue->add_subcommand("list", "Destination sites, the schedule by domain, pauses");
+  auto* queue_pause = queue->add_subcommand("pause", "Hold the mail of a site or a domain");
+  auto* queue_resume = queue->add_subcommand("resume", "End a pause: the held mail is due now");
+  auto* queue_retry = queue->add_subcommand("retry", "End a back-off: the waiting mail is due now");
+  for (auto* sub : {queue_pause, queue_resume, queue_retry}) {
+    auto* site = sub->add_option("--site", queue_args.site, "Destination site (as list shows it)");
+    sub->add_option("--domain", queue_args.domain, "Recipient domain")->excludes(site);
+  }
+  queue_pause->add_option("--until", queue_args.until, "RFC 3339 time (default: until resumed)");
   for (auto* sub :
        {account_create, account_list, account_show, account_disable, account_enable, account_delete,
-        key_create, key_list, key_revoke, suppression_list, suppression_add, suppression_remove}) {
+        key_create, key_list, key_revoke, suppression_list, suppression_add, suppression_remove,
+        queue_list, queue_pause, queue_resume, queue_retry}) {
     sub->fallthrough();
   }
 
   CLI11_PARSE(app, argc, argv);
 
-  if (account->parsed() || key->parsed() || send->parsed() || suppression->parsed()) {
+  if (account->parsed() || key->parsed() || send->parsed() || suppression->parsed()
+      || queue->parsed()) {
     const auto t = api_target(target, api_config, api_config != config_path);
+    if (queue->parsed()) {
+      queue_args.json = account_args.json;
+      if (queue_list->parsed()) {
+        return txmail::cli::queue_list(t, queue_args);
+      }
+      return txmail::cli::queue_action(t,
+                                       queue_pause->parsed()    ? "pause"
+                                       : queue_resume->parsed() ? "resume"
+                                                                : "retry",
+                                       queue_args);
+    }
     if (suppression->parsed()) {
       suppression_args.json = account_args.json;
       return suppression_list->parsed()  ? txmail::cli::suppression_list(t, suppression_args)

@@ -601,6 +601,7 @@ int serve(const Config& config) {
       .webhooks = &webhooks_api,
       .sandbox = &sandbox_api,
       .unsubscribes = unsubscribes.get(),
+      .delivery = &delivery,
       .auth_failures = &auth_failures,
       .auth_block =
           std::chrono::duration_cast<std::chrono::seconds>(config.smtp.auth_failure_window),

@@ -164,6 +164,53 @@ int drain(const ApiTarget& t, bool resume, bool as_json) {
              });
 }
 
+int queue_list(const ApiTarget& t, const QueueArgs& q) {
+  return run(t, "GET", "/v2/admin/queues", "", q.json, [](const json::value& v) {
+    fmt::print(
+        "{} jobs queued, oldest accepted {}; {} recipients ready, {} waiting; {} "
+        "connections\n",
+        str(v, "jobs"), str(v, "oldestTs"), str(v, "readyRecipients"), str(v, "waitingRecipients"),
+        str(v, "connections"));
+    for (const auto& d : v.as_object().at("destinations").as_array()) {
+      std::string state = str(d, "paused") == "true" ? "paused" : "";
+      if (const std::string until = str(d, "backedOffUntil"); until != "null") {
+        state += fmt::format("backed off until {} ({})", until, str(d, "lastReply"));
+      }
+      fmt::print("site {}  source={}  recipients={}  connections={}  oldest={}  {}\n",
+                 str(d, "site"), str(d, "source"), str(d, "recipients"), str(d, "connections"),
+                 str(d, "oldestTs"), state);
+    }
+    for (const auto& w : v.as_object().at("waiting").as_array()) {
+      fmt::print("domain {}  waiting={}  next attempt {}{}\n", str(w, "domain"),
+                 str(w, "recipients"), str(w, "nextAttemptTs"),
+                 str(w, "paused") == "true" ? "  paused" : "");
+    }
+    for (const auto& p : v.as_object().at("pauses").as_array()) {
+      const std::string site = str(p, "site");
+      fmt::print("paused {} {} until {}\n", site.empty() ? "domain" : "site",
+                 site.empty() ? str(p, "domain") : site,
+                 str(p, "untilTs") == "null" ? "resumed" : str(p, "untilTs"));
+    }
+  });
+}
+
+int queue_action(const ApiTarget& t, const std::string& verb, const QueueArgs& q) {
+  if (q.site.empty() == q.domain.empty()) {
+    fmt::print(stderr, "txmail: queue {} needs --site or --domain\n", verb);
+    return 2;
+  }
+  json::object body;
+  body[q.site.empty() ? "domain" : "site"] = q.site.empty() ? q.domain : q.site;
+  if (!q.until.empty()) {
+    body["until"] = q.until;
+  }
+  return run(t, "POST", "/v2/admin/queues/" + verb, json::serialize(body), q.json,
+             [&verb](const json::value& v) {
+               fmt::print("{}: {} units held, {} due now, {} back-offs ended\n", verb,
+                          str(v, "held"), str(v, "broughtForward"), str(v, "backOffsCleared"));
+             });
+}
+
 int key_create(const ApiTarget& t, const AccountArgs& a) {
   const json::object body{{"name", a.key_name.empty() ? std::string("cli") : a.key_name}};
   return run(t, "POST", "/v2/admin/accounts/" + path_part(a.name) + "/keys", json::serialize(body),

@@ -51,6 +51,18 @@ int suppression_list(const ApiTarget& t, const SuppressionArgs& s);
 int suppression_add(const ApiTarget& t, const SuppressionArgs& s);
 int suppression_remove(const ApiTarget& t, const SuppressionArgs& s);
 
+struct QueueArgs {
+  std::string site;
+  std::string domain;
+  std::string until;  // pause only; empty: until resumed
+  bool json = false;
+};
+
+// `txmail queue list|pause|resume|retry`: the node's delivery queues (GET /v2/admin/queues and
+// POST /v2/admin/queues/{verb}).
+int queue_list(const ApiTarget& t, const QueueArgs& q);
+int queue_action(const ApiTarget& t, const std::string& verb, const QueueArgs& q);
+
 struct SendArgs {
   std::string from;
   std::vector<std::string> to;

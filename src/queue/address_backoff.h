@@ -26,6 +26,10 @@ class AddressBackoff final : public smtp::AddressHealth {
   std::optional<std::string> backed_off(const smtp::Peer& peer) override;
   void failed(const smtp::Peer& peer, const std::string& why) override;
   void succeeded(const smtp::Peer& peer) override;
+
+  // The operator asked for a retry now: the address is tried again at once.
+  void forgive(const smtp::Peer& peer) { entries_.erase(key_of(peer)); }
+
   // Drops entries whose back-off has ended.
   void sweep();
 

@@ -19,10 +19,11 @@ std::uint32_t to_seconds(std::int64_t ms) {
   return static_cast<std::uint32_t>(std::clamp<std::int64_t>((ms + 999) / 1000, 0, UINT32_MAX));
 }
 
-// The recipient's domain in its canonical (A-label) form: the key of units, routes, policies and
-// the MX lookup (a U-label never reaches DNS). Intake refused invalid IDNs; one read from an
-// older spool falls back to lower case and fails at DNS as it always did.
-std::string domain_of_address(std::string_view address) {
+}  // namespace
+
+// A U-label never reaches DNS. Intake refused invalid IDNs; one read from an older spool falls
+// back to lower case and fails at DNS as it always did.
+std::string recipient_domain(std::string_view address) {
   const std::size_t at = address.rfind('@');
   if (at == std::string::npos) {
     return {};
@@ -37,8 +38,6 @@ std::string domain_of_address(std::string_view address) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return lowered;
 }
-
-}  // namespace
 
 // NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 DeliveryEngine::DeliveryEngine(asio::io_context& io, DeliveryOptions options, std::string node_name,
@@ -168,7 +167,7 @@ void DeliveryEngine::add_job(const store::SpoolRecord& record,
     if (r.status != store::RecipientStatus::kQueued) {
       continue;
     }
-    const std::string domain = domain_of_address(r.address);
+    const std::string domain = recipient_domain(r.address);
     const std::size_t limit = *policy_for(domain).max_recipients;
     auto it = open.find(domain);
     if (it == open.end() || units[it->second].first.recipients.size() >= limit) {
@@ -242,7 +241,7 @@ std::string DeliveryEngine::domain_of(const Unit& unit) const {
   if (it == jobs_.end() || unit.recipients.empty()) {
     return {};
   }
-  return domain_of_address(it->second.recipients[unit.recipients.front()].view());
+  return recipient_domain(it->second.recipients[unit.recipients.front()].view());
 }
 
 std::string DeliveryEngine::SharedEnvelopes::key_of(const std::string& account,
@@ -426,6 +425,12 @@ void DeliveryEngine::route(Unit unit, const std::string& domain, Result<smtp::De
     }
     return;
   }
+  if (has_pauses()) {
+    if (PauseState* pause = pause_of(domain, dest->site)) {
+      hold(std::move(unit), domain, *pause);
+      return;
+    }
+  }
   const Job& job = jobs_.at(unit.job);
   const EgressSource& egress = pick_source(job.envelope->account);
   std::string key = egress.name + "|" + dest->site;
@@ -445,6 +450,10 @@ void DeliveryEngine::route(Unit unit, const std::string& domain, Result<smtp::De
   ReadyQueue& rq = *it->second;
   rq.egress = &egress;  // the settings may have changed the source since the queue was made
   rq.destination = std::move(*dest);
+  if (rq.domains.size() < kMaxQueueDomains
+      && std::ranges::find(rq.domains, domain) == rq.domains.end()) {
+    rq.domains.push_back(domain);
+  }
   if (rq.backoff_until_ms > now_ms()) {
     // The whole site is backed off: this unit is deferred with the site's last answer, and
     // nobody knocks again before the back-off ends.

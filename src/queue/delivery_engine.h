@@ -33,6 +33,7 @@
 #include "queue/fifo.h"
 #include "queue/gcra.h"
 #include "queue/inline_list.h"
+#include "queue/queue_view.h"
 #include "queue/source_line.h"
 #include "store/spool.h"
 
@@ -105,6 +106,18 @@ class DeliveryEngine {
 
   // Jobs in the queue (not yet final). Any thread.
   std::size_t queued_jobs() const { return queued_jobs_.load(std::memory_order_relaxed); }
+
+  // The operator's view of the queues and actions on them (queue_view.h). Any thread; `done`
+  // runs on the engine's io_context. A view costs a walk of every queued job: one is taken at
+  // most once a second, and callers within that second share it.
+  void view(std::function<void(std::shared_ptr<const QueueView>)> done);
+  // `until_ms` 0: until resumed.
+  void pause(QueueSelector what, std::int64_t until_ms,
+             std::function<void(QueueActionResult)> done);
+  void resume(QueueSelector what, std::function<void(QueueActionResult)> done);
+  // A backed-off site (or the sites a domain was routed to) is tried again now, and the units
+  // waiting in the schedule for it have their next attempt now.
+  void retry_now(QueueSelector what, std::function<void(QueueActionResult)> done);
 
  private:
   // Memory per queued recipient matters: a node holds millions (issue core-2 asks for under
@@ -201,8 +214,22 @@ class DeliveryEngine {
     std::int64_t backoff_until_ms = 0;
     smtp::RecipientAnswer last;  // the answer that backed the site off
     Gcra rate;
-    std::vector<IdleWait*> idle;  // its open connections waiting for a unit, oldest first
+    std::vector<IdleWait*> idle;       // its open connections waiting for a unit, oldest first
+    std::vector<std::string> domains;  // recipient domains routed here (kMaxQueueDomains)
   };
+
+  static constexpr std::size_t kMaxQueueDomains = 8;
+
+  // A paused site or domain (queue_view.h). A site pause remembers the domains of the units it
+  // held (at most kMaxPauseDomains), so that a resume brings them forward.
+  struct PauseState {
+    std::int64_t since_ms = 0;
+    std::int64_t until_ms = 0;  // 0: until resumed
+    std::vector<std::string> domains;
+  };
+
+  static constexpr std::size_t kMaxPauseDomains = 1000;
+  static constexpr std::int64_t kPauseRecheckMs = std::int64_t{5} * 60 * 1000;
 
   // Messages handed over at submit, until their job's first round of attempts is over. Only
   // large ones: a small message is read back from the spool's memtable cheaply, while a large
@@ -252,6 +279,22 @@ class DeliveryEngine {
   awaitable<Result<std::shared_ptr<const std::string>>> load(const Unit& unit);
   awaitable<void> pace(ReadyQueue& rq);
   Source& source_state(const std::string& name);
+
+  // delivery_control.cc: the operator's view, pauses and retries
+  bool has_pauses() const { return !paused_sites_.empty() || !paused_domains_.empty(); }
+
+  // The pause in force for a unit of `domain` routed to `site`, or null (ended ones go).
+  PauseState* pause_of(const std::string& domain, const std::string& site);
+  // The unit waits in the schedule without an attempt or an event.
+  void hold(Unit unit, const std::string& domain, PauseState& pause);
+  // Units of a ready queue that a new pause covers go back to the schedule.
+  std::size_t hold_ready();
+  // Units in the schedule whose domain `wanted` accepts are due now.
+  std::size_t bring_forward(const std::function<bool(const std::string& domain)>& wanted);
+  std::shared_ptr<const QueueView> take_view();
+  void view_destinations(QueueView& v) const;
+  void view_waiting(QueueView& v) const;
+  QueueActionResult do_retry_now(const QueueSelector& what);
 
   // delivery_sandbox.cc: the units of sandbox accounts go to the capture store instead
   bool sandboxed(const Unit& unit) const;
@@ -307,10 +350,17 @@ class DeliveryEngine {
   std::unordered_map<std::string, std::size_t> account_backlog_;  // under backlog_mutex_
   std::atomic<std::size_t> ready_queues_{0};
   std::atomic<std::size_t> queued_jobs_{0};
+  std::map<std::string, PauseState> paused_sites_;
+  std::map<std::string, PauseState> paused_domains_;
+  std::shared_ptr<const QueueView> view_cache_;
   bool stopping_ = false;
   std::function<void()> on_stopped_;
   std::mt19937_64 rng_{std::random_device{}()};
 };
+
+// The domain of a recipient address in its canonical (A-label) form: the key of units, routes,
+// policies, pauses and the MX lookup.
+std::string recipient_domain(std::string_view address);
 
 // Rebuilds the schedule from the spool: every job goes back to delivery with its recipients'
 // states (delivered ones are never sent again). Before the I/O threads start.

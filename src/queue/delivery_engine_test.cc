@@ -298,6 +298,22 @@ class EngineTest : public ::testing::Test {
     return done();
   }
 
+  // An action of the operator's, run to its answer.
+  template <typename Start>
+  QueueActionResult act(Start start) {
+    std::optional<QueueActionResult> result;
+    start([&result](QueueActionResult r) { result = r; });
+    run_until([&] { return result.has_value(); }, 5s);
+    return result.value_or(QueueActionResult{});
+  }
+
+  std::shared_ptr<const QueueView> view() {
+    std::shared_ptr<const QueueView> v;
+    engine_->view([&v](std::shared_ptr<const QueueView> got) { v = std::move(got); });
+    run_until([&] { return v != nullptr; }, 5s);
+    return v ? v : std::make_shared<QueueView>();
+  }
+
   // Lets whatever needs no time happen, without moving the clock.
   void settle() {
     run_until([] { return false; }, 300ms);
@@ -587,6 +603,96 @@ TEST_F(EngineTest, TemporaryFailuresAreRetriedUntilTheMessageExpires) {
   Clock::advance(std::chrono::minutes(5));
   settle();
   EXPECT_EQ(a.rcpts.size(), 3U) << "tried again after it bounced";
+}
+
+// The operator's hand (queue_view.h). A paused domain's mail waits without an attempt or an
+// event, also past the five-minute look, while another domain's goes; the view shows it
+// waiting and paused; a resume sends it without the clock moving.
+TEST_F(EngineTest, APausedDomainWaitsWithoutAttemptsUntilResumed) {
+  TestMx& a = mx();
+  route("a.test", a);
+  route("b.test", a);
+  start();
+  const auto paused = act([&](auto done) { engine_->pause({false, "a.test"}, 0, done); });
+  EXPECT_TRUE(paused.found);
+  send("x@a.test");
+  send("y@b.test");
+  ASSERT_TRUE(run_until([&] { return delivered("y@b.test"); }, 5s));
+  settle();
+  EXPECT_FALSE(outcomes_.contains("x@a.test")) << "a paused domain's mail was tried";
+  Clock::advance(std::chrono::minutes(6));
+  settle();
+  EXPECT_FALSE(outcomes_.contains("x@a.test")) << "the pause ended at its five-minute look";
+  const auto v = view();
+  EXPECT_EQ(v->jobs, 1U);
+  ASSERT_EQ(v->waiting.size(), 1U);
+  EXPECT_EQ(v->waiting[0].domain, "a.test");
+  EXPECT_EQ(v->waiting[0].recipients, 1U);
+  EXPECT_TRUE(v->waiting[0].paused);
+  ASSERT_EQ(v->pauses.size(), 1U);
+  EXPECT_EQ(v->pauses[0].name, "a.test");
+  EXPECT_FALSE(v->pauses[0].site);
+  const auto resumed = act([&](auto done) { engine_->resume({false, "a.test"}, done); });
+  EXPECT_TRUE(resumed.found);
+  EXPECT_EQ(resumed.brought_forward, 1U);
+  ASSERT_TRUE(run_until([&] { return delivered("x@a.test"); }, 5s))
+      << "the resume did not send the held mail";
+  EXPECT_EQ(outcomes_["x@a.test"].size(), 1U) << "the held mail had attempts or events";
+  const auto again = act([&](auto done) { engine_->resume({false, "a.test"}, done); });
+  EXPECT_FALSE(again.found) << "a resume of nothing paused reported something";
+}
+
+// A site paused until a time: its mail goes when that time comes, by itself.
+TEST_F(EngineTest, ASitePauseEndsAtItsTime) {
+  TestMx& a = mx();
+  route("a.test", a);
+  start();
+  const std::string site = "route:127.0.0.1:" + std::to_string(a.port());
+  act([&](auto done) { engine_->pause({true, site}, now_ms() + 60'000, done); });
+  send("x@a.test");
+  settle();
+  EXPECT_FALSE(outcomes_.contains("x@a.test")) << "a paused site's mail was tried";
+  EXPECT_EQ(view()->pauses.size(), 1U);
+  Clock::advance(std::chrono::seconds(61));
+  ASSERT_TRUE(run_until([&] { return delivered("x@a.test"); }, 5s))
+      << "the mail did not go when the pause ended";
+  EXPECT_EQ(a.connections, 1);
+}
+
+// A backed-off site shows in the view with its last answer; a retry now ends the back-off and
+// sends its deferred mail without waiting for the retry time.
+TEST_F(EngineTest, RetryNowEndsABackoff) {
+  std::uint16_t port = 0;
+  {
+    tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = probe.local_endpoint().port();
+  }  // nothing listens there now: connections are refused
+  options_.routes.push_back(RouteRule{"a.test", smtp::Route{"127.0.0.1", port}});
+  options_.retry.schedule = {std::chrono::hours(1)};
+  start();
+  send("x@a.test");
+  ASSERT_TRUE(run_until([&] { return deferred("x@a.test"); }, 5s));
+  TestMx& back = mx(port);
+  const auto v = view();
+  ASSERT_EQ(v->destinations.size(), 1U);
+  const auto& d = v->destinations[0];
+  EXPECT_EQ(d.site, "route:127.0.0.1:" + std::to_string(port));
+  EXPECT_GT(d.backoff_until_ms, now_ms());
+  EXPECT_EQ(d.failures, 1U);
+  EXPECT_FALSE(d.last_reply.empty());
+  EXPECT_EQ(d.domains, std::vector<std::string>{"a.test"});
+  EXPECT_EQ(d.waiting_recipients, 1U);
+  ASSERT_EQ(v->waiting.size(), 1U);
+  EXPECT_EQ(v->waiting[0].recipients, 1U);
+  const auto none = act([&](auto done) { engine_->retry_now({false, "other.test"}, done); });
+  EXPECT_FALSE(none.found);
+  const auto r = act([&](auto done) { engine_->retry_now({true, d.site}, done); });
+  EXPECT_TRUE(r.found);
+  EXPECT_EQ(r.backoffs_cleared, 1U);
+  EXPECT_EQ(r.brought_forward, 1U);
+  ASSERT_TRUE(run_until([&] { return delivered("x@a.test"); }, 5s))
+      << "the retry now did not send the deferred mail";
+  EXPECT_EQ(back.connections, 1);
 }
 
 // The engine's threads at once (the ThreadSanitizer case, make test-tsan): several threads put

@@ -313,6 +313,13 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq, bool& opening) {
     Unit unit = std::move(rq.units.front());
     rq.units.pop_front();
     ready_taken(unit);
+    if (has_pauses()) {  // paused while it waited here
+      const std::string domain = domain_of(unit);
+      if (PauseState* pause = pause_of(domain, rq.destination.site)) {
+        hold(std::move(unit), domain, *pause);
+        continue;
+      }
+    }
     co_await pace(rq);
     const bool reuse = co_await deliver_unit(rq, session, std::move(unit));
     ++sent;

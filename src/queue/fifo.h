@@ -33,6 +33,13 @@ class Fifo {
   }
 
   template <typename F>
+  void for_each(F f) const {  // reads every element in order
+    for (std::size_t i = head_; i < items_.size(); ++i) {
+      f(items_[i]);
+    }
+  }
+
+  template <typename F>
   void drain(F f) {  // takes every element in order, leaving the queue empty
     std::vector<T> items;
     items.swap(items_);

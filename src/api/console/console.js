@@ -106,6 +106,7 @@ async function startSession(session) {
   document.getElementById("logout").hidden = false;
   document.getElementById("who").textContent = session.admin ? "operator" : "account " + session.account;
   document.getElementById("nav-accounts").hidden = !session.admin;
+  document.getElementById("nav-queues").hidden = !session.admin;
   const acting = document.getElementById("acting");
   acting.hidden = !session.admin;
   if (session.admin) {
@@ -214,9 +215,22 @@ async function nodeGauges() {
   };
   const gauges = [["txmail_queue_jobs", "jobs queued"], ["txmail_webhook_retry_backlog", "webhook batches to retry"],
     ["txmail_webhook_dead_letters", "webhook dead letters"], ["txmail_smtp_connections", "SMTP connections"]];
+  let oldest = null;
+  try {
+    const queues = await api("GET", "/v2/admin/queues", undefined, { everyAccount: true });
+    oldest = el("div", { class: "card", id: "oldest-queued" }, el("div", { class: "n" }, queues.oldestTs ? age(queues.oldestTs) : "none"),
+      el("div", { class: "l" }, "oldest queued message" + (queues.oldestTs ? " (" + time(queues.oldestTs) + ")" : "")));
+  } catch (e) { if (e.status === 401) throw e; }
   return el("div", {}, el("h2", {}, "This node"), el("div", { class: "cards" },
     ...gauges.filter(([n]) => value(n) !== null).map(([n, label]) =>
-      el("div", { class: "card" }, el("div", { class: "n" }, value(n)), el("div", { class: "l" }, label)))));
+      el("div", { class: "card" }, el("div", { class: "n" }, value(n)), el("div", { class: "l" }, label))), oldest),
+    el("p", {}, el("a", { href: "#queues" }, "Queues by destination")));
+}
+
+// "3 min", "2 h": how long ago `ts` was.
+function age(ts) {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(ts)) / 1000));
+  return s < 120 ? s + " s" : s < 7200 ? Math.round(s / 60) + " min" : s < 172800 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " d";
 }
 
 pages.messages = async (params) => {
@@ -339,6 +353,66 @@ pages.sandbox = async () => {
       ...page.messages.map((m) => el("tr", {}, el("td", {}, time(m.capturedTs)), el("td", {}, m.from), el("td", {}, m.to),
         el("td", {}, m.size), el("td", {}, el("a", { href: "#message?id=" + encodeURIComponent(m.mailId) }, "timeline")))))
       : el("p", {}, "Nothing captured."));
+};
+
+// The node's delivery queues (GET /v2/admin/queues): the operator's page.
+pages.queues = async () => {
+  if (!state.session.admin) {
+    return show(el("h1", {}, "Queues"), el("p", { class: "note" }, "Queues are the operator's: log in with the admin token."));
+  }
+  const v = await api("GET", "/v2/admin/queues", undefined, { everyAccount: true });
+  const error = el("div", { id: "queue-message" });
+  if (state.flash) error.replaceChildren(el("p", { class: "ok", id: "queue-done" }, state.flash));
+  state.flash = null;
+  const act = (verb, selector) => async () => {
+    try {
+      const r = await api("POST", "/v2/admin/queues/" + verb, selector, { everyAccount: true });
+      state.flash = verb + " " + (selector.site || selector.domain) + ": " + r.held + " held, " +
+        r.broughtForward + " due now, " + r.backOffsCleared + " back-offs ended";
+      await route();
+    } catch (e) { error.replaceChildren(errorBox(e)); }
+  };
+  const pausedSite = new Set(v.pauses.filter((p) => p.site).map((p) => p.site));
+  const pausedDomain = new Set(v.pauses.filter((p) => p.domain).map((p) => p.domain));
+  const toggle = (selector, paused) => el("button", { type: "button", class: "plain " + (paused ? "resume" : "pause"),
+    onclick: act(paused ? "resume" : "pause", selector) }, paused ? "Resume" : "Pause");
+  const retry = (selector) => el("button", { type: "button", class: "plain retry", onclick: act("retry", selector) }, "Retry now");
+  const destinations = v.destinations.length ? el("table", { id: "destinations" },
+    el("tr", {}, ...["destination site", "source", "domains", "ready", "waiting", "connections", "oldest", "state", ""].map((h) => el("th", {}, h))),
+    ...v.destinations.map((d) => el("tr", { "data-site": d.site },
+      el("td", { class: "mono" }, d.site), el("td", {}, d.source), el("td", {}, d.domains.join(", ")),
+      el("td", {}, d.recipients), el("td", {}, d.waitingRecipients), el("td", {}, d.connections), el("td", {}, time(d.oldestTs)),
+      el("td", { class: d.backedOffUntil || d.paused ? "warn" : "ok" },
+        d.paused ? "paused" : d.backedOffUntil ? "backed off until " + time(d.backedOffUntil) : "active",
+        d.lastReply ? el("div", { class: "mono" }, d.lastReply) : ""),
+      el("td", {}, toggle({ site: d.site }, pausedSite.has(d.site)), " ", retry({ site: d.site })))))
+    : el("p", { id: "no-destinations" }, "No destination has mail waiting for a connection.");
+  const waiting = v.waiting.length ? el("table", { id: "waiting" },
+    el("tr", {}, ...["domain", "recipients", "next attempt", "oldest", ""].map((h) => el("th", {}, h))),
+    ...v.waiting.map((w) => el("tr", { "data-domain": w.domain },
+      el("td", {}, w.domain), el("td", {}, w.recipients), el("td", {}, time(w.nextAttemptTs)), el("td", {}, time(w.oldestTs)),
+      el("td", {}, toggle({ domain: w.domain }, pausedDomain.has(w.domain)), " ", retry({ domain: w.domain })))))
+    : el("p", { id: "no-waiting" }, "Nothing waits for a later attempt.");
+  const pauses = v.pauses.length ? el("table", { id: "pauses" },
+    el("tr", {}, ...["paused", "since", "until", ""].map((h) => el("th", {}, h))),
+    ...v.pauses.map((p) => el("tr", {}, el("td", { class: "mono" }, p.site ? "site " + p.site : "domain " + p.domain),
+      el("td", {}, time(p.sinceTs)), el("td", {}, p.untilTs ? time(p.untilTs) : "until resumed"),
+      el("td", {}, toggle(p.site ? { site: p.site } : { domain: p.domain }, true)))))
+    : el("p", { id: "no-pauses" }, "Nothing is paused.");
+  const kind = el("select", { id: "pause-kind" }, el("option", { value: "domain" }, "domain"), el("option", { value: "site" }, "site"));
+  const name = el("input", { id: "pause-name", required: true, size: 30 });
+  const form = el("form", { class: "row", id: "pause-form", onsubmit: (ev) => {
+    ev.preventDefault();
+    act("pause", { [kind.value]: name.value.trim() })();
+  } }, el("label", {}, "pause a", kind), el("label", {}, "name", name), el("button", { type: "submit" }, "Pause"));
+  show(el("h1", {}, "Queues"),
+    el("div", { class: "cards" }, ...[["jobs queued", v.jobs], ["oldest queued", v.oldestTs ? time(v.oldestTs) : "none"],
+      ["recipients ready", v.readyRecipients], ["recipients waiting", v.waitingRecipients], ["connections", v.connections]]
+      .map(([l, n]) => el("div", { class: "card" }, el("div", { class: "n" }, n), el("div", { class: "l" }, l)))),
+    error, el("h2", {}, "Destinations (ready queues)"), destinations,
+    el("h2", {}, "Waiting for a later attempt, by domain"), waiting,
+    el("h2", {}, "Pauses"), el("p", { class: "note" }, "A pause holds mail on this node without attempts or events; it ends when resumed, at its time, or when the node restarts."),
+    pauses, form);
 };
 
 pages.accounts = async () => {
