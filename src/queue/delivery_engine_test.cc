@@ -298,6 +298,12 @@ class EngineTest : public ::testing::Test {
     return done();
   }
 
+  // A loopback port where nothing listens: connections are refused (until an MX binds it).
+  std::uint16_t refused_port() {
+    tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return probe.local_endpoint().port();
+  }
+
   // An action of the operator's, run to its answer.
   template <typename Start>
   QueueActionResult act(Start start) {
@@ -396,11 +402,7 @@ TEST_F(EngineTest, RateWaitEndsWhenTheClockReachesTheNextSlot) {
 // A destination that refuses connections is backed off and its unit deferred; when the MX
 // is back and the retry time has come, the unit goes out, without anything else happening.
 TEST_F(EngineTest, BackoffWaitEndsAtTheRetryTime) {
-  std::uint16_t port = 0;
-  {
-    tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    port = probe.local_endpoint().port();
-  }  // nothing listens there now: connections are refused
+  const std::uint16_t port = refused_port();
   options_.routes.push_back(RouteRule{"a.test", smtp::Route{"127.0.0.1", port}});
   options_.retry.schedule = {std::chrono::minutes(1)};
   start();
@@ -662,11 +664,7 @@ TEST_F(EngineTest, ASitePauseEndsAtItsTime) {
 // A backed-off site shows in the view with its last answer; a retry now ends the back-off and
 // sends its deferred mail without waiting for the retry time.
 TEST_F(EngineTest, RetryNowEndsABackoff) {
-  std::uint16_t port = 0;
-  {
-    tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    port = probe.local_endpoint().port();
-  }  // nothing listens there now: connections are refused
+  const std::uint16_t port = refused_port();
   options_.routes.push_back(RouteRule{"a.test", smtp::Route{"127.0.0.1", port}});
   options_.retry.schedule = {std::chrono::hours(1)};
   start();

@@ -2,9 +2,6 @@
 for an MX that answers every connection with 421, it is asked once, and every recipient is
 deferred with that answer, instead of ten connections (or more) knocking recipient by
 recipient."""
-import socket
-import threading
-import time
 from txmail_harness import *
 
 PORT = free_port()
@@ -15,25 +12,8 @@ busy IN MX 10 mx.busy.test.
 mx.busy IN A 127.0.0.81
 """
 
-connections = []
-server = socket.socket()
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("127.0.0.81", PORT))
-server.listen(50)
-
-
-def refuse_all():
-    while True:
-        try:
-            conn, peer = server.accept()
-        except OSError:
-            return
-        connections.append(time.time())
-        conn.sendall(b"421 4.3.2 mx.busy.test overloaded, try later\r\n")
-        conn.close()
-
-
-threading.Thread(target=refuse_all, daemon=True).start()
+server = RefusingServer("127.0.0.81", PORT, b"421 4.3.2 mx.busy.test overloaded, try later\r\n")
+connections = server.connections
 try:
     with DnsServer(ZONE) as dns:
         delivery = (f'mx_port = {PORT}\nretry_schedule = ["1h"]\n'
@@ -49,5 +29,5 @@ try:
             check(1 <= len(connections) <= 2, f"{len(connections)} connections to a site that refuses service")
             print(f"connections={len(connections)} deferred={len(deferred)}")
 finally:
-    server.close()
+    server.stop()
 print("ok")

@@ -9,8 +9,6 @@ sends, or that name nothing, are refused with a clear problem. Then busy.test's 
 in Chromium the operator pauses and resumes busy.test from the queues page and presses
 "Retry now" on its site: the three messages go at once instead of an hour later."""
 import datetime
-import socket
-import threading
 import time
 
 from selenium.webdriver.common.by import By
@@ -27,24 +25,6 @@ mx.busy IN A 127.0.0.81
 ok IN MX 10 mx.ok.test.
 mx.ok IN A 127.0.0.82
 """
-
-refused = []
-server = socket.socket()
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("127.0.0.81", PORT))
-server.listen(50)
-
-
-def refuse_all():
-    while True:
-        try:
-            conn, _ = server.accept()
-        except OSError:
-            return
-        refused.append(time.time())
-        conn.sendall(b"421 4.3.2 mx.busy.test overloaded, try later\r\n")
-        conn.close()
-
 
 def queues(tx):
     got = http(tx, "GET", "/v2/admin/queues", token=True)
@@ -67,17 +47,7 @@ def deliver_events(tx, job):
     return [e["type"] for e in events(tx, job)]
 
 
-def stop_refusing():
-    try:
-        server.shutdown(socket.SHUT_RDWR)  # wakes the accept in progress
-    except OSError:
-        pass
-    server.close()
-    refuser.join(timeout=10)
-
-
-refuser = threading.Thread(target=refuse_all, daemon=True)
-refuser.start()
+server = RefusingServer("127.0.0.81", PORT, b"421 4.3.2 mx.busy.test overloaded, try later\r\n")
 ok_sink = Sink("127.0.0.82", PORT)
 busy_sink = None
 browser = None
@@ -148,7 +118,7 @@ try:
             check(ok_sink.count() == 1 and queues(tx)["pauses"] == [], "after the resume")
 
             # busy.test's MX recovers. In the browser: pause and resume its domain, then retry its site.
-            stop_refusing()
+            server.stop()
             busy_sink = Sink("127.0.0.81", PORT)
             browser = Browser(f"http://127.0.0.1:{tx.ports['http']}")
             browser.login(admin_token(tx))
@@ -173,12 +143,12 @@ try:
             browser.go("#overview")
             browser.find("the oldest queued message", "#oldest-queued")
             browser.shot("11-overview-operator")
-            print(f"queue control: {len(refused)} refused connections, view/CLI/validation checked, "
+            print(f"queue control: {len(server.connections)} refused connections, view/CLI/validation checked, "
                   f"pause/resume held and released ok.test, the console's retry sent busy.test's 3 messages")
 finally:
     if browser:
         browser.quit()
-    stop_refusing()
+    server.stop()
     ok_sink.stop()
     if busy_sink:
         busy_sink.stop()

@@ -364,6 +364,29 @@ class SilentServer:
             c.close()
 
 
+class RefusingServer(SilentServer):
+    """Answers every connection on ip:port with one reply and hangs up: an MX that refuses
+    service. `connections` holds the time of each."""
+
+    def __init__(self, ip, port, reply=b"421 4.3.2 overloaded, try later\r\n"):
+        self.reply = reply
+        self.connections = []
+        super().__init__(ip, port)
+
+    def _run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(time.time())
+            try:
+                conn.sendall(self.reply)
+            except OSError:
+                pass
+            conn.close()
+
+
 class Sink:
     """tests/lib/smtp_sink.py on ADDRESS:PORT (an MX for delivery tests)."""
 
