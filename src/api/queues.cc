@@ -1,5 +1,6 @@
 #include "api/queues.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <variant>
 
@@ -52,6 +53,7 @@ json::object to_json(const queue::QueueView& v) {
   for (const auto& w : v.waiting) {
     waiting.push_back(json::object{{"domain", w.domain},
                                    {"recipients", w.recipients},
+                                   {"held", w.held},
                                    {"nextAttemptTs", time_or_null(w.next_attempt_ms)},
                                    {"oldestTs", time_or_null(w.oldest_ms)},
                                    {"paused", w.paused}});
@@ -73,6 +75,29 @@ json::object to_json(const queue::QueueView& v) {
                       {"waiting", std::move(waiting)},
                       {"waitingTruncated", v.waiting_truncated},
                       {"pauses", std::move(pauses)}};
+}
+
+// A destination site as the view names it: MX host names, sorted and comma-separated, or
+// "route:HOST:PORT".
+bool valid_site(const std::string& site) {
+  bool utf8 = false;
+  if (site.starts_with("route:")) {
+    const std::size_t colon = site.rfind(':');
+    const std::string host = site.substr(6, colon - 6);
+    const std::string port = site.substr(colon + 1);
+    return colon > 6 && !port.empty() && port.size() <= 5
+           && std::ranges::all_of(port, [](char c) { return c >= '0' && c <= '9'; })
+           && std::ranges::all_of(host, [](char c) { return c > ' ' && c < 0x7f && c != ','; });
+  }
+  std::size_t start = 0;
+  while (start <= site.size()) {
+    const std::size_t comma = std::min(site.find(',', start), site.size());
+    if (!smtp::valid_domain(std::string_view{site}.substr(start, comma - start), utf8) || utf8) {
+      return false;
+    }
+    start = comma + 1;
+  }
+  return true;
 }
 
 struct Action {
@@ -99,7 +124,11 @@ std::variant<Action, Response> read_action(const Request& r, bool pause) {
   if (site.has_value() == domain.has_value() && errors.empty()) {
     errors.push_back({"site", "name either a site or a domain"});
   }
-  if (site) {
+  if (site && !valid_site(*site)) {
+    errors.push_back({"site",
+                      "not a destination site: its MX host names, sorted and comma-separated, "
+                      "or route:HOST:PORT, as GET /v2/admin/queues names it"});
+  } else if (site) {
     a.what = queue::QueueSelector{true, *site};
   }
   if (domain) {

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "queue/delivery_engine.h"
+#include "smtp/client/mx_walk.h"
 
 namespace txmail::queue {
 
@@ -41,20 +42,39 @@ DeliveryEngine::PauseState* DeliveryEngine::pause_of(const std::string& domain,
   auto in_force = [now](std::map<std::string, PauseState>& map,
                         const std::string& name) -> PauseState* {
     const auto it = map.find(name);
-    if (it == map.end()) {
-      return nullptr;
-    }
-    if (it->second.until_ms != 0 && it->second.until_ms <= now) {
-      logger()->info("delivery: the pause of {} has ended", name);
-      map.erase(it);
-      return nullptr;
-    }
-    return &it->second;
+    // An ended pause is left to end_pauses(), which gives its units back.
+    return it == map.end() || (it->second.until_ms != 0 && it->second.until_ms <= now)
+               ? nullptr
+               : &it->second;
   };
   if (PauseState* p = in_force(paused_domains_, domain)) {
     return p;
   }
-  return in_force(paused_sites_, site);
+  return site.empty() ? nullptr : in_force(paused_sites_, site);
+}
+
+DeliveryEngine::PauseState* DeliveryEngine::site_pause_holding(const std::string& domain) {
+  const std::int64_t now = now_ms();
+  for (auto& [site, p] : paused_sites_) {
+    if ((p.until_ms == 0 || p.until_ms > now)
+        && std::ranges::find(p.domains, domain) != p.domains.end()) {
+      return &p;
+    }
+  }
+  return nullptr;
+}
+
+bool DeliveryEngine::hold_if_paused(Unit& unit, const std::string& site) {
+  if (!has_pauses()) {
+    return false;
+  }
+  const std::string domain = domain_of(unit);
+  PauseState* pause = pause_of(domain, site);
+  if (pause == nullptr) {
+    return false;
+  }
+  hold(std::move(unit), domain, *pause);
+  return true;
 }
 
 void DeliveryEngine::hold(Unit unit, const std::string& domain, PauseState& pause) {
@@ -62,11 +82,7 @@ void DeliveryEngine::hold(Unit unit, const std::string& domain, PauseState& paus
       && std::ranges::find(pause.domains, domain) == pause.domains.end()) {
     pause.domains.push_back(domain);
   }
-  std::int64_t due = now_ms() + kPauseRecheckMs;
-  if (pause.until_ms != 0) {
-    due = std::min(due, pause.until_ms);
-  }
-  schedule(std::move(unit), due);  // the job keeps this unit in flight
+  pause.held.push_back(std::move(unit));  // the job keeps this unit in flight
 }
 
 std::size_t DeliveryEngine::hold_ready() {
@@ -91,6 +107,36 @@ std::size_t DeliveryEngine::hold_ready() {
   }
   // Queues left empty go at the next sweep (a pinned caller may still hold one).
   return held;
+}
+
+std::size_t DeliveryEngine::release(PauseState& pause) {
+  const std::size_t n = pause.held.size();
+  const std::int64_t now = now_ms();
+  for (auto& unit : pause.held) {
+    schedule(std::move(unit), now);
+  }
+  pause.held.clear();
+  return n;
+}
+
+std::int64_t DeliveryEngine::end_pauses(std::int64_t now) {
+  std::int64_t next = INT64_MAX;
+  for (auto* map : {&paused_sites_, &paused_domains_}) {
+    for (auto it = map->begin(); it != map->end();) {
+      if (it->second.until_ms == 0 || it->second.until_ms > now) {
+        if (it->second.until_ms != 0) {
+          next = std::min(next, it->second.until_ms);
+        }
+        ++it;
+        continue;
+      }
+      const std::size_t n = release(it->second);
+      logger()->info("delivery: the pause of {} has ended; {} units due now", it->first, n);
+      it = map->erase(it);
+      view_cache_.reset();
+    }
+  }
+  return next;
 }
 
 std::size_t DeliveryEngine::bring_forward(
@@ -129,6 +175,7 @@ void DeliveryEngine::pause(QueueSelector what, std::int64_t until_ms,
     }
     p.until_ms = until_ms;
     view_cache_.reset();
+    wake_.cancel();  // the scheduler sleeps until the pause's end at the most
     QueueActionResult r;
     r.found = true;
     r.held = hold_ready();
@@ -145,14 +192,8 @@ void DeliveryEngine::resume(QueueSelector what, std::function<void(QueueActionRe
     const auto it = map.find(what.name);
     if (it != map.end()) {
       r.found = true;
-      std::vector<std::string> domains = std::move(it->second.domains);
+      r.brought_forward = release(it->second);
       map.erase(it);
-      if (!what.site) {
-        domains = {what.name};
-      }
-      r.brought_forward = bring_forward([&domains](const std::string& d) {
-        return std::ranges::find(domains, d) != domains.end();
-      });
       logger()->info("delivery: {} {} resumed; {} units due now", what.site ? "site" : "domain",
                      what.name, r.brought_forward);
     }
@@ -161,28 +202,15 @@ void DeliveryEngine::resume(QueueSelector what, std::function<void(QueueActionRe
   });
 }
 
-void DeliveryEngine::retry_now(QueueSelector what, std::function<void(QueueActionResult)> done) {
-  on_engine(io_,
-            [this, what = std::move(what), done = std::move(done)] { done(do_retry_now(what)); });
-}
-
-QueueActionResult DeliveryEngine::do_retry_now(const QueueSelector& what) {
-  QueueActionResult r;
-  std::vector<std::string> domains;
-  if (!what.site) {
-    domains.push_back(what.name);
-  }
+void DeliveryEngine::clear_backoff(const std::string& site, QueueActionResult& r,
+                                   std::vector<std::string>& domains) {
   for (auto& [key, rq] : ready_) {
     ReadyQueue& q = *rq;
-    const bool named = what.site ? q.destination.site == what.name
-                                 : std::ranges::find(q.domains, what.name) != q.domains.end();
-    if (!named) {
+    if (q.destination.site != site) {
       continue;
     }
     r.found = true;
-    if (what.site) {
-      domains.insert(domains.end(), q.domains.begin(), q.domains.end());
-    }
+    domains.insert(domains.end(), q.domains.begin(), q.domains.end());
     if (q.backoff_until_ms > now_ms()) {
       q.backoff_until_ms = 0;
       q.failures = 0;
@@ -192,13 +220,50 @@ QueueActionResult DeliveryEngine::do_retry_now(const QueueSelector& what) {
       q.source->addresses.forgive(peer);
     }
   }
-  r.brought_forward = bring_forward(
-      [&domains](const std::string& d) { return std::ranges::find(domains, d) != domains.end(); });
+}
+
+void DeliveryEngine::retry_now(QueueSelector what, std::function<void(QueueActionResult)> done) {
+  on_engine(io_, [this, what = std::move(what), done = std::move(done)]() mutable {
+    if (!what.site) {
+      asio::co_spawn(io_, retry_domain(this, std::move(what.name), std::move(done)),
+                     log_failure("a retry now"));
+      return;
+    }
+    QueueActionResult r;
+    std::vector<std::string> domains;
+    clear_backoff(what.name, r, domains);
+    r.brought_forward = bring_forward([&domains](const std::string& d) {
+      return std::ranges::find(domains, d) != domains.end();
+    });
+    view_cache_.reset();
+    logger()->info("delivery: retry now of site {}: {} back-offs ended, {} units due now",
+                   what.name, r.backoffs_cleared, r.brought_forward);
+    done(r);
+  });
+}
+
+// A domain's site is what its MX lookup says now (the queues remember only a few domains each):
+// that site's back-off ends, then the domain's waiting units are due.
+awaitable<void> DeliveryEngine::retry_domain(DeliveryEngine* self, std::string domain,
+                                             std::function<void(QueueActionResult)> done) {
+  QueueActionResult r;
+  std::vector<std::string> ignored;
+  try {
+    auto dest = co_await smtp::resolve_destination(self->resolver_, domain, self->route_for(domain),
+                                                   self->options_.mx_port);
+    if (dest) {
+      self->clear_backoff(dest->site, r, ignored);
+    }
+  } catch (const std::exception& e) {
+    logger()->warn("delivery: retry now of {}: its destination was not found: {}", domain,
+                   e.what());
+  }
+  r.brought_forward = self->bring_forward([&domain](const std::string& d) { return d == domain; });
   r.found = r.found || r.brought_forward > 0;
-  view_cache_.reset();
-  logger()->info("delivery: retry now of {} {}: {} back-offs ended, {} units due now",
-                 what.site ? "site" : "domain", what.name, r.backoffs_cleared, r.brought_forward);
-  return r;
+  self->view_cache_.reset();
+  logger()->info("delivery: retry now of domain {}: {} back-offs ended, {} units due now", domain,
+                 r.backoffs_cleared, r.brought_forward);
+  done(r);
 }
 
 void DeliveryEngine::view(std::function<void(std::shared_ptr<const QueueView>)> done) {
@@ -281,28 +346,42 @@ void DeliveryEngine::view_waiting(QueueView& v) const {
   constexpr std::size_t kMaxDomains = 10'000;
   const std::int64_t now = now_ms();
   std::unordered_map<std::string, QueueView::Waiting> by_domain;
-  for (const auto& s : scheduled_) {
-    const auto job = jobs_.find(s.unit.job);
-    if (job == jobs_.end() || s.unit.recipients.empty()) {
-      continue;
+  // One unit: due at `due_ms` (0: held by a pause).
+  auto count = [&](const Unit& unit, std::int64_t due_ms) {
+    const auto job = jobs_.find(unit.job);
+    if (job == jobs_.end() || unit.recipients.empty()) {
+      return;
     }
-    v.waiting_recipients += s.unit.recipients.size();
-    std::string domain = quick_domain(job->second.recipients[s.unit.recipients.front()].view());
+    v.waiting_recipients += unit.recipients.size();
+    std::string domain = quick_domain(job->second.recipients[unit.recipients.front()].view());
     auto it = by_domain.find(domain);
     if (it == by_domain.end()) {
       if (by_domain.size() >= kMaxDomains) {
         v.waiting_truncated = true;
-        continue;
+        return;
       }
       it = by_domain.emplace(domain, QueueView::Waiting{}).first;
       it->second.domain = std::move(domain);
-      it->second.next_attempt_ms = s.due_ms;
       it->second.oldest_ms = job->second.received_ms;
     }
     QueueView::Waiting& w = it->second;
-    w.recipients += s.unit.recipients.size();
-    w.next_attempt_ms = std::min(w.next_attempt_ms, s.due_ms);
+    w.recipients += unit.recipients.size();
+    if (due_ms == 0) {
+      w.held += unit.recipients.size();
+    } else if (w.next_attempt_ms == 0 || due_ms < w.next_attempt_ms) {
+      w.next_attempt_ms = due_ms;
+    }
     w.oldest_ms = std::min(w.oldest_ms, job->second.received_ms);
+  };
+  for (const auto& s : scheduled_) {
+    count(s.unit, s.due_ms);
+  }
+  for (const auto* map : {&paused_sites_, &paused_domains_}) {
+    for (const auto& [name, p] : *map) {
+      for (const auto& unit : p.held) {
+        count(unit, 0);
+      }
+    }
   }
   v.waiting.reserve(by_domain.size());
   v.waiting_by_domain.reserve(by_domain.size());

@@ -298,6 +298,8 @@ awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
     // Nothing is routed while the spool may not be delivered from (cluster mode: the lease
     // lapsed); the loop looks again every 250 ms.
     const bool may_deliver = self->spool_.may_deliver();
+    // Pauses whose time came give their units back, due now.
+    const std::int64_t pause_ends = self->has_pauses() ? self->end_pauses(now) : INT64_MAX;
     while (may_deliver && !heap.empty() && heap.front().due_ms <= now && !self->stopping_
            && self->routing_ < self->options_.max_dns_lookups) {
       std::pop_heap(heap.begin(), heap.end(), kLater);
@@ -311,10 +313,12 @@ awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
       self->sweep_ready_queues(now);
     }
     const bool blocked = !heap.empty() && heap.front().due_ms <= now;  // by max_dns_lookups
-    const auto wait = !may_deliver ? std::chrono::milliseconds(250)
-                      : heap.empty() || blocked
-                          ? std::chrono::milliseconds(60'000)
-                          : std::chrono::milliseconds(heap.front().due_ms - now);
+    auto wait = !may_deliver              ? std::chrono::milliseconds(250)
+                : heap.empty() || blocked ? std::chrono::milliseconds(60'000)
+                                          : std::chrono::milliseconds(heap.front().due_ms - now);
+    if (pause_ends != INT64_MAX) {
+      wait = std::min(wait, std::chrono::milliseconds(std::max<std::int64_t>(pause_ends - now, 0)));
+    }
     self->wake_.expires_after(
         std::min<std::chrono::milliseconds>(wait, std::chrono::milliseconds(60'000)));
     co_await self->wake_.async_wait(use_tuple);
@@ -399,6 +403,13 @@ awaitable<void> DeliveryEngine::dispatch(DeliveryEngine* self, Unit unit) {
     co_return;
   }
   std::string domain = self->domain_of(unit);
+  if (self->has_pauses()) {  // a paused domain's unit is held before its MX lookup
+    if (PauseState* pause = self->pause_of(domain, "")) {
+      self->routing_done();
+      self->hold(std::move(unit), domain, *pause);
+      co_return;
+    }
+  }
   const auto route = self->route_for(domain);
   Result<smtp::Destination> dest = make_error(ErrorCode::kDnsTemporary, "routing failed");
   try {
@@ -416,6 +427,12 @@ void DeliveryEngine::route(Unit unit, const std::string& domain, Result<smtp::De
     return;
   }
   if (!dest) {
+    if (has_pauses()) {  // a paused site's domain whose lookup fails now stays held
+      if (PauseState* pause = site_pause_holding(domain)) {
+        hold(std::move(unit), domain, *pause);
+        return;
+      }
+    }
     // Only this unit's destination is affected: a failed or timed-out lookup defers (or, when
     // the domain does not exist, bounces) this unit alone.
     if (classify(dest.error().code).persistence == Persistence::kPermanent) {

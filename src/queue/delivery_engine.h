@@ -220,16 +220,18 @@ class DeliveryEngine {
 
   static constexpr std::size_t kMaxQueueDomains = 8;
 
-  // A paused site or domain (queue_view.h). A site pause remembers the domains of the units it
-  // held (at most kMaxPauseDomains), so that a resume brings them forward.
+  // A paused site or domain (queue_view.h). The units it holds wait here, out of the schedule
+  // (no routing, no DNS lookup until it ends), and go back to the schedule, due at once, when it
+  // ends. A site pause also remembers the domains of the units it held (at most
+  // kMaxPauseDomains): a unit of one of them whose DNS lookup fails is held too.
   struct PauseState {
     std::int64_t since_ms = 0;
     std::int64_t until_ms = 0;  // 0: until resumed
     std::vector<std::string> domains;
+    std::vector<Unit> held;
   };
 
   static constexpr std::size_t kMaxPauseDomains = 1000;
-  static constexpr std::int64_t kPauseRecheckMs = std::int64_t{5} * 60 * 1000;
 
   // Messages handed over at submit, until their job's first round of attempts is over. Only
   // large ones: a small message is read back from the spool's memtable cheaply, while a large
@@ -271,6 +273,8 @@ class DeliveryEngine {
   static awaitable<void> worker(DeliveryEngine* self, ReadyQueue* rq);
   // `opening` turns false once the opening phase is over (its slot given back).
   awaitable<void> run_connection(ReadyQueue& rq, bool& opening);
+  // Whether the unit may be sent now; when not, it was dealt with (dropped, put back, held).
+  bool may_send(ReadyQueue& rq, Unit& unit, const std::string& job_id);
   // True while the connection may carry the next unit (the verdicts' scopes allow it).
   awaitable<bool> deliver_unit(ReadyQueue& rq, smtp::ClientSession& session, Unit unit);
   awaitable<std::vector<smtp::RecipientAnswer>> send_each(smtp::ClientSession& session,
@@ -283,18 +287,29 @@ class DeliveryEngine {
   // delivery_control.cc: the operator's view, pauses and retries
   bool has_pauses() const { return !paused_sites_.empty() || !paused_domains_.empty(); }
 
-  // The pause in force for a unit of `domain` routed to `site`, or null (ended ones go).
+  // The pause in force for a unit of `domain` routed to `site` ("": not routed yet), or null.
   PauseState* pause_of(const std::string& domain, const std::string& site);
-  // The unit waits in the schedule without an attempt or an event.
+  // A site pause that held units of `domain` (its DNS lookup failed: the site is unknown).
+  PauseState* site_pause_holding(const std::string& domain);
+  // Held units of a paused unit's domain or site, without an attempt or an event: true when
+  // the unit was paused (and is gone from the caller).
+  bool hold_if_paused(Unit& unit, const std::string& site);
   void hold(Unit unit, const std::string& domain, PauseState& pause);
-  // Units of a ready queue that a new pause covers go back to the schedule.
+  // Units of a ready queue that a new pause covers are held.
   std::size_t hold_ready();
+  // Pauses whose time has come end: their units are due now. The next end, or INT64_MAX.
+  std::int64_t end_pauses(std::int64_t now);
+  std::size_t release(PauseState& pause);
   // Units in the schedule whose domain `wanted` accepts are due now.
   std::size_t bring_forward(const std::function<bool(const std::string& domain)>& wanted);
   std::shared_ptr<const QueueView> take_view();
   void view_destinations(QueueView& v) const;
   void view_waiting(QueueView& v) const;
-  QueueActionResult do_retry_now(const QueueSelector& what);
+  // Ends the back-off of the ready queues of `site` (all sources); how many; found: any queue.
+  void clear_backoff(const std::string& site, QueueActionResult& r,
+                     std::vector<std::string>& domains);
+  static awaitable<void> retry_domain(DeliveryEngine* self, std::string domain,
+                                      std::function<void(QueueActionResult)> done);
 
   // delivery_sandbox.cc: the units of sandbox accounts go to the capture store instead
   bool sandboxed(const Unit& unit) const;

@@ -608,8 +608,8 @@ TEST_F(EngineTest, TemporaryFailuresAreRetriedUntilTheMessageExpires) {
 }
 
 // The operator's hand (queue_view.h). A paused domain's mail waits without an attempt or an
-// event, also past the five-minute look, while another domain's goes; the view shows it
-// waiting and paused; a resume sends it without the clock moving.
+// event, also when time passes, while another domain's goes; the view shows it held; a resume
+// sends it without the clock moving.
 TEST_F(EngineTest, APausedDomainWaitsWithoutAttemptsUntilResumed) {
   TestMx& a = mx();
   route("a.test", a);
@@ -624,12 +624,13 @@ TEST_F(EngineTest, APausedDomainWaitsWithoutAttemptsUntilResumed) {
   EXPECT_FALSE(outcomes_.contains("x@a.test")) << "a paused domain's mail was tried";
   Clock::advance(std::chrono::minutes(6));
   settle();
-  EXPECT_FALSE(outcomes_.contains("x@a.test")) << "the pause ended at its five-minute look";
+  EXPECT_FALSE(outcomes_.contains("x@a.test")) << "a paused domain's mail was tried later";
   const auto v = view();
   EXPECT_EQ(v->jobs, 1U);
   ASSERT_EQ(v->waiting.size(), 1U);
   EXPECT_EQ(v->waiting[0].domain, "a.test");
   EXPECT_EQ(v->waiting[0].recipients, 1U);
+  EXPECT_EQ(v->waiting[0].held, 1U);
   EXPECT_TRUE(v->waiting[0].paused);
   ASSERT_EQ(v->pauses.size(), 1U);
   EXPECT_EQ(v->pauses[0].name, "a.test");
@@ -642,6 +643,44 @@ TEST_F(EngineTest, APausedDomainWaitsWithoutAttemptsUntilResumed) {
   EXPECT_EQ(outcomes_["x@a.test"].size(), 1U) << "the held mail had attempts or events";
   const auto again = act([&](auto done) { engine_->resume({false, "a.test"}, done); });
   EXPECT_FALSE(again.found) << "a resume of nothing paused reported something";
+}
+
+// A paused domain is not even looked up: one whose MX lookup fails (here: no such domain) is
+// neither deferred nor bounced while paused; once resumed it gets its lookup's verdict.
+TEST_F(EngineTest, APausedDomainIsNotLookedUp) {
+  start();
+  act([&](auto done) { engine_->pause({false, "nx.test"}, 0, done); });
+  send("x@nx.test");
+  settle();
+  Clock::advance(std::chrono::minutes(10));
+  settle();
+  EXPECT_FALSE(outcomes_.contains("x@nx.test")) << "a paused domain's mail was bounced or deferred";
+  EXPECT_EQ(fake_.queries("nx.test", dns::RecordType::kMx), 0) << "a paused domain was looked up";
+  act([&](auto done) { engine_->resume({false, "nx.test"}, done); });
+  ASSERT_TRUE(run_until([&] { return outcomes_.contains("x@nx.test"); }, 5s));
+  EXPECT_EQ(outcomes_["x@nx.test"], std::vector<Outcome::Kind>{Outcome::Kind::kBouncedHard});
+}
+
+// A resume gives back the mail the pause held, not the domain's mail deferred before it: that
+// keeps its retry time.
+TEST_F(EngineTest, AResumeLeavesDeferredMailAlone) {
+  TestMx& a = mx();
+  a.rcpt_reply = "451 4.2.1 try later\r\n";
+  route("a.test", a);
+  options_.retry.schedule = {std::chrono::hours(1)};
+  start();
+  send("x@a.test");
+  ASSERT_TRUE(run_until([&] { return deferred("x@a.test"); }, 5s));
+  act([&](auto done) { engine_->pause({false, "a.test"}, 0, done); });
+  send("y@a.test");
+  settle();
+  EXPECT_FALSE(outcomes_.contains("y@a.test"));
+  const auto r = act([&](auto done) { engine_->resume({false, "a.test"}, done); });
+  EXPECT_EQ(r.brought_forward, 1U) << "the resume brought forward more than it held";
+  ASSERT_TRUE(run_until([&] { return deferred("y@a.test"); }, 5s));
+  settle();
+  EXPECT_EQ(outcomes_["x@a.test"].size(), 1U) << "mail deferred before the pause was tried again";
+  EXPECT_EQ(a.rcpts.size(), 2U);
 }
 
 // A site paused until a time: its mail goes when that time comes, by itself.

@@ -313,14 +313,10 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq, bool& opening) {
     Unit unit = std::move(rq.units.front());
     rq.units.pop_front();
     ready_taken(unit);
-    if (has_pauses()) {  // paused while it waited here
-      const std::string domain = domain_of(unit);
-      if (PauseState* pause = pause_of(domain, rq.destination.site)) {
-        hold(std::move(unit), domain, *pause);
-        continue;
-      }
-    }
     co_await pace(rq);
+    if (hold_if_paused(unit, rq.destination.site)) {  // paused while it waited
+      continue;
+    }
     const bool reuse = co_await deliver_unit(rq, session, std::move(unit));
     ++sent;
     if (!reuse) {
@@ -331,17 +327,24 @@ awaitable<void> DeliveryEngine::run_connection(ReadyQueue& rq, bool& opening) {
   co_await session.quit();
 }
 
-awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session,
-                                             Unit unit) {
-  const std::string job_id = job_id_of(unit.job);
-  // Cluster mode: a job another node took over is dropped; while the lease is not confirmed
-  // the unit waits (no attempt is counted).
+// Cluster mode: a job another node took over is dropped; while the lease is not confirmed the
+// unit waits (no attempt is counted). A paused unit is held.
+bool DeliveryEngine::may_send(ReadyQueue& rq, Unit& unit, const std::string& job_id) {
   if (!spool_.owns(job_id)) {
     forget(unit.job);
-    co_return true;
+    return false;
   }
   if (!spool_.may_deliver()) {
     schedule(std::move(unit), now_ms() + 1000);  // the job keeps this unit in flight
+    return false;
+  }
+  return !hold_if_paused(unit, rq.destination.site);
+}
+
+awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession& session,
+                                             Unit unit) {
+  const std::string job_id = job_id_of(unit.job);
+  if (!may_send(rq, unit, job_id)) {
     co_return true;
   }
   auto loaded = co_await load(unit);
@@ -350,12 +353,7 @@ awaitable<bool> DeliveryEngine::deliver_unit(ReadyQueue& rq, smtp::ClientSession
     co_return true;
   }
   // Reading a taken-over message from the stream may take seconds: ask again.
-  if (!spool_.owns(job_id)) {
-    forget(unit.job);
-    co_return true;
-  }
-  if (!spool_.may_deliver()) {
-    schedule(std::move(unit), now_ms() + 1000);
+  if (!may_send(rq, unit, job_id)) {
     co_return true;
   }
   if (!loaded) {

@@ -4,10 +4,12 @@
 //
 // Pause: a destination site (its set of MX hosts, as the view names it) or a recipient domain
 // is paused until resumed or until a given time. A paused unit is not tried and gets no event:
-// it waits in the schedule, looked at again every five minutes (or at the pause's end), and
-// its recipients keep their attempt counts. Units already in a ready queue go back to the
-// schedule; a connection finishes the transaction it is in. A pause lives in the node's memory
-// only: it ends with the process.
+// it is held by the pause (out of the schedule: no routing, no DNS lookup) and its recipients
+// keep their attempt counts; when the pause ends its units are due at once. A unit of a paused
+// domain is held before its MX lookup, one of a paused site after it (or, when the lookup
+// fails, if the site held its domain before). Units already in a ready queue are held too; a
+// connection finishes the transaction it is in. A pause lives in the node's memory only: it
+// ends with the process.
 #pragma once
 
 #include <cstddef>
@@ -36,12 +38,13 @@ struct QueueView {
     bool paused = false;
   };
 
-  // Recipients waiting in the schedule for their next attempt (deferred, paused, or not yet
-  // routed), by recipient domain.
+  // Recipients waiting for their next attempt (deferred, or not yet routed) or held by a
+  // pause, by recipient domain.
   struct Waiting {
     std::string domain;
     std::size_t recipients = 0;
-    std::int64_t next_attempt_ms = 0;  // the earliest
+    std::size_t held = 0;              // of them, held by a pause (of the domain or its site)
+    std::int64_t next_attempt_ms = 0;  // the earliest of those not held; 0: none
     std::int64_t oldest_ms = 0;        // acceptance of the oldest job
     bool paused = false;               // the domain is paused (a site pause shows on the site)
   };
