@@ -12,26 +12,27 @@ namespace txmail::queue {
 
 namespace {
 
-// The unit's domain as recipient_domain() gives it, without its IDNA work when the address is
-// ASCII (a view walks every unit in the schedule).
-std::string quick_domain(std::string_view address) {
-  const std::size_t at = address.rfind('@');
-  if (at == std::string_view::npos) {
-    return {};
-  }
-  std::string d(address.substr(at + 1));
-  for (char& c : d) {
-    if ((static_cast<unsigned char>(c) & 0x80) != 0) {
-      return recipient_domain(address);
-    }
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return d;
-}
-
 template <typename Action>
 void on_engine(asio::io_context& io, Action action) {
   asio::post(io, std::move(action));
+}
+
+// Whether the address's domain is one of `domains` (A-labels, lower case), without allocating
+// when it is ASCII (a retry walks every unit in the schedule).
+bool domain_among(std::string_view address, const std::vector<std::string>& domains) {
+  const std::size_t at = address.rfind('@');
+  if (at == std::string_view::npos) {
+    return false;
+  }
+  const std::string_view d = address.substr(at + 1);
+  if (!std::ranges::all_of(d, [](char c) { return (static_cast<unsigned char>(c) & 0x80) == 0; })) {
+    return std::ranges::find(domains, recipient_domain(address)) != domains.end();
+  }
+  return std::ranges::any_of(domains, [d](const std::string& w) {
+    return w.size() == d.size() && std::equal(w.begin(), w.end(), d.begin(), [](char a, char b) {
+             return a == std::tolower(static_cast<unsigned char>(b));
+           });
+  });
 }
 
 }  // namespace
@@ -139,30 +140,42 @@ std::int64_t DeliveryEngine::end_pauses(std::int64_t now) {
   return next;
 }
 
-std::size_t DeliveryEngine::bring_forward(
-    const std::function<bool(const std::string& domain)>& wanted) {
-  const std::int64_t now = now_ms();
+// In slices of kViewSlice units, the engine's other work in between. A unit made due sifts up
+// the heap at once (only towards its top, over places already walked), so the heap is whole
+// between slices; a unit the scheduler moves meanwhile may be missed (it goes at its own time).
+awaitable<std::size_t> DeliveryEngine::bring_forward(DeliveryEngine* self,
+                                                     std::vector<std::string> domains) {
+  constexpr auto kLaterDue = [](const Scheduled& a, const Scheduled& b) {
+    return a.due_ms > b.due_ms;  // the scheduler's order: the earliest on top
+  };
   std::size_t n = 0;
-  for (auto& s : scheduled_) {
+  auto& heap = self->scheduled_;
+  for (std::size_t i = 0; !domains.empty() && i < heap.size(); ++i) {
+    if (i % kViewSlice == kViewSlice - 1) {
+      co_await asio::post(self->io_.get_executor(), asio::use_awaitable);
+      if (i >= heap.size()) {
+        break;
+      }
+    }
+    Scheduled& s = heap[i];
+    const std::int64_t now = now_ms();
     if (s.due_ms <= now) {
       continue;
     }
-    const auto job = jobs_.find(s.unit.job);
-    if (job == jobs_.end() || s.unit.recipients.empty()) {
+    const auto job = self->jobs_.find(s.unit.job);
+    if (job == self->jobs_.end() || s.unit.recipients.empty()) {
       continue;
     }
-    if (wanted(quick_domain(job->second.recipients[s.unit.recipients.front()].view()))) {
+    if (domain_among(job->second.recipients[s.unit.recipients.front()].view(), domains)) {
       s.due_ms = now;
+      std::push_heap(heap.begin(), heap.begin() + static_cast<std::ptrdiff_t>(i) + 1, kLaterDue);
       ++n;
     }
   }
   if (n > 0) {
-    std::ranges::make_heap(scheduled_, [](const Scheduled& a, const Scheduled& b) {
-      return a.due_ms > b.due_ms;  // the scheduler's order: the earliest on top
-    });
-    wake_.cancel();
+    self->wake_.cancel();
   }
-  return n;
+  co_return n;
 }
 
 void DeliveryEngine::pause(QueueSelector what, std::int64_t until_ms,
@@ -224,181 +237,39 @@ void DeliveryEngine::clear_backoff(const std::string& site, QueueActionResult& r
 
 void DeliveryEngine::retry_now(QueueSelector what, std::function<void(QueueActionResult)> done) {
   on_engine(io_, [this, what = std::move(what), done = std::move(done)]() mutable {
-    if (!what.site) {
-      asio::co_spawn(io_, retry_domain(this, std::move(what.name), std::move(done)),
-                     log_failure("a retry now"));
-      return;
-    }
-    QueueActionResult r;
-    std::vector<std::string> domains;
-    clear_backoff(what.name, r, domains);
-    r.brought_forward = bring_forward([&domains](const std::string& d) {
-      return std::ranges::find(domains, d) != domains.end();
-    });
-    view_cache_.reset();
-    logger()->info("delivery: retry now of site {}: {} back-offs ended, {} units due now",
-                   what.name, r.backoffs_cleared, r.brought_forward);
-    done(r);
+    asio::co_spawn(io_, retry(this, std::move(what), std::move(done)), log_failure("a retry now"));
   });
 }
 
 // A domain's site is what its MX lookup says now (the queues remember only a few domains each):
-// that site's back-off ends, then the domain's waiting units are due.
-awaitable<void> DeliveryEngine::retry_domain(DeliveryEngine* self, std::string domain,
-                                             std::function<void(QueueActionResult)> done) {
+// that site's back-off ends, then the domain's waiting units are due. A site's back-off ends,
+// then the waiting units of the domains its queues remember are due.
+awaitable<void> DeliveryEngine::retry(DeliveryEngine* self, QueueSelector what,
+                                      std::function<void(QueueActionResult)> done) {
   QueueActionResult r;
-  std::vector<std::string> ignored;
-  try {
-    auto dest = co_await smtp::resolve_destination(self->resolver_, domain, self->route_for(domain),
-                                                   self->options_.mx_port);
-    if (dest) {
-      self->clear_backoff(dest->site, r, ignored);
+  std::vector<std::string> domains;
+  if (what.site) {
+    self->clear_backoff(what.name, r, domains);
+  } else {
+    domains.push_back(what.name);
+    std::vector<std::string> ignored;
+    try {
+      auto dest = co_await smtp::resolve_destination(
+          self->resolver_, what.name, self->route_for(what.name), self->options_.mx_port);
+      if (dest) {
+        self->clear_backoff(dest->site, r, ignored);
+      }
+    } catch (const std::exception& e) {
+      logger()->warn("delivery: retry now of {}: its destination was not found: {}", what.name,
+                     e.what());
     }
-  } catch (const std::exception& e) {
-    logger()->warn("delivery: retry now of {}: its destination was not found: {}", domain,
-                   e.what());
   }
-  r.brought_forward = self->bring_forward([&domain](const std::string& d) { return d == domain; });
+  r.brought_forward = co_await bring_forward(self, std::move(domains));
   r.found = r.found || r.brought_forward > 0;
   self->view_cache_.reset();
-  logger()->info("delivery: retry now of domain {}: {} back-offs ended, {} units due now", domain,
-                 r.backoffs_cleared, r.brought_forward);
+  logger()->info("delivery: retry now of {} {}: {} back-offs ended, {} units due now",
+                 what.site ? "site" : "domain", what.name, r.backoffs_cleared, r.brought_forward);
   done(r);
-}
-
-void DeliveryEngine::view(std::function<void(std::shared_ptr<const QueueView>)> done) {
-  on_engine(io_, [this, done = std::move(done)] { done(take_view()); });
-}
-
-std::shared_ptr<const QueueView> DeliveryEngine::take_view() {
-  const std::int64_t now = now_ms();
-  if (view_cache_ && now - view_cache_->taken_ms < 1000 && now >= view_cache_->taken_ms) {
-    return view_cache_;
-  }
-  auto v = std::make_shared<QueueView>();
-  v->taken_ms = now;
-  v->jobs = jobs_.size();
-  v->connections = connections_;
-  for (const auto& [key, job] : jobs_) {
-    if (v->oldest_ms == 0 || job.received_ms < v->oldest_ms) {
-      v->oldest_ms = job.received_ms;
-    }
-  }
-  view_waiting(*v);
-  view_destinations(*v);
-  for (const auto* map : {&paused_sites_, &paused_domains_}) {
-    for (const auto& [name, p] : *map) {
-      if (p.until_ms == 0 || p.until_ms > now) {
-        v->pauses.push_back(QueueView::Pause{map == &paused_sites_, name, p.since_ms, p.until_ms});
-      }
-    }
-  }
-  v->waiting_by_domain.clear();
-  view_cache_ = v;
-  return v;
-}
-
-void DeliveryEngine::view_destinations(QueueView& v) const {
-  const std::int64_t now = now_ms();
-  for (const auto& [key, rq] : ready_) {
-    QueueView::Destination d;
-    d.source = rq->egress->name;
-    d.site = rq->destination.site;
-    d.domains = rq->domains;
-    d.units = rq->units.size();
-    d.connections = rq->connections;
-    for (const auto& domain : d.domains) {
-      if (const auto w = v.waiting_by_domain.find(domain); w != v.waiting_by_domain.end()) {
-        d.waiting_recipients += w->second;
-      }
-    }
-    rq->units.for_each([&](const Unit& u) {
-      d.recipients += u.recipients.size();
-      if (const auto job = jobs_.find(u.job); job != jobs_.end()) {
-        if (d.oldest_ms == 0 || job->second.received_ms < d.oldest_ms) {
-          d.oldest_ms = job->second.received_ms;
-        }
-      }
-    });
-    if (rq->backoff_until_ms > now) {
-      d.backoff_until_ms = rq->backoff_until_ms;
-      d.failures = rq->failures;
-      d.last_reply = rq->last.detail;
-    }
-    const auto pause = paused_sites_.find(d.site);
-    d.paused = pause != paused_sites_.end()
-               && (pause->second.until_ms == 0 || pause->second.until_ms > now);
-    v.ready_recipients += d.recipients;
-    v.destinations.push_back(std::move(d));
-  }
-  std::ranges::sort(v.destinations, [](const auto& a, const auto& b) {
-    return a.recipients != b.recipients ? a.recipients > b.recipients : a.site < b.site;
-  });
-  if (v.destinations.size() > QueueView::kMaxDestinations) {
-    v.destinations.resize(QueueView::kMaxDestinations);
-    v.destinations_truncated = true;
-  }
-}
-
-void DeliveryEngine::view_waiting(QueueView& v) const {
-  // Grouped by domain: at most this many domains are told apart (a million queued domains
-  // would otherwise cost a map of a million); the rest count in the totals only.
-  constexpr std::size_t kMaxDomains = 10'000;
-  const std::int64_t now = now_ms();
-  std::unordered_map<std::string, QueueView::Waiting> by_domain;
-  // One unit: due at `due_ms` (0: held by a pause).
-  auto count = [&](const Unit& unit, std::int64_t due_ms) {
-    const auto job = jobs_.find(unit.job);
-    if (job == jobs_.end() || unit.recipients.empty()) {
-      return;
-    }
-    v.waiting_recipients += unit.recipients.size();
-    std::string domain = quick_domain(job->second.recipients[unit.recipients.front()].view());
-    auto it = by_domain.find(domain);
-    if (it == by_domain.end()) {
-      if (by_domain.size() >= kMaxDomains) {
-        v.waiting_truncated = true;
-        return;
-      }
-      it = by_domain.emplace(domain, QueueView::Waiting{}).first;
-      it->second.domain = std::move(domain);
-      it->second.oldest_ms = job->second.received_ms;
-    }
-    QueueView::Waiting& w = it->second;
-    w.recipients += unit.recipients.size();
-    if (due_ms == 0) {
-      w.held += unit.recipients.size();
-    } else if (w.next_attempt_ms == 0 || due_ms < w.next_attempt_ms) {
-      w.next_attempt_ms = due_ms;
-    }
-    w.oldest_ms = std::min(w.oldest_ms, job->second.received_ms);
-  };
-  for (const auto& s : scheduled_) {
-    count(s.unit, s.due_ms);
-  }
-  for (const auto* map : {&paused_sites_, &paused_domains_}) {
-    for (const auto& [name, p] : *map) {
-      for (const auto& unit : p.held) {
-        count(unit, 0);
-      }
-    }
-  }
-  v.waiting.reserve(by_domain.size());
-  v.waiting_by_domain.reserve(by_domain.size());
-  for (auto& [name, w] : by_domain) {
-    v.waiting_by_domain.emplace(name, w.recipients);
-    const auto pause = paused_domains_.find(name);
-    w.paused = pause != paused_domains_.end()
-               && (pause->second.until_ms == 0 || pause->second.until_ms > now);
-    v.waiting.push_back(std::move(w));
-  }
-  std::ranges::sort(v.waiting, [](const auto& a, const auto& b) {
-    return a.recipients != b.recipients ? a.recipients > b.recipients : a.domain < b.domain;
-  });
-  if (v.waiting.size() > QueueView::kMaxWaiting) {
-    v.waiting.resize(QueueView::kMaxWaiting);
-    v.waiting_truncated = true;
-  }
 }
 
 }  // namespace txmail::queue

@@ -108,8 +108,8 @@ class DeliveryEngine {
   std::size_t queued_jobs() const { return queued_jobs_.load(std::memory_order_relaxed); }
 
   // The operator's view of the queues and actions on them (queue_view.h). Any thread; `done`
-  // runs on the engine's io_context. A view costs a walk of every queued job: one is taken at
-  // most once a second, and callers within that second share it.
+  // runs on the engine's io_context. A view walks every scheduled unit, in slices
+  // (delivery_view.cc); callers during a walk and within a second after it share its view.
   void view(std::function<void(std::shared_ptr<const QueueView>)> done);
   // `until_ms` 0: until resumed.
   void pause(QueueSelector what, std::int64_t until_ms,
@@ -300,16 +300,22 @@ class DeliveryEngine {
   // Pauses whose time has come end: their units are due now. The next end, or INT64_MAX.
   std::int64_t end_pauses(std::int64_t now);
   std::size_t release(PauseState& pause);
-  // Units in the schedule whose domain `wanted` accepts are due now.
-  std::size_t bring_forward(const std::function<bool(const std::string& domain)>& wanted);
-  std::shared_ptr<const QueueView> take_view();
-  void view_destinations(QueueView& v) const;
-  void view_waiting(QueueView& v) const;
+  // Units in the schedule to one of `domains` are due now; how many.
+  static awaitable<std::size_t> bring_forward(DeliveryEngine* self,
+                                              std::vector<std::string> domains);
   // Ends the back-off of the ready queues of `site` (all sources); how many; found: any queue.
   void clear_backoff(const std::string& site, QueueActionResult& r,
                      std::vector<std::string>& domains);
-  static awaitable<void> retry_domain(DeliveryEngine* self, std::string domain,
-                                      std::function<void(QueueActionResult)> done);
+  static awaitable<void> retry(DeliveryEngine* self, QueueSelector what,
+                               std::function<void(QueueActionResult)> done);
+
+  // delivery_view.cc: the operator's view, taken kViewSlice scheduled units a turn
+  struct ViewWalk;
+  static constexpr std::size_t kViewSlice = 20'000;
+  void view_step(const std::shared_ptr<ViewWalk>& walk);
+  void view_count(ViewWalk& walk, const Unit& unit, std::int64_t due_ms) const;
+  void view_finish(ViewWalk& walk);
+  void view_destinations(QueueView& v) const;
 
   // delivery_sandbox.cc: the units of sandbox accounts go to the capture store instead
   bool sandboxed(const Unit& unit) const;
@@ -368,6 +374,7 @@ class DeliveryEngine {
   std::map<std::string, PauseState> paused_sites_;
   std::map<std::string, PauseState> paused_domains_;
   std::shared_ptr<const QueueView> view_cache_;
+  std::shared_ptr<ViewWalk> view_walk_;  // the view being taken, or null
   bool stopping_ = false;
   std::function<void()> on_stopped_;
   std::mt19937_64 rng_{std::random_device{}()};
