@@ -124,6 +124,10 @@ std::variant<Action, Response> read_action(const Request& r, bool pause) {
   if (site.has_value() == domain.has_value() && errors.empty()) {
     errors.push_back({"site", "name either a site or a domain"});
   }
+  if (site && !site->starts_with("route:")) {  // MX host names are lower case in the view
+    std::ranges::transform(*site, site->begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  }
   if (site && !valid_site(*site)) {
     errors.push_back({"site",
                       "not a destination site: its MX host names, sorted and comma-separated, "

@@ -25,7 +25,9 @@ bool domain_among(std::string_view address, const std::vector<std::string>& doma
     return false;
   }
   const std::string_view d = address.substr(at + 1);
-  if (!std::ranges::all_of(d, [](char c) { return (static_cast<unsigned char>(c) & 0x80) == 0; })) {
+  if (d.starts_with('[') || !std::ranges::all_of(d, [](char c) {
+        return (static_cast<unsigned char>(c) & 0x80) == 0;
+      })) {
     return std::ranges::find(domains, recipient_domain(address)) != domains.end();
   }
   return std::ranges::any_of(domains, [d](const std::string& w) {
@@ -134,7 +136,7 @@ std::int64_t DeliveryEngine::end_pauses(std::int64_t now) {
       const std::size_t n = release(it->second);
       logger()->info("delivery: the pause of {} has ended; {} units due now", it->first, n);
       it = map->erase(it);
-      view_cache_.reset();
+      view_changed();
     }
   }
   return next;
@@ -187,7 +189,7 @@ void DeliveryEngine::pause(QueueSelector what, std::int64_t until_ms,
       p.since_ms = now_ms();
     }
     p.until_ms = until_ms;
-    view_cache_.reset();
+    view_changed();
     wake_.cancel();  // the scheduler sleeps until the pause's end at the most
     QueueActionResult r;
     r.found = true;
@@ -210,7 +212,7 @@ void DeliveryEngine::resume(QueueSelector what, std::function<void(QueueActionRe
       logger()->info("delivery: {} {} resumed; {} units due now", what.site ? "site" : "domain",
                      what.name, r.brought_forward);
     }
-    view_cache_.reset();
+    view_changed();
     done(r);
   });
 }
@@ -266,7 +268,7 @@ awaitable<void> DeliveryEngine::retry(DeliveryEngine* self, QueueSelector what,
   }
   r.brought_forward = co_await bring_forward(self, std::move(domains));
   r.found = r.found || r.brought_forward > 0;
-  self->view_cache_.reset();
+  self->view_changed();
   logger()->info("delivery: retry now of {} {}: {} back-offs ended, {} units due now",
                  what.site ? "site" : "domain", what.name, r.backoffs_cleared, r.brought_forward);
   done(r);

@@ -313,7 +313,14 @@ class DeliveryEngine {
   struct ViewWalk;
   static constexpr std::size_t kViewSlice = 20'000;
   void view_step(const std::shared_ptr<ViewWalk>& walk);
-  void view_count(ViewWalk& walk, const Unit& unit, std::int64_t due_ms) const;
+  void view_count(ViewWalk& walk, const Unit& unit, std::optional<std::int64_t> due_ms) const;
+
+  // A pause, resume or retry changed the queues: the cached view (and one being taken) is stale.
+  void view_changed() {
+    view_cache_.reset();
+    ++view_actions_;
+  }
+
   void view_finish(ViewWalk& walk);
   void view_destinations(QueueView& v) const;
 
@@ -375,6 +382,7 @@ class DeliveryEngine {
   std::map<std::string, PauseState> paused_domains_;
   std::shared_ptr<const QueueView> view_cache_;
   std::shared_ptr<ViewWalk> view_walk_;  // the view being taken, or null
+  std::uint64_t view_actions_ = 0;       // view_changed() calls
   bool stopping_ = false;
   std::function<void()> on_stopped_;
   std::mt19937_64 rng_{std::random_device{}()};

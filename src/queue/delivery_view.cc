@@ -21,6 +21,9 @@ std::string quick_domain(std::string_view address) {
     return {};
   }
   std::string d(address.substr(at + 1));
+  if (d.starts_with('[')) {
+    return recipient_domain(address);  // an address literal, as it is
+  }
   for (char& c : d) {
     if ((static_cast<unsigned char>(c) & 0x80) != 0) {
       return recipient_domain(address);
@@ -35,7 +38,8 @@ std::string quick_domain(std::string_view address) {
 struct DeliveryEngine::ViewWalk {
   std::shared_ptr<QueueView> v = std::make_shared<QueueView>();
   std::unordered_map<std::string, QueueView::Waiting> by_domain;
-  std::size_t next = 0;  // the next index of scheduled_ to count
+  std::size_t next = 0;       // the next index of scheduled_ to count
+  std::uint64_t actions = 0;  // view_actions_ when it began
   std::vector<std::function<void(std::shared_ptr<const QueueView>)>> callers;
 };
 
@@ -52,11 +56,12 @@ void DeliveryEngine::view(std::function<void(std::shared_ptr<const QueueView>)> 
     }
     auto walk = std::make_shared<ViewWalk>();
     walk->v->taken_ms = now;
+    walk->actions = view_actions_;
     walk->callers.push_back(std::move(done));
     for (const auto* map : {&paused_sites_, &paused_domains_}) {
       for (const auto& [name, p] : *map) {
         for (const auto& unit : p.held) {
-          view_count(*walk, unit, 0);
+          view_count(*walk, unit, std::nullopt);
         }
       }
     }
@@ -77,8 +82,9 @@ void DeliveryEngine::view_step(const std::shared_ptr<ViewWalk>& walk) {
   view_finish(*walk);
 }
 
-// One unit: due at `due_ms` (0: held by a pause).
-void DeliveryEngine::view_count(ViewWalk& walk, const Unit& unit, std::int64_t due_ms) const {
+// One unit: due at `due_ms`, or held by a pause (nullopt).
+void DeliveryEngine::view_count(ViewWalk& walk, const Unit& unit,
+                                std::optional<std::int64_t> due_ms) const {
   // Grouped by domain: at most this many domains are told apart (a million queued domains
   // would otherwise cost a map of a million); the rest count in the totals only.
   constexpr std::size_t kMaxDomains = 10'000;
@@ -104,10 +110,10 @@ void DeliveryEngine::view_count(ViewWalk& walk, const Unit& unit, std::int64_t d
   }
   QueueView::Waiting& w = it->second;
   w.recipients += unit.recipients.size();
-  if (due_ms == 0) {
+  if (!due_ms) {
     w.held += unit.recipients.size();
-  } else if (w.next_attempt_ms == 0 || due_ms < w.next_attempt_ms) {
-    w.next_attempt_ms = due_ms;
+  } else if (w.next_attempt_ms == 0 || std::max(*due_ms, v.taken_ms) < w.next_attempt_ms) {
+    w.next_attempt_ms = std::max(*due_ms, v.taken_ms);  // due already: now
   }
   w.oldest_ms = std::min(w.oldest_ms, job->second.received_ms);
 }
@@ -147,7 +153,10 @@ void DeliveryEngine::view_finish(ViewWalk& walk) {
     }
   }
   v.waiting_by_domain.clear();
-  view_cache_ = walk.v;
+  // An action during the walk made what it counted stale: its callers get it, nobody else.
+  if (walk.actions == view_actions_) {
+    view_cache_ = walk.v;
+  }
   view_walk_.reset();
   for (auto& caller : walk.callers) {
     caller(view_cache_);
