@@ -165,24 +165,29 @@ int drain(const ApiTarget& t, bool resume, bool as_json) {
 }
 
 int queue_list(const ApiTarget& t, const QueueArgs& q) {
-  return run(t, "GET", "/v2/admin/queues", "", q.json, [](const json::value& v) {
+  // A time or "-" (JSON null).
+  auto when = [](const json::value& v, const char* key) {
+    const std::string s = str(v, key);
+    return s == "null" ? std::string("-") : s;
+  };
+  return run(t, "GET", "/v2/admin/queues", "", q.json, [&when](const json::value& v) {
     fmt::print(
-        "{} jobs queued, oldest accepted {}; {} recipients ready, {} waiting; {} "
+        "{} jobs queued, the oldest accepted {}; {} recipients ready, {} waiting; {} "
         "connections\n",
-        str(v, "jobs"), str(v, "oldestTs"), str(v, "readyRecipients"), str(v, "waitingRecipients"),
+        str(v, "jobs"), when(v, "oldestTs"), str(v, "readyRecipients"), str(v, "waitingRecipients"),
         str(v, "connections"));
     for (const auto& d : v.as_object().at("destinations").as_array()) {
       std::string state = str(d, "paused") == "true" ? "paused" : "";
-      if (const std::string until = str(d, "backedOffUntil"); until != "null") {
+      if (const std::string until = when(d, "backedOffUntil"); until != "-") {
         state += fmt::format("backed off until {} ({})", until, str(d, "lastReply"));
       }
-      fmt::print("site {}  source={}  recipients={}  connections={}  oldest={}  {}\n",
-                 str(d, "site"), str(d, "source"), str(d, "recipients"), str(d, "connections"),
-                 str(d, "oldestTs"), state);
+      fmt::print("site {}  source={}  ready={}  waiting={}  connections={}  oldest={}  {}\n",
+                 str(d, "site"), str(d, "source"), str(d, "recipients"),
+                 str(d, "waitingRecipients"), str(d, "connections"), when(d, "oldestTs"), state);
     }
     for (const auto& w : v.as_object().at("waiting").as_array()) {
-      fmt::print("domain {}  waiting={}  next attempt {}{}\n", str(w, "domain"),
-                 str(w, "recipients"), str(w, "nextAttemptTs"),
+      fmt::print("domain {}  waiting={}  held={}  next attempt {}{}\n", str(w, "domain"),
+                 str(w, "recipients"), str(w, "held"), when(w, "nextAttemptTs"),
                  str(w, "paused") == "true" ? "  paused" : "");
     }
     for (const auto& p : v.as_object().at("pauses").as_array()) {
