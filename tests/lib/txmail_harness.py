@@ -351,8 +351,11 @@ class SilentServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            self.held.append(conn)
-            self.accepted += 1
+            self._accepted(conn)
+
+    def _accepted(self, conn):
+        self.held.append(conn)
+        self.accepted += 1
 
     def stop(self):
         try:
@@ -373,18 +376,13 @@ class RefusingServer(SilentServer):
         self.connections = []
         super().__init__(ip, port)
 
-    def _run(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections.append(time.time())
-            try:
-                conn.sendall(self.reply)
-            except OSError:
-                pass
-            conn.close()
+    def _accepted(self, conn):
+        self.connections.append(time.time())
+        try:
+            conn.sendall(self.reply)
+        except OSError:
+            pass
+        conn.close()
 
 
 class Sink:
