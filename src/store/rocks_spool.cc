@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "store/rocks_log.h"
 
 namespace txmail::store {
 
@@ -38,6 +39,7 @@ tl::unexpected<Error> io_error(const rocksdb::Status& s) {
 Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mode mode) {
   rocksdb::Options options;
   options.create_if_missing = mode == Mode::kReadWrite;
+  options.info_log = make_rocks_logger();
   // Memtables follow the queue's length (queue_size_hint): large while it is short.
   options.write_buffer_size = kLargeMemtable;
   // Flushes merge two memtables: a message erased in the memtable after the one that holds it
@@ -63,6 +65,11 @@ Result<std::unique_ptr<RocksSpool>> RocksSpool::open(const std::string& dir, Mod
   // still fails the open.
   options.recycle_log_file_num = 4;
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  if (mode == Mode::kReadWrite) {
+    // Made here, not by RocksDB, which would log an error about the directory it then makes.
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+  }
   rocksdb::DB* raw = nullptr;
   const rocksdb::Status s = mode == Mode::kReadWrite
                                 ? rocksdb::DB::Open(options, dir, &raw)

@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <atomic>
 #include <filesystem>
 #include <future>
+#include <sstream>
 #include <thread>
+
+#include "common/log.h"
 
 namespace txmail::store {
 namespace {
@@ -252,6 +256,31 @@ TEST_F(RocksSpoolTest, PutAfterCloseFails) {
   auto res = put_sync(**spool, record(1));
   ASSERT_FALSE(res);
   EXPECT_EQ(res.error().code, ErrorCode::kUnavailable);
+}
+
+// RocksDB's lines go to txmail's log, not to a LOG file of its own: RocksDB's file logger ends
+// the process on its first line after a failed write (a full disk), with Debian's assertions.
+TEST_F(RocksSpoolTest, RocksDbLinesGoToTxmailsLog) {
+  std::ostringstream lines;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
+  auto& sinks = logger()->sinks();
+  sinks.push_back(sink);
+  const auto level = logger()->level();
+  logger()->set_level(spdlog::level::debug);
+  {
+    auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
+    ASSERT_TRUE(spool);
+    ASSERT_TRUE(put_sync(**spool, record(1)));
+  }
+  logger()->set_level(level);
+  sinks.pop_back();
+  EXPECT_NE(lines.str().find("rocksdb: "), std::string::npos);
+  std::istringstream each(lines.str());
+  for (std::string line; std::getline(each, line);) {
+    EXPECT_TRUE(line.starts_with("["))
+        << "a line of RocksDB's not on a log line of its own: " << line;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "LOG"));
 }
 
 TEST_F(RocksSpoolTest, RecipientStateAndErase) {

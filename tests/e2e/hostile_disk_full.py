@@ -71,7 +71,8 @@ try:
     wait_for("accepted after the disk was full", lambda: submit_as(
         tx, "alice", "a@sender.test", ["b@dest.test"], "Subject: after full\r\n\r\nx\r\n")[2], timeout=20)
     check(tx.proc.poll() is None, "txmail ended")
-    check(tx.stop() == 0, "stop")
+    rc = tx.stop()
+    check(rc == 0, f"stopped with status {rc}; the log's end:\n" + "\n".join([l for l in tx.log_text().splitlines() if "spool" in l or "rocks" in l or "stop" in l][-25:]) + "\nstderr: " + tx.stderr()[-2000:])
 finally:
     if tx.proc and tx.proc.poll() is None:
         tx.proc.kill()

@@ -1,0 +1,80 @@
+#include "store/rocks_log.h"
+
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+
+#include "common/log.h"
+
+namespace txmail::store {
+
+namespace {
+
+spdlog::level::level_enum level_of(rocksdb::InfoLogLevel level) {
+  switch (level) {
+    case rocksdb::InfoLogLevel::DEBUG_LEVEL:
+    case rocksdb::InfoLogLevel::INFO_LEVEL:
+    case rocksdb::InfoLogLevel::HEADER_LEVEL:
+      return spdlog::level::debug;
+    case rocksdb::InfoLogLevel::WARN_LEVEL:
+      return spdlog::level::warn;
+    case rocksdb::InfoLogLevel::ERROR_LEVEL:
+      return spdlog::level::err;
+    case rocksdb::InfoLogLevel::FATAL_LEVEL:
+    case rocksdb::InfoLogLevel::NUM_INFO_LOG_LEVELS:
+      break;
+  }
+  return spdlog::level::critical;
+}
+
+class RocksLogger final : public rocksdb::Logger {
+ public:
+  explicit RocksLogger(rocksdb::InfoLogLevel threshold) : rocksdb::Logger(threshold) {}
+
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+
+  // RocksDB must never see an exception: a line that cannot be written is dropped.
+  void Logv(rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) {
+      return;
+    }
+    try {
+      va_list size_args;
+      va_copy(size_args, ap);
+      // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): copied from RocksDB's own list
+      const int size = std::vsnprintf(nullptr, 0, format, size_args);
+      va_end(size_args);
+      if (size <= 0) {
+        return;
+      }
+      std::string line(static_cast<std::size_t>(size) + 1, '\0');
+      std::vsnprintf(line.data(), line.size(), format, ap);
+      line.resize(static_cast<std::size_t>(size));
+      logger()->log(level_of(level), "rocksdb: {}", printable_line(line));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): see above
+    }
+  }
+
+ private:
+  // RocksDB's lines may hold newlines (statistics dumps): one log line each.
+  static std::string printable_line(std::string line) {
+    for (char& c : line) {
+      if (c == '\n' || c == '\r') {
+        c = ' ';
+      }
+    }
+    return line;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<rocksdb::Logger> make_rocks_logger() {
+  return std::make_shared<RocksLogger>(logger()->should_log(spdlog::level::debug)
+                                           ? rocksdb::InfoLogLevel::INFO_LEVEL
+                                           : rocksdb::InfoLogLevel::WARN_LEVEL);
+}
+
+}  // namespace txmail::store
