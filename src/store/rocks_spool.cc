@@ -240,106 +240,119 @@ void RocksSpool::enqueue(Pending p) {
   p.done(make_error(ErrorCode::kUnavailable, "spool is closed"));
 }
 
-// NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 void RocksSpool::writer_loop() {
   std::vector<Pending> group;
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] {
-        return closing_ || !queue_.empty() || drained_
-               || memtables_changed_.load(std::memory_order_acquire);
-      });
-      if (memtables_changed_.exchange(false)) {
-        lock.unlock();
-        // SetOptions writes an OPTIONS file: here, never on an I/O thread.
-        const std::size_t size =
-            large_memtables_.load(std::memory_order_relaxed) ? kLargeMemtable : kSmallMemtable;
-        const auto s = db_->SetOptions({{"write_buffer_size", std::to_string(size)}});
-        if (!s.ok()) {
-          logger()->warn("spool: memtable size change failed: {}", s.ToString());
-        }
-        lock.lock();
-      }
-      if (queue_.empty()) {
-        if (closing_) {
-          return;  // closing, and every pending put has been written
-        }
-        lock.unlock();
-        mark_high_water(true);  // idle: the mark catches up
-        lock.lock();
-        if (!queue_.empty() || closing_) {
-          continue;
-        }
-        if (std::exchange(drained_, false)) {
-          lock.unlock();
-          release_memory();
-          lock.lock();
-        }
-        continue;
-      }
-      // Only lazy writes so far: give a put up to kLazyWait to come and carry them in its sync.
-      if (eager_queued_ == 0) {
-        wake_.wait_for(lock, kLazyWait, [this] {
-          return closing_ || eager_queued_ > 0 || queue_.size() >= kLazyGroup;
-        });
-      }
-      eager_queued_ = 0;
-      group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
-      queue_.clear();
-    }
-    if (!admit(group)) {
-      continue;
-    }
-    // Sized up front: a batch that grows by doubling copies each large message again.
-    std::size_t bytes = 64;
-    for (const auto& p : group) {
-      for (const auto& [key, value] : p.writes) {
-        bytes += key.size() + (value ? value->size() : 0) + 16;
-      }
-    }
-    rocksdb::WriteBatch batch(bytes);
-    for (const auto& p : group) {
-      for (const auto& [key, value] : p.writes) {
-        if (value) {
-          batch.Put(key, *value);
-        } else {
-          batch.Delete(key);
-        }
-      }
-    }
-    // Large bodies first: appended to the segment and synced before the WAL that refers to
-    // them, so a reference never points at bytes a crash could lose.
-    rocksdb::Status s;
-    if (auto written = write_bodies(group, batch); !written) {
-      s = rocksdb::Status::IOError(written.error().detail);
-    } else {
-      rocksdb::WriteOptions options;
-      options.sync = true;
-      s = db_->Write(options, &batch);
-    }
-    if (!s.ok()) {
-      write_failed_ = true;  // RocksDB stops writing after a failed write: Resume next time
-      logger()->error("spool: write failed: {}", s.ToString());
-    }
-    for (const auto& p : group) {
-      // A written erase lets go of its job's body; a failed put lets go of the one just added.
-      if (!p.job_id.empty() && p.body.empty() == s.ok()) {
-        release_body(p.job_id);
-      }
-    }
-    {
-      std::lock_guard lock(mutex_);
-      stats_.syncs += 1;
-      stats_.records += group.size();
-    }
-    for (auto& p : group) {
-      p.done(s.ok() ? Result<void>() : Result<void>(io_error(s)));
+  while (take_group(group)) {
+    if (admit(group)) {
+      write_group(group);
     }
     group.clear();
-    if (s.ok()) {
-      mark_high_water(false);
+  }
+}
+
+// Waits for writes (doing the idle work meanwhile) and takes them all; false once closing with
+// nothing left to write.
+bool RocksSpool::take_group(std::vector<Pending>& group) {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] {
+      return closing_ || !queue_.empty() || drained_
+             || memtables_changed_.load(std::memory_order_acquire);
+    });
+    if (memtables_changed_.exchange(false)) {
+      lock.unlock();
+      resize_memtables();
+      lock.lock();
     }
+    if (queue_.empty()) {
+      if (closing_) {
+        return false;  // closing, and every pending put has been written
+      }
+      lock.unlock();
+      mark_high_water(true);  // idle: the mark catches up
+      lock.lock();
+      if (!queue_.empty() || closing_) {
+        continue;
+      }
+      if (std::exchange(drained_, false)) {
+        lock.unlock();
+        release_memory();
+        lock.lock();
+      }
+      continue;
+    }
+    // Only lazy writes so far: give a put up to kLazyWait to come and carry them in its sync.
+    if (eager_queued_ == 0) {
+      wake_.wait_for(lock, kLazyWait, [this] {
+        return closing_ || eager_queued_ > 0 || queue_.size() >= kLazyGroup;
+      });
+    }
+    eager_queued_ = 0;
+    group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    return true;
+  }
+}
+
+// SetOptions writes an OPTIONS file: on the writer thread, never on an I/O thread.
+void RocksSpool::resize_memtables() {
+  const std::size_t size =
+      large_memtables_.load(std::memory_order_relaxed) ? kLargeMemtable : kSmallMemtable;
+  const auto s = db_->SetOptions({{"write_buffer_size", std::to_string(size)}});
+  if (!s.ok()) {
+    logger()->warn("spool: memtable size change failed: {}", s.ToString());
+  }
+}
+
+// One group commit: the large bodies, then the WAL (synced), then each write's callback.
+void RocksSpool::write_group(std::vector<Pending>& group) {
+  // Sized up front: a batch that grows by doubling copies each large message again.
+  std::size_t bytes = 64;
+  for (const auto& p : group) {
+    for (const auto& [key, value] : p.writes) {
+      bytes += key.size() + (value ? value->size() : 0) + 16;
+    }
+  }
+  rocksdb::WriteBatch batch(bytes);
+  for (const auto& p : group) {
+    for (const auto& [key, value] : p.writes) {
+      if (value) {
+        batch.Put(key, *value);
+      } else {
+        batch.Delete(key);
+      }
+    }
+  }
+  // Large bodies first: appended to the segment and synced before the WAL that refers to
+  // them, so a reference never points at bytes a crash could lose.
+  rocksdb::Status s;
+  if (auto written = write_bodies(group, batch); !written) {
+    s = rocksdb::Status::IOError(written.error().detail);
+  } else {
+    rocksdb::WriteOptions options;
+    options.sync = true;
+    s = db_->Write(options, &batch);
+  }
+  if (!s.ok()) {
+    write_failed_ = true;  // RocksDB stops writing after a failed write: Resume next time
+    logger()->error("spool: write failed: {}", s.ToString());
+  }
+  for (const auto& p : group) {
+    // A written erase lets go of its job's body; a failed put lets go of the one just added.
+    if (!p.job_id.empty() && p.body.empty() == s.ok()) {
+      release_body(p.job_id);
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stats_.syncs += 1;
+    stats_.records += group.size();
+  }
+  for (auto& p : group) {
+    p.done(s.ok() ? Result<void>() : Result<void>(io_error(s)));
+  }
+  if (s.ok()) {
+    mark_high_water(false);
   }
 }
 

@@ -125,6 +125,9 @@ class RocksSpool final : public Spool {
 
   explicit RocksSpool(std::unique_ptr<rocksdb::DB> db, Mode mode, std::string dir);
   void writer_loop();
+  bool take_group(std::vector<Pending>& group);
+  void write_group(std::vector<Pending>& group);
+  void resize_memtables();
   // Writer thread: fails what the free space does not allow, and resumes after a full disk.
   // Returns false when nothing is left to write.
   bool admit(std::vector<Pending>& group);
