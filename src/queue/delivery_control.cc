@@ -144,7 +144,9 @@ std::int64_t DeliveryEngine::end_pauses(std::int64_t now) {
 
 // In slices of kViewSlice units, the engine's other work in between. A unit made due sifts up
 // the heap at once (only towards its top, over places already walked), so the heap is whole
-// between slices; a unit the scheduler moves meanwhile may be missed (it goes at its own time).
+// between slices. The scheduler pops nothing while the walk runs (a pop moves the heap's last
+// unit, not walked yet, to its top, where the walk would miss it); a unit scheduled meanwhile
+// may land on a place already walked and keeps its own time.
 awaitable<std::size_t> DeliveryEngine::bring_forward(DeliveryEngine* self,
                                                      std::vector<std::string> domains) {
   constexpr auto kLaterDue = [](const Scheduled& a, const Scheduled& b) {
@@ -152,6 +154,7 @@ awaitable<std::size_t> DeliveryEngine::bring_forward(DeliveryEngine* self,
   };
   std::size_t n = 0;
   auto& heap = self->scheduled_;
+  ++self->heap_walks_;
   for (std::size_t i = 0; !domains.empty() && i < heap.size(); ++i) {
     if (i % kViewSlice == kViewSlice - 1) {
       co_await asio::post(self->io_.get_executor(), asio::use_awaitable);
@@ -174,9 +177,8 @@ awaitable<std::size_t> DeliveryEngine::bring_forward(DeliveryEngine* self,
       ++n;
     }
   }
-  if (n > 0) {
-    self->wake_.cancel();
-  }
+  --self->heap_walks_;
+  self->wake_.cancel();  // the scheduler pops again (and routes what was made due)
   co_return n;
 }
 
@@ -256,8 +258,9 @@ awaitable<void> DeliveryEngine::retry(DeliveryEngine* self, QueueSelector what,
     domains.push_back(what.name);
     std::vector<std::string> ignored;
     try {
-      auto dest = co_await smtp::resolve_destination(
-          self->resolver_, what.name, self->route_for(what.name), self->options_.mx_port);
+      const auto route = self->route_for(what.name);  // named: it lives across the co_await
+      auto dest = co_await smtp::resolve_destination(self->resolver_, what.name, route,
+                                                     self->options_.mx_port);
       if (dest) {
         self->clear_backoff(dest->site, r, ignored);
       }

@@ -301,7 +301,7 @@ awaitable<void> DeliveryEngine::scheduler_loop(DeliveryEngine* self) {
     // Pauses whose time came give their units back, due now.
     const std::int64_t pause_ends = self->has_pauses() ? self->end_pauses(now) : INT64_MAX;
     while (may_deliver && !heap.empty() && heap.front().due_ms <= now && !self->stopping_
-           && self->routing_ < self->options_.max_dns_lookups) {
+           && self->routing_ < self->options_.max_dns_lookups && self->heap_walks_ == 0) {
       std::pop_heap(heap.begin(), heap.end(), kLater);
       Unit unit = std::move(heap.back().unit);
       heap.pop_back();
@@ -427,8 +427,14 @@ void DeliveryEngine::route(Unit unit, const std::string& domain, Result<smtp::De
     return;
   }
   if (!dest) {
-    if (has_pauses()) {  // a paused site's domain whose lookup fails now stays held
-      if (PauseState* pause = site_pause_holding(domain)) {
+    // A domain paused during its lookup, or a paused site's domain whose lookup fails now,
+    // stays held.
+    if (has_pauses()) {
+      PauseState* pause = pause_of(domain, "");
+      if (pause == nullptr) {
+        pause = site_pause_holding(domain);
+      }
+      if (pause != nullptr) {
         hold(std::move(unit), domain, *pause);
         return;
       }

@@ -359,6 +359,7 @@ class DeliveryEngine {
   std::size_t fresh_bytes_ = 0;
   // A min-heap by due time. A deque, not a vector: no doubling slack with a million entries.
   std::deque<Scheduled> scheduled_;
+  std::size_t heap_walks_ = 0;  // bring_forward walks under way: the scheduler pops nothing
   Timer wake_;
   Timer stop_timer_;
   std::unordered_map<std::string_view, std::unique_ptr<ReadyQueue>> ready_;

@@ -159,7 +159,7 @@ void DeliveryEngine::view_finish(ViewWalk& walk) {
   }
   view_walk_.reset();
   for (auto& caller : walk.callers) {
-    caller(view_cache_);
+    caller(walk.v);
   }
 }
 

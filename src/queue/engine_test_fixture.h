@@ -313,6 +313,7 @@ class EngineTest : public ::testing::Test {
     std::shared_ptr<const QueueView> v;
     engine_->view([&v](std::shared_ptr<const QueueView> got) { v = std::move(got); });
     run_until([&] { return v != nullptr; }, 5s);
+    EXPECT_NE(v, nullptr) << "the view did not answer, or answered nothing";
     return v ? v : std::make_shared<QueueView>();
   }
 

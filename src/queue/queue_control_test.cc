@@ -132,5 +132,76 @@ TEST_F(EngineTest, RetryNowEndsABackoff) {
   EXPECT_EQ(back.connections, 1);
 }
 
+// A resolver whose every lookup waits until released, then fails for now.
+class StalledResolver : public dns::Resolver {
+ public:
+  explicit StalledResolver(asio::io_context& io) : timer_(io) {
+    timer_.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  awaitable<Result<dns::Answer>> query(std::string /*name*/, dns::RecordType /*type*/) override {
+    ++queries;
+    co_await timer_.async_wait(use_tuple);
+    co_return make_error(ErrorCode::kDnsTemporary, "the lookup timed out");
+  }
+
+  void release() { timer_.cancel(); }
+
+  int queries = 0;
+
+ private:
+  asio::steady_timer timer_;
+};
+
+// A domain paused while its MX lookup is under way: the lookup's failure neither defers it
+// nor counts an attempt; it is held, and goes once resumed.
+TEST_F(EngineTest, ADomainPausedDuringItsLookupIsHeld) {
+  StalledResolver dns(io_);
+  start(&dns);
+  send("x@a.test");
+  ASSERT_TRUE(run_until([&] { return dns.queries > 0; }, 5s));
+  act([&](auto done) { engine_->pause({false, "a.test"}, 0, done); });
+  dns.release();
+  settle();
+  EXPECT_FALSE(outcomes_.contains("x@a.test")) << "a domain paused during its lookup was deferred";
+  const auto v = view();
+  ASSERT_EQ(v->waiting.size(), 1U);
+  EXPECT_EQ(v->waiting[0].held, 1U);
+}
+
+// A view whose walk of the schedule (more than one slice) an action overtook still answers its
+// callers with what it counted; it is only not kept for later ones.
+TEST_F(EngineTest, AViewThatAnActionOvertookStillAnswers) {
+  store::SpoolRecord r;
+  r.job_id = new_job_id();
+  r.account = "acct";
+  r.sender = "s@sender.test";
+  r.received_ms = now_ms();
+  r.message = "Subject: t\r\n\r\nhello\r\n";
+  constexpr std::uint32_t kDomains = 25'000;  // more than the view's slice of 20,000 units
+  for (std::uint32_t i = 0; i < kDomains; ++i) {
+    r.recipients.push_back(
+        store::SpoolRecipient{"x@d" + std::to_string(i) + ".test", mail_id_of(r.job_id, 0, i),
+                              store::RecipientStatus::kQueued, 1, now_ms() + 3'600'000});
+  }
+  put(r);
+  start(nullptr, true);
+  std::shared_ptr<const QueueView> seen;
+  bool answered = false;
+  engine_->view([&](std::shared_ptr<const QueueView> v) {
+    seen = std::move(v);
+    answered = true;
+  });
+  // Runs between the view's first slice and its second.
+  std::optional<QueueActionResult> paused;
+  engine_->pause({false, "d1.test"}, 0, [&](QueueActionResult res) { paused = res; });
+  ASSERT_TRUE(run_until([&] { return answered && paused.has_value(); }, 10s));
+  ASSERT_NE(seen, nullptr) << "the view answered nothing";
+  EXPECT_EQ(seen->waiting_recipients, kDomains);
+  const auto again = view();
+  EXPECT_EQ(again->waiting_recipients, kDomains);
+  EXPECT_EQ(again->pauses.size(), 1U);
+}
+
 }  // namespace
 }  // namespace txmail::queue::engine_test
