@@ -263,17 +263,25 @@ TEST_F(RocksSpoolTest, PutAfterCloseFails) {
 TEST_F(RocksSpoolTest, RocksDbLinesGoToTxmailsLog) {
   std::ostringstream lines;
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
-  auto& sinks = logger()->sinks();
-  sinks.push_back(sink);
-  const auto level = logger()->level();
-  logger()->set_level(spdlog::level::debug);
+
+  // Put back however the test ends: the sink refers to `lines`.
+  struct Restore {
+    spdlog::level::level_enum level = logger()->level();
+
+    ~Restore() {
+      logger()->set_level(level);
+      logger()->sinks().pop_back();
+    }
+  };
+
   {
+    logger()->sinks().push_back(sink);
+    const Restore restore;
+    logger()->set_level(spdlog::level::debug);
     auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
     ASSERT_TRUE(spool);
     ASSERT_TRUE(put_sync(**spool, record(1)));
   }
-  logger()->set_level(level);
-  sinks.pop_back();
   EXPECT_NE(lines.str().find("rocksdb: "), std::string::npos);
   std::istringstream each(lines.str());
   for (std::string line; std::getline(each, line);) {
