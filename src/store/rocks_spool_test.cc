@@ -263,20 +263,13 @@ TEST_F(RocksSpoolTest, PutAfterCloseFails) {
 TEST_F(RocksSpoolTest, RocksDbLinesGoToTxmailsLog) {
   std::ostringstream lines;
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
-
-  // Put back however the test ends: the sink refers to `lines`.
-  struct Restore {
-    spdlog::level::level_enum level = logger()->level();
-
-    ~Restore() {
-      logger()->set_level(level);
-      logger()->sinks().pop_back();
-    }
-  };
-
   {
     logger()->sinks().push_back(sink);
-    const Restore restore;
+    // Put back however the test ends: the sink refers to `lines`.
+    const std::shared_ptr<void> restore(nullptr, [level = logger()->level()](void*) {
+      logger()->set_level(level);
+      logger()->sinks().pop_back();
+    });
     logger()->set_level(spdlog::level::debug);
     auto spool = RocksSpool::open(dir_.string(), RocksSpool::Mode::kReadWrite);
     ASSERT_TRUE(spool);
