@@ -45,10 +45,7 @@ DeliveryEngine::PauseState* DeliveryEngine::pause_of(const std::string& domain,
   auto in_force = [now](std::map<std::string, PauseState>& map,
                         const std::string& name) -> PauseState* {
     const auto it = map.find(name);
-    // An ended pause is left to end_pauses(), which gives its units back.
-    return it == map.end() || (it->second.until_ms != 0 && it->second.until_ms <= now)
-               ? nullptr
-               : &it->second;
+    return it == map.end() || !it->second.in_force(now) ? nullptr : &it->second;
   };
   if (PauseState* p = in_force(paused_domains_, domain)) {
     return p;
@@ -59,8 +56,7 @@ DeliveryEngine::PauseState* DeliveryEngine::pause_of(const std::string& domain,
 DeliveryEngine::PauseState* DeliveryEngine::site_pause_holding(const std::string& domain) {
   const std::int64_t now = now_ms();
   for (auto& [site, p] : paused_sites_) {
-    if ((p.until_ms == 0 || p.until_ms > now)
-        && std::ranges::find(p.domains, domain) != p.domains.end()) {
+    if (p.in_force(now) && std::ranges::find(p.domains, domain) != p.domains.end()) {
       return &p;
     }
   }
@@ -126,7 +122,7 @@ std::int64_t DeliveryEngine::end_pauses(std::int64_t now) {
   std::int64_t next = INT64_MAX;
   for (auto* map : {&paused_sites_, &paused_domains_}) {
     for (auto it = map->begin(); it != map->end();) {
-      if (it->second.until_ms == 0 || it->second.until_ms > now) {
+      if (it->second.in_force(now)) {
         if (it->second.until_ms != 0) {
           next = std::min(next, it->second.until_ms);
         }

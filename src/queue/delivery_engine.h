@@ -229,6 +229,9 @@ class DeliveryEngine {
     std::int64_t until_ms = 0;  // 0: until resumed
     std::vector<std::string> domains;
     std::vector<Unit> held;
+
+    // Not over yet at `now` (an ended pause waits for end_pauses() to give its units back).
+    bool in_force(std::int64_t now) const { return until_ms == 0 || until_ms > now; }
   };
 
   static constexpr std::size_t kMaxPauseDomains = 1000;

@@ -128,8 +128,7 @@ void DeliveryEngine::view_finish(ViewWalk& walk) {
   for (auto& [name, w] : walk.by_domain) {
     v.waiting_by_domain.emplace(name, w.recipients);
     const auto pause = paused_domains_.find(name);
-    w.paused = pause != paused_domains_.end()
-               && (pause->second.until_ms == 0 || pause->second.until_ms > now);
+    w.paused = pause != paused_domains_.end() && pause->second.in_force(now);
     v.waiting.push_back(std::move(w));
   }
   std::ranges::sort(v.waiting, [](const auto& a, const auto& b) {
@@ -147,7 +146,7 @@ void DeliveryEngine::view_finish(ViewWalk& walk) {
   }
   for (const auto* map : {&paused_sites_, &paused_domains_}) {
     for (const auto& [name, p] : *map) {
-      if (p.until_ms == 0 || p.until_ms > now) {
+      if (p.in_force(now)) {
         v.pauses.push_back(QueueView::Pause{map == &paused_sites_, name, p.since_ms, p.until_ms});
       }
     }
@@ -191,8 +190,7 @@ void DeliveryEngine::view_destinations(QueueView& v) const {
       d.last_reply = rq->last.detail;
     }
     const auto pause = paused_sites_.find(d.site);
-    d.paused = pause != paused_sites_.end()
-               && (pause->second.until_ms == 0 || pause->second.until_ms > now);
+    d.paused = pause != paused_sites_.end() && pause->second.in_force(now);
     v.ready_recipients += d.recipients;
     v.destinations.push_back(std::move(d));
   }
