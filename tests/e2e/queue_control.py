@@ -135,8 +135,11 @@ try:
             browser.find("the resume button", "#pauses button.resume").click()
             browser.find("no pause left", "#no-pauses")
             browser.find("the retry button", f"tr[data-site='{site['site']}'] button.retry").click()
-            browser.wait("the retry's answer", lambda d: d.find_elements(By.CSS_SELECTOR, "#queue-done")
-                         and "back-offs ended" in d.find_element(By.CSS_SELECTOR, "#queue-done").text)
+            # The resume's answer stands in #queue-done until the retry's replaces it: wait for
+            # the retry's own words.
+            browser.wait("the retry's answer", lambda d: any(
+                e.text.startswith("retry ") and "back-offs ended" in e.text
+                for e in d.find_elements(By.CSS_SELECTOR, "#queue-done")))
             # Deferred once by the 421, then delivered by the retry: the pause and the resume
             # in between made no attempt and no event.
             wait_for("busy.test's mail delivered after the retry",

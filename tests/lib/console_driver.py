@@ -5,7 +5,7 @@ import os
 import urllib.parse
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -29,7 +29,10 @@ class Browser:
 
     def wait(self, what, condition, timeout=30):
         try:
-            return WebDriverWait(self.driver, timeout).until(condition)
+            # Pages that refresh themselves (the queues, the overview) replace their elements
+            # while a condition reads them: a stale element means "look again", not a failure.
+            return WebDriverWait(self.driver, timeout,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(condition)
         except TimeoutException:
             self.shot("failed-" + what.replace(" ", "-"))
             fail(f"timed out waiting in the browser for {what}")
