@@ -135,6 +135,8 @@ void DeliveryEngine::forget(const JobKey& job) {
     return;
   }
   logger()->info("job={} left to the node that took this spool over", job_id_of(job));
+  // Its units still in ready queues are dropped when taken; they stop counting now.
+  release_backlog(it->second.envelope->account, it->second.ready_units);
   drop_fresh(job);
   envelopes_.release(it->second.envelope);
   jobs_.erase(it);

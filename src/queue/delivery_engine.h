@@ -147,6 +147,7 @@ class DeliveryEngine {
     const Envelope* envelope = nullptr;  // in envelopes_
     std::int64_t received_ms = 0;
     std::uint32_t units_in_flight = 0;
+    std::uint32_t ready_units = 0;  // of those, in ready queues: its share of account_backlog_
     InlineList<Recipient> recipients;
   };
 
@@ -273,6 +274,7 @@ class DeliveryEngine {
   void drop_if_unused(ReadyQueue& rq);
   void ready_added(const Unit& unit);
   void ready_taken(const Unit& unit);
+  void release_backlog(const std::string& account, std::size_t units);
   static awaitable<void> worker(DeliveryEngine* self, ReadyQueue* rq);
   // `opening` turns false once the opening phase is over (its slot given back).
   awaitable<void> run_connection(ReadyQueue& rq, bool& opening);

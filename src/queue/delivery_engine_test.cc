@@ -238,6 +238,38 @@ TEST_F(EngineTest, AJobTakenOverIsDroppedWithoutAnEvent) {
   EXPECT_TRUE(spool_->get(job)->has_value()) << "the engine erased a job it no longer owns";
 }
 
+// A job taken over while its units wait in ready queues (two domains: two units) stops
+// counting against its account's backlog, which the SMTP listener's backpressure reads: before,
+// the unit taken after the job was forgotten stayed counted for good.
+TEST_F(EngineTest, AJobTakenOverLeavesNoBacklogBehind) {
+  TestMx& a = mx();
+  TestMx& b = mx();
+  route("a.test", a);
+  route("b.test", b);
+  gate_->lease = false;
+  start();
+  send(std::vector<std::string>{"one@a.test", "two@b.test"});
+  settle();
+  std::string job;
+  (void)spool_->scan(
+      [&](store::SpoolRecord&& r) {
+        job = r.job_id;
+        return false;
+      },
+      [](const Error&) {}, store::Spool::Messages::kEnvelopes);
+  ASSERT_FALSE(job.empty());
+  {
+    std::lock_guard lock(gate_->mutex);
+    gate_->taken.insert(job);
+  }
+  gate_->lease = true;
+  ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 5s));
+  settle();
+  EXPECT_TRUE(a.rcpts.empty() && b.rcpts.empty());
+  EXPECT_EQ(engine_->ready_backlog("acct"), 0U);
+  EXPECT_EQ(engine_->ready_backlog(), 0U);
+}
+
 // While the lease is not confirmed nothing is sent and no attempt is counted; once it is, the
 // job goes out.
 TEST_F(EngineTest, NothingIsSentWhileTheLeaseIsNotConfirmed) {

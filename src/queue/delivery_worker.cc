@@ -126,19 +126,33 @@ void DeliveryEngine::give_back_idle(Source& source) {
 
 void DeliveryEngine::ready_added(const Unit& unit) {
   ready_backlog_.fetch_add(1, std::memory_order_relaxed);
+  Job& job = jobs_.at(unit.job);
+  ++job.ready_units;
   std::lock_guard lock(backlog_mutex_);
-  ++account_backlog_[jobs_.at(unit.job).envelope->account];
+  ++account_backlog_[job.envelope->account];
 }
 
 void DeliveryEngine::ready_taken(const Unit& unit) {
   ready_backlog_.fetch_sub(1, std::memory_order_relaxed);
   const auto job = jobs_.find(unit.job);
-  if (job == jobs_.end()) {
+  if (job == jobs_.end()) {  // forgotten: forget() took its units off the account's count
+    return;
+  }
+  --job->second.ready_units;
+  release_backlog(job->second.envelope->account, 1);
+}
+
+void DeliveryEngine::release_backlog(const std::string& account, std::size_t units) {
+  if (units == 0) {
     return;
   }
   std::lock_guard lock(backlog_mutex_);
-  const auto it = account_backlog_.find(job->second.envelope->account);
-  if (it != account_backlog_.end() && --it->second == 0) {
+  const auto it = account_backlog_.find(account);
+  if (it == account_backlog_.end()) {
+    return;
+  }
+  it->second -= std::min(units, it->second);
+  if (it->second == 0) {
     account_backlog_.erase(it);
   }
 }

@@ -253,14 +253,19 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(done.get_future().get());
   }
 
-  void send(const std::string& recipient) {
+  void send(const std::string& recipient) { send(std::vector<std::string>{recipient}); }
+
+  // One job to these recipients.
+  void send(const std::vector<std::string>& recipients) {
     store::SpoolRecord r;
     r.job_id = new_job_id();
     r.account = "acct";
     r.sender = "s@sender.test";
     r.received_ms = now_ms();
-    r.recipients.push_back(
-        store::SpoolRecipient{recipient, mail_id_of(r.job_id, 0, 0), {}, 0, now_ms()});
+    for (std::uint32_t i = 0; i < recipients.size(); ++i) {
+      r.recipients.push_back(
+          store::SpoolRecipient{recipients[i], mail_id_of(r.job_id, 0, i), {}, 0, now_ms()});
+    }
     r.message = "Subject: t\r\n\r\nhello\r\n";
     bool stored = false;
     spool_->put(r, [&](const Result<void>& ok) {
