@@ -639,11 +639,6 @@ int serve(const Config& config) {
     logger()->info("http{} listening on {}:{}", is_tls ? "s" : "", ep.address().to_string(),
                    ep.port());
   }
-  write_ports(config.data_dir, server.endpoints(), config.smtp.listeners, http.endpoints());
-  for (const auto& ep : server.endpoints()) {
-    logger()->info("smtp listening on {}:{}", ep.address().to_string(), ep.port());
-  }
-
   std::promise<void> stopped;
   asio::signal_set signals(pool.at(0), SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -659,6 +654,12 @@ int serve(const Config& config) {
     http.stop();
     server.stop([&] { delivery.stop([&stopped] { stopped.set_value(); }); });
   });
+  // The ports file says "ready": a SIGTERM from here on is the handler's (asio queues one that
+  // comes before the pool runs), never the default action's.
+  write_ports(config.data_dir, server.endpoints(), config.smtp.listeners, http.endpoints());
+  for (const auto& ep : server.endpoints()) {
+    logger()->info("smtp listening on {}:{}", ep.address().to_string(), ep.port());
+  }
   server.start();
   http.start();
   (*dispatcher)->start();
