@@ -70,6 +70,7 @@ function statusCell(s) {
 // --- login and session
 
 function renderLogin(message) {
+  delete document.getElementById("main").dataset.page;
   document.getElementById("nav").hidden = true;
   document.getElementById("logout").hidden = true;
   document.getElementById("acting").hidden = true;
@@ -427,7 +428,15 @@ pages.accounts = async () => {
       } }, "show"))))));
 };
 
-async function route() {
+// Pages are drawn one at a time, in the order asked: a page still loading never draws over one
+// asked for later (a quick second click, or the session's start racing a link).
+let routing = Promise.resolve();
+function route() {
+  routing = routing.then(drawPage, drawPage);
+  return routing;
+}
+
+async function drawPage() {
   if (!state.session) return;
   const [name, query] = (location.hash.slice(1) || "overview").split("?");
   const page = Object.hasOwn(pages, name) ? pages[name] : pages.overview;
@@ -437,6 +446,7 @@ async function route() {
   } catch (e) {
     if (e.status !== 401) show(el("h1", {}, name), errorBox(e));
   }
+  if (state.session) document.getElementById("main").dataset.page = name;
 }
 
 window.addEventListener("hashchange", route);
