@@ -204,12 +204,17 @@ try:
         # Postfix says 250, then bounces; its DSN reaches the inbound listener.
         final = [("DELIVERED", "OK"), ("BOUNCED", "HARD_BOUNCE")]
         wait_for("BOUNCED after DELIVERED", lambda: kinds(tx, job_id) == final, timeout=40)
+        dsn_sent = (rf"to=<b-[a-z0-9]+@{re.escape(BOUNCES)}>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:"
+                    rf"{tx.ports['inbound']}, .*status=sent")
+        # Postfix logs the DSN as sent once txmail's 250 reached it: after the event, at times.
+        try:
+            wait_for("Postfix's log of the DSN sent to txmail", lambda: re.search(dsn_sent, postfix.log()), timeout=20)
+        except SystemExit:
+            print(f"the DSN was not sent to txmail: {postfix.log()[-2000:]}")
+            raise
         log = postfix.log()
         check("status=bounced (unknown user" in log and "sender non-delivery notification" in log,
               f"Postfix did not bounce after queueing: {log[-2000:]}")
-        dsn_sent = (rf"to=<b-[a-z0-9]+@{re.escape(BOUNCES)}>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:"
-                    rf"{tx.ports['inbound']}, .*status=sent")
-        check(re.search(dsn_sent, log), f"the DSN was not sent to txmail: {log[-2000:]}")
         evs = events(tx, job_id)
         delivered, bounced = evs
         check(delivered["reply"].startswith("250 2.0.0 Ok: queued as"), f"delivered: {delivered}")

@@ -113,6 +113,8 @@ try:
                                                           "hourlyLimit": 0}, token=True)
             check(made.status == 201, f"account at b: {made}")
             api_key = made.json["apiKey"]["key"]
+            # Each node learns the region's configuration from its watch, some milliseconds later.
+            wait_for("a to know b's account", lambda: http(a, "GET", "/v2/domains", key=api_key).status == 200)
             d = submission_session(a, "shop")
             d.cmd("QUIT", 221)
             check(http(a, "GET", "/v2/domains", key=api_key).status == 200, "b's API key refused at a")
@@ -151,6 +153,10 @@ try:
             wait_for("the rotation to complete at a", lambda: [k["state"] for k in http(
                 a, "GET", "/v2/domains/shop.test", key=api_key).json["keys"]] == ["retired", "active"], timeout=20)
             rotated_at = time.monotonic()
+            # Either node's verifier may have written the last step: b signs with what its own
+            # copy of the configuration says.
+            wait_for("the rotation complete at b", lambda: [k["state"] for k in http(
+                b, "GET", "/v2/domains/shop.test", key=api_key).json["keys"]] == ["retired", "active"], timeout=20)
             r = http(b, "POST", "/v2/jobs", job_from("orders@shop.test", "bo@dest.test", "after rotation"), key=api_key)
             check(r.status == 202, f"{r}")
             msg = wait_for("b's message after the rotation", lambda: delivered(sink, "after rotation"))[0]
@@ -177,6 +183,8 @@ try:
             check(r.status == 400 and "site 'b'" in r.json["detail"], f"a pool without a source at b: {r}")
             r = http(a, "PUT", "/v2/admin/egress", settings, token=True, headers={"If-Match": shown.headers["etag"]})
             check(r.status == 200, f"egress PUT at a: {r}")
+            wait_for("b to know the new egress settings", lambda: "127.0.0.27" in [
+                x["address"] for x in http(b, "GET", "/v2/admin/egress", token=True).json["sources"]])
             stale = http(b, "PUT", "/v2/admin/egress", settings, token=True, headers={"If-Match": shown.headers["etag"]})
             check(stale.status == 409, f"egress PUT with a stale If-Match: {stale}")
             r = http(b, "POST", "/v2/jobs", job_from("orders@shop.test", "hal@dest.test", "new egress at b"), key=api_key)

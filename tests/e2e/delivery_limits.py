@@ -23,8 +23,17 @@ try:
         with Txmail(extra=f'[dns]\nservers = ["{dns.address}"]\n', delivery=delivery) as tx:
             for i in range(30):
                 submit(tx, "a@sender.test", [f"n{i}@narrow.test"], f"Subject: n{i}\r\n\r\nx\r\n")
+            # slow.test's mail is held while it is submitted (a slow build submits at about the
+            # rate being measured), then all of it is due at once.
+            paused = http(tx, "POST", "/v2/admin/queues/pause", {"domain": "slow.test"}, token=True)
+            check(paused.status == 200, f"pause: {paused}")
             for i in range(40):
                 submit(tx, "a@sender.test", [f"s{i}@slow.test"], f"Subject: s{i}\r\n\r\nx\r\n")
+            wait_for("slow.test's 40 messages held", lambda: sum(
+                w["held"] for w in http(tx, "GET", "/v2/admin/queues", token=True).json["waiting"]
+                if w["domain"] == "slow.test") == 40)
+            resumed = http(tx, "POST", "/v2/admin/queues/resume", {"domain": "slow.test"}, token=True)
+            check(resumed.status == 200 and resumed.json["broughtForward"] == 40, f"resume: {resumed}")
             wait_for("30 messages at the narrow MX", lambda: len(narrow.messages()) == 30, timeout=60)
             stats = narrow.stats()
             check(stats["max_connections"] <= 2, f"the narrow MX saw {stats['max_connections']} connections at once")

@@ -51,12 +51,14 @@ with DnsServer(txt_zone([])) as dns:
         code, text, job = submit_as(tx, "loose", "a@unknown.test", ["c@dest.test"], msg("a@unknown.test"))
         check(code == 250, f"loose account refused: {code} {text}")
         check(signatures(tx.message(job)) == [], "an unregistered domain was signed")
-        evs = events(tx, job, phase="PROCESS", type="PROCESSED")
+        # Events of a job taken over SMTP reach the log just after its 250.
+        evs = wait_for("the PROCESS event", lambda: events(tx, job, phase="PROCESS", type="PROCESSED"))
         check(len(evs) == 1 and evs[0]["type"] == "PROCESSED" and evs[0]["subType"] == "PROCESSING_FINISHED"
               and "not DKIM-signed: sender domain unknown.test is not registered" in evs[0]["reply"], f"{evs}")
         code, text, job = submit_as(tx, "loose", "a@loose.test", ["c@dest.test"], msg("x@strict.test"))
         check(code == 250 and signatures(tx.message(job)) == [], "another account's key was used")
-        check("belongs to another account" in events(tx, job, phase="PROCESS", type="PROCESSED")[0]["reply"], "event for another account")
+        evs = wait_for("the PROCESS event", lambda: events(tx, job, phase="PROCESS", type="PROCESSED"))
+        check("belongs to another account" in evs[0]["reply"], "event for another account")
         code, text, job = submit_as(tx, "loose", "a@loose.test", ["c@dest.test"], msg("Shop <news@Loose.Test>"))
         check(code == 250 and signatures(tx.message(job)) == [("loose.test", "txm1")], "own domain unsigned")
         check(events(tx, job, phase="PROCESS", type="PROCESSED") == [], "a signed job needs no PROCESS event")

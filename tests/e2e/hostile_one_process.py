@@ -144,7 +144,7 @@ try:
         got = wait_for("the normal message at the MX", lambda: [m for m in sink.messages()
                                                                  if "normal@dest.test" in m["rcpt_tos"]], timeout=60)
         check("after it all" in got[0]["data"], "the message body")
-        check(events(tx, job_id, type="DELIVERED"), "no DELIVERED event")
+        wait_for("the DELIVERED event", lambda: events(tx, job_id, type="DELIVERED"))
         check(tx.proc.poll() is None, "txmail ended")
         # Nothing it accepted on the way was lost: each is delivered too.
         for j in accepted:

@@ -92,7 +92,7 @@ shutdown_grace = "5s"
         self.proc = None
         self.ports = {}
 
-    def start(self, timeout=20):
+    def start(self, timeout=60):
         ports_file = os.path.join(self.data_dir, "ports")
         if os.path.exists(ports_file):
             os.unlink(ports_file)
