@@ -216,18 +216,8 @@ TEST_F(EngineTest, AJobTakenOverIsDroppedWithoutAnEvent) {
   send("gone@a.test");
   settle();
   ASSERT_EQ(engine_->queued_jobs(), 1U);
-  std::string job;
-  (void)spool_->scan(
-      [&](store::SpoolRecord&& r) {
-        job = r.job_id;
-        return false;
-      },
-      [](const Error&) {}, store::Spool::Messages::kEnvelopes);
+  const std::string job = take_over_the_job();
   ASSERT_FALSE(job.empty());
-  {
-    std::lock_guard lock(gate_->mutex);
-    gate_->taken.insert(job);
-  }
   const int writes = gate_->writes.load();
   gate_->lease = true;
   ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 5s));
@@ -250,18 +240,7 @@ TEST_F(EngineTest, AJobTakenOverLeavesNoBacklogBehind) {
   start();
   send(std::vector<std::string>{"one@a.test", "two@b.test"});
   settle();
-  std::string job;
-  (void)spool_->scan(
-      [&](store::SpoolRecord&& r) {
-        job = r.job_id;
-        return false;
-      },
-      [](const Error&) {}, store::Spool::Messages::kEnvelopes);
-  ASSERT_FALSE(job.empty());
-  {
-    std::lock_guard lock(gate_->mutex);
-    gate_->taken.insert(job);
-  }
+  ASSERT_FALSE(take_over_the_job().empty());
   gate_->lease = true;
   ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 5s));
   settle();

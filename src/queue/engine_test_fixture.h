@@ -276,6 +276,20 @@ class EngineTest : public ::testing::Test {
     engine_->submit(r);
   }
 
+  // The one job in the spool, now another node's: the engine no longer owns it.
+  std::string take_over_the_job() {
+    std::string job;
+    (void)spool_->scan(
+        [&](store::SpoolRecord&& r) {
+          job = r.job_id;
+          return false;
+        },
+        [](const Error&) {}, store::Spool::Messages::kEnvelopes);
+    std::lock_guard lock(gate_->mutex);
+    gate_->taken.insert(job);
+    return job;
+  }
+
   bool delivered(const std::string& recipient) {
     const auto it = outcomes_.find(recipient);
     return it != outcomes_.end() && !it->second.empty()
