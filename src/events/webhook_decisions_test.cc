@@ -118,7 +118,7 @@ class DispatcherDecisions : public ::testing::Test {
   void start(WebhookOptions options) {
     options.allow_private_targets = true;
     options.poll = 5ms;
-    options.timeout = 5s;
+    options.timeout = 60s;  // a slow (sanitizer) build never times a request out
     auto d = WebhookDispatcher::open(
         deps_for(
             log_, (dir_ / "webhooks.db").string(),
@@ -267,7 +267,9 @@ TEST_F(DispatcherDecisions, EachAnswerDecidesRetryRefusalOrDeadLetter) {
 TEST_F(DispatcherDecisions, BreakerPausesAFailingEndpointAndResumesIt) {
   endpoint_.script("/shaky", {503});
   WebhookOptions options;
-  options.retry_schedule = {1s, 1s, 1s, 1s, 1s, 1s};
+  // A pause of 5 s (at least 3.75 with jitter): the probe does not come while the test looks,
+  // even when a commit of the outbox stalls the dispatcher's answers for a second or two.
+  options.retry_schedule = {5s, 5s, 5s, 5s, 5s, 5s};
   options.breaker_failures = 2;
   options.per_endpoint = 1;  // one request at a time: the failures come in a known order
   start(options);
@@ -289,7 +291,10 @@ TEST_F(DispatcherDecisions, BreakerPausesAFailingEndpointAndResumesIt) {
 
   // It answers again: the probe succeeds, the endpoint is active and everything arrives.
   endpoint_.script("/shaky", {200});
-  ASSERT_TRUE(eventually([&] { return settled() && dispatcher_->stats().posts == 4; }, 30s));
+  ASSERT_TRUE(eventually([&] { return settled() && dispatcher_->stats().posts == 4; }, 30s))
+      << "posts " << dispatcher_->stats().posts << ", backlog "
+      << dispatcher_->stats().retry_backlog << ", lag " << dispatcher_->stats().lag << ", requests "
+      << endpoint_.requests("/shaky");
   const EndpointStatus resumed = dispatcher_->endpoint_status(endpoint_.url("/shaky"));
   EXPECT_EQ(resumed.state, "active");
   EXPECT_EQ(resumed.consecutive_failures, 0U);

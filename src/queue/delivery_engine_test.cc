@@ -28,10 +28,10 @@ TEST_F(EngineTest, SourceSlotFreedWakesTheNextDestination) {
   options_.max_connections_per_source = 1;
   start();
   send("x@a.test");
-  ASSERT_TRUE(run_until([&] { return delivered("x@a.test"); }, 5s));
+  ASSERT_TRUE(run_until([&] { return delivered("x@a.test"); }, 60s));
   send("x@b.test");
   send("x@c.test");
-  ASSERT_TRUE(run_until([&] { return delivered("x@b.test") && delivered("x@c.test"); }, 5s))
+  ASSERT_TRUE(run_until([&] { return delivered("x@b.test") && delivered("x@c.test"); }, 60s))
       << "a destination waiting for the source's slot was not woken";
   EXPECT_EQ(a.max_open + b.max_open + c.max_open, 3);
   EXPECT_LE(a.max_open, 1);
@@ -51,28 +51,28 @@ TEST_F(EngineTest, DestinationLimitWaitEndsWithTheConnection) {
   for (int i = 0; i < 3; ++i) {
     send("m" + std::to_string(i) + "@a.test");
   }
-  ASSERT_TRUE(run_until([&] { return a.messages == 3; }, 5s));
+  ASSERT_TRUE(run_until([&] { return a.messages == 3; }, 60s));
   EXPECT_EQ(a.max_open, 1);
   EXPECT_EQ(a.connections, 3);
 }
 
-// The destination takes one message every 10 s: the second waits for the clock, and goes as
-// soon as it has moved, not before.
+// The destination takes one message an hour: the second waits for the clock, and goes as soon
+// as it has moved, not before (an hour: the real time a slow test takes is no part of it).
 TEST_F(EngineTest, RateWaitEndsWhenTheClockReachesTheNextSlot) {
   TestMx& a = mx();
   route("a.test", a);
-  options_.rate_per_site = 0.1;
+  options_.rate_per_site = 1.0 / 3600;
   start();
   send("one@a.test");
   send("two@a.test");
-  ASSERT_TRUE(run_until([&] { return a.messages == 1; }, 5s));
+  ASSERT_TRUE(run_until([&] { return a.messages == 1; }, 60s));
   settle();
   EXPECT_EQ(a.messages, 1) << "the second message did not wait for its rate";
-  Clock::advance(5s);
+  Clock::advance(30min);
   settle();
   EXPECT_EQ(a.messages, 1) << "sent half-way through the interval";
-  Clock::advance(5s);
-  ASSERT_TRUE(run_until([&] { return a.messages == 2; }, 5s))
+  Clock::advance(30min);
+  ASSERT_TRUE(run_until([&] { return a.messages == 2; }, 60s))
       << "the rate wait did not end when the clock reached the next slot";
 }
 
@@ -81,25 +81,25 @@ TEST_F(EngineTest, RateWaitEndsWhenTheClockReachesTheNextSlot) {
 TEST_F(EngineTest, BackoffWaitEndsAtTheRetryTime) {
   const std::uint16_t port = refused_port();
   options_.routes.push_back(RouteRule{"a.test", smtp::Route{"127.0.0.1", port}});
-  options_.retry.schedule = {std::chrono::minutes(1)};
+  options_.retry.schedule = {std::chrono::hours(1)};
   start();
   send("x@a.test");
-  ASSERT_TRUE(run_until([&] { return deferred("x@a.test"); }, 5s));
+  ASSERT_TRUE(run_until([&] { return deferred("x@a.test"); }, 60s));
   // The MX is back on that port; until the clock reaches the retry time nothing happens.
   TestMx& back = mx(port);
   settle();
   EXPECT_EQ(back.connections, 0) << "retried before the back-off ended";
-  Clock::advance(std::chrono::seconds(40));
+  Clock::advance(std::chrono::minutes(40));
   settle();
   EXPECT_EQ(back.connections, 0) << "retried before the back-off ended";
-  Clock::advance(std::chrono::seconds(40));  // past 1 min + 20% jitter
-  ASSERT_TRUE(run_until([&] { return delivered("x@a.test"); }, 5s))
+  Clock::advance(std::chrono::minutes(40));  // past 1 h + 20% jitter
+  ASSERT_TRUE(run_until([&] { return delivered("x@a.test"); }, 60s))
       << "the back-off wait did not end at the retry time";
   EXPECT_EQ(back.connections, 1);
 }
 
-// One DNS lookup at a time (max_dns_lookups = 1), each MX lookup taking 10 s: the second
-// domain's lookup starts when the first one's ends, and its message goes 10 s later.
+// One DNS lookup at a time (max_dns_lookups = 1), each MX lookup taking an hour: the second
+// domain's lookup starts when the first one's ends, and its message goes an hour later.
 TEST_F(EngineTest, DnsWaitEndsWhenALookupSlotFrees) {
   TestMx& dest = mx();
   options_.mx_port = dest.port();
@@ -115,20 +115,20 @@ TEST_F(EngineTest, DnsWaitEndsWhenALookupSlotFrees) {
     fake_.set(std::string("mx.") + domain, dns::RecordType::kA, a);
     fake_.set(std::string("mx.") + domain, dns::RecordType::kAaaa, dns::Answer{});
   }
-  SlowResolver slow(fake_, 10s);
+  SlowResolver slow(fake_, 1h);
   start(&slow);
   send("x@one.test");
   send("x@two.test");
   settle();
   EXPECT_EQ(slow.mx_started, 1) << "a second lookup started beside the first";
   EXPECT_EQ(dest.messages, 0);
-  Clock::advance(10s);
-  ASSERT_TRUE(run_until([&] { return dest.messages == 1; }, 5s));
+  Clock::advance(1h);
+  ASSERT_TRUE(run_until([&] { return dest.messages == 1; }, 60s));
   settle();
   EXPECT_EQ(slow.mx_started, 2) << "the second lookup did not start when the first ended";
   EXPECT_EQ(dest.messages, 1);
-  Clock::advance(10s);
-  ASSERT_TRUE(run_until([&] { return dest.messages == 2; }, 5s))
+  Clock::advance(1h);
+  ASSERT_TRUE(run_until([&] { return dest.messages == 2; }, 60s))
       << "the DNS wait did not end when the lookup slot freed";
 }
 
@@ -164,14 +164,14 @@ TEST_F(EngineTest, RecoveryResumesEachRecipientFromItsState) {
   put(finished);
   start(nullptr, true);
 
-  ASSERT_TRUE(run_until([&] { return delivered("now@a.test"); }, 5s));
+  ASSERT_TRUE(run_until([&] { return delivered("now@a.test"); }, 60s));
   settle();
   EXPECT_EQ(a.rcpts, std::vector<std::string>{"RCPT TO:<now@a.test>"});
-  auto gone = spool_->get(finished.job_id);
-  ASSERT_TRUE(gone);
-  EXPECT_FALSE(gone->has_value()) << "a job with every recipient final stayed in the spool";
+  // The erase is a lazy write (visible after its group's sync).
+  EXPECT_TRUE(run_until([&] { return !spool_->get(finished.job_id)->has_value(); }, 60s))
+      << "a job with every recipient final stayed in the spool";
   Clock::advance(std::chrono::minutes(11));
-  ASSERT_TRUE(run_until([&] { return delivered("later@b.test"); }, 5s))
+  ASSERT_TRUE(run_until([&] { return delivered("later@b.test"); }, 60s))
       << "the recipient due later was not sent when its time came";
   EXPECT_EQ(a.rcpts, (std::vector<std::string>{"RCPT TO:<now@a.test>", "RCPT TO:<later@b.test>"}));
   EXPECT_FALSE(outcomes_.contains("done@a.test"));
@@ -199,9 +199,9 @@ TEST_F(EngineTest, AdoptedJobsJoinTheRunningQueue) {
   put(open);
   put(finished);
   engine_->adopt({open, finished});
-  ASSERT_TRUE(run_until([&] { return delivered("left@a.test"); }, 5s));
+  ASSERT_TRUE(run_until([&] { return delivered("left@a.test"); }, 60s));
   EXPECT_EQ(a.rcpts, std::vector<std::string>{"RCPT TO:<left@a.test>"});
-  ASSERT_TRUE(run_until([&] { return !spool_->get(finished.job_id)->has_value(); }, 5s))
+  ASSERT_TRUE(run_until([&] { return !spool_->get(finished.job_id)->has_value(); }, 60s))
       << "a job adopted with every recipient final stayed in the spool";
   EXPECT_FALSE(outcomes_.contains("sent@a.test"));
 }
@@ -220,7 +220,7 @@ TEST_F(EngineTest, AJobTakenOverIsDroppedWithoutAnEvent) {
   ASSERT_FALSE(job.empty());
   const int writes = gate_->writes.load();
   gate_->lease = true;
-  ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 5s));
+  ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 60s));
   settle();
   EXPECT_TRUE(a.rcpts.empty());
   EXPECT_FALSE(outcomes_.contains("gone@a.test"));
@@ -242,7 +242,7 @@ TEST_F(EngineTest, AJobTakenOverLeavesNoBacklogBehind) {
   settle();
   ASSERT_FALSE(take_over_the_job().empty());
   gate_->lease = true;
-  ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 5s));
+  ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 60s));
   settle();
   EXPECT_TRUE(a.rcpts.empty() && b.rcpts.empty());
   EXPECT_EQ(engine_->ready_backlog("acct"), 0U);
@@ -262,7 +262,7 @@ TEST_F(EngineTest, NothingIsSentWhileTheLeaseIsNotConfirmed) {
   EXPECT_TRUE(a.rcpts.empty());
   EXPECT_FALSE(outcomes_.contains("wait@a.test"));
   gate_->lease = true;
-  ASSERT_TRUE(run_until([&] { return delivered("wait@a.test"); }, 5s));
+  ASSERT_TRUE(run_until([&] { return delivered("wait@a.test"); }, 60s));
   EXPECT_EQ(outcomes_["wait@a.test"].size(), 1U) << "a deferral was counted while waiting";
 }
 
@@ -277,17 +277,17 @@ TEST_F(EngineTest, TemporaryFailuresAreRetriedUntilTheMessageExpires) {
   options_.retry.max_age = std::chrono::minutes(3);
   start();
   send("x@a.test");
-  ASSERT_TRUE(run_until([&] { return deferred("x@a.test"); }, 5s));
+  ASSERT_TRUE(run_until([&] { return deferred("x@a.test"); }, 60s));
   EXPECT_EQ(a.rcpts.size(), 1U);
   Clock::advance(std::chrono::seconds(30));
   settle();
   EXPECT_EQ(a.rcpts.size(), 1U) << "retried before its time";
   Clock::advance(std::chrono::seconds(50));  // past 1 min + 20% jitter
-  ASSERT_TRUE(run_until([&] { return outcomes_["x@a.test"].size() == 2; }, 5s));
+  ASSERT_TRUE(run_until([&] { return outcomes_["x@a.test"].size() == 2; }, 60s));
   EXPECT_EQ(outcomes_["x@a.test"].back(), Outcome::Kind::kDeferred);
   EXPECT_EQ(a.rcpts.size(), 2U);
   Clock::advance(std::chrono::minutes(2));  // older than max_age at the next try
-  ASSERT_TRUE(run_until([&] { return outcomes_["x@a.test"].size() == 3; }, 5s));
+  ASSERT_TRUE(run_until([&] { return outcomes_["x@a.test"].size() == 3; }, 60s));
   EXPECT_EQ(outcomes_["x@a.test"].back(), Outcome::Kind::kBouncedSoft);
   EXPECT_EQ(a.rcpts.size(), 3U);
   Clock::advance(std::chrono::minutes(5));
@@ -372,7 +372,7 @@ TEST_F(EngineTest, SubmitFromManyThreadsWhileDelivering) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(a.messages, kThreads * kEach);
   // Every job is final: the engine forgets it, and the spool erases it.
-  ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 5s));
+  ASSERT_TRUE(run_until([&] { return engine_->queued_jobs() == 0; }, 60s));
 }
 
 }  // namespace

@@ -193,9 +193,10 @@ class EngineTest : public ::testing::Test {
         std::move(*store::RocksSpool::open(dir_.string(), store::RocksSpool::Mode::kReadWrite));
     gate_ = std::make_unique<GatedSpool>(*spool_);
     options_.tls = smtp::TlsMode::kDisabled;
-    options_.client.connect_timeout = 2s;
-    options_.client.greeting_timeout = 2s;
-    options_.client.command_timeout = 2s;
+    // Long enough that a stalled test process (sanitizers, a loaded machine) times nothing out.
+    options_.client.connect_timeout = 60s;
+    options_.client.greeting_timeout = 60s;
+    options_.client.command_timeout = 60s;
     options_.idle_connection = std::chrono::hours(1);  // only a waiter can take an idle slot
   }
 
@@ -272,7 +273,7 @@ class EngineTest : public ::testing::Test {
       ASSERT_TRUE(ok.has_value());
       asio::post(io_, [&] { stored = true; });
     });
-    ASSERT_TRUE(run_until([&] { return stored; }, 5s));
+    ASSERT_TRUE(run_until([&] { return stored; }, 60s));
     engine_->submit(r);
   }
 
@@ -324,14 +325,14 @@ class EngineTest : public ::testing::Test {
   QueueActionResult act(Start start) {
     std::optional<QueueActionResult> result;
     start([&result](QueueActionResult r) { result = r; });
-    run_until([&] { return result.has_value(); }, 5s);
+    run_until([&] { return result.has_value(); }, 60s);
     return result.value_or(QueueActionResult{});
   }
 
   std::shared_ptr<const QueueView> view() {
     std::shared_ptr<const QueueView> v;
     engine_->view([&v](std::shared_ptr<const QueueView> got) { v = std::move(got); });
-    run_until([&] { return v != nullptr; }, 5s);
+    run_until([&] { return v != nullptr; }, 60s);
     EXPECT_NE(v, nullptr) << "the view did not answer, or answered nothing";
     return v ? v : std::make_shared<QueueView>();
   }

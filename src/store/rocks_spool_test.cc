@@ -242,7 +242,7 @@ TEST_F(RocksSpoolTest, LazyWritesShareTheNextPutsSync) {
   std::promise<Result<void>> alone;
   (*spool)->erase(record(2).job_id, [&](Result<void> r) { alone.set_value(std::move(r)); });
   auto done = alone.get_future();
-  ASSERT_EQ(done.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(60)), std::future_status::ready);
   ASSERT_TRUE(done.get());
   auto gone = (*spool)->get(record(2).job_id);
   ASSERT_TRUE(gone);
