@@ -643,10 +643,27 @@ class NatsRegion:
     def __init__(self, sites=("a", "b", "w")):
         self.dir = tempfile.mkdtemp(prefix="txmail-nats-")
         self.sites = list(sites)
+        self.procs = {}
+        # Ports are picked free, then bound by nats-server: a test running beside this one can
+        # take one in between ("address already in use"). Then the region starts again, on
+        # other ports.
+        for attempt in range(3):
+            self._configure()
+            for s in sites:
+                self.start(s)
+            if self._came_up():
+                return
+            self.stop()
+            self.procs = {}
+            for s in sites:
+                shutil.rmtree(os.path.join(self.dir, s), ignore_errors=True)
+        fail(f"the NATS region did not come up in 3 tries; its files are in {self.dir}")
+
+    def _configure(self):
+        sites = self.sites
         self.client = {s: free_port() for s in sites}
         self.route = {s: free_port() for s in sites}
         self.monitor = {s: free_port() for s in sites}
-        self.procs = {}
         routes = ", ".join(f"nats-route://127.0.0.1:{self.route[s]}" for s in sites)
         for s in sites:
             role = "witness" if s == "w" else "data"
@@ -668,9 +685,22 @@ cluster {{
   routes: [ {routes} ]
 }}
 """)
-        for s in sites:
-            self.start(s)
-        self.wait_ready()
+
+    def _came_up(self, timeout=60):
+        """Whether every server runs and the region is ready; False at once when a server
+        ended (a port taken), or after `timeout`."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            ended = [s for s, p in self.procs.items() if p.poll() is not None]
+            if ended:
+                with open(os.path.join(self.dir, f"{ended[0]}.log"), errors="replace") as f:
+                    print(f"nats-server {ended[0]} ended at start: {f.read()[-500:]}", file=sys.stderr)
+                return False
+            if self._ready(self.sites):
+                return True
+            time.sleep(0.1)
+        print("the NATS region had no JetStream meta leader in time", file=sys.stderr)
+        return False
 
     def url(self, site):
         return f"nats://127.0.0.1:{self.client[site]}"
@@ -708,19 +738,19 @@ cluster {{
         """Every running server sees a JetStream meta leader, and the leader sees every running
         server as a current peer (else placing an R3 asset may fail: "no suitable peers")."""
         running = [s for s, p in self.procs.items() if p.poll() is None]
+        wait_for("a JetStream meta leader", lambda: self._ready(running), timeout=timeout)
 
-        def ready():
-            for s in running:
-                z = self.jsz(s)
-                meta = (z or {}).get("meta_cluster") or {}
-                if not meta.get("leader"):
+    def _ready(self, running):
+        for s in running:
+            z = self.jsz(s)
+            meta = (z or {}).get("meta_cluster") or {}
+            if not meta.get("leader"):
+                return False
+            if meta.get("leader") == s.upper():
+                peers = {r["name"] for r in meta.get("replicas") or [] if r.get("current") and not r.get("offline")}
+                if peers | {s.upper()} != {x.upper() for x in running}:
                     return False
-                if meta.get("leader") == s.upper():
-                    peers = {r["name"] for r in meta.get("replicas") or [] if r.get("current") and not r.get("offline")}
-                    if peers | {s.upper()} != {x.upper() for x in running}:
-                        return False
-            return True
-        wait_for("a JetStream meta leader", ready, timeout=timeout)
+        return True
 
     def kill(self, site):
         p = self.procs.get(site)
