@@ -135,7 +135,9 @@ void DeliveryEngine::ready_added(const Unit& unit) {
 void DeliveryEngine::ready_taken(const Unit& unit) {
   ready_backlog_.fetch_sub(1, std::memory_order_relaxed);
   const auto job = jobs_.find(unit.job);
-  if (job == jobs_.end()) {  // forgotten: forget() took its units off the account's count
+  // Forgotten: forget() took its units off the account's count. (A job forgotten and adopted
+  // again may meet a unit of its first life here: it holds no share of the new one's.)
+  if (job == jobs_.end() || job->second.ready_units == 0) {
     return;
   }
   --job->second.ready_units;
