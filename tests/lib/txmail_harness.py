@@ -651,8 +651,16 @@ class NatsRegion:
             self._configure()
             for s in sites:
                 self.start(s)
-            if self._came_up():
+            try:
+                state = wait_for("a JetStream meta leader", self._up_or_ended, timeout=60)
+            except SystemExit:
+                self.stop()
+                raise
+            if state == "ready":
                 return
+            ended = next(s for s, p in self.procs.items() if p.poll() is not None)
+            with open(os.path.join(self.dir, f"{ended}.log"), errors="replace") as f:
+                print(f"nats-server {ended} ended at start: {f.read()[-500:]}", file=sys.stderr)
             self.stop()
             self.procs = {}
             for s in sites:
@@ -686,21 +694,11 @@ cluster {{
 }}
 """)
 
-    def _came_up(self, timeout=60):
-        """Whether every server runs and the region is ready; False at once when a server
-        ended (a port taken), or after `timeout`."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            ended = [s for s, p in self.procs.items() if p.poll() is not None]
-            if ended:
-                with open(os.path.join(self.dir, f"{ended[0]}.log"), errors="replace") as f:
-                    print(f"nats-server {ended[0]} ended at start: {f.read()[-500:]}", file=sys.stderr)
-                return False
-            if self._ready(self.sites):
-                return True
-            time.sleep(0.1)
-        print("the NATS region had no JetStream meta leader in time", file=sys.stderr)
-        return False
+    def _up_or_ended(self):
+        """"ended" when a server ended (at start: a port taken), "ready" when the region is."""
+        if any(p.poll() is not None for p in self.procs.values()):
+            return "ended"
+        return "ready" if self._ready(self.sites) else None
 
     def url(self, site):
         return f"nats://127.0.0.1:{self.client[site]}"
