@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <string_view>
 
 #include "cluster/jetstream_spool.h"
 #include "cluster/sha256.h"
@@ -266,6 +267,23 @@ Result<std::vector<std::uint64_t>> JetStreamSpool::stream_sequences(const SpoolI
   return out;
 }
 
+namespace {
+
+// nats-server 2.9.10 answers the delete of a sequence already gone with 10043 while the file
+// block that held it remains, and with the generic "stream msg delete failed" (10057) and the
+// store's "no message found" once that block went with its last message: e.g. the deletes of a
+// chunked job sent again after an answer was lost while the stream's leader moved.
+bool deleted_already(jsErrCode jerr) {
+  if (jerr != JSStreamMsgDeleteFailed) {
+    return false;
+  }
+  const char* detail = nats_GetLastError(nullptr);
+  return detail != nullptr
+         && std::string_view(detail).find("no message found") != std::string_view::npos;
+}
+
+}  // namespace
+
 Result<std::size_t> JetStreamSpool::delete_sequences(const std::string& site,
                                                      const std::vector<std::uint64_t>& sequences,
                                                      const std::string& what) {
@@ -277,7 +295,8 @@ Result<std::size_t> JetStreamSpool::delete_sequences(const std::string& site,
   for (const std::uint64_t seq : sequences) {
     auto jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_DeleteMsg(js_, stream.c_str(), seq, &jo, &jerr);
-    if (s == NATS_NOT_FOUND || jerr == JSSequenceNotFoundErr || jerr == JSNoMessageFoundErr) {
+    if (s == NATS_NOT_FOUND || jerr == JSSequenceNotFoundErr || jerr == JSNoMessageFoundErr
+        || deleted_already(jerr)) {
       ++missing;  // gone already, or replaced by a newer message on its subject
       continue;
     }
