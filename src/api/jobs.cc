@@ -301,6 +301,11 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
       message.insert(0, *fields);
     }
     rec.message = std::move(message);
+    if (auto fits = d_.spool.admits(rec); !fits) {
+      done(problem(413, "/problems/too-many-recipients", "Content Too Large",
+                   "recipients[" + std::to_string(bi) + "]: " + fits.error().detail, {}));
+      return;
+    }
     intake->records.push_back(std::move(rec));
   }
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "cluster/sha256.h"
+#include "cluster/job_parts.h"
 #include "common/log.h"
 
 namespace txmail::cluster {
@@ -137,45 +137,6 @@ Result<void> JetStreamSpool::open() {
   return {};
 }
 
-std::vector<PublishTracker::Part> JetStreamSpool::job_parts(
-    const SpoolId& spool, const store::SpoolRecord& record) const {
-  store::SpoolRecord head;
-  head.job_id = record.job_id;
-  head.account = record.account;
-  head.sender = record.sender;
-  head.received_ms = record.received_ms;
-  head.flags = record.flags;
-  head.recipients = record.recipients;
-  std::string head_bytes = store::encode(head);
-  const auto plan = chunk_plan(head_bytes.size() + record.message.size(), record.message.size(),
-                               natsConnection_GetMaxPayload(ctx_.nats.raw()));
-  std::vector<PublishTracker::Part> parts;
-  if (plan.chunks == 0) {
-    parts.push_back({.subject = part_subject(spool, record.job_id, Part::kRecord),
-                     .msg_id = part_msg_id(spool, record.job_id, Part::kRecord),
-                     .payload = store::encode(record),
-                     .headers = {}});
-    return parts;
-  }
-  parts.reserve(plan.chunks + 1);
-  const std::string_view message = record.message;
-  for (std::size_t i = 0; i < plan.chunks; ++i) {
-    const auto n = static_cast<std::uint32_t>(i);
-    parts.push_back({.subject = part_subject(spool, record.job_id, Part::kChunk, n),
-                     .msg_id = part_msg_id(spool, record.job_id, Part::kChunk, n),
-                     .payload = std::string(message.substr(i * plan.chunk_size, plan.chunk_size)),
-                     .headers = {}});
-  }
-  // The record last: a record in the stream means its chunks are there before it.
-  parts.push_back({.subject = part_subject(spool, record.job_id, Part::kRecord),
-                   .msg_id = part_msg_id(spool, record.job_id, Part::kRecord),
-                   .payload = std::move(head_bytes),
-                   .headers = {{"Txmail-Chunks", std::to_string(plan.chunks)},
-                               {"Txmail-Size", std::to_string(message.size())},
-                               {"Txmail-Sha256", Sha256::of(message)}}});
-  return parts;
-}
-
 Result<void> JetStreamSpool::publish(const std::string& job_id,
                                      std::vector<PublishTracker::Part> parts,
                                      Clock::time_point deadline, PublishTracker::Done done,
@@ -207,6 +168,14 @@ Result<void> JetStreamSpool::publish(const std::string& job_id,
   return added;
 }
 
+std::int64_t JetStreamSpool::max_payload() const {
+  return natsConnection_GetMaxPayload(ctx_.nats.raw());
+}
+
+Result<void> JetStreamSpool::admits(const store::SpoolRecord& record) const {
+  return job_fits(record, max_payload());
+}
+
 void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
   {
     std::lock_guard lock(mutex_);
@@ -229,6 +198,18 @@ void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
     local_jobs_.insert(record.job_id);
     spool = intake_;
   }
+  // A job whose recipients alone are more than one message holds could never be stored.
+  auto parts = job_parts(spool, record, max_payload());
+  if (auto fits =
+          record_part_fits(parts.back().payload.size(), record.recipients.size(), max_payload());
+      !fits) {
+    {
+      std::lock_guard lock(mutex_);
+      local_jobs_.erase(record.job_id);
+    }
+    done(tl::unexpected(fits.error()));
+    return;
+  }
   auto join = std::make_shared<PutJoin>();
   join->job_id = record.job_id;
   join->spool = spool;
@@ -250,7 +231,7 @@ void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
     stream_done(make_error(ErrorCode::kUnavailable, "the region's quorum does not answer"));
     return;
   }
-  if (auto added = publish(record.job_id, job_parts(spool, record),
+  if (auto added = publish(record.job_id, std::move(parts),
                            join->started + options_.publish_timeout, stream_done);
       !added) {
     stream_done(tl::unexpected(added.error()));
@@ -601,7 +582,7 @@ void JetStreamSpool::replicator_loop() {
         continue;
       }
       // Only while it is still to replicate: a job erased meanwhile would stay in the stream.
-      if (auto added = publish(id, job_parts(intake(), **record),
+      if (auto added = publish(id, job_parts(intake(), **record, max_payload()),
                                Clock::now() + options_.publish_timeout, done, true);
           !added) {
         done(added.error().code == ErrorCode::kNotFound ? Result<std::vector<std::uint64_t>>{}

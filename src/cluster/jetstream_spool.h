@@ -68,6 +68,7 @@ class JetStreamSpool final : public ClusterSpool {
   void start(SpoolHooks hooks) override;
 
   void put(const store::SpoolRecord& record, Done done) override;
+  Result<void> admits(const store::SpoolRecord& record) const override;
   void update_recipients(const std::string& job_id,
                          const std::vector<store::SpoolRecipient>& recipients, Done done) override;
   void erase(const std::string& job_id, Done done) override;
@@ -149,8 +150,7 @@ class JetStreamSpool final : public ClusterSpool {
   };
 
   // --- intake and publishing (jetstream_spool.cc)
-  std::vector<PublishTracker::Part> job_parts(const SpoolId& spool,
-                                              const store::SpoolRecord& record) const;
+  std::int64_t max_payload() const;
   // Adds a group under mutex_, counting it against its job until it completes. With
   // `while_local_only`, only if the job still waits for replication (else kNotFound).
   Result<void> publish(const std::string& job_id, std::vector<PublishTracker::Part> parts,

@@ -120,7 +120,7 @@ Result<std::string> provision_spool(NatsConnection& nats, const ClusterOptions& 
   sc.MaxBytes = -1;
   sc.MaxAge = 0;
   sc.MaxMsgsPerSubject = 1;
-  sc.MaxMsgSize = 8 << 20;
+  sc.MaxMsgSize = kSpoolMaxMsgSize;
   sc.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
   sc.AllowDirect = true;
   if (auto added = add_stream(nats, sc); !added) {

@@ -163,4 +163,18 @@ ChunkPlan chunk_plan(std::size_t record_size, std::size_t message_size, std::int
   return {.chunks = std::max<std::size_t>(chunks, 1), .chunk_size = limit};
 }
 
+Result<void> record_part_fits(std::size_t size, std::size_t recipients, std::int64_t max_payload) {
+  const auto payload = static_cast<std::size_t>(
+      std::min(max_payload > 0 ? max_payload : std::int64_t{1} << 20, kSpoolMaxMsgSize));
+  const std::size_t limit = payload - std::min(kHeaderRoom, payload / 2);
+  if (size <= limit) {
+    return {};
+  }
+  return make_error(ErrorCode::kTooLarge,
+                    fmt::format("the job's envelope and {} recipients take {} bytes; the region "
+                                "stores at most {} in one message (max_payload): send it to "
+                                "fewer recipients at a time",
+                                recipients, size, limit));
+}
+
 }  // namespace txmail::cluster

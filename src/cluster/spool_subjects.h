@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/result.h"
+
 namespace txmail::cluster {
 
 struct SpoolId {
@@ -78,5 +80,13 @@ struct ChunkPlan {
 inline constexpr std::size_t kHeaderRoom = 4096;
 inline constexpr std::size_t kMaxChunk = std::size_t{1} << 20;
 ChunkPlan chunk_plan(std::size_t record_size, std::size_t message_size, std::int64_t max_payload);
+
+// The largest message a spool stream takes (its MaxMsgSize).
+inline constexpr std::int64_t kSpoolMaxMsgSize = std::int64_t{8} << 20;
+
+// Whether a job's record part (its envelope and recipients; the message too when inline) of
+// `size` bytes goes in one NATS message; a kTooLarge error naming the limit when it cannot
+// (the recipients are never split: a job with too many for one message is refused at intake).
+Result<void> record_part_fits(std::size_t size, std::size_t recipients, std::int64_t max_payload);
 
 }  // namespace txmail::cluster

@@ -94,5 +94,19 @@ TEST(SpoolSubjects, AMessageGoesInlineUpToTheLimitThenInChunks) {
   EXPECT_EQ(chunk_plan(100, 10, 0).chunks, 0U) << "an unknown payload limit means the default";
 }
 
+TEST(SpoolSubjects, ARecordPartFitsUpToThePayloadOrTheStreamsLimitLessTheHeaders) {
+  constexpr std::int64_t kPayload = 1 << 20;
+  EXPECT_TRUE(record_part_fits((1 << 20) - kHeaderRoom, 10, kPayload));
+  auto over = record_part_fits((1 << 20) - kHeaderRoom + 1, 6000, kPayload);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(over.error().detail.find("6000 recipients"), std::string::npos) << over.error().detail;
+  // A 64 MB max_payload: the stream's MaxMsgSize (8 MB) is the limit.
+  EXPECT_TRUE(record_part_fits(kSpoolMaxMsgSize - kHeaderRoom, 1, std::int64_t{64} << 20));
+  EXPECT_FALSE(record_part_fits(kSpoolMaxMsgSize - kHeaderRoom + 1, 1, std::int64_t{64} << 20));
+  EXPECT_TRUE(record_part_fits((1 << 20) - kHeaderRoom, 1, 0)) << "unknown: the default 1 MB";
+  EXPECT_FALSE(record_part_fits((1 << 20) - kHeaderRoom + 1, 1, 0));
+}
+
 }  // namespace
 }  // namespace txmail::cluster

@@ -27,6 +27,12 @@ class Spool {
   virtual ~Spool() = default;
 
   virtual void put(const SpoolRecord& record, Done done) = 0;
+
+  // Whether a put of the record could ever be stored (kTooLarge when not: a cluster spool keeps
+  // a job's recipients in one message of bounded size). put() refuses such a record too; a
+  // caller with several records of one job asks first, so that none of them is stored.
+  virtual Result<void> admits(const SpoolRecord& /*record*/) const { return {}; }
+
   // The current state of a job's recipients (attempts, next attempt, final status), written
   // apart from the message so that an attempt never rewrites the message bytes.
   virtual void update_recipients(const std::string& job_id,

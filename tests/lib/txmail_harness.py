@@ -640,9 +640,10 @@ class NatsRegion:
     tagged site:<name>, with unique_tag "site:" so every R3 bucket has one replica per site.
     Default: sites a and b and the witness w. Each server is stopped by its PID."""
 
-    def __init__(self, sites=("a", "b", "w")):
+    def __init__(self, sites=("a", "b", "w"), max_payload="8MB"):
         self.dir = tempfile.mkdtemp(prefix="txmail-nats-")
         self.sites = list(sites)
+        self.max_payload = max_payload
         self.procs = {}
         # Ports are picked free, then bound by nats-server: a test running beside this one can
         # take one in between ("address already in use"). Then the region starts again, on
@@ -679,7 +680,7 @@ class NatsRegion:
                 f.write(f"""server_name: {s.upper()}
 listen: 127.0.0.1:{self.client[s]}
 http: 127.0.0.1:{self.monitor[s]}
-max_payload: 8MB
+max_payload: {self.max_payload}
 server_tags: ["site:{s}", "role:{role}"]
 jetstream {{
   store_dir: "{self.dir}/{s}"

@@ -296,7 +296,12 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   } else if (!record.recipients.empty()) {
     stored = co_await spool_put(ctx_.spool, record);
   }
-  if (!stored) {
+  if (!stored && stored.error().code == ErrorCode::kTooLarge) {
+    // Never storable as it is (a cluster spool's one message for a job's recipients).
+    logger()->info("smtp session={} client={} job={} refused: {}", id_, conn_->remote_ip(), job_id,
+                   stored.error().detail);
+    reply(552, "5.3.4", "Too many recipients for one message here; send it in smaller groups");
+  } else if (!stored) {
     logger()->error("smtp session={} job={} spool failed: {}", id_, job_id, stored.error().detail);
     reply(451, "4.3.0", "Temporary failure, please try again later");
   } else {

@@ -1,0 +1,67 @@
+#include "cluster/job_parts.h"
+
+#include <string>
+#include <string_view>
+
+#include "cluster/sha256.h"
+
+namespace txmail::cluster {
+namespace {
+
+// The record without its message: the record part of a chunked job.
+store::SpoolRecord record_head(const store::SpoolRecord& record) {
+  store::SpoolRecord head;
+  head.job_id = record.job_id;
+  head.account = record.account;
+  head.sender = record.sender;
+  head.received_ms = record.received_ms;
+  head.flags = record.flags;
+  head.recipients = record.recipients;
+  return head;
+}
+
+}  // namespace
+
+std::vector<PublishTracker::Part> job_parts(const SpoolId& spool, const store::SpoolRecord& record,
+                                            std::int64_t max_payload) {
+  std::string head_bytes = store::encode(record_head(record));
+  const auto plan =
+      chunk_plan(head_bytes.size() + record.message.size(), record.message.size(), max_payload);
+  std::vector<PublishTracker::Part> parts;
+  if (plan.chunks == 0) {
+    parts.push_back({.subject = part_subject(spool, record.job_id, Part::kRecord),
+                     .msg_id = part_msg_id(spool, record.job_id, Part::kRecord),
+                     .payload = store::encode(record),
+                     .headers = {}});
+    return parts;
+  }
+  parts.reserve(plan.chunks + 1);
+  const std::string_view message = record.message;
+  for (std::size_t i = 0; i < plan.chunks; ++i) {
+    const auto n = static_cast<std::uint32_t>(i);
+    parts.push_back({.subject = part_subject(spool, record.job_id, Part::kChunk, n),
+                     .msg_id = part_msg_id(spool, record.job_id, Part::kChunk, n),
+                     .payload = std::string(message.substr(i * plan.chunk_size, plan.chunk_size)),
+                     .headers = {}});
+  }
+  // The record last: a record in the stream means its chunks are there before it.
+  parts.push_back({.subject = part_subject(spool, record.job_id, Part::kRecord),
+                   .msg_id = part_msg_id(spool, record.job_id, Part::kRecord),
+                   .payload = std::move(head_bytes),
+                   .headers = {{"Txmail-Chunks", std::to_string(plan.chunks)},
+                               {"Txmail-Size", std::to_string(message.size())},
+                               {"Txmail-Sha256", Sha256::of(message)}}});
+  return parts;
+}
+
+Result<void> job_fits(const store::SpoolRecord& record, std::int64_t max_payload) {
+  // An inline record is within one chunk by chunk_plan's choice; a chunked job's record part
+  // is its head.
+  const std::size_t head = store::encode(record_head(record)).size();
+  if (chunk_plan(head + record.message.size(), record.message.size(), max_payload).chunks == 0) {
+    return {};
+  }
+  return record_part_fits(head, record.recipients.size(), max_payload);
+}
+
+}  // namespace txmail::cluster

@@ -1,0 +1,88 @@
+"""A job whose envelope and recipients alone are more than one NATS message holds (issue site-2;
+the region's max_payload is 1 MB here). The cluster spool keeps a job's recipients in one
+message of the stream, so such a job could never be stored there.
+
+- REST: a job to 6,000 long addresses is refused at once with 413 and the problem type
+  /problems/too-many-recipients, which names the limit (not a 503 "try again" after the
+  publish timeout, which a client would retry for good).
+- SMTP: the same recipients in one transaction get 552 5.3.4 at the end of data.
+- Nothing of either reaches the stream; a job of ordinary size is accepted right after at the
+  same node (202 and 250), delivered, and removed from the stream."""
+import smtplib
+
+from txmail_harness import *
+
+RECIPIENTS = 6000
+
+
+def run(*args):
+    return subprocess.run([TXMAIL, *args], capture_output=True, text=True, timeout=60)
+
+
+def address(i):
+    # A 64-octet local part and a 125-octet domain: about 256 octets each in the record with the
+    # recipient's other fields, 1.5 MB for them all.
+    return f"r{i:06d}{'x' * 57}@{'d' * 60}.{'e' * 60}.test"
+
+
+def spool_values(tx):
+    return {x["stream"]: x.get("values") for x in cli(tx, "cluster", "status")["spool_streams"]}
+
+
+sink = Sink("127.0.0.53", free_port())
+try:
+    with NatsRegion(max_payload="1MB") as region:
+        key = os.path.join(region.dir, "cluster.key")
+        check(run("cluster", "keygen", key).returncode == 0, "keygen")
+        cluster = (f'[cluster]\nnats = ["{region.url("a")}"]\nmaster_key_file = "{key}"\n'
+                   f'timeout = "2s"\npublish_timeout = "3s"\nsites = ["a", "b"]\n')
+        delivery = (f'mx_port = {sink.port}\nidle_connection = "100ms"\n'
+                    f'[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.53:{sink.port}"\n')
+        a = Txmail(name="node-a", node_settings='site = "a"\nregion = "r1"', tls_files=True, delivery=delivery,
+                   smtp_settings=f"max_recipients = {RECIPIENTS + 10}",
+                   extra=f"[api]\nmax_recipients = {RECIPIENTS + 10}\n" + cluster)
+        check(run("cluster", "init", "--config", a.config).returncode == 0, "init")
+        with a:
+            everyone = [address(i) for i in range(RECIPIENTS)]
+            job = {"subject": {"content": "to everyone"}, "body": {"contentType": "text/plain", "content": "Hello"},
+                   "mail": {"from": {"email": "shop@example.com"}},
+                   "recipients": [{"mail": {"to": [{"email": e} for e in everyone]}}]}
+            started = time.monotonic()
+            r = http(a, "POST", "/v2/jobs", job, user="alice")
+            took = time.monotonic() - started
+            check(r.status == 413 and r.json.get("type") == "/problems/too-many-recipients", f"REST: {r}")
+            check("max_payload" in r.json.get("detail", ""), f"the problem names no limit: {r.json}")
+            print(f"REST, {RECIPIENTS} recipients: {r.status} in {took:.1f} s: {r.json['detail']}")
+
+            message = ("From: shop@example.com\r\nTo: undisclosed-recipients:;\r\nSubject: to everyone\r\n"
+                       "Message-ID: <everyone@example.com>\r\n\r\nHello\r\n")
+            with smtplib.SMTP("127.0.0.1", a.ports["relay"], timeout=120, source_address=(ALLOWED_IP, 0)) as s:
+                s.ehlo()
+                s.mail("shop@example.com")
+                for e in everyone:
+                    code, _ = s.rcpt(e)
+                    check(code == 250, f"RCPT {e}: {code}")
+                code, text = s.data(message)
+            check(code == 552 and text.startswith(b"5.3.4"), f"SMTP end of data: {code} {text}")
+            print(f"SMTP, {RECIPIENTS} recipients: {code} {text.decode()}")
+            check(spool_values(a)["TXMAIL_SPOOL_a"] == 0, f"the stream holds parts of them: {spool_values(a)}")
+
+            # A job of ordinary size goes through, and leaves the stream once delivered.
+            small = dict(job, recipients=[{"mail": {"to": [{"email": "ann@dest.test"}]}}])
+            small["subject"] = {"content": "to ann"}
+            r = http(a, "POST", "/v2/jobs", small, user="alice")
+            check(r.status == 202, f"an ordinary job after them: {r}")
+            with smtplib.SMTP("127.0.0.1", a.ports["relay"], timeout=30, source_address=(ALLOWED_IP, 0)) as s:
+                s.sendmail("shop@example.com", ["bo@dest.test"],
+                           "From: shop@example.com\r\nTo: bo@dest.test\r\nSubject: to bo\r\n\r\nHi\r\n")
+            wait_for("both ordinary messages at the sink", lambda: sum(
+                1 for m in sink.messages() if "Subject: to ann\r\n" in m["data"] or "Subject: to bo\r\n" in m["data"]) == 2,
+                timeout=60)
+            check(not [m for m in sink.messages() if "Subject: to everyone" in m["data"]], "a refused job was delivered")
+            wait_for("an empty spool stream, nothing left to remove",
+                     lambda: spool_values(a)["TXMAIL_SPOOL_a"] == 0 and metric(a, "txmail_cluster_stream_pending") == 0,
+                     timeout=60)
+            check(a.stop() == 0, "node-a did not stop cleanly")
+finally:
+    sink.stop()
+print("ok")
