@@ -198,11 +198,17 @@ void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
     local_jobs_.insert(record.job_id);
     spool = intake_;
   }
-  // A job whose recipients alone are more than one message holds could never be stored.
-  auto parts = job_parts(spool, record, max_payload());
-  if (auto fits =
-          record_part_fits(parts.back().payload.size(), record.recipients.size(), max_payload());
-      !fits) {
+  // A job whose recipients alone are more than one message holds could never be stored (an
+  // inline record is within a chunk's size; the limit is unknown before the first connection).
+  const std::int64_t limit = max_payload();
+  auto parts = job_parts(spool, record, limit);
+  auto fits = [&]() -> Result<void> {
+    if (parts.size() == 1 || limit <= 0) {
+      return {};
+    }
+    return record_part_fits(parts.back().payload.size(), record.recipients.size(), limit);
+  }();
+  if (!fits) {
     {
       std::lock_guard lock(mutex_);
       local_jobs_.erase(record.job_id);
@@ -474,10 +480,13 @@ void JetStreamSpool::send(const PublishTracker::Part& part) {
   }
   natsMsg_Destroy(msg);  // null once the library took it
   if (s != NATS_OK) {
-    // Not sent (disconnected; MaxPending reached): the same again later.
+    // Not sent (disconnected; MaxPending reached): the same again later. Over the server's
+    // max_payload (put() refuses such a job; the server's limit may have changed): never.
     std::lock_guard lock(mutex_);
-    tracker_.on_error(part.msg_id, PublishTracker::Failure::kTransient, natsStatus_GetText(s),
-                      Clock::now());
+    tracker_.on_error(part.msg_id,
+                      s == NATS_MAX_PAYLOAD ? PublishTracker::Failure::kPermanent
+                                            : PublishTracker::Failure::kTransient,
+                      natsStatus_GetText(s), Clock::now());
   }
 }
 
@@ -579,6 +588,13 @@ void JetStreamSpool::replicator_loop() {
       auto record = local_.get(id);
       if (!record || !*record) {
         done(std::vector<std::uint64_t>{});  // gone (finished, erased) or unreadable
+        continue;
+      }
+      if (auto fits = job_fits(**record, max_payload()); !fits) {
+        // Accepted locally before intake refused such jobs: never storable in the stream.
+        logger()->error("cluster: job {} stays on this node's disk alone: {}", id,
+                        fits.error().detail);
+        done(std::vector<std::uint64_t>{});
         continue;
       }
       // Only while it is still to replicate: a job erased meanwhile would stay in the stream.

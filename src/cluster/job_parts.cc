@@ -56,7 +56,10 @@ std::vector<PublishTracker::Part> job_parts(const SpoolId& spool, const store::S
 
 Result<void> job_fits(const store::SpoolRecord& record, std::int64_t max_payload) {
   // An inline record is within one chunk by chunk_plan's choice; a chunked job's record part
-  // is its head.
+  // is its head. The limit is unknown before the first connection: nothing is refused then.
+  if (max_payload <= 0) {
+    return {};
+  }
   const std::size_t head = store::encode(record_head(record)).size();
   if (chunk_plan(head + record.message.size(), record.message.size(), max_payload).chunks == 0) {
     return {};
