@@ -648,9 +648,13 @@ Result<void> JetStreamSpool::purge(const Deletion& d) {
   // lookup is a read, which Raft does not order: a barrier written first (and listed with the
   // rest) is applied after every part still proposed, e.g. one refused during a quorum loss
   // and stored when the quorum returned.
-  if (auto b = barrier(d.spool, d.job_id); !b) {
-    return b;
+  auto b = barrier(d.spool, d.job_id);
+  if (!b && b.error().code == ErrorCode::kUnavailable) {
+    return b;  // the region does not answer: no lookup either
   }
+  // A barrier refused (a full stream or store refuses every write, but not deletes): what the
+  // stream holds goes anyway, which frees the room, and the deletion is tried again with a
+  // barrier for a part that may still have been on its way.
   auto found = stream_sequences(d.spool, job_subject(d.spool, d.job_id) + ".>",
                                 d.what == Deletion::What::kKeepFinals);
   if (!found) {
@@ -659,7 +663,7 @@ Result<void> JetStreamSpool::purge(const Deletion& d) {
   if (auto removed = delete_sequences(d.spool.site, *found, "job " + d.job_id); !removed) {
     return tl::unexpected(removed.error());
   }
-  return {};
+  return b;
 }
 
 void JetStreamSpool::deleter_loop() {
