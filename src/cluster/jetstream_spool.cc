@@ -631,7 +631,7 @@ Result<void> JetStreamSpool::barrier(const SpoolId& spool, const std::string& jo
   return {};
 }
 
-Result<void> JetStreamSpool::purge(const Deletion& d) {
+Result<void> JetStreamSpool::purge(Deletion& d) {
   if (d.what == Deletion::What::kJob && !d.sequences.empty()) {
     auto missing = delete_sequences(d.spool.site, d.sequences, "job " + d.job_id);
     if (!missing) {
@@ -643,18 +643,17 @@ Result<void> JetStreamSpool::purge(const Deletion& d) {
     // A part stored again after its sequence was known (a resend landing when a quorum came
     // back) replaced it under a new sequence: look the job up as below.
   }
-  // The sequences are looked up, never purged by subject: nats-server 2.9.10 replays a filtered
-  // purge at its next start as a purge of everything stored before it (fixed in 2.9.18). A
-  // lookup is a read, which Raft does not order: a barrier written first (and listed with the
-  // rest) is applied after every part still proposed, e.g. one refused during a quorum loss
-  // and stored when the quorum returned.
+  // Looked up, never purged by subject (2.9.10 replays a filtered purge at its next start as a
+  // purge of all before it). A lookup is a read, which Raft does not order: a barrier written
+  // first is applied after every part still proposed. A full stream refuses it (every write,
+  // not deletes): the parts go anyway, once, to free the room; not a taken-over job's (its
+  // tombstone may have been refused).
   auto b = barrier(d.spool, d.job_id);
-  if (!b && b.error().code == ErrorCode::kUnavailable) {
-    return b;  // the region does not answer: no lookup either
+  if (!b
+      && (b.error().code == ErrorCode::kUnavailable || d.deleted_unbarriered
+          || d.what == Deletion::What::kKeepFinals)) {
+    return b;
   }
-  // A barrier refused (a full stream or store refuses every write, but not deletes): what the
-  // stream holds goes anyway, which frees the room, and the deletion is tried again with a
-  // barrier for a part that may still have been on its way.
   auto found = stream_sequences(d.spool, job_subject(d.spool, d.job_id) + ".>",
                                 d.what == Deletion::What::kKeepFinals);
   if (!found) {
@@ -663,6 +662,7 @@ Result<void> JetStreamSpool::purge(const Deletion& d) {
   if (auto removed = delete_sequences(d.spool.site, *found, "job " + d.job_id); !removed) {
     return tl::unexpected(removed.error());
   }
+  d.deleted_unbarriered = !b;
   return b;
 }
 

@@ -119,6 +119,7 @@ class JetStreamSpool final : public ClusterSpool {
     // The stream sequences of every part, when this process stored them all (then each is
     // deleted by its sequence, which the server finds at once; else a purge by subject).
     std::vector<std::uint64_t> sequences{};
+    bool deleted_unbarriered = false;  // see purge(): once per deletion
   };
 
   // A spool this node owns: its own generation, or one taken over.
@@ -167,7 +168,7 @@ class JetStreamSpool final : public ClusterSpool {
   void publisher_loop();
   void replicator_loop();
   void deleter_loop();
-  Result<void> purge(const Deletion& d);
+  Result<void> purge(Deletion& d);
   // An empty message on the job's "….x" subject, acknowledged: every write proposed to the
   // stream before it has been applied by its leader.
   Result<void> barrier(const SpoolId& spool, const std::string& job_id);

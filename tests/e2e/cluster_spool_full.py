@@ -6,8 +6,8 @@ the room they hold is never freed and intake stays refused.
   known stream sequences, so their removal writes a barrier and looks them up.
 - TXMAIL_SPOOL_a is made full (max_msgs = what it holds, discard new): a publish is refused.
 - The MX starts: the three jobs are delivered once each, and they leave the stream; node-a has
-  no finished job left to remove (txmail_cluster_stream_pending 0), and the stream takes a
-  publish again."""
+  no finished job left to remove (txmail_cluster_stream_pending 0, none at its stop), and the
+  stream takes a publish again."""
 import smtplib
 
 from txmail_harness import *
@@ -66,8 +66,11 @@ try:
             check(len(sink.messages()) == 3, f"{len(sink.messages())} messages at the sink, not 3")
             stored = json.loads(nats_request(region.url("a"), "txmail.spool.a.test.1.full.x", b""))
             check(stored.get("stream") == "TXMAIL_SPOOL_a", f"the stream takes no publish once emptied: {stored}")
-            print("the three jobs were delivered and left the full stream")
             check(a.stop() == 0, "node-a did not stop cleanly")
+            with open(a.log, errors="replace") as f:
+                waiting = [line for line in f if "finished jobs wait in the stream" in line]
+            check(not waiting, f"node-a stopped with removals unfinished: {waiting}")
+            print("the three jobs were delivered and left the full stream")
 finally:
     if sink:
         sink.stop()
