@@ -17,14 +17,6 @@ def run(*args):
     return subprocess.run([TXMAIL, *args], capture_output=True, text=True, timeout=60)
 
 
-def js_api(region, api, request):
-    return json.loads(nats_request(region.url("a"), "$JS.API." + api, json.dumps(request).encode()))
-
-
-def spool_values(tx):
-    return {x["stream"]: x.get("values") for x in cli(tx, "cluster", "status")["spool_streams"]}
-
-
 mx_port = free_port()
 sink = None
 try:

@@ -25,10 +25,6 @@ def address(i):
     return f"r{i:06d}{'x' * 57}@{'d' * 60}.{'e' * 60}.test"
 
 
-def spool_values(tx):
-    return {x["stream"]: x.get("values") for x in cli(tx, "cluster", "status")["spool_streams"]}
-
-
 sink = Sink("127.0.0.53", free_port())
 try:
     with NatsRegion(max_payload="1MB") as region:

@@ -76,10 +76,6 @@ def own_spool_prefix(tx):
     return "txmail.spool." + own[0].removeprefix("spool/").replace("/", ".")
 
 
-def js_api(region, api, request):
-    return json.loads(nats_request(region.url("a"), "$JS.API." + api, json.dumps(request).encode()))
-
-
 def delete_parts_of_the_chunked_job(region, prefix):
     """Deletes every part (record and chunks) of the one job in TXMAIL_SPOOL_a with chunks under
     `prefix`; how many."""

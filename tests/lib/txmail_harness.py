@@ -606,6 +606,16 @@ def txt_zone(records, ttl=60):
     return out
 
 
+def js_api(region, api, request):
+    """One JetStream API request ("$JS.API.<api>", a JSON body) at site a's server: its answer."""
+    return json.loads(nats_request(region.url("a"), "$JS.API." + api, json.dumps(request).encode()))
+
+
+def spool_values(tx):
+    """How many messages each site's spool stream holds, as `txmail cluster status` shows them."""
+    return {x["stream"]: x.get("values") for x in cli(tx, "cluster", "status")["spool_streams"]}
+
+
 def nats_request(url, subject, payload=b"", timeout=10):
     """One request over the NATS protocol to the server at `url` (nats://host:port): publishes
     `payload` on `subject` with a reply subject and returns the reply's payload. A JetStream
