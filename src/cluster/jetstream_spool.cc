@@ -168,14 +168,6 @@ Result<void> JetStreamSpool::publish(const std::string& job_id,
   return added;
 }
 
-std::int64_t JetStreamSpool::max_payload() const {
-  return natsConnection_GetMaxPayload(ctx_.nats.raw());
-}
-
-Result<void> JetStreamSpool::admits(const store::SpoolRecord& record) const {
-  return job_fits(record, max_payload());
-}
-
 void JetStreamSpool::put(const store::SpoolRecord& record, Done done) {
   {
     std::lock_guard lock(mutex_);

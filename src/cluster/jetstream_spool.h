@@ -69,6 +69,7 @@ class JetStreamSpool final : public ClusterSpool {
 
   void put(const store::SpoolRecord& record, Done done) override;
   Result<void> admits(const store::SpoolRecord& record) const override;
+  std::optional<std::size_t> head_limit() const override;
   void update_recipients(const std::string& job_id,
                          const std::vector<store::SpoolRecipient>& recipients, Done done) override;
   void erase(const std::string& job_id, Done done) override;

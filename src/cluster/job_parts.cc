@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "cluster/jetstream_spool.h"
 #include "cluster/sha256.h"
 
 namespace txmail::cluster {
@@ -60,11 +61,28 @@ Result<void> job_fits(const store::SpoolRecord& record, std::int64_t max_payload
   if (max_payload <= 0) {
     return {};
   }
-  const std::size_t head = store::encode(record_head(record)).size();
+  const std::size_t head = store::encoded_head_size(record);
   if (chunk_plan(head + record.message.size(), record.message.size(), max_payload).chunks == 0) {
     return {};
   }
   return record_part_fits(head, record.recipients.size(), max_payload);
+}
+
+// The spool's limits on a job, from the server's max_payload.
+std::int64_t JetStreamSpool::max_payload() const {
+  return natsConnection_GetMaxPayload(ctx_.nats.raw());
+}
+
+Result<void> JetStreamSpool::admits(const store::SpoolRecord& record) const {
+  return job_fits(record, max_payload());
+}
+
+std::optional<std::size_t> JetStreamSpool::head_limit() const {
+  const std::int64_t payload = max_payload();
+  if (payload <= 0) {
+    return std::nullopt;  // never connected: nothing is refused (as in job_fits)
+  }
+  return record_part_limit(payload);
 }
 
 }  // namespace txmail::cluster

@@ -163,10 +163,14 @@ ChunkPlan chunk_plan(std::size_t record_size, std::size_t message_size, std::int
   return {.chunks = std::max<std::size_t>(chunks, 1), .chunk_size = limit};
 }
 
-Result<void> record_part_fits(std::size_t size, std::size_t recipients, std::int64_t max_payload) {
+std::size_t record_part_limit(std::int64_t max_payload) {
   const auto payload = static_cast<std::size_t>(
       std::min(max_payload > 0 ? max_payload : std::int64_t{1} << 20, kSpoolMaxMsgSize));
-  const std::size_t limit = payload - std::min(kHeaderRoom, payload / 2);
+  return payload - std::min(kHeaderRoom, payload / 2);
+}
+
+Result<void> record_part_fits(std::size_t size, std::size_t recipients, std::int64_t max_payload) {
+  const std::size_t limit = record_part_limit(max_payload);
   if (size <= limit) {
     return {};
   }

@@ -88,5 +88,7 @@ inline constexpr std::int64_t kSpoolMaxMsgSize = std::int64_t{8} << 20;
 // `size` bytes goes in one NATS message; a kTooLarge error naming the limit when it cannot
 // (the recipients are never split: a job with too many for one message is refused at intake).
 Result<void> record_part_fits(std::size_t size, std::size_t recipients, std::int64_t max_payload);
+// The most bytes a record part may take (record_part_fits' limit).
+std::size_t record_part_limit(std::int64_t max_payload);
 
 }  // namespace txmail::cluster

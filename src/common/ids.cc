@@ -47,7 +47,7 @@ std::string mail_id(const std::string& job_id, std::uint32_t block, std::uint32_
 }
 
 bool is_job_id(std::string_view s) {
-  if (s.size() != 36) {
+  if (s.size() != kJobIdSize) {
     return false;
   }
   for (std::size_t i = 0; i < s.size(); ++i) {

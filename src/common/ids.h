@@ -12,6 +12,7 @@
 namespace txmail {
 
 std::string new_job_id();
+inline constexpr std::size_t kJobIdSize = 36;  // what new_job_id() gives
 std::string mail_id(const std::string& job_id, std::uint32_t block, std::uint32_t index);
 bool is_job_id(std::string_view s);
 

@@ -33,6 +33,12 @@ class Spool {
   // caller with several records of one job asks first, so that none of them is stored.
   virtual Result<void> admits(const SpoolRecord& /*record*/) const { return {}; }
 
+  // The most bytes a job's record may take without its message (encoded_head_size: envelope
+  // and recipients), when the spool has such a limit: admits() refuses a job over it. The SMTP
+  // listener counts against it at RCPT (452 4.5.3) rather than refuse the message at its end.
+  // Called on I/O threads: answered from memory.
+  virtual std::optional<std::size_t> head_limit() const { return std::nullopt; }
+
   // The current state of a job's recipients (attempts, next attempt, final status), written
   // apart from the message so that an attempt never rewrites the message bytes.
   virtual void update_recipients(const std::string& job_id,

@@ -22,6 +22,19 @@ void put_bytes(std::string& out, std::string_view s) {
   out.append(s);
 }
 
+std::size_t varint_size(std::uint64_t v) {
+  std::size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+std::size_t bytes_size(std::string_view s) {
+  return varint_size(s.size()) + s.size();
+}
+
 std::uint64_t zigzag(std::int64_t v) {
   return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
 }
@@ -122,6 +135,23 @@ std::string spool_key(std::string_view job_id) {
   std::string key = "j/";
   key.append(job_id);
   return key;
+}
+
+std::size_t encoded_size(const SpoolRecipient& recipient) {
+  return bytes_size(recipient.address) + bytes_size(recipient.mail_id)
+         + varint_size(static_cast<std::uint64_t>(recipient.status))
+         + varint_size(recipient.attempts) + varint_size(zigzag(recipient.next_attempt_ms));
+}
+
+std::size_t encoded_head_size(const SpoolRecord& r) {
+  std::size_t n = kMagic.size() + 1 + bytes_size(r.job_id) + bytes_size(r.account)
+                  + bytes_size(r.sender) + varint_size(zigzag(r.received_ms)) + varint_size(r.flags)
+                  + varint_size(r.recipients.size())
+                  + varint_size(0);  // the empty message's length
+  for (const auto& rcpt : r.recipients) {
+    n += encoded_size(rcpt);
+  }
+  return n;
 }
 
 std::string encode(const SpoolRecord& r) {

@@ -46,6 +46,10 @@ struct SpoolRecord {
 };
 
 std::string encode(const SpoolRecord& record);
+// What encode() gives for `record` without its message bytes, and what one more recipient adds
+// to that: computed without encoding (the SMTP listener keeps a running total at RCPT).
+std::size_t encoded_head_size(const SpoolRecord& record);
+std::size_t encoded_size(const SpoolRecipient& recipient);
 Result<SpoolRecord> decode(std::string_view bytes);
 std::string spool_key(std::string_view job_id);
 

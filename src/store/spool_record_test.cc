@@ -59,6 +59,31 @@ TEST(SpoolRecord, RecipientCountPastTheEndIsRefused) {
   EXPECT_TRUE(decode_recipients(encode_recipients(sample().recipients)));
 }
 
+// The SMTP listener's running total at RCPT is what encode() would give: a record without its
+// message, recipient by recipient, whatever the varints' widths.
+TEST(SpoolRecord, HeadSizesAreWhatEncodeGives) {
+  SpoolRecord r = sample();
+  r.message.clear();
+  EXPECT_EQ(encoded_head_size(r), encode(r).size());
+  SpoolRecord head = r;
+  head.recipients.clear();
+  std::size_t running = encoded_head_size(head);
+  for (const auto& rcpt : r.recipients) {
+    running += encoded_size(rcpt);
+  }
+  EXPECT_EQ(running, encode(r).size());
+  // 200 recipients: the count takes two bytes; a long address, a two-byte length.
+  r.recipients.clear();
+  for (std::uint32_t i = 0; i < 200; ++i) {
+    r.recipients.push_back({.address = std::string(150 + i, 'a') + "@example.com",
+                            .mail_id = "m" + std::to_string(i),
+                            .status = RecipientStatus::kQueued,
+                            .attempts = i * 1000,
+                            .next_attempt_ms = -(static_cast<std::int64_t>(i) << 40)});
+  }
+  EXPECT_EQ(encoded_head_size(r), encode(r).size());
+}
+
 TEST(SpoolRecord, UnknownVersionIsRefused) {
   std::string bytes = encode(sample());
   bytes[3] = 99;

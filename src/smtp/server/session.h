@@ -42,6 +42,7 @@ class Session : public std::enable_shared_from_this<Session> {
     BodyType body = BodyType::k7Bit;
     bool smtputf8 = false;
     std::optional<std::uint64_t> declared_size;
+    std::size_t head_bytes = 0;  // the job record's size without the message, so far (0: none)
   };
 
   // session.cc
@@ -58,6 +59,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void reply(const Reply& r);
   void reply(int code, const char* enhanced, const char* text);
   void reset_transaction();
+  // Whether the job record has room for one more recipient (a cluster spool keeps a job's
+  // recipients in one message); counts it when it has.
+  bool head_has_room(const Mailbox& recipient);
   std::string_view buffered() const;
   void consume(std::size_t n);
 

@@ -4,10 +4,14 @@
 // in allow_ips. Submission listeners require AUTH before MAIL.
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "common/duration.h"
 #include "common/idna.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "smtp/server/session.h"
+#include "store/spool_record.h"
 
 namespace txmail::smtp {
 
@@ -100,6 +104,36 @@ void Session::on_mail(Command cmd) {
   reply(250, "2.1.0", "Ok");
 }
 
+bool Session::head_has_room(const Mailbox& recipient) {
+  const auto limit = ctx_.spool.head_limit();
+  if (!limit) {
+    return true;
+  }
+  // What session_data.cc will store, at its longest: a job id, the mail ids made of it, the
+  // account and the time (the flags and the times take their widest varints).
+  const std::string job_id(kJobIdSize, '0');
+  if (envelope_.head_bytes == 0) {
+    store::SpoolRecord head;
+    head.job_id = job_id;
+    head.account = account_ ? *account_ : ip_account_.value_or("");
+    head.sender = envelope_.sender.address();
+    head.received_ms = std::numeric_limits<std::int64_t>::max();
+    head.flags = std::numeric_limits<std::uint32_t>::max();
+    envelope_.head_bytes = store::encoded_head_size(head);
+    envelope_.head_bytes += 2;  // the recipient count's varint grows to up to three bytes
+  }
+  store::SpoolRecipient rcpt;
+  rcpt.address = recipient.address();
+  rcpt.mail_id = mail_id(job_id, 0, 0);
+  rcpt.next_attempt_ms = std::numeric_limits<std::int64_t>::max();
+  const std::size_t more = store::encoded_size(rcpt);
+  if (envelope_.head_bytes + more > *limit) {
+    return false;
+  }
+  envelope_.head_bytes += more;
+  return true;
+}
+
 void Session::on_rcpt(Command cmd) {
   if (phase_ != Phase::kMail && phase_ != Phase::kRcpt) {
     reply(503, "5.5.1", "Need MAIL before RCPT");
@@ -129,6 +163,11 @@ void Session::on_rcpt(Command cmd) {
   }
   if (envelope_.recipients.size() >= ctx_.options.max_recipients) {
     reply(452, "4.5.3", "Too many recipients");
+    return;
+  }
+  if (listener_.mode != ListenerMode::kInbound && !head_has_room(cmd.path)) {
+    // The client sends the rest in another transaction (RFC 5321 section 4.5.3.1.10).
+    reply(452, "4.5.3", "Too many recipients for one message here; send the rest in another");
     return;
   }
   envelope_.recipients.push_back(std::move(cmd.path));
