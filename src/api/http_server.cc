@@ -32,6 +32,8 @@ constexpr const char* kInternalError =
 // The most a request whose token travels in its body may send (a console login, an
 // unsubscribe): both take a few hundred bytes.
 constexpr std::uint64_t kTokenBodyMax = 4096;
+// A body larger than this (or chunked) is read only after the request's credentials passed.
+constexpr std::uint64_t kUncheckedBodyMax = std::uint64_t{64} * 1024;
 constexpr const char* kBodyTooLarge =
     R"({"type":"/problems/body-too-large","title":"Content Too Large","status":413,"detail":"the request body is over http.max_body"})";
 
@@ -373,17 +375,22 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
       if (token_in_body && parser.content_length().value_or(0) > kTokenBodyMax) {
         res = Response{413, "application/problem+json", kBodyTooLarge, {}};
         close = true;
-      } else if (h[http::field::expect] == "100-continue" && h[http::field::authorization].empty()
+      } else if (const bool expects = h[http::field::expect] == "100-continue",
+                 large =
+                     parser.chunked() || parser.content_length().value_or(0) > kUncheckedBodyMax;
+                 (expects || large) && h[http::field::authorization].empty()
                  && h[http::field::cookie].empty() && !token_in_body) {
-        // No credentials: no invitation to send a body either (issue harden-1).
+        // No credentials: no invitation to send a body either (issue harden-1), and a large
+        // body is not read (a stranger would otherwise make the node hold up to max_body per
+        // connection before the 401).
         res = Response{
             401,
             "application/problem+json",
             R"({"type":"/problems/unauthorized","title":"Unauthorized","status":401,"detail":"credentials are required: HTTP Basic or Bearer"})",
             {{"WWW-Authenticate", R"(Basic realm="txmail", Bearer realm="txmail")"}}};
         close = true;
-      } else if (h[http::field::expect] == "100-continue") {
-        // Credentials are checked before the body is invited: a stranger with a wrong
+      } else if (expects || large) {
+        // Credentials are checked before the body is invited or read: a stranger with a wrong
         // password does not get to send 30 MB first (issue harden-1).
         std::optional<Response> refusal;
         if (precheck) {
@@ -407,7 +414,7 @@ awaitable<void> HttpServer::State::serve(Stream& stream, beast::tcp_stream& lowe
         if (refusal) {
           res = std::move(*refusal);
           close = true;
-        } else {
+        } else if (expects) {
           http::response<http::empty_body> cont{http::status::continue_, h.version()};
           co_await http::async_write(stream, cont, use_tuple);
         }

@@ -27,6 +27,10 @@ namespace {
 constexpr std::size_t kMaxNameChars = 256;
 constexpr std::size_t kMaxHeaderValue = 900;
 constexpr std::size_t kMaxReference = 50;
+// Limits on what a request may hold many of: each is copied or rendered per block or per
+// message, so they bound what one request can make the node build.
+constexpr std::size_t kMaxXHeaders = 50;  // per xHeaders object (the job's, a block's)
+constexpr std::size_t kMaxAttachments = 100;
 
 std::string trim(std::string_view s) {
   const std::size_t b = s.find_first_not_of(" \t");
@@ -256,6 +260,44 @@ void read_features(JsonObject& parent) {
   f->finish();
 }
 
+// xHeaders: {"X-Name": "value", ...}; a name given again (in any case) replaces the job's.
+void read_x_headers(JsonObject& mail, Block& b) {
+  if (auto x = mail.object("xHeaders"); x && x->raw().size() > kMaxXHeaders) {
+    mail.error("xHeaders", "holds " + std::to_string(x->raw().size()) + " headers; at most "
+                               + std::to_string(kMaxXHeaders));
+  } else if (x) {
+    for (const auto& kv : x->raw()) {
+      const std::string name(kv.key());
+      const auto* v = x->get(name);
+      if (v == nullptr) {
+        continue;
+      }
+      if (!mime::valid_field_name(name) || !(name.size() > 2 && ieq(name.substr(0, 2), "X-"))) {
+        x->error(name, "is not a valid header name: X- and printable ASCII without ':'");
+        continue;
+      }
+      if (ieq(name.substr(0, std::min<std::size_t>(name.size(), 9)), "X-TXMAIL-")
+          || ieq(name.substr(0, std::min<std::size_t>(name.size(), 11)), "X-RETARUS-")) {
+        x->error(name, "control headers are for SMTP; use the job's fields");
+        continue;
+      }
+      if (!v->is_string() || v->as_string().empty()) {
+        x->error(name, "must be a non-empty string");
+        continue;
+      }
+      const std::string value(v->as_string());
+      if (!mime::header_safe(value)) {
+        x->error(name, "contains CR, LF or NUL");
+      } else if (JsonObject::utf8_chars(value) > kMaxHeaderValue) {
+        x->error(name, "is longer than 900 characters");
+      } else {
+        std::erase_if(b.x_headers, [&](const auto& h) { return ieq(h.first, name); });
+        b.x_headers.emplace_back(name, value);
+      }
+    }
+  }
+}
+
 // The fields a block and the job-level `mail` share: replyTo, inReplyTo, priority,
 // listUnsubscribe, xHeaders. Values already in `b` (the job's defaults) are replaced.
 void read_mail_options(JsonObject& mail, Block& b) {
@@ -306,42 +348,17 @@ void read_mail_options(JsonObject& mail, Block& b) {
       b.list_unsubscribe = value;
     }
   }
-  if (auto x = mail.object("xHeaders")) {
-    for (const auto& kv : x->raw()) {
-      const std::string name(kv.key());
-      const auto* v = x->get(name);
-      if (v == nullptr) {
-        continue;
-      }
-      if (!mime::valid_field_name(name) || !(name.size() > 2 && ieq(name.substr(0, 2), "X-"))) {
-        x->error(name, "is not a valid header name: X- and printable ASCII without ':'");
-        continue;
-      }
-      if (ieq(name.substr(0, std::min<std::size_t>(name.size(), 9)), "X-TXMAIL-")
-          || ieq(name.substr(0, std::min<std::size_t>(name.size(), 11)), "X-RETARUS-")) {
-        x->error(name, "control headers are for SMTP; use the job's fields");
-        continue;
-      }
-      if (!v->is_string() || v->as_string().empty()) {
-        x->error(name, "must be a non-empty string");
-        continue;
-      }
-      const std::string value(v->as_string());
-      if (!mime::header_safe(value)) {
-        x->error(name, "contains CR, LF or NUL");
-      } else if (JsonObject::utf8_chars(value) > kMaxHeaderValue) {
-        x->error(name, "is longer than 900 characters");
-      } else {
-        std::erase_if(b.x_headers, [&](const auto& h) { return ieq(h.first, name); });
-        b.x_headers.emplace_back(name, value);
-      }
-    }
-  }
+  read_x_headers(mail, b);
 }
 
 void read_attachments(JsonObject& top, Job& job) {
   const auto* list = top.array("attachments");
   if (list == nullptr) {
+    return;
+  }
+  if (list->size() > kMaxAttachments) {
+    top.error("attachments", "holds " + std::to_string(list->size()) + "; at most "
+                                 + std::to_string(kMaxAttachments) + " per job");
     return;
   }
   for (std::size_t i = 0; i < list->size(); ++i) {
@@ -498,6 +515,13 @@ Job read_job(JsonObject& top, const JobLimits& limits) {
   const auto* blocks = top.array("recipients", true);
   if (blocks != nullptr && blocks->empty()) {
     top.error("recipients", "must hold at least one recipient block");
+  }
+  if (blocks != nullptr && blocks->size() > limits.max_recipients) {
+    // Every block takes at least one address: refused before any block copies the job's
+    // defaults.
+    top.error("recipients", "holds " + std::to_string(blocks->size()) + " blocks; at most "
+                                + std::to_string(limits.max_recipients) + " addresses per job");
+    blocks = nullptr;
   }
   std::size_t total = 0;
   for (std::size_t i = 0; blocks != nullptr && i < blocks->size(); ++i) {

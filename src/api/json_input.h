@@ -26,7 +26,18 @@ class JsonObject {
   }
 
   void error(std::string_view key, std::string message) {
-    errors_.push_back(FieldError{at(key), std::move(message)});
+    add(errors_, at(key), std::move(message));
+  }
+
+  // At most kMaxErrors errors are listed (a request of a million bad fields gets a short answer).
+  static constexpr std::size_t kMaxErrors = 100;
+
+  static void add(std::vector<FieldError>& errors, std::string path, std::string message) {
+    if (errors.size() < kMaxErrors) {
+      errors.push_back(FieldError{std::move(path), std::move(message)});
+    } else if (errors.size() == kMaxErrors) {
+      errors.push_back(FieldError{"", "more errors are not listed"});
+    }
   }
 
   // The member, marked as known; nullptr when absent. null is refused.
@@ -123,7 +134,7 @@ class JsonObject {
                                     std::size_t i) {
     const std::string p = at(key) + "[" + std::to_string(i) + "]";
     if (!v.is_object()) {
-      errors_.push_back(FieldError{p, "must be an object"});
+      add(errors_, p, "must be an object");
       return std::nullopt;
     }
     return JsonObject(v.as_object(), p, errors_);

@@ -119,6 +119,26 @@ with Txmail(accounts=ACCOUNTS, http_settings="max_body = 3000000", extra="[api]\
     check(bob.status == 202 and bob.json["jobId"] != first.json["jobId"], f"{bob}")
     check(len(tx.spool()) == 3, "another account's key")
 
+    # What one request may hold many of is bounded before it is built: blocks (each would copy the
+    # job's 50 x-headers), x-headers, attachments, and the errors listed in the answer.
+    queued = len(tx.spool())
+    many_headers = {f"X-H{i}": "v" * 900 for i in range(50)}
+    r = refused(tx, job(mail={"from": {"email": "s@sender.test"}, "xHeaders": many_headers},
+                        recipients=[{}] * 20000), 400, "recipients", "20,000 empty blocks")
+    check("20000 blocks; at most 1000" in json.dumps(r.json), f"the blocks' limit is not named: {r.json}")
+    r = refused(tx, job(recipients=[{"mail": {"to": [{"email": "not an address"}]}, "bad": 1}] * 900), 400, None,
+                "900 blocks with an unknown field each")
+    check(len(r.json["errors"]) == 101 and r.json["errors"][-1]["message"] == "more errors are not listed",
+          f"the errors listed: {len(r.json['errors'])}: {r.json['errors'][-1]}")
+    refused(tx, job(mail={"from": {"email": "s@sender.test"}, "xHeaders": dict(many_headers, **{"X-One-More": "v"})}),
+            400, "mail.xHeaders", "51 x-headers")
+    refused(tx, job(attachments=[{"name": f"a{i}.txt", "content": "eA=="} for i in range(101)]), 400, "attachments",
+            "101 attachments")
+    check(http(tx, "POST", "/v2/jobs", job(attachments=[{"name": f"a{i}.txt", "content": "eA=="} for i in range(100)],
+                                           mail={"from": {"email": "s@sender.test"}, "xHeaders": many_headers}),
+               user="alice").status == 202, "100 attachments and 50 x-headers")
+    check(len(tx.spool()) == queued + 1, "a refused request queued something")
+
     # The hourly limit: 12 an hour is 2 per 5-minute window (25% tolerance), REST and SMTP together.
     check(http(tx, "POST", "/v2/jobs", job(), user="limited").status == 202, "first request")
     d = submission_session(tx, "limited")

@@ -92,6 +92,22 @@ with Txmail(accounts=ACCOUNTS, http_settings=HTTP, tls_files=True) as tx:
                      + b"Authorization: " + basic("bob")["Authorization"].encode()
                      + b"\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n", source="127.0.0.40")
     check(answer.startswith(b"HTTP/1.1 100"), f"Expect with the right password: {answer[:80]!r}")
+    # Without Expect, a large body is not read before the credentials are checked either: the
+    # 401 comes after the headers alone (the 1 MB body is never sent).
+    answer = raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000000\r\n\r\n")
+    check(answer.startswith(b"HTTP/1.1 401"), f"a large body without credentials: {answer[:80]!r}")
+    answer = raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+    check(answer.startswith(b"HTTP/1.1 401"), f"a chunked body without credentials: {answer[:80]!r}")
+    answer = raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + b"Authorization: " + basic("bob", "not-his")["Authorization"].encode()
+                     + b"\r\nContent-Length: 1000000\r\n\r\n", source="127.0.0.41")
+    check(answer.startswith(b"HTTP/1.1 401"), f"a large body with a wrong password: {answer[:80]!r}")
+    # A small body without credentials is read and answered 401 as before.
+    answer = raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 2\r\n\r\n{}")
+    check(answer.startswith(b"HTTP/1.1 401"), f"a small body without credentials: {answer[:80]!r}")
     # A chunk size that overflows: 400, not a silent close.
     answer = raw_http(tx, b"POST /v2/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + b"Authorization: " + basic("alice")["Authorization"].encode()
