@@ -257,7 +257,8 @@ awaitable<ClientSession::Opened> ClientSession::open(asio::any_io_executor execu
   if (want_tls && s->starttls_) {
     auto go = co_await s->command("STARTTLS", options.command_timeout);
     if (!go || go->code != 220) {
-      if (tls_mandatory(options.tls) || !go) {
+      // A 421 closes the connection: there is no session left to go on with in clear.
+      if (tls_mandatory(options.tls) || !go || !s->usable_) {
         co_return fail(Stage::kStartTls, go);
       }
     } else {
