@@ -33,11 +33,16 @@ awaitable<Result<Destination>> resolve_destination(dns::Resolver& resolver,
   if (!plan) {
     co_return tl::unexpected(plan.error());
   }
+  // When no host has an address, the domain is undeliverable only if every host has none for
+  // good; one temporary failure (SERVFAIL, a timeout) makes it a deferral, whatever the order
+  // the hosts were looked up in.
   Error last{ErrorCode::kNotFound, domain + ": no MX host has an address"};
   for (const auto& host : plan->hosts) {
     auto addresses = co_await dns::resolve_addresses(resolver, host);
     if (!addresses) {
-      last = addresses.error();
+      if (last.code == ErrorCode::kNotFound) {
+        last = addresses.error();
+      }
       continue;
     }
     for (const auto& a : *addresses) {
