@@ -14,6 +14,9 @@ namespace txmail::smtp {
 namespace {
 
 constexpr std::size_t kMaxReply = std::size_t{64} * 1024;
+// The text kept of one reply, all its lines together: what a hostile MX sends beyond it is
+// read and dropped (a reply may have 100 lines of 64 KiB, and a transaction keeps every reply).
+constexpr std::size_t kMaxReplyKept = std::size_t{16} * 1024;
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -143,7 +146,12 @@ awaitable<Result<void>> ClientSession::write(std::string data, std::chrono::mill
 
 awaitable<Result<Reply>> ClientSession::read_reply(std::chrono::milliseconds timeout) {
   std::vector<std::string> lines;
+  std::size_t count = 0;  // lines read
+  std::size_t kept = 0;   // bytes of text kept
   int code = 0;
+  // One deadline for the whole reply: a peer that drips a byte now and then does not hold the
+  // connection (and its slot) longer than `timeout`.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     const std::size_t lf = in_.find('\n');
     if (lf == std::string::npos) {
@@ -151,8 +159,14 @@ awaitable<Result<Reply>> ClientSession::read_reply(std::chrono::milliseconds tim
         usable_ = false;
         co_return make_error(ErrorCode::kNetwork, "reply too long");
       }
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) {
+        usable_ = false;
+        co_return make_error(ErrorCode::kTimeout,
+                             fmt::format("reply not complete within {} ms", timeout.count()));
+      }
       char buf[4096];
-      auto n = co_await conn_->read_some(buf, sizeof buf, timeout);
+      auto n = co_await conn_->read_some(buf, sizeof buf, left);
       if (!n) {
         usable_ = false;
         co_return tl::unexpected(n.error());
@@ -169,12 +183,16 @@ awaitable<Result<Reply>> ClientSession::read_reply(std::chrono::milliseconds tim
     bool last = false;
     std::string text;
     if (!parse_reply_line(line, line_code, last, text) || (code != 0 && line_code != code)
-        || lines.size() > 100) {
+        || ++count > 101) {
       usable_ = false;
       co_return make_error(ErrorCode::kNetwork, "malformed reply: " + printable(line));
     }
     code = line_code;
-    lines.push_back(std::move(text));
+    if (kept < kMaxReplyKept) {
+      text.resize(std::min(text.size(), kMaxReplyKept - kept));
+      kept += text.size();
+      lines.push_back(std::move(text));
+    }
     if (last) {
       Reply r = make_reply(code, lines);
       if (code == 421) {

@@ -1,0 +1,78 @@
+"""An MX that drips its greeting, one byte every 0.3 s, as a continuation that never ends (found
+by a review of the delivery path): the reply timeout was re-armed by every byte, so such a host
+held a connection, and the destination's connection slot, for as long as it liked. Now a reply
+has one deadline ([delivery] command_timeout, 2 s here): the first MX host is given up after it
+and the second host takes the mail."""
+import asyncio
+import threading
+from txmail_harness import *
+
+PORT = free_port()
+ZONE = f"""$ORIGIN test.
+$TTL 60
+@ IN SOA ns.test. admin.test. 1 3600 600 86400 60
+slow IN MX 10 mx1.slow.test.
+slow IN MX 20 mx2.slow.test.
+mx1.slow IN A 127.0.0.74
+mx2.slow IN A 127.0.0.75
+"""
+
+
+class DrippingMx:
+    """Sends "220-" continuation lines one byte every 0.3 s until the client hangs up."""
+
+    def __init__(self, ip, port):
+        self.connections = 0
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve():
+            self.server = await asyncio.start_server(self.session, ip, port)
+            ready.set()
+            try:
+                await self.server.serve_forever()
+            except asyncio.CancelledError:
+                pass  # stop()
+        threading.Thread(target=lambda: self.loop.run_until_complete(serve()), daemon=True).start()
+        check(ready.wait(10), f"the MX on {ip}:{port} did not start")
+
+    async def session(self, reader, writer):
+        self.connections += 1
+        try:
+            while not reader.at_eof():
+                for byte in b"220-drip\r\n":
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    await asyncio.sleep(0.3)  # the drip itself (what this MX does), not a wait in the test
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    def stop(self):
+        async def close():
+            self.server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task() and task.get_coro().__name__ == "session":
+                    task.cancel()
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+
+
+slow = DrippingMx("127.0.0.74", PORT)
+second = Sink("127.0.0.75", PORT)
+try:
+    with DnsServer(ZONE) as dns:
+        delivery = f'mx_port = {PORT}\ncommand_timeout = "2s"\n'
+        with Txmail(extra=f'[dns]\nservers = ["{dns.address}"]\n', delivery=delivery) as tx:
+            started = time.monotonic()
+            job = submit(tx, "a@sender.test", ["ann@slow.test"], "Subject: past the drip\r\n\r\nx\r\n")
+            wait_for("the second MX host took the mail", lambda: any(
+                "Subject: past the drip" in m["data"] for m in second.messages()), timeout=60)
+            print(f"delivered by the second host {time.monotonic() - started:.1f} s after submission; "
+                  f"the dripping host was connected to {slow.connections} time(s)")
+            check(slow.connections >= 1, "the first MX host was never asked")
+            check(events(tx, job, type="DELIVERED"), "no DELIVERED event")
+finally:
+    slow.stop()
+    second.stop()
+print("ok")
