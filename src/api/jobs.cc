@@ -16,6 +16,7 @@
 #include <openssl/sha.h>
 
 #include <boost/json.hpp>
+#include <mutex>
 #include <set>
 
 #include "api/job_request.h"
@@ -135,8 +136,35 @@ struct Intake {
   json::array answer;
   std::atomic<std::size_t> pending{0};
   std::atomic<bool> failed{false};
+  std::mutex stored_mutex;
+  std::vector<std::string> stored;  // the records' ids the spool holds
   HttpServer::Done done;
 };
+
+// A job of several blocks that could not be stored whole leaves the spool again: the caller
+// hears 503 and retries, which must not send the blocks that were stored a second time. `then`
+// runs once every erase has answered (an erase that fails is logged: that block is delivered
+// after the next start, at least once).
+void erase_stored(store::Spool& spool, const std::shared_ptr<Intake>& intake,
+                  std::function<void()> then) {
+  auto left = std::make_shared<std::atomic<std::size_t>>(intake->stored.size());
+  auto finish = std::make_shared<std::function<void()>>(std::move(then));
+  if (intake->stored.empty()) {
+    (*finish)();
+    return;
+  }
+  for (const auto& id : intake->stored) {
+    spool.erase(id, [intake, id, left, finish](Result<void> erased) {
+      if (!erased) {
+        logger()->error("http job={} block {} stays in the spool: {}", intake->job_id, id,
+                        erased.error().detail);
+      }
+      if (left->fetch_sub(1) == 1) {
+        (*finish)();
+      }
+    });
+  }
+}
 
 // NOLINTNEXTLINE(readability-function-size): over 80 lines; to be split
 void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
@@ -348,23 +376,28 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
   }
   intake->pending = intake->records.size();
   for (const auto& rec : intake->records) {
-    d_.spool.put(rec, [this, intake, respond](Result<void> stored) {
+    d_.spool.put(rec, [this, intake, respond, id = rec.job_id](Result<void> stored) {
       if (!stored) {
         logger()->error("http job={} spool failed: {}", intake->job_id, stored.error().detail);
         intake->failed = true;
+      } else {
+        const std::lock_guard lock(intake->stored_mutex);
+        intake->stored.push_back(id);
       }
       if (intake->pending.fetch_sub(1) != 1) {
         return;
       }
       if (intake->failed) {
         // The spool refuses writes when it is closing or its disk fails, and in cluster mode
-        // while the region does not store what it is given (on_quorum_loss = "refuse"). Blocks
-        // that were stored are delivered after the next start (at least once); the caller
-        // hears of a failure, and its retry is a new job.
-        Response res =
-            problem(503, "Service Unavailable", "the job could not be stored, try again");
-        res.headers.emplace_back("Retry-After", "30");
-        intake->done(std::move(res));
+        // while the region does not store what it is given (on_quorum_loss = "refuse"). The
+        // blocks that were stored leave it again; the caller hears of a failure, and its retry
+        // is a new job.
+        erase_stored(d_.spool, intake, [intake] {
+          Response res =
+              problem(503, "Service Unavailable", "the job could not be stored, try again");
+          res.headers.emplace_back("Retry-After", "30");
+          intake->done(std::move(res));
+        });
         return;
       }
       d_.events.append_all(std::move(intake->events), respond);
