@@ -80,6 +80,10 @@ constexpr std::array kRules = {
     // as 452, a reason to send the rest in another transaction.
     Rule{kRcpt, Answer::kReply, "552", "", kDeferRecipient},
     Rule{kRcpt, Answer::kReply, "4xx", "", kDeferRecipient},
+    // x.1.7 and x.1.8 (RFC 3463) refuse the sender's address, not the recipient's: the
+    // recipient bounces with this message but is not suppressed.
+    Rule{kRcpt, Answer::kReply, "5xx", "x.1.7", bounce(Scope::kRecipient, SuppressionClass::kNone)},
+    Rule{kRcpt, Answer::kReply, "5xx", "x.1.8", bounce(Scope::kRecipient, SuppressionClass::kNone)},
     Rule{kRcpt, Answer::kReply, "5xx", "x.1.x",
          bounce(Scope::kRecipient, SuppressionClass::kNoSuchUser)},
     Rule{kRcpt, Answer::kReply, "5xx", "x.2.2",
@@ -96,6 +100,10 @@ constexpr std::array kRules = {
     Rule{kMail, Answer::kReply, "5xx", "", bounce(Scope::kMessage, SuppressionClass::kNone)},
     Rule{kData | kDataEnd, Answer::kReply, "5xx", "x.3.4",
          bounce(Scope::kMessage, SuppressionClass::kNone)},  // too big: not the recipient's
+    Rule{kData | kDataEnd, Answer::kReply, "5xx", "x.1.7",
+         bounce(Scope::kMessage, SuppressionClass::kNone)},
+    Rule{kData | kDataEnd, Answer::kReply, "5xx", "x.1.8",
+         bounce(Scope::kMessage, SuppressionClass::kNone)},
     Rule{kData | kDataEnd, Answer::kReply, "5xx", "x.1.x",
          bounce(Scope::kMessage, SuppressionClass::kNoSuchUser)},
     Rule{kData | kDataEnd, Answer::kReply, "5xx", "x.2.2",

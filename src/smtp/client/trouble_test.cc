@@ -29,6 +29,8 @@ TEST(Trouble, Table) {
       {Stage::kDataEnd, 250, "2.0.0", kD, Scope::kRecipient, false, S::kNone},
       {Stage::kRcpt, 250, "2.1.5", kD, Scope::kRecipient, false, S::kNone},
       {Stage::kRcpt, 550, "5.1.1", kB, Scope::kRecipient, false, S::kNoSuchUser},
+      {Stage::kRcpt, 553, "5.1.7", kB, Scope::kRecipient, false, S::kNone},  // the sender
+      {Stage::kRcpt, 550, "5.1.8", kB, Scope::kRecipient, false, S::kNone},  // the sender
       {Stage::kRcpt, 450, "4.2.1", kF, Scope::kRecipient, false, S::kNone},
       {Stage::kRcpt, 452, "4.5.3", kF, Scope::kRecipient, false, S::kNone},
       {Stage::kRcpt, 552, "5.5.3", kF, Scope::kRecipient, false, S::kNone},  // = 452
@@ -57,6 +59,7 @@ TEST(Trouble, Table) {
       {Stage::kDataEnd, 554, "5.6.0", kB, Scope::kMessage, false, S::kOtherPermanent},
       {Stage::kDataEnd, 451, "4.7.1", kF, Scope::kMessage, false, S::kNone},
       {Stage::kDataEnd, 550, "5.1.1", kB, Scope::kMessage, false, S::kNoSuchUser},
+      {Stage::kDataEnd, 554, "5.1.8", kB, Scope::kMessage, false, S::kNone},  // the sender
       {Stage::kDataEnd, 552, "", kB, Scope::kMessage, false, S::kMailboxFull},
       {Stage::kDataEnd, 552, "5.2.2", kB, Scope::kMessage, false, S::kMailboxFull},
       {Stage::kDataEnd, 354, "", kF, Scope::kConnection, false, S::kNone},
