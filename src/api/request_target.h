@@ -16,6 +16,10 @@ bool decode_path(std::string_view in, std::string& out);
 // The percent-decoded value of a query parameter ("" when absent); '+' is a space.
 std::string query_param(std::string_view query, std::string_view name);
 
+// `value` percent-encoded for a path segment or a query parameter: every byte but the
+// unreserved ones (RFC 3986 section 2.3) as %XX; query_param() gives it back as it was.
+std::string percent_encode(std::string_view value);
+
 // The values of the pattern's {parameters} ("/v2/jobs/{id}"), or nullopt when the path does
 // not match. Empty segments (repeated slashes) are ignored on both sides.
 std::optional<std::vector<std::string>> match_route(std::string_view pattern,

@@ -39,6 +39,17 @@ TEST(RequestTarget, QueryParam) {
   EXPECT_EQ(query_param("", "a"), "");
 }
 
+// An address with '+', '&', '#', '%' and a space comes back whole from a link made with it.
+TEST(RequestTarget, PercentEncodeRoundTrips) {
+  for (const std::string v : {"a+b@x.org", "a&limit=1#x@y.org", "100%@y.org", "a b@c", "plain"}) {
+    EXPECT_EQ(query_param("after=" + percent_encode(v) + "&limit=2", "after"), v) << v;
+    std::string path;
+    ASSERT_TRUE(decode_path("/v2/suppressions/" + percent_encode(v), path)) << v;
+    EXPECT_EQ(path, "/v2/suppressions/" + v);
+  }
+  EXPECT_EQ(percent_encode("a+b@x.org"), "a%2Bb%40x.org");
+}
+
 TEST(RequestTarget, MatchRoute) {
   auto m = match_route("/v2/jobs/{id}", "/v2/jobs/j-1");
   ASSERT_TRUE(m);

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "api/json_input.h"
+#include "api/request_target.h"
 #include "api/service.h"
 #include "common/duration.h"
 #include "common/idna.h"
@@ -66,8 +67,8 @@ Response suppressions_api(tenancy::SuppressionList& list, const Request& r,
     }
     json::object body{{"suppressions", std::move(out)}};
     if (page.size() == limit) {
-      body["next"] =
-          "/v2/suppressions?after=" + page.back().address + "&limit=" + std::to_string(limit);
+      body["next"] = "/v2/suppressions?after=" + percent_encode(page.back().address)
+                     + "&limit=" + std::to_string(limit);
     }
     return ok(200, body);
   }
@@ -114,7 +115,7 @@ Response suppressions_api(tenancy::SuppressionList& list, const Request& r,
       return from_error(added.error());
     }
     Response res = ok(201, entry_json(*added));
-    res.headers.emplace_back("Location", "/v2/suppressions/" + added->address);
+    res.headers.emplace_back("Location", "/v2/suppressions/" + percent_encode(added->address));
     return res;
   }
   const std::string& email = params.at(0);

@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "api/message_search.h"
+#include "api/request_target.h"
+#include "api/request_target.h"
 #include "common/duration.h"
 #include "events/sqlite_event_log.h"
 
@@ -19,14 +21,7 @@ std::string query_string(const SearchParams& params) {
     if (value.empty()) {
       continue;
     }
-    out += (out.empty() ? "" : "&") + name + "=";
-    for (const unsigned char c : value) {
-      if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
-        out += static_cast<char>(c);
-      } else {
-        out += fmt::format("%{:02X}", c);
-      }
-    }
+    out += (out.empty() ? "" : "&") + name + "=" + api::percent_encode(value);
   }
   return out;
 }

@@ -100,9 +100,13 @@ try:
         check("reject-user@dest.test" not in delivered_to, "a suppressed address reached the sink")
 
         # Manual entries and paging.
-        for a in ("p3@x.test", "p1@x.test", "p2@x.test"):
+        # p2's '+' must come back as '+' from the links the API gives (it was a space in them,
+        # so the next page began before p2 and listed it again).
+        for a in ("p3@x.test", "p1@x.test", "p2+tag@x.test"):
             r = http(tx, "POST", "/v2/suppressions", {"email": a, "type": "TEMPORARY_SUPPRESSED", "ttlDays": 2}, user="alice")
             check(r.status == 201 and r.json["type"] == "TEMPORARY_SUPPRESSED" and 1.9 < days_left(r.json) <= 2.01, f"{r}")
+        check(http(tx, "GET", r.headers["location"], user="alice").json.get("email") == "p2+tag@x.test",
+              f"the Location of p2+tag: {r.headers['location']}")
         r = http(tx, "POST", "/v2/suppressions", {"email": "not an address", "colour": 1}, user="alice")
         check(r.status == 400 and {e["path"] for e in r.json["errors"]} == {"email", "colour"}, f"{r}")
         page = http(tx, "GET", "/v2/suppressions?limit=2", user="alice").json
