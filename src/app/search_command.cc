@@ -7,7 +7,6 @@
 
 #include "api/message_search.h"
 #include "api/request_target.h"
-#include "api/request_target.h"
 #include "common/duration.h"
 #include "events/sqlite_event_log.h"
 
