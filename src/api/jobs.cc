@@ -142,25 +142,16 @@ struct Intake {
 };
 
 // A job of several blocks that could not be stored whole leaves the spool again: the caller
-// hears 503 and retries, which must not send the blocks that were stored a second time. `then`
-// runs once every erase has answered (an erase that fails is logged: that block is delivered
-// after the next start, at least once).
-void erase_stored(store::Spool& spool, const std::shared_ptr<Intake>& intake,
-                  std::function<void()> then) {
-  auto left = std::make_shared<std::atomic<std::size_t>>(intake->stored.size());
-  auto finish = std::make_shared<std::function<void()>>(std::move(then));
-  if (intake->stored.empty()) {
-    (*finish)();
-    return;
-  }
+// hears 503 and retries, which must not send the blocks that were stored a second time. The
+// erases are queued, not waited for: in cluster mode an erase waits for the region, which may
+// be what refused the job (the blocks were never handed to delivery, so nothing sends them
+// meanwhile). An erase that fails is logged: that block is delivered after the next start.
+void erase_stored(store::Spool& spool, const std::shared_ptr<Intake>& intake) {
   for (const auto& id : intake->stored) {
-    spool.erase(id, [intake, id, left, finish](Result<void> erased) {
+    spool.erase(id, [job_id = intake->job_id, id](Result<void> erased) {
       if (!erased) {
-        logger()->error("http job={} block {} stays in the spool: {}", intake->job_id, id,
+        logger()->error("http job={} block {} stays in the spool: {}", job_id, id,
                         erased.error().detail);
-      }
-      if (left->fetch_sub(1) == 1) {
-        (*finish)();
       }
     });
   }
@@ -392,12 +383,11 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
         // while the region does not store what it is given (on_quorum_loss = "refuse"). The
         // blocks that were stored leave it again; the caller hears of a failure, and its retry
         // is a new job.
-        erase_stored(d_.spool, intake, [intake] {
-          Response res =
-              problem(503, "Service Unavailable", "the job could not be stored, try again");
-          res.headers.emplace_back("Retry-After", "30");
-          intake->done(std::move(res));
-        });
+        erase_stored(d_.spool, intake);
+        Response res =
+            problem(503, "Service Unavailable", "the job could not be stored, try again");
+        res.headers.emplace_back("Retry-After", "30");
+        intake->done(std::move(res));
         return;
       }
       d_.events.append_all(std::move(intake->events), respond);

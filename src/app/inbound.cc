@@ -13,9 +13,13 @@ namespace {
 
 using mime::lower;
 
-// What a permanent failure's status says of the address (as smtp/client/trouble.h classes a
-// refusal at delivery): X.1.x no such user, X.2.2 a full mailbox, anything else permanent.
+// What a permanent failure's status says of the address (as smtp/client/trouble.cc classes a
+// refusal at delivery): X.1.7 and X.1.8 refuse the sender (nothing of the recipient), X.1.x no
+// such user, X.2.2 a full mailbox, anything else permanent.
 smtp::SuppressionClass suppression_class(const std::string& status) {
+  if (status == "5.1.7" || status == "5.1.8") {
+    return smtp::SuppressionClass::kNone;
+  }
   if (status.starts_with("5.1.")) {
     return smtp::SuppressionClass::kNoSuchUser;
   }

@@ -173,6 +173,30 @@ TEST_F(InboundTest, AComplaintAtTheReturnPathIsOneEventAndASuppression) {
   EXPECT_EQ(handler_->stats().complained, 1U);
 }
 
+// An RFC 3464 report of a failure with this status for reader@dest.test.
+std::string dsn(const std::string& status) {
+  return "From: <MAILER-DAEMON@mx.dest.test>\r\nTo: <bounce@bounces.txmail.test>\r\n"
+         "Subject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
+         "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b2\"\r\n\r\n"
+         "--b2\r\nContent-Type: text/plain\r\n\r\nIt failed.\r\n"
+         "--b2\r\nContent-Type: message/delivery-status\r\n\r\n"
+         "Reporting-MTA: dns; mx.dest.test\r\n\r\n"
+         "Final-Recipient: rfc822; reader@dest.test\r\nAction: failed\r\nStatus: "
+         + status + "\r\nDiagnostic-Code: smtp; 550 " + status + " refused\r\n\r\n--b2--\r\n";
+}
+
+// A bounce whose status refuses the sender (5.1.7, 5.1.8) is recorded but suppresses nobody;
+// 5.1.1 suppresses the recipient.
+TEST_F(InboundTest, ABounceOfTheSendersAddressSuppressesNobody) {
+  EXPECT_EQ(handler_->receive(dsn("5.1.8"), {return_path()}).code, 250);
+  EXPECT_EQ(log_.of_kind(events::Kind::kBouncedHard).size(), 1U);
+  EXPECT_FALSE(list_->find("shop", "reader@dest.test", now_ms()));
+  EXPECT_EQ(handler_->receive(dsn("5.1.1"), {return_path()}).code, 250);
+  const auto s = list_->find("shop", "reader@dest.test", now_ms());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->type, tenancy::SuppressionType::kPreviouslyBounced);
+}
+
 TEST_F(InboundTest, ALostReturnPathIsFoundInTheReport) {
   ASSERT_TRUE(handler_->accepts("FBL@bounces.txmail.test"));
   EXPECT_FALSE(handler_->accepts("abuse@bounces.txmail.test"));
