@@ -4,7 +4,6 @@ held a connection, and the destination's connection slot, for as long as it like
 has one deadline ([delivery] command_timeout, 2 s here): the first MX host is given up after it
 and the second host takes the mail."""
 import asyncio
-import threading
 from txmail_harness import *
 
 PORT = free_port()
@@ -18,23 +17,12 @@ mx2.slow IN A 127.0.0.75
 """
 
 
-class DrippingMx:
+class DrippingMx(ScriptedServer):
     """Sends "220-" continuation lines one byte every 0.3 s until the client hangs up."""
 
     def __init__(self, ip, port):
         self.connections = 0
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        async def serve():
-            self.server = await asyncio.start_server(self.session, ip, port)
-            ready.set()
-            try:
-                await self.server.serve_forever()
-            except asyncio.CancelledError:
-                pass  # stop()
-        threading.Thread(target=lambda: self.loop.run_until_complete(serve()), daemon=True).start()
-        check(ready.wait(10), f"the MX on {ip}:{port} did not start")
+        super().__init__(ip, port, self.session)
 
     async def session(self, reader, writer):
         self.connections += 1
@@ -48,14 +36,6 @@ class DrippingMx:
             pass
         finally:
             writer.close()
-
-    def stop(self):
-        async def close():
-            self.server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task() and task.get_coro().__name__ == "session":
-                    task.cancel()
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
 
 
 slow = DrippingMx("127.0.0.74", PORT)

@@ -6,8 +6,6 @@ attempt, no event, no back-off, the remote hammered).
 Now the 421 ends the attempt like any failure at STARTTLS: the recipient is DEFERRED with the
 421 in its event, the second MX host of the domain is tried (and takes the mail when it can),
 and the MX that said 421 is not asked again and again."""
-import asyncio
-import threading
 from txmail_harness import *
 
 PORT = free_port()
@@ -23,23 +21,12 @@ mx2.twohosts IN A 127.0.0.73
 """
 
 
-class ClosingMx:
+class ClosingMx(ScriptedServer):
     """Greets, offers STARTTLS, and answers it 421 then hangs up; counts its connections."""
 
     def __init__(self, ip, port):
         self.connections = 0
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        async def serve():
-            self.server = await asyncio.start_server(self.session, ip, port)
-            ready.set()
-            try:
-                await self.server.serve_forever()
-            except asyncio.CancelledError:
-                pass  # stop()
-        threading.Thread(target=lambda: self.loop.run_until_complete(serve()), daemon=True).start()
-        check(ready.wait(10), f"the MX on {ip}:{port} did not start")
+        super().__init__(ip, port, self.session)
 
     async def session(self, reader, writer):
         self.connections += 1
@@ -58,9 +45,6 @@ class ClosingMx:
                 await writer.drain()
         finally:
             writer.close()
-
-    def stop(self):
-        self.loop.call_soon_threadsafe(self.server.close)
 
 
 closing = ClosingMx("127.0.0.71", PORT)

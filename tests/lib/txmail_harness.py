@@ -367,6 +367,38 @@ class SilentServer:
             c.close()
 
 
+class ScriptedServer:
+    """An asyncio TCP server on ip:port in a thread of its own: each connection runs the
+    coroutine `session(reader, writer)` (a scripted MX). stop() closes the server and cancels
+    the sessions still running."""
+
+    def __init__(self, ip, port, session):
+        import asyncio
+        import threading
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve():
+            self.server = await asyncio.start_server(session, ip, port)
+            ready.set()
+            try:
+                await self.server.serve_forever()
+            except asyncio.CancelledError:
+                pass  # stop()
+        threading.Thread(target=lambda: self.loop.run_until_complete(serve()), daemon=True).start()
+        check(ready.wait(10), f"the server on {ip}:{port} did not start")
+
+    def stop(self):
+        import asyncio
+
+        async def close():
+            self.server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task() and task.get_coro().__name__ != "serve":
+                    task.cancel()
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+
+
 class RefusingServer(SilentServer):
     """Answers every connection on ip:port with one reply and hangs up: an MX that refuses
     service. `connections` holds the time of each."""
