@@ -248,7 +248,13 @@ try:
             # The witness down: two of three still write.
             region.kill("w")
             until_created(a, "while-witness-down")
-            wait_for("b sees it", lambda: http(b, "GET", "/v2/admin/accounts/while-witness-down", token=True).status == 200)
+            # When w led the JetStream meta group, b's watch may have had its ordered consumer on w:
+            # nats.c makes a new one after missed heartbeats, once a new meta leader is elected
+            # (measured under ASan in CI: the other watches came back 10-23 s after the kill).
+            seen = time.monotonic()
+            wait_for("b sees it", lambda: http(b, "GET", "/v2/admin/accounts/while-witness-down", token=True).status == 200,
+                     timeout=90)
+            print(f"witness killed: a's new account seen at b after {time.monotonic() - seen:.1f} s")
             region.start("w")
             region.wait_ready()
 
