@@ -27,11 +27,15 @@ class DrippingMx(ScriptedServer):
     async def session(self, reader, writer):
         self.connections += 1
         try:
-            while not reader.at_eof():
+            while True:
                 for byte in b"220-drip\r\n":
                     writer.write(bytes([byte]))
                     await writer.drain()
-                    await asyncio.sleep(0.3)  # the drip itself (what this MX does), not a wait in the test
+                    try:  # the next byte 0.3 s later, unless the client hangs up first
+                        await asyncio.wait_for(reader.read(), 0.3)
+                        return
+                    except asyncio.TimeoutError:
+                        pass
         except (ConnectionError, OSError, asyncio.CancelledError):
             pass
         finally:
