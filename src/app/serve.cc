@@ -523,6 +523,20 @@ int serve(const Config& config) {
   webhook_options.retry_schedule = config.notify_retry_schedule;
   webhook_options.per_endpoint = config.notify_per_endpoint;
   webhook_options.timeout = config.notify_timeout;
+  // Cluster: the region's queue sends the notifications, from whichever node has room.
+  std::unique_ptr<events::HookQueue> hook_queue;
+  if (auto* node = backend->cluster_node(); node != nullptr) {
+    auto opened = node->open_hook_queue([&open_sealed](const std::string& sealed,
+                                                       const std::string& job) {
+      auto plain = open_sealed(sealed, "webhook:" + job);
+      auto ep = plain ? events::endpoint_from_json(*plain) : std::nullopt;
+      return ep ? ep->url : std::string();
+    });
+    if (!opened) {
+      return fail(config, opened.error().detail);
+    }
+    hook_queue = std::move(*opened);
+  }
   auto dispatcher = events::WebhookDispatcher::open(
       events::WebhookDispatcher::Deps{.event_log = **event_log,
                                       .state_db = config.data_dir + "/webhooks.db",
@@ -533,7 +547,8 @@ int serve(const Config& config) {
                                       .secret_of = webhook_secret,
                                       .seal = seal,
                                       .open = open_sealed,
-                                      .resolver = &resolver},
+                                      .resolver = &resolver,
+                                      .queue = hook_queue.get()},
       webhook_options);
   if (!dispatcher) {
     return fail(config, dispatcher.error().detail);

@@ -18,6 +18,7 @@
 #include "api/idempotency.h"
 #include "common/histogram.h"
 #include "common/result.h"
+#include "events/webhooks.h"
 #include "store/config_store.h"
 #include "store/spool.h"
 #include "tenancy/rate_limiter.h"
@@ -171,6 +172,11 @@ class ClusterNode {
   // Publishes this node's events to the region's stream and copies the other nodes' into
   // `log` (which must outlive the result).
   Result<std::unique_ptr<ClusterEvents>> replicate_events(events::SqliteEventLog& log);
+
+  // The region's queue of push notification batches, shared by its nodes; `url_of` unseals a
+  // dead letter's endpoint (sealed, job id) into its URL.
+  Result<std::unique_ptr<events::HookQueue>> open_hook_queue(
+      std::function<std::string(const std::string&, const std::string&)> url_of);
 
   struct Impl;
 

@@ -7,6 +7,7 @@
 
 #include "cluster/cluster.h"
 #include "cluster/event_replication.h"
+#include "cluster/region_hooks.h"
 #include "cluster/jetstream_spool.h"
 #include "cluster/key_codec.h"
 #include "cluster/kv_config_store.h"
@@ -242,6 +243,15 @@ Result<std::unique_ptr<ClusterEvents>> ClusterNode::replicate_events(events::Sql
     return tl::unexpected(started.error());
   }
   return std::unique_ptr<ClusterEvents>(std::move(*started));
+}
+
+Result<std::unique_ptr<events::HookQueue>> ClusterNode::open_hook_queue(
+    std::function<std::string(const std::string&, const std::string&)> url_of) {
+  auto opened = RegionHooks::open(*impl_->nats, impl_->options.node, std::move(url_of));
+  if (!opened) {
+    return tl::unexpected(opened.error());
+  }
+  return std::unique_ptr<events::HookQueue>(std::move(*opened));
 }
 
 Result<void> keygen(const std::string& path) {

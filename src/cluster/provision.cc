@@ -10,6 +10,7 @@
 #include "cluster/key_codec.h"
 #include "cluster/kv_config_store.h"
 #include "cluster/nats_connection.h"
+#include "cluster/region_hooks.h"
 #include "cluster/spool_subjects.h"
 #include "common/duration.h"
 
@@ -175,6 +176,88 @@ Result<std::string> provision_events(NatsConnection& nats, const ClusterOptions&
   return "created: " + describe_events(options.replicas);
 }
 
+Result<bool> stream_exists(NatsConnection& nats, const char* name) {
+  StreamInfo info;
+  auto jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info.si, nats.js(), name, nullptr, &jerr);
+  if (s == NATS_OK || s == NATS_NOT_FOUND) {
+    return s == NATS_OK;
+  }
+  return tl::unexpected(nats_error(s, std::string("cluster init: stream ") + name));
+}
+
+// The region's push notification queue (issue site-3, item 2): the batches wait in a
+// work-queue stream (gone once acknowledged; a full store refuses new ones, which then wait in
+// their node's event log), their dead letters in a second stream, and one durable consumer
+// hands them to the nodes.
+Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
+                                                 const ClusterOptions& options, bool dry_run) {
+  std::vector<std::string> lines;
+  const auto dup = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
+  for (const bool dead : {false, true}) {
+    const char* name = dead ? kHooksDeadStream : kHooksStream;
+    const char* subjects = dead ? kHooksDeadSubjects : kHooksSubjects;
+    const std::string what = fmt::format(
+        "stream {} (subjects {}, R{}, file storage, {})", name, subjects, options.replicas,
+        dead ? "limits retention, at most 256 MiB: the region's webhook dead letters"
+             : "work-queue retention, at most 1 GiB: webhook batches waiting to be sent");
+    auto exists = stream_exists(nats, name);
+    if (!exists) {
+      return tl::unexpected(exists.error());
+    }
+    if (*exists || dry_run) {
+      lines.push_back((*exists ? "exists: " : "would create: ") + what);
+      continue;
+    }
+    const char* subject_list[] = {subjects};
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = name;
+    sc.Subjects = subject_list;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = options.replicas;
+    sc.Retention = dead ? js_LimitsPolicy : js_WorkQueuePolicy;
+    sc.Discard = dead ? js_DiscardOld : js_DiscardNew;
+    sc.MaxBytes = dead ? std::int64_t{256} << 20 : std::int64_t{1} << 30;
+    sc.Duplicates = dup;
+    if (auto added = add_stream(nats, sc); !added) {
+      return tl::unexpected(added.error());
+    }
+    lines.push_back("created: " + what);
+  }
+  const std::string what = fmt::format(
+      "consumer {} of {} (durable, shared by every node; acknowledgement wait {} s)",
+      kHooksConsumer, kHooksStream, kHooksAckWait.count());
+  jsConsumerInfo* ci = nullptr;
+  auto jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&ci, nats.js(), kHooksStream, kHooksConsumer, nullptr, &jerr);
+  jsConsumerInfo_Destroy(ci);
+  if (s == NATS_OK || (s == NATS_NOT_FOUND && dry_run)) {
+    lines.push_back((s == NATS_OK ? "exists: " : "would create: ") + what);
+    return lines;
+  }
+  if (s != NATS_NOT_FOUND) {
+    return tl::unexpected(nats_error(s, std::string("cluster init: consumer ") + kHooksConsumer));
+  }
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = kHooksConsumer;
+  cc.AckPolicy = js_AckExplicit;
+  cc.DeliverPolicy = js_DeliverAll;
+  cc.AckWait = std::chrono::duration_cast<std::chrono::nanoseconds>(kHooksAckWait).count();
+  cc.MaxDeliver = -1;  // the nodes decide when a batch is dead
+  cc.MaxAckPending = kHooksMaxAckPending;
+  cc.FilterSubject = kHooksSubjects;
+  s = js_AddConsumer(&ci, nats.js(), kHooksStream, &cc, nullptr, &jerr);
+  jsConsumerInfo_Destroy(ci);
+  if (s != NATS_OK) {
+    return tl::unexpected(nats_error(s, std::string("cluster init: consumer ") + kHooksConsumer));
+  }
+  lines.push_back("created: " + what);
+  return lines;
+}
+
 // Each data site's server name (a site's spool stream is kept led from it): a stream of one
 // replica placed by the tag site:<s> lands on that site's server, which it names as leader.
 Result<std::string> find_servers(NatsConnection& nats, const ClusterOptions& options) {
@@ -294,6 +377,11 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     return tl::unexpected(events.error());
   }
   lines.push_back(std::move(*events));
+  auto hooks = provision_hooks(**nats, options, dry_run);
+  if (!hooks) {
+    return tl::unexpected(hooks.error());
+  }
+  lines.insert(lines.end(), hooks->begin(), hooks->end());
   if (!dry_run) {
     auto servers = find_servers(**nats, options);
     if (!servers) {

@@ -25,7 +25,7 @@ const char* const kStateSchema =
     "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, endpoint_key TEXT NOT NULL,"
     " account TEXT NOT NULL, job_id TEXT NOT NULL, endpoint TEXT NOT NULL, body TEXT NOT NULL,"
     " notifications INTEGER NOT NULL, attempt INTEGER NOT NULL, next_ms INTEGER NOT NULL,"
-    " last_error TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    " last_error TEXT NOT NULL, created_ms INTEGER NOT NULL, ack TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(endpoint_key, next_ms, id);"
     // Before issue hooks-2 only failed batches were stored, here: moved to the outbox at open.
     "CREATE TABLE IF NOT EXISTS retries (id INTEGER PRIMARY KEY, account TEXT NOT NULL,"
@@ -181,6 +181,8 @@ Result<ReadRound> read_round(EventLog& log, std::int64_t from, std::size_t chunk
     b.job_id = key.second;
     b.body = body_of(list);
     b.notifications = list.size();
+    b.first_seq = list.front()->seq;
+    b.last_seq = list.back()->seq;
     round.batches.push_back(std::move(b));
   }
   return round;
@@ -294,6 +296,148 @@ Result<std::size_t> replay_dead(Db& state, const WebhookDispatcher::Deps& deps,
     return tl::unexpected(Error{committed.error().code, "replay: " + committed.error().detail});
   }
   return moved;
+}
+
+Result<void> prepare_outbox(Db& state, const WebhookDispatcher::Deps& deps) {
+  // Batches stored by a node before issue hooks-2 (failed ones only, in `retries`) move to the
+  // outbox, keyed by their endpoint.
+  {
+    auto tx = Transaction::begin(state);
+    auto moved =
+        tx.and_then([&](auto&) { return move_to_outbox(state, deps, "retries", "? = ''", ""); });
+    auto committed = moved.and_then([&](std::size_t) { return tx->commit(); });
+    if (!committed) {
+      logger()->error("webhooks: cannot move old retries to the outbox: {}",
+                      committed.error().detail);
+    }
+  }
+  bool has_ack = false;
+  Statement q(state, "SELECT name FROM pragma_table_info('outbox')");
+  if (auto read = q.each([&] { has_ack = has_ack || q.text(0) == "ack"; }); !read) {
+    return read;
+  }
+  if (!has_ack) {
+    if (auto added = state.exec("ALTER TABLE outbox ADD COLUMN ack TEXT NOT NULL DEFAULT ''");
+        !added) {
+      return added;
+    }
+  }
+  return state.exec("DELETE FROM outbox WHERE ack != ''");
+}
+
+Result<std::vector<Batch>> load_due(Db& state, const WebhookDispatcher::Deps& deps,
+                                    const std::string& key, const std::set<std::int64_t>& busy,
+                                    std::size_t n, std::int64_t now) {
+  std::string sql =
+      "SELECT id, account, job_id, endpoint, body, notifications, attempt, ack FROM outbox"
+      " WHERE endpoint_key = ? AND next_ms <= ?";
+  if (!busy.empty()) {
+    sql += " AND id NOT IN (";
+    for (auto it = busy.begin(); it != busy.end(); ++it) {
+      sql += (it == busy.begin() ? "" : ",") + std::to_string(*it);
+    }
+    sql += ")";
+  }
+  sql += " ORDER BY next_ms, id LIMIT ?";
+  std::vector<Batch> out;
+  std::vector<std::int64_t> unreadable;
+  Statement q(state, sql);
+  q.bind(1, key).bind(2, now).bind(3, static_cast<std::int64_t>(n));
+  auto read = q.each([&] {
+    Batch b;
+    b.id = q.int64(0);
+    b.account = q.text(1);
+    b.job_id = q.text(2);
+    auto plain = deps.open(q.text(3), "webhook:" + b.job_id);
+    auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
+    if (!ep) {
+      unreadable.push_back(b.id);
+      return;
+    }
+    b.endpoint = std::move(*ep);
+    b.body = q.text(4);
+    b.notifications = static_cast<std::size_t>(q.int64(5));
+    b.attempt = static_cast<int>(q.int64(6));
+    b.handle = q.text(7);
+    out.push_back(std::move(b));
+  });
+  if (!read) {
+    return tl::unexpected(read.error());
+  }
+  for (auto id : unreadable) {
+    Statement del(state, "DELETE FROM outbox WHERE id = ?");
+    auto done = del.bind(1, id).run();
+    logger()->error("webhooks: outbox row {} has an unreadable endpoint; {}", id,
+                    done ? "dropped" : "cannot be dropped: " + done.error().detail);
+  }
+  return out;
+}
+
+Result<void> store_queued(Db& state, const WebhookDispatcher::Deps& deps,
+                          const std::vector<QueuedBatch>& batches, std::set<std::string>& keys,
+                          std::vector<std::string>& unreadable) {
+  auto tx = Transaction::begin(state);
+  if (!tx) {
+    return tl::unexpected(tx.error());
+  }
+  Statement ins(
+      state,
+      "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+      " attempt, next_ms, last_error, created_ms, ack) VALUES (?,?,?,?,?,?,?,0,'',?,?)");
+  const std::int64_t now = now_ms();
+  for (const auto& b : batches) {
+    auto plain = deps.open(b.endpoint, "webhook:" + b.job_id);
+    auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
+    if (!ep) {
+      unreadable.push_back(b.handle);
+      continue;
+    }
+    const std::string key = endpoint_key(ep->url);
+    ins.bind(1, key).bind(2, b.account).bind(3, b.job_id).bind(4, b.endpoint).bind(5, b.body);
+    ins.bind(6, static_cast<std::int64_t>(b.notifications)).bind(7, std::int64_t{b.attempt});
+    ins.bind(8, now).bind(9, b.handle);
+    if (auto done = ins.run(); !done) {
+      return done;
+    }
+    ins.reset();
+    keys.insert(key);
+  }
+  return tx->commit();
+}
+
+Result<std::vector<std::string>> take_queued(Db& state, const std::string& key,
+                                             const std::set<std::int64_t>& busy) {
+  std::vector<std::pair<std::int64_t, std::string>> rows;
+  Statement q(state, "SELECT id, ack FROM outbox WHERE endpoint_key = ? AND ack != ''");
+  q.bind(1, key);
+  if (auto read = q.each([&] {
+        if (!busy.contains(q.int64(0))) {
+          rows.emplace_back(q.int64(0), q.text(1));
+        }
+      });
+      !read) {
+    return tl::unexpected(read.error());
+  }
+  std::vector<std::string> handles;
+  if (rows.empty()) {
+    return handles;
+  }
+  auto tx = Transaction::begin(state);
+  if (!tx) {
+    return tl::unexpected(tx.error());
+  }
+  Statement del(state, "DELETE FROM outbox WHERE id = ?");
+  for (auto& [id, handle] : rows) {
+    if (auto done = del.bind(1, id).run(); !done) {
+      return tl::unexpected(done.error());
+    }
+    del.reset();
+    handles.push_back(std::move(handle));
+  }
+  if (auto committed = tx->commit(); !committed) {
+    return tl::unexpected(committed.error());
+  }
+  return handles;
 }
 
 }  // namespace txmail::events::webhook

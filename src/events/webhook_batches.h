@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,20 @@ struct NewBatch {
   std::string job_id;
   std::string body;
   std::size_t notifications = 0;
+  std::int64_t first_seq = 0;  // its first and last events' log seqs: the batch's identity
+  std::int64_t last_seq = 0;
+};
+
+// A POST to make: one (endpoint, job) batch, a row of the outbox.
+struct Batch {
+  std::int64_t id = 0;  // its outbox row
+  std::string handle;   // cluster: the region queue's handle ("" : a local row)
+  Endpoint endpoint;
+  std::string account;
+  std::string job_id;
+  std::string body;
+  std::size_t notifications = 0;
+  int attempt = 0;  // tries made before this one
 };
 
 struct ReadRound {
@@ -44,6 +59,29 @@ struct ReadRound {
 // be read (nothing was consumed: the same events are read next time).
 Result<ReadRound> read_round(EventLog& log, std::int64_t from, std::size_t chunk,
                              std::size_t batch_max, const WebhookDispatcher::Deps& deps);
+
+// At open: moves the failed batches of a file made before issue hooks-2 to the outbox (logged
+// when it cannot), adds the `ack` column to an outbox made before cluster mode, and forgets the
+// region's batches a previous run held (the region hands them out again once unsettled).
+Result<void> prepare_outbox(Db& state, const WebhookDispatcher::Deps& deps);
+
+// Up to `n` of the lane's batches due at `now` and not in `busy`, oldest first. Rows whose
+// endpoint cannot be unsealed are dropped (logged).
+Result<std::vector<Batch>> load_due(Db& state, const WebhookDispatcher::Deps& deps,
+                                    const std::string& key, const std::set<std::int64_t>& busy,
+                                    std::size_t n, std::int64_t now);
+
+// Cluster mode (issue site-3 item 2): batches the region's queue handed to this node, stored in
+// the outbox as rows that carry their handle, due now. The lanes they join go to `keys`; the
+// handles of batches whose endpoint cannot be unsealed go to `unreadable` (not stored).
+Result<void> store_queued(Db& state, const WebhookDispatcher::Deps& deps,
+                          const std::vector<QueuedBatch>& batches, std::set<std::string>& keys,
+                          std::vector<std::string>& unreadable);
+
+// The handles of the lane's queued rows not in `busy`, removed from the outbox (the lane is
+// paused: they go back to the region).
+Result<std::vector<std::string>> take_queued(Db& state, const std::string& key,
+                                             const std::set<std::int64_t>& busy);
 
 // The outbox and the lanes know an endpoint by a digest of its URL (the URL itself may hold a
 // token, and is stored sealed with the rest of the endpoint).

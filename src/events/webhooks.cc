@@ -10,16 +10,18 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "events/webhook_batches.h"
+#include "events/webhook_region.h"
 #include "net/asio.h"
 
 namespace txmail::events {
 
 // The shared parts of the dispatcher (webhook_batches.h).
 using webhook::Db;
+using webhook::Batch;
 using webhook::endpoint_key;
 using webhook::kStateSchema;
 using webhook::list_dead;
-using webhook::move_to_outbox;
+using webhook::load_due;
 using webhook::read_round;
 using webhook::ReadRound;
 using webhook::replay_dead;
@@ -29,21 +31,11 @@ using webhook::Transaction;
 
 namespace {
 
-// A POST to make: one (endpoint, job) batch, a row of the outbox.
-struct Batch {
-  std::int64_t id = 0;  // its outbox row
-  Endpoint endpoint;
-  std::string account;
-  std::string job_id;
-  std::string body;
-  std::size_t notifications = 0;
-  int attempt = 0;  // tries made before this one
-};
-
 // What a finished try changes in the outbox, written with others in one transaction.
 struct Completion {
   std::string key;  // the endpoint's lane
   std::int64_t id = 0;
+  std::string handle;  // cluster: the region queue's, settled once written
   Answer answer = Answer::kRetry;
   int attempts = 0;  // tries made, this one included
   std::string error;
@@ -95,6 +87,7 @@ struct WebhookDispatcher::Impl {
   // The dispatcher's thread and everything it alone touches. io is declared before the lanes:
   // they (and their sockets) go first.
   asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> busy{io.get_executor()};  // to stop()
   std::thread thread;
   Timer poll{io};
   Timer commit_timer{io};
@@ -107,6 +100,7 @@ struct WebhookDispatcher::Impl {
   std::unordered_map<std::string, std::unique_ptr<Lane>> lanes;
   std::deque<Lane*> starved;
   std::size_t in_flight = 0;
+  std::unique_ptr<webhook::RegionFeed> region;  // cluster mode; declared last: stopped first
 
   ~Impl() { lanes.clear(); }
 
@@ -151,49 +145,8 @@ struct WebhookDispatcher::Impl {
 
   // Up to `n` of the lane's batches due at `now` and not already busy, oldest first.
   Result<std::vector<Batch>> due(Lane& l, std::size_t n, std::int64_t now) {
-    std::string sql =
-        "SELECT id, account, job_id, endpoint, body, notifications, attempt FROM outbox"
-        " WHERE endpoint_key = ? AND next_ms <= ?";
-    if (!l.busy.empty()) {
-      sql += " AND id NOT IN (";
-      for (auto it = l.busy.begin(); it != l.busy.end(); ++it) {
-        sql += (it == l.busy.begin() ? "" : ",") + std::to_string(*it);
-      }
-      sql += ")";
-    }
-    sql += " ORDER BY next_ms, id LIMIT ?";
-    std::vector<Batch> out;
-    std::vector<std::int64_t> unreadable;
     std::lock_guard lock(state_mutex);
-    Statement q(state, sql);
-    q.bind(1, l.key).bind(2, now).bind(3, static_cast<std::int64_t>(n));
-    auto read = q.each([&] {
-      Batch b;
-      b.id = q.int64(0);
-      b.account = q.text(1);
-      b.job_id = q.text(2);
-      auto plain = deps.open(q.text(3), "webhook:" + b.job_id);
-      auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
-      if (!ep) {
-        unreadable.push_back(b.id);
-        return;
-      }
-      b.endpoint = std::move(*ep);
-      b.body = q.text(4);
-      b.notifications = static_cast<std::size_t>(q.int64(5));
-      b.attempt = static_cast<int>(q.int64(6));
-      out.push_back(std::move(b));
-    });
-    if (!read) {
-      return tl::unexpected(read.error());
-    }
-    for (auto id : unreadable) {
-      Statement del(state, "DELETE FROM outbox WHERE id = ?");
-      auto done = del.bind(1, id).run();
-      logger()->error("webhooks: outbox row {} has an unreadable endpoint; {}", id,
-                      done ? "dropped" : "cannot be dropped: " + done.error().detail);
-    }
-    return out;
+    return load_due(state, deps, l.key, l.busy, n, now);
   }
 
   // When the lane's next batch not yet due at `now` (the one due() was asked with) comes due.
@@ -240,6 +193,7 @@ struct WebhookDispatcher::Impl {
     const std::int64_t now = now_ms();
     if (l.state == Lane::State::kPaused) {
       if (now < l.paused_until_ms) {
+        hand_back(l, l.paused_until_ms - now);
         arm(l, l.paused_until_ms);
         return;
       }
@@ -370,7 +324,8 @@ struct WebhookDispatcher::Impl {
       l.pauses = 0;
       publish(l);
     }
-    completed.push_back(Completion{l.key, b.id, result.answer, b.attempt + 1, result.error});
+    completed.push_back(
+        Completion{l.key, b.id, b.handle, result.answer, b.attempt + 1, result.error});
     arm_commit();
   }
 
@@ -392,6 +347,18 @@ struct WebhookDispatcher::Impl {
     l.state = Lane::State::kPaused;
     l.paused_until_ms = now_ms() + wait.count();
     publish(l);
+  }
+
+  void hand_back(Lane& l, std::int64_t delay_ms) {
+    if (region) {
+      region->hand_back(l.key, l.busy, std::chrono::milliseconds(delay_ms));
+    }
+  }
+
+  void settle_queued(const Completion& c, bool last) {
+    const auto wait = last ? std::chrono::milliseconds(0)
+                           : jittered(schedule()[static_cast<std::size_t>(c.attempts) - 1]);
+    region->settle(c.handle, c.answer != Answer::kRetry, last, wait, c.error, c.attempts);
   }
 
   // --- the outbox's writes ---------------------------------------------------------------
@@ -471,8 +438,13 @@ struct WebhookDispatcher::Impl {
       return committed;
     }
     for (const auto& c : done) {
-      if (c.answer == Answer::kRetry && static_cast<std::size_t>(c.attempts) > schedule().size()) {
+      const bool last = static_cast<std::size_t>(c.attempts) > schedule().size();
+      if (c.answer == Answer::kRetry && last) {
         logger()->error("webhook dead letter id={} after {} tries: {}", c.id, c.attempts, c.error);
+        died += c.handle.empty() ? 0 : 1;
+      }
+      if (!c.handle.empty()) {
+        settle_queued(c, last);
       }
     }
     dead.fetch_add(died, std::memory_order_relaxed);
@@ -483,6 +455,9 @@ struct WebhookDispatcher::Impl {
   Result<bool> apply(const Completion& c, std::int64_t now) {
     Statement del(state, "DELETE FROM outbox WHERE id = ?");
     del.bind(1, c.id);
+    if (!c.handle.empty()) {  // the region's: settled with the queue once this is written
+      return del.run().map([] { return false; });
+    }
     if (c.answer != Answer::kRetry) {
       return del.run().map([] { return false; });
     }
@@ -518,8 +493,14 @@ struct WebhookDispatcher::Impl {
     return q.int64(0);
   }
 
-  // The new batches and the position after them, in one transaction.
+  // The new batches and the position after them, in one transaction (cluster: the batches in
+  // the region's queue first, then the position).
   Result<void> store(const ReadRound& round, std::int64_t now, std::set<std::string>& keys) {
+    if (region) {
+      if (auto put = region->put(round); !put) {
+        return put;
+      }
+    }
     std::lock_guard lock(state_mutex);
     // Whatever leaves early (an error, an exception from sealing) rolls back.
     auto tx = Transaction::begin(state);
@@ -530,7 +511,8 @@ struct WebhookDispatcher::Impl {
         state,
         "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
         " attempt, next_ms, last_error, created_ms) VALUES (?,?,?,?,?,?,0,?,'',?)");
-    for (const auto& b : round.batches) {
+    static const std::vector<webhook::NewBatch> kNone;  // cluster: they went to the region
+    for (const auto& b : region ? kNone : round.batches) {
       const std::string key = endpoint_key(b.endpoint.url);
       ins.bind(1, key).bind(2, b.account).bind(3, b.job_id);
       ins.bind(4, deps.seal(to_json(b.endpoint), "webhook:" + b.job_id)).bind(5, b.body);
@@ -644,20 +626,6 @@ struct WebhookDispatcher::Impl {
       pump(lane(key));
     }
   }
-
-  // Batches stored by a node before issue hooks-2 (failed ones only, in `retries`) move to the
-  // outbox, keyed by their endpoint.
-  void migrate() {
-    std::lock_guard lock(state_mutex);
-    auto tx = Transaction::begin(state);
-    auto moved =
-        tx.and_then([&](auto&) { return move_to_outbox(state, deps, "retries", "? = ''", ""); });
-    auto committed = moved.and_then([&](std::size_t) { return tx->commit(); });
-    if (!committed) {
-      logger()->error("webhooks: cannot move old retries to the outbox: {}",
-                      committed.error().detail);
-    }
-  }
 };
 
 WebhookDispatcher::WebhookDispatcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -691,7 +659,14 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps,
     return tl::unexpected(state.error());
   }
   impl->state = std::move(*state);
-  impl->migrate();
+  if (auto prepared = webhook::prepare_outbox(impl->state, impl->deps); !prepared) {
+    return tl::unexpected(prepared.error());
+  }
+  if (impl->deps.queue != nullptr) {
+    impl->region = std::make_unique<webhook::RegionFeed>(
+        *impl->deps.queue, impl->state, impl->state_mutex, impl->deps,
+        std::max<std::size_t>(256, 2 * impl->options.max_in_flight));
+  }
   impl->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   impl->tls->set_default_verify_paths();
   impl->tls->set_verify_mode(asio::ssl::verify_peer);
@@ -702,8 +677,21 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps,
 void WebhookDispatcher::start() {
   Impl* impl = impl_.get();
   asio::post(impl->io, [impl] { impl->rescan(); });
-  spawn_essential(impl->io.get_executor(), "the webhook reader",
-                  [impl] { return Impl::reader(impl); });
+  if (impl->region) {
+    // The reader on a thread of its own: it waits for the region, the lanes never do.
+    impl->region->start([impl] { return impl->event_round(); },
+                        [impl] { return impl->read_failing || impl->log_failing; },
+                        impl->options.poll, [impl](std::set<std::string> keys) {
+                          asio::post(impl->io, [impl, keys = std::move(keys)] {
+                            for (const auto& key : keys) {
+                              impl->pump(impl->lane(key));
+                            }
+                          });
+                        });
+  } else {
+    spawn_essential(impl->io.get_executor(), "the webhook reader",
+                    [impl] { return Impl::reader(impl); });
+  }
   impl->thread = std::thread([impl] { run_guarded(impl->io, "a webhook handler"); });
 }
 
@@ -711,6 +699,9 @@ void WebhookDispatcher::stop() {
   Impl* impl = impl_.get();
   if (!impl->thread.joinable()) {
     return;
+  }
+  if (impl->region) {
+    impl->region->stop();  // nothing new comes in; what this node holds goes to others later
   }
   // On the dispatcher's thread: no new request; what finished is written; requests still in
   // flight are dropped (their batches stay in the outbox and go out after the restart).
@@ -725,11 +716,17 @@ void WebhookDispatcher::stop() {
 
 Result<std::vector<DeadLetter>> WebhookDispatcher::dead_letters(const std::string& account,
                                                                 std::size_t limit) {
+  if (impl_->deps.queue != nullptr) {
+    return impl_->deps.queue->dead_letters(account, limit);
+  }
   std::lock_guard lock(impl_->state_mutex);
   return list_dead(impl_->state, impl_->deps, account, limit);
 }
 
 Result<std::size_t> WebhookDispatcher::replay(const std::string& account) {
+  if (impl_->deps.queue != nullptr) {
+    return impl_->deps.queue->replay(account);
+  }
   Result<std::size_t> moved;
   {
     std::lock_guard lock(impl_->state_mutex);
@@ -769,7 +766,8 @@ WebhookStats WebhookDispatcher::stats() {
     Statement r(impl_->state, "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM dead)");
     if (auto row = r.step(); row && *row) {
       s.retry_backlog = static_cast<std::uint64_t>(r.int64(0));
-      s.dead_letters = static_cast<std::uint64_t>(r.int64(1));
+      s.dead_letters = impl_->deps.queue != nullptr ? impl_->deps.queue->dead_count()
+                                                    : static_cast<std::uint64_t>(r.int64(1));
     } else if (!row) {
       logger()->error("webhooks: metrics: {}", row.error().detail);
     }

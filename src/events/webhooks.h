@@ -97,6 +97,52 @@ struct WebhookStats {
   std::uint64_t lag = 0;  // events in the log not yet read by the dispatcher
 };
 
+// A batch in the region's shared queue (cluster mode, issue site-3 item 2), as a node holds it
+// while its lane sends it.
+struct QueuedBatch {
+  std::string handle;  // the queue's name for this delivery of it: settle() takes it
+  std::string account;
+  std::string job_id;
+  std::string endpoint;  // sealed, context "webhook:<job>"
+  std::string body;
+  std::size_t notifications = 0;
+  int attempt = 0;  // deliveries to any node before this one
+};
+
+// The region's queue of push notification batches, shared by its nodes (cluster mode): each
+// batch is handed to one node at a time; one it does not settle (the node died) goes to another.
+// Embedded mode has none: webhooks.db's outbox is the queue.
+class HookQueue {
+ public:
+  enum class Outcome { kDone, kRetry, kDead };
+
+  HookQueue() = default;
+  virtual ~HookQueue() = default;
+  HookQueue(const HookQueue&) = delete;
+  HookQueue& operator=(const HookQueue&) = delete;
+  HookQueue(HookQueue&&) = delete;
+  HookQueue& operator=(HookQueue&&) = delete;
+
+  // Stores the batches in the region, each under its id (a batch put twice is kept once);
+  // returns once every one is stored.
+  virtual Result<void> put(std::vector<std::pair<std::string, QueuedBatch>> batches) = 0;
+  // Hands batches to `take` (from the queue's thread) while `room` (how many more this node may
+  // hold) is not 0, until stop().
+  virtual void start(std::function<void(std::vector<QueuedBatch>)> take,
+                     std::function<std::size_t()> room) = 0;
+  virtual void stop() = 0;
+  // The end of a try (or of holding a batch): done, tried again in `delay` by any node, or kept
+  // as a region-wide dead letter after `attempts` tries, the last failing with `error`.
+  virtual void settle(const std::string& handle, Outcome outcome, std::chrono::milliseconds delay,
+                      const std::string& error, int attempts) = 0;
+  // The region's dead letters of the account ("" : all), oldest first; replay() queues them
+  // again (each tried afresh) and says how many.
+  virtual Result<std::vector<DeadLetter>> dead_letters(const std::string& account,
+                                                       std::size_t limit) = 0;
+  virtual Result<std::size_t> replay(const std::string& account) = 0;
+  virtual std::uint64_t dead_count() const = 0;  // as last seen
+};
+
 class WebhookDispatcher {
  public:
   struct Deps {
@@ -107,6 +153,7 @@ class WebhookDispatcher {
     std::function<std::string(const std::string& plain, const std::string& context)> seal;
     std::function<Result<std::string>(const std::string& sealed, const std::string& context)> open;
     dns::Resolver* resolver = nullptr;  // endpoint names ([dns] servers); null: the system's
+    HookQueue* queue = nullptr;  // cluster: the region's (outlives the dispatcher); null: local
   };
 
   static Result<std::unique_ptr<WebhookDispatcher>> open(Deps deps, WebhookOptions options);

@@ -1,7 +1,9 @@
 """A push notification receiver for tests and benchmarks: an HTTP server on 127.0.0.1 in a
 thread of the test's own process. It records every request (path, headers, parsed body) and
-answers with the status set for its path (default 200). stop() closes the listening socket
-(the receiver is "down": connections are refused); start() listens again on the same port."""
+answers with the status set for its path (default 200). A path in `hold` (a threading.Event)
+gets its answer only once that event is set (or after a minute): the request is recorded at
+once, with "held": True. stop() closes the listening socket (the receiver is "down":
+connections are refused); start() listens again on the same port."""
 import hashlib
 import hmac
 import json
@@ -18,6 +20,7 @@ class WebhookReceiver:
         self.lock = threading.Lock()
         self.requests = []
         self.status = {}  # path -> status code
+        self.hold = {}  # path -> threading.Event: answered once set
         self.server = None
         self.thread = None
         self.port = port or self._free_port()
@@ -47,6 +50,7 @@ class WebhookReceiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
                 code = receiver.status.get(self.path, 200)
+                gate = receiver.hold.get(self.path)
                 try:
                     body = json.loads(raw)
                 except ValueError:
@@ -54,7 +58,10 @@ class WebhookReceiver:
                 with receiver.lock:
                     receiver.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                               "raw": raw, "body": body, "status": code,
-                                              "client": self.client_address[0], "time": time.time()})
+                                              "client": self.client_address[0], "time": time.time(),
+                                              "held": gate is not None and not gate.is_set()})
+                if gate is not None:
+                    gate.wait(60)
                 self.send_response(code)
                 if 300 <= code < 400:
                     self.send_header("Location", "http://127.0.0.1:1/elsewhere")

@@ -1,0 +1,484 @@
+#include "cluster/region_hooks.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "cluster/key_codec.h"
+#include "common/log.h"
+
+namespace txmail::cluster {
+
+namespace {
+
+constexpr int kFetchBatch = 128;
+constexpr std::int64_t kFetchWaitMs = 1000;
+constexpr std::size_t kErrorMax = 512;
+
+// Refusals of put()'s messages, counted by the library's error callback. One per process: the
+// callback may still run after its context is gone (jsCtx_Destroy does not wait), so its
+// closure is nothing that can be freed.
+std::atomic<std::uint64_t> put_failures{0};
+
+void on_put_error(jsCtx* /*js*/, jsPubAckErr* /*pae*/, void* /*closure*/) {
+  put_failures.fetch_add(1);
+}
+
+std::string hooks_subject(const std::string& node) {
+  return "txmail.hooks." + encode_key(node);
+}
+
+std::string dead_subject(const std::string& account) {
+  return "txmail.hooksdead." + encode_key(account);
+}
+
+// A header value on one line: NATS headers end at CR LF.
+std::string one_line(std::string_view text) {
+  std::string out(text.substr(0, kErrorMax));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = ' ';
+    }
+  }
+  return out;
+}
+
+std::int64_t number(const NatsMsg& m, const char* name) {
+  const std::string v = m.header(name);
+  std::int64_t n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  return ec == std::errc() && end == v.data() + v.size() ? n : -1;
+}
+
+// The message of a batch (headers: who, for which job, where to), or null (logged).
+natsMsg* batch_message(const std::string& subject, const std::string& account,
+                       const std::string& job, const std::string& endpoint,
+                       std::size_t notifications, std::string_view body) {
+  natsMsg* m = nullptr;
+  natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, body.data(),
+                                static_cast<int>(body.size()));
+  const std::string count = std::to_string(notifications);
+  const std::pair<const char*, const std::string*> headers[] = {{"Txmail-Account", &account},
+                                                                 {"Txmail-Job", &job},
+                                                                 {"Txmail-Endpoint", &endpoint},
+                                                                 {"Txmail-Notifications", &count}};
+  for (const auto& [name, value] : headers) {
+    if (s == NATS_OK) {
+      s = natsMsgHeader_Set(m, name, value->c_str());
+    }
+  }
+  if (s != NATS_OK) {
+    logger()->error("{}", nats_error(s, "webhooks: making a batch message").detail);
+    natsMsg_Destroy(m);
+    return nullptr;
+  }
+  return m;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RegionHooks>> RegionHooks::open(NatsConnection& nats, std::string node,
+                                                       UrlOf url_of) {
+  std::unique_ptr<RegionHooks> h(new RegionHooks(nats, std::move(node), std::move(url_of)));
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = nats.options().timeout.count();
+  jo.PublishAsync.MaxPending = 4 * kFetchBatch;
+  jo.PublishAsync.ErrHandler = &on_put_error;
+  if (natsStatus s = natsConnection_JetStream(&h->js_, nats.raw(), &jo); s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "cluster: webhook queue publisher"));
+  }
+  for (const char* stream : {kHooksStream, kHooksDeadStream}) {
+    jsStreamInfo* si = nullptr;
+    auto jerr = static_cast<jsErrCode>(0);
+    if (natsStatus s = js_GetStreamInfo(&si, nats.js(), stream, nullptr, &jerr); s != NATS_OK) {
+      return tl::unexpected(nats_error(
+          s, std::string("cluster: the stream ") + stream + " (made by `txmail cluster init`)"));
+    }
+    jsStreamInfo_Destroy(si);
+  }
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = kHooksStream;
+  so.Consumer = kHooksConsumer;  // bound, never made here: leaving it never deletes it
+  auto jerr = static_cast<jsErrCode>(0);
+  if (natsStatus s = js_PullSubscribe(&h->sub_, nats.js(), kHooksSubjects, kHooksConsumer,
+                                      nullptr, &so, &jerr);
+      s != NATS_OK) {
+    return tl::unexpected(
+        nats_error(s, std::string("cluster: the consumer ") + kHooksConsumer + " of " +
+                          kHooksStream + " (made by `txmail cluster init`)"));
+  }
+  h->count_dead();
+  return h;
+}
+
+RegionHooks::~RegionHooks() {
+  stop();
+  if (sub_ != nullptr) {
+    natsSubscription_Destroy(sub_);
+  }
+  jsCtx_Destroy(js_);
+}
+
+Result<void> RegionHooks::put(std::vector<std::pair<std::string, events::QueuedBatch>> batches) {
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = nats_.options().timeout.count();
+  const std::uint64_t failed_before = put_failures.load();
+  const std::string subject = hooks_subject(node_);
+  for (const auto& [id, b] : batches) {
+    natsMsg* m =
+        batch_message(subject, b.account, b.job_id, b.endpoint, b.notifications, b.body);
+    if (m == nullptr) {
+      return make_error(ErrorCode::kInternal, "webhooks: a batch message could not be made");
+    }
+    const std::string msg_id = node_ + "/" + id;
+    natsStatus s = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id.c_str());
+    if (s == NATS_OK) {
+      s = js_PublishMsgAsync(js_, &m, &po);  // the library owns m once sent
+    }
+    natsMsg_Destroy(m);
+    if (s != NATS_OK) {
+      return tl::unexpected(nats_error(s, "webhooks: queueing batches in the region"));
+    }
+  }
+  if (natsStatus s = js_PublishAsyncComplete(js_, &po); s != NATS_OK) {
+    natsMsgList pending{};  // sent again with the round (the same Nats-Msg-Id)
+    if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) {
+      natsMsgList_Destroy(&pending);
+    }
+    return tl::unexpected(nats_error(s, "webhooks: waiting for the region to store batches"));
+  }
+  if (put_failures.load() != failed_before) {
+    return make_error(ErrorCode::kUnavailable, "webhooks: the region refused some batches");
+  }
+  return {};
+}
+
+void RegionHooks::start(std::function<void(std::vector<events::QueuedBatch>)> take,
+                        std::function<std::size_t()> room) {
+  take_ = std::move(take);
+  room_ = std::move(room);
+  fetcher_ = std::thread([this] { fetch_loop(); });
+  keeper_ = std::thread([this] { keeper_loop(); });
+}
+
+void RegionHooks::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stop_) {
+      return;
+    }
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (fetcher_.joinable()) {
+    fetcher_.join();
+  }
+  if (keeper_.joinable()) {
+    keeper_.join();
+  }
+  // What this node holds goes to another node now rather than after the acknowledgement wait.
+  std::lock_guard lock(mutex_);
+  for (auto& [handle, m] : held_) {
+    natsMsg_Nak(m, nullptr);
+    natsMsg_Destroy(m);
+  }
+  held_.clear();
+  for (auto& d : dying_) {
+    natsMsg_Nak(d.msg, nullptr);
+    natsMsg_Destroy(d.msg);
+  }
+  dying_.clear();
+}
+
+bool RegionHooks::pause(std::chrono::milliseconds d) {
+  std::unique_lock lock(mutex_);
+  return !cv_.wait_for(lock, d, [this] { return stop_; });
+}
+
+void RegionHooks::fetch_loop() {
+  while (pause(std::chrono::milliseconds(0))) {
+    if (!nats_.connected()) {
+      pause(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (room_() == 0) {
+      pause(std::chrono::milliseconds(20));
+      continue;
+    }
+    fetch_once();
+  }
+}
+
+bool RegionHooks::fetch_once() {
+  const int n = static_cast<int>(std::min<std::size_t>(room_(), kFetchBatch));
+  natsMsgList list{};
+  auto jerr = static_cast<jsErrCode>(0);
+  const natsStatus s = natsSubscription_Fetch(&list, sub_, n, kFetchWaitMs, &jerr);
+  if (s == NATS_TIMEOUT) {
+    return false;
+  }
+  if (s != NATS_OK) {
+    logger()->warn("{}", nats_error(s, "webhooks: fetching from the region's queue").detail);
+    pause(std::chrono::milliseconds(500));
+    return false;
+  }
+  std::vector<events::QueuedBatch> batches;
+  {
+    std::lock_guard lock(mutex_);
+    for (int i = 0; i < list.Count; ++i) {
+      NatsMsg view;
+      view.msg = list.Msgs[i];
+      events::QueuedBatch b;
+      b.account = view.header("Txmail-Account");
+      b.job_id = view.header("Txmail-Job");
+      b.endpoint = view.header("Txmail-Endpoint");
+      b.body = std::string(view.data());
+      const std::int64_t count = number(view, "Txmail-Notifications");
+      jsMsgMetaData* meta = nullptr;
+      const char* reply = natsMsg_GetReply(view.msg);
+      view.msg = nullptr;  // still the list's
+      if (b.job_id.empty() || b.endpoint.empty() || count < 0 || reply == nullptr
+          || natsMsg_GetMetaData(&meta, list.Msgs[i]) != NATS_OK) {
+        logger()->error("webhooks: a message of {} is not a batch; dropped", kHooksStream);
+        natsMsg_Term(list.Msgs[i], nullptr);
+        continue;
+      }
+      b.notifications = static_cast<std::size_t>(count);
+      b.attempt = static_cast<int>(meta->NumDelivered) - 1;
+      jsMsgMetaData_Destroy(meta);
+      b.handle = reply;
+      held_[b.handle] = list.Msgs[i];
+      list.Msgs[i] = nullptr;  // held now
+      batches.push_back(std::move(b));
+    }
+  }
+  natsMsgList_Destroy(&list);
+  if (batches.empty()) {
+    return false;
+  }
+  take_(std::move(batches));
+  return true;
+}
+
+void RegionHooks::settle(const std::string& handle, Outcome outcome,
+                         std::chrono::milliseconds delay, const std::string& error,
+                         int attempts) {
+  natsMsg* m = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = held_.find(handle);
+    if (it == held_.end()) {
+      return;  // handed back at stop
+    }
+    m = it->second;
+    held_.erase(it);
+    if (outcome == Outcome::kDead) {
+      dying_.push_back(Dying{m, error, attempts});
+      cv_.notify_all();
+      return;
+    }
+  }
+  // A settlement lost on the way (the connection is down) is redelivered: sent at least once.
+  if (outcome == Outcome::kDone) {
+    natsMsg_Ack(m, nullptr);
+  } else if (delay.count() > 0) {
+    natsMsg_NakWithDelay(m, delay.count(), nullptr);
+  } else {
+    natsMsg_Nak(m, nullptr);
+  }
+  natsMsg_Destroy(m);
+}
+
+void RegionHooks::keeper_loop() {
+  auto next_keep = Clock::now() + kHooksKeepAlive;
+  std::unique_lock lock(mutex_);
+  while (!stop_) {
+    cv_.wait_until(lock, next_keep, [this] { return stop_ || !dying_.empty(); });
+    while (!stop_ && !dying_.empty()) {
+      Dying d = std::move(dying_.front());
+      dying_.pop_front();
+      lock.unlock();
+      bury(d);
+      lock.lock();
+    }
+    if (!stop_ && Clock::now() >= next_keep) {
+      for (auto& [handle, m] : held_) {
+        natsMsg_InProgress(m, nullptr);  // still this node's: not redelivered meanwhile
+      }
+      lock.unlock();
+      count_dead();
+      lock.lock();
+      next_keep = Clock::now() + kHooksKeepAlive;
+    }
+  }
+}
+
+// The batch to the dead letters, then acknowledged; if the region does not store it, it comes
+// back (its next failed try buries it again).
+void RegionHooks::bury(Dying& d) {
+  NatsMsg original;
+  original.msg = d.msg;  // destroyed here
+  jsMsgMetaData* meta = nullptr;
+  std::int64_t created_ms = 0;
+  std::uint64_t seq = 0;
+  if (natsMsg_GetMetaData(&meta, d.msg) == NATS_OK) {
+    created_ms = meta->Timestamp / 1000000;
+    seq = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+  }
+  const std::string account = original.header("Txmail-Account");
+  natsMsg* m = batch_message(dead_subject(account), account, original.header("Txmail-Job"),
+                             original.header("Txmail-Endpoint"),
+                             static_cast<std::size_t>(std::max<std::int64_t>(
+                                 0, number(original, "Txmail-Notifications"))),
+                             original.data());
+  natsStatus s = m != nullptr ? NATS_OK : NATS_ERR;
+  const std::string id = fmt::format("dead/{}", seq);
+  const std::string tries = std::to_string(d.attempts);
+  const std::string created = std::to_string(created_ms);
+  const std::string error = one_line(d.error);
+  const std::pair<const char*, const std::string*> headers[] = {{"Nats-Msg-Id", &id},
+                                                                 {"Txmail-Attempts", &tries},
+                                                                 {"Txmail-Created", &created},
+                                                                 {"Txmail-Error", &error}};
+  for (const auto& [name, value] : headers) {
+    if (s == NATS_OK) {
+      s = natsMsgHeader_Set(m, name, value->c_str());
+    }
+  }
+  jsPubAck* ack = nullptr;
+  auto jerr = static_cast<jsErrCode>(0);
+  if (s == NATS_OK) {
+    s = js_PublishMsg(&ack, nats_.js(), m, nullptr, &jerr);
+  }
+  jsPubAck_Destroy(ack);
+  natsMsg_Destroy(m);
+  if (s != NATS_OK) {
+    logger()->error("{}", nats_error(s, "webhooks: keeping a dead letter in the region").detail);
+    natsMsg_NakWithDelay(d.msg, 30000, nullptr);
+    return;
+  }
+  natsMsg_Ack(d.msg, nullptr);
+  dead_count_.fetch_add(1);
+}
+
+void RegionHooks::count_dead() {
+  jsStreamInfo* si = nullptr;
+  auto jerr = static_cast<jsErrCode>(0);
+  if (js_GetStreamInfo(&si, nats_.js(), kHooksDeadStream, nullptr, &jerr) == NATS_OK) {
+    dead_count_.store(si->State.Msgs);
+    jsStreamInfo_Destroy(si);
+  }
+}
+
+Result<std::vector<std::pair<events::DeadLetter, NatsMsg*>>> RegionHooks::read_dead(
+    const std::string& account, std::size_t limit, std::vector<std::unique_ptr<NatsMsg>>& keep) {
+  std::vector<std::pair<events::DeadLetter, NatsMsg*>> out;
+  count_dead();
+  if (dead_count_.load() == 0 || limit == 0) {
+    return out;  // nothing to wait for
+  }
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Ordered = true;
+  so.Stream = kHooksDeadStream;
+  so.Config.DeliverPolicy = js_DeliverAll;
+  const std::string subject = account.empty() ? kHooksDeadSubjects : dead_subject(account);
+  natsSubscription* sub = nullptr;
+  auto jerr = static_cast<jsErrCode>(0);
+  if (natsStatus s = js_SubscribeSync(&sub, nats_.js(), subject.c_str(), nullptr, &so, &jerr);
+      s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "webhooks: reading the dead letters"));
+  }
+  while (out.size() < limit) {
+    auto m = std::make_unique<NatsMsg>();
+    // Nothing within the wait: the account has none (the stream holds others').
+    if (natsSubscription_NextMsg(&m->msg, sub, kFetchWaitMs) != NATS_OK) {
+      break;
+    }
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m->msg) != NATS_OK) {
+      continue;
+    }
+    const std::uint64_t pending = meta->NumPending;
+    events::DeadLetter d;
+    d.id = static_cast<std::int64_t>(meta->Sequence.Stream);
+    jsMsgMetaData_Destroy(meta);
+    d.account = m->header("Txmail-Account");
+    d.job_id = m->header("Txmail-Job");
+    d.url = url_of_(m->header("Txmail-Endpoint"), d.job_id);
+    d.attempts = static_cast<int>(number(*m, "Txmail-Attempts"));
+    d.last_error = m->header("Txmail-Error");
+    d.created_ms = number(*m, "Txmail-Created");
+    d.notifications = static_cast<std::size_t>(std::max<std::int64_t>(0, number(*m, "Txmail-Notifications")));
+    out.emplace_back(std::move(d), m.get());
+    keep.push_back(std::move(m));
+    if (pending == 0) {
+      break;
+    }
+  }
+  natsSubscription_Destroy(sub);
+  return out;
+}
+
+Result<std::vector<events::DeadLetter>> RegionHooks::dead_letters(const std::string& account,
+                                                                  std::size_t limit) {
+  std::vector<std::unique_ptr<NatsMsg>> keep;
+  auto read = read_dead(account, limit, keep);
+  if (!read) {
+    return tl::unexpected(read.error());
+  }
+  std::vector<events::DeadLetter> out;
+  out.reserve(read->size());
+  for (auto& [d, m] : *read) {
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+// Each dead letter back to the queue (a new batch: tried afresh), then out of the dead letters.
+// One that cannot be queued stays a dead letter; one queued but not deleted is sent again by
+// the next replay (at least once).
+Result<std::size_t> RegionHooks::replay(const std::string& account) {
+  constexpr std::size_t kReplayMax = 100000;
+  std::vector<std::unique_ptr<NatsMsg>> keep;
+  auto read = read_dead(account, kReplayMax, keep);
+  if (!read) {
+    return tl::unexpected(read.error());
+  }
+  std::size_t moved = 0;
+  for (const auto& [d, dead] : *read) {
+    natsMsg* m = batch_message(hooks_subject(node_), d.account, d.job_id,
+                               dead->header("Txmail-Endpoint"), d.notifications, dead->data());
+    natsStatus s = m != nullptr ? NATS_OK : NATS_ERR;
+    const std::string id = fmt::format("replay/{}", d.id);  // dead seqs are never reused
+    if (s == NATS_OK) {
+      s = natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
+    }
+    jsPubAck* ack = nullptr;
+    auto jerr = static_cast<jsErrCode>(0);
+    if (s == NATS_OK) {
+      s = js_PublishMsg(&ack, nats_.js(), m, nullptr, &jerr);
+    }
+    jsPubAck_Destroy(ack);
+    natsMsg_Destroy(m);
+    if (s == NATS_OK) {
+      s = js_DeleteMsg(nats_.js(), kHooksDeadStream, static_cast<std::uint64_t>(d.id), nullptr,
+                       &jerr);
+    }
+    if (s != NATS_OK) {
+      count_dead();
+      return tl::unexpected(nats_error(
+          s, fmt::format("webhooks: replay stopped after {} of {} dead letters", moved,
+                         read->size())));
+    }
+    ++moved;
+  }
+  count_dead();
+  return moved;
+}
+
+}  // namespace txmail::cluster

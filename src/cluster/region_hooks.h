@@ -1,0 +1,112 @@
+// RegionHooks: the region's queue of push notification batches (issue site-3, item 2). Internal
+// to the cluster module; ClusterNode opens it, the webhook dispatcher uses it as its HookQueue.
+//
+// TXMAIL_HOOKS (R3, work-queue retention, `cluster init` makes it) holds the batches every node
+// made of its own events, under txmail.hooks.<node>, each with Nats-Msg-Id "<node>/<first
+// event seq>-<last event seq>": a batch made again after a crash is stored once. One durable
+// pull consumer, `txmail_hooks`, is shared by every node of the region: each batch goes to one
+// node at a time; a node fetches only while it has room. While a node holds a batch (waiting
+// for its lane or in flight) it tells the region every kHooksKeepAlive that it still works on
+// it; one it stops holding without settling it (the node died) goes to another node
+// kHooksAckWait later. A failed try is NakWithDelay(the schedule's wait), the try count being
+// the consumer's NumDelivered; after the last try the batch is published to TXMAIL_HOOKS_DEAD
+// (R3, under txmail.hooksdead.<account>, with the last error and the tries) and acknowledged.
+// Dead letters are listed from that stream by any node; a replay publishes them to
+// TXMAIL_HOOKS again (tried afresh) and deletes them from it.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cluster/nats_connection.h"
+#include "events/webhooks.h"
+
+namespace txmail::cluster {
+
+inline constexpr const char* kHooksStream = "TXMAIL_HOOKS";
+inline constexpr const char* kHooksSubjects = "txmail.hooks.>";
+inline constexpr const char* kHooksConsumer = "txmail_hooks";
+inline constexpr const char* kHooksDeadStream = "TXMAIL_HOOKS_DEAD";
+inline constexpr const char* kHooksDeadSubjects = "txmail.hooksdead.>";
+// A batch a node holds without a word for this long goes to another node.
+inline constexpr std::chrono::seconds kHooksAckWait{30};
+inline constexpr std::chrono::seconds kHooksKeepAlive{10};
+// Batches handed out and not settled yet, region-wide (those waiting for a delayed retry
+// count): the consumer hands out nothing more beyond it.
+inline constexpr std::int64_t kHooksMaxAckPending = 200000;
+
+class RegionHooks final : public events::HookQueue {
+ public:
+  // `url_of` unseals a dead letter's endpoint (sealed, job id) into its URL ("" : unreadable).
+  using UrlOf = std::function<std::string(const std::string& sealed, const std::string& job)>;
+  // An error when the streams or the consumer `cluster init` makes are missing.
+  static Result<std::unique_ptr<RegionHooks>> open(NatsConnection& nats, std::string node,
+                                                   UrlOf url_of);
+  ~RegionHooks() override;
+  RegionHooks(const RegionHooks&) = delete;
+  RegionHooks& operator=(const RegionHooks&) = delete;
+  RegionHooks(RegionHooks&&) = delete;
+  RegionHooks& operator=(RegionHooks&&) = delete;
+
+  Result<void> put(std::vector<std::pair<std::string, events::QueuedBatch>> batches) override;
+  void start(std::function<void(std::vector<events::QueuedBatch>)> take,
+             std::function<std::size_t()> room) override;
+  void stop() override;
+  void settle(const std::string& handle, Outcome outcome, std::chrono::milliseconds delay,
+              const std::string& error, int attempts) override;
+  Result<std::vector<events::DeadLetter>> dead_letters(const std::string& account,
+                                                       std::size_t limit) override;
+  Result<std::size_t> replay(const std::string& account) override;
+  std::uint64_t dead_count() const override { return dead_count_.load(); }
+
+ private:
+  RegionHooks(NatsConnection& nats, std::string node, UrlOf url_of)
+      : nats_(nats), node_(std::move(node)), url_of_(std::move(url_of)) {}
+
+  struct Dying {  // a batch on its way to the dead letters
+    natsMsg* msg = nullptr;
+    std::string error;
+    int attempts = 0;
+  };
+
+  void fetch_loop();
+  bool fetch_once();  // false: nothing came (or it failed)
+  void keeper_loop();
+  void bury(Dying& d);
+  void count_dead();
+  bool pause(std::chrono::milliseconds d);  // false when stopping
+  // Every dead letter of the account ("" : all), up to `limit`, oldest first, with its seq.
+  Result<std::vector<std::pair<events::DeadLetter, NatsMsg*>>> read_dead(
+      const std::string& account, std::size_t limit, std::vector<std::unique_ptr<NatsMsg>>& keep);
+
+  NatsConnection& nats_;
+  const std::string node_;
+  UrlOf url_of_;
+  jsCtx* js_ = nullptr;  // the publisher's own (its error handler)
+  natsSubscription* sub_ = nullptr;
+
+  std::function<void(std::vector<events::QueuedBatch>)> take_;
+  std::function<std::size_t()> room_;
+
+  std::mutex mutex_;  // held_, dying_, stop_
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::unordered_map<std::string, natsMsg*> held_;  // by handle (the reply subject)
+  std::deque<Dying> dying_;
+  std::thread fetcher_;
+  std::thread keeper_;
+  std::atomic<std::uint64_t> dead_count_{0};
+};
+
+}  // namespace txmail::cluster
