@@ -72,10 +72,11 @@ def tags_of(tx, job_ids):
 
 
 def received(receiver, path):
-    """tag -> the sources it came from (answered 200, not held)."""
+    """tag -> the sources it came from (answered 200; a request held while its sender was
+    killed never had its answer)."""
     out = {}
     for r in receiver.got(path):
-        if r["status"] == 200 and not r["held"] and r["body"]:
+        if r["status"] == 200 and not (r["held"] and r["client"] == SOURCE["a"]) and r["body"]:
             for n in r["body"]["notifications"]:
                 out.setdefault(n["meta"]["tag"], []).append(r["client"])
     return out
@@ -106,21 +107,26 @@ def kill_while_sending(region, a, b, receiver):
     before_restart = set(received(receiver, path))
     a.start()
     wait_for("a ready again", lambda: http(a, "GET", "/readyz").status == 200, timeout=90)
-    wait_for("every job final", lambda: final(a, jobs) and final(b, jobs), timeout=120)
-    every = tags_of(a, jobs) | tags_of(b, jobs)
-    try:
-        wait_for("every event of every job at the receiver", lambda: every <= set(received(receiver, path)),
-                 timeout=120)
-    finally:
-        missing = every - set(received(receiver, path))
-        if missing:
-            print(f"missing {len(missing)} of {len(every)}: {sorted(missing)[:5]}", file=sys.stderr)
+    # Each job delivered (its DELIVERED event in a's log or b's), and every event either node
+    # holds of these jobs at the receiver.
+    def all_received():
+        known = {}
+        for tx in (a, b):
             for j in jobs:
-                for tx in (a, b):
-                    ev = run("events", "--job", j, "--config", tx.config).stdout
-                    for line in ev.splitlines():
-                        if json.loads(line)["tag"] in missing:
-                            print(tx.name if hasattr(tx, "name") else tx, line[:300], file=sys.stderr)
+                for line in run("events", "--job", j, "--config", tx.config).stdout.splitlines():
+                    e = json.loads(line)
+                    known.setdefault(j, {})[e["tag"]] = e["type"]
+        return (all("DELIVERED" in known.get(j, {}).values() for j in jobs)
+                and set().union(*known.values()) <= set(received(receiver, path))
+                and set().union(*known.values()))
+    try:
+        every = wait_for("every job delivered and every event of it at the receiver", all_received, timeout=120)
+    finally:
+        for tx in (a, b):
+            for j in jobs:
+                for line in run("events", "--job", j, "--config", tx.config).stdout.splitlines():
+                    if json.loads(line)["tag"] not in received(receiver, path):
+                        print("missing", tx.name, line[:250], file=sys.stderr)
     got = received(receiver, path)
     dups = sum(len(v) - 1 for t, v in got.items() if t in every)
     late = len(every - before_restart)
