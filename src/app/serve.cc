@@ -526,12 +526,12 @@ int serve(const Config& config) {
   // Cluster: the region's queue sends the notifications, from whichever node has room.
   std::unique_ptr<events::HookQueue> hook_queue;
   if (auto* node = backend->cluster_node(); node != nullptr) {
-    auto opened = node->open_hook_queue([&open_sealed](const std::string& sealed,
-                                                       const std::string& job) {
-      auto plain = open_sealed(sealed, "webhook:" + job);
-      auto ep = plain ? events::endpoint_from_json(*plain) : std::nullopt;
-      return ep ? ep->url : std::string();
-    });
+    auto opened =
+        node->open_hook_queue([&open_sealed](const std::string& sealed, const std::string& job) {
+          auto plain = open_sealed(sealed, "webhook:" + job);
+          auto ep = plain ? events::endpoint_from_json(*plain) : std::nullopt;
+          return ep ? ep->url : std::string();
+        });
     if (!opened) {
       return fail(config, opened.error().detail);
     }

@@ -7,12 +7,12 @@
 
 #include "cluster/cluster.h"
 #include "cluster/event_replication.h"
-#include "cluster/region_hooks.h"
 #include "cluster/jetstream_spool.h"
 #include "cluster/key_codec.h"
 #include "cluster/kv_config_store.h"
 #include "cluster/kv_idempotency.h"
 #include "cluster/kv_rate_limiter.h"
+#include "cluster/region_hooks.h"
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/log.h"

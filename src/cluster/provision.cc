@@ -193,6 +193,7 @@ Result<bool> stream_exists(NatsConnection& nats, const char* name) {
 Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
                                                  const ClusterOptions& options, bool dry_run) {
   std::vector<std::string> lines;
+  bool queue_exists = false;
   const auto dup = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
   for (const bool dead : {false, true}) {
     const char* name = dead ? kHooksDeadStream : kHooksStream;
@@ -205,6 +206,7 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
     if (!exists) {
       return tl::unexpected(exists.error());
     }
+    queue_exists = queue_exists || (!dead && *exists);
     if (*exists || dry_run) {
       lines.push_back((*exists ? "exists: " : "would create: ") + what);
       continue;
@@ -226,9 +228,13 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
     }
     lines.push_back("created: " + what);
   }
-  const std::string what = fmt::format(
-      "consumer {} of {} (durable, shared by every node; acknowledgement wait {} s)",
-      kHooksConsumer, kHooksStream, kHooksAckWait.count());
+  const std::string what =
+      fmt::format("consumer {} of {} (durable, shared by every node; acknowledgement wait {} s)",
+                  kHooksConsumer, kHooksStream, kHooksAckWait.count());
+  if (dry_run && !queue_exists) {
+    lines.push_back("would create: " + what);
+    return lines;
+  }
   jsConsumerInfo* ci = nullptr;
   auto jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetConsumerInfo(&ci, nats.js(), kHooksStream, kHooksConsumer, nullptr, &jerr);
@@ -256,6 +262,29 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
   }
   lines.push_back("created: " + what);
   return lines;
+}
+
+// The streams: each site's spool, the events, the push notification queue.
+Result<void> provision_streams(NatsConnection& nats, const ClusterOptions& options, bool dry_run,
+                               std::vector<std::string>& lines) {
+  for (const auto& site : options.sites) {
+    auto line = provision_spool(nats, options, site, dry_run);
+    if (!line) {
+      return tl::unexpected(line.error());
+    }
+    lines.push_back(std::move(*line));
+  }
+  auto events = provision_events(nats, options, dry_run);
+  if (!events) {
+    return tl::unexpected(events.error());
+  }
+  lines.push_back(std::move(*events));
+  auto hooks = provision_hooks(nats, options, dry_run);
+  if (!hooks) {
+    return tl::unexpected(hooks.error());
+  }
+  lines.insert(lines.end(), hooks->begin(), hooks->end());
+  return {};
 }
 
 // Each data site's server name (a site's spool stream is kept led from it): a stream of one
@@ -365,23 +394,9 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     kvStore_Destroy(kv);
     lines.push_back("created: " + describe(b, options.replicas));
   }
-  for (const auto& site : options.sites) {
-    auto line = provision_spool(**nats, options, site, dry_run);
-    if (!line) {
-      return tl::unexpected(line.error());
-    }
-    lines.push_back(std::move(*line));
+  if (auto streams = provision_streams(**nats, options, dry_run, lines); !streams) {
+    return tl::unexpected(streams.error());
   }
-  auto events = provision_events(**nats, options, dry_run);
-  if (!events) {
-    return tl::unexpected(events.error());
-  }
-  lines.push_back(std::move(*events));
-  auto hooks = provision_hooks(**nats, options, dry_run);
-  if (!hooks) {
-    return tl::unexpected(hooks.error());
-  }
-  lines.insert(lines.end(), hooks->begin(), hooks->end());
   if (!dry_run) {
     auto servers = find_servers(**nats, options);
     if (!servers) {

@@ -55,13 +55,13 @@ natsMsg* batch_message(const std::string& subject, const std::string& account,
                        const std::string& job, const std::string& endpoint,
                        std::size_t notifications, std::string_view body) {
   natsMsg* m = nullptr;
-  natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, body.data(),
-                                static_cast<int>(body.size()));
+  natsStatus s =
+      natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
   const std::string count = std::to_string(notifications);
   const std::pair<const char*, const std::string*> headers[] = {{"Txmail-Account", &account},
-                                                                 {"Txmail-Job", &job},
-                                                                 {"Txmail-Endpoint", &endpoint},
-                                                                 {"Txmail-Notifications", &count}};
+                                                                {"Txmail-Job", &job},
+                                                                {"Txmail-Endpoint", &endpoint},
+                                                                {"Txmail-Notifications", &count}};
   for (const auto& [name, value] : headers) {
     if (s == NATS_OK) {
       s = natsMsgHeader_Set(m, name, value->c_str());
@@ -83,7 +83,7 @@ Result<std::unique_ptr<RegionHooks>> RegionHooks::open(NatsConnection& nats, std
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = nats.options().timeout.count();
-  jo.PublishAsync.MaxPending = 4 * kFetchBatch;
+  jo.PublishAsync.MaxPending = std::int64_t{4} * kFetchBatch;
   jo.PublishAsync.ErrHandler = &on_put_error;
   if (natsStatus s = natsConnection_JetStream(&h->js_, nats.raw(), &jo); s != NATS_OK) {
     return tl::unexpected(nats_error(s, "cluster: webhook queue publisher"));
@@ -102,12 +102,12 @@ Result<std::unique_ptr<RegionHooks>> RegionHooks::open(NatsConnection& nats, std
   so.Stream = kHooksStream;
   so.Consumer = kHooksConsumer;  // bound, never made here: leaving it never deletes it
   auto jerr = static_cast<jsErrCode>(0);
-  if (natsStatus s = js_PullSubscribe(&h->sub_, nats.js(), kHooksSubjects, kHooksConsumer,
-                                      nullptr, &so, &jerr);
+  if (natsStatus s = js_PullSubscribe(&h->sub_, nats.js(), kHooksSubjects, kHooksConsumer, nullptr,
+                                      &so, &jerr);
       s != NATS_OK) {
-    return tl::unexpected(
-        nats_error(s, std::string("cluster: the consumer ") + kHooksConsumer + " of " +
-                          kHooksStream + " (made by `txmail cluster init`)"));
+    return tl::unexpected(nats_error(s, std::string("cluster: the consumer ") + kHooksConsumer
+                                            + " of " + kHooksStream
+                                            + " (made by `txmail cluster init`)"));
   }
   h->count_dead();
   return h;
@@ -128,8 +128,7 @@ Result<void> RegionHooks::put(std::vector<std::pair<std::string, events::QueuedB
   const std::uint64_t failed_before = put_failures.load();
   const std::string subject = hooks_subject(node_);
   for (const auto& [id, b] : batches) {
-    natsMsg* m =
-        batch_message(subject, b.account, b.job_id, b.endpoint, b.notifications, b.body);
+    natsMsg* m = batch_message(subject, b.account, b.job_id, b.endpoint, b.notifications, b.body);
     if (m == nullptr) {
       return make_error(ErrorCode::kInternal, "webhooks: a batch message could not be made");
     }
@@ -264,8 +263,7 @@ bool RegionHooks::fetch_once() {
 }
 
 void RegionHooks::settle(const std::string& handle, Outcome outcome,
-                         std::chrono::milliseconds delay, const std::string& error,
-                         int attempts) {
+                         std::chrono::milliseconds delay, const std::string& error, int attempts) {
   natsMsg* m = nullptr;
   {
     std::lock_guard lock(mutex_);
@@ -330,20 +328,20 @@ void RegionHooks::bury(Dying& d) {
     jsMsgMetaData_Destroy(meta);
   }
   const std::string account = original.header("Txmail-Account");
-  natsMsg* m = batch_message(dead_subject(account), account, original.header("Txmail-Job"),
-                             original.header("Txmail-Endpoint"),
-                             static_cast<std::size_t>(std::max<std::int64_t>(
-                                 0, number(original, "Txmail-Notifications"))),
-                             original.data());
+  natsMsg* m = batch_message(
+      dead_subject(account), account, original.header("Txmail-Job"),
+      original.header("Txmail-Endpoint"),
+      static_cast<std::size_t>(std::max<std::int64_t>(0, number(original, "Txmail-Notifications"))),
+      original.data());
   natsStatus s = m != nullptr ? NATS_OK : NATS_ERR;
   const std::string id = fmt::format("dead/{}", seq);
   const std::string tries = std::to_string(d.attempts);
   const std::string created = std::to_string(created_ms);
   const std::string error = one_line(d.error);
   const std::pair<const char*, const std::string*> headers[] = {{"Nats-Msg-Id", &id},
-                                                                 {"Txmail-Attempts", &tries},
-                                                                 {"Txmail-Created", &created},
-                                                                 {"Txmail-Error", &error}};
+                                                                {"Txmail-Attempts", &tries},
+                                                                {"Txmail-Created", &created},
+                                                                {"Txmail-Error", &error}};
   for (const auto& [name, value] : headers) {
     if (s == NATS_OK) {
       s = natsMsgHeader_Set(m, name, value->c_str());
@@ -413,7 +411,8 @@ Result<std::vector<std::pair<events::DeadLetter, NatsMsg*>>> RegionHooks::read_d
     d.attempts = static_cast<int>(number(*m, "Txmail-Attempts"));
     d.last_error = m->header("Txmail-Error");
     d.created_ms = number(*m, "Txmail-Created");
-    d.notifications = static_cast<std::size_t>(std::max<std::int64_t>(0, number(*m, "Txmail-Notifications")));
+    d.notifications =
+        static_cast<std::size_t>(std::max<std::int64_t>(0, number(*m, "Txmail-Notifications")));
     out.emplace_back(std::move(d), m.get());
     keep.push_back(std::move(m));
     if (pending == 0) {
@@ -471,9 +470,9 @@ Result<std::size_t> RegionHooks::replay(const std::string& account) {
     }
     if (s != NATS_OK) {
       count_dead();
-      return tl::unexpected(nats_error(
-          s, fmt::format("webhooks: replay stopped after {} of {} dead letters", moved,
-                         read->size())));
+      return tl::unexpected(
+          nats_error(s, fmt::format("webhooks: replay stopped after {} of {} dead letters", moved,
+                                    read->size())));
     }
     ++moved;
   }

@@ -68,6 +68,7 @@ class RegionHooks final : public events::HookQueue {
   Result<std::vector<events::DeadLetter>> dead_letters(const std::string& account,
                                                        std::size_t limit) override;
   Result<std::size_t> replay(const std::string& account) override;
+
   std::uint64_t dead_count() const override { return dead_count_.load(); }
 
  private:

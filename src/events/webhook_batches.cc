@@ -380,10 +380,9 @@ Result<void> store_queued(Db& state, const WebhookDispatcher::Deps& deps,
   if (!tx) {
     return tl::unexpected(tx.error());
   }
-  Statement ins(
-      state,
-      "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
-      " attempt, next_ms, last_error, created_ms, ack) VALUES (?,?,?,?,?,?,?,0,'',?,?)");
+  Statement ins(state,
+                "INSERT INTO outbox (endpoint_key, account, job_id, endpoint, body, notifications,"
+                " attempt, next_ms, last_error, created_ms, ack) VALUES (?,?,?,?,?,?,?,0,'',?,?)");
   const std::int64_t now = now_ms();
   for (const auto& b : batches) {
     auto plain = deps.open(b.endpoint, "webhook:" + b.job_id);

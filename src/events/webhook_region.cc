@@ -8,7 +8,7 @@ void RegionFeed::start(std::function<bool()> round, std::function<bool()> failin
                        std::chrono::milliseconds poll,
                        std::function<void(std::set<std::string>)> joined) {
   joined_ = std::move(joined);
-  queue_.start([this](std::vector<QueuedBatch> batches) { take(std::move(batches)); },
+  queue_.start([this](const std::vector<QueuedBatch>& batches) { take(batches); },
                [this] {
                  const std::size_t held = held_.load();
                  return held < hold_ ? hold_ - held : 0;
@@ -23,7 +23,7 @@ void RegionFeed::start(std::function<bool()> round, std::function<bool()> failin
       } catch (const std::exception& e) {
         logger()->error("webhooks: reading the event log failed: {}", e.what());
       }
-      const auto wait = more ? std::chrono::milliseconds(0)
+      const auto wait = more        ? std::chrono::milliseconds(0)
                         : failing() ? std::chrono::milliseconds(1000)
                                     : poll;
       lock.lock();
@@ -67,7 +67,7 @@ Result<void> RegionFeed::put(const ReadRound& round) {
   return queue_.put(std::move(batches));
 }
 
-void RegionFeed::take(std::vector<QueuedBatch> batches) {
+void RegionFeed::take(const std::vector<QueuedBatch>& batches) {
   std::set<std::string> keys;
   std::vector<std::string> unreadable;
   Result<void> stored;
@@ -85,8 +85,9 @@ void RegionFeed::take(std::vector<QueuedBatch> batches) {
     return;
   }
   for (const auto& handle : unreadable) {
-    logger()->error("webhooks: a batch of the region's queue has an endpoint this node cannot "
-                    "unseal (is the cluster master key the same on every node?); dropped");
+    logger()->error(
+        "webhooks: a batch of the region's queue has an endpoint this node cannot "
+        "unseal (is the cluster master key the same on every node?); dropped");
     queue_.settle(handle, HookQueue::Outcome::kDone, {}, "", 0);
   }
   held_.fetch_add(batches.size() - unreadable.size());

@@ -28,7 +28,9 @@ class RegionFeed {
   RegionFeed(HookQueue& queue, Db& state, std::mutex& state_mutex,
              const WebhookDispatcher::Deps& deps, std::size_t hold)
       : queue_(queue), state_(state), state_mutex_(state_mutex), deps_(deps), hold_(hold) {}
+
   ~RegionFeed() { stop(); }
+
   RegionFeed(const RegionFeed&) = delete;
   RegionFeed& operator=(const RegionFeed&) = delete;
   RegionFeed(RegionFeed&&) = delete;
@@ -38,8 +40,7 @@ class RegionFeed {
   // `poll` apart when idle, a second apart while `failing` says so; and takes the queue's
   // batches into the outbox, telling `joined` (from the queue's thread) which lanes have new ones.
   void start(std::function<bool()> round, std::function<bool()> failing,
-             std::chrono::milliseconds poll,
-             std::function<void(std::set<std::string>)> joined);
+             std::chrono::milliseconds poll, std::function<void(std::set<std::string>)> joined);
   void stop();
 
   // The round's batches to the region: returns once all are stored.
@@ -54,7 +55,7 @@ class RegionFeed {
                  std::chrono::milliseconds delay);
 
  private:
-  void take(std::vector<QueuedBatch> batches);
+  void take(const std::vector<QueuedBatch>& batches);
 
   HookQueue& queue_;
   Db& state_;

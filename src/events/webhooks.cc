@@ -16,8 +16,8 @@
 namespace txmail::events {
 
 // The shared parts of the dispatcher (webhook_batches.h).
-using webhook::Db;
 using webhook::Batch;
+using webhook::Db;
 using webhook::endpoint_key;
 using webhook::kStateSchema;
 using webhook::list_dead;
@@ -349,7 +349,7 @@ struct WebhookDispatcher::Impl {
     publish(l);
   }
 
-  void hand_back(Lane& l, std::int64_t delay_ms) {
+  void hand_back(Lane& l, std::int64_t delay_ms) const {
     if (region) {
       region->hand_back(l.key, l.busy, std::chrono::milliseconds(delay_ms));
     }
@@ -681,7 +681,8 @@ void WebhookDispatcher::start() {
     // The reader on a thread of its own: it waits for the region, the lanes never do.
     impl->region->start([impl] { return impl->event_round(); },
                         [impl] { return impl->read_failing || impl->log_failing; },
-                        impl->options.poll, [impl](std::set<std::string> keys) {
+                        impl->options.poll,
+                        [impl](std::set<std::string> keys) {
                           asio::post(impl->io, [impl, keys = std::move(keys)] {
                             for (const auto& key : keys) {
                               impl->pump(impl->lane(key));

@@ -23,6 +23,10 @@
 // one request probes it; a success resumes it at full concurrency, a failure pauses it again.
 // Paused endpoints show in /metrics and in GET /v2/webhooks/endpoint.
 //
+// Cluster mode (issue site-3, item 2; Deps::queue): the batches go to the region's queue instead
+// of the outbox, and the queue hands them to whichever node has room, into that node's outbox
+// and lanes (events/webhook_region.h).
+//
 // Connections are bound to [notifications] source_address; targets on loopback, private or
 // link-local addresses are refused unless allow_private_targets. TLS verifies the certificate
 // and the host name.
