@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <future>
 #include <limits>
+#include <set>
 #include <unordered_map>
 
 #include "cluster/key_codec.h"
@@ -45,23 +46,51 @@ void on_ack(jsCtx* /*js*/, natsMsg* msg, jsPubAck* /*pa*/, jsPubAckErr* pae, voi
   natsMsg_Destroy(msg);
 }
 
-std::string encode(const events::Event& e) {
-  return json::serialize(json::object{{"tag", e.tag},
-                                      {"ts", e.ts_ms},
-                                      {"kind", static_cast<std::int64_t>(e.kind)},
-                                      {"job", e.job_id},
-                                      {"mail", e.mail_id},
-                                      {"account", e.account},
-                                      {"rcpt", e.recipient},
-                                      {"from", e.sender},
-                                      {"attempt", e.attempt},
-                                      {"host", e.remote_host},
-                                      {"reply", e.reply},
-                                      {"egress", e.egress},
-                                      {"tls", e.tls}});
+// An event, with its job's data when `job` is given (the first of the job's events in a round):
+// a node that delivers a job it took over finds the job's own endpoint in its log.
+std::string encode(const events::Event& e, const events::JobInfo* job) {
+  json::object o{
+      {"tag", e.tag},          {"ts", e.ts_ms},     {"kind", static_cast<std::int64_t>(e.kind)},
+      {"job", e.job_id},       {"mail", e.mail_id}, {"account", e.account},
+      {"rcpt", e.recipient},   {"from", e.sender},  {"attempt", e.attempt},
+      {"host", e.remote_host}, {"reply", e.reply},  {"egress", e.egress},
+      {"tls", e.tls}};
+  if (job != nullptr) {
+    o["job_data"] =
+        json::object{{"account", job->account},         {"received", job->received_ms},
+                     {"sender", job->sender},           {"mime_from", job->mime_from},
+                     {"reference", job->reference_job}, {"campaign", job->campaign_id},
+                     {"cost_center", job->cost_center}, {"endpoint", job->endpoint_sealed}};
+  }
+  return json::serialize(o);
 }
 
-std::optional<events::Event> decode(std::string_view data) {
+std::optional<events::JobInfo> decode_job(const json::object& event, const std::string& job_id) {
+  const auto* d = event.if_contains("job_data");
+  if (d == nullptr || !d->is_object() || job_id.empty()) {
+    return std::nullopt;
+  }
+  const auto& o = d->as_object();
+  auto text = [&o](const char* name) {
+    const auto* f = o.if_contains(name);
+    return f != nullptr && f->is_string() ? std::string(f->as_string()) : std::string();
+  };
+  const auto* received = o.if_contains("received");
+  events::JobInfo j;
+  j.job_id = job_id;
+  j.account = text("account");
+  j.received_ms = received != nullptr && received->is_int64() ? received->as_int64() : 0;
+  j.sender = text("sender");
+  j.mime_from = text("mime_from");
+  j.reference_job = text("reference");
+  j.campaign_id = text("campaign");
+  j.cost_center = text("cost_center");
+  j.endpoint_sealed = text("endpoint");
+  return j;
+}
+
+std::optional<events::Event> decode(std::string_view data,
+                                    std::optional<events::JobInfo>* job = nullptr) {
   std::error_code ec;
   json::parse_options po;
   po.allow_invalid_utf8 = true;  // a remote server's reply is kept as it came (not always UTF-8)
@@ -100,6 +129,9 @@ std::optional<events::Event> decode(std::string_view data) {
   e.tls = text("tls");
   if (e.tag.empty() || e.job_id.empty()) {
     return std::nullopt;
+  }
+  if (job != nullptr) {
+    *job = decode_job(o, e.job_id);
   }
   return e;
 }
@@ -252,11 +284,13 @@ Result<std::int64_t> EventReplication::publish_round(std::int64_t from) {
   const std::uint64_t ok_before = acks_ok_.load();
   const std::uint64_t failed_before = acks_failed_.load();
   std::uint64_t sent = 0;
+  std::set<std::string> jobs_sent;
   for (const auto& r : *rows) {
     if (!r.event.origin.empty()) {
       continue;  // another node's event, copied here
     }
-    const std::string body = encode(r.event);
+    const bool with_job = !r.job.job_id.empty() && jobs_sent.insert(r.job.job_id).second;
+    const std::string body = encode(r.event, with_job ? &r.job : nullptr);
     const std::string id = node_ + "/" + std::to_string(r.seq);
     natsMsg* m = nullptr;
     natsStatus s =
@@ -387,7 +421,8 @@ void EventReplication::ImportBatch::take(std::int64_t seq, const NatsMsg& m,
   if (subject == own_subject) {
     return;  // this node's own event: in its log already
   }
-  auto e = decode(m.data());
+  std::optional<events::JobInfo> job;
+  auto e = decode(m.data(), &job);
   auto origin = decode_key(subject.substr(std::string_view("txmail.events.").size()));
   if (!e || !origin) {
     logger()->warn("cluster: events stream message {} is not a txmail event; skipped", seq);
@@ -396,6 +431,9 @@ void EventReplication::ImportBatch::take(std::int64_t seq, const NatsMsg& m,
   e->origin = std::move(*origin);
   newest_ts = std::max(newest_ts, e->ts_ms);
   events.push_back(std::move(*e));
+  if (job) {
+    jobs.push_back(std::move(*job));
+  }
 }
 
 std::int64_t EventReplication::ImportBatch::due_in_ms() const {
@@ -412,9 +450,10 @@ bool EventReplication::flush(ImportBatch& batch) {
   const std::size_t n = batch.events.size();
   std::promise<bool> stored;
   auto done = stored.get_future();
-  log_.import(std::move(batch.events), kImportedPosition, batch.position,
+  log_.import(std::move(batch.events), std::move(batch.jobs), kImportedPosition, batch.position,
               [&stored](bool ok) { stored.set_value(ok); });
   batch.events.clear();
+  batch.jobs.clear();
   batch.due.reset();
   if (!done.get()) {
     logger()->warn(

@@ -80,6 +80,7 @@ class EventReplication final : public ClusterEvents {
   struct ImportBatch {
     std::int64_t position = 0;  // the stream seq they come up to
     std::vector<events::Event> events;
+    std::vector<events::JobInfo> jobs;  // the data of their jobs that came with them
     std::int64_t newest_ts = 0;
     std::optional<Clock::time_point> due;  // when they go to the log (kImportWait after the first)
 

@@ -460,12 +460,19 @@ TEST(EventLog, ImportsKeepTheirOriginAndPosition) {
   Event theirs = make_event(Kind::kDelivered);
   theirs.job_id = "job-there";
   theirs.origin = "node-b";
+  // The job's data comes with its first event: a node that delivers the job later (it took the
+  // job over) finds the job's own endpoint.
+  JobInfo their_job;
+  their_job.job_id = "job-there";
+  their_job.account = theirs.account;
+  their_job.endpoint_sealed = "sealed-endpoint";
   std::promise<bool> stored;
-  (*log)->import({theirs}, "region.imported", 41, [&](bool ok) { stored.set_value(ok); });
+  (*log)->import({theirs}, {their_job}, "region.imported", 41,
+                 [&](bool ok) { stored.set_value(ok); });
   EXPECT_TRUE(stored.get_future().get());
   // The stream delivers the same copy again (after a restart of its consumer): stored once.
   std::promise<bool> again;
-  (*log)->import({theirs}, "region.imported", 42, [&](bool ok) { again.set_value(ok); });
+  (*log)->import({theirs}, {}, "region.imported", 42, [&](bool ok) { again.set_value(ok); });
   EXPECT_TRUE(again.get_future().get());
   (*log)->record_position("region.published", 7);
   (*log)->close();
@@ -478,6 +485,7 @@ TEST(EventLog, ImportsKeepTheirOriginAndPosition) {
   EXPECT_EQ((*rows)[1].event.origin, "");
   EXPECT_EQ((*rows)[2].event.tag, theirs.tag);
   EXPECT_EQ((*rows)[2].event.origin, "node-b");
+  EXPECT_EQ((*rows)[2].job.endpoint_sealed, "sealed-endpoint");
   auto found = (*log)->for_job("job-there");
   ASSERT_TRUE(found);
   ASSERT_EQ(found->size(), 1U);

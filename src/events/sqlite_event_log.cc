@@ -200,8 +200,9 @@ void SqliteEventLog::append_job(JobInfo info) {
   jobs_.push_back(std::move(info));
 }
 
-void SqliteEventLog::import(std::vector<Event> events, const std::string& position_name,
-                            std::int64_t position, std::function<void(bool)> stored) {
+void SqliteEventLog::import(std::vector<Event> events, std::vector<JobInfo> jobs,
+                            const std::string& position_name, std::int64_t position,
+                            std::function<void(bool)> stored) {
   std::unique_lock lock(mutex_);
   if (closing_ || db_.handle() == nullptr) {
     lock.unlock();
@@ -210,6 +211,9 @@ void SqliteEventLog::import(std::vector<Event> events, const std::string& positi
   }
   for (auto& e : events) {
     queue_.push_back(std::move(e));
+  }
+  for (auto& j : jobs) {
+    jobs_.push_back(std::move(j));
   }
   positions_[position_name] = position;
   waiters_.push_back(std::move(stored));

@@ -50,9 +50,11 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
   // Cluster mode: other nodes' events (origin set) copied from the region's stream, stored with
   // the stream position they come up to in the same transaction, so a copy is never stored
   // twice nor skipped (a copy delivered twice is stored once: its origin and tag are unique).
+  // `jobs` (the data of their jobs that came with them) are stored in the same transaction.
   // `stored` runs once the batch is synced (true) or was lost (false: copy again from the
   // position stored before).
-  void import(std::vector<Event> events, const std::string& position_name, std::int64_t position,
+  void import(std::vector<Event> events, std::vector<JobInfo> jobs,
+              const std::string& position_name, std::int64_t position,
               std::function<void(bool stored)> stored);
   // A named position kept in the log's file (stored with the next batch; no sync of its own).
   void record_position(const std::string& name, std::int64_t position);

@@ -1,0 +1,757 @@
+"""Cluster push notification benchmark (issue site-3, item 2): events of two nodes pushed to one
+receiver through the region's shared queue, run by bench/cluster_webhooks.sh.
+
+Setup, as tests/e2e/cluster_webhooks.py and bench/cluster_events.py: three nats-servers on
+loopback (sites a and b, the witness w; tests/lib/txmail_harness.py NatsRegion), `txmail
+cluster keygen` and `cluster init` (which must create TXMAIL_HOOKS and the consumer
+txmail_hooks), nodes node-a (site a) and node-b (site b), one account, info-level logs.
+Each node sends its notifications from its own [notifications] source_address (a: 127.0.0.2,
+b: 127.0.0.3; allow_private_targets = true, everything else default), so the receiver tells
+from a request's peer address which site sent the batch. Every recipient is relayed
+([[delivery.route]] domain "*") to one Postfix smtp-sink (bench/cluster_relay.py SmtpSink),
+which accepts everything and stores nothing.
+
+The receiver is a separate process (this file run with --receiver, so that its work does not
+share a GIL with the load): a threaded HTTP/1.1 server on 127.0.0.1 that answers 200 at once to
+every POST and keeps, per request, the arrival time (time.time(), taken when the body has been
+read), the peer address, the path and the raw body; the bodies are parsed only at the end.
+
+1. Warm-up: 2 jobs of 5 recipients at each node, to /warmup; waited for until every event of
+   them is at the receiver (a setup that does not notify fails here, exit 1).
+2. Load: --jobs REST jobs (POST /v2/jobs, the e2e body with "notification": {"endPoint":
+   {"url": ".../bench"}}), --recipients recipients each, from --threads threads (one
+   keep-alive connection each, half of them at a and half at b). Each recipient makes its
+   events (STARTED, PROCESSED, DELIVERED, counted from what arrives, not assumed): the
+   defaults (700 x 50 recipients) make about 105,000. Meanwhile --trackers threads submit
+   --sample more jobs of the same kind (alternately at a and b) and follow each at both nodes
+   (the status-read lag, below); they stop starting new ones when the load's submissions end.
+   Both nodes' /metrics are polled every --monitor-interval s (events recorded, published).
+3. The end: every job final at its node, the nodes' event counts settled, then until the
+   receiver has every event (distinct tags >= the events both nodes recorded during the load),
+   or nothing new arrived for --quiet s with both nodes idle (then some are lost: reported).
+   The events each node recorded itself (its events.db, origin '', read-only as `txmail
+   events` reads it) are the expected set: every one must have arrived; the rest is counted.
+
+Reported:
+- notifications/s: distinct events received / (last arrival - first arrival), and / (last
+  arrival - start of the load); the rate the nodes recorded events at, for comparison (a
+  notification cannot leave before its event is recorded: when the two are close, the load,
+  not the queue, set the pace).
+- end-to-end lag per event: its first arrival minus its own time (meta.event.ts, ms resolution,
+  the same clock): p50 / p99 / max; and the tail (last arrival minus the newest event's time).
+- batches (POSTs) and notifications sent by each site, the events recorded at one site and
+  sent by the other, notifications per batch, duplicates (a tag received more than once),
+  lost (recorded, never received), and the nodes' notification failures and dead letters.
+- status-read lag across sites: for each followed job, one thread polls GET /v2/jobs/{id} at
+  the node that took it and one at the other node (--poll-interval s between polls), each
+  keeping when it first got each distinct answer; the lag of one of the first node's answers is
+  the time until the other gave it or a later one (as bench/cluster_events.py measures it; its
+  summary function is reused): p50 / p99 / max, to within one poll gap (printed).
+- the machine's load (CPU busy, the share of it this benchmark's processes took): the machine
+  may be shared, and numbers from a busy machine are noisy.
+
+Exit status: 0 when every notification arrived; 1 on a setup failure (nodes, region, receiver,
+warm-up, a refused job), or when a notification is lost (after the summary).
+
+Environment: TXMAIL_BIN (build/txmail), KEEP=1 keeps the scratch files.
+Usage: /usr/bin/python3 bench/cluster_webhooks.py [--jobs N] [--recipients R] [--threads T]
+       [--sample S] [--trackers K] [--poll-interval SEC] [--monitor-interval SEC] [--quiet SEC]
+       [--timeout SEC]   (PYTHONPATH=tests/lib)
+"""
+import argparse
+import datetime
+import http.client
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Helpers of the other cluster benchmarks in this directory (importable: their runs are behind
+# `if __name__ == "__main__"`).
+from cluster_events import ACCOUNTS, Client, Load, describe_load, pct, run, summarize_lags
+from cluster_relay import SmtpSink
+from txmail_harness import NatsRegion, Txmail, check, fail, wait_for
+from txmail_harness import http as harness_http
+
+TXMAIL = os.environ.get("TXMAIL_BIN", "build/txmail")
+KEEP = os.environ.get("KEEP") == "1"
+SITES = ("a", "b")
+SOURCE = {"a": "127.0.0.2", "b": "127.0.0.3"}
+SITE_OF = {v: k for k, v in SOURCE.items()}
+TAG = re.compile(rb'"tag":"([^"]*)"')
+
+
+# --- the receiver (its own process) -------------------------------------------------------------
+
+def receiver_main(directory):
+    """Serves POSTs on 127.0.0.1 (a free port, printed on stdout). GET /stats: per path, the
+    requests, notifications (tags, with repeats), distinct tags and the first and last arrival.
+    GET /dump: writes every request to DIRECTORY/requests.jsonl and answers its path."""
+    records = []            # (arrival, peer, path, raw body)
+    lock = threading.Lock()
+    counted = {"upto": 0, "paths": {}}
+
+    def stats():
+        with lock:
+            new = records[counted["upto"]:]
+            counted["upto"] = len(records)
+        for t, _, path, raw in new:
+            p = counted["paths"].setdefault(path, {"requests": 0, "notifications": 0, "tags": set(),
+                                                   "first": t, "last": t})
+            tags = TAG.findall(raw)
+            p["requests"] += 1
+            p["notifications"] += len(tags)
+            p["tags"].update(tags)
+            p["first"], p["last"] = min(p["first"], t), max(p["last"], t)
+        return {path: {"requests": p["requests"], "notifications": p["notifications"],
+                       "distinct": len(p["tags"]), "first": p["first"], "last": p["last"]}
+                for path, p in counted["paths"].items()}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            now = time.time()
+            with lock:
+                records.append((now, self.client_address[0], self.path, raw))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self):
+            if self.path == "/stats":
+                body = json.dumps(stats()).encode()
+            elif self.path == "/dump":
+                out = os.path.join(directory, "requests.jsonl")
+                with lock:
+                    snapshot = list(records)
+                with open(out, "w") as f:
+                    for t, peer, path, raw in snapshot:
+                        f.write(json.dumps({"t": t, "peer": peer, "path": path,
+                                            "body": raw.decode("utf-8", "replace")}) + "\n")
+                body = out.encode()
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+        def handle_error(self, request, client_address):
+            pass  # a node that went away mid-request is counted by what did not arrive
+
+    server = Server(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+class Receiver:
+    """The receiver process, seen from the benchmark."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--receiver", directory],
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        check(line.strip().isdigit(), f"the receiver did not start: {line!r}")
+        self.port = int(line)
+        self.conn = None
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _get(self, path):
+        check(self.proc.poll() is None, f"the receiver exited with {self.proc.returncode}")
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        self.conn.request("GET", path)
+        r = self.conn.getresponse()
+        body = r.read()
+        check(r.status == 200, f"receiver {path}: {r.status}")
+        return body
+
+    def stats(self, path):
+        return json.loads(self._get("/stats")).get(path, {"requests": 0, "notifications": 0, "distinct": 0,
+                                                          "first": None, "last": None})
+
+    def requests(self):
+        """Every request so far: [{"t", "peer", "path", "body"}] (body parsed)."""
+        with open(self._get("/dump").decode()) as f:
+            out = []
+            for line in f:
+                r = json.loads(line)
+                r["body"] = json.loads(r["body"])
+                out.append(r)
+            return out
+
+    def stop(self):
+        if self.conn is not None:
+            self.conn.close()
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# --- nodes and load -----------------------------------------------------------------------------
+
+def job_body(subject, recipients, url):
+    return {"subject": {"content": subject}, "body": {"contentType": "text/plain", "content": "Your code is 123456."},
+            "mail": {"from": {"email": "shop@sender.test"}}, "notification": {"endPoint": {"url": url}},
+            "recipients": [{"mail": {"to": [{"email": f"r{i}@dest.test"} for i in range(recipients)]}}]}
+
+
+def node_extra(region, site, key):
+    return (f'[cluster]\nnats = ["{region.url(site)}"]\nmaster_key_file = "{key}"\n'
+            f'quorum_grace = "12s"\ntimeout = "2s"\nsites = ["a", "b"]\n'
+            f'[notifications]\nallow_private_targets = true\nsource_address = "{SOURCE[site]}"\n')
+
+
+def read_metrics(client):
+    """The figures of one node's /metrics this benchmark follows (txmail_events_total summed
+    over its labels)."""
+    status, body = client.call("GET", "/metrics")
+    check(status == 200, f"/metrics: {status}")
+    out = {"events": 0.0}
+    for line in body.decode().splitlines():
+        if line.startswith("txmail_events_total{"):
+            out["events"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(("txmail_webhook_", "txmail_event_log_backlog", "txmail_cluster_events_published_total")):
+            name, _, value = line.partition(" ")
+            if "{" not in name:
+                out[name] = float(value)
+    return out
+
+
+class Monitor:
+    """Polls both nodes' /metrics; keeps (monotonic time, wall time, {site: figures})."""
+
+    def __init__(self, nodes, interval):
+        self.nodes = nodes
+        self.interval = interval
+        self.samples = []
+        self.errors = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        clients = {site: Client(tx) for site, tx in self.nodes.items()}
+        while not self.stopping.is_set():
+            t = time.monotonic()
+            row = {}
+            for site, c in clients.items():
+                try:
+                    row[site] = read_metrics(c)
+                except (OSError, SystemExit, http.client.HTTPException) as e:
+                    self.errors.append(f"{site}: {type(e).__name__}: {e}")
+                    c.close()
+            with self.lock:
+                self.samples.append((t, time.time(), row))
+            self.stopping.wait(max(0.0, self.interval - (time.monotonic() - t)))
+        for c in clients.values():
+            c.close()
+
+    def latest(self):
+        """The newest sample with both nodes in it: {site: figures} (None: none yet)."""
+        with self.lock:
+            return next((row for _, _, row in reversed(self.samples) if len(row) == len(self.nodes)), None)
+
+    def total(self, row, name):
+        return sum(row[s].get(name, 0.0) for s in self.nodes)
+
+    def events_series(self, since):
+        """[(wall time, events recorded at both nodes)] from `since` (monotonic) on."""
+        with self.lock:
+            return [(w, self.total(row, "events")) for t, w, row in self.samples
+                    if t >= since and len(row) == len(self.nodes)]
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(10)
+
+
+def settled(monitor, quiet, timeout):
+    """Until the events recorded at both nodes have not moved for `quiet` s; their total."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        row = monitor.latest()
+        v = monitor.total(row, "events") if row else None
+        if v != last:
+            last, since = v, time.monotonic()
+        elif v is not None and time.monotonic() - since >= quiet:
+            return v
+        time.sleep(0.05)
+    fail(f"the nodes' event counts did not settle in {timeout} s (monitor errors: {monitor.errors[-3:]})")
+
+
+def idle(row):
+    """Both nodes have read every event of their log and hold no batch for a retry."""
+    return all(m.get("txmail_event_log_backlog", 1) == 0 and m.get("txmail_webhook_lag_events", 1) == 0
+               and m.get("txmail_webhook_retry_backlog", 1) == 0 for m in row.values())
+
+
+def submit_load(nodes, n, recipients, threads, url):
+    """n jobs from `threads` threads, thread i at SITES[i % 2]; returns ([(job id, site)], first
+    submission, last answer (monotonic), [answer latency in s])."""
+    jobs, latencies, errors, times = [], [], [], []
+    lock = threading.Lock()
+    counter = iter(range(n))
+
+    def worker(site):
+        c = Client(nodes[site])
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            t = time.monotonic()
+            try:
+                status, body = c.call("POST", "/v2/jobs", job_body(f"load {i}", recipients, url))
+            except Exception as e:  # noqa: BLE001 -- reported below
+                status, body = None, str(e).encode()
+            t1 = time.monotonic()
+            with lock:
+                times.append((t, t1))
+                if status == 202:
+                    jobs.append((json.loads(body)["jobId"], site))
+                    latencies.append(t1 - t)
+                else:
+                    errors.append((site, status, body[:300]))
+        c.close()
+
+    ts = [threading.Thread(target=worker, args=(SITES[i % 2],), daemon=True) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    check(not errors, f"{len(errors)} of {n} jobs refused, e.g. {errors[:3]}")
+    return jobs, min(t for t, _ in times), max(t for _, t in times), latencies
+
+
+def wait_final(nodes, jobs, timeout):
+    """Until GET /v2/jobs/{id} says finished for every job at the node that took it."""
+    clients = {site: Client(tx) for site, tx in nodes.items()}
+    left = list(jobs)
+    deadline = time.monotonic() + timeout
+    while left:
+        check(time.monotonic() < deadline, f"{len(left)} of {len(jobs)} jobs not final after {timeout} s, "
+                                           f"e.g. {left[:3]}")
+        still = []
+        for job, site in left:
+            status, body = clients[site].call("GET", f"/v2/jobs/{job}")
+            if status != 200 or not json.loads(body).get("finished"):
+                still.append((job, site))
+        left = still
+        if left:
+            time.sleep(0.2)
+    for c in clients.values():
+        c.close()
+
+
+# --- status-read lag across sites ------------------------------------------------------------------
+
+def follow(nodes, origin, recipients, url, poll_interval, subject, job_timeout=120):
+    """Submits one job at `origin` and polls its status there and at the other site until the
+    other site gives the origin's final answer. The result's keys are those
+    cluster_events.summarize_lags reads ("a": the origin, "b": the other site)."""
+    other = "b" if origin == "a" else "a"
+    ca, cb = Client(nodes[origin]), Client(nodes[other])
+    try:
+        status, body = ca.call("POST", "/v2/jobs", job_body(subject, recipients, url))
+        check(status == 202, f"followed job at {origin}: {status} {body[:300]}")
+        job = json.loads(body)["jobId"]
+        t_submit = time.monotonic()
+        seen = {"a": {}, "b": {}}     # answer (canonical JSON) -> when first seen
+        gaps = {"a": [], "b": []}
+        origin_final = threading.Event()
+        done = threading.Event()
+        timed_out = []
+
+        def poll(side, client):
+            last = None
+            deadline = time.monotonic() + job_timeout
+            while not done.is_set():
+                if time.monotonic() > deadline:
+                    timed_out.append(side)
+                    done.set()
+                    return
+                st, answer = client.call("GET", f"/v2/jobs/{job}")
+                now = time.monotonic()
+                if last is not None:
+                    gaps[side].append(now - last)
+                last = now
+                if st == 200:
+                    j = json.loads(answer)
+                    seen[side].setdefault(json.dumps(j, sort_keys=True), now)
+                    if side == "a" and j.get("finished"):
+                        origin_final.set()
+                        return
+                    if side == "b" and origin_final.is_set() and list(seen["a"])[-1] in seen["b"]:
+                        done.set()
+                        return
+                if poll_interval:
+                    time.sleep(poll_interval)
+
+        tb = threading.Thread(target=poll, args=("b", cb), daemon=True)
+        tb.start()
+        poll("a", ca)
+        tb.join()
+        check(not timed_out, f"job {job} ({origin}): not final at both sites within {job_timeout} s")
+        order = list(seen["a"])   # the origin's answers in the order it gave them
+        b_at = sorted((order.index(k), t) for k, t in seen["b"].items() if k in seen["a"])
+        lags = [max(0.0, min(t for j, t in b_at if j >= i) - seen["a"][answer]) for i, answer in enumerate(order)]
+        return {"job": job, "site": origin, "t": t_submit, "lags": lags, "answers_a": len(order),
+                "answers_b": len(seen["b"]), "gap_a": gaps["a"], "gap_b": gaps["b"],
+                "unmatched_b": sum(1 for k in seen["b"] if k not in seen["a"])}
+    finally:
+        ca.close()
+        cb.close()
+
+
+def track(nodes, n, trackers, recipients, url, poll_interval, stop):
+    """Up to n followed jobs, `trackers` at a time, alternately at a and b, none started once
+    `stop` is set; returns their results."""
+    counter = iter(range(n))
+    lock = threading.Lock()
+    results, failures = [], []
+
+    def worker():
+        try:
+            while not stop.is_set():
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    break
+                r = follow(nodes, SITES[i % 2], recipients, url, poll_interval, f"followed {i}")
+                with lock:
+                    results.append(r)
+        except SystemExit as e:   # check() failed in this thread
+            failures.append(str(e))
+
+    ts = [threading.Thread(target=worker, daemon=True) for _ in range(trackers)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    check(not failures, f"status tracking failed: {failures}")
+    return results
+
+
+# --- analysis ------------------------------------------------------------------------------------
+
+def event_time(ts):
+    """meta.event.ts ("2026-12-03T08:19:46.123Z") as a Unix time."""
+    return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def own_events(tx, job_ids):
+    """tag -> event type of the events `tx` recorded itself (origin '') for these jobs, read
+    from its events.db read-only."""
+    conn = sqlite3.connect(f"file:{os.path.join(tx.data_dir, 'events.db')}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT tag, job_id, kind FROM events WHERE origin = ''").fetchall()
+    finally:
+        conn.close()
+    return {tag: kind for tag, job, kind in rows if job in job_ids}
+
+
+def analyse(requests, path, expected, t_load_wall):
+    """The figures of the requests to `path`; expected: {site: {tag: kind}} recorded there."""
+    reqs = sorted((r for r in requests if r["path"] == path), key=lambda r: r["t"])
+    first_arrival = {}   # tag -> (arrival, event time, type, peer)
+    copies = {}
+    per_site = {s: {"requests": 0, "notifications": 0} for s in SITES}
+    other_peers = {}
+    sizes = []
+    for r in reqs:
+        site = SITE_OF.get(r["peer"])
+        notes = r["body"]["notifications"]
+        sizes.append(len(notes))
+        if site is None:
+            other_peers[r["peer"]] = other_peers.get(r["peer"], 0) + 1
+        else:
+            per_site[site]["requests"] += 1
+            per_site[site]["notifications"] += len(notes)
+        for n in notes:
+            tag = n["meta"]["tag"]
+            copies[tag] = copies.get(tag, 0) + 1
+            if tag not in first_arrival:
+                first_arrival[tag] = (r["t"], event_time(n["meta"]["event"]["ts"]), n["meta"]["event"]["type"], site)
+    recorded_at = {tag: s for s, tags in expected.items() for tag in tags}
+    lags = [(t - ts) * 1000 for t, ts, _, _ in first_arrival.values()]
+    kinds = {}
+    for _, _, kind, _ in first_arrival.values():
+        kinds[kind] = kinds.get(kind, 0) + 1
+    crossed = {f"{s}->{o}": sum(1 for tag, (_, _, _, sender) in first_arrival.items()
+                                if recorded_at.get(tag) == s and sender == o)
+               for s in SITES for o in SITES}
+    n = len(first_arrival)
+    t_first, t_last = (reqs[0]["t"], reqs[-1]["t"]) if reqs else (float("nan"), float("nan"))
+    newest_event = max((ts for _, ts, _, _ in first_arrival.values()), default=float("nan"))
+    return {"requests": len(reqs), "notifications": sum(sizes), "distinct": n, "kinds": kinds,
+            "duplicates": sum(c - 1 for c in copies.values()),
+            "duplicated_tags": sum(1 for c in copies.values() if c > 1),
+            "lost": sorted(set(recorded_at) - set(first_arrival)),
+            "unexpected": len(set(first_arrival) - set(recorded_at)),
+            "span_s": t_last - t_first, "rate_span": n / max(1e-9, t_last - t_first),
+            "since_load_s": t_last - t_load_wall, "rate_since_load": n / max(1e-9, t_last - t_load_wall),
+            "lag_p50_ms": pct(lags, 0.50), "lag_p99_ms": pct(lags, 0.99), "lag_max_ms": max(lags, default=float("nan")),
+            "tail_ms": (t_last - newest_event) * 1000,
+            "per_site": per_site, "other_peers": other_peers, "crossed": crossed,
+            "batch_p50": pct(sizes, 0.5), "batch_max": max(sizes, default=0)}
+
+
+def log_problems(tx, limit=5):
+    """The node's log lines at warning level or above: (count, the first `limit`)."""
+    lines = [l for l in tx.log_text().splitlines() if re.match(r"\S+ (warning|error|critical) ", l)]
+    return len(lines), lines[:limit]
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+def main():
+    p = argparse.ArgumentParser(description="push notifications through the region's queue (TXMAIL_HOOKS)")
+    p.add_argument("--jobs", type=int, default=700, help="jobs of the load (default 700: about 105,000 events)")
+    p.add_argument("--recipients", type=int, default=50, help="recipients per job (default 50)")
+    p.add_argument("--threads", type=int, default=4, help="submitting threads, half at each node (default 4)")
+    p.add_argument("--sample", type=int, default=60, help="jobs followed at both sites during the load (default 60)")
+    p.add_argument("--trackers", type=int, default=2, help="jobs followed at a time (default 2)")
+    p.add_argument("--poll-interval", type=float, default=0.005, help="pause between two status polls (s)")
+    p.add_argument("--monitor-interval", type=float, default=0.1, help="period of the /metrics polls (s)")
+    p.add_argument("--quiet", type=float, default=45,
+                   help="stop waiting for missing notifications after this long with nothing new and both nodes "
+                        "idle (s; more than the queue's 30 s acknowledgement wait)")
+    p.add_argument("--timeout", type=float, default=300, help="limit for each wait (s)")
+    p.add_argument("--receiver", metavar="DIR", help=argparse.SUPPRESS)   # the receiver process
+    args = p.parse_args()
+    if args.receiver:
+        receiver_main(args.receiver)
+        return 0
+    check(args.threads >= 2, "--threads: at least 2 (one per node)")
+
+    with open("/proc/cpuinfo") as f:
+        model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
+    nats_version = subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"machine: {os.cpu_count()} cores ({model}), "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, load average "
+          f"{os.getloadavg()[0]:.2f}; {nats_version}; txmail {TXMAIL}", flush=True)
+    print(f"load: {args.jobs} REST jobs x {args.recipients} recipients from {args.threads} threads (half at a, "
+          f"half at b), {args.sample} more followed at both sites ({args.trackers} at a time)", flush=True)
+
+    t_begin = time.monotonic()
+    scratch = tempfile.mkdtemp(prefix="txmail-bench-hooks-")
+    receiver = Receiver(scratch)
+    sink = SmtpSink(scratch)
+    nodes = {}
+    result = {}
+    try:
+        with NatsRegion() as region:
+            key = os.path.join(region.dir, "cluster.key")
+            run("cluster", "keygen", key)
+            delivery = (f'tls = "disabled"\nidle_connection = "1s"\n'
+                        f'[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.1:{sink.port}"\n')
+            for site in SITES:
+                tx = Txmail(name=f"node-{site}", accounts=ACCOUNTS, delivery=delivery, tls_files=True,
+                            node_settings=f'site = "{site}"\nregion = "r1"', extra=node_extra(region, site, key))
+                # The harness logs at debug level; a benchmark logs as production does.
+                tx.config_text = tx.config_text.replace('level = "debug"', 'level = "info"')
+                with open(tx.config, "w") as f:
+                    f.write(tx.config_text)
+                nodes[site] = tx
+            init = run("cluster", "init", "--config", nodes["a"].config)
+            check("TXMAIL_HOOKS " in init and "txmail_hooks" in init, f"cluster init made no queue: {init}")
+            for tx in nodes.values():
+                tx.start()
+            for site, tx in nodes.items():
+                wait_for(f"{site} ready", lambda tx=tx: harness_http(tx, "GET", "/readyz").status == 200, timeout=60)
+
+            def pids():
+                out = [os.getpid(), receiver.proc.pid, sink.proc.pid]
+                out += [pr.pid for pr in region.procs.values() if pr.poll() is None]
+                out += [tx.proc.pid for tx in nodes.values() if tx.proc is not None]
+                return out
+
+            monitor = Monitor(nodes, args.monitor_interval)
+
+            # --- 1. Warm-up: the path works end to end (and the first batches' set-up is not measured).
+            print("\n[warm-up] 2 jobs x 5 recipients at each node", flush=True)
+            warm, _, _, _ = submit_load(nodes, 4, 5, 2, receiver.url("/warmup"))
+            wait_final(nodes, warm, 60)
+            warm_events = sum(len(own_events(tx, {j for j, _ in warm})) for tx in nodes.values())
+            wait_for("the warm-up's notifications", lambda: receiver.stats("/warmup")["distinct"] >= warm_events,
+                     timeout=60)
+            base = settled(monitor, 1.0, 60)
+            print(f"  {warm_events} events, all at the receiver", flush=True)
+
+            # --- 2. Load at both nodes, a sample followed at both sites.
+            print(f"\n[load] {args.jobs} jobs at a and b; {args.sample} jobs followed at both sites", flush=True)
+            url = receiver.url("/bench")
+            load = Load(pids)
+            t_load, t_load_wall = time.monotonic(), time.time()
+            stop_tracking = threading.Event()
+            tracked = {}
+            tracker_thread = threading.Thread(target=lambda: tracked.setdefault("r", track(
+                nodes, args.sample, args.trackers, args.recipients, url, args.poll_interval, stop_tracking)),
+                daemon=True)
+            tracker_thread.start()
+            jobs, t0, t1, lat = submit_load(nodes, args.jobs, args.recipients, args.threads, url)
+            t_submitted = time.monotonic()
+            stop_tracking.set()
+            print(f"  {len(jobs)} jobs submitted in {t1 - t0:.1f} s ({len(jobs) / (t1 - t0):.0f} jobs/s, answer "
+                  f"p50 {pct(lat, 0.5) * 1000:.0f} ms, p99 {pct(lat, 0.99) * 1000:.0f} ms)", flush=True)
+            tracker_thread.join(args.timeout)
+            check("r" in tracked, "the followed jobs did not finish")
+            followed = tracked["r"]
+            all_jobs = jobs + [(r["job"], r["site"]) for r in followed]
+            wait_final(nodes, all_jobs, args.timeout)
+            recorded = settled(monitor, 1.5, args.timeout) - base
+            t_final = time.monotonic()
+            print(f"  every job final {t_final - t_load:.1f} s after the load began; {recorded:.0f} events recorded",
+                  flush=True)
+
+            # --- 3. Every event at the receiver (or nothing more coming).
+            deadline = time.monotonic() + args.timeout
+            last_count, last_move = -1, time.monotonic()
+            while True:
+                got = receiver.stats("/bench")["distinct"]
+                if got >= recorded:
+                    break
+                if got != last_count:
+                    last_count, last_move = got, time.monotonic()
+                row = monitor.latest()
+                if time.monotonic() - last_move >= args.quiet and row and idle(row):
+                    print(f"  nothing new for {args.quiet:.0f} s with both nodes idle: {recorded - got:.0f} "
+                          f"missing", flush=True)
+                    break
+                check(time.monotonic() < deadline,
+                      f"{recorded - got:.0f} of {recorded:.0f} notifications not received after {args.timeout} s")
+                time.sleep(0.1)
+            load_figures = load.done()
+            wait_for("both nodes idle", lambda: (lambda row: row and idle(row))(monitor.latest()), timeout=60)
+            job_ids = {j for j, _ in all_jobs}
+            expected = {site: own_events(tx, job_ids) for site, tx in nodes.items()}
+            row = monitor.latest()
+            series = monitor.events_series(t_load)
+            monitor.stop()
+
+            r = analyse(receiver.requests(), "/bench", expected, t_load_wall)
+            # When the nodes recorded the load's events: from the last sample before the count moved
+            # to the first showing the final count (the monitor's period is the resolution).
+            moved = next((i for i, (_, v) in enumerate(series) if v > base), None)
+            done_at = next((w for w, v in series if v >= base + recorded), None)
+            if moved is not None and done_at is not None:
+                start_w = series[max(0, moved - 1)][0]
+                r["record_rate"] = recorded / max(1e-9, done_at - start_w)
+                r["record_span_s"] = done_at - start_w
+                # From the first sample showing every event recorded to the last arrival.
+                r["after_recorded_ms"] = (t_load_wall + r["since_load_s"] - done_at) * 1000
+            r.update({"jobs": len(jobs), "followed": len(followed), "recorded": recorded,
+                      "recorded_at": {s: len(v) for s, v in expected.items()},
+                      "submit_s": t1 - t0, "submit_rate": len(jobs) / (t1 - t0),
+                      "submit_p50_ms": pct(lat, 0.5) * 1000, "submit_p99_ms": pct(lat, 0.99) * 1000,
+                      "final_s": t_final - t_load, "load": load_figures,
+                      "node_metrics": {s: {k: v for k, v in m.items() if k.startswith("txmail_webhook_")}
+                                       for s, m in row.items()},
+                      "status_lag": summarize_lags(followed, "followed") if followed else None,
+                      "followed_under_load": sum(1 for x in followed if x["t"] <= t_submitted),
+                      "sink_messages": sink.count()})
+            result["run"] = r
+            for site, tx in nodes.items():
+                rc = tx.stop(timeout=60)
+                result.setdefault("stopped", {})[site] = rc
+                result.setdefault("log", {})[site] = log_problems(tx)
+    finally:
+        for tx in nodes.values():
+            if tx.proc and tx.proc.poll() is None:
+                tx.stop(timeout=60)
+        sink.stop()
+        receiver.stop()
+        if KEEP:
+            print("kept: " + " ".join([tx.dir for tx in nodes.values()] + [scratch]), file=sys.stderr)
+        else:
+            for tx in nodes.values():
+                shutil.rmtree(tx.dir, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
+    report(result, args, time.monotonic() - t_begin)
+    problems = []
+    if result["run"]["lost"]:
+        problems.append(f"{len(result['run']['lost'])} notifications lost, e.g. {result['run']['lost'][:3]}")
+    if any(rc != 0 for rc in result["stopped"].values()):
+        problems.append(f"a node did not stop cleanly: {result['stopped']}")
+    if problems:
+        fail("; ".join(problems))
+    return 0
+
+
+def report(result, args, total_s):
+    r = result["run"]
+    print(f"\n=== cluster push notifications: nodes a and b through TXMAIL_HOOKS (run {total_s:.0f} s) ===")
+    print(f"load         : {r['jobs']} jobs x {args.recipients} recipients (+ {r['followed']} followed jobs), "
+          f"submitted at {r['submit_rate']:.0f} jobs/s (answer p50 {r['submit_p50_ms']:.0f} ms, p99 "
+          f"{r['submit_p99_ms']:.0f} ms); every job final {r['final_s']:.1f} s after the start; "
+          f"smtp-sink counted {r['sink_messages']} messages")
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["kinds"].items()))
+    print(f"events       : {r['recorded']:.0f} recorded (a {r['recorded_at']['a']}, b {r['recorded_at']['b']}); "
+          f"{r['distinct']} received ({kinds})")
+    if "record_rate" in r:
+        print(f"recorded at  : {r['record_rate']:.0f} events/s by both nodes together "
+              f"({r['record_span_s']:.1f} s, +-{1000 * args.monitor_interval:.0f} ms); the last notification arrived "
+              f"{r['after_recorded_ms']:.0f} ms after the nodes' counts showed every event recorded")
+    print(f"notified     : {r['rate_span']:.0f} events/s from the first to the last notification "
+          f"({r['span_s']:.1f} s); {r['rate_since_load']:.0f} events/s from the start of the load "
+          f"({r['since_load_s']:.1f} s)   [target >= 20,000/s]")
+    print(f"lag          : event time -> arrival at the receiver: p50 {r['lag_p50_ms']:.0f} ms, p99 "
+          f"{r['lag_p99_ms']:.0f} ms, max {r['lag_max_ms']:.0f} ms; last arrival {r['tail_ms']:.0f} ms after the "
+          f"newest event's time (event times have ms resolution)")
+    ps = r["per_site"]
+    total_req = max(1, sum(x["requests"] for x in ps.values()))
+    print(f"batches      : {r['requests']} POSTs, {r['batch_p50']:.0f} notifications per batch at p50, "
+          f"{r['batch_max']} at most; sent by a ({SOURCE['a']}) {ps['a']['requests']} "
+          f"({100 * ps['a']['requests'] / total_req:.1f}%, {ps['a']['notifications']} notifications), "
+          f"by b ({SOURCE['b']}) {ps['b']['requests']} ({100 * ps['b']['requests'] / total_req:.1f}%, "
+          f"{ps['b']['notifications']} notifications)"
+          + (f"; from other addresses: {r['other_peers']}" if r["other_peers"] else ""))
+    c = r["crossed"]
+    print(f"across sites : recorded at a, sent by b: {c['a->b']}; recorded at b, sent by a: {c['b->a']} "
+          f"(same site: a {c['a->a']}, b {c['b->b']})")
+    print(f"completeness : lost {len(r['lost'])}, duplicates {r['duplicates']} ({r['duplicated_tags']} events "
+          f"received more than once), unexpected {r['unexpected']}")
+    for site, m in r["node_metrics"].items():
+        print(f"node {site}       : posts {m.get('txmail_webhook_posts_total', 0):.0f}, notifications "
+              f"{m.get('txmail_webhook_notifications_total', 0):.0f}, failures "
+              f"{m.get('txmail_webhook_failures_total', 0):.0f}, refused {m.get('txmail_webhook_refused_total', 0):.0f}, "
+              f"dead {m.get('txmail_webhook_dead_total', 0):.0f} (counters since start, warm-up included)")
+    s = r["status_lag"]
+    if s:
+        print(f"status lag   : {s['jobs']} followed jobs ({r['followed_under_load']} submitted while the load was "
+              f"being submitted), {s['answers']} status changes at the job's node: the other site p50 "
+              f"{s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, max {s['max_ms']:.0f} ms; > 1 s: {s['over_1s']}; "
+              f"final answer p50 {s['final_p50_ms']:.0f} / p99 {s['final_p99_ms']:.0f} ms; poll gap p50 "
+              f"{s['poll_gap_p50_ms']:.1f} / p99 {s['poll_gap_p99_ms']:.1f} ms")
+    print("load         : " + describe_load(r["load"]))
+    for site, (count, first) in result["log"].items():
+        print(f"log {site}        : {count} lines at warning level or above" + "".join("\n    " + l[:300] for l in first))
+    print("method: a notification's lag = its first arrival (receiver clock) - meta.event.ts (same machine); "
+          "status lag = GET /v2/jobs/{id} polled at both sites, time until the other site gives each answer")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
