@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <initializer_list>
 
 #include "cluster/key_codec.h"
 #include "common/log.h"
@@ -50,6 +51,19 @@ std::int64_t number(const NatsMsg& m, const char* name) {
   return ec == std::errc() && end == v.data() + v.size() ? n : -1;
 }
 
+using Headers = std::initializer_list<std::pair<const char*, const std::string*>>;
+
+// Sets the headers in order, up to the first that fails.
+natsStatus set_headers(natsMsg* m, Headers headers) {
+  natsStatus s = NATS_OK;
+  for (const auto& [name, value] : headers) {
+    if (s == NATS_OK) {
+      s = natsMsgHeader_Set(m, name, value->c_str());
+    }
+  }
+  return s;
+}
+
 // The message of a batch (headers: who, for which job, where to), or null (logged).
 natsMsg* batch_message(const std::string& subject, const std::string& account,
                        const std::string& job, const std::string& endpoint,
@@ -58,14 +72,11 @@ natsMsg* batch_message(const std::string& subject, const std::string& account,
   natsStatus s =
       natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
   const std::string count = std::to_string(notifications);
-  const std::pair<const char*, const std::string*> headers[] = {{"Txmail-Account", &account},
-                                                                {"Txmail-Job", &job},
-                                                                {"Txmail-Endpoint", &endpoint},
-                                                                {"Txmail-Notifications", &count}};
-  for (const auto& [name, value] : headers) {
-    if (s == NATS_OK) {
-      s = natsMsgHeader_Set(m, name, value->c_str());
-    }
+  if (s == NATS_OK) {
+    s = set_headers(m, {{"Txmail-Account", &account},
+                        {"Txmail-Job", &job},
+                        {"Txmail-Endpoint", &endpoint},
+                        {"Txmail-Notifications", &count}});
   }
   if (s != NATS_OK) {
     logger()->error("{}", nats_error(s, "webhooks: making a batch message").detail);
@@ -338,14 +349,11 @@ void RegionHooks::bury(Dying& d) {
   const std::string tries = std::to_string(d.attempts);
   const std::string created = std::to_string(created_ms);
   const std::string error = one_line(d.error);
-  const std::pair<const char*, const std::string*> headers[] = {{"Nats-Msg-Id", &id},
-                                                                {"Txmail-Attempts", &tries},
-                                                                {"Txmail-Created", &created},
-                                                                {"Txmail-Error", &error}};
-  for (const auto& [name, value] : headers) {
-    if (s == NATS_OK) {
-      s = natsMsgHeader_Set(m, name, value->c_str());
-    }
+  if (s == NATS_OK) {
+    s = set_headers(m, {{"Nats-Msg-Id", &id},
+                        {"Txmail-Attempts", &tries},
+                        {"Txmail-Created", &created},
+                        {"Txmail-Error", &error}});
   }
   jsPubAck* ack = nullptr;
   auto jerr = static_cast<jsErrCode>(0);
