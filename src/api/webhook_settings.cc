@@ -62,7 +62,8 @@ Response WebhooksApi::handle(const Request& r, const std::string& pattern) {
         logger()->error("webhooks: replay for {}: {}",
                         r.account.empty() ? "every account" : r.account, n.error().detail);
         return from_error(
-            Error{n.error().code, "the dead letters cannot be replayed now; none was moved"});
+            Error{n.error().code,
+                  "the dead letters cannot be replayed now; every one not replayed is kept"});
       }
       return ok(200, json::object{{"replayed", *n}});
     }
