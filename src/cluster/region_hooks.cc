@@ -95,6 +95,9 @@ Result<std::unique_ptr<RegionHooks>> RegionHooks::open(NatsConnection& nats, std
   jsOptions_Init(&jo);
   jo.Wait = nats.options().timeout.count();
   jo.PublishAsync.MaxPending = std::int64_t{4} * kFetchBatch;
+  // A round holds more batches than may be pending: a publish waits for room as long as an
+  // acknowledgement may take, not the default 200 ms.
+  jo.PublishAsync.StallWait = nats.options().timeout.count();
   jo.PublishAsync.ErrHandler = &on_put_error;
   if (natsStatus s = natsConnection_JetStream(&h->js_, nats.raw(), &jo); s != NATS_OK) {
     return tl::unexpected(nats_error(s, "cluster: webhook queue publisher"));
@@ -306,21 +309,27 @@ void RegionHooks::keeper_loop() {
   std::unique_lock lock(mutex_);
   while (!stop_) {
     cv_.wait_until(lock, next_keep, [this] { return stop_ || !dying_.empty(); });
-    while (!stop_ && !dying_.empty()) {
+    // Keep-alives first, and between burials: a slow region must not let what this node holds
+    // go to other nodes (sent twice) while dead letters are being stored.
+    while (!stop_) {
+      if (Clock::now() >= next_keep) {
+        for (auto& [handle, m] : held_) {
+          natsMsg_InProgress(m, nullptr);  // still this node's: not redelivered meanwhile
+        }
+        lock.unlock();
+        count_dead();
+        lock.lock();
+        next_keep = Clock::now() + kHooksKeepAlive;
+        continue;
+      }
+      if (dying_.empty()) {
+        break;
+      }
       Dying d = std::move(dying_.front());
       dying_.pop_front();
       lock.unlock();
       bury(d);
       lock.lock();
-    }
-    if (!stop_ && Clock::now() >= next_keep) {
-      for (auto& [handle, m] : held_) {
-        natsMsg_InProgress(m, nullptr);  // still this node's: not redelivered meanwhile
-      }
-      lock.unlock();
-      count_dead();
-      lock.lock();
-      next_keep = Clock::now() + kHooksKeepAlive;
     }
   }
 }
@@ -345,7 +354,9 @@ void RegionHooks::bury(Dying& d) {
       static_cast<std::size_t>(std::max<std::int64_t>(0, number(original, "Txmail-Notifications"))),
       original.data());
   natsStatus s = m != nullptr ? NATS_OK : NATS_ERR;
-  const std::string id = fmt::format("dead/{}", seq);
+  // Stored once however often it is buried; without its seq, its delivery's own name.
+  const std::string id =
+      seq != 0 ? fmt::format("dead/{}", seq) : "dead/" + std::string(natsMsg_GetReply(d.msg));
   const std::string tries = std::to_string(d.attempts);
   const std::string created = std::to_string(created_ms);
   const std::string error = one_line(d.error);
