@@ -85,10 +85,11 @@ void RegionFeed::take(const std::vector<QueuedBatch>& batches) {
     return;
   }
   for (const auto& handle : unreadable) {
+    // Another node may read it: handed back, not dropped (it counts a try).
     logger()->error(
         "webhooks: a batch of the region's queue has an endpoint this node cannot "
-        "unseal (is the cluster master key the same on every node?); dropped");
-    queue_.settle(handle, HookQueue::Outcome::kDone, {}, "", 0);
+        "unseal (is the cluster master key the same on every node?); handed back");
+    queue_.settle(handle, HookQueue::Outcome::kRetry, std::chrono::minutes(1), "", 0);
   }
   held_.fetch_add(batches.size() - unreadable.size());
   joined_(std::move(keys));
