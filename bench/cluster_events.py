@@ -346,6 +346,67 @@ def wait_copied(monitor, target, timeout):
 
 # --- status-read lag -----------------------------------------------------------------------------
 
+def follow_job(origin, other, body, poll_interval, job_timeout, what):
+    """Submits `body` at `origin` (a Client) and polls the job's status there (one thread) and at
+    `other` (another) until `other` gives the origin's final answer. The lags: for each answer
+    of the origin, the time until `other` gave it or a later one. Keys "a": the origin, "b":
+    the other node (what summarize_lags reads)."""
+    status, answer = origin.call("POST", "/v2/jobs", body)
+    check(status == 202, f"{what}: {status} {answer[:300]}")
+    job_id = json.loads(answer)["jobId"]
+    t_submit = time.monotonic()
+    seen = {"a": {}, "b": {}}   # answer (canonical JSON) -> when first seen
+    gaps = {"a": [], "b": []}
+    final_a = threading.Event()
+    done = threading.Event()
+    timed_out = []
+
+    def poll(site, client):
+        last = None
+        deadline = time.monotonic() + job_timeout
+        while not done.is_set():
+            if time.monotonic() > deadline:
+                timed_out.append(site)
+                done.set()
+                return
+            st, body = client.call("GET", f"/v2/jobs/{job_id}")
+            now = time.monotonic()
+            if last is not None:
+                gaps[site].append(now - last)
+            last = now
+            if st == 200:
+                j = json.loads(body)
+                key = json.dumps(j, sort_keys=True)
+                seen[site].setdefault(key, now)
+                if site == "a" and j.get("finished"):
+                    final_a.set()
+                    return
+                if site == "b" and final_a.is_set():
+                    final = [k for k in seen["a"] if json.loads(k).get("finished")]
+                    if final and final[0] in seen["b"]:
+                        done.set()
+                        return
+            if poll_interval:
+                time.sleep(poll_interval)
+
+    tb = threading.Thread(target=poll, args=("b", other), daemon=True)
+    tb.start()
+    poll("a", origin)
+    tb.join()
+    check(not timed_out, f"job {job_id}: not final at both nodes within {job_timeout} s "
+                         f"(a: {len(seen['a'])} answers, b: {len(seen['b'])})")
+    order = list(seen["a"])   # a's answers in the order a gave them
+    check(order[-1] in seen["b"], f"job {job_id}: b never gave a's final answer")
+    b_at = sorted((order.index(k), t) for k, t in seen["b"].items() if k in seen["a"])
+    lags = []
+    for i, answer in enumerate(order):
+        caught_up = min(t for j, t in b_at if j >= i)
+        lags.append(max(0.0, caught_up - seen["a"][answer]))
+    return {"job": job_id, "t": t_submit, "lags": lags, "answers_a": len(order),
+            "answers_b": len(seen["b"]), "gap_a": gaps["a"], "gap_b": gaps["b"],
+            "unmatched_b": sum(1 for k in seen["b"] if k not in seen["a"])}
+
+
 class Tracker:
     """Follows jobs at a and b: per job, one thread polls a and one polls b."""
 
@@ -358,60 +419,8 @@ class Tracker:
         self.results = []   # per job: {"lags": [s], "answers_a", "answers_b", "gap_a", "gap_b", ...}
 
     def follow(self, subject):
-        status, body = self.ca.call("POST", "/v2/jobs", job_body(subject, self.recipients))
-        check(status == 202, f"tracked job: {status} {body[:300]}")
-        job_id = json.loads(body)["jobId"]
-        t_submit = time.monotonic()
-        seen = {"a": {}, "b": {}}
-        gaps = {"a": [], "b": []}
-        final_a = threading.Event()
-        done = threading.Event()
-        timed_out = []
-
-        def poll(site, client):
-            last = None
-            deadline = time.monotonic() + self.job_timeout
-            while not done.is_set():
-                if time.monotonic() > deadline:
-                    timed_out.append(site)
-                    done.set()
-                    return
-                st, body = client.call("GET", f"/v2/jobs/{job_id}")
-                now = time.monotonic()
-                if last is not None:
-                    gaps[site].append(now - last)
-                last = now
-                if st == 200:
-                    j = json.loads(body)
-                    key = json.dumps(j, sort_keys=True)
-                    seen[site].setdefault(key, now)
-                    if site == "a" and j.get("finished"):
-                        final_a.set()
-                        return
-                    if site == "b" and final_a.is_set():
-                        final = [k for k in seen["a"] if json.loads(k).get("finished")]
-                        if final and final[0] in seen["b"]:
-                            done.set()
-                            return
-                if self.poll_interval:
-                    time.sleep(self.poll_interval)
-
-        tb = threading.Thread(target=poll, args=("b", self.cb), daemon=True)
-        tb.start()
-        poll("a", self.ca)
-        tb.join()
-        check(not timed_out, f"job {job_id}: not final at both nodes within {self.job_timeout} s "
-                             f"(a: {len(seen['a'])} answers, b: {len(seen['b'])})")
-        order = list(seen["a"])   # a's answers in the order a gave them
-        check(order[-1] in seen["b"], f"job {job_id}: b never gave a's final answer")
-        b_at = sorted((order.index(k), t) for k, t in seen["b"].items() if k in seen["a"])
-        lags = []
-        for i, answer in enumerate(order):
-            caught_up = min(t for j, t in b_at if j >= i)
-            lags.append(max(0.0, caught_up - seen["a"][answer]))
-        self.results.append({"job": job_id, "t": t_submit, "lags": lags, "answers_a": len(order),
-                             "answers_b": len(seen["b"]), "gap_a": gaps["a"], "gap_b": gaps["b"],
-                             "unmatched_b": sum(1 for k in seen["b"] if k not in seen["a"])})
+        self.results.append(follow_job(self.ca, self.cb, job_body(subject, self.recipients),
+                                       self.poll_interval, self.job_timeout, "tracked job"))
 
     def close(self):
         self.ca.close()

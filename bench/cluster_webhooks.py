@@ -98,7 +98,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # Helpers of the other cluster benchmarks in this directory (importable: their runs are behind
 # `if __name__ == "__main__"`).
-from cluster_events import ACCOUNTS, Client, Load, describe_load, pct, run, summarize_lags
+from cluster_events import (ACCOUNTS, Client, Load, describe_load, follow_job, pct, run,
+                            summarize_lags)
 from cluster_relay import SmtpSink
 from txmail_harness import NatsRegion, Txmail, check, fail, js_api, wait_for
 from txmail_harness import http as harness_http
@@ -438,58 +439,15 @@ def wait_received(receiver, path, want, monitor, quiet, timeout):
 # --- status-read lag across sites ------------------------------------------------------------------
 
 def follow(nodes, origin, recipients, url, poll_interval, subject, job_timeout=120):
-    """Submits one job at `origin` and polls its status there and at the other site until the
-    other site gives the origin's final answer. The result's keys are those
-    cluster_events.summarize_lags reads ("a": the origin, "b": the other site)."""
+    """One job submitted at `origin`, followed there and at the other site
+    (cluster_events.follow_job: "a" is the origin, "b" the other site)."""
     other = "b" if origin == "a" else "a"
     ca, cb = Client(nodes[origin]), Client(nodes[other])
     try:
-        status, body = ca.call("POST", "/v2/jobs", job_body(subject, recipients, url))
-        check(status == 202, f"followed job at {origin}: {status} {body[:300]}")
-        job = json.loads(body)["jobId"]
-        t_submit = time.monotonic()
-        seen = {"a": {}, "b": {}}     # answer (canonical JSON) -> when first seen
-        gaps = {"a": [], "b": []}
-        origin_final = threading.Event()
-        done = threading.Event()
-        timed_out = []
-
-        def poll(side, client):
-            last = None
-            deadline = time.monotonic() + job_timeout
-            while not done.is_set():
-                if time.monotonic() > deadline:
-                    timed_out.append(side)
-                    done.set()
-                    return
-                st, answer = client.call("GET", f"/v2/jobs/{job}")
-                now = time.monotonic()
-                if last is not None:
-                    gaps[side].append(now - last)
-                last = now
-                if st == 200:
-                    j = json.loads(answer)
-                    seen[side].setdefault(json.dumps(j, sort_keys=True), now)
-                    if side == "a" and j.get("finished"):
-                        origin_final.set()
-                        return
-                    if side == "b" and origin_final.is_set() and list(seen["a"])[-1] in seen["b"]:
-                        done.set()
-                        return
-                if poll_interval:
-                    time.sleep(poll_interval)
-
-        tb = threading.Thread(target=poll, args=("b", cb), daemon=True)
-        tb.start()
-        poll("a", ca)
-        tb.join()
-        check(not timed_out, f"job {job} ({origin}): not final at both sites within {job_timeout} s")
-        order = list(seen["a"])   # the origin's answers in the order it gave them
-        b_at = sorted((order.index(k), t) for k, t in seen["b"].items() if k in seen["a"])
-        lags = [max(0.0, min(t for j, t in b_at if j >= i) - seen["a"][answer]) for i, answer in enumerate(order)]
-        return {"job": job, "site": origin, "t": t_submit, "lags": lags, "answers_a": len(order),
-                "answers_b": len(seen["b"]), "gap_a": gaps["a"], "gap_b": gaps["b"],
-                "unmatched_b": sum(1 for k in seen["b"] if k not in seen["a"])}
+        r = follow_job(ca, cb, job_body(subject, recipients, url), poll_interval, job_timeout,
+                       f"followed job at {origin}")
+        r["site"] = origin
+        return r
     finally:
         ca.close()
         cb.close()
