@@ -751,10 +751,10 @@ cluster {{
         self.procs[site] = subprocess.Popen(["nats-server", "-c", os.path.join(self.dir, f"{site}.conf")],
                                             stdout=log, stderr=log)
 
-    def jsz(self, site):
+    def jsz(self, site, query=""):
         import urllib.request
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor[site]}/jsz", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor[site]}/jsz{query}", timeout=2) as r:
                 return json.loads(r.read())
         except OSError:
             return None
@@ -776,22 +776,39 @@ cluster {{
         return None
 
     def wait_ready(self, timeout=60):
-        """Every running server sees a JetStream meta leader, and the leader sees every running
-        server as a current peer (else placing an R3 asset may fail: "no suitable peers")."""
+        """Every running server sees a JetStream meta leader, the leader sees every running
+        server as a current peer (else placing an R3 asset may fail: "no suitable peers"), and
+        every stream has a leader that sees the replica on each running server as current. A
+        server just restarted is still catching up until then: killing another one before that
+        leaves a stream without a quorum (in CI the witness was restarted, a's server killed
+        0.5 s later, and the node heartbeat bucket had no leader for 13 s)."""
         running = [s for s, p in self.procs.items() if p.poll() is None]
-        wait_for("a JetStream meta leader", lambda: self._ready(running), timeout=timeout)
+        wait_for("a JetStream meta leader and current stream replicas", lambda: self._ready(running),
+                 timeout=timeout)
 
     def _ready(self, running):
+        names = {x.upper() for x in running}
+        led, held = set(), set()
         for s in running:
-            z = self.jsz(s)
+            z = self.jsz(s, "?streams=true")
             meta = (z or {}).get("meta_cluster") or {}
             if not meta.get("leader"):
                 return False
             if meta.get("leader") == s.upper():
                 peers = {r["name"] for r in meta.get("replicas") or [] if r.get("current") and not r.get("offline")}
-                if peers | {s.upper()} != {x.upper() for x in running}:
+                if peers | {s.upper()} != names:
                     return False
-        return True
+            for account in z.get("account_details") or []:
+                for stream in account.get("stream_detail") or []:
+                    cluster = stream.get("cluster") or {}
+                    held.add(stream["name"])
+                    if cluster.get("leader") != s.upper():
+                        continue
+                    led.add(stream["name"])
+                    for r in cluster.get("replicas") or []:
+                        if r["name"] in names and not r.get("current"):
+                            return False
+        return led == held
 
     def kill(self, site):
         p = self.procs.get(site)
