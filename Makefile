@@ -17,7 +17,7 @@ FUZZ_SECONDS ?= 15
 # The slow scenarios (minutes of waiting for retries, load and crashes) run in the plain build
 # only; everything else runs again under AddressSanitizer and UndefinedBehaviorSanitizer.
 # api_report_large measures the node's memory, which ASan's quarantine of freed blocks inflates.
-SANITIZE_SKIP ?= cluster_spool_witness|webhooks_retry|webhooks_isolation|webhooks_crash|delivery_many_destinations|delivery_tenant_fairness|crash_consistency|delivery_restart|hostile_slowloris|api_report_large
+SANITIZE_SKIP ?= cluster_spool_witness|cluster_webhook_lanes|webhooks_retry|webhooks_isolation|webhooks_crash|delivery_many_destinations|delivery_tenant_fairness|crash_consistency|delivery_restart|hostile_slowloris|api_report_large
 
 TSAN_DIR ?= build-tsan
 # ThreadSanitizer runs only the unit tests of code that runs on several threads: the spool's

@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <initializer_list>
 
 #include "cluster/key_codec.h"
+#include "common/duration.h"
 #include "common/log.h"
 
 namespace txmail::cluster {
@@ -15,6 +17,10 @@ namespace {
 constexpr int kFetchBatch = 128;
 constexpr std::int64_t kFetchWaitMs = 1000;
 constexpr std::size_t kErrorMax = 512;
+constexpr std::chrono::milliseconds kHandedBackPause{200};
+// Failed tries waiting for the keeper to store them again: the node fetches no more beyond it
+// (an endpoint that fails at once must not pile them up in memory).
+constexpr std::size_t kSettlingMax = std::size_t{4} * kFetchBatch;
 
 // Refusals of put()'s messages, counted by the library's error callback. One per process: the
 // callback may still run after its context is gone (jsCtx_Destroy does not wait), so its
@@ -84,6 +90,47 @@ natsMsg* batch_message(const std::string& subject, const std::string& account,
     return nullptr;
   }
   return m;
+}
+
+// Where a batch stands in the stream, and when it was first queued (wall ms): a failed try's
+// copy carries the first time in Txmail-Created.
+struct Origin {
+  std::uint64_t seq = 0;
+  std::int64_t created_ms = 0;
+};
+
+Origin origin_of(const NatsMsg& m) {
+  Origin o;
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, m.msg) == NATS_OK) {
+    o.seq = meta->Sequence.Stream;
+    o.created_ms = meta->Timestamp / 1000000;
+    jsMsgMetaData_Destroy(meta);
+  }
+  if (const std::int64_t created = number(m, "Txmail-Created"); created > 0) {
+    o.created_ms = created;
+  }
+  return o;
+}
+
+// A copy of the batch `original` (its body and who/where headers) with the `extra` headers,
+// published to `subject`; returns once the region stored it.
+natsStatus publish_copy(jsCtx* js, const NatsMsg& original, const std::string& subject,
+                        Headers extra) {
+  natsMsg* m = batch_message(
+      subject, original.header("Txmail-Account"), original.header("Txmail-Job"),
+      original.header("Txmail-Endpoint"),
+      static_cast<std::size_t>(std::max<std::int64_t>(0, number(original, "Txmail-Notifications"))),
+      original.data());
+  natsStatus s = m != nullptr ? set_headers(m, extra) : NATS_ERR;
+  jsPubAck* ack = nullptr;
+  auto jerr = static_cast<jsErrCode>(0);
+  if (s == NATS_OK) {
+    s = js_PublishMsg(&ack, js, m, nullptr, &jerr);
+  }
+  jsPubAck_Destroy(ack);
+  natsMsg_Destroy(m);
+  return s;
 }
 
 }  // namespace
@@ -169,7 +216,7 @@ Result<void> RegionHooks::put(std::vector<std::pair<std::string, events::QueuedB
   return {};
 }
 
-void RegionHooks::start(std::function<void(std::vector<events::QueuedBatch>)> take,
+void RegionHooks::start(std::function<std::size_t(std::vector<events::QueuedBatch>)> take,
                         std::function<std::size_t()> room) {
   take_ = std::move(take);
   room_ = std::move(room);
@@ -199,11 +246,16 @@ void RegionHooks::stop() {
     natsMsg_Destroy(m);
   }
   held_.clear();
-  for (auto& d : dying_) {
+  for (auto& d : settling_) {
     natsMsg_Nak(d.msg, nullptr);
     natsMsg_Destroy(d.msg);
   }
-  dying_.clear();
+  settling_.clear();
+}
+
+std::size_t RegionHooks::settling() {
+  std::lock_guard lock(mutex_);
+  return settling_.size();
 }
 
 bool RegionHooks::pause(std::chrono::milliseconds d) {
@@ -217,7 +269,7 @@ void RegionHooks::fetch_loop() {
       pause(std::chrono::milliseconds(100));
       continue;
     }
-    if (room_() == 0) {
+    if (room_() == 0 || settling() >= kSettlingMax) {
       pause(std::chrono::milliseconds(20));
       continue;
     }
@@ -239,17 +291,25 @@ bool RegionHooks::fetch_once() {
     return false;
   }
   std::vector<events::QueuedBatch> batches;
+  const std::int64_t now = now_ms();
   {
     std::lock_guard lock(mutex_);
     for (int i = 0; i < list.Count; ++i) {
       NatsMsg view;
       view.msg = list.Msgs[i];
+      if (const std::int64_t due = number(view, "Txmail-Due"); due > now) {
+        // A failed try's copy, fetched before its next try is due: no try, no room.
+        view.msg = nullptr;
+        natsMsg_NakWithDelay(list.Msgs[i], due - now, nullptr);
+        continue;
+      }
       events::QueuedBatch b;
       b.account = view.header("Txmail-Account");
       b.job_id = view.header("Txmail-Job");
       b.endpoint = view.header("Txmail-Endpoint");
       b.body = std::string(view.data());
       const std::int64_t count = number(view, "Txmail-Notifications");
+      b.attempt = static_cast<int>(std::max<std::int64_t>(0, number(view, "Txmail-Tries")));
       jsMsgMetaData* meta = nullptr;
       const char* reply = natsMsg_GetReply(view.msg);
       view.msg = nullptr;  // still the list's
@@ -260,7 +320,7 @@ bool RegionHooks::fetch_once() {
         continue;
       }
       b.notifications = static_cast<std::size_t>(count);
-      b.attempt = static_cast<int>(meta->NumDelivered) - 1;
+      b.handed = static_cast<int>(meta->NumDelivered) - 1;
       jsMsgMetaData_Destroy(meta);
       b.handle = reply;
       held_[b.handle] = list.Msgs[i];
@@ -272,7 +332,11 @@ bool RegionHooks::fetch_once() {
   if (batches.empty()) {
     return false;
   }
-  take_(std::move(batches));
+  if (take_(std::move(batches)) == 0) {
+    // Every one handed back (their lanes hold enough): a pause, so that walking past a large
+    // backlog of one endpoint to reach the others' batches does not spin.
+    pause(kHandedBackPause);
+  }
   return true;
 }
 
@@ -287,8 +351,9 @@ void RegionHooks::settle(const std::string& handle, Outcome outcome,
     }
     m = it->second;
     held_.erase(it);
-    if (outcome == Outcome::kDead) {
-      dying_.push_back(Dying{m, error, attempts});
+    // A try that failed (not a hand-back, which counts none): stored again by the keeper.
+    if (outcome == Outcome::kDead || (outcome == Outcome::kRetry && attempts > 0)) {
+      settling_.push_back(Settling{m, outcome == Outcome::kDead, delay, error, attempts});
       cv_.notify_all();
       return;
     }
@@ -308,13 +373,16 @@ void RegionHooks::keeper_loop() {
   auto next_keep = Clock::now() + kHooksKeepAlive;
   std::unique_lock lock(mutex_);
   while (!stop_) {
-    cv_.wait_until(lock, next_keep, [this] { return stop_ || !dying_.empty(); });
-    // Keep-alives first, and between burials: a slow region must not let what this node holds
-    // go to other nodes (sent twice) while dead letters are being stored.
+    cv_.wait_until(lock, next_keep, [this] { return stop_ || !settling_.empty(); });
+    // Keep-alives first, and between failed tries stored again: a slow region must not let
+    // what this node holds go to other nodes (sent twice) meanwhile.
     while (!stop_) {
       if (Clock::now() >= next_keep) {
         for (auto& [handle, m] : held_) {
           natsMsg_InProgress(m, nullptr);  // still this node's: not redelivered meanwhile
+        }
+        for (auto& d : settling_) {
+          natsMsg_InProgress(d.msg, nullptr);
         }
         lock.unlock();
         count_dead();
@@ -322,13 +390,17 @@ void RegionHooks::keeper_loop() {
         next_keep = Clock::now() + kHooksKeepAlive;
         continue;
       }
-      if (dying_.empty()) {
+      if (settling_.empty()) {
         break;
       }
-      Dying d = std::move(dying_.front());
-      dying_.pop_front();
+      Settling d = std::move(settling_.front());
+      settling_.pop_front();
       lock.unlock();
-      bury(d);
+      if (d.dead) {
+        bury(d);
+      } else {
+        requeue(d);
+      }
       lock.lock();
     }
   }
@@ -336,43 +408,22 @@ void RegionHooks::keeper_loop() {
 
 // The batch to the dead letters, then acknowledged; if the region does not store it, it comes
 // back (its next failed try buries it again).
-void RegionHooks::bury(Dying& d) {
+void RegionHooks::bury(Settling& d) {
   NatsMsg original;
   original.msg = d.msg;  // destroyed here
-  jsMsgMetaData* meta = nullptr;
-  std::int64_t created_ms = 0;
-  std::uint64_t seq = 0;
-  if (natsMsg_GetMetaData(&meta, d.msg) == NATS_OK) {
-    created_ms = meta->Timestamp / 1000000;
-    seq = meta->Sequence.Stream;
-    jsMsgMetaData_Destroy(meta);
-  }
-  const std::string account = original.header("Txmail-Account");
-  natsMsg* m = batch_message(
-      dead_subject(account), account, original.header("Txmail-Job"),
-      original.header("Txmail-Endpoint"),
-      static_cast<std::size_t>(std::max<std::int64_t>(0, number(original, "Txmail-Notifications"))),
-      original.data());
-  natsStatus s = m != nullptr ? NATS_OK : NATS_ERR;
+  const Origin o = origin_of(original);
   // Stored once however often it is buried; without its seq, its delivery's own name.
   const std::string id =
-      seq != 0 ? fmt::format("dead/{}", seq) : "dead/" + std::string(natsMsg_GetReply(d.msg));
+      o.seq != 0 ? fmt::format("dead/{}", o.seq) : "dead/" + std::string(natsMsg_GetReply(d.msg));
   const std::string tries = std::to_string(d.attempts);
-  const std::string created = std::to_string(created_ms);
+  const std::string created = std::to_string(o.created_ms);
   const std::string error = one_line(d.error);
-  if (s == NATS_OK) {
-    s = set_headers(m, {{"Nats-Msg-Id", &id},
-                        {"Txmail-Attempts", &tries},
-                        {"Txmail-Created", &created},
-                        {"Txmail-Error", &error}});
-  }
-  jsPubAck* ack = nullptr;
-  auto jerr = static_cast<jsErrCode>(0);
-  if (s == NATS_OK) {
-    s = js_PublishMsg(&ack, nats_.js(), m, nullptr, &jerr);
-  }
-  jsPubAck_Destroy(ack);
-  natsMsg_Destroy(m);
+  const natsStatus s =
+      publish_copy(nats_.js(), original, dead_subject(original.header("Txmail-Account")),
+                   {{"Nats-Msg-Id", &id},
+                    {"Txmail-Attempts", &tries},
+                    {"Txmail-Created", &created},
+                    {"Txmail-Error", &error}});
   if (s != NATS_OK) {
     logger()->error("{}", nats_error(s, "webhooks: keeping a dead letter in the region").detail);
     natsMsg_NakWithDelay(d.msg, 30000, nullptr);
@@ -380,6 +431,33 @@ void RegionHooks::bury(Dying& d) {
   }
   natsMsg_Ack(d.msg, nullptr);
   dead_count_.fetch_add(1);
+}
+
+// A failed try: the batch stored again with its tries and when the next is due, then the one
+// tried acknowledged. The copy's id is the tried message's seq: a node that dies in between
+// leaves the original to another node, whose copy of it is then stored once.
+void RegionHooks::requeue(Settling& d) {
+  NatsMsg original;
+  original.msg = d.msg;  // destroyed here
+  const Origin o = origin_of(original);
+  const std::string id = fmt::format("retry/{}", o.seq);
+  const std::string tries = std::to_string(d.attempts);
+  const std::string due = std::to_string(now_ms() + d.delay.count());
+  const std::string created = std::to_string(o.created_ms);
+  const natsStatus s = o.seq == 0 ? NATS_ERR
+                                  : publish_copy(nats_.js(), original, natsMsg_GetSubject(d.msg),
+                                                 {{"Nats-Msg-Id", &id},
+                                                  {"Txmail-Tries", &tries},
+                                                  {"Txmail-Due", &due},
+                                                  {"Txmail-Created", &created}});
+  if (s != NATS_OK) {
+    // Tried again all the same, without this try counted.
+    logger()->error("{}",
+                    nats_error(s, "webhooks: storing a failed batch for its next try").detail);
+    natsMsg_NakWithDelay(d.msg, d.delay.count(), nullptr);
+    return;
+  }
+  natsMsg_Ack(d.msg, nullptr);
 }
 
 void RegionHooks::count_dead() {

@@ -8,9 +8,12 @@
 // node at a time; a node fetches only while it has room. While a node holds a batch (waiting
 // for its lane or in flight) it tells the region every kHooksKeepAlive that it still works on
 // it; one it stops holding without settling it (the node died) goes to another node
-// kHooksAckWait later. A failed try is NakWithDelay(the schedule's wait), the try count being
-// the consumer's NumDelivered; after the last try the batch is published to TXMAIL_HOOKS_DEAD
-// (R3, under txmail.hooksdead.<account>, with the last error and the tries) and acknowledged.
+// kHooksAckWait later. A failed try publishes the batch again with the tries made so far
+// (Txmail-Tries) and when it is due (Txmail-Due, wall ms), then acknowledges the one tried: a
+// node that fetches it early hands it back (NakWithDelay) until then. Hand-backs (a node with
+// no room for its endpoint, a paused endpoint, a node that died) count no try. After the last
+// try the batch is published to TXMAIL_HOOKS_DEAD (R3, under txmail.hooksdead.<account>, with
+// the last error and the tries) and acknowledged.
 // Dead letters are listed from that stream by any node; a replay publishes them to
 // TXMAIL_HOOKS again (tried afresh) and deletes them from it.
 #pragma once
@@ -60,7 +63,7 @@ class RegionHooks final : public events::HookQueue {
   RegionHooks& operator=(RegionHooks&&) = delete;
 
   Result<void> put(std::vector<std::pair<std::string, events::QueuedBatch>> batches) override;
-  void start(std::function<void(std::vector<events::QueuedBatch>)> take,
+  void start(std::function<std::size_t(std::vector<events::QueuedBatch>)> take,
              std::function<std::size_t()> room) override;
   void stop() override;
   void settle(const std::string& handle, Outcome outcome, std::chrono::milliseconds delay,
@@ -75,8 +78,10 @@ class RegionHooks final : public events::HookQueue {
   RegionHooks(NatsConnection& nats, std::string node, UrlOf url_of)
       : nats_(nats), node_(std::move(node)), url_of_(std::move(url_of)) {}
 
-  struct Dying {  // a batch on its way to the dead letters
+  struct Settling {  // a failed try, published again (or to the dead letters) by the keeper
     natsMsg* msg = nullptr;
+    bool dead = false;
+    std::chrono::milliseconds delay{0};
     std::string error;
     int attempts = 0;
   };
@@ -84,9 +89,11 @@ class RegionHooks final : public events::HookQueue {
   void fetch_loop();
   bool fetch_once();  // false: nothing came (or it failed)
   void keeper_loop();
-  void bury(Dying& d);
+  void bury(Settling& d);
+  void requeue(Settling& d);
   void count_dead();
   bool pause(std::chrono::milliseconds d);  // false when stopping
+  std::size_t settling();
   // Every dead letter of the account ("" : all), up to `limit`, oldest first, with its seq.
   Result<std::vector<std::pair<events::DeadLetter, NatsMsg*>>> read_dead(
       const std::string& account, std::size_t limit, std::vector<std::unique_ptr<NatsMsg>>& keep);
@@ -97,14 +104,14 @@ class RegionHooks final : public events::HookQueue {
   jsCtx* js_ = nullptr;  // the publisher's own (its error handler)
   natsSubscription* sub_ = nullptr;
 
-  std::function<void(std::vector<events::QueuedBatch>)> take_;
+  std::function<std::size_t(std::vector<events::QueuedBatch>)> take_;
   std::function<std::size_t()> room_;
 
-  std::mutex mutex_;  // held_, dying_, stop_
+  std::mutex mutex_;  // held_, settling_, stop_
   std::condition_variable cv_;
   bool stop_ = false;
   std::unordered_map<std::string, natsMsg*> held_;  // by handle (the reply subject)
-  std::deque<Dying> dying_;
+  std::deque<Settling> settling_;
   std::thread fetcher_;
   std::thread keeper_;
   std::atomic<std::uint64_t> dead_count_{0};

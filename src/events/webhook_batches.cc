@@ -373,9 +373,18 @@ Result<std::vector<Batch>> load_due(Db& state, const WebhookDispatcher::Deps& de
   return out;
 }
 
-Result<void> store_queued(Db& state, const WebhookDispatcher::Deps& deps,
-                          const std::vector<QueuedBatch>& batches, std::set<std::string>& keys,
-                          std::vector<std::string>& unreadable) {
+Result<StoredBatches> store_queued(Db& state, const WebhookDispatcher::Deps& deps,
+                                   const std::vector<QueuedBatch>& batches, std::size_t lane_cap) {
+  StoredBatches out;
+  std::map<std::string, std::size_t> held;  // the queue's rows per lane
+  Statement count(state,
+                  "SELECT endpoint_key, count(*) FROM outbox WHERE ack != ''"
+                  " GROUP BY endpoint_key");
+  if (auto read =
+          count.each([&] { held[count.text(0)] = static_cast<std::size_t>(count.int64(1)); });
+      !read) {
+    return tl::unexpected(read.error());
+  }
   auto tx = Transaction::begin(state);
   if (!tx) {
     return tl::unexpected(tx.error());
@@ -388,20 +397,28 @@ Result<void> store_queued(Db& state, const WebhookDispatcher::Deps& deps,
     auto plain = deps.open(b.endpoint, "webhook:" + b.job_id);
     auto ep = plain ? endpoint_from_json(*plain) : std::nullopt;
     if (!ep) {
-      unreadable.push_back(b.handle);
+      out.unreadable.push_back(b.handle);
       continue;
     }
     const std::string key = endpoint_key(ep->url);
+    if (held[key] >= lane_cap) {
+      out.over.push_back(&b);
+      continue;
+    }
+    ++held[key];
     ins.bind(1, key).bind(2, b.account).bind(3, b.job_id).bind(4, b.endpoint).bind(5, b.body);
     ins.bind(6, static_cast<std::int64_t>(b.notifications)).bind(7, std::int64_t{b.attempt});
     ins.bind(8, now).bind(9, b.handle);
     if (auto done = ins.run(); !done) {
-      return done;
+      return tl::unexpected(done.error());
     }
     ins.reset();
-    keys.insert(key);
+    out.keys.insert(key);
   }
-  return tx->commit();
+  if (auto committed = tx->commit(); !committed) {
+    return tl::unexpected(committed.error());
+  }
+  return out;
 }
 
 Result<std::vector<std::string>> take_queued(Db& state, const std::string& key,

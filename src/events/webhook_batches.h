@@ -71,12 +71,17 @@ Result<std::vector<Batch>> load_due(Db& state, const WebhookDispatcher::Deps& de
                                     const std::string& key, const std::set<std::int64_t>& busy,
                                     std::size_t n, std::int64_t now);
 
+// What store_queued did with the batches the region's queue handed over.
+struct StoredBatches {
+  std::set<std::string> keys;            // the lanes that have new rows
+  std::vector<std::string> unreadable;   // handles: the endpoint cannot be unsealed (not stored)
+  std::vector<const QueuedBatch*> over;  // their lane holds `lane_cap` rows already (not stored)
+};
+
 // Cluster mode (issue site-3 item 2): batches the region's queue handed to this node, stored in
-// the outbox as rows that carry their handle, due now. The lanes they join go to `keys`; the
-// handles of batches whose endpoint cannot be unsealed go to `unreadable` (not stored).
-Result<void> store_queued(Db& state, const WebhookDispatcher::Deps& deps,
-                          const std::vector<QueuedBatch>& batches, std::set<std::string>& keys,
-                          std::vector<std::string>& unreadable);
+// the outbox as rows that carry their handle, due now, up to `lane_cap` rows per lane.
+Result<StoredBatches> store_queued(Db& state, const WebhookDispatcher::Deps& deps,
+                                   const std::vector<QueuedBatch>& batches, std::size_t lane_cap);
 
 // The handles of the lane's queued rows not in `busy`, removed from the outbox (the lane is
 // paused: they go back to the region).

@@ -8,7 +8,7 @@ void RegionFeed::start(std::function<bool()> round, std::function<bool()> failin
                        std::chrono::milliseconds poll,
                        std::function<void(std::set<std::string>)> joined) {
   joined_ = std::move(joined);
-  queue_.start([this](const std::vector<QueuedBatch>& batches) { take(batches); },
+  queue_.start([this](const std::vector<QueuedBatch>& batches) { return take(batches); },
                [this] {
                  const std::size_t held = held_.load();
                  return held < hold_ ? hold_ - held : 0;
@@ -67,13 +67,11 @@ Result<void> RegionFeed::put(const ReadRound& round) {
   return queue_.put(std::move(batches));
 }
 
-void RegionFeed::take(const std::vector<QueuedBatch>& batches) {
-  std::set<std::string> keys;
-  std::vector<std::string> unreadable;
-  Result<void> stored;
+std::size_t RegionFeed::take(const std::vector<QueuedBatch>& batches) {
+  Result<StoredBatches> stored;
   {
     std::lock_guard lock(state_mutex_);
-    stored = store_queued(state_, deps_, batches, keys, unreadable);
+    stored = store_queued(state_, deps_, batches, lane_cap_);
   }
   if (!stored) {
     // Not this node's to send now: another (or this one, later) takes them.
@@ -82,17 +80,29 @@ void RegionFeed::take(const std::vector<QueuedBatch>& batches) {
     for (const auto& b : batches) {
       queue_.settle(b.handle, HookQueue::Outcome::kRetry, std::chrono::seconds(1), "", 0);
     }
-    return;
+    return 0;
   }
-  for (const auto& handle : unreadable) {
-    // Another node may read it: handed back, not dropped (it counts a try).
+  for (const auto& handle : stored->unreadable) {
+    // Another node may read it: handed back, not dropped (no try is counted).
     logger()->error(
         "webhooks: a batch of the region's queue has an endpoint this node cannot "
         "unseal (is the cluster master key the same on every node?); handed back");
     queue_.settle(handle, HookQueue::Outcome::kRetry, std::chrono::minutes(1), "", 0);
   }
-  held_.fetch_add(batches.size() - unreadable.size());
-  joined_(std::move(keys));
+  for (const QueuedBatch* b : stored->over) {
+    // Its lane holds enough: back to the region, to come again later (each time later, up to
+    // a minute) to this node or another.
+    const auto wait = std::min<std::chrono::milliseconds>(
+        std::chrono::seconds(1) * (std::int64_t{1} << std::clamp(b->handed, 0, 6)),
+        std::chrono::minutes(1));
+    queue_.settle(b->handle, HookQueue::Outcome::kRetry, wait, "", 0);
+  }
+  const std::size_t kept = batches.size() - stored->unreadable.size() - stored->over.size();
+  held_.fetch_add(kept);
+  if (!stored->keys.empty()) {
+    joined_(std::move(stored->keys));
+  }
+  return kept;
 }
 
 void RegionFeed::settle(const std::string& handle, bool done, bool last,

@@ -7,9 +7,12 @@
 // is written: done, tried again after the schedule's wait by any node, or a region-wide dead
 // letter after the last try. A node that dies holding batches never settles them: the region
 // hands them to another node once their acknowledgement wait runs out. A paused lane hands its
-// waiting batches back, due when the pause ends, so they hold no room of this node meanwhile.
+// waiting batches back, due when the pause ends, so they hold no room of this node meanwhile;
+// a lane holding its share of the room already gets no more (they go back at once). Only
+// tries count toward the dead letter, never hand-backs.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -24,10 +27,17 @@ namespace txmail::events::webhook {
 
 class RegionFeed {
  public:
-  // `hold`: batches this node holds at most (in its outbox, waiting or in flight).
+  // `hold`: batches this node holds at most (in its outbox, waiting or in flight); one lane
+  // holds a quarter of them at most, so that a slow endpoint with a large backlog leaves room
+  // for the others (what the queue hands over beyond it goes back, to come again later).
   RegionFeed(HookQueue& queue, Db& state, std::mutex& state_mutex,
              const WebhookDispatcher::Deps& deps, std::size_t hold)
-      : queue_(queue), state_(state), state_mutex_(state_mutex), deps_(deps), hold_(hold) {}
+      : queue_(queue),
+        state_(state),
+        state_mutex_(state_mutex),
+        deps_(deps),
+        hold_(hold),
+        lane_cap_(std::max<std::size_t>(16, hold / 4)) {}
 
   ~RegionFeed() { stop(); }
 
@@ -55,13 +65,14 @@ class RegionFeed {
                  std::chrono::milliseconds delay);
 
  private:
-  void take(const std::vector<QueuedBatch>& batches);
+  std::size_t take(const std::vector<QueuedBatch>& batches);  // how many it kept
 
   HookQueue& queue_;
   Db& state_;
   std::mutex& state_mutex_;
   const WebhookDispatcher::Deps& deps_;
   const std::size_t hold_;
+  const std::size_t lane_cap_;
   std::atomic<std::size_t> held_{0};
   std::function<void(std::set<std::string>)> joined_;
 

@@ -110,7 +110,8 @@ struct QueuedBatch {
   std::string endpoint;  // sealed, context "webhook:<job>"
   std::string body;
   std::size_t notifications = 0;
-  int attempt = 0;  // deliveries to any node before this one
+  int attempt = 0;  // tries made before this one (by any node)
+  int handed = 0;   // times the queue handed it out before (tries and hand-backs)
 };
 
 // The region's queue of push notification batches, shared by its nodes (cluster mode): each
@@ -131,8 +132,9 @@ class HookQueue {
   // returns once every one is stored.
   virtual Result<void> put(std::vector<std::pair<std::string, QueuedBatch>> batches) = 0;
   // Hands batches to `take` (from the queue's thread) while `room` (how many more this node may
-  // hold) is not 0, until stop().
-  virtual void start(std::function<void(std::vector<QueuedBatch>)> take,
+  // hold) is not 0, until stop(). `take` says how many it kept (none: the queue waits a little
+  // before it fetches again).
+  virtual void start(std::function<std::size_t(std::vector<QueuedBatch>)> take,
                      std::function<std::size_t()> room) = 0;
   virtual void stop() = 0;
   // The end of a try (or of holding a batch): done, tried again in `delay` by any node, or kept

@@ -2,7 +2,8 @@
 thread of the test's own process. It records every request (path, headers, parsed body) and
 answers with the status set for its path (default 200). A path in `hold` (a threading.Event)
 gets its answer only once that event is set (or after a minute): the request is recorded at
-once, with "held": True. stop() closes the listening socket (the receiver is "down":
+once, with "held": True. A path in `delay` (seconds) gets its answer that much later (a slow
+endpoint). stop() closes the listening socket (the receiver is "down":
 connections are refused); start() listens again on the same port."""
 import hashlib
 import hmac
@@ -21,6 +22,7 @@ class WebhookReceiver:
         self.requests = []
         self.status = {}  # path -> status code
         self.hold = {}  # path -> threading.Event: answered once set
+        self.delay = {}  # path -> seconds before the answer
         self.server = None
         self.thread = None
         self.port = port or self._free_port()
@@ -62,6 +64,8 @@ class WebhookReceiver:
                                               "held": gate is not None and not gate.is_set()})
                 if gate is not None:
                     gate.wait(60)
+                if receiver.delay.get(self.path):
+                    time.sleep(receiver.delay[self.path])
                 self.send_response(code)
                 if 300 <= code < 400:
                     self.send_header("Location", "http://127.0.0.1:1/elsewhere")
