@@ -40,8 +40,12 @@ jobs add theirs).
    out, plus handed out and not acknowledged) has stopped growing, the receiver answers
    everything held and from then on answers at once. The rate from the release to the last
    arrival is what the queue and the two senders deliver when the events are already there,
-   not paced by the load: the figure to hold against the target of 20,000/s. Each node takes up
-   to max(256, 2 x 512) = 1024 batches from the queue while its 4 connections are held; the
+   not paced by the load: the figure to hold against the target of 20,000/s. The jobs name
+   --backlog-endpoints endpoints in turn (default 8: /backlog/0 .. /backlog/7, one lane each).
+   Each node takes up to max(256, 2 x 512) = 1024 batches from the queue while its 4
+   connections per endpoint are held, at most a quarter of them for one endpoint; with one
+   endpoint (--backlog-endpoints 1) the rest of its backlog goes back to the region, to come
+   again 1 s to a minute later, and the drain shows that wait; the
    backlog's smaller jobs make smaller batches (one per job and read round: about 30 and 15
    notifications), more of them than the two nodes take (over 3,000 at the defaults), so part
    of the backlog still is in the stream at the release and is fetched during the drain. How
@@ -149,7 +153,7 @@ def receiver_main(directory):
         def do_POST(self):
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             now = time.time()
-            gate = gates.get(self.path)
+            gate = gates.get(self.path) or gates.get(self.path.rsplit("/", 1)[0])  # /<path>[/<n>]
             with lock:
                 records.append((now, self.client_address[0], self.path, raw))
             if gate is not None:
@@ -198,6 +202,11 @@ def receiver_main(directory):
     server.serve_forever()
 
 
+def on_path(p, path):
+    """A request to `path`, or to `path`/<n> (the backlog's endpoints)."""
+    return p == path or p.startswith(path + "/")
+
+
 class Receiver:
     """The receiver process, seen from the benchmark."""
 
@@ -224,8 +233,15 @@ class Receiver:
         return body
 
     def stats(self, path):
-        return json.loads(self._get("/stats")).get(path, {"requests": 0, "notifications": 0, "distinct": 0,
-                                                          "first": None, "last": None})
+        """Of the requests to `path` and to `path`/<n> (one endpoint each)."""
+        out = {"requests": 0, "notifications": 0, "distinct": 0, "first": None, "last": None}
+        for p, x in json.loads(self._get("/stats")).items():
+            if on_path(p, path):
+                for k in ("requests", "notifications", "distinct"):
+                    out[k] += x[k]
+                out["first"] = x["first"] if out["first"] is None else min(out["first"], x["first"])
+                out["last"] = x["last"] if out["last"] is None else max(out["last"], x["last"])
+        return out
 
     def hold(self, path):
         self._get("/hold" + path)
@@ -374,7 +390,8 @@ def submit_load(nodes, n, recipients, threads, url, prefix):
                 break
             t = time.monotonic()
             try:
-                status, body = c.call("POST", "/v2/jobs", job_body(f"{prefix} {i}", recipients, url))
+                target = url[i % len(url)] if isinstance(url, list) else url
+                status, body = c.call("POST", "/v2/jobs", job_body(f"{prefix} {i}", recipients, target))
             except Exception as e:  # noqa: BLE001 -- reported below
                 status, body = None, str(e).encode()
             t1 = time.monotonic()
@@ -503,7 +520,7 @@ def own_events(tx, job_ids):
 def analyse(requests, path, expected, t_start):
     """The figures of the requests to `path`; expected: {site: {tags recorded there}}; t_start:
     the wall time the phase's rate is counted from."""
-    reqs = sorted((r for r in requests if r["path"] == path), key=lambda r: r["t"])
+    reqs = sorted((r for r in requests if on_path(r["path"], path)), key=lambda r: r["t"])
     first_arrival = {}   # tag -> (arrival, event time, type, sending site)
     copies = {}
     per_site = {s: {"requests": 0, "notifications": 0} for s in SITES}
@@ -622,7 +639,10 @@ def live_phase(nodes, receiver, monitor, args, pids):
 
 def backlog_phase(region, nodes, receiver, monitor, args, pids):
     path = "/backlog"
-    url = receiver.url(path)
+    # One endpoint, or several (/backlog/<n>): a node holds a quarter of its room for one
+    # endpoint, and gives the rest of one endpoint's backlog back to the region, to come again
+    # up to a minute later (docs/cluster.md): with one, the drain shows that wait.
+    url = [receiver.url(f"{path}/{n}") for n in range(args.backlog_endpoints)]
     base = settled(monitor, 1.0, 60)
     receiver.hold(path)
     t_load = time.monotonic()
@@ -678,6 +698,8 @@ def main():
     p.add_argument("--backlog-jobs", type=int, default=None,
                    help="jobs of the backlog phase (default: as many recipients in all as the live phase; "
                         "0: no backlog phase)")
+    p.add_argument("--backlog-endpoints", type=int, default=8,
+                   help="endpoints the backlog's jobs name in turn (default 8; 1: one endpoint's backlog)")
     p.add_argument("--sample", type=int, default=60, help="jobs followed at both sites during the load (default 60)")
     p.add_argument("--trackers", type=int, default=2, help="jobs followed at a time (default 2)")
     p.add_argument("--poll-interval", type=float, default=0.005, help="pause between two status polls (s)")
@@ -696,6 +718,7 @@ def main():
     if args.backlog_jobs is None:
         args.backlog_jobs = -(-args.jobs * args.recipients // args.backlog_recipients)
     check(args.backlog_recipients > 0, "--backlog-recipients: at least 1")
+    check(args.backlog_endpoints > 0, "--backlog-endpoints: at least 1")
 
     with open("/proc/cpuinfo") as f:
         model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
@@ -705,7 +728,8 @@ def main():
           f"{os.getloadavg()[0]:.2f}; {nats_version}; txmail {TXMAIL}", flush=True)
     print(f"load: REST jobs of {args.recipients} recipients from {args.threads} threads (half at a, half at b): "
           f"live {args.jobs} jobs (+ up to {args.sample} followed at both sites, {args.trackers} at a time), "
-          f"backlog {args.backlog_jobs} jobs of {args.backlog_recipients} recipients", flush=True)
+          f"backlog {args.backlog_jobs} jobs of {args.backlog_recipients} recipients to "
+          f"{args.backlog_endpoints} endpoint(s)", flush=True)
 
     t_begin = time.monotonic()
     scratch = tempfile.mkdtemp(prefix="txmail-bench-hooks-")
@@ -834,7 +858,8 @@ def report(result, args, total_s):
     if "backlog" in result:
         r = result["backlog"]
         q, held = r["queue_at_release"], r["held"]
-        print(f"backlog      : {r['jobs']} jobs x {args.backlog_recipients} recipients "
+        print(f"backlog      : {r['jobs']} jobs x {args.backlog_recipients} recipients to "
+              f"{args.backlog_endpoints} endpoint(s) "
               f"({r['submit_rate']:.0f} jobs/s), {r['recorded']:.0f} events recorded "
               f"(a {r['recorded_at']['a']}, b {r['recorded_at']['b']})"
               + (f" at {r['record_rate']:.0f} events/s" if "record_rate" in r else "")
