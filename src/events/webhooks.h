@@ -138,7 +138,8 @@ class HookQueue {
                      std::function<std::size_t()> room) = 0;
   virtual void stop() = 0;
   // The end of a try (or of holding a batch): done, tried again in `delay` by any node, or kept
-  // as a region-wide dead letter after `attempts` tries, the last failing with `error`.
+  // as a region-wide dead letter after `attempts` tries, the last failing with `error`. A retry
+  // with `attempts` 0 is a hand-back (the batch was not tried): it counts no try.
   virtual void settle(const std::string& handle, Outcome outcome, std::chrono::milliseconds delay,
                       const std::string& error, int attempts) = 0;
   // The region's dead letters of the account ("" : all), oldest first; replay() queues them
