@@ -21,6 +21,7 @@ constexpr std::chrono::milliseconds kHandedBackPause{200};
 // Failed tries waiting for the keeper to store them again: the node fetches no more beyond it
 // (an endpoint that fails at once must not pile them up in memory).
 constexpr std::size_t kSettlingMax = std::size_t{4} * kFetchBatch;
+constexpr int kRequeueTries = 3;
 
 // Refusals of put()'s messages, counted by the library's error callback. One per process: the
 // callback may still run after its context is gone (jsCtx_Destroy does not wait), so its
@@ -247,7 +248,12 @@ void RegionHooks::stop() {
   }
   held_.clear();
   for (auto& d : settling_) {
-    natsMsg_Nak(d.msg, nullptr);
+    // A failed try not stored again yet: due after the schedule's wait all the same (uncounted).
+    if (d.dead) {
+      natsMsg_Nak(d.msg, nullptr);
+    } else {
+      natsMsg_NakWithDelay(d.msg, d.delay.count(), nullptr);
+    }
     natsMsg_Destroy(d.msg);
   }
   settling_.clear();
@@ -444,12 +450,19 @@ void RegionHooks::requeue(Settling& d) {
   const std::string tries = std::to_string(d.attempts);
   const std::string due = std::to_string(now_ms() + d.delay.count());
   const std::string created = std::to_string(o.created_ms);
-  const natsStatus s = o.seq == 0 ? NATS_ERR
-                                  : publish_copy(nats_.js(), original, natsMsg_GetSubject(d.msg),
-                                                 {{"Nats-Msg-Id", &id},
-                                                  {"Txmail-Tries", &tries},
-                                                  {"Txmail-Due", &due},
-                                                  {"Txmail-Created", &created}});
+  natsStatus s = NATS_ERR;
+  // A few times with the same id (within the region's duplicate window): a copy stored whose
+  // acknowledgement was lost is kept once, and a short stall of the region counts the try.
+  for (int i = 0; i < kRequeueTries && o.seq != 0 && s != NATS_OK; ++i) {
+    if (i > 0 && !pause(std::chrono::seconds(1))) {
+      break;
+    }
+    s = publish_copy(nats_.js(), original, natsMsg_GetSubject(d.msg),
+                     {{"Nats-Msg-Id", &id},
+                      {"Txmail-Tries", &tries},
+                      {"Txmail-Due", &due},
+                      {"Txmail-Created", &created}});
+  }
   if (s != NATS_OK) {
     // Tried again all the same, without this try counted.
     logger()->error("{}",
