@@ -617,23 +617,32 @@ def live_phase(nodes, receiver, monitor, args, pids):
     t_final = time.monotonic()
     print(f"  every job final {t_final - t_load:.1f} s after the load began; {recorded:.0f} events recorded",
           flush=True)
+    rec = recording(monitor, t_load, base, recorded)
+    r = received_figures(receiver, path, nodes, monitor, args, load, all_jobs, recorded, rec, t_load_wall)
+    if rec:
+        r["after_recorded_ms"] = (r["t_last"] - rec[1]) * 1000
+    r.update({"jobs": len(jobs), "followed": len(followed),
+              "submit_rate": len(jobs) / (t1 - t0), "submit_p50_ms": pct(lat, 0.5) * 1000,
+              "submit_p99_ms": pct(lat, 0.99) * 1000, "final_s": t_final - t_load,
+              "status_lag": summarize_lags(followed, "followed") if followed else None,
+              "followed_under_load": sum(1 for x in followed if x["t"] <= t_submitted)})
+    return r
+
+
+def received_figures(receiver, path, nodes, monitor, args, load, jobs, recorded, rec, t_start):
+    """The end of a phase: once the receiver has the `recorded` events (or gave up waiting) and
+    both nodes are idle, the figures of the requests to `path` since `t_start` (wall), checked
+    against what each node recorded of `jobs` ([(job id, site)]); rec: recording()'s span."""
     wait_received(receiver, path, recorded, monitor, args.quiet, args.timeout)
     load_figures = load.done()
     wait_for("both nodes idle", lambda: (lambda row: row and idle(row))(monitor.latest()), timeout=60)
-    job_ids = {j for j, _ in all_jobs}
+    job_ids = {j for j, _ in jobs}
     expected = {site: own_events(tx, job_ids) for site, tx in nodes.items()}
-    r = analyse(receiver.requests(), path, expected, t_load_wall)
-    rec = recording(monitor, t_load, base, recorded)
+    r = analyse(receiver.requests(), path, expected, t_start)
+    r.update({"recorded": recorded, "recorded_at": {s: len(v) for s, v in expected.items()}, "load": load_figures})
     if rec:
         r["record_rate"] = recorded / max(1e-9, rec[1] - rec[0])
         r["record_span_s"] = rec[1] - rec[0]
-        r["after_recorded_ms"] = (r["t_last"] - rec[1]) * 1000
-    r.update({"jobs": len(jobs), "followed": len(followed), "recorded": recorded,
-              "recorded_at": {s: len(v) for s, v in expected.items()},
-              "submit_rate": len(jobs) / (t1 - t0), "submit_p50_ms": pct(lat, 0.5) * 1000,
-              "submit_p99_ms": pct(lat, 0.99) * 1000, "final_s": t_final - t_load, "load": load_figures,
-              "status_lag": summarize_lags(followed, "followed") if followed else None,
-              "followed_under_load": sum(1 for x in followed if x["t"] <= t_submitted)})
     return r
 
 
@@ -671,17 +680,8 @@ def backlog_phase(region, nodes, receiver, monitor, args, pids):
           f"notifications)", flush=True)
     load = Load(pids)
     t_release = receiver.release(path)
-    wait_received(receiver, path, recorded, monitor, args.quiet, args.timeout)
-    load_figures = load.done()
-    wait_for("both nodes idle", lambda: (lambda row: row and idle(row))(monitor.latest()), timeout=60)
-    job_ids = {j for j, _ in jobs}
-    expected = {site: own_events(tx, job_ids) for site, tx in nodes.items()}
-    r = analyse(receiver.requests(), path, expected, t_release)
-    r.update({"jobs": len(jobs), "recorded": recorded, "recorded_at": {s: len(v) for s, v in expected.items()},
-              "submit_rate": len(jobs) / (t1 - t0), "queue_at_release": last, "held": held, "load": load_figures})
-    if rec:
-        r["record_rate"] = recorded / max(1e-9, rec[1] - rec[0])
-        r["record_span_s"] = rec[1] - rec[0]
+    r = received_figures(receiver, path, nodes, monitor, args, load, jobs, recorded, rec, t_release)
+    r.update({"jobs": len(jobs), "submit_rate": len(jobs) / (t1 - t0), "queue_at_release": last, "held": held})
     return r
 
 
