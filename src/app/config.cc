@@ -134,6 +134,7 @@ const std::map<std::string, Kind>& schema() {
       {"notifications.per_endpoint_connections", Kind::kInteger},
       {"notifications.timeout", Kind::kString},
       {"notifications.deferred_every", Kind::kInteger},
+      {"notifications.read_interval", Kind::kString},
       {"events", Kind::kTable},
       {"events.retention", Kind::kString},
       {"sandbox", Kind::kTable},
@@ -403,6 +404,13 @@ Result<void> read_notifications(const toml::table& t, Config& c) {
   }
   if (auto r = read_count(t, "notifications.deferred_every", c.deferred_every, 0, 1000); !r) {
     return r;
+  }
+  if (auto r = read_duration(t, "notifications.read_interval", c.notify_read_interval); !r) {
+    return r;
+  }
+  if (c.notify_read_interval < std::chrono::milliseconds(10)
+      || c.notify_read_interval > std::chrono::minutes(1)) {
+    return bad("notifications.read_interval", "must be at least 10ms and at most 1m");
   }
   return read_retention(t, c);
 }

@@ -132,6 +132,8 @@ struct Config {
   std::vector<std::chrono::milliseconds> notify_retry_schedule;  // empty: the default
   std::size_t notify_per_endpoint = 4;
   std::chrono::milliseconds notify_timeout = std::chrono::seconds(10);
+  // How long the reader of the event log waits after a look that found no new events.
+  std::chrono::milliseconds notify_read_interval = std::chrono::milliseconds(100);
   std::size_t deferred_every = 0;  // 0: only a recipient's first deferral is an event
   // [events]
   std::chrono::milliseconds event_retention = std::chrono::hours(24 * 45);

@@ -15,6 +15,10 @@ TEST(Config, EmptyConfigGivesDefaults) {
   EXPECT_EQ(c->data_dir, "var");
   EXPECT_EQ(c->smtp.max_message_size, 20U << 20);
   EXPECT_EQ(c->admin_token_file, "var/admin.token");
+  EXPECT_EQ(c->notify_read_interval, std::chrono::milliseconds(100));
+  auto read_every = parse_config("[notifications]\nread_interval = \"3s\"\n");
+  ASSERT_TRUE(read_every) << read_every.error().detail;
+  EXPECT_EQ(read_every->notify_read_interval, std::chrono::seconds(3));
 }
 
 TEST(Config, ReadsListenersAndAccounts) {
@@ -123,6 +127,11 @@ TEST(Config, ErrorsNameTheKey) {
        "account[0].allow_unverified_domains:"},
       {"[[account]]\nname = \"a\"\npassword = \"longenough\"\nsandbox = \"yes\"\n",
        "account[0].sandbox:"},
+      {"[notifications]\nread_interval = \"5ms\"\n",
+       "notifications.read_interval: must be at least"},
+      {"[notifications]\nread_interval = \"2m\"\n",
+       "notifications.read_interval: must be at least"},
+      {"[notifications]\nread_interval = \"soon\"\n", "notifications.read_interval:"},
       {"[sandbox]\nmax_messages = 0\n", "sandbox.max_messages: must be between"},
       {"[sandbox]\nmax_bytes = 10\n", "sandbox.max_bytes: must be between"},
       {"[sandbox]\nmax_message = 10\n", "sandbox.max_message"},

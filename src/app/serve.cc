@@ -523,6 +523,7 @@ int serve(const Config& config) {
   webhook_options.retry_schedule = config.notify_retry_schedule;
   webhook_options.per_endpoint = config.notify_per_endpoint;
   webhook_options.timeout = config.notify_timeout;
+  webhook_options.poll = config.notify_read_interval;
   // Cluster: the region's queue sends the notifications, from whichever node has room.
   std::unique_ptr<events::HookQueue> hook_queue;
   if (auto* node = backend->cluster_node(); node != nullptr) {

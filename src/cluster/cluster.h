@@ -36,6 +36,8 @@ inline constexpr const char* kSpoolsBucket = "txmail_spools";  // who owns each 
 inline constexpr const char* kIdempotencyBucket = "txmail_idempotency";
 // Each node's count of requests per account and 5-minute window (kv_rate_limiter.h).
 inline constexpr const char* kRatesBucket = "txmail_rates";
+// How far each node's events were made into push notification batches (region_hooks.h).
+inline constexpr const char* kReadersBucket = "txmail_readers";
 // In the config bucket: each data site's nats-server name, {"a": "A", ...}, found by `cluster
 // init`. A site's spool stream should be led from its own site: then losing the witness or the
 // other site costs the stream no election, and the site's intake does not stall.

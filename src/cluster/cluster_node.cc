@@ -39,6 +39,8 @@ struct ClusterNode::Impl {
   std::mutex spool_mutex;
   std::string spool_status;   // what the spool says of itself in the heartbeat (JSON)
   std::string events_status;  // and the events stream's copier (JSON), under the same mutex
+  // The dead nodes whose spool this node holds (the spool says), under the same mutex.
+  std::vector<std::string> taken_readers;
   std::int64_t started_ms = 0;
   std::mutex mutex;
   std::condition_variable cv;
@@ -209,7 +211,12 @@ Result<std::unique_ptr<ClusterSpool>> ClusterNode::open_spool(store::Spool& loca
                          std::lock_guard lock(impl->spool_mutex);
                          impl->spool_status = std::move(status);
                        },
-                   .config = *impl->config});
+                   .config = *impl->config,
+                   .dead_held =
+                       [impl](std::vector<std::string> nodes) {
+                         std::lock_guard lock(impl->spool_mutex);
+                         impl->taken_readers = std::move(nodes);
+                       }});
   if (auto opened = spool->open(); !opened) {
     return tl::unexpected(opened.error());
   }
@@ -247,7 +254,11 @@ Result<std::unique_ptr<ClusterEvents>> ClusterNode::replicate_events(events::Sql
 
 Result<std::unique_ptr<events::HookQueue>> ClusterNode::open_hook_queue(
     std::function<std::string(const std::string&, const std::string&)> url_of) {
-  auto opened = RegionHooks::open(*impl_->nats, impl_->options.node, std::move(url_of));
+  Impl* impl = impl_.get();
+  auto opened = RegionHooks::open(*impl->nats, impl->options.node, std::move(url_of), [impl] {
+    std::lock_guard lock(impl->spool_mutex);
+    return impl->taken_readers;
+  });
   if (!opened) {
     return tl::unexpected(opened.error());
   }

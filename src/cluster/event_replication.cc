@@ -1,6 +1,7 @@
 #include "cluster/event_replication.h"
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <future>
 #include <limits>
 #include <set>
@@ -429,6 +430,12 @@ void EventReplication::ImportBatch::take(std::int64_t seq, const NatsMsg& m,
     return;
   }
   e->origin = std::move(*origin);
+  // "<node>/<seq in its log>" (publish_round): the number its notifications are read by.
+  if (const char* id = nullptr; natsMsgHeader_Get(m.msg, "Nats-Msg-Id", &id) == NATS_OK) {
+    const std::string_view text(id);
+    const std::string_view number = text.substr(text.rfind('/') + 1);
+    std::from_chars(number.data(), number.data() + number.size(), e->origin_seq);
+  }
   newest_ts = std::max(newest_ts, e->ts_ms);
   events.push_back(std::move(*e));
   if (job) {

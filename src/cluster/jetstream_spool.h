@@ -51,6 +51,9 @@ struct SpoolContext {
   std::function<void(std::string)> announce;
   // The region's shared configuration (where `cluster init` wrote each site's server name).
   store::ConfigStore& config;
+  // The nodes judged dead whose spool this node holds now (each round of the owner thread):
+  // the node that delivers a dead node's jobs also queues its events' notifications.
+  std::function<void(std::vector<std::string>)> dead_held;
 };
 
 class JetStreamSpool final : public ClusterSpool {
@@ -196,6 +199,7 @@ class JetStreamSpool final : public ClusterSpool {
   void adopter_loop();
   void confirm_lease();
   void take_over_dead();
+  std::vector<std::string> dead_held();
   void on_fenced(const std::string& key, const Held& held);
   // Waits (up to node_timeout) for a heartbeat stored from now on; false when closing.
   bool wait_for_own_beat();

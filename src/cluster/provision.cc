@@ -39,6 +39,10 @@ constexpr Bucket kBuckets[] = {
     {kIdempotencyBucket, "Idempotency-Key answers of POST /v2/jobs", 24LL * 3600 * 1'000'000'000},
     {kRatesBucket, "each node's count of requests per account and 5-minute window (hourly limit)",
      11LL * 60 * 1'000'000'000},
+    {kReadersBucket,
+     "how far each node's events were made into push notification batches (taken over with a "
+     "dead node's spool)",
+     0},
 };
 
 struct StreamInfo {
@@ -381,7 +385,7 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     // The config bucket is never empty: a conditional write names the stream's last sequence,
     // which nats.c cannot say is 0 (KvConfigStore::publish).
     if (std::string_view(b.name) != kNodesBucket && std::string_view(b.name) != kIdempotencyBucket
-        && std::string_view(b.name) != kRatesBucket) {
+        && std::string_view(b.name) != kRatesBucket && std::string_view(b.name) != kReadersBucket) {
       const std::string marker =
           json::serialize(json::object{{"region", options.region}, {"created", now_ms()}});
       std::uint64_t rev = 0;

@@ -137,8 +137,13 @@ natsStatus publish_copy(jsCtx* js, const NatsMsg& original, const std::string& s
 }  // namespace
 
 Result<std::unique_ptr<RegionHooks>> RegionHooks::open(NatsConnection& nats, std::string node,
-                                                       UrlOf url_of) {
-  std::unique_ptr<RegionHooks> h(new RegionHooks(nats, std::move(node), std::move(url_of)));
+                                                       UrlOf url_of, Taken taken) {
+  std::unique_ptr<RegionHooks> h(
+      new RegionHooks(nats, std::move(node), std::move(url_of), std::move(taken)));
+  if (natsStatus s = js_KeyValue(&h->readers_, nats.js(), kReadersBucket); s != NATS_OK) {
+    return tl::unexpected(nats_error(s, std::string("cluster: the bucket ") + kReadersBucket
+                                            + " (made by `txmail cluster init`)"));
+  }
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = nats.options().timeout.count();
@@ -181,20 +186,23 @@ RegionHooks::~RegionHooks() {
     natsSubscription_Destroy(sub_);
   }
   jsCtx_Destroy(js_);
+  kvStore_Destroy(readers_);
 }
 
-Result<void> RegionHooks::put(std::vector<std::pair<std::string, events::QueuedBatch>> batches) {
+Result<void> RegionHooks::put(const std::string& origin,
+                              std::vector<std::pair<std::string, events::QueuedBatch>> batches) {
   jsPubOptions po;
   jsPubOptions_Init(&po);
   po.MaxWait = nats_.options().timeout.count();
   const std::uint64_t failed_before = put_failures.load();
-  const std::string subject = hooks_subject(node_);
+  const std::string& of = origin.empty() ? node_ : origin;
+  const std::string subject = hooks_subject(of);
   for (const auto& [id, b] : batches) {
     natsMsg* m = batch_message(subject, b.account, b.job_id, b.endpoint, b.notifications, b.body);
     if (m == nullptr) {
       return make_error(ErrorCode::kInternal, "webhooks: a batch message could not be made");
     }
-    const std::string msg_id = node_ + "/" + id;
+    const std::string msg_id = fmt::format("{}/{}", of, id);
     natsStatus s = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id.c_str());
     if (s == NATS_OK) {
       s = js_PublishMsgAsync(js_, &m, &po);  // the library owns m once sent
@@ -215,6 +223,59 @@ Result<void> RegionHooks::put(std::vector<std::pair<std::string, events::QueuedB
     return make_error(ErrorCode::kUnavailable, "webhooks: the region refused some batches");
   }
   return {};
+}
+
+namespace {
+
+std::string reader_key(const std::string& node) {
+  return "hooks/" + encode_key(node);
+}
+
+}  // namespace
+
+Result<std::optional<events::HookQueue::ReaderPosition>> RegionHooks::reader_position(
+    const std::string& node) {
+  kvEntry* e = nullptr;
+  const natsStatus s = kvStore_Get(&e, readers_, reader_key(node.empty() ? node_ : node).c_str());
+  if (s == NATS_NOT_FOUND) {
+    return std::nullopt;
+  }
+  if (s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "webhooks: a reader position"));
+  }
+  ReaderPosition at;
+  const std::string_view value(static_cast<const char*>(kvEntry_Value(e)),
+                               static_cast<std::size_t>(kvEntry_ValueLen(e)));
+  at.revision = kvEntry_Revision(e);
+  kvEntry_Destroy(e);
+  if (std::from_chars(value.data(), value.data() + value.size(), at.seq).ec != std::errc{}) {
+    return make_error(ErrorCode::kCorrupt, "webhooks: a reader position is not a number");
+  }
+  return at;
+}
+
+Result<void> RegionHooks::reader_moved(std::int64_t seq) {
+  const std::string value = std::to_string(seq);
+  std::uint64_t rev = 0;
+  if (natsStatus s = kvStore_PutString(&rev, readers_, reader_key(node_).c_str(), value.c_str());
+      s != NATS_OK) {
+    return tl::unexpected(nats_error(s, "webhooks: storing the reader position"));
+  }
+  return {};
+}
+
+Result<bool> RegionHooks::reader_moved(const std::string& node, std::int64_t seq,
+                                       std::uint64_t revision) {
+  const std::string value = std::to_string(seq);
+  std::uint64_t rev = 0;
+  if (kvStore_Update(&rev, readers_, reader_key(node).c_str(), value.data(),
+                     static_cast<int>(value.size()), revision)
+      == NATS_OK) {
+    return true;
+  }
+  // Moved by another (the node came back), or the region did not answer: the next round
+  // reads the position again.
+  return false;
 }
 
 void RegionHooks::start(std::function<std::size_t(std::vector<events::QueuedBatch>)> take,

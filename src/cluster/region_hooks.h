@@ -16,6 +16,12 @@
 // the last error and the tries) and acknowledged.
 // Dead letters are listed from that stream by any node; a replay publishes them to
 // TXMAIL_HOOKS again (tried afresh) and deletes them from it.
+// Each node's reader position (the last of its events made into batches) is kept in the bucket
+// txmail_readers under "hooks/<node>", written after each round's batches are stored. The node
+// that takes a dead node's spool over reads that node's events from the copies in its own log
+// from there on, queues their batches under the dead node's ids (so a batch it had stored
+// already is stored once) and moves the position with a compare-and-set, until the node is
+// alive again; a restarted node goes on from the region's position when it is past its own.
 #pragma once
 
 #include <nats/nats.h>
@@ -27,11 +33,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/cluster.h"
 #include "cluster/nats_connection.h"
 #include "events/webhooks.h"
 
@@ -54,15 +62,25 @@ class RegionHooks final : public events::HookQueue {
   // `url_of` unseals a dead letter's endpoint (sealed, job id) into its URL ("" : unreadable).
   using UrlOf = std::function<std::string(const std::string& sealed, const std::string& job)>;
   // An error when the streams or the consumer `cluster init` makes are missing.
+  // `taken` names the dead nodes whose spool this node holds now.
+  using Taken = std::function<std::vector<std::string>()>;
   static Result<std::unique_ptr<RegionHooks>> open(NatsConnection& nats, std::string node,
-                                                   UrlOf url_of);
+                                                   UrlOf url_of, Taken taken);
   ~RegionHooks() override;
   RegionHooks(const RegionHooks&) = delete;
   RegionHooks& operator=(const RegionHooks&) = delete;
   RegionHooks(RegionHooks&&) = delete;
   RegionHooks& operator=(RegionHooks&&) = delete;
 
-  Result<void> put(std::vector<std::pair<std::string, events::QueuedBatch>> batches) override;
+  Result<void> put(const std::string& origin,
+                   std::vector<std::pair<std::string, events::QueuedBatch>> batches) override;
+  Result<std::optional<ReaderPosition>> reader_position(const std::string& node) override;
+  Result<void> reader_moved(std::int64_t seq) override;
+  Result<bool> reader_moved(const std::string& node, std::int64_t seq,
+                            std::uint64_t revision) override;
+
+  std::vector<std::string> readers_taken() override { return taken_(); }
+
   void start(std::function<std::size_t(std::vector<events::QueuedBatch>)> take,
              std::function<std::size_t()> room) override;
   void stop() override;
@@ -75,8 +93,8 @@ class RegionHooks final : public events::HookQueue {
   std::uint64_t dead_count() const override { return dead_count_.load(); }
 
  private:
-  RegionHooks(NatsConnection& nats, std::string node, UrlOf url_of)
-      : nats_(nats), node_(std::move(node)), url_of_(std::move(url_of)) {}
+  RegionHooks(NatsConnection& nats, std::string node, UrlOf url_of, Taken taken)
+      : nats_(nats), node_(std::move(node)), url_of_(std::move(url_of)), taken_(std::move(taken)) {}
 
   struct Settling {  // a failed try, published again (or to the dead letters) by the keeper
     natsMsg* msg = nullptr;
@@ -101,7 +119,9 @@ class RegionHooks final : public events::HookQueue {
   NatsConnection& nats_;
   const std::string node_;
   UrlOf url_of_;
-  jsCtx* js_ = nullptr;  // the publisher's own (its error handler)
+  Taken taken_;
+  kvStore* readers_ = nullptr;  // the bucket txmail_readers
+  jsCtx* js_ = nullptr;         // the publisher's own (its error handler)
   natsSubscription* sub_ = nullptr;
 
   std::function<std::size_t(std::vector<events::QueuedBatch>)> take_;

@@ -305,8 +305,12 @@ void JetStreamSpool::owner_loop() {
   while (!stopping_) {
     lock.unlock();
     confirm_lease();
-    if (may_deliver()) {
+    const bool delivering = may_deliver();
+    if (delivering) {
       take_over_dead();
+    }
+    if (ctx_.dead_held) {
+      ctx_.dead_held(delivering ? dead_held() : std::vector<std::string>{});
     }
     if (Clock::now() - last_leader_check >= kLeaderCheck) {
       last_leader_check = Clock::now();
@@ -434,6 +438,19 @@ void JetStreamSpool::take_over_dead() {
     // Jobs of this spool dropped here once (this node was fenced from it) are its again.
     std::erase_if(fenced_jobs_, [&](const auto& f) { return f.second == e.key; });
   }
+}
+
+std::vector<std::string> JetStreamSpool::dead_held() {
+  const auto now = Clock::now();
+  std::set<std::string> nodes;
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, h] : held_) {
+    if (h.adopted && h.id.node != options_.node
+        && liveness_.dead(h.id.node, now, options_.node_timeout)) {
+      nodes.insert(h.id.node);
+    }
+  }
+  return {nodes.begin(), nodes.end()};
 }
 
 bool JetStreamSpool::wait_for_own_beat() {

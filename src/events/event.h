@@ -64,6 +64,7 @@ struct Event {
   // The node that recorded it, when another node of the region did (cluster mode: the event
   // was copied here from the region's events stream); empty for this node's own.
   std::string origin;
+  std::int64_t origin_seq = 0;  // a copy's sequence number in its origin's log
 
   std::string phase() const;
   std::string state() const;

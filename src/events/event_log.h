@@ -45,6 +45,16 @@ class EventLog {
   // Up to `limit` stored events with a sequence number above `after` (0: from the first), in
   // log order, each with its job's data. Empty: nothing stored after `after` yet.
   virtual Result<std::vector<LoggedEvent>> read_after(std::int64_t after, std::size_t limit) = 0;
+
+  // Cluster mode: up to `limit` of the events copied here from node `origin`, those it numbered
+  // above `after` in its own log, in its order; each LoggedEvent's seq is that number. A log
+  // that holds no copies has none to give.
+  virtual Result<std::vector<LoggedEvent>> read_copies_after(const std::string& /*origin*/,
+                                                             std::int64_t /*after*/,
+                                                             std::size_t /*limit*/) {
+    return std::vector<LoggedEvent>{};
+  }
+
   // The sequence number of the last stored event; 0 when there is none.
   virtual Result<std::int64_t> last_seq() = 0;
   // Completes every queued append.

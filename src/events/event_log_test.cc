@@ -497,6 +497,55 @@ TEST(EventLog, ImportsKeepTheirOriginAndPosition) {
   EXPECT_EQ(*published, 7);
 }
 
+// The node that takes a dead node's notifications over reads that node's events from its copies,
+// by their numbers in the dead node's log: in that order, from a position on, never another
+// origin's nor its own.
+TEST(EventLog, CopiesReadInTheirOriginsOrder) {
+  TempLog file("copies");
+  auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+  ASSERT_TRUE(log) << log.error().detail;
+  auto copy = [](const std::string& origin, std::int64_t seq, const std::string& job) {
+    Event e = make_event(Kind::kDelivered);
+    e.job_id = job;
+    e.origin = origin;
+    e.origin_seq = seq;
+    return e;
+  };
+  Event mine = make_event(Kind::kStarted);
+  mine.job_id = "job-here";
+  (*log)->append(mine);
+  JobInfo job;
+  job.job_id = "job-b1";
+  job.endpoint_sealed = "sealed-b1";
+  std::promise<bool> stored;
+  // Stored out of their origin's order (a publish round sent again after a partial failure).
+  (*log)->import({copy("node-b", 12, "job-b1"), copy("node-c", 5, "job-c"),
+                  copy("node-b", 10, "job-b1"), copy("node-b", 14, "job-b2")},
+                 {job}, "region.imported", 4, [&](bool ok) { stored.set_value(ok); });
+  ASSERT_TRUE(stored.get_future().get());
+  (*log)->close();
+  auto from_start = (*log)->read_copies_after("node-b", 0, 10);
+  ASSERT_TRUE(from_start) << from_start.error().detail;
+  std::vector<std::int64_t> seqs;
+  for (const auto& r : *from_start) {
+    EXPECT_EQ(r.event.origin, "node-b");
+    seqs.push_back(r.seq);
+  }
+  EXPECT_EQ(seqs, (std::vector<std::int64_t>{10, 12, 14}));
+  EXPECT_EQ((*from_start)[0].job.endpoint_sealed, "sealed-b1");  // the job's data joined
+  EXPECT_EQ((*from_start)[2].job.endpoint_sealed, "");
+  auto after = (*log)->read_copies_after("node-b", 10, 1);
+  ASSERT_TRUE(after) << after.error().detail;
+  ASSERT_EQ(after->size(), 1U);
+  EXPECT_EQ((*after)[0].seq, 12);
+  auto own = (*log)->read_copies_after("", 0, 10);  // this node's events are no copies
+  ASSERT_TRUE(own) << own.error().detail;
+  EXPECT_TRUE(own->empty());
+  auto none = (*log)->read_copies_after("node-d", 0, 10);
+  ASSERT_TRUE(none) << none.error().detail;
+  EXPECT_TRUE(none->empty());
+}
+
 TEST(Endpoint, JsonRoundTrip) {
   Endpoint e{"https://hooks.test/x", {{"X-A", "1"}, {"X-B", "two"}}, "user", "pass"};
   auto back = endpoint_from_json(to_json(e));

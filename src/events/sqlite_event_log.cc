@@ -49,8 +49,26 @@ Result<void> add_origin(Db& db) {
     }
   }
   // A copy of another node's event is stored once, whatever the stream delivers twice.
+  if (auto made = db.exec("CREATE UNIQUE INDEX IF NOT EXISTS events_copy_tag ON events(origin, "
+                          "tag) WHERE origin != ''");
+      !made) {
+    return made;
+  }
+  // A copy's sequence number in its origin's log (0: copied before it was kept), by which the
+  // node that takes over a dead node's notifications reads that node's events in its order.
+  bool seq_found = false;
+  Statement st(db, "SELECT 1 FROM pragma_table_info('events') WHERE name = 'origin_seq'");
+  if (auto done = st.each([&] { seq_found = true; }); !done) {
+    return done;
+  }
+  if (!seq_found) {
+    if (auto added = db.exec("ALTER TABLE events ADD COLUMN origin_seq INTEGER NOT NULL DEFAULT 0");
+        !added) {
+      return added;
+    }
+  }
   return db.exec(
-      "CREATE UNIQUE INDEX IF NOT EXISTS events_copy_tag ON events(origin, tag) WHERE origin != "
+      "CREATE INDEX IF NOT EXISTS events_origin_seq ON events(origin, origin_seq) WHERE origin != "
       "''");
 }
 
@@ -99,12 +117,31 @@ std::string event_columns(bool origin) {
   return columns;
 }
 
-std::string read_after_sql(bool origin) {
-  return "SELECT " + event_columns(origin)
-         + ", e.seq, j.job_id, j.account, j.received_ms, j.sender, j.mime_from, j.reference_job,"
+// `seq` is the log's own sequence number, or for copies of one origin's events, their number in
+// that origin's log (read_copies_after).
+std::string read_after_sql(bool origin, const char* seq = "e.seq", const char* where = "") {
+  return "SELECT " + event_columns(origin) + ", " + seq
+         + ", j.job_id, j.account, j.received_ms, j.sender, j.mime_from, j.reference_job,"
            " j.campaign_id, j.cost_center, j.endpoint"
-           " FROM events e LEFT JOIN jobs j ON j.job_id = e.job_id"
-           " WHERE e.seq > ? ORDER BY e.seq LIMIT ?";
+           " FROM events e LEFT JOIN jobs j ON j.job_id = e.job_id WHERE "
+         + where + seq + " > ? ORDER BY " + seq + " LIMIT ?";
+}
+
+LoggedEvent logged_at(const Statement& st) {
+  LoggedEvent r;
+  r.event = event_at(st);
+  constexpr int kJob = kEventColumnCount + 1;  // the job's columns, after seq
+  r.seq = st.int64(kEventColumnCount);
+  r.job.job_id = st.text(kJob);
+  r.job.account = st.text(kJob + 1);
+  r.job.received_ms = st.int64(kJob + 2);
+  r.job.sender = st.text(kJob + 3);
+  r.job.mime_from = st.text(kJob + 4);
+  r.job.reference_job = st.text(kJob + 5);
+  r.job.campaign_id = st.text(kJob + 6);
+  r.job.cost_center = st.text(kJob + 7);
+  r.job.endpoint_sealed = st.text(kJob + 8);
+  return r;
 }
 
 }  // namespace
@@ -312,14 +349,15 @@ Result<void> SqliteEventLog::write_all(const Batch& batch) {
   Statement st(
       db_,
       "INSERT OR IGNORE INTO events (tag, ts_ms, kind, job_id, mail_id, account, recipient,"
-      " sender, attempt, remote_host, reply, egress, tls, origin)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      " sender, attempt, remote_host, reply, egress, tls, origin, origin_seq)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   Statement message(db_, message_index::upsert_sql());
   for (const auto& e : batch.events) {
     st.bind(1, e.tag).bind(2, e.ts_ms).bind(3, static_cast<std::int64_t>(e.kind));
     st.bind(4, e.job_id).bind(5, e.mail_id).bind(6, e.account).bind(7, e.recipient);
     st.bind(8, e.sender).bind(9, static_cast<std::int64_t>(e.attempt)).bind(10, e.remote_host);
     st.bind(11, e.reply).bind(12, e.egress).bind(13, e.tls).bind(14, e.origin);
+    st.bind(15, e.origin_seq);
     if (auto done = st.run(); !done) {
       return tl::unexpected(done.error());
     }
@@ -378,24 +416,26 @@ Result<std::vector<LoggedEvent>> SqliteEventLog::read_after(std::int64_t after, 
   Statement st(follower_, read_after_sql(origin_));
   st.bind(1, after).bind(2, static_cast<std::int64_t>(limit));
   std::vector<LoggedEvent> out;
-  auto done = st.each([&] {
-    LoggedEvent r;
-    r.event = event_at(st);
-    constexpr int kJob = kEventColumnCount + 1;  // the job's columns, after seq
-    r.seq = st.int64(kEventColumnCount);
-    r.job.job_id = st.text(kJob);
-    r.job.account = st.text(kJob + 1);
-    r.job.received_ms = st.int64(kJob + 2);
-    r.job.sender = st.text(kJob + 3);
-    r.job.mime_from = st.text(kJob + 4);
-    r.job.reference_job = st.text(kJob + 5);
-    r.job.campaign_id = st.text(kJob + 6);
-    r.job.cost_center = st.text(kJob + 7);
-    r.job.endpoint_sealed = st.text(kJob + 8);
-    out.push_back(std::move(r));
-  });
+  auto done = st.each([&] { out.push_back(logged_at(st)); });
   if (!done) {
     // Nothing half read: the caller asks again from the same place.
+    return tl::unexpected(done.error());
+  }
+  return out;
+}
+
+Result<std::vector<LoggedEvent>> SqliteEventLog::read_copies_after(const std::string& origin,
+                                                                   std::int64_t after,
+                                                                   std::size_t limit) {
+  std::vector<LoggedEvent> out;
+  if (!origin_ || origin.empty()) {
+    return out;  // a log from before copies (read-only): it holds none
+  }
+  std::lock_guard lock(follow_mutex_);
+  Statement st(follower_,
+               read_after_sql(true, "e.origin_seq", "e.origin != '' AND e.origin = ? AND "));
+  st.bind(1, origin).bind(2, after).bind(3, static_cast<std::int64_t>(limit));
+  if (auto done = st.each([&] { out.push_back(logged_at(st)); }); !done) {
     return tl::unexpected(done.error());
   }
   return out;

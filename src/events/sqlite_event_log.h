@@ -42,6 +42,8 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
   // One row per message, from the message index (message_index.h), on the lookups' connection.
   Result<std::vector<MessageRow>> search(const MessageQuery& query) override;
   Result<std::vector<LoggedEvent>> read_after(std::int64_t after, std::size_t limit) override;
+  Result<std::vector<LoggedEvent>> read_copies_after(const std::string& origin, std::int64_t after,
+                                                     std::size_t limit) override;
   Result<std::int64_t> last_seq() override;
   void close() override;
   // Events queued for the writer, not yet stored. Any thread.

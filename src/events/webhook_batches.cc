@@ -118,8 +118,10 @@ std::string endpoint_key(const std::string& url) {
 }
 
 Result<ReadRound> read_round(EventLog& log, std::int64_t from, std::size_t chunk,
-                             std::size_t batch_max, const WebhookDispatcher::Deps& deps) {
-  auto read = log.read_after(from, chunk);
+                             std::size_t batch_max, const WebhookDispatcher::Deps& deps,
+                             const std::string& origin) {
+  auto read =
+      origin.empty() ? log.read_after(from, chunk) : log.read_copies_after(origin, from, chunk);
   if (!read) {
     return tl::unexpected(read.error());
   }
@@ -134,7 +136,7 @@ Result<ReadRound> read_round(EventLog& log, std::int64_t from, std::size_t chunk
       groups;
   std::map<std::pair<std::string, std::string>, std::size_t> group_of;
   for (const auto& r : rows) {
-    if (!r.event.origin.empty()) {
+    if (r.event.origin != origin) {
       continue;  // another node's event (cluster mode): that node notifies
     }
     auto jit = job_endpoints.find(r.event.job_id);

@@ -56,9 +56,11 @@ struct ReadRound {
 
 // Up to `chunk` events after `from`, grouped with their job's endpoint (the job's own, else its
 // account's) into batches of at most `batch_max` notifications. An error when the log cannot
-// be read (nothing was consumed: the same events are read next time).
+// be read (nothing was consumed: the same events are read next time). `origin`: the node whose
+// events (copied here) are read, by their numbers in its log ("" : this node's own).
 Result<ReadRound> read_round(EventLog& log, std::int64_t from, std::size_t chunk,
-                             std::size_t batch_max, const WebhookDispatcher::Deps& deps);
+                             std::size_t batch_max, const WebhookDispatcher::Deps& deps,
+                             const std::string& origin = "");
 
 // At open: moves the failed batches of a file made before issue hooks-2 to the outbox (logged
 // when it cannot), adds the `ack` column to an outbox made before cluster mode, and forgets the

@@ -8,6 +8,7 @@ void RegionFeed::start(std::function<bool()> round, std::function<bool()> failin
                        std::chrono::milliseconds poll,
                        std::function<void(std::set<std::string>)> joined) {
   joined_ = std::move(joined);
+  resume_from_region();
   queue_.start([this](const std::vector<QueuedBatch>& batches) { return take(batches); },
                [this] {
                  const std::size_t held = held_.load();
@@ -20,6 +21,7 @@ void RegionFeed::start(std::function<bool()> round, std::function<bool()> failin
       bool more = false;
       try {
         more = round();
+        more = taken_rounds() || more;
       } catch (const std::exception& e) {
         logger()->error("webhooks: reading the event log failed: {}", e.what());
       }
@@ -47,7 +49,107 @@ void RegionFeed::stop() {
   }
 }
 
-Result<void> RegionFeed::put(const ReadRound& round) {
+void RegionFeed::resume_from_region() {
+  auto at = queue_.reader_position("");
+  if (!at) {
+    logger()->warn(
+        "webhooks: the region's position of this node's reader cannot be read ({}); "
+        "going on from webhooks.db's",
+        at.error().detail);
+    return;
+  }
+  if (!*at) {
+    // The first start in this region: the position is stored now, so that a node that takes
+    // this one over before its first round knows where its events begin.
+    Result<std::int64_t> local;
+    {
+      std::lock_guard lock(state_mutex_);
+      Statement q(state_, "SELECT seq FROM position WHERE id = 1");
+      auto row = q.step();
+      local = !row ? Result<std::int64_t>(tl::unexpected(row.error())) : *row ? q.int64(0) : 0;
+    }
+    auto stored = local.and_then([this](std::int64_t seq) { return queue_.reader_moved(seq); });
+    if (!stored) {
+      logger()->warn("webhooks: cannot store this node's reader position in the region: {}",
+                     stored.error().detail);
+    }
+    return;
+  }
+  const std::int64_t seq = (*at)->seq;
+  // A position past this log's last event is another log's (a node of that name whose data
+  // was lost): never a reason to skip events.
+  auto last = deps_.event_log.last_seq();
+  if (!last || *last < seq) {
+    logger()->warn(
+        "webhooks: the region's position of this node's reader ({}) is past this "
+        "node's event log; going on from webhooks.db's",
+        seq);
+    return;
+  }
+  std::lock_guard lock(state_mutex_);
+  Statement up(state_, "UPDATE position SET seq = ? WHERE id = 1 AND seq < ?");
+  if (auto done = up.bind(1, seq).bind(2, seq).run(); !done) {
+    logger()->warn("webhooks: cannot go on from the region's position: {}", done.error().detail);
+  } else if (state_.changes() > 0) {
+    logger()->info(
+        "webhooks: another node made the notifications of this node's events up to "
+        "{} while it was away; going on from there",
+        seq);
+  }
+}
+
+bool RegionFeed::taken_rounds() {
+  bool more = false;
+  for (const auto& node : queue_.readers_taken()) {
+    more = taken_round(node) || more;
+  }
+  return more;
+}
+
+bool RegionFeed::taken_round(const std::string& node) {
+  auto at = queue_.reader_position(node);
+  if (!at || !*at) {
+    if (!at) {
+      logger()->warn("webhooks: node {}'s reader position cannot be read: {}", node,
+                     at.error().detail);
+    } else if (unpositioned_.insert(node).second) {
+      logger()->error(
+          "webhooks: node {} is dead and this node took its spool over, but the "
+          "region holds no position of its reader: its notifications wait for it",
+          node);
+    }
+    return false;
+  }
+  auto round =
+      read_round(deps_.event_log, (*at)->seq, options_.chunk, options_.batch_max, deps_, node);
+  if (!round || round->last_seq == 0) {
+    if (!round) {
+      logger()->warn("webhooks: cannot read node {}'s events: {}", node, round.error().detail);
+    }
+    return false;
+  }
+  if (auto stored = put(*round, node); !stored) {
+    logger()->warn("webhooks: cannot queue node {}'s notifications: {}", node,
+                   stored.error().detail);
+    return false;
+  }
+  auto moved = queue_.reader_moved(node, round->last_seq, (*at)->revision);
+  if (!moved || !*moved) {
+    // It came back, or another node moved it: its batches were stored, at least once.
+    return false;
+  }
+  std::size_t notifications = 0;
+  for (const auto& b : round->batches) {
+    notifications += b.notifications;
+  }
+  logger()->info(
+      "webhooks: node {} is dead: this node queued {} notifications of its events, "
+      "up to its event {}",
+      node, notifications, round->last_seq);
+  return true;
+}
+
+Result<void> RegionFeed::put(const ReadRound& round, const std::string& origin) {
   std::vector<std::pair<std::string, QueuedBatch>> batches;
   batches.reserve(round.batches.size());
   for (const auto& b : round.batches) {
@@ -61,10 +163,27 @@ Result<void> RegionFeed::put(const ReadRound& round) {
     batches.emplace_back(std::to_string(b.first_seq) + "-" + std::to_string(b.last_seq),
                          std::move(q));
   }
-  if (batches.empty()) {
-    return {};
+  if (!batches.empty()) {
+    if (auto stored = queue_.put(origin, std::move(batches)); !stored) {
+      return stored;
+    }
   }
-  return queue_.put(std::move(batches));
+  if (!origin.empty()) {
+    return {};  // its position moves with a compare-and-set (taken_round)
+  }
+  // Where the node that takes this one over goes on from. Not stored: it would make some
+  // batches again (stored once when they come out the same), never skip one.
+  if (auto moved = queue_.reader_moved(round.last_seq); !moved) {
+    if (!position_failing_) {
+      logger()->warn("webhooks: the region does not store this node's reader position ({})",
+                     moved.error().detail);
+    }
+    position_failing_ = true;
+  } else if (position_failing_) {
+    logger()->info("webhooks: the region stores this node's reader position again");
+    position_failing_ = false;
+  }
+  return {};
 }
 
 std::size_t RegionFeed::take(const std::vector<QueuedBatch>& batches) {

@@ -31,13 +31,14 @@ class RegionFeed {
   // holds a quarter of them at most, so that a slow endpoint with a large backlog leaves room
   // for the others (what the queue hands over beyond it goes back, to come again later).
   RegionFeed(HookQueue& queue, Db& state, std::mutex& state_mutex,
-             const WebhookDispatcher::Deps& deps, std::size_t hold)
+             const WebhookDispatcher::Deps& deps, const WebhookOptions& options)
       : queue_(queue),
         state_(state),
         state_mutex_(state_mutex),
         deps_(deps),
-        hold_(hold),
-        lane_cap_(std::max<std::size_t>(16, hold / 4)) {}
+        options_(options),
+        hold_(std::max<std::size_t>(256, 2 * options.max_in_flight)),
+        lane_cap_(std::max<std::size_t>(16, hold_ / 4)) {}
 
   ~RegionFeed() { stop(); }
 
@@ -46,15 +47,19 @@ class RegionFeed {
   RegionFeed(RegionFeed&&) = delete;
   RegionFeed& operator=(RegionFeed&&) = delete;
 
-  // Runs `round` (the reader: true when it found events) on a thread of its own until stop(),
-  // `poll` apart when idle, a second apart while `failing` says so; and takes the queue's
-  // batches into the outbox, telling `joined` (from the queue's thread) which lanes have new ones.
+  // Goes on from the region's position of this node's reader when it is past the one in
+  // webhooks.db (another node made the batches of its events while it was away). Then runs
+  // `round` (the reader: true when it found events) on a thread of its own until stop(),
+  // `poll` apart when idle, a second apart while `failing` says so, and with it the readers of
+  // dead nodes this node took over; and takes the queue's batches into the outbox, telling
+  // `joined` (from the queue's thread) which lanes have new ones.
   void start(std::function<bool()> round, std::function<bool()> failing,
              std::chrono::milliseconds poll, std::function<void(std::set<std::string>)> joined);
   void stop();
 
-  // The round's batches to the region: returns once all are stored.
-  Result<void> put(const ReadRound& round);
+  // The round's batches to the region, then the reader's position: returns once all are
+  // stored. `origin`: the node whose events they are ("" : this node's).
+  Result<void> put(const ReadRound& round, const std::string& origin = "");
 
   // A try of a queued batch was written: done, again after `retry_in`, or dead.
   void settle(const std::string& handle, bool done, bool last, std::chrono::milliseconds retry_in,
@@ -66,15 +71,22 @@ class RegionFeed {
 
  private:
   std::size_t take(const std::vector<QueuedBatch>& batches);  // how many it kept
+  void resume_from_region();
+  // One round of each dead node's reader this node took over; true when one found events.
+  bool taken_rounds();
+  bool taken_round(const std::string& node);
 
   HookQueue& queue_;
   Db& state_;
   std::mutex& state_mutex_;
   const WebhookDispatcher::Deps& deps_;
+  const WebhookOptions& options_;
   const std::size_t hold_;
   const std::size_t lane_cap_;
   std::atomic<std::size_t> held_{0};
   std::function<void(std::set<std::string>)> joined_;
+  std::set<std::string> unpositioned_;  // taken-over nodes with no position (said once)
+  bool position_failing_ = false;
 
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;

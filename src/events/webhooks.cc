@@ -664,8 +664,7 @@ Result<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::open(Deps deps,
   }
   if (impl->deps.queue != nullptr) {
     impl->region = std::make_unique<webhook::RegionFeed>(
-        *impl->deps.queue, impl->state, impl->state_mutex, impl->deps,
-        std::max<std::size_t>(256, 2 * impl->options.max_in_flight));
+        *impl->deps.queue, impl->state, impl->state_mutex, impl->deps, impl->options);
   }
   impl->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   impl->tls->set_default_verify_paths();
@@ -701,11 +700,9 @@ void WebhookDispatcher::stop() {
   if (!impl->thread.joinable()) {
     return;
   }
-  if (impl->region) {
-    impl->region->stop();  // nothing new comes in; what this node holds goes to others later
-  }
-  // On the dispatcher's thread: no new request; what finished is written; requests still in
-  // flight are dropped (their batches stay in the outbox and go out after the restart).
+  // On the dispatcher's thread: no new request; what finished is written (and settled with the
+  // region); requests still in flight are dropped (their batches stay in the outbox and go out
+  // after the restart; cluster: the region hands them to another node once this one stopped).
   asio::post(impl->io, [impl] {
     impl->stopping = true;
     impl->poll.cancel();
@@ -713,6 +710,9 @@ void WebhookDispatcher::stop() {
     impl->io.stop();
   });
   impl->thread.join();
+  if (impl->region) {
+    impl->region->stop();  // only now: no batch handed back while a lane still sends it
+  }
 }
 
 Result<std::vector<DeadLetter>> WebhookDispatcher::dead_letters(const std::string& account,

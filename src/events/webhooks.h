@@ -128,9 +128,29 @@ class HookQueue {
   HookQueue(HookQueue&&) = delete;
   HookQueue& operator=(HookQueue&&) = delete;
 
-  // Stores the batches in the region, each under its id (a batch put twice is kept once);
-  // returns once every one is stored.
-  virtual Result<void> put(std::vector<std::pair<std::string, QueuedBatch>> batches) = 0;
+  // Stores the batches made of `origin`'s events ("" : this node's) in the region, each under
+  // its id (a batch put twice is kept once); returns once every one is stored.
+  virtual Result<void> put(const std::string& origin,
+                           std::vector<std::pair<std::string, QueuedBatch>> batches) = 0;
+
+  // How far a node's events were made into batches, kept in the region: the node that takes a
+  // dead node's spool over also makes the batches of the events it had not, from there on.
+  struct ReaderPosition {
+    std::int64_t seq = 0;        // the last event (its number in its node's log)
+    std::uint64_t revision = 0;  // the compare-and-set token of the next move
+  };
+
+  // `node`'s position ("" : this node's); nullopt when it never stored one.
+  virtual Result<std::optional<ReaderPosition>> reader_position(const std::string& node) = 0;
+  // This node's reader moved past `seq` (its batches are stored).
+  virtual Result<void> reader_moved(std::int64_t seq) = 0;
+  // A dead node's reader, taken over, moved past `seq`; false when `node`'s position is no
+  // longer at `revision` (it came back, or another node moved it): the move is not made.
+  virtual Result<bool> reader_moved(const std::string& node, std::int64_t seq,
+                                    std::uint64_t revision) = 0;
+  // The nodes whose events this node makes into batches now besides its own: those judged dead
+  // whose spool it took over.
+  virtual std::vector<std::string> readers_taken() = 0;
   // Hands batches to `take` (from the queue's thread) while `room` (how many more this node may
   // hold) is not 0, until stop(). `take` says how many it kept (none: the queue waits a little
   // before it fetches again).

@@ -6,8 +6,13 @@ nats-servers); one receiver; jobs submitted at both sites all the time.
    the receiver holds its requests; once one from a is held (a sends what the region's queue
    hands it), a is killed. Every event of every job reaches the receiver at least once; the batch a
    held was sent again from b's address (the region's queue gave it to b once a stopped
-   acknowledging it); duplicates are counted and printed. a then restarts: events a had
-   recorded but not queued yet go out then (their count is printed).
+   acknowledging it); duplicates are counted and printed. Right before the kill, one more job
+   goes to a, and a is killed once b knows it delivered: a published its events, but its
+   reader, which looks at its log every 20 s when idle (`read_interval`), did not make them into
+   batches. With a still down, that job's events reach the receiver from b (b took a's spool
+   over, and with it a's reader), and so does every event the region holds of these jobs (b's
+   log: b's own and a's). a then restarts: events a had recorded and not yet published go out
+   then (their count is printed; 0 so far).
 2. The receiver is down for two minutes while site a (its node and its nats-server) is killed:
    the batches are tried, run out of tries and become dead letters (at a and at b: one
    region-wide list, the same at both sites); with a gone and the receiver up, b replays them
@@ -24,10 +29,12 @@ def run(*args):
 
 
 def node_config(region, site, key):
+    # a's reader, once idle, looks at its log every 20 s: a dies with events it published to
+    # the region but did not make into batches (kill_while_sending).
     return (f'[cluster]\nnats = ["{region.url(site)}"]\nmaster_key_file = "{key}"\n'
             f'quorum_grace = "12s"\ntimeout = "2s"\nsites = ["a", "b"]\n'
             f'[notifications]\nallow_private_targets = true\nsource_address = "{SOURCE[site]}"\n'
-            'retry_schedule = ["1s", "1s", "1s"]\n')
+            'retry_schedule = ["1s", "1s", "1s"]\n' + ('read_interval = "20s"\n' if site == "a" else ""))
 
 
 def job(subject, url):
@@ -107,22 +114,27 @@ def kill_while_sending(region, a, b, receiver):
     receiver.hold[path] = gate
     held = wait_for("a request from a held by the receiver", lambda: [
         r for r in receiver.got(path) if r["held"] and r["client"] == SOURCE["a"]], timeout=60)
+    r = http(a, "POST", "/v2/jobs", job("the last at a", receiver.url(path)), user="alice")
+    check(r.status == 202, f"the last job at a: {r}")
+    last = r.json["jobId"]
+    wait_for("the last job at a delivered, as b knows it", lambda: http(
+        b, "GET", f"/v2/jobs/{last}", user="alice").json.get("finished"), timeout=30)
     a.kill9()
     gate.set()
     del receiver.hold[path]
     held_tags = {n["meta"]["tag"] for r in held for n in r["body"]["notifications"]}
     wait_for("jobs accepted at b after the kill", lambda: len(flow.jobs) > 20 + len(held))
-    jobs = flow.stop()
+    jobs = flow.stop() + [last]
     wait_for("the held batch sent again, from b", lambda: all(
         SOURCE["b"] in received(receiver, path).get(t, []) for t in held_tags), timeout=90)
-    before_restart = set(received(receiver, path))
-    a.start()
-    wait_for("a ready again", lambda: http(a, "GET", "/readyz").status == 200, timeout=90)
-    # Each job delivered (its DELIVERED event in a's log or b's), and every event either node
-    # holds of these jobs at the receiver.
-    def all_received():
+    last_tags = tags_of(b, [last])
+    wait_for("the events of a's last job sent from b, a still down", lambda: all(
+        SOURCE["b"] in received(receiver, path).get(t, []) for t in last_tags), timeout=90)
+    # Each job delivered (its DELIVERED event in the log of one of `nodes`), and every event
+    # they hold of these jobs at the receiver.
+    def all_received(nodes):
         known = {}
-        for tx in (a, b):
+        for tx in nodes:
             for j in jobs:
                 for line in run("events", "--job", j, "--config", tx.config).stdout.splitlines():
                     e = json.loads(line)
@@ -130,8 +142,16 @@ def kill_while_sending(region, a, b, receiver):
         return (all("DELIVERED" in known.get(j, {}).values() for j in jobs)
                 and set().union(*known.values()) <= set(received(receiver, path))
                 and set().union(*known.values()))
+    in_region = wait_for("every event of b's log at the receiver, a still down", lambda: all_received([b]),
+                         timeout=120)
+    taken = [line for line in b.log_text().splitlines() if "node node-a is dead: this node queued" in line]
+    taken_events = sum(int(m.group(1)) for line in taken for m in [re.search(r"queued (\d+) notifications", line)] if m)
+    before_restart = set(received(receiver, path))
+    a.start()
+    wait_for("a ready again", lambda: http(a, "GET", "/readyz").status == 200, timeout=90)
     try:
-        every = wait_for("every job delivered and every event of it at the receiver", all_received, timeout=120)
+        every = wait_for("every job delivered and every event of it at the receiver", lambda: all_received([a, b]),
+                         timeout=120)
     finally:
         for tx in (a, b):
             for j in jobs:
@@ -142,8 +162,9 @@ def kill_while_sending(region, a, b, receiver):
     dups = sum(len(v) - 1 for t, v in got.items() if t in every)
     late = len(every - before_restart)
     print(f"kill -9 while sending: {len(jobs)} jobs, {len(every)} events, all received; the held batch "
-          f"({len(held_tags)} events) sent again from b; {dups} duplicates; {late} events went out after "
-          f"a's restart (a had recorded them, and not queued them yet, or its jobs were delivered then)")
+          f"({len(held_tags)} events) sent again from b; {dups} duplicates; with a down, all {len(in_region)} "
+          f"events of b's log received, among them the {len(last_tags)} of a's last job: b queued {taken_events} notifications of a's events after taking it over; "
+          f"{late} events went out after a's restart (a had recorded them, and not published them)")
 
 
 def receiver_down(region, a, b, receiver):
