@@ -37,7 +37,7 @@ namespace txmail::cluster {
 
 inline constexpr const char* kEventsStream = "TXMAIL_EVENTS";
 inline constexpr const char* kEventsSubjects = "txmail.events.>";
-inline constexpr const char* kPublishedPosition = "region.published";
+using events::kPublishedPosition;
 inline constexpr const char* kImportedPosition = "region.imported";
 // The stream forgets events after the event log's default retention.
 inline constexpr std::chrono::hours kEventsMaxAge{24 * 45};

@@ -247,8 +247,10 @@ Result<std::optional<events::HookQueue::ReaderPosition>> RegionHooks::reader_pos
   const std::string_view value(static_cast<const char*>(kvEntry_Value(e)),
                                static_cast<std::size_t>(kvEntry_ValueLen(e)));
   at.revision = kvEntry_Revision(e);
-  kvEntry_Destroy(e);
-  if (std::from_chars(value.data(), value.data() + value.size(), at.seq).ec != std::errc{}) {
+  const bool number =
+      std::from_chars(value.data(), value.data() + value.size(), at.seq).ec == std::errc{};
+  kvEntry_Destroy(e);  // `value` points into it: read first
+  if (!number) {
     return make_error(ErrorCode::kCorrupt, "webhooks: a reader position is not a number");
   }
   return at;

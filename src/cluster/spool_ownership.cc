@@ -320,6 +320,10 @@ void JetStreamSpool::owner_loop() {
     lock.lock();
     owner_cv_.wait_for(lock, period);
   }
+  lock.unlock();
+  if (ctx_.dead_held) {
+    ctx_.dead_held({});  // closing: no spool of another node is this node's any more
+  }
 }
 
 // Apart from the lease: reading a spool back may take seconds, and the lease must not wait.

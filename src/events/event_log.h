@@ -19,6 +19,9 @@ namespace txmail::events {
 
 // An event as a follower of the log reads it: its sequence number and its job's notification
 // data (all fields empty, received_ms 0, when none was stored for the job).
+// The position up to which the region's events stream holds every event of this node's log.
+inline constexpr const char* kPublishedPosition = "region.published";
+
 struct LoggedEvent {
   std::int64_t seq = 0;
   Event event;
@@ -54,6 +57,10 @@ class EventLog {
                                                              std::size_t /*limit*/) {
     return std::vector<LoggedEvent>{};
   }
+
+  // Cluster mode: a named position kept with the log (kPublishedPosition: every event up to it
+  // is in the region's events stream); 0 when none was stored, and in a log that keeps none.
+  virtual Result<std::int64_t> position(const std::string& /*name*/) { return std::int64_t{0}; }
 
   // The sequence number of the last stored event; 0 when there is none.
   virtual Result<std::int64_t> last_seq() = 0;

@@ -61,7 +61,7 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
   // A named position kept in the log's file (stored with the next batch; no sync of its own).
   void record_position(const std::string& name, std::int64_t position);
   // The named position as stored; 0 when none was.
-  Result<std::int64_t> position(const std::string& name);
+  Result<std::int64_t> position(const std::string& name) override;
 
   // Events (and job data) older than this are deleted, a few thousand rows at a time between
   // writes, so writers never wait long. 0: kept for ever. Any thread, any time (the writer

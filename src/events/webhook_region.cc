@@ -75,17 +75,22 @@ void RegionFeed::resume_from_region() {
     }
     return;
   }
-  const std::int64_t seq = (*at)->seq;
   // A position past this log's last event is another log's (a node of that name whose data
   // was lost): never a reason to skip events.
   auto last = deps_.event_log.last_seq();
-  if (!last || *last < seq) {
+  if (!last || *last < (*at)->seq) {
     logger()->warn(
         "webhooks: the region's position of this node's reader ({}) is past this "
         "node's event log; going on from webhooks.db's",
-        seq);
+        (*at)->seq);
     return;
   }
+  // Never past what the region surely holds: the node that took over made batches of the
+  // events it had copied, and an event whose publish failed while later ones were stored
+  // reached it only if this node sent it again; from there on they are made again (some of
+  // them twice).
+  auto published = deps_.event_log.position(kPublishedPosition);
+  const std::int64_t seq = std::min((*at)->seq, published ? *published : 0);
   std::lock_guard lock(state_mutex_);
   Statement up(state_, "UPDATE position SET seq = ? WHERE id = 1 AND seq < ?");
   if (auto done = up.bind(1, seq).bind(2, seq).run(); !done) {
@@ -109,8 +114,8 @@ bool RegionFeed::taken_rounds() {
 bool RegionFeed::taken_round(const std::string& node) {
   auto at = queue_.reader_position(node);
   if (!at || !*at) {
-    if (!at) {
-      logger()->warn("webhooks: node {}'s reader position cannot be read: {}", node,
+    if (!at && taken_failing_.insert(node).second) {
+      logger()->warn("webhooks: node {}'s reader position cannot be read: {} (trying again)", node,
                      at.error().detail);
     } else if (unpositioned_.insert(node).second) {
       logger()->error(
@@ -120,6 +125,7 @@ bool RegionFeed::taken_round(const std::string& node) {
     }
     return false;
   }
+  taken_failing_.erase(node);
   auto round =
       read_round(deps_.event_log, (*at)->seq, options_.chunk, options_.batch_max, deps_, node);
   if (!round || round->last_seq == 0) {

@@ -85,7 +85,8 @@ class RegionFeed {
   const std::size_t lane_cap_;
   std::atomic<std::size_t> held_{0};
   std::function<void(std::set<std::string>)> joined_;
-  std::set<std::string> unpositioned_;  // taken-over nodes with no position (said once)
+  std::set<std::string> unpositioned_;   // taken-over nodes with no position (said once)
+  std::set<std::string> taken_failing_;  // taken-over nodes whose position cannot be read
   bool position_failing_ = false;
 
   std::mutex stop_mutex_;
