@@ -17,11 +17,11 @@
 
 namespace txmail::events {
 
-// An event as a follower of the log reads it: its sequence number and its job's notification
-// data (all fields empty, received_ms 0, when none was stored for the job).
 // The position up to which the region's events stream holds every event of this node's log.
 inline constexpr const char* kPublishedPosition = "region.published";
 
+// An event as a follower of the log reads it: its sequence number and its job's notification
+// data (all fields empty, received_ms 0, when none was stored for the job).
 struct LoggedEvent {
   std::int64_t seq = 0;
   Event event;
