@@ -34,7 +34,11 @@ constexpr const char* kSchema =
     " campaign_id TEXT NOT NULL, cost_center TEXT NOT NULL, endpoint TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS positions (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);";
 
-Result<bool> has_origin(Db& db);
+Result<bool> has_column(Db& db, const char* name);
+
+Result<bool> has_origin(Db& db) {
+  return has_column(db, "origin");
+}
 
 // A log made before cluster mode copied events between nodes has no origin column.
 Result<void> add_origin(Db& db) {
@@ -56,12 +60,11 @@ Result<void> add_origin(Db& db) {
   }
   // A copy's sequence number in its origin's log (0: copied before it was kept), by which the
   // node that takes over a dead node's notifications reads that node's events in its order.
-  bool seq_found = false;
-  Statement st(db, "SELECT 1 FROM pragma_table_info('events') WHERE name = 'origin_seq'");
-  if (auto done = st.each([&] { seq_found = true; }); !done) {
-    return done;
-  }
+  auto seq_found = has_column(db, "origin_seq");
   if (!seq_found) {
+    return tl::unexpected(seq_found.error());
+  }
+  if (!*seq_found) {
     if (auto added = db.exec("ALTER TABLE events ADD COLUMN origin_seq INTEGER NOT NULL DEFAULT 0");
         !added) {
       return added;
@@ -72,10 +75,11 @@ Result<void> add_origin(Db& db) {
       "''");
 }
 
-// Whether a log has the origin column (a read-only open of a log from before it cannot add it).
-Result<bool> has_origin(Db& db) {
+// Whether the events table has a column (a read-only open of an older log cannot add it).
+Result<bool> has_column(Db& db, const char* name) {
   bool found = false;
-  Statement st(db, "SELECT 1 FROM pragma_table_info('events') WHERE name = 'origin'");
+  Statement st(db, "SELECT 1 FROM pragma_table_info('events') WHERE name = ?");
+  st.bind(1, std::string(name));
   if (auto done = st.each([&] { found = true; }); !done) {
     return tl::unexpected(done.error());
   }
