@@ -199,6 +199,19 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
   intake->job_id = job_id;
   intake->account = r.account;
   const std::string date = mime::rfc5322_date(now);
+  events::JobInfo info;
+  info.job_id = job_id;
+  info.account = r.account;
+  info.received_ms = received;
+  info.sender = job.envelope_from.address;
+  info.mime_from = job.mime_from.address;
+  info.reference_job = job.reference_job;
+  info.campaign_id = job.campaign_id;
+  info.cost_center = job.cost_center;
+  if (!job.endpoint.empty() && d_.seal) {
+    info.endpoint_sealed = d_.seal(events::to_json(job.endpoint), "endpoint:" + job_id);
+  }
+  const std::string job_data = d_.job_data_in_spool ? events::job_data(info) : std::string();
   for (std::uint32_t bi = 0; bi < job.blocks.size(); ++bi) {
     Block& b = job.blocks[bi];
     std::uint32_t index = 0;
@@ -320,6 +333,7 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
       message.insert(0, *fields);
     }
     rec.message = std::move(message);
+    rec.job_data = job_data;
     if (auto fits = d_.spool.admits(rec); !fits) {
       done(problem(413, "/problems/too-many-recipients", "Content Too Large",
                    "recipients[" + std::to_string(bi) + "]: " + fits.error().detail, {}));
@@ -329,18 +343,6 @@ void RestJobs::accept(const Request& r, const std::string& job_id, Job& job,
   }
 
   intake->done = std::move(done);
-  events::JobInfo info;
-  info.job_id = job_id;
-  info.account = r.account;
-  info.received_ms = received;
-  info.sender = job.envelope_from.address;
-  info.mime_from = job.mime_from.address;
-  info.reference_job = job.reference_job;
-  info.campaign_id = job.campaign_id;
-  info.cost_center = job.cost_center;
-  if (!job.endpoint.empty() && d_.seal) {
-    info.endpoint_sealed = d_.seal(events::to_json(job.endpoint), "endpoint:" + job_id);
-  }
   d_.events.append_job(std::move(info));
   auto respond = [this, intake] {
     // Delivery hears of the job only now: its STARTED events come first in the log.

@@ -52,6 +52,9 @@ struct JobsDeps {
   Histogram* ack_latency = nullptr;  // request read to 202, per accepted job
   // Seals a job's notification endpoint (it may hold credentials) for the event log.
   std::function<std::string(const std::string& plain, const std::string& context)> seal;
+  // Cluster mode: each record carries the job's data (store::SpoolRecord::job_data), so that a
+  // node that takes the job over notifies as this one would.
+  bool job_data_in_spool = false;
   // One-click unsubscribe links for accounts that ask for them (api/unsubscribe.h); null: none.
   const Unsubscribes* unsubscribes = nullptr;
 };

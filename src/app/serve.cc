@@ -360,7 +360,14 @@ int serve(const Config& config) {
   if (cluster_spool) {
     // Takeovers begin once the node's own jobs are in the queue.
     cluster_spool->start(
-        cluster::SpoolHooks{.adopt = [&delivery](std::vector<store::SpoolRecord> records) {
+        cluster::SpoolHooks{.adopt = [&delivery, log](std::vector<store::SpoolRecord> records) {
+          // Each job's data came with its record: its events may never have reached the
+          // region (its node died first), and this node notifies of what it delivers.
+          for (auto& r : records) {
+            if (auto info = events::job_info_from_data(r.job_data)) {
+              log->append_job(std::move(*info));
+            }
+          }
           delivery.adopt(std::move(records));
         }});
   }
@@ -407,14 +414,26 @@ int serve(const Config& config) {
     }
     delivery.submit(r);
   };
-  smtp_ctx.on_job = [log, sealer](const store::SpoolRecord& r, const mime::ControlFields& c) {
+  auto smtp_job = [sealer](const store::SpoolRecord& r, const mime::ControlFields& c) {
     events::JobInfo info = events::smtp_job_info(r, c);
     if (!c.notification_url.empty()) {
       const events::Endpoint e{c.notification_url, c.notification_headers, c.auth_user,
                                c.auth_password};
       info.endpoint_sealed = sealer->seal(events::to_json(e), "endpoint:" + r.job_id);
     }
-    log->append_job(std::move(info));
+    return info;
+  };
+  if (backend->clustered()) {
+    smtp_ctx.job_data = [smtp_job](const store::SpoolRecord& r, const mime::ControlFields& c) {
+      return events::job_data(smtp_job(r, c));
+    };
+  }
+  smtp_ctx.on_job = [log, smtp_job](const store::SpoolRecord& r, const mime::ControlFields& c) {
+    auto carried = events::job_info_from_data(r.job_data);  // cluster mode: made already
+    log->append_job(carried ? std::move(*carried) : smtp_job(r, c));
+  };
+  smtp_ctx.events_stored = [log](std::function<void()> stored) {
+    log->append_all({}, std::move(stored));
   };
   smtp_ctx.on_dropped = [log](const store::SpoolRecord& r, const store::SpoolRecipient& rcpt,
                               const smtp::RecipientDrop& why) {
@@ -587,6 +606,7 @@ int serve(const Config& config) {
                                              500, config.max_job_bytes},
                     .ack_latency = &node_metrics.rest_ack,
                     .seal = seal,
+                    .job_data_in_spool = backend->clustered(),
                     .unsubscribes = unsubscribes.get()});
   MetricsSources metrics_sources{
       .node = &node_metrics,

@@ -57,37 +57,9 @@ std::string encode(const events::Event& e, const events::JobInfo* job) {
       {"host", e.remote_host}, {"reply", e.reply},  {"egress", e.egress},
       {"tls", e.tls}};
   if (job != nullptr) {
-    o["job_data"] =
-        json::object{{"account", job->account},         {"received", job->received_ms},
-                     {"sender", job->sender},           {"mime_from", job->mime_from},
-                     {"reference", job->reference_job}, {"campaign", job->campaign_id},
-                     {"cost_center", job->cost_center}, {"endpoint", job->endpoint_sealed}};
+    o["job_data"] = events::to_json(*job);
   }
   return json::serialize(o);
-}
-
-std::optional<events::JobInfo> decode_job(const json::object& event, const std::string& job_id) {
-  const auto* d = event.if_contains("job_data");
-  if (d == nullptr || !d->is_object() || job_id.empty()) {
-    return std::nullopt;
-  }
-  const auto& o = d->as_object();
-  auto text = [&o](const char* name) {
-    const auto* f = o.if_contains(name);
-    return f != nullptr && f->is_string() ? std::string(f->as_string()) : std::string();
-  };
-  const auto* received = o.if_contains("received");
-  events::JobInfo j;
-  j.job_id = job_id;
-  j.account = text("account");
-  j.received_ms = received != nullptr && received->is_int64() ? received->as_int64() : 0;
-  j.sender = text("sender");
-  j.mime_from = text("mime_from");
-  j.reference_job = text("reference");
-  j.campaign_id = text("campaign");
-  j.cost_center = text("cost_center");
-  j.endpoint_sealed = text("endpoint");
-  return j;
 }
 
 std::optional<events::Event> decode(std::string_view data,
@@ -131,8 +103,8 @@ std::optional<events::Event> decode(std::string_view data,
   if (e.tag.empty() || e.job_id.empty()) {
     return std::nullopt;
   }
-  if (job != nullptr) {
-    *job = decode_job(o, e.job_id);
+  if (const auto* job_data = o.if_contains("job_data"); job != nullptr && job_data != nullptr) {
+    *job = events::job_info_from_json(*job_data, e.job_id);
   }
   return e;
 }

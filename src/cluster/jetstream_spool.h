@@ -212,7 +212,10 @@ class JetStreamSpool final : public ClusterSpool {
   void lead_from_home();
 
   // --- jobs taken over (spool_adoption.cc)
-  Result<std::vector<StreamRecord>> read_records(const SpoolId& spool, bool with_messages);
+  // `undecodable`: how many records did not decode (skipped, logged). A spool with such a record
+  // is never taken as empty: the record may be a job a newer release wrote.
+  Result<std::vector<StreamRecord>> read_records(const SpoolId& spool, bool with_messages,
+                                                 std::size_t& undecodable);
   Result<std::map<std::string, std::vector<store::SpoolRecipient>>> read_finals(
       const SpoolId& spool);
   // The stream sequences of every message on `filter` in `spool`'s stream (`keep_finals`: but

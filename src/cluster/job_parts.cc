@@ -18,6 +18,7 @@ store::SpoolRecord record_head(const store::SpoolRecord& record) {
   head.received_ms = record.received_ms;
   head.flags = record.flags;
   head.recipients = record.recipients;
+  head.job_data = record.job_data;
   return head;
 }
 

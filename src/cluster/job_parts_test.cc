@@ -57,6 +57,7 @@ TEST(JobParts, TooManyRecipientsForOneMessageAreRefusedWhateverTheMessage) {
 
 TEST(JobParts, AChunkedJobIsItsChunksThenItsHead) {
   auto r = job(2, std::size_t{5} << 20);
+  r.job_data = R"({"endpoint":"sealed"})";
   auto parts = job_parts(kSpool, r, kOneMiB);
   ASSERT_EQ(parts.size(), 7U);  // 5 MiB in chunks of 1 MiB less the header room, then the head
   std::string joined;
@@ -69,6 +70,17 @@ TEST(JobParts, AChunkedJobIsItsChunksThenItsHead) {
   ASSERT_TRUE(head);
   EXPECT_TRUE(head->message.empty());
   EXPECT_EQ(head->recipients, r.recipients);
+  EXPECT_EQ(head->job_data, r.job_data) << "the job's data travels in its head";
+}
+
+TEST(JobParts, AnInlineRecordCarriesTheJobData) {
+  auto r = job(1, 1000);
+  r.job_data = R"({"endpoint":"sealed"})";
+  auto parts = job_parts(kSpool, r, kOneMiB);
+  ASSERT_EQ(parts.size(), 1U);
+  auto back = store::decode(parts.front().payload);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, r);
 }
 
 }  // namespace

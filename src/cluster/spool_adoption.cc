@@ -186,8 +186,8 @@ std::size_t apply_finals(store::SpoolRecord& r,
 
 }  // namespace
 
-Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(const SpoolId& spool,
-                                                                               bool with_messages) {
+Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(
+    const SpoolId& spool, bool with_messages, std::size_t& undecodable) {
   std::vector<StreamRecord> out;
   std::size_t corrupt = 0;
   auto r = read_all(js_, spool_stream(spool.site), job_subject(spool, "*") + ".m", {},
@@ -212,9 +212,12 @@ Result<std::vector<JetStreamSpool::StreamRecord>> JetStreamSpool::read_records(c
     return tl::unexpected(r.error());
   }
   if (corrupt > 0) {
-    logger()->error("cluster: {} records of spool {} in the stream do not decode; skipped", corrupt,
-                    spool.text());
+    logger()->error(
+        "cluster: {} records of spool {} in the stream do not decode (damaged, or "
+        "written by a newer release); skipped, and the spool is kept",
+        corrupt, spool.text());
   }
+  undecodable = corrupt;
   return out;
 }
 
@@ -412,7 +415,8 @@ Result<void> JetStreamSpool::adopt(const std::string& key, bool poll) {
   if (!finals) {
     return tl::unexpected(finals.error());
   }
-  auto records = read_records(spool, false);
+  std::size_t undecodable = 0;
+  auto records = read_records(spool, false, undecodable);
   if (!records) {
     return tl::unexpected(records.error());
   }
@@ -442,14 +446,17 @@ Result<void> JetStreamSpool::adopt(const std::string& key, bool poll) {
                                    .size = sr.size,
                                    .sha256 = sr.sha256,
                                    .finals_sent = final_count};
+      adopted_[r.job_id].head.job_data.clear();  // the hook has it (below); the head need not
       batch.push_back(std::move(r));
     }
     it->second.rebuilt = true;
     // Records of jobs finished here count as gone: their removal was done, and a server
     // restarted without a clean stop may show a removed message again.
-    it->second.empty_in_stream = std::all_of(
-        records->begin(), records->end(),
-        [this](const StreamRecord& sr) { return finished_adopted_.contains(sr.record.job_id); });
+    it->second.empty_in_stream =
+        undecodable == 0
+        && std::all_of(records->begin(), records->end(), [this](const StreamRecord& sr) {
+             return finished_adopted_.contains(sr.record.job_id);
+           });
     for (const auto& job : finished) {
       deletions_.push_back(
           {.job_id = job, .spool = spool, .what = Deletion::What::kKeepFinals, .done = [](auto) {

@@ -645,13 +645,15 @@ void JetStreamSpool::retire_adopted() {
   for (const auto& [key, h] : done) {
     // Read again now, after the former owner's newer generation was seen: a put of its that
     // was on its way may have landed since the last look, and must be taken over, not purged.
-    auto left = read_records(h.id, false);
+    std::size_t undecodable = 0;
+    auto left = read_records(h.id, false, undecodable);
     {
       std::lock_guard lock(mutex_);
       // As in adopt(): a record of a job finished here is one already removed.
-      if (!left || !std::all_of(left->begin(), left->end(), [this](const StreamRecord& sr) {
-            return finished_adopted_.contains(sr.record.job_id);
-          })) {
+      if (!left || undecodable > 0
+          || !std::all_of(left->begin(), left->end(), [this](const StreamRecord& sr) {
+               return finished_adopted_.contains(sr.record.job_id);
+             })) {
         if (auto it = held_.find(key); it != held_.end()) {
           it->second.empty_in_stream = false;
         }

@@ -190,6 +190,57 @@ std::optional<Endpoint> endpoint_from_json(std::string_view text) {
   return e;
 }
 
+boost::json::object to_json(const JobInfo& job) {
+  return boost::json::object{{"account", job.account},         {"received", job.received_ms},
+                             {"sender", job.sender},           {"mime_from", job.mime_from},
+                             {"reference", job.reference_job}, {"campaign", job.campaign_id},
+                             {"cost_center", job.cost_center}, {"endpoint", job.endpoint_sealed}};
+}
+
+std::optional<JobInfo> job_info_from_json(const boost::json::value& data, std::string job_id) {
+  if (!data.is_object() || job_id.empty()) {
+    return std::nullopt;
+  }
+  const auto& o = data.as_object();
+  auto text = [&o](const char* name) {
+    const auto* f = o.if_contains(name);
+    return f != nullptr && f->is_string() ? std::string(f->as_string()) : std::string();
+  };
+  const auto* received = o.if_contains("received");
+  JobInfo j;
+  j.job_id = std::move(job_id);
+  j.account = text("account");
+  j.received_ms = received != nullptr && received->is_int64() ? received->as_int64() : 0;
+  j.sender = text("sender");
+  j.mime_from = text("mime_from");
+  j.reference_job = text("reference");
+  j.campaign_id = text("campaign");
+  j.cost_center = text("cost_center");
+  j.endpoint_sealed = text("endpoint");
+  return j;
+}
+
+std::string job_data(const JobInfo& job) {
+  auto o = to_json(job);
+  o["job"] = job.job_id;
+  return boost::json::serialize(o);
+}
+
+std::optional<JobInfo> job_info_from_data(std::string_view data) {
+  boost::system::error_code ec;
+  boost::json::parse_options po;
+  po.allow_invalid_utf8 = true;  // an address or reference is kept as it came
+  const auto v = boost::json::parse(data, ec, {}, po);
+  if (ec || !v.is_object()) {
+    return std::nullopt;
+  }
+  const auto* id = v.as_object().if_contains("job");
+  if (id == nullptr || !id->is_string()) {
+    return std::nullopt;
+  }
+  return job_info_from_json(v, std::string(id->as_string()));
+}
+
 boost::json::object to_json(const Event& e) {
   return boost::json::object{{"tag", e.tag},
                              {"ts", e.ts_ms},

@@ -94,6 +94,15 @@ struct JobInfo {
   std::string endpoint_sealed;  // the job's own endpoint (Endpoint JSON, sealed); "" for none
 };
 
+// A job's data as it travels between the nodes of a region: with the first of its events in the
+// events stream (a JSON object without the job id, which the event has) and with its records in
+// a cluster spool (job_data(): JSON text with the id, for a job's other blocks have records of
+// their own ids). Both readers give nullopt for what is not such an object.
+boost::json::object to_json(const JobInfo& job);
+std::optional<JobInfo> job_info_from_json(const boost::json::value& data, std::string job_id);
+std::string job_data(const JobInfo& job);
+std::optional<JobInfo> job_info_from_data(std::string_view data);
+
 // A push notification endpoint: URL, extra headers and Basic credentials.
 struct Endpoint {
   std::string url;

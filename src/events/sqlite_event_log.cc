@@ -222,14 +222,13 @@ void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()>
     stored();
     return;
   }
-  const bool was_empty = queue_.empty();
   for (auto& e : events) {
     queue_.push_back(std::move(e));
   }
   waiters_.emplace_back([done = std::move(stored)](bool) { done(); });
-  if (was_empty || queue_.size() >= kBatch) {
-    wake_.notify_one();
-  }
+  // Always: the writer may be gathering (for the events appended just before), and a waiter
+  // ends the gathering.
+  wake_.notify_one();
 }
 
 void SqliteEventLog::append_job(JobInfo info) {
@@ -285,9 +284,10 @@ void SqliteEventLog::writer_loop() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, std::chrono::minutes(1), [this] {
-        return closing_ || !queue_.empty() || !jobs_.empty() || !positions_.empty();
+        return closing_ || !queue_.empty() || !jobs_.empty() || !positions_.empty()
+               || !waiters_.empty();
       });
-      if (queue_.empty() && jobs_.empty() && positions_.empty()) {
+      if (queue_.empty() && jobs_.empty() && positions_.empty() && waiters_.empty()) {
         if (closing_) {
           return;
         }
@@ -295,10 +295,11 @@ void SqliteEventLog::writer_loop() {
         prune();
         continue;
       }
-      // Events are not in any acknowledgement's path: a few milliseconds of gathering make
-      // one transaction (and one sync) of what would be dozens.
+      // Events nobody waits for (delivery's): a few milliseconds of gathering make one
+      // transaction (and one sync) of what would be dozens. An acceptance waits for its job's
+      // events (append_all): they go at once, with whatever gathered during the last sync.
       wake_.wait_for(lock, std::chrono::milliseconds(5),
-                     [this] { return closing_ || queue_.size() >= kBatch; });
+                     [this] { return closing_ || queue_.size() >= kBatch || !waiters_.empty(); });
       batch.events.assign(std::make_move_iterator(queue_.begin()),
                           std::make_move_iterator(queue_.end()));
       queue_.clear();

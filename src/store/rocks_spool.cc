@@ -177,7 +177,8 @@ void RocksSpool::put(const SpoolRecord& record, Done done) {
                      record.received_ms,
                      record.flags,
                      record.recipients,
-                     {}};
+                     {},
+                     record.job_data};
     p.writes.emplace_back(spool_key(record.job_id), encode(head));
     p.job_id = record.job_id;
     p.body = record.message;

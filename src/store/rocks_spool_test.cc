@@ -34,6 +34,9 @@ class RocksSpoolTest : public ::testing::Test {
     r.recipients = {
         {"r@example.org", r.job_id + "#00000000#00000000", RecipientStatus::kQueued, 0, 0}};
     r.message = "Subject: " + std::to_string(i) + "\r\n\r\nbody\r\n";
+    if (i % 2 == 1) {
+      r.job_data = R"({"job":")" + r.job_id + R"(","endpoint":"sealed"})";  // cluster mode
+    }
     return r;
   }
 
@@ -47,6 +50,8 @@ class RocksSpoolTest : public ::testing::Test {
          ++line) {
       r.message += "line " + std::to_string(line) + " of message " + std::to_string(i) + "\r\n";
     }
+    // The job data stays in the record when its message goes to a body segment.
+    r.job_data = i % 2 == 1 ? R"({"job":")" + r.job_id + R"("})" : std::string();
     return r;
   }
 

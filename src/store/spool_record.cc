@@ -146,8 +146,8 @@ std::size_t encoded_size(const SpoolRecipient& recipient) {
 std::size_t encoded_head_size(const SpoolRecord& r) {
   std::size_t n = kMagic.size() + 1 + bytes_size(r.job_id) + bytes_size(r.account)
                   + bytes_size(r.sender) + varint_size(zigzag(r.received_ms)) + varint_size(r.flags)
-                  + varint_size(r.recipients.size())
-                  + varint_size(0);  // the empty message's length
+                  + varint_size(r.recipients.size()) + varint_size(0)  // the empty message's length
+                  + (r.job_data.empty() ? 0 : bytes_size(r.job_data));
   for (const auto& rcpt : r.recipients) {
     n += encoded_size(rcpt);
   }
@@ -156,9 +156,10 @@ std::size_t encoded_head_size(const SpoolRecord& r) {
 
 std::string encode(const SpoolRecord& r) {
   std::string out;
-  out.reserve(r.message.size() + 128 + r.recipients.size() * 96);
+  out.reserve(r.message.size() + r.job_data.size() + 128 + r.recipients.size() * 96);
   out.append(kMagic);
-  out.push_back(static_cast<char>(SpoolRecord::kFormatVersion));
+  out.push_back(static_cast<char>(r.job_data.empty() ? SpoolRecord::kFormatVersion
+                                                     : SpoolRecord::kFormatWithJobData));
   put_bytes(out, r.job_id);
   put_bytes(out, r.account);
   put_bytes(out, r.sender);
@@ -166,6 +167,9 @@ std::string encode(const SpoolRecord& r) {
   put_varint(out, r.flags);
   put_recipients(out, r.recipients);
   put_bytes(out, r.message);
+  if (!r.job_data.empty()) {
+    put_bytes(out, r.job_data);
+  }
   return out;
 }
 
@@ -201,9 +205,13 @@ Result<SpoolRecord> decode(std::string_view bytes) {
   if (!in.raw(magic, kMagic.size()) || magic != kMagic) {
     return corrupt("bad magic");
   }
-  if (!in.raw(version, 1) || static_cast<std::uint8_t>(version[0]) != SpoolRecord::kFormatVersion) {
+  if (!in.raw(version, 1)
+      || (static_cast<std::uint8_t>(version[0]) != SpoolRecord::kFormatVersion
+          && static_cast<std::uint8_t>(version[0]) != SpoolRecord::kFormatWithJobData)) {
     return corrupt("unknown format version");
   }
+  const bool with_job_data =
+      static_cast<std::uint8_t>(version[0]) == SpoolRecord::kFormatWithJobData;
   SpoolRecord r;
   std::uint64_t received = 0;
   std::uint64_t flags = 0;
@@ -232,8 +240,14 @@ Result<SpoolRecord> decode(std::string_view bytes) {
     rcpt.attempts = static_cast<std::uint32_t>(attempts);
     rcpt.next_attempt_ms = unzigzag(next);
   }
-  if (!in.bytes(r.message) || !in.at_end()) {
+  if (!in.bytes(r.message)) {
     return corrupt("truncated message");
+  }
+  if (with_job_data && (!in.bytes(r.job_data) || r.job_data.empty())) {
+    return corrupt("truncated job data");
+  }
+  if (!in.at_end()) {
+    return corrupt("bytes after the record");
   }
   return r;
 }

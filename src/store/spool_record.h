@@ -30,7 +30,10 @@ struct SpoolRecipient {
 };
 
 struct SpoolRecord {
+  // Version 1; a record with job data is written as version 2 (the same fields, then the job
+  // data), so that a record without it reads the same in every release.
   static constexpr std::uint8_t kFormatVersion = 1;
+  static constexpr std::uint8_t kFormatWithJobData = 2;
   static constexpr std::uint32_t kFlagSmtpUtf8 = 1U << 0;
   static constexpr std::uint32_t kFlag8BitMime = 1U << 1;
 
@@ -41,6 +44,11 @@ struct SpoolRecord {
   std::uint32_t flags = 0;
   std::vector<SpoolRecipient> recipients;
   std::string message;  // the message bytes, CRLF line endings, as they will be delivered
+  // Cluster mode: what the job's push notifications need (the events module's JSON of its
+  // JobInfo), carried with the job so that a node that takes it over notifies as the node
+  // that accepted it would, even when none of the job's events had reached the region.
+  // Opaque here; empty in embedded mode (the node's event log has it).
+  std::string job_data;
 
   bool operator==(const SpoolRecord&) const = default;
 };

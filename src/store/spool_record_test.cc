@@ -34,6 +34,32 @@ TEST(SpoolRecord, NullSenderAndNoRecipientsRoundTrip) {
   EXPECT_EQ(*back, r);
 }
 
+// A record with job data (cluster mode) is version 2; one without stays version 1, the bytes
+// every release reads.
+TEST(SpoolRecord, JobDataRoundTripsAsVersionTwo) {
+  SpoolRecord r = sample();
+  EXPECT_EQ(encode(r)[3], static_cast<char>(SpoolRecord::kFormatVersion));
+  r.job_data = R"({"account":"acme","endpoint":"sealed"})";
+  const std::string bytes = encode(r);
+  EXPECT_EQ(bytes[3], static_cast<char>(SpoolRecord::kFormatWithJobData));
+  auto back = decode(bytes);
+  ASSERT_TRUE(back) << back.error().detail;
+  EXPECT_EQ(*back, r);
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    ASSERT_FALSE(decode(std::string_view{bytes}.substr(0, n))) << "prefix of " << n << " bytes";
+  }
+  // Version 1 with job data after it, or version 2 with none: neither is what encode() writes.
+  std::string v1_with_data = bytes;
+  v1_with_data[3] = static_cast<char>(SpoolRecord::kFormatVersion);
+  EXPECT_EQ(decode(v1_with_data).error().detail, "spool record: bytes after the record");
+  std::string v2_without = encode(sample());
+  v2_without[3] = static_cast<char>(SpoolRecord::kFormatWithJobData);
+  EXPECT_EQ(decode(v2_without).error().detail, "spool record: truncated job data");
+  // The head size counts the job data too (a cluster spool's record part must hold it).
+  r.message.clear();
+  EXPECT_EQ(encoded_head_size(r), encode(r).size());
+}
+
 TEST(SpoolRecord, EveryTruncationIsRefused) {
   const std::string bytes = encode(sample());
   for (std::size_t n = 0; n < bytes.size(); ++n) {

@@ -49,12 +49,20 @@ struct ServerContext {
   // Every accepted job, before its recipients are handed on: the control fields the client set
   // (X-TXMAIL-*, X-RETARUS-M4A-*; already removed from the message).
   std::function<void(const store::SpoolRecord& job, const mime::ControlFields& control)> on_job;
+  // Cluster mode: what the record carries for the job's push notifications
+  // (store::SpoolRecord::job_data), from its control fields; set before the job is stored.
+  std::function<std::string(const store::SpoolRecord& job, const mime::ControlFields& control)>
+      job_data;
   // A recipient of an accepted job that was dropped at intake, and why.
   std::function<void(const store::SpoolRecord& job, const store::SpoolRecipient& rcpt,
                      const RecipientDrop& why)>
       on_dropped;
   // A job was accepted with something to report before delivery (sent unsigned, and why).
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;
+  // Calls its argument once what the hooks above recorded of a job (its events, its data) is
+  // stored: the 250 waits for it, so that an acknowledged job's events are never only in
+  // memory. Null: no wait.
+  std::function<void(std::function<void()>)> events_stored;
   // Inbound listeners: whether an address is one this node receives (a return path it made),
   // any thread, cheap; and what it does with a message received for such addresses (on the
   // worker pool). Null: an inbound listener refuses every recipient.

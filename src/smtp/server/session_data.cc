@@ -24,6 +24,14 @@ awaitable<Result<void>> spool_put(store::Spool& spool, const store::SpoolRecord&
   });
 }
 
+// Waits for the event log's sync of everything recorded so far (its completion runs on the
+// log's writer thread).
+awaitable<bool> wait_for_events(const std::function<void(std::function<void()>)>& stored) {
+  return await_callback<bool>([&stored](std::function<void(bool)> done) {
+    stored([done = std::move(done)] { done(true); });
+  });
+}
+
 }  // namespace
 
 // DATA or BDAT without a transaction that has recipients: 554 when MAIL was accepted but no
@@ -294,6 +302,9 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
   if (auto why = ctx_.refuse_intake ? ctx_.refuse_intake() : std::nullopt) {
     stored = make_error(ErrorCode::kUnavailable, "intake closed: " + *why);
   } else if (!record.recipients.empty()) {
+    if (ctx_.job_data) {
+      record.job_data = ctx_.job_data(record, control);
+    }
     stored = co_await spool_put(ctx_.spool, record);
   }
   if (!stored && stored.error().code == ErrorCode::kTooLarge) {
@@ -306,7 +317,6 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     reply(451, "4.3.0", "Temporary failure, please try again later");
   } else {
     ++messages_;
-    ctx_.ack_latency.record(std::chrono::steady_clock::now() - data_end);
     if (ctx_.on_job) {
       ctx_.on_job(record, control);
     }
@@ -322,6 +332,10 @@ awaitable<void> Session::finish_message(const ContentProblems& problems, std::ui
     if (!note.empty() && ctx_.on_note) {
       ctx_.on_note(record, note);
     }
+    if (ctx_.events_stored) {
+      co_await wait_for_events(ctx_.events_stored);
+    }
+    ctx_.ack_latency.record(std::chrono::steady_clock::now() - data_end);
     logger()->info(
         "smtp session={} client={} job={} accepted account={} from=<{}> rcpts={} dropped={} "
         "size={} tls={}",

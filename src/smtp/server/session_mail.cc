@@ -23,6 +23,11 @@ bool valid_idn(const Mailbox& box) {
   return box.is_null() || idna::to_ascii(box.domain).has_value();
 }
 
+// What a job's data (cluster mode: store::SpoolRecord::job_data) takes at most when its control
+// fields are at their limits and need no escapes in JSON: its sealed endpoint (URL 1000, headers
+// 1000, user and password 256 each), header From address and references.
+constexpr std::size_t kJobDataRoom = 8192;
+
 }  // namespace
 
 bool Session::may_relay() const {
@@ -121,6 +126,12 @@ bool Session::head_has_room(const Mailbox& recipient) {
     head.flags = std::numeric_limits<std::uint32_t>::max();
     envelope_.head_bytes = store::encoded_head_size(head);
     envelope_.head_bytes += 2;  // the recipient count's varint grows to up to three bytes
+    if (ctx_.job_data) {
+      // Cluster mode: the job's data (its control fields' endpoint, sealed, and references)
+      // goes into the record too. Room for the longest the fields' limits allow without
+      // escapes; a message whose fields escape to more may still be refused at its end (552).
+      envelope_.head_bytes += kJobDataRoom;
+    }
   }
   store::SpoolRecipient rcpt;
   rcpt.address = recipient.address();

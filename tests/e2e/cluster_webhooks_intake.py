@@ -1,0 +1,127 @@
+"""A job whose node dies right after accepting it is notified by the node that takes it over
+(issue site-3, item 2): two nodes, site a (notifications from 127.0.0.2) and site b (from
+127.0.0.3), of a region on loopback (three nats-servers). The account has no default endpoint:
+only the job's own endpoint (given in the request, or in the X-TXMAIL-NOTIFICATION-URL field of
+an SMTP message) says where its notifications go.
+
+For a job accepted over the REST API and one over SMTP submission: a is killed (-9) right after
+its acceptance, before it published any of the job's events to the region (a publishes them
+every 20 ms: when b's log shows that a did, that try does not count, and the scenario runs
+again). b takes a's spool over, delivers the job, and must send its DELIVERED notification to
+the job's endpoint from b's address: b knows the endpoint only from the job's record in the
+region's spool. Then a restarts, publishes the events it had recorded (STARTED), and every event
+of the job reaches the receiver."""
+from txmail_harness import *
+from webhook_receiver import WebhookReceiver
+
+SOURCE = {"a": "127.0.0.2", "b": "127.0.0.3"}
+TRIES = 6
+
+
+def run(*args):
+    return subprocess.run([TXMAIL, *args], capture_output=True, text=True, timeout=60)
+
+
+def node_config(region, site, key):
+    return (f'[cluster]\nnats = ["{region.url(site)}"]\nmaster_key_file = "{key}"\n'
+            f'quorum_grace = "12s"\ntimeout = "2s"\nsites = ["a", "b"]\n'
+            f'[notifications]\nallow_private_targets = true\nsource_address = "{SOURCE[site]}"\n'
+            'retry_schedule = ["1s", "1s", "1s"]\n')
+
+
+def rest_job(url):
+    body = {"subject": {"content": "taken over"}, "body": {"contentType": "text/plain", "content": "x"},
+            "mail": {"from": {"email": "shop@sender.test"}}, "notification": {"endPoint": {"url": url}},
+            "recipients": [{"mail": {"to": [{"email": "buyer@dest.test"}]}}]}
+
+    def submit(a):
+        r = http(a, "POST", "/v2/jobs", body, user="alice")
+        check(r.status == 202, f"the job at a: {r}")
+        return r.json["jobId"]
+    return submit
+
+
+def smtp_job(url):
+    message = ("From: shop@sender.test\r\nTo: buyer@dest.test\r\nSubject: taken over\r\n"
+               f"X-TXMAIL-NOTIFICATION-URL: {url}\r\n\r\nx\r\n")
+
+    def submit(a):
+        code, text, job = submit_as(a, "alice", "shop@sender.test", ["buyer@dest.test"], message)
+        check(code == 250 and job, f"the message at a: {code} {text}")
+        return job
+    return submit
+
+
+def job_events(tx, job):
+    """The job's events in tx's log (the region's, as far as tx copied them)."""
+    out = run("events", "--job", job, "--config", tx.config)
+    check(out.returncode == 0, f"events {job}: {out}")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def received(receiver, path):
+    """tag -> the addresses it came from (answered 200)."""
+    out = {}
+    for r in receiver.got(path):
+        if r["status"] == 200 and r["body"]:
+            for n in r["body"]["notifications"]:
+                out.setdefault(n["meta"]["tag"], []).append(r["client"])
+    return out
+
+
+def taken_over(a, b, receiver, kind, submit):
+    """One job accepted at a, a killed at once; b delivers it and notifies of it. Returns False
+    when a had published the job's events before it died (the try does not count)."""
+    path = f"/{kind}"
+    job = submit(a)
+    a.kill9()
+    wait_for(f"{kind} job {job} delivered by b", lambda: any(
+        e["type"] == "DELIVERED" for e in job_events(b, job)), timeout=90)
+    seen = job_events(b, job)
+    if any(e["type"] == "STARTED" for e in seen):
+        print(f"{kind}: a published the events of {job} before it died; once more", file=sys.stderr)
+        a.start()
+        wait_for("a ready again", lambda: http(a, "GET", "/readyz").status == 200, timeout=90)
+        return False
+    delivered = next(e["tag"] for e in seen if e["type"] == "DELIVERED")
+    wait_for(f"the DELIVERED notification of {job} from b, a down", lambda: SOURCE["b"] in received(
+        receiver, path).get(delivered, []), timeout=60)
+    check(not any(e["type"] == "STARTED" for e in job_events(b, job)),
+          "a's events reached b while a was down: the notification did not need the job's record")
+    a.start()
+    wait_for("a ready again", lambda: http(a, "GET", "/readyz").status == 200, timeout=90)
+    wait_for(f"a's STARTED event of {job} in the region", lambda: any(
+        e["type"] == "STARTED" for e in job_events(b, job)), timeout=60)
+    every = {e["tag"] for e in job_events(b, job)}
+    wait_for(f"every event of {job} at the receiver", lambda: every <= set(received(receiver, path)),
+             timeout=90)
+    print(f"{kind}: job {job} accepted at a, a killed before it published the job's events: b "
+          f"delivered it and sent its DELIVERED notification to the job's own endpoint; after a's "
+          f"restart all {len(every)} events of the job were received")
+    return True
+
+
+receiver = WebhookReceiver()
+sink = Sink("127.0.0.53", free_port())
+try:
+    with NatsRegion() as region:
+        key = os.path.join(region.dir, "cluster.key")
+        check(run("cluster", "keygen", key).returncode == 0, "keygen")
+        delivery = f'idle_connection = "200ms"\n[[delivery.route]]\ndomain = "*"\nrelay = "127.0.0.53:{sink.port}"\n'
+        a = Txmail(name="node-a", node_settings='site = "a"\nregion = "r1"', extra=node_config(region, "a", key),
+                   delivery=delivery, tls_files=True)
+        b = Txmail(name="node-b", node_settings='site = "b"\nregion = "r1"', extra=node_config(region, "b", key),
+                   delivery=delivery, tls_files=True)
+        init = run("cluster", "init", "--config", a.config)
+        check(init.returncode == 0, f"init: {init}")
+        with a, b:
+            endpoint = http(a, "GET", "/v2/webhooks/endpoint", user="alice")
+            check(endpoint.status == 404, f"the account has a default endpoint: {endpoint}")
+            for kind, submit in (("rest", rest_job(receiver.url("/rest"))),
+                                 ("smtp", smtp_job(receiver.url("/smtp")))):
+                check(any(taken_over(a, b, receiver, kind, submit) for _ in range(TRIES)),
+                      f"{kind}: in {TRIES} tries a always published the job's events before it died")
+finally:
+    receiver.stop()
+    sink.stop()
+print("ok")
