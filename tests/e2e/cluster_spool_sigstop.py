@@ -65,6 +65,14 @@ try:
             wait_for("the warm-up jobs out of the streams", lambda: spool_values(b) == {
                 "TXMAIL_SPOOL_a": 0, "TXMAIL_SPOOL_b": 0} and all(
                 metric(tx, "txmail_cluster_stream_pending") == 0 for tx in (a, b)), timeout=60)
+            # Each node asks its site's spool stream to be led from its own site's server (a
+            # step-down, then an election): under a sanitizer CI saw one land after the warm-up,
+            # while node-a was removing the jobs it had just delivered; node-b then took them
+            # over from the stream and sent them again. The load starts once both are home.
+            def led_from_home():
+                streams = {x["stream"]: x for x in cli(b, "cluster", "status")["spool_streams"]}
+                return all(streams.get(f"TXMAIL_SPOOL_{s}", {}).get("leader") == s.upper() for s in ("a", "b"))
+            wait_for("each spool stream led from its own site", led_from_home, timeout=60)
             load = Load([a, b]).start()
             wait_for("a backlog at node-a", lambda: metric(a, "txmail_queue_jobs") >= 20, timeout=60)
             load.pause(a)
