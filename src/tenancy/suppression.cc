@@ -211,18 +211,25 @@ Result<Suppression> SuppressionList::add(Suppression s) {
 
 Result<void> SuppressionList::remove(const std::string& scope, const std::string& address) {
   const std::string key = suppression_key(scope, address);
-  auto existing = store_.get(key);
-  if (!existing) {
-    return tl::unexpected(existing.error());
+  // A renewal (a job to the address dropped meanwhile, here or at another node) may change the
+  // entry between the read and the erase: the entry read again is erased, a few times at most.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    auto existing = store_.get(key);
+    if (!existing) {
+      return tl::unexpected(existing.error());
+    }
+    if (!existing->has_value()) {
+      return make_error(ErrorCode::kNotFound, "no suppression for " + lower_address(address));
+    }
+    auto erased = store_.erase(key, store::Expect::at((*existing)->revision));
+    if (erased) {
+      return {};
+    }
+    if (erased.error().code != ErrorCode::kConflict || attempt == kAttempts) {
+      return tl::unexpected(erased.error());
+    }
   }
-  if (!existing->has_value()) {
-    return make_error(ErrorCode::kNotFound, "no suppression for " + lower_address(address));
-  }
-  auto erased = store_.erase(key, store::Expect::at((*existing)->revision));
-  if (!erased) {
-    return tl::unexpected(erased.error());
-  }
-  return {};
 }
 
 Result<void> SuppressionList::renew(const Suppression& s, std::int64_t now) {
