@@ -227,6 +227,9 @@ std::string job_data(const JobInfo& job) {
 }
 
 std::optional<JobInfo> job_info_from_data(std::string_view data) {
+  if (data.empty()) {
+    return std::nullopt;  // embedded mode: every SMTP job asks (serve.cc's on_job); no parser
+  }
   boost::system::error_code ec;
   boost::json::parse_options po;
   po.allow_invalid_utf8 = true;  // an address or reference is kept as it came
