@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+#include <thread>
 
 #include "cluster/cluster.h"
 #include "cluster/event_replication.h"
@@ -23,9 +24,12 @@ namespace {
 namespace json = boost::json;
 
 struct Bucket {
-  const char* name;
-  const char* holds;
-  std::int64_t ttl_ns;  // 0: values never expire
+  const char* name = nullptr;
+  const char* holds = nullptr;
+  std::int64_t ttl_ns = 0;  // 0: values never expire
+  // Keeps a "cluster/created" entry: the config bucket is never empty, as a conditional write
+  // names the stream's last sequence, which nats.c cannot say is 0 (KvConfigStore::publish).
+  bool marker = false;
 };
 
 // Every bucket of a region. The nodes bucket forgets a node 30 s after its last heartbeat, the
@@ -33,9 +37,9 @@ struct Bucket {
 // after (two 5-minute windows and some).
 constexpr Bucket kBuckets[] = {
     {kConfigBucket, "accounts, API key hashes, sender domains, sealed DKIM keys, webhook endpoints",
-     0},
+     0, true},
     {kNodesBucket, "heartbeats of serving nodes", 30'000'000'000LL},
-    {kSpoolsBucket, "owners of the nodes' spools (the revision is the fencing token)", 0},
+    {kSpoolsBucket, "owners of the nodes' spools (the revision is the fencing token)", 0, true},
     {kIdempotencyBucket, "Idempotency-Key answers of POST /v2/jobs", 24LL * 3600 * 1'000'000'000},
     {kRatesBucket, "each node's count of requests per account and 5-minute window (hourly limit)",
      11LL * 60 * 1'000'000'000},
@@ -72,6 +76,9 @@ std::string describe_spool(const std::string& site, int replicas) {
       spool_stream(site), spool_stream_subjects(site), replicas, kSpoolDuplicates.count(), site);
 }
 
+constexpr const char* kPlacementHint =
+    " (R3 needs all three sites up, each server tagged site:<name> with unique_tag \"site:\")";
+
 // Creates a stream of `sc`, its replicas spread over the sites by the servers' unique_tag.
 Result<void> add_stream(NatsConnection& nats, jsStreamConfig& sc) {
   jsPlacement placement;
@@ -81,9 +88,8 @@ Result<void> add_stream(NatsConnection& nats, jsStreamConfig& sc) {
   StreamInfo created;
   auto jerr = static_cast<jsErrCode>(0);
   if (natsStatus s = js_AddStream(&created.si, nats.js(), &sc, nullptr, &jerr); s != NATS_OK) {
-    return tl::unexpected(nats_error(s, std::string("cluster init: stream ") + sc.Name
-                                            + " (R3 needs all three sites up, each server tagged "
-                                              "site:<name> with unique_tag \"site:\")"));
+    return tl::unexpected(
+        nats_error(s, std::string("cluster init: stream ") + sc.Name + kPlacementHint));
   }
   return {};
 }
@@ -339,35 +345,42 @@ Result<std::string> find_servers(NatsConnection& nats, const ClusterOptions& opt
          + " (a site's spool stream is kept led from its own site)";
 }
 
-}  // namespace
-
-Result<std::vector<std::string>> provision(const ClusterOptions& options, bool dry_run) {
-  auto nats = NatsConnection::open(nats_options(options), false);
-  if (!nats) {
-    return tl::unexpected(nats.error());
+// Writes the marker unless the bucket has it: a bucket whose creation was answered too late
+// (an attempt given up, then found existing) gets it too.
+Result<void> ensure_marker(NatsConnection& nats, const ClusterOptions& options, const Bucket& b) {
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, nats.js(), b.name);
+  if (kvEntry* entry = nullptr; s == NATS_OK) {
+    s = kvStore_Get(&entry, kv, "cluster/created");
+    kvEntry_Destroy(entry);
   }
-  std::vector<std::string> lines;
-  for (const auto& b : kBuckets) {
-    StreamInfo info;
-    auto jerr = static_cast<jsErrCode>(0);
-    const std::string stream = std::string("KV_") + b.name;
-    natsStatus s = js_GetStreamInfo(&info.si, (*nats)->js(), stream.c_str(), nullptr, &jerr);
-    if (s == NATS_OK) {
-      const std::int64_t have = info.si->Config->Replicas;
-      lines.push_back(fmt::format(
-          "exists: KV bucket {} (R{}){}", b.name, have,
-          have != options.replicas
-              ? fmt::format(" -- cluster.replicas asks for R{}; not changed", options.replicas)
-              : ""));
-      continue;
-    }
-    if (s != NATS_NOT_FOUND) {
-      return tl::unexpected(nats_error(s, "cluster init: stream " + stream));
-    }
-    if (dry_run) {
-      lines.push_back("would create: " + describe(b, options.replicas));
-      continue;
-    }
+  if (s == NATS_NOT_FOUND) {
+    const std::string marker =
+        json::serialize(json::object{{"region", options.region}, {"created", now_ms()}});
+    std::uint64_t rev = 0;
+    s = kvStore_Create(&rev, kv, "cluster/created", marker.data(), static_cast<int>(marker.size()));
+  }
+  kvStore_Destroy(kv);
+  if (s != NATS_OK) {
+    return tl::unexpected(nats_error(s, std::string("cluster init: the first entry of ") + b.name));
+  }
+  return {};
+}
+
+Result<std::string> provision_bucket(NatsConnection& nats, const ClusterOptions& options,
+                                     const Bucket& b, bool dry_run) {
+  StreamInfo info;
+  auto jerr = static_cast<jsErrCode>(0);
+  const std::string stream = std::string("KV_") + b.name;
+  natsStatus s = js_GetStreamInfo(&info.si, nats.js(), stream.c_str(), nullptr, &jerr);
+  if (s != NATS_OK && s != NATS_NOT_FOUND) {
+    return tl::unexpected(nats_error(s, "cluster init: stream " + stream));
+  }
+  if (s == NATS_NOT_FOUND && dry_run) {
+    return "would create: " + describe(b, options.replicas);
+  }
+  const bool existed = s == NATS_OK;
+  if (!existed) {
     kvConfig kc;
     kvConfig_Init(&kc);
     kc.Bucket = b.name;
@@ -376,39 +389,70 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     kc.Replicas = options.replicas;
     kc.StorageType = js_FileStorage;
     kvStore* kv = nullptr;
-    s = js_CreateKeyValue(&kv, (*nats)->js(), &kc);
-    if (s != NATS_OK) {
-      return tl::unexpected(nats_error(s, std::string("cluster init: KV bucket ") + b.name
-                                              + " (R3 needs all three sites up, each server tagged "
-                                                "site:<name> with unique_tag \"site:\")"));
-    }
-    // The config bucket is never empty: a conditional write names the stream's last sequence,
-    // which nats.c cannot say is 0 (KvConfigStore::publish).
-    if (std::string_view(b.name) != kNodesBucket && std::string_view(b.name) != kIdempotencyBucket
-        && std::string_view(b.name) != kRatesBucket && std::string_view(b.name) != kReadersBucket) {
-      const std::string marker =
-          json::serialize(json::object{{"region", options.region}, {"created", now_ms()}});
-      std::uint64_t rev = 0;
-      s = kvStore_Put(&rev, kv, "cluster/created", marker.data(), static_cast<int>(marker.size()));
-      if (s != NATS_OK) {
-        kvStore_Destroy(kv);
-        return tl::unexpected(nats_error(s, "cluster init: the first entry of the config bucket"));
-      }
-    }
+    s = js_CreateKeyValue(&kv, nats.js(), &kc);
     kvStore_Destroy(kv);
-    lines.push_back("created: " + describe(b, options.replicas));
+    if (s != NATS_OK) {
+      return tl::unexpected(
+          nats_error(s, std::string("cluster init: KV bucket ") + b.name + kPlacementHint));
+    }
   }
-  if (auto streams = provision_streams(**nats, options, dry_run, lines); !streams) {
+  if (b.marker && !dry_run) {
+    if (auto marked = ensure_marker(nats, options, b); !marked) {
+      return tl::unexpected(marked.error());
+    }
+  }
+  if (!existed) {
+    return "created: " + describe(b, options.replicas);
+  }
+  const std::int64_t have = info.si->Config->Replicas;
+  return fmt::format("exists: KV bucket {} (R{}){}", b.name, have,
+                     have != options.replicas ? fmt::format(
+                         " -- cluster.replicas asks for R{}; not changed", options.replicas)
+                                              : "");
+}
+
+Result<std::vector<std::string>> provision_once(NatsConnection& nats, const ClusterOptions& options,
+                                                bool dry_run) {
+  std::vector<std::string> lines;
+  for (const auto& b : kBuckets) {
+    auto line = provision_bucket(nats, options, b, dry_run);
+    if (!line) {
+      return tl::unexpected(line.error());
+    }
+    lines.push_back(std::move(*line));
+  }
+  if (auto streams = provision_streams(nats, options, dry_run, lines); !streams) {
     return tl::unexpected(streams.error());
   }
   if (!dry_run) {
-    auto servers = find_servers(**nats, options);
+    auto servers = find_servers(nats, options);
     if (!servers) {
       return tl::unexpected(servers.error());
     }
     lines.push_back(std::move(*servers));
   }
   return lines;
+}
+
+}  // namespace
+
+// Every step is skipped when done already, so a request left unanswered (a region just
+// started, its routes still settling: CI saw a bucket's creation time out while its stream got
+// a leader) is asked again from the top until start_timeout.
+Result<std::vector<std::string>> provision(const ClusterOptions& options, bool dry_run) {
+  auto nats = NatsConnection::open(nats_options(options), false);
+  if (!nats) {
+    return tl::unexpected(nats.error());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
+  for (;;) {
+    auto lines = provision_once(**nats, options, dry_run);
+    if (lines || lines.error().code != ErrorCode::kUnavailable
+        || std::chrono::steady_clock::now() >= deadline) {
+      return lines;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
 }
 
 namespace {
