@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+#include <set>
 #include <thread>
 
 #include "cluster/cluster.h"
@@ -76,11 +77,16 @@ std::string describe_spool(const std::string& site, int replicas) {
       spool_stream(site), spool_stream_subjects(site), replicas, kSpoolDuplicates.count(), site);
 }
 
+// What this run asked to create: found existing on a later attempt (the first answer lost), it
+// is still reported created.
+using Asked = std::set<std::string>;
+
 constexpr const char* kPlacementHint =
     " (R3 needs all three sites up, each server tagged site:<name> with unique_tag \"site:\")";
 
 // Creates a stream of `sc`, its replicas spread over the sites by the servers' unique_tag.
-Result<void> add_stream(NatsConnection& nats, jsStreamConfig& sc) {
+Result<void> add_stream(NatsConnection& nats, jsStreamConfig& sc, Asked& asked) {
+  asked.insert(sc.Name);
   jsPlacement placement;
   jsPlacement_Init(&placement);
   placement.Cluster = "";  // NULL would crash nats.c 3.4.1 (NATS.md section 1)
@@ -98,11 +104,14 @@ Result<void> add_stream(NatsConnection& nats, jsStreamConfig& sc) {
 // count or size limit, and a full store refuses new jobs (Discard new) instead of forgetting
 // old ones. Its three replicas go to three sites through the servers' unique_tag "site:".
 Result<std::string> provision_spool(NatsConnection& nats, const ClusterOptions& options,
-                                    const std::string& site, bool dry_run) {
+                                    const std::string& site, bool dry_run, Asked& asked) {
   const std::string name = spool_stream(site);
   StreamInfo info;
   auto jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetStreamInfo(&info.si, nats.js(), name.c_str(), nullptr, &jerr);
+  if (s == NATS_OK && asked.contains(name)) {
+    return "created: " + describe_spool(site, options.replicas);
+  }
   if (s == NATS_OK) {
     const std::int64_t have = info.si->Config->Replicas;
     return fmt::format("exists: stream {} (R{}){}", name, have,
@@ -134,7 +143,7 @@ Result<std::string> provision_spool(NatsConnection& nats, const ClusterOptions& 
   sc.MaxMsgSize = kSpoolMaxMsgSize;
   sc.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
   sc.AllowDirect = true;
-  if (auto added = add_stream(nats, sc); !added) {
+  if (auto added = add_stream(nats, sc, asked); !added) {
     return tl::unexpected(added.error());
   }
   return "created: " + describe_spool(site, options.replicas);
@@ -151,10 +160,13 @@ std::string describe_events(int replicas) {
 // The region's events (issue site-3, item 1): one stream for every node's events. Unlike the
 // spools it may forget: an event older than the retention is of no use to anyone.
 Result<std::string> provision_events(NatsConnection& nats, const ClusterOptions& options,
-                                     bool dry_run) {
+                                     bool dry_run, Asked& asked) {
   StreamInfo info;
   auto jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetStreamInfo(&info.si, nats.js(), kEventsStream, nullptr, &jerr);
+  if (s == NATS_OK && asked.contains(kEventsStream)) {
+    return "created: " + describe_events(options.replicas);
+  }
   if (s == NATS_OK) {
     return fmt::format("exists: stream {} (R{})", kEventsStream, info.si->Config->Replicas);
   }
@@ -180,7 +192,7 @@ Result<std::string> provision_events(NatsConnection& nats, const ClusterOptions&
   sc.MaxBytes = kEventsMaxBytes;
   sc.MaxMsgSize = 1 << 20;
   sc.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
-  if (auto added = add_stream(nats, sc); !added) {
+  if (auto added = add_stream(nats, sc, asked); !added) {
     return tl::unexpected(added.error());
   }
   return "created: " + describe_events(options.replicas);
@@ -201,7 +213,8 @@ Result<bool> stream_exists(NatsConnection& nats, const char* name) {
 // their node's event log), their dead letters in a second stream, and one durable consumer
 // hands them to the nodes.
 Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
-                                                 const ClusterOptions& options, bool dry_run) {
+                                                 const ClusterOptions& options, bool dry_run,
+                                                 Asked& asked) {
   std::vector<std::string> lines;
   bool queue_exists = false;
   const auto dup = std::chrono::duration_cast<std::chrono::nanoseconds>(kSpoolDuplicates).count();
@@ -218,7 +231,10 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
     }
     queue_exists = queue_exists || (!dead && *exists);
     if (*exists || dry_run) {
-      lines.push_back((*exists ? "exists: " : "would create: ") + what);
+      lines.push_back((!*exists               ? "would create: "
+                       : asked.contains(name) ? "created: "
+                                              : "exists: ")
+                      + what);
       continue;
     }
     const char* subject_list[] = {subjects};
@@ -233,7 +249,7 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
     sc.Discard = dead ? js_DiscardOld : js_DiscardNew;
     sc.MaxBytes = dead ? std::int64_t{256} << 20 : std::int64_t{1} << 30;
     sc.Duplicates = dup;
-    if (auto added = add_stream(nats, sc); !added) {
+    if (auto added = add_stream(nats, sc, asked); !added) {
       return tl::unexpected(added.error());
     }
     lines.push_back("created: " + what);
@@ -250,7 +266,10 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
   natsStatus s = js_GetConsumerInfo(&ci, nats.js(), kHooksStream, kHooksConsumer, nullptr, &jerr);
   jsConsumerInfo_Destroy(ci);
   if (s == NATS_OK || (s == NATS_NOT_FOUND && dry_run)) {
-    lines.push_back((s == NATS_OK ? "exists: " : "would create: ") + what);
+    lines.push_back((s != NATS_OK                     ? "would create: "
+                     : asked.contains(kHooksConsumer) ? "created: "
+                                                      : "exists: ")
+                    + what);
     return lines;
   }
   if (s != NATS_NOT_FOUND) {
@@ -265,6 +284,7 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
   cc.MaxDeliver = -1;  // the nodes decide when a batch is dead
   cc.MaxAckPending = kHooksMaxAckPending;
   cc.FilterSubject = kHooksSubjects;
+  asked.insert(kHooksConsumer);
   s = js_AddConsumer(&ci, nats.js(), kHooksStream, &cc, nullptr, &jerr);
   jsConsumerInfo_Destroy(ci);
   if (s != NATS_OK) {
@@ -276,20 +296,20 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
 
 // The streams: each site's spool, the events, the push notification queue.
 Result<void> provision_streams(NatsConnection& nats, const ClusterOptions& options, bool dry_run,
-                               std::vector<std::string>& lines) {
+                               std::vector<std::string>& lines, Asked& asked) {
   for (const auto& site : options.sites) {
-    auto line = provision_spool(nats, options, site, dry_run);
+    auto line = provision_spool(nats, options, site, dry_run, asked);
     if (!line) {
       return tl::unexpected(line.error());
     }
     lines.push_back(std::move(*line));
   }
-  auto events = provision_events(nats, options, dry_run);
+  auto events = provision_events(nats, options, dry_run, asked);
   if (!events) {
     return tl::unexpected(events.error());
   }
   lines.push_back(std::move(*events));
-  auto hooks = provision_hooks(nats, options, dry_run);
+  auto hooks = provision_hooks(nats, options, dry_run, asked);
   if (!hooks) {
     return tl::unexpected(hooks.error());
   }
@@ -368,7 +388,7 @@ Result<void> ensure_marker(NatsConnection& nats, const ClusterOptions& options, 
 }
 
 Result<std::string> provision_bucket(NatsConnection& nats, const ClusterOptions& options,
-                                     const Bucket& b, bool dry_run) {
+                                     const Bucket& b, bool dry_run, Asked& asked) {
   StreamInfo info;
   auto jerr = static_cast<jsErrCode>(0);
   const std::string stream = std::string("KV_") + b.name;
@@ -389,6 +409,7 @@ Result<std::string> provision_bucket(NatsConnection& nats, const ClusterOptions&
     kc.Replicas = options.replicas;
     kc.StorageType = js_FileStorage;
     kvStore* kv = nullptr;
+    asked.insert(b.name);
     s = js_CreateKeyValue(&kv, nats.js(), &kc);
     kvStore_Destroy(kv);
     if (s != NATS_OK) {
@@ -401,7 +422,7 @@ Result<std::string> provision_bucket(NatsConnection& nats, const ClusterOptions&
       return tl::unexpected(marked.error());
     }
   }
-  if (!existed) {
+  if (!existed || asked.contains(b.name)) {
     return "created: " + describe(b, options.replicas);
   }
   const std::int64_t have = info.si->Config->Replicas;
@@ -412,16 +433,16 @@ Result<std::string> provision_bucket(NatsConnection& nats, const ClusterOptions&
 }
 
 Result<std::vector<std::string>> provision_once(NatsConnection& nats, const ClusterOptions& options,
-                                                bool dry_run) {
+                                                bool dry_run, Asked& asked) {
   std::vector<std::string> lines;
   for (const auto& b : kBuckets) {
-    auto line = provision_bucket(nats, options, b, dry_run);
+    auto line = provision_bucket(nats, options, b, dry_run, asked);
     if (!line) {
       return tl::unexpected(line.error());
     }
     lines.push_back(std::move(*line));
   }
-  if (auto streams = provision_streams(nats, options, dry_run, lines); !streams) {
+  if (auto streams = provision_streams(nats, options, dry_run, lines, asked); !streams) {
     return tl::unexpected(streams.error());
   }
   if (!dry_run) {
@@ -445,8 +466,9 @@ Result<std::vector<std::string>> provision(const ClusterOptions& options, bool d
     return tl::unexpected(nats.error());
   }
   const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
+  Asked asked;
   for (;;) {
-    auto lines = provision_once(**nats, options, dry_run);
+    auto lines = provision_once(**nats, options, dry_run, asked);
     if (lines || lines.error().code != ErrorCode::kUnavailable
         || std::chrono::steady_clock::now() >= deadline) {
       return lines;
@@ -674,127 +696,6 @@ Result<std::vector<std::string>> takeover(const ClusterOptions& options, const s
     lines.push_back("nothing to move: " + node + " owns no spool");
   }
   return lines;
-}
-
-namespace {
-
-std::int64_t number(const json::value& v) {
-  return v.is_int64() ? v.as_int64() : v.is_uint64() ? static_cast<std::int64_t>(v.as_uint64()) : 0;
-}
-
-// The spool streams and the owners of the spools, for people.
-std::string spool_text(const json::object& o) {
-  std::string out;
-  if (const auto* spools = o.if_contains("spool_streams")) {
-    for (const auto& sv : spools->as_array()) {
-      const auto& st = sv.as_object();
-      if (const auto* err = st.if_contains("error")) {
-        out += fmt::format("spool stream {}: {}\n", json::value_to<std::string>(st.at("stream")),
-                           json::value_to<std::string>(*err));
-        continue;
-      }
-      out +=
-          fmt::format("spool stream {}: R{}, {} messages, {} bytes, leader {}\n",
-                      json::value_to<std::string>(st.at("stream")), number(st.at("replicas")),
-                      number(st.at("values")), number(st.at("bytes")),
-                      st.contains("leader") ? json::value_to<std::string>(st.at("leader")) : "-");
-    }
-  }
-  if (const auto* spools = o.if_contains("spools")) {
-    for (const auto& sv : spools->as_array()) {
-      const auto& sp = sv.as_object();
-      auto str = [&](const char* k) {
-        const auto* x = sp.if_contains(k);
-        return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string("-");
-      };
-      out +=
-          fmt::format("{}: owner {} ({}{}), revision {}\n", str("key"), str("owner"), str("kind"),
-                      str("from") == "-" || str("from").empty() ? "" : ", from " + str("from"),
-                      number(sp.at("revision")));
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string status_text(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  if (ec || !v.is_object()) {
-    return text;
-  }
-  const auto& o = v.as_object();
-  std::string out;
-  const auto& me = o.at("this_node").as_object();
-  out += fmt::format("region {}: this node {} (site {}) talks to {}\n",
-                     json::value_to<std::string>(o.at("region")),
-                     json::value_to<std::string>(me.at("node")),
-                     json::value_to<std::string>(me.at("site")),
-                     json::value_to<std::string>(me.at("connected_url")));
-  for (const auto& bv : o.at("buckets").as_array()) {
-    const auto& b = bv.as_object();
-    if (const auto* err = b.if_contains("error")) {
-      out += fmt::format("bucket {}: {}\n", json::value_to<std::string>(b.at("bucket")),
-                         json::value_to<std::string>(*err));
-      continue;
-    }
-    out += fmt::format("bucket {}: R{}, {} values, leader {}\n",
-                       json::value_to<std::string>(b.at("bucket")), number(b.at("replicas")),
-                       number(b.at("values")),
-                       b.contains("leader") ? json::value_to<std::string>(b.at("leader")) : "-");
-    if (const auto* f = b.if_contains("followers")) {
-      for (const auto& pv : f->as_array()) {
-        const auto& p = pv.as_object();
-        out += fmt::format("  follower {}: {}{}, lag {}\n",
-                           json::value_to<std::string>(p.at("server")),
-                           p.at("current").as_bool() ? "current" : "behind",
-                           p.at("offline").as_bool() ? ", OFFLINE" : "", number(p.at("lag")));
-      }
-    }
-  }
-  out += spool_text(o);
-  if (const auto* ev = o.if_contains("events_stream"); ev != nullptr && ev->is_object()) {
-    const auto& st = ev->as_object();
-    out +=
-        st.contains("error")
-            ? fmt::format("events stream {}: {}\n", kEventsStream,
-                          json::value_to<std::string>(st.at("error")))
-            : fmt::format(
-                "events stream {}: R{}, {} messages, last seq {}, leader {}\n", kEventsStream,
-                number(st.at("replicas")), number(st.at("values")), number(st.at("last_revision")),
-                st.contains("leader") ? json::value_to<std::string>(st.at("leader")) : "-");
-  }
-  for (const auto& nv : o.at("nodes").as_array()) {
-    const auto& n = nv.as_object();
-    auto str = [&](const char* k) {
-      const auto* x = n.if_contains(k);
-      return x != nullptr && x->is_string() ? std::string(x->as_string()) : std::string("?");
-    };
-    auto num = [&](const char* k) {
-      return n.contains(k) ? number(n.at(k)) : std::int64_t{-1};
-    };
-    out += fmt::format("node {}: site {}, via {}, last heartbeat {} ms ago", str("node"),
-                       str("site"), str("server"), num("age_ms"));
-    if (n.contains("generation")) {
-      const auto* lease = n.if_contains("lease");
-      out += fmt::format(
-          "; spool generation {}, {} local-only, {} waiting to leave the stream, {} publishing, "
-          "{} spools held, lease {}",
-          num("generation"), num("local_only"), num("stream_pending"), num("publishing"),
-          num("spools_held"),
-          lease != nullptr && lease->is_bool() && lease->as_bool() ? "yes" : "no");
-    }
-    if (n.contains("events_imported_seq")) {
-      out += fmt::format(
-          "; events published up to log seq {}, copied up to stream seq {} ({} pending, the "
-          "newest {} ms old when copied)",
-          num("events_published_seq"), num("events_imported_seq"), num("events_import_pending"),
-          num("events_import_lag_ms"));
-    }
-    out += "\n";
-  }
-  return out;
 }
 
 }  // namespace txmail::cluster

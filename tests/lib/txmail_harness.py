@@ -783,14 +783,16 @@ cluster {{
         leaves a stream without a quorum (in CI the witness was restarted, a's server killed
         0.5 s later, and the node heartbeat bucket had no leader for 13 s)."""
         running = [s for s, p in self.procs.items() if p.poll() is None]
-        wait_for("a JetStream meta leader and current stream replicas", lambda: self._ready(running),
-                 timeout=timeout)
+        wait_for("a JetStream meta leader and current stream and consumer replicas",
+                 lambda: self._ready(running, consumers=True), timeout=timeout)
 
-    def _ready(self, running):
+    def _ready(self, running, consumers=False):
+        """Also every consumer (the shared push notification consumer, the nodes' watchers)
+        with a leader and current replicas, when `consumers`."""
         names = {x.upper() for x in running}
         led, held = set(), set()
         for s in running:
-            z = self.jsz(s, "?streams=true")
+            z = self.jsz(s, "?streams=true" + ("&consumers=true" if consumers else ""))
             meta = (z or {}).get("meta_cluster") or {}
             if not meta.get("leader"):
                 return False
@@ -800,14 +802,17 @@ cluster {{
                     return False
             for account in z.get("account_details") or []:
                 for stream in account.get("stream_detail") or []:
-                    cluster = stream.get("cluster") or {}
-                    held.add(stream["name"])
-                    if cluster.get("leader") != s.upper():
-                        continue
-                    led.add(stream["name"])
-                    for r in cluster.get("replicas") or []:
-                        if r["name"] in names and not r.get("current"):
-                            return False
+                    assets = [(stream["name"], stream.get("cluster") or {})]
+                    assets += [((stream["name"], c["name"]), c.get("cluster") or {})
+                               for c in stream.get("consumer_detail") or []]
+                    for name, cluster in assets:
+                        held.add(name)
+                        if cluster.get("leader") != s.upper():
+                            continue
+                        led.add(name)
+                        for r in cluster.get("replicas") or []:
+                            if r["name"] in names and not r.get("current"):
+                                return False
         return led == held
 
     def kill(self, site):
