@@ -3,6 +3,7 @@
 // with their leaders and replicas.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <set>
 #include <thread>
@@ -80,6 +81,8 @@ std::string describe_spool(const std::string& site, int replicas) {
 // What this run asked to create: found existing on a later attempt (the first answer lost), it
 // is still reported created.
 using Asked = std::set<std::string>;
+
+constexpr std::chrono::milliseconds kPatience = std::chrono::seconds(60);
 
 constexpr const char* kPlacementHint =
     " (R3 needs all three sites up, each server tagged site:<name> with unique_tag \"site:\")";
@@ -459,13 +462,15 @@ Result<std::vector<std::string>> provision_once(NatsConnection& nats, const Clus
 
 // Every step is skipped when done already, so a request left unanswered (a region just
 // started, its routes still settling: CI saw a bucket's creation time out while its stream got
-// a leader) is asked again from the top until start_timeout.
+// a leader) is asked again from the top, for up to a minute.
 Result<std::vector<std::string>> provision(const ClusterOptions& options, bool dry_run) {
   auto nats = NatsConnection::open(nats_options(options), false);
   if (!nats) {
     return tl::unexpected(nats.error());
   }
-  const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
+  // A region coming back from stopped servers took 30 s to answer under AddressSanitizer (CI).
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::max(options.start_timeout, kPatience);
   Asked asked;
   for (;;) {
     auto lines = provision_once(**nats, options, dry_run, asked);
