@@ -82,6 +82,10 @@ std::string describe_spool(const std::string& site, int replicas) {
 // is still reported created.
 using Asked = std::set<std::string>;
 
+const char* found(const Asked& asked, const std::string& name) {
+  return asked.contains(name) ? "created: " : "exists: ";
+}
+
 constexpr std::chrono::milliseconds kPatience = std::chrono::seconds(60);
 
 constexpr const char* kPlacementHint =
@@ -234,10 +238,7 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
     }
     queue_exists = queue_exists || (!dead && *exists);
     if (*exists || dry_run) {
-      lines.push_back((!*exists               ? "would create: "
-                       : asked.contains(name) ? "created: "
-                                              : "exists: ")
-                      + what);
+      lines.push_back((*exists ? found(asked, name) : "would create: ") + what);
       continue;
     }
     const char* subject_list[] = {subjects};
@@ -269,10 +270,7 @@ Result<std::vector<std::string>> provision_hooks(NatsConnection& nats,
   natsStatus s = js_GetConsumerInfo(&ci, nats.js(), kHooksStream, kHooksConsumer, nullptr, &jerr);
   jsConsumerInfo_Destroy(ci);
   if (s == NATS_OK || (s == NATS_NOT_FOUND && dry_run)) {
-    lines.push_back((s != NATS_OK                     ? "would create: "
-                     : asked.contains(kHooksConsumer) ? "created: "
-                                                      : "exists: ")
-                    + what);
+    lines.push_back((s == NATS_OK ? found(asked, kHooksConsumer) : "would create: ") + what);
     return lines;
   }
   if (s != NATS_NOT_FOUND) {
