@@ -85,6 +85,9 @@ void cluster_events(std::string& out, const cluster::ClusterEvents& events) {
   gauge(out, "txmail_cluster_events_import_lag_milliseconds",
         "Age of the newest copied event when it was copied.",
         static_cast<std::uint64_t>(e.import_lag_ms));
+  counter(out, "txmail_cluster_events_answered_unpublished_total",
+          "Acceptances answered before the region stored their events (it did not in time).",
+          e.answered_unpublished);
 }
 
 // What came back to the return paths (issue bounce-1).

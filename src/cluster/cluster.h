@@ -99,6 +99,9 @@ struct ClusterEventStats {
   std::uint64_t imported = 0;           // other nodes' events copied here (counter)
   std::uint64_t import_pending = 0;     // stream messages not yet copied here (lag)
   std::int64_t import_lag_ms = 0;       // the newest copied event's age when it was copied
+  // Acceptances answered before the region had their events: it did not store them within
+  // [cluster] timeout (they are on this node's disk and go out with a later round).
+  std::uint64_t answered_unpublished = 0;
 };
 
 // The region's events stream (issue site-3, item 1; event_replication.h).

@@ -153,6 +153,27 @@ Result<std::unique_ptr<EventReplication>> EventReplication::start(NatsConnection
   }
   r->published_position_ = *published;
   r->imported_position_ = *imported;
+  // Looked up by number, as the acknowledgement callback: a relay running while replication
+  // stops finds nothing (and lets its acceptance be answered) instead of freed memory.
+  const std::uintptr_t id = r->registry_id_;
+  log.set_region({.relay =
+                      [id](std::function<void()> done) {
+                        {
+                          std::lock_guard lock(registry_mutex());
+                          if (auto it = registry().find(id);
+                              it != registry().end() && it->second->take_waiter(done)) {
+                            return;
+                          }
+                        }
+                        done();
+                      },
+                  .stored =
+                      [id] {
+                        std::lock_guard lock(registry_mutex());
+                        if (auto it = registry().find(id); it != registry().end()) {
+                          it->second->wake();
+                        }
+                      }});
   EventReplication* self = r.get();
   r->publisher_ = std::thread([self] { self->publish_loop(); });
   r->importer_ = std::thread([self] { self->import_loop(); });
@@ -175,6 +196,16 @@ EventReplication::~EventReplication() {
     std::lock_guard lock(registry_mutex());
     registry().erase(registry_id_);
   }
+  log_.set_region({});
+  // Their events are on this disk; the next start publishes them.
+  std::deque<Waiter> left;
+  {
+    std::lock_guard lock(waiters_mutex_);
+    left.swap(waiters_);
+  }
+  for (auto& w : left) {
+    w.done();
+  }
   jsCtx_Destroy(js_);
 }
 
@@ -185,6 +216,54 @@ void EventReplication::acknowledged(bool ok) {
 bool EventReplication::pause(std::chrono::milliseconds d) {
   std::unique_lock lock(stop_mutex_);
   return !stop_cv_.wait_for(lock, d, [this] { return stop_.load(); });
+}
+
+void EventReplication::idle() {
+  std::unique_lock lock(stop_mutex_);
+  stop_cv_.wait_for(lock, kIdle, [this] { return stop_.load() || wanted_; });
+  wanted_ = false;
+}
+
+bool EventReplication::take_waiter(std::function<void()>& done) {
+  auto last = log_.last_seq();
+  if (!last) {
+    return false;  // answered now, as in embedded mode (the events are on this disk)
+  }
+  {
+    std::lock_guard lock(waiters_mutex_);
+    if (*last <= published_position_.load()) {
+      return false;
+    }
+    waiters_.push_back(Waiter{*last, Clock::now(), std::move(done)});
+  }
+  wake();
+  return true;
+}
+
+void EventReplication::wake() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    wanted_ = true;
+  }
+  stop_cv_.notify_all();
+}
+
+void EventReplication::release(std::int64_t at) {
+  const auto overdue = Clock::now() - nats_.options().timeout;
+  std::vector<std::function<void()>> ready;
+  {
+    std::lock_guard lock(waiters_mutex_);
+    while (!waiters_.empty() && (waiters_.front().seq <= at || waiters_.front().since < overdue)) {
+      if (waiters_.front().seq > at) {
+        answered_unpublished_.fetch_add(1);
+      }
+      ready.push_back(std::move(waiters_.front().done));
+      waiters_.pop_front();
+    }
+  }
+  for (auto& done : ready) {
+    done();
+  }
 }
 
 void EventReplication::announce() {
@@ -206,6 +285,7 @@ ClusterEventStats EventReplication::stats() const {
   s.imported = imported_.load();
   s.import_pending = import_pending_.load();
   s.import_lag_ms = last_import_lag_ms_.load();
+  s.answered_unpublished = answered_unpublished_.load();
   return s;
 }
 
@@ -222,6 +302,7 @@ void EventReplication::publish_loop() {
                        done.error().detail);
         reported = true;
       }
+      release(at);  // only those that waited too long
       pause(kRetryPause);
       continue;
     }
@@ -230,11 +311,18 @@ void EventReplication::publish_loop() {
       reported = false;
     }
     if (*done == at) {
-      pause(kIdle);
+      release(at);
+      idle();
       continue;
     }
     at = *done;
-    published_position_.store(at);
+    {
+      // Under the waiters' lock: take_waiter compares with it there, so a waiter is never
+      // queued for a position this round already passed without being released below.
+      std::lock_guard lock(waiters_mutex_);
+      published_position_.store(at);
+    }
+    release(at);
     log_.record_position(kPublishedPosition, at);
     announce();
   }

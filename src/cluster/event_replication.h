@@ -7,7 +7,12 @@
 // each with Nats-Msg-Id "<node>/<seq>" so a batch sent again after a timeout is stored once.
 // The log's position "region.published" moves only once the region acknowledged everything
 // before it: an event is on this node's disk before it is published, and in three sites'
-// memory once it is.
+// memory once it is. The log tells the publisher when it stored events of this node's, so they
+// go out at once (kIdle is only the longest pause). An acceptance (the REST 202, the SMTP 250: the
+// log's append_all) is answered once the region stored its job's events, not only this disk (the
+// log's relay), so a site lost right after it answered takes none of them with it; when the region
+// does not store them within [cluster] timeout it is answered anyway (counted; they go out with a
+// later round).
 //
 // An importer thread follows the whole stream (an ordered consumer from the position
 // "region.imported" on) and copies the other nodes' events into the log, stored in the same
@@ -20,6 +25,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -64,6 +70,11 @@ class EventReplication final : public ClusterEvents {
 
   // The library's acknowledgement callback (see the registry in event_replication.cc).
   void acknowledged(bool ok);
+  // The log's relay: `done` is taken (true) to run once the region stored everything the log
+  // holds now, or `timeout` later; false when it already has (`done` is left to the caller).
+  bool take_waiter(std::function<void()>& done);
+  // The log stored events of this node's: the publisher goes at once, not at its next round.
+  void wake();
 
  private:
   EventReplication(NatsConnection& nats, std::string node, events::SqliteEventLog& log,
@@ -93,6 +104,9 @@ class EventReplication final : public ClusterEvents {
   natsSubscription* subscribe(std::int64_t from);  // null: it failed (logged)
   bool flush(ImportBatch& batch);
   bool pause(std::chrono::milliseconds d);  // false when stopping
+  void idle();                              // kIdle, or until woken (wake)
+  // Runs the waiters the region's position `at` satisfies, and those that waited too long.
+  void release(std::int64_t at);
 
   NatsConnection& nats_;
   const std::string node_;
@@ -106,6 +120,19 @@ class EventReplication final : public ClusterEvents {
   std::condition_variable stop_cv_;
   std::thread publisher_;
   std::thread importer_;
+
+  bool wanted_ = false;  // under stop_mutex_: new events of this node's, publish at once
+
+  // Acceptances waiting for the region, in the order of their log positions.
+  struct Waiter {
+    std::int64_t seq = 0;  // the log's last seq when its events were stored
+    Clock::time_point since;
+    std::function<void()> done;
+  };
+
+  std::mutex waiters_mutex_;
+  std::deque<Waiter> waiters_;
+  std::atomic<std::uint64_t> answered_unpublished_{0};
 
   std::atomic<std::uint64_t> acks_ok_{0};
   std::atomic<std::uint64_t> acks_failed_{0};

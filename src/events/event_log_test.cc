@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -109,6 +110,45 @@ struct TempLog {
     }
   }
 };
+
+// Cluster mode: an acceptance's `stored` runs only once the relay (the region's copy) says so,
+// after the events are stored; without a relay it runs once they are stored.
+TEST(EventLog, AcceptanceWaitsForTheRelayAfterTheEventsAreStored) {
+  TempLog file("relay");
+  auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+  ASSERT_TRUE(log) << log.error().detail;
+  std::promise<std::int64_t> relayed;  // the log's last seq when the relay was asked
+  std::promise<std::function<void()>> held;
+  std::atomic<int> stored_batches{0};
+  (*log)->set_region({.relay =
+                          [&](std::function<void()> done) {
+                            relayed.set_value(*(*log)->last_seq());
+                            held.set_value(std::move(done));
+                          },
+                      .stored =
+                          [&stored_batches] {
+                            stored_batches.fetch_add(1);
+                          }});
+  std::promise<void> answered;
+  auto answer = answered.get_future();
+  Event e = make_event(Kind::kStarted);
+  e.job_id = "job-r";
+  (*log)->append_all({e}, [&answered] { answered.set_value(); });
+  EXPECT_EQ(relayed.get_future().get(), 1);  // stored before the relay is asked
+  EXPECT_EQ(answer.wait_for(std::chrono::seconds(0)), std::future_status::timeout);  // held
+  held.get_future().get()();
+  answer.get();
+  EXPECT_EQ(stored_batches.load(), 1);  // told before the relay was asked
+
+  (*log)->set_region({});
+  std::promise<void> direct;
+  auto stored = direct.get_future();
+  (*log)->append_all({e}, [&direct] { direct.set_value(); });
+  stored.get();
+  auto events = (*log)->for_job("job-r");
+  ASSERT_TRUE(events);
+  EXPECT_EQ(events->size(), 2U);
+}
 
 TEST(EventLog, ReadAfterFollowsTheLogWithJobData) {
   TempLog file("follow");

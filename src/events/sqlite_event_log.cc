@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include "common/idna.h"
 #include "common/log.h"
 
@@ -225,7 +227,13 @@ void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()>
   for (auto& e : events) {
     queue_.push_back(std::move(e));
   }
-  waiters_.emplace_back([done = std::move(stored)](bool) { done(); });
+  waiters_.emplace_back([relay = region_.relay, done = std::move(stored)](bool) mutable {
+    if (relay) {
+      relay(std::move(done));
+    } else {
+      done();
+    }
+  });
   // Always: the writer may be gathering (for the events appended just before), and a waiter
   // ends the gathering.
   wake_.notify_one();
@@ -260,6 +268,11 @@ void SqliteEventLog::import(std::vector<Event> events, std::vector<JobInfo> jobs
   wake_.notify_one();
 }
 
+void SqliteEventLog::set_region(Region region) {
+  std::lock_guard lock(mutex_);
+  region_ = std::move(region);
+}
+
 void SqliteEventLog::record_position(const std::string& name, std::int64_t position) {
   std::lock_guard lock(mutex_);
   positions_[name] = position;
@@ -280,6 +293,7 @@ Result<std::int64_t> SqliteEventLog::position(const std::string& name) {
 void SqliteEventLog::writer_loop() {
   Batch batch;
   std::vector<std::function<void(bool)>> waiters;
+  std::function<void()> own_stored;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -308,8 +322,15 @@ void SqliteEventLog::writer_loop() {
       jobs_.clear();
       batch.positions.swap(positions_);
       waiters.swap(waiters_);
+      own_stored = region_.stored;
     }
+    const bool own = own_stored
+                     && std::any_of(batch.events.begin(), batch.events.end(),
+                                    [](const Event& e) { return e.origin.empty(); });
     const bool written = write_batch(batch);
+    if (written && own) {
+      own_stored();
+    }
     batch.events.clear();
     batch.jobs.clear();
     batch.positions.clear();

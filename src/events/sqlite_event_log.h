@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,20 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
   void import(std::vector<Event> events, std::vector<JobInfo> jobs,
               const std::string& position_name, std::int64_t position,
               std::function<void(bool stored)> stored);
+
+  // Cluster mode: the region's copy of the log (EventReplication). Both run on the writer's
+  // thread and must stay callable once set (EventReplication's look it up by number and find
+  // nothing once it is gone). Unset (the default), the log is as in embedded mode.
+  struct Region {
+    // What an acceptance (append_all's `stored`) waits for once its events are stored, before
+    // it is answered: `done` runs when the region has them, or gave up waiting.
+    std::function<void(std::function<void()> done)> relay;
+    // A batch with this node's own events was stored: they can be published now.
+    std::function<void()> stored;
+  };
+
+  void set_region(Region region);
+
   // A named position kept in the log's file (stored with the next batch; no sync of its own).
   void record_position(const std::string& name, std::int64_t position);
   // The named position as stored; 0 when none was.
@@ -99,6 +114,7 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
   std::deque<JobInfo> jobs_;
   std::map<std::string, std::int64_t> positions_;   // to store with the next batch
   std::vector<std::function<void(bool)>> waiters_;  // satisfied by the batch that takes queue_
+  Region region_;                                   // under mutex_
   bool origin_ = true;  // false: a log from before the origin column, opened read-only
   bool closing_ = false;
   std::atomic<std::chrono::milliseconds> retention_{std::chrono::milliseconds(0)};
