@@ -269,10 +269,14 @@ int serve(const Config& config) {
     return fail(config, event_log.error().detail);
   }
   (*event_log)->set_retention(config.event_retention);
+  // Before the events' replication, which answers acceptances on them (and outlives it).
+  asio::thread_pool workers(config.worker_threads);
   // Cluster mode: this node's events go to the region's stream, the others' come into the log.
   std::unique_ptr<cluster::ClusterEvents> cluster_events;
   if (auto* node = backend->cluster_node(); node != nullptr) {
-    auto replicated = node->replicate_events(**event_log);
+    auto replicated = node->replicate_events(**event_log, [&workers](std::function<void()> answer) {
+      asio::post(workers, std::move(answer));
+    });
     if (!replicated) {
       return fail(config, replicated.error().detail);
     }
@@ -287,7 +291,6 @@ int serve(const Config& config) {
     return fail(config, client_tls.error().detail);
   }
 
-  asio::thread_pool workers(config.worker_threads);
   net::IoPool pool(config.io_threads);
   auto unbound = dns::UnboundResolver::create(
       pool.at(0).get_executor(), dns::UnboundOptions{config.dns_servers, std::chrono::seconds(15)});

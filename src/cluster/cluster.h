@@ -176,7 +176,9 @@ class ClusterNode {
 
   // Publishes this node's events to the region's stream and copies the other nodes' into
   // `log` (which must outlive the result).
-  Result<std::unique_ptr<ClusterEvents>> replicate_events(events::SqliteEventLog& log);
+  // `answer` runs an acceptance's answer, once the region has its events, on another thread.
+  Result<std::unique_ptr<ClusterEvents>> replicate_events(
+      events::SqliteEventLog& log, std::function<void(std::function<void()>)> answer);
 
   // The region's queue of push notification batches, shared by its nodes; `url_of` unseals a
   // dead letter's endpoint (sealed, job id) into its URL.

@@ -239,13 +239,16 @@ Result<std::unique_ptr<tenancy::RequestLimiter>> ClusterNode::open_rate_limiter(
   return std::unique_ptr<tenancy::RequestLimiter>(std::move(*opened));
 }
 
-Result<std::unique_ptr<ClusterEvents>> ClusterNode::replicate_events(events::SqliteEventLog& log) {
+Result<std::unique_ptr<ClusterEvents>> ClusterNode::replicate_events(
+    events::SqliteEventLog& log, std::function<void(std::function<void()>)> answer) {
   Impl* impl = impl_.get();
-  auto started =
-      EventReplication::start(*impl->nats, impl->options.node, log, [impl](std::string status) {
+  auto started = EventReplication::start(
+      *impl->nats, impl->options.node, log,
+      [impl](std::string status) {
         std::lock_guard lock(impl->spool_mutex);
         impl->events_status = std::move(status);
-      });
+      },
+      std::move(answer));
   if (!started) {
     return tl::unexpected(started.error());
   }

@@ -118,9 +118,9 @@ std::string events_subject(const std::string& node) {
 Result<std::unique_ptr<EventReplication>> EventReplication::start(NatsConnection& nats,
                                                                   std::string node,
                                                                   events::SqliteEventLog& log,
-                                                                  Announce announce) {
+                                                                  Announce announce, Post answer) {
   std::unique_ptr<EventReplication> r(
-      new EventReplication(nats, std::move(node), log, std::move(announce)));
+      new EventReplication(nats, std::move(node), log, std::move(announce), std::move(answer)));
   static std::atomic<std::uintptr_t> next_id{1};
   r->registry_id_ = next_id.fetch_add(1);
   {
@@ -157,11 +157,11 @@ Result<std::unique_ptr<EventReplication>> EventReplication::start(NatsConnection
   // stops finds nothing (and lets its acceptance be answered) instead of freed memory.
   const std::uintptr_t id = r->registry_id_;
   log.set_region({.relay =
-                      [id](std::function<void()> done) {
+                      [id](std::int64_t seq, std::function<void()> done) {
                         {
                           std::lock_guard lock(registry_mutex());
                           if (auto it = registry().find(id);
-                              it != registry().end() && it->second->take_waiter(done)) {
+                              it != registry().end() && it->second->take_waiter(seq, done)) {
                             return;
                           }
                         }
@@ -203,8 +203,9 @@ EventReplication::~EventReplication() {
     std::lock_guard lock(waiters_mutex_);
     left.swap(waiters_);
   }
+  answered_unpublished_.fetch_add(left.size());
   for (auto& w : left) {
-    w.done();
+    answer_(std::move(w.done));
   }
   jsCtx_Destroy(js_);
 }
@@ -224,17 +225,19 @@ void EventReplication::idle() {
   wanted_ = false;
 }
 
-bool EventReplication::take_waiter(std::function<void()>& done) {
-  auto last = log_.last_seq();
-  if (!last) {
-    return false;  // answered now, as in embedded mode (the events are on this disk)
+bool EventReplication::take_waiter(std::int64_t seq, std::function<void()>& done) {
+  if (failing_.load() || !nats_.connected()) {
+    // The region does not answer now: no acceptance waits for it (the events are on this
+    // disk and go out once it answers again).
+    answered_unpublished_.fetch_add(1);
+    return false;
   }
   {
     std::lock_guard lock(waiters_mutex_);
-    if (*last <= published_position_.load()) {
+    if (seq <= published_position_.load()) {
       return false;
     }
-    waiters_.push_back(Waiter{*last, Clock::now(), std::move(done)});
+    waiters_.push_back(Waiter{seq, Clock::now(), std::move(done)});
   }
   wake();
   return true;
@@ -262,7 +265,7 @@ void EventReplication::release(std::int64_t at) {
     }
   }
   for (auto& done : ready) {
-    done();
+    answer_(std::move(done));  // never on this thread: an answer may wait for NATS itself
   }
 }
 
@@ -296,6 +299,7 @@ void EventReplication::publish_loop() {
     auto done = nats_.connected() ? publish_round(at)
                                   : make_error(ErrorCode::kUnavailable, "not connected to NATS");
     if (!done) {
+      failing_.store(true);
       publish_failures_.fetch_add(1);
       if (!reported) {
         logger()->warn("cluster: events are not published to the region yet ({}); retrying",
@@ -306,6 +310,7 @@ void EventReplication::publish_loop() {
       pause(kRetryPause);
       continue;
     }
+    failing_.store(false);
     if (reported) {
       logger()->info("cluster: events are published to the region again");
       reported = false;
@@ -397,6 +402,7 @@ void EventReplication::import_loop() {
 // copy is not stored, or the node stops. Each batch goes to the log with the stream position it
 // comes up to, at most kImportWait after its first message, and is stored before the next.
 void EventReplication::import_once(std::int64_t from) {
+  retired_subscriptions_.sweep();
   natsSubscription* sub = subscribe(from);
   if (sub == nullptr) {
     pause(kRetryPause);
@@ -448,7 +454,7 @@ void EventReplication::import_once(std::int64_t from) {
   if (stop_.load()) {
     return;  // left to the connection's close, as the config store's watcher (nats.c 3.4.1)
   }
-  natsSubscription_Destroy(sub);
+  retired_subscriptions_.retire(sub);  // not destroyed yet: RetiredSubscriptions says why
 }
 
 natsSubscription* EventReplication::subscribe(std::int64_t from) {

@@ -12,7 +12,7 @@
 // log's append_all) is answered once the region stored its job's events, not only this disk (the
 // log's relay), so a site lost right after it answered takes none of them with it; when the region
 // does not store them within [cluster] timeout it is answered anyway (counted; they go out with a
-// later round).
+// later round), and while it does not answer (not connected, the last round failed) nobody waits.
 //
 // An importer thread follows the whole stream (an ordered consumer from the position
 // "region.imported" on) and copies the other nodes' events into the log, stored in the same
@@ -57,9 +57,12 @@ class EventReplication final : public ClusterEvents {
  public:
   // `announce` takes what goes into the node's heartbeat (JSON), from the copier's threads.
   using Announce = std::function<void(std::string)>;
+  // Runs an acceptance's answer on another thread (the node's workers): the publisher never
+  // waits for what an answer does (a REST answer may write its idempotency key to NATS).
+  using Post = std::function<void(std::function<void()>)>;
   static Result<std::unique_ptr<EventReplication>> start(NatsConnection& nats, std::string node,
                                                          events::SqliteEventLog& log,
-                                                         Announce announce);
+                                                         Announce announce, Post answer);
   ~EventReplication() override;
   EventReplication(const EventReplication&) = delete;
   EventReplication& operator=(const EventReplication&) = delete;
@@ -70,16 +73,21 @@ class EventReplication final : public ClusterEvents {
 
   // The library's acknowledgement callback (see the registry in event_replication.cc).
   void acknowledged(bool ok);
-  // The log's relay: `done` is taken (true) to run once the region stored everything the log
-  // holds now, or `timeout` later; false when it already has (`done` is left to the caller).
-  bool take_waiter(std::function<void()>& done);
+  // The log's relay: `done` is taken (true) to run once the region stored the log up to `seq`,
+  // or `timeout` later; false when it already has, or does not answer now (`done` is left to
+  // the caller, and counted as answered unpublished).
+  bool take_waiter(std::int64_t seq, std::function<void()>& done);
   // The log stored events of this node's: the publisher goes at once, not at its next round.
   void wake();
 
  private:
   EventReplication(NatsConnection& nats, std::string node, events::SqliteEventLog& log,
-                   Announce announce)
-      : nats_(nats), node_(std::move(node)), log_(log), announce_(std::move(announce)) {}
+                   Announce announce, Post answer)
+      : nats_(nats),
+        node_(std::move(node)),
+        log_(log),
+        announce_(std::move(announce)),
+        answer_(std::move(answer)) {}
 
   void announce();
 
@@ -112,6 +120,7 @@ class EventReplication final : public ClusterEvents {
   const std::string node_;
   events::SqliteEventLog& log_;
   Announce announce_;
+  Post answer_;
   jsCtx* js_ = nullptr;  // the publisher's own context (its acknowledgement callback)
   std::uintptr_t registry_id_ = 0;
 
@@ -120,6 +129,7 @@ class EventReplication final : public ClusterEvents {
   std::condition_variable stop_cv_;
   std::thread publisher_;
   std::thread importer_;
+  RetiredSubscriptions retired_subscriptions_;  // the importer's
 
   bool wanted_ = false;  // under stop_mutex_: new events of this node's, publish at once
 
@@ -133,6 +143,7 @@ class EventReplication final : public ClusterEvents {
   std::mutex waiters_mutex_;
   std::deque<Waiter> waiters_;
   std::atomic<std::uint64_t> answered_unpublished_{0};
+  std::atomic<bool> failing_{false};  // the last round was not stored: nobody waits meanwhile
 
   std::atomic<std::uint64_t> acks_ok_{0};
   std::atomic<std::uint64_t> acks_failed_{0};

@@ -6,21 +6,6 @@
 
 namespace txmail::cluster {
 
-void RetiredWatchers::retire(kvWatcher* w) {
-  retired_.emplace_back(w, Clock::now());
-}
-
-void RetiredWatchers::sweep() {
-  const auto now = Clock::now();
-  std::erase_if(retired_, [now](const auto& r) {
-    if (now - r.second < kSettle) {
-      return false;
-    }
-    kvWatcher_Destroy(r.first);
-    return true;
-  });
-}
-
 Error nats_error(natsStatus s, const std::string& what) {
   const char* detail = nats_GetLastError(nullptr);
   std::string text = what + ": " + natsStatus_GetText(s);

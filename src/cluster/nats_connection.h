@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -63,30 +64,46 @@ Error nats_error(natsStatus s, const std::string& what);
 // True for the failures that mean "no answer now" (not connected, no responders, timeout).
 bool nats_unreachable(natsStatus s);
 
-// Key-value watchers given up while the connection lives (after a reconnection, or an error),
-// destroyed only kSettle later. Destroying one races in nats.c 3.4.1 with the library's own
-// re-creation of its ordered consumer after a reconnection or a missed heartbeat:
-// jsSub_deleteConsumer formats the old consumer's name, which the re-creating thread frees
-// (heap-use-after-free under AddressSanitizer, CI, after a server restart). A watcher still
-// buried when the process stops is left to the connection's close. One thread's (the watch's).
-class RetiredWatchers {
+// Ordered consumers (key-value watchers, the events importer's subscription) given up while
+// the connection lives (after a reconnection, or an error), destroyed only kSettle later.
+// Destroying one races in nats.c 3.4.1 with the library's own re-creation of its ordered
+// consumer after a reconnection or a missed heartbeat: jsSub_deleteConsumer formats the old
+// consumer's name, which the re-creating thread frees (heap-use-after-free under
+// AddressSanitizer, CI, after a server restart; a SEGV in natsConn_processMsg after a node was
+// stopped with SIGSTOP and went on). One still buried when the process stops is left to the
+// connection's close. One thread's (the watch's, the importer's).
+template <typename T, void (*Destroy)(T*)>
+class Retired {
  public:
   static constexpr std::chrono::seconds kSettle{30};
 
-  RetiredWatchers() = default;
-  ~RetiredWatchers() = default;  // the connection's close ends what is left
-  RetiredWatchers(const RetiredWatchers&) = delete;
-  RetiredWatchers& operator=(const RetiredWatchers&) = delete;
-  RetiredWatchers(RetiredWatchers&&) = delete;
-  RetiredWatchers& operator=(RetiredWatchers&&) = delete;
+  Retired() = default;
+  ~Retired() = default;  // the connection's close ends what is left
+  Retired(const Retired&) = delete;
+  Retired& operator=(const Retired&) = delete;
+  Retired(Retired&&) = delete;
+  Retired& operator=(Retired&&) = delete;
 
-  void retire(kvWatcher* w);
-  // Destroys the watchers retired kSettle ago or more.
-  void sweep();
+  void retire(T* t) { retired_.emplace_back(t, Clock::now()); }
+
+  // Destroys those retired kSettle ago or more.
+  void sweep() {
+    const auto now = Clock::now();
+    std::erase_if(retired_, [now](const auto& r) {
+      if (now - r.second < kSettle) {
+        return false;
+      }
+      Destroy(r.first);
+      return true;
+    });
+  }
 
  private:
-  std::vector<std::pair<kvWatcher*, Clock::time_point>> retired_;
+  std::vector<std::pair<T*, Clock::time_point>> retired_;
 };
+
+using RetiredWatchers = Retired<kvWatcher, &kvWatcher_Destroy>;
+using RetiredSubscriptions = Retired<natsSubscription, &natsSubscription_Destroy>;
 
 class NatsConnection {
  public:

@@ -39,8 +39,9 @@ class EventLog {
 
   // Queued for the writer; stored (synced) in the order given. Never blocks on disk.
   virtual void append(Event event) = 0;
-  // Queued like append(); `stored` runs (on the writer's thread) once all of them, and all
-  // queued before them (events and jobs' data), are synced. With no events: a barrier.
+  // Queued like append(); `stored` runs once all of them, and all queued before them (events
+  // and jobs' data), are synced: on the writer's thread, or, in cluster mode, on a worker once
+  // the region has them too (SqliteEventLog::Region). With no events: a barrier.
   virtual void append_all(std::vector<Event> events, std::function<void()> stored) = 0;
   // A job's notification data, queued like events (stored before the events queued after it).
   virtual void append_job(JobInfo info) = 0;

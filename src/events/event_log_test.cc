@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <future>
 #include <thread>
+#include <utility>
 
 #include "events/sqlite_event_log.h"
 
@@ -117,12 +118,13 @@ TEST(EventLog, AcceptanceWaitsForTheRelayAfterTheEventsAreStored) {
   TempLog file("relay");
   auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
   ASSERT_TRUE(log) << log.error().detail;
-  std::promise<std::int64_t> relayed;  // the log's last seq when the relay was asked
-  std::promise<std::function<void()>> held;
+  constexpr auto kPatience = std::chrono::seconds(30);  // a broken relay fails, never hangs
   std::atomic<int> stored_batches{0};
+  std::promise<std::pair<std::int64_t, int>> relayed;  // seq given, batches told by then
+  std::promise<std::function<void()>> held;
   (*log)->set_region({.relay =
-                          [&](std::function<void()> done) {
-                            relayed.set_value(*(*log)->last_seq());
+                          [&](std::int64_t seq, std::function<void()> done) {
+                            relayed.set_value({seq, stored_batches.load()});
                             held.set_value(std::move(done));
                           },
                       .stored =
@@ -134,20 +136,57 @@ TEST(EventLog, AcceptanceWaitsForTheRelayAfterTheEventsAreStored) {
   Event e = make_event(Kind::kStarted);
   e.job_id = "job-r";
   (*log)->append_all({e}, [&answered] { answered.set_value(); });
-  EXPECT_EQ(relayed.get_future().get(), 1);  // stored before the relay is asked
+  auto asked = relayed.get_future();
+  ASSERT_EQ(asked.wait_for(kPatience), std::future_status::ready);
+  const auto [seq, told] = asked.get();
+  EXPECT_EQ(seq, 1);   // the seq its event was stored at
+  EXPECT_EQ(told, 1);  // the publisher was told before the relay was asked
   EXPECT_EQ(answer.wait_for(std::chrono::seconds(0)), std::future_status::timeout);  // held
-  held.get_future().get()();
-  answer.get();
-  EXPECT_EQ(stored_batches.load(), 1);  // told before the relay was asked
+  auto release = held.get_future();
+  ASSERT_EQ(release.wait_for(kPatience), std::future_status::ready);
+  release.get()();
+  ASSERT_EQ(answer.wait_for(kPatience), std::future_status::ready);
 
+  // Without a relay the answer comes once the events are stored.
   (*log)->set_region({});
   std::promise<void> direct;
   auto stored = direct.get_future();
   (*log)->append_all({e}, [&direct] { direct.set_value(); });
-  stored.get();
+  ASSERT_EQ(stored.wait_for(kPatience), std::future_status::ready);
   auto events = (*log)->for_job("job-r");
   ASSERT_TRUE(events);
   EXPECT_EQ(events->size(), 2U);
+  EXPECT_EQ(stored_batches.load(), 1);
+}
+
+// Copies of other nodes' events (origin set) are not this node's to publish: the region is
+// told only of batches with events of this node's own.
+TEST(EventLog, OnlyOwnEventsTellTheRegion) {
+  TempLog file("told");
+  auto log = SqliteEventLog::open(file.path.string(), SqliteEventLog::Mode::kReadWrite);
+  ASSERT_TRUE(log) << log.error().detail;
+  std::atomic<int> told{0};
+  (*log)->set_region({.relay = nullptr, .stored = [&told] {
+                        told.fetch_add(1);
+                      }});
+  Event copy = make_event(Kind::kDelivered);
+  copy.job_id = "job-c";
+  copy.origin = "node-b";
+  copy.origin_seq = 7;
+  std::promise<bool> imported;
+  auto done = imported.get_future();
+  (*log)->import({copy}, {}, "region.imported", 1,
+                 [&imported](bool ok) { imported.set_value(ok); });
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(done.get());
+  EXPECT_EQ(told.load(), 0);
+  Event own = make_event(Kind::kStarted);
+  own.job_id = "job-o";
+  std::promise<void> stored;
+  auto own_stored = stored.get_future();
+  (*log)->append_all({own}, [&stored] { stored.set_value(); });
+  ASSERT_EQ(own_stored.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(told.load(), 1);
 }
 
 TEST(EventLog, ReadAfterFollowsTheLogWithJobData) {

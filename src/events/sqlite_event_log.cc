@@ -227,9 +227,9 @@ void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()>
   for (auto& e : events) {
     queue_.push_back(std::move(e));
   }
-  waiters_.emplace_back([relay = region_.relay, done = std::move(stored)](bool) mutable {
+  waiters_.emplace_back([this, relay = region_.relay, done = std::move(stored)](bool) mutable {
     if (relay) {
-      relay(std::move(done));
+      relay(stored_up_to_, std::move(done));  // run by the writer, after its batch
     } else {
       done();
     }
@@ -293,7 +293,7 @@ Result<std::int64_t> SqliteEventLog::position(const std::string& name) {
 void SqliteEventLog::writer_loop() {
   Batch batch;
   std::vector<std::function<void(bool)>> waiters;
-  std::function<void()> own_stored;
+  Region region;  // as set when the batch was taken
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -322,14 +322,17 @@ void SqliteEventLog::writer_loop() {
       jobs_.clear();
       batch.positions.swap(positions_);
       waiters.swap(waiters_);
-      own_stored = region_.stored;
+      region = region_;
     }
-    const bool own = own_stored
+    const bool own = region.stored
                      && std::any_of(batch.events.begin(), batch.events.end(),
                                     [](const Event& e) { return e.origin.empty(); });
     const bool written = write_batch(batch);
+    if (written && region.relay && !batch.events.empty()) {
+      note_stored();
+    }
     if (written && own) {
-      own_stored();
+      region.stored();
     }
     batch.events.clear();
     batch.jobs.clear();
@@ -339,6 +342,13 @@ void SqliteEventLog::writer_loop() {
       w(written);
     }
     waiters.clear();
+  }
+}
+
+void SqliteEventLog::note_stored() {
+  Statement st(db_, "SELECT coalesce(max(seq), 0) FROM events");
+  if (auto row = st.step(); row && *row) {
+    stored_up_to_ = st.int64(0);
   }
 }
 

@@ -60,13 +60,14 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
               const std::string& position_name, std::int64_t position,
               std::function<void(bool stored)> stored);
 
-  // Cluster mode: the region's copy of the log (EventReplication). Both run on the writer's
-  // thread and must stay callable once set (EventReplication's look it up by number and find
-  // nothing once it is gone). Unset (the default), the log is as in embedded mode.
+  // Cluster mode: the region's copy of the log (EventReplication). Both are called on the
+  // writer's thread and must stay callable once set (EventReplication's look it up by number
+  // and find nothing once it is gone). Unset (the default), the log is as in embedded mode.
   struct Region {
     // What an acceptance (append_all's `stored`) waits for once its events are stored, before
-    // it is answered: `done` runs when the region has them, or gave up waiting.
-    std::function<void(std::function<void()> done)> relay;
+    // it is answered: `done` runs (on any thread) when the region has the log up to `seq` (the
+    // last stored when its events were), or gave up waiting.
+    std::function<void(std::int64_t seq, std::function<void()> done)> relay;
     // A batch with this node's own events was stored: they can be published now.
     std::function<void()> stored;
   };
@@ -101,6 +102,7 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
   };
 
   bool write_batch(const Batch& batch);  // false: lost (logged)
+  void note_stored();                    // stored_up_to_ from the writer's own connection
   Result<void> write_all(const Batch& batch);
 
   store::sqlite::Db db_;        // writer connection (none in read-only mode)
@@ -115,6 +117,7 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
   std::map<std::string, std::int64_t> positions_;   // to store with the next batch
   std::vector<std::function<void(bool)>> waiters_;  // satisfied by the batch that takes queue_
   Region region_;                                   // under mutex_
+  std::int64_t stored_up_to_ = 0;                   // the last seq stored; the writer's thread
   bool origin_ = true;  // false: a log from before the origin column, opened read-only
   bool closing_ = false;
   std::atomic<std::chrono::milliseconds> retention_{std::chrono::milliseconds(0)};

@@ -24,8 +24,8 @@ awaitable<Result<void>> spool_put(store::Spool& spool, const store::SpoolRecord&
   });
 }
 
-// Waits for the event log's sync of everything recorded so far (its completion runs on the
-// log's writer thread).
+// Waits for the event log's sync of everything recorded so far (and, in cluster mode, for the
+// region's copy of it); its completion runs on the log's writer thread or on a worker.
 awaitable<bool> wait_for_events(const std::function<void(std::function<void()>)>& stored) {
   return await_callback<bool>([&stored](std::function<void(bool)> done) {
     stored([done = std::move(done)] { done(true); });
