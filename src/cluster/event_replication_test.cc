@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include "events/temp_log_testing.h"
+
 namespace txmail::cluster {
 namespace {
 
@@ -121,26 +123,6 @@ bool add_events_stream(NatsConnection& nats) {
   return ok;
 }
 
-struct TempLog {
-  std::filesystem::path path = std::filesystem::temp_directory_path()
-                               / ("txmail-replication-" + std::to_string(::getpid()) + ".db");
-
-  TempLog() { remove(); }
-
-  ~TempLog() { remove(); }
-
-  TempLog(const TempLog&) = delete;
-  TempLog& operator=(const TempLog&) = delete;
-  TempLog(TempLog&&) = delete;
-  TempLog& operator=(TempLog&&) = delete;
-
-  void remove() const {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::filesystem::remove(path.string() + suffix);
-    }
-  }
-};
-
 events::Event started(const std::string& job) {
   events::Event e = events::make_event(events::Kind::kStarted);
   e.job_id = job;
@@ -154,61 +136,86 @@ void answer_on_a_thread(std::function<void()> answer) {
   std::thread(std::move(answer)).detach();
 }
 
-TEST(EventReplication, AnAcceptanceIsAnsweredOnceTheRegionStoredItsEvents) {
+// A node's events log replicated to a one-server region (with its stream) of its own.
+struct Replicating {
   NatsServer server;
-  auto nats = connect(server, std::chrono::seconds(5));
-  ASSERT_NE(nats, nullptr) << "nats-server did not start";
-  ASSERT_TRUE(add_events_stream(*nats));
-  TempLog file;
-  auto log =
-      events::SqliteEventLog::open(file.path.string(), events::SqliteEventLog::Mode::kReadWrite);
-  ASSERT_TRUE(log) << log.error().detail;
-  auto replication = EventReplication::start(*nats, "node-t", **log, nullptr, &answer_on_a_thread);
-  ASSERT_TRUE(replication) << replication.error().detail;
+  events::TempLog file{"replication"};
+  std::unique_ptr<NatsConnection> nats;
+  std::unique_ptr<events::SqliteEventLog> log;
+  std::unique_ptr<EventReplication> replication;
+
+  ::testing::AssertionResult start(std::chrono::milliseconds timeout) {
+    nats = connect(server, timeout);
+    if (nats == nullptr) {
+      return ::testing::AssertionFailure() << "nats-server did not start";
+    }
+    if (!add_events_stream(*nats)) {
+      return ::testing::AssertionFailure() << "the events stream was not made";
+    }
+    auto opened =
+        events::SqliteEventLog::open(file.path.string(), events::SqliteEventLog::Mode::kReadWrite);
+    if (!opened) {
+      return ::testing::AssertionFailure() << opened.error().detail;
+    }
+    log = std::move(*opened);
+    auto started = EventReplication::start(*nats, "node-t", *log, nullptr, &answer_on_a_thread);
+    if (!started) {
+      return ::testing::AssertionFailure() << started.error().detail;
+    }
+    replication = std::move(*started);
+    return ::testing::AssertionSuccess();
+  }
+
+  ~Replicating() {
+    replication.reset();
+    if (log) {
+      log->close();
+    }
+  }
+
+  Replicating() = default;
+  Replicating(const Replicating&) = delete;
+  Replicating& operator=(const Replicating&) = delete;
+  Replicating(Replicating&&) = delete;
+  Replicating& operator=(Replicating&&) = delete;
+};
+
+TEST(EventReplication, AnAcceptanceIsAnsweredOnceTheRegionStoredItsEvents) {
+  Replicating node;
+  ASSERT_TRUE(node.start(std::chrono::seconds(5)));
 
   for (int i = 1; i <= 3; ++i) {
     std::promise<std::uint64_t> in_stream;  // what the stream held when the answer came
     auto answered = in_stream.get_future();
-    (*log)->append_all({started("job-" + std::to_string(i))},
-                       [&in_stream, &nats] { in_stream.set_value(events_stored(*nats)); });
+    node.log->append_all({started("job-" + std::to_string(i))},
+                         [&in_stream, &node] { in_stream.set_value(events_stored(*node.nats)); });
     ASSERT_EQ(answered.wait_for(kPatience), std::future_status::ready) << i;
     EXPECT_EQ(answered.get(), static_cast<std::uint64_t>(i));
   }
-  EXPECT_EQ((*replication)->stats().answered_unpublished, 0U);
-  replication->reset();
-  (*log)->close();
+  EXPECT_EQ(node.replication->stats().answered_unpublished, 0U);
 }
 
 TEST(EventReplication, WithoutTheRegionAnAcceptanceDoesNotWait) {
-  NatsServer server;
   // Twice what the answer may take: an acceptance that waited for the region would sit it out.
   constexpr auto kTimeout = std::chrono::seconds(6);
-  auto nats = connect(server, kTimeout);
-  ASSERT_NE(nats, nullptr) << "nats-server did not start";
-  ASSERT_TRUE(add_events_stream(*nats));
-  TempLog file;
-  auto log =
-      events::SqliteEventLog::open(file.path.string(), events::SqliteEventLog::Mode::kReadWrite);
-  ASSERT_TRUE(log) << log.error().detail;
-  auto replication = EventReplication::start(*nats, "node-t", **log, nullptr, &answer_on_a_thread);
-  ASSERT_TRUE(replication) << replication.error().detail;
+  Replicating node;
+  ASSERT_TRUE(node.start(kTimeout));
 
-  server.stop();
+  node.server.stop();
   const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while (nats->connected() && std::chrono::steady_clock::now() < deadline) {
+  while (node.nats->connected() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the library sees it gone
   }
-  ASSERT_FALSE(nats->connected());
+  ASSERT_FALSE(node.nats->connected());
   std::promise<void> done;
   auto answered = done.get_future();
-  (*log)->append_all({started("job-x")}, [&done] { done.set_value(); });
+  node.log->append_all({started("job-x")}, [&done] { done.set_value(); });
   ASSERT_EQ(answered.wait_for(kTimeout / 2), std::future_status::ready);
-  EXPECT_EQ((*replication)->stats().answered_unpublished, 1U);
-  auto kept = (*log)->for_job("job-x");  // on this disk, published once the region is back
+  EXPECT_EQ(node.replication->stats().answered_unpublished, 1U);
+  auto kept = node.log->for_job("job-x");  // on this disk, published once the region is back
   ASSERT_TRUE(kept);
   EXPECT_EQ(kept->size(), 1U);
-  replication->reset();  // takes up to the timeout: its consumer is not there to delete
-  (*log)->close();
+  // Stopping takes up to the timeout: its consumer is not there to delete.
 }
 
 }  // namespace

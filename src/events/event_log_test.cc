@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "events/sqlite_event_log.h"
+#include "events/temp_log_testing.h"
 
 namespace txmail::events {
 namespace {
@@ -87,30 +88,6 @@ TEST(EventLog, RetentionRemovesOldEventsAndJobs) {
   EXPECT_EQ(kept->size(), 1U);
   std::filesystem::remove(path);
 }
-
-// A fresh log file in the temp directory, removed (with its WAL) at the end of the test.
-struct TempLog {
-  std::filesystem::path path;
-
-  explicit TempLog(const std::string& name)
-      : path(std::filesystem::temp_directory_path()
-             / ("txmail-events-" + name + "-" + std::to_string(::getpid()) + ".db")) {
-    remove();
-  }
-
-  ~TempLog() { remove(); }
-
-  TempLog(const TempLog&) = delete;
-  TempLog& operator=(const TempLog&) = delete;
-  TempLog(TempLog&&) = delete;
-  TempLog& operator=(TempLog&&) = delete;
-
-  void remove() const {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::filesystem::remove(path.string() + suffix);
-    }
-  }
-};
 
 // Cluster mode: an acceptance's `stored` runs only once the relay (the region's copy) says so,
 // after the events are stored; without a relay it runs once they are stored.
