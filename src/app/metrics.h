@@ -61,6 +61,8 @@ class CountingEventLog final : public events::EventLog {
     inner_.append_all(std::move(events), std::move(stored));
   }
 
+  void after_stored(std::function<void()> done) override { inner_.after_stored(std::move(done)); }
+
   void append_job(events::JobInfo info) override { inner_.append_job(std::move(info)); }
 
   Result<std::vector<events::Event>> for_job(const std::string& job_id) override {

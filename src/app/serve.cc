@@ -33,6 +33,7 @@
 #include "dns/caching_resolver.h"
 #include "dns/unbound_resolver.h"
 #include "events/delivery_report.h"
+#include "events/events_first_spool.h"
 #include "events/sqlite_event_log.h"
 #include "events/webhooks.h"
 #include "mime/headers.h"
@@ -327,9 +328,12 @@ int serve(const Config& config) {
   delivery_options.capture = [c = captures->get()](const std::vector<store::CapturedMessage>& m) {
     return c->put(m).map([](std::size_t) {});
   };
-  // Delivery runs on the first io_context; outcomes go to the event log.
+  // Delivery runs on the first io_context; outcomes go to the event log, and what an attempt
+  // changes in the spool is written once its events are stored (events_first_spool.h).
+  events::EventsFirstSpool delivery_spool(*jobs_spool, *log);
   queue::DeliveryEngine delivery(
-      pool.at(0), delivery_options, config.node_name, *jobs_spool, resolver, workers, *client_tls,
+      pool.at(0), delivery_options, config.node_name, delivery_spool, resolver, workers,
+      *client_tls,
       [&accounts](const std::string& account) {
         auto a = (*accounts)->find(account);
         return a ? a->pool : std::string();
@@ -711,6 +715,10 @@ int serve(const Config& config) {
   stopped.get_future().wait();
 
   // Every session and connection has ended: complete the pending writes, stop the threads.
+  if (auto left = delivery_spool.flush(std::chrono::seconds(30)); left > 0) {
+    logger()->warn("{} spool writes of delivery attempts not made: their jobs are tried again",
+                   left);
+  }
   if (cluster_spool) {
     cluster_spool->close();
   }

@@ -1,6 +1,7 @@
 // EventReplication against a real nats-server (JetStream, one server on a loopback port of its
 // own, memory storage): an acceptance is answered once the region's stream has its events, and
-// does not wait while the region is out of reach.
+// does not wait while the region is out of reach; a delivered job leaves the spool once the
+// region's stream has its outcome.
 #include "cluster/event_replication.h"
 
 #include <arpa/inet.h>
@@ -16,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "events/events_first_spool.h"
+#include "events/recording_spool_testing.h"
 #include "events/temp_log_testing.h"
 
 namespace txmail::cluster {
@@ -193,6 +196,26 @@ TEST(EventReplication, AnAcceptanceIsAnsweredOnceTheRegionStoredItsEvents) {
     EXPECT_EQ(answered.get(), static_cast<std::uint64_t>(i));
   }
   EXPECT_EQ(node.replication->stats().answered_unpublished, 0U);
+}
+
+TEST(EventReplication, ADeliveredJobLeavesTheSpoolOnceTheRegionStoredItsOutcome) {
+  Replicating node;
+  ASSERT_TRUE(node.start(std::chrono::seconds(5)));
+  // At each spool write: how many events the region's stream held.
+  events::RecordingSpool inner(
+      [&node] { return static_cast<std::int64_t>(events_stored(*node.nats)); });
+  events::EventsFirstSpool spool(inner, *node.log);
+
+  for (int i = 1; i <= 3; ++i) {
+    events::Event delivered = started("job-" + std::to_string(i));
+    delivered.kind = events::Kind::kDelivered;
+    node.log->append(delivered);  // as delivery's outcome sink does, right before the write
+    spool.erase("job-" + std::to_string(i), [](const Result<void>&) {});
+    const auto writes = inner.writes(static_cast<std::size_t>(i), kPatience);
+    ASSERT_EQ(writes.size(), static_cast<std::size_t>(i));
+    EXPECT_EQ(writes.back().probed, i) << writes.back().job_id;
+  }
+  EXPECT_EQ(spool.flush(kPatience), 0U);
 }
 
 TEST(EventReplication, WithoutTheRegionAnAcceptanceDoesNotWait) {

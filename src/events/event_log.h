@@ -43,6 +43,12 @@ class EventLog {
   // and jobs' data), are synced: on the writer's thread, or, in cluster mode, on a worker once
   // the region has them too (SqliteEventLog::Region). With no events: a barrier.
   virtual void append_all(std::vector<Event> events, std::function<void()> stored) = 0;
+
+  // `done` runs as append_all's `stored` would for no events (once everything queued before it
+  // is synced, and in cluster mode in the region too), without hurrying the writer: it is
+  // delivery's barrier (EventsFirstSpool), stored with the batch the writer gathers anyway.
+  virtual void after_stored(std::function<void()> done) { append_all({}, std::move(done)); }
+
   // A job's notification data, queued like events (stored before the events queued after it).
   virtual void append_job(JobInfo info) = 0;
   virtual Result<std::vector<Event>> for_job(const std::string& job_id) = 0;

@@ -227,16 +227,33 @@ void SqliteEventLog::append_all(std::vector<Event> events, std::function<void()>
   for (auto& e : events) {
     queue_.push_back(std::move(e));
   }
-  waiters_.emplace_back([this, relay = region_.relay, done = std::move(stored)](bool) mutable {
+  queue_waiter(std::move(stored));
+  ++urgent_;
+  // Always: the writer may be gathering (for the events appended just before), and a waiter
+  // ends the gathering.
+  wake_.notify_one();
+}
+
+void SqliteEventLog::after_stored(std::function<void()> done) {
+  std::unique_lock lock(mutex_);
+  if (closing_ || db_.handle() == nullptr) {
+    lock.unlock();
+    done();
+    return;
+  }
+  queue_waiter(std::move(done));
+  wake_.notify_one();  // an idle writer starts a batch for it; a gathering one goes on gathering
+}
+
+// Under mutex_.
+void SqliteEventLog::queue_waiter(std::function<void()> done) {
+  waiters_.emplace_back([this, relay = region_.relay, done = std::move(done)](bool) mutable {
     if (relay) {
       relay(stored_up_to_, std::move(done));  // run by the writer, after its batch
     } else {
       done();
     }
   });
-  // Always: the writer may be gathering (for the events appended just before), and a waiter
-  // ends the gathering.
-  wake_.notify_one();
 }
 
 void SqliteEventLog::append_job(JobInfo info) {
@@ -265,6 +282,7 @@ void SqliteEventLog::import(std::vector<Event> events, std::vector<JobInfo> jobs
   }
   positions_[position_name] = position;
   waiters_.push_back(std::move(stored));
+  ++urgent_;
   wake_.notify_one();
 }
 
@@ -313,7 +331,7 @@ void SqliteEventLog::writer_loop() {
       // transaction (and one sync) of what would be dozens. An acceptance waits for its job's
       // events (append_all): they go at once, with whatever gathered during the last sync.
       wake_.wait_for(lock, std::chrono::milliseconds(5),
-                     [this] { return closing_ || queue_.size() >= kBatch || !waiters_.empty(); });
+                     [this] { return closing_ || queue_.size() >= kBatch || urgent_ > 0; });
       batch.events.assign(std::make_move_iterator(queue_.begin()),
                           std::make_move_iterator(queue_.end()));
       queue_.clear();
@@ -322,6 +340,7 @@ void SqliteEventLog::writer_loop() {
       jobs_.clear();
       batch.positions.swap(positions_);
       waiters.swap(waiters_);
+      urgent_ = 0;
       region = region_;
     }
     const bool own = region.stored

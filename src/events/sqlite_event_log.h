@@ -34,6 +34,7 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
 
   void append(Event event) override;
   void append_all(std::vector<Event> events, std::function<void()> stored) override;
+  void after_stored(std::function<void()> done) override;
   void append_job(JobInfo info) override;
   Result<std::vector<Event>> for_job(const std::string& job_id) override;
   Result<std::vector<Event>> for_mail(const std::string& mail_id) override;
@@ -101,8 +102,9 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
     std::map<std::string, std::int64_t> positions;
   };
 
-  bool write_batch(const Batch& batch);  // false: lost (logged)
-  void note_stored();                    // stored_up_to_ from the writer's own connection
+  bool write_batch(const Batch& batch);           // false: lost (logged)
+  void note_stored();                             // stored_up_to_ from the writer's own connection
+  void queue_waiter(std::function<void()> done);  // under mutex_: relayed in cluster mode
   Result<void> write_all(const Batch& batch);
 
   store::sqlite::Db db_;        // writer connection (none in read-only mode)
@@ -116,9 +118,10 @@ class SqliteEventLog final : public EventLog, public MessageSearch {
   std::deque<JobInfo> jobs_;
   std::map<std::string, std::int64_t> positions_;   // to store with the next batch
   std::vector<std::function<void(bool)>> waiters_;  // satisfied by the batch that takes queue_
-  Region region_;                                   // under mutex_
-  std::int64_t stored_up_to_ = 0;                   // the last seq stored; the writer's thread
-  bool origin_ = true;  // false: a log from before the origin column, opened read-only
+  std::size_t urgent_ = 0;  // waiters_ that end the writer's gathering (all but after_stored's)
+  Region region_;           // under mutex_
+  std::int64_t stored_up_to_ = 0;  // the last seq stored; the writer's thread
+  bool origin_ = true;             // false: a log from before the origin column, opened read-only
   bool closing_ = false;
   std::atomic<std::chrono::milliseconds> retention_{std::chrono::milliseconds(0)};
   std::chrono::steady_clock::time_point last_prune_{};
