@@ -305,7 +305,7 @@ void ApiService::handle(Request r, HttpServer::Done done) {
              ? Response{200, "text/plain; version=0.0.4; charset=utf-8", d_.metrics(), {}}
              : problem(503, "Service Unavailable", "metrics are not available on this node"));
   } else if (p == "/u/{token}" && d_.unsubscribes != nullptr) {
-    done(d_.unsubscribes->handle(r, params[0]));
+    d_.unsubscribes->respond(r, params[0], std::move(done));
   } else if (p == "/u/{token}") {
     done(problem(404, "Not Found", "no such unsubscribe link"));
   } else if (p == "/openapi.json") {

@@ -124,4 +124,15 @@ Response Unsubscribes::handle(const Request& r, const std::string& token) {
   return res;
 }
 
+void Unsubscribes::respond(const Request& r, const std::string& token,
+                           std::function<void(Response)> done) {
+  Response res = handle(r, token);
+  if (r.method != "POST") {
+    done(std::move(res));
+    return;
+  }
+  log_.after_stored(
+      [done = std::move(done), res = std::move(res)]() mutable { done(std::move(res)); });
+}
+
 }  // namespace txmail::api

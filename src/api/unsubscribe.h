@@ -17,6 +17,7 @@
 // answers 404 and records nothing, alike.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -62,6 +63,10 @@ class Unsubscribes {
 
   // GET or POST /u/{token} (`token` without "u-").
   Response handle(const Request& r, const std::string& token);
+
+  // handle(), answered through `done`; a POST's answer once the events it recorded are stored
+  // (in cluster mode in the region's stream too), so that a 200 is never only in memory.
+  void respond(const Request& r, const std::string& token, std::function<void(Response)> done);
 
   static constexpr std::size_t kMaxBody = 4096;
 

@@ -36,6 +36,34 @@ class MemoryEventLog final : public events::EventLog {
     stored();
   }
 
+  // While held, a barrier waits until release().
+  void after_stored(std::function<void()> done) override {
+    std::unique_lock lock(mutex_);
+    if (hold_) {
+      held_.push_back(std::move(done));
+      return;
+    }
+    lock.unlock();
+    done();
+  }
+
+  void hold() {
+    std::lock_guard lock(mutex_);
+    hold_ = true;
+  }
+
+  void release() {
+    std::vector<std::function<void()>> held;
+    {
+      std::lock_guard lock(mutex_);
+      hold_ = false;
+      held.swap(held_);
+    }
+    for (auto& done : held) {
+      done();
+    }
+  }
+
   void append_job(events::JobInfo) override {}
 
   Result<std::vector<events::Event>> for_job(const std::string&) override { return {}; }
@@ -73,6 +101,8 @@ class MemoryEventLog final : public events::EventLog {
  private:
   std::mutex mutex_;
   std::vector<events::Event> events_;
+  bool hold_ = false;
+  std::vector<std::function<void()>> held_;
 };
 
 // An RFC 5965 report (its section 3 layout): the human part, the machine part, the original.
@@ -289,6 +319,32 @@ TEST_F(InboundTest, Unsubscribes) {
   const auto drop = policy.check("shop", "reader@dest.test", now_ms());
   ASSERT_TRUE(drop);
   EXPECT_EQ(drop->reason, tenancy::DropReason::kPreviouslyUnsubscribed);
+}
+
+// A one-click POST is answered once the UNSUBSCRIBED event is stored (in cluster mode: in the
+// region's stream), never while it is only in memory; a GET, which records nothing, at once.
+TEST_F(InboundTest, AnUnsubscribeIsAnsweredOnceItsEventIsStored) {
+  api::Unsubscribes unsubscribes(tenancy::ReturnPath(std::string(32, 'u'), 'u'),
+                                 "https://mail.txmail.test", kDomain, log_, *list_);
+  const std::string prefix = "https://mail.txmail.test/u/";
+  const std::string token = unsubscribes.links(kMailId)->https.substr(prefix.size());
+  api::Request get;
+  get.method = "GET";
+  get.path = "/u/" + token;
+  api::Request post = get;
+  post.method = "POST";
+  post.body = "List-Unsubscribe=One-Click";
+
+  log_.hold();
+  int got_get = 0;
+  unsubscribes.respond(get, token, [&got_get](const api::Response& r) { got_get = r.status; });
+  EXPECT_EQ(got_get, 200);
+  int got_post = 0;
+  unsubscribes.respond(post, token, [&got_post](const api::Response& r) { got_post = r.status; });
+  EXPECT_EQ(log_.of_kind(events::Kind::kUnsubscribed).size(), 1U);
+  EXPECT_EQ(got_post, 0) << "answered before the event was stored";
+  log_.release();
+  EXPECT_EQ(got_post, 200);
 }
 
 }  // namespace

@@ -11,11 +11,21 @@ STARTED events while a is down (a build that answered once the events were on a'
 them with a until its restart). b takes a's spool over and delivers the job (b knows the
 endpoint from the job's record in the region's spool), and every event of the job, STARTED
 included, reaches the job's endpoint while a is still down; the DELIVERED one from b's address.
-Then a restarts for the next scenario."""
+Then a restarts for the next scenario.
+
+Then what comes back: a DSN for the REST job (a hard bounce, Postfix's layout) reaches a's
+inbound listener, and a is killed as soon as it answered 250. The reply waits until the region
+stored the BOUNCED event, so b shows it while a is down, the BOUNCED notification reaches the
+job's endpoint from b, and b knows the address is suppressed (a build that answered before the
+event left a's disk failed here: the event waited for a's restart)."""
+import smtplib
+
 from txmail_harness import *
 from webhook_receiver import WebhookReceiver
 
 SOURCE = {"a": "127.0.0.2", "b": "127.0.0.3"}
+BOUNCES = "bounces.txmail.test"
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(*args):
@@ -26,7 +36,8 @@ def node_config(region, site, key):
     return (f'[cluster]\nnats = ["{region.url(site)}"]\nmaster_key_file = "{key}"\n'
             f'quorum_grace = "12s"\ntimeout = "2s"\nsites = ["a", "b"]\n'
             f'[notifications]\nallow_private_targets = true\nsource_address = "{SOURCE[site]}"\n'
-            'retry_schedule = ["1s", "1s", "1s"]\n')
+            f'retry_schedule = ["1s", "1s", "1s"]\n[bounces]\ndomain = "{BOUNCES}"\n'
+            '[[smtp.listener]]\naddress = "127.0.0.1:0"\nmode = "inbound"\n')
 
 
 def rest_job(url):
@@ -93,6 +104,35 @@ def taken_over(a, b, receiver, kind, submit):
           "a down")
     a.start()
     wait_for("a ready again", lambda: http(a, "GET", "/readyz").status == 200, timeout=90)
+    return job
+
+
+def bounced_at_a(a, b, receiver, job, return_path):
+    """A DSN for the job's recipient at a's inbound listener, a killed at its 250: b shows the
+    BOUNCED event and notifies it, and the address is suppressed at b, a down."""
+    with open(os.path.join(HERE, "..", "reports", "postfix-dsn.eml")) as f:
+        dsn = f.read().replace("nobody@dest.test", "buyer@dest.test").replace("\r\n", "\n").replace("\n", "\r\n")
+    s = smtplib.SMTP("127.0.0.1", a.ports["inbound"], timeout=10)
+    s.ehlo("mx.dest.test")
+    s.mail("<>")
+    code, text = s.rcpt(return_path)
+    check(code == 250, f"RCPT {return_path} at a: {code} {text}")
+    code, text = s.data(dsn.encode())
+    a.kill9()
+    s.close()
+    check(code == 250, f"the DSN at a: {code} {text}")
+    wait_for(f"the BOUNCED event of job {job} at b, a down", lambda: any(
+        e["type"] == "BOUNCED" for e in job_events(b, job)), timeout=10)
+    bounced = next(e["tag"] for e in job_events(b, job) if e["type"] == "BOUNCED")
+    wait_for("the BOUNCED notification at the receiver, a down",
+             lambda: bounced in received(receiver, "/rest"), timeout=90)
+    got = received(receiver, "/rest")[bounced]
+    check(SOURCE["b"] in got, f"the BOUNCED notification came from {got}")
+    check(http(b, "GET", "/v2/suppressions/buyer@dest.test", user="alice").status == 200,
+          "the bounced address is not suppressed at b")
+    check(a.proc is None, "a is down all along (the test did not start it again)")
+    print(f"bounce: a DSN for job {job} answered 250 at a, a killed at once: b had the BOUNCED "
+          f"event, notified it from {sorted(set(got))} and suppresses the address, a down")
 
 
 receiver = WebhookReceiver()
@@ -113,9 +153,12 @@ try:
         with a, b:
             endpoint = http(a, "GET", "/v2/webhooks/endpoint", user="alice")
             check(endpoint.status == 404, f"the account has a default endpoint: {endpoint}")
-            for kind, submit in (("rest", rest_job(receiver.url("/rest"))),
-                                 ("smtp", smtp_job(receiver.url("/smtp")))):
-                taken_over(a, b, receiver, kind, submit)
+            jobs = [taken_over(a, b, receiver, kind, submit)
+                    for kind, submit in (("rest", rest_job(receiver.url("/rest"))),
+                                         ("smtp", smtp_job(receiver.url("/smtp"))))]
+            return_path = sink.messages()[0]["mail_from"]
+            check(return_path.endswith("@" + BOUNCES), f"the return path {return_path}")
+            bounced_at_a(a, b, receiver, jobs[0], return_path)
 finally:
     receiver.stop()
     sink.stop()

@@ -61,7 +61,7 @@ struct ServerContext {
   std::function<void(const store::SpoolRecord&, const std::string& note)> on_note;
   // Calls its argument once what the hooks above recorded of a job (its events, its data) is
   // stored: the 250 waits for it, so that an acknowledged job's events are never only in
-  // memory. Null: no wait.
+  // memory; so does an inbound listener's reply. Null: no wait.
   std::function<void(std::function<void()>)> events_stored;
   // Inbound listeners: whether an address is one this node receives (a return path it made),
   // any thread, cheap; and what it does with a message received for such addresses (on the

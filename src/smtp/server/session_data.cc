@@ -200,7 +200,8 @@ awaitable<void> Session::seven_bit(store::SpoolRecord& record) {
 }
 
 // What came back to a return path: read on the worker pool (the message stays put while the
-// coroutine waits), answered with what the reader says. Nothing is spooled.
+// coroutine waits), answered with what the reader says once the events it recorded are
+// stored. Nothing is spooled.
 awaitable<void> Session::finish_inbound() {
   std::vector<std::string> rcpts;
   rcpts.reserve(envelope_.recipients.size());
@@ -219,6 +220,11 @@ awaitable<void> Session::finish_inbound() {
     });
   };
   const InboundReply answer = co_await await_callback<InboundReply>(std::move(starter));
+  if (ctx_.events_stored) {
+    // What the reader recorded (a bounce, a complaint, an unsubscribe) is stored before the
+    // reply: a sender that got its 250 does not send the report again.
+    co_await wait_for_events(ctx_.events_stored);
+  }
   logger()->info("smtp session={} client={} inbound message rcpts={} reply={}", id_,
                  conn_->remote_ip(), rcpts.size(), answer.code);
   reply(answer.code, answer.enhanced.c_str(), answer.text.c_str());
